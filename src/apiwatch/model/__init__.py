@@ -1,0 +1,51 @@
+"""The records every layer of apiwatch shares, and their ECS JSON form.
+
+Imports nothing else of apiwatch; every other package converts to and from these types.
+"""
+
+from apiwatch.model.ecs import decode_event, decode_ndjson, encode_event, event_to_dict
+from apiwatch.model.errors import ApiwatchError, ConfigError, EventDecodeError
+from apiwatch.model.event import (
+    Event,
+    EventMeta,
+    Host,
+    Http,
+    HttpRequest,
+    HttpResponse,
+    Log,
+    Service,
+    Source,
+    Trace,
+    Url,
+    User,
+    UserAgent,
+    new_event_id,
+)
+from apiwatch.model.vocabulary import Action, ActionSpec, Level
+
+__all__ = [
+    "Action",
+    "ActionSpec",
+    "ApiwatchError",
+    "ConfigError",
+    "Event",
+    "EventDecodeError",
+    "EventMeta",
+    "Host",
+    "Http",
+    "HttpRequest",
+    "HttpResponse",
+    "Level",
+    "Log",
+    "Service",
+    "Source",
+    "Trace",
+    "Url",
+    "User",
+    "UserAgent",
+    "decode_event",
+    "decode_ndjson",
+    "encode_event",
+    "event_to_dict",
+    "new_event_id",
+]

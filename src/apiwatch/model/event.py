@@ -1,0 +1,149 @@
+"""The canonical `Event`: one record type for every layer, mirroring nested ECS.
+
+Each nested struct is one ECS field set (``source``, ``http``, ``user`` ...). Field names are the ECS
+names; ``@timestamp`` is `Event.timestamp`. Fields ECS has but apiwatch does not model are kept,
+untouched, in `Event.extra` (nested ECS form) by the codec in `apiwatch.model.ecs`.
+
+Structs are created with ``gc=False``: they never form reference cycles, and keeping hundreds of
+thousands of them out of the cyclic garbage collector keeps its pauses out of request latency.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "Event",
+    "EventMeta",
+    "Host",
+    "Http",
+    "HttpRequest",
+    "HttpResponse",
+    "Log",
+    "Service",
+    "Source",
+    "Trace",
+    "Url",
+    "User",
+    "UserAgent",
+    "new_event_id",
+]
+
+
+def new_event_id() -> str:
+    """A fresh 128-bit random id as 32 hex characters (unique across sensors)."""
+    return os.urandom(16).hex()
+
+
+class _Part(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+    """Base of every ECS field set: absent fields are omitted from the JSON."""
+
+
+class EventMeta(_Part, kw_only=True):
+    """ECS ``event.*``: what happened, in OWASP Logging Vocabulary terms (`action`).
+
+    ``action`` has no default so that it is always written; a decoded document without one gets
+    ``"unknown"``.
+    """
+
+    action: str
+    id: str = msgspec.field(default_factory=new_event_id)
+    kind: str | None = None
+    category: list[str] = msgspec.field(default_factory=list)
+    type: list[str] = msgspec.field(default_factory=list)
+    outcome: str | None = None
+    duration: int | None = None  # nanoseconds, as ECS defines it
+    severity: int | None = None
+    reason: str | None = None
+    dataset: str | None = None
+    module: str | None = None
+
+
+class Source(_Part):
+    """ECS ``source.*``: the client, after trusted-proxy resolution."""
+
+    ip: str | None = None
+    port: int | None = None
+
+
+class HttpRequest(_Part):
+    method: str | None = None
+    id: str | None = None
+
+
+class HttpResponse(_Part):
+    status_code: int | None = None
+
+
+class Http(_Part):
+    """ECS ``http.*``."""
+
+    request: HttpRequest | None = None
+    response: HttpResponse | None = None
+
+
+class Url(_Part):
+    """ECS ``url.*``; ``query`` has its secrets masked before it gets here."""
+
+    path: str | None = None
+    query: str | None = None
+    domain: str | None = None
+
+
+class UserAgent(_Part):
+    original: str | None = None
+
+
+class User(_Part):
+    """ECS ``user.*``: the acting account, or the attempted one for a failed login."""
+
+    name: str | None = None
+    id: str | None = None
+
+
+class Trace(_Part):
+    id: str | None = None
+
+
+class Service(_Part):
+    name: str | None = None
+
+
+class Host(_Part):
+    name: str | None = None
+
+
+class Log(_Part):
+    level: str | None = None
+    logger: str | None = None
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(_Part, kw_only=True):
+    """One security-relevant fact: a request, a login, a decision the app made.
+
+    ``extra`` holds ECS fields apiwatch does not model, nested as in ECS
+    (``{"cloud": {"region": "eu-west-1"}}``); the codec merges them back on output.
+    """
+
+    timestamp: datetime = msgspec.field(default_factory=_utcnow, name="@timestamp")
+    event: EventMeta
+    message: str | None = None
+    log: Log | None = None
+    source: Source | None = None
+    http: Http | None = None
+    url: Url | None = None
+    user_agent: UserAgent | None = None
+    user: User | None = None
+    trace: Trace | None = None
+    service: Service | None = None
+    host: Host | None = None
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    extra: dict[str, Any] = msgspec.field(default_factory=dict, name="apiwatch.extra")

@@ -1,0 +1,23 @@
+"""The in-app sensor: middleware, outputs and shipping for security events.
+
+``from apiwatch.sensor import ApiwatchMiddleware`` (ASGI) or ``WSGIMiddleware`` (WSGI); Flask and
+Django glue live in `apiwatch.sensor.flask` and `apiwatch.sensor.django`.
+"""
+
+from apiwatch.sensor._config import SensorConfig
+from apiwatch.sensor._outputs import EVENTS_LOGGER, LoggingOutput, MemoryOutput, Output
+from apiwatch.sensor._sensor import Sensor, SensorStats
+from apiwatch.sensor.asgi import ApiwatchMiddleware
+from apiwatch.sensor.ecslog import EcsFormatter
+
+__all__ = [
+    "EVENTS_LOGGER",
+    "ApiwatchMiddleware",
+    "EcsFormatter",
+    "LoggingOutput",
+    "MemoryOutput",
+    "Output",
+    "Sensor",
+    "SensorConfig",
+    "SensorStats",
+]

@@ -1,0 +1,102 @@
+"""Client IP resolution through trusted proxies only (X-Forwarded-For and RFC 7239 Forwarded).
+
+The headers are read only when the direct peer is a trusted proxy. The address list is walked from
+the right (the hop nearest to us) and the first address that is not itself a trusted proxy is the
+client; a header sent by anyone else is ignored, so a client cannot choose its own ``source.ip``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+
+from apiwatch.model import ConfigError
+
+__all__ = ["ProxyResolver", "parse_forwarded_for"]
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse_networks(cidrs: Iterable[str]) -> tuple[_Network, ...]:
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {cidr!r} is not an IP address or CIDR") from None
+    return tuple(networks)
+
+
+def _normal_ip(text: str) -> str | None:
+    """The canonical form of an address (IPv4-mapped IPv6 unwrapped), or None if not one."""
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def _strip_port(node: str) -> str:
+    """``[2001:db8::1]:443`` -> ``2001:db8::1``; ``192.0.2.1:80`` -> ``192.0.2.1``."""
+    node = node.strip().strip('"')
+    if node.startswith("["):
+        return node[1 : node.find("]")] if "]" in node else node
+    if node.count(":") == 1:
+        return node.split(":", 1)[0]
+    return node
+
+
+def parse_forwarded_for(header: str) -> list[str]:
+    """The ``for=`` nodes of an RFC 7239 ``Forwarded`` header, nearest hop last."""
+    nodes = []
+    for element in header.split(","):
+        for pair in element.split(";"):
+            name, sep, value = pair.partition("=")
+            if sep and name.strip().lower() == "for":
+                nodes.append(_strip_port(value))
+    return nodes
+
+
+class ProxyResolver:
+    """Resolve ``source.ip`` from the peer address and the forwarding headers."""
+
+    def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
+        self._networks = _parse_networks(trusted_proxies)
+        self._is_trusted = lru_cache(maxsize=4096)(self._check)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._networks)
+
+    def _check(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._networks)
+
+    def __call__(
+        self, peer: str | None, x_forwarded_for: str | None, forwarded: str | None
+    ) -> str | None:
+        """The client address; the peer itself unless it is a trusted proxy with a header."""
+        peer_ip = _normal_ip(peer) if peer else None
+        if not self._networks or peer_ip is None or not self._is_trusted(peer_ip):
+            return peer_ip if peer_ip is not None else peer
+        if forwarded:
+            hops = parse_forwarded_for(forwarded)
+        elif x_forwarded_for:
+            hops = [_strip_port(hop) for hop in x_forwarded_for.split(",")]
+        else:
+            return peer_ip
+        client = peer_ip
+        for hop in reversed(hops):
+            hop_ip = _normal_ip(hop)
+            if hop_ip is None:
+                break  # "unknown", an obfuscated name or garbage: the last good hop is all we know
+            client = hop_ip
+            if not self._is_trusted(hop_ip):
+                break
+        return client

@@ -1,0 +1,118 @@
+"""The sensor's options: the same keyword arguments for every framework integration.
+
+`SensorConfig.from_options` validates them once, at start-up, and raises `ConfigError` naming the
+option for anything that cannot work, so a typo fails the app's boot rather than its logging.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from apiwatch.model import ConfigError
+
+__all__ = ["DEFAULT_SESSION_COOKIES", "SensorConfig", "UserHook"]
+
+#: A hook that returns ``(user.name, user.id)`` for a request, from the framework's own request
+#: object (ASGI scope, WSGI environ, Flask request, Django HttpRequest); None when anonymous.
+UserHook = Callable[[Any], "tuple[str | None, str | None] | None"]
+
+DEFAULT_SESSION_COOKIES = ("session", "sessionid", "connect.sid", "jsessionid", "phpsessid")
+
+
+@dataclass(frozen=True, slots=True)
+class SensorConfig:
+    """Validated sensor options; see the README for what each one does."""
+
+    service: str
+    login_paths: Mapping[str, str] = field(default_factory=dict)
+    trusted_proxies: tuple[str, ...] = ()
+    user_hook: UserHook | None = None
+    token_key: bytes = b""
+    redact_keys: frozenset[str] = frozenset()
+    max_field_length: int = 1024
+    max_login_body: int = 64 * 1024
+    detect_attack_tools: bool = True
+    exclude_paths: frozenset[str] = frozenset()
+    session_cookies: tuple[str, ...] = DEFAULT_SESSION_COOKIES
+    request_id_header: str = "x-request-id"
+    host_name: str = ""
+    outputs: tuple[Any, ...] | None = None
+    collector: str | None = None
+    api_key: str | None = None
+    ca_file: str | None = None
+    spool_dir: str | None = None
+
+    @classmethod
+    def from_options(cls, **options: Any) -> SensorConfig:
+        """Check and normalise keyword options (the same for ASGI, WSGI, Flask and Django)."""
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"unknown apiwatch option(s): {', '.join(unknown)}")
+        service = options.get("service")
+        if not isinstance(service, str) or not service.strip():
+            raise ConfigError("service: give the name of this API, e.g. service='shop'")
+        options["login_paths"] = _login_paths(options.get("login_paths") or {})
+        options["trusted_proxies"] = _strings("trusted_proxies", options.get("trusted_proxies"))
+        options["token_key"] = _token_key(options.get("token_key"))
+        options["redact_keys"] = frozenset(
+            k.lower().replace("_", "").replace("-", "")
+            for k in _strings("redact_keys", options.get("redact_keys"))
+        )
+        options["exclude_paths"] = frozenset(_strings("exclude_paths", options.get("exclude_paths")))
+        options["session_cookies"] = tuple(
+            c.lower() for c in _strings("session_cookies", options.get("session_cookies"))
+        ) if "session_cookies" in options else DEFAULT_SESSION_COOKIES
+        options["request_id_header"] = str(options.get("request_id_header", "x-request-id")).lower()
+        options["host_name"] = options.get("host_name") or socket.gethostname()
+        if options.get("outputs") is not None:
+            options["outputs"] = tuple(options["outputs"])
+        _check_limits(options)
+        if options.get("collector") and not options.get("api_key"):
+            raise ConfigError("api_key: shipping to a collector needs an ingest key")
+        return cls(**options)
+
+
+def _strings(name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{name}: expected a list of strings")
+    return tuple(value)
+
+
+def _login_paths(value: Any) -> dict[str, str]:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        value = {path: "username" for path in value}
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ConfigError("login_paths: expected a mapping of path to the username field name")
+    return dict(value)
+
+
+def _token_key(value: Any) -> bytes:
+    """The key for token fingerprints: option, else APIWATCH_TOKEN_KEY, else random per process.
+
+    A random key still gives fingerprints that correlate within one process; set a shared key so
+    that fingerprints agree across workers, hosts and restarts.
+    """
+    value = value or os.environ.get("APIWATCH_TOKEN_KEY")
+    if value is None:
+        return secrets.token_bytes(32)
+    key = value.encode() if isinstance(value, str) else value
+    if not isinstance(key, bytes) or len(key) < 16:
+        raise ConfigError("token_key: expected at least 16 bytes (or APIWATCH_TOKEN_KEY)")
+    return key
+
+
+def _check_limits(options: dict[str, Any]) -> None:
+    for name in ("max_field_length", "max_login_body"):
+        if name in options and (not isinstance(options[name], int) or options[name] < 16):
+            raise ConfigError(f"{name}: expected an integer of at least 16")

@@ -1,0 +1,57 @@
+"""Reading the attempted account name out of a login request body, and nothing else from it.
+
+The body is parsed only to pick one configured field (``username``, ``email``, ...); the password
+and every other field are discarded with the parsed document and never reach an event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+import msgspec
+
+__all__ = ["BodyTee", "account_from_body"]
+
+_json = msgspec.json.Decoder()
+
+
+class BodyTee:
+    """Keeps the first ``limit`` bytes of a body as the application reads it."""
+
+    __slots__ = ("chunks", "limit", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.chunks: list[bytes] = []
+        self.limit = limit
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        if self.size < self.limit and chunk:
+            room = self.limit - self.size
+            self.chunks.append(chunk[:room])
+            self.size += min(len(chunk), room)
+
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+def account_from_body(body: bytes, content_type: str, field: str) -> str | None:
+    """The value of ``field`` (a dotted path for nested JSON) in a JSON or form body."""
+    if not body:
+        return None
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "application/x-www-form-urlencoded":
+        values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=200).get(field)
+        return values[0] if values else None
+    if kind == "application/json" or kind.endswith("+json"):
+        try:
+            value: Any = _json.decode(body)
+        except msgspec.DecodeError:
+            return None
+        for part in field.split("."):
+            if not isinstance(value, dict):
+                return None
+            value = value.get(part)
+        return value if isinstance(value, str) else None
+    return None

@@ -1,0 +1,79 @@
+"""Where events go: the `Output` protocol, the stdlib-logging output and an in-memory one.
+
+An output is any callable taking the event and its encoded ECS JSON line (encoded once, shared by
+every output). Outputs must not block for long; the sensor counts, and never propagates, their
+exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Protocol
+
+from apiwatch.model import Event
+from apiwatch.sensor.ecslog import EcsFormatter
+
+__all__ = ["EVENTS_LOGGER", "LoggingOutput", "MemoryOutput", "Output"]
+
+EVENTS_LOGGER = "apiwatch.events"
+_LOG_LEVELS = {20: logging.INFO, 30: logging.WARNING, 40: logging.ERROR, 50: logging.CRITICAL}
+
+
+class Output(Protocol):
+    """Receives each event once, with its ECS JSON line (no trailing newline)."""
+
+    def __call__(self, event: Event, line: bytes) -> None: ...
+
+
+class LoggingOutput:
+    """Writes each event as one ECS JSON line through a stdlib logger (``apiwatch.events``).
+
+    When neither that logger nor the root logger has a handler yet, a stderr handler with
+    `EcsFormatter` is installed, so that adding the middleware alone gives useful logs. An app that
+    configures logging itself routes the events like any other record; the record's message is the
+    JSON line and ``record.apiwatch_event`` is the `Event`.
+    """
+
+    def __init__(self, logger: str = EVENTS_LOGGER, *, install_handler: bool = True) -> None:
+        self.logger = logging.getLogger(logger)
+        if install_handler:
+            _install_default_handler(self.logger)
+
+    def __call__(self, event: Event, line: bytes) -> None:
+        level = _LOG_LEVELS.get(event.event.severity or 20, logging.INFO)
+        if self.logger.isEnabledFor(level):
+            self.logger.log(level, line.decode(), extra={"apiwatch_event": event})
+
+
+_install_lock = threading.Lock()
+
+
+def _install_default_handler(logger: logging.Logger) -> None:
+    with _install_lock:
+        if logger.handlers or logging.getLogger().handlers:
+            if logger.level == logging.NOTSET:
+                logger.setLevel(logging.INFO)
+            return
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(EcsFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+class MemoryOutput:
+    """Keeps events and lines in lists: for tests of apps that use the sensor."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.lines: list[bytes] = []
+
+    def __call__(self, event: Event, line: bytes) -> None:
+        self.events.append(event)
+        self.lines.append(line)
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.lines.clear()

@@ -1,0 +1,311 @@
+"""`Sensor`: turns what the framework adapters saw of a request into one ECS `Event`, and emits it.
+
+The adapters (ASGI, WSGI, Flask, Django) only gather raw facts; everything that decides what an
+event says lives here, once: client IP through trusted proxies, request and trace ids, token and
+session fingerprints, redaction and escaping, and the OWASP action for the request. Nothing in here
+may raise into the application: failures are counted in `Sensor.stats` and reported, rate-limited,
+on the ``apiwatch.sensor`` logger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from apiwatch.model import (
+    Action,
+    Event,
+    EventMeta,
+    Host,
+    Http,
+    HttpRequest,
+    HttpResponse,
+    Log,
+    Service,
+    Source,
+    Trace,
+    Url,
+    User,
+    UserAgent,
+    encode_event,
+    new_event_id,
+)
+from apiwatch.sensor._clientip import ProxyResolver
+from apiwatch.sensor._config import SensorConfig
+from apiwatch.sensor._context import RequestContext
+from apiwatch.sensor._outputs import LoggingOutput, Output
+from apiwatch.sensor._sanitize import clean, mask_query, sanitize
+from apiwatch.sensor._tools import attack_tool
+
+__all__ = ["WANTED_HEADERS", "Sensor", "SensorStats"]
+
+#: The request headers the sensor reads (lower case); every other header is never looked at.
+WANTED_HEADERS = frozenset(
+    {"user-agent", "x-forwarded-for", "forwarded", "traceparent", "authorization", "cookie"}
+)
+_LOGIN_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_MAX_REQUEST_ID = 128
+_report = logging.getLogger("apiwatch.sensor")
+_default_sensor: Sensor | None = None
+
+
+class SensorStats:
+    """Counters: events emitted, and failures of the sensor itself (never raised to the app)."""
+
+    __slots__ = ("emitted", "errors", "output_errors")
+
+    def __init__(self) -> None:
+        self.emitted = 0
+        self.errors = 0
+        self.output_errors = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"emitted": self.emitted, "errors": self.errors, "output_errors": self.output_errors}
+
+
+def default_sensor() -> Sensor | None:
+    """The sensor created last in this process: where audit events go outside a request."""
+    return _default_sensor
+
+
+class Sensor:
+    """One configured sensor; shared by all requests of the app it wraps."""
+
+    def __init__(self, config: SensorConfig) -> None:
+        global _default_sensor  # noqa: PLW0603 - the audit API's fallback outside a request
+        self.config = config
+        self.outputs: tuple[Output, ...] = self._make_outputs(config)
+        self.stats = SensorStats()
+        self._resolve_ip = ProxyResolver(config.trusted_proxies)
+        self._service = Service(name=clean(config.service, 256))
+        self._host = Host(name=clean(config.host_name, 256))
+        self._ua = lru_cache(maxsize=4096)(self._user_agent_info)
+        self._path = lru_cache(maxsize=4096)(self._clean_path)
+        self._last_report = 0.0
+        self._report_lock = threading.Lock()
+        _default_sensor = self
+
+    @classmethod
+    def from_options(cls, **options: Any) -> Sensor:
+        return cls(SensorConfig.from_options(**options))
+
+    @staticmethod
+    def _make_outputs(config: SensorConfig) -> tuple[Output, ...]:
+        outputs: list[Output] = (
+            list(config.outputs) if config.outputs is not None else [LoggingOutput()]
+        )
+        if config.collector:
+            from apiwatch.sensor.shipper import Shipper  # noqa: PLC0415 - only when shipping
+
+            outputs.append(
+                Shipper(
+                    config.collector,
+                    api_key=config.api_key or "",
+                    ca_file=config.ca_file,
+                    spool_dir=config.spool_dir,
+                )
+            )
+        return tuple(outputs)
+
+    # -- request lifecycle (called by the adapters) ------------------------------------------
+
+    def begin(
+        self,
+        method: str,
+        path: str,
+        peer: str | None,
+        headers: Mapping[str, str],
+        request_id: str | None,
+    ) -> RequestContext:
+        """A context for a request that is starting, with who/where/correlation resolved."""
+        ctx = RequestContext(self)
+        ctx.started = datetime.now(UTC)
+        ctx.event_id = new_event_id()
+        ctx.method = method
+        ctx.path = self._path(path)
+        ctx.source_ip = self._resolve_ip(
+            peer, headers.get("x-forwarded-for"), headers.get("forwarded")
+        )
+        ctx.request_id = (
+            clean(request_id, _MAX_REQUEST_ID) if request_id else ctx.event_id
+        )
+        ctx.trace_id = _trace_id(headers.get("traceparent"))
+        user_agent = headers.get("user-agent")
+        if user_agent:
+            ctx.user_agent, ctx.attack_tool = self._ua(user_agent)
+        authorization = headers.get("authorization")
+        if authorization:
+            ctx.token_id = self.fingerprint(authorization.partition(" ")[2] or authorization)
+        cookie = headers.get("cookie")
+        if cookie and self.config.session_cookies:
+            ctx.session_id = self._session_fingerprint(cookie)
+        return ctx
+
+    def wants_login_body(self, ctx: RequestContext) -> str | None:
+        """The body field holding the account name, when this request is a login attempt."""
+        if ctx.method not in _LOGIN_METHODS or ctx.path is None:
+            return None
+        return self.config.login_paths.get(ctx.path)
+
+    def finish(self, ctx: RequestContext, status: int, duration_ns: int) -> None:
+        """Build and emit the request's event; never raises."""
+        try:
+            if ctx.path in self.config.exclude_paths:
+                return
+            self.emit(self._request_event(ctx, status, duration_ns))
+        except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
+            self.failed(exc)
+
+    # -- emitting ------------------------------------------------------------------------------
+
+    def emit(self, event: Event) -> None:
+        """Encode the event once and hand it to every output; failures are counted, not raised."""
+        try:
+            line = encode_event(event)
+        except Exception as exc:  # noqa: BLE001
+            self.failed(exc)
+            return
+        self.stats.emitted += 1
+        for output in self.outputs:
+            try:
+                output(event, line)
+            except Exception as exc:  # noqa: BLE001
+                self.stats.output_errors += 1
+                self.failed(exc, count=False)
+
+    def failed(self, exc: BaseException, *, count: bool = True) -> None:
+        """Count a failure of the sensor itself and report it at most once a minute."""
+        if count:
+            self.stats.errors += 1
+        now = time.monotonic()
+        with self._report_lock:
+            if now - self._last_report < 60.0:
+                return
+            self._last_report = now
+        _report.warning(
+            "apiwatch sensor error (%s): %s; stats=%s",
+            type(exc).__name__,
+            sanitize(str(exc), 256),
+            self.stats.as_dict(),
+        )
+
+    # -- building ------------------------------------------------------------------------------
+
+    def fingerprint(self, secret: str) -> str:
+        """A keyed hash of a token or session id: correlates uses without revealing it."""
+        digest = hashlib.blake2b(secret.encode(), key=self.config.token_key[:64], digest_size=16)
+        return digest.hexdigest()
+
+    def _session_fingerprint(self, cookie_header: str) -> str | None:
+        for pair in cookie_header.split(";"):
+            name, sep, value = pair.partition("=")
+            if sep and value.strip() and name.strip().lower() in self.config.session_cookies:
+                return self.fingerprint(value.strip())
+        return None
+
+    def _user_agent_info(self, user_agent: str) -> tuple[str, str | None]:
+        tool = attack_tool(user_agent) if self.config.detect_attack_tools else None
+        return sanitize(user_agent, self.config.max_field_length), tool
+
+    def _clean_path(self, path: str) -> str:
+        return sanitize(path, self.config.max_field_length)
+
+    def clean_value(self, value: str) -> str:
+        """Redact, escape and truncate a free-text value the app or a request supplied."""
+        return sanitize(value, self.config.max_field_length)
+
+    def masked_query(self, raw_query: str) -> str | None:
+        if not raw_query:
+            return None
+        return sanitize(mask_query(raw_query, self.config.redact_keys), self.config.max_field_length)
+
+    def _request_event(self, ctx: RequestContext, status: int, duration_ns: int) -> Event:
+        action = self._classify(ctx, status)
+        spec = action.spec
+        if action is Action.HTTP_REQUEST or action is Action.MALICIOUS_ATTACK_TOOL:
+            outcome = "success" if status < 400 else "failure"
+        else:
+            outcome = spec.outcome
+        is_login = action in (Action.AUTHN_LOGIN_FAIL, Action.AUTHN_LOGIN_SUCCESS)
+        user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
+        return Event(
+            timestamp=ctx.started or datetime.now(UTC),
+            event=EventMeta(
+                id=ctx.event_id,
+                action=action.value,
+                kind="event",
+                category=list(spec.category),
+                type=list(spec.type),
+                outcome=outcome,
+                duration=duration_ns,
+                severity=spec.severity,
+            ),
+            log=Log(level=spec.level.lower(), logger="apiwatch.events"),
+            source=Source(ip=ctx.source_ip),
+            http=Http(
+                request=HttpRequest(method=ctx.method, id=ctx.request_id),
+                response=HttpResponse(status_code=status),
+            ),
+            url=Url(path=ctx.path, query=ctx.query),
+            user_agent=UserAgent(original=ctx.user_agent) if ctx.user_agent else None,
+            user=User(name=user_name, id=ctx.user_id) if user_name or ctx.user_id else None,
+            trace=Trace(id=ctx.trace_id) if ctx.trace_id else None,
+            service=self._service,
+            host=self._host,
+            labels=self.context_labels(ctx),
+        )
+
+    def context_labels(self, ctx: RequestContext) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        if ctx.route:
+            labels["route"] = ctx.route
+        if ctx.token_id:
+            labels["token_id"] = ctx.token_id
+        if ctx.session_id:
+            labels["session_id"] = ctx.session_id
+        if ctx.attack_tool:
+            labels["attack_tool"] = ctx.attack_tool
+        return labels
+
+    def _classify(self, ctx: RequestContext, status: int) -> Action:
+        if not ctx.authn_reported and self.wants_login_body(ctx) is not None:
+            if 200 <= status < 400:
+                return Action.AUTHN_LOGIN_SUCCESS
+            if status == 429:
+                return Action.EXCESS_RATE_LIMIT_EXCEEDED
+            if 400 <= status < 500:
+                return Action.AUTHN_LOGIN_FAIL
+        if ctx.attack_tool:
+            return Action.MALICIOUS_ATTACK_TOOL
+        if status == 403:
+            return Action.AUTHZ_FAIL
+        if status == 429:
+            return Action.EXCESS_RATE_LIMIT_EXCEEDED
+        return Action.HTTP_REQUEST
+
+
+def _trace_id(traceparent: str | None) -> str | None:
+    """The trace id of a valid W3C ``traceparent`` (``00-<32 hex>-<16 hex>-<2 hex>``)."""
+    if not traceparent or len(traceparent) < 55:
+        return None
+    parts = traceparent.strip().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff":
+        return None
+    trace = parts[1].lower()
+    if len(trace) != 32 or trace == "0" * 32 or not _is_hex(trace) or len(parts[2]) != 16:
+        return None
+    return trace
+
+
+def _is_hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return text.isalnum()

@@ -1,0 +1,187 @@
+"""`ApiwatchMiddleware`: pure ASGI middleware for FastAPI, Starlette and any ASGI app.
+
+It wraps ``send`` to learn the status (no `BaseHTTPMiddleware`, no buffering of the response) and,
+on configured login routes only, wraps ``receive`` to keep a bounded copy of the body the app reads.
+Lifespan shutdown flushes the outputs (e.g. the shipper).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from apiwatch.sensor._context import RequestContext, enter_request, leave_request
+from apiwatch.sensor._login import BodyTee, account_from_body
+from apiwatch.sensor._sensor import WANTED_HEADERS, Sensor
+
+__all__ = ["ApiwatchMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ApiwatchMiddleware:
+    """Emit one ECS security event per HTTP request; options as in `SensorConfig`.
+
+    ``app.add_middleware(ApiwatchMiddleware, service="shop", login_paths={"/users/login":
+    "username"}, trusted_proxies=["10.0.0.0/8"])``
+    """
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        self.sensor = Sensor.from_options(**options)
+        self._request_id_header = self.sensor.config.request_id_header.encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.app(scope, self._lifespan_receive(receive), send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter_ns()
+        sensor = self.sensor
+        try:
+            ctx = self._begin(scope)
+        except Exception as exc:  # noqa: BLE001 - never break the app
+            sensor.failed(exc)
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+            await send(message)
+
+        field = sensor.wants_login_body(ctx)
+        tee = BodyTee(sensor.config.max_login_body) if field else None
+        token = enter_request(ctx)
+        try:
+            await self.app(scope, _tee_receive(receive, tee) if tee else receive, send_wrapper)
+        except BaseException:
+            if not response_started:
+                status = 500
+            raise
+        finally:
+            leave_request(token)
+            self._complete(ctx, scope, tee, field)
+            sensor.finish(ctx, status, time.perf_counter_ns() - started)
+
+    def _begin(self, scope: Scope) -> RequestContext:
+        headers: dict[str, str] = {}
+        request_id = None
+        for raw_name, raw_value in scope["headers"]:
+            if raw_name == self._request_id_header:
+                request_id = raw_value.decode("utf-8", "backslashreplace")
+                continue
+            name = raw_name.decode("latin-1").lower()
+            if name in WANTED_HEADERS:
+                value = raw_value.decode("utf-8", "backslashreplace")
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        client = scope.get("client")
+        path = scope.get("root_path", "") + scope["path"] if scope.get("root_path") else scope["path"]
+        ctx = self.sensor.begin(
+            scope["method"], path, client[0] if client else None, headers, request_id
+        )
+        query = scope.get("query_string", b"")
+        if query:
+            ctx.query = self.sensor.masked_query(query.decode("utf-8", "backslashreplace"))
+        return ctx
+
+    def _complete(
+        self, ctx: RequestContext, scope: Scope, tee: BodyTee | None, field: str | None
+    ) -> None:
+        """Fill in what is known only after the app ran: route, user, attempted account."""
+        sensor = self.sensor
+        try:
+            ctx.route = ctx.route or _route_template(scope)
+            if ctx.user_name is None and ctx.user_id is None:
+                hook = sensor.config.user_hook or _scope_user
+                found = hook(scope)
+                if found:
+                    ctx.user_name, ctx.user_id = _clean_user(sensor, found)
+            if tee is not None and field:
+                content_type = _header(scope, b"content-type")
+                account = account_from_body(tee.body(), content_type, field)
+                if account:
+                    ctx.login_user = sensor.clean_value(account)
+        except Exception as exc:  # noqa: BLE001
+            sensor.failed(exc)
+
+    def _lifespan_receive(self, receive: Receive) -> Receive:
+        async def wrapped() -> Message:
+            message = await receive()
+            if message.get("type") == "lifespan.shutdown":
+                _close_outputs(self.sensor)
+            return message
+
+        return wrapped
+
+
+def _tee_receive(receive: Receive, tee: BodyTee) -> Receive:
+    async def wrapped() -> Message:
+        message = await receive()
+        if message.get("type") == "http.request":
+            tee.add(message.get("body", b""))
+        return message
+
+    return wrapped
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for raw_name, raw_value in scope["headers"]:
+        if raw_name.lower() == name:
+            return str(raw_value.decode("latin-1"))
+    return ""
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The matched route's path template (Starlette/FastAPI set ``scope["route"]``)."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    root, app_root = scope.get("root_path", ""), scope.get("app_root_path", "")
+    if root and root != app_root and root.startswith(app_root):
+        template = root[len(app_root) :] + template
+    return template
+
+
+def _scope_user(scope: Scope) -> tuple[str | None, str | None] | None:
+    """Starlette's AuthenticationMiddleware user (``scope["user"]``), when authenticated."""
+    user = scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    name = getattr(user, "display_name", None) or None
+    identity = getattr(user, "identity", None)
+    return (str(name) if name else None, str(identity) if identity else None)
+
+
+def _clean_user(
+    sensor: Sensor, found: tuple[str | None, str | None]
+) -> tuple[str | None, str | None]:
+    name, user_id = found
+    return (
+        sensor.clean_value(str(name)) if name else None,
+        sensor.clean_value(str(user_id)) if user_id else None,
+    )
+
+
+def _close_outputs(sensor: Sensor) -> None:
+    for output in sensor.outputs:
+        close = getattr(output, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001
+                sensor.failed(exc)
