@@ -127,15 +127,18 @@ def decode_ndjson(data: bytes | str) -> Iterator[Event | EventDecodeError]:
 def _expand_dotted(doc: dict[str, Any], line: int | None) -> dict[str, Any]:
     """``{"source.ip": x}`` -> ``{"source": {"ip": x}}``, recursively; nested input is unchanged."""
     out: dict[str, Any] = {}
-    for key, value in doc.items():
-        if isinstance(value, dict) and key != "labels":
-            value = _expand_dotted(value, line)
+    for key, given in doc.items():
+        value = (
+            _expand_dotted(given, line) if isinstance(given, dict) and key != "labels" else given
+        )
         parts = key.split(".") if "." in key and key != _EXTRA_KEY else [key]
         target = out
         for part in parts[:-1]:
             slot = target.setdefault(part, {})
             if not isinstance(slot, dict):
-                raise EventDecodeError(f"field {key!r} conflicts with a value at {part!r}", line=line)
+                raise EventDecodeError(
+                    f"field {key!r} conflicts with a value at {part!r}", line=line
+                )
             target = slot
         leaf = parts[-1]
         if leaf in target and isinstance(target[leaf], dict) and isinstance(value, dict):

@@ -1,8 +1,8 @@
 """The canonical `Event`: one record type for every layer, mirroring nested ECS.
 
-Each nested struct is one ECS field set (``source``, ``http``, ``user`` ...). Field names are the ECS
-names; ``@timestamp`` is `Event.timestamp`. Fields ECS has but apiwatch does not model are kept,
-untouched, in `Event.extra` (nested ECS form) by the codec in `apiwatch.model.ecs`.
+Each nested struct is one ECS field set (``source``, ``http``, ``user`` ...). Field names are
+the ECS names; ``@timestamp`` is `Event.timestamp`. Fields ECS has but apiwatch does not model
+are kept, untouched, in `Event.extra` (nested ECS form) by the codec in `apiwatch.model.ecs`.
 
 Structs are created with ``gc=False``: they never form reference cycles, and keeping hundreds of
 thousands of them out of the cyclic garbage collector keeps its pauses out of request latency.
@@ -64,9 +64,13 @@ class EventMeta(_Part, kw_only=True):
 
 
 class Source(_Part):
-    """ECS ``source.*``: the client, after trusted-proxy resolution."""
+    """ECS ``source.*``: the client, after trusted-proxy resolution.
+
+    ``address`` holds the peer as given when it is not an IP address (a Unix socket, a test client).
+    """
 
     ip: str | None = None
+    address: str | None = None
     port: int | None = None
 
 

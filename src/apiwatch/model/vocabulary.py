@@ -1,9 +1,9 @@
 """The OWASP Application Logging Vocabulary as a typed enumeration, with ECS categorisation.
 
 Every name of the cheat sheet (https://cheatsheetseries.owasp.org/cheatsheets/
-Logging_Vocabulary_Cheat_Sheet.html) is an `Action`; `Action.HTTP_REQUEST` is apiwatch's own name for
-a plain request with no security meaning. `Action.spec` gives the cheat sheet's level and the ECS
-``event.category`` / ``event.type`` / ``event.outcome`` an event with that action carries.
+Logging_Vocabulary_Cheat_Sheet.html) is an `Action`; `Action.HTTP_REQUEST` is apiwatch's own name
+for a plain request with no security meaning. `Action.spec` gives the cheat sheet's level and the
+ECS ``event.category`` / ``event.type`` / ``event.outcome`` an event with that action carries.
 """
 
 from __future__ import annotations
@@ -163,9 +163,7 @@ _SPECS: dict[Action, ActionSpec] = {
         "input", "WARN", ("web", "intrusion_detection"), ("error", "denied"), "failure"
     ),
     _A.MALICIOUS_EXCESS_404: _spec("malicious", "WARN", ("web", "intrusion_detection"), "info"),
-    _A.MALICIOUS_EXTRANEOUS: _spec(
-        "malicious", "CRITICAL", ("web", "intrusion_detection"), "info"
-    ),
+    _A.MALICIOUS_EXTRANEOUS: _spec("malicious", "CRITICAL", ("web", "intrusion_detection"), "info"),
     _A.MALICIOUS_ATTACK_TOOL: _spec(
         "malicious", "CRITICAL", ("web", "intrusion_detection"), "info"
     ),

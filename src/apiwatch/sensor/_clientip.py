@@ -84,7 +84,7 @@ class ProxyResolver:
         """The client address; the peer itself unless it is a trusted proxy with a header."""
         peer_ip = _normal_ip(peer) if peer else None
         if not self._networks or peer_ip is None or not self._is_trusted(peer_ip):
-            return peer_ip if peer_ip is not None else peer
+            return peer_ip
         if forwarded:
             hops = parse_forwarded_for(forwarded)
         elif x_forwarded_for:

@@ -63,10 +63,14 @@ class SensorConfig:
             k.lower().replace("_", "").replace("-", "")
             for k in _strings("redact_keys", options.get("redact_keys"))
         )
-        options["exclude_paths"] = frozenset(_strings("exclude_paths", options.get("exclude_paths")))
-        options["session_cookies"] = tuple(
-            c.lower() for c in _strings("session_cookies", options.get("session_cookies"))
-        ) if "session_cookies" in options else DEFAULT_SESSION_COOKIES
+        options["exclude_paths"] = frozenset(
+            _strings("exclude_paths", options.get("exclude_paths"))
+        )
+        options["session_cookies"] = (
+            tuple(c.lower() for c in _strings("session_cookies", options.get("session_cookies")))
+            if "session_cookies" in options
+            else DEFAULT_SESSION_COOKIES
+        )
         options["request_id_header"] = str(options.get("request_id_header", "x-request-id")).lower()
         options["host_name"] = options.get("host_name") or socket.gethostname()
         if options.get("outputs") is not None:
@@ -89,7 +93,7 @@ def _strings(name: str, value: Any) -> tuple[str, ...]:
 
 def _login_paths(value: Any) -> dict[str, str]:
     if isinstance(value, Sequence) and not isinstance(value, str):
-        value = {path: "username" for path in value}
+        value = dict.fromkeys(value, "username")
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):

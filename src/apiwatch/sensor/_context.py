@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from apiwatch.sensor._sensor import Sensor
 
-__all__ = ["RequestContext", "current_request", "enter_request", "leave_request"]
+__all__ = ["RequestContext", "current_request", "enter_request", "restore_request"]
 
 
 class RequestContext:
@@ -27,6 +27,7 @@ class RequestContext:
         "login_user",
         "method",
         "path",
+        "peer_address",
         "query",
         "request_id",
         "route",
@@ -52,6 +53,7 @@ class RequestContext:
         self.method: str | None = None
         self.path: str | None = None
         self.source_ip: str | None = None
+        self.peer_address: str | None = None
         self.user_agent: str | None = None
         self.request_id: str | None = None
         self.trace_id: str | None = None
@@ -72,10 +74,13 @@ def current_request() -> RequestContext | None:
     return _current.get()
 
 
-def enter_request(context: RequestContext) -> object:
-    """Make ``context`` current; returns the token `leave_request` needs."""
-    return _current.set(context)
+def enter_request(context: RequestContext) -> RequestContext | None:
+    """Make ``context`` current; returns the previous one, for `restore_request`."""
+    previous = _current.get()
+    _current.set(context)
+    return previous
 
 
-def leave_request(token: object) -> None:
-    _current.reset(token)  # type: ignore[arg-type]
+def restore_request(previous: RequestContext | None) -> None:
+    """Make ``previous`` current again (works from any context, unlike ``ContextVar.reset``)."""
+    _current.set(previous)

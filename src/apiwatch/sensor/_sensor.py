@@ -83,8 +83,8 @@ class Sensor:
         self.outputs: tuple[Output, ...] = self._make_outputs(config)
         self.stats = SensorStats()
         self._resolve_ip = ProxyResolver(config.trusted_proxies)
-        self._service = Service(name=clean(config.service, 256))
-        self._host = Host(name=clean(config.host_name, 256))
+        self.service = Service(name=clean(config.service, 256))
+        self.host = Host(name=clean(config.host_name, 256))
         self._ua = lru_cache(maxsize=4096)(self._user_agent_info)
         self._path = lru_cache(maxsize=4096)(self._clean_path)
         self._last_report = 0.0
@@ -132,9 +132,9 @@ class Sensor:
         ctx.source_ip = self._resolve_ip(
             peer, headers.get("x-forwarded-for"), headers.get("forwarded")
         )
-        ctx.request_id = (
-            clean(request_id, _MAX_REQUEST_ID) if request_id else ctx.event_id
-        )
+        if ctx.source_ip is None and peer:
+            ctx.peer_address = clean(peer, 256)
+        ctx.request_id = clean(request_id, _MAX_REQUEST_ID) if request_id else ctx.event_id
         ctx.trace_id = _trace_id(headers.get("traceparent"))
         user_agent = headers.get("user-agent")
         if user_agent:
@@ -220,10 +220,20 @@ class Sensor:
         """Redact, escape and truncate a free-text value the app or a request supplied."""
         return sanitize(value, self.config.max_field_length)
 
+    def clean_user(self, found: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
+        """A user hook's ``(name, id)`` made safe for an event."""
+        name, user_id = found
+        return (
+            self.clean_value(str(name)) if name else None,
+            self.clean_value(str(user_id)) if user_id else None,
+        )
+
     def masked_query(self, raw_query: str) -> str | None:
         if not raw_query:
             return None
-        return sanitize(mask_query(raw_query, self.config.redact_keys), self.config.max_field_length)
+        return sanitize(
+            mask_query(raw_query, self.config.redact_keys), self.config.max_field_length
+        )
 
     def _request_event(self, ctx: RequestContext, status: int, duration_ns: int) -> Event:
         action = self._classify(ctx, status)
@@ -247,7 +257,7 @@ class Sensor:
                 severity=spec.severity,
             ),
             log=Log(level=spec.level.lower(), logger="apiwatch.events"),
-            source=Source(ip=ctx.source_ip),
+            source=Source(ip=ctx.source_ip, address=ctx.peer_address),
             http=Http(
                 request=HttpRequest(method=ctx.method, id=ctx.request_id),
                 response=HttpResponse(status_code=status),
@@ -256,8 +266,8 @@ class Sensor:
             user_agent=UserAgent(original=ctx.user_agent) if ctx.user_agent else None,
             user=User(name=user_name, id=ctx.user_id) if user_name or ctx.user_id else None,
             trace=Trace(id=ctx.trace_id) if ctx.trace_id else None,
-            service=self._service,
-            host=self._host,
+            service=self.service,
+            host=self.host,
             labels=self.context_labels(ctx),
         )
 
@@ -274,13 +284,11 @@ class Sensor:
         return labels
 
     def _classify(self, ctx: RequestContext, status: int) -> Action:
+        """The OWASP action a request's outcome means (login routes first, then tools, 403, 429)."""
         if not ctx.authn_reported and self.wants_login_body(ctx) is not None:
-            if 200 <= status < 400:
-                return Action.AUTHN_LOGIN_SUCCESS
-            if status == 429:
-                return Action.EXCESS_RATE_LIMIT_EXCEEDED
-            if 400 <= status < 500:
-                return Action.AUTHN_LOGIN_FAIL
+            login = _login_action(status)
+            if login is not None:
+                return login
         if ctx.attack_tool:
             return Action.MALICIOUS_ATTACK_TOOL
         if status == 403:
@@ -288,6 +296,17 @@ class Sensor:
         if status == 429:
             return Action.EXCESS_RATE_LIMIT_EXCEEDED
         return Action.HTTP_REQUEST
+
+
+def _login_action(status: int) -> Action | None:
+    """A login route's answer: 2xx/3xx success, 429 rate limit, other 4xx failure, 5xx nothing."""
+    if 200 <= status < 400:
+        return Action.AUTHN_LOGIN_SUCCESS
+    if status == 429:
+        return Action.EXCESS_RATE_LIMIT_EXCEEDED
+    if 400 <= status < 500:
+        return Action.AUTHN_LOGIN_FAIL
+    return None
 
 
 def _trace_id(traceparent: str | None) -> str | None:

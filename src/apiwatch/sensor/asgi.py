@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from apiwatch.sensor._context import RequestContext, enter_request, leave_request
+from apiwatch.sensor._context import RequestContext, enter_request, restore_request
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._sensor import WANTED_HEADERS, Sensor
 
@@ -65,7 +65,7 @@ class ApiwatchMiddleware:
 
         field = sensor.wants_login_body(ctx)
         tee = BodyTee(sensor.config.max_login_body) if field else None
-        token = enter_request(ctx)
+        previous = enter_request(ctx)
         try:
             await self.app(scope, _tee_receive(receive, tee) if tee else receive, send_wrapper)
         except BaseException:
@@ -73,7 +73,7 @@ class ApiwatchMiddleware:
                 status = 500
             raise
         finally:
-            leave_request(token)
+            restore_request(previous)
             self._complete(ctx, scope, tee, field)
             sensor.finish(ctx, status, time.perf_counter_ns() - started)
 
@@ -89,7 +89,9 @@ class ApiwatchMiddleware:
                 value = raw_value.decode("utf-8", "backslashreplace")
                 headers[name] = f"{headers[name]}, {value}" if name in headers else value
         client = scope.get("client")
-        path = scope.get("root_path", "") + scope["path"] if scope.get("root_path") else scope["path"]
+        path = (
+            scope.get("root_path", "") + scope["path"] if scope.get("root_path") else scope["path"]
+        )
         ctx = self.sensor.begin(
             scope["method"], path, client[0] if client else None, headers, request_id
         )
@@ -109,7 +111,7 @@ class ApiwatchMiddleware:
                 hook = sensor.config.user_hook or _scope_user
                 found = hook(scope)
                 if found:
-                    ctx.user_name, ctx.user_id = _clean_user(sensor, found)
+                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
             if tee is not None and field:
                 content_type = _header(scope, b"content-type")
                 account = account_from_body(tee.body(), content_type, field)
@@ -165,16 +167,6 @@ def _scope_user(scope: Scope) -> tuple[str | None, str | None] | None:
     name = getattr(user, "display_name", None) or None
     identity = getattr(user, "identity", None)
     return (str(name) if name else None, str(identity) if identity else None)
-
-
-def _clean_user(
-    sensor: Sensor, found: tuple[str | None, str | None]
-) -> tuple[str | None, str | None]:
-    name, user_id = found
-    return (
-        sensor.clean_value(str(name)) if name else None,
-        sensor.clean_value(str(user_id)) if user_id else None,
-    )
 
 
 def _close_outputs(sensor: Sensor) -> None:

@@ -1,0 +1,113 @@
+"""Django glue: add ``"apiwatch.sensor.django.ApiwatchMiddleware"`` to ``MIDDLEWARE``.
+
+Options come from the ``APIWATCH`` setting, the same keywords as everywhere else, e.g.
+``APIWATCH = {"service": "shop", "login_paths": {"/users/login": "username"}}``. Put it first in
+``MIDDLEWARE`` so that it times and sees every request. The route (``/users/{user_id}``) comes from
+``request.resolver_match``, the user from ``request.user`` (or ``user_hook(request)``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from apiwatch.sensor._context import RequestContext, enter_request, restore_request
+from apiwatch.sensor._environ import environ_headers, native_to_text, request_id_key
+from apiwatch.sensor._login import account_from_body
+from apiwatch.sensor._routes import normalise_route
+from apiwatch.sensor._sensor import Sensor
+
+__all__ = ["ApiwatchMiddleware"]
+
+
+class ApiwatchMiddleware:
+    """Django middleware emitting one ECS security event per request."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        from django.conf import settings  # noqa: PLC0415 - Django is an optional extra
+
+        self.get_response = get_response
+        self.sensor = Sensor.from_options(**dict(getattr(settings, "APIWATCH", {})))
+        self._request_id_key = request_id_key(self.sensor.config.request_id_header)
+
+    def __call__(self, request: Any) -> Any:
+        started = time.perf_counter_ns()
+        try:
+            ctx = self._begin(request)
+        except Exception as exc:  # noqa: BLE001 - never break the app
+            self.sensor.failed(exc)
+            return self.get_response(request)
+        status = 500
+        previous = enter_request(ctx)
+        try:
+            response = self.get_response(request)
+            status = int(response.status_code)
+        finally:
+            restore_request(previous)
+            self._complete(ctx, request)
+            self.sensor.finish(ctx, status, time.perf_counter_ns() - started)
+        return response
+
+    def _begin(self, request: Any) -> RequestContext:
+        meta = request.META
+        request_id = meta.get(self._request_id_key)
+        ctx = self.sensor.begin(
+            request.method or "GET",
+            request.path,
+            meta.get("REMOTE_ADDR"),
+            environ_headers(meta),
+            native_to_text(request_id) if request_id else None,
+        )
+        query = meta.get("QUERY_STRING")
+        if query:
+            ctx.query = self.sensor.masked_query(native_to_text(query))
+        return ctx
+
+    def _complete(self, ctx: RequestContext, request: Any) -> None:
+        sensor = self.sensor
+        try:
+            match = getattr(request, "resolver_match", None)
+            route = getattr(match, "route", None)
+            if route:
+                ctx.route = normalise_route(route)
+            if ctx.user_name is None and ctx.user_id is None:
+                hook = sensor.config.user_hook or _django_user
+                found = hook(request)
+                if found:
+                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
+            field = sensor.wants_login_body(ctx)
+            if field and ctx.login_user is None:
+                account = self._account(request, field)
+                if account:
+                    ctx.login_user = sensor.clean_value(account)
+        except Exception as exc:  # noqa: BLE001
+            sensor.failed(exc)
+
+    def _account(self, request: Any, field: str) -> str | None:
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            value = request.POST.get(field)
+            return str(value) if value else None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        if length > self.sensor.config.max_login_body:
+            return None
+        try:
+            body = request.body
+        except Exception:  # noqa: BLE001 - RawPostDataException: the view streamed the body
+            return None
+        return account_from_body(body, content_type, field)
+
+
+def _django_user(request: Any) -> tuple[str | None, str | None] | None:
+    user = getattr(request, "user", None)
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    name = user.get_username() if hasattr(user, "get_username") else str(user)
+    return (str(name) if name else None, str(user.pk) if getattr(user, "pk", None) else None)

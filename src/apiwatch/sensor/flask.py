@@ -1,0 +1,65 @@
+"""Flask glue: ``apiwatch.sensor.flask.init_app(app, **options)``.
+
+Wraps ``app.wsgi_app`` in `WSGIMiddleware` and adds a teardown hook that records what only Flask
+knows: the matched rule (``labels.route``, as ``/users/{user_id}``) and the signed-in user
+(Flask-Login's ``current_user`` or ``flask.g.user``, or ``user_hook(flask.request)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiwatch.sensor._context import current_request
+from apiwatch.sensor._routes import normalise_route
+from apiwatch.sensor.wsgi import WSGIMiddleware
+
+__all__ = ["init_app"]
+
+
+def init_app(app: Any, **options: Any) -> WSGIMiddleware:
+    """Install the sensor on a Flask app; returns the middleware (``.sensor.stats`` etc.)."""
+    import flask  # noqa: PLC0415 - Flask is an optional extra
+
+    hook = options.pop("user_hook", None)
+    middleware = WSGIMiddleware(app.wsgi_app, **options)
+    app.wsgi_app = middleware
+    app.extensions["apiwatch"] = middleware
+    sensor = middleware.sensor
+
+    def _apiwatch_teardown(_exc: BaseException | None) -> None:
+        ctx = current_request()
+        if ctx is None:
+            return
+        try:
+            rule = flask.request.url_rule
+            if rule is not None:
+                ctx.route = normalise_route(rule.rule)
+            if ctx.user_name is None and ctx.user_id is None:
+                found = hook(flask.request) if hook else _flask_user(flask)
+                if found:
+                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
+        except Exception as exc:  # noqa: BLE001 - never break the app
+            sensor.failed(exc)
+
+    app.teardown_request(_apiwatch_teardown)
+    return middleware
+
+
+def _flask_user(flask: Any) -> tuple[str | None, str | None] | None:
+    """Flask-Login's authenticated ``current_user``, else ``g.user``, else nobody."""
+    try:
+        from flask_login import current_user  # noqa: PLC0415
+
+        if current_user and current_user.is_authenticated:
+            name = getattr(current_user, "username", None) or getattr(current_user, "email", None)
+            return (str(name) if name else None, str(current_user.get_id()))
+    except ImportError:
+        pass
+    user = flask.g.get("user")
+    if user is None:
+        return None
+    if isinstance(user, str):
+        return (user, None)
+    name = getattr(user, "username", None) or getattr(user, "name", None)
+    user_id = getattr(user, "id", None)
+    return (str(name) if name else None, str(user_id) if user_id is not None else None)

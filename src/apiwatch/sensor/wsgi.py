@@ -1,0 +1,184 @@
+"""`WSGIMiddleware`: the sensor for any WSGI app (Flask and Django glue build on it or its parts).
+
+The event is emitted when the server closes the response iterable, so streamed responses are timed
+to their end and an exception while streaming is still reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from apiwatch.sensor._context import RequestContext, enter_request, restore_request
+from apiwatch.sensor._environ import environ_headers, native_to_text, request_id_key
+from apiwatch.sensor._login import BodyTee, account_from_body
+from apiwatch.sensor._sensor import Sensor
+
+__all__ = ["WSGIMiddleware"]
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class WSGIMiddleware:
+    """Emit one ECS security event per request of a WSGI app; options as in `SensorConfig`.
+
+    ``app.wsgi_app = WSGIMiddleware(app.wsgi_app, service="shop", login_paths={...})``
+    """
+
+    def __init__(self, app: WSGIApp, **options: Any) -> None:
+        self.app = app
+        self.sensor = Sensor.from_options(**options)
+        self._request_id_key = request_id_key(self.sensor.config.request_id_header)
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter_ns()
+        try:
+            ctx = self._begin(environ)
+        except Exception as exc:  # noqa: BLE001 - never break the app
+            self.sensor.failed(exc)
+            return self.app(environ, start_response)
+        request = _Request(self.sensor, ctx, environ, start_response, started)
+        previous = enter_request(ctx)
+        try:
+            result = self.app(environ, request.start_response)
+        except BaseException:
+            restore_request(previous)
+            request.finish(failed=True)
+            raise
+        restore_request(previous)
+        return _ClosingIterable(result, request)
+
+    def _begin(self, environ: Environ) -> RequestContext:
+        path = native_to_text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+        request_id = environ.get(self._request_id_key)
+        ctx = self.sensor.begin(
+            environ.get("REQUEST_METHOD", "GET"),
+            path or "/",
+            environ.get("REMOTE_ADDR"),
+            environ_headers(environ),
+            native_to_text(request_id) if request_id else None,
+        )
+        query = environ.get("QUERY_STRING")
+        if query:
+            ctx.query = self.sensor.masked_query(native_to_text(query))
+        field = self.sensor.wants_login_body(ctx)
+        if field and "wsgi.input" in environ:
+            tee = BodyTee(self.sensor.config.max_login_body)
+            environ["wsgi.input"] = _TeeInput(environ["wsgi.input"], tee)
+            environ["apiwatch.login_tee"] = (tee, field)
+        return ctx
+
+
+class _Request:
+    """Per-request state: status from ``start_response``, and the one call to `Sensor.finish`."""
+
+    __slots__ = ("ctx", "done", "environ", "sensor", "start", "started", "status")
+
+    def __init__(
+        self,
+        sensor: Sensor,
+        ctx: RequestContext,
+        environ: Environ,
+        start: StartResponse,
+        started: int,
+    ) -> None:
+        self.sensor, self.ctx, self.environ, self.started = sensor, ctx, environ, started
+        self.start = start
+        self.status: int | None = None
+        self.done = False
+
+    def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        try:
+            self.status = int(status.split(" ", 1)[0])
+        except ValueError:
+            self.status = None
+        if exc_info is not None:
+            return self.start(status, headers, exc_info)
+        return self.start(status, headers)
+
+    def finish(self, *, failed: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        status = 500 if failed and self.status is None else (self.status or 500)
+        self._complete()
+        self.sensor.finish(self.ctx, status, time.perf_counter_ns() - self.started)
+
+    def _complete(self) -> None:
+        sensor, ctx, environ = self.sensor, self.ctx, self.environ
+        try:
+            if ctx.user_name is None and ctx.user_id is None:
+                found = (sensor.config.user_hook or _remote_user)(environ)
+                if found:
+                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
+            teed = environ.get("apiwatch.login_tee")
+            if teed is not None and ctx.login_user is None:
+                tee, field = teed
+                account = account_from_body(tee.body(), environ.get("CONTENT_TYPE", ""), field)
+                if account:
+                    ctx.login_user = sensor.clean_value(account)
+        except Exception as exc:  # noqa: BLE001
+            sensor.failed(exc)
+
+
+class _ClosingIterable:
+    """The app's response iterable; reports the request when the server closes it."""
+
+    def __init__(self, inner: Iterable[bytes], request: _Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        except BaseException:
+            self._request.finish(failed=True)
+            raise
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._inner, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._request.finish()
+
+
+class _TeeInput:
+    """``wsgi.input`` that keeps a bounded copy of what the app reads (login routes only)."""
+
+    def __init__(self, stream: Any, tee: BodyTee) -> None:
+        self._stream = stream
+        self._tee = tee
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._stream.read(size) if size is not None else self._stream.read()
+        self._tee.add(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data: bytes = self._stream.readline(size)
+        self._tee.add(data)
+        return data
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = self._stream.readlines(hint)
+        for line in lines:
+            self._tee.add(line)
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._stream:
+            self._tee.add(line)
+            yield line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _remote_user(environ: Environ) -> tuple[str | None, str | None] | None:
+    user = environ.get("REMOTE_USER")
+    return (native_to_text(str(user)), None) if user else None
