@@ -53,6 +53,8 @@ def _schema_of(struct: type[msgspec.Struct]) -> _Schema:
 
 _SCHEMA = _schema_of(Event)
 _LIST_FIELDS = ("category", "type")
+# Real ECS documents nest a few levels; the bound keeps a hostile line from exhausting the stack.
+_MAX_DEPTH = 64
 
 
 def encode_event(event: Event) -> bytes:
@@ -93,6 +95,12 @@ def decode_event(data: bytes | str | dict[str, Any], *, line: int | None = None)
             doc = _json_decoder.decode(data)
         except msgspec.DecodeError as exc:
             raise EventDecodeError(f"not valid JSON: {exc}", line=line) from None
+        except UnicodeError:
+            # msgspec raises UnicodeDecodeError for bad bytes inside a JSON string, and
+            # UnicodeEncodeError for a str holding lone surrogates.
+            raise EventDecodeError("not valid UTF-8", line=line) from None
+        except RecursionError:
+            raise EventDecodeError("nested too deeply", line=line) from None
         if not isinstance(doc, dict):
             raise EventDecodeError("an event must be a JSON object", line=line)
     nested = _expand_dotted(doc, line)
@@ -114,7 +122,9 @@ def decode_event(data: bytes | str | dict[str, Any], *, line: int | None = None)
 
 def decode_ndjson(data: bytes | str) -> Iterator[Event | EventDecodeError]:
     """Each non-blank line of NDJSON decoded, or the error for that line, in order."""
-    raw = data.encode() if isinstance(data, str) else data
+    # "surrogatepass" keeps a lone surrogate from failing the whole batch: it becomes bytes that
+    # are not UTF-8, so only its own line is reported.
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     for number, text in enumerate(raw.split(b"\n"), start=1):
         if not text.strip():
             continue
@@ -124,13 +134,20 @@ def decode_ndjson(data: bytes | str) -> Iterator[Event | EventDecodeError]:
             yield exc
 
 
-def _expand_dotted(doc: dict[str, Any], line: int | None) -> dict[str, Any]:
-    """``{"source.ip": x}`` -> ``{"source": {"ip": x}}``, recursively; nested input is unchanged."""
+def _expand_dotted(doc: dict[str, Any], line: int | None, depth: int = 0) -> dict[str, Any]:
+    """``{"source.ip": x}`` -> ``{"source": {"ip": x}}``, recursively; nested input is unchanged.
+
+    Dotted and nested forms of one object are merged at every level; a field given a value twice
+    (``{"source.ip": x, "source": {"ip": y}}``, in either order) is an error.
+    """
+    if depth > _MAX_DEPTH:
+        raise EventDecodeError(f"objects nested more than {_MAX_DEPTH} deep", line=line)
     out: dict[str, Any] = {}
     for key, given in doc.items():
-        value = (
-            _expand_dotted(given, line) if isinstance(given, dict) and key != "labels" else given
-        )
+        value = given
+        if isinstance(given, dict):
+            # labels keys may hold dots; copied so that merging never writes into the caller's dict
+            value = dict(given) if key == "labels" else _expand_dotted(given, line, depth + 1)
         parts = key.split(".") if "." in key and key != _EXTRA_KEY else [key]
         target = out
         for part in parts[:-1]:
@@ -140,14 +157,19 @@ def _expand_dotted(doc: dict[str, Any], line: int | None) -> dict[str, Any]:
                     f"field {key!r} conflicts with a value at {part!r}", line=line
                 )
             target = slot
-        leaf = parts[-1]
-        if leaf in target and isinstance(target[leaf], dict) and isinstance(value, dict):
-            target[leaf].update(value)
-        elif leaf in target:
-            raise EventDecodeError(f"field {key!r} is given twice", line=line)
-        else:
-            target[leaf] = value
+        _put(target, parts[-1], value, key, line)
     return out
+
+
+def _put(target: dict[str, Any], leaf: str, value: Any, key: str, line: int | None) -> None:
+    """``target[leaf] = value``, merging two objects key by key; any other repeat is an error."""
+    if leaf not in target:
+        target[leaf] = value
+    elif isinstance(target[leaf], dict) and isinstance(value, dict):
+        for name, inner in value.items():
+            _put(target[leaf], name, inner, f"{key}.{name}", line)
+    else:
+        raise EventDecodeError(f"field {key!r} is given twice", line=line)
 
 
 def _split(doc: dict[str, Any], schema: _Schema) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -144,7 +144,9 @@ _SPECS: dict[Action, ActionSpec] = {
         "authn", "CRITICAL", ("authentication", "intrusion_detection"), "denied", "failure"
     ),
     _A.AUTHN_TOKEN_DELETE: _spec("authn", "WARN", "iam", "deletion", "success"),
-    _A.AUTHZ_FAIL: _spec("authz", "CRITICAL", ("web", "iam"), ("access", "denied"), "failure"),
+    # ECS expects "denied" under api, intrusion_detection or network, never under web or iam;
+    # "api" is ECS's category for calls over REST/RPC, which is what was refused here.
+    _A.AUTHZ_FAIL: _spec("authz", "CRITICAL", ("web", "api"), ("access", "denied"), "failure"),
     _A.AUTHZ_CHANGE: _spec("authz", "WARN", "iam", ("user", "change"), "success"),
     _A.AUTHZ_ADMIN: _spec("authz", "WARN", "iam", "admin"),
     _A.CRYPT_DECRYPT_FAIL: _spec("crypt", "WARN", "web", "error", "failure"),
@@ -176,7 +178,9 @@ _SPECS: dict[Action, ActionSpec] = {
     _A.SENSITIVE_READ: _spec("sensitive", "WARN", "file", "access", "success"),
     _A.SENSITIVE_UPDATE: _spec("sensitive", "WARN", "file", "change", "success"),
     _A.SENSITIVE_DELETE: _spec("sensitive", "WARN", "file", "deletion", "success"),
-    _A.SEQUENCE_FAIL: _spec("sequence", "CRITICAL", ("web", "intrusion_detection"), "denied"),
+    _A.SEQUENCE_FAIL: _spec(
+        "sequence", "CRITICAL", ("web", "intrusion_detection"), "denied", "failure"
+    ),
     _A.SESSION_CREATED: _spec("session", "INFO", "session", "start", "success"),
     _A.SESSION_RENEWED: _spec("session", "INFO", "session", "info", "success"),
     _A.SESSION_EXPIRED: _spec("session", "INFO", "session", "end"),

@@ -44,6 +44,8 @@ def account_from_body(body: bytes, content_type: str, field: str) -> str | None:
     if kind == "application/x-www-form-urlencoded":
         values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=200).get(field)
         return values[0] if values else None
+    if kind == "multipart/form-data":
+        return _multipart_field(body, content_type, field)
     if kind == "application/json" or kind.endswith("+json"):
         try:
             value: Any = _json.decode(body)
@@ -54,4 +56,21 @@ def account_from_body(body: bytes, content_type: str, field: str) -> str | None:
                 return None
             value = value.get(part)
         return value if isinstance(value, str) else None
+    return None
+
+
+def _multipart_field(body: bytes, content_type: str, field: str) -> str | None:
+    """One plain (non-file) field of a multipart/form-data body."""
+    boundary = None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary":
+            boundary = value.strip('"')
+    if not boundary:
+        return None
+    wanted = f'name="{field}"'.encode()
+    for part in body.split(b"--" + boundary.encode()):
+        head, sep, content = part.partition(b"\r\n\r\n")
+        if sep and wanted in head and b"filename=" not in head:
+            return content.removesuffix(b"\r\n").decode("utf-8", "backslashreplace")
     return None

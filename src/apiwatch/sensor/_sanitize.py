@@ -23,7 +23,8 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates (from surrogateescape-decoded bytes) are escaped too: they cannot be encoded.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
 # Words that make a parameter or field name secret wherever they appear in it (after lower-casing

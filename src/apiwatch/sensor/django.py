@@ -89,7 +89,7 @@ class ApiwatchMiddleware:
 
     def _account(self, request: Any, field: str) -> str | None:
         content_type = request.META.get("CONTENT_TYPE", "")
-        if content_type.startswith("application/x-www-form-urlencoded"):
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             value = request.POST.get(field)
             return str(value) if value else None
         try:

@@ -125,7 +125,11 @@ class _Request:
 
 
 class _ClosingIterable:
-    """The app's response iterable; reports the request when the server closes it."""
+    """The app's response iterable; reports the request once, when it is exhausted or closed.
+
+    PEP 3333 servers call ``close()``; reporting at exhaustion as well means a server or test
+    client that forgets to close still gets every request reported.
+    """
 
     def __init__(self, inner: Iterable[bytes], request: _Request) -> None:
         self._inner = inner
@@ -137,6 +141,7 @@ class _ClosingIterable:
         except BaseException:
             self._request.finish(failed=True)
             raise
+        self._request.finish()
 
     def close(self) -> None:
         try:
@@ -158,6 +163,16 @@ class _TeeInput:
         data: bytes = self._stream.read(size) if size is not None else self._stream.read()
         self._tee.add(data)
         return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        reader = getattr(self._stream, "readinto", None)
+        if reader is None:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        count: int = reader(buffer) or 0
+        self._tee.add(bytes(buffer[:count]))
+        return count
 
     def readline(self, size: int = -1) -> bytes:
         data: bytes = self._stream.readline(size)

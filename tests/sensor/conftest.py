@@ -1,0 +1,35 @@
+"""Shared fixtures: small real apps for each framework, with the sensor writing to memory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from apiwatch.sensor import ApiwatchMiddleware, MemoryOutput, Sensor
+
+
+@pytest.fixture
+def memory() -> MemoryOutput:
+    return MemoryOutput()
+
+
+def decoded(memory: MemoryOutput) -> list[dict[str, Any]]:
+    """Every line the sensor emitted, parsed back from JSON (so the wire form is what's checked)."""
+    return [json.loads(line) for line in memory.lines]
+
+
+@pytest.fixture(autouse=True)
+def _no_env_token_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("APIWATCH_TOKEN_KEY", raising=False)
+    yield
+
+
+def sensor_of(app: Any) -> Sensor:
+    """The sensor inside a built Starlette/FastAPI app (after its first request)."""
+    layer = app.middleware_stack
+    while not isinstance(layer, ApiwatchMiddleware):
+        layer = layer.app
+    return layer.sensor
