@@ -3,7 +3,6 @@
 No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at runtime.
 """
 
-
 from typing import Any
 
 from apiwatch import audit
@@ -13,7 +12,7 @@ LOGIN = {"/users/login": "username"}
 PASSWORD = "correct horse battery staple"
 
 
-class Boom(RuntimeError):
+class BoomError(RuntimeError):
     """The app's own exception: the sensor must re-raise it unchanged."""
 
 
@@ -41,7 +40,7 @@ def fastapi_app(**options: Any) -> Any:
 
     @app.get("/boom")
     async def boom() -> None:
-        raise Boom("kaput")
+        raise BoomError("kaput")
 
     @app.get("/whoami")
     def whoami() -> dict[str, str]:
@@ -113,7 +112,7 @@ def flask_app(**options: Any) -> Any:
 
     @app.get("/boom")
     def boom() -> Any:
-        raise Boom("kaput")
+        raise BoomError("kaput")
 
     @app.get("/stream")
     def stream() -> Any:

@@ -54,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.collector.handle(self)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr line."""
 
 
@@ -103,6 +103,10 @@ class Collector:
         if self._thread is not None:
             self._thread.join()
 
+    def release_slow(self) -> None:
+        """Let requests sleeping in "slow" mode answer now."""
+        self._release.set()
+
     def __enter__(self) -> Collector:
         return self.start()
 
@@ -145,7 +149,9 @@ class Collector:
         else:
             self._accept(request, headers, body, slow=mode == "slow")
 
-    def _accept(self, request: _Handler, headers: dict[str, str], body: bytes, *, slow: bool) -> None:
+    def _accept(
+        self, request: _Handler, headers: dict[str, str], body: bytes, *, slow: bool
+    ) -> None:
         raw = gzip.decompress(body) if headers.get("content-encoding") == "gzip" else body
         lines = raw.split(b"\n")
         if lines and lines[-1] == b"":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,9 +21,8 @@ def decoded(memory: MemoryOutput) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _no_env_token_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _no_env_token_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("APIWATCH_TOKEN_KEY", raising=False)
-    yield
 
 
 def sensor_of(app: Any) -> Sensor:

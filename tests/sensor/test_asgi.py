@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 
 from apiwatch.sensor import MemoryOutput
 
-from .apps import PASSWORD, Boom, fastapi_app, starlette_app
+from .apps import PASSWORD, BoomError, fastapi_app, starlette_app
 from .conftest import decoded, sensor_of
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
@@ -132,15 +132,13 @@ def test_query_secrets_are_masked(memory: MemoryOutput) -> None:
     client = TestClient(fastapi_app(outputs=[memory], redact_keys=["ssn"]))
     client.get("/users/1?api_key=AKIA123456&token=t0k3n&ssn=123-45-6789&page=3")
     [event] = decoded(memory)
-    assert event["url"]["query"] == (
-        "api_key=[REDACTED]&token=[REDACTED]&ssn=[REDACTED]&page=3"
-    )
+    assert event["url"]["query"] == ("api_key=[REDACTED]&token=[REDACTED]&ssn=[REDACTED]&page=3")
 
 
 def test_app_exception_is_reported_as_500_and_reraised_unchanged(memory: MemoryOutput) -> None:
     """An exception in the app still yields an event with status 500 and propagates as is."""
     client = TestClient(fastapi_app(outputs=[memory]))
-    with pytest.raises(Boom, match="kaput"):
+    with pytest.raises(BoomError, match="kaput"):
         client.get("/boom")
     [event] = decoded(memory)
     assert event["http"]["response"]["status_code"] == 500
@@ -162,6 +160,7 @@ def test_a_failing_output_never_breaks_the_app(memory: MemoryOutput) -> None:
 
 def test_sensor_failure_is_counted_not_raised(memory: MemoryOutput) -> None:
     """A user hook that raises is counted in the sensor's stats and the request still succeeds."""
+
     def bad_hook(_scope: object) -> None:
         raise ValueError("bug in the app's hook")
 

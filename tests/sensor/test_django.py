@@ -17,10 +17,8 @@ OUTPUT = MemoryOutput()
 def _login(request: Any) -> Any:
     from django.http import JsonResponse
 
-    if request.content_type == "application/json":
-        body = json.loads(request.body)
-    else:
-        body = request.POST
+    is_json = request.content_type == "application/json"
+    body = json.loads(request.body) if is_json else request.POST
     if body.get("password") != PASSWORD:
         return JsonResponse({"error": "bad credentials"}, status=401)
     return JsonResponse({"ok": True})

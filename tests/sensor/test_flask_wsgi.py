@@ -13,7 +13,7 @@ import pytest
 from apiwatch.sensor import MemoryOutput
 from apiwatch.sensor.wsgi import WSGIMiddleware
 
-from .apps import PASSWORD, Boom, flask_app
+from .apps import PASSWORD, BoomError, flask_app
 from .conftest import decoded
 
 
@@ -45,7 +45,7 @@ def test_flask_exception_propagates_unchanged_with_a_500_event(memory: MemoryOut
     """With exceptions propagating (testing mode), the app's exception escapes and status is 500."""
     app = flask_app(outputs=[memory])
     app.testing = True
-    with pytest.raises(Boom, match="kaput"):
+    with pytest.raises(BoomError, match="kaput"):
         app.test_client().get("/boom", buffered=True)
     assert decoded(memory)[0]["http"]["response"]["status_code"] == 500
 
@@ -66,7 +66,7 @@ def test_streamed_response_is_reported_once_when_closed(memory: MemoryOutput) ->
 
 def _plain_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     if environ["PATH_INFO"] == "/explode":
-        raise Boom("kaput")
+        raise BoomError("kaput")
     start_response("418 I'm a teapot", [("Content-Type", "text/plain")])
     return [b"tea"]
 
@@ -89,7 +89,7 @@ def test_bare_wsgi_exception_is_reraised(memory: MemoryOutput) -> None:
     from werkzeug.test import Client
 
     client = Client(WSGIMiddleware(_plain_wsgi, service="tea", outputs=[memory]))
-    with pytest.raises(Boom):
+    with pytest.raises(BoomError):
         client.get("/explode", buffered=True)
     assert decoded(memory)[0]["http"]["response"]["status_code"] == 500
 

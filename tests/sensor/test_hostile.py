@@ -105,7 +105,9 @@ def test_formatter_escapes_app_log_messages() -> None:
     assert json.loads(line)["message"] == "user a\\nb"
 
 
-@pytest.mark.parametrize("content_type", [b"application/json", b"application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type", [b"application/json", b"application/x-www-form-urlencoded"]
+)
 def test_oversized_login_body_is_read_only_up_to_the_limit(
     memory: MemoryOutput, content_type: bytes
 ) -> None:

@@ -47,16 +47,20 @@ def account_from_body(body: bytes, content_type: str, field: str) -> str | None:
     if kind == "multipart/form-data":
         return _multipart_field(body, content_type, field)
     if kind == "application/json" or kind.endswith("+json"):
-        try:
-            value: Any = _json.decode(body)
-        except msgspec.DecodeError:
-            return None
-        for part in field.split("."):
-            if not isinstance(value, dict):
-                return None
-            value = value.get(part)
-        return value if isinstance(value, str) else None
+        return _json_field(body, field)
     return None
+
+
+def _json_field(body: bytes, field: str) -> str | None:
+    try:
+        value: Any = _json.decode(body)
+    except msgspec.DecodeError:
+        return None
+    for part in field.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value if isinstance(value, str) else None
 
 
 def _multipart_field(body: bytes, content_type: str, field: str) -> str | None:

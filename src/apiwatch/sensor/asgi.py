@@ -11,29 +11,32 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._sensor import WANTED_HEADERS, Sensor
 
 __all__ = ["ApiwatchMiddleware"]
 
+# The same shapes Starlette uses, so that ``app.add_middleware(ApiwatchMiddleware, ...)``
+# type-checks under mypy --strict in the app.
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Receive = Callable[[], Awaitable[Any]]
+Send = Callable[[Any], Awaitable[None]]
+ASGIApp = Callable[[Any, Receive, Send], Awaitable[None]]
 
 
-class ApiwatchMiddleware:
+class ApiwatchMiddleware(SensorMiddleware):
     """Emit one ECS security event per HTTP request; options as in `SensorConfig`.
 
     ``app.add_middleware(ApiwatchMiddleware, service="shop", login_paths={"/users/login":
     "username"}, trusted_proxies=["10.0.0.0/8"])``
     """
 
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
-        self.app = app
-        self.sensor = Sensor.from_options(**options)
+    app: ASGIApp
+
+    def _setup(self) -> None:
         self._request_id_header = self.sensor.config.request_id_header.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -121,7 +124,7 @@ class ApiwatchMiddleware:
             sensor.failed(exc)
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
-        async def wrapped() -> Message:
+        async def wrapped() -> Any:
             message = await receive()
             if message.get("type") == "lifespan.shutdown":
                 _close_outputs(self.sensor)
@@ -131,7 +134,7 @@ class ApiwatchMiddleware:
 
 
 def _tee_receive(receive: Receive, tee: BodyTee) -> Receive:
-    async def wrapped() -> Message:
+    async def wrapped() -> Any:
         message = await receive()
         if message.get("type") == "http.request":
             tee.add(message.get("body", b""))

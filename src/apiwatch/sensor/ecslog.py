@@ -3,7 +3,8 @@
 Records that carry an apiwatch event (``record.apiwatch_event``) are written as the event's line
 unchanged. Any other record (the app's own logging, or structlog through the stdlib) becomes a small
 ECS document: ``@timestamp``, ``log.level``, ``log.logger``, ``message`` (redacted and escaped),
-``error.*`` for exceptions, and, for structlog's dict messages, the remaining keys under ``labels``.
+``error.*`` for exceptions, and the record's ``extra=`` fields (or structlog's event dict) under
+``labels``, values of secret-looking keys redacted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ __all__ = ["EcsFormatter"]
 
 _encoder = msgspec.json.Encoder()
 _MAX_MESSAGE = 8192
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (or structlog).
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 class EcsFormatter(logging.Formatter):
@@ -39,9 +46,10 @@ class EcsFormatter(logging.Formatter):
     def _document(self, record: logging.LogRecord) -> dict[str, Any]:
         labels: dict[str, str] = {}
         if isinstance(record.msg, dict):
-            message = self._structured(record.msg, labels)
+            message = self._add_labels(record.msg, labels)
         else:
             message = record.getMessage()
+        self._add_labels({k: v for k, v in vars(record).items() if k not in _STANDARD}, labels)
         doc: dict[str, Any] = {
             "@timestamp": datetime.fromtimestamp(record.created, UTC),
             "log": {"level": record.levelname.lower(), "logger": record.name},
@@ -63,8 +71,8 @@ class EcsFormatter(logging.Formatter):
             }
         return doc
 
-    def _structured(self, event_dict: dict[str, Any], labels: dict[str, str]) -> str:
-        """structlog's event dict: ``event`` is the message, the rest become labels."""
+    def _add_labels(self, event_dict: dict[str, Any], labels: dict[str, str]) -> str:
+        """Extra fields (``extra=``, structlog's event dict) as labels; returns ``event``."""
         for key, value in event_dict.items():
             if key in ("event", "_record", "_from_structlog"):
                 continue

@@ -89,24 +89,23 @@ _log = logging.getLogger("apiwatch.shipper")
 
 _REFUSED = frozenset({400, 413})  # the batch itself is unacceptable: sending it again cannot help
 _MAX_SLOTS = 1024
-_SEGMENT_SUFFIX = ".ndjson.gz"
+_SEGMENT = re.compile(r"\d{20}\.ndjson\.gz")
 _KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: safe in a header, no CR/LF injection
-_COUNTERS = ("shipped", "spooled", "dropped", "rejected", "refused", "retries", "send_failures")
-_COUNTERS += ("bad_segments",)
+_COUNTERS = ("shipped", "spooled", "dropped", "rejected", "refused", "retries")
+_COUNTERS += ("send_failures", "bad_segments")
 
 
 def default_spool_dir(collector_url: str) -> Path:
     """``$XDG_STATE_HOME`` (or ``~/.local/state``) ``/apiwatch/spool/<host>_<port>``.
 
-    One directory per collector, so two apps shipping to different collectors never replay each
+    One directory per collector, so apps shipping to different collectors never replay each
     other's events.
     """
     state = os.environ.get("XDG_STATE_HOME", "")
     base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
     url = httpx.URL(collector_url)
     port = url.port or (443 if url.scheme == "https" else 80)
-    name = re.sub(r"[^A-Za-z0-9.-]", "_", f"{url.host}_{port}")
-    return base / "apiwatch" / "spool" / name
+    return base / "apiwatch" / "spool" / re.sub(r"[^A-Za-z0-9.-]", "_", f"{url.host}_{port}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +142,7 @@ class _Outcome:
 class _Spool:
     """One process's slot of the spool directory: a FIFO of segment files.
 
-    Used by the shipper's thread only; `release` gives the slot back (the files stay).
+    Only the shipper's thread changes it; `release` gives the slot back (the files stay).
     """
 
     def __init__(self, root: Path, max_bytes: int) -> None:
@@ -162,6 +161,7 @@ class _Spool:
 
     @staticmethod
     def _claim(root: Path) -> tuple[int, int]:
+        """The lowest slot whose lock file no live process holds, and the locked descriptor."""
         for slot in range(_MAX_SLOTS):
             fd = os.open(root / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             try:
@@ -173,49 +173,48 @@ class _Spool:
         raise OSError(f"all {_MAX_SLOTS} spool slots are taken")
 
     def _scan(self) -> int:
-        """Adopt the segments a previous owner left, drop its half-written temporary files."""
+        """Adopt the segments a previous owner left, delete its half-written temporary files."""
         last = -1
         for entry in sorted(self.path.iterdir()):
             if entry.name.endswith(".tmp"):
                 entry.unlink(missing_ok=True)
-            elif entry.name.endswith(_SEGMENT_SUFFIX) and entry.name[:20].isdigit():
+            elif _SEGMENT.fullmatch(entry.name):
                 size = entry.stat().st_size
                 self._segments.append((entry, size))
                 self.bytes += size
                 last = int(entry.name[:20])
         return last + 1
 
-    def __len__(self) -> int:
+    @property
+    def segments(self) -> int:
         return len(self._segments)
 
     def fits(self, size: int) -> bool:
         return self.bytes + size <= self.max_bytes
 
     def append(self, body: bytes) -> None:
-        """Write one segment atomically (tmp + fsync + rename + directory fsync)."""
-        name = f"{self._next_seq:020d}{_SEGMENT_SUFFIX}"
-        tmp = self.path / f"{name}.tmp"
+        """Write one segment atomically: temporary file, fsync, rename, fsync of the directory."""
+        final = self.path / f"{self._next_seq:020d}.ndjson.gz"
+        tmp = final.with_name(final.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(body)
                 out.flush()
                 os.fsync(out.fileno())
-            os.rename(tmp, self.path / name)
+            os.rename(tmp, final)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        self._fsync_dir()
         self._next_seq += 1
-        self._segments.append((self.path / name, len(body)))
+        self._segments.append((final, len(body)))
         self.bytes += len(body)
-
-    def _fsync_dir(self) -> None:
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with contextlib.suppress(OSError):  # the segment is complete; this only hastens durability
+            dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def oldest(self) -> bytes:
         """The contents of the oldest segment; OSError when it cannot be read."""
@@ -227,7 +226,7 @@ class _Spool:
         path.unlink(missing_ok=True)
 
     def release(self) -> None:
-        """Give the slot back; idempotent. Only the process that claimed it may call this."""
+        """Close the lock descriptor; idempotent. The slot is free once no process holds it."""
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
@@ -240,30 +239,29 @@ class _Throttle:
         self.interval = interval
         self._last: dict[str, float] = {}
 
-    def log(self, kind: str, level: int, message: str, *args: object) -> None:
+    def __call__(self, kind: str, level: int, message: str, *args: object) -> None:
         now = time.monotonic()
         last = self._last.get(kind)
-        if last is not None and now - last < self.interval:
-            return
-        self._last[kind] = now
-        _log.log(level, message, *args)
+        if last is None or now - last >= self.interval:
+            self._last[kind] = now
+            _log.log(level, "apiwatch shipper: " + message, *args)
 
 
 class Shipper:
     """A sensor output sending events to an apiwatch collector, with a bounded disk spool.
 
-    Callers may rely on: ``shipper(event, line)`` never blocks on I/O and never raises; each
-    process's events reach the collector at least once and in emission order unless they are
-    counted in ``stats()["dropped"]``; nothing unsent is lost by `close` (it goes to the spool,
-    which the next shipper using the same ``spool_dir`` replays first).
+    Callers may rely on: ``shipper(event, line)`` never blocks on the network and never raises;
+    a process's events reach the collector at least once, in emission order, unless counted in
+    ``stats()["dropped"]``; `close` loses nothing (what it cannot send goes to the spool, which
+    the next shipper on the same ``spool_dir`` replays first).
 
-    Options: ``api_key`` (sent as a bearer token), ``ca_file`` (PEM CA bundle to trust instead of
-    certifi's, for a private CA; certificates are always verified), ``spool_dir`` (default
+    Options: ``api_key`` (the bearer token), ``ca_file`` (a PEM CA bundle trusted instead of
+    certifi's, for a private CA; certificates are always verified), ``spool_dir`` (default:
     `default_spool_dir`), ``max_spool_bytes`` (per slot), ``max_queue`` (lines in memory),
-    ``batch_size`` and ``max_batch_bytes`` (per request), ``flush_interval`` (seconds a line may
-    wait), ``timeout`` (per request), ``backoff_base`` and ``backoff_cap`` (retry delays grow from
-    base to cap), ``log_interval`` (seconds between two warnings of one kind) and ``transport``
-    (an httpx transport, for tests or proxies).
+    ``batch_size`` and ``max_batch_bytes`` (per request), ``flush_interval`` (longest wait of a
+    queued line), ``timeout`` (per request), ``backoff_base`` and ``backoff_cap`` (retry delays
+    grow from one to the other), ``log_interval`` (between two warnings of one kind) and
+    ``transport`` (an httpx transport, e.g. to go through a proxy).
     """
 
     def __init__(
@@ -285,7 +283,7 @@ class Shipper:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._url = _events_url(collector_url)
-        self._where = f"{self._url.host}:{self._url.port or ''}".rstrip(":")
+        self._where = f"{self._url.host}:{self._url.port}" if self._url.port else self._url.host
         self._headers = _headers(api_key)
         self._verify = _ssl_context(ca_file)
         _check_positive(
@@ -298,7 +296,8 @@ class Shipper:
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
         )
-        self._spool_root = Path(spool_dir) if spool_dir else default_spool_dir(collector_url)
+        self._collector_url = collector_url
+        self._spool_dir = spool_dir
         self._max_spool_bytes = max_spool_bytes
         self._max_queue = max_queue
         self._batch_size = batch_size
@@ -307,7 +306,7 @@ class Shipper:
         self._timeout = timeout
         self._backoff = (backoff_base, backoff_cap)
         self._transport = transport
-        self._report = _Throttle(log_interval)
+        self._warn = _Throttle(log_interval)
         self._queue: deque[bytes] = deque()
         self._closed = False
         self._reset_runtime()
@@ -316,47 +315,46 @@ class Shipper:
         self._start()
 
     def _reset_runtime(self) -> None:
-        """The state a thread owns; made anew in a forked child."""
-        self._lock = threading.Lock()
-        self._progress = threading.Condition(threading.Lock())
+        """Counters, locks and thread state; made anew in a forked child."""
+        self._lock = threading.Lock()  # guards the counters
+        self._progress = threading.Condition(threading.Lock())  # flush() waits on it
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._counts = dict.fromkeys(_COUNTERS, 0)
-        self._queue_drops_reported = 0
-        self._queue_drops = 0
+        self._queue_drops = self._queue_drops_reported = 0
         self._failures = 0  # consecutive failed attempts: drives the backoff
-        self._next_attempt = 0.0
-        self._deadline = 0.0
-        self._flush_requested = 0
-        self._flush_seen = 0
+        self._next_attempt = self._deadline = 0.0
+        self._flush_requested = self._flush_seen = 0
         self._drained = False
         self._thread: threading.Thread | None = None
 
     def _open_spool(self) -> _Spool | None:
         try:
-            return _Spool(self._spool_root, self._max_spool_bytes)
-        except OSError as exc:
-            _log.warning(
-                "apiwatch shipper: no spool (%s: %s); events the collector does not take at once "
-                "will be dropped",
+            root = Path(self._spool_dir or default_spool_dir(self._collector_url))
+            return _Spool(root, self._max_spool_bytes)
+        except (OSError, RuntimeError) as exc:  # RuntimeError: no home directory
+            self._warn(
+                "no-spool",
+                logging.WARNING,
+                "no spool (%s); events the collector does not take at once will be dropped",
                 type(exc).__name__,
-                exc.strerror or exc,
             )
             return None
 
     def _start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run, name=f"apiwatch-shipper-{self._where}", daemon=True
-        )
+        name = f"apiwatch-shipper-{self._where}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     # -- the caller's side -----------------------------------------------------------------------
 
     def __call__(self, event: Event, line: bytes) -> None:
-        """Queue the event's line for shipping; drops and counts it when the queue is full."""
+        """Queue the event's line; when the queue is full (or closed), drop and count it."""
         queue = self._queue
         if len(queue) >= self._max_queue or self._closed:
-            self._drop_on_call()
+            with self._lock:
+                self._counts["dropped"] += 1
+                self._queue_drops += 1
             return
         queue.append(line)
         if len(queue) % self._batch_size == 0:
@@ -364,23 +362,18 @@ class Shipper:
         if self._thread is None:
             self._start_in_child()
 
-    def _drop_on_call(self) -> None:
-        with self._lock:
-            self._counts["dropped"] += 1
-            self._queue_drops += 1
-
     def _start_in_child(self) -> None:
+        """First event in a forked child: claim the child's own slot and start its thread."""
         with self._lock:
-            if self._thread is not None or self._closed:
-                return
-            self._spool = self._open_spool()
-            self._start()
+            if self._thread is None and not self._closed:
+                self._spool = self._open_spool()
+                self._start()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Send everything queued or spooled now; True once nothing is left unsent.
 
-        Cuts short a backoff wait once; returns False when the timeout passes first (the events
-        stay queued or spooled and the thread keeps trying).
+        Cuts a backoff wait short once. False when ``timeout`` passes first: the events stay
+        queued or spooled and the thread keeps trying.
         """
         deadline = time.monotonic() + timeout
         with self._progress:
@@ -390,7 +383,7 @@ class Shipper:
             while not (self._flush_seen >= wanted and self._drained):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._thread is None or not self._thread.is_alive():
-                    return self._flush_seen >= wanted and self._drained
+                    return False
                 self._progress.wait(remaining)
             return True
 
@@ -406,42 +399,41 @@ class Shipper:
         self._deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
-        thread = self._thread
-        if thread is None:
+        if self._thread is None:
             self._release()
             return
-        thread.join(timeout + 1.0)
-        if thread.is_alive():
+        self._thread.join(timeout + 1.0)
+        if self._thread.is_alive():
             _log.warning("apiwatch shipper: still sending after %.1fs; left running", timeout)
 
     def stats(self) -> dict[str, int]:
-        """Counters since this shipper started (lines unless named otherwise).
+        """Counters since this shipper started, in events unless named otherwise.
 
-        ``shipped``: accepted by the collector; ``rejected``: lines it refused one by one;
-        ``dropped``: lost on purpose (queue full, spool full, batch refused with 400/413);
-        ``refused``: batches refused whole; ``spooled``: written to the spool; ``retries``:
-        attempts after a failure; ``send_failures``: failed attempts; ``bad_segments``: unreadable
-        spool files discarded; ``queued``, ``spool_bytes``, ``spool_segments``: current sizes;
-        ``slot``: this process's spool slot (-1 without a spool).
+        ``shipped``: accepted by the collector; ``rejected``: refused by it line by line;
+        ``dropped``: lost and counted (queue full, spool full, batch refused with 400/413, or
+        given after `close`); ``refused``: batches refused whole; ``spooled``: written to the
+        spool; ``retries``: attempts made while failing; ``send_failures``: failed attempts;
+        ``bad_segments``: unreadable spool files discarded; ``queued``, ``spool_bytes`` and
+        ``spool_segments``: current sizes; ``slot``: this process's slot (-1 without a spool).
         """
-        spool = self._spool
         with self._lock:
             counts = dict(self._counts)
+        spool = self._spool
         counts["queued"] = len(self._queue)
-        counts["spool_bytes"] = spool.bytes if spool else 0
-        counts["spool_segments"] = len(spool) if spool else 0
-        counts["slot"] = spool.slot if spool else -1
+        counts["spool_bytes"] = spool.bytes if spool is not None else 0
+        counts["spool_segments"] = spool.segments if spool is not None else 0
+        counts["slot"] = self.slot
         return counts
 
     @property
     def slot(self) -> int:
         """This process's spool slot number, or -1 when there is no spool."""
-        return self._spool.slot if self._spool else -1
+        return self._spool.slot if self._spool is not None else -1
 
     @property
     def spool_path(self) -> Path | None:
-        """The directory holding this process's spool segments."""
-        return self._spool.path if self._spool else None
+        """The directory holding this process's spool segments (None without a spool)."""
+        return self._spool.path if self._spool is not None else None
 
     def __repr__(self) -> str:
         return f"<Shipper to {self._where} slot={self.slot}>"
@@ -462,16 +454,20 @@ class Shipper:
             self._publish_progress()
 
     def _guarded(self, step: Callable[[httpx.Client], None], client: httpx.Client) -> None:
-        """Run one step; an unexpected error is reported, and the thread lives on."""
+        """Run one step; an unexpected error is reported and the thread lives on."""
         try:
             step(client)
-        except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug in one cycle
-            self._report.log("bug", logging.ERROR, "apiwatch shipper: internal error %r", exc)
+        except Exception as exc:  # noqa: BLE001 - the thread must outlive a bug in one cycle
+            self._warn("bug", logging.ERROR, "internal error %r", exc)
             time.sleep(min(self._flush_interval, 1.0))
         self._publish_progress()
 
+    def _backlog(self) -> bool:
+        """True while the spool holds segments: new batches must queue up behind them."""
+        return self._spool is not None and self._spool.segments > 0
+
     def _idle_wait(self) -> float:
-        if self._spool and self._next_attempt > 0:
+        if self._backlog():
             return max(0.0, min(self._flush_interval, self._next_attempt - time.monotonic()))
         return self._flush_interval
 
@@ -481,18 +477,18 @@ class Shipper:
                 self._next_attempt = 0.0  # a flush cuts the backoff short, once
             self._flush_seen = self._flush_requested
             self._drained = False
-        if self._spool and self._due():
+        if self._backlog() and self._due():
             self._replay(client)
-        self._drain_queue(client, full_only=False)
+        self._drain_queue(client)
         self._report_queue_drops()
 
     def _final_cycle(self, client: httpx.Client) -> None:
-        self._drain_queue(client, full_only=False, final=True)
+        self._drain_queue(client, final=True)
         self._report_queue_drops()
 
     def _publish_progress(self) -> None:
         with self._progress:
-            self._drained = not self._queue and not self._spool
+            self._drained = not self._queue and not self._backlog()
             self._progress.notify_all()
 
     def _due(self) -> bool:
@@ -501,7 +497,7 @@ class Shipper:
     def _replay(self, client: httpx.Client) -> None:
         """Send spooled segments oldest first until one fails or the spool is empty."""
         spool = self._spool
-        while spool and not self._stop.is_set():
+        while spool is not None and spool.segments and not self._stop.is_set():
             batch = self._read_oldest(spool)
             if batch is not None and not self._deliver(client, batch, self._timeout):
                 return
@@ -513,19 +509,21 @@ class Shipper:
             return _Batch.of_segment(spool.oldest())
         except (OSError, EOFError, zlib.error) as exc:
             self._add("bad_segments", 1)
-            self._report.log(
+            self._warn(
                 "segment",
                 logging.WARNING,
-                "apiwatch shipper: discarding an unreadable spool segment (%s)",
+                "unreadable spool segment discarded (%s)",
                 type(exc).__name__,
             )
             return None
 
-    def _drain_queue(self, client: httpx.Client, *, full_only: bool, final: bool = False) -> None:
-        """Send (or, behind a non-empty spool or during a backoff, spool) queued batches."""
+    def _drain_queue(
+        self, client: httpx.Client, *, full_only: bool = False, final: bool = False
+    ) -> None:
+        """Send queued batches, or spool them when behind a backlog, backing off or out of time."""
         for batch in self._batches(full_only=full_only):
             timeout = self._send_timeout(final)
-            behind = bool(self._spool) or not self._due() or timeout is None
+            behind = self._backlog() or not self._due() or timeout is None
             if behind or not self._deliver(client, batch, timeout or self._timeout):
                 self._to_spool(batch)
 
@@ -548,31 +546,23 @@ class Shipper:
             yield _Batch.of_lines(lines)
 
     def _to_spool(self, batch: _Batch) -> None:
+        """Append the batch to the spool; when it has no room, drop it (the newest) and count."""
         spool = self._spool
         if spool is None or not spool.fits(len(batch.body)):
-            self._add("dropped", batch.lines)
-            self._report.log(
-                "spool-full",
-                logging.WARNING,
-                "apiwatch shipper: spool %s; dropped the newest %d events (%d dropped in all)",
-                "full" if spool else "unavailable",
-                batch.lines,
-                self._counts["dropped"],
-            )
+            self._spool_failed(batch, "full" if spool is not None else "unavailable")
             return
         try:
             spool.append(batch.body)
         except OSError as exc:
-            self._add("dropped", batch.lines)
-            self._report.log(
-                "spool-error",
-                logging.WARNING,
-                "apiwatch shipper: cannot write the spool (%s); dropped %d events",
-                exc.strerror or type(exc).__name__,
-                batch.lines,
-            )
+            self._spool_failed(batch, f"not writable ({exc.strerror or type(exc).__name__})")
             return
         self._add("spooled", batch.lines)
+
+    def _spool_failed(self, batch: _Batch, reason: str) -> None:
+        self._add("dropped", batch.lines)
+        self._warn(
+            "spool", logging.WARNING, "spool %s; dropped the newest %d events", reason, batch.lines
+        )
 
     def _deliver(self, client: httpx.Client, batch: _Batch, timeout: float) -> bool:
         """POST one batch; True when it is done with (delivered or refused), False to keep it."""
@@ -583,20 +573,20 @@ class Shipper:
             self._succeeded(batch, outcome.rejected)
             return True
         self._add("send_failures", 1)
-        if outcome.refused:
-            self._add("dropped", batch.lines)
-            self._add("refused", 1)
-            self._report.log(
-                "refused",
-                logging.WARNING,
-                "apiwatch shipper: collector %s refused a batch of %d events (%s); dropped",
-                self._where,
-                batch.lines,
-                outcome.problem,
-            )
-            return True
-        self._back_off(outcome)
-        return False
+        if not outcome.refused:
+            self._back_off(outcome)
+            return False
+        self._add("dropped", batch.lines)
+        self._add("refused", 1)
+        self._warn(
+            "refused",
+            logging.WARNING,
+            "collector %s refused a batch of %d events (%s); dropped",
+            self._where,
+            batch.lines,
+            outcome.problem,
+        )
+        return True
 
     def _post(self, client: httpx.Client, batch: _Batch, timeout: float) -> _Outcome:
         headers = {**self._headers, "Idempotency-Key": batch.key}
@@ -607,39 +597,30 @@ class Shipper:
         status = response.status_code
         if 200 <= status < 300:
             return _Outcome(delivered=True, rejected=_rejected_count(response))
-        problem = f"HTTP {status}"
         if status in _REFUSED:
-            return _Outcome(refused=True, problem=problem)
-        return _Outcome(retry_after=_retry_after(response), problem=problem)
+            return _Outcome(refused=True, problem=f"HTTP {status}")
+        return _Outcome(retry_after=_retry_after(response), problem=f"HTTP {status}")
 
     def _succeeded(self, batch: _Batch, rejected: int) -> None:
         rejected = min(rejected, batch.lines)
         self._add("shipped", batch.lines - rejected)
-        if rejected:
-            self._add("rejected", rejected)
+        self._add("rejected", rejected)
         if self._failures:
-            self._report.log(
-                "recovered",
-                logging.INFO,
-                "apiwatch shipper: collector %s reachable again",
-                self._where,
-            )
+            self._warn("recovered", logging.INFO, "collector %s reachable again", self._where)
         self._failures = 0
         self._next_attempt = 0.0
 
     def _back_off(self, outcome: _Outcome) -> None:
-        """Full jitter: wait a random time up to base * 2**failures, capped; honour Retry-After."""
+        """Full jitter: a random delay up to base * 2**failures, capped; Retry-After honoured."""
         base, cap = self._backoff
         ceiling = min(cap, base * 2 ** min(self._failures, 32))
         delay = random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not a secret
-        delay = max(delay, min(outcome.retry_after, cap))
+        self._next_attempt = time.monotonic() + max(delay, min(outcome.retry_after, cap))
         self._failures += 1
-        self._next_attempt = time.monotonic() + delay
-        self._report.log(
+        self._warn(
             "send",
             logging.WARNING,
-            "apiwatch shipper: cannot deliver to collector %s (%s); "
-            "keeping events in the spool and retrying",
+            "cannot deliver to collector %s (%s); events are kept in the spool and retried",
             self._where,
             outcome.problem,
         )
@@ -649,10 +630,10 @@ class Shipper:
             new = self._queue_drops - self._queue_drops_reported
             self._queue_drops_reported = self._queue_drops
         if new:
-            self._report.log(
-                "queue-full",
+            self._warn(
+                "queue",
                 logging.WARNING,
-                "apiwatch shipper: event queue full (%d lines); dropped %d new events",
+                "queue full (%d events); dropped the newest %d",
                 self._max_queue,
                 new,
             )
@@ -667,8 +648,7 @@ class Shipper:
 
     def _after_fork_in_child(self) -> None:
         """The parent keeps its thread, queue and slot; this child starts afresh on first use."""
-        if self._spool is not None:
-            self._spool.release()  # closes the child's copy only: the parent keeps the slot
+        self._release()  # closes the child's copy only: the parent's lock stays held
         self._spool = None
         self._queue.clear()
         self._reset_runtime()
@@ -683,8 +663,8 @@ def _events_url(collector_url: str) -> httpx.URL:
         raise ConfigError("collector: give an http(s) URL, e.g. https://apiwatch.example:8470")
     if url.scheme == "http" and url.host not in ("127.0.0.1", "::1", "localhost"):
         _log.warning(
-            "apiwatch shipper: collector %s is plain HTTP: the key and events travel "
-            "in clear; use https",
+            "apiwatch shipper: collector %s is plain HTTP: the key and the events "
+            "travel in clear; use https",
             url.host,
         )
     return url.copy_with(path=url.path.rstrip("/") + "/v1/events", query=None, fragment=None)
@@ -702,6 +682,7 @@ def _headers(api_key: str) -> dict[str, str]:
 
 
 def _ssl_context(ca_file: str | os.PathLike[str] | None) -> ssl.SSLContext:
+    """Verification always on: certifi's CAs (or $SSL_CERT_FILE), or only those of ``ca_file``."""
     if ca_file is None:
         return httpx.create_ssl_context()
     try:
@@ -726,6 +707,7 @@ def _rejected_count(response: httpx.Response) -> int:
 
 
 def _retry_after(response: httpx.Response) -> float:
+    """Retry-After in seconds (the HTTP-date form is ignored)."""
     with contextlib.suppress(ValueError):
         return max(0.0, float(response.headers.get("retry-after", "0")))
     return 0.0
@@ -746,5 +728,4 @@ def _after_fork_in_child() -> None:
 
 
 atexit.register(_close_all)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
 from apiwatch.sensor._environ import environ_headers, native_to_text, request_id_key
 from apiwatch.sensor._login import BodyTee, account_from_body
@@ -22,15 +23,15 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-class WSGIMiddleware:
+class WSGIMiddleware(SensorMiddleware):
     """Emit one ECS security event per request of a WSGI app; options as in `SensorConfig`.
 
     ``app.wsgi_app = WSGIMiddleware(app.wsgi_app, service="shop", login_paths={...})``
     """
 
-    def __init__(self, app: WSGIApp, **options: Any) -> None:
-        self.app = app
-        self.sensor = Sensor.from_options(**options)
+    app: WSGIApp
+
+    def _setup(self) -> None:
         self._request_id_key = request_id_key(self.sensor.config.request_id_header)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

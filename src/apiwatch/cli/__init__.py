@@ -1,0 +1,58 @@
+"""The ``apiwatch`` command line.
+
+Every command's errors are one clear line on stderr with a non-zero exit code, never a traceback
+for a mistake of the user's (`click.ClickException` and `ApiwatchError` are turned into that).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from apiwatch import __version__
+from apiwatch.model import ApiwatchError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="apiwatch")
+def cli() -> None:
+    """apiwatch: security logging and monitoring for Python APIs (OWASP API10).
+
+    Add the sensor to your app (see the README), then use these commands.
+    """
+
+
+@cli.command()
+@click.option("--requests", "burst", default=6, show_default=True,
+              help="Failed logins the simulated attacker sends.")  # fmt: skip
+@click.option("--raw", is_flag=True, help="Print only the ECS JSON lines (no table).")
+def demo(burst: int, raw: bool) -> None:
+    """Run a sample FastAPI shop with the sensor and show the security events it writes.
+
+    Starts the app under uvicorn on a free port on 127.0.0.1, sends ordinary traffic, a burst
+    of failed logins, an attack tool probe, a spoofed X-Forwarded-For and a log-injection attempt,
+    and prints every ECS line the sensor wrote, then a summary table.
+    """
+    from apiwatch.cli.demo import run_demo  # noqa: PLC0415 - needs the demo extra
+
+    run_demo(burst=burst, raw=raw)
+
+
+def main() -> None:
+    """Console entry point: one line per user error, exit code 1 (2 for usage errors)."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ApiwatchError as exc:
+        click.echo(f"apiwatch: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
