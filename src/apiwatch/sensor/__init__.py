@@ -9,6 +9,7 @@ from apiwatch.sensor._outputs import EVENTS_LOGGER, LoggingOutput, MemoryOutput,
 from apiwatch.sensor._sensor import Sensor, SensorStats
 from apiwatch.sensor.asgi import ApiwatchMiddleware
 from apiwatch.sensor.ecslog import EcsFormatter
+from apiwatch.sensor.wsgi import WSGIMiddleware
 
 __all__ = [
     "EVENTS_LOGGER",
@@ -20,4 +21,5 @@ __all__ = [
     "Sensor",
     "SensorConfig",
     "SensorStats",
+    "WSGIMiddleware",
 ]

@@ -91,8 +91,16 @@ _REFUSED = frozenset({400, 413})  # the batch itself is unacceptable: sending it
 _MAX_SLOTS = 1024
 _SEGMENT = re.compile(r"\d{20}\.ndjson\.gz")
 _KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: safe in a header, no CR/LF injection
-_COUNTERS = ("shipped", "spooled", "dropped", "rejected", "refused", "retries")
-_COUNTERS += ("send_failures", "bad_segments")
+_COUNTERS = (
+    "shipped",
+    "spooled",
+    "dropped",
+    "rejected",
+    "refused",
+    "retries",
+    "send_failures",
+    "bad_segments",
+)
 
 
 def default_spool_dir(collector_url: str) -> Path:
@@ -365,9 +373,13 @@ class Shipper:
     def _start_in_child(self) -> None:
         """First event in a forked child: claim the child's own slot and start its thread."""
         with self._lock:
-            if self._thread is None and not self._closed:
-                self._spool = self._open_spool()
+            if self._thread is not None or self._closed:
+                return
+            self._spool = self._open_spool()
+            try:
                 self._start()
+            except RuntimeError as exc:  # "can't start new thread": events queue, then drop
+                self._warn("thread", logging.ERROR, "cannot start the shipper thread (%s)", exc)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Send everything queued or spooled now; True once nothing is left unsent.
@@ -382,7 +394,9 @@ class Shipper:
             self._wake.set()
             while not (self._flush_seen >= wanted and self._drained):
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                if self._thread is None or not self._thread.is_alive():
+                    return not self._queue and not self._backlog()
+                if remaining <= 0:
                     return False
                 self._progress.wait(remaining)
             return True

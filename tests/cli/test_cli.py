@@ -1,0 +1,78 @@
+"""The apiwatch command line and the README's promises about it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from apiwatch.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_help_explains_the_commands() -> None:
+    """`apiwatch --help` exits 0 and lists the demo command with its summary."""
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "demo" in result.output
+    assert "OWASP API10" in result.output
+
+
+def test_demo_runs_a_real_server_and_prints_security_events() -> None:
+    """`apiwatch demo --raw` serves the sample shop and prints the ECS lines of its traffic."""
+    result = subprocess.run(
+        [sys.executable, "-m", "apiwatch", "demo", "--raw"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    actions = [event["event"]["action"] for event in events]
+    assert actions.count("authn_login_fail") == 6
+    assert "authn_login_success" in actions
+    assert "malicious_attack_tool" in actions
+    assert "authz_fail" in actions
+    attacker = {e["source"]["ip"] for e in events if e["event"]["action"] == "authn_login_fail"}
+    assert attacker == {"203.0.113.66"}
+    assert "Summer2024!" not in result.stdout
+    assert "leaked-secret" not in result.stdout
+    assert all("\r" not in line for line in result.stdout.splitlines())
+
+
+def test_unknown_command_is_one_clear_line() -> None:
+    """A mistyped command gives a usage error and exit code 2, not a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "apiwatch", "demoo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "No such command" in result.stderr
+
+
+def test_readme_quick_start_is_the_two_make_targets() -> None:
+    """The README's quick start is exactly `make demo` and `make test`, both Makefile targets."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["make demo", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^demo:", makefile, re.MULTILINE)
+    assert re.search(r"^test:", makefile, re.MULTILINE)
+    assert "$(BIN)/apiwatch demo" in makefile
+
+
+def test_readme_python_snippets_compile() -> None:
+    """Every Python example in the README is valid Python."""
+    readme = (ROOT / "README.md").read_text()
+    for snippet in re.findall(r"```python\n(.*?)```", readme, re.DOTALL):
+        compile(snippet.replace("...", "None"), "README.md", "exec")
