@@ -10,6 +10,7 @@ thousands of them out of the cyclic garbage collector keeps its pauses out of re
 
 from __future__ import annotations
 
+import itertools
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -34,9 +35,27 @@ __all__ = [
 ]
 
 
-def new_event_id() -> str:
-    """A fresh 128-bit random id as 32 hex characters (unique across sensors)."""
-    return os.urandom(16).hex()
+class _EventIds:
+    """Unique ids without a system call each: 64 random bits per process, then a counter.
+
+    The random half is drawn again in every forked child (gunicorn workers), so two processes
+    never share a prefix; the counter makes ids within a process distinct.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_event_id = _EventIds()
+"""A fresh id: 32 hex characters, unique across processes and sensors."""
+os.register_at_fork(after_in_child=new_event_id.reseed)
 
 
 class _Part(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):

@@ -28,6 +28,7 @@ def _parse_networks(cidrs: Iterable[str]) -> tuple[_Network, ...]:
     return tuple(networks)
 
 
+@lru_cache(maxsize=8192)  # peers repeat; ipaddress parsing costs microseconds per call
 def _normal_ip(text: str) -> str | None:
     """The canonical form of an address (IPv4-mapped IPv6 unwrapped), or None if not one."""
     try:

@@ -18,6 +18,8 @@ from apiwatch.sensor._sensor import WANTED_HEADERS, Sensor
 
 __all__ = ["ApiwatchMiddleware"]
 
+_REQUEST_ID = "\0request-id"  # marker: the configured request-id header, whatever its name
+
 # The same shapes Starlette uses, so that ``app.add_middleware(ApiwatchMiddleware, ...)``
 # type-checks under mypy --strict in the app.
 Scope = MutableMapping[str, Any]
@@ -37,7 +39,8 @@ class ApiwatchMiddleware(SensorMiddleware):
     app: ASGIApp
 
     def _setup(self) -> None:
-        self._request_id_header = self.sensor.config.request_id_header.encode("latin-1")
+        self._wanted_headers = {name.encode("latin-1"): name for name in WANTED_HEADERS}
+        self._wanted_headers[self.sensor.config.request_id_header.encode("latin-1")] = _REQUEST_ID
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -81,24 +84,31 @@ class ApiwatchMiddleware(SensorMiddleware):
             sensor.finish(ctx, status, time.perf_counter_ns() - started)
 
     def _begin(self, scope: Scope) -> RequestContext:
+        # ASGI servers give lower-case header names as bytes: match them without decoding.
+        wanted = self._wanted_headers
         headers: dict[str, str] = {}
         request_id = None
         for raw_name, raw_value in scope["headers"]:
-            if raw_name == self._request_id_header:
-                request_id = raw_value.decode("utf-8", "backslashreplace")
+            name = wanted.get(raw_name)
+            if name is None:
                 continue
-            name = raw_name.decode("latin-1").lower()
-            if name in WANTED_HEADERS:
-                value = raw_value.decode("utf-8", "backslashreplace")
-                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            value = raw_value.decode("utf-8", "backslashreplace")
+            if name is _REQUEST_ID:
+                request_id = value
+            elif name in headers:
+                headers[name] = f"{headers[name]}, {value}"
+            else:
+                headers[name] = value
         client = scope.get("client")
-        path = (
-            scope.get("root_path", "") + scope["path"] if scope.get("root_path") else scope["path"]
-        )
+        root = scope.get("root_path")
         ctx = self.sensor.begin(
-            scope["method"], path, client[0] if client else None, headers, request_id
+            scope["method"],
+            root + scope["path"] if root else scope["path"],
+            client[0] if client else None,
+            headers,
+            request_id,
         )
-        query = scope.get("query_string", b"")
+        query = scope.get("query_string")
         if query:
             ctx.query = self.sensor.masked_query(query.decode("utf-8", "backslashreplace"))
         return ctx
