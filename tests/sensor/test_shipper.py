@@ -280,6 +280,22 @@ def test_full_spool_drops_the_newest_and_stays_under_its_bound(
     assert spooled_ids(shipper) == sent[: stats["spooled"]]
 
 
+def test_damaged_leftovers_are_discarded_and_counted(
+    collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """A half-written temporary file is deleted; an unreadable segment is skipped and counted."""
+    slot = tmp_path / "spool" / "slot-0"
+    slot.mkdir(parents=True)
+    (slot / "00000000000000000000.ndjson.gz").write_bytes(b"not gzip")
+    (slot / "00000000000000000001.ndjson.gz.tmp").write_bytes(b"half")
+    shipper = make_shipper(collector.url)
+    sent = ship(shipper, 5)
+    assert shipper.flush(timeout=5)
+    assert collector.event_ids() == sent
+    assert shipper.stats()["bad_segments"] == 1
+    assert list(slot.iterdir()) == []
+
+
 def test_shippers_sharing_a_spool_dir_claim_different_slots(
     collector: Collector, make_shipper: MakeShipper, tmp_path: Path
 ) -> None:
