@@ -1,0 +1,162 @@
+"""Turning accepted events into stored rows: clear columns, encrypted payload, chain links.
+
+Shared by every SQL back end so that SQLite and PostgreSQL store, chain and verify identically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from apiwatch.store.base import EventFilter, StoredLine
+from apiwatch.store.chain import link, row_digest
+from apiwatch.store.crypto import Keyring
+
+__all__ = [
+    "COLUMNS",
+    "Row",
+    "build_rows",
+    "chunks",
+    "digest_of",
+    "event_id_bytes",
+    "filter_sql",
+    "from_micros",
+    "ip_bytes",
+    "ip_range",
+    "micros",
+]
+
+#: Stored columns in order. ``payload`` is nonce||AES-GCM ciphertext; the rest stays in clear so
+#: that it can be filtered and indexed: time, sender, service/host, client address (for CIDR
+#: queries), action/outcome/status and path (for triage), and a blind index of the account name.
+COLUMNS = (
+    "seq", "event_id", "ts", "key_name", "service", "host", "source_ip", "action", "outcome",
+    "status", "path", "user_idx", "key_id", "payload", "chain",
+)  # fmt: skip
+_DIGESTED = slice(1, 12)  # event_id .. user_idx: the clear columns the chain covers
+
+Row = tuple[object, ...]
+
+
+def micros(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def from_micros(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1_000_000, UTC)
+
+
+def event_id_bytes(event_id: str) -> bytes:
+    """16 bytes for an event id: the id itself when it is 32 hex digits, else its hash."""
+    if len(event_id) == 32:
+        try:
+            return bytes.fromhex(event_id)
+        except ValueError:
+            pass
+    return hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+@lru_cache(maxsize=65536)
+def ip_bytes(text: str | None) -> bytes | None:
+    """An address as 16 bytes (IPv4 mapped into IPv6) so one range query serves both families."""
+    if not text:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv4Address):
+        return b"\x00" * 10 + b"\xff\xff" + address.packed
+    return address.packed
+
+
+def ip_range(criterion: str) -> tuple[bytes, bytes]:
+    """The inclusive 16-byte range an address or CIDR network covers (ValueError if neither)."""
+    network = ipaddress.ip_network(criterion.strip(), strict=False)
+    first = ip_bytes(str(network.network_address))
+    last = ip_bytes(str(network.broadcast_address))
+    if first is None or last is None:
+        raise ValueError(criterion)
+    return first, last
+
+
+def build_rows(
+    lines: Iterable[tuple[StoredLine, str]],
+    keyring: Keyring,
+    next_seq: int,
+    previous_chain: bytes,
+) -> tuple[list[Row], bytes]:
+    """Rows for ``(line, key_name)`` pairs, numbered from ``next_seq`` and chained on."""
+    key_id, cipher = keyring.cipher()
+    rows: list[Row] = []
+    chain = previous_chain
+    for seq, (line, key_name) in enumerate(lines, start=next_seq):
+        event = line.event
+        user = event.user.name if event.user else None
+        columns: Row = (
+            event_id_bytes(event.event.id),
+            micros(event.timestamp),
+            key_name,
+            event.service.name if event.service else None,
+            event.host.name if event.host else None,
+            ip_bytes(event.source.ip if event.source else None),
+            event.event.action,
+            event.event.outcome,
+            event.http.response.status_code if event.http and event.http.response else None,
+            event.url.path if event.url else None,
+            keyring.blind_index(user) if user else None,
+        )
+        chain = link(chain, row_digest(seq, columns, line.payload))
+        nonce = os.urandom(12)
+        sealed = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
+        rows.append((seq, *columns, key_id, sealed, chain))
+    return rows, chain
+
+
+def digest_of(row: Sequence[object], plaintext: bytes) -> bytes:
+    """Recompute a stored row's digest from its clear columns and decrypted payload."""
+    return row_digest(int(row[0]), row[_DIGESTED], plaintext)  # type: ignore[call-overload]
+
+
+def filter_sql(
+    criteria: EventFilter, keyring: Keyring, mark: str
+) -> tuple[list[str], list[object]]:
+    """WHERE clauses and parameters for a filter (``mark`` is the placeholder, ``?`` or ``%s``)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if criteria.since is not None:
+        clauses.append(f"ts >= {mark}")
+        params.append(micros(criteria.since))
+    if criteria.until is not None:
+        clauses.append(f"ts < {mark}")
+        params.append(micros(criteria.until))
+    if criteria.source_ip:
+        low, high = ip_range(criteria.source_ip)
+        clauses.append(f"source_ip BETWEEN {mark} AND {mark}")
+        params += [low, high]
+    if criteria.user_name is not None:
+        clauses.append(f"user_idx = {mark}")
+        params.append(keyring.blind_index(criteria.user_name))
+    for column, value in (
+        ("action", criteria.action),
+        ("outcome", criteria.outcome),
+        ("status", criteria.status),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = {mark}")
+            params.append(value)
+    if criteria.path_prefix:
+        clauses.append(f"substr(path, 1, {mark}) = {mark}")
+        params += [len(criteria.path_prefix), criteria.path_prefix]
+    return clauses, params
+
+
+def chunks(items: Sequence[bytes], size: int) -> Iterator[Sequence[bytes]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

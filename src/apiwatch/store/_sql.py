@@ -1,0 +1,520 @@
+"""`SqlStore`: the `Store` behaviour written once over DB-API; dialects fill in the differences.
+
+One writer at a time (a lock here, plus the database's own write lock) assigns sequence numbers,
+extends the chain and signs a checkpoint per transaction. Readers use their own connections.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from apiwatch.model import ApiwatchError, ConfigError
+from apiwatch.store import _keys
+from apiwatch.store._rows import (
+    Row,
+    build_rows,
+    chunks,
+    digest_of,
+    event_id_bytes,
+    filter_sql,
+    from_micros,
+    micros,
+)
+from apiwatch.store.base import (
+    SCOPES,
+    ApiKey,
+    AppendResult,
+    Batch,
+    EventFilter,
+    Page,
+    ReadRecord,
+    SourceInfo,
+    StoredLine,
+    VerifyReport,
+)
+from apiwatch.store.chain import GENESIS, ChainChecker, checkpoint_message
+from apiwatch.store.crypto import DecryptError, Keyring
+
+__all__ = ["SqlStore", "StoreFullError", "StoreUnavailableError"]
+
+_DEDUP_CHUNK = 500
+
+
+class StoreFullError(ApiwatchError):
+    """The disk (or the configured size limit) is full; nothing of the failed batch was stored."""
+
+
+class StoreUnavailableError(ApiwatchError):
+    """The database cannot be reached or refused the operation; nothing was stored."""
+
+
+def _now_us() -> int:
+    return micros(datetime.now(UTC))
+
+
+class SqlStore(ABC):
+    """Shared implementation; subclasses provide connections and dialect details."""
+
+    mark = "?"
+    blob_type = "BLOB"
+    int_type = "INTEGER"
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self._write_lock = threading.Lock()
+
+    # -- dialect hooks -------------------------------------------------------------------------
+
+    @abstractmethod
+    def _writer(self) -> Any:
+        """The connection used for writes (held under the write lock)."""
+
+    @abstractmethod
+    def _reader(self) -> Any:
+        """A connection for reads from the calling thread."""
+
+    @abstractmethod
+    def _begin(self, connection: Any) -> None:
+        """Start a write transaction that excludes other writers."""
+
+    @abstractmethod
+    def _insert_rows(self, connection: Any, rows: list[Row]) -> None: ...
+
+    @abstractmethod
+    def _translate(self, exc: Exception) -> Exception:
+        """Map a driver error to `StoreFullError` / `StoreUnavailableError` where it is one."""
+
+    def _schema(self) -> list[str]:
+        blob, big = self.blob_type, self.int_type
+        return [
+            f"""CREATE TABLE IF NOT EXISTS events (
+                seq {big} PRIMARY KEY, event_id {blob} NOT NULL, ts {big} NOT NULL,
+                key_name TEXT NOT NULL, service TEXT, host TEXT, source_ip {blob},
+                action TEXT, outcome TEXT, status INTEGER, path TEXT, user_idx {blob},
+                key_id INTEGER NOT NULL, payload {blob} NOT NULL, chain {blob} NOT NULL)""",
+            "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id)",
+            "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
+            f"""CREATE TABLE IF NOT EXISTS checkpoints (
+                seq {big} PRIMARY KEY, chain {blob} NOT NULL, signed_at {big} NOT NULL,
+                signature {blob} NOT NULL)""",
+            f"""CREATE TABLE IF NOT EXISTS idempotency (
+                idem_key TEXT PRIMARY KEY, key_name TEXT NOT NULL, stored {big} NOT NULL,
+                at {big} NOT NULL)""",
+            f"""CREATE TABLE IF NOT EXISTS sources (
+                key_name TEXT NOT NULL, service TEXT NOT NULL, host TEXT NOT NULL,
+                first_seen {big} NOT NULL, last_seen {big} NOT NULL, events {big} NOT NULL,
+                PRIMARY KEY (key_name, service, host))""",
+            f"""CREATE TABLE IF NOT EXISTS source_minutes (
+                key_name TEXT NOT NULL, service TEXT NOT NULL, host TEXT NOT NULL,
+                minute {big} NOT NULL, events {big} NOT NULL,
+                PRIMARY KEY (key_name, service, host, minute))""",
+            f"""CREATE TABLE IF NOT EXISTS api_keys (
+                id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL,
+                secret_hash {blob} NOT NULL, created_at {big} NOT NULL, revoked_at {big},
+                last_used_at {big})""",
+            f"""CREATE TABLE IF NOT EXISTS reads (
+                at {big} NOT NULL, key_name TEXT NOT NULL, what TEXT NOT NULL,
+                criteria TEXT NOT NULL, returned {big} NOT NULL)""",
+            "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+        ]
+
+    def _create_schema(self) -> None:
+        with self._write_lock:
+            connection = self._writer()
+            cursor = connection.cursor()
+            for statement in self._schema():
+                cursor.execute(statement)
+            connection.commit()
+
+    # -- appending -------------------------------------------------------------------------------
+
+    def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
+        with self._write_lock:
+            connection = self._writer()
+            try:
+                self._begin(connection)
+                results = self._append_locked(connection.cursor(), batches)
+                connection.commit()
+            except Exception as exc:
+                connection.rollback()
+                raise self._translate(exc) from exc
+        return results
+
+    def _append_locked(self, cursor: Any, batches: Sequence[Batch]) -> list[AppendResult]:
+        now = _now_us()
+        results: list[AppendResult] = []
+        accepted: list[tuple[StoredLine, str]] = []
+        seen: set[bytes] = set()
+        for batch in batches:
+            if batch.idempotency_key and self._replayed(cursor, batch.idempotency_key):
+                results.append(AppendResult(0, len(batch.lines), replayed=True))
+                continue
+            fresh = self._fresh_lines(cursor, batch.lines, seen)
+            accepted += [(line, batch.key_name) for line in fresh]
+            results.append(AppendResult(len(fresh), len(batch.lines) - len(fresh)))
+            if batch.idempotency_key:
+                cursor.execute(
+                    f"INSERT INTO idempotency VALUES ({self._marks(4)})",
+                    (batch.idempotency_key, batch.key_name, len(fresh), now),
+                )
+        if accepted:
+            tip_seq, tip_chain = self._tip(cursor)
+            rows, chain = build_rows(accepted, self.keyring, tip_seq + 1, tip_chain)
+            self._insert_rows(cursor, rows)
+            self._checkpoint(cursor, tip_seq + len(rows), chain, now)
+            self._count_sources(cursor, accepted, now)
+        return results
+
+    def _replayed(self, cursor: Any, idem_key: str) -> bool:
+        cursor.execute(f"SELECT 1 FROM idempotency WHERE idem_key = {self.mark}", (idem_key,))
+        return cursor.fetchone() is not None
+
+    def _fresh_lines(
+        self, cursor: Any, lines: Sequence[StoredLine], seen: set[bytes]
+    ) -> list[StoredLine]:
+        """The lines whose event.id is neither stored nor earlier in this transaction."""
+        ids = [event_id_bytes(line.event.event.id) for line in lines]
+        stored: set[bytes] = set()
+        for part in chunks(ids, _DEDUP_CHUNK):
+            cursor.execute(
+                f"SELECT event_id FROM events WHERE event_id IN ({self._marks(len(part))})",
+                tuple(part),
+            )
+            stored.update(bytes(row[0]) for row in cursor.fetchall())
+        fresh = []
+        for line, event_id in zip(lines, ids, strict=True):
+            if event_id in stored or event_id in seen:
+                continue
+            seen.add(event_id)
+            fresh.append(line)
+        return fresh
+
+    def _tip(self, cursor: Any) -> tuple[int, bytes]:
+        """The last committed (seq, chain): every transaction ends with a checkpoint."""
+        cursor.execute("SELECT seq, chain FROM checkpoints ORDER BY seq DESC LIMIT 1")
+        row = cursor.fetchone()
+        return (int(row[0]), bytes(row[1])) if row else (0, GENESIS)
+
+    def _checkpoint(self, cursor: Any, seq: int, chain: bytes, now: int) -> None:
+        signature = self.keyring.sign(checkpoint_message(seq, chain, now))
+        cursor.execute(
+            f"INSERT INTO checkpoints VALUES ({self._marks(4)})", (seq, chain, now, signature)
+        )
+
+    def _count_sources(self, cursor: Any, accepted: list[tuple[StoredLine, str]], now: int) -> None:
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for line, key_name in accepted:
+            event = line.event
+            service = (event.service.name if event.service else None) or ""
+            host = (event.host.name if event.host else None) or ""
+            counts[(key_name, service, host)] += 1
+        minute = now // 60_000_000
+        m = self.mark
+        for (key_name, service, host), events in counts.items():
+            cursor.execute(
+                f"""INSERT INTO sources VALUES ({m}, {m}, {m}, {m}, {m}, {m})
+                ON CONFLICT (key_name, service, host) DO UPDATE SET
+                last_seen = excluded.last_seen, events = sources.events + excluded.events""",
+                (key_name, service, host, now, now, events),
+            )
+            cursor.execute(
+                f"""INSERT INTO source_minutes VALUES ({m}, {m}, {m}, {m}, {m})
+                ON CONFLICT (key_name, service, host, minute) DO UPDATE SET
+                events = source_minutes.events + excluded.events""",
+                (key_name, service, host, minute, events),
+            )
+
+    def _marks(self, count: int) -> str:
+        return ", ".join([self.mark] * count)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def query(self, criteria: EventFilter, *, cursor: str | None, limit: int) -> Page:
+        clauses, params = filter_sql(criteria, self.keyring, self.mark)
+        if cursor:
+            clauses.append(f"seq > {self.mark}")
+            params.append(_cursor_seq(cursor))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = (
+            f"SELECT seq, event_id, key_id, payload FROM events {where} "
+            f"ORDER BY seq LIMIT {int(limit) + 1}"
+        )
+        rows = self._read_all(sql, params)
+        lines = [
+            self.keyring.decrypt(int(key_id), bytes(payload), bytes(event_id))
+            for _, event_id, key_id, payload in rows[:limit]
+        ]
+        more = len(rows) > limit
+        return Page(lines, str(rows[limit - 1][0]) if more and limit else None)
+
+    def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        connection = self._reader()
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            return list(cursor.fetchall())
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        finally:
+            cursor.close()
+            self._done_reading(connection)
+
+    @abstractmethod
+    def _done_reading(self, connection: Any) -> None:
+        """End a read transaction (drivers open one implicitly)."""
+
+    def count(self) -> int:
+        return int(self._read_all("SELECT COUNT(*) FROM events")[0][0])
+
+    def sources(self, now: datetime) -> list[SourceInfo]:
+        hour_ago = micros(now) // 60_000_000 - 60
+        rows = self._read_all(
+            f"""SELECT s.key_name, s.service, s.host, s.first_seen, s.last_seen, s.events,
+                COALESCE((SELECT SUM(m.events) FROM source_minutes m WHERE
+                  m.key_name = s.key_name AND m.service = s.service AND m.host = s.host
+                  AND m.minute > {self.mark}), 0)
+            FROM sources s ORDER BY s.last_seen DESC""",
+            (hour_ago,),
+        )
+        return [
+            SourceInfo(r[0], r[1], r[2], from_micros(r[3]), from_micros(r[4]), r[5], int(r[6]))
+            for r in rows
+        ]
+
+    # -- keys and the read audit -------------------------------------------------------------------
+
+    def create_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown or not scopes:
+            raise ConfigError(
+                f"scope: {', '.join(unknown) or 'none given'}; choose from {', '.join(SCOPES)}"
+            )
+        if not name.strip() or len(name) > 100:
+            raise ConfigError("name: give a short name for the key, e.g. api-1")
+        key_id, secret = _keys.new_secret()
+        now = _now_us()
+        scope_text = ",".join(sorted(set(scopes)))
+        try:
+            self._write(
+                f"INSERT INTO api_keys VALUES ({self._marks(7)})",
+                (key_id, name, scope_text, _keys.hash_secret(secret), now, None, None),
+            )
+        except StoreUnavailableError as exc:
+            if "unique" in str(exc.__cause__).lower():
+                raise ConfigError(f"name: a key called {name!r} already exists") from None
+            raise
+        return ApiKey(key_id, name, frozenset(scopes), from_micros(now)), secret
+
+    def authenticate(self, secret: str) -> ApiKey | None:
+        key_id = _keys.secret_id(secret)
+        rows = self._read_all(
+            f"SELECT id, name, scopes, secret_hash, created_at, revoked_at, last_used_at "
+            f"FROM api_keys WHERE id = {self.mark}",
+            (key_id or "",),
+        )
+        stored = bytes(rows[0][3]) if rows else None
+        if not _keys.secrets_match(secret, stored):
+            return None
+        key = _api_key(rows[0])
+        return key if key.revoked_at is None else None
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self._read_all(
+            "SELECT id, name, scopes, secret_hash, created_at, revoked_at, last_used_at "
+            "FROM api_keys ORDER BY created_at"
+        )
+        return [_api_key(row) for row in rows]
+
+    def revoke_key(self, name_or_id: str) -> bool:
+        changed = self._write(
+            f"UPDATE api_keys SET revoked_at = {self.mark} "
+            f"WHERE (name = {self.mark} OR id = {self.mark}) AND revoked_at IS NULL",
+            (_now_us(), name_or_id, name_or_id),
+        )
+        return changed > 0
+
+    def record_read(self, record: ReadRecord) -> None:
+        self._write(
+            f"INSERT INTO reads VALUES ({self._marks(5)})",
+            (micros(record.at), record.key_name, record.what, record.criteria, record.returned),
+        )
+
+    def reads(self, limit: int = 100) -> list[ReadRecord]:
+        rows = self._read_all(
+            f"SELECT at, key_name, what, criteria, returned FROM reads "
+            f"ORDER BY at DESC LIMIT {int(limit)}"
+        )
+        return [ReadRecord(from_micros(r[0]), r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    def _write(self, sql: str, params: Sequence[object]) -> int:
+        with self._write_lock:
+            connection = self._writer()
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, tuple(params))
+                changed = int(cursor.rowcount)
+                connection.commit()
+            except Exception as exc:
+                connection.rollback()
+                raise self._translate(exc) from exc
+        return changed
+
+    # -- verification, retention, rotation ------------------------------------------------------
+
+    def verify(self) -> VerifyReport:
+        checkpoints = self._read_all("SELECT seq, chain, signed_at, signature FROM checkpoints "
+                                     "ORDER BY seq")  # fmt: skip
+        bad = self._bad_checkpoint(checkpoints)
+        if bad is not None:
+            return VerifyReport(False, 0, len(checkpoints), problem=bad[1], problem_seq=bad[0])
+        anchor_seq, anchor_chain = self._anchor()
+        checker = ChainChecker(anchor_seq, anchor_chain)
+        marks = {int(seq): bytes(chain) for seq, chain, _, _ in checkpoints}
+        for row in self._iter_rows(anchor_seq):
+            if not self._check_row(checker, row, marks):
+                break
+        tip = int(checkpoints[-1][0]) if checkpoints else 0
+        if checker.problem is None and checker.expected_seq <= tip:
+            checker.fail(checker.expected_seq, f"record {checker.expected_seq} is deleted "
+                         f"(checkpoint {tip} signed records up to {tip})")  # fmt: skip
+        return VerifyReport(
+            ok=checker.problem is None,
+            records=checker.rows,
+            checkpoints=len(checkpoints),
+            expired_records=anchor_seq,
+            problem=checker.problem,
+            problem_seq=checker.problem_seq,
+        )
+
+    def _bad_checkpoint(self, checkpoints: list[Any]) -> tuple[int, str] | None:
+        previous = 0
+        for seq, chain, signed_at, signature in checkpoints:
+            message = checkpoint_message(int(seq), bytes(chain), int(signed_at))
+            if int(seq) <= previous or not self.keyring.signature_ok(message, bytes(signature)):
+                return int(seq), f"checkpoint at record {seq} is not validly signed"
+            previous = int(seq)
+        return None
+
+    def _check_row(self, checker: ChainChecker, row: Any, marks: dict[int, bytes]) -> bool:
+        seq = int(row[0])
+        try:
+            plaintext = self.keyring.decrypt(int(row[12]), bytes(row[13]), bytes(row[1]))
+        except DecryptError as exc:
+            return checker.fail(seq, f"record {seq}: {exc}")
+        values = [bytes(v) if isinstance(v, memoryview) else v for v in row]
+        if not checker.feed(seq, digest_of(values, plaintext), bytes(row[14])):
+            return False
+        signed = marks.get(seq)
+        if signed is not None and signed != bytes(row[14]):
+            return checker.fail(seq, f"record {seq} does not match its signed checkpoint")
+        return True
+
+    def _anchor(self) -> tuple[int, bytes]:
+        """Where the chain resumes after retention: the checkpoint records were expired up to."""
+        rows = self._read_all("SELECT v FROM meta WHERE k = 'expired_through'")
+        if not rows:
+            return 0, GENESIS
+        seq = int(rows[0][0])
+        chain = self._read_all(f"SELECT chain FROM checkpoints WHERE seq = {self.mark}", (seq,))
+        return seq, bytes(chain[0][0]) if chain else GENESIS
+
+    @abstractmethod
+    def _iter_rows(self, after_seq: int) -> Iterator[Any]:
+        """Every stored row with seq > after_seq, in seq order, streamed."""
+
+    def expire(self, before: datetime) -> int:
+        limit = micros(before)
+        with self._write_lock:
+            connection = self._writer()
+            cursor = connection.cursor()
+            try:
+                self._begin(connection)
+                through = self._expirable_through(cursor, limit)
+                deleted = 0
+                if through is not None:
+                    cursor.execute(f"DELETE FROM events WHERE seq <= {self.mark}", (through,))
+                    deleted = int(cursor.rowcount)
+                    cursor.execute(
+                        f"INSERT INTO meta VALUES ('expired_through', {self.mark}) "
+                        "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                        (str(through),),
+                    )
+                connection.commit()
+            except Exception as exc:
+                connection.rollback()
+                raise self._translate(exc) from exc
+        return deleted
+
+    def _expirable_through(self, cursor: Any, limit: int) -> int | None:
+        """The last checkpoint up to which every record is older than ``limit``."""
+        cursor.execute(f"SELECT MIN(seq) FROM events WHERE ts >= {self.mark}", (limit,))
+        row = cursor.fetchone()
+        first_young = row[0] if row and row[0] is not None else None
+        if first_young is None:
+            cursor.execute("SELECT MAX(seq) FROM checkpoints")
+        else:
+            cursor.execute(
+                f"SELECT MAX(seq) FROM checkpoints WHERE seq < {self.mark}", (int(first_young),)
+            )
+        found = cursor.fetchone()
+        return int(found[0]) if found and found[0] is not None else None
+
+    def rotate_key(self) -> int:
+        new_id = self.keyring.new_data_key()
+        done = 0
+        while True:
+            rows = self._read_all(
+                f"SELECT seq, event_id, key_id, payload FROM events WHERE key_id <> {self.mark} "
+                f"ORDER BY seq LIMIT 2000",
+                (new_id,),
+            )
+            if not rows:
+                return done
+            updates = []
+            for seq, event_id, key_id, payload in rows:
+                plain = self.keyring.decrypt(int(key_id), bytes(payload), bytes(event_id))
+                _, sealed = self.keyring.encrypt(plain, bytes(event_id))
+                updates.append((new_id, sealed, int(seq)))
+            self._write_many(
+                f"UPDATE events SET key_id = {self.mark}, payload = {self.mark} "
+                f"WHERE seq = {self.mark}",
+                updates,
+            )
+            done += len(updates)
+
+    def _write_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        with self._write_lock:
+            connection = self._writer()
+            cursor = connection.cursor()
+            try:
+                cursor.executemany(sql, rows)
+                connection.commit()
+            except Exception as exc:
+                connection.rollback()
+                raise self._translate(exc) from exc
+
+
+def _cursor_seq(cursor: str) -> int:
+    try:
+        value = int(cursor)
+    except ValueError:
+        raise ConfigError("cursor: not a cursor this server gave out") from None
+    if value < 0:
+        raise ConfigError("cursor: not a cursor this server gave out")
+    return value
+
+
+def _api_key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row[0],
+        name=row[1],
+        scopes=frozenset(row[2].split(",")),
+        created_at=from_micros(row[4]),
+        revoked_at=from_micros(row[5]) if row[5] is not None else None,
+        last_used_at=from_micros(row[6]) if row[6] is not None else None,
+    )

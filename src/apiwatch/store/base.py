@@ -1,0 +1,203 @@
+"""The `Store` protocol: what the collector needs of a storage back end, and its record types.
+
+Back ends: `apiwatch.store.sqlite` (embedded, the default) and `apiwatch.store.postgres`; both
+pass the same test suite. Every back end keeps these promises:
+
+* `Store.append` returns only after the batches are durably committed, as one transaction;
+  an event whose ``event.id`` is already stored, or a batch whose idempotency key was already
+  committed, is not stored again (reported as duplicates).
+* Each stored event payload and its account fields are encrypted (AES-GCM, `apiwatch.store.crypto`);
+  ``user.name`` stays searchable for equality through a keyed blind index.
+* Every committed row extends a SHA-256 hash chain and every committed transaction ends with an
+  Ed25519-signed checkpoint (`apiwatch.store.chain`); `Store.verify` names the first altered,
+  deleted or reordered record.
+* Reads of event data are recorded (`Store.record_read`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from apiwatch.model import Event
+
+__all__ = [
+    "SCOPES",
+    "ApiKey",
+    "AppendResult",
+    "Batch",
+    "EventFilter",
+    "Page",
+    "ReadRecord",
+    "SourceInfo",
+    "Store",
+    "StoredLine",
+    "VerifyReport",
+]
+
+#: API key scopes: ``ingest`` sends events, ``read`` queries them, ``bouncer`` reads decisions,
+#: ``admin`` may do everything.
+SCOPES = ("ingest", "read", "bouncer", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLine:
+    """One accepted event: the decoded `Event` (for the indexed columns) and the exact ECS JSON
+    to keep (the sender's own line, so fields apiwatch does not model are kept too)."""
+
+    event: Event
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The accepted lines of one ingest request, from one API key."""
+
+    lines: Sequence[StoredLine]
+    key_name: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What happened to one `Batch`: how many events were stored and how many were repeats."""
+
+    stored: int
+    duplicates: int
+    replayed: bool = False  # the whole batch matched an idempotency key already committed
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """A query over stored events; every given criterion must hold."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    source_ip: str | None = None  # an address, or a CIDR network
+    user_name: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    path_prefix: str | None = None
+    status: int | None = None
+
+    def describe(self) -> str:
+        """A compact, stable text of the criteria given (for the read audit)."""
+        parts = [f"{name}={value}" for name, value in self._items() if value is not None]
+        return " ".join(parts) or "all"
+
+    def _items(self) -> list[tuple[str, object]]:
+        return [
+            ("since", self.since.isoformat() if self.since else None),
+            ("until", self.until.isoformat() if self.until else None),
+            ("source.ip", self.source_ip),
+            ("user.name", self.user_name),
+            ("event.action", self.action),
+            ("event.outcome", self.outcome),
+            ("url.path", f"{self.path_prefix}*" if self.path_prefix else None),
+            ("http.response.status_code", self.status),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Stored events (ECS JSON lines, decrypted) in storage order, and where to go on."""
+
+    lines: list[bytes]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key as stored: never the secret, only its hash."""
+
+    id: str
+    name: str
+    scopes: frozenset[str]
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def allows(self, scope: str) -> bool:
+        return self.revoked_at is None and (scope in self.scopes or "admin" in self.scopes)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """One sending source: which key, service and host, when first and last seen, how busy."""
+
+    key_name: str
+    service: str
+    host: str
+    first_seen: datetime
+    last_seen: datetime
+    events: int
+    events_last_hour: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRecord:
+    """One audited read of event data."""
+
+    at: datetime
+    key_name: str
+    what: str
+    criteria: str
+    returned: int
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of checking the hash chain and the signed checkpoints."""
+
+    ok: bool
+    records: int
+    checkpoints: int
+    expired_records: int = 0
+    problem: str | None = None
+    problem_seq: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """A durable, encrypted, tamper-evident event store (see the module docstring)."""
+
+    def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
+        """Commit the batches in one transaction (group commit); one result per batch."""
+        ...
+
+    def query(self, criteria: EventFilter, *, cursor: str | None, limit: int) -> Page: ...
+
+    def sources(self, now: datetime) -> list[SourceInfo]: ...
+
+    def create_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
+        """A new key; returns its record and the secret, which is never stored or shown again."""
+        ...
+
+    def authenticate(self, secret: str) -> ApiKey | None:
+        """The key a presented secret belongs to (compared in constant time), or None."""
+        ...
+
+    def list_keys(self) -> list[ApiKey]: ...
+
+    def revoke_key(self, name_or_id: str) -> bool: ...
+
+    def record_read(self, record: ReadRecord) -> None: ...
+
+    def reads(self, limit: int = 100) -> list[ReadRecord]: ...
+
+    def verify(self) -> VerifyReport: ...
+
+    def expire(self, before: datetime) -> int:
+        """Delete events older than ``before`` (whole transactions), keeping the chain verifiable;
+        returns how many were deleted."""
+        ...
+
+    def rotate_key(self) -> int:
+        """Make a new data key current and re-encrypt every row under it; returns rows done."""
+        ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,187 @@
+"""Keys for the store: AES-GCM data keys (with ids, for rotation), a blind-index key, and the
+Ed25519 key that signs checkpoints — kept in one owner-only key file beside the database.
+
+The key file is JSON (base64 values), created on first use with mode 0600. ``APIWATCH_DATA_KEY``
+(base64 of 32 bytes, as ``apiwatch keygen`` prints) overrides the current data key, so a deployment
+can keep that key in a secret manager instead of on disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from apiwatch.model import ApiwatchError, ConfigError
+
+__all__ = ["DecryptError", "Keyring", "generate_data_key"]
+
+_NONCE = 12
+_ENV_DATA_KEY = "APIWATCH_DATA_KEY"
+
+
+class DecryptError(ApiwatchError):
+    """A payload did not decrypt: wrong key, or the ciphertext was altered."""
+
+
+def generate_data_key() -> str:
+    """A new 256-bit data key, base64 (what ``apiwatch keygen`` prints)."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ConfigError(f"{what}: not valid base64") from None
+
+
+@dataclass
+class Keyring:
+    """All the keys one store uses; `load_or_create` is the usual way to get one."""
+
+    data_keys: dict[int, bytes]
+    current: int
+    index_key: bytes
+    signing_key: Ed25519PrivateKey
+    path: Path | None = None
+    created: bool = False
+
+    # -- persistence -----------------------------------------------------------------------
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Keyring:
+        """Read the key file, or create it (0600) when it does not exist yet."""
+        keyring = cls.load(path) if path.exists() else cls._create(path)
+        override = os.environ.get(_ENV_DATA_KEY)
+        if override:
+            keyring.use_data_key(_unb64(override, _ENV_DATA_KEY))
+        return keyring
+
+    @classmethod
+    def load(cls, path: Path) -> Keyring:
+        try:
+            doc = json.loads(path.read_text())
+            data_keys = {int(k): _unb64(v, "data key") for k, v in doc["data_keys"].items()}
+            signing = Ed25519PrivateKey.from_private_bytes(_unb64(doc["signing_key"], "signing"))
+            keyring = cls(
+                data_keys=data_keys,
+                current=int(doc["current"]),
+                index_key=_unb64(doc["index_key"], "index key"),
+                signing_key=signing,
+                path=path,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"key file {path}: unreadable ({exc})") from None
+        if keyring.current not in keyring.data_keys:
+            raise ConfigError(f"key file {path}: current data key {keyring.current} is missing")
+        return keyring
+
+    @classmethod
+    def _create(cls, path: Path) -> Keyring:
+        keyring = cls(
+            data_keys={1: os.urandom(32)},
+            current=1,
+            index_key=os.urandom(32),
+            signing_key=Ed25519PrivateKey.generate(),
+            path=path,
+            created=True,
+        )
+        keyring.save()
+        return keyring
+
+    def save(self) -> None:
+        """Write the key file atomically, readable by its owner only."""
+        if self.path is None:
+            return
+        raw_signing = self.signing_key.private_bytes_raw()
+        doc = {
+            "format": "apiwatch-keys/1",
+            "current": self.current,
+            "data_keys": {str(k): _b64(v) for k, v in sorted(self.data_keys.items())},
+            "index_key": _b64(self.index_key),
+            "signing_key": _b64(raw_signing),
+            "public_key": _b64(self.public_key_bytes()),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(doc, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+    # -- data keys ---------------------------------------------------------------------------
+
+    def use_data_key(self, key: bytes) -> int:
+        """Make ``key`` current (adding it if new); returns its id."""
+        if len(key) != 32:
+            raise ConfigError("data key: expected 32 bytes (base64 of 32 random bytes)")
+        for key_id, known in self.data_keys.items():
+            if hmac.compare_digest(known, key):
+                self.current = key_id
+                return key_id
+        self.current = max(self.data_keys, default=0) + 1
+        self.data_keys[self.current] = key
+        return self.current
+
+    def new_data_key(self) -> int:
+        """Add a fresh data key, make it current and save; returns its id."""
+        key_id = self.use_data_key(os.urandom(32))
+        self.save()
+        return key_id
+
+    def encrypt(self, plaintext: bytes, associated: bytes) -> tuple[int, bytes]:
+        """``(key id, nonce || ciphertext)`` under the current key, bound to ``associated``."""
+        nonce = os.urandom(_NONCE)
+        sealed = AESGCM(self.data_keys[self.current]).encrypt(nonce, plaintext, associated)
+        return self.current, nonce + sealed
+
+    def cipher(self) -> tuple[int, AESGCM]:
+        """The current key id and a reusable AES-GCM object (for encrypting a whole batch)."""
+        return self.current, AESGCM(self.data_keys[self.current])
+
+    def decrypt(self, key_id: int, blob: bytes, associated: bytes) -> bytes:
+        key = self.data_keys.get(key_id)
+        if key is None:
+            raise DecryptError(f"data key {key_id} is not in the key file")
+        try:
+            return AESGCM(key).decrypt(blob[:_NONCE], blob[_NONCE:], associated)
+        except InvalidTag:
+            raise DecryptError("payload fails authentication (altered, or another key)") from None
+
+    # -- blind index and signatures --------------------------------------------------------------
+
+    def blind_index(self, value: str) -> bytes:
+        """A keyed hash of an account name: equality search without storing the name in clear."""
+        return hmac.new(self.index_key, value.encode(), hashlib.sha256).digest()[:16]
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signing_key.sign(message)
+
+    def public_key_bytes(self) -> bytes:
+        return self.signing_key.public_key().public_bytes_raw()
+
+    def signature_ok(self, message: bytes, signature: bytes) -> bool:
+        public = Ed25519PublicKey.from_public_bytes(self.public_key_bytes())
+        try:
+            public.verify(signature, message)
+        except Exception:  # noqa: BLE001 - cryptography raises InvalidSignature
+            return False
+        return True

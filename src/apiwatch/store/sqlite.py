@@ -1,0 +1,91 @@
+"""The embedded default store: one SQLite file in WAL mode, fsync'd on every commit."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from apiwatch.store._rows import COLUMNS, Row
+from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
+from apiwatch.store.crypto import Keyring
+
+__all__ = ["SqliteStore"]
+
+_INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+class SqliteStore(SqlStore):
+    """`Store` on SQLite. ``max_bytes`` caps the file size (a test stand-in for a full disk)."""
+
+    def __init__(self, path: Path, keyring: Keyring, *, max_bytes: int | None = None) -> None:
+        super().__init__(keyring)
+        self.path = path
+        self._max_bytes = max_bytes
+        self._local = threading.local()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_connection = self._connect()
+        self._create_schema()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot open {self.path}: {exc}") from None
+        connection.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before the collector answers 202.
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA busy_timeout=30000")
+        if self._max_bytes is not None:
+            page_size = connection.execute("PRAGMA page_size").fetchone()[0]
+            connection.execute(f"PRAGMA max_page_count={max(self._max_bytes // page_size, 16)}")
+        connection.isolation_level = "DEFERRED"  # DB-API transactions: commit()/rollback()
+        return connection
+
+    def _writer(self) -> sqlite3.Connection:
+        return self._write_connection
+
+    def _reader(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _done_reading(self, connection: Any) -> None:
+        connection.commit()  # ends the implicit read transaction so WAL checkpoints can run
+
+    def _begin(self, connection: Any) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+
+    def _insert_rows(self, connection: Any, rows: list[Row]) -> None:
+        connection.executemany(_INSERT, rows)
+
+    def _translate(self, exc: Exception) -> Exception:
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.Error) and ("full" in text or "disk i/o" in text):
+            return StoreFullError(f"storage is full: {exc}")
+        if isinstance(exc, sqlite3.Error):
+            return StoreUnavailableError(f"sqlite: {exc}")
+        return exc
+
+    def _iter_rows(self, after_seq: int) -> Iterator[Any]:
+        connection = self._connect()
+        try:
+            cursor = connection.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM events WHERE seq > ? ORDER BY seq",
+                (after_seq,),
+            )
+            yield from cursor
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        self._write_connection.close()
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
