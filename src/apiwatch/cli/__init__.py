@@ -41,6 +41,18 @@ def demo(burst: int, raw: bool) -> None:
     run_demo(burst=burst, raw=raw)
 
 
+def _register() -> None:
+    from apiwatch.cli.keys import keys  # noqa: PLC0415
+    from apiwatch.cli.serve import serve  # noqa: PLC0415
+    from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
+
+    for command in (keys, serve, events, expire, keygen, rotate_key, verify):
+        cli.add_command(command)
+
+
+_register()
+
+
 def main() -> None:
     """Console entry point: one line per user error, exit code 1 (2 for usage errors)."""
     try:

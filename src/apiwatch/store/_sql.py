@@ -424,6 +424,10 @@ class SqlStore(ABC):
         return seq, bytes(chain[0][0]) if chain else GENESIS
 
     @abstractmethod
+    def close(self) -> None:
+        """Close every connection."""
+
+    @abstractmethod
     def _iter_rows(self, after_seq: int) -> Iterator[Any]:
         """Every stored row with seq > after_seq, in seq order, streamed."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ class SqliteStore(SqlStore):
         self._max_bytes = max_bytes
         self._local = threading.local()
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # owner-only from the start; SQLite gives -wal/-shm the same mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._write_connection = self._connect()
         self._create_schema()
 

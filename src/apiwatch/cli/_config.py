@@ -1,0 +1,85 @@
+"""``apiwatch.toml``, ``APIWATCH_*`` environment variables and CLI flags, in that order of power.
+
+Every setting has a default that runs everything embedded; a file adds to it, an environment
+variable overrides the file, a flag overrides both. An unknown key in the file is an error naming
+the file and the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from apiwatch.model import ConfigError
+from apiwatch.store import DEFAULT_DB
+
+__all__ = ["Settings", "load_settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the commands need; see the README's configuration table."""
+
+    db: str = DEFAULT_DB
+    key_file: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8470
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    retention_days: int | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    log_level: str = "info"
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    kind = str(_TYPES[name])
+    if "int" in kind and not isinstance(value, int):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}") from None
+    if "str" in kind and value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: {name} must be a string, not {value!r}")
+    return value
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    flat: dict[str, Any] = {}
+    for key, value in document.items():
+        if isinstance(value, dict):  # [server] host = ... is the same as server_host? keep flat
+            for inner, inner_value in value.items():
+                flat[inner] = inner_value
+        else:
+            flat[key] = value
+    unknown = sorted(set(flat) - set(_TYPES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return {k: _coerce(k, v, str(path)) for k, v in flat.items()}
+
+
+def load_settings(config: str | None, **flags: Any) -> Settings:
+    """Defaults, then ``config`` (or ./apiwatch.toml when present), then env, then flags."""
+    settings = Settings()
+    path = Path(config) if config else Path("apiwatch.toml")
+    if config or path.exists():
+        settings = replace(settings, **_from_file(path))
+    env = {
+        name: _coerce(name, os.environ[f"APIWATCH_{name.upper()}"], f"APIWATCH_{name.upper()}")
+        for name in _TYPES
+        if f"APIWATCH_{name.upper()}" in os.environ
+    }
+    settings = replace(settings, **env)
+    given = {k: v for k, v in flags.items() if v is not None}
+    return replace(settings, **given)

@@ -1,0 +1,75 @@
+"""``apiwatch keys``: API keys for senders, readers, bouncers and admins."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.store import SCOPES
+
+__all__ = ["keys"]
+
+
+@click.group()
+def keys() -> None:
+    """Create, list and revoke API keys (stored only as hashes)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="A name for the key, e.g. api-1.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice(SCOPES),
+    help="What the key may do; repeat for several (ingest, read, bouncer, admin).",
+)
+@store_options
+def create(name: str, scopes: tuple[str, ...], config: str | None, db: str | None) -> None:
+    """Create a key and print it once: it is the last word of the output."""
+    store = open_configured_store(settings_for(config, db=db))
+    try:
+        key, secret = store.create_key(name, scopes)
+    finally:
+        store.close()
+    click.echo(f"created key {key.name} ({key.id}) with scope {','.join(sorted(key.scopes))}; "
+               f"it is shown only now: {secret}")  # fmt: skip
+
+
+@keys.command("list")
+@store_options
+def list_keys(config: str | None, db: str | None) -> None:
+    """List keys (never their secrets)."""
+    store = open_configured_store(settings_for(config, db=db))
+    try:
+        records = store.list_keys()
+    finally:
+        store.close()
+    table = Table("name", "id", "scopes", "created", "revoked")
+    for key in records:
+        table.add_row(
+            key.name,
+            key.id,
+            ",".join(sorted(key.scopes)),
+            key.created_at.isoformat(timespec="seconds"),
+            key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
+        )
+    Console(markup=False).print(table)
+
+
+@keys.command("revoke")
+@click.argument("name")
+@store_options
+def revoke(name: str, config: str | None, db: str | None) -> None:
+    """Revoke the key called NAME (or with that id); it stops working at once."""
+    store = open_configured_store(settings_for(config, db=db))
+    try:
+        done = store.revoke_key(name)
+    finally:
+        store.close()
+    if not done:
+        raise click.ClickException(f"no active key called {name!r}")
+    click.echo(f"revoked key {name}")

@@ -1,0 +1,91 @@
+"""``apiwatch serve``: the collector, on uvicorn."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.cli._config import Settings
+from apiwatch.store import SqlStore
+
+__all__ = ["serve"]
+
+_RETENTION_EVERY = 3600.0
+
+
+@click.command()
+@store_options
+@click.option("--host", help="Address to listen on (default 127.0.0.1; APIWATCH_HOST).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8470; APIWATCH_PORT).")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+def serve(
+    *,
+    config: str | None,
+    db: str | None,
+    host: str | None,
+    port: int | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+) -> None:
+    """Run the collector: authenticated ingest at POST /v1/events, queries, health and metrics.
+
+    Stores into embedded SQLite by default (sqlite:///./apiwatch.db) or PostgreSQL with
+    --db postgresql://... . The first start creates the data and signing keys beside the store.
+    """
+    settings = settings_for(config, db=db, host=host, port=port, tls_cert=tls_cert,
+                            tls_key=tls_key)  # fmt: skip
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    import uvicorn  # noqa: PLC0415
+
+    from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
+
+    store = open_configured_store(settings)
+    stop = threading.Event()
+    if settings.retention_days:
+        _start_retention(store, settings.retention_days, stop)
+    app = create_app(store, ServerSettings(max_body_bytes=settings.max_body_bytes))
+    scheme = "https" if settings.tls_cert else "http"
+    click.echo(f"apiwatch: collecting on {scheme}://{settings.host}:{settings.port} "
+               f"into {_safe_url(settings)}", err=True)  # fmt: skip
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            ssl_certfile=settings.tls_cert,
+            ssl_keyfile=settings.tls_key,
+            log_level=settings.log_level,
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        stop.set()
+        store.close()
+
+
+def _safe_url(settings: Settings) -> str:
+    """The store URL without any password it may contain."""
+    url = settings.db
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, _, location = rest.rpartition("@")
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}@{location}"
+    return url
+
+
+def _start_retention(store: SqlStore, days: int, stop: threading.Event) -> None:
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                store.expire(datetime.now(UTC) - timedelta(days=days))
+            except Exception as exc:  # noqa: BLE001 - retention retries next hour
+                click.echo(f"apiwatch: retention failed: {exc}", err=True)
+            stop.wait(_RETENTION_EVERY)
+
+    threading.Thread(target=loop, name="apiwatch-retention", daemon=True).start()
