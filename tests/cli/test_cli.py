@@ -76,3 +76,20 @@ def test_readme_python_snippets_compile() -> None:
     readme = (ROOT / "README.md").read_text()
     for snippet in re.findall(r"```python\n(.*?)```", readme, re.DOTALL):
         compile(snippet.replace("...", "None"), "README.md", "exec")
+
+
+def test_user_mistake_is_one_line_without_traceback(tmp_path: Path) -> None:
+    """A wrong store URL through the real entry point prints one line and exits 1."""
+    result = subprocess.run(
+        [sys.executable, "-m", "apiwatch", "keys", "list", "--db", "mysql://x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith(
+        "apiwatch: db: 'mysql://x' is not a sqlite:/// or postgresql://"
+    )

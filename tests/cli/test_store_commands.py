@@ -1,0 +1,176 @@
+"""The store commands: keys, verify, rotate-key, keygen, expire, events, and settings."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from apiwatch.cli import cli
+from apiwatch.model import Event, EventMeta, Source, User, encode_event
+from apiwatch.store import Batch, StoredLine, open_store
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    for name in ("APIWATCH_DB", "APIWATCH_DATA_KEY", "APIWATCH_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _fill(url: str, count: int) -> None:
+    store = open_store(url)
+    lines = []
+    for i in range(count):
+        event = Event(
+            event=EventMeta(action="authn_login_fail", outcome="failure"),
+            source=Source(ip=f"192.0.2.{i % 200}"),
+            user=User(name=f"user{i}"),
+        )
+        lines.append(StoredLine(event, encode_event(event)))
+    store.append([Batch(lines[: count // 2], "api-1"), Batch(lines[count // 2 :], "api-1")])
+    store.close()
+
+
+def test_keys_create_prints_the_key_once_as_the_last_word(db: str) -> None:
+    """`keys create` prints the secret as the last word; `keys list` never shows it."""
+    code, out, _ = run("keys", "create", "--name", "api-1", "--scope", "ingest", "--db", db)
+    assert code == 0
+    secret = out.split()[-1]
+    assert secret.startswith("aw_")
+    code, listing, _ = run("keys", "list", "--db", db)
+    assert "api-1" in listing
+    assert secret not in listing
+    store = open_store(db)
+    assert store.authenticate(secret) is not None
+    store.close()
+
+
+def test_key_file_is_created_owner_only_and_announced_once(db: str, tmp_path: Path) -> None:
+    """The first command on a new store creates a 0600 key file beside it and says so once."""
+    _, _, err = run("keys", "create", "--name", "a", "--scope", "read", "--db", db)
+    assert "created the data and signing keys" in err
+    key_file = tmp_path / "store.db.keys"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "store.db").stat().st_mode) == 0o600
+    _, _, err = run("keys", "list", "--db", db)
+    assert "created" not in err
+
+
+def test_duplicate_key_name_and_bad_scope_are_one_line_errors(db: str) -> None:
+    """A repeated key name or an unknown scope is a clear one-line error, exit code non-zero."""
+    run("keys", "create", "--name", "api-1", "--scope", "ingest", "--db", db)
+    result = CliRunner().invoke(
+        cli, ["keys", "create", "--name", "api-1", "--scope", "ingest", "--db", db]
+    )
+    assert result.exit_code != 0
+    result = CliRunner().invoke(cli, ["keys", "create", "--name", "x", "--scope", "root"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--scope'" in result.output
+
+
+def test_revoke_stops_the_key(db: str) -> None:
+    """A revoked key no longer authenticates; revoking an unknown key fails clearly."""
+    _, out, _ = run("keys", "create", "--name", "gone", "--scope", "read", "--db", db)
+    assert run("keys", "revoke", "gone", "--db", db)[0] == 0
+    store = open_store(db)
+    assert store.authenticate(out.split()[-1]) is None
+    store.close()
+    result = CliRunner().invoke(cli, ["keys", "revoke", "nobody", "--db", db])
+    assert result.exit_code == 1
+    assert "no active key called 'nobody'" in result.output
+
+
+def test_verify_passes_then_names_the_edited_record(db: str, tmp_path: Path) -> None:
+    """`verify` exits 0 with a summary when intact, 1 naming the record edited in the file."""
+    _fill(db, 40)
+    code, out, _ = run("verify", "--db", db)
+    assert (code, out.strip()) == (0, "intact: 40 records, 1 signed checkpoints")
+    with sqlite3.connect(tmp_path / "store.db") as connection:
+        connection.execute("UPDATE events SET source_ip = NULL WHERE seq = 17")
+    code, _, err = run("verify", "--db", db)
+    assert code == 1
+    assert "record 17" in err
+
+
+def test_verify_names_a_deleted_record(db: str, tmp_path: Path) -> None:
+    """Deleting a row in the SQLite file is reported as that record deleted."""
+    _fill(db, 30)
+    with sqlite3.connect(tmp_path / "store.db") as connection:
+        connection.execute("DELETE FROM events WHERE seq = 9")
+    code, _, err = run("verify", "--db", db)
+    assert code == 1
+    assert "record 9 is deleted" in err
+
+
+def test_rotate_key_keeps_events_readable_and_verifiable(db: str) -> None:
+    """After rotate-key the events still read back and the chain still verifies."""
+    _fill(db, 20)
+    code, out, _ = run("rotate-key", "--db", db)
+    assert code == 0
+    assert "20 records re-encrypted" in out
+    assert run("verify", "--db", db)[0] == 0
+    code, out, _ = run("events", "--db", db, "--user", "user3")
+    assert json.loads(out)["user"]["name"] == "user3"
+
+
+def test_events_command_filters_and_is_audited(db: str) -> None:
+    """`events --ip CIDR` prints matching ECS lines and the read lands in the access audit."""
+    _fill(db, 20)
+    code, out, _ = run("events", "--db", db, "--ip", "192.0.2.0/29", "--limit", "50")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert {line["source"]["ip"] for line in lines} == {f"192.0.2.{i}" for i in range(8)}
+    store = open_store(db)
+    [read] = store.reads()
+    store.close()
+    assert read.key_name.startswith("cli:")
+    assert read.criteria == "source.ip=192.0.2.0/29"
+    assert read.returned == 8
+
+
+def test_keygen_prints_a_256_bit_key() -> None:
+    """`keygen` prints base64 of 32 random bytes."""
+    code, out, _ = run("keygen")
+    assert code == 0
+    assert len(base64.b64decode(out.strip())) == 32
+
+
+def test_settings_file_env_and_flag_precedence(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apiwatch.toml sets the store, APIWATCH_DB overrides it, --db overrides both."""
+    from apiwatch.cli._config import load_settings
+
+    (tmp_path / "apiwatch.toml").write_text('db = "sqlite:///from-file.db"\nport = 9000\n')
+    assert load_settings(None).db == "sqlite:///from-file.db"
+    assert load_settings(None).port == 9000
+    monkeypatch.setenv("APIWATCH_DB", "sqlite:///from-env.db")
+    assert load_settings(None).db == "sqlite:///from-env.db"
+    assert load_settings(None, db="sqlite:///from-flag.db").db == "sqlite:///from-flag.db"
+
+
+def test_unknown_setting_names_file_and_key(db: str, tmp_path: Path) -> None:
+    """A typo in apiwatch.toml is an error naming the file and the key."""
+    (tmp_path / "apiwatch.toml").write_text("prot = 9000\n")
+    result = CliRunner().invoke(cli, ["keys", "list"])
+    assert result.exit_code != 0
+    assert "unknown setting(s) prot" in str(result.exception) + result.output
+
+
+def test_bad_db_url_is_a_clear_error(db: str) -> None:
+    """A store URL of an unknown kind is rejected with the accepted forms."""
+    result = CliRunner().invoke(cli, ["keys", "list", "--db", "mysql://x"])
+    assert result.exit_code != 0
+    assert "not a sqlite:/// or postgresql:// URL" in str(result.exception) + result.output
