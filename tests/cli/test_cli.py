@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,14 +24,16 @@ def test_help_explains_the_commands() -> None:
     assert "OWASP API10" in result.output
 
 
-def test_demo_runs_a_real_server_and_prints_security_events() -> None:
-    """`apiwatch demo --raw` serves the sample shop and prints the ECS lines of its traffic."""
+def test_demo_ships_real_traffic_to_a_real_collector(tmp_path: Path) -> None:
+    """`apiwatch demo` prints the sensor's ECS lines, and every one reached the collector's
+    SQLite store (queried over its API) with the hash chain intact."""
     result = subprocess.run(
-        [sys.executable, "-m", "apiwatch", "demo", "--raw"],
+        [sys.executable, "-m", "apiwatch", "demo", "--dir", str(tmp_path / "demo")],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     actions = [event["event"]["action"] for event in events]
@@ -43,6 +46,8 @@ def test_demo_runs_a_real_server_and_prints_security_events() -> None:
     assert "Summer2024!" not in result.stdout
     assert "leaked-secret" not in result.stdout
     assert all("\r" not in line for line in result.stdout.splitlines())
+    assert f"{len(events)} written by the sensor, {len(events)} of them stored" in result.stdout
+    assert "hash chain: intact" in result.stdout
 
 
 def test_unknown_command_is_one_clear_line() -> None:

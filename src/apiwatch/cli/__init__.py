@@ -29,16 +29,27 @@ def cli() -> None:
 @click.option("--requests", "burst", default=6, show_default=True,
               help="Failed logins the simulated attacker sends.")  # fmt: skip
 @click.option("--raw", is_flag=True, help="Print only the ECS JSON lines (no table).")
-def demo(burst: int, raw: bool) -> None:
-    """Run a sample FastAPI shop with the sensor and show the security events it writes.
+@click.option(
+    "--dir",
+    "workdir",
+    default="apiwatch-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo's collector keeps its store.",
+)
+def demo(burst: int, raw: bool, workdir: str) -> None:
+    """Run a collector and a sample FastAPI shop whose sensor ships to it, and show the events.
 
-    Starts the app under uvicorn on a free port on 127.0.0.1, sends ordinary traffic, a burst
-    of failed logins, an attack tool probe, a spoofed X-Forwarded-For and a log-injection attempt,
-    and prints every ECS line the sensor wrote, then a summary table.
+    Starts `apiwatch serve`'s app on SQLite and the shop under uvicorn on free ports on
+    127.0.0.1, sends ordinary traffic, a burst of failed logins, an attack tool probe and a
+    log-injection attempt, prints every ECS line the sensor wrote, then what the collector stored
+    (queried over its API) and whether its hash chain verifies.
     """
+    from pathlib import Path  # noqa: PLC0415
+
     from apiwatch.cli.demo import run_demo  # noqa: PLC0415 - needs the demo extra
 
-    run_demo(burst=burst, raw=raw)
+    run_demo(burst=burst, raw=raw, workdir=Path(workdir))
 
 
 def _register() -> None:

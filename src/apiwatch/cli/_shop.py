@@ -14,7 +14,7 @@ __all__ = ["USERS", "build_shop"]
 USERS = {"alice": "wonderland-42", "bob": "builder-7"}
 
 
-def build_shop() -> Any:
+def build_shop(**sensor_options: Any) -> Any:
     """The sample API: a login route, per-user orders (403 for other people's), health."""
     app = FastAPI(title="shop (apiwatch demo)")
 
@@ -40,5 +40,6 @@ def build_shop() -> Any:
         service="shop",
         login_paths={"/users/login": "username"},
         trusted_proxies=["127.0.0.1/32"],
+        **sensor_options,
     )
     return app

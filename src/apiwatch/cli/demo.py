@@ -7,6 +7,8 @@ import logging
 import socket
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -66,15 +68,18 @@ def _traffic(base: str, burst: int, users: dict[str, str]) -> None:
                    headers={"User-Agent": "<script>alert(1)</script>"})  # fmt: skip
 
 
-def _summary(lines: list[str]) -> None:
+def _summary(lines: list[str], arrived: list[dict[str, Any]], intact: bool, workdir: Path) -> None:
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table(title="Security events written by the sensor")
+    console = Console(markup=False, width=max(Console().width, 110))
+    sent = {json.loads(line)["event"]["id"] for line in lines}
+    stored = {event["event"]["id"] for event in arrived}
+    table = Table(title=f"Security events: {len(sent)} written by the sensor, "
+                        f"{len(sent & stored)} of them stored by the collector")  # fmt: skip
     for column in ("action", "outcome", "source.ip", "user.name", "status", "route"):
         table.add_column(column)
-    for line in lines:
-        event = json.loads(line)
+    for event in arrived:
         table.add_row(
             event["event"]["action"],
             event["event"].get("outcome", ""),
@@ -84,37 +89,96 @@ def _summary(lines: list[str]) -> None:
             event.get("labels", {}).get("route", ""),
             style="bold red" if event["event"]["action"] != "http_request" else None,
         )
-    Console(markup=False, width=max(Console().width, 110)).print(table)
+    console.print(table)
+    console.print(
+        f"hash chain: {'intact' if intact else 'BROKEN'}; look around with\n"
+        f"  apiwatch events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
+        f"  apiwatch verify --db sqlite:///{workdir / 'demo.db'}"
+    )
 
 
-def run_demo(*, burst: int, raw: bool) -> None:
-    """Start the shop, drive traffic at it, print the ECS lines and a summary."""
+class _Running:
+    """A uvicorn server in a background thread on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn  # noqa: PLC0415
+
+        self.port = _free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise click.ClickException("a demo server did not start")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def run_demo(*, burst: int, raw: bool, workdir: Path) -> None:
+    """Collector on SQLite, the shop shipping to it, traffic; then what arrived, and verify."""
     _require_extra()
-    import uvicorn  # noqa: PLC0415
+    from apiwatch.cli._shop import USERS, build_shop  # noqa: PLC0415
+    from apiwatch.server import create_app  # noqa: PLC0415
 
     capture = _Capture(echo=True)
     events_logger = logging.getLogger(EVENTS_LOGGER)
     events_logger.handlers[:] = [capture]
     events_logger.setLevel(logging.INFO)
     events_logger.propagate = False
-    port = _free_port()
-    from apiwatch.cli._shop import USERS, build_shop  # noqa: PLC0415 - needs the demo extra
-
-    config = uvicorn.Config(build_shop(), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise click.ClickException("the demo server did not start")
-        time.sleep(0.05)
+    store, ingest_key, read_key = _fresh_store(workdir)
+    collector = _Running(create_app(store))
     try:
+        shop = _Running(build_shop(collector=collector.url, api_key=ingest_key,
+                                   spool_dir=str(workdir / "spool")))  # fmt: skip
         if not raw:
-            click.echo(f"# sample shop on http://127.0.0.1:{port}; ECS lines follow", err=True)
-        _traffic(f"http://127.0.0.1:{port}", burst, USERS)
+            click.echo(
+                f"# collector on {collector.url} (SQLite {workdir / 'demo.db'}), "
+                f"sample shop on {shop.url}; the sensor's ECS lines follow",
+                err=True,
+            )
+        try:
+            _traffic(shop.url, burst, USERS)
+        finally:
+            shop.stop()  # lifespan shutdown flushes the sensor's shipper into the collector
+        arrived = _arrived(collector.url, read_key)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        collector.stop()
+        report = store.verify()
+        store.close()
     if not raw:
-        _summary(capture.lines)
+        _summary(capture.lines, arrived, report.ok, workdir)
+
+
+def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
+    from apiwatch.store import open_store  # noqa: PLC0415
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    for old in workdir.glob("demo.db*"):
+        old.unlink()
+    store = open_store(f"sqlite:///{workdir / 'demo.db'}")
+    _, ingest_key = store.create_key("demo-sensor", ["ingest"])
+    _, read_key = store.create_key("demo-reader", ["read"])
+    return store, ingest_key, read_key
+
+
+def _arrived(collector: str, read_key: str) -> list[dict[str, Any]]:
+    import httpx  # noqa: PLC0415
+
+    response = httpx.get(
+        f"{collector}/v1/events",
+        params={"limit": 1000},
+        headers={"Authorization": f"Bearer {read_key}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
