@@ -9,6 +9,7 @@ import secrets
 __all__ = ["hash_secret", "new_secret", "secret_id", "secrets_match"]
 
 _PREFIX = "aw_"
+_HEX = frozenset("0123456789abcdef")
 
 
 def new_secret() -> tuple[str, str]:
@@ -22,7 +23,10 @@ def secret_id(secret: str) -> str | None:
     if not secret.startswith(_PREFIX):
         return None
     key_id, sep, rest = secret[len(_PREFIX) :].partition("_")
-    return key_id if sep and rest and len(key_id) == 12 else None
+    # Only hex ids reach the database: a hostile header must not become a driver error (NUL).
+    if sep and rest and len(key_id) == 12 and all(c in _HEX for c in key_id):
+        return key_id
+    return None
 
 
 def hash_secret(secret: str) -> bytes:

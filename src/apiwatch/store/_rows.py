@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from apiwatch.model import ConfigError, Event
 from apiwatch.store.base import EventFilter, StoredLine
 from apiwatch.store.chain import link, row_digest
 from apiwatch.store.crypto import Keyring
@@ -19,8 +20,10 @@ from apiwatch.store.crypto import Keyring
 __all__ = [
     "COLUMNS",
     "Row",
+    "RowBuilder",
     "build_rows",
     "chunks",
+    "clear_text",
     "digest_of",
     "event_id_bytes",
     "filter_sql",
@@ -37,7 +40,8 @@ COLUMNS = (
     "seq", "event_id", "ts", "key_name", "service", "host", "source_ip", "action", "outcome",
     "status", "path", "user_idx", "key_id", "payload", "chain",
 )  # fmt: skip
-_DIGESTED = slice(1, 12)  # event_id .. user_idx: the clear columns the chain covers
+_DIGESTED = slice(1, 12)
+_NONCE = 12  # event_id .. user_idx: the clear columns the chain covers
 
 Row = tuple[object, ...]
 
@@ -93,30 +97,60 @@ def build_rows(
     previous_chain: bytes,
 ) -> tuple[list[Row], bytes]:
     """Rows for ``(line, key_name)`` pairs, numbered from ``next_seq`` and chained on."""
-    key_id, cipher = keyring.cipher()
-    rows: list[Row] = []
-    chain = previous_chain
-    for seq, (line, key_name) in enumerate(lines, start=next_seq):
-        event = line.event
-        user = event.user.name if event.user else None
-        columns: Row = (
-            event_id_bytes(event.event.id),
-            micros(event.timestamp),
-            key_name,
-            event.service.name if event.service else None,
-            event.host.name if event.host else None,
-            ip_bytes(event.source.ip if event.source else None),
-            event.event.action,
-            event.event.outcome,
-            event.http.response.status_code if event.http and event.http.response else None,
-            event.url.path if event.url else None,
-            keyring.blind_index(user) if user else None,
-        )
-        chain = link(chain, row_digest(seq, columns, line.payload))
-        nonce = os.urandom(12)
-        sealed = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
-        rows.append((seq, *columns, key_id, sealed, chain))
-    return rows, chain
+    builder = RowBuilder(keyring, next_seq, previous_chain)
+    rows = list(builder.rows(list(lines)))
+    return rows, builder.chain
+
+
+class RowBuilder:
+    """Builds rows lazily, so a back end can send the first rows while later ones are sealed;
+    `chain` and `built` describe the rows produced so far."""
+
+    def __init__(self, keyring: Keyring, next_seq: int, previous_chain: bytes) -> None:
+        self.keyring = keyring
+        self.next_seq = next_seq
+        self.chain = previous_chain
+        self.built = 0
+
+    def rows(self, lines: Sequence[tuple[StoredLine, str]]) -> Iterator[Row]:
+        keyring = self.keyring
+        key_id, cipher = keyring.cipher()
+        nonces = os.urandom(_NONCE * len(lines))  # one system call per batch, not per row
+        for index, (line, key_name) in enumerate(lines):
+            seq = self.next_seq + index
+            columns = _clear_columns(line.event, key_name, keyring)
+            self.chain = link(self.chain, row_digest(seq, columns, line.payload))
+            nonce = nonces[index * _NONCE : (index + 1) * _NONCE]
+            sealed = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
+            self.built += 1
+            yield (seq, *columns, key_id, sealed, self.chain)
+
+
+def _clear_columns(event: Event, key_name: str, keyring: Keyring) -> Row:
+    """event_id .. user_idx of one event (see `COLUMNS`)."""
+    user = event.user.name if event.user else None
+    http = event.http
+    return (
+        event_id_bytes(event.event.id),
+        micros(event.timestamp),
+        clear_text(key_name),
+        clear_text(event.service.name) if event.service else None,
+        clear_text(event.host.name) if event.host else None,
+        ip_bytes(event.source.ip) if event.source else None,
+        clear_text(event.event.action),
+        clear_text(event.event.outcome),
+        http.response.status_code if http and http.response else None,
+        clear_text(event.url.path) if event.url else None,
+        keyring.blind_index(user) if user else None,
+    )
+
+
+def clear_text(value: str | None) -> str | None:
+    """A text for a clear column: NUL becomes U+FFFD, because PostgreSQL text cannot hold NUL
+    (the payload keeps the sender's exact line)."""
+    if value is None or "\x00" not in value:
+        return value
+    return value.replace("\x00", "\ufffd")
 
 
 def digest_of(row: Sequence[object], plaintext: bytes) -> bytes:
@@ -137,7 +171,12 @@ def filter_sql(
         clauses.append(f"ts < {mark}")
         params.append(micros(criteria.until))
     if criteria.source_ip:
-        low, high = ip_range(criteria.source_ip)
+        try:
+            low, high = ip_range(criteria.source_ip)
+        except ValueError:
+            raise ConfigError(
+                f"source.ip: {criteria.source_ip!r} is not an address or a CIDR network"
+            ) from None
         clauses.append(f"source_ip BETWEEN {mark} AND {mark}")
         params += [low, high]
     if criteria.user_name is not None:
@@ -150,10 +189,11 @@ def filter_sql(
     ):
         if value is not None:
             clauses.append(f"{column} = {mark}")
-            params.append(value)
+            params.append(clear_text(value) if isinstance(value, str) else value)
     if criteria.path_prefix:
         clauses.append(f"substr(path, 1, {mark}) = {mark}")
-        params += [len(criteria.path_prefix), criteria.path_prefix]
+        prefix = clear_text(criteria.path_prefix)
+        params += [len(prefix or ""), prefix]
     return clauses, params
 
 

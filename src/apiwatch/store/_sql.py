@@ -6,10 +6,11 @@ extends the chain and signs a checkpoint per transaction. Readers use their own 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,8 +18,9 @@ from apiwatch.model import ApiwatchError, ConfigError
 from apiwatch.store import _keys
 from apiwatch.store._rows import (
     Row,
-    build_rows,
+    RowBuilder,
     chunks,
+    clear_text,
     digest_of,
     event_id_bytes,
     filter_sql,
@@ -83,7 +85,8 @@ class SqlStore(ABC):
         """Start a write transaction that excludes other writers."""
 
     @abstractmethod
-    def _insert_rows(self, connection: Any, rows: list[Row]) -> None: ...
+    def _insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
+        """Insert ``rows`` (an iterator: consume it exactly once) with the transaction's cursor."""
 
     @abstractmethod
     def _translate(self, exc: Exception) -> Exception:
@@ -127,9 +130,13 @@ class SqlStore(ABC):
         with self._write_lock:
             connection = self._writer()
             cursor = connection.cursor()
-            for statement in self._schema():
-                cursor.execute(statement)
-            connection.commit()
+            try:
+                for statement in self._schema():
+                    cursor.execute(statement)
+                connection.commit()
+            except Exception as exc:
+                _rollback(connection)
+                raise self._translate(exc) from exc
 
     # -- appending -------------------------------------------------------------------------------
 
@@ -141,7 +148,7 @@ class SqlStore(ABC):
                 results = self._append_locked(connection.cursor(), batches)
                 connection.commit()
             except Exception as exc:
-                connection.rollback()
+                _rollback(connection)
                 raise self._translate(exc) from exc
         return results
 
@@ -151,22 +158,25 @@ class SqlStore(ABC):
         accepted: list[tuple[StoredLine, str]] = []
         seen: set[bytes] = set()
         for batch in batches:
-            if batch.idempotency_key and self._replayed(cursor, batch.idempotency_key):
+            idem_key = _idempotency_key(batch)
+            if idem_key and self._replayed(cursor, idem_key):
                 results.append(AppendResult(0, len(batch.lines), replayed=True))
                 continue
             fresh = self._fresh_lines(cursor, batch.lines, seen)
             accepted += [(line, batch.key_name) for line in fresh]
             results.append(AppendResult(len(fresh), len(batch.lines) - len(fresh)))
-            if batch.idempotency_key:
+            if idem_key:
                 cursor.execute(
                     f"INSERT INTO idempotency VALUES ({self._marks(4)})",
-                    (batch.idempotency_key, batch.key_name, len(fresh), now),
+                    (idem_key, batch.key_name, len(fresh), now),
                 )
         if accepted:
             tip_seq, tip_chain = self._tip(cursor)
-            rows, chain = build_rows(accepted, self.keyring, tip_seq + 1, tip_chain)
-            self._insert_rows(cursor, rows)
-            self._checkpoint(cursor, tip_seq + len(rows), chain, now)
+            builder = RowBuilder(self.keyring, tip_seq + 1, tip_chain)
+            self._insert_rows(cursor, builder.rows(accepted))
+            if builder.built != len(accepted):
+                raise RuntimeError("_insert_rows must consume every row it is given")
+            self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, accepted, now)
         return results
 
@@ -179,13 +189,7 @@ class SqlStore(ABC):
     ) -> list[StoredLine]:
         """The lines whose event.id is neither stored nor earlier in this transaction."""
         ids = [event_id_bytes(line.event.event.id) for line in lines]
-        stored: set[bytes] = set()
-        for part in chunks(ids, _DEDUP_CHUNK):
-            cursor.execute(
-                f"SELECT event_id FROM events WHERE event_id IN ({self._marks(len(part))})",
-                tuple(part),
-            )
-            stored.update(bytes(row[0]) for row in cursor.fetchall())
+        stored = self._stored_ids(cursor, ids)
         fresh = []
         for line, event_id in zip(lines, ids, strict=True):
             if event_id in stored or event_id in seen:
@@ -193,6 +197,17 @@ class SqlStore(ABC):
             seen.add(event_id)
             fresh.append(line)
         return fresh
+
+    def _stored_ids(self, cursor: Any, ids: Sequence[bytes]) -> set[bytes]:
+        """Those of ``ids`` that are already stored (dialects may override with a faster form)."""
+        stored: set[bytes] = set()
+        for part in chunks(ids, _DEDUP_CHUNK):
+            cursor.execute(
+                f"SELECT event_id FROM events WHERE event_id IN ({self._marks(len(part))})",
+                tuple(part),
+            )
+            stored.update(bytes(row[0]) for row in cursor.fetchall())
+        return stored
 
     def _tip(self, cursor: Any) -> tuple[int, bytes]:
         """The last committed (seq, chain): every transaction ends with a checkpoint."""
@@ -210,9 +225,9 @@ class SqlStore(ABC):
         counts: Counter[tuple[str, str, str]] = Counter()
         for line, key_name in accepted:
             event = line.event
-            service = (event.service.name if event.service else None) or ""
-            host = (event.host.name if event.host else None) or ""
-            counts[(key_name, service, host)] += 1
+            service = clear_text(event.service.name if event.service else None) or ""
+            host = clear_text(event.host.name if event.host else None) or ""
+            counts[(clear_text(key_name) or "", service, host)] += 1
         minute = now // 60_000_000
         m = self.mark
         for (key_name, service, host), events in counts.items():
@@ -294,7 +309,7 @@ class SqlStore(ABC):
             raise ConfigError(
                 f"scope: {', '.join(unknown) or 'none given'}; choose from {', '.join(SCOPES)}"
             )
-        if not name.strip() or len(name) > 100:
+        if not name.strip() or len(name) > 100 or not name.isprintable():
             raise ConfigError("name: give a short name for the key, e.g. api-1")
         key_id, secret = _keys.new_secret()
         now = _now_us()
@@ -360,7 +375,7 @@ class SqlStore(ABC):
                 changed = int(cursor.rowcount)
                 connection.commit()
             except Exception as exc:
-                connection.rollback()
+                _rollback(connection)
                 raise self._translate(exc) from exc
         return changed
 
@@ -382,6 +397,10 @@ class SqlStore(ABC):
         if checker.problem is None and checker.expected_seq <= tip:
             checker.fail(checker.expected_seq, f"record {checker.expected_seq} is deleted "
                          f"(checkpoint {tip} signed records up to {tip})")  # fmt: skip
+        last = checker.expected_seq - 1
+        if checker.problem is None and last > tip and not self._signed(last, checker.previous):
+            checker.fail(tip + 1, f"record {tip + 1} is not covered by a signed checkpoint "
+                         f"(the last checkpoint is at record {tip})")  # fmt: skip
         return VerifyReport(
             ok=checker.problem is None,
             records=checker.rows,
@@ -390,6 +409,19 @@ class SqlStore(ABC):
             problem=checker.problem,
             problem_seq=checker.problem_seq,
         )
+
+    def _signed(self, seq: int, chain: bytes) -> bool:
+        """Whether a valid checkpoint signs ``chain`` at ``seq``. Rows past the checkpoints read
+        at the start are fine if a transaction committed them meanwhile, with its checkpoint;
+        without one, anyone could rewrite the unsigned tail and recompute its hash chain."""
+        rows = self._read_all(
+            f"SELECT seq, chain, signed_at, signature FROM checkpoints WHERE seq = {self.mark}",
+            (seq,),
+        )
+        if not rows or bytes(rows[0][1]) != chain:
+            return False
+        message = checkpoint_message(seq, chain, int(rows[0][2]))
+        return self.keyring.signature_ok(message, bytes(rows[0][3]))
 
     def _bad_checkpoint(self, checkpoints: list[Any]) -> tuple[int, str] | None:
         previous = 0
@@ -450,7 +482,7 @@ class SqlStore(ABC):
                     )
                 connection.commit()
             except Exception as exc:
-                connection.rollback()
+                _rollback(connection)
                 raise self._translate(exc) from exc
         return deleted
 
@@ -471,14 +503,19 @@ class SqlStore(ABC):
     def rotate_key(self) -> int:
         new_id = self.keyring.new_data_key()
         done = 0
+        after = 0
         while True:
+            # Walk forward by seq (the primary key): key_id has no index, and rescanning the
+            # table from the start for every chunk made rotation quadratic in its size.
+            m = self.mark
             rows = self._read_all(
-                f"SELECT seq, event_id, key_id, payload FROM events WHERE key_id <> {self.mark} "
-                f"ORDER BY seq LIMIT 2000",
-                (new_id,),
+                f"SELECT seq, event_id, key_id, payload FROM events "
+                f"WHERE seq > {m} AND key_id <> {m} ORDER BY seq LIMIT 2000",
+                (after, new_id),
             )
             if not rows:
                 return done
+            after = int(rows[-1][0])
             updates = []
             for seq, event_id, key_id, payload in rows:
                 plain = self.keyring.decrypt(int(key_id), bytes(payload), bytes(event_id))
@@ -499,8 +536,22 @@ class SqlStore(ABC):
                 cursor.executemany(sql, rows)
                 connection.commit()
             except Exception as exc:
-                connection.rollback()
+                _rollback(connection)
                 raise self._translate(exc) from exc
+
+
+def _idempotency_key(batch: Batch) -> str | None:
+    """The stored form of a batch's idempotency key: scoped to its API key, so that one sender
+    cannot make another's batches look like replays by guessing their keys."""
+    if not batch.idempotency_key:
+        return None
+    return clear_text(f"{batch.key_name}\x1f{batch.idempotency_key}")
+
+
+def _rollback(connection: Any) -> None:
+    """Roll back, keeping the error that caused it: a lost connection cannot roll back either."""
+    with contextlib.suppress(Exception):
+        connection.rollback()
 
 
 def _cursor_seq(cursor: str) -> int:
@@ -508,7 +559,7 @@ def _cursor_seq(cursor: str) -> int:
         value = int(cursor)
     except ValueError:
         raise ConfigError("cursor: not a cursor this server gave out") from None
-    if value < 0:
+    if not 0 <= value < 2**63:  # a seq is a signed 64-bit integer in every back end
         raise ConfigError("cursor: not a cursor this server gave out")
     return value
 

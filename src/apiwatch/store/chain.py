@@ -9,6 +9,7 @@ reports the first one that was altered, deleted or moved.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import struct
 from collections.abc import Sequence
@@ -21,18 +22,23 @@ _SEP = b"\x1f"
 
 def row_digest(seq: int, columns: Sequence[object], payload: bytes) -> bytes:
     """The digest binding one row's position, clear columns and plaintext payload."""
-    head = _SEP.join(_column_bytes(value) for value in columns)
-    return hashlib.sha256(
-        struct.pack(">q", seq) + head + _SEP + hashlib.sha256(payload).digest()
-    ).digest()
+    head = _SEP.join([_column_bytes(value) for value in columns])
+    return _sha256(_pack_seq(seq) + head + _SEP + _sha256(payload).digest()).digest()
 
 
 def _column_bytes(value: object) -> bytes:
+    # Exact-type checks first: this runs for every column of every stored row.
     if value is None:
         return b"\x00"
+    if type(value) is str:
+        return b"s" + value.encode("utf-8", "surrogatepass")
     if isinstance(value, bytes):
-        return b"b" + value.hex().encode()
+        return b"b" + binascii.hexlify(value)
     return b"s" + str(value).encode("utf-8", "surrogatepass")
+
+
+_sha256 = hashlib.sha256
+_pack_seq = struct.Struct(">q").pack
 
 
 def link(previous: bytes, digest: bytes) -> bytes:

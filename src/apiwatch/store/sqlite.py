@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ class SqliteStore(SqlStore):
     def _begin(self, connection: Any) -> None:
         connection.execute("BEGIN IMMEDIATE")
 
-    def _insert_rows(self, connection: Any, rows: list[Row]) -> None:
+    def _insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
         connection.executemany(_INSERT, rows)
 
     def _translate(self, exc: Exception) -> Exception:

@@ -1,0 +1,13 @@
+"""The collector service: authenticated, durable ingest of ECS events, queries, health, metrics.
+
+Serve it with any ASGI server over a store from `apiwatch.store.open_store`::
+
+    store = open_store("sqlite:///./apiwatch.db")
+    uvicorn.run(create_app(store, ServerSettings()), host="127.0.0.1", port=8470)
+    store.close()
+"""
+
+from apiwatch.server.app import create_app
+from apiwatch.server.settings import ServerSettings
+
+__all__ = ["ServerSettings", "create_app"]

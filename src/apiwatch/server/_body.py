@@ -1,0 +1,92 @@
+"""Reading a request body within limits: as sent, and inflated when it is gzip.
+
+A body over ``max_body_bytes`` is refused however its length is declared (the bytes are counted
+as they arrive), and gzip is inflated in bounded steps, so a bomb is refused once its output
+passes ``max_decompressed_bytes`` without the rest of it ever being inflated.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator
+
+__all__ = ["BodyError", "Inflater", "read_body"]
+
+
+class BodyError(Exception):
+    """The body cannot be taken; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Inflater:
+    """Incremental gzip decompression with a hard cap on the output (multi-member aware)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> None:
+        """Inflate ``data``; `BodyError` (413) past the limit, (400) when it is not gzip."""
+        try:
+            while data:
+                if self._inflater.eof:
+                    # Another gzip member follows the last one (what `cat a.gz b.gz` makes).
+                    self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._take(self._inflater.decompress(data, self.limit - self._size + 1))
+                inflater = self._inflater
+                data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+        except zlib.error:
+            raise BodyError(400, "the body is not valid gzip") from None
+
+    def finish(self) -> bytes:
+        """The whole inflated body; `BodyError` (400) when the gzip stream is cut short."""
+        if not self._inflater.eof:
+            raise BodyError(400, "the gzip body ends before its end marker")
+        return b"".join(self._parts)
+
+    def _take(self, out: bytes) -> None:
+        self._size += len(out)
+        if self._size > self.limit:
+            raise BodyError(
+                413, f"the body inflates to more than {self.limit} bytes, over the limit"
+            )
+        self._parts.append(out)
+
+
+async def read_body(
+    chunks: AsyncIterator[bytes],
+    *,
+    declared_length: str | None,
+    gzip: bool,
+    max_body_bytes: int,
+    max_decompressed_bytes: int,
+) -> bytes:
+    """The body, inflated when ``gzip``; `BodyError` for anything over a limit or malformed."""
+    too_big = BodyError(413, f"the body is over the {max_body_bytes}-byte limit")
+    if declared_length is not None:
+        try:
+            declared = int(declared_length)
+        except ValueError:
+            raise BodyError(400, "Content-Length is not a number") from None
+        if declared > max_body_bytes:
+            raise too_big
+    inflater = Inflater(max_decompressed_bytes) if gzip else None
+    parts: list[bytes] = []
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > max_body_bytes:
+            raise too_big
+        if inflater is not None:
+            inflater.feed(chunk)
+        else:
+            parts.append(chunk)
+    if inflater is not None:
+        return inflater.finish() if received else b""
+    return b"".join(parts)

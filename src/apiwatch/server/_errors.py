@@ -1,0 +1,83 @@
+"""Every error the collector answers is JSON ``{"error": "one clear sentence"}``, never a traceback.
+
+`install` registers the handlers that turn each kind of failure into that shape and its status.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from apiwatch.model import ConfigError
+from apiwatch.server._body import BodyError
+from apiwatch.server.auth import AuthError
+from apiwatch.store import StoreFullError, StoreUnavailableError
+
+__all__ = ["error_response", "install"]
+
+logger = logging.getLogger("apiwatch.server")
+
+
+def error_response(
+    status: int, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def install(app: FastAPI, retry_after: int) -> None:
+    """Register the error handlers on ``app``; ``retry_after`` (s) goes with 503 and 507."""
+    retry = {"Retry-After": str(retry_after)}
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail).lower(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_parameter(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(400, _validation_message(exc))
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return error_response(exc.status, exc.message, headers)
+
+    @app.exception_handler(BodyError)
+    async def body_error(request: Request, exc: BodyError) -> Response:
+        return error_response(exc.status, exc.message)
+
+    @app.exception_handler(ConfigError)
+    async def bad_option(request: Request, exc: ConfigError) -> Response:
+        return error_response(400, str(exc))
+
+    @app.exception_handler(StoreFullError)
+    async def store_full(request: Request, exc: StoreFullError) -> Response:
+        logger.error("store full: %s", exc)
+        return error_response(
+            507, "the event store is full; nothing of this request was stored", retry
+        )
+
+    @app.exception_handler(StoreUnavailableError)
+    async def store_unavailable(request: Request, exc: StoreUnavailableError) -> Response:
+        logger.error("store unavailable: %s", exc)
+        return error_response(503, "the event store is unavailable; try again later", retry)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return error_response(500, "internal error; the collector's log has the details")
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """``limit: Input should be less than or equal to 1000``: the parameter named first."""
+    errors = exc.errors()
+    if not errors:
+        return "the request is not valid"
+    first = errors[0]
+    location = [str(part) for part in first.get("loc", ()) if part not in ("query", "header")]
+    name = ".".join(location) or "request"
+    return f"{name}: {first.get('msg', 'not valid')}"

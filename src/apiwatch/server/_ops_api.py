@@ -1,0 +1,61 @@
+"""Operations: ``/healthz`` (the process serves), ``/readyz`` (it can take events), ``/metrics``."""
+
+from __future__ import annotations
+
+import anyio
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import JSONResponse, Response
+
+from apiwatch.server._schemas import ErrorBody, Health
+from apiwatch.server._state import server_state
+from apiwatch.store import EventFilter, Store
+
+__all__ = ["router"]
+
+_READY_TIMEOUT = 2.0
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness", response_model=Health)
+async def healthz() -> Health:
+    """Always ``ok`` while the process answers HTTP."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness",
+    response_model=Health,
+    responses={503: {"model": ErrorBody, "description": "Not ready; the message says why."}},
+)
+async def readyz(request: Request) -> Response:
+    """``ready`` when the store answers a trivial query and the committer runs; else 503."""
+    state = server_state(request)
+    if not state.committer.running:
+        return JSONResponse({"error": "not ready: the committer is not running"}, 503)
+    try:
+        with anyio.fail_after(_READY_TIMEOUT):
+            await anyio.to_thread.run_sync(_probe, state.store, abandon_on_cancel=True)
+    except TimeoutError:
+        return JSONResponse({"error": "not ready: the event store does not answer in time"}, 503)
+    except Exception:  # noqa: BLE001 - any failure of the probe means "not ready"
+        return JSONResponse({"error": "not ready: the event store does not answer"}, 503)
+    return JSONResponse({"status": "ready"})
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+                     "description": "Prometheus text exposition format."}},
+)  # fmt: skip
+async def metrics(request: Request) -> Response:
+    """Events accepted, rejected and duplicate; batch sizes; commit latency and group sizes."""
+    return Response(server_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _probe(store: Store) -> None:
+    # A page of no events: touches the store without reading (or auditing) any event data.
+    store.query(EventFilter(), cursor=None, limit=0)

@@ -1,0 +1,52 @@
+"""What the routes share (`ServerState`, kept on ``app.state``) and the scope dependency."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import cast
+
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from apiwatch.server.auth import Authenticator, authorize, bearer_secret
+from apiwatch.server.committer import Committer
+from apiwatch.server.metrics import Metrics
+from apiwatch.server.settings import ServerSettings
+from apiwatch.store import ApiKey, Store
+
+__all__ = ["ServerState", "require", "server_state"]
+
+# Declared so that the OpenAPI document names the scheme; the header is checked by `require`.
+_bearer = HTTPBearer(auto_error=False, description="An apiwatch API key (`apiwatch keys create`).")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    store: Store
+    settings: ServerSettings
+    committer: Committer
+    authenticator: Authenticator
+    metrics: Metrics
+
+
+def server_state(request: Request) -> ServerState:
+    return cast(ServerState, request.app.state.apiwatch)
+
+
+def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency giving the request's `ApiKey` when it may act in ``scope`` (else 401/403)."""
+
+    async def api_key(
+        request: Request,
+        _: HTTPAuthorizationCredentials | None = Security(_bearer),  # noqa: B008 - FastAPI idiom
+    ) -> ApiKey:
+        secret = bearer_secret(request.headers.get("authorization"))
+        authenticator = server_state(request).authenticator
+        key = authenticator.cached(secret)
+        if key is None:
+            key = await run_in_threadpool(authenticator, secret)
+        return authorize(key, scope)
+
+    return api_key

@@ -1,0 +1,91 @@
+"""`create_app`: the collector as an ASGI application over a `Store`.
+
+Nothing starts at import or at creation: the commit thread runs from the app's startup to its
+shutdown (the ASGI lifespan), and shutdown commits every batch already submitted before it ends.
+The caller owns the store and closes it after the server has stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+import apiwatch
+from apiwatch.server import _errors, _ingest_api, _ops_api, _query_api
+from apiwatch.server._schemas import drop_validation_errors
+from apiwatch.server._state import ServerState
+from apiwatch.server.auth import Authenticator
+from apiwatch.server.committer import Committer
+from apiwatch.server.metrics import Metrics, MetricsMiddleware
+from apiwatch.server.settings import ServerSettings
+from apiwatch.store import Store
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+The apiwatch collector: authenticated, durable ingest of ECS security events (NDJSON), searching
+them (every read is audited), the sources that send them, and health and metrics.
+
+Authenticate with `Authorization: Bearer <key>`; keys carry the scopes `ingest`, `read`,
+`bouncer` and `admin` (`apiwatch keys create`). Every error is JSON `{"error": "..."}`.
+"""
+
+
+def create_app(store: Store, settings: ServerSettings | None = None) -> FastAPI:
+    """The collector over ``store`` (see the module docstring), limited by ``settings``."""
+    settings = settings or ServerSettings()
+    metrics = Metrics()
+    committer = Committer(
+        store.append,
+        max_events=settings.commit_max_events,
+        max_wait=settings.commit_max_wait_ms / 1000,
+        observer=metrics.observe_commit,
+    )
+    state = ServerState(
+        store=store,
+        settings=settings,
+        committer=committer,
+        authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
+        metrics=metrics,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        committer.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(committer.stop)
+
+    app = FastAPI(
+        title="apiwatch collector",
+        version=apiwatch.__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.apiwatch = state
+    _errors.install(app, settings.retry_after_seconds)
+    app.include_router(_ingest_api.router)
+    app.include_router(_query_api.router(settings.query_max_limit))
+    app.include_router(_ops_api.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _document_400s(app)
+    return app
+
+
+def _document_400s(app: FastAPI) -> None:
+    """The OpenAPI document, generated once, without FastAPI's 422 (this API answers 400)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = drop_validation_errors(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

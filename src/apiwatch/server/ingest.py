@@ -1,0 +1,131 @@
+"""Decoding an ingest body (NDJSON of ECS events) into lines to store and per-line rejections.
+
+`decode_body` never raises for what a sender wrote: each non-blank line is either accepted (an
+`apiwatch.store.StoredLine`) or rejected with its 1-based line number and one clear reason.
+
+Most lines take a fast path: a typed ``msgspec`` decode straight into `Event`, keeping the
+sender's own bytes as the payload so fields apiwatch does not model are stored verbatim. A line
+the fast path cannot vouch for (dotted keys, escapes, a missing ``@timestamp`` or ``event.id``,
+loose types such as ``"category": "web"``) goes through the full codec,
+`apiwatch.model.decode_event`, and is stored as it re-encodes it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC
+
+import msgspec
+
+from apiwatch.model import Event, EventDecodeError, decode_event, encode_event
+from apiwatch.store import StoredLine
+
+__all__ = ["BatchTooLargeError", "DecodedBody", "Rejection", "decode_body"]
+
+# A ``{`` count past this (the codec's own nesting bound) sends a line to the full codec, which
+# rejects objects nested deeper than that; braces inside strings only cost the slow path.
+_MAX_BRACES = 64
+# A dot in a key: a dot, then no quote up to a quote that a colon follows (in valid JSON only a
+# key's closing quote is followed by a colon). Escaped keys are kept off the fast path apart.
+_DOTTED_KEY = re.compile(rb'\.[^"]*"[ \t\r\n]*:')
+_WHITESPACE = b" \t\r"
+
+
+class _EventId(msgspec.Struct):
+    """Only ``event.id``, to learn whether the sender gave one (the model fills in a default)."""
+
+    id: str | None = None
+
+
+_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_typed = msgspec.json.Decoder(Event)
+_event_id = msgspec.json.Decoder(_EventId)
+
+
+class BatchTooLargeError(ValueError):
+    """The body holds more lines than one request may carry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A line that was not stored: its 1-based number and why."""
+
+    line: int
+    error: str
+
+
+@dataclass(slots=True)
+class DecodedBody:
+    """The accepted lines, in order, and the rejected ones."""
+
+    accepted: list[StoredLine] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def decode_body(body: bytes, *, max_line_bytes: int, max_lines: int | None = None) -> DecodedBody:
+    """Split ``body`` on newlines and decode each non-blank line (see the module docstring).
+
+    Raises `BatchTooLargeError` when there are more than ``max_lines`` non-blank lines.
+    """
+    result = DecodedBody()
+    all_utf8 = _is_utf8(body)
+    seen = 0
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        line = raw.strip(_WHITESPACE)
+        if not line:
+            continue
+        seen += 1
+        if max_lines is not None and seen > max_lines:
+            raise BatchTooLargeError(f"more than {max_lines} lines in one request")
+        outcome = _decode_line(line, max_line_bytes, checked_utf8=all_utf8)
+        if isinstance(outcome, StoredLine):
+            result.accepted.append(outcome)
+        else:
+            result.rejected.append(Rejection(number, outcome))
+    return result
+
+
+def _decode_line(line: bytes, max_line_bytes: int, *, checked_utf8: bool) -> StoredLine | str:
+    """The line to store, or the reason it is rejected."""
+    if len(line) > max_line_bytes:
+        return f"line is {len(line)} bytes, over the {max_line_bytes}-byte limit"
+    if not checked_utf8 and not _is_utf8(line):
+        return "not valid UTF-8"
+    fast = _fast(line)
+    if fast is not None:
+        return fast
+    try:
+        event = decode_event(line)
+        return StoredLine(event, encode_event(event))
+    except EventDecodeError as exc:
+        return exc.reason
+    except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
+        # The codec reports what it knows; anything else about the line is still the line's fault.
+        return f"not a valid event: {exc}"
+
+
+def _fast(line: bytes) -> StoredLine | None:
+    """The line decoded by the typed fast path, or None when the full codec must look at it."""
+    if b"\\u" in line or line.count(b"{") > _MAX_BRACES or _DOTTED_KEY.search(line):
+        return None
+    try:
+        top = _top_level.decode(line)
+        if "@timestamp" not in top or "event" not in top:
+            return None
+        if _event_id.decode(top["event"]).id is None:
+            return None
+        event = _typed.decode(line)
+    except (msgspec.MsgspecError, RecursionError, UnicodeError):
+        return None
+    if event.timestamp.tzinfo is None:
+        event.timestamp = event.timestamp.replace(tzinfo=UTC)
+    return StoredLine(event, line)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -1,0 +1,85 @@
+"""Prometheus metrics of one collector app, in a registry of its own (two apps never collide).
+
+`Metrics.middleware` counts HTTP requests by route template (never the raw path, so a scanner
+cannot blow up the label set) and status, learning the status by wrapping ``send``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["Metrics", "MetricsMiddleware"]
+
+_SIZE_BUCKETS = (1, 10, 100, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000)
+_GROUP_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128)
+_SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The collector's counters and histograms (names start with ``apiwatch_``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.accepted = Counter("apiwatch_events_accepted", "Events stored.", registry=r)
+        self.rejected = Counter("apiwatch_events_rejected", "Lines rejected.", registry=r)
+        self.duplicates = Counter(
+            "apiwatch_events_duplicate", "Events not stored again (already stored).", registry=r
+        )
+        self.batch_size = Histogram(
+            "apiwatch_ingest_batch_size", "Lines per ingest request.", buckets=_SIZE_BUCKETS,
+            registry=r,
+        )  # fmt: skip
+        self.commit_seconds = Histogram(
+            "apiwatch_commit_seconds", "Duration of one durable group commit.",
+            buckets=_SECONDS_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.commit_group_size = Histogram(
+            "apiwatch_commit_group_size", "Ingest requests committed together in one transaction.",
+            buckets=_GROUP_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.commit_events = Histogram(
+            "apiwatch_commit_events", "Events per group commit.", buckets=_SIZE_BUCKETS,
+            registry=r,
+        )  # fmt: skip
+        self.http_requests = Counter(
+            "apiwatch_http_requests", "HTTP requests answered.", ["route", "status"], registry=r
+        )
+
+    def observe_commit(self, batches: int, events: int, seconds: float) -> None:
+        """A `apiwatch.server.committer.CommitObserver`."""
+        self.commit_seconds.observe(seconds)
+        self.commit_group_size.observe(batches)
+        self.commit_events.observe(events)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware counting every HTTP response by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # what the client gets if the app fails before it starts answering
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.http_requests.labels(template, str(status)).inc()

@@ -1,0 +1,195 @@
+"""The scale-out store: PostgreSQL through psycopg 3, rows written with binary ``COPY``.
+
+Several collector processes may share one database: every write transaction that touches the
+chain first takes a transaction-level advisory lock, so sequence numbers and chain links never
+interleave. Reads use one autocommit connection per thread (never idle in a transaction);
+`verify` streams rows through a server-side cursor on a connection of its own.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.string import BytesBinaryDumper
+
+from apiwatch.model import ConfigError
+from apiwatch.store._rows import COLUMNS, Row
+from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
+from apiwatch.store.crypto import Keyring
+
+__all__ = ["PostgresStore"]
+
+#: ``pg_advisory_xact_lock`` key of the chain writer: the bytes of "apiwatch" as a bigint.
+WRITER_LOCK = int.from_bytes(b"apiwatch", "big")
+
+_COPY = f"COPY events ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+# PostgreSQL types of COLUMNS, in order, for binary COPY.
+_COPY_TYPES = (
+    "int8", "bytea", "int8", "text", "text", "text", "bytea", "text", "text",
+    "int4", "text", "bytea", "int4", "bytea", "bytea",
+)  # fmt: skip
+_ROWS_PER_FETCH = 5000
+_DISK_FULL = "53100"
+
+
+class PostgresStore(SqlStore):
+    """`Store` on PostgreSQL; ``url`` is a libpq URL (``postgresql://user@host:5432/db``)."""
+
+    mark = "%s"
+    blob_type = "BYTEA"
+    int_type = "BIGINT"
+
+    def __init__(self, url: str, keyring: Keyring) -> None:
+        super().__init__(keyring)
+        self._conninfo, self._password, self._label = _parse_url(url)
+        self._local = threading.local()
+        self._readers: list[psycopg.Connection[Any]] = []
+        self._readers_lock = threading.Lock()
+        self._write_connection: psycopg.Connection[Any] | None = None
+        try:
+            self._create_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connect(self, *, autocommit: bool) -> psycopg.Connection[Any]:
+        try:
+            connection = psycopg.connect(self._conninfo, autocommit=autocommit)
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(
+                f"postgresql: cannot connect to {self._label}: {self._one_line(exc)}"
+            ) from None
+        # The writer relies on each statement seeing what committed before the lock was granted.
+        connection.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        return connection
+
+    def _writer(self) -> psycopg.Connection[Any]:
+        connection = self._write_connection
+        if connection is None or connection.closed or connection.broken:
+            if connection is not None:
+                connection.close()
+            connection = self._write_connection = self._connect(autocommit=False)
+            # Binary COPY looks dumpers up by column type; psycopg's default for bytea is a
+            # pure-Python wrapper (for DB-API ``Binary``), its C dumper for bytes is faster.
+            connection.adapters.register_dumper(bytes, BytesBinaryDumper)
+        return connection
+
+    def _reader(self) -> psycopg.Connection[Any]:
+        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
+        if connection is None or connection.closed or connection.broken:
+            if connection is not None:
+                self._forget_reader(connection)
+            connection = self._connect(autocommit=True)
+            self._local.connection = connection
+            with self._readers_lock:
+                self._readers.append(connection)
+        return connection
+
+    def _forget_reader(self, connection: psycopg.Connection[Any]) -> None:
+        connection.close()
+        self._local.connection = None
+        with self._readers_lock:
+            if connection in self._readers:
+                self._readers.remove(connection)
+
+    def _done_reading(self, connection: Any) -> None:
+        if connection.closed or connection.broken:
+            self._forget_reader(connection)
+            return
+        if connection.info.transaction_status != pq.TransactionStatus.IDLE:
+            try:
+                connection.rollback()
+            except psycopg.Error:
+                self._forget_reader(connection)
+
+    # -- dialect hooks -----------------------------------------------------------------------
+
+    def _schema(self) -> list[str]:
+        # Two collectors starting at once must not race on CREATE TABLE IF NOT EXISTS.
+        return [f"SELECT pg_advisory_xact_lock({WRITER_LOCK})", *super()._schema()]
+
+    def _begin(self, connection: Any) -> None:
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+
+    def _stored_ids(self, cursor: Any, ids: Sequence[bytes]) -> set[bytes]:
+        # One binary array parameter instead of 500 placeholders (psycopg parses those slowly);
+        # the join keeps the plan an index probe per id however large the table grows.
+        cursor.execute(
+            "SELECT e.event_id FROM unnest(%b::bytea[]) AS given(id) "
+            "JOIN events e ON e.event_id = given.id",
+            (list(ids),),
+        )
+        return {bytes(row[0]) for row in cursor.fetchall()}
+
+    def _insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
+        # ``connection`` is the transaction's cursor; binary COPY measured ~1.3x text COPY here.
+        with connection.copy(_COPY) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
+
+    def _iter_rows(self, after_seq: int) -> Iterator[Any]:
+        connection = self._connect(autocommit=False)
+        connection.read_only = True
+        try:
+            with connection.cursor(name="apiwatch_verify") as cursor:
+                cursor.itersize = _ROWS_PER_FETCH
+                cursor.execute(
+                    f"SELECT {', '.join(COLUMNS)} FROM events WHERE seq > %s ORDER BY seq",
+                    (after_seq,),
+                )
+                yield from cursor
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            connection.close()
+
+    def _translate(self, exc: Exception) -> Exception:
+        if not isinstance(exc, psycopg.Error):
+            return exc
+        text = self._one_line(exc)
+        if exc.sqlstate == _DISK_FULL or "no space left on device" in text.lower():
+            return StoreFullError(f"storage is full: postgresql: {text}")
+        return StoreUnavailableError(f"postgresql: {text}")
+
+    def _one_line(self, exc: Exception) -> str:
+        """The first line of a driver message, with the URL's password (if any) masked."""
+        text = _first_line(exc)
+        return text.replace(self._password, "***") if self._password else text
+
+    def close(self) -> None:
+        if self._write_connection is not None:
+            self._write_connection.close()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for connection in readers:
+            connection.close()
+
+
+def _parse_url(url: str) -> tuple[str, str | None, str]:
+    """``(conninfo, password, label)``: the label is the URL without its password, for messages."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        # libpq's message may quote the URL, password included: say only what is wrong.
+        raise ConfigError("db: not a valid postgresql://user@host:port/dbname URL") from None
+    password = params.pop("password", None)
+    label = f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
+    label = f"{params.get('user') or ''}@{label}/{params.get('dbname') or ''}".lstrip("@")
+    if password is not None:
+        params["password"] = password
+    params.setdefault("connect_timeout", 10)
+    params.setdefault("application_name", "apiwatch")
+    return make_conninfo("", **params), str(password) if password else None, label
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

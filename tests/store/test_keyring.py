@@ -1,0 +1,110 @@
+"""The key file: created owner-only, reused, refused with a clear error when corrupt."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from apiwatch.model import ConfigError
+from apiwatch.store import Keyring
+
+
+def test_key_file_is_created_owner_only(tmp_path: Path) -> None:
+    """A new key file has mode 0600 and is reported as newly created."""
+    path = tmp_path / "sub" / "apiwatch.db.keys"
+    keyring = Keyring.load_or_create(path)
+    assert keyring.created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
+def test_existing_key_file_is_reused(tmp_path: Path) -> None:
+    """Loading again gives the same keys and does not rewrite the file."""
+    path = tmp_path / "keys"
+    first = Keyring.load_or_create(path)
+    written = path.read_bytes()
+    second = Keyring.load_or_create(path)
+    assert not second.created
+    assert (second.data_keys, second.index_key) == (first.data_keys, first.index_key)
+    assert second.public_key_bytes() == first.public_key_bytes()
+    assert path.read_bytes() == written
+
+
+def test_creation_never_overwrites_a_key_file_written_meanwhile(tmp_path: Path) -> None:
+    """When another process created the file first, its keys are used, not replaced."""
+    path = tmp_path / "keys"
+    first = Keyring.load_or_create(path)
+    racing = Keyring._create(path)  # what a second process does after its exists() check
+    assert racing.data_keys == first.data_keys
+    assert Keyring.load(path).data_keys == first.data_keys
+
+
+def good_document(tmp_path: Path) -> dict[str, object]:
+    path = tmp_path / "template"
+    Keyring.load_or_create(path)
+    doc: dict[str, object] = json.loads(path.read_text())
+    return doc
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        "not json at all",
+        "[]",
+        '"text"',
+        "{}",
+        '{"data_keys": [], "current": 1, "index_key": "", "signing_key": ""}',
+        "BAD-BASE64",
+        "SHORT-SIGNING-KEY",
+        "MISSING-CURRENT-KEY",
+        "\udcff binary",
+    ],
+)
+def test_corrupt_key_file_is_a_config_error_naming_it(tmp_path: Path, corrupt: str) -> None:
+    """Every way a key file can be damaged gives one ConfigError that names the file."""
+    path = tmp_path / "damaged.keys"
+    doc = good_document(tmp_path)
+    if corrupt == "BAD-BASE64":
+        doc["index_key"] = "***"
+        corrupt = json.dumps(doc)
+    elif corrupt == "SHORT-SIGNING-KEY":
+        doc["signing_key"] = base64.b64encode(b"short").decode()
+        corrupt = json.dumps(doc)
+    elif corrupt == "MISSING-CURRENT-KEY":
+        doc["current"] = 7
+        corrupt = json.dumps(doc)
+    path.write_bytes(corrupt.encode("utf-8", "surrogateescape"))
+    with pytest.raises(ConfigError, match=str(path)):
+        Keyring.load(path)
+    with pytest.raises(ConfigError, match=str(path)):
+        Keyring.load_or_create(path)
+
+
+def test_unreadable_key_file_is_a_config_error(tmp_path: Path) -> None:
+    """A key file the process may not read is a ConfigError naming it."""
+    path = tmp_path / "keys"
+    Keyring.load_or_create(path)
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads anything
+        path.chmod(0o600)
+        path.write_text("{")
+    with pytest.raises(ConfigError, match=str(path)):
+        Keyring.load(path)
+
+
+def test_data_key_from_the_environment_is_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APIWATCH_DATA_KEY becomes the current data key; a malformed one is a ConfigError."""
+    key = os.urandom(32)
+    monkeypatch.setenv("APIWATCH_DATA_KEY", base64.b64encode(key).decode())
+    keyring = Keyring.load_or_create(tmp_path / "keys")
+    assert keyring.data_keys[keyring.current] == key
+    monkeypatch.setenv("APIWATCH_DATA_KEY", "c2hvcnQ=")
+    with pytest.raises(ConfigError, match="32 bytes"):
+        Keyring.load_or_create(tmp_path / "keys")

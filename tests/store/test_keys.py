@@ -1,0 +1,91 @@
+"""API keys: the secret is shown once and stored only as a hash; authentication and revocation."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from apiwatch.model import ConfigError
+from apiwatch.store import SqlStore
+
+from .helpers import Backend
+
+
+def test_create_returns_the_secret_once_and_stores_only_its_hash(
+    store: SqlStore, backend: Backend
+) -> None:
+    """The secret is returned by create_key, and the table holds its SHA-256, never the secret."""
+    key, secret = store.create_key("api-1", ["ingest"])
+    assert (key.name, key.scopes, key.revoked_at) == ("api-1", frozenset({"ingest"}), None)
+    assert secret.startswith(f"aw_{key.id}_")
+    rows = backend.sql("SELECT * FROM api_keys")
+    assert len(rows) == 1
+    for value in rows[0]:
+        raw = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+        assert secret.encode() not in raw
+        assert secret.split("_")[-1].encode() not in raw
+    assert hashlib.sha256(secret.encode()).digest() in [bytes(v) for v in rows[0] if
+                                                        isinstance(v, bytes | memoryview)]  # fmt: skip
+    assert [k.name for k in store.list_keys()] == ["api-1"]
+
+
+def test_authenticate_accepts_the_secret_and_nothing_else(store: SqlStore) -> None:
+    """The secret authenticates; a wrong tail, another shape or garbage does not."""
+    key, secret = store.create_key("api-1", ["read", "ingest"])
+    found = store.authenticate(secret)
+    assert found is not None
+    assert (found.id, found.name, found.scopes) == (key.id, "api-1", frozenset({"read", "ingest"}))
+    wrong_tail = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
+    for presented in (wrong_tail, "", "garbage", "aw_", f"aw_{key.id}", f"aw_{key.id}_",
+                      "aw_\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00_x",
+                      f"aw_{key.id.upper()}_{secret.split('_', 2)[2]}"):  # fmt: skip
+        assert store.authenticate(presented) is None, presented
+
+
+def test_revoked_key_no_longer_authenticates(store: SqlStore) -> None:
+    """Revoking by name or by id stops the key; revoking again or an unknown key is False."""
+    key_a, secret_a = store.create_key("api-a", ["ingest"])
+    key_b, secret_b = store.create_key("api-b", ["read"])
+    assert store.revoke_key("api-a") is True
+    assert store.revoke_key(key_b.id) is True
+    assert store.revoke_key("api-a") is False
+    assert store.revoke_key("nobody") is False
+    assert store.authenticate(secret_a) is None
+    assert store.authenticate(secret_b) is None
+    listed = {k.name: k for k in store.list_keys()}
+    assert listed["api-a"].revoked_at is not None
+    assert not listed["api-a"].allows("ingest")
+
+
+def test_duplicate_name_is_a_config_error(store: SqlStore) -> None:
+    """A second key with an existing name is a ConfigError naming it; the first key still works."""
+    _, secret = store.create_key("api-1", ["ingest"])
+    with pytest.raises(ConfigError, match="'api-1' already exists"):
+        store.create_key("api-1", ["read"])
+    assert store.authenticate(secret) is not None
+    assert len(store.list_keys()) == 1
+
+
+@pytest.mark.parametrize("scopes", [["root"], ["ingest", "write"], []])
+def test_unknown_or_missing_scope_is_a_config_error(store: SqlStore, scopes: list[str]) -> None:
+    """Scopes must come from SCOPES, and at least one is needed."""
+    with pytest.raises(ConfigError, match="scope"):
+        store.create_key("api-1", scopes)
+    assert store.list_keys() == []
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 101, "bad\x00name", "tab\tname"])
+def test_unusable_name_is_a_config_error(store: SqlStore, name: str) -> None:
+    """Key names are short printable text."""
+    with pytest.raises(ConfigError, match="name"):
+        store.create_key(name, ["ingest"])
+
+
+def test_admin_scope_allows_everything(store: SqlStore) -> None:
+    """An admin key is allowed every scope; an ingest key only ingest."""
+    admin, _ = store.create_key("root", ["admin"])
+    ingest, _ = store.create_key("edge", ["ingest"])
+    assert all(admin.allows(scope) for scope in ("ingest", "read", "bouncer", "admin"))
+    assert ingest.allows("ingest")
+    assert not ingest.allows("read")

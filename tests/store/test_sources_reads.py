@@ -1,0 +1,78 @@
+"""Sending sources (first/last seen, counts, recent rate) and the audit of reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apiwatch.store import ReadRecord, SqlStore
+from apiwatch.store import _sql as sql_module
+from apiwatch.store._rows import micros
+
+from .helpers import batch, lines
+
+NOW = datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
+    """The store's commit time, settable by the test."""
+    moments = [NOW]
+    monkeypatch.setattr(sql_module, "_now_us", lambda: micros(moments[-1]))
+    return moments
+
+
+def test_sources_count_per_key_service_and_host(store: SqlStore, clock: list[datetime]) -> None:
+    """Each (key, service, host) gets first/last commit time, its total and its last hour."""
+    store.append([batch(lines(3, service="shop", host="web-1"), key="edge-1"),
+                  batch(lines(2, service="shop", host="web-2"), key="edge-1")])  # fmt: skip
+    clock.append(NOW + timedelta(minutes=90))
+    store.append([batch(lines(4, service="shop", host="web-1"), key="edge-1"),
+                  batch(lines(1, service="auth", host="web-1"), key="edge-2")])  # fmt: skip
+    found = {(s.key_name, s.service, s.host): s for s in store.sources(clock[-1])}
+    assert set(found) == {("edge-1", "shop", "web-1"), ("edge-1", "shop", "web-2"),
+                          ("edge-2", "auth", "web-1")}  # fmt: skip
+    web1 = found[("edge-1", "shop", "web-1")]
+    assert (web1.first_seen, web1.last_seen) == (NOW, NOW + timedelta(minutes=90))
+    assert (web1.events, web1.events_last_hour) == (7, 4)
+    web2 = found[("edge-1", "shop", "web-2")]
+    assert (web2.first_seen, web2.last_seen, web2.events, web2.events_last_hour) == (
+        NOW, NOW, 2, 0)  # fmt: skip
+    assert found[("edge-2", "auth", "web-1")].events == 1
+
+
+def test_sources_newest_first_and_quiet_after_an_hour(
+    store: SqlStore, clock: list[datetime]
+) -> None:
+    """Sources are listed most recently seen first; an hour later their recent rate is 0."""
+    store.append([batch(lines(2, host="old"))])
+    clock.append(NOW + timedelta(minutes=5))
+    store.append([batch(lines(2, host="new"))])
+    listed = store.sources(NOW + timedelta(minutes=5))
+    assert [s.host for s in listed] == ["new", "old"]
+    assert [s.events_last_hour for s in store.sources(NOW + timedelta(hours=2))] == [0, 0]
+
+
+def test_events_without_service_or_host_are_one_source(store: SqlStore) -> None:
+    """Missing service/host names count under empty strings rather than failing."""
+    from apiwatch.model import Event, encode_event
+    from apiwatch.model.event import EventMeta
+    from apiwatch.store import StoredLine
+
+    bare = [Event(event=EventMeta(action="http_request")) for _ in range(3)]
+    store.append([batch([StoredLine(e, encode_event(e)) for e in bare])])
+    (source,) = store.sources(datetime.now(UTC))
+    assert (source.service, source.host, source.events) == ("", "", 3)
+
+
+def test_read_audit_round_trip(store: SqlStore) -> None:
+    """Recorded reads come back newest first, limited, with every field intact."""
+    records = [
+        ReadRecord(NOW + timedelta(seconds=i), f"reader-{i}", "events", f"user.name=u{i}", i)
+        for i in range(5)
+    ]
+    for record in records:
+        store.record_read(record)
+    assert store.reads(limit=3) == list(reversed(records))[:3]
+    assert store.reads() == list(reversed(records))
