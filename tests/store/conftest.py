@@ -31,7 +31,9 @@ def fresh_backend(kind: str, directory: Path) -> Iterator[Backend]:
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
         try:
-            yield Backend("postgres", f"{PG_URL}{joiner}options=-csearch_path%3D{schema}")
+            # Its own application_name lets a test find its store's sessions (and only those).
+            params = f"options=-csearch_path%3D{schema}&application_name=apiwatch_{schema}"
+            yield Backend("postgres", f"{PG_URL}{joiner}{params}", f"apiwatch_{schema}")
         finally:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
 

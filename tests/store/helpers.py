@@ -76,6 +76,7 @@ class Backend:
 
     kind: str
     target: str  # the SQLite file, or the PostgreSQL URL (with its test schema)
+    session_name: str = ""  # PostgreSQL: the application_name of the store's connections
 
     def open(self, keyring: Keyring, *, max_bytes: int | None = None) -> SqlStore:
         if self.kind == "sqlite":
@@ -97,11 +98,13 @@ class Backend:
         """Every column of one stored event, in `COLUMNS` order."""
         from apiwatch.store._rows import COLUMNS
 
-        found = self.sql(f"SELECT {', '.join(COLUMNS)} FROM events WHERE seq = ?", (seq,))
+        columns = ", ".join(COLUMNS)
+        found = self.sql(f"SELECT {columns} FROM events WHERE seq = ?", (seq,))  # noqa: S608
         return tuple(bytes(v) if isinstance(v, memoryview) else v for v in found[0])
 
     def put_row(self, values: Sequence[object]) -> None:
         from apiwatch.store._rows import COLUMNS
 
         marks = ", ".join("?" * len(COLUMNS))
-        self.sql(f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({marks})", values)
+        columns = ", ".join(COLUMNS)
+        self.sql(f"INSERT INTO events ({columns}) VALUES ({marks})", values)  # noqa: S608

@@ -42,11 +42,15 @@ def test_blind_index_depends_on_the_key(tmp_path: Path, keyring: Keyring) -> Non
 
 def test_clear_columns_hold_what_the_readme_lists(store: SqlStore, backend: Backend) -> None:
     """ts, key name, service, host, source IP, action, outcome, status and path stay in clear."""
-    store.append(
-        [batch([line(ip="198.51.100.4", path="/login", action="authn_login_fail",
-                     outcome="failure", status=401)], key="edge-1")]  # fmt: skip
+    sent = line(
+        ip="198.51.100.4", path="/login", action="authn_login_fail", outcome="failure", status=401
     )
+    store.append([batch([sent], key="edge-1")])
     row = dict(zip(COLUMNS, backend.row(1), strict=True))
+    bookkeeping = {"seq", "event_id", "user_idx", "key_id", "payload", "chain"}
+    assert set(COLUMNS) - bookkeeping == {
+        "ts", "key_name", "service", "host", "source_ip", "action", "outcome", "status", "path"
+    }  # fmt: skip
     assert row["ts"] == micros(T0)
     assert row["key_name"] == "edge-1"
     assert (row["service"], row["host"]) == ("shop", "web-1")

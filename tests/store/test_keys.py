@@ -25,8 +25,8 @@ def test_create_returns_the_secret_once_and_stores_only_its_hash(
         raw = bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
         assert secret.encode() not in raw
         assert secret.split("_")[-1].encode() not in raw
-    assert hashlib.sha256(secret.encode()).digest() in [bytes(v) for v in rows[0] if
-                                                        isinstance(v, bytes | memoryview)]  # fmt: skip
+    blobs = [bytes(v) for v in rows[0] if isinstance(v, bytes | memoryview)]
+    assert hashlib.sha256(secret.encode()).digest() in blobs
     assert [k.name for k in store.list_keys()] == ["api-1"]
 
 
@@ -37,15 +37,17 @@ def test_authenticate_accepts_the_secret_and_nothing_else(store: SqlStore) -> No
     assert found is not None
     assert (found.id, found.name, found.scopes) == (key.id, "api-1", frozenset({"read", "ingest"}))
     wrong_tail = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
-    for presented in (wrong_tail, "", "garbage", "aw_", f"aw_{key.id}", f"aw_{key.id}_",
-                      "aw_\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00_x",
-                      f"aw_{key.id.upper()}_{secret.split('_', 2)[2]}"):  # fmt: skip
+    tail = secret.split("_", 2)[2]
+    rejected = [wrong_tail, "", "garbage", "aw_", f"aw_{key.id}", f"aw_{key.id}_"]
+    nul_id = "\x00" * 12
+    rejected += [f"aw_{nul_id}_{tail}", f"aw_{key.id.upper()}_{tail}", f"Bearer {secret}"]
+    for presented in rejected:
         assert store.authenticate(presented) is None, presented
 
 
 def test_revoked_key_no_longer_authenticates(store: SqlStore) -> None:
     """Revoking by name or by id stops the key; revoking again or an unknown key is False."""
-    key_a, secret_a = store.create_key("api-a", ["ingest"])
+    _, secret_a = store.create_key("api-a", ["ingest"])
     key_b, secret_b = store.create_key("api-b", ["read"])
     assert store.revoke_key("api-a") is True
     assert store.revoke_key(key_b.id) is True

@@ -48,12 +48,15 @@ def test_changed_clear_column_names_the_record(filled: SqlStore, backend: Backen
     assert "record 6 was altered" in (report.problem or "")
 
 
-@pytest.mark.parametrize("column", ["ts", "key_name", "source_ip", "path", "user_idx"])
+CHANGES = {"ts": 1, "key_name": "intruder", "source_ip": bytes(16), "path": "/x", "user_idx": b"1"}
+
+
+@pytest.mark.parametrize("column", sorted(CHANGES))
 def test_every_clear_column_is_covered(filled: SqlStore, backend: Backend, column: str) -> None:
     """Each indexed clear column is part of the chain: changing any of them breaks record 7."""
-    replacement = {"ts": 1, "key_name": "intruder", "source_ip": bytes(16), "path": "/x",
-                   "user_idx": bytes(16)}[column]  # fmt: skip
-    backend.sql(f"UPDATE events SET {column} = ? WHERE seq = 7", (replacement,))
+    replacement = CHANGES[column]
+    statement = f"UPDATE events SET {column} = ? WHERE seq = 7"  # noqa: S608 - fixed names
+    backend.sql(statement, (replacement,))
     assert filled.verify().problem_seq == 7
 
 
@@ -108,9 +111,7 @@ def test_moved_checkpoint_is_detected(filled: SqlStore, backend: Backend) -> Non
     assert filled.verify().problem_seq == 7
 
 
-def test_rewritten_unsigned_tail_is_detected(
-    filled: SqlStore, backend: Backend
-) -> None:
+def test_rewritten_unsigned_tail_is_detected(filled: SqlStore, backend: Backend) -> None:
     """An intruder holding the keys edits record 11, recomputes the chain and drops checkpoint 12:
     records past the last valid checkpoint are reported, from record 9."""
     backend.sql("DELETE FROM checkpoints WHERE seq = 12")

@@ -40,8 +40,8 @@ COLUMNS = (
     "seq", "event_id", "ts", "key_name", "service", "host", "source_ip", "action", "outcome",
     "status", "path", "user_idx", "key_id", "payload", "chain",
 )  # fmt: skip
-_DIGESTED = slice(1, 12)
-_NONCE = 12  # event_id .. user_idx: the clear columns the chain covers
+_DIGESTED = slice(1, 12)  # event_id .. user_idx: the clear columns the chain covers
+_NONCE = 12
 
 Row = tuple[object, ...]
 
@@ -103,8 +103,8 @@ def build_rows(
 
 
 class RowBuilder:
-    """Builds rows lazily, so a back end can send the first rows while later ones are sealed;
-    `chain` and `built` describe the rows produced so far."""
+    """Builds one transaction's rows lazily (call `rows` once), so a back end can send the first
+    rows while later ones are sealed; `chain` and `built` describe the rows produced so far."""
 
     def __init__(self, keyring: Keyring, next_seq: int, previous_chain: bytes) -> None:
         self.keyring = keyring

@@ -2,12 +2,13 @@
 
 Several collector processes may share one database: every write transaction that touches the
 chain first takes a transaction-level advisory lock, so sequence numbers and chain links never
-interleave. Reads use one autocommit connection per thread (never idle in a transaction);
+interleave. Reads use a small pool of autocommit connections (never idle in a transaction);
 `verify` streams rows through a server-side cursor on a connection of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ _COPY_TYPES = (
     "int4", "text", "bytea", "int4", "bytea", "bytea",
 )  # fmt: skip
 _ROWS_PER_FETCH = 5000
+_IDLE_READERS = 4  # pooled read connections kept open between reads
 _DISK_FULL = "53100"
 
 
@@ -47,9 +49,11 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str, keyring: Keyring) -> None:
         super().__init__(keyring)
         self._conninfo, self._password, self._label = _parse_url(url)
-        self._local = threading.local()
-        self._readers: list[psycopg.Connection[Any]] = []
-        self._readers_lock = threading.Lock()
+        # Readers are pooled, not per thread: a server's thread pool would otherwise hold one
+        # connection per thread it ever ran, and PostgreSQL connections are not cheap.
+        self._idle_readers: list[psycopg.Connection[Any]] = []
+        self._pool_lock = threading.Lock()
+        self._closed = False
         self._write_connection: psycopg.Connection[Any] | None = None
         try:
             self._create_schema()
@@ -82,32 +86,39 @@ class PostgresStore(SqlStore):
         return connection
 
     def _reader(self) -> psycopg.Connection[Any]:
-        connection: psycopg.Connection[Any] | None = getattr(self._local, "connection", None)
-        if connection is None or connection.closed or connection.broken:
-            if connection is not None:
-                self._forget_reader(connection)
-            connection = self._connect(autocommit=True)
-            self._local.connection = connection
-            with self._readers_lock:
-                self._readers.append(connection)
-        return connection
-
-    def _forget_reader(self, connection: psycopg.Connection[Any]) -> None:
-        connection.close()
-        self._local.connection = None
-        with self._readers_lock:
-            if connection in self._readers:
-                self._readers.remove(connection)
+        with self._pool_lock:
+            connection = self._idle_readers.pop() if self._idle_readers else None
+        return connection or self._connect(autocommit=True)
 
     def _done_reading(self, connection: Any) -> None:
-        if connection.closed or connection.broken:
-            self._forget_reader(connection)
-            return
-        if connection.info.transaction_status != pq.TransactionStatus.IDLE:
-            try:
-                connection.rollback()
-            except psycopg.Error:
-                self._forget_reader(connection)
+        """Back to the pool when healthy and out of any transaction; closed otherwise."""
+        if not (connection.closed or connection.broken):
+            if connection.info.transaction_status != pq.TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    connection.rollback()
+            if connection.info.transaction_status == pq.TransactionStatus.IDLE:
+                with self._pool_lock:
+                    if not self._closed and len(self._idle_readers) < _IDLE_READERS:
+                        self._idle_readers.append(connection)
+                        return
+        connection.close()
+
+    def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        try:
+            return super()._read_all(sql, params)
+        except StoreUnavailableError as exc:
+            # A pooled connection the server dropped (restart, idle timeout) fails on first
+            # use; reads are safe to repeat once on a new connection.
+            if not isinstance(exc.__cause__, psycopg.OperationalError):
+                raise
+            self._drop_idle_readers()
+            return super()._read_all(sql, params)
+
+    def _drop_idle_readers(self) -> None:
+        with self._pool_lock:
+            idle, self._idle_readers = self._idle_readers, []
+        for connection in idle:
+            connection.close()
 
     # -- dialect hooks -----------------------------------------------------------------------
 
@@ -165,12 +176,11 @@ class PostgresStore(SqlStore):
         return text.replace(self._password, "***") if self._password else text
 
     def close(self) -> None:
+        with self._pool_lock:
+            self._closed = True
+        self._drop_idle_readers()
         if self._write_connection is not None:
             self._write_connection.close()
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for connection in readers:
-            connection.close()
 
 
 def _parse_url(url: str) -> tuple[str, str | None, str]:
