@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["environ_headers", "native_to_text"]
+if TYPE_CHECKING:
+    from apiwatch.sensor._context import RequestContext
+    from apiwatch.sensor._sensor import Sensor
+
+__all__ = ["begin_from_environ", "environ_headers", "native_to_text", "request_id_key"]
 
 _ENVIRON_NAMES = {
     "HTTP_USER_AGENT": "user-agent",
@@ -44,3 +48,21 @@ def environ_headers(environ: Mapping[str, Any]) -> dict[str, str]:
 def request_id_key(header: str) -> str:
     """``x-request-id`` -> ``HTTP_X_REQUEST_ID``."""
     return "HTTP_" + header.upper().replace("-", "_")
+
+
+def begin_from_environ(
+    sensor: Sensor, environ: Mapping[str, Any], method: str, path: str, request_id_key: str
+) -> RequestContext:
+    """`Sensor.begin` for a WSGI environ (or Django's ``META``), query string included."""
+    request_id = environ.get(request_id_key)
+    ctx = sensor.begin(
+        method,
+        path,
+        environ.get("REMOTE_ADDR"),
+        environ_headers(environ),
+        native_to_text(request_id) if request_id else None,
+    )
+    query = environ.get("QUERY_STRING")
+    if query:
+        ctx.query = sensor.masked_query(native_to_text(query))
+    return ctx

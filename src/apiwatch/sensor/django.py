@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
-from apiwatch.sensor._environ import environ_headers, native_to_text, request_id_key
+from apiwatch.sensor._environ import begin_from_environ, request_id_key
 from apiwatch.sensor._login import account_from_body
 from apiwatch.sensor._routes import normalise_route
 from apiwatch.sensor._sensor import Sensor
@@ -53,19 +53,9 @@ class ApiwatchMiddleware:
         return response
 
     def _begin(self, request: Any) -> RequestContext:
-        meta = request.META
-        request_id = meta.get(self._request_id_key)
-        ctx = self.sensor.begin(
-            request.method or "GET",
-            request.path,
-            meta.get("REMOTE_ADDR"),
-            environ_headers(meta),
-            native_to_text(request_id) if request_id else None,
+        return begin_from_environ(
+            self.sensor, request.META, request.method or "GET", request.path, self._request_id_key
         )
-        query = meta.get("QUERY_STRING")
-        if query:
-            ctx.query = self.sensor.masked_query(native_to_text(query))
-        return ctx
 
     def _complete(self, ctx: RequestContext, request: Any) -> None:
         sensor = self.sensor

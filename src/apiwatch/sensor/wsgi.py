@@ -12,7 +12,7 @@ from typing import Any
 
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
-from apiwatch.sensor._environ import environ_headers, native_to_text, request_id_key
+from apiwatch.sensor._environ import begin_from_environ, native_to_text, request_id_key
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._sensor import Sensor
 
@@ -54,17 +54,8 @@ class WSGIMiddleware(SensorMiddleware):
 
     def _begin(self, environ: Environ) -> RequestContext:
         path = native_to_text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
-        request_id = environ.get(self._request_id_key)
-        ctx = self.sensor.begin(
-            environ.get("REQUEST_METHOD", "GET"),
-            path or "/",
-            environ.get("REMOTE_ADDR"),
-            environ_headers(environ),
-            native_to_text(request_id) if request_id else None,
-        )
-        query = environ.get("QUERY_STRING")
-        if query:
-            ctx.query = self.sensor.masked_query(native_to_text(query))
+        method = environ.get("REQUEST_METHOD", "GET")
+        ctx = begin_from_environ(self.sensor, environ, method, path or "/", self._request_id_key)
         field = self.sensor.wants_login_body(ctx)
         if field and "wsgi.input" in environ:
             tee = BodyTee(self.sensor.config.max_login_body)
