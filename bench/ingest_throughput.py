@@ -1,0 +1,256 @@
+"""Collector ingest throughput over HTTP, against the raw storage rate measured in the same run.
+
+For each back end (SQLite, and PostgreSQL when reachable): one ``apiwatch serve`` process, fed by
+``--clients`` loader processes POSTing gzip'd NDJSON batches of 1,000 distinct events on
+127.0.0.1, with encryption and the hash chain on (they always are). The baseline writes the same
+number of equally sized rows with plain ``sqlite3.executemany`` (WAL, synchronous=FULL, the same
+two indexes, 1,000 rows per transaction) or psycopg ``COPY`` (1,000 rows per transaction). Printed:
+events/s over HTTP overall and over the first and last tenth of the run (sustained as the table
+grows), raw rows/s, and their ratio. Goals (issue: the collector): >= 50,000 events/s into SQLite,
+>= 100,000 into PostgreSQL, past 5 million stored events, HTTP >= 0.5 x raw. A benchmark
+reports; the exit status does not depend on the goals.
+
+Usage: ``.venv/bin/python bench/ingest_throughput.py [--events N] [--clients C] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import multiprocessing
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+PG_URL = os.environ.get("APIWATCH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BATCH = 1000
+_TEMPLATE = (
+    '{"@timestamp":"2026-11-26T12:00:00.%06dZ","event":{"action":"authn_login_fail",'
+    '"id":"%s","kind":"event","category":["authentication"],"type":["start"],'
+    '"outcome":"failure","duration":250000,"severity":30},"log":{"level":"warn"},'
+    '"source":{"ip":"198.51.%d.%d"},"http":{"request":{"method":"POST","id":"%s"},'
+    '"response":{"status_code":401}},"url":{"path":"/users/login"},'
+    '"user_agent":{"original":"Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"},'
+    '"user":{"name":"user%d@example.com"},"service":{"name":"shop"},"host":{"name":"web-1"},'
+    '"labels":{"route":"/users/login"}}'
+)
+
+
+def _batch(prefix: str, start: int) -> bytes:
+    lines = []
+    for i in range(start, start + BATCH):
+        event_id = f"{prefix}{i:016x}"
+        lines.append(_TEMPLATE % (i % 1_000_000, event_id, (i >> 8) & 255, i & 255, event_id,
+                                  i % 50_000))  # fmt: skip
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+
+
+def _loader(url: str, key: str, prefix: str, batches: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/x-ndjson",
+        "Content-Encoding": "gzip",
+    }
+    stamps = []
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        for n in range(batches):
+            body = _batch(prefix, n * BATCH)
+            response = client.post("/v1/events", content=body)
+            if response.status_code != 202:
+                raise SystemExit(f"ingest failed: {response.status_code} {response.text[:200]}")
+            stamps.append(time.monotonic())
+    out.put(stamps)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(db: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apiwatch", "serve", "--db", db, "--port", str(port),
+         "--config", str(workdir / "none.toml")],
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "APIWATCH_HOME": str(workdir)},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit("apiwatch serve did not start")
+
+
+def _http_rate(db: str, events: int, clients: int, workdir: Path) -> tuple[float, float, float]:
+    from apiwatch.store import open_store
+
+    store = open_store(db, key_file=workdir / "bench.keys")
+    _, key = store.create_key(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])
+    store.close()
+    (workdir / "none.toml").write_text(f'key_file = "{workdir / "bench.keys"}"\n')
+    server, url = _serve(db, workdir)
+    try:
+        per_client = max(1, events // BATCH // clients)
+        queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+        workers = [
+            multiprocessing.Process(
+                target=_loader, args=(url, key, os.urandom(8).hex(), per_client, queue)
+            )
+            for _ in range(clients)
+        ]
+        started = time.monotonic()
+        for worker in workers:
+            worker.start()
+        stamps = sorted(s for _ in workers for s in queue.get())
+        for worker in workers:
+            worker.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    total = len(stamps) * BATCH
+    tenth = max(1, len(stamps) // 10)
+    overall = total / (stamps[-1] - started)
+    first = tenth * BATCH / (stamps[tenth - 1] - started)
+    last = tenth * BATCH / (stamps[-1] - stamps[-tenth - 1])
+    return overall, first, last
+
+
+def _rows(count: int, start: int) -> list[tuple[object, ...]]:
+    payload = os.urandom(560)  # the size of an encrypted event above (nonce + ciphertext + tag)
+    return [
+        (start + i, os.urandom(16), 1_764_158_400_000_000 + i, "bench", "shop", "web-1",
+         os.urandom(16), "authn_login_fail", "failure", 401, "/users/login", os.urandom(16), 1,
+         payload, os.urandom(32))
+        for i in range(count)
+    ]  # fmt: skip
+
+
+_DDL = """CREATE TABLE events (seq {i} PRIMARY KEY, event_id {b} NOT NULL, ts {i} NOT NULL,
+key_name TEXT, service TEXT, host TEXT, source_ip {b}, action TEXT, outcome TEXT, status INTEGER,
+path TEXT, user_idx {b}, key_id INTEGER, payload {b}, chain {b})"""
+
+
+def _raw_sqlite(events: int, workdir: Path) -> float:
+    connection = sqlite3.connect(workdir / "raw.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute(_DDL.format(i="INTEGER", b="BLOB"))
+    connection.execute("CREATE UNIQUE INDEX e_id ON events (event_id)")
+    connection.execute("CREATE INDEX e_ts ON events (ts)")
+    batches = [_rows(BATCH, n * BATCH + 1) for n in range(events // BATCH)]
+    started = time.monotonic()
+    for rows in batches:
+        connection.execute("BEGIN")
+        connection.executemany(f"INSERT INTO events VALUES ({', '.join('?' * 15)})", rows)
+        connection.execute("COMMIT")
+    elapsed = time.monotonic() - started
+    connection.close()
+    return len(batches) * BATCH / elapsed
+
+
+def _raw_postgres(events: int) -> float:
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        with psycopg.connect(PG_URL, options=f"-csearch_path={schema}") as connection:
+            connection.execute(_DDL.format(i="BIGINT", b="BYTEA"))
+            connection.execute("CREATE UNIQUE INDEX e_id ON events (event_id)")
+            connection.execute("CREATE INDEX e_ts ON events (ts)")
+            connection.commit()
+            batches = [_rows(BATCH, n * BATCH + 1) for n in range(events // BATCH)]
+            started = time.monotonic()
+            for rows in batches:
+                with connection.cursor().copy("COPY events FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                connection.commit()
+            elapsed = time.monotonic() - started
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    return len(batches) * BATCH / elapsed
+
+
+def _pg_reachable() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _pg_db_url(workdir: Path) -> tuple[str, str]:
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    return f"{PG_URL}?options=-csearch_path%3D{schema}", schema
+
+
+def _report(name: str, http: tuple[float, float, float], raw: float, goal: int) -> None:
+    overall, first, last = http
+    ratio = overall / raw
+    print(f"\n{name}")
+    print(f"  HTTP ingest      {overall:>10,.0f} events/s   (first tenth {first:,.0f}, "
+          f"last tenth {last:,.0f})")  # fmt: skip
+    print(f"  raw storage      {raw:>10,.0f} rows/s")
+    print(f"  HTTP / raw       {ratio:>10.2f}")
+    verdict = "PASS" if overall >= goal and ratio >= 0.5 else "FAIL"
+    print(f"  goal >= {goal:,} events/s and >= 0.5 x raw: {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5_200_000, help="events per back end")
+    parser.add_argument("--raw-events", type=int, default=300_000, help="rows for the baseline")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="200,000 events, for a smoke run")
+    parser.add_argument("--skip-postgres", action="store_true")
+    args = parser.parse_args()
+    events = 200_000 if args.quick else args.events
+    print(f"apiwatch ingest benchmark: {events:,} events per back end in batches of {BATCH:,}, "
+          f"{args.clients} loader processes, Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="apiwatch-bench-") as tmp:
+        workdir = Path(tmp)
+        raw = _raw_sqlite(min(args.raw_events, events), workdir)
+        http = _http_rate(f"sqlite:///{workdir / 'bench.db'}", events, args.clients, workdir)
+        _report("SQLite", http, raw, 50_000)
+        if args.skip_postgres or not _pg_reachable():
+            print("\nPostgreSQL: skipped (not reachable at APIWATCH_BENCH_PG)")
+            return
+        raw = _raw_postgres(min(args.raw_events, events))
+        url, schema = _pg_db_url(workdir)
+        try:
+            http = _http_rate(url, events, args.clients, workdir)
+        finally:
+            import psycopg
+
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        _report("PostgreSQL", http, raw, 100_000)
+
+
+if __name__ == "__main__":
+    main()
