@@ -85,6 +85,7 @@ class Sensor:
         self._resolve_ip = ProxyResolver(config.trusted_proxies)
         self.service = Service(name=clean(config.service, 256))
         self.host = Host(name=clean(config.host_name, 256))
+        self._keyed = hashlib.blake2b(key=config.token_key[:64], digest_size=16)
         self._ua = lru_cache(maxsize=4096)(self._user_agent_info)
         self._path = lru_cache(maxsize=4096)(self._clean_path)
         self._last_report = 0.0
@@ -199,7 +200,8 @@ class Sensor:
 
     def fingerprint(self, secret: str) -> str:
         """A keyed hash of a token or session id: correlates uses without revealing it."""
-        digest = hashlib.blake2b(secret.encode(), key=self.config.token_key[:64], digest_size=16)
+        digest = self._keyed.copy()  # cheaper than setting the key up again for every request
+        digest.update(secret.encode())
         return digest.hexdigest()
 
     def _session_fingerprint(self, cookie_header: str) -> str | None:
@@ -237,26 +239,23 @@ class Sensor:
 
     def _request_event(self, ctx: RequestContext, status: int, duration_ns: int) -> Event:
         action = self._classify(ctx, status)
-        spec = action.spec
-        if action is Action.HTTP_REQUEST or action is Action.MALICIOUS_ATTACK_TOOL:
-            outcome = "success" if status < 400 else "failure"
-        else:
-            outcome = spec.outcome
-        is_login = action in (Action.AUTHN_LOGIN_FAIL, Action.AUTHN_LOGIN_SUCCESS)
+        fixed = _FIXED[action]
+        outcome = fixed.outcome or ("success" if status < 400 else "failure")
+        is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
         user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
         return Event(
             timestamp=ctx.started or datetime.now(UTC),
             event=EventMeta(
                 id=ctx.event_id,
-                action=action.value,
+                action=fixed.action,
                 kind="event",
-                category=list(spec.category),
-                type=list(spec.type),
+                category=fixed.category,
+                type=fixed.type,
                 outcome=outcome,
                 duration=duration_ns,
-                severity=spec.severity,
+                severity=fixed.severity,
             ),
-            log=Log(level=spec.level.lower(), logger="apiwatch.events"),
+            log=fixed.log,
             source=Source(ip=ctx.source_ip, address=ctx.peer_address),
             http=Http(
                 request=HttpRequest(method=ctx.method, id=ctx.request_id),
@@ -296,6 +295,26 @@ class Sensor:
         if status == 429:
             return Action.EXCESS_RATE_LIMIT_EXCEEDED
         return Action.HTTP_REQUEST
+
+
+class _Fixed:
+    """What a request event of one action always says, built once (shared, never mutated)."""
+
+    __slots__ = ("action", "category", "log", "outcome", "severity", "type")
+
+    def __init__(self, action: Action) -> None:
+        spec = action.spec
+        self.action = action.value
+        self.category = list(spec.category)
+        self.type = list(spec.type)
+        self.severity = spec.severity
+        self.log = Log(level=spec.level.lower(), logger="apiwatch.events")
+        # Plain requests and tool sightings take their outcome from the status code.
+        mixed = action in (Action.HTTP_REQUEST, Action.MALICIOUS_ATTACK_TOOL)
+        self.outcome: str | None = None if mixed else spec.outcome
+
+
+_FIXED = {action: _Fixed(action) for action in Action}
 
 
 def _login_action(status: int) -> Action | None:

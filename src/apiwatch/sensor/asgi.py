@@ -43,14 +43,12 @@ class ApiwatchMiddleware(SensorMiddleware):
         self._wanted_headers[self.sensor.config.request_id_header.encode("latin-1")] = _REQUEST_ID
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await self.app(scope, self._lifespan_receive(receive), send)
-        else:
+        # One coroutine frame per request: the HTTP path is inline rather than in a helper.
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                receive = self._lifespan_receive(receive)
             await self.app(scope, receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+            return
         started = time.perf_counter_ns()
         sensor = self.sensor
         try:
@@ -59,14 +57,12 @@ class ApiwatchMiddleware(SensorMiddleware):
             sensor.failed(exc)
             await self.app(scope, receive, send)
             return
-        status = 500
-        response_started = False
+        status = 500  # what the client gets when the app raises before responding
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, response_started
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                response_started = True
             await send(message)
 
         field = sensor.wants_login_body(ctx)
@@ -74,10 +70,6 @@ class ApiwatchMiddleware(SensorMiddleware):
         previous = enter_request(ctx)
         try:
             await self.app(scope, _tee_receive(receive, tee) if tee else receive, send_wrapper)
-        except BaseException:
-            if not response_started:
-                status = 500
-            raise
         finally:
             restore_request(previous)
             self._complete(ctx, scope, tee, field)
