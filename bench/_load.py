@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("spec", help="LoadSpec as JSON")
     spec = LoadSpec(**json.loads(parser.parse_args().spec))
     try:
-        import uvloop  # noqa: PLC0415 - optional speed-up, as uvicorn[standard] installs it
+        import uvloop
 
         result = uvloop.run(_python_load(spec))
     except ImportError:

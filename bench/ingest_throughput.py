@@ -1,9 +1,10 @@
 """Collector ingest throughput over HTTP, against the raw storage rate measured in the same run.
 
 For each back end (SQLite, and PostgreSQL when reachable): one ``apiwatch serve`` process, fed by
-``--clients`` loader processes POSTing gzip'd NDJSON batches of 1,000 distinct events on
+``--clients`` loader processes POSTing NDJSON batches of 1,000 distinct events on
 127.0.0.1, with encryption and the hash chain on (they always are). The baseline writes the same
-number of equally sized rows with plain ``sqlite3.executemany`` (WAL, synchronous=FULL, the same
+rows the collector writes for such events (built, encrypted and chained before its clock starts)
+with plain ``sqlite3.executemany`` (WAL, synchronous=FULL, the same
 two indexes, 1,000 rows per transaction) or psycopg ``COPY`` (1,000 rows per transaction). Printed:
 events/s over HTTP overall and over the first and last tenth of the run (sustained as the table
 grows), raw rows/s, and their ratio. Goals (issue: the collector): >= 50,000 events/s into SQLite,
@@ -16,7 +17,6 @@ Usage: ``.venv/bin/python bench/ingest_throughput.py [--events N] [--clients C] 
 from __future__ import annotations
 
 import argparse
-import gzip
 import multiprocessing
 import os
 import socket
@@ -44,26 +44,34 @@ _TEMPLATE = (
 )
 
 
-def _batch(prefix: str, start: int) -> bytes:
-    lines = []
-    for i in range(start, start + BATCH):
-        event_id = f"{prefix}{i:016x}"
-        lines.append(_TEMPLATE % (i % 1_000_000, event_id, (i >> 8) & 255, i & 255, event_id,
-                                  i % 50_000))  # fmt: skip
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
+class _Bodies:
+    """NDJSON batches of distinct events at almost no cost to the loader (the loader shares the
+    machine with the server): one rendered batch split at its event ids, re-joined with new ids."""
+
+    def __init__(self, prefix: str) -> None:
+        marker = "%s"
+        lines = [
+            _TEMPLATE % (i * 997 % 1_000_000, marker, (i >> 8) & 255, i & 255, marker, i % 50_000)
+            for i in range(BATCH)
+        ]
+        self.pieces = [piece.encode() for piece in ("\n".join(lines) + "\n").split(marker)]
+        self.prefix = prefix
+
+    def batch(self, number: int) -> bytes:
+        ids = [f"{self.prefix}{number * BATCH + i:016x}".encode() for i in range(BATCH)]
+        parts = [self.pieces[0]]
+        for index, event_id in enumerate(ids):
+            parts += [event_id, self.pieces[2 * index + 1], event_id, self.pieces[2 * index + 2]]
+        return b"".join(parts)
 
 
 def _loader(url: str, key: str, prefix: str, batches: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "Content-Type": "application/x-ndjson",
-        "Content-Encoding": "gzip",
-    }
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    bodies = _Bodies(prefix)
     stamps = []
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
         for n in range(batches):
-            body = _batch(prefix, n * BATCH)
-            response = client.post("/v1/events", content=body)
+            response = client.post("/v1/events", content=bodies.batch(n))
             if response.status_code != 202:
                 raise SystemExit(f"ingest failed: {response.status_code} {response.text[:200]}")
             stamps.append(time.monotonic())
@@ -130,14 +138,22 @@ def _http_rate(db: str, events: int, clients: int, workdir: Path) -> tuple[float
     return overall, first, last
 
 
-def _rows(count: int, start: int) -> list[tuple[object, ...]]:
-    payload = os.urandom(560)  # the size of an encrypted event above (nonce + ciphertext + tag)
-    return [
-        (start + i, os.urandom(16), 1_764_158_400_000_000 + i, "bench", "shop", "web-1",
-         os.urandom(16), "authn_login_fail", "failure", 401, "/users/login", os.urandom(16), 1,
-         payload, os.urandom(32))
-        for i in range(count)
-    ]  # fmt: skip
+def _store_rows(events: int, workdir: Path) -> list[list[tuple[object, ...]]]:
+    """The rows the collector itself would write for these events (encrypted, chained), built
+    before the clock starts: the baseline times only the database."""
+    from apiwatch.server.ingest import decode_body
+    from apiwatch.store._rows import build_rows
+    from apiwatch.store.crypto import Keyring
+
+    keyring = Keyring.load_or_create(workdir / "raw.keys")
+    bodies = _Bodies(os.urandom(8).hex())
+    batches, seq, chain = [], 1, b"\0" * 32
+    for n in range(events // BATCH):
+        lines = decode_body(bodies.batch(n), max_line_bytes=1 << 20).accepted
+        rows, chain = build_rows([(line, "bench") for line in lines], keyring, seq, chain)
+        batches.append(rows)
+        seq += len(rows)
+    return batches
 
 
 _DDL = """CREATE TABLE events (seq {i} PRIMARY KEY, event_id {b} NOT NULL, ts {i} NOT NULL,
@@ -145,14 +161,13 @@ key_name TEXT, service TEXT, host TEXT, source_ip {b}, action TEXT, outcome TEXT
 path TEXT, user_idx {b}, key_id INTEGER, payload {b}, chain {b})"""
 
 
-def _raw_sqlite(events: int, workdir: Path) -> float:
+def _raw_sqlite(batches: list[list[tuple[object, ...]]], workdir: Path) -> float:
     connection = sqlite3.connect(workdir / "raw.db", isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute(_DDL.format(i="INTEGER", b="BLOB"))
     connection.execute("CREATE UNIQUE INDEX e_id ON events (event_id)")
     connection.execute("CREATE INDEX e_ts ON events (ts)")
-    batches = [_rows(BATCH, n * BATCH + 1) for n in range(events // BATCH)]
     started = time.monotonic()
     for rows in batches:
         connection.execute("BEGIN")
@@ -163,7 +178,7 @@ def _raw_sqlite(events: int, workdir: Path) -> float:
     return len(batches) * BATCH / elapsed
 
 
-def _raw_postgres(events: int) -> float:
+def _raw_postgres(batches: list[list[tuple[object, ...]]]) -> float:
     import psycopg
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
@@ -175,7 +190,6 @@ def _raw_postgres(events: int) -> float:
             connection.execute("CREATE UNIQUE INDEX e_id ON events (event_id)")
             connection.execute("CREATE INDEX e_ts ON events (ts)")
             connection.commit()
-            batches = [_rows(BATCH, n * BATCH + 1) for n in range(events // BATCH)]
             started = time.monotonic()
             for rows in batches:
                 with connection.cursor().copy("COPY events FROM STDIN") as copy:
@@ -234,13 +248,14 @@ def main() -> None:
           f"{os.cpu_count()} CPUs")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="apiwatch-bench-") as tmp:
         workdir = Path(tmp)
-        raw = _raw_sqlite(min(args.raw_events, events), workdir)
+        rows = _store_rows(min(args.raw_events, events), workdir)
+        raw = _raw_sqlite(rows, workdir)
         http = _http_rate(f"sqlite:///{workdir / 'bench.db'}", events, args.clients, workdir)
         _report("SQLite", http, raw, 50_000)
         if args.skip_postgres or not _pg_reachable():
             print("\nPostgreSQL: skipped (not reachable at APIWATCH_BENCH_PG)")
             return
-        raw = _raw_postgres(min(args.raw_events, events))
+        raw = _raw_postgres(rows)
         url, schema = _pg_db_url(workdir)
         try:
             http = _http_rate(url, events, args.clients, workdir)

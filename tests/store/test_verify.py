@@ -120,7 +120,7 @@ def test_rewritten_unsigned_tail_is_detected(filled: SqlStore, backend: Backend)
     for seq in (9, 10, 11, 12):
         row = backend.row(seq)
         plain = filled.keyring.decrypt(row[12], row[13], row[1])
-        chain = link(chain, digest_of(row, plain))
+        chain = link(chain, seq, digest_of(row, plain))
         backend.sql("UPDATE events SET chain = ? WHERE seq = ?", (chain, seq))
     report = filled.verify()
     assert (report.ok, report.problem_seq) == (False, 9)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from apiwatch.model import ConfigError, Event
-from apiwatch.store.base import EventFilter, StoredLine
+from apiwatch.store.base import EventFilter, Sealed, StoredLine
 from apiwatch.store.chain import link, row_digest
 from apiwatch.store.crypto import Keyring
 
@@ -31,6 +31,7 @@ __all__ = [
     "ip_bytes",
     "ip_range",
     "micros",
+    "seal_lines",
 ]
 
 #: Stored columns in order. ``payload`` is nonce||AES-GCM ciphertext; the rest stays in clear so
@@ -102,9 +103,27 @@ def build_rows(
     return rows, builder.chain
 
 
+def seal_lines(lines: Sequence[StoredLine], key_name: str, keyring: Keyring) -> list[StoredLine]:
+    """Each line with its `Sealed` part: clear columns, digest, encrypted payload."""
+    key_id, cipher = keyring.cipher()
+    nonces = os.urandom(_NONCE * len(lines))  # one system call per batch, not per row
+    out = []
+    for index, line in enumerate(lines):
+        if line.sealed is not None and line.sealed.key_name == key_name:
+            out.append(line)
+            continue
+        columns = _clear_columns(line.event, key_name, keyring)
+        nonce = nonces[index * _NONCE : (index + 1) * _NONCE]
+        payload = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
+        digest = row_digest(columns, line.payload)
+        out.append(StoredLine(line.event, line.payload, Sealed(key_name, columns, digest, key_id,
+                                                               payload)))  # fmt: skip
+    return out
+
+
 class RowBuilder:
-    """Builds one transaction's rows lazily (call `rows` once), so a back end can send the first
-    rows while later ones are sealed; `chain` and `built` describe the rows produced so far."""
+    """Numbers and chains one transaction's rows lazily (call `rows` once), so a back end can send
+    the first rows while later ones are built; `chain` and `built` describe the rows so far."""
 
     def __init__(self, keyring: Keyring, next_seq: int, previous_chain: bytes) -> None:
         self.keyring = keyring
@@ -113,17 +132,15 @@ class RowBuilder:
         self.built = 0
 
     def rows(self, lines: Sequence[tuple[StoredLine, str]]) -> Iterator[Row]:
-        keyring = self.keyring
-        key_id, cipher = keyring.cipher()
-        nonces = os.urandom(_NONCE * len(lines))  # one system call per batch, not per row
         for index, (line, key_name) in enumerate(lines):
+            sealed = line.sealed
+            if sealed is None or sealed.key_name != key_name:
+                sealed = seal_lines([line], key_name, self.keyring)[0].sealed
+                assert sealed is not None  # noqa: S101 - seal_lines always seals
             seq = self.next_seq + index
-            columns = _clear_columns(line.event, key_name, keyring)
-            self.chain = link(self.chain, row_digest(seq, columns, line.payload))
-            nonce = nonces[index * _NONCE : (index + 1) * _NONCE]
-            sealed = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
+            self.chain = link(self.chain, seq, sealed.digest)
             self.built += 1
-            yield (seq, *columns, key_id, sealed, self.chain)
+            yield (seq, *sealed.columns, sealed.key_id, sealed.payload, self.chain)
 
 
 def _clear_columns(event: Event, key_name: str, keyring: Keyring) -> Row:
@@ -155,7 +172,7 @@ def clear_text(value: str | None) -> str | None:
 
 def digest_of(row: Sequence[object], plaintext: bytes) -> bytes:
     """Recompute a stored row's digest from its clear columns and decrypted payload."""
-    return row_digest(int(row[0]), row[_DIGESTED], plaintext)  # type: ignore[call-overload]
+    return row_digest(row[_DIGESTED], plaintext)
 
 
 def filter_sql(

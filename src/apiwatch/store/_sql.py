@@ -26,6 +26,7 @@ from apiwatch.store._rows import (
     filter_sql,
     from_micros,
     micros,
+    seal_lines,
 )
 from apiwatch.store.base import (
     SCOPES,
@@ -179,6 +180,9 @@ class SqlStore(ABC):
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, accepted, now)
         return results
+
+    def seal(self, lines: Sequence[StoredLine], key_name: str) -> list[StoredLine]:
+        return seal_lines(lines, key_name, self.keyring)
 
     def _replayed(self, cursor: Any, idem_key: str) -> bool:
         cursor.execute(f"SELECT 1 FROM idempotency WHERE idem_key = {self.mark}", (idem_key,))

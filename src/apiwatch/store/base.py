@@ -31,6 +31,7 @@ __all__ = [
     "EventFilter",
     "Page",
     "ReadRecord",
+    "Sealed",
     "SourceInfo",
     "Store",
     "StoredLine",
@@ -43,12 +44,26 @@ SCOPES = ("ingest", "read", "bouncer", "admin")
 
 
 @dataclass(frozen=True, slots=True)
+class Sealed:
+    """The part of a stored row that does not depend on its position: clear columns, the row
+    digest, and the encrypted payload (see `Store.seal`)."""
+
+    key_name: str
+    columns: tuple[object, ...]
+    digest: bytes
+    key_id: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class StoredLine:
     """One accepted event: the decoded `Event` (for the indexed columns) and the exact ECS JSON
-    to keep (the sender's own line, so fields apiwatch does not model are kept too)."""
+    to keep (the sender's own line, so fields apiwatch does not model are kept too); ``sealed``
+    once `Store.seal` has done the per-row work ahead of the commit."""
 
     event: Event
     payload: bytes
+    sealed: Sealed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +180,14 @@ class Store(Protocol):
 
     def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
         """Commit the batches in one transaction (group commit); one result per batch."""
+        ...
+
+    def seal(self, lines: Sequence[StoredLine], key_name: str) -> list[StoredLine]:
+        """The lines with their position-independent row work done (encryption, digests).
+
+        Optional and thread-safe: call it from the request's thread so that the single commit
+        path only numbers, chains and writes rows. `append` seals whatever is not sealed yet.
+        """
         ...
 
     def query(self, criteria: EventFilter, *, cursor: str | None, limit: int) -> Page: ...

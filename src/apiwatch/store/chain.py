@@ -20,10 +20,14 @@ GENESIS = b"\x00" * 32
 _SEP = b"\x1f"
 
 
-def row_digest(seq: int, columns: Sequence[object], payload: bytes) -> bytes:
-    """The digest binding one row's position, clear columns and plaintext payload."""
+def row_digest(columns: Sequence[object], payload: bytes) -> bytes:
+    """The digest binding one row's clear columns and plaintext payload.
+
+    It does not depend on the row's position, so it can be computed before the committer assigns
+    one (in the request's thread, off the single commit path); `link` binds the position.
+    """
     head = _SEP.join([_column_bytes(value) for value in columns])
-    return _sha256(_pack_seq(seq) + head + _SEP + _sha256(payload).digest()).digest()
+    return _sha256(head + _SEP + payload).digest()
 
 
 def _column_bytes(value: object) -> bytes:
@@ -41,8 +45,9 @@ _sha256 = hashlib.sha256
 _pack_seq = struct.Struct(">q").pack
 
 
-def link(previous: bytes, digest: bytes) -> bytes:
-    return hashlib.sha256(previous + digest).digest()
+def link(previous: bytes, seq: int, digest: bytes) -> bytes:
+    """The chain value after the row at ``seq`` with ``digest``."""
+    return _sha256(previous + _pack_seq(seq) + digest).digest()
 
 
 def checkpoint_message(seq: int, chain: bytes, signed_at_us: int) -> bytes:
@@ -67,7 +72,7 @@ class ChainChecker:
             kind = "deleted" if seq > self.expected_seq else "out of order"
             return self.fail(self.expected_seq, f"record {self.expected_seq} is {kind} "
                              f"(found record {seq} in its place)")  # fmt: skip
-        chained = link(self.previous, digest)
+        chained = link(self.previous, seq, digest)
         if chained != stored_chain:
             return self.fail(seq, f"record {seq} was altered or reordered (hash chain breaks)")
         self.previous = chained
