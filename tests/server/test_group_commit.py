@@ -124,3 +124,34 @@ def test_a_failed_commit_is_reported_to_every_request_of_the_group(tmp_path: Pat
     outcomes = asyncio.run(scenario())
     assert len(outcomes) == 3
     assert all(isinstance(outcome, StoreFullError) for outcome in outcomes)
+
+
+def test_one_bad_batch_fails_only_its_own_request(tmp_path: Path) -> None:
+    """A batch the store chokes on is retried alone: the others of its group are still stored."""
+    store = open_store(f"sqlite:///{tmp_path}/a.db", key_file=tmp_path / "keys")
+
+    def picky(batches: Sequence[Batch]) -> list[AppendResult]:
+        if any(batch.key_name == "poison" for batch in batches):
+            raise OverflowError("int too large")
+        return store.append(batches)
+
+    committer = Committer(picky, max_wait=0.05)
+
+    async def scenario() -> list[BaseException | AppendResult]:
+        committer.start()
+        try:
+            names = ["good", "poison", "good", "good"]
+            return await asyncio.gather(
+                *(committer.submit(Batch(lines(2), name)) for name in names),
+                return_exceptions=True,
+            )
+        finally:
+            committer.stop()
+
+    try:
+        outcomes = asyncio.run(scenario())
+        assert isinstance(outcomes[1], OverflowError)
+        assert [o.stored for o in outcomes if isinstance(o, AppendResult)] == [2, 2, 2]
+        assert store.count() == 6
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ def line(doc: dict[str, object]) -> bytes:
 def test_hostile_lines_are_rejected_per_line_and_their_neighbours_stored(
     collector: Collector,
 ) -> None:
-    """Huge, deeply nested, mistyped, non-UTF-8 and split lines each get their own reason."""
+    """Huge, deeply nested, mistyped, non-UTF-8, split and unstorable lines: each its reason."""
     valid = [event(user=f"neighbour{i}") for i in range(7)]
     huge = line(event(message="x" * (1024 * 1024)))
     deep = b'{"event": {"action": "x"}, "a": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
@@ -24,6 +24,7 @@ def test_hostile_lines_are_rejected_per_line_and_their_neighbours_stored(
     bad_utf8 = line(event()).replace(b'"shop"', b'"sh\xff\xfep"')
     lone_surrogate = line(event()).replace(b'"shop"', b'"\\ud800"')
     split = b'{"event": {"action": "x", "reason": "first\r\nsecond"}}'
+    huge_status = line(event(status=2**64 - 1))
     body = b"\n".join(
         [
             line(valid[0]),  # 1
@@ -40,6 +41,7 @@ def test_hostile_lines_are_rejected_per_line_and_their_neighbours_stored(
             line(valid[5]),  # 12
             split,  # 13 and 14: a raw CR/LF splits the line in two broken halves
             line(valid[6]),  # 15
+            huge_status,  # 16
         ]
     )
     with collector.client() as client:
@@ -48,7 +50,7 @@ def test_hostile_lines_are_rejected_per_line_and_their_neighbours_stored(
     answer = response.json()
     reasons = {r["line"]: r["error"] for r in answer["rejected"]}
     assert answer["accepted"] == 7
-    assert sorted(reasons) == [2, 4, 5, 7, 9, 11, 13, 14]
+    assert sorted(reasons) == [2, 4, 5, 7, 9, 11, 13, 14, 16]
     assert "limit" in reasons[2]
     assert "deep" in reasons[4] or "nested" in reasons[4]
     assert "deep" in reasons[5] or "nested" in reasons[5]
@@ -57,6 +59,7 @@ def test_hostile_lines_are_rejected_per_line_and_their_neighbours_stored(
     assert "JSON" in reasons[11]
     assert "JSON" in reasons[13]
     assert "JSON" in reasons[14]
+    assert "http.response.status_code" in reasons[16]
     with collector.client("read") as client:
         back = client.get("/v1/events", params={"limit": "100"}).json()["events"]
     assert [e["user"]["name"] for e in back] == [f"neighbour{i}" for i in range(7)]

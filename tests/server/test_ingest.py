@@ -35,14 +35,19 @@ def test_accepted_events_are_stored_and_queryable(collector: Collector) -> None:
 
 
 def test_gzip_body_is_inflated(collector: Collector) -> None:
-    """A gzip body (Content-Encoding: gzip) is stored like the plain one."""
+    """A gzip body (Content-Encoding: gzip) is stored like the plain one, members concatenated."""
     body = gzip.compress(ndjson([event(), event()]))
+    two_members = gzip.compress(ndjson([event()])) + gzip.compress(ndjson([event()]))
     with collector.client() as client:
         response = client.post(
             "/v1/events", content=body, headers={**NDJSON, "Content-Encoding": "gzip"}
         )
+        concatenated = client.post(
+            "/v1/events", content=two_members, headers={**NDJSON, "Content-Encoding": "gzip"}
+        )
     assert response.status_code == 202
     assert response.json()["accepted"] == 2
+    assert concatenated.json()["accepted"] == 2
 
 
 def test_mixed_lines_store_the_valid_and_list_the_rest(collector: Collector) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, Request
@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from apiwatch.server._body import BodyError, read_body
 from apiwatch.server._schemas import IngestRefused, IngestResult, error_responses
-from apiwatch.server._state import ServerState, require, server_state
+from apiwatch.server._state import ServerState, only_query, require, server_state
 from apiwatch.server.ingest import BatchTooLargeError, DecodedBody, decode_body
 from apiwatch.store import ApiKey, Batch
 
@@ -27,18 +27,22 @@ _MAX_IDEMPOTENCY_KEY = 200
 _WRONG_TYPE = f"send NDJSON, with Content-Type one of {', '.join(NDJSON_TYPES)}"
 _encode = msgspec.json.Encoder().encode
 
+# Deliberately loose: input may use dotted keys, a string for a one-item list, a numeric string
+# for a number, and may leave out event.action; the stored form is the stricter `Event`.
+_LINE_SCHEMA = {
+    "type": "object",
+    "description": "One ECS event; the fields apiwatch models are as in the Event schema.",
+}
 _REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": (
-            'ECS events as NDJSON: one JSON object per line, nested (`{"source": {"ip": '
-            '...}}`) or with dotted keys (`"source.ip"`). Blank lines are skipped. May be '
-            "gzip-compressed (`Content-Encoding: gzip`)."
+            "NDJSON: one ECS event per line (the schema describes one line). Nested "
+            '(`{"source": {"ip": ...}}`) or dotted keys (`"source.ip"`); fields apiwatch does '
+            "not model are kept as sent; blank lines are skipped; a line that is not a valid "
+            "event is rejected on its own. May be gzip-compressed (`Content-Encoding: gzip`)."
         ),
-        "content": {
-            media: {"schema": {"type": "string", "description": "NDJSON text"}}
-            for media in NDJSON_TYPES
-        },
+        "content": {media: {"schema": _LINE_SCHEMA} for media in NDJSON_TYPES},
     },
     "parameters": [
         {
@@ -70,9 +74,10 @@ router = APIRouter()
         **error_responses(401, 403, 413, 415, 503, 507),
     },
     openapi_extra=_REQUEST_BODY,
+    dependencies=[Depends(only_query())],
     tags=["ingest"],
 )
-async def ingest(request: Request, key: ApiKey = Depends(require("ingest"))) -> Response:  # noqa: B008
+async def ingest(request: Request, key: Annotated[ApiKey, Depends(require("ingest"))]) -> Response:
     """Store a batch of events (scope ``ingest``).
 
     Answers only after the accepted lines are durably committed; rejected lines are listed with
@@ -131,7 +136,7 @@ def _check_media(request: Request) -> bool:
     if content_type not in NDJSON_TYPES:
         raise BodyError(415, _WRONG_TYPE)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("gzip", "identity", ""):
+    if encoding not in ("gzip", "identity"):
         raise BodyError(415, "Content-Encoding must be gzip or absent")
     return encoding == "gzip"
 

@@ -15,13 +15,17 @@ from starlette.responses import Response
 from apiwatch.model import ConfigError
 from apiwatch.server._schemas import EventsPage, ReadOut, ReadsPage, SourceOut, SourcesPage
 from apiwatch.server._schemas import error_responses as errors
-from apiwatch.server._state import ServerState, require, server_state
+from apiwatch.server._state import ServerState, only_query, require, server_state
 from apiwatch.store import ApiKey, EventFilter, Page, ReadRecord, SourceInfo
 
 __all__ = ["router"]
 
 _NDJSON = "application/x-ndjson"
 _DATE_TIME = {"format": "date-time"}
+_SEARCH_PARAMETERS = (
+    "since", "until", "source.ip", "source_ip", "user.name", "event.action", "event.outcome",
+    "url.path", "status", "cursor", "limit", "format",
+)  # fmt: skip
 
 
 def router(max_limit: int) -> APIRouter:
@@ -31,6 +35,7 @@ def router(max_limit: int) -> APIRouter:
     @routes.get(
         "/v1/events",
         summary="Search events",
+        dependencies=[Depends(only_query(*_SEARCH_PARAMETERS))],
         response_model=EventsPage,
         responses={
             200: {
@@ -66,7 +71,7 @@ def router(max_limit: int) -> APIRouter:
             str | None, Query(alias="url.path", max_length=4000, description="a prefix of url.path")
         ] = None,
         status: Annotated[
-            int | None, Query(ge=100, le=599, description="http.response.status_code")
+            int | None, Query(ge=0, le=999, description="http.response.status_code")
         ] = None,
         cursor: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=max_limit)] = 100,
@@ -96,6 +101,7 @@ def router(max_limit: int) -> APIRouter:
     @routes.get(
         "/v1/sources",
         summary="Sending sources",
+        dependencies=[Depends(only_query())],
         response_model=SourcesPage,
         responses=errors(401, 403, 503),
     )
@@ -110,6 +116,7 @@ def router(max_limit: int) -> APIRouter:
     @routes.get(
         "/v1/reads",
         summary="The read audit",
+        dependencies=[Depends(only_query("limit"))],
         response_model=ReadsPage,
         responses=errors(400, 401, 403, 503),
     )

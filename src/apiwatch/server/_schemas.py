@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, Field
 
+from apiwatch.model import Event
+
 __all__ = [
+    "EVENT_REF",
     "ErrorBody",
     "EventsPage",
     "Health",
@@ -20,7 +24,10 @@ __all__ = [
     "SourcesPage",
     "drop_validation_errors",
     "error_responses",
+    "event_schemas",
 ]
+
+_REF_TEMPLATE = "#/components/schemas/{name}"
 
 
 class ErrorBody(BaseModel):
@@ -50,8 +57,20 @@ class IngestRefused(BaseModel):
     rejected: list[RejectedLine] = Field(default_factory=list)
 
 
+EVENT_REF = "#/components/schemas/Event"
+
+
+def event_schemas() -> dict[str, Any]:
+    """JSON Schemas of `apiwatch.model.Event` and its parts, as OpenAPI components."""
+    _, components = msgspec.json.schema_components([Event], ref_template=_REF_TEMPLATE)
+    return components
+
+
 class EventsPage(BaseModel):
-    events: list[dict[str, Any]] = Field(description="ECS events, nested, in storage order")
+    events: list[dict[str, Any]] = Field(
+        description="ECS events, nested, in storage order (with any fields the sender added)",
+        json_schema_extra={"items": {"$ref": EVENT_REF}},
+    )
     next_cursor: str | None = Field(description="pass as cursor for the next page; null at end")
 
 

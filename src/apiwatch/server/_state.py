@@ -10,13 +10,14 @@ from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from apiwatch.model import ConfigError
 from apiwatch.server.auth import Authenticator, authorize, bearer_secret
 from apiwatch.server.committer import Committer
 from apiwatch.server.metrics import Metrics
 from apiwatch.server.settings import ServerSettings
 from apiwatch.store import ApiKey, Store
 
-__all__ = ["ServerState", "require", "server_state"]
+__all__ = ["ServerState", "only_query", "require", "server_state"]
 
 # Declared so that the OpenAPI document names the scheme; the header is checked by `require`.
 _bearer = HTTPBearer(auto_error=False, description="An apiwatch API key (`apiwatch keys create`).")
@@ -50,3 +51,19 @@ def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         return authorize(key, scope)
 
     return api_key
+
+
+def only_query(*names: str) -> Callable[..., Awaitable[None]]:
+    """A dependency refusing (400) query parameters other than ``names``.
+
+    A misspelt filter (``?username=alice``) must not silently widen a search to everything.
+    """
+    allowed = frozenset(names)
+
+    async def known_parameters(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ConfigError(f"{unknown[0]}: not a parameter here (known: {known})")
+
+    return known_parameters

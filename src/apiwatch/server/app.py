@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 import apiwatch
 from apiwatch.server import _errors, _ingest_api, _ops_api, _query_api
-from apiwatch.server._schemas import drop_validation_errors
+from apiwatch.server._schemas import drop_validation_errors, event_schemas
 from apiwatch.server._state import ServerState
 from apiwatch.server.auth import Authenticator
 from apiwatch.server.committer import Committer
@@ -75,17 +75,20 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(_query_api.router(settings.query_max_limit))
     app.include_router(_ops_api.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    _document_400s(app)
+    _complete_openapi(app)
     return app
 
 
-def _document_400s(app: FastAPI) -> None:
-    """The OpenAPI document, generated once, without FastAPI's 422 (this API answers 400)."""
+def _complete_openapi(app: FastAPI) -> None:
+    """The OpenAPI document, generated once: with the ECS `Event` schema the NDJSON body and
+    the search results refer to, and without FastAPI's 422 (this API answers 400)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = drop_validation_errors(generate())
+            document = drop_validation_errors(generate())
+            document.setdefault("components", {}).setdefault("schemas", {}).update(event_schemas())
+            app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

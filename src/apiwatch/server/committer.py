@@ -3,8 +3,10 @@
 A request handler `Committer.submit`s its `Batch` and awaits the outcome. The thread takes every
 batch queued (up to ``max_events`` events, waiting at most ``max_wait`` seconds for company),
 commits them in one `Store.append` call, one transaction and one fsync, and then answers each
-request with its own `AppendResult`, or with the error that failed the group. Under load this
-turns many small transactions into a few large ones, which is what a durable store is fast at.
+request with its own `AppendResult`. A store error (full, unavailable) is every request's answer;
+any other failure may come from one request's data, so the group is retried one request at a
+time and only the request that fails alone hears the error. Under load this turns many small
+transactions into a few large ones, which is what a durable store is fast at.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from apiwatch.store import AppendResult, Batch, StoreUnavailableError
+from apiwatch.store import AppendResult, Batch, StoreFullError, StoreUnavailableError
 
 __all__ = ["CommitObserver", "Committer"]
 
@@ -133,9 +135,17 @@ class Committer:
         started = time.perf_counter()
         try:
             results = self._append([request.batch for request in group])
-        except Exception as exc:  # noqa: BLE001 - every request of the group must hear the outcome
+        except (StoreFullError, StoreUnavailableError) as exc:
             for request in group:
                 _answer(request, _fail, exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a request's own data may be what failed
+            if len(group) == 1:
+                _answer(group[0], _fail, exc)
+                return
+            # Commit the requests one by one, so one bad batch fails only its own request.
+            for request in group:
+                self._commit([request])
             return
         if len(results) != len(group):  # a store bug must not leave requests waiting forever
             wrong = StoreUnavailableError("the store answered for the wrong number of batches")

@@ -1,20 +1,20 @@
-"""Decoding an ingest body (NDJSON of ECS events) into lines to store and per-line rejections.
+r"""Decoding an ingest body (NDJSON of ECS events) into lines to store and per-line rejections.
 
 `decode_body` never raises for what a sender wrote: each non-blank line is either accepted (an
 `apiwatch.store.StoredLine`) or rejected with its 1-based line number and one clear reason.
 
 Most lines take a fast path: a typed ``msgspec`` decode straight into `Event`, keeping the
 sender's own bytes as the payload so fields apiwatch does not model are stored verbatim. A line
-the fast path cannot vouch for (dotted keys, escapes, a missing ``@timestamp`` or ``event.id``,
-loose types such as ``"category": "web"``) goes through the full codec,
-`apiwatch.model.decode_event`, and is stored as it re-encodes it.
+the fast path cannot vouch for (dotted keys, ``\u`` escapes, deep nesting, a missing
+``@timestamp`` or ``event.id``, a time without a zone, loose types such as
+``"category": "web"``) goes through the full codec, `apiwatch.model.decode_event`, and is
+stored as that codec re-encodes it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC
 
 import msgspec
 
@@ -27,20 +27,27 @@ __all__ = ["BatchTooLargeError", "DecodedBody", "Rejection", "decode_body"]
 # rejects objects nested deeper than that; braces inside strings only cost the slow path.
 _MAX_BRACES = 64
 # A dot in a key: a dot, then no quote up to a quote that a colon follows (in valid JSON only a
-# key's closing quote is followed by a colon). Escaped keys are kept off the fast path apart.
+# key's closing quote is followed by a colon). Lines with ``\u`` escapes never take the fast
+# path, so an escaped dot cannot hide a dotted key from this.
 _DOTTED_KEY = re.compile(rb'\.[^"]*"[ \t\r\n]*:')
 _WHITESPACE = b" \t\r"
+_MAX_STATUS = 999
 
 
 class _EventId(msgspec.Struct):
-    """Only ``event.id``, to learn whether the sender gave one (the model fills in a default)."""
-
     id: str | None = None
 
 
-_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+class _Given(msgspec.Struct):
+    """Whether the sender gave ``@timestamp`` and ``event.id`` (the model would fill them in,
+    and then the sender's own line would not be the event stored)."""
+
+    timestamp: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw, name="@timestamp")
+    event: _EventId | None = None
+
+
+_given = msgspec.json.Decoder(_Given)
 _typed = msgspec.json.Decoder(Event)
-_event_id = msgspec.json.Decoder(_EventId)
 
 
 class BatchTooLargeError(ValueError):
@@ -92,17 +99,29 @@ def _decode_line(line: bytes, max_line_bytes: int, *, checked_utf8: bool) -> Sto
         return f"line is {len(line)} bytes, over the {max_line_bytes}-byte limit"
     if not checked_utf8 and not _is_utf8(line):
         return "not valid UTF-8"
-    fast = _fast(line)
-    if fast is not None:
-        return fast
-    try:
-        event = decode_event(line)
-        return StoredLine(event, encode_event(event))
-    except EventDecodeError as exc:
-        return exc.reason
-    except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
-        # The codec reports what it knows; anything else about the line is still the line's fault.
-        return f"not a valid event: {exc}"
+    accepted = _fast(line)
+    if accepted is None:
+        try:
+            event = decode_event(line)
+            accepted = StoredLine(event, encode_event(event))
+        except EventDecodeError as exc:
+            return exc.reason
+        except (msgspec.MsgspecError, ValueError, TypeError, RecursionError) as exc:
+            # The codec says what it knows; anything else about the line is the line's fault.
+            return f"not a valid event: {exc}"
+    return _unstorable(accepted.event) or accepted
+
+
+def _unstorable(event: Event) -> str | None:
+    """Why an otherwise valid event cannot go into the indexed columns, if it cannot.
+
+    Checked here, per line, because one such row would fail the whole group commit it is in.
+    """
+    response = event.http.response if event.http else None
+    status = response.status_code if response else None
+    if status is not None and not 0 <= status <= _MAX_STATUS:
+        return f"http.response.status_code: {status} is not an HTTP status code"
+    return None
 
 
 def _fast(line: bytes) -> StoredLine | None:
@@ -110,16 +129,14 @@ def _fast(line: bytes) -> StoredLine | None:
     if b"\\u" in line or line.count(b"{") > _MAX_BRACES or _DOTTED_KEY.search(line):
         return None
     try:
-        top = _top_level.decode(line)
-        if "@timestamp" not in top or "event" not in top:
-            return None
-        if _event_id.decode(top["event"]).id is None:
+        given = _given.decode(line)
+        if not given.timestamp or given.event is None or given.event.id is None:
             return None
         event = _typed.decode(line)
     except (msgspec.MsgspecError, RecursionError, UnicodeError):
         return None
     if event.timestamp.tzinfo is None:
-        event.timestamp = event.timestamp.replace(tzinfo=UTC)
+        return None  # stored re-encoded, in UTC, so every stored time names its zone
     return StoredLine(event, line)
 
 
