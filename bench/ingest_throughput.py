@@ -104,7 +104,15 @@ def _serve(db: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("apiwatch serve did not start")
 
 
-def _http_rate(db: str, events: int, clients: int, workdir: Path) -> tuple[float, float, float]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _http_rate(
+    db: str, events: int, clients: int, workdir: Path
+) -> tuple[float, float, float, float]:
     from apiwatch.store import open_store
 
     store = open_store(db, key_file=workdir / "bench.keys")
@@ -121,10 +129,12 @@ def _http_rate(db: str, events: int, clients: int, workdir: Path) -> tuple[float
             )
             for _ in range(clients)
         ]
+        cpu_before = _cpu_seconds(server.pid)
         started = time.monotonic()
         for worker in workers:
             worker.start()
         stamps = sorted(s for _ in workers for s in queue.get())
+        cpu_used = _cpu_seconds(server.pid) - cpu_before
         for worker in workers:
             worker.join()
     finally:
@@ -135,7 +145,7 @@ def _http_rate(db: str, events: int, clients: int, workdir: Path) -> tuple[float
     overall = total / (stamps[-1] - started)
     first = tenth * BATCH / (stamps[tenth - 1] - started)
     last = tenth * BATCH / (stamps[-1] - stamps[-tenth - 1])
-    return overall, first, last
+    return overall, first, last, cpu_used * 1e6 / total
 
 
 def _store_rows(events: int, workdir: Path) -> list[list[tuple[object, ...]]]:
@@ -222,12 +232,14 @@ def _pg_db_url(workdir: Path) -> tuple[str, str]:
     return f"{PG_URL}?options=-csearch_path%3D{schema}", schema
 
 
-def _report(name: str, http: tuple[float, float, float], raw: float, goal: int) -> None:
-    overall, first, last = http
+def _report(name: str, http: tuple[float, float, float, float], raw: float, goal: int) -> None:
+    overall, first, last, cpu_us = http
     ratio = overall / raw
     print(f"\n{name}")
     print(f"  HTTP ingest      {overall:>10,.0f} events/s   (first tenth {first:,.0f}, "
           f"last tenth {last:,.0f})")  # fmt: skip
+    print(f"  server CPU       {cpu_us:>10.1f} us/event   (all threads; capacity on one idle "
+          f"core ~{1e6 / cpu_us:,.0f} events/s)")  # fmt: skip
     print(f"  raw storage      {raw:>10,.0f} rows/s")
     print(f"  HTTP / raw       {ratio:>10.2f}")
     verdict = "PASS" if overall >= goal and ratio >= 0.5 else "FAIL"

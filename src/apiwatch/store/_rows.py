@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -162,12 +163,15 @@ def _clear_columns(event: Event, key_name: str, keyring: Keyring) -> Row:
     )
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def clear_text(value: str | None) -> str | None:
-    """A text for a clear column: NUL becomes U+FFFD, because PostgreSQL text cannot hold NUL
-    (the payload keeps the sender's exact line)."""
-    if value is None or "\x00" not in value:
+    """A text for a clear column: NUL and lone surrogates become U+FFFD, because PostgreSQL text
+    cannot hold NUL and UTF-8 cannot hold a surrogate (the payload keeps the sender's line)."""
+    if value is None or (value.isascii() and "\x00" not in value):
         return value
-    return value.replace("\x00", "\ufffd")
+    return _UNSTORABLE.sub("\ufffd", value)
 
 
 def digest_of(row: Sequence[object], plaintext: bytes) -> bytes:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import msgspec
+
 from apiwatch.model import Event
 
 __all__ = [
@@ -43,8 +45,7 @@ __all__ = [
 SCOPES = ("ingest", "read", "bouncer", "admin")
 
 
-@dataclass(frozen=True, slots=True)
-class Sealed:
+class Sealed(msgspec.Struct, frozen=True, gc=False):
     """The part of a stored row that does not depend on its position: clear columns, the row
     digest, and the encrypted payload (see `Store.seal`)."""
 
@@ -55,11 +56,12 @@ class Sealed:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class StoredLine:
+class StoredLine(msgspec.Struct, frozen=True, gc=False):
     """One accepted event: the decoded `Event` (for the indexed columns) and the exact ECS JSON
     to keep (the sender's own line, so fields apiwatch does not model are kept too); ``sealed``
-    once `Store.seal` has done the per-row work ahead of the commit."""
+    once `Store.seal` has done the per-row work ahead of the commit.
+
+    msgspec structs rather than dataclasses: one is made per stored event, on the ingest path."""
 
     event: Event
     payload: bytes
