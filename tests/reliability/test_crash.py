@@ -3,44 +3,18 @@
 from __future__ import annotations
 
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from apiwatch.model import Event, EventMeta, Host, Service, Source, User, encode_event
 from apiwatch.sensor.shipper import Shipper
 from apiwatch.store import open_store
 
+from .serving import database, free_port, serve
+
 TOTAL = 100_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _serve(db: str, port: int, cwd: Path) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "apiwatch", "serve", "--db", db, "--port", str(port)],
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("apiwatch serve did not become ready")
 
 
 def _event(i: int) -> tuple[Event, bytes]:
@@ -55,15 +29,21 @@ def _event(i: int) -> tuple[Event, bytes]:
 
 
 @pytest.mark.slow
-def test_sigkill_during_ingest_loses_no_acknowledged_event(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_sigkill_during_ingest_loses_no_acknowledged_event(kind: str, tmp_path: Path) -> None:
     """SIGKILL the collector while 100,000 events stream in; after a restart every event is
     stored exactly once, the shipper's spool delivers the rest, and the chain verifies."""
-    db = f"sqlite:///{tmp_path / 'collector.db'}"
-    store = open_store(db)
+    with database(kind, tmp_path) as db:
+        _kill_and_restart(db, tmp_path)
+
+
+def _kill_and_restart(db: str, tmp_path: Path) -> None:
+    keys = tmp_path / "collector.keys"
+    store = open_store(db, key_file=keys)
     _, key = store.create_key("sensor", ["ingest"])
     store.close()
-    port = _free_port()
-    server = _serve(db, port, tmp_path)
+    port = free_port()
+    server = serve(db, port, tmp_path)
     shipper = Shipper(
         f"http://127.0.0.1:{port}",
         api_key=key,
@@ -84,7 +64,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_event(tmp_path: Path) -> No
                 server.send_signal(signal.SIGKILL)
                 server.wait(timeout=10)
                 acknowledged_at_kill = shipper.stats()["shipped"]
-        server = _serve(db, port, tmp_path)
+        server = serve(db, port, tmp_path)
         assert shipper.flush(timeout=120), shipper.stats()
         stats = shipper.stats()
     finally:
@@ -94,7 +74,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_event(tmp_path: Path) -> No
     assert acknowledged_at_kill >= 10_000
     assert stats["dropped"] == 0
     assert stats["shipped"] >= TOTAL  # retried batches may be counted again; the store dedups
-    store = open_store(db)
+    store = open_store(db, key_file=keys)
     try:
         assert store.count() == TOTAL
         report = store.verify()
@@ -110,4 +90,3 @@ def _wait_for(condition: object, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.01)
-
