@@ -54,13 +54,21 @@ def serve(
     )
     scheme = "https" if ca else "http"
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(ca)) if ca else True
+    try:
+        _wait_ready(f"{scheme}://127.0.0.1:{port}/readyz", verify)
+    except BaseException:
+        process.kill()  # never leave a server behind, whatever went wrong
+        process.wait(timeout=30)
+        raise
+    return process
+
+
+def _wait_ready(url: str, verify: ssl.SSLContext | bool) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            response = httpx.get(f"{scheme}://127.0.0.1:{port}/readyz", timeout=1, verify=verify)
-            if response.status_code == 200:
-                return process
+            if httpx.get(url, timeout=1, verify=verify).status_code == 200:
+                return
         except httpx.HTTPError:
             time.sleep(0.1)
-    process.kill()
     raise AssertionError("apiwatch serve did not become ready")
