@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator
 
-__all__ = ["BodyError", "Inflater", "read_body"]
+__all__ = ["BodyError", "Inflater", "inflate", "read_body"]
 
 
 class BodyError(Exception):
@@ -59,15 +59,18 @@ class Inflater:
         self._parts.append(out)
 
 
+def inflate(data: bytes, limit: int) -> bytes:
+    """A whole gzip body inflated, never past ``limit`` bytes (`BodyError` 413 / 400)."""
+    inflater = Inflater(limit)
+    inflater.feed(data)
+    return inflater.finish()
+
+
 async def read_body(
-    chunks: AsyncIterator[bytes],
-    *,
-    declared_length: str | None,
-    gzip: bool,
-    max_body_bytes: int,
-    max_decompressed_bytes: int,
+    chunks: AsyncIterator[bytes], *, declared_length: str | None, max_body_bytes: int
 ) -> bytes:
-    """The body, inflated when ``gzip``; `BodyError` for anything over a limit or malformed."""
+    """The body as sent (still compressed, if it is); `BodyError` 413 past ``max_body_bytes``,
+    whatever Content-Length claimed."""
     too_big = BodyError(413, f"the body is over the {max_body_bytes}-byte limit")
     if declared_length is not None:
         try:
@@ -76,17 +79,11 @@ async def read_body(
             raise BodyError(400, "Content-Length is not a number") from None
         if declared > max_body_bytes:
             raise too_big
-    inflater = Inflater(max_decompressed_bytes) if gzip else None
     parts: list[bytes] = []
     received = 0
     async for chunk in chunks:
         received += len(chunk)
         if received > max_body_bytes:
             raise too_big
-        if inflater is not None:
-            inflater.feed(chunk)
-        else:
-            parts.append(chunk)
-    if inflater is not None:
-        return inflater.finish() if received else b""
+        parts.append(chunk)
     return b"".join(parts)

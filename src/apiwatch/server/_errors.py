@@ -48,7 +48,9 @@ def install(app: FastAPI, retry_after: int) -> None:
 
     @app.exception_handler(BodyError)
     async def body_error(request: Request, exc: BodyError) -> Response:
-        return error_response(exc.status, exc.message)
+        return error_response(
+            exc.status, exc.message, {"Retry-After": "1"} if exc.status == 503 else None
+        )
 
     @app.exception_handler(ConfigError)
     async def bad_option(request: Request, exc: ConfigError) -> Response:

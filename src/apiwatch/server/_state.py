@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 from fastapi import Request, Security
@@ -23,6 +24,27 @@ __all__ = ["ServerState", "only_query", "require", "server_state"]
 _bearer = HTTPBearer(auto_error=False, description="An apiwatch API key (`apiwatch keys create`).")
 
 
+class IngestGate:
+    """At most ``limit`` ingest requests read and hold their bodies at once; the others wait
+    (their bodies stay unread in the socket) for up to ``wait`` seconds, then are refused."""
+
+    def __init__(self) -> None:
+        self._slots: asyncio.Semaphore | None = None
+
+    async def enter(self, limit: int, wait: float) -> bool:
+        if self._slots is None:  # made on first use, inside the serving event loop
+            self._slots = asyncio.Semaphore(limit)
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=wait)
+        except TimeoutError:
+            return False
+        return True
+
+    def leave(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+
 @dataclass(frozen=True, slots=True)
 class ServerState:
     store: Store
@@ -30,6 +52,7 @@ class ServerState:
     committer: Committer
     authenticator: Authenticator
     metrics: Metrics
+    ingest_gate: IngestGate = field(default_factory=IngestGate)
 
 
 def server_state(request: Request) -> ServerState:

@@ -21,6 +21,9 @@ class ServerSettings:
     commit: concurrent ingest requests are committed together, up to that many events, waiting at
     most that long for company. ``auth_cache_seconds`` is how long a verified key is trusted
     without asking the store again (so a revocation takes at most that long to bite).
+    ``max_concurrent_ingest`` bounds the ingest requests reading and holding a body at once; more
+    wait for a slot (their bodies unread) up to ``ingest_wait_seconds``, then get 503 with
+    Retry-After, which senders retry.
     """
 
     max_body_bytes: int = 10 * _MIB
@@ -32,6 +35,8 @@ class ServerSettings:
     query_max_limit: int = 1000
     auth_cache_seconds: float = 5.0
     retry_after_seconds: int = 30
+    max_concurrent_ingest: int = 8
+    ingest_wait_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -41,6 +46,7 @@ class ServerSettings:
             "max_batch_lines",
             "commit_max_events",
             "query_max_limit",
+            "max_concurrent_ingest",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")

@@ -1,0 +1,48 @@
+"""Bounded ingest concurrency: bodies in flight are held in memory, so their number is capped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from apiwatch.server import ServerSettings
+from tests.server.conftest import StoreFactory, collector_with
+from tests.server.helpers import NDJSON, event, ndjson
+
+
+def test_one_request_over_the_cap_is_told_to_retry(make_store: StoreFactory) -> None:
+    """With max_concurrent_ingest=1, a second ingest that waits longer than ingest_wait_seconds
+    for the slot held by a slow body gets 503 with Retry-After (a sender retries it); the slow one
+    is stored once it completes, and the next one goes through."""
+    settings = ServerSettings(max_concurrent_ingest=1, ingest_wait_seconds=0.2)
+    with collector_with(make_store, settings) as collector:
+        release = threading.Event()
+        slow_answer: list[httpx.Response] = []
+
+        def slow_body() -> Iterator[bytes]:
+            yield ndjson([event()])
+            release.wait(timeout=10)
+            yield ndjson([event()])
+
+        def send_slow() -> None:
+            with collector.client() as client:
+                slow_answer.append(client.post("/v1/events", content=slow_body(), headers=NDJSON))
+
+        sender = threading.Thread(target=send_slow)
+        sender.start()
+        time.sleep(0.5)  # the slow request holds the only slot, waiting for its body
+        with collector.client() as client:
+            refused = client.post("/v1/events", content=ndjson([event()]), headers=NDJSON)
+        release.set()
+        sender.join(timeout=30)
+        with collector.client() as client:
+            later = client.post("/v1/events", content=ndjson([event()]), headers=NDJSON)
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert "retry" in refused.json()["error"]
+    assert slow_answer[0].status_code == 202
+    assert slow_answer[0].json()["accepted"] == 2
+    assert later.status_code == 202
