@@ -40,9 +40,15 @@ def serve(
                             tls_key=tls_key)  # fmt: skip
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    import uvicorn  # noqa: PLC0415
+    try:
+        import uvicorn  # noqa: PLC0415
 
-    from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
+        from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
+    except ImportError as exc:
+        raise click.ClickException(
+            f"apiwatch serve needs the server extra ({exc.name} is missing): "
+            "pip install 'apiwatch[server]'"
+        ) from None
 
     store = open_configured_store(settings)
     stop = threading.Event()
