@@ -40,12 +40,16 @@ from apiwatch.store.base import (
     StoredLine,
     VerifyReport,
 )
-from apiwatch.store.chain import GENESIS, ChainChecker, checkpoint_message
+from apiwatch.store.chain import GENESIS, ChainChecker, checkpoint_message, expiry_message
 from apiwatch.store.crypto import DecryptError, Keyring
 
 __all__ = ["SqlStore", "StoreFullError", "StoreUnavailableError"]
 
 _DEDUP_CHUNK = 500
+
+
+class TamperedError(ApiwatchError):
+    """Something verify relies on was altered (raised inside `SqlStore.verify`, reported there)."""
 
 
 class StoreFullError(ApiwatchError):
@@ -101,7 +105,8 @@ class SqlStore(ABC):
                 key_name TEXT NOT NULL, service TEXT, host TEXT, source_ip {blob},
                 action TEXT, outcome TEXT, status INTEGER, path TEXT, user_idx {blob},
                 key_id INTEGER NOT NULL, payload {blob} NOT NULL, chain {blob} NOT NULL)""",
-            "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id)",
+            # Per sender: one key cannot make another's events look like repeats.
+            "CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (key_name, event_id)",
             "CREATE INDEX IF NOT EXISTS events_ts ON events (ts)",
             f"""CREATE TABLE IF NOT EXISTS checkpoints (
                 seq {big} PRIMARY KEY, chain {blob} NOT NULL, signed_at {big} NOT NULL,
@@ -157,13 +162,13 @@ class SqlStore(ABC):
         now = _now_us()
         results: list[AppendResult] = []
         accepted: list[tuple[StoredLine, str]] = []
-        seen: set[bytes] = set()
+        seen: set[tuple[str, bytes]] = set()
         for batch in batches:
             idem_key = _idempotency_key(batch)
             if idem_key and self._replayed(cursor, idem_key):
                 results.append(AppendResult(0, len(batch.lines), replayed=True))
                 continue
-            fresh = self._fresh_lines(cursor, batch.lines, seen)
+            fresh = self._fresh_lines(cursor, batch.lines, batch.key_name, seen)
             accepted += [(line, batch.key_name) for line in fresh]
             results.append(AppendResult(len(fresh), len(batch.lines) - len(fresh)))
             if idem_key:
@@ -189,26 +194,28 @@ class SqlStore(ABC):
         return cursor.fetchone() is not None
 
     def _fresh_lines(
-        self, cursor: Any, lines: Sequence[StoredLine], seen: set[bytes]
+        self, cursor: Any, lines: Sequence[StoredLine], key_name: str, seen: set[tuple[str, bytes]]
     ) -> list[StoredLine]:
-        """The lines whose event.id is neither stored nor earlier in this transaction."""
+        """The lines whose event.id this sender (key) has neither stored nor sent earlier in this
+        transaction. Per sender: another key sending the same ids cannot suppress these."""
         ids = [event_id_bytes(line.event.event.id) for line in lines]
-        stored = self._stored_ids(cursor, ids)
+        stored = self._stored_ids(cursor, key_name, ids)
         fresh = []
         for line, event_id in zip(lines, ids, strict=True):
-            if event_id in stored or event_id in seen:
+            if event_id in stored or (key_name, event_id) in seen:
                 continue
-            seen.add(event_id)
+            seen.add((key_name, event_id))
             fresh.append(line)
         return fresh
 
-    def _stored_ids(self, cursor: Any, ids: Sequence[bytes]) -> set[bytes]:
-        """Those of ``ids`` that are already stored (dialects may override with a faster form)."""
+    def _stored_ids(self, cursor: Any, key_name: str, ids: Sequence[bytes]) -> set[bytes]:
+        """Those of ``ids`` this key already stored (dialects may override with a faster form)."""
         stored: set[bytes] = set()
         for part in chunks(ids, _DEDUP_CHUNK):
             cursor.execute(
-                f"SELECT event_id FROM events WHERE event_id IN ({self._marks(len(part))})",
-                tuple(part),
+                f"SELECT event_id FROM events WHERE key_name = {self.mark} "
+                f"AND event_id IN ({self._marks(len(part))})",
+                (clear_text(key_name), *part),
             )
             stored.update(bytes(row[0]) for row in cursor.fetchall())
         return stored
@@ -391,7 +398,10 @@ class SqlStore(ABC):
         bad = self._bad_checkpoint(checkpoints)
         if bad is not None:
             return VerifyReport(False, 0, len(checkpoints), problem=bad[1], problem_seq=bad[0])
-        anchor_seq, anchor_chain = self._anchor()
+        try:
+            anchor_seq, anchor_chain = self._anchor()
+        except TamperedError as exc:
+            return VerifyReport(False, 0, len(checkpoints), problem=str(exc), problem_seq=1)
         checker = ChainChecker(anchor_seq, anchor_chain)
         marks = {int(seq): bytes(chain) for seq, chain, _, _ in checkpoints}
         for row in self._iter_rows(anchor_seq):
@@ -450,12 +460,32 @@ class SqlStore(ABC):
             return checker.fail(seq, f"record {seq} does not match its signed checkpoint")
         return True
 
+    def _signed_expiry(self, through: int, cutoff_us: int) -> str:
+        """The retention record: which records were expired, by which cutoff, signed, so that
+        deleting the oldest records by hand cannot pass for retention."""
+        done = _now_us()
+        signature = self.keyring.sign(expiry_message(through, cutoff_us, done))
+        return f"{through}:{cutoff_us}:{done}:{signature.hex()}"
+
     def _anchor(self) -> tuple[int, bytes]:
-        """Where the chain resumes after retention: the checkpoint records were expired up to."""
+        """Where the chain resumes after retention: the checkpoint records were expired up to.
+
+        Raises `TamperedError` when the retention record is not one this store's key signed.
+        """
         rows = self._read_all("SELECT v FROM meta WHERE k = 'expired_through'")
         if not rows:
             return 0, GENESIS
-        seq = int(rows[0][0])
+        try:
+            through, cutoff, done, signature = str(rows[0][0]).split(":")
+            seq = int(through)
+            valid = self.keyring.signature_ok(
+                expiry_message(seq, int(cutoff), int(done)), bytes.fromhex(signature)
+            )
+        except ValueError:
+            valid = False
+        if not valid:
+            raise TamperedError("the retention record is not validly signed: records were "
+                                "deleted from the start of the store by hand")  # fmt: skip
         chain = self._read_all(f"SELECT chain FROM checkpoints WHERE seq = {self.mark}", (seq,))
         return seq, bytes(chain[0][0]) if chain else GENESIS
 
@@ -482,7 +512,7 @@ class SqlStore(ABC):
                     cursor.execute(
                         f"INSERT INTO meta VALUES ('expired_through', {self.mark}) "
                         "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                        (str(through),),
+                        (self._signed_expiry(through, limit),),
                     )
                 connection.commit()
             except Exception as exc:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-__all__ = ["GENESIS", "ChainChecker", "checkpoint_message", "link", "row_digest"]
+__all__ = ["GENESIS", "ChainChecker", "checkpoint_message", "expiry_message", "link", "row_digest"]
 
 GENESIS = b"\x00" * 32
 
@@ -38,6 +38,11 @@ _frame = msgspec.msgpack.Encoder().encode
 def link(previous: bytes, seq: int, digest: bytes) -> bytes:
     """The chain value after the row at ``seq`` with ``digest``."""
     return _sha256(previous + _pack_seq(seq) + digest).digest()
+
+
+def expiry_message(through_seq: int, cutoff_us: int, done_us: int) -> bytes:
+    """What a retention record signs: records up to ``through_seq``, older than the cutoff."""
+    return b"apiwatch-expiry/1|" + struct.pack(">qqq", through_seq, cutoff_us, done_us)
 
 
 def checkpoint_message(seq: int, chain: bytes, signed_at_us: int) -> bytes:

@@ -19,7 +19,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.string import BytesBinaryDumper
 
 from apiwatch.model import ConfigError
-from apiwatch.store._rows import COLUMNS, Row
+from apiwatch.store._rows import COLUMNS, Row, clear_text
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store.crypto import Keyring
 
@@ -129,13 +129,13 @@ class PostgresStore(SqlStore):
     def _begin(self, connection: Any) -> None:
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
 
-    def _stored_ids(self, cursor: Any, ids: Sequence[bytes]) -> set[bytes]:
+    def _stored_ids(self, cursor: Any, key_name: str, ids: Sequence[bytes]) -> set[bytes]:
         # One binary array parameter instead of 500 placeholders (psycopg parses those slowly);
         # the join keeps the plan an index probe per id however large the table grows.
         cursor.execute(
             "SELECT e.event_id FROM unnest(%b::bytea[]) AS given(id) "
-            "JOIN events e ON e.event_id = given.id",
-            (list(ids),),
+            "JOIN events e ON e.key_name = %s AND e.event_id = given.id",
+            (list(ids), clear_text(key_name)),
         )
         return {bytes(row[0]) for row in cursor.fetchall()}
 
