@@ -23,6 +23,7 @@ def call_asgi(
     headers: list[tuple[bytes, bytes]] | None = None,
     body: bytes = b"",
     client: tuple[str, int] | None = ("203.0.113.7", 40000),
+    root_path: str = "",
 ) -> Response:
     """Run one HTTP request through ``app`` and return what it sent."""
     scope: dict[str, Any] = {
@@ -34,7 +35,7 @@ def call_asgi(
         "path": path,
         "raw_path": raw_path if raw_path is not None else path.encode("utf-8", "surrogateescape"),
         "query_string": query,
-        "root_path": "",
+        "root_path": root_path,
         "headers": headers or [],
         "client": client,
         "server": ("127.0.0.1", 8000),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 
-from apiwatch.sensor import MemoryOutput
+from apiwatch.sensor import ApiwatchMiddleware, MemoryOutput, audit
 
 from .apps import PASSWORD, BoomError, fastapi_app, starlette_app
+from .asgi_helpers import call_asgi
 from .conftest import decoded, sensor_of
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"
@@ -189,16 +195,93 @@ def test_excluded_paths_emit_nothing(memory: MemoryOutput) -> None:
     assert [event["url"]["path"] for event in decoded(memory)] == ["/users/2"]
 
 
+class _Closing(MemoryOutput):
+    """A MemoryOutput that records how many lines it held when closed, and in which thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines_at_close: int | None = None
+        self.close_thread: str | None = None
+
+    def close(self) -> None:
+        self.lines_at_close = len(self.lines)
+        self.close_thread = threading.current_thread().name
+
+
 def test_lifespan_shutdown_closes_outputs() -> None:
-    """At lifespan shutdown every output with close() is closed (the shipper flushes there)."""
-
-    class Closing(MemoryOutput):
-        closed = False
-
-        def close(self) -> None:
-            self.closed = True
-
-    output = Closing()
+    """Every output with close() is closed at lifespan shutdown (the shipper flushes there)."""
+    output = _Closing()
     with TestClient(fastapi_app(outputs=[output])) as client:
         client.get("/users/1")
-    assert output.closed
+        assert output.lines_at_close is None
+    assert output.lines_at_close == 1
+
+
+def test_events_from_the_apps_own_shutdown_reach_outputs_before_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An audit event emitted after the lifespan's yield reaches outputs; close() runs off-loop."""
+    from starlette.applications import Starlette
+
+    monkeypatch.setattr(audit, "_fallback", None)
+    output = _Closing()
+    loop_thread = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        audit.shutdown("ops")
+        loop_thread.append(threading.current_thread().name)
+
+    app = Starlette(lifespan=lifespan)
+    app.add_middleware(ApiwatchMiddleware, service="shop", outputs=[output])
+    with TestClient(app):
+        pass
+    assert output.lines_at_close == 1
+    assert decoded(output)[0]["event"]["action"] == "sys_shutdown"
+    assert loop_thread and output.close_thread not in loop_thread
+
+
+async def _deny(_scope: Any, receive: Any, send: Any) -> None:
+    """A bare ASGI app that reads the body and answers 401 (a failed login)."""
+    await receive()
+    await send({"type": "http.response.start", "status": 401, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+@pytest.mark.parametrize("path", ["/api/users/login", "/users/login"])
+def test_root_path_is_not_doubled_behind_a_mount_prefix(memory: MemoryOutput, path: str) -> None:
+    """Behind --root-path, url.path and login routes hold root_path once, never twice."""
+    app = ApiwatchMiddleware(
+        _deny, service="shop", outputs=[memory], login_paths=["/api/users/login"]
+    )
+    call_asgi(
+        app,
+        "POST",
+        path,
+        root_path="/api",
+        headers=[(b"content-type", b"application/x-www-form-urlencoded")],
+        body=b"username=alice&password=x",
+    )
+    [event] = decoded(memory)
+    assert event["url"]["path"] == "/api/users/login"
+    assert event["event"]["action"] == "authn_login_fail"
+    assert event["user"]["name"] == "alice"
+
+
+async def _dies_mid_stream(_scope: Any, _receive: Any, send: Any) -> None:
+    """A bare ASGI app that starts a 200 response, then raises."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+    raise BoomError("kaput")
+
+
+def test_exception_after_the_response_started_is_a_failure(memory: MemoryOutput) -> None:
+    """An app that raises after sending 200 gives status 200, outcome failure and a reason."""
+    app = ApiwatchMiddleware(_dies_mid_stream, service="shop", outputs=[memory])
+    with pytest.raises(BoomError, match="kaput"):
+        call_asgi(app, path="/report")
+    [event] = decoded(memory)
+    assert event["http"]["response"]["status_code"] == 200
+    assert event["event"]["outcome"] == "failure"
+    assert event["event"]["reason"] == "the app raised after the response started"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import threading
 
@@ -12,6 +13,7 @@ from starlette.testclient import TestClient
 from apiwatch import audit
 from apiwatch.model import Action
 from apiwatch.sensor import MemoryOutput, Sensor
+from apiwatch.sensor import audit as sensor_audit
 from apiwatch.sensor._context import current_request
 
 from .apps import fastapi_app
@@ -157,3 +159,27 @@ def test_unknown_action_is_counted_not_raised(memory: MemoryOutput) -> None:
 @pytest.fixture(autouse=True)
 def _reset_audit_fallback() -> None:
     audit.configure(service="test", outputs=[])
+
+
+def test_a_thread_keeps_the_request_context_only_through_copy_context(
+    memory: MemoryOutput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread started with contextvars.copy_context().run keeps the request; a plain one not."""
+    from apiwatch.sensor._context import enter_request, restore_request
+
+    monkeypatch.setattr(sensor_audit, "_fallback", None)  # outside a request: the newest sensor
+    sensor = Sensor.from_options(service="shop", outputs=[memory])
+    previous = enter_request(sensor.begin("GET", "/x", "192.0.2.1", {}, None))
+    try:
+        for target, args in (
+            (contextvars.copy_context().run, (audit.session_expired, "copied")),
+            (audit.session_expired, ("plain",)),
+        ):
+            thread = threading.Thread(target=target, args=args)
+            thread.start()
+            thread.join()
+    finally:
+        restore_request(previous)
+    copied, plain = decoded(memory)
+    assert copied["source"]["ip"] == "192.0.2.1"
+    assert "source" not in plain

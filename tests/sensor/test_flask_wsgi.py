@@ -6,6 +6,7 @@ PEP 3333 server does; the sensor reports a WSGI request when its response is clo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -110,3 +111,22 @@ def test_wsgi_trusted_proxy_and_invalid_utf8(memory: MemoryOutput) -> None:
     event = decoded(memory)[0]
     assert event["source"]["ip"] == "192.0.2.5"
     assert event["user_agent"]["original"] == "bad\\xff"
+
+
+def _streams_then_dies(_environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"partial"
+    raise BoomError("kaput")
+
+
+def test_wsgi_exception_while_streaming_is_a_failure(memory: MemoryOutput) -> None:
+    """A WSGI body that raises after 200 started keeps the status but has outcome failure."""
+    from werkzeug.test import Client
+
+    client = Client(WSGIMiddleware(_streams_then_dies, service="tea", outputs=[memory]))
+    with pytest.raises(BoomError, match="kaput"):
+        client.get("/report", buffered=True)
+    [event] = decoded(memory)
+    assert event["http"]["response"]["status_code"] == 200
+    assert event["event"]["outcome"] == "failure"
+    assert event["event"]["reason"] == "the app raised after the response started"

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from apiwatch.sensor import EcsFormatter, MemoryOutput
+from apiwatch.sensor import EcsFormatter, MemoryOutput, Sensor
 from apiwatch.sensor._sanitize import clean
 
 from .apps import fastapi_app
@@ -126,3 +126,25 @@ def test_oversized_login_body_is_read_only_up_to_the_limit(
     event = decoded(memory)[0]
     assert event["event"]["action"] == "authn_login_fail"
     assert len(memory.lines[0]) < 4096
+
+
+def test_long_header_and_path_values_are_not_cached(memory: MemoryOutput) -> None:
+    """User agents and paths over 512 characters are sanitized without entering the caches."""
+    sensor = Sensor.from_options(service="shop", outputs=[memory])
+    long_agent, long_path = "Mozilla/" + "a" * 60_000, "/" + "p" * 60_000
+    ctx = sensor.begin("GET", long_path, "192.0.2.1", {"user-agent": long_agent}, None)
+    assert sensor._ua.cache_info().currsize == 0  # type: ignore[attr-defined]
+    assert sensor._path.cache_info().currsize == 0  # type: ignore[attr-defined]
+    assert ctx.user_agent is not None and ctx.user_agent.endswith("[truncated 58984 chars]")
+    assert ctx.path is not None and ctx.path.endswith("[truncated 58977 chars]")
+    sensor.begin("GET", "/short", "192.0.2.1", {"user-agent": "curl/8"}, None)
+    assert sensor._path.cache_info().currsize == 1  # type: ignore[attr-defined]
+
+
+def test_hostile_http_method_is_escaped(memory: MemoryOutput) -> None:
+    """A method with CR/LF or ANSI bytes is escaped and bounded in http.request.method."""
+    call_asgi(fastapi_app(outputs=[memory]), method="GET\r\n\x1b[2J" + "X" * 100, path="/users/1")
+    _one_line_each(memory)
+    method = decoded(memory)[0]["http"]["request"]["method"]
+    assert method.startswith("GET\\r\\n\\x1b[2J")
+    assert method.endswith("...[truncated 82 chars]")

@@ -1,19 +1,26 @@
-"""Client IP resolution through trusted proxies only (X-Forwarded-For and RFC 7239 Forwarded).
+"""Client IP resolution through trusted proxies only (X-Forwarded-For or RFC 7239 Forwarded).
 
-The headers are read only when the direct peer is a trusted proxy. The address list is walked from
+Exactly one header is read: the one the proxies in front of the app write (``proxy_header``). Most
+proxies append to X-Forwarded-For and pass a client's own ``Forwarded`` through untouched, so
+believing whichever header is present would let a client choose its own ``source.ip``.
+
+The header is read only when the direct peer is a trusted proxy. The address list is walked from
 the right (the hop nearest to us) and the first address that is not itself a trusted proxy is the
-client; a header sent by anyone else is ignored, so a client cannot choose its own ``source.ip``.
+client; a header sent by anyone else is ignored.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
 from apiwatch.model import ConfigError
 
-__all__ = ["ProxyResolver", "parse_forwarded_for"]
+__all__ = ["PROXY_HEADERS", "ProxyResolver", "parse_forwarded_for"]
+
+#: The forwarding headers a sensor can be told to believe (``proxy_header``).
+PROXY_HEADERS = ("x-forwarded-for", "forwarded")
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -62,9 +69,14 @@ def parse_forwarded_for(header: str) -> list[str]:
 
 
 class ProxyResolver:
-    """Resolve ``source.ip`` from the peer address and the forwarding headers."""
+    """Resolve ``source.ip`` from the peer address and the one configured forwarding header."""
 
-    def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
+    def __init__(
+        self, trusted_proxies: Iterable[str] = (), header: str = "x-forwarded-for"
+    ) -> None:
+        if header not in PROXY_HEADERS:
+            raise ConfigError(f"proxy_header: expected one of {', '.join(PROXY_HEADERS)}")
+        self.header = header
         self._networks = _parse_networks(trusted_proxies)
         self._is_trusted = lru_cache(maxsize=4096)(self._check)
 
@@ -79,19 +91,21 @@ class ProxyResolver:
             return False
         return any(ip in network for network in self._networks)
 
-    def __call__(
-        self, peer: str | None, x_forwarded_for: str | None, forwarded: str | None
-    ) -> str | None:
-        """The client address; the peer itself unless it is a trusted proxy with a header."""
+    def __call__(self, peer: str | None, headers: Mapping[str, str]) -> str | None:
+        """The client address; the peer itself unless it is a trusted proxy with the header.
+
+        ``headers`` maps lower-case names to values; only ``self.header`` is looked at.
+        """
         peer_ip = _normal_ip(peer) if peer else None
         if not self._networks or peer_ip is None or not self._is_trusted(peer_ip):
             return peer_ip
-        if forwarded:
-            hops = parse_forwarded_for(forwarded)
-        elif x_forwarded_for:
-            hops = [_strip_port(hop) for hop in x_forwarded_for.split(",")]
-        else:
+        value = headers.get(self.header)
+        if not value:
             return peer_ip
+        if self.header == "forwarded":
+            hops = parse_forwarded_for(value)
+        else:
+            hops = [_strip_port(hop) for hop in value.split(",")]
         client = peer_ip
         for hop in reversed(hops):
             hop_ip = _normal_ip(hop)

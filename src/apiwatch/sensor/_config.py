@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apiwatch.model import ConfigError
+from apiwatch.sensor._clientip import PROXY_HEADERS
+from apiwatch.sensor._sanitize import normal_key
 
 __all__ = ["DEFAULT_SESSION_COOKIES", "SensorConfig", "UserHook"]
 
@@ -31,6 +33,7 @@ class SensorConfig:
     service: str
     login_paths: Mapping[str, str] = field(default_factory=dict)
     trusted_proxies: tuple[str, ...] = ()
+    proxy_header: str = "x-forwarded-for"
     user_hook: UserHook | None = None
     token_key: bytes = b""
     redact_keys: frozenset[str] = frozenset()
@@ -58,10 +61,11 @@ class SensorConfig:
             raise ConfigError("service: give the name of this API, e.g. service='shop'")
         options["login_paths"] = _login_paths(options.get("login_paths") or {})
         options["trusted_proxies"] = _strings("trusted_proxies", options.get("trusted_proxies"))
+        options["proxy_header"] = _proxy_header(options.get("proxy_header", "x-forwarded-for"))
         options["token_key"] = _token_key(options.get("token_key"))
+        # The same normal form as the lookups in `is_secret_key`, so "acct.no" matches.
         options["redact_keys"] = frozenset(
-            k.lower().replace("_", "").replace("-", "")
-            for k in _strings("redact_keys", options.get("redact_keys"))
+            map(normal_key, _strings("redact_keys", options.get("redact_keys")))
         )
         options["exclude_paths"] = frozenset(
             _strings("exclude_paths", options.get("exclude_paths"))
@@ -89,6 +93,15 @@ def _strings(name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, Iterable) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{name}: expected a list of strings")
     return tuple(value)
+
+
+def _proxy_header(value: Any) -> str:
+    header = value.strip().lower() if isinstance(value, str) else value
+    if header not in PROXY_HEADERS:
+        raise ConfigError(
+            f"proxy_header: expected {' or '.join(map(repr, PROXY_HEADERS))}, got {value!r}"
+        )
+    return str(header)
 
 
 def _login_paths(value: Any) -> dict[str, str]:

@@ -7,7 +7,7 @@ and every other field are discarded with the parsed document and never reach an 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import unquote_plus
 
 import msgspec
 
@@ -42,13 +42,26 @@ def account_from_body(body: bytes, content_type: str, field: str) -> str | None:
         return None
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "application/x-www-form-urlencoded":
-        values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=200).get(field)
-        return values[0] if values else None
+        return _form_field(body.decode("utf-8", "replace"), field)
     if kind == "multipart/form-data":
         return _multipart_field(body, content_type, field)
     if kind == "application/json" or kind.endswith("+json"):
         return _json_field(body, field)
     return None
+
+
+def _form_field(body: str, field: str) -> str | None:
+    """The LAST value of ``field`` in a urlencoded form, as Starlette, FastAPI and Django read it.
+
+    Only the one field is decoded; any number of other fields is skipped without error (where
+    ``parse_qs(max_num_fields=...)`` would raise).
+    """
+    found = None
+    for pair in body.split("&"):
+        name, sep, value = pair.partition("=")
+        if sep and unquote_plus(name) == field:
+            found = value
+    return unquote_plus(found) if found is not None else None
 
 
 def _json_field(body: bytes, field: str) -> str | None:

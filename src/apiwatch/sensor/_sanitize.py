@@ -1,7 +1,9 @@
 """Log-injection safety and redaction for every string that enters an event.
 
-`clean` escapes what could forge a log line or drive a terminal (CR, LF, other C0/C1 controls,
-ANSI escape sequences through their ESC byte, Unicode line separators and bidi overrides) and
+`clean` escapes what could forge a log line, drive a terminal or hide text in a viewer: every
+character Python does not call printable except the plain space (CR, LF, other C0/C1 controls,
+ANSI escape sequences through their ESC byte, Unicode line and paragraph separators, format
+characters such as bidi marks and overrides, zero-width spaces and the BOM, lone surrogates), and
 truncates with a visible marker. `redact_text` removes secrets that appear inside free text: card
 numbers (Luhn-checked), bearer/basic credentials, JWTs and ``password=...`` style pairs.
 `mask_query` masks the values of secret-looking query parameters.
@@ -18,13 +20,12 @@ __all__ = [
     "clean",
     "is_secret_key",
     "mask_query",
+    "normal_key",
     "redact_text",
     "sanitize",
 ]
 
 REDACTED = "[REDACTED]"
-# Lone surrogates (from surrogateescape-decoded bytes) are escaped too: they cannot be encoded.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
 # Words that make a parameter or field name secret wherever they appear in it (after lower-casing
@@ -43,26 +44,36 @@ _PAIR = re.compile(
     r"|client[_-]?secret|authorization)[\"']?\s*[=:]\s*)(?:\"[^\"]*\"|'[^']*'|[^\s&,;]+)",
     re.IGNORECASE,
 )
-_CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d.])")
+# A full stop may end a sentence after a card number; only a digit after it makes a decimal.
+_CARD = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d|\.\d)")
 # Cheap substring tests that gate the regular expressions: most fields contain none of these.
 _SCHEME_WORDS = ("bearer", "basic", "token", "digest")
 _PAIR_WORDS = ("pass", "pwd", "secret", "token", "key", "authorization")
 _DIGITS = "0123456789"
 
 
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
+def _escape(char: str) -> str:
+    if char.isprintable():  # True for the plain space, False for every other space separator
+        return char
     named = _NAMED.get(char)
     if named is not None:
         return named
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def clean(value: str, limit: int) -> str:
-    """``value`` with control characters escaped, cut to ``limit`` characters plus a marker."""
-    if not value.isprintable():  # False for every C0/C1 control, line separator and bidi mark
-        value = _CONTROL.sub(_escape, value)
+    """``value`` with non-printable characters escaped, cut to ``limit`` characters plus a marker.
+
+    Every character that ``str.isprintable`` rejects, except the plain space, becomes ``\\r``,
+    ``\\n``, ``\\t``, ``\\xNN``, ``\\uNNNN`` (or ``\\UNNNNNNNN`` beyond the BMP): controls,
+    line and paragraph separators, format characters (bidi marks, zero-width spaces, the BOM) and
+    lone surrogates.
+    """
+    if not value.isprintable():  # the common case, all printable, costs one C-level scan
+        value = "".join(map(_escape, value))
     if len(value) > limit:
         value = f"{value[:limit]}...[truncated {len(value) - limit} chars]"
     return value
@@ -106,12 +117,27 @@ def sanitize(value: str, limit: int) -> str:
     return clean(redact_text(value), limit)
 
 
+def normal_key(name: str) -> str:
+    """A parameter or field name as secret names are compared: lower case, letters and digits."""
+    return _NON_ALNUM.sub("", name.lower())
+
+
 def is_secret_key(name: str, extra: Collection[str] = ()) -> bool:
     """Whether a parameter or field called ``name`` holds a secret."""
-    normal = _NON_ALNUM.sub("", name.lower())
+    normal = normal_key(name)
     if normal in _SECRET_NAMES or normal in extra:
         return True
     return any(word in normal for word in _SECRET_WORDS)
+
+
+def _holds_secret(raw_value: str) -> bool:
+    """Whether a query value, once decoded, contains a card number, credential or JWT.
+
+    Encoding (``+`` for spaces, ``%2F``, ``%3D``) hides a secret from `redact_text` on the raw
+    string, so the decoded value is checked and the whole raw value masked.
+    """
+    value = unquote_plus(raw_value)
+    return redact_text(value) != value
 
 
 def mask_query(query: str, extra_keys: Collection[str] = ()) -> str:
@@ -121,6 +147,10 @@ def mask_query(query: str, extra_keys: Collection[str] = ()) -> str:
     parts = query.split("&")
     for index, part in enumerate(parts):
         name, sep, value = part.partition("=")
-        if sep and value and is_secret_key(unquote_plus(name), extra_keys):
+        if (
+            sep
+            and value
+            and (is_secret_key(unquote_plus(name), extra_keys) or _holds_secret(value))
+        ):
             parts[index] = f"{name}={REDACTED}"
     return "&".join(parts)

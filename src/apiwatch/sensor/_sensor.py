@@ -43,7 +43,11 @@ from apiwatch.sensor._outputs import LoggingOutput, Output
 from apiwatch.sensor._sanitize import clean, mask_query, sanitize
 from apiwatch.sensor._tools import attack_tool
 
-__all__ = ["WANTED_HEADERS", "Sensor", "SensorStats"]
+__all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Sensor", "SensorStats"]
+
+#: ``event.reason`` when the app raised after the response had started: the client got the sent
+#: status, but the request failed.
+RAISED_AFTER_START = "the app raised after the response started"
 
 #: The request headers the sensor reads (lower case); every other header is never looked at.
 WANTED_HEADERS = frozenset(
@@ -51,6 +55,10 @@ WANTED_HEADERS = frozenset(
 )
 _LOGIN_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _MAX_REQUEST_ID = 128
+_MAX_METHOD = 32
+# Values longer than this bypass the caches: a cache keyed by 60 KB hostile headers would hold
+# hundreds of megabytes, and values that long are not the ones that repeat.
+_MAX_CACHED = 512
 _report = logging.getLogger("apiwatch.sensor")
 _default_sensor: Sensor | None = None
 
@@ -82,7 +90,7 @@ class Sensor:
         self.config = config
         self.outputs: tuple[Output, ...] = self._make_outputs(config)
         self.stats = SensorStats()
-        self._resolve_ip = ProxyResolver(config.trusted_proxies)
+        self._resolve_ip = ProxyResolver(config.trusted_proxies, config.proxy_header)
         self.service = Service(name=clean(config.service, 256))
         self.host = Host(name=clean(config.host_name, 256))
         self._keyed = hashlib.blake2b(key=config.token_key[:64], digest_size=16)
@@ -128,18 +136,20 @@ class Sensor:
         ctx = RequestContext(self)
         ctx.started = datetime.now(UTC)
         ctx.event_id = new_event_id()
-        ctx.method = method
-        ctx.path = self._path(path)
-        ctx.source_ip = self._resolve_ip(
-            peer, headers.get("x-forwarded-for"), headers.get("forwarded")
-        )
+        ctx.method = clean(method, _MAX_METHOD)
+        ctx.path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
+        ctx.source_ip = self._resolve_ip(peer, headers)
         if ctx.source_ip is None and peer:
             ctx.peer_address = clean(peer, 256)
         ctx.request_id = clean(request_id, _MAX_REQUEST_ID) if request_id else ctx.event_id
         ctx.trace_id = _trace_id(headers.get("traceparent"))
         user_agent = headers.get("user-agent")
         if user_agent:
-            ctx.user_agent, ctx.attack_tool = self._ua(user_agent)
+            ctx.user_agent, ctx.attack_tool = (
+                self._ua(user_agent)
+                if len(user_agent) <= _MAX_CACHED
+                else self._user_agent_info(user_agent)
+            )
         authorization = headers.get("authorization")
         if authorization:
             ctx.token_id = self.fingerprint(authorization.partition(" ")[2] or authorization)
@@ -154,12 +164,18 @@ class Sensor:
             return None
         return self.config.login_paths.get(ctx.path)
 
-    def finish(self, ctx: RequestContext, status: int, duration_ns: int) -> None:
-        """Build and emit the request's event; never raises."""
+    def finish(
+        self, ctx: RequestContext, status: int, duration_ns: int, *, failure: str | None = None
+    ) -> None:
+        """Build and emit the request's event; never raises.
+
+        ``failure`` (e.g. `RAISED_AFTER_START`) makes the outcome ``failure`` whatever the status,
+        with the text as ``event.reason``.
+        """
         try:
             if ctx.path in self.config.exclude_paths:
                 return
-            self.emit(self._request_event(ctx, status, duration_ns))
+            self.emit(self._request_event(ctx, status, duration_ns, failure))
         except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
             self.failed(exc)
 
@@ -237,10 +253,15 @@ class Sensor:
             mask_query(raw_query, self.config.redact_keys), self.config.max_field_length
         )
 
-    def _request_event(self, ctx: RequestContext, status: int, duration_ns: int) -> Event:
+    def _request_event(
+        self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
+    ) -> Event:
         action = self._classify(ctx, status)
         fixed = _FIXED[action]
-        outcome = fixed.outcome or ("success" if status < 400 else "failure")
+        if failure:
+            outcome = "failure"
+        else:
+            outcome = fixed.outcome or ("success" if status < 400 else "failure")
         is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
         user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
         return Event(
@@ -254,6 +275,7 @@ class Sensor:
                 outcome=outcome,
                 duration=duration_ns,
                 severity=fixed.severity,
+                reason=failure,
             ),
             log=fixed.log,
             source=Source(ip=ctx.source_ip, address=ctx.peer_address),

@@ -2,11 +2,13 @@
 
 It wraps ``send`` to learn the status (no `BaseHTTPMiddleware`, no buffering of the response) and,
 on configured login routes only, wraps ``receive`` to keep a bounded copy of the body the app reads.
-Lifespan shutdown flushes the outputs (e.g. the shipper).
+When the app reports its lifespan shutdown complete (or failed), the outputs are closed, so
+the shipper flushes what the app's own shutdown code emitted too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -14,10 +16,11 @@ from typing import Any
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
 from apiwatch.sensor._login import BodyTee, account_from_body
-from apiwatch.sensor._sensor import WANTED_HEADERS, Sensor
+from apiwatch.sensor._sensor import RAISED_AFTER_START, WANTED_HEADERS, Sensor
 
 __all__ = ["ApiwatchMiddleware"]
 
+_SHUTDOWN_DONE = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 _REQUEST_ID = "\0request-id"  # marker: the configured request-id header, whatever its name
 
 # The same shapes Starlette uses, so that ``app.add_middleware(ApiwatchMiddleware, ...)``
@@ -46,7 +49,7 @@ class ApiwatchMiddleware(SensorMiddleware):
         # One coroutine frame per request: the HTTP path is inline rather than in a helper.
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
-                receive = self._lifespan_receive(receive)
+                send = self._lifespan_send(send)
             await self.app(scope, receive, send)
             return
         started = time.perf_counter_ns()
@@ -58,11 +61,14 @@ class ApiwatchMiddleware(SensorMiddleware):
             await self.app(scope, receive, send)
             return
         status = 500  # what the client gets when the app raises before responding
+        responded = False
+        failure = None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
             await send(message)
 
         field = sensor.wants_login_body(ctx)
@@ -70,10 +76,14 @@ class ApiwatchMiddleware(SensorMiddleware):
         previous = enter_request(ctx)
         try:
             await self.app(scope, _tee_receive(receive, tee) if tee else receive, send_wrapper)
+        except Exception:
+            # The client has the sent status, but the response is cut short: still a failure.
+            failure = RAISED_AFTER_START if responded else None
+            raise
         finally:
             restore_request(previous)
             self._complete(ctx, scope, tee, field)
-            sensor.finish(ctx, status, time.perf_counter_ns() - started)
+            sensor.finish(ctx, status, time.perf_counter_ns() - started, failure=failure)
 
     def _begin(self, scope: Scope) -> RequestContext:
         # ASGI servers give lower-case header names as bytes: match them without decoding.
@@ -92,10 +102,9 @@ class ApiwatchMiddleware(SensorMiddleware):
             else:
                 headers[name] = value
         client = scope.get("client")
-        root = scope.get("root_path")
         ctx = self.sensor.begin(
             scope["method"],
-            root + scope["path"] if root else scope["path"],
+            _full_path(scope),
             client[0] if client else None,
             headers,
             request_id,
@@ -125,12 +134,17 @@ class ApiwatchMiddleware(SensorMiddleware):
         except Exception as exc:  # noqa: BLE001
             sensor.failed(exc)
 
-    def _lifespan_receive(self, receive: Receive) -> Receive:
-        async def wrapped() -> Any:
-            message = await receive()
-            if message.get("type") == "lifespan.shutdown":
-                _close_outputs(self.sensor)
-            return message
+    def _lifespan_send(self, send: Send) -> Send:
+        """``send`` that closes the outputs once the app has finished its own shutdown.
+
+        Closing when ``lifespan.shutdown`` arrives would lose what the app's shutdown code still
+        emits; the close (a shipper's final flush) runs in a thread so the loop is not blocked.
+        """
+
+        async def wrapped(message: Any) -> None:
+            if message.get("type") in _SHUTDOWN_DONE:
+                await asyncio.to_thread(_close_outputs, self.sensor)
+            await send(message)
 
         return wrapped
 
@@ -143,6 +157,19 @@ def _tee_receive(receive: Receive, tee: BodyTee) -> Receive:
         return message
 
     return wrapped
+
+
+def _full_path(scope: Scope) -> str:
+    """The request path including any mount prefix.
+
+    uvicorn and Starlette 1.x already put ``root_path`` into ``scope["path"]``; older servers
+    leave it out, so it is added only when the path does not already start with it.
+    """
+    path: str = scope["path"]
+    root = scope.get("root_path")
+    if not root or path == root or path.startswith(root.rstrip("/") + "/"):
+        return path
+    return f"{root}{path}"
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -2,8 +2,10 @@
 
 One function per OWASP Logging Vocabulary event. Each builds an `Event` with the current request's
 context filled in (client IP, user agent, request and trace ids, token fingerprint, route), from a
-contextvar, so it works the same from sync views, async endpoints and threads started by them;
-outside a request it still emits, without request fields. Calls never raise into the app.
+contextvar, so it works the same from sync views and async endpoints. A plain thread does not
+inherit contextvars: a thread must be started with ``contextvars.copy_context().run`` (as
+``asyncio.to_thread`` does) to keep the request's context. Outside a request it still emits, without
+request fields. Calls never raise into the app.
 
 Arguments are account names, object names and reasons, never secrets: a token passed to
 `token_reused` or `token_revoked` is fingerprinted with the sensor's key, never written. Every value

@@ -14,7 +14,7 @@ from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
 from apiwatch.sensor._environ import begin_from_environ, native_to_text, request_id_key
 from apiwatch.sensor._login import BodyTee, account_from_body
-from apiwatch.sensor._sensor import Sensor
+from apiwatch.sensor._sensor import RAISED_AFTER_START, Sensor
 
 __all__ = ["WSGIMiddleware"]
 
@@ -95,9 +95,12 @@ class _Request:
         if self.done:
             return
         self.done = True
-        status = 500 if failed and self.status is None else (self.status or 500)
+        # An exception after start_response: the status stands, but the request failed.
+        failure = RAISED_AFTER_START if failed and self.status is not None else None
         self._complete()
-        self.sensor.finish(self.ctx, status, time.perf_counter_ns() - self.started)
+        self.sensor.finish(
+            self.ctx, self.status or 500, time.perf_counter_ns() - self.started, failure=failure
+        )
 
     def _complete(self) -> None:
         sensor, ctx, environ = self.sensor, self.ctx, self.environ
