@@ -98,3 +98,47 @@ def test_user_mistake_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert result.stderr.startswith(
         "apiwatch: db: 'mysql://x' is not a sqlite:/// or postgresql://"
     )
+
+
+def _entry_point(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "apiwatch", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+        env={**os.environ, **env},
+    )
+
+
+def test_uncreatable_store_path_is_one_line_without_traceback(tmp_path: Path) -> None:
+    """A store or key file that cannot be created prints one line and exits 1."""
+    for args in (
+        ["keys", "create", "--name", "a", "--scope", "read", "--db", "sqlite:////proc/nope/x.db"],
+        ["serve", "--db", "sqlite:////proc/nope/x.db"],
+    ):
+        result = _entry_point(*args, cwd=tmp_path)
+        assert result.returncode == 1
+        assert result.stderr.strip().count("\n") == 0
+        assert result.stderr.startswith("apiwatch: key file /proc/nope/x.db.keys: cannot create")
+    keys = str(tmp_path / "keys")
+    result = _entry_point("serve", "--db", "sqlite:////proc/nope/x.db", cwd=tmp_path,
+                          APIWATCH_KEY_FILE=keys)  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "apiwatch: db: cannot create /proc/nope/x.db (No such file or directory)"
+    )
+    assert not (tmp_path / "keys").exists()
+
+
+def test_bad_setting_is_one_line_without_traceback(tmp_path: Path) -> None:
+    """retention_days = 0 through the real entry point prints one line naming it, exit 1."""
+    (tmp_path / "apiwatch.toml").write_text("retention_days = 0\n")
+    result = _entry_point("serve", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "apiwatch: apiwatch.toml: retention_days must be 1 or more, not 0"
+    )
+    assert not (tmp_path / "apiwatch.db").exists()

@@ -174,3 +174,101 @@ def test_bad_db_url_is_a_clear_error(db: str) -> None:
     result = CliRunner().invoke(cli, ["keys", "list", "--db", "mysql://x"])
     assert result.exit_code != 0
     assert "not a sqlite:/// or postgresql:// URL" in str(result.exception) + result.output
+
+
+def test_events_audit_records_the_account_as_its_blind_index(db: str) -> None:
+    """`events --user` records the account in the read audit as its blind index, not the name."""
+    _fill(db, 4)
+    code, out, _ = run("events", "--user", "user1", "--db", db)
+    assert code == 0 and out.count("\n") == 1
+    store = open_store(db)
+    [read] = store.reads()
+    assert read.criteria == "user.name=#" + store.keyring.blind_index("user1").hex()
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify"],
+        ["events"],
+        ["rotate-key"],
+        ["expire", "--days", "3"],
+        ["keys", "list"],
+        ["keys", "revoke", "x"],
+    ],
+)
+def test_read_only_commands_never_create_a_store(
+    db: str, tmp_path: Path, command: list[str]
+) -> None:
+    """Commands that use a store fail clearly on a missing one and create neither it nor keys."""
+    result = CliRunner().invoke(cli, [*command, "--db", db])
+    assert result.exit_code != 0
+    assert "no apiwatch store at" in str(result.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_verify_without_the_key_file_does_not_make_new_keys(db: str, tmp_path: Path) -> None:
+    """verify on an existing store whose key file is gone is an error, not a fresh key file."""
+    _fill(db, 4)
+    (tmp_path / "store.db.keys").rename(tmp_path / "elsewhere.keys")
+    result = CliRunner().invoke(cli, ["verify", "--db", db])
+    assert result.exit_code != 0
+    assert "store.db.keys is missing" in str(result.exception)
+    assert not (tmp_path / "store.db.keys").exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("retention_days = 0", "retention_days must be 1 or more, not 0"),
+        ("retention_days = -3", "retention_days must be 1 or more, not -3"),
+        ("port = 70000", "port must be from 0 to 65535, not 70000"),
+        ('log_level = "loud"', "log_level must be one of critical, error, warning, info"),
+    ],
+)
+def test_out_of_range_settings_name_the_setting_and_the_file(
+    db: str, tmp_path: Path, setting: str, message: str
+) -> None:
+    """A setting outside its allowed values is an error naming the file and the setting."""
+    (tmp_path / "apiwatch.toml").write_text(setting + "\n")
+    result = CliRunner().invoke(cli, ["keys", "list", "--db", db])
+    assert result.exit_code != 0
+    assert str(result.exception).startswith(f"apiwatch.toml: {message}")
+
+
+def test_out_of_range_environment_setting_names_the_variable(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APIWATCH_RETENTION_DAYS=0 is an error naming the variable."""
+    monkeypatch.setenv("APIWATCH_RETENTION_DAYS", "0")
+    result = CliRunner().invoke(cli, ["keys", "list", "--db", db])
+    assert "APIWATCH_RETENTION_DAYS: retention_days must be 1 or more" in str(result.exception)
+
+
+def test_revoke_help_says_when_the_key_stops_working() -> None:
+    """`keys revoke --help` tells that the collector notices a revocation within seconds."""
+    code, out, _ = run("keys", "revoke", "--help")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "within a few seconds (the collector caches verified keys for 5 s)" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@db.example/logs", "postgresql://u@db.example/logs"),
+        (
+            "postgresql://u@db.example/logs?password=pw&sslmode=require",
+            "postgresql://u@db.example/logs?sslmode=require",
+        ),
+        ("postgresql://u:a@b@db.example/logs?password=pw", "postgresql://u@db.example/logs"),
+        ("sqlite:///./apiwatch.db", "sqlite:///./apiwatch.db"),
+    ],
+)
+def test_serve_never_prints_the_store_password(url: str, shown: str) -> None:
+    """The store URL serve prints has no password, neither user:pass@ nor ?password=."""
+    from apiwatch.cli._config import Settings
+    from apiwatch.cli.serve import _safe_url
+
+    assert _safe_url(Settings(db=url)) == shown

@@ -153,8 +153,17 @@ def test_every_read_is_in_the_read_audit(loaded: Collector) -> None:
         ("read", "events", 2),
     ]
     assert reads[2]["criteria"] == "source.ip=203.0.113.0/24 http.response.status_code=401"
-    assert reads[3]["criteria"] == "user.name=alice"
+    assert reads[3]["criteria"] == "user.name=#" + loaded.store.keyring.blind_index("alice").hex()
     assert reads[0]["criteria"] == "all"
+
+
+def test_read_audit_never_holds_an_account_name(loaded: Collector) -> None:
+    """A query by user.name is audited as the name's blind index, never the name in clear."""
+    users(loaded, **{"user.name": "alice"})
+    with loaded.client("admin") as client:
+        reads = client.get("/v1/reads").json()["reads"]
+    assert "alice" not in json.dumps(reads)
+    assert reads[0]["criteria"].startswith("user.name=#")
 
 
 def test_sources_list_each_sender_with_counts(collector: Collector) -> None:

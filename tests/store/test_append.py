@@ -113,3 +113,21 @@ def test_nul_in_a_clear_field_is_stored_and_searchable(store: SqlStore) -> None:
     found = store.query(EventFilter(path_prefix="/api/\x00"), cursor=None, limit=10)
     assert found.lines == [hostile.payload]
     assert store.verify().ok
+
+
+def test_one_keys_event_ids_do_not_suppress_another_keys_events(store: SqlStore) -> None:
+    """An ingest key sending another key's event ids stores its own copies; neither is lost."""
+    sent = lines(3)
+    assert store.append([batch(sent, key="intruder")]) == [AppendResult(3, 0)]
+    assert store.append([batch(sent, key="ingest-1")]) == [AppendResult(3, 0)]
+    assert store.append([batch(sent, key="ingest-1")]) == [AppendResult(0, 3)]
+    assert store.count() == 6
+    assert store.verify().ok
+
+
+def test_shared_ids_across_keys_in_one_group_commit_are_kept_per_key(store: SqlStore) -> None:
+    """Two keys' batches sharing event ids in one transaction each store their events."""
+    sent = lines(2)
+    results = store.append([batch(sent, key="a"), batch(sent, key="b"), batch(sent, key="a")])
+    assert results == [AppendResult(2, 0), AppendResult(2, 0), AppendResult(0, 2)]
+    assert store.count() == 4

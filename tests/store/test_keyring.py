@@ -13,6 +13,7 @@ import pytest
 
 from apiwatch.model import ConfigError
 from apiwatch.store import Keyring
+from apiwatch.store.crypto import data_key_id
 
 
 def test_key_file_is_created_owner_only(tmp_path: Path) -> None:
@@ -109,3 +110,82 @@ def test_data_key_from_the_environment_is_current(
     monkeypatch.setenv("APIWATCH_DATA_KEY", "c2hvcnQ=")
     with pytest.raises(ConfigError, match="32 bytes"):
         Keyring.load_or_create(tmp_path / "keys")
+
+
+def test_data_key_ids_are_fingerprints_of_the_keys(tmp_path: Path) -> None:
+    """A data key's id is derived from the key, so one id never names two different keys."""
+    keyring = Keyring.load_or_create(tmp_path / "keys")
+    assert keyring.current == data_key_id(keyring.data_keys[keyring.current])
+    new_id = keyring.new_data_key()
+    assert new_id == data_key_id(keyring.data_keys[new_id])
+    assert Keyring.load(tmp_path / "keys").data_keys == keyring.data_keys
+
+
+def test_environment_data_key_is_never_written_to_the_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotating while APIWATCH_DATA_KEY is set saves the new key but never the variable's."""
+    path = tmp_path / "keys"
+    Keyring.load_or_create(path)
+    env_key = os.urandom(32)
+    monkeypatch.setenv("APIWATCH_DATA_KEY", base64.b64encode(env_key).decode())
+    keyring = Keyring.load_or_create(path)
+    env_id = keyring.current
+    new_id = keyring.new_data_key()
+    saved = Keyring.load(path)
+    assert env_id not in saved.data_keys
+    assert base64.b64encode(env_key).decode() not in path.read_text()
+    assert (saved.current, saved.data_keys[new_id]) == (new_id, keyring.data_keys[new_id])
+
+
+def test_rotating_without_the_variable_never_reuses_an_environment_keys_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key added after an environment key gets an id of its own: both still decrypt."""
+    path = tmp_path / "keys"
+    Keyring.load_or_create(path)
+    env_key = os.urandom(32)
+    monkeypatch.setenv("APIWATCH_DATA_KEY", base64.b64encode(env_key).decode())
+    env_id, sealed = Keyring.load_or_create(path).encrypt(b"secret", b"ad")
+    monkeypatch.delenv("APIWATCH_DATA_KEY")
+    later = Keyring.load_or_create(path)
+    new_id = later.new_data_key()
+    assert new_id != env_id
+    monkeypatch.setenv("APIWATCH_DATA_KEY", base64.b64encode(env_key).decode())
+    again = Keyring.load_or_create(path)
+    assert again.decrypt(env_id, sealed, b"ad") == b"secret"
+    assert again.data_keys[new_id] == later.data_keys[new_id]
+
+
+def test_key_file_with_counter_ids_still_loads(tmp_path: Path) -> None:
+    """A key file from before fingerprint ids loads with the ids stored in it, and rotates on."""
+    old, older = os.urandom(32), os.urandom(32)
+    current = Keyring.load_or_create(tmp_path / "new")
+    path = tmp_path / "old-keys"
+    path.write_text(
+        json.dumps(
+            {
+                "format": "apiwatch-keys/1",
+                "current": 2,
+                "data_keys": {
+                    "1": base64.b64encode(older).decode(),
+                    "2": base64.b64encode(old).decode(),
+                },
+                "index_key": base64.b64encode(current.index_key).decode(),
+                "signing_key": base64.b64encode(current.signing_key.private_bytes_raw()).decode(),
+            }
+        )
+    )
+    keyring = Keyring.load(path)
+    assert (keyring.current, keyring.data_keys) == (2, {1: older, 2: old})
+    new_id = keyring.new_data_key()
+    assert new_id not in (1, 2)
+    assert Keyring.load(path).data_keys[1] == older
+
+
+def test_unwritable_key_file_location_is_a_config_error(tmp_path: Path) -> None:
+    """A key file that cannot be created is a ConfigError naming it, not an OSError."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=re.escape(str(blocker / "keys"))):
+        Keyring.load_or_create(blocker / "keys")

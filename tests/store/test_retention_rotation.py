@@ -3,9 +3,15 @@ re-encrypts every record without breaking it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from apiwatch.store import EventFilter, Keyring, SqlStore
+from apiwatch.store.chain import expiry_message
 
 from .helpers import T0, Backend, batch, lines
 
@@ -97,3 +103,55 @@ def test_rotate_an_empty_store(store: SqlStore) -> None:
     before = store.keyring.current
     assert store.rotate_key() == 0
     assert store.keyring.current != before
+
+
+def test_hand_deleted_oldest_records_with_a_forged_retention_record_fail_verify(
+    store: SqlStore, backend: Backend
+) -> None:
+    """Deleting the oldest records by hand and writing an unsigned retention record fails verify."""
+    store.append([batch(lines(3, start=T0))])
+    store.append([batch(lines(3, start=T0 + DAY))])
+    backend.sql("DELETE FROM events WHERE seq <= 3")
+    for forged in ("3", "3:0:0:" + "00" * 64, "3:0:0:nothex"):
+        backend.sql(
+            "INSERT INTO meta VALUES ('expired_through', ?) "
+            "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+            (forged,),
+        )
+        report = store.verify()
+        assert not report.ok
+        assert "retention record is not validly signed" in (report.problem or "")
+
+
+def test_retention_record_signed_by_another_key_fails_verify(
+    store: SqlStore, backend: Backend, tmp_path: Path
+) -> None:
+    """A retention record signed with a key other than the store's does not pass verify."""
+    store.append([batch(lines(3, start=T0))])
+    store.append([batch(lines(3, start=T0 + 9 * DAY))])
+    assert store.expire(T0 + 5 * DAY) == 3
+    assert store.verify().ok
+    other = Keyring.load_or_create(tmp_path / "other-keys")
+    forged = f"3:0:0:{other.sign(expiry_message(3, 0, 0)).hex()}"
+    backend.sql("UPDATE meta SET v = ? WHERE k = 'expired_through'", (forged,))
+    assert not store.verify().ok
+
+
+def test_expiry_during_verify_is_not_reported_as_deletion(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention committing while verify walks the rows does not make verify report a deletion."""
+    store.append([batch(lines(3, start=T0))])
+    store.append([batch(lines(3, start=T0 + 9 * DAY))])
+    walk = store._iter_rows
+    raced: list[int] = []
+
+    def expire_first(after_seq: int) -> Iterator[Any]:
+        if not raced:  # the anchor is already read; retention moves it before any row is read
+            raced.append(store.expire(T0 + 5 * DAY))
+        yield from walk(after_seq)
+
+    monkeypatch.setattr(store, "_iter_rows", expire_first)
+    report = store.verify()
+    assert raced == [3]
+    assert (report.ok, report.records, report.expired_records) == (True, 3, 3)

@@ -32,10 +32,16 @@ def store_options(function: F) -> F:
     )(function)
 
 
-def open_configured_store(settings: Settings, *, announce: bool = True) -> SqlStore:
-    """Open the configured store; say once when its key file had to be created."""
+def open_configured_store(
+    settings: Settings, *, announce: bool = True, create: bool = False
+) -> SqlStore:
+    """Open the configured store; say once when its key file had to be created.
+
+    Only ``create`` makes a missing store (and its keys): commands that just use one get a
+    `ConfigError` instead of a new, empty store in the wrong place.
+    """
     key_file = Path(settings.key_file) if settings.key_file else default_key_file(settings.db)
-    store = open_store(settings.db, key_file=key_file)
+    store = open_store(settings.db, key_file=key_file, create=create)
     if announce and store.keyring.created:
         click.echo(
             f"apiwatch: created the data and signing keys in {key_file} (owner-only); "

@@ -35,17 +35,33 @@ class Settings:
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+#: Inclusive bounds of the whole-number settings that have them.
+_RANGES = {"retention_days": (1, None), "port": (0, 65535), "max_body_bytes": (1, None)}
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
     kind = str(_TYPES[name])
     if "int" in kind and not isinstance(value, int):
         try:
-            return int(value)
+            value = int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}") from None
     if "str" in kind and value is not None and not isinstance(value, str):
         raise ConfigError(f"{where}: {name} must be a string, not {value!r}")
+    return _checked(name, value, where)
+
+
+def _checked(name: str, value: Any, where: str) -> Any:
+    """``value`` if it is allowed for setting ``name``; else a `ConfigError` naming both."""
+    low, high = _RANGES.get(name, (None, None))
+    if isinstance(value, int) and low is not None and not low <= value <= (high or value):
+        allowed = f"from {low} to {high}" if high is not None else f"{low} or more"
+        raise ConfigError(f"{where}: {name} must be {allowed}, not {value!r}")
+    if name == "log_level" and value not in _LOG_LEVELS:
+        raise ConfigError(
+            f"{where}: log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}"
+        )
     return value
 
 
@@ -81,5 +97,7 @@ def load_settings(config: str | None, **flags: Any) -> Settings:
         if f"APIWATCH_{name.upper()}" in os.environ
     }
     settings = replace(settings, **env)
-    given = {k: v for k, v in flags.items() if v is not None}
+    given = {
+        k: _checked(k, v, f"--{k.replace('_', '-')}") for k, v in flags.items() if v is not None
+    }
     return replace(settings, **given)

@@ -30,7 +30,7 @@ def keys() -> None:
 @store_options
 def create(name: str, scopes: tuple[str, ...], config: str | None, db: str | None) -> None:
     """Create a key and print it once: it is the last word of the output."""
-    store = open_configured_store(settings_for(config, db=db))
+    store = open_configured_store(settings_for(config, db=db), create=True)
     try:
         key, secret = store.create_key(name, scopes)
     finally:
@@ -64,7 +64,10 @@ def list_keys(config: str | None, db: str | None) -> None:
 @click.argument("name")
 @store_options
 def revoke(name: str, config: str | None, db: str | None) -> None:
-    """Revoke the key called NAME (or with that id); it stops working at once."""
+    """Revoke the key called NAME (or with that id).
+
+    It stops working within a few seconds (the collector caches verified keys for 5 s).
+    """
     store = open_configured_store(settings_for(config, db=db))
     try:
         done = store.revoke_key(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 
@@ -50,7 +51,7 @@ def serve(
             "pip install 'apiwatch[server]'"
         ) from None
 
-    store = open_configured_store(settings)
+    store = open_configured_store(settings, create=True)
     stop = threading.Event()
     if settings.retention_days:
         _start_retention(store, settings.retention_days, stop)
@@ -75,14 +76,16 @@ def serve(
 
 
 def _safe_url(settings: Settings) -> str:
-    """The store URL without any password it may contain."""
-    url = settings.db
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, _, location = rest.rpartition("@")
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}@{location}"
-    return url
+    """The store URL without any password it may contain (user:pass@ or ?password=)."""
+    parts = urlsplit(settings.db)
+    if not parts.netloc and not parts.query:
+        return settings.db
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, _, location = netloc.rpartition("@")
+        netloc = f"{credentials.split(':', 1)[0]}@{location}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
 
 
 def _start_retention(store: SqlStore, days: int, stop: threading.Event) -> None:

@@ -91,10 +91,9 @@ def events(config: str | None, db: str | None, limit: int, **criteria: object) -
     store = open_configured_store(settings_for(config, db=db))
     try:
         page = store.query(wanted, cursor=None, limit=limit)
+        criteria_text = store.describe_filter(wanted)
         store.record_read(
-            ReadRecord(
-                datetime.now(UTC), f"cli:{_who()}", "events", wanted.describe(), len(page.lines)
-            )
+            ReadRecord(datetime.now(UTC), f"cli:{_who()}", "events", criteria_text, len(page.lines))
         )
     finally:
         store.close()

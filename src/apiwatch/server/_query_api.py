@@ -140,7 +140,13 @@ def _audited_query(
     except OverflowError:
         raise ConfigError("cursor: not a cursor this server gave out") from None
     state.store.record_read(
-        ReadRecord(datetime.now(UTC), key.name, "events", criteria.describe(), len(page.lines))
+        ReadRecord(
+            datetime.now(UTC),
+            key.name,
+            "events",
+            state.store.describe_filter(criteria),
+            len(page.lines),
+        )
     )
     return page
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -59,28 +60,81 @@ def _sqlite_path(url: str) -> Path:
 
 
 def default_key_file(url: str) -> Path:
-    """Beside the SQLite file; for PostgreSQL, under ``$APIWATCH_HOME`` (or ~/.local/share)."""
+    """Beside the SQLite file; for PostgreSQL, under ``$APIWATCH_HOME`` (or ~/.local/share),
+    named after the host, port, database and search_path only (never the password)."""
     if url.startswith("sqlite:"):
         path = _sqlite_path(url)
         return path.with_name(path.name + ".keys")
+    _check_scheme(url)
+    from apiwatch.store.postgres import key_file_label  # noqa: PLC0415
+
     home = Path(os.environ.get("APIWATCH_HOME") or Path.home() / ".local/share/apiwatch")
+    label, identity = key_file_label(url)
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+    named = home / f"{re.sub(r'[^A-Za-z0-9._-]', '_', label)}-{digest}.keys"
+    # Key files made before this naming were named after a digest of the whole URL.
     parts = urlsplit(url)
-    label = f"{parts.hostname or 'local'}-{parts.path.strip('/') or 'db'}"
-    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
-    return home / f"{label}-{digest}.keys"
+    legacy = f"{parts.hostname or 'local'}-{parts.path.strip('/') or 'db'}"
+    legacy_file = home / f"{legacy}-{hashlib.sha256(url.encode()).hexdigest()[:8]}.keys"
+    return legacy_file if not named.exists() and legacy_file.exists() else named
+
+
+def _check_scheme(url: str) -> None:
+    if not url.startswith(("sqlite:", "postgresql:", "postgres:")):
+        raise ConfigError(f"db: {url!r} is not a sqlite:/// or postgresql:// URL")
 
 
 def open_store(
-    url: str = DEFAULT_DB, *, key_file: Path | None = None, max_bytes: int | None = None
+    url: str = DEFAULT_DB,
+    *,
+    key_file: Path | None = None,
+    max_bytes: int | None = None,
+    create: bool = True,
 ) -> SqlStore:
-    """Open (creating if needed) the store at ``url`` with its keys."""
-    keyring = Keyring.load_or_create(key_file or default_key_file(url))
+    """Open the store at ``url`` with its keys, creating both when missing if ``create``.
+
+    Raises `ConfigError` when the key file belongs to another store, and (with ``create``
+    false) when there is no store at ``url`` or its key file is missing.
+    """
+    _check_scheme(url)
+    key_path = key_file or default_key_file(url)
+    if not create:
+        _require_existing(url, key_path)
+    keyring = Keyring.load_or_create(key_path)
+    try:
+        return _open(url, keyring, max_bytes)
+    except ConfigError:
+        if keyring.created:  # made just now for a store it does not belong to
+            key_path.unlink(missing_ok=True)
+        raise
+
+
+def _open(url: str, keyring: Keyring, max_bytes: int | None) -> SqlStore:
     if url.startswith("sqlite:"):
         from apiwatch.store.sqlite import SqliteStore  # noqa: PLC0415
 
         return SqliteStore(_sqlite_path(url), keyring, max_bytes=max_bytes)
-    if url.startswith(("postgresql:", "postgres:")):
-        from apiwatch.store.postgres import PostgresStore  # noqa: PLC0415
+    from apiwatch.store.postgres import PostgresStore  # noqa: PLC0415
 
-        return PostgresStore(url, keyring)
-    raise ConfigError(f"db: {url!r} is not a sqlite:/// or postgresql:// URL")
+    return PostgresStore(url, keyring)
+
+
+def _require_existing(url: str, key_path: Path) -> None:
+    """For commands that only use a store: it and its key file must already exist."""
+    if url.startswith("sqlite:"):
+        where = str(_sqlite_path(url))
+        exists = _sqlite_path(url).is_file()
+    else:
+        from apiwatch.store.postgres import key_file_label, store_exists  # noqa: PLC0415
+
+        where = key_file_label(url)[0]
+        exists = store_exists(url)
+    if not exists:
+        raise ConfigError(
+            f"no apiwatch store at {where}; `apiwatch serve` or `apiwatch keys create` creates one"
+        )
+    if not key_path.is_file():
+        raise ConfigError(
+            f"key file {key_path} is missing: the store at {where} cannot be read or verified "
+            "without its keys (set key_file / APIWATCH_KEY_FILE to where they are)"
+        )

@@ -7,6 +7,7 @@ extends the chain and signs a checkpoint per transaction. Readers use their own 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -133,16 +134,35 @@ class SqlStore(ABC):
         ]
 
     def _create_schema(self) -> None:
+        """Create what is missing and tie the store to its signing key (see `_own_key`)."""
         with self._write_lock:
             connection = self._writer()
             cursor = connection.cursor()
             try:
                 for statement in self._schema():
                     cursor.execute(statement)
+                self._own_key(cursor)
                 connection.commit()
             except Exception as exc:
                 _rollback(connection)
                 raise self._translate(exc) from exc
+
+    def _own_key(self, cursor: Any) -> None:
+        """Record the signing public key on first open; refuse a key file that is not the one
+        the store was first opened with (its rows would not decrypt, nor its chain verify)."""
+        mine = self.keyring.public_key_bytes().hex()
+        cursor.execute(
+            f"INSERT INTO meta VALUES ('signing_key', {self.mark}) ON CONFLICT (k) DO NOTHING",
+            (mine,),
+        )
+        cursor.execute("SELECT v FROM meta WHERE k = 'signing_key'")
+        row = cursor.fetchone()
+        if row is not None and str(row[0]) != mine:
+            raise ConfigError(
+                f"the key file {self.keyring.path or '(in memory)'} does not belong to this "
+                "store: it was created with other keys (set key_file / APIWATCH_KEY_FILE to its "
+                "key file)"
+            )
 
     # -- appending -------------------------------------------------------------------------------
 
@@ -364,6 +384,14 @@ class SqlStore(ABC):
         )
         return changed > 0
 
+    def describe_filter(self, criteria: EventFilter) -> str:
+        """The criteria as the read audit records them: an account as its blind index
+        (``user.name=#<hex>``), never the name itself."""
+        if criteria.user_name is None:
+            return criteria.describe()
+        hidden = "#" + self.keyring.blind_index(criteria.user_name).hex()
+        return dataclasses.replace(criteria, user_name=hidden).describe()
+
     def record_read(self, record: ReadRecord) -> None:
         self._write(
             f"INSERT INTO reads VALUES ({self._marks(5)})",
@@ -393,15 +421,31 @@ class SqlStore(ABC):
     # -- verification, retention, rotation ------------------------------------------------------
 
     def verify(self) -> VerifyReport:
+        report, anchor = self._verify_once()
+        if self._anchor_seq() != anchor:
+            # Retention expired records while the rows were walked: what looked deleted was
+            # expired. Once more, from the new anchor.
+            report, _ = self._verify_once()
+        return report
+
+    def _anchor_seq(self) -> int | None:
+        try:
+            return self._anchor()[0]
+        except TamperedError:
+            return None
+
+    def _verify_once(self) -> tuple[VerifyReport, int | None]:
+        """The report, and the retention anchor it started from (None: not validly signed)."""
         checkpoints = self._read_all("SELECT seq, chain, signed_at, signature FROM checkpoints "
                                      "ORDER BY seq")  # fmt: skip
         bad = self._bad_checkpoint(checkpoints)
         if bad is not None:
-            return VerifyReport(False, 0, len(checkpoints), problem=bad[1], problem_seq=bad[0])
+            report = VerifyReport(False, 0, len(checkpoints), problem=bad[1], problem_seq=bad[0])
+            return report, self._anchor_seq()
         try:
             anchor_seq, anchor_chain = self._anchor()
         except TamperedError as exc:
-            return VerifyReport(False, 0, len(checkpoints), problem=str(exc), problem_seq=1)
+            return VerifyReport(False, 0, len(checkpoints), problem=str(exc), problem_seq=1), None
         checker = ChainChecker(anchor_seq, anchor_chain)
         marks = {int(seq): bytes(chain) for seq, chain, _, _ in checkpoints}
         for row in self._iter_rows(anchor_seq):
@@ -415,7 +459,7 @@ class SqlStore(ABC):
         if checker.problem is None and last > tip and not self._signed(last, checker.previous):
             checker.fail(tip + 1, f"record {tip + 1} is not covered by a signed checkpoint "
                          f"(the last checkpoint is at record {tip})")  # fmt: skip
-        return VerifyReport(
+        report = VerifyReport(
             ok=checker.problem is None,
             records=checker.rows,
             checkpoints=len(checkpoints),
@@ -423,6 +467,7 @@ class SqlStore(ABC):
             problem=checker.problem,
             problem_seq=checker.problem_seq,
         )
+        return report, anchor_seq
 
     def _signed(self, seq: int, chain: bytes) -> bool:
         """Whether a valid checkpoint signs ``chain`` at ``seq``. Rows past the checkpoints read

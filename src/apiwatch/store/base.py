@@ -100,7 +100,8 @@ class EventFilter:
     status: int | None = None
 
     def describe(self) -> str:
-        """A compact, stable text of the criteria given (for the read audit)."""
+        """A compact, stable text of the criteria given, ``user.name`` as given: the read audit
+        records `Store.describe_filter` instead, which never holds an account name."""
         parts = [f"{name}={value}" for name, value in self._items() if value is not None]
         return " ".join(parts) or "all"
 
@@ -207,6 +208,11 @@ class Store(Protocol):
     def list_keys(self) -> list[ApiKey]: ...
 
     def revoke_key(self, name_or_id: str) -> bool: ...
+
+    def describe_filter(self, criteria: EventFilter) -> str:
+        """``criteria`` as the read audit records them: an account as its blind index
+        (``user.name=#<hex>``), never its name."""
+        ...
 
     def record_read(self, record: ReadRecord) -> None: ...
 

@@ -3,12 +3,15 @@ Ed25519 key that signs checkpoints — kept in one owner-only key file beside th
 
 The key file is JSON (base64 values), created on first use with mode 0600. ``APIWATCH_DATA_KEY``
 (base64 of 32 bytes, as ``apiwatch keygen`` prints) overrides the current data key, so a deployment
-can keep that key in a secret manager instead of on disk.
+can keep that key in a secret manager instead of on disk: it is held in memory only, never written
+to the key file. A data key's id is a fingerprint of the key itself (key files written before that
+keep the counter ids stored in them), so one id never names two different keys.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import os
@@ -24,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from apiwatch.model import ApiwatchError, ConfigError
 
-__all__ = ["DecryptError", "Keyring", "generate_data_key"]
+__all__ = ["DecryptError", "Keyring", "data_key_id", "generate_data_key"]
 
 _NONCE = 12
 _ENV_DATA_KEY = "APIWATCH_DATA_KEY"
@@ -38,6 +41,12 @@ class DecryptError(ApiwatchError):
 def generate_data_key() -> str:
     """A new 256-bit data key, base64 (what ``apiwatch keygen`` prints)."""
     return base64.b64encode(os.urandom(32)).decode()
+
+
+def data_key_id(key: bytes) -> int:
+    """The id of a data key: a keyed fingerprint, 31 bits (it fits every back end's integer)."""
+    digest = hmac.new(key, b"apiwatch-data-key-id", hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 def _b64(data: bytes) -> str:
@@ -61,6 +70,9 @@ class Keyring:
     signing_key: Ed25519PrivateKey
     path: Path | None = None
     created: bool = False
+    #: Ids of data keys given through the environment: kept in memory, never saved.
+    memory_only: set[int] = field(default_factory=set)
+    saved_current: int = 0  # the current key as the key file names it
     _index_cache: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     # -- persistence -----------------------------------------------------------------------
@@ -71,7 +83,7 @@ class Keyring:
         keyring = cls.load(path) if path.exists() else cls._create(path)
         override = os.environ.get(_ENV_DATA_KEY)
         if override:
-            keyring.use_data_key(_unb64(override, _ENV_DATA_KEY))
+            keyring.use_data_key(_unb64(override, _ENV_DATA_KEY), memory_only=True)
         return keyring
 
     @classmethod
@@ -91,19 +103,25 @@ class Keyring:
             raise ConfigError(f"key file {path}: unreadable ({exc})") from None
         if keyring.current not in keyring.data_keys:
             raise ConfigError(f"key file {path}: current data key {keyring.current} is missing")
+        keyring.saved_current = keyring.current
         return keyring
 
     @classmethod
     def _create(cls, path: Path) -> Keyring:
+        first = os.urandom(32)
         keyring = cls(
-            data_keys={1: os.urandom(32)},
-            current=1,
+            data_keys={data_key_id(first): first},
+            current=data_key_id(first),
             index_key=os.urandom(32),
             signing_key=Ed25519PrivateKey.generate(),
             path=path,
             created=True,
+            saved_current=data_key_id(first),
         )
-        tmp = keyring._write_temp(path)
+        try:
+            tmp = keyring._write_temp(path)
+        except OSError as exc:
+            raise ConfigError(f"key file {path}: cannot create ({exc.strerror or exc})") from None
         try:
             # A hard link never replaces an existing file: when two collectors start at once,
             # the second uses the first one's keys instead of overwriting them (which would
@@ -118,17 +136,26 @@ class Keyring:
         return keyring
 
     def save(self) -> None:
-        """Write the key file atomically, readable by its owner only."""
-        if self.path is not None:
+        """Write the key file atomically, readable by its owner only (environment keys left out)."""
+        if self.path is None:
+            return
+        try:
             os.replace(self._write_temp(self.path), self.path)
+        except OSError as exc:
+            raise ConfigError(
+                f"key file {self.path}: cannot write ({exc.strerror or exc})"
+            ) from None
 
     def _write_temp(self, path: Path) -> Path:
         """The key file's content in a new owner-only file beside ``path`` (fsync'd)."""
         raw_signing = self.signing_key.private_bytes_raw()
+        saved = {k: v for k, v in sorted(self.data_keys.items()) if k not in self.memory_only}
         doc = {
             "format": "apiwatch-keys/1",
-            "current": self.current,
-            "data_keys": {str(k): _b64(v) for k, v in sorted(self.data_keys.items())},
+            # An environment key is current only while the variable is set: without it, the
+            # current key is the one the file named before.
+            "current": self.current if self.current in saved else self.saved_current,
+            "data_keys": {str(k): _b64(v) for k, v in saved.items()},
             "index_key": _b64(self.index_key),
             "signing_key": _b64(raw_signing),
             "public_key": _b64(self.public_key_bytes()),
@@ -145,21 +172,33 @@ class Keyring:
 
     # -- data keys ---------------------------------------------------------------------------
 
-    def use_data_key(self, key: bytes) -> int:
-        """Make ``key`` current (adding it if new); returns its id."""
+    def use_data_key(self, key: bytes, *, memory_only: bool = False) -> int:
+        """Make ``key`` current (adding it if new); returns its id, `data_key_id` of the key
+        unless an older key file already holds it under a counter id. A ``memory_only`` key is
+        never written to the key file."""
         if len(key) != 32:
             raise ConfigError("data key: expected 32 bytes (base64 of 32 random bytes)")
         for key_id, known in self.data_keys.items():
             if hmac.compare_digest(known, key):
                 self.current = key_id
                 return key_id
-        self.current = max(self.data_keys, default=0) + 1
-        self.data_keys[self.current] = key
-        return self.current
+        key_id = data_key_id(key)
+        if key_id in self.data_keys:  # 1 in 2**31 for two keys; refuse rather than confuse
+            raise ConfigError(f"data key: its id {key_id} is already used by another key")
+        self.data_keys[key_id] = key
+        if memory_only:
+            self.memory_only.add(key_id)
+        self.current = key_id
+        if not memory_only:
+            self.saved_current = key_id
+        return key_id
 
     def new_data_key(self) -> int:
         """Add a fresh data key, make it current and save; returns its id."""
-        key_id = self.use_data_key(os.urandom(32))
+        key = os.urandom(32)
+        while data_key_id(key) in self.data_keys:
+            key = os.urandom(32)
+        key_id = self.use_data_key(key)
         self.save()
         return key_id
 
@@ -176,7 +215,9 @@ class Keyring:
     def decrypt(self, key_id: int, blob: bytes, associated: bytes) -> bytes:
         key = self.data_keys.get(key_id)
         if key is None:
-            raise DecryptError(f"data key {key_id} is not in the key file")
+            raise DecryptError(
+                f"data key {key_id} is not in the key file (nor in {_ENV_DATA_KEY}, if set)"
+            )
         try:
             return AESGCM(key).decrypt(blob[:_NONCE], blob[_NONCE:], associated)
         except InvalidTag:

@@ -9,6 +9,7 @@ interleave. Reads use a small pool of autocommit connections (never idle in a tr
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from apiwatch.store._rows import COLUMNS, Row, clear_text
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store.crypto import Keyring
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "key_file_label", "store_exists"]
 
 #: ``pg_advisory_xact_lock`` key of the chain writer: the bytes of "apiwatch" as a bigint.
 WRITER_LOCK = int.from_bytes(b"apiwatch", "big")
@@ -181,6 +182,35 @@ class PostgresStore(SqlStore):
         self._drop_idle_readers()
         if self._write_connection is not None:
             self._write_connection.close()
+
+
+def store_exists(url: str) -> bool:
+    """Whether the database at ``url`` holds an apiwatch store (its events table, on the
+    connection's search_path)."""
+    conninfo, password, label = _parse_url(url)
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as connection:
+            row = connection.execute("SELECT to_regclass('events')").fetchone()
+    except psycopg.Error as exc:
+        text = _first_line(exc)
+        text = text.replace(password, "***") if password else text
+        raise StoreUnavailableError(f"postgresql: cannot connect to {label}: {text}") from None
+    return row is not None and row[0] is not None
+
+
+def key_file_label(url: str) -> tuple[str, str]:
+    """``(label, identity)`` naming the database a URL points at: host, port, database and
+    search_path only, never the password or other parameters."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise ConfigError("db: not a valid postgresql://user@host:port/dbname URL") from None
+    host = str(params.get("host") or "localhost")
+    port = str(params.get("port") or "5432")
+    dbname = str(params.get("dbname") or params.get("user") or "")
+    found = re.search(r"-c\s*search_path\s*=\s*(\S+)", str(params.get("options") or ""))
+    search_path = found.group(1) if found else ""
+    return f"{host}-{dbname or 'db'}", "\0".join((host, port, dbname, search_path))
 
 
 def _parse_url(url: str) -> tuple[str, str | None, str]:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from apiwatch.model import ConfigError
 from apiwatch.store._rows import COLUMNS, Row
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store.crypto import Keyring
@@ -26,11 +27,18 @@ class SqliteStore(SqlStore):
         self.path = path
         self._max_bytes = max_bytes
         self._local = threading.local()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():  # owner-only from the start; SQLite gives -wal/-shm the same mode
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():  # owner-only from the start; -wal/-shm get the same mode
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise ConfigError(f"db: cannot create {path} ({exc.strerror or exc})") from None
         self._write_connection = self._connect()
-        self._create_schema()
+        try:
+            self._create_schema()
+        except BaseException:
+            self.close()
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         try:
