@@ -9,7 +9,6 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from apiwatch.model import ConfigError
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
@@ -71,12 +70,7 @@ def default_key_file(url: str) -> Path:
     home = Path(os.environ.get("APIWATCH_HOME") or Path.home() / ".local/share/apiwatch")
     label, identity = key_file_label(url)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
-    named = home / f"{re.sub(r'[^A-Za-z0-9._-]', '_', label)}-{digest}.keys"
-    # Key files made before this naming were named after a digest of the whole URL.
-    parts = urlsplit(url)
-    legacy = f"{parts.hostname or 'local'}-{parts.path.strip('/') or 'db'}"
-    legacy_file = home / f"{legacy}-{hashlib.sha256(url.encode()).hexdigest()[:8]}.keys"
-    return legacy_file if not named.exists() and legacy_file.exists() else named
+    return home / f"{re.sub(r'[^A-Za-z0-9._-]', '_', label)}-{digest}.keys"
 
 
 def _check_scheme(url: str) -> None:
