@@ -105,3 +105,55 @@ def test_structlog_through_stdlib_is_formatted_as_ecs() -> None:
     assert doc["labels"]["order_id"] == "17"
     assert doc["labels"]["api_key"] == "[REDACTED]"
     assert "sk_live_123456789" not in stream_records[0]
+
+
+def test_event_records_carry_every_standard_attribute() -> None:
+    """An event's LogRecord formats with every standard %-style field, as any record does."""
+    logger = logging.getLogger("apiwatch.events.fields")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Keep()
+    fields = (
+        "%(name)s|%(levelno)s|%(levelname)s|%(pathname)s|%(filename)s|%(module)s|%(lineno)d|"
+        "%(funcName)s|%(created)f|%(asctime)s|%(msecs)d|%(relativeCreated)d|%(thread)d|"
+        "%(threadName)s|%(processName)s|%(process)d|%(message)s"
+    )
+    handler.setFormatter(logging.Formatter(fields))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        from starlette.testclient import TestClient
+
+        TestClient(fastapi_app(outputs=[LoggingOutput("apiwatch.events.fields")])).get("/users/1")
+    finally:
+        logger.removeHandler(handler)
+    parts = lines[0].split("|", 16)
+    assert parts[0] == "apiwatch.events.fields"
+    assert parts[2] == "INFO"
+    assert parts[14] == "MainProcess"
+    assert json.loads(parts[16])["url"]["path"] == "/users/1"
+
+
+def test_an_apps_record_factory_is_honoured() -> None:
+    """With a custom LogRecord factory installed, event records are made by it."""
+    made: list[logging.LogRecord] = []
+    default = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = default(*args, **kwargs)  # type: ignore[arg-type]
+        record.tenant = "acme"  # type: ignore[attr-defined]
+        made.append(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        from starlette.testclient import TestClient
+
+        TestClient(fastapi_app(outputs=[LoggingOutput("apiwatch.events.factory")])).get("/users/1")
+    finally:
+        logging.setLogRecordFactory(default)
+    assert [record.tenant for record in made] == ["acme"]  # type: ignore[attr-defined]

@@ -8,8 +8,10 @@ exceptions.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
+import time
 from typing import Protocol
 
 from apiwatch.model import Event
@@ -45,13 +47,62 @@ class LoggingOutput:
         level = _LOG_LEVELS.get(event.event.severity or 20, logging.INFO)
         logger = self.logger
         if logger.isEnabledFor(level):
-            # makeRecord + handle is Logger.log without findCaller's stack walk (a third of its
-            # cost); the caller would be the sensor itself, which tells a reader nothing.
-            record = logger.makeRecord(
-                logger.name, level, "apiwatch", 0, line.decode(), (), None,
-                extra={"apiwatch_event": event},
-            )  # fmt: skip
+            # Logger.log without findCaller's stack walk (the caller would be the sensor itself,
+            # which tells a reader nothing), and with the default record factory a record built
+            # directly: one is made per request. An app's own factory is always honoured.
+            if logging.getLogRecordFactory() is logging.LogRecord:
+                record: logging.LogRecord = EventRecord(logger.name, level, line.decode(), event)
+            else:
+                record = logger.makeRecord(
+                    logger.name, level, "apiwatch", 0, line.decode(), (), None,
+                    extra={"apiwatch_event": event},
+                )  # fmt: skip
             logger.handle(record)
+
+
+class EventRecord(logging.LogRecord):
+    """A `logging.LogRecord` for one event, with every standard attribute, built without the
+    generic constructor's work (argument sniffing, path splitting, process-name lookup)."""
+
+    def __init__(self, name: str, level: int, message: str, event: Event) -> None:
+        now = time.time()
+        self.name = name
+        self.msg = message
+        self.args = ()
+        self.levelname = logging.getLevelName(level)
+        self.levelno = level
+        self.pathname = self.filename = self.module = "apiwatch"
+        self.exc_info = None
+        self.exc_text = None
+        self.stack_info = None
+        self.lineno = 0
+        self.funcName = None  # type: ignore[assignment]  # as LogRecord sets it without func
+        self.created = now
+        self.msecs = int((now - int(now)) * 1000) + 0.0
+        self.relativeCreated = (now - _START) * 1000
+        self.thread = threading.get_ident()
+        self.threadName = threading.current_thread().name
+        self.processName = _process.name
+        self.process = _process.pid
+        self.apiwatch_event = event
+
+
+class _Process:
+    """This process's id and multiprocessing name, read again in forked children."""
+
+    def __init__(self) -> None:
+        self.read()
+
+    def read(self) -> None:
+        self.pid = os.getpid()
+        mp = sys.modules.get("multiprocessing")
+        self.name = mp.current_process().name if mp is not None else "MainProcess"
+
+
+_process = _Process()
+os.register_at_fork(after_in_child=_process.read)
+# relativeCreated counts from logging's own start, as for every other record.
+_START: float = getattr(logging, "_startTime", time.time())
 
 
 _install_lock = threading.Lock()
