@@ -32,6 +32,7 @@ from apiwatch.model import (
     User,
     UserAgent,
 )
+from apiwatch.model.vocabulary import LEVEL_NUMBERS
 from apiwatch.sensor._context import RequestContext, current_request
 from apiwatch.sensor._sanitize import REDACTED, is_secret_key
 from apiwatch.sensor._sensor import Sensor, default_sensor
@@ -177,7 +178,7 @@ def _event(
             category=list(spec.category),
             type=list(spec.type),
             outcome=outcome or spec.outcome,
-            severity={"INFO": 20, "WARN": 30, "CRITICAL": 50}.get(level, spec.severity),
+            severity=LEVEL_NUMBERS.get(level, spec.severity),
             reason=sensor.clean_value(reason) if reason else None,
         ),
         log=Log(level=level.lower(), logger="apiwatch.audit"),

@@ -12,6 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,19 +134,28 @@ class SqlStore(ABC):
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
         ]
 
-    def _create_schema(self) -> None:
-        """Create what is missing and tie the store to its signing key (see `_own_key`)."""
+    @contextmanager
+    def _transaction(self, *, exclusive: bool = False) -> Iterator[Any]:
+        """A cursor in a write transaction, under the write lock: committed when the block ends,
+        rolled back (and the driver error translated) when it raises. ``exclusive`` also takes
+        the database's writer lock (`_begin`), for work that numbers or deletes records."""
         with self._write_lock:
             connection = self._writer()
-            cursor = connection.cursor()
             try:
-                for statement in self._schema():
-                    cursor.execute(statement)
-                self._own_key(cursor)
+                if exclusive:
+                    self._begin(connection)
+                yield connection.cursor()
                 connection.commit()
             except Exception as exc:
                 _rollback(connection)
                 raise self._translate(exc) from exc
+
+    def _create_schema(self) -> None:
+        """Create what is missing and tie the store to its signing key (see `_own_key`)."""
+        with self._transaction() as cursor:
+            for statement in self._schema():
+                cursor.execute(statement)
+            self._own_key(cursor)
 
     def _own_key(self, cursor: Any) -> None:
         """Record the signing public key on first open; refuse a key file that is not the one
@@ -167,16 +177,8 @@ class SqlStore(ABC):
     # -- appending -------------------------------------------------------------------------------
 
     def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
-        with self._write_lock:
-            connection = self._writer()
-            try:
-                self._begin(connection)
-                results = self._append_locked(connection.cursor(), batches)
-                connection.commit()
-            except Exception as exc:
-                _rollback(connection)
-                raise self._translate(exc) from exc
-        return results
+        with self._transaction(exclusive=True) as cursor:
+            return self._append_locked(cursor, batches)
 
     def _append_locked(self, cursor: Any, batches: Sequence[Batch]) -> list[AppendResult]:
         now = _now_us()
@@ -406,17 +408,9 @@ class SqlStore(ABC):
         return [ReadRecord(from_micros(r[0]), r[1], r[2], r[3], int(r[4])) for r in rows]
 
     def _write(self, sql: str, params: Sequence[object]) -> int:
-        with self._write_lock:
-            connection = self._writer()
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, tuple(params))
-                changed = int(cursor.rowcount)
-                connection.commit()
-            except Exception as exc:
-                _rollback(connection)
-                raise self._translate(exc) from exc
-        return changed
+        with self._transaction() as cursor:
+            cursor.execute(sql, tuple(params))
+            return int(cursor.rowcount)
 
     # -- verification, retention, rotation ------------------------------------------------------
 
@@ -544,26 +538,18 @@ class SqlStore(ABC):
 
     def expire(self, before: datetime) -> int:
         limit = micros(before)
-        with self._write_lock:
-            connection = self._writer()
-            cursor = connection.cursor()
-            try:
-                self._begin(connection)
-                through = self._expirable_through(cursor, limit)
-                deleted = 0
-                if through is not None:
-                    cursor.execute(f"DELETE FROM events WHERE seq <= {self.mark}", (through,))
-                    deleted = int(cursor.rowcount)
-                    cursor.execute(
-                        f"INSERT INTO meta VALUES ('expired_through', {self.mark}) "
-                        "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-                        (self._signed_expiry(through, limit),),
-                    )
-                connection.commit()
-            except Exception as exc:
-                _rollback(connection)
-                raise self._translate(exc) from exc
-        return deleted
+        with self._transaction(exclusive=True) as cursor:
+            through = self._expirable_through(cursor, limit)
+            if through is None:
+                return 0
+            cursor.execute(f"DELETE FROM events WHERE seq <= {self.mark}", (through,))
+            deleted = int(cursor.rowcount)
+            cursor.execute(
+                f"INSERT INTO meta VALUES ('expired_through', {self.mark}) "
+                "ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                (self._signed_expiry(through, limit),),
+            )
+            return deleted
 
     def _expirable_through(self, cursor: Any, limit: int) -> int | None:
         """The last checkpoint up to which every record is older than ``limit``."""
@@ -608,15 +594,8 @@ class SqlStore(ABC):
             done += len(updates)
 
     def _write_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
-        with self._write_lock:
-            connection = self._writer()
-            cursor = connection.cursor()
-            try:
-                cursor.executemany(sql, rows)
-                connection.commit()
-            except Exception as exc:
-                _rollback(connection)
-                raise self._translate(exc) from exc
+        with self._transaction() as cursor:
+            cursor.executemany(sql, rows)
 
 
 def _idempotency_key(batch: Batch) -> str | None:
