@@ -1,0 +1,24 @@
+"""Detection: Sigma rules and correlations on event time, incidents with their extent.
+
+Pure: no I/O, no wall clock. `load_rules` reads rule files; `Engine` runs them over `Event`s.
+"""
+
+from apiwatch.detect.engine import Engine, EngineStats
+from apiwatch.detect.fields import SIGMA_TAXONOMY, canonical_field, infer_route, to_record
+from apiwatch.detect.loader import RuleSet, builtin_dir, load_rules, parse_duration, sigmahq_dir
+from apiwatch.detect.rules import Problem
+
+__all__ = [
+    "SIGMA_TAXONOMY",
+    "Engine",
+    "EngineStats",
+    "Problem",
+    "RuleSet",
+    "builtin_dir",
+    "canonical_field",
+    "infer_route",
+    "load_rules",
+    "parse_duration",
+    "sigmahq_dir",
+    "to_record",
+]

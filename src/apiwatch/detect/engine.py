@@ -1,0 +1,255 @@
+"""`Engine`: runs a rule set over events in event time and groups what fires into incidents.
+
+Pure: no I/O, no clock. Feed events (`feed`); the engine orders them within ``lateness`` seconds
+of event time (a small reorder buffer), so events that arrive slightly out of order give the
+alerts they would have given in order, and a replay of a file gives exactly what live streaming
+gave. Events later than that are still counted (``stats.late``), in arrival order.
+
+`take_alerts` and `take_incidents` return what changed since their last call (new or updated);
+`flush` ends a stream (offline scans); `advance` moves event time on from a clock when no events
+arrive (live service), which is what lets a "logging stopped" rule fire.
+
+State is bounded: correlation groups expire with their windows, and past ``max_keys`` groups the
+least recently active are evicted (``stats.evicted``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from apiwatch.detect.correlate import CorrelationState
+from apiwatch.detect.extensions import BaselineState, SilenceState
+from apiwatch.detect.fields import to_record
+from apiwatch.detect.findings import Finding, Hit
+from apiwatch.detect.incidents import IncidentTracker
+from apiwatch.detect.loader import RuleSet
+from apiwatch.detect.rules import BaselineRule, CorrelationRule, DetectionRule, SilenceRule
+from apiwatch.model import Event
+from apiwatch.model.alert import Alert, Incident
+
+__all__ = ["Engine", "EngineStats"]
+
+_SWEEP_EVERY = 60.0
+
+
+@dataclass
+class EngineStats:
+    """Counters and state size, for `/metrics` and the benchmark."""
+
+    events: int = 0
+    late: int = 0
+    matches: int = 0
+    alerts: int = 0
+    evicted: int = 0
+    keys: int = 0
+    buffered: int = 0
+
+
+class Engine:
+    """Detection over a stream of events (see the module docstring)."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        lateness: float = 2.0,
+        max_keys: int = 200_000,
+        incident_gap: float = 1800.0,
+    ) -> None:
+        self.ruleset = ruleset
+        self.lateness = lateness
+        self.max_keys = max_keys
+        self.stats = EngineStats()
+        self.tracker = IncidentTracker(gap=incident_gap)
+        self.detections: list[DetectionRule] = []
+        self.correlations: dict[str, CorrelationState] = {}
+        self.baselines: dict[str, BaselineState] = {}
+        self.silences: list[SilenceState] = []
+        self.parents: dict[str, list[tuple[str, CorrelationState | BaselineState]]] = {}
+        self.single: dict[str, dict[tuple[Any, ...], Finding]] = {}
+        self.changed: dict[str, Finding] = {}
+        self.watermark = float("-inf")
+        self.buffer: list[tuple[float, int, Event]] = []
+        self.seq = itertools.count()
+        self.next_sweep = float("-inf")
+        self._wire()
+
+    def _wire(self) -> None:
+        for key, rule in self.ruleset.rules.items():
+            if isinstance(rule, DetectionRule):
+                self.detections.append(rule)
+                self.single[key] = {}
+            elif isinstance(rule, CorrelationRule):
+                state = CorrelationState(rule)
+                self.correlations[key] = state
+                for ref in dict.fromkeys(rule.refs):
+                    self.parents.setdefault(ref, []).append((ref, state))
+            elif isinstance(rule, BaselineRule):
+                baseline = BaselineState(rule)
+                self.baselines[key] = baseline
+                for ref in dict.fromkeys(rule.refs + rule.of):
+                    self.parents.setdefault(ref, []).append((ref, baseline))
+            elif isinstance(rule, SilenceRule):
+                self.silences.append(SilenceState(rule))
+        self.routes = [
+            (rule, self.single[rule.meta.key], self.parents.get(rule.meta.key, []))
+            for rule in self.detections
+        ]
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> None:
+        """Take one event (any order within ``lateness``)."""
+        t = event.timestamp.timestamp()
+        if self.lateness <= 0:
+            self._process(event, t)
+            return
+        heapq.heappush(self.buffer, (t, next(self.seq), event))
+        self._release(t - self.lateness if t > self.watermark else self.watermark - self.lateness)
+
+    def feed_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.feed(event)
+
+    def _release(self, upto: float) -> None:
+        buffer = self.buffer
+        while buffer and buffer[0][0] <= upto:
+            t, _, event = heapq.heappop(buffer)
+            self._process(event, t)
+
+    def advance(self, now: datetime) -> None:
+        """Event time has reached ``now`` (a clock, when events stop coming)."""
+        t = now.timestamp()
+        self._release(t - self.lateness)
+        self._tick(t)
+
+    def flush(self) -> None:
+        """End of stream: process everything still buffered."""
+        self._release(float("inf"))
+
+    # -- processing ----------------------------------------------------------------------------
+
+    def _process(self, event: Event, t: float) -> None:
+        stats = self.stats
+        stats.events += 1
+        if t < self.watermark:
+            stats.late += 1
+        else:
+            self.watermark = t
+        record = to_record(event)
+        values = record.values
+        lower = record.lower
+        hit: Hit | None = None
+        for rule, single, parents in self.routes:
+            if not rule.matcher(values, lower):
+                continue
+            stats.matches += 1
+            if hit is None:
+                hit = Hit(t, values, rec=record)
+            if rule.generate:
+                self._single(rule, single, hit)
+            for ref, state in parents:
+                self._dispatch(state.hit(hit, ref), state)
+        for silence in self.silences:
+            silence.see(values, t)
+        self.tracker.on_event(record, t)
+        if hit is not None:
+            hit.values = {}
+            hit.rec = None
+        self._tick(self.watermark)
+
+    def _tick(self, t: float) -> None:
+        for baseline in self.baselines.values():
+            baseline.tick(t)
+        for silence in self.silences:
+            for finding in silence.tick(t):
+                self._report(finding)
+        if t >= self.next_sweep:
+            self.next_sweep = t + _SWEEP_EVERY
+            self._sweep(t)
+
+    def _single(self, rule: DetectionRule, single: dict[tuple[Any, ...], Finding], hit: Hit) -> None:
+        values = hit.values
+        key = tuple(values.get(name) for name in rule.group_by)
+        finding = single.get(key)
+        if finding is None or hit.t - finding.last > rule.suppress:
+            group = {n: str(v) for n, v in zip(rule.group_by, key, strict=True) if v is not None}
+            finding = single[key] = Finding(rule.meta, group, hit.t, hit.t)
+        finding.absorb(hit)
+        self._report(finding)
+
+    def _dispatch(self, finding: Finding | None, state: CorrelationState | BaselineState) -> None:
+        if finding is None:
+            return
+        rule = state.rule
+        if rule.generate:
+            self._report(finding)
+        key = rule.meta.key
+        parents = self.parents.get(key)
+        if parents:
+            chained = Hit(finding.last, dict(finding.group), alert=finding)
+            for ref, parent in parents:
+                self._dispatch(parent.hit(chained, ref), parent)
+
+    def _report(self, finding: Finding) -> None:
+        if finding.id not in self.changed and finding.count <= 1 and not finding.incident:
+            self.stats.alerts += 1
+        self.changed[finding.id] = finding
+        self.tracker.on_finding(finding)
+
+    def _sweep(self, now: float) -> None:
+        for single_rule in self.detections:
+            single = self.single[single_rule.meta.key]
+            dead = [k for k, f in single.items() if now - f.last > single_rule.suppress]
+            for key in dead:
+                del single[key]
+        keys = 0
+        for state in self.correlations.values():
+            state.sweep(now)
+            keys += len(state.groups)
+        if keys > self.max_keys:
+            keys -= self._evict(keys - self.max_keys)
+        self.tracker.sweep(now)
+        self.stats.keys = keys
+        self.stats.buffered = len(self.buffer)
+
+    def _evict(self, excess: int) -> int:
+        ages = sorted(
+            (group.last, key, state)
+            for state in self.correlations.values()
+            for key, group in state.groups.items()
+        )
+        for _, key, state in ages[:excess]:
+            del state.groups[key]
+        self.stats.evicted += excess
+        return excess
+
+    # -- output --------------------------------------------------------------------------------
+
+    def take_alerts(self) -> list[Alert]:
+        """Alerts raised or updated since the last call."""
+        out = [finding.to_alert() for finding in self.changed.values()]
+        self.changed = {}
+        return out
+
+    def take_incidents(self) -> list[Incident]:
+        """Incidents opened or updated since the last call."""
+        return self.tracker.take()
+
+    def incidents(self) -> list[Incident]:
+        """Every incident so far, oldest first."""
+        return sorted(self.tracker.all(), key=lambda i: (i.first_seen, i.id))
+
+    def state_keys(self) -> int:
+        """Tracked keys: correlation groups, suppression groups, baseline entries, sources."""
+        return (
+            sum(len(s.groups) for s in self.correlations.values())
+            + sum(len(s) for s in self.single.values())
+            + sum(b.state_size() for b in self.baselines.values())
+            + self.tracker.sources()
+        )

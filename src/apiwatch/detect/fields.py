@@ -1,0 +1,286 @@
+"""The flat view of an `Event` that rules match on, with SigmaHQ's web taxonomy mapped onto ECS.
+
+A rule names fields either in ECS (``source.ip``, ``url.path``, ``user.name``) or in SigmaHQ's
+``webserver``/``proxy`` taxonomy (``c-ip``, ``cs-uri-query``, ``sc-status`` ...); `canonical_field`
+turns the latter into the former, so SigmaHQ's web rules run unchanged.
+
+`Record` holds two dicts per event: ``values`` (typed: status codes are ints) and ``lower``
+(every string field lower-cased once, for Sigma's case-insensitive matching, and numbers as
+their decimal strings so ``sc-status: '404'`` and ``sc-status: 404`` both match).
+
+Fields apiwatch derives for rules (under ``apiwatch.``):
+
+- ``apiwatch.route``: ``labels.route`` when the sensor knew the route template, else the path
+  with numeric, UUID and long hex segments replaced by ``{id}`` (`infer_route`);
+- ``apiwatch.object_id``: the value of the last ``{...}`` segment of the route in the path, the
+  object a request addressed (``/orders/{id}`` + ``/orders/42`` gives ``42``);
+- ``apiwatch.actor``: who acted: ``user.name``, else the token fingerprint, else ``source.ip``;
+- ``apiwatch.login``: ``fail`` or ``success`` for login attempts, absent otherwise;
+- ``url.original``: path and query as requested; ``url.extension``: the path's file extension.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Final
+
+from apiwatch.model import Event
+
+__all__ = [
+    "FIELDS",
+    "SIGMA_TAXONOMY",
+    "Record",
+    "canonical_field",
+    "infer_route",
+    "to_record",
+]
+
+SIGMA_TAXONOMY: Final[dict[str, str]] = {
+    # SigmaHQ webserver taxonomy (W3C extended log field names)
+    "c-ip": "source.ip",
+    "cs-method": "http.request.method",
+    "c-uri": "url.original",
+    "cs-uri": "url.original",
+    "c-uri-query": "url.query",
+    "cs-uri-query": "url.original",
+    "cs-uri-stem": "url.path",
+    "c-uri-stem": "url.path",
+    "c-uri-extension": "url.extension",
+    "c-useragent": "user_agent.original",
+    "cs-user-agent": "user_agent.original",
+    "sc-status": "http.response.status_code",
+    "cs-host": "url.domain",
+    "r-dns": "url.domain",
+    "cs-username": "user.name",
+    "cs-referer": "http.request.referrer",
+    "cs-referrer": "http.request.referrer",
+    "cs-cookie": "http.request.cookie",
+    "cs-content-type": "http.request.mime_type",
+    "src_ip": "source.ip",
+    "dst_ip": "destination.ip",
+}
+"""SigmaHQ field name -> ECS field name.
+
+``cs-uri-query`` maps to the whole request target (path and query) because SigmaHQ's webserver
+rules use it that way (``cs-uri-query|contains: '/../'``).
+"""
+
+FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        "@timestamp",
+        "event.action",
+        "event.outcome",
+        "event.dataset",
+        "event.category",
+        "event.reason",
+        "source.ip",
+        "source.address",
+        "http.request.method",
+        "http.request.referrer",
+        "http.response.status_code",
+        "url.path",
+        "url.query",
+        "url.original",
+        "url.domain",
+        "url.extension",
+        "user_agent.original",
+        "user.name",
+        "user.id",
+        "service.name",
+        "host.name",
+        "trace.id",
+        "message",
+        "labels.route",
+        "labels.token_id",
+        "labels.session_id",
+        "labels.attack_tool",
+        "apiwatch.route",
+        "apiwatch.object_id",
+        "apiwatch.actor",
+        "apiwatch.login",
+    }
+)
+"""Every field a rule can name (after taxonomy mapping). A rule naming another field is reported
+as not evaluable (the events apiwatch handles never carry it), never silently never-matching."""
+
+_UNAVAILABLE: Final = frozenset({"http.request.cookie", "http.request.mime_type", "destination.ip"})
+
+KEYWORD_FIELDS: Final = ("url.original", "user_agent.original", "http.request.referrer", "message")
+"""Where a Sigma keyword (a value with no field) is searched: the parts of an access-log line."""
+
+
+def canonical_field(name: str) -> str:
+    """The ECS name of a rule's field (SigmaHQ taxonomy names mapped, ECS names unchanged)."""
+    return SIGMA_TAXONOMY.get(name, name)
+
+
+def field_known(name: str) -> bool:
+    """Whether apiwatch events can carry the (canonical) field ``name``."""
+    return name in FIELDS or name.startswith("labels.")
+
+
+def field_unavailable(name: str) -> bool:
+    """Fields of the web taxonomy that apiwatch's events never carry (cookies, MIME types)."""
+    return name in _UNAVAILABLE
+
+
+_ID_SEGMENT = re.compile(
+    r"^(?:\d+|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{16,}|[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*|[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*)$"
+)
+
+
+def _is_id(segment: str) -> bool:
+    if segment.isdigit():
+        return True
+    if len(segment) < 8:  # noqa: PLR2004 - short hex-looking words ("cafe", "add") are names
+        return False
+    return _ID_SEGMENT.match(segment) is not None
+
+
+@lru_cache(maxsize=65536)
+def infer_route(path: str) -> str:
+    """A route template for a path: numeric, UUID and hex segments become ``{id}``.
+
+    >>> infer_route("/orders/42/items/9f86d081884c7d65")
+    '/orders/{id}/items/{id}'
+    """
+    parts = path.split("/")
+    return "/".join("{id}" if part and _is_id(part) else part for part in parts)
+
+
+@lru_cache(maxsize=65536)
+def _template_slots(route: str) -> tuple[int, int]:
+    """(number of segments, index of the last ``{...}`` segment or -1) of a route template."""
+    parts = route.split("/")
+    last = -1
+    for index, part in enumerate(parts):
+        if part.startswith("{") and part.endswith("}"):
+            last = index
+    return len(parts), last
+
+
+def object_id(route: str, path: str) -> str | None:
+    """The path's value for the route's last placeholder, if the two line up."""
+    count, slot = _template_slots(route)
+    if slot < 0:
+        return None
+    parts = path.split("/")
+    if len(parts) != count:
+        return None
+    return parts[slot] or None
+
+
+def _extension(path: str) -> str | None:
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot + 1 :] if dot > 0 else None
+
+
+class Record:
+    """The fields of one event as rules see them; built once per event by `to_record`."""
+
+    __slots__ = ("event", "lower", "values")
+
+    def __init__(self, event: Event, values: dict[str, Any], lower: dict[str, str]) -> None:
+        self.event = event
+        self.values = values
+        self.lower = lower
+
+    def get(self, name: str) -> Any:
+        """A field's typed value, or None."""
+        return self.values.get(name)
+
+
+_LOGIN: Final = {"authn_login_fail": "fail", "authn_login_success": "success",
+                 "authn_login_successafterfail": "success", "authn_login_lock": "fail"}  # fmt: skip
+
+
+def to_record(event: Event) -> Record:  # noqa: C901, PLR0912 - one flat pass over the event
+    """Flatten ``event`` into the fields rules match on (see the module docstring)."""
+    meta = event.event
+    values: dict[str, Any] = {"@timestamp": event.timestamp, "event.action": meta.action}
+    if meta.outcome is not None:
+        values["event.outcome"] = meta.outcome
+    if meta.dataset is not None:
+        values["event.dataset"] = meta.dataset
+    if meta.reason is not None:
+        values["event.reason"] = meta.reason
+    login = _LOGIN.get(meta.action)
+    if login is not None:
+        values["apiwatch.login"] = login
+    ip = None
+    if (source := event.source) is not None:
+        ip = source.ip
+        if ip is not None:
+            values["source.ip"] = ip
+        if source.address is not None:
+            values["source.address"] = source.address
+    if (http := event.http) is not None:
+        if http.request is not None and http.request.method is not None:
+            values["http.request.method"] = http.request.method
+        if http.response is not None and http.response.status_code is not None:
+            values["http.response.status_code"] = http.response.status_code
+    path = None
+    if (url := event.url) is not None:
+        path = url.path
+        if path is not None:
+            values["url.path"] = path
+            ext = _extension(path)
+            if ext is not None:
+                values["url.extension"] = ext
+        if url.query:
+            values["url.query"] = url.query
+            values["url.original"] = f"{path or ''}?{url.query}"
+        elif path is not None:
+            values["url.original"] = path
+        if url.domain is not None:
+            values["url.domain"] = url.domain
+    if event.user_agent is not None and event.user_agent.original is not None:
+        values["user_agent.original"] = event.user_agent.original
+    user = None
+    if event.user is not None:
+        user = event.user.name
+        if user is not None:
+            values["user.name"] = user
+        if event.user.id is not None:
+            values["user.id"] = event.user.id
+    if event.service is not None and event.service.name is not None:
+        values["service.name"] = event.service.name
+    if event.host is not None and event.host.name is not None:
+        values["host.name"] = event.host.name
+    if event.message is not None:
+        values["message"] = event.message
+    labels = event.labels
+    for key, value in labels.items():
+        values["labels." + key] = value
+    referrer = _extra_referrer(event.extra)
+    if referrer is not None:
+        values["http.request.referrer"] = referrer
+    if path is not None:
+        route = labels.get("route") or infer_route(path)
+        values["apiwatch.route"] = route
+        oid = object_id(route, path)
+        if oid is not None:
+            values["apiwatch.object_id"] = oid
+    actor = user or labels.get("token_id") or ip
+    if actor is not None:
+        values["apiwatch.actor"] = actor
+    lower = {
+        key: (value.lower() if isinstance(value, str) else str(value))
+        for key, value in values.items()
+        if isinstance(value, str | int) and not isinstance(value, bool)
+    }
+    return Record(event, values, lower)
+
+
+def _extra_referrer(extra: dict[str, Any]) -> str | None:
+    http = extra.get("http")
+    if not isinstance(http, dict):
+        return None
+    request = http.get("request")
+    if not isinstance(request, dict):
+        return None
+    referrer = request.get("referrer")
+    return referrer if isinstance(referrer, str) else None

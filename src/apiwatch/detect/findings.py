@@ -1,0 +1,147 @@
+"""`Finding`: an alert while the engine still updates it, and `Hit`: one event (or one fired
+correlation) counted by a rule."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from apiwatch.detect.fields import Record
+from apiwatch.detect.rules import RuleMeta
+from apiwatch.model.alert import Alert
+
+__all__ = ["Finding", "Hit", "stable_id", "to_datetime"]
+
+CAP_VALUES: Final = 10_000
+CAP_AGENTS: Final = 100
+CAP_EVENT_IDS: Final = 20
+
+
+def to_datetime(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    """The same id for the same inputs: replays give the ids live streaming gave."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+    return f"{prefix}-{digest}"
+
+
+class Hit:
+    """What a rule counts of one event: time, group source and the extent it contributes."""
+
+    __slots__ = ("account", "alert", "event_id", "ip", "obj", "rec", "t", "ua", "values")
+
+    def __init__(
+        self,
+        t: float,
+        values: dict[str, Any],
+        *,
+        rec: Record | None = None,
+        alert: Finding | None = None,
+    ) -> None:
+        self.t = t
+        self.values = values
+        self.rec = rec
+        self.alert = alert
+        self.ip: str | None = values.get("source.ip")
+        self.account: str | None = values.get("user.name")
+        self.ua: str | None = values.get("user_agent.original")
+        oid = values.get("apiwatch.object_id")
+        self.obj: str | None = f"{values.get('apiwatch.route')}={oid}" if oid else None
+        self.event_id: str | None = rec.event.event.id if rec is not None else None
+
+
+class Finding:
+    """One rule firing for one group, updated while the attack goes on."""
+
+    __slots__ = (
+        "accounts",
+        "agents",
+        "attackers",
+        "count",
+        "event_ids",
+        "first",
+        "group",
+        "id",
+        "incident",
+        "last",
+        "meta",
+        "news",
+        "objects",
+        "t",
+    )
+
+    def __init__(self, meta: RuleMeta, group: dict[str, str], t: float, first: float) -> None:
+        self.meta = meta
+        self.group = group
+        self.t = t
+        self.first = first
+        self.last = t
+        self.id = stable_id("alert", meta.key, sorted(group.items()), first)
+        self.count = 0
+        self.attackers: set[str] = set()
+        self.accounts: set[str] = set()
+        self.agents: set[str] = set()
+        self.objects: set[str] = set()
+        self.event_ids: list[str] = []
+        self.incident = ""
+        self.news: list[tuple[str, str]] = []
+
+    def absorb(self, hit: Hit) -> None:
+        """Count one more hit: its time, attacker, account, user agent and object."""
+        self.count += 1
+        self.last = max(self.last, hit.t)
+        if hit.alert is not None:
+            for ip in hit.alert.attackers:
+                self.add_attacker(ip)
+            for account in hit.alert.accounts:
+                self._add(self.accounts, "account", account, CAP_VALUES)
+            for agent in hit.alert.agents:
+                self._add(self.agents, "agent", agent, CAP_AGENTS)
+            for obj in hit.alert.objects:
+                self._add(self.objects, "object", obj, CAP_VALUES)
+            return
+        self.add_attacker(hit.ip)
+        self._add(self.accounts, "account", hit.account, CAP_VALUES)
+        self._add(self.agents, "agent", hit.ua, CAP_AGENTS)
+        self._add(self.objects, "object", hit.obj, CAP_VALUES)
+        if hit.event_id is not None and len(self.event_ids) < CAP_EVENT_IDS:
+            self.event_ids.append(hit.event_id)
+
+    def add_attacker(self, ip: str | None) -> None:
+        self._add(self.attackers, "attacker", ip, CAP_VALUES)
+
+    def _add(self, target: set[str], kind: str, value: str | None, cap: int) -> None:
+        if value is None or value in target or len(target) >= cap:
+            return
+        target.add(value)
+        self.news.append((kind, value))
+
+    def take_news(self) -> list[tuple[str, str]]:
+        """What this finding learnt since the last call: (attacker|account|agent|object, value)."""
+        news, self.news = self.news, []
+        return news
+
+    def to_alert(self) -> Alert:
+        meta = self.meta
+        return Alert(
+            id=self.id,
+            rule=meta.key,
+            title=meta.title,
+            severity=meta.level,
+            timestamp=to_datetime(self.t),
+            first_seen=to_datetime(self.first),
+            last_seen=to_datetime(self.last),
+            incident=self.incident,
+            group=dict(self.group),
+            count=self.count,
+            tags=list(meta.tags),
+            attackers=sorted(self.attackers),
+            user_agents=sorted(self.agents),
+            accounts=sorted(self.accounts),
+            objects=sorted(self.objects),
+            event_ids=list(self.event_ids),
+            description=meta.description,
+        )

@@ -1,0 +1,251 @@
+"""Alerts merged into incidents, and each incident's extent.
+
+A finding joins the open incident that already names one of its attackers (an incident is open
+until ``gap`` of event time passes with no activity); a finding without attackers (a silent
+source) joins the incident of the same rule and group. Otherwise it opens a new incident.
+
+Extent is gathered from the events themselves, not only from alerts: every event from an open
+incident's attacker is counted, and
+
+- a failed login adds its account to ``accounts_targeted``;
+- a successful login adds the account to ``accounts_compromised`` when the incident has a rule
+  whose ``extent`` includes ``accounts`` (credential attacks: a BOLA prober logging into its own
+  account is not a compromise);
+- a 2xx answer to an object under a route being enumerated (rules with ``extent: [objects]``)
+  adds ``route=id`` to ``objects_exposed``.
+
+Sources that become attackers late are looked back on: the last ``lookback`` of their successful
+logins and 2xx object reads (a few per source, bounded) are applied when they join.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from apiwatch.detect.fields import Record
+from apiwatch.detect.findings import Finding, stable_id, to_datetime
+from apiwatch.model.alert import Incident, severity_rank
+
+__all__ = ["IncidentTracker"]
+
+_CAP: Final = 10_000
+_RECENT_PER_SOURCE: Final = 16
+
+
+class _Open:
+    """An incident while it is being built."""
+
+    __slots__ = ("accounts", "agents", "alerts", "attackers", "compromised", "exposed", "first",
+                 "id", "last", "levels", "requests", "routes", "rules", "tags", "title",
+                 "track_accounts", "track_objects")  # fmt: skip
+
+    def __init__(self, finding: Finding) -> None:
+        meta = finding.meta
+        self.id = stable_id("inc", finding.id)
+        self.title = meta.title
+        self.first = finding.first
+        self.last = finding.last
+        self.rules: list[str] = []
+        self.levels: list[str] = []
+        self.tags: set[str] = set()
+        self.alerts = 0
+        self.attackers: set[str] = set()
+        self.agents: set[str] = set()
+        self.accounts: set[str] = set()
+        self.compromised: set[str] = set()
+        self.exposed: set[str] = set()
+        self.routes: set[str] = set()
+        self.requests = 0
+        self.track_accounts = False
+        self.track_objects = False
+
+    def severity(self) -> str:
+        level = max(self.levels, key=severity_rank)
+        if self.compromised or self.exposed:
+            return "critical" if severity_rank(level) >= severity_rank("high") else "high"
+        return level
+
+    def to_incident(self) -> Incident:
+        return Incident(
+            id=self.id,
+            title=self.title,
+            severity=self.severity(),
+            first_seen=to_datetime(self.first),
+            last_seen=to_datetime(self.last),
+            rules=list(self.rules),
+            alerts=self.alerts,
+            attackers=sorted(self.attackers),
+            user_agents=sorted(self.agents),
+            accounts_targeted=sorted(self.accounts),
+            accounts_compromised=sorted(self.compromised),
+            objects_exposed=sorted(self.exposed),
+            requests=self.requests,
+            tags=sorted(self.tags),
+        )
+
+
+class IncidentTracker:
+    """Groups findings into incidents and follows their attackers' events."""
+
+    def __init__(self, *, gap: float = 1800.0, lookback: float = 1800.0, max_sources: int = 200_000):
+        self.gap = gap
+        self.lookback = lookback
+        self.max_sources = max_sources
+        self.incidents: dict[str, _Open] = {}
+        self.by_ip: dict[str, _Open] = {}
+        self.by_group: dict[tuple[str, tuple[tuple[str, str], ...]], _Open] = {}
+        self.recent: dict[str, list[tuple[float, str, str]]] = {}
+        self.dirty: dict[str, _Open] = {}
+
+    # -- findings ------------------------------------------------------------------------------
+
+    def on_finding(self, finding: Finding) -> None:
+        """A finding was raised or updated."""
+        incident = self.incidents.get(finding.incident) if finding.incident else None
+        if incident is None:
+            incident = self._join(finding)
+            finding.incident = incident.id
+            self._account(incident, finding)
+        for kind, value in finding.take_news():
+            if kind == "attacker":
+                self._add_attacker(incident, value)
+            elif kind == "account" and len(incident.accounts) < _CAP:
+                incident.accounts.add(value)
+            elif kind == "agent" and len(incident.agents) < 100:  # noqa: PLR2004
+                incident.agents.add(value)
+            elif kind == "object" and incident.track_objects:
+                incident.routes.add(value.rpartition("=")[0])
+        incident.last = max(incident.last, finding.last)
+        incident.first = min(incident.first, finding.first)
+        self.dirty[incident.id] = incident
+
+    def _join(self, finding: Finding) -> _Open:
+        t = finding.last
+        for ip in sorted(finding.attackers):
+            found = self.by_ip.get(ip)
+            if found is not None and t - found.last <= self.gap:
+                return found
+        if not finding.attackers:
+            key = (finding.meta.key, tuple(sorted(finding.group.items())))
+            found = self.by_group.get(key)
+            if found is not None and t - found.last <= self.gap:
+                return found
+            incident = self._new(finding)
+            self.by_group[key] = incident
+            return incident
+        return self._new(finding)
+
+    def _new(self, finding: Finding) -> _Open:
+        incident = _Open(finding)
+        self.incidents[incident.id] = incident
+        return incident
+
+    def _account(self, incident: _Open, finding: Finding) -> None:
+        meta = finding.meta
+        incident.alerts += 1
+        if meta.key not in incident.rules:
+            incident.rules.append(meta.key)
+            incident.levels.append(meta.level)
+            if severity_rank(meta.level) > severity_rank(max(incident.levels[:-1] or ["informational"],
+                                                              key=severity_rank)):  # fmt: skip
+                incident.title = meta.title
+        incident.tags.update(meta.tags)
+        if meta.attack:
+            incident.tags.add(f"apiwatch.attack.{meta.attack}")
+        if "accounts" in meta.extent and not incident.track_accounts:
+            incident.track_accounts = True
+            for ip in incident.attackers:
+                self._look_back(incident, ip)
+        if "objects" in meta.extent:
+            incident.track_objects = True
+
+    def _add_attacker(self, incident: _Open, ip: str) -> None:
+        if ip in incident.attackers or len(incident.attackers) >= _CAP:
+            return
+        incident.attackers.add(ip)
+        self.by_ip[ip] = incident
+        self._look_back(incident, ip)
+
+    def _look_back(self, incident: _Open, ip: str) -> None:
+        horizon = incident.first - self.lookback
+        for t, kind, value in self.recent.get(ip, ()):
+            if t >= horizon:
+                self._apply(incident, kind, value)
+
+    def _apply(self, incident: _Open, kind: str, value: str) -> None:
+        if kind == "login" and incident.track_accounts and len(incident.compromised) < _CAP:
+            incident.compromised.add(value)
+            incident.accounts.add(value)
+        elif kind == "object" and incident.track_objects and len(incident.exposed) < _CAP:
+            if value.rpartition("=")[0] in incident.routes:
+                incident.exposed.add(value)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_event(self, record: Record, t: float) -> None:
+        """Follow one event: extent of an open incident, and the look-back memory."""
+        values = record.values
+        ip = values.get("source.ip")
+        if ip is None:
+            return
+        kind, value = _notable(values)
+        incident = self.by_ip.get(ip)
+        if incident is not None and t - incident.last <= self.gap:
+            incident.requests += 1
+            incident.last = max(incident.last, t)
+            if values.get("apiwatch.login") == "fail":
+                account = values.get("user.name")
+                if account is not None and len(incident.accounts) < _CAP:
+                    incident.accounts.add(account)
+            if kind:
+                self._apply(incident, kind, value)
+            self.dirty[incident.id] = incident
+        if kind:
+            self._remember(ip, t, kind, value)
+
+    def _remember(self, ip: str, t: float, kind: str, value: str) -> None:
+        recent = self.recent.get(ip)
+        if recent is None:
+            if len(self.recent) >= self.max_sources:
+                for old in list(self.recent)[: self.max_sources // 2]:
+                    del self.recent[old]
+            recent = self.recent[ip] = []
+        recent.append((t, kind, value))
+        if len(recent) > _RECENT_PER_SOURCE:
+            del recent[0]
+
+    def sweep(self, now: float) -> None:
+        """Forget closed incidents' attacker index and stale look-back memory."""
+        closed = [ip for ip, inc in self.by_ip.items() if now - inc.last > self.gap]
+        for ip in closed:
+            del self.by_ip[ip]
+        stale = [ip for ip, items in self.recent.items() if now - items[-1][0] > self.lookback]
+        for ip in stale:
+            del self.recent[ip]
+
+    def take(self) -> list[Incident]:
+        """Incidents changed since the last call."""
+        out = [incident.to_incident() for incident in self.dirty.values()]
+        self.dirty = {}
+        return out
+
+    def all(self) -> list[Incident]:
+        return [incident.to_incident() for incident in self.incidents.values()]
+
+    def sources(self) -> int:
+        return len(self.by_ip) + len(self.recent)
+
+
+def _notable(values: dict[str, Any]) -> tuple[str, str]:
+    """("login", account) for a successful login, ("object", "route=id") for a 2xx object read."""
+    if values.get("apiwatch.login") == "success":
+        account = values.get("user.name")
+        if account is not None:
+            return "login", account
+        return "", ""
+    oid = values.get("apiwatch.object_id")
+    if oid is not None:
+        status = values.get("http.response.status_code")
+        if isinstance(status, int) and 200 <= status < 300:  # noqa: PLR2004
+            return "object", f"{values.get('apiwatch.route')}={oid}"
+    return "", ""

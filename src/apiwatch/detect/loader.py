@@ -1,0 +1,456 @@
+"""Loading rule files: Sigma YAML (detections and correlations) and apiwatch extensions.
+
+Each ``.yml``/``.yaml`` file may hold several YAML documents. A document with ``detection`` is a
+Sigma detection rule, one with ``correlation`` a Sigma correlation rule (both parsed by pySigma);
+one with a top-level ``apiwatch`` mapping whose ``type`` is ``baseline`` or ``silence`` and
+neither of the former is an apiwatch extension rule. Any Sigma rule may carry an ``apiwatch``
+mapping of options (``suppress``, ``group-by``, ``attack``, ``extent``).
+
+Problems never stop loading: each is a `Problem` naming the file, the line and the key.
+Unsupported rules (valid Sigma this engine cannot evaluate) are reported with the reason and left
+out. `RuleSet.problems` holds them all; ``apiwatch rules lint`` prints them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
+from sigma.rule import SigmaRule
+
+from apiwatch.detect.fields import canonical_field, field_known
+from apiwatch.detect.matcher import Unsupported, compile_detection
+from apiwatch.detect.rules import (
+    BaselineRule,
+    CorrelationRule,
+    DetectionRule,
+    Problem,
+    Rule,
+    RuleMeta,
+    SilenceRule,
+)
+from apiwatch.model.alert import SEVERITIES
+
+__all__ = ["RuleSet", "builtin_dir", "load_rules", "parse_duration", "sigmahq_dir"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_OPS = {"gte", "gt", "lte", "lt", "eq", "neq"}
+_STREAMING_OPS = {"gte", "gt", "eq"}
+
+
+def parse_duration(text: object) -> float:
+    """Seconds in ``"15m"``, ``"2h"``, ``"30s"``, ``"1d"`` (or a bare number of seconds)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    match = _DURATION.match(str(text))
+    if match is None:
+        msg = f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 1d)"
+        raise ValueError(msg)
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def builtin_dir() -> Path:
+    """The rule pack shipped with apiwatch."""
+    return Path(str(resources.files("apiwatch.detect") / "rules" / "builtin"))
+
+
+def sigmahq_dir() -> Path:
+    """SigmaHQ's web server and proxy rules, shipped as an optional pack (DRL 1.1)."""
+    return Path(str(resources.files("apiwatch.detect") / "rules" / "sigmahq"))
+
+
+@dataclass
+class RuleSet:
+    """Loaded rules by key, and every problem found while loading them."""
+
+    rules: dict[str, Rule] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+    documents: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.kind == "error"]
+
+    @property
+    def unsupported(self) -> list[Problem]:
+        return [p for p in self.problems if p.kind == "unsupported"]
+
+    def add(self, rule: Rule, problems: list[Problem]) -> None:
+        key = rule.meta.key
+        if key in self.rules:
+            meta = rule.meta
+            problems.append(Problem(meta.path, meta.line, "name", f"duplicate rule {key!r}"))
+            return
+        self.rules[key] = rule
+
+    def merge(self, other: RuleSet) -> None:
+        for rule in other.rules.values():
+            self.add(rule, self.problems)
+        self.problems.extend(other.problems)
+        self.files += other.files
+        self.documents += other.documents
+
+
+def _rule_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.suffix in {".yml", ".yaml"} and "tests" not in child.relative_to(path).parts:
+                    yield child
+        else:
+            yield path
+
+
+def load_rules(paths: Iterable[str | Path]) -> RuleSet:
+    """Load every rule file under ``paths`` (files or directories, ``tests/`` skipped)."""
+    ruleset = RuleSet()
+    for path in _rule_files(paths):
+        ruleset.files += 1
+        _load_file(path, ruleset)
+    _check_references(ruleset)
+    return ruleset
+
+
+def _positions(text: str) -> list[dict[tuple[str, ...], int]]:
+    """Per YAML document: key path -> 1-based line of the key."""
+    out: list[dict[tuple[str, ...], int]] = []
+    try:
+        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            table: dict[tuple[str, ...], int] = {}
+            _walk(node, (), table)
+            out.append(table)
+    except yaml.YAMLError:
+        return out
+    return out
+
+
+def _walk(node: Any, prefix: tuple[str, ...], table: dict[tuple[str, ...], int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*prefix, str(key.value))
+            table[path] = key.start_mark.line + 1
+            _walk(value, path, table)
+
+
+class _Doc:
+    """One YAML document being turned into a rule, with its problems."""
+
+    def __init__(self, path: Path, data: dict[str, Any], lines: dict[tuple[str, ...], int]):
+        self.path = str(path)
+        self.data = data
+        self.lines = lines
+        self.problems: list[Problem] = []
+        self.name = str(data.get("name") or data.get("id") or "")
+
+    def line(self, *keys: str) -> int:
+        while keys:
+            if keys in self.lines:
+                return self.lines[keys]
+            keys = keys[:-1]
+        return min(self.lines.values(), default=1)
+
+    def problem(self, keys: tuple[str, ...], message: str, kind: str = "error") -> None:
+        self.problems.append(
+            Problem(self.path, self.line(*keys), ".".join(keys), message, kind, self.name)
+        )
+
+
+def _load_file(path: Path, ruleset: RuleSet) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        ruleset.problems.append(Problem(str(path), 0, "", f"cannot read: {exc}"))
+        return
+    try:
+        documents = [d for d in yaml.safe_load_all(text)]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        ruleset.problems.append(Problem(str(path), line, "", f"invalid YAML: {exc}"))
+        return
+    positions = _positions(text)
+    for index, data in enumerate(documents):
+        if data is None:
+            continue
+        ruleset.documents += 1
+        lines = positions[index] if index < len(positions) else {}
+        if not isinstance(data, dict):
+            ruleset.problems.append(Problem(str(path), 1, "", "a rule must be a YAML mapping"))
+            continue
+        doc = _Doc(path, data, lines)
+        rule = _build(doc)
+        if rule is not None:
+            ruleset.add(rule, doc.problems)
+        ruleset.problems.extend(doc.problems)
+
+
+def _build(doc: _Doc) -> Rule | None:
+    data = doc.data
+    if "detection" in data:
+        return _build_sigma(doc, detection=True)
+    if "correlation" in data:
+        return _build_sigma(doc, detection=False)
+    if isinstance(data.get("apiwatch"), dict) and "type" in data["apiwatch"]:
+        return _build_extension(doc)
+    doc.problem((), "not a rule: no 'detection', 'correlation' or 'apiwatch.type' key")
+    return None
+
+
+def _meta(doc: _Doc, options: dict[str, Any]) -> RuleMeta | None:
+    data = doc.data
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        doc.problem(("title",), "a rule needs a title")
+        return None
+    rule_id = str(data.get("id") or "")
+    name = str(data.get("name") or "")
+    if not rule_id and not name:
+        doc.problem(("id",), "a rule needs an id or a name")
+        return None
+    level = str(data.get("level") or "medium")
+    if level not in SEVERITIES:
+        doc.problem(("level",), f"level {level!r} is not one of {', '.join(SEVERITIES)}")
+        return None
+    tags = data.get("tags") or []
+    extent = options.get("extent") or []
+    return RuleMeta(
+        id=rule_id or name,
+        name=name,
+        title=title.strip(),
+        level=level,
+        path=doc.path,
+        line=doc.line("title"),
+        description=str(data.get("description") or "").strip(),
+        tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
+        attack=str(options.get("attack") or ""),
+        extent=tuple(str(e) for e in extent) if isinstance(extent, list) else (),
+        author=str(data.get("author") or ""),
+    )
+
+
+def _options(doc: _Doc) -> dict[str, Any] | None:
+    options = doc.data.get("apiwatch", {})
+    if not isinstance(options, dict):
+        doc.problem(("apiwatch",), "'apiwatch' must be a mapping of options")
+        return None
+    return options
+
+
+def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:
+    options = _options(doc)
+    if options is None:
+        return None
+    meta = _meta(doc, options)
+    if meta is None:
+        return None
+    plain = {k: v for k, v in doc.data.items() if k != "apiwatch"}
+    try:
+        collection = SigmaCollection.from_dicts([plain], collect_errors=True)
+    except SigmaError as exc:
+        doc.problem(("detection" if detection else "correlation",), f"invalid Sigma: {exc}")
+        return None
+    parsed = collection.rules[0] if collection.rules else None
+    if parsed is None or parsed.errors:
+        reason = "; ".join(str(e) for e in parsed.errors) if parsed else "no rule parsed"
+        doc.problem(("detection" if detection else "correlation",), f"invalid Sigma: {reason}")
+        return None
+    if isinstance(parsed, SigmaRule):
+        return _detection(doc, meta, parsed, options)
+    if isinstance(parsed, SigmaCorrelationRule):
+        return _correlation(doc, meta, parsed)
+    doc.problem((), f"unexpected rule type {type(parsed).__name__}")
+    return None
+
+
+def _detection(
+    doc: _Doc, meta: RuleMeta, parsed: SigmaRule, options: dict[str, Any]
+) -> DetectionRule | None:
+    try:
+        conditions = parsed.detection.parsed_condition
+        if len(conditions) != 1:
+            raise Unsupported("more than one condition")
+        tree = conditions[0].parsed
+        matcher, fields, expression = compile_detection(tree)
+    except Unsupported as exc:
+        doc.problem(("detection",), f"cannot evaluate: {exc}", "unsupported")
+        return None
+    except SigmaError as exc:
+        doc.problem(("detection", "condition"), f"invalid condition: {exc}")
+        return None
+    group_by = options.get("group-by", ["source.ip"])
+    try:
+        suppress = parse_duration(options.get("suppress", "10m"))
+    except ValueError as exc:
+        doc.problem(("apiwatch", "suppress"), str(exc))
+        return None
+    if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by):
+        doc.problem(("apiwatch", "group-by"), "group-by must be a list of field names")
+        return None
+    return DetectionRule(
+        meta=meta,
+        matcher=matcher,
+        fields=fields,
+        expression=expression,
+        group_by=tuple(canonical_field(g) for g in group_by),
+        suppress=suppress,
+    )
+
+
+def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rule | None:
+    kind = parsed.type.name.lower()
+    supported = {"event_count", "value_count", "value_sum", "value_avg", "temporal",
+                 "temporal_ordered"}  # fmt: skip
+    if kind not in supported:
+        doc.problem(("correlation", "type"), f"cannot evaluate correlation type {kind!r}",
+                    "unsupported")  # fmt: skip
+        return None
+    condition = parsed.condition
+    op, count, fieldref = "gte", 1.0, ""
+    if kind.startswith("temporal"):
+        op, count = "gte", float(len(parsed.rules or []))
+    elif condition is not None and hasattr(condition, "op"):
+        op = condition.op.name.lower()
+        count = float(condition.count)
+        fieldref = condition.fieldref if isinstance(condition.fieldref, str) else ""
+    if op not in _STREAMING_OPS:
+        doc.problem(("correlation", "condition"),
+                    f"condition {op!r} cannot fire on a stream (use gte, gt or eq)", "unsupported")  # fmt: skip
+        return None
+    if kind != "event_count" and not kind.startswith("temporal") and not fieldref:
+        doc.problem(("correlation", "condition", "field"), f"{kind} needs condition.field")
+        return None
+    aliases: dict[str, dict[str, str]] = {}
+    for alias_name, alias in parsed.aliases.aliases.items():
+        aliases[alias_name] = {
+            ref.reference: canonical_field(value) for ref, value in alias.mapping.items()
+        }
+    group_by = tuple(g if g in aliases else canonical_field(g) for g in parsed.group_by or [])
+    for index, name in enumerate(group_by):
+        if name not in aliases and not field_known(name):
+            doc.problem(("correlation", "group-by"), f"unknown field {parsed.group_by[index]!r}")  # type: ignore[index]
+            return None
+    return CorrelationRule(
+        meta=meta,
+        type=kind,
+        refs=tuple(r.reference for r in parsed.rules or []),
+        group_by=group_by,
+        timespan=float(parsed.timespan.seconds),
+        op=op,
+        count=count,
+        field=canonical_field(fieldref) if fieldref else "",
+        aliases=aliases,
+        generate_refs=bool(parsed.generate),
+    )
+
+
+def _build_extension(doc: _Doc) -> Rule | None:
+    options = doc.data["apiwatch"]
+    meta = _meta(doc, options)
+    if meta is None:
+        return None
+    kind = options.get("type")
+    try:
+        if kind == "baseline":
+            return _baseline(doc, meta, options)
+        if kind == "silence":
+            return SilenceRule(
+                meta=meta,
+                group_by=canonical_field(str(options.get("group-by", "service.name"))),
+                interval=parse_duration(options.get("interval", "15m")),
+                min_events=int(options.get("min-events", 10)),
+            )
+    except (ValueError, TypeError) as exc:
+        doc.problem(("apiwatch",), str(exc))
+        return None
+    doc.problem(("apiwatch", "type"), f"unknown apiwatch rule type {kind!r} (baseline, silence)")
+    return None
+
+
+def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRule | None:
+    refs = options.get("rules")
+    if not isinstance(refs, list) or not refs:
+        doc.problem(("apiwatch", "rules"), "a baseline rule needs 'rules': the events it measures")
+        return None
+    measure = str(options.get("measure", "event_count"))
+    if measure not in {"event_count", "value_count", "ratio"}:
+        doc.problem(("apiwatch", "measure"), f"unknown measure {measure!r}")
+        return None
+    field_name = canonical_field(str(options.get("field", "")))
+    if measure == "value_count" and not field_name:
+        doc.problem(("apiwatch", "field"), "value_count needs 'field'")
+        return None
+    of = options.get("of") or []
+    if measure == "ratio" and not of:
+        doc.problem(("apiwatch", "of"), "ratio needs 'of': the rules of the denominator")
+        return None
+    condition = options.get("condition") or {}
+    return BaselineRule(
+        meta=meta,
+        refs=tuple(str(r) for r in refs),
+        measure=measure,
+        field=field_name,
+        of=tuple(str(r) for r in of),
+        timespan=parse_duration(options.get("timespan", "10m")),
+        baseline=parse_duration(options.get("baseline", "2h")),
+        minimum=float(condition.get("minimum", 1)),
+        factor=float(condition.get("factor", 3)),
+        minimum_baseline=float(condition.get("minimum-baseline", 1)),
+        min_events=int(condition.get("min-events", 0)),
+        traits=tuple(str(t) for t in options.get("traits", ["user_agent.original", "network"])),
+    )
+
+
+def _check_references(ruleset: RuleSet) -> None:
+    by_id = {rule.meta.id: key for key, rule in ruleset.rules.items()}
+    for key, rule in list(ruleset.rules.items()):
+        if isinstance(rule, CorrelationRule | BaselineRule):
+            refs = rule.refs + (rule.of if isinstance(rule, BaselineRule) else ())
+            resolved = []
+            for ref in refs:
+                target = ref if ref in ruleset.rules else by_id.get(ref)
+                if target is None:
+                    meta = rule.meta
+                    ruleset.problems.append(Problem(meta.path, meta.line, "rules",
+                                                    f"references unknown rule {ref!r}", "error", key))  # fmt: skip
+                    del ruleset.rules[key]
+                    break
+                resolved.append(target)
+            else:
+                _resolve(rule, resolved)
+    keep = {
+        ref
+        for rule in ruleset.rules.values()
+        if isinstance(rule, CorrelationRule) and rule.generate_refs
+        for ref in rule.refs
+    }
+    for rule in ruleset.rules.values():
+        if isinstance(rule, CorrelationRule | BaselineRule):
+            refs = rule.refs + (rule.of if isinstance(rule, BaselineRule) else ())
+            for ref in refs:
+                target = ruleset.rules.get(ref)
+                if target is not None and ref not in keep:
+                    target.generate = False
+
+
+def _resolve(rule: CorrelationRule | BaselineRule, resolved: list[str]) -> None:
+    if isinstance(rule, CorrelationRule):
+        mapping = dict(zip(rule.refs, resolved, strict=True))
+        rule.refs = tuple(resolved)
+        rule.aliases = {
+            alias: {mapping.get(ref, ref): value for ref, value in fields.items()}
+            for alias, fields in rule.aliases.items()
+        }
+    else:
+        count = len(rule.refs)
+        rule.refs, rule.of = tuple(resolved[:count]), tuple(resolved[count:])

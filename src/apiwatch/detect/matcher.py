@@ -1,0 +1,212 @@
+"""Sigma detections compiled into Python functions.
+
+pySigma parses a rule and applies its modifiers (``contains``, ``all``, ``base64offset`` ...),
+leaving a condition tree whose leaves are typed values: wildcard strings, regular expressions,
+CIDR networks, numeric comparisons, ``exists``, null. `compile_detection` turns that tree into
+the source of one Python expression over a `Record`'s ``values`` (``V``) and lower-cased
+``lower`` (``L``) dicts and compiles it once, so matching an event costs a few dict lookups and
+string operations, not a tree walk.
+
+Sigma's string matching is case-insensitive unless the ``cased`` modifier is given; regular
+expressions are case-sensitive unless they carry the ``i`` flag. A field an event lacks matches
+nothing but ``null`` and ``exists: false``.
+
+Anything the compiler cannot evaluate raises `Unsupported` with the reason, which the loader
+reports per rule.
+"""
+
+from __future__ import annotations
+
+import base64  # noqa: F401 - kept for symmetry with pySigma's expansions (values arrive expanded)
+import ipaddress
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sigma import conditions as sc
+from sigma import types as st
+
+from apiwatch.detect.fields import KEYWORD_FIELDS, canonical_field, field_known, field_unavailable
+
+__all__ = ["Matcher", "Unsupported", "compile_detection"]
+
+Matcher = Callable[[dict[str, Any], dict[str, str]], bool]
+"""A compiled detection: ``matcher(record.values, record.lower) -> bool``."""
+
+
+class Unsupported(Exception):  # noqa: N818 - a reason, raised and reported, not an error of ours
+    """A rule uses something this engine cannot evaluate; the message says what."""
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.constants: dict[str, Any] = {}
+        self.fields: set[str] = set()
+
+    def const(self, value: Any) -> str:
+        name = f"_c{len(self.constants)}"
+        self.constants[name] = value
+        return name
+
+    def node(self, node: Any) -> str:
+        if isinstance(node, sc.ConditionAND):
+            return "(" + " and ".join(self.node(arg) for arg in node.args) + ")"
+        if isinstance(node, sc.ConditionOR):
+            return "(" + " or ".join(self.node(arg) for arg in node.args) + ")"
+        if isinstance(node, sc.ConditionNOT):
+            return "(not " + self.node(node.args[0]) + ")"
+        if isinstance(node, sc.ConditionFieldEqualsValueExpression):
+            return self.field_value(node.field, node.value)
+        if isinstance(node, sc.ConditionValueExpression):
+            return self.keyword(node.value)
+        raise Unsupported(f"condition element {type(node).__name__}")
+
+    def field_value(self, raw_field: str, value: Any) -> str:
+        name = canonical_field(raw_field)
+        if field_unavailable(name):
+            raise Unsupported(f"field {raw_field!r} ({name}) is not in apiwatch events")
+        if not field_known(name):
+            raise Unsupported(f"unknown field {raw_field!r}")
+        self.fields.add(name)
+        return self.value_test(name, value)
+
+    def value_test(self, name: str, value: Any) -> str:  # noqa: PLR0911 - one case per type
+        key = repr(name)
+        if isinstance(value, st.SigmaExpansion):
+            return "(" + " or ".join(self.value_test(name, v) for v in value.values) + ")"
+        if isinstance(value, st.SigmaCasedString):
+            return self.string_test(f"V.get({key})", value, cased=True)
+        if isinstance(value, st.SigmaString):
+            return self.string_test(f"L.get({key})", value, cased=False)
+        if isinstance(value, st.SigmaBool):
+            return f"(V.get({key}) is {bool(value.boolean)!r})"
+        if isinstance(value, st.SigmaNumber):
+            return f"(L.get({key}) == {str(value.number)!r})"
+        if isinstance(value, st.SigmaNull):
+            return f"(V.get({key}) is None)"
+        if isinstance(value, st.SigmaExists):
+            return f"(({key} in V) is {bool(value.exists)!r})"
+        if isinstance(value, st.SigmaRegularExpression):
+            return self.regex_test(f"V.get({key})", value)
+        if isinstance(value, st.SigmaCIDRExpression):
+            net = self.const(value.network)
+            return f"_in_net(V.get({key}), {net})"
+        if isinstance(value, st.SigmaCompareExpression):
+            return self.compare_test(key, value)
+        if isinstance(value, st.SigmaFieldReference):
+            other = canonical_field(value.field)
+            self.fields.add(other)
+            return f"(L.get({key}) is not None and L.get({key}) == L.get({other!r}))"
+        raise Unsupported(f"value type {type(value).__name__} on field {name!r}")
+
+    def compare_test(self, key: str, value: st.SigmaCompareExpression) -> str:
+        ops = {"LT": "<", "LTE": "<=", "GT": ">", "GTE": ">=", "NEQ": "!="}
+        op = ops[value.op.name]
+        return f"_num(V.get({key})) {op} {value.number.number!r}"
+
+    def string_test(self, getter: str, value: st.SigmaString, *, cased: bool) -> str:
+        parts = value.s
+        fold = (lambda s: s) if cased else str.lower
+        if value.contains_placeholder():
+            raise Unsupported(f"placeholder in value {value.original!r}")
+        plain = all(isinstance(p, str) for p in parts)
+        if plain:
+            text = fold("".join(parts))  # type: ignore[arg-type]
+            return f"({getter} == {text!r})"
+        inner = parts[1:-1]
+        star = st.SpecialChars.WILDCARD_MULTI
+        if (
+            len(parts) == 3  # noqa: PLR2004 - *text*
+            and parts[0] is star
+            and parts[2] is star
+            and isinstance(parts[1], str)
+        ):
+            return f"({parts[1] and fold(parts[1])!r} in ({getter} or _NOSTR))"
+        if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is star:  # noqa: PLR2004
+            return f"({getter} or '').startswith({fold(parts[0])!r}) and {getter} is not None"
+        if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):  # noqa: PLR2004
+            return f"({getter} or _NOSTR).endswith({fold(parts[1])!r})"
+        del inner
+        regex = value.to_regex().regexp.original
+        flags = re.DOTALL | (0 if cased else re.IGNORECASE)
+        pattern = self.const(re.compile(regex, flags))
+        return f"({getter} is not None and {pattern}.fullmatch(str({getter})) is not None)"
+
+    def regex_test(self, getter: str, value: st.SigmaRegularExpression) -> str:
+        flags = 0
+        for flag in value.flags:
+            flags |= st.SigmaRegularExpression.sigma_to_python_flags[flag]
+        try:
+            compiled = re.compile(value.regexp.original, flags)
+        except re.error as exc:
+            raise Unsupported(f"regular expression {value.regexp.original!r}: {exc}") from exc
+        pattern = self.const(compiled)
+        return f"({getter} is not None and {pattern}.search(str({getter})) is not None)"
+
+    def keyword(self, value: Any) -> str:
+        tests = []
+        for name in KEYWORD_FIELDS:
+            self.fields.add(name)
+            tests.append(self.value_test(name, _as_contains(value)))
+        return "(" + " or ".join(tests) + ")"
+
+
+def _as_contains(value: Any) -> Any:
+    """A keyword matches anywhere in a field: wrap plain strings in wildcards."""
+    if isinstance(value, st.SigmaString) and not isinstance(value, st.SigmaCasedString):
+        parts = list(value.s)
+        star = st.SpecialChars.WILDCARD_MULTI
+        if not parts or parts[0] is not star:
+            parts.insert(0, star)
+        if parts[-1] is not star:
+            parts.append(star)
+        wrapped = st.SigmaString(value.original)
+        wrapped.s = parts  # type: ignore[assignment]
+        return wrapped
+    return value
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _in_net(value: Any, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return ipaddress.ip_address(value) in network
+    except ValueError:
+        return False
+
+
+class _NoStr(str):
+    """An empty string ``in`` tests and ``endswith`` fail on (a missing field)."""
+
+    __slots__ = ()
+
+    def __contains__(self, item: object) -> bool:
+        return False
+
+    def endswith(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+
+def compile_detection(tree: Any) -> tuple[Matcher, frozenset[str], str]:
+    """Compile a pySigma condition tree: (matcher, canonical fields read, the expression)."""
+    compiler = _Compiler()
+    expression = compiler.node(tree)
+    namespace: dict[str, Any] = {
+        "_num": _num,
+        "_in_net": _in_net,
+        "_NOSTR": _NoStr(),
+        **compiler.constants,
+    }
+    source = f"def _match(V, L):\n    return bool({expression})\n"
+    code = compile(source, "<sigma-rule>", "exec")
+    exec(code, namespace)  # noqa: S102 - source generated from parsed values, constants by reference
+    return namespace["_match"], frozenset(compiler.fields), expression

@@ -1,0 +1,138 @@
+"""Rule objects: what the loader builds from YAML and the engine runs.
+
+Four kinds share `RuleMeta`:
+
+- `DetectionRule`: a Sigma detection, compiled to a matcher. It raises alerts itself unless a
+  correlation references it (Sigma's ``generate: false`` default), one alert per group
+  (``source.ip`` unless ``apiwatch.group-by`` says otherwise) per ``apiwatch.suppress`` window.
+- `CorrelationRule`: a Sigma correlation (``event_count``, ``value_count``, ``value_sum``,
+  ``value_avg``, ``temporal``, ``temporal_ordered``) over detections or other correlations.
+- `BaselineRule` and `SilenceRule`: apiwatch extensions (documented in docs/rules.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field as _field
+from typing import Any
+
+from apiwatch.detect.matcher import Matcher
+
+__all__ = [
+    "BaselineRule",
+    "CorrelationRule",
+    "DetectionRule",
+    "Problem",
+    "Rule",
+    "RuleMeta",
+    "SilenceRule",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A rule file problem: ``kind`` is ``error`` (the file is wrong) or ``unsupported`` (valid
+    Sigma this engine cannot evaluate; the rule is left out and reported, never silently)."""
+
+    path: str
+    line: int
+    key: str
+    message: str
+    kind: str = "error"
+    rule: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        key = f" [{self.key}]" if self.key else ""
+        rule = f" ({self.rule})" if self.rule else ""
+        return f"{where}{key}: {self.kind}: {self.message}{rule}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMeta:
+    """What every rule has: identity, level, tags, where it came from, apiwatch options."""
+
+    id: str
+    name: str
+    title: str
+    level: str
+    path: str
+    line: int = 0
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    attack: str = ""
+    extent: tuple[str, ...] = ()
+    author: str = ""
+
+    @property
+    def key(self) -> str:
+        """How alerts and references name the rule: its ``name``, else its ``id``."""
+        return self.name or self.id
+
+
+@dataclass(slots=True)
+class DetectionRule:
+    meta: RuleMeta
+    matcher: Matcher
+    fields: frozenset[str]
+    expression: str
+    group_by: tuple[str, ...] = ("source.ip",)
+    suppress: float = 600.0
+    generate: bool = True
+
+
+@dataclass(slots=True)
+class CorrelationRule:
+    meta: RuleMeta
+    type: str
+    refs: tuple[str, ...]
+    group_by: tuple[str, ...]
+    timespan: float
+    op: str
+    count: float
+    field: str = ""
+    aliases: dict[str, dict[str, str]] = _field(default_factory=dict)
+    generate: bool = True
+    generate_refs: bool = False  # Sigma's ``generate``: referenced rules raise alerts too
+
+
+@dataclass(slots=True)
+class BaselineRule:
+    """All-traffic measure against its own trailing baseline (apiwatch extension).
+
+    ``measure`` is ``event_count`` (hits of ``refs``), ``value_count`` (distinct ``field`` among
+    them) or ``ratio`` (hits of ``refs`` / hits of ``of``). The rule fires when the measure over
+    the last ``timespan`` is at least ``minimum`` and at least ``factor`` times its median over
+    the trailing ``baseline`` (``minimum_baseline`` stands in for a quieter past).
+    """
+
+    meta: RuleMeta
+    refs: tuple[str, ...]
+    measure: str
+    timespan: float
+    baseline: float
+    minimum: float
+    factor: float
+    field: str = ""
+    of: tuple[str, ...] = ()
+    minimum_baseline: float = 1.0
+    min_events: int = 0
+    traits: tuple[str, ...] = ("user_agent.original", "network")
+    generate: bool = True
+
+
+@dataclass(slots=True)
+class SilenceRule:
+    """A known source that stopped logging (apiwatch extension): per ``group_by`` value that
+    sent at least ``min_events``, fire when event time passes its last event + ``interval``."""
+
+    meta: RuleMeta
+    group_by: str
+    interval: float
+    min_events: int = 10
+    generate: bool = True
+
+
+Rule = DetectionRule | CorrelationRule | BaselineRule | SilenceRule
+
+Options = dict[str, Any]
