@@ -197,7 +197,7 @@ class Engine:
                 self._dispatch(parent.hit(chained, ref), parent)
 
     def _report(self, finding: Finding) -> None:
-        if finding.id not in self.changed and finding.count <= 1 and not finding.incident:
+        if not finding.incident:
             self.stats.alerts += 1
         self.changed[finding.id] = finding
         self.tracker.on_finding(finding)

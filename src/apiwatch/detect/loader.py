@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
@@ -255,15 +254,15 @@ def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:
     if meta is None:
         return None
     plain = {k: v for k, v in doc.data.items() if k != "apiwatch"}
+    section = "detection" if detection else "correlation"
     try:
-        collection = SigmaCollection.from_dicts([plain], collect_errors=True)
-    except SigmaError as exc:
-        doc.problem(("detection" if detection else "correlation",), f"invalid Sigma: {exc}")
+        kind = SigmaRule if detection else SigmaCorrelationRule
+        parsed = kind.from_dict(plain, collect_errors=True)
+    except (SigmaError, ValueError, TypeError, AttributeError) as exc:
+        doc.problem((section,), f"invalid Sigma: {exc}")
         return None
-    parsed = collection.rules[0] if collection.rules else None
-    if parsed is None or parsed.errors:
-        reason = "; ".join(str(e) for e in parsed.errors) if parsed else "no rule parsed"
-        doc.problem(("detection" if detection else "correlation",), f"invalid Sigma: {reason}")
+    if parsed.errors:
+        doc.problem((section,), "invalid Sigma: " + "; ".join(str(e) for e in parsed.errors))
         return None
     if isinstance(parsed, SigmaRule):
         return _detection(doc, meta, parsed, options)
@@ -439,8 +438,8 @@ def _check_references(ruleset: RuleSet) -> None:
             refs = rule.refs + (rule.of if isinstance(rule, BaselineRule) else ())
             for ref in refs:
                 target = ruleset.rules.get(ref)
-                if target is not None and ref not in keep:
-                    target.generate = False
+                if isinstance(target, DetectionRule) and ref not in keep:
+                    target.generate = False  # a correlation's own finding is worth an alert
 
 
 def _resolve(rule: CorrelationRule | BaselineRule, resolved: list[str]) -> None:
