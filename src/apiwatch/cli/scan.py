@@ -1,0 +1,164 @@
+"""``apiwatch scan FILE...``: the detection engine over log files, offline."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import msgspec
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
+from apiwatch.model import Event
+from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
+from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LogFile, LoginPatterns
+
+__all__ = ["incident_json", "scan"]
+
+EXIT_FINDINGS = 3
+_SHOW_ERRORS = 10
+
+
+def incident_json(incident: Incident) -> dict[str, object]:
+    """One incident as ``scan --json`` prints it (ISO 8601 times, the primary rule first)."""
+    data = msgspec.to_builtins(incident)
+    data["rule"] = incident.rules[0] if incident.rules else ""
+    for key in ("attackers", "accounts_targeted", "accounts_compromised", "objects_exposed"):
+        data.setdefault(key, [])
+    return {"id": data.pop("id"), "rule": data.pop("rule"), **data}
+
+
+def _first_time(path: str, fmt: str | None, logins: LoginPatterns | None) -> float:
+    """The first event's time in a file, to read several files oldest first."""
+    if path == "-":
+        return float("-inf")
+    with LogFile(path) as log:
+        for event in log.events(format=fmt, logins=logins):
+            return event.timestamp.timestamp()
+    return float("inf")
+
+
+class _Errors:
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.count = 0
+        self.name = ""
+
+    def __call__(self, line: int, message: str) -> None:
+        self.count += 1
+        if self.count <= _SHOW_ERRORS:
+            self.console.print(f"[yellow]{escape(self.name)}:{line}: skipped: {escape(message)}[/]")
+        elif self.count == _SHOW_ERRORS + 1:
+            self.console.print("[yellow]... further bad lines are counted, not shown[/]")
+
+
+def _events(
+    paths: list[str], fmt: str | None, logins: LoginPatterns | None, progress: Progress | None,
+    errors: _Errors,
+) -> Iterator[Event]:  # fmt: skip
+    for path in paths:
+        errors.name = path
+        with LogFile(path) as log:
+            task = None
+            if progress is not None:
+                task = progress.add_task(Path(path).name if path != "-" else "stdin", total=log.size)
+            for count, event in enumerate(log.events(format=fmt, logins=logins, on_error=errors)):
+                if task is not None and not count & 1023:
+                    progress.update(task, completed=log.position())  # type: ignore[union-attr]
+                yield event
+            if task is not None:
+                progress.update(task, completed=log.size or log.position())  # type: ignore[union-attr]
+
+
+def _table(incidents: list[Incident]) -> Table:
+    table = Table(title=f"{len(incidents)} incidents", show_lines=True)
+    for column in ("severity", "incident", "first seen / last seen", "attackers",
+                   "accounts targeted", "compromised", "objects exposed"):  # fmt: skip
+        table.add_column(column, overflow="fold")
+    for inc in incidents:
+        attackers = ", ".join(inc.attackers[:5]) + (f" (+{len(inc.attackers) - 5})" if len(inc.attackers) > 5 else "")  # noqa: E501, PLR2004
+        table.add_row(
+            escape(inc.severity),
+            escape(f"{inc.title}\n{inc.id}\n" + ", ".join(inc.rules)),
+            f"{inc.first_seen:%Y-%m-%d %H:%M:%S}\n{inc.last_seen:%Y-%m-%d %H:%M:%S}",
+            escape(f"{len(inc.attackers)}: {attackers}" if inc.attackers else "-"),
+            str(len(inc.accounts_targeted)) if inc.accounts_targeted else "-",
+            escape(", ".join(inc.accounts_compromised) or "-"),
+            escape(", ".join(inc.objects_exposed[:10]) or "-"),
+        )
+    return table
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto",
+              show_default=True, help="Log format; auto detects nginx/Apache combined or ECS NDJSON.")  # fmt: skip
+@click.option("--rules", "rule_dirs", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Extra rule directory or file (repeatable); the built-in pack is always loaded.")  # fmt: skip
+@click.option("--sigmahq", is_flag=True, help="Also run the optional SigmaHQ web server pack.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object per incident per line instead of a table.")  # fmt: skip
+@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
+              help=f"Exit with code {EXIT_FINDINGS} when an incident is at least this severe (for CI).")  # fmt: skip
+@click.option("--login-path", "login_paths", multiple=True, metavar="REGEX",
+              help="Access logs: a path regex of login routes (repeatable; replaces the defaults).")  # fmt: skip
+@click.option("--lateness", default="60s", show_default=True,
+              help="How far out of time order events may be (access logs are written when a response ends).")  # fmt: skip
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+def scan(  # noqa: PLR0913
+    files: tuple[str, ...], fmt: str, rule_dirs: tuple[Path, ...], sigmahq: bool, as_json: bool,
+    fail_on: str | None, login_paths: tuple[str, ...], lateness: str, quiet: bool,
+) -> None:  # fmt: skip
+    """Run the detection rules over log FILES and print the incidents found.
+
+    FILES are nginx/Apache access logs (combined or common format) or ECS NDJSON (what the
+    apiwatch sensor writes), plain or gzip, "-" for stdin. Several files are read oldest first.
+    Access logs name no account, so login attempts are inferred from POSTs to login-looking
+    routes (…/login, …/signin, …/session(s), …/token, …/oauth/token; 401/403 failed, 2xx/3xx
+    succeeded) and incidents have fewer details than from ECS events.
+
+    Exit codes: 0 done, 1 error, 3 an incident at or above --fail-on.
+    """
+    err = Console(stderr=True, highlight=False, quiet=quiet)
+    try:
+        window = parse_duration(lateness)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--lateness") from exc
+    logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
+    ruleset = load_rules([builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])])
+    if ruleset.errors:
+        raise click.ClickException("rule errors:\n" + "\n".join(map(str, ruleset.errors)))
+    chosen = None if fmt == "auto" else fmt
+    paths = sorted(files, key=lambda p: _first_time(p, chosen, logins)) if len(files) > 1 else list(files)
+    engine = Engine(ruleset, lateness=window)
+    errors = _Errors(err)
+    started = time.perf_counter()
+    show = not quiet and sys.stderr.isatty()
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, disable=not show, transient=True) as progress:
+        for event in _events(paths, chosen, logins, progress if show else None, errors):
+            engine.feed(event)
+        engine.flush()
+    elapsed = time.perf_counter() - started
+    incidents = engine.incidents()
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    if as_json:
+        encoder = msgspec.json.Encoder()
+        for incident in incidents:
+            sys.stdout.write(encoder.encode(incident_json(incident)).decode() + "\n")
+    else:
+        out.print(_table(incidents))
+    stats = engine.stats
+    err.print(
+        f"{stats.events:,} events in {elapsed:.1f} s ({stats.events / max(elapsed, 1e-9):,.0f}/s), "
+        f"{errors.count:,} bad lines skipped, {stats.late:,} late, {len(ruleset.rules)} rules, "
+        f"{len(incidents)} incidents"
+    )
+    if fail_on is not None and any(severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents):
+        raise SystemExit(EXIT_FINDINGS)

@@ -1,0 +1,37 @@
+"""Existing logs as `apiwatch.model.Event`s: nginx/Apache access logs and ECS NDJSON files.
+
+Used by ``apiwatch scan FILE...`` and the ingestion of logs apiwatch did not write. Modules:
+
+- `apiwatch.sources.accesslog`: combined / common access-log lines (`parse_access_line`);
+- `apiwatch.sources.logins`: which access-log requests are login attempts (`LoginPatterns`);
+- `apiwatch.sources.ecsfile`: ECS NDJSON lines (`parse_ecs_line`);
+- `apiwatch.sources.files`: gzip/stdin-aware reading, format detection, progress (`LogFile`,
+  `read_events`).
+
+Imports only `apiwatch.model`, the standard library and msgspec.
+"""
+
+from apiwatch.sources.accesslog import parse_access_line
+from apiwatch.sources.ecsfile import parse_ecs_line
+from apiwatch.sources.files import (
+    FORMATS,
+    LogFile,
+    OnError,
+    detect_format,
+    open_log,
+    read_events,
+)
+from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
+
+__all__ = [
+    "DEFAULT_LOGINS",
+    "FORMATS",
+    "LogFile",
+    "LoginPatterns",
+    "OnError",
+    "detect_format",
+    "open_log",
+    "parse_access_line",
+    "parse_ecs_line",
+    "read_events",
+]
