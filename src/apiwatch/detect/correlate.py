@@ -1,25 +1,33 @@
 """Sigma correlations on event time: sliding windows per group.
 
-Every group (the values of ``group-by``) keeps only what its window needs: the hits of the last
-``timespan`` (time, counted value and the extent they contribute), distinct-value counts, and for
-temporal rules the time each referenced rule was last seen. Expired hits are dropped as new ones
-arrive, so state lives exactly as long as its window; groups idle for longer than their window
-are swept by the engine.
+Every group (the values of ``group-by``) keeps only what its window needs:
 
-A group whose condition holds raises a `Finding`; further hits while it holds (or within one
-window of its last hit) update that finding instead of raising another.
+- ``event_count``: the hit times of the last ``timespan``;
+- ``value_count``: each distinct value with the time and hit it was last seen, in recency order
+  (so expiry pops from the front and memory is one entry per distinct value, however many hits);
+- ``value_sum``/``value_avg``: hit times and values;
+- ``temporal``/``temporal_ordered``: when each referenced rule was last seen (and, ordered, the
+  start of the chain that reached it).
+
+Each group also keeps its last `RECENT` hits, the extent (sources, accounts, user agents,
+objects) an alert starts with. Expired entries are dropped as hits arrive; groups idle for longer
+than their window are swept by the engine. A group whose condition holds raises a `Finding`;
+further hits while it is active (within one window of its last hit) update that finding.
 """
 
 from __future__ import annotations
 
 import operator
+from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from apiwatch.detect.findings import Finding, Hit
 from apiwatch.detect.rules import CorrelationRule
 
-__all__ = ["CorrelationState", "GroupWindow"]
+__all__ = ["RECENT", "CorrelationState", "GroupWindow"]
+
+RECENT: Final = 64
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "gte": operator.ge,
@@ -31,42 +39,51 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 class GroupWindow:
     """One group's sliding window."""
 
-    __slots__ = ("counts", "finding", "head", "hits", "last", "starts", "total")
+    __slots__ = ("finding", "head", "last", "recent", "seen", "starts", "times", "total", "values")
 
     def __init__(self) -> None:
-        self.hits: list[tuple[float, Any, Hit]] = []
+        self.times: list[float] = []
         self.head = 0
-        self.counts: dict[Any, int] = {}
+        self.values: list[float] = []
         self.total = 0.0
+        self.seen: dict[Any, tuple[float, Hit]] = {}
+        self.starts: list[float | None] = []
+        self.recent: deque[Hit] = deque(maxlen=RECENT)
         self.last = 0.0
         self.finding: Finding | None = None
-        self.starts: list[float | None] = []
 
-    def live(self) -> list[tuple[float, Any, Hit]]:
-        return self.hits[self.head :]
-
-    def expire(self, horizon: float, track_values: bool, sums: bool) -> None:
-        hits = self.hits
+    def expire_times(self, horizon: float, sums: bool) -> None:
+        times = self.times
         head = self.head
-        end = len(hits)
-        while head < end and hits[head][0] < horizon:
-            _, value, _ = hits[head]
-            if track_values:
-                left = self.counts[value] - 1
-                if left:
-                    self.counts[value] = left
-                else:
-                    del self.counts[value]
+        end = len(times)
+        while head < end and times[head] < horizon:
             if sums:
-                self.total -= value
+                self.total -= self.values[head]
             head += 1
         if head > 64 and head * 2 > end:  # noqa: PLR2004 - compact once mostly dead
-            del hits[:head]
+            del times[:head]
+            if sums:
+                del self.values[:head]
             head = 0
         self.head = head
 
+    def expire_seen(self, horizon: float) -> None:
+        seen = self.seen
+        while seen:
+            oldest = next(iter(seen))
+            if seen[oldest][0] >= horizon:
+                break
+            del seen[oldest]
+
+    def first_time(self) -> float | None:
+        if self.head < len(self.times):
+            return self.times[self.head]
+        if self.seen:
+            return min(t for t, _ in self.seen.values())
+        return self.recent[0].t if self.recent else None
+
     def size(self) -> int:
-        return len(self.hits) - self.head
+        return len(self.times) - self.head + len(self.seen)
 
 
 class CorrelationState:
@@ -76,22 +93,25 @@ class CorrelationState:
         self.rule = rule
         self.groups: dict[tuple[Any, ...], GroupWindow] = {}
         self.compare = _COMPARE[rule.op]
-        self.track_values = rule.type == "value_count"
+        self.distinct = rule.type == "value_count"
         self.sums = rule.type in {"value_sum", "value_avg"}
         self.temporal = rule.type.startswith("temporal")
         self.ordered = rule.type == "temporal_ordered"
+        self.aliased = bool(rule.aliases)
 
     def group_of(self, hit: Hit, ref: str) -> tuple[Any, ...] | None:
         values = hit.values
-        key = []
+        if not self.aliased:
+            key = tuple(values.get(name) for name in self.rule.group_by)
+            return None if None in key else key
+        out = []
         for name in self.rule.group_by:
             alias = self.rule.aliases.get(name)
-            field = alias.get(ref, name) if alias is not None else name
-            value = values.get(field)
+            value = values.get(alias.get(ref, name) if alias is not None else name)
             if value is None:
                 return None
-            key.append(value)
-        return tuple(key)
+            out.append(value)
+        return tuple(out)
 
     def hit(self, hit: Hit, ref: str) -> Finding | None:
         """Count ``hit`` (of referenced rule ``ref``); the finding it raised or updated."""
@@ -103,14 +123,16 @@ class CorrelationState:
             group = self.groups[key] = GroupWindow()
         rule = self.rule
         t = hit.t
-        group.last = max(group.last, t)
+        if t > group.last:
+            group.last = t
         finding = group.finding
         if finding is not None and t - finding.last > rule.timespan:
             group.finding = finding = None
         if self.temporal:
-            holds = self._temporal(group, hit, ref)
+            holds = self._temporal(group, t, ref)
         else:
             holds = self._window(group, hit)
+        group.recent.append(hit)
         if finding is not None:
             finding.absorb(hit)
             return finding
@@ -120,43 +142,45 @@ class CorrelationState:
 
     def _window(self, group: GroupWindow, hit: Hit) -> bool:
         rule = self.rule
-        value: Any = None
-        if self.track_values or self.sums:
+        horizon = hit.t - rule.timespan
+        if self.distinct:
             value = hit.values.get(rule.field)
             if value is None:
                 return False
-            if self.sums:
-                if not isinstance(value, int | float):
-                    return False
-                group.total += value
-            else:
-                group.counts[value] = group.counts.get(value, 0) + 1
-        group.hits.append((hit.t, value, hit))
-        group.expire(hit.t - rule.timespan, self.track_values, self.sums)
-        if self.track_values:
-            measure: float = len(group.counts)
-        elif rule.type == "value_sum":
-            measure = group.total
+            seen = group.seen
+            seen.pop(value, None)
+            seen[value] = (hit.t, hit)
+            group.expire_seen(horizon)
+            return self.compare(len(seen), rule.count)
+        if self.sums:
+            number = hit.values.get(rule.field)
+            if not isinstance(number, int | float) or isinstance(number, bool):
+                return False
+            group.values.append(float(number))
+            group.total += number
+        group.times.append(hit.t)
+        group.expire_times(horizon, self.sums)
+        live = len(group.times) - group.head
+        if rule.type == "value_sum":
+            measure: float = group.total
         elif rule.type == "value_avg":
-            measure = group.total / max(group.size(), 1)
+            measure = group.total / max(live, 1)
         else:
-            measure = group.size()
+            measure = live
         return self.compare(measure, rule.count)
 
-    def _temporal(self, group: GroupWindow, hit: Hit, ref: str) -> bool:
+    def _temporal(self, group: GroupWindow, t: float, ref: str) -> bool:
         rule = self.rule
         refs = rule.refs
         if not group.starts:
             group.starts = [None] * len(refs)
-        group.hits.append((hit.t, None, hit))
-        group.expire(hit.t - rule.timespan, False, False)
-        horizon = hit.t - rule.timespan
+        horizon = t - rule.timespan
         starts = group.starts
         for index, name in enumerate(refs):
             if name != ref:
                 continue
             if not self.ordered or index == 0:
-                starts[index] = hit.t if not self.ordered else hit.t
+                starts[index] = t
             else:
                 before = starts[index - 1]
                 if before is not None and before >= horizon:
@@ -168,15 +192,19 @@ class CorrelationState:
 
     def _fire(self, group: GroupWindow, key: tuple[Any, ...], hit: Hit) -> Finding:
         rule = self.rule
-        live = group.live()
-        first = live[0][0] if live else hit.t
+        first = group.first_time()
         names = rule.group_by
-        finding = Finding(rule.meta, {n: str(v) for n, v in zip(names, key, strict=True)}, hit.t,
-                          first)  # fmt: skip
-        for _, _, earlier in live:
-            finding.absorb(earlier)
-        if not live or live[-1][2] is not hit:
+        group_values = {n: str(v) for n, v in zip(names, key, strict=True)}
+        finding = Finding(rule.meta, group_values, hit.t, hit.t if first is None else first)
+        earlier = [h for _, h in group.seen.values()] if self.distinct else list(group.recent)
+        for past in earlier:
+            finding.absorb(past)
+        if hit not in earlier:
             finding.absorb(hit)
+        if self.distinct:
+            finding.count = max(finding.count, len(group.seen))
+        else:
+            finding.count = max(finding.count, len(group.times) - group.head)
         group.finding = finding
         return finding
 

@@ -28,6 +28,7 @@ from apiwatch.detect.fields import to_record
 from apiwatch.detect.findings import Finding, Hit
 from apiwatch.detect.incidents import IncidentTracker
 from apiwatch.detect.loader import RuleSet
+from apiwatch.detect.matcher import compile_all
 from apiwatch.detect.rules import BaselineRule, CorrelationRule, DetectionRule, SilenceRule
 from apiwatch.model import Event
 from apiwatch.model.alert import Alert, Incident
@@ -100,6 +101,7 @@ class Engine:
             (rule, self.single[rule.meta.key], self.parents.get(rule.meta.key, []))
             for rule in self.detections
         ]
+        self.match_all, self.lowered = compile_all([rule.tree for rule in self.detections])
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -141,13 +143,12 @@ class Engine:
             stats.late += 1
         else:
             self.watermark = t
-        record = to_record(event)
+        record = to_record(event, self.lowered)
         values = record.values
-        lower = record.lower
         hit: Hit | None = None
-        for rule, single, parents in self.routes:
-            if not rule.matcher(values, lower):
-                continue
+        routes = self.routes
+        for index in self.match_all(values, record.lower):
+            rule, single, parents = routes[index]
             stats.matches += 1
             if hit is None:
                 hit = Hit(t, values, rec=record)

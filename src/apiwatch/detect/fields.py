@@ -197,8 +197,14 @@ _LOGIN: Final = {"authn_login_fail": "fail", "authn_login_success": "success",
                  "authn_login_successafterfail": "success", "authn_login_lock": "fail"}  # fmt: skip
 
 
-def to_record(event: Event) -> Record:  # noqa: C901, PLR0912 - one flat pass over the event
-    """Flatten ``event`` into the fields rules match on (see the module docstring)."""
+def to_record(  # noqa: C901, PLR0912 - one flat pass over the event
+    event: Event, lowered: frozenset[str] | None = None
+) -> Record:
+    """Flatten ``event`` into the fields rules match on (see the module docstring).
+
+    ``lowered`` names the fields to lower-case (the engine passes those its rules read without
+    ``cased``); by default every string field is.
+    """
     meta = event.event
     values: dict[str, Any] = {"@timestamp": event.timestamp, "event.action": meta.action}
     if meta.outcome is not None:
@@ -267,11 +273,16 @@ def to_record(event: Event) -> Record:  # noqa: C901, PLR0912 - one flat pass ov
     actor = user or labels.get("token_id") or ip
     if actor is not None:
         values["apiwatch.actor"] = actor
-    lower = {
-        key: (value.lower() if isinstance(value, str) else str(value))
-        for key, value in values.items()
-        if isinstance(value, str | int) and not isinstance(value, bool)
-    }
+    if lowered is None:
+        lower = {key: value.lower() for key, value in values.items() if isinstance(value, str)}
+    else:
+        lower = {}
+        for key in lowered:
+            value = values.get(key)
+            if isinstance(value, str):
+                lower[key] = value.lower()
+            elif value is not None:
+                lower[key] = str(value)
     return Record(event, values, lower)
 
 

@@ -301,6 +301,7 @@ def _detection(
         matcher=matcher,
         fields=fields,
         expression=expression,
+        tree=tree,
         group_by=tuple(canonical_field(g) for g in group_by),
         suppress=suppress,
     )

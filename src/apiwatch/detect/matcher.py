@@ -17,7 +17,6 @@ reports per rule.
 
 from __future__ import annotations
 
-import base64  # noqa: F401 - kept for symmetry with pySigma's expansions (values arrive expanded)
 import ipaddress
 import re
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from sigma import types as st
 
 from apiwatch.detect.fields import KEYWORD_FIELDS, canonical_field, field_known, field_unavailable
 
-__all__ = ["Matcher", "Unsupported", "compile_detection"]
+__all__ = ["Matcher", "Unsupported", "compile_all", "compile_detection"]
 
 Matcher = Callable[[dict[str, Any], dict[str, str]], bool]
 """A compiled detection: ``matcher(record.values, record.lower) -> bool``."""
@@ -42,6 +41,18 @@ class _Compiler:
     def __init__(self) -> None:
         self.constants: dict[str, Any] = {}
         self.fields: set[str] = set()
+        self.reads: dict[tuple[str, str], str] = {}
+
+    def read(self, source: str, name: str) -> str:
+        """The local variable holding ``V.get(name)`` (source "V") or ``L.get(name)`` ("L")."""
+        key = (source, name)
+        var = self.reads.get(key)
+        if var is None:
+            var = self.reads[key] = f"{source.lower()}{len(self.reads)}"
+        return var
+
+    def prologue(self) -> str:
+        return "".join(f"    {var} = {src}.get({name!r})\n" for (src, name), var in self.reads.items())
 
     def const(self, value: Any) -> str:
         name = f"_c{len(self.constants)}"
@@ -71,38 +82,42 @@ class _Compiler:
         return self.value_test(name, value)
 
     def value_test(self, name: str, value: Any) -> str:  # noqa: PLR0911 - one case per type
-        key = repr(name)
+        v = self.read("V", name)
         if isinstance(value, st.SigmaExpansion):
             return "(" + " or ".join(self.value_test(name, v) for v in value.values) + ")"
         if isinstance(value, st.SigmaCasedString):
-            return self.string_test(f"V.get({key})", value, cased=True)
+            return self.string_test(v, value, cased=True)
         if isinstance(value, st.SigmaString):
-            return self.string_test(f"L.get({key})", value, cased=False)
+            return self.string_test(self.read("L", name), value, cased=False)
         if isinstance(value, st.SigmaBool):
-            return f"(V.get({key}) is {bool(value.boolean)!r})"
+            return f"({v} is {bool(value.boolean)!r})"
         if isinstance(value, st.SigmaNumber):
-            return f"(L.get({key}) == {str(value.number)!r})"
+            number = value.number
+            both = self.const(frozenset({number, str(number)}))
+            return f"({v} in {both})"
         if isinstance(value, st.SigmaNull):
-            return f"(V.get({key}) is None)"
+            return f"({v} is None)"
         if isinstance(value, st.SigmaExists):
-            return f"(({key} in V) is {bool(value.exists)!r})"
+            return f"({v} is {'not ' if value.exists else ''}None)"
         if isinstance(value, st.SigmaRegularExpression):
-            return self.regex_test(f"V.get({key})", value)
+            return self.regex_test(v, value)
         if isinstance(value, st.SigmaCIDRExpression):
             net = self.const(value.network)
-            return f"_in_net(V.get({key}), {net})"
+            return f"_in_net({v}, {net})"
         if isinstance(value, st.SigmaCompareExpression):
-            return self.compare_test(key, value)
+            return self.compare_test(v, value)
         if isinstance(value, st.SigmaFieldReference):
             other = canonical_field(value.field)
             self.fields.add(other)
-            return f"(L.get({key}) is not None and L.get({key}) == L.get({other!r}))"
+            w = self.read("L", other)
+            mine = self.read("L", name)
+            return f"({mine} is not None and {mine} == {w})"
         raise Unsupported(f"value type {type(value).__name__} on field {name!r}")
 
-    def compare_test(self, key: str, value: st.SigmaCompareExpression) -> str:
+    def compare_test(self, v: str, value: st.SigmaCompareExpression) -> str:
         ops = {"LT": "<", "LTE": "<=", "GT": ">", "GTE": ">=", "NEQ": "!="}
         op = ops[value.op.name]
-        return f"_num(V.get({key})) {op} {value.number.number!r}"
+        return f"(_num({v}) {op} {value.number.number!r})"
 
     def string_test(self, getter: str, value: st.SigmaString, *, cased: bool) -> str:
         parts = value.s
@@ -123,7 +138,7 @@ class _Compiler:
         ):
             return f"({parts[1] and fold(parts[1])!r} in ({getter} or _NOSTR))"
         if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is star:  # noqa: PLR2004
-            return f"({getter} or '').startswith({fold(parts[0])!r}) and {getter} is not None"
+            return f"({getter} or _NOSTR).startswith({fold(parts[0])!r})"
         if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):  # noqa: PLR2004
             return f"({getter} or _NOSTR).endswith({fold(parts[1])!r})"
         del inner
@@ -195,18 +210,35 @@ class _NoStr(str):
     def endswith(self, *args: Any, **kwargs: Any) -> bool:
         return False
 
+    def startswith(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+
+def _namespace(compiler: _Compiler) -> dict[str, Any]:
+    return {"_num": _num, "_in_net": _in_net, "_NOSTR": _NoStr(), **compiler.constants}
+
 
 def compile_detection(tree: Any) -> tuple[Matcher, frozenset[str], str]:
     """Compile a pySigma condition tree: (matcher, canonical fields read, the expression)."""
     compiler = _Compiler()
     expression = compiler.node(tree)
-    namespace: dict[str, Any] = {
-        "_num": _num,
-        "_in_net": _in_net,
-        "_NOSTR": _NoStr(),
-        **compiler.constants,
-    }
-    source = f"def _match(V, L):\n    return bool({expression})\n"
-    code = compile(source, "<sigma-rule>", "exec")
-    exec(code, namespace)  # noqa: S102 - source generated from parsed values, constants by reference
+    source = f"def _match(V, L):\n{compiler.prologue()}    return bool({expression})\n"
+    namespace = _namespace(compiler)
+    exec(compile(source, "<sigma-rule>", "exec"), namespace)  # noqa: S102 - generated from parsed values
     return namespace["_match"], frozenset(compiler.fields), expression
+
+
+def compile_all(
+    trees: list[Any],
+) -> tuple[Callable[[dict[str, Any], dict[str, str]], list[int]], frozenset[str]]:
+    """One function matching every tree at once: each field is read once per event, and the
+    result lists the indexes of the trees that matched. This is the engine's hot path. Also
+    returns the fields it reads lower-cased (the only ones `to_record` needs to lower)."""
+    compiler = _Compiler()
+    tests = [compiler.node(tree) for tree in trees]
+    body = "".join(f"    if {test}:\n        m.append({i})\n" for i, test in enumerate(tests))
+    source = f"def _match_all(V, L):\n{compiler.prologue()}    m = []\n{body}    return m\n"
+    namespace = _namespace(compiler)
+    exec(compile(source, "<sigma-rules>", "exec"), namespace)  # noqa: S102 - generated from parsed values
+    lowered = frozenset(name for source, name in compiler.reads if source == "L")
+    return namespace["_match_all"], lowered

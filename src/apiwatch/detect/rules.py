@@ -76,6 +76,7 @@ class DetectionRule:
     matcher: Matcher
     fields: frozenset[str]
     expression: str
+    tree: Any = None
     group_by: tuple[str, ...] = ("source.ip",)
     suppress: float = 600.0
     generate: bool = True
