@@ -16,6 +16,9 @@ lasts are added to the same finding, so 900 sources make one alert.
 **silence** — a source (by ``group-by``, ``service.name`` by default) that has sent at least
 ``min-events`` and then nothing for ``interval`` of event time while others kept logging (or the
 clock the caller advances with `Engine.advance` moved on).
+
+A baseline rule stays silent for its first ``warmup`` (30 minutes by default) of event time: a
+collector that just started, or a scan of a file, has no normal to compare with yet.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class BaselineState:
         self.history: deque[tuple[float, float]] = deque()
         self.step = max(rule.timespan / 10, 1.0)
         self.next_sample: float | None = None
+        self.started: float | None = None
         self.finding: Finding | None = None
         self.anomalous: list[set[str]] = []
         self.max_window = 200_000
@@ -101,6 +105,7 @@ class BaselineState:
         """Sample the measure into the baseline history as event time passes."""
         if self.next_sample is None:
             self.next_sample = t + self.step
+            self.started = t
             return
         if t < self.next_sample:
             return
@@ -156,6 +161,8 @@ class BaselineState:
             if self._participates(traits):
                 finding.absorb(hit)
             return finding
+        if self.started is None or t - self.started < rule.warmup:
+            return None
         current = self.measure()
         if current < rule.minimum or current < rule.factor * self.baseline(t):
             return None

@@ -407,6 +407,7 @@ def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRul
         factor=float(condition.get("factor", 3)),
         minimum_baseline=float(condition.get("minimum-baseline", 1)),
         min_events=int(condition.get("min-events", 0)),
+        warmup=parse_duration(options.get("warmup", "30m")),
         traits=tuple(str(t) for t in options.get("traits", ["user_agent.original", "network"])),
     )
 

@@ -104,7 +104,8 @@ class BaselineRule:
     ``measure`` is ``event_count`` (hits of ``refs``), ``value_count`` (distinct ``field`` among
     them) or ``ratio`` (hits of ``refs`` / hits of ``of``). The rule fires when the measure over
     the last ``timespan`` is at least ``minimum`` and at least ``factor`` times its median over
-    the trailing ``baseline`` (``minimum_baseline`` stands in for a quieter past).
+    the trailing ``baseline`` (``minimum_baseline`` stands in for a quieter past). It stays
+    silent for its first ``warmup`` of event time, while it learns what normal looks like.
     """
 
     meta: RuleMeta
@@ -118,6 +119,7 @@ class BaselineRule:
     of: tuple[str, ...] = ()
     minimum_baseline: float = 1.0
     min_events: int = 0
+    warmup: float = 1800.0
     traits: tuple[str, ...] = ("user_agent.original", "network")
     generate: bool = True
 
