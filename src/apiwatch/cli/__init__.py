@@ -57,9 +57,10 @@ def _register() -> None:
     from apiwatch.cli.rules import rules  # noqa: PLC0415
     from apiwatch.cli.scan import scan  # noqa: PLC0415
     from apiwatch.cli.serve import serve  # noqa: PLC0415
+    from apiwatch.cli.simulate import simulate  # noqa: PLC0415
     from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
 
-    for command in (keys, rules, scan, serve, events, expire, keygen, rotate_key, verify):
+    for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify):
         cli.add_command(command)
 
 

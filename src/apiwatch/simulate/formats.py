@@ -1,0 +1,196 @@
+"""A `Request` as the two outputs show it: an nginx ``combined`` line, and the sensor's ECS event.
+
+`to_event` mirrors `apiwatch.sensor`'s choices (``Sensor._classify`` and ``_request_event``):
+
+- on the login route (``POST /users/login``) 2xx/3xx is ``authn_login_success`` and 4xx
+  ``authn_login_fail`` (429 ``excess_rate_limit_exceeded``), with ``user.name`` the attempted
+  account, whatever the user agent;
+- otherwise a known attack tool's user agent is ``malicious_attack_tool`` (``labels.attack_tool``),
+  403 is ``authz_fail``, 429 ``excess_rate_limit_exceeded``, anything else ``http_request``;
+- ``labels.route`` is the matched route template (none for paths the app does not have),
+  ``labels.token_id`` the keyed fingerprint of the bearer token (`token_fingerprint`);
+- ``url.path`` is percent-decoded (as ASGI servers give it), ``url.query`` raw;
+- ``user.name`` on other requests is the account a valid token belongs to, as an app's user hook
+  reports it (the ASGI sensor's ``user_hook``); a password reset names no one.
+
+Event ids are derived from the seed and the event's position, so outputs are reproducible;
+``http.request.id`` equals ``event.id`` as the sensor does without an ``X-Request-Id``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from urllib.parse import unquote
+
+from apiwatch.model import (
+    Action,
+    Event,
+    EventMeta,
+    Host,
+    Http,
+    HttpRequest,
+    HttpResponse,
+    Log,
+    Service,
+    Source,
+    Url,
+    User,
+    UserAgent,
+    encode_event,
+)
+from apiwatch.simulate.records import LOGIN_PATH, Request, token_fingerprint
+
+__all__ = ["HOST_NAMES", "action_of", "ecs_line", "event_id", "nginx_line", "to_event"]
+
+HOST_NAMES: Final = {"shop": "shop-web-1", "billing": "billing-1"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_LOGIN_METHODS = ("POST", "PUT", "PATCH")
+# What nginx's default log escaping leaves alone: printable ASCII except '"' and '\'.
+_NEEDS_ESCAPE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+class _Fixed:
+    """What every event of one action says (shared, never mutated), as the sensor builds it."""
+
+    __slots__ = ("action", "category", "log", "outcome", "severity", "type")
+
+    def __init__(self, action: Action) -> None:
+        spec = action.spec
+        self.action = action.value
+        self.category = list(spec.category)
+        self.type = list(spec.type)
+        self.severity = spec.severity
+        self.log = Log(level=spec.level.lower(), logger="apiwatch.events")
+        mixed = action in (Action.HTTP_REQUEST, Action.MALICIOUS_ATTACK_TOOL)
+        self.outcome: str | None = None if mixed else spec.outcome
+
+
+_FIXED = {action: _Fixed(action) for action in Action}
+_BY_STATUS = {403: Action.AUTHZ_FAIL, 429: Action.EXCESS_RATE_LIMIT_EXCEEDED}
+_SERVICES: dict[str, tuple[Service, Host]] = {}
+
+
+def _service(name: str) -> tuple[Service, Host]:
+    found = _SERVICES.get(name)
+    if found is None:
+        found = _SERVICES[name] = (Service(name=name), Host(name=HOST_NAMES.get(name, name)))
+    return found
+
+
+def action_of(request: Request) -> Action:
+    """The OWASP action the sensor gives this request (login route first, then tools, 403, 429)."""
+    status = request.status
+    if request.method in _LOGIN_METHODS and request.path == LOGIN_PATH and status < 500:
+        if status < 400:
+            return Action.AUTHN_LOGIN_SUCCESS
+        if status != 429:
+            return Action.AUTHN_LOGIN_FAIL
+    if request.tool:
+        return Action.MALICIOUS_ATTACK_TOOL
+    return _BY_STATUS.get(status, Action.HTTP_REQUEST)
+
+
+def event_id(seed: int, index: int) -> str:
+    """The id of the ``index``-th event of a scenario: 32 hex characters, as the sensor's."""
+    return f"{seed & 0xFFFFFFFFFFFFFFFF:016x}{index & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+def to_event(request: Request, event_id: str) -> Event:
+    """The ECS event the apiwatch sensor emits for this request (see the module docstring)."""
+    action = action_of(request)
+    fixed = _FIXED[action]
+    status = request.status
+    service, host = _service(request.service)
+    is_login = action in (Action.AUTHN_LOGIN_SUCCESS, Action.AUTHN_LOGIN_FAIL)
+    user = request.user if is_login or request.token else None
+    labels: dict[str, str] = {}
+    if request.route:
+        labels["route"] = request.route
+    if request.token:
+        labels["token_id"] = token_fingerprint(request.token)
+    if request.tool:
+        labels["attack_tool"] = request.tool
+    return Event(
+        timestamp=_EPOCH + timedelta(microseconds=request.time_us),
+        event=EventMeta(
+            id=event_id,
+            action=fixed.action,
+            kind="event",
+            category=fixed.category,
+            type=fixed.type,
+            outcome=fixed.outcome or ("success" if status < 400 else "failure"),
+            duration=request.duration_us * 1000,
+            severity=fixed.severity,
+        ),
+        log=fixed.log,
+        source=Source(ip=request.ip),
+        http=Http(
+            request=HttpRequest(method=request.method, id=event_id),
+            response=HttpResponse(status_code=status),
+        ),
+        url=Url(path=unquote(request.path), query=request.query or None),
+        user_agent=UserAgent(original=request.user_agent) if request.user_agent else None,
+        user=User(name=user) if user else None,
+        service=service,
+        host=host,
+        labels=labels,
+    )
+
+
+def ecs_line(request: Request, event_id: str) -> bytes:
+    """`to_event` encoded as one line of ECS JSON (no newline)."""
+    return encode_event(to_event(request, event_id))
+
+
+def _escape(value: str) -> str:
+    """nginx's default escaping: ``"``, ``\\`` and bytes outside printable ASCII as ``\\xHH``."""
+    if not _NEEDS_ESCAPE.search(value):
+        return value
+    return "".join(
+        char
+        if not _NEEDS_ESCAPE.match(char)
+        else "".join(f"\\x{byte:02X}" for byte in char.encode("utf-8"))
+        for char in value
+    )
+
+
+class _TimeLocal:
+    """``$time_local`` (``02/Nov/2026:08:00:00 +0000``), cached for the last second seen.
+
+    The cache is one tuple, replaced whole, so that threads sharing it never see a torn pair.
+    """
+
+    def __init__(self) -> None:
+        self.cached = (-1, "")
+
+    def __call__(self, time_us: int) -> str:
+        second = time_us // 1_000_000
+        cached_second, text = self.cached
+        if second != cached_second:
+            moment = _EPOCH + timedelta(seconds=second)
+            text = (
+                f"{moment.day:02d}/{_MONTHS[moment.month - 1]}/{moment.year}:"
+                f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d} +0000"
+            )
+            self.cached = (second, text)
+        return text
+
+
+_time_local = _TimeLocal()
+
+
+def nginx_line(request: Request) -> str:
+    """The request as nginx's ``combined`` log format writes it (no newline).
+
+    ``$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
+    "$http_referer" "$http_user_agent"``; a request with no credentials has ``-`` as user.
+    """
+    target = _escape(request.target)
+    return (
+        f'{request.ip} - - [{_time_local(request.time_us)}] "{request.method} {target} HTTP/1.1" '
+        f'{request.status} {request.size} "{_escape(request.referer)}" '
+        f'"{_escape(request.user_agent) or "-"}"'
+    )
