@@ -8,9 +8,9 @@ distributed credential stuffing shows: each source stays below every per-source 
 the number of distinct failing accounts across all traffic jumps.
 
 Who took part is found through shared traits: among the window's hits, a user agent or a network
-(/16 for IPv4, /48 for IPv6) holding at least a fifth of them is an attack trait; a source is a
-participant when it shows every kind of trait that has one (a botnet spread over many networks
-but sharing a user agent is still found by the user agent). Participants found while the anomaly
+(/16 for IPv4, /48 for IPv6) holding at least a fifth of them is an attack trait. A measured hit
+(a failed login) showing any attack trait names its source as a participant; another hit (a
+successful login, from ``of``) must show every kind of trait there is. Participants found while the anomaly
 lasts are added to the same finding, so 900 sources make one alert.
 
 **silence** — a source (by ``group-by``, ``service.name`` by default) that has sent at least
@@ -158,7 +158,7 @@ class BaselineState:
         self._expire(t)
         finding = self.finding
         if finding is not None:
-            if self._participates(traits):
+            if self._participates(traits, measured=True):
                 finding.absorb(hit)
             return finding
         if self.started is None or t - self.started < rule.warmup:
@@ -168,9 +168,16 @@ class BaselineState:
             return None
         return self._fire(hit)
 
-    def _participates(self, traits: tuple[str | None, ...]) -> bool:
-        return all(not anomalous or trait in anomalous
-                   for trait, anomalous in zip(traits, self.anomalous, strict=True))  # fmt: skip
+    def _participates(self, traits: tuple[str | None, ...], *, measured: bool = False) -> bool:
+        """Whether a hit with ``traits`` is part of the attack: it shows every kind of attack
+        trait there is; a measured hit (a failure, for a login baseline) showing any one of them
+        is enough, so the odd attacker outside the main networks is still named."""
+        pairs = [(t, a) for t, a in zip(traits, self.anomalous, strict=True) if a]
+        if not pairs:
+            return False
+        if measured:
+            return any(trait in anomalous for trait, anomalous in pairs)
+        return all(trait in anomalous for trait, anomalous in pairs)
 
     def _fire(self, hit: Hit) -> Finding:
         total = len(self.hits)
@@ -186,7 +193,7 @@ class BaselineState:
         first = self.hits[0][0] if self.hits else hit.t
         finding = Finding(self.rule.meta, {}, hit.t, first)
         for _, _, earlier, traits in self.hits:
-            if self._participates(traits):
+            if self._participates(traits, measured=True):
                 finding.absorb(earlier)
         for _, earlier, traits in self.denominator:
             if self._participates(traits):

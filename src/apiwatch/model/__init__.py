@@ -3,6 +3,7 @@
 Imports nothing else of apiwatch; every other package converts to and from these types.
 """
 
+from apiwatch.model.alert import SEVERITIES, Alert, Incident, severity_rank
 from apiwatch.model.ecs import decode_event, decode_ndjson, encode_event, event_to_dict
 from apiwatch.model.errors import ApiwatchError, ConfigError, EventDecodeError
 from apiwatch.model.event import (
@@ -24,8 +25,10 @@ from apiwatch.model.event import (
 from apiwatch.model.vocabulary import Action, ActionSpec, Level
 
 __all__ = [
+    "SEVERITIES",
     "Action",
     "ActionSpec",
+    "Alert",
     "ApiwatchError",
     "ConfigError",
     "Event",
@@ -35,6 +38,7 @@ __all__ = [
     "Http",
     "HttpRequest",
     "HttpResponse",
+    "Incident",
     "Level",
     "Log",
     "Service",
@@ -48,4 +52,5 @@ __all__ = [
     "encode_event",
     "event_to_dict",
     "new_event_id",
+    "severity_rank",
 ]
