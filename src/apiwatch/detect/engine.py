@@ -78,6 +78,7 @@ class Engine:
         self.buffer: list[tuple[float, int, Event]] = []
         self.seq = itertools.count()
         self.next_sweep = float("-inf")
+        self.next_tick = float("-inf")
         self._wire()
 
     def _wire(self) -> None:
@@ -162,17 +163,24 @@ class Engine:
         if hit is not None:
             hit.values = {}
             hit.rec = None
-        self._tick(self.watermark)
+        if self.watermark >= self.next_tick:
+            self._tick(self.watermark)
 
     def _tick(self, t: float) -> None:
+        """Time-driven work: baseline samples, silence checks, sweeps; then when it is next due."""
+        due = t + _SWEEP_EVERY
         for baseline in self.baselines.values():
             baseline.tick(t)
+            if baseline.next_sample is not None:
+                due = min(due, baseline.next_sample)
         for silence in self.silences:
             for finding in silence.tick(t):
                 self._report(finding)
+            due = min(due, silence.next_check)
         if t >= self.next_sweep:
             self.next_sweep = t + _SWEEP_EVERY
             self._sweep(t)
+        self.next_tick = min(due, self.next_sweep)
 
     def _single(self, rule: DetectionRule, single: dict[tuple[Any, ...], Finding], hit: Hit) -> None:
         values = hit.values
@@ -220,10 +228,14 @@ class Engine:
         self.stats.buffered = len(self.buffer)
 
     def _evict(self, excess: int) -> int:
+        # By time alone: equal times would compare group keys (of mixed types) and states.
         ages = sorted(
-            (group.last, key, state)
-            for state in self.correlations.values()
-            for key, group in state.groups.items()
+            (
+                (group.last, key, state)
+                for state in self.correlations.values()
+                for key, group in state.groups.items()
+            ),
+            key=lambda age: age[0],
         )
         for _, key, state in ages[:excess]:
             del state.groups[key]

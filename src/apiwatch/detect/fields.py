@@ -233,9 +233,10 @@ def to_record(  # noqa: C901, PLR0912 - one flat pass over the event
         path = url.path
         if path is not None:
             values["url.path"] = path
-            ext = _extension(path)
-            if ext is not None:
-                values["url.extension"] = ext
+            if "." in path:
+                ext = _extension(path)
+                if ext is not None:
+                    values["url.extension"] = ext
         if url.query:
             values["url.query"] = url.query
             values["url.original"] = f"{path or ''}?{url.query}"
@@ -259,11 +260,13 @@ def to_record(  # noqa: C901, PLR0912 - one flat pass over the event
     if event.message is not None:
         values["message"] = event.message
     labels = event.labels
-    for key, value in labels.items():
-        values["labels." + key] = value
-    referrer = _extra_referrer(event.extra)
-    if referrer is not None:
-        values["http.request.referrer"] = referrer
+    if labels:
+        for key, value in labels.items():
+            values["labels." + key] = value
+    if event.extra:
+        referrer = _extra_referrer(event.extra)
+        if referrer is not None:
+            values["http.request.referrer"] = referrer
     if path is not None:
         route = labels.get("route") or infer_route(path)
         values["apiwatch.route"] = route

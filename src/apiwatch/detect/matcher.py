@@ -34,7 +34,12 @@ Matcher = Callable[[dict[str, Any], dict[str, str]], bool]
 
 
 class Unsupported(Exception):  # noqa: N818 - a reason, raised and reported, not an error of ours
-    """A rule uses something this engine cannot evaluate; the message says what."""
+    """A rule uses something this engine cannot evaluate; the message says what, and ``field``
+    names the rule's field when one is the reason (so a linter can point at its line)."""
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 class _Compiler:
@@ -52,7 +57,11 @@ class _Compiler:
         return var
 
     def prologue(self) -> str:
-        return "".join(f"    {var} = {src}.get({name!r})\n" for (src, name), var in self.reads.items())
+        """Read each field once: typed values may be None; lower-cased ones default to ""."""
+        return "".join(
+            f"    {var} = {src}.get({name!r}{', _EMPTY' if src == 'L' else ''})\n"
+            for (src, name), var in self.reads.items()
+        )
 
     def const(self, value: Any) -> str:
         name = f"_c{len(self.constants)}"
@@ -63,6 +72,9 @@ class _Compiler:
         if isinstance(node, sc.ConditionAND):
             return "(" + " and ".join(self.node(arg) for arg in node.args) + ")"
         if isinstance(node, sc.ConditionOR):
+            merged = self.membership(node.args)
+            if merged is not None:
+                return merged
             return "(" + " or ".join(self.node(arg) for arg in node.args) + ")"
         if isinstance(node, sc.ConditionNOT):
             return "(not " + self.node(node.args[0]) + ")"
@@ -72,12 +84,41 @@ class _Compiler:
             return self.keyword(node.value)
         raise Unsupported(f"condition element {type(node).__name__}")
 
+    def membership(self, args: list[Any]) -> str | None:
+        """``field`` equal to one of several plain values: one set lookup instead of a chain."""
+        fields = set()
+        members: set[object] = set()
+        for arg in args:
+            if not isinstance(arg, sc.ConditionFieldEqualsValueExpression):
+                return None
+            value = arg.value
+            if isinstance(value, st.SigmaNumber):
+                members.update({value.number, str(value.number)})
+            elif (
+                type(value) is st.SigmaString
+                and not value.contains_special()
+                and not value.contains_placeholder()
+            ):
+                members.add(str(value).lower())
+            else:
+                return None
+            fields.add(arg.field)
+        if len(fields) != 1 or len(args) < 2:  # noqa: PLR2004
+            return None
+        (raw,) = fields
+        if not isinstance(self.node(args[0]), str):  # validates and records the field
+            return None
+        name = canonical_field(raw)
+        strings = any(isinstance(m, str) and not m.isdigit() for m in members)
+        var = self.read("L", name) if strings else self.read("V", name)
+        return f"({var} in {self.const(frozenset(members))})"
+
     def field_value(self, raw_field: str, value: Any) -> str:
         name = canonical_field(raw_field)
         if field_unavailable(name):
-            raise Unsupported(f"field {raw_field!r} ({name}) is not in apiwatch events")
+            raise Unsupported(f"field {raw_field!r} ({name}) is not in apiwatch events", raw_field)
         if not field_known(name):
-            raise Unsupported(f"unknown field {raw_field!r}")
+            raise Unsupported(f"unknown field {raw_field!r}", raw_field)
         self.fields.add(name)
         return self.value_test(name, value)
 
@@ -86,7 +127,7 @@ class _Compiler:
         if isinstance(value, st.SigmaExpansion):
             return "(" + " or ".join(self.value_test(name, v) for v in value.values) + ")"
         if isinstance(value, st.SigmaCasedString):
-            return self.string_test(v, value, cased=True)
+            return self.string_test(f"str({v} or _EMPTY)", value, cased=True)
         if isinstance(value, st.SigmaString):
             return self.string_test(self.read("L", name), value, cased=False)
         if isinstance(value, st.SigmaBool):
@@ -136,11 +177,11 @@ class _Compiler:
             and parts[2] is star
             and isinstance(parts[1], str)
         ):
-            return f"({parts[1] and fold(parts[1])!r} in ({getter} or _NOSTR))"
+            return f"({fold(parts[1])!r} in {getter})"
         if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is star:  # noqa: PLR2004
-            return f"({getter} or _NOSTR).startswith({fold(parts[0])!r})"
+            return f"{getter}.startswith({fold(parts[0])!r})"
         if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):  # noqa: PLR2004
-            return f"({getter} or _NOSTR).endswith({fold(parts[1])!r})"
+            return f"{getter}.endswith({fold(parts[1])!r})"
         del inner
         regex = value.to_regex().regexp.original
         flags = re.DOTALL | (0 if cased else re.IGNORECASE)
@@ -199,23 +240,8 @@ def _in_net(value: Any, network: ipaddress.IPv4Network | ipaddress.IPv6Network) 
         return False
 
 
-class _NoStr(str):
-    """An empty string ``in`` tests and ``endswith`` fail on (a missing field)."""
-
-    __slots__ = ()
-
-    def __contains__(self, item: object) -> bool:
-        return False
-
-    def endswith(self, *args: Any, **kwargs: Any) -> bool:
-        return False
-
-    def startswith(self, *args: Any, **kwargs: Any) -> bool:
-        return False
-
-
 def _namespace(compiler: _Compiler) -> dict[str, Any]:
-    return {"_num": _num, "_in_net": _in_net, "_NOSTR": _NoStr(), **compiler.constants}
+    return {"_num": _num, "_in_net": _in_net, "_EMPTY": "", **compiler.constants}
 
 
 def compile_detection(tree: Any) -> tuple[Matcher, frozenset[str], str]:
