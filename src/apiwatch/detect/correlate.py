@@ -9,7 +9,7 @@ Every group (the values of ``group-by``) keeps only what its window needs:
 - ``temporal``/``temporal_ordered``: when each referenced rule was last seen (and, ordered, the
   start of the chain that reached it).
 
-Each group also keeps its last `RECENT` hits, the extent (sources, accounts, user agents,
+Groups other than ``value_count`` ones also keep their last `RECENT` hits, the extent (sources, accounts, user agents,
 objects) an alert starts with. Expired entries are dropped as hits arrive; groups idle for longer
 than their window are swept by the engine. A group whose condition holds raises a `Finding`;
 further hits while it is active (within one window of its last hit) update that finding.
@@ -18,7 +18,6 @@ further hits while it is active (within one window of its last hit) update that 
 from __future__ import annotations
 
 import operator
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -27,7 +26,7 @@ from apiwatch.detect.rules import CorrelationRule
 
 __all__ = ["RECENT", "CorrelationState", "GroupWindow"]
 
-RECENT: Final = 64
+RECENT: Final = 16
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "gte": operator.ge,
@@ -48,7 +47,7 @@ class GroupWindow:
         self.total = 0.0
         self.seen: dict[Any, tuple[float, Hit]] = {}
         self.starts: list[float | None] = []
-        self.recent: deque[Hit] = deque(maxlen=RECENT)
+        self.recent: list[Hit] | None = None
         self.last = 0.0
         self.finding: Finding | None = None
 
@@ -81,6 +80,16 @@ class GroupWindow:
         if self.seen:
             return min(t for t, _ in self.seen.values())
         return self.recent[0].t if self.recent else None
+
+    def remember(self, hit: Hit) -> None:
+        """Keep the last `RECENT` hits (a list made on first use: most groups never need one)."""
+        recent = self.recent
+        if recent is None:
+            self.recent = [hit]
+            return
+        recent.append(hit)
+        if len(recent) > RECENT:
+            del recent[0]
 
     def size(self) -> int:
         return len(self.times) - self.head + len(self.seen)
@@ -132,7 +141,8 @@ class CorrelationState:
             holds = self._temporal(group, t, ref)
         else:
             holds = self._window(group, hit)
-        group.recent.append(hit)
+        if not self.distinct:
+            group.remember(hit)
         if finding is not None:
             finding.absorb(hit)
             return finding
@@ -196,7 +206,15 @@ class CorrelationState:
         names = rule.group_by
         group_values = {n: str(v) for n, v in zip(names, key, strict=True)}
         finding = Finding(rule.meta, group_values, hit.t, hit.t if first is None else first)
-        earlier = [h for _, h in group.seen.values()] if self.distinct else list(group.recent)
+        if self.distinct:
+            earlier = [h for _, h in group.seen.values()]
+        else:
+            # Only hits of the current window (for an ordered chain, from its first step): the
+            # owner's own login before a brute force is no part of the attack.
+            begin = hit.t - rule.timespan
+            if self.ordered and group.starts and group.starts[-1] is not None:
+                begin = max(begin, group.starts[-1])
+            earlier = [h for h in group.recent if h.t >= begin]
         for past in earlier:
             finding.absorb(past)
         if hit not in earlier:

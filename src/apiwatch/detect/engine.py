@@ -161,8 +161,7 @@ class Engine:
             silence.see(values, t)
         self.tracker.on_event(record, t)
         if hit is not None:
-            hit.values = {}
-            hit.rec = None
+            hit.release()
         if self.watermark >= self.next_tick:
             self._tick(self.watermark)
 

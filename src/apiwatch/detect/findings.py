@@ -31,7 +31,7 @@ def stable_id(prefix: str, *parts: object) -> str:
 class Hit:
     """What a rule counts of one event: time, group source and the extent it contributes."""
 
-    __slots__ = ("account", "alert", "event_id", "ip", "obj", "rec", "t", "ua", "values")
+    __slots__ = ("account", "alert", "event_id", "ip", "oid", "rec", "route", "t", "ua", "values")
 
     def __init__(
         self,
@@ -48,9 +48,24 @@ class Hit:
         self.ip: str | None = values.get("source.ip")
         self.account: str | None = values.get("user.name")
         self.ua: str | None = values.get("user_agent.original")
-        oid = values.get("apiwatch.object_id")
-        self.obj: str | None = f"{values.get('apiwatch.route')}={oid}" if oid else None
+        self.oid: str | None = values.get("apiwatch.object_id")
+        self.route: str | None = values.get("apiwatch.route")
         self.event_id: str | None = rec.event.event.id if rec is not None else None
+
+
+    @property
+    def obj(self) -> str | None:
+        """The object this hit addressed, as ``route=id``."""
+        return f"{self.route}={self.oid}" if self.oid else None
+
+    def release(self) -> None:
+        """Drop the event's record once every rule has seen it: windows keep only the extent."""
+        self.values = NO_VALUES
+        self.rec = None
+
+
+NO_VALUES: Final[dict[str, Any]] = {}
+"""The (never mutated) values of a released hit."""
 
 
 class Finding:

@@ -29,7 +29,7 @@ from apiwatch.model.alert import Incident, severity_rank
 __all__ = ["IncidentTracker"]
 
 _CAP: Final = 10_000
-_RECENT_PER_SOURCE: Final = 16
+_RECENT_PER_SOURCE: Final = 8
 
 
 class _Open:
@@ -106,15 +106,21 @@ class IncidentTracker:
             incident = self._join(finding)
             finding.incident = incident.id
             self._account(incident, finding)
-        for kind, value in finding.take_news():
+        news = finding.take_news()
+        if incident.track_objects:
+            # Routes first: looking back on an attacker needs to know what is being enumerated.
+            routes = {value.rpartition("=")[0] for kind, value in news if kind == "object"}
+            if not routes <= incident.routes:
+                incident.routes |= routes
+                for ip in incident.attackers:
+                    self._look_back(incident, ip)
+        for kind, value in news:
             if kind == "attacker":
                 self._add_attacker(incident, value)
             elif kind == "account" and len(incident.accounts) < _CAP:
                 incident.accounts.add(value)
             elif kind == "agent" and len(incident.agents) < 100:  # noqa: PLR2004
                 incident.agents.add(value)
-            elif kind == "object" and incident.track_objects:
-                incident.routes.add(value.rpartition("=")[0])
         incident.last = max(incident.last, finding.last)
         incident.first = min(incident.first, finding.first)
         self.dirty[incident.id] = incident
