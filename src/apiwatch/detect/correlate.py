@@ -214,7 +214,7 @@ class CorrelationState:
             begin = hit.t - rule.timespan
             if self.ordered and group.starts and group.starts[-1] is not None:
                 begin = max(begin, group.starts[-1])
-            earlier = [h for h in group.recent if h.t >= begin]
+            earlier = [h for h in group.recent or () if h.t >= begin]
         for past in earlier:
             finding.absorb(past)
         if hit not in earlier:

@@ -197,95 +197,75 @@ _LOGIN: Final = {"authn_login_fail": "fail", "authn_login_success": "success",
                  "authn_login_successafterfail": "success", "authn_login_lock": "fail"}  # fmt: skip
 
 
-def to_record(  # noqa: C901, PLR0912 - one flat pass over the event
-    event: Event, lowered: frozenset[str] | None = None
-) -> Record:
+def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
     """Flatten ``event`` into the fields rules match on (see the module docstring).
 
+    Absent fields are None (rules read with ``.get``, so absent and None are the same to them).
     ``lowered`` names the fields to lower-case (the engine passes those its rules read without
     ``cased``); by default every string field is.
     """
     meta = event.event
-    values: dict[str, Any] = {"@timestamp": event.timestamp, "event.action": meta.action}
-    if meta.outcome is not None:
-        values["event.outcome"] = meta.outcome
-    if meta.dataset is not None:
-        values["event.dataset"] = meta.dataset
-    if meta.reason is not None:
-        values["event.reason"] = meta.reason
-    login = _LOGIN.get(meta.action)
-    if login is not None:
-        values["apiwatch.login"] = login
-    ip = None
-    if (source := event.source) is not None:
-        ip = source.ip
-        if ip is not None:
-            values["source.ip"] = ip
-        if source.address is not None:
-            values["source.address"] = source.address
-    if (http := event.http) is not None:
-        if http.request is not None and http.request.method is not None:
-            values["http.request.method"] = http.request.method
-        if http.response is not None and http.response.status_code is not None:
-            values["http.response.status_code"] = http.response.status_code
-    path = None
-    if (url := event.url) is not None:
-        path = url.path
-        if path is not None:
-            values["url.path"] = path
-            if "." in path:
-                ext = _extension(path)
-                if ext is not None:
-                    values["url.extension"] = ext
-        if url.query:
-            values["url.query"] = url.query
-            values["url.original"] = f"{path or ''}?{url.query}"
-        elif path is not None:
-            values["url.original"] = path
-        if url.domain is not None:
-            values["url.domain"] = url.domain
-    if event.user_agent is not None and event.user_agent.original is not None:
-        values["user_agent.original"] = event.user_agent.original
-    user = None
-    if event.user is not None:
-        user = event.user.name
-        if user is not None:
-            values["user.name"] = user
-        if event.user.id is not None:
-            values["user.id"] = event.user.id
-    if event.service is not None and event.service.name is not None:
-        values["service.name"] = event.service.name
-    if event.host is not None and event.host.name is not None:
-        values["host.name"] = event.host.name
-    if event.message is not None:
-        values["message"] = event.message
+    action = meta.action
+    source = event.source
+    ip = source.ip if source is not None else None
+    http = event.http
+    method = status = None
+    if http is not None:
+        if http.request is not None:
+            method = http.request.method
+        if http.response is not None:
+            status = http.response.status_code
+    url = event.url
+    path = query = domain = original = None
+    if url is not None:
+        path, query, domain = url.path, url.query, url.domain
+        original = f"{path or ''}?{query}" if query else path
+    agent = event.user_agent.original if event.user_agent is not None else None
+    user = event.user
+    name = user.name if user is not None else None
     labels = event.labels
+    route = oid = None
+    if path is not None:
+        route = labels.get("route") or infer_route(path)
+        oid = object_id(route, path)
+    values: dict[str, Any] = {
+        "@timestamp": event.timestamp,
+        "event.action": action,
+        "event.outcome": meta.outcome,
+        "event.dataset": meta.dataset,
+        "event.reason": meta.reason,
+        "apiwatch.login": _LOGIN.get(action),
+        "source.ip": ip,
+        "source.address": source.address if source is not None else None,
+        "http.request.method": method,
+        "http.response.status_code": status,
+        "url.path": path,
+        "url.query": query or None,
+        "url.original": original,
+        "url.domain": domain,
+        "url.extension": _extension(path) if path is not None and "." in path else None,
+        "user_agent.original": agent,
+        "user.name": name,
+        "user.id": user.id if user is not None else None,
+        "service.name": event.service.name if event.service is not None else None,
+        "host.name": event.host.name if event.host is not None else None,
+        "message": event.message,
+        "apiwatch.route": route,
+        "apiwatch.object_id": oid,
+        "apiwatch.actor": name or labels.get("token_id") or ip,
+    }
     if labels:
         for key, value in labels.items():
             values["labels." + key] = value
     if event.extra:
-        referrer = _extra_referrer(event.extra)
-        if referrer is not None:
-            values["http.request.referrer"] = referrer
-    if path is not None:
-        route = labels.get("route") or infer_route(path)
-        values["apiwatch.route"] = route
-        oid = object_id(route, path)
-        if oid is not None:
-            values["apiwatch.object_id"] = oid
-    actor = user or labels.get("token_id") or ip
-    if actor is not None:
-        values["apiwatch.actor"] = actor
-    if lowered is None:
-        lower = {key: value.lower() for key, value in values.items() if isinstance(value, str)}
-    else:
-        lower = {}
-        for key in lowered:
-            value = values.get(key)
-            if isinstance(value, str):
-                lower[key] = value.lower()
-            elif value is not None:
-                lower[key] = str(value)
+        values["http.request.referrer"] = _extra_referrer(event.extra)
+    lower: dict[str, str] = {}
+    for key in values if lowered is None else lowered:
+        value = values.get(key)
+        if value.__class__ is str:
+            lower[key] = value.lower()
+        elif value is not None and lowered is not None:
+            lower[key] = str(value)
     return Record(event, values, lower)
 
 

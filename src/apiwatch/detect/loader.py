@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaError
+from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
+from sigma.exceptions import SigmaError, SigmaTimespanError
 from sigma.rule import SigmaRule
 
 from apiwatch.detect.fields import canonical_field, field_known
@@ -44,6 +44,11 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPS = {"gte", "gt", "lte", "lt", "eq", "neq"}
 _STREAMING_OPS = {"gte", "gt", "eq"}
+_SIGMA_OPTIONS = frozenset({"attack", "extent", "group-by", "suppress"})
+_EXTENSION_OPTIONS = frozenset({"type", "attack", "extent", "rules", "of", "measure", "field",
+                                "timespan", "baseline", "warmup", "condition", "traits",
+                                "group-by", "interval", "min-events"})  # fmt: skip
+_CONDITION_OPTIONS = frozenset({"minimum", "factor", "minimum-baseline", "min-events"})
 
 
 def parse_duration(text: object) -> float:
@@ -176,7 +181,8 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
-        ruleset.problems.append(Problem(str(path), line, "", f"invalid YAML: {exc}"))
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        ruleset.problems.append(Problem(str(path), line, "", f"invalid YAML: {problem}"))
         return
     positions = _positions(text)
     for index, data in enumerate(documents):
@@ -246,10 +252,26 @@ def _options(doc: _Doc) -> dict[str, Any] | None:
     return options
 
 
+def _unknown_options(doc: _Doc, options: dict[str, Any], known: frozenset[str], *keys: str) -> None:
+    """Report option names the loader does not know (a typo must not silently mean a default)."""
+    for name in options:
+        if name not in known:
+            listed = ", ".join(sorted(known))
+            doc.problem(("apiwatch", *keys, str(name)), f"unknown option {name!r} ({listed})")
+
+
+def _sigma_keys(section: str, errors: list[Any]) -> tuple[str, ...]:
+    """The key pySigma's complaint is about, where it can be told."""
+    if any(isinstance(error, SigmaTimespanError) for error in errors):
+        return (section, "timespan")
+    return (section,)
+
+
 def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:
     options = _options(doc)
     if options is None:
         return None
+    _unknown_options(doc, options, _SIGMA_OPTIONS)
     meta = _meta(doc, options)
     if meta is None:
         return None
@@ -259,10 +281,11 @@ def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:
         kind = SigmaRule if detection else SigmaCorrelationRule
         parsed = kind.from_dict(plain, collect_errors=True)
     except (SigmaError, ValueError, TypeError, AttributeError) as exc:
-        doc.problem((section,), f"invalid Sigma: {exc}")
+        doc.problem(_sigma_keys(section, [exc]), f"invalid Sigma: {exc}")
         return None
     if parsed.errors:
-        doc.problem((section,), "invalid Sigma: " + "; ".join(str(e) for e in parsed.errors))
+        message = "invalid Sigma: " + "; ".join(str(e) for e in parsed.errors)
+        doc.problem(_sigma_keys(section, parsed.errors), message)
         return None
     if isinstance(parsed, SigmaRule):
         return _detection(doc, meta, parsed, options)
@@ -270,6 +293,14 @@ def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:
         return _correlation(doc, meta, parsed)
     doc.problem((), f"unexpected rule type {type(parsed).__name__}")
     return None
+
+
+def _field_keys(doc: _Doc, field_name: str | None) -> tuple[str, ...]:
+    """The key path of the detection item naming ``field_name`` (modifiers aside)."""
+    for keys in doc.lines:
+        if keys[0] == "detection" and field_name and keys[-1].split("|")[0] == field_name:
+            return keys
+    return ("detection",)
 
 
 def _detection(
@@ -282,7 +313,7 @@ def _detection(
         tree = conditions[0].parsed
         matcher, fields, expression = compile_detection(tree)
     except Unsupported as exc:
-        doc.problem(("detection",), f"cannot evaluate: {exc}", "unsupported")
+        doc.problem(_field_keys(doc, exc.field), f"cannot evaluate: {exc}", "unsupported")
         return None
     except SigmaError as exc:
         doc.problem(("detection", "condition"), f"invalid condition: {exc}")
@@ -319,7 +350,7 @@ def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rul
     op, count, fieldref = "gte", 1.0, ""
     if kind.startswith("temporal"):
         op, count = "gte", float(len(parsed.rules or []))
-    elif condition is not None and hasattr(condition, "op"):
+    elif isinstance(condition, SigmaCorrelationCondition):
         op = condition.op.name.lower()
         count = float(condition.count)
         fieldref = condition.fieldref if isinstance(condition.fieldref, str) else ""
@@ -336,10 +367,16 @@ def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rul
             ref.reference: canonical_field(value) for ref, value in alias.mapping.items()
         }
     group_by = tuple(g if g in aliases else canonical_field(g) for g in parsed.group_by or [])
+    # Like a detection's, a field apiwatch's events never carry makes the rule unsupported.
     for index, name in enumerate(group_by):
         if name not in aliases and not field_known(name):
-            doc.problem(("correlation", "group-by"), f"unknown field {parsed.group_by[index]!r}")  # type: ignore[index]
+            doc.problem(("correlation", "group-by"), f"unknown field {parsed.group_by[index]!r}",  # type: ignore[index]
+                        "unsupported")  # fmt: skip
             return None
+    if fieldref and not field_known(canonical_field(fieldref)):
+        doc.problem(("correlation", "condition", "field"), f"unknown field {fieldref!r}",
+                    "unsupported")  # fmt: skip
+        return None
     return CorrelationRule(
         meta=meta,
         type=kind,
@@ -360,6 +397,15 @@ def _build_extension(doc: _Doc) -> Rule | None:
     if meta is None:
         return None
     kind = options.get("type")
+    _unknown_options(doc, options, _EXTENSION_OPTIONS)
+    if isinstance(options.get("condition"), dict):
+        _unknown_options(doc, options["condition"], _CONDITION_OPTIONS, "condition")
+    for name in ("timespan", "baseline", "warmup", "interval"):
+        try:
+            parse_duration(options.get(name, 1))
+        except ValueError as exc:
+            doc.problem(("apiwatch", name), str(exc))
+            return None
     try:
         if kind == "baseline":
             return _baseline(doc, meta, options)
@@ -413,22 +459,14 @@ def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRul
 
 
 def _check_references(ruleset: RuleSet) -> None:
-    by_id = {rule.meta.id: key for key, rule in ruleset.rules.items()}
-    for key, rule in list(ruleset.rules.items()):
-        if isinstance(rule, CorrelationRule | BaselineRule):
-            refs = rule.refs + (rule.of if isinstance(rule, BaselineRule) else ())
-            resolved = []
-            for ref in refs:
-                target = ref if ref in ruleset.rules else by_id.get(ref)
-                if target is None:
-                    meta = rule.meta
-                    ruleset.problems.append(Problem(meta.path, meta.line, "rules",
-                                                    f"references unknown rule {ref!r}", "error", key))  # fmt: skip
-                    del ruleset.rules[key]
-                    break
-                resolved.append(target)
-            else:
-                _resolve(rule, resolved)
+    # Until nothing changes: a rule left out for its reference takes its referrers with it.
+    dropped = True
+    while dropped:
+        dropped = False
+        by_id = {rule.meta.id: key for key, rule in ruleset.rules.items()}
+        for key, rule in list(ruleset.rules.items()):
+            if isinstance(rule, CorrelationRule | BaselineRule):
+                dropped |= not _resolve_refs(ruleset, key, rule, by_id)
     keep = {
         ref
         for rule in ruleset.rules.values()
@@ -442,6 +480,26 @@ def _check_references(ruleset: RuleSet) -> None:
                 target = ruleset.rules.get(ref)
                 if isinstance(target, DetectionRule) and ref not in keep:
                     target.generate = False  # a correlation's own finding is worth an alert
+
+
+def _resolve_refs(
+    ruleset: RuleSet, key: str, rule: CorrelationRule | BaselineRule, by_id: dict[str, str]
+) -> bool:
+    """Resolve a rule's references to rule keys; False (rule left out) when one is unknown."""
+    refs = rule.refs + (rule.of if isinstance(rule, BaselineRule) else ())
+    resolved = []
+    for ref in refs:
+        target = ref if ref in ruleset.rules else by_id.get(ref)
+        if target is None or target not in ruleset.rules:
+            meta = rule.meta
+            where = "correlation.rules" if isinstance(rule, CorrelationRule) else "apiwatch.rules"
+            message = f"references unknown rule {ref!r}"
+            ruleset.problems.append(Problem(meta.path, meta.line, where, message, "error", key))
+            del ruleset.rules[key]
+            return False
+        resolved.append(target)
+    _resolve(rule, resolved)
+    return True
 
 
 def _resolve(rule: CorrelationRule | BaselineRule, resolved: list[str]) -> None:

@@ -99,7 +99,10 @@ class _Compiler:
                 and not value.contains_special()
                 and not value.contains_placeholder()
             ):
-                members.add(str(value).lower())
+                text = str(value).lower()
+                members.add(text)
+                if text.isdigit():  # '404' matches the typed status code 404 too
+                    members.add(int(text))
             else:
                 return None
             fields.add(arg.field)

@@ -1,0 +1,999 @@
+"""Write the golden cases of the built-in rule pack: ``python make_cases.py [OUT_DIR]``.
+
+Each case below is a function named after its directory (``<rule>/<case>/``). It records events
+the way apiwatch's sensor emits them (`Recorder.request`, `Recorder.login`) or the way an nginx
+access log parses (`Recorder.access`, through the real parser), and says, from the scenario
+alone, which alerts the rule must raise. Times are fixed and "random" choices come from a
+`random.Random` seeded with the case's name, so a rerun writes the same bytes.
+
+Negative cases are the traps every real API has (an office NAT, health probes, a crawler, a
+user who resets a password, a support agent, a phone changing networks) and near misses just
+below each threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from apiwatch.model import (
+    Action,
+    Event,
+    EventMeta,
+    Host,
+    Http,
+    HttpRequest,
+    HttpResponse,
+    Log,
+    Service,
+    Source,
+    Url,
+    User,
+    UserAgent,
+    encode_event,
+)
+from apiwatch.sensor._tools import attack_tool
+from apiwatch.sources.accesslog import parse_access_line
+
+HERE = Path(__file__).resolve().parent
+T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)  # a Monday morning; times are seconds from here
+LOGIN = "/api/v1/login"
+ORDER = "/api/v1/orders/{order_id}"
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/122.0.0.0 Safari/537.36"
+)
+FIREFOX = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.3 Mobile/15E148 Safari/604.1"
+)
+APP = "ShopApp/4.2.1 (iPhone; iOS 17.3.1; Scale/3.00)"
+OKHTTP = "okhttp/4.12.0"
+BENIGN = (CHROME, FIREFOX, IPHONE, APP, OKHTTP)
+BOTNET = (  # an old Chrome: what stuffing kits send
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/91.0.4472.124 Safari/537.36"
+)
+PYTHON = "python-requests/2.31.0"
+CURL = "curl/8.5.0"
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+KUBE_PROBE = "kube-probe/1.29"
+BLACKBOX = "Blackbox Exporter/0.24.0"
+SQLMAP = "sqlmap/1.8.2#stable (https://sqlmap.org)"
+NIKTO = "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000342)"
+WFUZZ = "Wfuzz/3.1.0"
+
+OFFICE_NAT = "198.51.100.10"
+GOOGLEBOT_IP = "198.51.100.201"
+PROBE_IP = "198.51.100.250"
+
+_FIRST = ("olivia", "liam", "emma", "noah", "ava", "lucas", "mia", "ethan", "sofia", "mason",
+          "chloe", "leo", "zoe", "omar", "nina", "ravi", "yuki", "lena", "hugo",
+          "ines")  # fmt: skip
+_LAST = ("brown", "martin", "garcia", "kim", "nguyen", "rossi", "schmidt", "dubois", "silva",
+         "khan", "tanaka", "novak")  # fmt: skip
+_DOMAINS = ("example.org", "example.net", "example.com")
+
+
+def account(n: int) -> str:
+    """The ``n``-th of 720 distinct account names (``olivia.brown@example.org`` ...)."""
+    first, last = _FIRST[n % 20], _LAST[(n // 20) % 12]
+    return f"{first}.{last}@{_DOMAINS[(n // 240) % 3]}"
+
+
+def home_ip(n: int) -> str:
+    """A customer's home address: 192.0.2.1 ... 192.0.2.254."""
+    return f"192.0.2.{1 + n % 254}"
+
+
+def bot_ip(n: int) -> str:
+    """A botnet member: spread over forty /16 networks of 100.64.0.0/10."""
+    return f"100.{64 + n % 40}.{(n * 37) % 256}.{1 + (n * 11) % 254}"
+
+
+def token(name: str) -> str:
+    """A sensor's fingerprint of a bearer token or session cookie (32 hex digits)."""
+    return hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
+
+
+def alert(rule: str, group: dict[str, str], **extent: Any) -> dict[str, Any]:
+    """One expected alert; lists in ``extent`` are compared as sorted lists."""
+    found = {k: sorted(v) if isinstance(v, list | set | tuple) else v for k, v in extent.items()}
+    return {"rule": rule, "group": group, **found}
+
+
+@dataclass
+class Recorder:
+    """The events of one case; event ids are numbered so that reruns write the same bytes."""
+
+    name: str
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def rng(self) -> random.Random:
+        return random.Random(self.name)  # noqa: S311 - reproducible scenarios, not secrets
+
+    def _id(self) -> str:
+        return hashlib.blake2b(
+            f"{self.name}#{len(self.events)}".encode(), digest_size=16
+        ).hexdigest()
+
+    def request(
+        self,
+        t: float,
+        ip: str,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        ua: str = CHROME,
+        user: str | None = None,
+        route: str | None = None,
+        query: str | None = None,
+        token_id: str | None = None,
+        session_id: str | None = None,
+        service: str = "shop-api",
+    ) -> None:
+        """One request as the sensor logs it (the OWASP action follows from route and status)."""
+        tool = attack_tool(ua)
+        action = _sensor_action(method, path, status, tool)
+        spec = action.spec
+        labels = {"route": route or path}
+        if token_id:
+            labels["token_id"] = token_id
+        if session_id:
+            labels["session_id"] = session_id
+        if tool and action is Action.MALICIOUS_ATTACK_TOOL:
+            labels["attack_tool"] = tool
+        outcome = spec.outcome if spec.outcome != "unknown" else None
+        self.events.append(
+            Event(
+                timestamp=T0 + timedelta(seconds=t),
+                event=EventMeta(
+                    id=self._id(),
+                    action=action.value,
+                    kind="event",
+                    category=list(spec.category),
+                    type=list(spec.type),
+                    outcome=outcome or ("success" if status < 400 else "failure"),
+                    duration=900_000 + (len(self.events) * 7_919_113) % 40_000_000,
+                    severity=spec.severity,
+                ),
+                log=Log(level=spec.level.lower(), logger="apiwatch.events"),
+                source=Source(ip=ip),
+                http=Http(
+                    request=HttpRequest(method=method), response=HttpResponse(status_code=status)
+                ),
+                url=Url(path=path, query=query),
+                user_agent=UserAgent(original=ua),
+                user=User(name=user) if user else None,
+                service=Service(name=service),
+                host=Host(name=f"{service}-1"),
+                labels=labels,
+            )
+        )
+
+    def login(self, t: float, ip: str, user: str, ok: bool, *, ua: str = CHROME) -> None:
+        """A login attempt through the sensor: it names the account tried."""
+        self.request(t, ip, "POST", LOGIN, 200 if ok else 401, ua=ua, user=user)
+
+    def access(self, t: int, ip: str, method: str, target: str, status: int, *, ua: str) -> None:
+        """One nginx access-log line (combined format), parsed by apiwatch's access-log source:
+        no account name, logins inferred from the route (``event.dataset: nginx.access``)."""
+        when = (T0 + timedelta(seconds=t)).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        line = f'{ip} - - [{when}] "{method} {target} HTTP/1.1" {status} 512 "-" "{ua}"'
+        event = parse_access_line(line)
+        if event is None:
+            raise ValueError(f"not an access-log line: {line}")
+        event.event = msgspec.structs.replace(event.event, id=self._id())
+        self.events.append(event)
+
+    def access_login(self, t: int, ip: str, ok: bool, *, ua: str = CHROME) -> None:
+        self.access(t, ip, "POST", LOGIN, 200 if ok else 401, ua=ua)
+
+
+def _sensor_action(method: str, path: str, status: int, tool: str | None) -> Action:
+    """What the sensor's classifier says: login route first, then tools, 403 and 429."""
+    if method == "POST" and path == LOGIN:
+        return Action.AUTHN_LOGIN_SUCCESS if status < 400 else Action.AUTHN_LOGIN_FAIL
+    if tool:
+        return Action.MALICIOUS_ATTACK_TOOL
+    if status == 403:
+        return Action.AUTHZ_FAIL
+    if status == 429:
+        return Action.EXCESS_RATE_LIMIT_EXCEEDED
+    return Action.HTTP_REQUEST
+
+
+Expected = list[dict[str, Any]] | dict[str, Any]
+Scenario = Callable[[Recorder], Expected]
+CASES: dict[tuple[str, str], Scenario] = {}
+
+
+def case(rule: str, name: str) -> Callable[[Scenario], Scenario]:
+    def register(scenario: Scenario) -> Scenario:
+        CASES[(rule, name)] = scenario
+        return scenario
+
+    return register
+
+
+# -- scenery shared by several cases -----------------------------------------------------------
+
+
+def customers(r: Recorder, start: int, end: int, *, every: int = 45, offset: int = 0) -> None:
+    """Ordinary customers logging in and browsing (each from home, each with their own phone or
+    browser), one every ``every`` seconds; no failed logins."""
+    for n, t in enumerate(range(start, end, every)):
+        who = offset + n
+        ip, ua = home_ip(who), BENIGN[who % len(BENIGN)]
+        r.login(t, ip, account(who), ok=True, ua=ua)
+        r.request(t + 2, ip, "GET", f"/api/v1/orders/{7000 + who}", 200, ua=ua,
+                  user=account(who), route=ORDER)  # fmt: skip
+
+
+def office_morning(r: Recorder, *, people: int, typos: int, start: int, span: int) -> None:
+    """Employees behind one NAT address logging in over ``span`` seconds; ``typos`` of them
+    mistype their password once or twice first."""
+    rng = r.rng
+    for n in range(people):
+        t = start + n * span // people
+        who = account(500 + n)
+        ua = BENIGN[n % 3]
+        if n < typos:
+            for k in range(1 + n % 2):
+                r.login(t, OFFICE_NAT, who, ok=False, ua=ua)
+                t += 6 + k * 5
+        r.login(t + 4, OFFICE_NAT, who, ok=True, ua=ua)
+        r.request(t + 9, OFFICE_NAT, "GET", "/api/v1/dashboard", 200, ua=ua, user=who)
+        r.request(t + 9 + rng.randrange(20, 90), OFFICE_NAT, "GET", "/api/v1/reports", 200, ua=ua,
+                  user=who)  # fmt: skip
+
+
+def probes(r: Recorder, start: int, end: int, *, every: int = 5, path: str = "/health") -> None:
+    """A load balancer's health probe."""
+    for t in range(start, end, every):
+        r.request(t, PROBE_IP, "GET", path, 200, ua=KUBE_PROBE)
+
+
+# -- brute-force-account: 10+ failed logins for one account in 10 minutes ----------------------
+
+BF = "brute-force-account"
+
+
+@case(BF, "one-source-twelve-guesses")
+def bf_one_source(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    victim, ip = account(1), "203.0.113.66"
+    for n in range(12):
+        r.login(120 + n * 10, ip, victim, ok=False, ua=PYTHON)
+    return [alert(BF, {"user.name": victim}, count=12, attackers=[ip], accounts=[victim])]
+
+
+@case(BF, "ten-sources-one-account")
+def bf_distributed(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    victim = "finance@example.com"
+    ips = [bot_ip(n) for n in range(10)]
+    for n, ip in enumerate(ips):
+        r.login(60 + n * 25, ip, victim, ok=False, ua=BOTNET)
+    return [alert(BF, {"user.name": victim}, count=10, attackers=ips, accounts=[victim])]
+
+
+@case(BF, "typos-then-password-reset")
+def bf_reset(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    who, ip = account(3), home_ip(200)
+    for n in range(5):
+        r.login(100 + n * 15, ip, who, ok=False, ua=IPHONE)
+    r.request(200, ip, "POST", "/api/v1/password-reset", 202, ua=IPHONE)
+    r.request(420, ip, "POST", "/api/v1/password-reset/confirm", 200, ua=IPHONE)
+    r.login(450, ip, who, ok=True, ua=IPHONE)
+    return []
+
+
+@case(BF, "nine-failures-in-a-minute")
+def bf_nine(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    for n in range(9):
+        r.login(100 + n * 6, "203.0.113.66", account(1), ok=False, ua=PYTHON)
+    return []
+
+
+@case(BF, "ten-failures-in-ten-minutes-three-seconds")
+def bf_window(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    for n in range(10):  # the tenth comes 603 s after the first: never ten in one window
+        r.login(60 + n * 67, "203.0.113.66", account(1), ok=False, ua=PYTHON)
+    return []
+
+
+# -- credential-stuffing-source: one source, 15+ distinct accounts failing in 15 minutes -------
+
+CS = "credential-stuffing-source"
+
+
+def stuff(r: Recorder, ip: str, start: int, accounts: list[str], *, every: int = 4) -> None:
+    for n, who in enumerate(accounts):
+        r.login(start + n * every, ip, who, ok=False, ua=PYTHON)
+
+
+@case(CS, "combo-list-from-one-address")
+def cs_combo(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    ip, tried = "203.0.113.23", [account(300 + n) for n in range(40)]
+    stuff(r, ip, 90, tried)
+    return [alert(CS, {"source.ip": ip}, count=40, attackers=[ip], accounts=tried)]
+
+
+@case(CS, "office-nat-monday-morning")
+def cs_office(r: Recorder) -> Expected:
+    office_morning(r, people=45, typos=10, start=-900, span=1800)
+    return []
+
+
+@case(CS, "fourteen-accounts")
+def cs_fourteen(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    stuff(r, "203.0.113.23", 60, [account(300 + n) for n in range(14)], every=40)
+    return []
+
+
+@case(CS, "fifteen-accounts-over-sixteen-minutes")
+def cs_window(r: Recorder) -> Expected:
+    customers(r, 0, 1200)
+    stuff(r, "203.0.113.23", 60, [account(300 + n) for n in range(15)], every=68)
+    return []
+
+
+# -- login-failures-source: 25+ failed logins from one source in 15 minutes, access logs -------
+
+LFS = "login-failures-source"
+
+
+def access_customers(r: Recorder, start: int, end: int, *, every: int = 30) -> None:
+    """Customers in an nginx access log: a login and a page view each, from home."""
+    for n, t in enumerate(range(start, end, every)):
+        ip, ua = home_ip(n), BENIGN[n % len(BENIGN)]
+        r.access_login(t, ip, ok=True, ua=ua)
+        r.access(t + 3, ip, "GET", f"/api/v1/products/{100 + n % 40}", 200, ua=ua)
+
+
+@case(LFS, "access-log-stuffing")
+def lfs_stuffing(r: Recorder) -> Expected:
+    access_customers(r, 0, 600)
+    ip = "203.0.113.40"
+    for n in range(30):
+        r.access_login(120 + n * 3, ip, ok=False, ua=PYTHON)
+    return [alert(LFS, {"source.ip": ip}, count=30, attackers=[ip], accounts=[])]
+
+
+@case(LFS, "office-nat-access-log")
+def lfs_office(r: Recorder) -> Expected:
+    access_customers(r, 0, 1800, every=60)
+    for n in range(40):  # forty people, one in three mistypes once: ~13 failures in 30 minutes
+        t = n * 45
+        if n % 3 == 0:
+            r.access_login(t, OFFICE_NAT, ok=False, ua=BENIGN[n % 3])
+        r.access_login(t + 8, OFFICE_NAT, ok=True, ua=BENIGN[n % 3])
+        r.access(t + 12, OFFICE_NAT, "GET", "/api/v1/dashboard", 200, ua=BENIGN[n % 3])
+    return []
+
+
+@case(LFS, "twenty-four-failures")
+def lfs_near(r: Recorder) -> Expected:
+    access_customers(r, 0, 900)
+    for n in range(24):
+        r.access_login(60 + n * 30, "203.0.113.40", ok=False, ua=PYTHON)
+    return []
+
+
+@case(LFS, "sensor-events-name-the-account")
+def lfs_named(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    stuff(r, "203.0.113.40", 60, [account(300 + n % 5) for n in range(30)], every=3)
+    return []  # the sensor names accounts: brute force and stuffing rules cover this, not this one
+
+
+# -- password-spraying: one source, 20+ distinct accounts failing in 3 hours -------------------
+
+PS = "password-spraying"
+
+
+@case(PS, "slow-spray-one-address")
+def ps_spray(r: Recorder) -> Expected:
+    customers(r, -600, 10_800, every=300)
+    ip, tried = "203.0.113.99", [account(n) for n in range(24)]
+    for n, who in enumerate(tried):  # Winter2026! against each account, one every seven minutes
+        r.login(n * 420, ip, who, ok=False, ua=CHROME)
+    return [alert(PS, {"source.ip": ip}, count=24, attackers=[ip], accounts=tried)]
+
+
+@case(PS, "office-nat-whole-morning")
+def ps_office(r: Recorder) -> Expected:
+    office_morning(r, people=60, typos=14, start=-1800, span=10_800)
+    return []
+
+
+@case(PS, "twenty-accounts-over-three-hours-ten-minutes")
+def ps_window(r: Recorder) -> Expected:
+    customers(r, -600, 12_000, every=300)
+    for n in range(20):  # 19 in any three hours
+        r.login(n * 600, "203.0.113.99", account(n), ok=False, ua=CHROME)
+    return []
+
+
+# -- credential-stuffing-distributed: distinct failing accounts, all sources, vs baseline ------
+
+CSD = "credential-stuffing-distributed"
+
+
+def quiet_history(r: Recorder, *, access_log: bool = False) -> None:
+    """Two hours before 09:00: a login every two minutes, a typo every fifteen (then success)."""
+    for n, t in enumerate(range(-7200, -60, 120)):
+        ip, ua = home_ip(n), BENIGN[n % len(BENIGN)]
+        if n % 8 == 0:
+            _login(r, t - 20, ip, account(n), ok=False, ua=ua, access_log=access_log)
+        _login(r, t, ip, account(n), ok=True, ua=ua, access_log=access_log)
+
+
+def _login(r: Recorder, t: int, ip: str, who: str, *, ok: bool, ua: str, access_log: bool) -> None:
+    if access_log:
+        r.access_login(t, ip, ok=ok, ua=ua)
+    else:
+        r.login(t, ip, who, ok=ok, ua=ua)
+
+
+@case(CSD, "botnet-120-addresses")
+def csd_botnet(r: Recorder) -> Expected:
+    quiet_history(r)
+    customers(r, 0, 600, every=60, offset=100)
+    ips = [bot_ip(n) for n in range(120)]
+    tried = [account(240 + n) for n in range(240)]
+    for n in range(240):  # each member tries two accounts, members in turn
+        r.login(n * 1.5, ips[n % 120], tried[n], ok=False, ua=BOTNET)
+    winner = account(600)
+    r.login(250, ips[7], winner, ok=True, ua=BOTNET)  # one stolen password works
+    return {
+        "alerts": [alert(CSD, {}, count=241, attackers=ips)],
+        "incidents": [{"attackers": sorted(ips), "accounts_compromised": [winner]}],
+    }
+
+
+@case(CSD, "morning-rush-below-four-times-baseline")
+def csd_rush(r: Recorder) -> Expected:
+    # A busy consumer app: 15 distinct accounts mistyped per ten minutes, then 52 in ten minutes
+    # (over the minimum of 40, under four times the baseline).
+    for n, t in enumerate(range(-7200, -30, 40)):
+        ip, ua = home_ip(n), BENIGN[n % len(BENIGN)]
+        r.login(t, ip, account(n), ok=False, ua=ua)
+        r.login(t + 9, ip, account(n), ok=True, ua=ua)
+    for n in range(52):
+        ip, ua = home_ip(n + 7), BENIGN[n % len(BENIGN)]
+        r.login(n * 11, ip, account(400 + n), ok=False, ua=ua)
+        r.login(n * 11 + 9, ip, account(400 + n), ok=True, ua=ua)
+    return []
+
+
+@case(CSD, "thirty-nine-accounts-after-quiet-history")
+def csd_near(r: Recorder) -> Expected:
+    quiet_history(r)
+    for n in range(39):
+        r.login(300 + n * 10, bot_ip(n), account(240 + n), ok=False, ua=BOTNET)
+    return []
+
+
+# -- login-failure-surge: failed logins without account names, all sources, vs baseline --------
+
+LSURGE = "login-failure-surge"
+
+
+@case(LSURGE, "access-log-botnet-surge")
+def surge_botnet(r: Recorder) -> Expected:
+    quiet_history(r, access_log=True)
+    ips = [bot_ip(n) for n in range(90)]
+    for n in range(180):
+        r.access_login(n * 2, ips[n % 90], ok=False, ua=BOTNET)
+    r.access_login(200, ips[3], ok=True, ua=BOTNET)
+    # Access logs name no account, so no compromised account can be named.
+    return {
+        "alerts": [alert(LSURGE, {}, count=181, attackers=ips, accounts=[])],
+        "incidents": [{"attackers": sorted(ips), "accounts_compromised": []}],
+    }
+
+
+@case(LSURGE, "busy-morning-below-four-times-baseline")
+def surge_busy(r: Recorder) -> Expected:
+    for n, t in enumerate(range(-7200, -20, 30)):  # twenty typos per ten minutes
+        ip, ua = home_ip(n), BENIGN[n % len(BENIGN)]
+        r.access_login(t, ip, ok=False, ua=ua)
+        if n % 2 == 0:
+            r.access_login(t + 10, ip, ok=True, ua=ua)
+    for n in range(70):  # then seventy in ten minutes: more than sixty, less than four times 20
+        ip, ua = home_ip(n + 3), BENIGN[n % len(BENIGN)]
+        r.access_login(n * 8, ip, ok=False, ua=ua)
+    return []
+
+
+@case(LSURGE, "fifty-nine-failures-after-quiet-history")
+def surge_near(r: Recorder) -> Expected:
+    quiet_history(r, access_log=True)
+    for n in range(59):
+        r.access_login(300 + n * 5, bot_ip(n), ok=False, ua=BOTNET)
+    return []
+
+
+# -- account-takeover-account: brute force on an account, then it logs in (30 minutes) ---------
+
+ATA = "account-takeover-account"
+
+
+@case(ATA, "guessed-after-twelve-tries")
+def ata_guessed(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    victim, ip = account(1), "203.0.113.66"
+    for n in range(12):
+        r.login(120 + n * 10, ip, victim, ok=False, ua=PYTHON)
+    r.login(250, ip, victim, ok=True, ua=PYTHON)
+    r.request(260, ip, "GET", "/api/v1/account/payment-methods", 200, ua=PYTHON, user=victim)
+    return {
+        "alerts": [alert(ATA, {"user.name": victim}, attackers=[ip], accounts=[victim])],
+        "incidents": [{"attackers": [ip], "accounts_compromised": [victim]}],
+    }
+
+
+@case(ATA, "typos-then-password-reset")
+def ata_reset(r: Recorder) -> Expected:
+    return bf_reset(r)
+
+
+@case(ATA, "owner-logged-in-before-the-brute-force")
+def ata_order(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    victim = account(1)
+    r.login(30, home_ip(1), victim, ok=True, ua=IPHONE)
+    for n in range(12):
+        r.login(120 + n * 10, "203.0.113.66", victim, ok=False, ua=PYTHON)
+    return []
+
+
+@case(ATA, "success-thirty-one-minutes-later")
+def ata_late(r: Recorder) -> Expected:
+    customers(r, 0, 2400, every=120)
+    victim = account(1)
+    for n in range(12):
+        r.login(120 + n * 10, "203.0.113.66", victim, ok=False, ua=PYTHON)
+    r.login(230 + 31 * 60, home_ip(1), victim, ok=True, ua=IPHONE)
+    return []
+
+
+# -- account-takeover-source: a stuffing source logs in successfully (30 minutes) --------------
+
+ATS = "account-takeover-source"
+
+
+@case(ATS, "stuffing-then-hit")
+def ats_hit(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    ip, tried = "203.0.113.23", [account(300 + n) for n in range(40)]
+    stuff(r, ip, 60, tried[:30])
+    winner = account(330)
+    r.login(60 + 30 * 4, ip, winner, ok=True, ua=PYTHON)
+    stuff(r, ip, 60 + 31 * 4, tried[31:])
+    return {
+        "alerts": [alert(ATS, {"source.ip": ip}, attackers=[ip])],
+        "incidents": [{"attackers": [ip], "accounts_compromised": [winner]}],
+    }
+
+
+@case(ATS, "office-nat-monday-morning")
+def ats_office(r: Recorder) -> Expected:
+    return cs_office(r)
+
+
+@case(ATS, "hit-from-another-address")
+def ats_other(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    tried = [account(300 + n) for n in range(30)]
+    stuff(r, "203.0.113.23", 60, tried)
+    r.login(240, home_ip(77), tried[4], ok=True, ua=IPHONE)  # the real owner, from home
+    return []
+
+
+@case(ATS, "success-thirty-one-minutes-later")
+def ats_late(r: Recorder) -> Expected:
+    customers(r, 0, 2400, every=120)
+    ip, tried = "203.0.113.23", [account(300 + n) for n in range(20)]
+    stuff(r, ip, 60, tried)
+    r.login(60 + 19 * 4 + 31 * 60, ip, account(340), ok=True, ua=PYTHON)
+    return []
+
+
+# -- object-enumeration: one actor, 25+ distinct objects denied under one route in 10 minutes --
+
+OE = "object-enumeration"
+
+
+@case(OE, "order-id-walk")
+def oe_walk(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    me, ip, tok = "mallory@example.net", "203.0.113.77", token("mallory-token")
+    r.login(0, ip, me, ok=True, ua=CURL)
+    for t, own in ((10, 5001), (20, 5002)):
+        r.request(t, ip, "GET", f"/api/v1/orders/{own}", 200, ua=CURL, user=me, route=ORDER,
+                  token_id=tok)  # fmt: skip
+    leaked = {4973, 4990}  # the BOLA bug: these answer anyone
+    answered = leaked | {5001, 5002}
+    denied = []
+    for n, order in enumerate(range(4960, 5020)):
+        status = 200 if order in answered else 403
+        r.request(60 + n * 3, ip, "GET", f"/api/v1/orders/{order}", status, ua=CURL, user=me,
+                  route=ORDER, token_id=tok)  # fmt: skip
+        if status == 403:
+            denied.append(f"{ORDER}={order}")
+    group = {"apiwatch.actor": me, "apiwatch.route": ORDER}
+    return {
+        "alerts": [alert(OE, group, count=len(denied), attackers=[ip], objects=denied)],
+        # the walk's 2xx answers, before the alert fired and after; her own login is no compromise
+        "incidents": [{"attackers": [ip], "accounts_compromised": [],
+                       "objects_exposed": sorted(f"{ORDER}={o}" for o in answered)}],
+    }  # fmt: skip
+
+
+@case(OE, "api-token-walking-invoices")
+def oe_token(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    tok, ip, route = token("partner-integration"), "203.0.113.78", "/api/v1/invoices/{invoice_id}"
+    for n in range(30):
+        r.request(100 + n, ip, "GET", f"/api/v1/invoices/{20260300 + n}", 404, ua=PYTHON,
+                  route=route, token_id=tok)  # fmt: skip
+    return [alert(OE, {"apiwatch.actor": tok, "apiwatch.route": route}, count=30, attackers=[ip])]
+
+
+@case(OE, "support-agent-150-orders")
+def oe_support(r: Recorder) -> Expected:
+    customers(r, 0, 1200)
+    agent, ip = "sam.support@example.com", "198.51.100.20"
+    r.login(0, ip, agent, ok=True)
+    for n in range(150):
+        r.request(10 + n * 8, ip, "GET", f"/api/v1/orders/{6000 + n * 7}", 200, user=agent,
+                  route=ORDER)  # fmt: skip
+    for n in range(3):  # a few mistyped order numbers
+        r.request(400 + n * 100, ip, "GET", f"/api/v1/orders/{99990 + n}", 404, user=agent,
+                  route=ORDER)  # fmt: skip
+    return []
+
+
+@case(OE, "googlebot-stale-product-links")
+def oe_crawler(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    route = "/api/v1/products/{product_id}"
+    for n in range(40):
+        status = 404 if n % 10 else 200
+        r.request(100 + n * 1.5, GOOGLEBOT_IP, "GET", f"/api/v1/products/{3000 + n * 13}", status,
+                  ua=GOOGLEBOT, route=route)  # fmt: skip
+    return []
+
+
+@case(OE, "twenty-four-denied-objects")
+def oe_near(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    me, ip = "mallory@example.net", "203.0.113.77"
+    for n in range(24):
+        r.request(60 + n * 3, ip, "GET", f"/api/v1/orders/{4960 + n}", 403, ua=CURL, user=me,
+                  route=ORDER)  # fmt: skip
+    return []
+
+
+@case(OE, "thirty-denials-26-seconds-apart")
+def oe_window(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    me, ip = "mallory@example.net", "203.0.113.77"
+    for n in range(30):  # at most 24 in any ten minutes
+        r.request(60 + n * 26, ip, "GET", f"/api/v1/orders/{4960 + n}", 403, ua=CURL, user=me,
+                  route=ORDER)  # fmt: skip
+    return []
+
+
+# -- scanners: tool user agents, sensitive files, injection strings ----------------------------
+
+TOOL, FILES, TRAV, SQLI, XSS = (
+    "attack-tool-user-agent", "sensitive-file-probe", "path-traversal", "sql-injection", "xss",
+)  # fmt: skip
+
+
+def ordinary_requests(r: Recorder, targets: list[tuple[str, str | None]]) -> None:
+    """Customers' requests for ``(path, query)`` targets, a few seconds apart, all answered."""
+    for n, (path, query) in enumerate(targets):
+        r.request(n * 7, home_ip(n), "GET", path, 200, ua=BENIGN[n % len(BENIGN)], query=query)
+
+
+@case(TOOL, "sqlmap-against-search")
+def tool_sqlmap(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    ip = "203.0.113.31"
+    for n in range(30):
+        r.request(
+            60 + n * 2, ip, "GET", "/api/v1/search", 200, ua=SQLMAP, query=f"q=shoes&page={n}"
+        )
+    return [alert(TOOL, {"source.ip": ip}, count=30, attackers=[ip])]
+
+
+@case(TOOL, "sensor-flagged-wfuzz")
+def tool_wfuzz(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    ip = "203.0.113.32"  # not in the rule's user-agent list; the sensor's own list has it
+    for n, word in enumerate(("admin", "backup", "old", "test", "v0")):
+        r.request(60 + n, ip, "GET", f"/api/{word}", 404, ua=WFUZZ)
+    return [alert(TOOL, {"source.ip": ip}, count=5, attackers=[ip])]
+
+
+@case(TOOL, "nikto-in-access-log")
+def tool_nikto(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    ip = "203.0.113.33"
+    for n, path in enumerate(("/", "/robots.txt", "/cgi-bin/test.cgi", "/index.php?id=1")):
+        r.access(60 + n, ip, "GET", path, 404, ua=NIKTO)
+    return [alert(TOOL, {"source.ip": ip}, count=4, attackers=[ip])]
+
+
+@case(TOOL, "ordinary-clients-and-probes")
+def tool_benign(r: Recorder) -> Expected:
+    customers(r, 0, 600, every=20)
+    probes(r, 0, 600)
+    for n, ua in enumerate((CURL, PYTHON, GOOGLEBOT, BLACKBOX, "Go-http-client/2.0",
+                            "PostmanRuntime/7.36.3", "Slackbot-LinkExpanding 1.0")):  # fmt: skip
+        r.request(30 + n * 11, home_ip(100 + n), "GET", "/api/v1/products", 200, ua=ua)
+    return []
+
+
+@case(FILES, "dotenv-and-git-probe")
+def files_probe(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    ip = "203.0.113.34"
+    paths = ["/.env", "/.git/config", "/wp-login.php", "/phpmyadmin/", "/actuator/env",
+             "/.aws/credentials", "/backup.sql"]  # fmt: skip
+    for n, path in enumerate(paths):
+        r.request(60 + n * 2, ip, "GET", path, 404, ua=CHROME)
+    return [alert(FILES, {"source.ip": ip}, count=len(paths), attackers=[ip])]
+
+
+@case(FILES, "health-probes-and-ordinary-paths")
+def files_benign(r: Recorder) -> Expected:
+    probes(r, 0, 600)
+    ordinary_requests(r, [
+        ("/.well-known/openid-configuration", None), ("/api/v1/environments", None),
+        ("/api/v1/envelopes/42", None), ("/api/v1/config", None), ("/favicon.ico", None),
+        ("/robots.txt", None), ("/api/v1/admin-contacts", None), ("/api/v1/git-repos", None),
+    ])  # fmt: skip
+    return []
+
+
+@case(TRAV, "dot-dot-slash-download")
+def trav_attack(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    ip = "203.0.113.35"
+    targets = [("/api/v1/files/download", "name=../../../../etc/passwd"),
+               ("/api/v1/files/download", "name=..%2f..%2f..%2fetc%2fshadow"),
+               ("/static/%2e%2e/%2e%2e/windows/win.ini", None)]  # fmt: skip
+    for n, (path, query) in enumerate(targets):
+        r.request(60 + n * 3, ip, "GET", path, 400, ua=CURL, query=query)
+    return [alert(TRAV, {"source.ip": ip}, count=3, attackers=[ip])]
+
+
+@case(TRAV, "ordinary-dots")
+def trav_benign(r: Recorder) -> Expected:
+    ordinary_requests(r, [
+        ("/api/v1/files/download", "name=q1-report.v2.pdf"), ("/api/v1/sdk", "version=1.2.3"),
+        ("/api/v1/search", "q=etc...&page=2"), ("/docs/guide.html", None),
+        ("/api/v1/files/download", "name=..hidden-but-harmless.txt"),
+    ])  # fmt: skip
+    return []
+
+
+@case(SQLI, "classic-payloads")
+def sqli_attack(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    ip = "203.0.113.36"
+    queries = ["id=1%27%20OR%201=1--", "q=x%27%20UNION%20SELECT%20username,password%20FROM%20users",
+               "id=1;WAITFOR%20DELAY%20%270:0:5%27--", "sort=(SELECT%20SLEEP(5))"]  # fmt: skip
+    for n, query in enumerate(queries):
+        r.request(60 + n * 4, ip, "GET", "/api/v1/products", 500, ua=CHROME, query=query)
+    return [alert(SQLI, {"source.ip": ip}, count=len(queries), attackers=[ip])]
+
+
+@case(SQLI, "search-terms")
+def sqli_benign(r: Recorder) -> Expected:
+    ordinary_requests(r, [
+        ("/api/v1/search", "q=o%27brien"), ("/api/v1/search", "q=union+station"),
+        ("/api/v1/search", "q=select+all"), ("/api/v1/search", "q=sleep+apnea"),
+        ("/api/v1/orders", "sort=-created_at&order=desc"), ("/api/v1/search", "q=rock+%26+roll"),
+    ])  # fmt: skip
+    return []
+
+
+@case(XSS, "script-in-query")
+def xss_attack(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    ip = "203.0.113.37"
+    queries = ["q=%3Cscript%3Ealert(1)%3C/script%3E", "next=javascript:alert(document.cookie)",
+               "name=%3Csvg/onload=alert(1)%3E"]  # fmt: skip
+    for n, query in enumerate(queries):
+        r.request(60 + n * 4, ip, "GET", "/api/v1/search", 200, ua=FIREFOX, query=query)
+    return [alert(XSS, {"source.ip": ip}, count=len(queries), attackers=[ip])]
+
+
+@case(XSS, "ordinary-queries")
+def xss_benign(r: Recorder) -> Expected:
+    ordinary_requests(r, [
+        ("/api/v1/search", "q=javascript+tutorial"), ("/api/v1/search", "q=svg+icons"),
+        ("/api/v1/files", "download=1"), ("/api/v1/search", "q=scripting"),
+        ("/welcome", "utm_source=newsletter&utm_campaign=onboarding"),
+    ])  # fmt: skip
+    return []
+
+
+# -- error-flood-source: 100+ answers 401/403/404 to one source in 5 minutes -------------------
+
+EF = "error-flood-source"
+
+
+@case(EF, "directory-brute-force")
+def ef_attack(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    ip = "203.0.113.38"
+    for n in range(150):
+        r.request(30 + n * 0.7, ip, "GET", f"/api/{'abcdefghij'[n % 10]}{n}", 404, ua=CHROME)
+    return [alert(EF, {"source.ip": ip}, count=150, attackers=[ip])]
+
+
+@case(EF, "googlebot-crawl-of-stale-links")
+def ef_crawler(r: Recorder) -> Expected:
+    customers(r, 0, 300)
+    for n in range(60):  # ~40 of them gone
+        status = 404 if n % 3 else 200
+        r.request(30 + n, GOOGLEBOT_IP, "GET", f"/catalog/item-{900 + n}", status, ua=GOOGLEBOT)
+    return []
+
+
+@case(EF, "health-probe-every-five-seconds")
+def ef_probe(r: Recorder) -> Expected:
+    probes(r, 0, 1800)
+    for t in range(2, 1800, 5):  # a second probe pointed at a path that does not exist
+        r.request(t, "198.51.100.251", "GET", "/healthz", 404, ua=BLACKBOX)
+    return []
+
+
+@case(EF, "ninety-nine-errors-in-five-minutes")
+def ef_near(r: Recorder) -> Expected:
+    customers(r, 0, 400)
+    for n in range(99):
+        r.request(30 + n * 3, "203.0.113.38", "GET", f"/api/x{n}", 404, ua=CHROME)
+    return []
+
+
+# -- token-many-ips / session-many-ips: one credential from 5+ addresses in 30 minutes ---------
+
+TMI, SMI = "token-many-ips", "session-many-ips"
+
+
+def reuse(
+    r: Recorder, credential: str, ips: list[str], starts: list[int], *, session: bool
+) -> None:
+    """Requests carrying one token (or session cookie) from each address at its start time."""
+    who = account(9)
+    for ip, start in zip(ips, starts, strict=True):
+        for k in range(3):
+            r.request(start + k * 20, ip, "GET", "/api/v1/account", 200, ua=APP, user=who,
+                      token_id=None if session else credential,
+                      session_id=credential if session else None)  # fmt: skip
+
+
+def stolen(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 900)
+    credential = token(f"stolen-{rule}")
+    ips = [home_ip(9), "203.0.113.41", "203.0.113.42", bot_ip(5), bot_ip(6), "198.51.100.77"]
+    reuse(r, credential, ips, [0, 300, 320, 340, 360, 380], session=session)
+    field_name = "labels.session_id" if session else "labels.token_id"
+    return [alert(rule, {field_name: credential}, attackers=ips, accounts=[account(9)])]
+
+
+def phone(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 3600, every=120)
+    credential = token(f"phone-{rule}")
+    ips = ["192.0.2.44", "100.64.12.7", OFFICE_NAT, "100.64.80.3"]  # home, 4G, office, 4G
+    starts = [0, 900, 1800, 2700]
+    for ip, start in zip(ips, starts, strict=True):
+        reuse(r, credential, [ip] * 5, [start + k * 150 for k in range(5)], session=session)
+    return []
+
+
+def near_miss(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 2400, every=120)
+    credential = token(f"near-{rule}")
+    ips = [home_ip(9), "203.0.113.41", "203.0.113.42", bot_ip(5), bot_ip(6)]
+    # the fifth address comes 31 minutes after the first one's last request
+    reuse(r, credential, ips, [0, 600, 1200, 1500, 1900], session=session)
+    return []
+
+
+for _rule, _session in ((TMI, False), (SMI, True)):
+    case(_rule, "stolen-credential-replayed")(partial(stolen, rule=_rule, session=_session))
+    case(_rule, "phone-changing-networks")(partial(phone, rule=_rule, session=_session))
+    case(_rule, "five-addresses-over-thirty-one-minutes")(
+        partial(near_miss, rule=_rule, session=_session)
+    )
+
+
+# -- logging-stopped: a service that sent 20+ events, then nothing for 15 minutes --------------
+
+LS = "logging-stopped"
+
+
+def service_traffic(r: Recorder, service: str, start: int, end: int, every: int = 30) -> None:
+    for n, t in enumerate(range(start, end, every)):
+        r.request(t, home_ip(n), "GET", f"/api/v1/{service}/status", 200, ua=APP, service=service)
+
+
+@case(LS, "orders-service-goes-quiet")
+def ls_quiet(r: Recorder) -> Expected:
+    service_traffic(r, "orders-api", 0, 1200)  # 40 events, the last at 09:19:30
+    service_traffic(r, "billing-api", 5, 3000)
+    return [alert(LS, {"service.name": "orders-api"}, count=40)]
+
+
+@case(LS, "night-lull-fourteen-minutes")
+def ls_lull(r: Recorder) -> Expected:
+    service_traffic(r, "orders-api", 0, 1200)
+    service_traffic(r, "orders-api", 1170 + 14 * 60, 3000)
+    service_traffic(r, "billing-api", 5, 3000)
+    return []
+
+
+@case(LS, "nineteen-events-then-nothing")
+def ls_near(r: Recorder) -> Expected:
+    service_traffic(r, "report-worker", 0, 570)  # 19 events
+    service_traffic(r, "billing-api", 5, 3000)
+    return []
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def build(rule: str, name: str) -> tuple[bytes, bytes]:
+    """One case's ``events.ndjson`` and ``expected.json`` contents."""
+    recorder = Recorder(f"{rule}/{name}")
+    expected = CASES[(rule, name)](recorder)
+    events = sorted(recorder.events, key=lambda e: e.timestamp)
+    ndjson = b"".join(encode_event(event) + b"\n" for event in events)
+    return ndjson, (json.dumps(expected, indent=1) + "\n").encode()
+
+
+def write_all(out: Path = HERE) -> list[Path]:
+    """Write every case under ``out``; the case directories written."""
+    written = []
+    for rule, name in CASES:
+        events, expected = build(rule, name)
+        target = out / rule / name
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "events.ndjson").write_bytes(events)
+        (target / "expected.json").write_bytes(expected)
+        written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    cases = write_all(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
+    print(f"wrote {len(cases)} cases")
