@@ -1,4 +1,4 @@
-"""Detection throughput: the engine with the whole built-in pack, and ``apiwatch scan`` on nginx logs.
+"""Detection throughput: the engine with the built-in pack, and ``apiwatch scan`` on nginx logs.
 
 Three figures, each against a baseline measured in the same run, on one core (the process and the
 ``scan`` child are pinned to one CPU when the machine has several):
@@ -76,9 +76,11 @@ def _engine_figures(events: list[Event], runs: int) -> None:
     count = len(events)
     print(f"engine: {len(ruleset.rules)} rules, {count:,} simulated events (best of {runs})")
     print(f"  flatten only (baseline) {count / base:>12,.0f} events/s")
-    print(f"  engine, whole pack      {count / full:>12,.0f} events/s   "
-          f"= {base / full:.2f} x baseline   goal >= 100,000/s: "
-          f"{'MET' if count / full >= 100_000 else 'NOT MET'}")  # fmt: skip
+    print(
+        f"  engine, whole pack      {count / full:>12,.0f} events/s   "
+        f"= {base / full:.2f} x baseline   goal >= 100,000/s: "
+        f"{'MET' if count / full >= 100_000 else 'NOT MET'}"
+    )
 
     tracemalloc.start()
     run = Engine(ruleset)
@@ -90,9 +92,12 @@ def _engine_figures(events: list[Event], runs: int) -> None:
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     keys = max(run.state_keys(), 1)
-    print(f"  memory: {used / 1024:,.0f} KiB engine state for {keys:,} tracked keys = "
-          f"{used / keys:,.0f} bytes/key   goal <= 1,024: {'MET' if used / keys <= 1024 else 'NOT MET'}"
-          f"   ({len(incidents)} incidents)")  # fmt: skip
+    print(
+        f"  memory: {used / 1024:,.0f} KiB engine state for {keys:,} tracked keys = "
+        f"{used / keys:,.0f} bytes/key   goal <= 1,024: "
+        f"{'MET' if used / keys <= 1024 else 'NOT MET'}"
+        f"   ({len(incidents)} incidents)"
+    )
 
 
 def _scan_figures(log: Path, runs: int) -> None:
@@ -108,22 +113,32 @@ def _scan_figures(log: Path, runs: int) -> None:
     apiwatch = Path(sys.executable).with_name("apiwatch")
 
     def scan() -> None:
-        subprocess.run([str(apiwatch), "scan", "--json", "--quiet", str(log)], check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [str(apiwatch), "scan", "--json", "--quiet", str(log)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
     base = _best(runs, regex_parse)
     full = _best(runs, scan)
-    print(f"scan: {lines:,}-line nginx combined log, {log.stat().st_size / 1e6:,.0f} MB (best of {runs})")
+    print(
+        f"scan: {lines:,}-line nginx combined log, "
+        f"{log.stat().st_size / 1e6:,.0f} MB (best of {runs})"
+    )
     print(f"  read + regex parse (baseline) {lines / base:>10,.0f} lines/s")
-    print(f"  apiwatch scan --json          {lines / full:>10,.0f} lines/s   "
-          f"= {base / full:.2f} x baseline ({full / base:.1f} x its time)   goal >= 50,000/s: "
-          f"{'MET' if lines / full >= 50_000 else 'NOT MET'}")  # fmt: skip
+    print(
+        f"  apiwatch scan --json          {lines / full:>10,.0f} lines/s   "
+        f"= {base / full:.2f} x baseline ({full / base:.1f} x its time)   goal >= 50,000/s: "
+        f"{'MET' if lines / full >= 50_000 else 'NOT MET'}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000, help="nginx lines for scan")
-    parser.add_argument("--events", type=int, default=300_000, help="simulated events for the engine")
+    parser.add_argument(
+        "--events", type=int, default=300_000, help="simulated events for the engine"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="100k lines, 100k events, 1 run")
     args = parser.parse_args()

@@ -51,8 +51,7 @@ def test_ecs_every_attack_found_every_compromise_named_no_false_positive(seed: i
     """Pins, on ECS events: every attack type detected, every compromised account named, zero
     false positives (benign traps included)."""
     scenario = _scenario(seed)
-    result = score(scenario.truth, _incidents_ecs(scenario), format="ecs",
-                   rule_types=_rule_types())  # fmt: skip
+    result = score(scenario.truth, _incidents_ecs(scenario), format="ecs", rule_types=_rule_types())
     assert result.perfect, result.report()
     assert not result.missed_compromised
 
@@ -63,8 +62,9 @@ def test_nginx_every_visible_attack_found_no_false_positive(seed: int) -> None:
     """Pins, on the same traffic as nginx access logs: every attack an access log can show is
     detected and nothing benign is reported."""
     scenario = _scenario(seed)
-    result = score(scenario.truth, _incidents_nginx(scenario), format="nginx",
-                   rule_types=_rule_types())  # fmt: skip
+    result = score(
+        scenario.truth, _incidents_nginx(scenario), format="nginx", rule_types=_rule_types()
+    )
     assert result.perfect, result.report()
 
 

@@ -26,8 +26,11 @@ def _load(dirs: tuple[Path, ...], builtin: bool, sigmahq: bool) -> RuleSet:
 
 
 _DIRS = click.argument("dirs", nargs=-1, type=click.Path(exists=True, path_type=Path))
-_BUILTIN = click.option("--builtin/--no-builtin", default=False,
-                        help="Include the built-in pack (the default when no DIR is given).")  # fmt: skip
+_BUILTIN = click.option(
+    "--builtin/--no-builtin",
+    default=False,
+    help="Include the built-in pack (the default when no DIR is given).",
+)
 _SIGMAHQ = click.option("--sigmahq", is_flag=True, help="Include the optional SigmaHQ web pack.")
 
 
@@ -71,7 +74,7 @@ def test_(dirs: tuple[Path, ...]) -> None:
     alerts the rule must raise; [] for a case where it must stay silent). Exit code 1 when a case
     fails or a rule that raises alerts has no positive case.
     """
-    from apiwatch.detect.golden import run_cases, rules_without_cases  # noqa: PLC0415
+    from apiwatch.detect.golden import rules_without_cases, run_cases  # noqa: PLC0415
 
     targets = list(dirs) or [builtin_dir()]
     console = Console(highlight=False, soft_wrap=True)

@@ -59,15 +59,20 @@ class _Errors:
 
 
 def _events(
-    paths: list[str], fmt: str | None, logins: LoginPatterns | None, progress: Progress | None,
+    paths: list[str],
+    fmt: str | None,
+    logins: LoginPatterns | None,
+    progress: Progress | None,
     errors: _Errors,
-) -> Iterator[Event]:  # fmt: skip
+) -> Iterator[Event]:
     for path in paths:
         errors.name = path
         with LogFile(path) as log:
             task = None
             if progress is not None:
-                task = progress.add_task(Path(path).name if path != "-" else "stdin", total=log.size)
+                task = progress.add_task(
+                    Path(path).name if path != "-" else "stdin", total=log.size
+                )
             for count, event in enumerate(log.events(format=fmt, logins=logins, on_error=errors)):
                 if task is not None and not count & 1023:
                     progress.update(task, completed=log.position())  # type: ignore[union-attr]
@@ -78,11 +83,20 @@ def _events(
 
 def _table(incidents: list[Incident]) -> Table:
     table = Table(title=f"{len(incidents)} incidents", show_lines=True)
-    for column in ("severity", "incident", "first seen / last seen", "attackers",
-                   "accounts targeted", "compromised", "objects exposed"):  # fmt: skip
+    for column in (
+        "severity",
+        "incident",
+        "first seen / last seen",
+        "attackers",
+        "accounts targeted",
+        "compromised",
+        "objects exposed",
+    ):
         table.add_column(column, overflow="fold")
     for inc in incidents:
-        attackers = ", ".join(inc.attackers[:5]) + (f" (+{len(inc.attackers) - 5})" if len(inc.attackers) > 5 else "")  # noqa: E501, PLR2004
+        attackers = ", ".join(inc.attackers[:5]) + (
+            f" (+{len(inc.attackers) - 5})" if len(inc.attackers) > 5 else ""
+        )
         table.add_row(
             escape(inc.severity),
             escape(f"{inc.title}\n{inc.id}\n" + ", ".join(inc.rules)),
@@ -97,24 +111,59 @@ def _table(incidents: list[Incident]) -> Table:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto",
-              show_default=True, help="Log format; auto detects nginx/Apache combined or ECS NDJSON.")  # fmt: skip
-@click.option("--rules", "rule_dirs", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Extra rule directory or file (repeatable); the built-in pack is always loaded.")  # fmt: skip
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", *FORMATS]),
+    default="auto",
+    show_default=True,
+    help="Log format; auto detects nginx/Apache combined or ECS NDJSON.",
+)
+@click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Extra rule directory or file (repeatable); the built-in pack is always loaded.",
+)
 @click.option("--sigmahq", is_flag=True, help="Also run the optional SigmaHQ web server pack.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON object per incident per line instead of a table.")  # fmt: skip
-@click.option("--fail-on", type=click.Choice(SEVERITIES), default=None,
-              help=f"Exit with code {EXIT_FINDINGS} when an incident is at least this severe (for CI).")  # fmt: skip
-@click.option("--login-path", "login_paths", multiple=True, metavar="REGEX",
-              help="Access logs: a path regex of login routes (repeatable; replaces the defaults).")  # fmt: skip
-@click.option("--lateness", default="60s", show_default=True,
-              help="How far out of time order events may be (access logs are written when a response ends).")  # fmt: skip
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object per incident per line instead of a table.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    default=None,
+    help=f"Exit with code {EXIT_FINDINGS} when an incident is at least this severe (for CI).",
+)
+@click.option(
+    "--login-path",
+    "login_paths",
+    multiple=True,
+    metavar="REGEX",
+    help="Access logs: a path regex of login routes (repeatable; replaces the defaults).",
+)
+@click.option(
+    "--lateness",
+    default="60s",
+    show_default=True,
+    help="How far out of time order events may be (access logs are written when a response ends).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
-def scan(  # noqa: PLR0913
-    files: tuple[str, ...], fmt: str, rule_dirs: tuple[Path, ...], sigmahq: bool, as_json: bool,
-    fail_on: str | None, login_paths: tuple[str, ...], lateness: str, quiet: bool,
-) -> None:  # fmt: skip
+def scan(  # noqa: PLR0917 - one parameter per click option
+    files: tuple[str, ...],
+    fmt: str,
+    rule_dirs: tuple[Path, ...],
+    sigmahq: bool,
+    as_json: bool,
+    fail_on: str | None,
+    login_paths: tuple[str, ...],
+    lateness: str,
+    quiet: bool,
+) -> None:
     """Run the detection rules over log FILES and print the incidents found.
 
     FILES are nginx/Apache access logs (combined or common format) or ECS NDJSON (what the
@@ -135,12 +184,21 @@ def scan(  # noqa: PLR0913
     if ruleset.errors:
         raise click.ClickException("rule errors:\n" + "\n".join(map(str, ruleset.errors)))
     chosen = None if fmt == "auto" else fmt
-    paths = sorted(files, key=lambda p: _first_time(p, chosen, logins)) if len(files) > 1 else list(files)
+    paths = (
+        sorted(files, key=lambda p: _first_time(p, chosen, logins))
+        if len(files) > 1
+        else list(files)
+    )
     engine = Engine(ruleset, lateness=window)
     errors = _Errors(err)
     started = time.perf_counter()
     show = not quiet and sys.stderr.isatty()
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err, disable=not show, transient=True) as progress:
         for event in _events(paths, chosen, logins, progress if show else None, errors):
             engine.feed(event)
@@ -160,5 +218,7 @@ def scan(  # noqa: PLR0913
         f"{errors.count:,} bad lines skipped, {stats.late:,} late, {len(ruleset.rules)} rules, "
         f"{len(incidents)} incidents"
     )
-    if fail_on is not None and any(severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents):
+    if fail_on is not None and any(
+        severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents
+    ):
         raise SystemExit(EXIT_FINDINGS)

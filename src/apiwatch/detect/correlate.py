@@ -9,10 +9,11 @@ Every group (the values of ``group-by``) keeps only what its window needs:
 - ``temporal``/``temporal_ordered``: when each referenced rule was last seen (and, ordered, the
   start of the chain that reached it).
 
-Groups other than ``value_count`` ones also keep their last `RECENT` hits, the extent (sources, accounts, user agents,
-objects) an alert starts with. Expired entries are dropped as hits arrive; groups idle for longer
-than their window are swept by the engine. A group whose condition holds raises a `Finding`;
-further hits while it is active (within one window of its last hit) update that finding.
+Groups other than ``value_count`` ones also keep their last `RECENT` hits, the extent (sources,
+accounts, user agents, objects) an alert starts with. Expired entries are dropped as hits
+arrive; groups idle for longer than their window are swept by the engine. A group whose
+condition holds raises a `Finding`; further hits while it is active (within one window of its
+last hit) update that finding.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class GroupWindow:
             if sums:
                 self.total -= self.values[head]
             head += 1
-        if head > 64 and head * 2 > end:  # noqa: PLR2004 - compact once mostly dead
+        if head > 64 and head * 2 > end:
             del times[:head]
             if sums:
                 del self.values[:head]
@@ -132,15 +133,11 @@ class CorrelationState:
             group = self.groups[key] = GroupWindow()
         rule = self.rule
         t = hit.t
-        if t > group.last:
-            group.last = t
+        group.last = max(group.last, t)
         finding = group.finding
         if finding is not None and t - finding.last > rule.timespan:
             group.finding = finding = None
-        if self.temporal:
-            holds = self._temporal(group, t, ref)
-        else:
-            holds = self._window(group, hit)
+        holds = self._temporal(group, t, ref) if self.temporal else self._window(group, hit)
         if not self.distinct:
             group.remember(hit)
         if finding is not None:

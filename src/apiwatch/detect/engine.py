@@ -181,7 +181,9 @@ class Engine:
             self._sweep(t)
         self.next_tick = min(due, self.next_sweep)
 
-    def _single(self, rule: DetectionRule, single: dict[tuple[Any, ...], Finding], hit: Hit) -> None:
+    def _single(
+        self, rule: DetectionRule, single: dict[tuple[Any, ...], Finding], hit: Hit
+    ) -> None:
         values = hit.values
         key = tuple(values.get(name) for name in rule.group_by)
         finding = single.get(key)

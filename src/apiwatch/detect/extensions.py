@@ -10,8 +10,8 @@ the number of distinct failing accounts across all traffic jumps.
 Who took part is found through shared traits: among the window's hits, a user agent or a network
 (/16 for IPv4, /48 for IPv6) holding at least a fifth of them is an attack trait. A measured hit
 (a failed login) showing any attack trait names its source as a participant; another hit (a
-successful login, from ``of``) must show every kind of trait there is. Participants found while the anomaly
-lasts are added to the same finding, so 900 sources make one alert.
+successful login, from ``of``) must show every kind of trait there is. Participants found while
+the anomaly lasts are added to the same finding, so 900 sources make one alert.
 
 **silence** — a source (by ``group-by``, ``service.name`` by default) that has sent at least
 ``min-events`` and then nothing for ``interval`` of event time while others kept logging (or the
@@ -47,7 +47,7 @@ def network_of(ip: str | None) -> str | None:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return None
-    prefix = 16 if address.version == 4 else 48  # noqa: PLR2004
+    prefix = 16 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
@@ -124,7 +124,7 @@ class BaselineState:
         cutoff = t - self.rule.timespan
         past = [value for at, value in self.history if at <= cutoff]
         floor = self.rule.minimum_baseline
-        if len(past) < 3:  # noqa: PLR2004 - too little history: assume a quiet past
+        if len(past) < 3:
             return floor
         return max(median(past), floor)
 
@@ -147,14 +147,7 @@ class BaselineState:
             self.counts[value] = self.counts.get(value, 0) + 1
         self.hits.append((t, value, hit, traits))
         if len(self.hits) > self.max_window:
-            self.dropped += 1
-            _, old, _, _ = self.hits.popleft()
-            if old is not None:
-                left = self.counts[old] - 1
-                if left:
-                    self.counts[old] = left
-                else:
-                    del self.counts[old]
+            self._drop_oldest()
         self._expire(t)
         finding = self.finding
         if finding is not None:
@@ -167,6 +160,17 @@ class BaselineState:
         if current < rule.minimum or current < rule.factor * self.baseline(t):
             return None
         return self._fire(hit)
+
+    def _drop_oldest(self) -> None:
+        """The window is at its cap: forget its oldest hit (counted in ``dropped``)."""
+        self.dropped += 1
+        _, old, _, _ = self.hits.popleft()
+        if old is not None:
+            left = self.counts[old] - 1
+            if left:
+                self.counts[old] = left
+            else:
+                del self.counts[old]
 
     def _participates(self, traits: tuple[str | None, ...], *, measured: bool = False) -> bool:
         """Whether a hit with ``traits`` is part of the attack: it shows every kind of attack

@@ -134,7 +134,7 @@ _ID_SEGMENT = re.compile(
 def _is_id(segment: str) -> bool:
     if segment.isdigit():
         return True
-    if len(segment) < 8:  # noqa: PLR2004 - short hex-looking words ("cafe", "add") are names
+    if len(segment) < 8:
         return False
     return _ID_SEGMENT.match(segment) is not None
 
@@ -193,8 +193,12 @@ class Record:
         return self.values.get(name)
 
 
-_LOGIN: Final = {"authn_login_fail": "fail", "authn_login_success": "success",
-                 "authn_login_successafterfail": "success", "authn_login_lock": "fail"}  # fmt: skip
+_LOGIN: Final = {
+    "authn_login_fail": "fail",
+    "authn_login_success": "success",
+    "authn_login_successafterfail": "success",
+    "authn_login_lock": "fail",
+}
 
 
 def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
@@ -255,8 +259,8 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
         "apiwatch.actor": name or labels.get("token_id") or ip,
     }
     if labels:
-        for key, value in labels.items():
-            values["labels." + key] = value
+        for label, text in labels.items():
+            values["labels." + label] = text
     if event.extra:
         values["http.request.referrer"] = _extra_referrer(event.extra)
     lower: dict[str, str] = {}

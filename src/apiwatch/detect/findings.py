@@ -52,7 +52,6 @@ class Hit:
         self.route: str | None = values.get("apiwatch.route")
         self.event_id: str | None = rec.event.event.id if rec is not None else None
 
-
     @property
     def obj(self) -> str | None:
         """The object this hit addressed, as ``route=id``."""

@@ -222,8 +222,12 @@ def _compare_alerts(expected: list[dict[str, Any]], actual: list[Alert]) -> list
             lines.append(f"- missing {label}")
             continue
         left.remove(match)
-        got = {"count": match.count, "attackers": match.attackers, "accounts": match.accounts,
-               "objects": match.objects}  # fmt: skip
+        got = {
+            "count": match.count,
+            "attackers": match.attackers,
+            "accounts": match.accounts,
+            "objects": match.objects,
+        }
         diffs = [_diff(key, want[key], got[key]) for key in _ALERT_KEYS if key in want]
         differing = [d for d in diffs if d]
         if differing:

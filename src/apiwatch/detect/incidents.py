@@ -35,9 +35,25 @@ _RECENT_PER_SOURCE: Final = 8
 class _Open:
     """An incident while it is being built."""
 
-    __slots__ = ("accounts", "agents", "alerts", "attackers", "compromised", "exposed", "first",
-                 "id", "last", "levels", "requests", "routes", "rules", "tags", "title",
-                 "track_accounts", "track_objects")  # fmt: skip
+    __slots__ = (
+        "accounts",
+        "agents",
+        "alerts",
+        "attackers",
+        "compromised",
+        "exposed",
+        "first",
+        "id",
+        "last",
+        "levels",
+        "requests",
+        "routes",
+        "rules",
+        "tags",
+        "title",
+        "track_accounts",
+        "track_objects",
+    )
 
     def __init__(self, finding: Finding) -> None:
         meta = finding.meta
@@ -87,7 +103,9 @@ class _Open:
 class IncidentTracker:
     """Groups findings into incidents and follows their attackers' events."""
 
-    def __init__(self, *, gap: float = 1800.0, lookback: float = 1800.0, max_sources: int = 200_000):
+    def __init__(
+        self, *, gap: float = 1800.0, lookback: float = 1800.0, max_sources: int = 200_000
+    ):
         self.gap = gap
         self.lookback = lookback
         self.max_sources = max_sources
@@ -119,7 +137,7 @@ class IncidentTracker:
                 self._add_attacker(incident, value)
             elif kind == "account" and len(incident.accounts) < _CAP:
                 incident.accounts.add(value)
-            elif kind == "agent" and len(incident.agents) < 100:  # noqa: PLR2004
+            elif kind == "agent" and len(incident.agents) < 100:
                 incident.agents.add(value)
         incident.last = max(incident.last, finding.last)
         incident.first = min(incident.first, finding.first)
@@ -152,8 +170,9 @@ class IncidentTracker:
         if meta.key not in incident.rules:
             incident.rules.append(meta.key)
             incident.levels.append(meta.level)
-            if severity_rank(meta.level) > severity_rank(max(incident.levels[:-1] or ["informational"],
-                                                              key=severity_rank)):  # fmt: skip
+            if severity_rank(meta.level) > severity_rank(
+                max(incident.levels[:-1] or ["informational"], key=severity_rank)
+            ):
                 incident.title = meta.title
         incident.tags.update(meta.tags)
         if meta.attack:
@@ -182,9 +201,13 @@ class IncidentTracker:
         if kind == "login" and incident.track_accounts and len(incident.compromised) < _CAP:
             incident.compromised.add(value)
             incident.accounts.add(value)
-        elif kind == "object" and incident.track_objects and len(incident.exposed) < _CAP:
-            if value.rpartition("=")[0] in incident.routes:
-                incident.exposed.add(value)
+        elif (
+            kind == "object"
+            and incident.track_objects
+            and len(incident.exposed) < _CAP
+            and value.rpartition("=")[0] in incident.routes
+        ):
+            incident.exposed.add(value)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -252,6 +275,6 @@ def _notable(values: dict[str, Any]) -> tuple[str, str]:
     oid = values.get("apiwatch.object_id")
     if oid is not None:
         status = values.get("http.response.status_code")
-        if isinstance(status, int) and 200 <= status < 300:  # noqa: PLR2004
+        if isinstance(status, int) and 200 <= status < 300:
             return "object", f"{values.get('apiwatch.route')}={oid}"
     return "", ""

@@ -45,9 +45,25 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPS = {"gte", "gt", "lte", "lt", "eq", "neq"}
 _STREAMING_OPS = {"gte", "gt", "eq"}
 _SIGMA_OPTIONS = frozenset({"attack", "extent", "group-by", "suppress"})
-_EXTENSION_OPTIONS = frozenset({"type", "attack", "extent", "rules", "of", "measure", "field",
-                                "timespan", "baseline", "warmup", "condition", "traits",
-                                "group-by", "interval", "min-events"})  # fmt: skip
+_EXTENSION_OPTIONS = frozenset(
+    {
+        "type",
+        "attack",
+        "extent",
+        "rules",
+        "of",
+        "measure",
+        "field",
+        "timespan",
+        "baseline",
+        "warmup",
+        "condition",
+        "traits",
+        "group-by",
+        "interval",
+        "min-events",
+    }
+)
 _CONDITION_OPTIONS = frozenset({"minimum", "factor", "minimum-baseline", "min-events"})
 
 
@@ -110,7 +126,10 @@ def _rule_files(paths: Iterable[str | Path]) -> Iterator[Path]:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.suffix in {".yml", ".yaml"} and "tests" not in child.relative_to(path).parts:
+                if (
+                    child.suffix in {".yml", ".yaml"}
+                    and "tests" not in child.relative_to(path).parts
+                ):
                     yield child
         else:
             yield path
@@ -177,7 +196,7 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
         ruleset.problems.append(Problem(str(path), 0, "", f"cannot read: {exc}"))
         return
     try:
-        documents = [d for d in yaml.safe_load_all(text)]
+        documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
@@ -267,7 +286,7 @@ def _sigma_keys(section: str, errors: list[Any]) -> tuple[str, ...]:
     return (section,)
 
 
-def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:
+def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:  # noqa: PLR0911 - one per problem
     options = _options(doc)
     if options is None:
         return None
@@ -306,10 +325,13 @@ def _field_keys(doc: _Doc, field_name: str | None) -> tuple[str, ...]:
 def _detection(
     doc: _Doc, meta: RuleMeta, parsed: SigmaRule, options: dict[str, Any]
 ) -> DetectionRule | None:
+    conditions = parsed.detection.parsed_condition
+    if len(conditions) != 1:
+        doc.problem(
+            ("detection", "condition"), "cannot evaluate: more than one condition", "unsupported"
+        )
+        return None
     try:
-        conditions = parsed.detection.parsed_condition
-        if len(conditions) != 1:
-            raise Unsupported("more than one condition")
         tree = conditions[0].parsed
         matcher, fields, expression = compile_detection(tree)
     except Unsupported as exc:
@@ -340,11 +362,18 @@ def _detection(
 
 def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rule | None:
     kind = parsed.type.name.lower()
-    supported = {"event_count", "value_count", "value_sum", "value_avg", "temporal",
-                 "temporal_ordered"}  # fmt: skip
+    supported = {
+        "event_count",
+        "value_count",
+        "value_sum",
+        "value_avg",
+        "temporal",
+        "temporal_ordered",
+    }
     if kind not in supported:
-        doc.problem(("correlation", "type"), f"cannot evaluate correlation type {kind!r}",
-                    "unsupported")  # fmt: skip
+        doc.problem(
+            ("correlation", "type"), f"cannot evaluate correlation type {kind!r}", "unsupported"
+        )
         return None
     condition = parsed.condition
     op, count, fieldref = "gte", 1.0, ""
@@ -355,8 +384,11 @@ def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rul
         count = float(condition.count)
         fieldref = condition.fieldref if isinstance(condition.fieldref, str) else ""
     if op not in _STREAMING_OPS:
-        doc.problem(("correlation", "condition"),
-                    f"condition {op!r} cannot fire on a stream (use gte, gt or eq)", "unsupported")  # fmt: skip
+        doc.problem(
+            ("correlation", "condition"),
+            f"condition {op!r} cannot fire on a stream (use gte, gt or eq)",
+            "unsupported",
+        )
         return None
     if kind != "event_count" and not kind.startswith("temporal") and not fieldref:
         doc.problem(("correlation", "condition", "field"), f"{kind} needs condition.field")
@@ -370,12 +402,16 @@ def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rul
     # Like a detection's, a field apiwatch's events never carry makes the rule unsupported.
     for index, name in enumerate(group_by):
         if name not in aliases and not field_known(name):
-            doc.problem(("correlation", "group-by"), f"unknown field {parsed.group_by[index]!r}",  # type: ignore[index]
-                        "unsupported")  # fmt: skip
+            doc.problem(
+                ("correlation", "group-by"),
+                f"unknown field {parsed.group_by[index]!r}",  # type: ignore[index]
+                "unsupported",
+            )
             return None
     if fieldref and not field_known(canonical_field(fieldref)):
-        doc.problem(("correlation", "condition", "field"), f"unknown field {fieldref!r}",
-                    "unsupported")  # fmt: skip
+        doc.problem(
+            ("correlation", "condition", "field"), f"unknown field {fieldref!r}", "unsupported"
+        )
         return None
     return CorrelationRule(
         meta=meta,

@@ -106,7 +106,7 @@ class _Compiler:
             else:
                 return None
             fields.add(arg.field)
-        if len(fields) != 1 or len(args) < 2:  # noqa: PLR2004
+        if len(fields) != 1 or len(args) < 2:
             return None
         (raw,) = fields
         if not isinstance(self.node(args[0]), str):  # validates and records the field
@@ -174,16 +174,11 @@ class _Compiler:
             return f"({getter} == {text!r})"
         inner = parts[1:-1]
         star = st.SpecialChars.WILDCARD_MULTI
-        if (
-            len(parts) == 3  # noqa: PLR2004 - *text*
-            and parts[0] is star
-            and parts[2] is star
-            and isinstance(parts[1], str)
-        ):
+        if len(parts) == 3 and parts[0] is star and parts[2] is star and isinstance(parts[1], str):
             return f"({fold(parts[1])!r} in {getter})"
-        if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is star:  # noqa: PLR2004
+        if len(parts) == 2 and isinstance(parts[0], str) and parts[1] is star:
             return f"{getter}.startswith({fold(parts[0])!r})"
-        if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):  # noqa: PLR2004
+        if len(parts) == 2 and parts[0] is star and isinstance(parts[1], str):
             return f"{getter}.endswith({fold(parts[1])!r})"
         del inner
         regex = value.to_regex().regexp.original
@@ -220,7 +215,7 @@ def _as_contains(value: Any) -> Any:
         if parts[-1] is not star:
             parts.append(star)
         wrapped = st.SigmaString(value.original)
-        wrapped.s = parts  # type: ignore[assignment]
+        wrapped.s = parts
         return wrapped
     return value
 
