@@ -4,6 +4,14 @@ Imports nothing else of apiwatch; every other package converts to and from these
 """
 
 from apiwatch.model.alert import SEVERITIES, Alert, Incident, severity_rank
+from apiwatch.model.decision import (
+    DECISION_SCOPES,
+    DECISION_TYPES,
+    AllowEntry,
+    Decision,
+    go_duration,
+    normalise_value,
+)
 from apiwatch.model.ecs import decode_event, decode_ndjson, encode_event, event_to_dict
 from apiwatch.model.errors import ApiwatchError, ConfigError, EventDecodeError
 from apiwatch.model.event import (
@@ -25,12 +33,16 @@ from apiwatch.model.event import (
 from apiwatch.model.vocabulary import Action, ActionSpec, Level
 
 __all__ = [
+    "DECISION_SCOPES",
+    "DECISION_TYPES",
     "SEVERITIES",
     "Action",
     "ActionSpec",
     "Alert",
+    "AllowEntry",
     "ApiwatchError",
     "ConfigError",
+    "Decision",
     "Event",
     "EventDecodeError",
     "EventMeta",
@@ -51,6 +63,8 @@ __all__ = [
     "decode_ndjson",
     "encode_event",
     "event_to_dict",
+    "go_duration",
     "new_event_id",
+    "normalise_value",
     "severity_rank",
 ]
