@@ -6,11 +6,12 @@ import types
 
 import apiwatch.server
 
-SERVER_API = ["ServerSettings", "create_app"]
+SERVER_API = ["ServerSettings", "create_app", "load_ruleset"]
 
 
 def test_server_all_is_the_pinned_api() -> None:
-    """`apiwatch.server.__all__` names exactly `create_app` and `ServerSettings`."""
+    """`apiwatch.server.__all__` names exactly `create_app`, `ServerSettings` and
+    `load_ruleset`."""
     assert sorted(apiwatch.server.__all__) == SERVER_API
 
 

@@ -7,6 +7,7 @@ the file and the key, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -32,24 +33,77 @@ class Settings:
     retention_days: int | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     log_level: str = "info"
+    #: Live detection in the collector: on by default.
+    detect: bool = True
+    #: Extra rule directories or files, loaded together with the built-in pack.
+    rules: tuple[str, ...] = ()
+    #: Also run the optional SigmaHQ web server pack.
+    sigmahq: bool = False
+    #: Seconds of event time events may arrive out of order (or a duration: 2s, 1m).
+    lateness: float = 2.0
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: Inclusive bounds of the whole-number settings that have them.
 _RANGES = {"retention_days": (1, None), "port": (0, 65535), "max_body_bytes": (1, None)}
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
     kind = str(_TYPES[name])
-    if "int" in kind and not isinstance(value, int):
+    if kind == "bool":
+        value = _boolean(name, value, where)
+    elif kind == "float":
+        value = _seconds(name, value, where)
+    elif kind.startswith("tuple"):
+        value = _paths(name, value, where)
+    elif "int" in kind and not isinstance(value, int):
         try:
             value = int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}") from None
-    if "str" in kind and value is not None and not isinstance(value, str):
+    elif "str" in kind and value is not None and not isinstance(value, str):
         raise ConfigError(f"{where}: {name} must be a string, not {value!r}")
     return _checked(name, value, where)
+
+
+def _boolean(name: str, value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigError(f"{where}: {name} must be true or false, not {value!r}")
+
+
+def _seconds(name: str, value: Any, where: str) -> float:
+    """A number of seconds, or a duration such as ``2s`` or ``1m``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+        scale = units.get(text[-1:], 1.0)
+        try:
+            seconds = float(text[:-1] if text[-1:] in units else text) * scale
+        except ValueError:
+            raise ConfigError(
+                f"{where}: {name} must be a number of seconds (or e.g. 2s, 1m), not {value!r}"
+            ) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"{where}: {name} must be 0 or more seconds, not {value!r}")
+    return seconds
+
+
+def _paths(name: str, value: Any, where: str) -> tuple[str, ...]:
+    """A list of paths: a TOML array, or (from the environment) one text split on ``:``."""
+    if isinstance(value, str):
+        return tuple(part for part in value.split(os.pathsep) if part)
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: {name} must be a list of paths, not {value!r}")
 
 
 def _checked(name: str, value: Any, where: str) -> Any:
@@ -98,6 +152,6 @@ def load_settings(config: str | None, **flags: Any) -> Settings:
     }
     settings = replace(settings, **env)
     given = {
-        k: _checked(k, v, f"--{k.replace('_', '-')}") for k, v in flags.items() if v is not None
+        k: _coerce(k, v, f"--{k.replace('_', '-')}") for k, v in flags.items() if v is not None
     }
     return replace(settings, **given)

@@ -23,6 +23,21 @@ _RETENTION_EVERY = 3600.0
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8470; APIWATCH_PORT).")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option(
+    "--detect/--no-detect",
+    default=None,
+    help="Run live detection on what is stored (default on; APIWATCH_DETECT).",
+)
+@click.option("--rules", "rule_dirs", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, path_type=str),
+              help="Extra rule directory or file, loaded with the built-in pack (repeatable; "
+              "APIWATCH_RULES, ':'-separated).")  # fmt: skip
+@click.option("--sigmahq/--no-sigmahq", default=None,
+              help="Also run the optional SigmaHQ web server pack (default off; "
+              "APIWATCH_SIGMAHQ).")  # fmt: skip
+@click.option("--lateness", metavar="SECONDS",
+              help="How far out of time order events may arrive, e.g. 2 or 2s (default 2; "
+              "APIWATCH_LATENESS).")  # fmt: skip
 def serve(
     *,
     config: str | None,
@@ -31,34 +46,61 @@ def serve(
     port: int | None,
     tls_cert: str | None,
     tls_key: str | None,
+    detect: bool | None,
+    rule_dirs: tuple[str, ...],
+    sigmahq: bool | None,
+    lateness: str | None,
 ) -> None:
-    """Run the collector: authenticated ingest at POST /v1/events, queries, health and metrics.
+    """Run the collector: authenticated ingest at POST /v1/events, live detection of attacks in
+    what is stored (GET /v1/alerts, /v1/incidents), event search, health and metrics.
 
     Stores into embedded SQLite by default (sqlite:///./apiwatch.db) or PostgreSQL with
     --db postgresql://... . The first start creates the data and signing keys beside the store.
+
+    Detection runs the built-in rules (plus --rules, and --sigmahq) on a thread of its own; if it
+    falls behind, ingest goes on and the events it skips are counted in /metrics. It starts
+    afresh at each start: correlation windows restart; stored alerts and incidents stay.
     """
     settings = settings_for(config, db=db, host=host, port=port, tls_cert=tls_cert,
-                            tls_key=tls_key)  # fmt: skip
+                            tls_key=tls_key, detect=detect, rules=rule_dirs or None,
+                            sigmahq=sigmahq, lateness=lateness)  # fmt: skip
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     try:
         import uvicorn  # noqa: PLC0415
 
-        from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
+        from apiwatch.server import ServerSettings, create_app, load_ruleset  # noqa: PLC0415
     except ImportError as exc:
         raise click.ClickException(
             f"apiwatch serve needs the server extra ({exc.name} is missing): "
             "pip install 'apiwatch[server]'"
         ) from None
 
+    server_settings = ServerSettings(
+        max_body_bytes=settings.max_body_bytes,
+        detect=settings.detect,
+        rules=settings.rules,
+        sigmahq=settings.sigmahq,
+        lateness=settings.lateness,
+    )
+    # Rule errors stop the start before any store or key file is made.
+    ruleset = load_ruleset(server_settings) if settings.detect else None
     store = open_configured_store(settings, create=True)
+    try:
+        app = create_app(store, server_settings, ruleset=ruleset)
+    except BaseException:
+        store.close()
+        raise
     stop = threading.Event()
     if settings.retention_days:
         _start_retention(store, settings.retention_days, stop)
-    app = create_app(store, ServerSettings(max_body_bytes=settings.max_body_bytes))
     scheme = "https" if settings.tls_cert else "http"
     click.echo(f"apiwatch: collecting on {scheme}://{settings.host}:{settings.port} "
                f"into {_safe_url(settings)}", err=True)  # fmt: skip
+    if ruleset is not None:
+        unsupported = len(ruleset.unsupported)
+        left_out = f" ({unsupported} unsupported, left out)" if unsupported else ""
+        click.echo(f"apiwatch: detecting with {len(ruleset.rules)} rules{left_out}", err=True)
     try:
         uvicorn.run(
             app,

@@ -18,7 +18,7 @@ from apiwatch.server._schemas import error_responses as errors
 from apiwatch.server._state import ServerState, only_query, require, server_state
 from apiwatch.store import ApiKey, EventFilter, Page, ReadRecord, SourceInfo
 
-__all__ = ["router"]
+__all__ = ["parse_moment", "router"]
 
 _NDJSON = "application/x-ndjson"
 _DATE_TIME = {"format": "date-time"}
@@ -79,8 +79,8 @@ def router(max_limit: int) -> APIRouter:
     ) -> Response:
         """Events matching every criterion given, oldest first, a page at a time (scope read)."""
         criteria = EventFilter(
-            since=_moment("since", since),
-            until=_moment("until", until),
+            since=parse_moment("since", since),
+            until=parse_moment("until", until),
             source_ip=_network(source_ip, source_ip_plain),
             user_name=user_name,
             action=action,
@@ -158,7 +158,7 @@ def _audited_sources(state: ServerState, key: ApiKey) -> list[SourceInfo]:
     return found
 
 
-def _moment(name: str, text: str | None) -> datetime | None:
+def parse_moment(name: str, text: str | None) -> datetime | None:
     """An ISO 8601 time (UTC when it names no zone); `ConfigError` naming ``name`` otherwise."""
     if text is None:
         return None

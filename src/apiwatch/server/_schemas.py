@@ -9,12 +9,17 @@ import msgspec
 from pydantic import BaseModel, Field
 
 from apiwatch.model import Event
+from apiwatch.model.alert import Alert, Incident
 
 __all__ = [
+    "ALERT_REF",
     "EVENT_REF",
+    "INCIDENT_REF",
+    "AlertsPage",
     "ErrorBody",
     "EventsPage",
     "Health",
+    "IncidentsPage",
     "IngestRefused",
     "IngestResult",
     "ReadOut",
@@ -58,12 +63,33 @@ class IngestRefused(BaseModel):
 
 
 EVENT_REF = "#/components/schemas/Event"
+ALERT_REF = "#/components/schemas/Alert"
+INCIDENT_REF = "#/components/schemas/Incident"
 
 
 def event_schemas() -> dict[str, Any]:
-    """JSON Schemas of `apiwatch.model.Event` and its parts, as OpenAPI components."""
-    _, components = msgspec.json.schema_components([Event], ref_template=_REF_TEMPLATE)
+    """JSON Schemas of `apiwatch.model.Event` and its parts, and of `Alert` and `Incident`, as
+    OpenAPI components."""
+    _, components = msgspec.json.schema_components(
+        [Event, Alert, Incident], ref_template=_REF_TEMPLATE
+    )
     return components
+
+
+class AlertsPage(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="alerts, oldest last_seen first",
+        json_schema_extra={"items": {"$ref": ALERT_REF}},
+    )
+    next: str | None = Field(description="pass as cursor for the next page; null at the end")
+
+
+class IncidentsPage(BaseModel):
+    items: list[dict[str, Any]] = Field(
+        description="incidents, oldest last_seen first",
+        json_schema_extra={"items": {"$ref": INCIDENT_REF}},
+    )
+    next: str | None = Field(description="pass as cursor for the next page; null at the end")
 
 
 class EventsPage(BaseModel):
@@ -108,6 +134,7 @@ _MEANINGS = {
     400: "A parameter or the body is not valid (the message names it).",
     401: "No API key, or not a valid one.",
     403: "The API key lacks the scope this needs.",
+    404: "There is nothing under this id.",
     413: "The body is over a size limit.",
     415: "A content type or encoding this endpoint does not take.",
     503: "The store cannot be reached; retry after Retry-After seconds.",

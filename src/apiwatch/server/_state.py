@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from apiwatch.model import ConfigError
+from apiwatch.server._detection import Detector
 from apiwatch.server.auth import Authenticator, authorize, bearer_secret
 from apiwatch.server.committer import Committer
 from apiwatch.server.metrics import Metrics
@@ -52,6 +53,7 @@ class ServerState:
     committer: Committer
     authenticator: Authenticator
     metrics: Metrics
+    detector: Detector | None = None  # None when detection is off
     ingest_gate: IngestGate = field(default_factory=IngestGate)
 
 

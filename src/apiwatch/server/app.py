@@ -1,8 +1,12 @@
 """`create_app`: the collector as an ASGI application over a `Store`.
 
-Nothing starts at import or at creation: the commit thread runs from the app's startup to its
-shutdown (the ASGI lifespan), and shutdown commits every batch already submitted before it ends.
-The caller owns the store and closes it after the server has stopped.
+Nothing starts at import or at creation: the commit thread and the detection thread run from the
+app's startup to its shutdown (the ASGI lifespan); shutdown commits every batch already
+submitted, then lets detection finish what was committed and save it, before it ends. The caller
+owns the store and closes it after the server has stopped.
+
+With ``settings.detect`` the rules are loaded here: `create_app` raises `ConfigError` naming
+every rule file error (see `apiwatch.server._detection`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import apiwatch
-from apiwatch.server import _errors, _ingest_api, _ops_api, _query_api
+from apiwatch.detect import Engine, RuleSet
+from apiwatch.server import _detect_api, _errors, _ingest_api, _ops_api, _query_api
+from apiwatch.server._detection import Detector, load_ruleset
 from apiwatch.server._schemas import drop_validation_errors, event_schemas
 from apiwatch.server._state import ServerState
 from apiwatch.server.auth import Authenticator
@@ -28,22 +34,28 @@ __all__ = ["create_app"]
 
 _DESCRIPTION = """\
 The apiwatch collector: authenticated, durable ingest of ECS security events (NDJSON), searching
-them (every read is audited), the sources that send them, and health and metrics.
+them (every read is audited), the sources that send them, the alerts and incidents that live
+detection finds in them, and health and metrics.
 
 Authenticate with `Authorization: Bearer <key>`; keys carry the scopes `ingest`, `read`,
 `bouncer` and `admin` (`apiwatch keys create`). Every error is JSON `{"error": "..."}`.
 """
 
 
-def create_app(store: Store, settings: ServerSettings | None = None) -> FastAPI:
-    """The collector over ``store`` (see the module docstring), limited by ``settings``."""
+def create_app(
+    store: Store, settings: ServerSettings | None = None, *, ruleset: RuleSet | None = None
+) -> FastAPI:
+    """The collector over ``store`` (see the module docstring), limited by ``settings``;
+    detection runs ``ruleset`` when given, else the rules `load_ruleset` loads for ``settings``."""
     settings = settings or ServerSettings()
     metrics = Metrics()
+    detector = _detector(store, settings, metrics, ruleset)
     committer = Committer(
         store.append,
         max_events=settings.commit_max_events,
         max_wait=settings.commit_max_wait_ms / 1000,
         observer=metrics.observe_commit,
+        on_commit=detector.offer if detector else None,
     )
     state = ServerState(
         store=store,
@@ -51,15 +63,20 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> FastAPI:
         committer=committer,
         authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
         metrics=metrics,
+        detector=detector,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if detector:
+            detector.start()
         committer.start()
         try:
             yield
         finally:
             await run_in_threadpool(committer.stop)
+            if detector:
+                await run_in_threadpool(detector.stop)
 
     app = FastAPI(
         title="apiwatch collector",
@@ -73,15 +90,27 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> FastAPI:
     _errors.install(app, settings.retry_after_seconds)
     app.include_router(_ingest_api.router)
     app.include_router(_query_api.router(settings.query_max_limit))
+    app.include_router(_detect_api.router(settings.query_max_limit))
     app.include_router(_ops_api.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _complete_openapi(app)
     return app
 
 
+def _detector(
+    store: Store, settings: ServerSettings, metrics: Metrics, ruleset: RuleSet | None
+) -> Detector | None:
+    if not settings.detect:
+        return None
+    engine = Engine(ruleset if ruleset is not None else load_ruleset(settings),
+                    lateness=settings.lateness)  # fmt: skip
+    return Detector(engine, store.save_detections, metrics, capacity=settings.detect_queue_events)
+
+
 def _complete_openapi(app: FastAPI) -> None:
-    """The OpenAPI document, generated once: with the ECS `Event` schema the NDJSON body and
-    the search results refer to, and without FastAPI's 422 (this API answers 400)."""
+    """The OpenAPI document, generated once: with the ECS `Event`, `Alert` and `Incident`
+    schemas the NDJSON body and the search results refer to, and without FastAPI's 422 (this
+    API answers 400)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

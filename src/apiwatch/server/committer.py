@@ -7,12 +7,17 @@ request with its own `AppendResult`. A store error (full, unavailable) is every 
 any other failure may come from one request's data, so the group is retried one request at a
 time and only the request that fails alone hears the error. Under load this turns many small
 transactions into a few large ones, which is what a durable store is fast at.
+
+Once a group's requests are answered, ``on_commit`` (live detection) is given the group's
+results, whose ``events`` are what was stored: duplicates and replays are not in them. It must
+not block; whatever it raises is logged and does not affect the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -23,6 +28,8 @@ from typing import Protocol
 from apiwatch.store import AppendResult, Batch, StoreFullError, StoreUnavailableError
 
 __all__ = ["CommitObserver", "Committer"]
+
+logger = logging.getLogger("apiwatch.server")
 
 
 class CommitObserver(Protocol):
@@ -52,8 +59,10 @@ class Committer:
         max_events: int = 20_000,
         max_wait: float = 0.002,
         observer: CommitObserver = _ignore,
+        on_commit: Callable[[Sequence[AppendResult]], None] | None = None,
     ) -> None:
         self._append = append
+        self._on_commit = on_commit
         self._max_events = max_events
         self._max_wait = max_wait
         self._observer = observer
@@ -156,6 +165,11 @@ class Committer:
         self._observer(len(group), sum(len(r.batch.lines) for r in group), elapsed)
         for request, result in zip(group, results, strict=True):
             _answer(request, _resolve, result)
+        if self._on_commit is not None:
+            try:
+                self._on_commit(results)
+            except Exception:
+                logger.exception("the commit hook failed")
 
 
 def _answer(request: _Request, settle: Callable[..., None], outcome: object) -> None:

@@ -1,12 +1,17 @@
 """Prometheus metrics of one collector app, in a registry of its own (two apps never collide).
 
+Ingest: events accepted, rejected, duplicate; batch sizes; commit latency and group sizes.
+Detection (``apiwatch_detect_*``): events the engine processed (and how many were late), alerts
+raised, incidents opened, records saved, correlation state keys and evictions, events waiting in
+the detection queue, and committed events detection skipped because that queue was full.
+
 `Metrics.middleware` counts HTTP requests by route template (never the raw path, so a scanner
 cannot blow up the label set) and status, learning the status by wrapping ``send``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["Metrics", "MetricsMiddleware"]
@@ -46,6 +51,50 @@ class Metrics:
         self.http_requests = Counter(
             "apiwatch_http_requests", "HTTP requests answered.", ["route", "status"], registry=r
         )
+        self._detection_metrics()
+
+    def _detection_metrics(self) -> None:
+        r = self.registry
+        self.detect_events = Counter(
+            "apiwatch_detect_events", "Events the detection engine processed.", registry=r
+        )
+        self.detect_late = Counter(
+            "apiwatch_detect_late_events",
+            "Events processed after later ones (beyond the lateness window).", registry=r,
+        )  # fmt: skip
+        self.detect_alerts = Counter(
+            "apiwatch_detect_alerts", "Alerts raised (not counting updates).", registry=r
+        )
+        self.detect_incidents = Counter(
+            "apiwatch_detect_incidents", "Incidents opened since the collector started.", registry=r
+        )
+        self.detect_saved = Counter(
+            "apiwatch_detect_saved", "Alert and incident records saved (new or updated).",
+            ["kind"], registry=r,
+        )  # fmt: skip
+        self.detect_evicted = Counter(
+            "apiwatch_detect_evicted", "Correlation groups evicted at the state limit.", registry=r
+        )
+        self.detect_state_keys = Gauge(
+            "apiwatch_detect_state_keys", "Keys the engine tracks (groups, sources, baselines).",
+            registry=r,
+        )  # fmt: skip
+        self.detect_buffered = Gauge(
+            "apiwatch_detect_buffered_events", "Events held in the engine's reorder buffer.",
+            registry=r,
+        )  # fmt: skip
+        self.detect_queue = Gauge(
+            "apiwatch_detect_queue_events", "Committed events waiting for detection.", registry=r
+        )
+        self.detect_skipped = Counter(
+            "apiwatch_detect_skipped_events",
+            "Committed events detection skipped because its queue was full.", registry=r,
+        )  # fmt: skip
+        self.detect_errors = Counter(
+            "apiwatch_detect_errors",
+            "Detection failures: an event the engine failed on, or a save that failed (retried).",
+            ["stage"], registry=r,
+        )  # fmt: skip
 
     def observe_commit(self, batches: int, events: int, seconds: float) -> None:
         """A `apiwatch.server.committer.CommitObserver`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from apiwatch.model import ConfigError
@@ -24,6 +25,13 @@ class ServerSettings:
     ``max_concurrent_ingest`` bounds the ingest requests reading and holding a body at once; more
     wait for a slot (their bodies unread) up to ``ingest_wait_seconds``, then get 503 with
     Retry-After, which senders retry.
+
+    Live detection (``detect``, on by default) runs the built-in rule pack, plus the rule files
+    under each of ``rules`` (directories or files) and, with ``sigmahq``, the SigmaHQ web pack;
+    ``lateness`` is how many seconds of event time events may arrive out of order.
+    ``detect_queue_events`` bounds the committed events waiting for the detection thread: when
+    detection falls that far behind, further events are not fed to it (they are stored all the
+    same, and counted in ``apiwatch_detect_skipped_events``).
     """
 
     max_body_bytes: int = 10 * _MIB
@@ -37,8 +45,18 @@ class ServerSettings:
     retry_after_seconds: int = 30
     max_concurrent_ingest: int = 8
     ingest_wait_seconds: float = 5.0
+    detect: bool = True
+    rules: tuple[str, ...] = ()
+    sigmahq: bool = False
+    lateness: float = 2.0
+    detect_queue_events: int = 100_000
 
     def __post_init__(self) -> None:
+        if isinstance(self.rules, str | bytes) or not all(isinstance(r, str) for r in self.rules):
+            raise ConfigError("rules: give a list of rule directories or files")
+        object.__setattr__(self, "rules", tuple(self.rules))  # a list given is kept as a tuple
+        if not (math.isfinite(self.lateness) and self.lateness >= 0):
+            raise ConfigError(f"lateness: must be 0 or more seconds, not {self.lateness!r}")
         for name in (
             "max_body_bytes",
             "max_decompressed_bytes",
@@ -47,6 +65,7 @@ class ServerSettings:
             "commit_max_events",
             "query_max_limit",
             "max_concurrent_ingest",
+            "detect_queue_events",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")

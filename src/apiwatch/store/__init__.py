@@ -1,4 +1,5 @@
-"""Durable, encrypted, tamper-evident event storage: `open_store` picks the back end by URL.
+"""Durable, encrypted, tamper-evident storage of events, alerts and incidents: `open_store`
+picks the back end by URL.
 
 ``sqlite:///path/to/apiwatch.db`` (the default, embedded) or ``postgresql://user@host/db``.
 """
@@ -17,6 +18,8 @@ from apiwatch.store.base import (
     ApiKey,
     AppendResult,
     Batch,
+    DetectionFilter,
+    DetectionPage,
     EventFilter,
     Page,
     ReadRecord,
@@ -33,6 +36,8 @@ __all__ = [
     "ApiKey",
     "AppendResult",
     "Batch",
+    "DetectionFilter",
+    "DetectionPage",
     "EventFilter",
     "Keyring",
     "Page",

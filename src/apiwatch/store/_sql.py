@@ -16,8 +16,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from apiwatch.model import ApiwatchError, ConfigError
-from apiwatch.store import _keys
+from apiwatch.model.alert import Alert, Incident
+from apiwatch.store import _detections, _keys
 from apiwatch.store._rows import (
     Row,
     RowBuilder,
@@ -35,6 +38,8 @@ from apiwatch.store.base import (
     ApiKey,
     AppendResult,
     Batch,
+    DetectionFilter,
+    DetectionPage,
     EventFilter,
     Page,
     ReadRecord,
@@ -48,6 +53,8 @@ from apiwatch.store.crypto import DecryptError, Keyring
 __all__ = ["SqlStore", "StoreFullError", "StoreUnavailableError"]
 
 _DEDUP_CHUNK = 500
+_alert_decoder = msgspec.json.Decoder(Alert)
+_incident_decoder = msgspec.json.Decoder(Incident)
 
 
 class TamperedError(ApiwatchError):
@@ -132,6 +139,7 @@ class SqlStore(ABC):
                 at {big} NOT NULL, key_name TEXT NOT NULL, what TEXT NOT NULL,
                 criteria TEXT NOT NULL, returned {big} NOT NULL)""",
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
+            *_detections.schema(blob, big),
         ]
 
     @contextmanager
@@ -192,7 +200,8 @@ class SqlStore(ABC):
                 continue
             fresh = self._fresh_lines(cursor, batch.lines, batch.key_name, seen)
             accepted += [(line, batch.key_name) for line in fresh]
-            results.append(AppendResult(len(fresh), len(batch.lines) - len(fresh)))
+            stored = tuple(line.event for line in fresh)
+            results.append(AppendResult(len(fresh), len(batch.lines) - len(fresh), events=stored))
             if idem_key:
                 cursor.execute(
                     f"INSERT INTO idempotency VALUES ({self._marks(4)})",
@@ -299,6 +308,40 @@ class SqlStore(ABC):
         ]
         more = len(rows) > limit
         return Page(lines, str(rows[limit - 1][0]) if more and limit else None)
+
+    # -- alerts and incidents (see `apiwatch.store._detections`) --------------------------------
+
+    def save_detections(self, alerts: Sequence[Alert], incidents: Sequence[Incident]) -> None:
+        if not alerts and not incidents:
+            return
+        with self._transaction() as cursor:
+            _detections.save(cursor, self.mark, self.keyring, alerts, incidents)
+
+    def alerts(
+        self, criteria: DetectionFilter, *, cursor: str | None, limit: int
+    ) -> DetectionPage[Alert]:
+        sql, params = _detections.select_sql(_detections.ALERT, criteria, cursor, limit, self.mark)
+        rows = self._read_all(sql, params)
+        return _detections.decode_page(rows, limit, self.keyring, _detections.ALERT,
+                                       _alert_decoder)  # fmt: skip
+
+    def incidents(
+        self, criteria: DetectionFilter, *, cursor: str | None, limit: int
+    ) -> DetectionPage[Incident]:
+        kind = _detections.INCIDENT
+        sql, params = _detections.select_sql(kind, criteria, cursor, limit, self.mark)
+        rows = self._read_all(sql, params)
+        return _detections.decode_page(rows, limit, self.keyring, kind, _incident_decoder)
+
+    def incident(self, incident_id: str) -> Incident | None:
+        rows = self._read_all(
+            f"SELECT id, last_seen, key_id, payload FROM incidents WHERE id = {self.mark}",
+            (clear_text(incident_id),),
+        )
+        if not rows:
+            return None
+        return _detections.decode_row(rows[0], self.keyring, _detections.INCIDENT,
+                                      _incident_decoder)  # fmt: skip
 
     def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         connection = self._reader()
@@ -567,6 +610,31 @@ class SqlStore(ABC):
 
     def rotate_key(self) -> int:
         new_id = self.keyring.new_data_key()
+        done = self._rotate_events(new_id)
+        for kind in (_detections.ALERT, _detections.INCIDENT):
+            done += self._rotate_detections(kind, new_id)
+        return done
+
+    def _rotate_detections(self, kind: str, new_id: int) -> int:
+        select, update = _detections.re_encrypt_sql(kind, self.mark)
+        done = 0
+        after = ""
+        while True:
+            rows = self._read_all(select, (after, new_id))
+            if not rows:
+                return done
+            after = str(rows[-1][0])
+            updates = []
+            for record_id, key_id, payload in rows:
+                associated = _detections.associated(kind, str(record_id))
+                plain = self.keyring.decrypt(int(key_id), bytes(payload), associated)
+                _, sealed = self.keyring.encrypt(plain, associated)
+                # Only if unchanged: a save since the read carries newer content.
+                updates.append((new_id, sealed, str(record_id), bytes(payload)))
+            self._write_many(update, updates)
+            done += len(updates)
+
+    def _rotate_events(self, new_id: int) -> int:
         done = 0
         after = 0
         while True:

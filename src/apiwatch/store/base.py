@@ -12,6 +12,10 @@ pass the same test suite. Every back end keeps these promises:
   Ed25519-signed checkpoint (`apiwatch.store.chain`); `Store.verify` names the first altered,
   deleted or reordered record.
 * Reads of event data are recorded (`Store.record_read`).
+* Alerts and incidents (`Store.save_detections`) are upserted by id; their JSON is encrypted
+  like event payloads, with only the columns their filters need in clear (see `DetectionFilter`).
+  They are derived data (a replay of the stored events gives them again), so they are not part
+  of the hash chain; each payload is authenticated and bound to its record's id.
 """
 
 from __future__ import annotations
@@ -19,17 +23,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
-from apiwatch.model import Event
+from apiwatch.model import ConfigError, Event
+from apiwatch.model.alert import SEVERITIES, Alert, Incident
 
 __all__ = [
     "SCOPES",
     "ApiKey",
     "AppendResult",
     "Batch",
+    "DetectionFilter",
+    "DetectionPage",
     "EventFilter",
     "Page",
     "ReadRecord",
@@ -84,6 +91,8 @@ class AppendResult:
     stored: int
     duplicates: int
     replayed: bool = False  # the whole batch matched an idempotency key already committed
+    #: The events this batch stored (not its duplicates), in order: what detection is fed.
+    events: Sequence[Event] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,48 @@ class EventFilter:
             ("url.path", f"{self.path_prefix}*" if self.path_prefix else None),
             ("http.response.status_code", self.status),
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionFilter:
+    """A query over stored alerts or incidents; every given criterion must hold.
+
+    ``since``/``until`` bound ``last_seen`` (at or after, before); ``severity`` is a Sigma level,
+    matching that level and above; ``rule`` is a rule name (an incident matches when any of its
+    rules is that one); ``attacker_ip`` an address or a CIDR network one of the attackers is in.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    severity: str | None = None
+    rule: str | None = None
+    attacker_ip: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity is not None and self.severity not in SEVERITIES:
+            raise ConfigError(f"severity: {self.severity!r} is not one of {', '.join(SEVERITIES)}")
+
+    def describe(self) -> str:
+        """A compact, stable text of the criteria given (what the read audit records)."""
+        parts = [
+            f"since={self.since.isoformat()}" if self.since else "",
+            f"until={self.until.isoformat()}" if self.until else "",
+            f"severity>={self.severity}" if self.severity else "",
+            f"rule={self.rule}" if self.rule is not None else "",
+            f"attacker.ip={self.attacker_ip}" if self.attacker_ip else "",
+        ]
+        return " ".join(part for part in parts if part) or "all"
+
+
+Record = TypeVar("Record", Alert, Incident)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionPage(Generic[Record]):
+    """Stored alerts or incidents, oldest ``last_seen`` first, and where to go on."""
+
+    items: list[Record]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +279,29 @@ class Store(Protocol):
     def rotate_key(self) -> int:
         """Make a new data key current and re-encrypt every row under it; returns rows done."""
         ...
+
+    def save_detections(self, alerts: Sequence[Alert], incidents: Sequence[Incident]) -> None:
+        """Insert or update (by id) alerts and incidents, all in one transaction.
+
+        Idempotent: saving a record again changes nothing. A record whose ``last_seen`` is older
+        than the one stored under its id is stale (another engine's, or a retry's) and ignored.
+        """
+        ...
+
+    def alerts(
+        self, criteria: DetectionFilter, *, cursor: str | None, limit: int
+    ) -> DetectionPage[Alert]:
+        """Alerts matching ``criteria``, by ``last_seen`` then id, a page at a time. A record
+        updated while the pages are walked moves to the end, so a walk never misses it."""
+        ...
+
+    def incidents(
+        self, criteria: DetectionFilter, *, cursor: str | None, limit: int
+    ) -> DetectionPage[Incident]:
+        """Incidents matching ``criteria``, ordered and paged as `alerts` are."""
+        ...
+
+    def incident(self, incident_id: str) -> Incident | None: ...
 
     def count(self) -> int: ...
 

@@ -1,0 +1,253 @@
+"""Live detection: the engine on one thread of its own, fed what the committer stored.
+
+After each durable group commit the committer hands the events it stored (never a duplicate or
+a replayed batch: those were not stored) to `Detector.offer`, which only appends them to a
+bounded queue and returns: ingest never waits for detection, and never fails because of it. When
+the queue already holds ``capacity`` events, the new ones are not fed to detection (they are
+stored all the same); they are counted in ``apiwatch_detect_skipped_events`` and a warning is
+logged, at most once a minute.
+
+The detection thread owns the `Engine` (which is not thread-safe). It drains the whole queue,
+feeds the engine, and moves event time on with the clock (`Engine.advance`) after every drain
+and at least once a second, which releases the reorder buffer and lets "logging stopped" fire.
+It then takes the new and updated alerts and incidents and saves them (`Store.save_detections`,
+an upsert by id), at most every ``save_interval`` seconds; a failed save is kept and retried.
+
+The engine starts empty: on a restart, correlation windows start afresh (an attack counted
+half before the restart is counted anew), while the alerts and incidents already stored stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apiwatch.detect import Engine, RuleSet, builtin_dir, load_rules, sigmahq_dir
+from apiwatch.model import ConfigError, Event
+from apiwatch.model.alert import Alert, Incident
+from apiwatch.server.metrics import Metrics
+from apiwatch.server.settings import ServerSettings
+from apiwatch.store import AppendResult
+
+__all__ = ["Detector", "Throttled", "load_ruleset"]
+
+logger = logging.getLogger("apiwatch.server.detect")
+
+_MAX_REMEMBERED = 100_000  # incident ids remembered to count each opened incident once
+
+Save = Callable[[Sequence[Alert], Sequence[Incident]], None]
+Clock = Callable[[], datetime]
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_ruleset(settings: ServerSettings) -> RuleSet:
+    """The built-in pack, the ``rules`` directories and (with ``sigmahq``) the SigmaHQ pack.
+
+    Raises `ConfigError` naming every rule file error; logs each unsupported rule (valid Sigma
+    the engine cannot evaluate, left out) as a warning with its reason.
+    """
+    for given in settings.rules:
+        if not Path(given).exists():
+            raise ConfigError(f"rules: {given} does not exist")
+    packs: list[str | Path] = [builtin_dir(), *settings.rules]
+    if settings.sigmahq:
+        packs.append(sigmahq_dir())
+    ruleset = load_rules(packs)
+    if ruleset.errors:
+        listed = "\n".join(f"  {problem}" for problem in ruleset.errors)
+        raise ConfigError(f"rules: {len(ruleset.errors)} error(s) in rule files:\n{listed}")
+    for problem in ruleset.unsupported:
+        logger.warning("rule left out: %s", problem)
+    return ruleset
+
+
+class Throttled:
+    """Logs a warning at most once per ``every`` seconds, saying how many were held back."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._next = float("-inf")
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def warning(self, message: str, *args: object) -> None:
+        with self._lock:
+            now = self.clock()
+            if now < self._next:
+                self._held += 1
+                return
+            held, self._held, self._next = self._held, 0, now + self.every
+        suffix = f" ({held} similar warnings held back)" if held else ""
+        logger.warning(message + suffix, *args)
+
+
+class Detector:
+    """Runs ``engine`` on a thread of its own (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        save: Save,
+        metrics: Metrics,
+        *,
+        capacity: int = 100_000,
+        tick: float = 1.0,
+        save_interval: float = 0.2,
+        clock: Clock = _wall_clock,
+    ) -> None:
+        self.engine = engine
+        self._save = save
+        self._metrics = metrics
+        self._capacity = capacity
+        self._tick = tick
+        self._save_interval = save_interval
+        self._clock = clock
+        self._queue: list[Sequence[Event]] = []
+        self._queued = 0
+        self._stopping = False
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._skipped_warning = Throttled()
+        self._failure_warning = Throttled()
+        self._unsaved_alerts: dict[str, Alert] = {}
+        self._unsaved_incidents: dict[str, Incident] = {}
+        self._incidents_seen: set[str] = set()
+        self._counted = (0, 0, 0, 0)  # engine events, late, alerts, evicted already in metrics
+        self._now = datetime.min.replace(tzinfo=UTC)
+        self._last_save = float("-inf")
+        metrics.detect_queue.set_function(lambda: self._queued)
+
+    # -- the committer's side ------------------------------------------------------------------
+
+    def offer(self, results: Sequence[AppendResult]) -> None:
+        """Queue the events ``results`` stored, each batch unless the queue is full (never
+        blocks: a batch that does not fit is skipped and counted)."""
+        skipped = 0
+        with self._wake:
+            for result in results:
+                count = len(result.events)
+                if not count:
+                    continue
+                if self._stopping or self._queued + count > self._capacity:
+                    skipped += count
+                    continue
+                self._queue.append(result.events)
+                self._queued += count
+            self._wake.notify()
+        if skipped:
+            self._metrics.detect_skipped.inc(skipped)
+            self._skipped_warning.warning(
+                "detection is behind: %d stored events were not fed to it (its queue holds "
+                "%d events); see apiwatch_detect_skipped_events",
+                skipped,
+                self._capacity,
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="apiwatch-detect", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Feed what is queued, flush the engine, save, and end the thread."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # -- the detection thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batches, stopping = self._take()
+            try:
+                self._step(batches, final=stopping)
+            except Exception:  # a bug must not end detection for good: log it, go on
+                self._metrics.detect_errors.labels("engine").inc()
+                logger.exception("detection failed; it goes on with the next events")
+
+    def _take(self) -> tuple[list[Sequence[Event]], bool]:
+        """Everything queued, once there is something or a tick has passed; and whether to stop."""
+        with self._wake:
+            if not self._queue and not self._stopping:
+                self._wake.wait(self._tick)
+            batches, self._queue, self._queued = self._queue, [], 0
+            return batches, self._stopping
+
+    def _step(self, batches: list[Sequence[Event]], *, final: bool) -> None:
+        self._feed(batches)
+        if final:
+            self.engine.flush()
+        self._advance(self._clock())
+        for alert in self.engine.take_alerts():
+            self._unsaved_alerts[alert.id] = alert
+        for incident in self.engine.take_incidents():
+            self._unsaved_incidents[incident.id] = incident
+        if final or time.monotonic() - self._last_save >= self._save_interval:
+            self._flush_saves()
+        self._observe()
+
+    def _feed(self, batches: list[Sequence[Event]]) -> None:
+        feed = self.engine.feed
+        for events in batches:
+            for event in events:
+                try:
+                    feed(event)
+                except Exception:  # noqa: BLE001 - one odd event must not stop the others
+                    self._metrics.detect_errors.labels("engine").inc()
+                    self._failure_warning.warning("the engine failed on event %s", event.event.id)
+
+    def _advance(self, now: datetime) -> None:
+        """Move event time on to ``now`` (never backwards: a clock step back is ignored)."""
+        if now > self._now:
+            self._now = now
+            self.engine.advance(now)
+
+    def _flush_saves(self) -> None:
+        alerts = list(self._unsaved_alerts.values())
+        incidents = list(self._unsaved_incidents.values())
+        if not alerts and not incidents:
+            return
+        try:
+            self._save(alerts, incidents)
+        except Exception as exc:  # noqa: BLE001 - kept, and retried with the next save
+            self._metrics.detect_errors.labels("save").inc()
+            self._failure_warning.warning("saving alerts and incidents failed (will retry): %s",
+                                          exc)  # fmt: skip
+            return
+        finally:
+            self._last_save = time.monotonic()
+        self._unsaved_alerts.clear()
+        self._unsaved_incidents.clear()
+        self._metrics.detect_saved.labels("alert").inc(len(alerts))
+        self._metrics.detect_saved.labels("incident").inc(len(incidents))
+        opened = {incident.id for incident in incidents} - self._incidents_seen
+        if len(self._incidents_seen) + len(opened) > _MAX_REMEMBERED:
+            self._incidents_seen.clear()  # bounded; an incident updated after this counts again
+        self._incidents_seen |= opened
+        self._metrics.detect_incidents.inc(len(opened))
+
+    def _observe(self) -> None:
+        stats, metrics = self.engine.stats, self._metrics
+        now = (stats.events, stats.late, stats.alerts, stats.evicted)
+        counters = (metrics.detect_events, metrics.detect_late, metrics.detect_alerts,
+                    metrics.detect_evicted)  # fmt: skip
+        for counter, value, before in zip(counters, now, self._counted, strict=True):
+            if value > before:
+                counter.inc(value - before)
+        self._counted = now
+        metrics.detect_state_keys.set(self.engine.state_keys())
+        metrics.detect_buffered.set(len(self.engine.buffer))
