@@ -24,30 +24,28 @@ def test_help_explains_the_commands() -> None:
     assert "OWASP API10" in result.output
 
 
-def test_demo_ships_real_traffic_to_a_real_collector(tmp_path: Path) -> None:
-    """`apiwatch demo` prints the sensor's ECS lines, and every one reached the collector's
-    SQLite store (queried over its API) with the hash chain intact."""
+def test_demo_finds_every_replayed_attack_live_and_offline(tmp_path: Path) -> None:
+    """`apiwatch demo` replays a simulated attack mix through the shop and its sensor into a live
+    collector: every attack becomes an incident naming its compromised accounts, nothing benign
+    is reported, the 4-hour offline scan is perfect too, and the hash chain verifies."""
     result = subprocess.run(
-        [sys.executable, "-m", "apiwatch", "demo", "--dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "apiwatch", "demo", "--users", "20", "--dir", str(tmp_path / "d")],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=True,
         env={**os.environ, "COLUMNS": "200"},
     )
-    events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    actions = [event["event"]["action"] for event in events]
-    assert actions.count("authn_login_fail") == 6
-    assert "authn_login_success" in actions
-    assert "malicious_attack_tool" in actions
-    assert "authz_fail" in actions
-    attacker = {e["source"]["ip"] for e in events if e["event"]["action"] == "authn_login_fail"}
-    assert attacker == {"203.0.113.66"}
-    assert "Summer2024!" not in result.stdout
-    assert "leaked-secret" not in result.stdout
-    assert all("\r" not in line for line in result.stdout.splitlines())
-    assert f"{len(events)} written by the sensor, {len(events)} of them stored" in result.stdout
-    assert "hash chain: intact" in result.stdout
+    out = result.stdout
+    live = re.search(r"Live: ([\d,]+) security events", out)
+    assert live is not None and int(live.group(1).replace(",", "")) > 1000
+    assert "score (ecs): PERFECT: 8/8 attacks detected" in out
+    assert "score (ecs): PERFECT: 10/10 attacks detected" in out
+    assert "0 false positive(s)" in out
+    assert "Distributed credential stuffing" in out
+    assert "Logging stopped" in out
+    assert "hash chain: intact" in out
+    assert all("\r" not in line for line in out.splitlines())
 
 
 def test_unknown_command_is_one_clear_line() -> None:

@@ -26,9 +26,14 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--requests", "burst", default=6, show_default=True,
-              help="Failed logins the simulated attacker sends.")  # fmt: skip
-@click.option("--raw", is_flag=True, help="Print only the ECS JSON lines (no table).")
+@click.option(
+    "--users",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=20),
+    help="Ordinary users in the simulated shop (their traffic surrounds the attacks).",
+)
+@click.option("--raw", is_flag=True, help="Print only the ECS JSON lines the sensor writes.")
 @click.option(
     "--dir",
     "workdir",
@@ -37,19 +42,22 @@ def cli() -> None:
     type=click.Path(file_okay=False),
     help="Where the demo's collector keeps its store.",
 )
-def demo(burst: int, raw: bool, workdir: str) -> None:
-    """Run a collector and a sample FastAPI shop whose sensor ships to it, and show the events.
+def demo(users: int, raw: bool, workdir: str) -> None:
+    """Replay a simulated attack mix through a sample shop and show the incidents found.
 
-    Starts `apiwatch serve`'s app on SQLite and the shop under uvicorn on free ports on
-    127.0.0.1, sends ordinary traffic, a burst of failed logins, an attack tool probe and a
-    log-injection attempt, prints every ECS line the sensor wrote, then what the collector stored
-    (queried over its API) and whether its hash chain verifies.
+    Starts `apiwatch serve`'s app (live detection, SQLite) and a sample FastAPI shop whose sensor
+    ships to it, on free ports of 127.0.0.1; replays a simulated scenario as real HTTP requests
+    (ordinary users, benign traps such as an office NAT and a crawler, and brute force,
+    credential stuffing, password spraying, object enumeration, a scanner, an error flood and a
+    stolen token); prints the incidents the collector found with the accounts compromised and
+    objects exposed; then runs the engine offline over a 4-hour simulated log with all ten
+    attack types (distributed stuffing and logging that stopped included) and scores it.
     """
     from pathlib import Path  # noqa: PLC0415
 
     from apiwatch.cli.demo import run_demo  # noqa: PLC0415 - needs the demo extra
 
-    run_demo(burst=burst, raw=raw, workdir=Path(workdir))
+    run_demo(users=users, raw=raw, workdir=Path(workdir))
 
 
 def _register() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -46,55 +45,100 @@ class _Capture(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         line = self.format(record)
         self.lines.append(line)
-        click.echo(line)
+        if self.echo:
+            click.echo(line)
 
 
-def _traffic(base: str, burst: int, users: dict[str, str]) -> None:
+LIVE_ATTACKS = (
+    "brute_force",
+    "credential_stuffing",
+    "password_spraying",
+    "object_enumeration",
+    "scanner",
+    "error_flood",
+    "token_reuse",
+)
+"""Attacks replayed through the live shop. Distributed stuffing (its baseline needs half an hour
+of history) and logging that stopped (a second service) are shown by the 4-hour offline scan."""
+
+
+def _replay(scenario: Any, base: str) -> None:
+    from rich.progress import Progress  # noqa: PLC0415
+
+    from apiwatch.simulate import replay  # noqa: PLC0415
+
+    total = sum(1 for _ in scenario.shop_requests())
+    with Progress(transient=True) as progress:
+        task = progress.add_task("replaying the scenario through the shop", total=total)
+        result = replay(scenario, base, progress=lambda n: progress.update(task, completed=n))
+    click.echo(f"# replayed {result.sent:,} requests in {result.seconds:.1f} s", err=True)
+
+
+def _wait_for_incidents(collector: str, read_key: str) -> list[dict[str, Any]]:
+    """Poll /v1/incidents until the live engine has settled (no change for 2 s, at most 30 s)."""
     import httpx  # noqa: PLC0415
 
-    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/131.0"}
-    with httpx.Client(base_url=base, headers=browser, timeout=10) as client:
-        client.get("/health")
-        client.post("/users/login", json={"username": "alice", "password": users["alice"]})
-        client.get("/orders/2", headers={"Authorization": "Bearer demo-token-alice"})
-        client.get("/orders/3", headers={"Authorization": "Bearer demo-token-alice"})
-        attacker = {"X-Forwarded-For": "203.0.113.66", "User-Agent": "python-requests/2.32"}
-        for victim in ["bob", "carol", "dave", "erin", "frank", "grace", "heidi"][:burst]:
-            client.post("/users/login", json={"username": victim, "password": "Summer2024!"},
-                        headers=attacker)  # fmt: skip
-        client.get("/orders/1?token=leaked-secret", headers={"User-Agent": "sqlmap/1.8#stable"})
-        # A log-injection attempt: %0D%0A decodes to CR LF in the path; it stays one escaped line.
-        client.get("/health%0D%0A%7B%22forged%22%3Atrue%7D",
-                   headers={"User-Agent": "<script>alert(1)</script>"})  # fmt: skip
+    headers = {"Authorization": f"Bearer {read_key}"}
+    last: list[dict[str, Any]] = []
+    stable_since = time.monotonic()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{collector}/v1/incidents", params={"limit": 500}, headers=headers, timeout=10
+        )
+        response.raise_for_status()
+        items: list[dict[str, Any]] = response.json()["items"]
+        if items != last:
+            last, stable_since = items, time.monotonic()
+        elif items and time.monotonic() - stable_since >= 2:
+            break
+        time.sleep(0.5)
+    return last
 
 
-def _summary(lines: list[str], arrived: list[dict[str, Any]], intact: bool, workdir: Path) -> None:
+def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    console = Console(markup=False, width=max(Console().width, 110))
-    sent = {json.loads(line)["event"]["id"] for line in lines}
-    stored = {event["event"]["id"] for event in arrived}
-    table = Table(title=f"Security events: {len(sent)} written by the sensor, "
-                        f"{len(sent & stored)} of them stored by the collector")  # fmt: skip
-    for column in ("action", "outcome", "source.ip", "user.name", "status", "route"):
-        table.add_column(column)
-    for event in arrived:
+    console = Console(markup=False, width=max(Console().width, 120))
+    table = Table(title=title, show_lines=True)
+    for column in ("severity", "incident", "attackers", "targeted", "compromised", "exposed"):
+        table.add_column(column, overflow="fold")
+    for inc in sorted(incidents, key=lambda i: str(i.get("first_seen", ""))):
+        attackers = list(inc.get("attackers") or [])
+        more = f" (+{len(attackers) - 3})" if len(attackers) > 3 else ""
+        compromised = inc.get("accounts_compromised") or []
+        exposed = inc.get("objects_exposed") or []
         table.add_row(
-            event["event"]["action"],
-            event["event"].get("outcome", ""),
-            event.get("source", {}).get("ip", ""),
-            event.get("user", {}).get("name", ""),
-            str(event.get("http", {}).get("response", {}).get("status_code", "")),
-            event.get("labels", {}).get("route", ""),
-            style="bold red" if event["event"]["action"] != "http_request" else None,
+            str(inc.get("severity", "")),
+            f"{inc.get('title', '')}\n{', '.join(inc.get('rules') or [])}",
+            (", ".join(attackers[:3]) + more) or "-",
+            str(len(inc.get("accounts_targeted") or [])),
+            ", ".join(compromised) or "-",
+            ", ".join(exposed[:6]) or "-",
+            style="bold red" if compromised or exposed else None,
         )
     console.print(table)
-    console.print(
-        f"hash chain: {'intact' if intact else 'BROKEN'}; look around with\n"
-        f"  apiwatch events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
-        f"  apiwatch verify --db sqlite:///{workdir / 'demo.db'}"
+
+
+def _offline(rule_types: dict[str, str]) -> None:
+    """The full 4-hour scenario (all ten attacks, the benign traps) through the engine offline."""
+    import msgspec  # noqa: PLC0415
+
+    from apiwatch.detect import Engine, builtin_dir, load_rules  # noqa: PLC0415
+    from apiwatch.simulate import generate, score  # noqa: PLC0415
+
+    scenario = generate(seed=7)
+    engine = Engine(load_rules([builtin_dir()]))
+    engine.feed_all(scenario.events())
+    engine.flush()
+    incidents = engine.incidents()
+    _incident_table(
+        f"Offline: the engine over a simulated 4-hour log ({engine.stats.events:,} ECS events, "
+        "what `apiwatch scan` does)",
+        [msgspec.to_builtins(incident) for incident in incidents],
     )
+    click.echo(score(scenario.truth, incidents, format="ecs", rule_types=rule_types).report())
 
 
 class _Running:
@@ -123,39 +167,70 @@ class _Running:
         self.thread.join(timeout=15)
 
 
-def run_demo(*, burst: int, raw: bool, workdir: Path) -> None:
-    """Collector on SQLite, the shop shipping to it, traffic; then what arrived, and verify."""
+def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
+    """Collector with live detection on SQLite, the shop shipping to it, a simulated attack mix
+    replayed as real HTTP requests; then the incidents found, an offline scan, and verify."""
     _require_extra()
-    from apiwatch.cli._shop import USERS, build_shop  # noqa: PLC0415
+    from apiwatch.cli._shop import build_shop  # noqa: PLC0415
+    from apiwatch.detect import builtin_dir, load_rules  # noqa: PLC0415
     from apiwatch.server import create_app  # noqa: PLC0415
+    from apiwatch.simulate import generate  # noqa: PLC0415
 
-    capture = _Capture(echo=True)
+    capture = _Capture(echo=raw)
     events_logger = logging.getLogger(EVENTS_LOGGER)
     events_logger.handlers[:] = [capture]
     events_logger.setLevel(logging.INFO)
     events_logger.propagate = False
+    scenario = generate(seed=7, users=users, attacks=LIVE_ATTACKS)
     store, ingest_key, read_key = _fresh_store(workdir)
     collector = _Running(create_app(store))
     try:
-        shop = _Running(build_shop(collector=collector.url, api_key=ingest_key,
-                                   spool_dir=str(workdir / "spool")))  # fmt: skip
+        shop = _Running(
+            build_shop(
+                scenario,
+                collector=collector.url,
+                api_key=ingest_key,
+                spool_dir=str(workdir / "spool"),
+            )
+        )
         if not raw:
             click.echo(
-                f"# collector on {collector.url} (SQLite {workdir / 'demo.db'}), "
-                f"sample shop on {shop.url}; the sensor's ECS lines follow",
+                f"# collector with live detection on {collector.url} (SQLite "
+                f"{workdir / 'demo.db'}), sample shop on {shop.url}",
                 err=True,
             )
         try:
-            _traffic(shop.url, burst, USERS)
+            _replay(scenario, shop.url)
         finally:
             shop.stop()  # lifespan shutdown flushes the sensor's shipper into the collector
-        arrived = _arrived(collector.url, read_key)
+        incidents = _wait_for_incidents(collector.url, read_key)
     finally:
         collector.stop()
         report = store.verify()
         store.close()
-    if not raw:
-        _summary(capture.lines, arrived, report.ok, workdir)
+    if raw:
+        return
+    rules = load_rules([builtin_dir()]).rules
+    rule_types = {key: rule.meta.attack for key, rule in rules.items() if rule.meta.attack}
+    _incident_table(
+        f"Live: {len(capture.lines):,} security events from the shop's sensor; "
+        f"{len(incidents)} incidents found by the collector",
+        incidents,
+    )
+    import msgspec  # noqa: PLC0415
+
+    from apiwatch.model import Incident  # noqa: PLC0415
+    from apiwatch.simulate import score  # noqa: PLC0415
+
+    found = [msgspec.convert(item, Incident) for item in incidents]
+    click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
+    _offline(rule_types)
+    click.echo(
+        f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
+        f"  apiwatch events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
+        f"  apiwatch simulate --out sim && apiwatch scan sim/events.ndjson\n"
+        f"  apiwatch verify --db sqlite:///{workdir / 'demo.db'}"
+    )
 
 
 def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
@@ -168,17 +243,3 @@ def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
     _, ingest_key = store.create_key("demo-sensor", ["ingest"])
     _, read_key = store.create_key("demo-reader", ["read"])
     return store, ingest_key, read_key
-
-
-def _arrived(collector: str, read_key: str) -> list[dict[str, Any]]:
-    import httpx  # noqa: PLC0415
-
-    response = httpx.get(
-        f"{collector}/v1/events",
-        params={"limit": 1000},
-        headers={"Authorization": f"Bearer {read_key}"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    events: list[dict[str, Any]] = response.json()["events"]
-    return events

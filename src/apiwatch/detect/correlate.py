@@ -141,11 +141,23 @@ class CorrelationState:
         if not self.distinct:
             group.remember(hit)
         if finding is not None:
-            finding.absorb(hit)
+            finding.absorb(hit, attacker=self.names_attacker(hit, ref))
             return finding
         if not holds:
             return None
-        return self._fire(group, key, hit)
+        return self._fire(group, key, hit, ref)
+
+    def names_attacker(self, hit: Hit, ref: str) -> bool:
+        """Whether ``hit``'s source is an attacker of this rule's finding. The plain event that
+        closes an ordered sequence (the successful login after a brute force against an account)
+        may come from the account's owner, so it names no attacker unless the sequence is
+        grouped by source; the steps before it, and chained findings, do."""
+        return (
+            not self.ordered
+            or hit.alert is not None
+            or ref != self.rule.refs[-1]
+            or "source.ip" in self.rule.group_by
+        )
 
     def _window(self, group: GroupWindow, hit: Hit) -> bool:
         rule = self.rule
@@ -197,7 +209,7 @@ class CorrelationState:
             return done is not None and done >= horizon
         return all(s is not None and s >= horizon for s in starts)
 
-    def _fire(self, group: GroupWindow, key: tuple[Any, ...], hit: Hit) -> Finding:
+    def _fire(self, group: GroupWindow, key: tuple[Any, ...], hit: Hit, ref: str) -> Finding:
         rule = self.rule
         first = group.first_time()
         names = rule.group_by
@@ -213,9 +225,9 @@ class CorrelationState:
                 begin = max(begin, group.starts[-1])
             earlier = [h for h in group.recent or () if h.t >= begin]
         for past in earlier:
-            finding.absorb(past)
-        if hit not in earlier:
-            finding.absorb(hit)
+            if past is not hit:
+                finding.absorb(past)
+        finding.absorb(hit, attacker=self.names_attacker(hit, ref))
         if self.distinct:
             finding.count = max(finding.count, len(group.seen))
         else:

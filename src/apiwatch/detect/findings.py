@@ -103,8 +103,12 @@ class Finding:
         self.incident = ""
         self.news: list[tuple[str, str]] = []
 
-    def absorb(self, hit: Hit) -> None:
-        """Count one more hit: its time, attacker, account, user agent and object."""
+    def absorb(self, hit: Hit, *, attacker: bool = True) -> None:
+        """Count one more hit: its time, attacker, account, user agent and object.
+
+        ``attacker=False`` counts the hit without naming its source an attacker (the closing
+        step of a sequence, such as the successful login after a brute force, may be the owner).
+        """
         self.count += 1
         self.last = max(self.last, hit.t)
         if hit.alert is not None:
@@ -117,7 +121,8 @@ class Finding:
             for obj in hit.alert.objects:
                 self._add(self.objects, "object", obj, CAP_VALUES)
             return
-        self.add_attacker(hit.ip)
+        if attacker:
+            self.add_attacker(hit.ip)
         self._add(self.accounts, "account", hit.account, CAP_VALUES)
         self._add(self.agents, "agent", hit.ua, CAP_AGENTS)
         self._add(self.objects, "object", hit.obj, CAP_VALUES)
