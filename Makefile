@@ -27,6 +27,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sensor_overhead.py
 	$(BIN)/python bench/ingest_throughput.py
+	$(BIN)/python bench/detect_throughput.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
