@@ -36,6 +36,7 @@ from apiwatch.model.alert import Alert, Incident
 __all__ = ["Engine", "EngineStats"]
 
 _SWEEP_EVERY = 60.0
+_NOTHING: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -102,7 +103,7 @@ class Engine:
             (rule, self.single[rule.meta.key], self.parents.get(rule.meta.key, []))
             for rule in self.detections
         ]
-        self.match_all, self.lowered = compile_all([rule.tree for rule in self.detections])
+        self.match_all, _ = compile_all([rule.tree for rule in self.detections])
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ class Engine:
             stats.late += 1
         else:
             self.watermark = t
-        record = to_record(event, self.lowered)
+        record = to_record(event, _NOTHING)  # the matcher lower-cases what it reads itself
         values = record.values
         hit: Hit | None = None
         routes = self.routes

@@ -57,11 +57,22 @@ class _Compiler:
         return var
 
     def prologue(self) -> str:
-        """Read each field once: typed values may be None; lower-cased ones default to ""."""
-        return "".join(
-            f"    {var} = {src}.get({name!r}{', _EMPTY' if src == 'L' else ''})\n"
-            for (src, name), var in self.reads.items()
-        )
+        """Read each field once from the typed values ``V``: lower-cased copies are made here,
+        once per event and field (numbers as their decimal text, absent as "")."""
+        lines = []
+        done: set[str] = set()
+        for (src, name), var in self.reads.items():
+            typed = self.reads.get(("V", name))
+            source = typed or var
+            if source not in done:
+                lines.append(f"    {source} = V.get({name!r})\n")
+                done.add(source)
+            if src == "L":
+                lines.append(
+                    f"    {var} = {source}.lower() if {source}.__class__ is str else "
+                    f"(_EMPTY if {source} is None else str({source}))\n"
+                )
+        return "".join(lines)
 
     def const(self, value: Any) -> str:
         name = f"_c{len(self.constants)}"
