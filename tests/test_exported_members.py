@@ -8,15 +8,24 @@ import pytest
 
 import apiwatch
 import apiwatch.audit
+import apiwatch.detect
 import apiwatch.model
 import apiwatch.sensor
+import apiwatch.simulate
+import apiwatch.sources
 from apiwatch.model import Action
 
 MODEL_API = [
+    "DECISION_SCOPES",
+    "DECISION_TYPES",
+    "SEVERITIES",
     "Action",
     "ActionSpec",
+    "Alert",
+    "AllowEntry",
     "ApiwatchError",
     "ConfigError",
+    "Decision",
     "Event",
     "EventDecodeError",
     "EventMeta",
@@ -24,6 +33,7 @@ MODEL_API = [
     "Http",
     "HttpRequest",
     "HttpResponse",
+    "Incident",
     "Level",
     "Log",
     "Service",
@@ -36,7 +46,10 @@ MODEL_API = [
     "decode_ndjson",
     "encode_event",
     "event_to_dict",
+    "go_duration",
     "new_event_id",
+    "normalise_value",
+    "severity_rank",
 ]
 
 
@@ -75,16 +88,101 @@ SENSOR_API = [
     "WSGIMiddleware",
 ]
 TOP_API = ["Action", "ApiwatchError", "ConfigError", "Event", "EventDecodeError", "__version__"]
+DETECT_API = [
+    "SIGMA_TAXONOMY",
+    "Engine",
+    "EngineStats",
+    "Problem",
+    "RuleSet",
+    "builtin_dir",
+    "canonical_field",
+    "infer_route",
+    "load_rules",
+    "parse_duration",
+    "sigmahq_dir",
+    "to_record",
+]
+SOURCES_API = [
+    "DEFAULT_LOGINS",
+    "FORMATS",
+    "LogFile",
+    "LoginPatterns",
+    "OnError",
+    "detect_format",
+    "open_log",
+    "parse_access_line",
+    "parse_ecs_line",
+    "read_events",
+]
+SIMULATE_API = [
+    "ACCEPTED",
+    "ATTACK_TYPES",
+    "DEFAULT_START",
+    "TOKEN_KEY",
+    "TRAP_KINDS",
+    "AttackTruth",
+    "GroundTruth",
+    "ReplayError",
+    "ReplayResult",
+    "Request",
+    "Scenario",
+    "ScenarioConfig",
+    "ScenarioPaths",
+    "Score",
+    "TrapTruth",
+    "action_of",
+    "generate",
+    "nginx_line",
+    "replay",
+    "score",
+    "to_event",
+    "token_fingerprint",
+    "write_scenario",
+]
+PINNED = [
+    (apiwatch.sensor, SENSOR_API),
+    (apiwatch, TOP_API),
+    (apiwatch.detect, DETECT_API),
+    (apiwatch.sources, SOURCES_API),
+    (apiwatch.simulate, SIMULATE_API),
+]
+
+
+@pytest.mark.parametrize(("module", "expected"), PINNED, ids=[m.__name__ for m, _ in PINNED])
+def test_package_all_is_the_pinned_api(module: types.ModuleType, expected: list[str]) -> None:
+    """`__all__` of apiwatch, sensor, detect, sources and simulate names exactly the pinned API,
+    each name once and importable."""
+    assert sorted(module.__all__) == sorted(expected)
+    assert len(module.__all__) == len(set(module.__all__))
+    for name in module.__all__:
+        assert hasattr(module, name), name
 
 
 @pytest.mark.parametrize(
-    ("module", "expected"), [(apiwatch.sensor, SENSOR_API), (apiwatch, TOP_API)]
+    "module",
+    [apiwatch.detect, apiwatch.sources, apiwatch.simulate],
+    ids=lambda module: module.__name__,
 )
-def test_package_all_is_the_pinned_api(module: types.ModuleType, expected: list[str]) -> None:
-    """`apiwatch.__all__` and `apiwatch.sensor.__all__` name exactly the pinned API."""
-    assert sorted(module.__all__) == sorted(expected)
-    for name in module.__all__:
-        assert hasattr(module, name), name
+def test_package_exports_every_public_name(module: types.ModuleType) -> None:
+    """Every public non-module name detect, sources and simulate define is in `__all__`."""
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(module.__all__)
+
+
+def test_model_record_types_are_the_ones_detection_uses() -> None:
+    """`apiwatch.model` exports the very Alert and Incident classes the engine returns, and
+    SEVERITIES are Sigma's levels, lowest first."""
+    from apiwatch.detect import engine
+
+    assert engine.Alert is apiwatch.model.Alert
+    assert engine.Incident is apiwatch.model.Incident
+    assert apiwatch.model.SEVERITIES == ("informational", "low", "medium", "high", "critical")
+    ranks = [apiwatch.model.severity_rank(level) for level in apiwatch.model.SEVERITIES]
+    assert ranks == sorted(ranks) == list(range(5))
 
 
 def test_audit_api_has_one_function_per_vocabulary_event_plus_helpers() -> None:

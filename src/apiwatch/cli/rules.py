@@ -52,7 +52,7 @@ def lint(dirs: tuple[Path, ...], builtin: bool, sigmahq: bool) -> None:
     Without DIR, lints the built-in pack.
     """
     ruleset = _load(dirs, builtin, sigmahq)
-    console = Console(highlight=False, soft_wrap=True)
+    console = _console()
     for problem in ruleset.problems:
         style = "red" if problem.kind == "error" else "yellow"
         console.print(f"[{style}]{escape(str(problem))}[/]")
@@ -77,7 +77,7 @@ def test_(dirs: tuple[Path, ...]) -> None:
     from apiwatch.detect.golden import rules_without_cases, run_cases  # noqa: PLC0415
 
     targets = list(dirs) or [builtin_dir()]
-    console = Console(highlight=False, soft_wrap=True)
+    console = _console()
     failed = 0
     for target in targets:
         ruleset = load_rules([target])
@@ -91,12 +91,21 @@ def test_(dirs: tuple[Path, ...]) -> None:
             mark = "[green]pass[/]" if result.passed else "[red]FAIL[/]"
             console.print(f"{mark} {escape(result.rule)}/{escape(result.case)}")
             if not result.passed:
-                failed += 1
                 console.print(escape(result.message))
         missing = rules_without_cases(target, ruleset)
         for key in missing:
             console.print(f"[red]no golden case[/] for rule {escape(key)}")
-        failed += len(missing)
-        console.print(f"{target}: {len(results)} cases, {failed} failed")
+        # Per directory: a clean pack's summary must not carry an earlier one's failures.
+        failing = sum(not result.passed for result in results)
+        console.print(
+            f"{escape(str(target))}: {len(results)} cases, {failing} failed, "
+            f"{len(missing)} rules without a positive case"
+        )
+        failed += failing + len(missing)
     if failed:
         raise SystemExit(1)
+
+
+def _console() -> Console:
+    # emoji=False: escape() stops [markup] in rule text, not ":emoji:" codes, which must print as-is
+    return Console(highlight=False, soft_wrap=True, emoji=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
-from apiwatch.model import Event
+from apiwatch.model import ApiwatchError, ConfigError, Event
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LogFile, LoginPatterns
 
@@ -34,11 +35,22 @@ def incident_json(incident: Incident) -> dict[str, object]:
     return {"id": data.pop("id"), "rule": data.pop("rule"), **data}
 
 
+@contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """A file that cannot be read, or whose format cannot be told, is one clear line (exit 1)."""
+    try:
+        yield
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ApiwatchError as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+
+
 def _first_time(path: str, fmt: str | None, logins: LoginPatterns | None) -> float:
     """The first event's time in a file, to read several files oldest first."""
     if path == "-":
         return float("-inf")
-    with LogFile(path) as log:
+    with _reading(path), LogFile(path) as log:
         for event in log.events(format=fmt, logins=logins):
             return event.timestamp.timestamp()
     return float("inf")
@@ -67,7 +79,7 @@ def _events(
 ) -> Iterator[Event]:
     for path in paths:
         errors.name = path
-        with LogFile(path) as log:
+        with _reading(path), LogFile(path) as log:
             task = None
             if progress is not None:
                 task = progress.add_task(
@@ -174,12 +186,16 @@ def scan(  # noqa: PLR0917 - one parameter per click option
 
     Exit codes: 0 done, 1 error, 3 an incident at or above --fail-on.
     """
-    err = Console(stderr=True, highlight=False, quiet=quiet)
+    # emoji=False: escape() stops [markup] in log text, not ":emoji:" codes, which must print as-is
+    err = Console(stderr=True, highlight=False, emoji=False, quiet=quiet)
     try:
         window = parse_duration(lateness)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--lateness") from exc
-    logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
+    try:
+        logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--login-path") from None
     ruleset = load_rules([builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])])
     if ruleset.errors:
         raise click.ClickException("rule errors:\n" + "\n".join(map(str, ruleset.errors)))
@@ -205,7 +221,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         engine.flush()
     elapsed = time.perf_counter() - started
     incidents = engine.incidents()
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
     if as_json:
         encoder = msgspec.json.Encoder()
         for incident in incidents:
