@@ -121,11 +121,6 @@ def test_lint_reports_each_problem_at_its_line_and_key(broken: Path) -> None:
     assert "3 files, 5 documents, 1 rules loaded, 4 errors, 1 unsupported" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader._resolve_refs reports an unknown reference at the rule's title line (9), "
-    "not at its correlation.rules key (13)",
-)
 def test_lint_puts_an_unknown_reference_at_the_rules_key(broken: Path) -> None:
     """An unknown rule reference is reported at the line of its `correlation: rules:` key."""
     lines = problem_lines(run("lint", broken).output)

@@ -80,11 +80,11 @@ def test_a_bad_timespan_names_its_line(tmp_path: Path) -> None:
 
 
 def test_an_unknown_rule_reference_is_an_error(tmp_path: Path) -> None:
-    """A correlation naming a rule that is not loaded is left out, naming what it could not find."""
+    """A correlation naming a rule that is not loaded is left out, reported at its `rules:` line."""
     corr = correlation("c", counting("[nosuch]"))
     ruleset = load(tmp_path, rules(BASE, corr), clean=False)
     (problem,) = ruleset.problems
-    assert (problem.key, problem.line, problem.kind) == ("correlation.rules", 8, "error")
+    assert (problem.key, problem.line, problem.kind) == ("correlation.rules", 12, "error")
     assert "unknown rule 'nosuch'" in problem.message
     assert sorted(ruleset.rules) == ["base"]
 

@@ -255,6 +255,7 @@ def _meta(doc: _Doc, options: dict[str, Any]) -> RuleMeta | None:
         level=level,
         path=doc.path,
         line=doc.line("title"),
+        refs_line=doc.lines.get(("correlation", "rules"), doc.lines.get(("apiwatch", "rules"), 0)),
         description=str(data.get("description") or "").strip(),
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         attack=str(options.get("attack") or ""),
@@ -530,7 +531,9 @@ def _resolve_refs(
             meta = rule.meta
             where = "correlation.rules" if isinstance(rule, CorrelationRule) else "apiwatch.rules"
             message = f"references unknown rule {ref!r}"
-            ruleset.problems.append(Problem(meta.path, meta.line, where, message, "error", key))
+            ruleset.problems.append(
+                Problem(meta.path, meta.refs_line or meta.line, where, message, "error", key)
+            )
             del ruleset.rules[key]
             return False
         resolved.append(target)

@@ -58,6 +58,7 @@ class RuleMeta:
     level: str
     path: str
     line: int = 0
+    refs_line: int = 0  # the line of ``rules:`` (correlations and extensions)
     description: str = ""
     tags: tuple[str, ...] = ()
     attack: str = ""
