@@ -1,0 +1,104 @@
+"""Slack incoming webhook: ``text`` (the rendered template, the notification preview) plus
+Block Kit blocks laying out the incident. The webhook URL is the secret: it is never logged."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import httpx
+import msgspec
+
+from apiwatch.respond._redact import register_url
+from apiwatch.respond.notifiers._http import post_json
+from apiwatch.respond.notify import Message, describe_decision
+
+__all__ = ["SlackNotifier", "slack_payload"]
+
+_SECTION_MAX: Final = 2900  # Slack refuses section text over 3000 characters
+_HEADER_MAX: Final = 150
+
+
+def _escape(text: str) -> str:
+    """Slack's mrkdwn escaping: ``&``, ``<`` and ``>`` (so ``<!channel>`` cannot be injected)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int = _SECTION_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _section(title: str, body: str) -> dict[str, Any]:
+    text = _cut(f"*{title}*\n{_escape(body)}")
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def slack_payload(message: Message, template: str = "") -> dict[str, Any]:
+    """The JSON Slack is sent for ``message``."""
+    fields = message.fields()
+    facts = [
+        ("Severity", fields["severity"]),
+        ("Attackers", fields["attackers_count"]),
+        ("First seen", fields["first_seen"]),
+        ("Last seen", fields["last_seen"]),
+        ("Accounts targeted", fields["accounts_targeted_count"]),
+        ("Accounts compromised", fields["accounts_compromised_count"]),
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(message.subject, 150)}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*{name}*\n{_escape(value)}"} for name, value in facts
+            ],
+        },
+    ]
+    if message.update and message.changes:
+        blocks.append(_section("Changed", ", ".join(message.changes)))
+    if message.accounts_compromised:
+        blocks.append(_section("Accounts compromised", fields["accounts_compromised"]))
+    blocks.append(_section("Attackers", fields["attackers"]))
+    if message.objects_exposed_count:
+        blocks.append(_section("Objects exposed", fields["objects_exposed"]))
+    lines = [describe_decision(d) for d in message.decisions] or ["none"]
+    blocks.append(_section("Decisions", "\n".join(lines)))
+    if message.suggestions:
+        blocks.append(_section("Suggested", "\n".join(message.suggestions)))
+    link = f"<{message.link}|Open incident {_escape(message.incident)}>"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
+    return {"text": _cut(_escape(message.render(template))), "blocks": blocks}
+
+
+class SlackNotifier:
+    """Posts each message to a Slack incoming webhook ``url``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        template: str = "",
+        timeout: float = 10.0,
+        ca_file: str = "",
+        name: str = "slack",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        register_url(url)
+        self._url = url
+        self.template = template
+        self.timeout = timeout
+        self.ca_file = ca_file
+        self.name = name
+        self._transport = transport
+
+    def __repr__(self) -> str:
+        return f"SlackNotifier({self.name!r})"
+
+    def send(self, message: Message) -> None:
+        """POST ``message``; raise `NotifyError` on a transport error or a non-2xx answer."""
+        post_json(
+            self.name,
+            self._url,
+            msgspec.json.encode(slack_payload(message, self.template)),
+            timeout=self.timeout,
+            ca_file=self.ca_file,
+            transport=self._transport,
+        )
