@@ -1,4 +1,4 @@
-"""The in-app sensor: middleware, outputs and shipping for security events.
+"""The in-app sensor: middleware, outputs, shipping of security events, decision enforcement.
 
 ``from apiwatch.sensor import ApiwatchMiddleware`` (ASGI) or ``WSGIMiddleware`` (WSGI); Flask and
 Django glue live in `apiwatch.sensor.flask` and `apiwatch.sensor.django`.

@@ -17,7 +17,12 @@ __all__ = ["SensorMiddleware"]
 
 
 class SensorMiddleware:
-    """Holds the wrapped app and its `Sensor`; see `SensorConfig` for each option."""
+    """Holds the wrapped app and its `Sensor`; see `SensorConfig` for each option.
+
+    The ``decisions_*``, ``enforce``, ``block_status`` and ``fail_closed`` options turn on
+    decision enforcement: requests from banned addresses and logins naming flagged accounts are
+    refused before the app runs (see `SensorConfig` for each, and the trade-off of fail_closed).
+    """
 
     def __init__(
         self,
@@ -42,6 +47,13 @@ class SensorMiddleware:
         api_key: str | None = None,
         ca_file: str | None = None,
         spool_dir: str | None = None,
+        decisions_url: str | None = None,
+        decisions_key: str | None = None,
+        decisions_interval: float = 2.0,
+        decisions_max_stale: float = 60.0,
+        enforce: bool = True,
+        block_status: int = 403,
+        fail_closed: bool = False,
     ) -> None:
         self.app = app
         self.sensor = Sensor.from_options(
@@ -64,6 +76,13 @@ class SensorMiddleware:
             api_key=api_key,
             ca_file=ca_file,
             spool_dir=spool_dir,
+            decisions_url=decisions_url,
+            decisions_key=decisions_key,
+            decisions_interval=decisions_interval,
+            decisions_max_stale=decisions_max_stale,
+            enforce=enforce,
+            block_status=block_status,
+            fail_closed=fail_closed,
         )
         self._setup()
 

@@ -28,7 +28,20 @@ DEFAULT_SESSION_COOKIES = ("session", "sessionid", "connect.sid", "jsessionid", 
 
 @dataclass(frozen=True, slots=True)
 class SensorConfig:
-    """Validated sensor options; see the README for what each one does."""
+    """Validated sensor options; see the README for what each one does.
+
+    Decision enforcement (`apiwatch.sensor._enforce`), active when ``decisions_key`` is given:
+    ``decisions_url`` (default: ``collector``) serves ``/v1/decisions/stream``;
+    ``decisions_key`` is a collector key of scope ``bouncer`` (sent as ``X-Api-Key``);
+    ``decisions_interval`` seconds between two pulls (default 2); ``enforce`` (default True;
+    False only labels the events of requests a decision matches); ``block_status`` 403 (default)
+    or 429 (with ``Retry-After``: the seconds until the decision ends) for a banned address;
+    ``fail_closed`` (default False: when the collector cannot be reached the last known
+    decisions stay in force and everyone else is served) answers 503 to every request once no
+    pull has succeeded for ``decisions_max_stale`` seconds (default 60), trading availability
+    for the guarantee that no ban older than that is missed. ``ca_file`` applies to the pulls
+    too.
+    """
 
     service: str
     login_paths: Mapping[str, str] = field(default_factory=dict)
@@ -49,6 +62,18 @@ class SensorConfig:
     api_key: str | None = None
     ca_file: str | None = None
     spool_dir: str | None = None
+    decisions_url: str | None = None
+    decisions_key: str | None = None
+    decisions_interval: float = 2.0
+    decisions_max_stale: float = 60.0
+    enforce: bool = True
+    block_status: int = 403
+    fail_closed: bool = False
+
+    @property
+    def pulls_decisions(self) -> bool:
+        """Whether this sensor syncs decisions from the collector (a bouncer key was given)."""
+        return bool(self.decisions_key)
 
     @classmethod
     def from_options(cls, **options: Any) -> SensorConfig:
@@ -82,6 +107,7 @@ class SensorConfig:
         _check_limits(options)
         if options.get("collector") and not options.get("api_key"):
             raise ConfigError("api_key: shipping to a collector needs an ingest key")
+        _check_decisions(options)
         return cls(**options)
 
 
@@ -127,6 +153,30 @@ def _token_key(value: Any) -> bytes:
     if not isinstance(key, bytes) or len(key) < 16:
         raise ConfigError("token_key: expected at least 16 bytes (or APIWATCH_TOKEN_KEY)")
     return key
+
+
+def _check_decisions(options: dict[str, Any]) -> None:
+    """The enforcement options: a URL and a key together, sane numbers, 403 or 429."""
+    if options.get("decisions_key") and not options.get("decisions_url"):
+        options["decisions_url"] = options.get("collector")
+        if not options["decisions_url"]:
+            raise ConfigError("decisions_url: give the collector URL (or collector=...)")
+    if options.get("decisions_url") and not options.get("decisions_key"):
+        raise ConfigError("decisions_key: pulling decisions needs a key with scope bouncer")
+    if options.get("fail_closed") and not options.get("decisions_key"):
+        raise ConfigError("fail_closed: needs decisions to pull (decisions_key)")
+    for name in ("decisions_interval", "decisions_max_stale"):
+        value = options.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not value > 0
+        ):
+            raise ConfigError(f"{name}: expected a number of seconds greater than 0")
+    status = options.get("block_status", 403)
+    if type(status) is not int or status not in (403, 429):
+        raise ConfigError("block_status: expected 403 or 429")
+    for name in ("enforce", "fail_closed"):
+        if name in options and not isinstance(options[name], bool):
+            raise ConfigError(f"{name}: expected True or False")
 
 
 def _check_limits(options: dict[str, Any]) -> None:

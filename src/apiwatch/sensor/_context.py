@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from apiwatch.sensor._decisions import Active
+    from apiwatch.sensor._enforce import Block
     from apiwatch.sensor._sensor import Sensor
 
 __all__ = ["RequestContext", "current_request", "enter_request", "restore_request"]
@@ -23,6 +25,8 @@ class RequestContext:
     __slots__ = (
         "attack_tool",
         "authn_reported",
+        "block",
+        "decision",
         "event_id",
         "login_user",
         "method",
@@ -64,6 +68,9 @@ class RequestContext:
         # Set when the app reported the login outcome itself, so the request event does not
         # report it a second time.
         self.authn_reported = False
+        # Set when a decision refused the request (`block`), or matched it without enforcement.
+        self.block: Block | None = None
+        self.decision: Active | None = None
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("apiwatch_request", default=None)

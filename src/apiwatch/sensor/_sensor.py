@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiwatch.model import (
     Action,
@@ -43,6 +43,9 @@ from apiwatch.sensor._outputs import LoggingOutput, Output
 from apiwatch.sensor._sanitize import clean, mask_query, sanitize
 from apiwatch.sensor._tools import attack_tool
 
+if TYPE_CHECKING:
+    from apiwatch.sensor._enforce import Block, Enforcer, UserLookup
+
 __all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Sensor", "SensorStats"]
 
 #: ``event.reason`` when the app raised after the response had started: the client got the sent
@@ -64,17 +67,38 @@ _default_sensor: Sensor | None = None
 
 
 class SensorStats:
-    """Counters: events emitted, and failures of the sensor itself (never raised to the app)."""
+    """Counters: events emitted, failures of the sensor itself (never raised to the app), and
+    decision enforcement: requests blocked, successful and failed decision pulls."""
 
-    __slots__ = ("emitted", "errors", "output_errors")
+    __slots__ = (
+        "blocked",
+        "decision_sync_failures",
+        "decision_syncs",
+        "emitted",
+        "errors",
+        "output_errors",
+    )
 
     def __init__(self) -> None:
         self.emitted = 0
         self.errors = 0
         self.output_errors = 0
+        self.blocked = 0
+        self.decision_syncs = 0
+        self.decision_sync_failures = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"emitted": self.emitted, "errors": self.errors, "output_errors": self.output_errors}
+        return {name: getattr(self, name) for name in _STAT_NAMES}
+
+
+_STAT_NAMES = (
+    "emitted",
+    "errors",
+    "output_errors",
+    "blocked",
+    "decision_syncs",
+    "decision_sync_failures",
+)
 
 
 def default_sensor() -> Sensor | None:
@@ -98,6 +122,8 @@ class Sensor:
         self._path = lru_cache(maxsize=4096)(self._clean_path)
         self._last_report = 0.0
         self._report_lock = threading.Lock()
+        #: Decision enforcement; None unless ``decisions_key`` was given.
+        self.enforcer: Enforcer | None = self._make_enforcer(config)
         _default_sensor = self
 
     @classmethod
@@ -121,6 +147,25 @@ class Sensor:
                 )
             )
         return tuple(outputs)
+
+    def _make_enforcer(self, config: SensorConfig) -> Enforcer | None:
+        if not config.pulls_decisions:
+            return None
+        from apiwatch.sensor._enforce import Enforcer  # noqa: PLC0415 - only when enforcing
+
+        return Enforcer(config, self.stats)
+
+    def close(self) -> None:
+        """Stop the decision sync and close the outputs that can be closed; never raises."""
+        if self.enforcer is not None:
+            self.enforcer.close()
+        for output in self.outputs:
+            close = getattr(output, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as exc:  # noqa: BLE001
+                    self.failed(exc)
 
     # -- request lifecycle (called by the adapters) ------------------------------------------
 
@@ -164,16 +209,47 @@ class Sensor:
             return None
         return self.config.login_paths.get(ctx.path)
 
+    def gate(self, ctx: RequestContext, request: Any, user: UserLookup) -> Block | None:
+        """Before the app: the `Block` a decision imposes on this request, or None; never raises.
+
+        Adapters call it only when `enforcer` is set. ``user`` looks up the authenticated user
+        in ``request`` (the framework's request object): it is asked only while flagged accounts
+        exist, and ``config.user_hook`` is asked instead when set.
+        """
+        enforcer = self.enforcer
+        if enforcer is None:
+            return None
+        try:
+            return enforcer.before_app(ctx, request, self.config.user_hook or user)
+        except Exception as exc:  # noqa: BLE001 - enforcement must never break the app
+            self.failed(exc)
+            return None
+
+    def gates_login(self) -> bool:
+        """Whether this login request's body must be read before the app (accounts flagged)."""
+        return self.enforcer is not None and self.enforcer.gates_logins
+
+    def gate_login(self, ctx: RequestContext) -> Block | None:
+        """The `Block` for a login attempt naming a flagged account (``ctx.login_user``)."""
+        enforcer = self.enforcer
+        if enforcer is None:
+            return None
+        try:
+            return enforcer.login(ctx)
+        except Exception as exc:  # noqa: BLE001
+            self.failed(exc)
+            return None
+
     def finish(
         self, ctx: RequestContext, status: int, duration_ns: int, *, failure: str | None = None
     ) -> None:
         """Build and emit the request's event; never raises.
 
         ``failure`` (e.g. `RAISED_AFTER_START`) makes the outcome ``failure`` whatever the status,
-        with the text as ``event.reason``.
+        with the text as ``event.reason``. A blocked request is reported even on an excluded path.
         """
         try:
-            if ctx.path in self.config.exclude_paths:
+            if ctx.path in self.config.exclude_paths and ctx.block is None:
                 return
             self.emit(self._request_event(ctx, status, duration_ns, failure))
         except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
@@ -256,7 +332,11 @@ class Sensor:
     def _request_event(
         self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
     ) -> Event:
-        action = self._classify(ctx, status)
+        block = ctx.block
+        if block is not None:
+            action, failure = block.action, block.reason
+        else:
+            action = self._classify(ctx, status)
         fixed = _FIXED[action]
         if failure:
             outcome = "failure"
@@ -289,8 +369,14 @@ class Sensor:
             trace=Trace(id=ctx.trace_id) if ctx.trace_id else None,
             service=self.service,
             host=self.host,
-            labels=self.context_labels(ctx),
+            labels=self._event_labels(ctx),
         )
+
+    def _event_labels(self, ctx: RequestContext) -> dict[str, str]:
+        labels = self.context_labels(ctx)
+        if self.enforcer is not None:
+            self.enforcer.labels(ctx, labels)
+        return labels
 
     def context_labels(self, ctx: RequestContext) -> dict[str, str]:
         labels: dict[str, str] = {}

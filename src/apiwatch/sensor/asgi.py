@@ -4,6 +4,10 @@ It wraps ``send`` to learn the status (no `BaseHTTPMiddleware`, no buffering of 
 on configured login routes only, wraps ``receive`` to keep a bounded copy of the body the app reads.
 When the app reports its lifespan shutdown complete (or failed), the outputs are closed, so
 the shipper flushes what the app's own shutdown code emitted too.
+
+With decision enforcement on, a request a decision refuses gets the block's small JSON response
+and the app is never called; on a login route, while flagged accounts exist, the body is read
+(up to ``max_login_body``) before the app and replayed to it unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
+from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._sensor import RAISED_AFTER_START, WANTED_HEADERS, Sensor
 
@@ -60,6 +65,11 @@ class ApiwatchMiddleware(SensorMiddleware):
             sensor.failed(exc)
             await self.app(scope, receive, send)
             return
+        if sensor.enforcer is not None:
+            block = sensor.gate(ctx, scope, _scope_user)
+            if block is not None:
+                await _refuse(sensor, ctx, block, send, started)
+                return
         status = 500  # what the client gets when the app raises before responding
         responded = False
         failure = None
@@ -73,9 +83,15 @@ class ApiwatchMiddleware(SensorMiddleware):
 
         field = sensor.wants_login_body(ctx)
         tee = BodyTee(sensor.config.max_login_body) if field else None
+        app_receive = _tee_receive(receive, tee) if tee else receive
+        if tee is not None and field and sensor.gates_login():
+            app_receive, block = await self._gate_login(ctx, scope, app_receive, tee, field)
+            if block is not None:
+                await _refuse(sensor, ctx, block, send, started)
+                return
         previous = enter_request(ctx)
         try:
-            await self.app(scope, _tee_receive(receive, tee) if tee else receive, send_wrapper)
+            await self.app(scope, app_receive, send_wrapper)
         except Exception:
             # The client has the sent status, but the response is cut short: still a failure.
             failure = RAISED_AFTER_START if responded else None
@@ -114,6 +130,27 @@ class ApiwatchMiddleware(SensorMiddleware):
             ctx.query = self.sensor.masked_query(query.decode("utf-8", "backslashreplace"))
         return ctx
 
+    async def _gate_login(
+        self, ctx: RequestContext, scope: Scope, receive: Receive, tee: BodyTee, field: str
+    ) -> tuple[Receive, Block | None]:
+        """Read the login body before the app, check the account it names; the app's receive."""
+        messages: list[Any] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message.get("type") != "http.request" or not message.get("more_body", False):
+                break
+            if tee.size >= tee.limit:
+                break  # too big to judge: the rest streams to the app as usual
+        sensor = self.sensor
+        try:
+            account = account_from_body(tee.body(), _header(scope, b"content-type"), field)
+            if account:
+                ctx.login_user = sensor.clean_value(account)
+        except Exception as exc:  # noqa: BLE001
+            sensor.failed(exc)
+        return _replay(messages, receive), sensor.gate_login(ctx)
+
     def _complete(
         self, ctx: RequestContext, scope: Scope, tee: BodyTee | None, field: str | None
     ) -> None:
@@ -126,7 +163,7 @@ class ApiwatchMiddleware(SensorMiddleware):
                 found = hook(scope)
                 if found:
                     ctx.user_name, ctx.user_id = sensor.clean_user(found)
-            if tee is not None and field:
+            if tee is not None and field and ctx.login_user is None:
                 content_type = _header(scope, b"content-type")
                 account = account_from_body(tee.body(), content_type, field)
                 if account:
@@ -147,6 +184,29 @@ class ApiwatchMiddleware(SensorMiddleware):
             await send(message)
 
         return wrapped
+
+
+async def _refuse(
+    sensor: Sensor, ctx: RequestContext, block: Block, send: Send, started: int
+) -> None:
+    """Send the block's response instead of calling the app, and report the request."""
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in block.headers()]
+    try:
+        await send({"type": "http.response.start", "status": block.status, "headers": headers})
+        await send({"type": "http.response.body", "body": block.body})
+    finally:
+        sensor.finish(ctx, block.status, time.perf_counter_ns() - started)
+
+
+def _replay(messages: list[Any], receive: Receive) -> Receive:
+    """``receive`` that gives the messages already read first, then the rest of the request."""
+
+    async def wrapped() -> Any:
+        if messages:
+            return messages.pop(0)
+        return await receive()
+
+    return wrapped
 
 
 def _tee_receive(receive: Receive, tee: BodyTee) -> Receive:
@@ -202,10 +262,4 @@ def _scope_user(scope: Scope) -> tuple[str | None, str | None] | None:
 
 
 def _close_outputs(sensor: Sensor) -> None:
-    for output in sensor.outputs:
-        close = getattr(output, "close", None)
-        if callable(close):
-            try:
-                close()
-            except Exception as exc:  # noqa: BLE001
-                sensor.failed(exc)
+    sensor.close()

@@ -4,6 +4,10 @@ Options come from the ``APIWATCH`` setting, the same keywords as everywhere else
 ``APIWATCH = {"service": "shop", "login_paths": {"/users/login": "username"}}``. Put it first in
 ``MIDDLEWARE`` so that it times and sees every request. The route (``/users/{user_id}``) comes from
 ``request.resolver_match``, the user from ``request.user`` (or ``user_hook(request)``).
+
+With decision enforcement on, a refused request gets the block's small JSON response before any
+later middleware or view runs; on a login route, while flagged accounts exist, the attempted
+account is read (``request.POST`` or the JSON body, as Django caches them) before the view.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
+from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._environ import begin_from_environ, request_id_key
 from apiwatch.sensor._login import account_from_body
 from apiwatch.sensor._routes import normalise_route
@@ -41,6 +46,10 @@ class ApiwatchMiddleware:
         except Exception as exc:  # noqa: BLE001 - never break the app
             self.sensor.failed(exc)
             return self.get_response(request)
+        if self.sensor.enforcer is not None:
+            block = self._gate(ctx, request)
+            if block is not None:
+                return self._refuse(ctx, block, started)
         status = 500
         previous = enter_request(ctx)
         try:
@@ -56,6 +65,31 @@ class ApiwatchMiddleware:
         return begin_from_environ(
             self.sensor, request.META, request.method or "GET", request.path, self._request_id_key
         )
+
+    def _gate(self, ctx: RequestContext, request: Any) -> Block | None:
+        sensor = self.sensor
+        block = sensor.gate(ctx, request, _django_user)
+        field = sensor.wants_login_body(ctx)
+        if block is None and field and sensor.gates_login():
+            try:
+                account = self._account(request, field)
+                if account:
+                    ctx.login_user = sensor.clean_value(account)
+            except Exception as exc:  # noqa: BLE001
+                sensor.failed(exc)
+            block = sensor.gate_login(ctx)
+        return block
+
+    def _refuse(self, ctx: RequestContext, block: Block, started: int) -> Any:
+        from django.http import HttpResponse  # noqa: PLC0415 - Django is an optional extra
+
+        try:
+            response = HttpResponse(block.body, status=block.status)
+            for name, value in block.headers():
+                response[name] = value
+        finally:
+            self.sensor.finish(ctx, block.status, time.perf_counter_ns() - started)
+        return response
 
     def _complete(self, ctx: RequestContext, request: Any) -> None:
         sensor = self.sensor

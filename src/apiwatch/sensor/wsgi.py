@@ -2,16 +2,23 @@
 
 The event is emitted when the server closes the response iterable, so streamed responses are timed
 to their end and an exception while streaming is still reported.
+
+With decision enforcement on, a request a decision refuses gets the block's small JSON response
+and the app is never called. On a login route, while flagged accounts exist, a body with a
+``CONTENT_LENGTH`` of at most ``max_login_body`` is read before the app (which then reads the same
+bytes from memory); a body of unknown or larger size is judged after the app, as before.
 """
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
+from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._environ import begin_from_environ, native_to_text, request_id_key
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._sensor import RAISED_AFTER_START, Sensor
@@ -41,6 +48,10 @@ class WSGIMiddleware(SensorMiddleware):
         except Exception as exc:  # noqa: BLE001 - never break the app
             self.sensor.failed(exc)
             return self.app(environ, start_response)
+        if self.sensor.enforcer is not None:
+            block = self._gate(ctx, environ)
+            if block is not None:
+                return self._refuse(ctx, block, start_response, started)
         request = _Request(self.sensor, ctx, environ, start_response, started)
         previous = enter_request(ctx)
         try:
@@ -62,6 +73,46 @@ class WSGIMiddleware(SensorMiddleware):
             environ["wsgi.input"] = _TeeInput(environ["wsgi.input"], tee)
             environ["apiwatch.login_tee"] = (tee, field)
         return ctx
+
+    def _gate(self, ctx: RequestContext, environ: Environ) -> Block | None:
+        sensor = self.sensor
+        block = sensor.gate(ctx, environ, _remote_user)
+        if block is None and "apiwatch.login_tee" in environ and sensor.gates_login():
+            block = self._gate_login(ctx, environ)
+        return block
+
+    def _gate_login(self, ctx: RequestContext, environ: Environ) -> Block | None:
+        """Read a bounded login body before the app and check the account it names."""
+        sensor = self.sensor
+        tee, field = environ["apiwatch.login_tee"]
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or -1)
+        except ValueError:
+            return None
+        if not 0 < length <= sensor.config.max_login_body:
+            return None
+        try:
+            environ["wsgi.input"].read(length)  # through the tee, which keeps the bytes
+        except Exception as exc:  # noqa: BLE001 - a client gone mid-body: the app sees the same
+            sensor.failed(exc)
+        environ["wsgi.input"] = io.BytesIO(tee.body())
+        try:
+            account = account_from_body(tee.body(), environ.get("CONTENT_TYPE", ""), field)
+            if account:
+                ctx.login_user = sensor.clean_value(account)
+        except Exception as exc:  # noqa: BLE001
+            sensor.failed(exc)
+        return sensor.gate_login(ctx)
+
+    def _refuse(
+        self, ctx: RequestContext, block: Block, start_response: StartResponse, started: int
+    ) -> list[bytes]:
+        """Answer with the block's response instead of calling the app, and report it."""
+        try:
+            start_response(block.status_line, block.headers())
+        finally:
+            self.sensor.finish(ctx, block.status, time.perf_counter_ns() - started)
+        return [block.body]
 
 
 class _Request:
