@@ -61,6 +61,7 @@ def demo(users: int, raw: bool, workdir: str) -> None:
 
 
 def _register() -> None:
+    from apiwatch.cli.decisions import allowlist, decisions  # noqa: PLC0415
     from apiwatch.cli.keys import keys  # noqa: PLC0415
     from apiwatch.cli.rules import rules  # noqa: PLC0415
     from apiwatch.cli.scan import scan  # noqa: PLC0415
@@ -68,7 +69,8 @@ def _register() -> None:
     from apiwatch.cli.simulate import simulate  # noqa: PLC0415
     from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
 
-    for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify):
+    for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify,
+                    decisions, allowlist):  # fmt: skip
         cli.add_command(command)
 
 

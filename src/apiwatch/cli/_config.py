@@ -41,6 +41,14 @@ class Settings:
     sigmahq: bool = False
     #: Seconds of event time events may arrive out of order (or a duration: 2s, 1m).
     lateness: float = 2.0
+    #: The ``[respond]`` table as written (policies, allowlist, notifiers); file only.
+    respond: dict[str, Any] | None = None
+    #: Decide and notify, but serve and export nothing ("would ban ..."); overrides the file's.
+    dry_run: bool | None = None
+    #: Files the active bans are exported to (nginx include, nftables set, ipset restore).
+    export_nginx: str | None = None
+    export_nftables: str | None = None
+    export_ipset: str | None = None
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -51,9 +59,17 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
+_TABLES = frozenset({"respond"})
+"""Settings that are whole TOML tables, kept as written (their own parser checks them)."""
+
+
 def _coerce(name: str, value: Any, where: str) -> Any:
     kind = str(_TYPES[name])
-    if kind == "bool":
+    if name in _TABLES:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
+        return value
+    if kind.startswith("bool"):
         value = _boolean(name, value, where)
     elif kind == "float":
         value = _seconds(name, value, where)
@@ -128,7 +144,9 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     flat: dict[str, Any] = {}
     for key, value in document.items():
-        if isinstance(value, dict):  # [server] host = ... is the same as server_host? keep flat
+        if key in _TABLES:
+            flat[key] = value
+        elif isinstance(value, dict):  # [server] host = ... is the same as server_host? keep flat
             for inner, inner_value in value.items():
                 flat[inner] = inner_value
         else:
@@ -148,7 +166,7 @@ def load_settings(config: str | None, **flags: Any) -> Settings:
     env = {
         name: _coerce(name, os.environ[f"APIWATCH_{name.upper()}"], f"APIWATCH_{name.upper()}")
         for name in _TYPES
-        if f"APIWATCH_{name.upper()}" in os.environ
+        if f"APIWATCH_{name.upper()}" in os.environ and name not in _TABLES
     }
     settings = replace(settings, **env)
     given = {

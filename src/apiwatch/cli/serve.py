@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
@@ -11,6 +12,9 @@ import click
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
 from apiwatch.cli._config import Settings
 from apiwatch.store import SqlStore
+
+if TYPE_CHECKING:
+    from apiwatch.respond import ResponseConfig
 
 __all__ = ["serve"]
 
@@ -38,6 +42,10 @@ _RETENTION_EVERY = 3600.0
 @click.option("--lateness", metavar="SECONDS",
               help="How far out of time order events may arrive, e.g. 2 or 2s (default 2; "
               "APIWATCH_LATENESS).")  # fmt: skip
+@click.option("--dry-run/--no-dry-run", default=None,
+              help="Respond on paper only: decisions are recorded and notified as 'would "
+              "ban', never served to sensors or bouncers nor exported (APIWATCH_DRY_RUN; "
+              "overrides [respond] dry_run).")  # fmt: skip
 def serve(
     *,
     config: str | None,
@@ -50,6 +58,7 @@ def serve(
     rule_dirs: tuple[str, ...],
     sigmahq: bool | None,
     lateness: str | None,
+    dry_run: bool | None,
 ) -> None:
     """Run the collector: authenticated ingest at POST /v1/events, live detection of attacks in
     what is stored (GET /v1/alerts, /v1/incidents), event search, health and metrics.
@@ -60,10 +69,15 @@ def serve(
     Detection runs the built-in rules (plus --rules, and --sigmahq) on a thread of its own; if it
     falls behind, ingest goes on and the events it skips are counted in /metrics. It starts
     afresh at each start: correlation windows restart; stored alerts and incidents stay.
+
+    Response follows the [respond] table of apiwatch.toml (policies, allowlist, notifiers; see
+    docs/response.md): each incident can lead to ban decisions, served to sensors and CrowdSec
+    bouncers at /v1/decisions/stream, and to one notification per incident. Active bans can be
+    exported to files with export_nginx, export_nftables and export_ipset.
     """
     settings = settings_for(config, db=db, host=host, port=port, tls_cert=tls_cert,
                             tls_key=tls_key, detect=detect, rules=rule_dirs or None,
-                            sigmahq=sigmahq, lateness=lateness)  # fmt: skip
+                            sigmahq=sigmahq, lateness=lateness, dry_run=dry_run)  # fmt: skip
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     try:
@@ -82,6 +96,10 @@ def serve(
         rules=settings.rules,
         sigmahq=settings.sigmahq,
         lateness=settings.lateness,
+        respond=_response_config(settings),
+        export_nginx=settings.export_nginx,
+        export_nftables=settings.export_nftables,
+        export_ipset=settings.export_ipset,
     )
     # Rule errors stop the start before any store or key file is made.
     ruleset = load_ruleset(server_settings) if settings.detect else None
@@ -140,3 +158,17 @@ def _start_retention(store: SqlStore, days: int, stop: threading.Event) -> None:
             stop.wait(_RETENTION_EVERY)
 
     threading.Thread(target=loop, name="apiwatch-retention", daemon=True).start()
+
+
+def _response_config(settings: Settings) -> ResponseConfig | None:
+    """The parsed ``[respond]`` table (None when there is none), with --dry-run applied; a
+    mistake in it stops the start, naming the key."""
+    from apiwatch.respond import parse_config  # noqa: PLC0415
+
+    table = settings.respond
+    if table is None and settings.dry_run is None:
+        return None
+    table = dict(table or {})
+    if settings.dry_run is not None:
+        table["dry_run"] = settings.dry_run
+    return parse_config(table)

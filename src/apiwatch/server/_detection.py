@@ -12,6 +12,8 @@ feeds the engine, and moves event time on with the clock (`Engine.advance`) afte
 and at least once a second, which releases the reorder buffer and lets "logging stopped" fire.
 It then takes the new and updated alerts and incidents and saves them (`Store.save_detections`,
 an upsert by id), at most every ``save_interval`` seconds; a failed save is kept and retried.
+The incidents saved are then handed to ``respond`` (policies, decisions, notifications), on the
+same thread: a decision follows its incident within a save interval.
 
 The engine starts empty: on a restart, correlation windows start afresh (an attack counted
 half before the restart is counted anew), while the alerts and incidents already stored stay.
@@ -40,6 +42,7 @@ logger = logging.getLogger("apiwatch.server.detect")
 _MAX_REMEMBERED = 100_000  # incident ids remembered to count each opened incident once
 
 Save = Callable[[Sequence[Alert], Sequence[Incident]], None]
+Respond = Callable[[Sequence[Incident]], object]
 Clock = Callable[[], datetime]
 
 
@@ -102,8 +105,10 @@ class Detector:
         tick: float = 1.0,
         save_interval: float = 0.2,
         clock: Clock = _wall_clock,
+        respond: Respond | None = None,
     ) -> None:
         self.engine = engine
+        self._respond = respond
         self._save = save
         self._metrics = metrics
         self._capacity = capacity
@@ -239,6 +244,12 @@ class Detector:
             self._incidents_seen.clear()  # bounded; an incident updated after this counts again
         self._incidents_seen |= opened
         self._metrics.detect_incidents.inc(len(opened))
+        if self._respond is not None and incidents:
+            try:
+                self._respond(incidents)
+            except Exception:  # response is best effort: detection goes on
+                self._metrics.detect_errors.labels("respond").inc()
+                logger.exception("responding to incidents failed")
 
     def _observe(self) -> None:
         stats, metrics = self.engine.stats, self._metrics

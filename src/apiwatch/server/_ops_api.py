@@ -52,8 +52,10 @@ async def readyz(request: Request) -> Response:
                      "description": "Prometheus text exposition format."}},
 )  # fmt: skip
 async def metrics(request: Request) -> Response:
-    """Events accepted, rejected and duplicate; batch sizes; commit latency and group sizes."""
-    return Response(server_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    """Events accepted, rejected and duplicate; batch sizes; commit latency and group sizes;
+    detection; decisions in force and bouncer pulls."""
+    body = await anyio.to_thread.run_sync(server_state(request).metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def _probe(store: Store) -> None:

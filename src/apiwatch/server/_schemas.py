@@ -8,11 +8,13 @@ from typing import Any
 import msgspec
 from pydantic import BaseModel, Field
 
-from apiwatch.model import Event
+from apiwatch.model import AllowEntry, Decision, Event
 from apiwatch.model.alert import Alert, Incident
 
 __all__ = [
     "ALERT_REF",
+    "ALLOW_REF",
+    "DECISION_REF",
     "EVENT_REF",
     "INCIDENT_REF",
     "AlertsPage",
@@ -65,13 +67,15 @@ class IngestRefused(BaseModel):
 EVENT_REF = "#/components/schemas/Event"
 ALERT_REF = "#/components/schemas/Alert"
 INCIDENT_REF = "#/components/schemas/Incident"
+DECISION_REF = "#/components/schemas/Decision"
+ALLOW_REF = "#/components/schemas/AllowEntry"
 
 
 def event_schemas() -> dict[str, Any]:
-    """JSON Schemas of `apiwatch.model.Event` and its parts, and of `Alert` and `Incident`, as
-    OpenAPI components."""
+    """JSON Schemas of `apiwatch.model.Event` and its parts, and of `Alert`, `Incident`,
+    `Decision` and `AllowEntry`, as OpenAPI components."""
     _, components = msgspec.json.schema_components(
-        [Event, Alert, Incident], ref_template=_REF_TEMPLATE
+        [Event, Alert, Incident, Decision, AllowEntry], ref_template=_REF_TEMPLATE
     )
     return components
 
@@ -135,6 +139,7 @@ _MEANINGS = {
     401: "No API key, or not a valid one.",
     403: "The API key lacks the scope this needs.",
     404: "There is nothing under this id.",
+    409: "No decision may act on this value: it is allowlisted or internal (the message says).",
     413: "The body is over a size limit.",
     415: "A content type or encoding this endpoint does not take.",
     503: "The store cannot be reached; retry after Retry-After seconds.",

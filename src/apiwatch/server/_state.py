@@ -8,21 +8,26 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from fastapi import Request, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from apiwatch.model import ConfigError
 from apiwatch.server._detection import Detector
-from apiwatch.server.auth import Authenticator, authorize, bearer_secret
+from apiwatch.server.auth import Authenticator, AuthError, authorize, bearer_secret
 from apiwatch.server.committer import Committer
 from apiwatch.server.metrics import Metrics
 from apiwatch.server.settings import ServerSettings
 from apiwatch.store import ApiKey, Store
 
-__all__ = ["ServerState", "only_query", "require", "server_state"]
+__all__ = ["ServerState", "only_query", "require", "require_bouncer", "server_state"]
 
 # Declared so that the OpenAPI document names the scheme; the header is checked by `require`.
 _bearer = HTTPBearer(auto_error=False, description="An apiwatch API key (`apiwatch keys create`).")
+_x_api_key = APIKeyHeader(
+    name="X-Api-Key",
+    auto_error=False,
+    description="An apiwatch API key of scope bouncer, as CrowdSec bouncers send it.",
+)
 
 
 class IngestGate:
@@ -76,6 +81,38 @@ def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         return authorize(key, scope)
 
     return api_key
+
+
+def require_bouncer() -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency giving the request's `ApiKey` when it may act in scope ``bouncer``.
+
+    As CrowdSec's Local API: the key comes in ``X-Api-Key`` (or, as everywhere else in this
+    API, ``Authorization: Bearer``), and a missing, unknown or revoked key is refused with 403,
+    as is a key without the scope.
+    """
+
+    async def bouncer_key(
+        request: Request,
+        _key: str | None = Security(_x_api_key),
+        _: HTTPAuthorizationCredentials | None = Security(_bearer),  # noqa: B008 - FastAPI idiom
+    ) -> ApiKey:
+        secret = request.headers.get("x-api-key", "").strip()
+        if not secret:
+            try:
+                secret = bearer_secret(request.headers.get("authorization"))
+            except AuthError:
+                raise AuthError(
+                    403, "an API key is required: send X-Api-Key: <key of scope bouncer>"
+                ) from None
+        authenticator = server_state(request).authenticator
+        key = authenticator.cached(secret)
+        if key is None:
+            key = await run_in_threadpool(authenticator, secret)
+        if key is None:
+            raise AuthError(403, "the API key is not valid (unknown or revoked)")
+        return authorize(key, "bouncer")
+
+    return bouncer_key
 
 
 def only_query(*names: str) -> Callable[..., Awaitable[None]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,8 +22,17 @@ from starlette.concurrency import run_in_threadpool
 
 import apiwatch
 from apiwatch.detect import Engine, RuleSet
-from apiwatch.server import _detect_api, _errors, _ingest_api, _ops_api, _query_api
+from apiwatch.respond import Dispatcher, build_notifiers
+from apiwatch.server import (
+    _decisions_api,
+    _detect_api,
+    _errors,
+    _ingest_api,
+    _ops_api,
+    _query_api,
+)
 from apiwatch.server._detection import Detector, load_ruleset
+from apiwatch.server._respond import Exports, ResponseService
 from apiwatch.server._schemas import drop_validation_errors, event_schemas
 from apiwatch.server._state import ServerState
 from apiwatch.server.auth import Authenticator
@@ -35,10 +46,12 @@ __all__ = ["create_app"]
 _DESCRIPTION = """\
 The apiwatch collector: authenticated, durable ingest of ECS security events (NDJSON), searching
 them (every read is audited), the sources that send them, the alerts and incidents that live
-detection finds in them, and health and metrics.
+detection finds in them, the ban and flag decisions that enforcement points pull (compatible
+with CrowdSec bouncers), the allowlist, and health and metrics.
 
 Authenticate with `Authorization: Bearer <key>`; keys carry the scopes `ingest`, `read`,
-`bouncer` and `admin` (`apiwatch keys create`). Every error is JSON `{"error": "..."}`.
+`bouncer` and `admin` (`apiwatch keys create`). The decision routes bouncers call also take the
+key in `X-Api-Key`, as CrowdSec bouncers send it. Every error is JSON `{"error": "..."}`.
 """
 
 
@@ -49,7 +62,9 @@ def create_app(
     detection runs ``ruleset`` when given, else the rules `load_ruleset` loads for ``settings``."""
     settings = settings or ServerSettings()
     metrics = Metrics()
-    detector = _detector(store, settings, metrics, ruleset)
+    metrics.watch_decisions(lambda: store.active_decision_counts(datetime.now(UTC)))
+    responder = _responder(store, settings)
+    detector = _detector(store, settings, metrics, ruleset, responder)
     committer = Committer(
         store.append,
         max_events=settings.commit_max_events,
@@ -77,6 +92,8 @@ def create_app(
             await run_in_threadpool(committer.stop)
             if detector:
                 await run_in_threadpool(detector.stop)
+            if responder:
+                await run_in_threadpool(responder.close)
 
     app = FastAPI(
         title="apiwatch collector",
@@ -91,6 +108,7 @@ def create_app(
     app.include_router(_ingest_api.router)
     app.include_router(_query_api.router(settings.query_max_limit))
     app.include_router(_detect_api.router(settings.query_max_limit))
+    app.include_router(_decisions_api.router())
     app.include_router(_ops_api.router)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _complete_openapi(app)
@@ -98,19 +116,43 @@ def create_app(
 
 
 def _detector(
-    store: Store, settings: ServerSettings, metrics: Metrics, ruleset: RuleSet | None
+    store: Store,
+    settings: ServerSettings,
+    metrics: Metrics,
+    ruleset: RuleSet | None,
+    responder: ResponseService | None,
 ) -> Detector | None:
     if not settings.detect:
         return None
     engine = Engine(ruleset if ruleset is not None else load_ruleset(settings),
                     lateness=settings.lateness)  # fmt: skip
-    return Detector(engine, store.save_detections, metrics, capacity=settings.detect_queue_events)
+    return Detector(
+        engine,
+        store.save_detections,
+        metrics,
+        capacity=settings.detect_queue_events,
+        respond=responder.on_incidents if responder else None,
+    )
+
+
+def _responder(store: Store, settings: ServerSettings) -> ResponseService | None:
+    """Response to incidents, when ``[respond]`` is configured (see `ResponseService`)."""
+    if settings.respond is None:
+        return None
+    exports = Exports(
+        nginx=Path(settings.export_nginx) if settings.export_nginx else None,
+        nftables=Path(settings.export_nftables) if settings.export_nftables else None,
+        ipset=Path(settings.export_ipset) if settings.export_ipset else None,
+    )
+    notifiers = build_notifiers(settings.respond, environ=settings.respond_environ)
+    dispatcher = Dispatcher.from_config(settings.respond, notifiers)
+    return ResponseService(store, settings.respond, exports=exports, dispatcher=dispatcher)
 
 
 def _complete_openapi(app: FastAPI) -> None:
-    """The OpenAPI document, generated once: with the ECS `Event`, `Alert` and `Incident`
-    schemas the NDJSON body and the search results refer to, and without FastAPI's 422 (this
-    API answers 400)."""
+    """The OpenAPI document, generated once: with the ECS `Event`, `Alert`, `Incident`,
+    `Decision` and `AllowEntry` schemas the bodies and results refer to, and without FastAPI's
+    422 (this API answers 400)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:

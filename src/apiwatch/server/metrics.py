@@ -4,6 +4,8 @@ Ingest: events accepted, rejected, duplicate; batch sizes; commit latency and gr
 Detection (``apiwatch_detect_*``): events the engine processed (and how many were late), alerts
 raised, incidents opened, records saved, correlation state keys and evictions, events waiting in
 the detection queue, and committed events detection skipped because that queue was full.
+Decisions: those in force by scope (``apiwatch_decisions_active``, read from the store when
+scraped), and the stream pulls and decision queries bouncers make.
 
 `Metrics.middleware` counts HTTP requests by route template (never the raw path, so a scanner
 cannot blow up the label set) and status, learning the status by wrapping ``send``.
@@ -11,7 +13,13 @@ cannot blow up the label set) and status, learning the status by wrapping ``send
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["Metrics", "MetricsMiddleware"]
@@ -19,6 +27,36 @@ __all__ = ["Metrics", "MetricsMiddleware"]
 _SIZE_BUCKETS = (1, 10, 100, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000)
 _GROUP_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128)
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+_DECISION_SCOPES = ("Ip", "Range", "Username")
+
+logger = logging.getLogger("apiwatch.server")
+
+
+class _ActiveDecisions(Collector):
+    """``apiwatch_decisions_active{scope}``, counted by the store at each scrape."""
+
+    def __init__(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        self.counts = counts
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            "apiwatch_decisions_active", "Decisions in force (not simulated), by scope.",
+            labels=["scope"],
+        )  # fmt: skip
+
+    def describe(self) -> Iterable[Metric]:
+        return [self._family()]
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        try:
+            counts = self.counts()
+        except Exception as exc:  # noqa: BLE001 - a scrape must not fail with the store
+            logger.warning("metrics: cannot count the active decisions (%s)", exc)
+            return [family]
+        for scope in sorted({*_DECISION_SCOPES, *counts}):
+            family.add_metric([scope], counts.get(scope, 0))
+        return [family]
 
 
 class Metrics:
@@ -52,6 +90,24 @@ class Metrics:
             "apiwatch_http_requests", "HTTP requests answered.", ["route", "status"], registry=r
         )
         self._detection_metrics()
+        self.decision_streams = Counter(
+            "apiwatch_decision_stream_requests",
+            "Decision stream pulls answered (GET /v1/decisions/stream), by startup or delta.",
+            ["startup"], registry=r,
+        )  # fmt: skip
+        self.decision_queries = Counter(
+            "apiwatch_decision_queries", "Decision lookups answered (GET /v1/decisions).",
+            registry=r,
+        )  # fmt: skip
+        self.decisions_served = Counter(
+            "apiwatch_decisions_served", "Decisions sent to bouncers, by stream section.",
+            ["section"], registry=r,
+        )  # fmt: skip
+
+    def watch_decisions(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Export ``apiwatch_decisions_active`` from ``counts`` (scope -> decisions in force),
+        called at each scrape (from a worker thread: it may read the store)."""
+        self.registry.register(_ActiveDecisions(counts))
 
     def _detection_metrics(self) -> None:
         r = self.registry

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from apiwatch.model import ConfigError
+from apiwatch.respond import ResponseConfig
 
 __all__ = ["ServerSettings"]
 
@@ -32,6 +34,12 @@ class ServerSettings:
     ``detect_queue_events`` bounds the committed events waiting for the detection thread: when
     detection falls that far behind, further events are not fed to it (they are stored all the
     same, and counted in ``apiwatch_detect_skipped_events``).
+
+    Response (``respond``, the parsed ``[respond]`` table: policies, allowlist, notifiers; None:
+    no automatic response) runs on every incident detection saves. Notifier secrets are read
+    from ``respond_environ`` (the process environment when None). ``export_nginx``,
+    ``export_nftables`` and ``export_ipset`` are files the active bans are written to for other
+    enforcement points (rewritten atomically when bans change and as they expire).
     """
 
     max_body_bytes: int = 10 * _MIB
@@ -50,6 +58,11 @@ class ServerSettings:
     sigmahq: bool = False
     lateness: float = 2.0
     detect_queue_events: int = 100_000
+    respond: ResponseConfig | None = None
+    respond_environ: Mapping[str, str] | None = None
+    export_nginx: str | None = None
+    export_nftables: str | None = None
+    export_ipset: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.rules, str | bytes) or not all(isinstance(r, str) for r in self.rules):

@@ -1,5 +1,5 @@
-"""Durable, encrypted, tamper-evident storage of events, alerts and incidents: `open_store`
-picks the back end by URL.
+"""Durable, encrypted, tamper-evident storage of events, alerts, incidents, decisions and the
+allowlist: `open_store` picks the back end by URL.
 
 ``sqlite:///path/to/apiwatch.db`` (the default, embedded) or ``postgresql://user@host/db``.
 """
@@ -12,12 +12,24 @@ import re
 from pathlib import Path
 
 from apiwatch.model import ConfigError
+from apiwatch.store._decisions import scope_name
+from apiwatch.store._manual import (
+    MANUAL,
+    DecisionRefusedError,
+    check_decidable,
+    manual_allow_entry,
+    manual_decision,
+    parse_duration,
+)
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store.base import (
     SCOPES,
     ApiKey,
     AppendResult,
     Batch,
+    DecisionChanges,
+    DecisionFilter,
+    DecisionPage,
     DetectionFilter,
     DetectionPage,
     EventFilter,
@@ -32,10 +44,15 @@ from apiwatch.store.crypto import Keyring
 
 __all__ = [
     "DEFAULT_DB",
+    "MANUAL",
     "SCOPES",
     "ApiKey",
     "AppendResult",
     "Batch",
+    "DecisionChanges",
+    "DecisionFilter",
+    "DecisionPage",
+    "DecisionRefusedError",
     "DetectionFilter",
     "DetectionPage",
     "EventFilter",
@@ -49,8 +66,13 @@ __all__ = [
     "StoreUnavailableError",
     "StoredLine",
     "VerifyReport",
+    "check_decidable",
     "default_key_file",
+    "manual_allow_entry",
+    "manual_decision",
     "open_store",
+    "parse_duration",
+    "scope_name",
 ]
 
 DEFAULT_DB = "sqlite:///./apiwatch.db"

@@ -20,7 +20,7 @@ import msgspec
 
 from apiwatch.model import ApiwatchError, ConfigError
 from apiwatch.model.alert import Alert, Incident
-from apiwatch.store import _detections, _keys
+from apiwatch.store import _decisions, _detections, _keys
 from apiwatch.store._rows import (
     Row,
     RowBuilder,
@@ -73,7 +73,7 @@ def _now_us() -> int:
     return micros(datetime.now(UTC))
 
 
-class SqlStore(ABC):
+class SqlStore(_decisions.DecisionTables, ABC):
     """Shared implementation; subclasses provide connections and dialect details."""
 
     mark = "?"
@@ -613,7 +613,7 @@ class SqlStore(ABC):
         done = self._rotate_events(new_id)
         for kind in (_detections.ALERT, _detections.INCIDENT):
             done += self._rotate_detections(kind, new_id)
-        return done
+        return done + self._rotate_decision_tables(new_id)
 
     def _rotate_detections(self, kind: str, new_id: int) -> int:
         select, update = _detections.re_encrypt_sql(kind, self.mark)

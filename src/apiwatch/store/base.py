@@ -16,6 +16,11 @@ pass the same test suite. Every back end keeps these promises:
   like event payloads, with only the columns their filters need in clear (see `DetectionFilter`).
   They are derived data (a replay of the stored events gives them again), so they are not part
   of the hash chain; each payload is authenticated and bound to its record's id.
+* Decisions (`Store.add_decisions`) get increasing integer ids and are never removed, only
+  marked deleted; `Store.decision_changes` tells a bouncer what became active or stopped
+  applying since its cursor, each change once. The allowlist (`Store.allow_add`) holds what no
+  decision may act on. Both keep their payload (reason, incident) encrypted, with addresses in
+  clear and account names only as a blind index (see `apiwatch.store._decisions`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
-from apiwatch.model import ConfigError, Event
+from apiwatch.model import AllowEntry, ConfigError, Decision, Event
 from apiwatch.model.alert import SEVERITIES, Alert, Incident
 
 __all__ = [
@@ -35,6 +40,9 @@ __all__ = [
     "ApiKey",
     "AppendResult",
     "Batch",
+    "DecisionChanges",
+    "DecisionFilter",
+    "DecisionPage",
     "DetectionFilter",
     "DetectionPage",
     "EventFilter",
@@ -170,6 +178,55 @@ class DetectionPage(Generic[Record]):
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionFilter:
+    """A query over stored decisions; every given criterion must hold.
+
+    By default only the decisions in force at ``at`` (now when None) match: begun, not expired,
+    not deleted by then, not simulated; ``include_expired``, ``include_deleted`` and
+    ``include_simulated`` lift each of those conditions. ``scopes`` (`DECISION_SCOPES` names)
+    and ``origins`` match any of theirs; ``value`` is a value in one of the scopes (an account
+    name matches caselessly); ``ip`` an address or CIDR network that an ``Ip`` decision equals
+    or a ``Range`` decision contains (CrowdSec's ``ip=`` and ``range=``), or with ``contains``
+    false, the network that holds the decision's address or range (CrowdSec's ``contains``).
+    """
+
+    at: datetime | None = None
+    scopes: tuple[str, ...] = ()
+    value: str | None = None
+    ip: str | None = None
+    contains: bool = True
+    type: str | None = None
+    origins: tuple[str, ...] = ()
+    incident: str | None = None
+    include_expired: bool = False
+    include_deleted: bool = False
+    include_simulated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionPage:
+    """Stored decisions in id order, and where to go on (None at the end)."""
+
+    items: list[Decision]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionChanges:
+    """What changed for a bouncer since its cursor (see `Store.decision_changes`).
+
+    ``new``: decisions in force now that it has not been given (and, when one of the values in
+    ``deleted`` is still under another decision, that decision again, so that a bouncer keyed
+    by value re-applies it after the delete); ``deleted``: decisions it was given that were
+    deleted or expired since; ``cursor``: what to pass next time.
+    """
+
+    new: list[Decision]
+    deleted: list[Decision]
+    cursor: str
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """Stored events (ECS JSON lines, decrypted) in storage order, and where to go on."""
 
@@ -302,6 +359,79 @@ class Store(Protocol):
         ...
 
     def incident(self, incident_id: str) -> Incident | None: ...
+
+    # -- decisions and the allowlist -----------------------------------------------------------
+
+    def add_decisions(self, decisions: Sequence[Decision], *, by: str = "") -> list[Decision]:
+        """Store new decisions (``id`` 0) in one transaction; returns them with their ids, which
+        increase in the order given. ``by`` names who took them, for the log. Raises
+        `ConfigError` for an unknown scope or type, or a value not valid in its scope."""
+        ...
+
+    def delete_decision(self, decision_id: int, *, at: datetime, by: str = "") -> Decision | None:
+        """Mark a decision deleted at ``at``; the decision, or None when no decision with that
+        id is stored or it was already deleted."""
+        ...
+
+    def decisions(
+        self, criteria: DecisionFilter, *, cursor: str | None = None, limit: int = 1000
+    ) -> DecisionPage:
+        """Decisions matching ``criteria``, by id, a page at a time."""
+        ...
+
+    def decision_changes(
+        self,
+        cursor: str | None,
+        *,
+        now: datetime,
+        scopes: Sequence[str] = (),
+        origins: Sequence[str] = (),
+    ) -> DecisionChanges:
+        """What a bouncer that was answered up to ``cursor`` needs at ``now``: None (startup)
+        gives every decision in force as new. Only non-simulated decisions of ``scopes`` and
+        ``origins`` (all when empty). Each decision is new once and deleted (or expired) once
+        for a chain of cursors; raises `ConfigError` for a cursor this store did not make."""
+        ...
+
+    def bouncer_cursor(self, bouncer: str) -> str | None:
+        """The cursor saved for ``bouncer`` (`save_bouncer_cursor`), or None."""
+        ...
+
+    def save_bouncer_cursor(self, bouncer: str, cursor: str, *, now: datetime) -> None:
+        """Remember ``cursor`` for ``bouncer``; cursors unused for 30 days are forgotten."""
+        ...
+
+    def offences(self, scope: str, value: str) -> int:
+        """How many ``ban`` decisions ``value`` has had in ``scope`` (not simulated, not deleted
+        by hand), for escalating repeat offenders."""
+        ...
+
+    def active_decision_counts(self, now: datetime) -> dict[str, int]:
+        """How many decisions are in force at ``now``, by scope."""
+        ...
+
+    def allow_add(self, entry: AllowEntry, *, by: str = "") -> AllowEntry:
+        """Allowlist ``entry.value`` in ``entry.scope`` (replacing the reason when it already
+        is); returns the stored entry with its id."""
+        ...
+
+    def allow_delete(self, scope: str, value: str, *, by: str = "") -> bool:
+        """Remove the allowlist entry for exactly this value; whether there was one."""
+        ...
+
+    def allow_list(self) -> list[AllowEntry]:
+        """Every allowlist entry, oldest first."""
+        ...
+
+    def allow_match(self, scope: str, value: str) -> AllowEntry | None:
+        """The allowlist entry that protects ``value``: for an address, an entry equal to it or
+        a range containing it; for a range, any entry inside or overlapping it (a ban on the
+        range would hit it); for an account, its entry (caselessly). None when there is none."""
+        ...
+
+    def is_allowed(self, scope: str, value: str) -> bool:
+        """Whether `allow_match` finds an entry."""
+        ...
 
     def count(self) -> int: ...
 

@@ -1,0 +1,280 @@
+"""``apiwatch decisions`` and ``apiwatch allowlist``: bans and flags by hand, on the store itself.
+
+A decision added here is stored like one that response takes, so bouncers and sensors get it on
+their next pull of ``/v1/decisions/stream``; a delete reaches them the same way. Values are
+checked (addresses, CIDR networks, durations) and a ban on an allowlisted value or an internal
+network is refused, saying why. Listing decisions is recorded in the read audit (their reasons
+may name accounts).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.model import DECISION_TYPES, AllowEntry, ApiwatchError, Decision, go_duration
+from apiwatch.store import (
+    DecisionFilter,
+    ReadRecord,
+    SqlStore,
+    check_decidable,
+    manual_allow_entry,
+    manual_decision,
+)
+
+__all__ = ["allowlist", "decisions"]
+
+
+def _target_options(function: Any) -> Any:
+    """``--ip``, ``--range`` and ``--account``: exactly one is given."""
+    for name, dest, meta, text in (
+        ("--account", "account", "NAME", "An account name (user.name)."),
+        ("--range", "network", "CIDR", "A network, e.g. 198.51.100.0/24."),
+        ("--ip", "ip", "ADDRESS", "An address, e.g. 203.0.113.9."),
+    ):
+        function = click.option(name, dest, metavar=meta, help=text)(function)
+    return function
+
+
+def _target(ip: str | None, network: str | None, account: str | None) -> tuple[str, str]:
+    given = [(scope, value) for scope, value in (("Ip", ip), ("Range", network),
+             ("Username", account)) if value is not None]  # fmt: skip
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --ip, --range, --account")
+    return given[0]
+
+
+@contextmanager
+def _store(config: str | None, db: str | None) -> Iterator[SqlStore]:
+    """The configured store (which must exist); its errors as one clear line."""
+    try:
+        store = open_configured_store(settings_for(config, db=db))
+    except ApiwatchError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    except ApiwatchError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _who() -> str:
+    """The OS account running the command, for the log and the read audit."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _complete(record: msgspec.Struct) -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.to_builtins(record)
+    for field in msgspec.structs.fields(record):
+        data.setdefault(field.encode_name, msgspec.to_builtins(getattr(record, field.name)))
+    return data
+
+
+def _table(*headers: str) -> Table:
+    """A table whose cells wrap rather than lose characters: an address cut short is useless."""
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold", min_width=15 if header == "value" else None)
+    return table
+
+
+def _moment(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _state(decision: Decision, now: datetime) -> str:
+    if decision.deleted is not None:
+        return "deleted"
+    if decision.simulated:
+        return "simulated"
+    if decision.until <= now:
+        return "expired"
+    return go_duration((decision.until - now).total_seconds())
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+
+@click.group()
+def decisions() -> None:
+    """List, add and delete ban and flag decisions (served to bouncers and sensors)."""
+
+
+@decisions.command("list")
+@click.option("--all", "everything", is_flag=True,
+              help="Also deleted, expired and simulated decisions.")  # fmt: skip
+@click.option("--ip", metavar="ADDRESS|CIDR", help="Only decisions covering this address.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON array with every field (until, incident ...).")  # fmt: skip
+@store_options
+def list_decisions(
+    everything: bool, ip: str | None, as_json: bool, config: str | None, db: str | None
+) -> None:
+    """Decisions in force (or --all), oldest first."""
+    now = datetime.now(UTC)
+    criteria = DecisionFilter(at=now, ip=ip, include_expired=everything,
+                              include_deleted=everything, include_simulated=everything)  # fmt: skip
+    found: list[Decision] = []
+    with _store(config, db) as store:
+        cursor: str | None = None
+        while True:
+            page = store.decisions(criteria, cursor=cursor, limit=1000)
+            found += page.items
+            if (cursor := page.next_cursor) is None:
+                break
+        shown = " ".join(part for part in ("all" if everything else "", f"ip={ip}" if ip else "")
+                         if part) or "in force"  # fmt: skip
+        store.record_read(ReadRecord(now, _who(), "decisions", shown, len(found)))
+    if as_json:
+        click.echo(json.dumps([_complete(d) for d in found], indent=2))
+        return
+    table = _table("id", "type", "scope", "value", "left", "origin", "reason")
+    for d in found:
+        table.add_row(str(d.id), d.type, d.scope, d.value, _state(d, now), d.origin, d.reason)
+    Console(markup=False).print(table)
+
+
+@decisions.command("add")
+@_target_options
+@click.option("--duration", required=True, metavar="DURATION",
+              help="How long: e.g. 30m, 4h, 1h30m, 7d.")  # fmt: skip
+@click.option("--type", "kind", type=click.Choice(DECISION_TYPES),
+              help="ban (default for --ip, --range), captcha, throttle, flag (default for "
+              "--account).")  # fmt: skip
+@click.option("--reason", required=True, help="Why (kept, encrypted, with the decision).")
+@store_options
+def add_decision(
+    *,
+    ip: str | None,
+    network: str | None,
+    account: str | None,
+    duration: str,
+    kind: str | None,
+    reason: str,
+    config: str | None,
+    db: str | None,
+) -> None:
+    """Ban an address or network, or flag an account, for a while.
+
+    Refused, saying why, for an allowlisted value or one in an internal network (loopback,
+    RFC 1918, CGNAT, link-local, ULA).
+    """
+    from apiwatch.respond import PROTECTED_NETWORKS  # noqa: PLC0415 - only this command needs it
+
+    scope, value = _target(ip, network, account)
+    with _store(config, db) as store:
+        decision = manual_decision(scope, value, duration=duration, reason=reason,
+                                   now=datetime.now(UTC), type=kind)  # fmt: skip
+        check_decidable(store, decision.scope, decision.value, protected=PROTECTED_NETWORKS)
+        added = store.add_decisions([decision], by=_who())[0]
+    left = go_duration((added.until - added.created).total_seconds())
+    click.echo(f"added decision {added.id}: {added.type} {added.scope} {added.value} for {left} "
+               f"(until {_moment(added.until)})")  # fmt: skip
+
+
+@decisions.command("delete")
+@click.argument("decision_id", metavar="ID", type=click.IntRange(min=1))
+@store_options
+def delete_decision(decision_id: int, config: str | None, db: str | None) -> None:
+    """Delete the decision with this ID: bouncers drop it on their next pull."""
+    with _store(config, db) as store:
+        found = store.delete_decision(decision_id, at=datetime.now(UTC), by=_who())
+    if found is None:
+        raise click.ClickException(f"no decision {decision_id} in force (unknown or deleted)")
+    click.echo(f"deleted decision {found.id}: {found.type} {found.scope} {found.value}")
+
+
+# -- the allowlist ------------------------------------------------------------------------------
+
+
+@click.group()
+def allowlist() -> None:
+    """Addresses, networks and accounts no decision may act on."""
+
+
+@allowlist.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@store_options
+def list_allowed(as_json: bool, config: str | None, db: str | None) -> None:
+    """Every allowlist entry, oldest first."""
+    with _store(config, db) as store:
+        entries = store.allow_list()
+    if as_json:
+        click.echo(json.dumps([_complete(entry) for entry in entries], indent=2))
+        return
+    table = _table("id", "scope", "value", "reason", "since")
+    for entry in entries:
+        table.add_row(str(entry.id), entry.scope, entry.value, entry.reason,
+                      _moment(entry.created))  # fmt: skip
+    Console(markup=False).print(table)
+
+
+@allowlist.command("add")
+@_target_options
+@click.option("--reason", required=True, help="Why it must never be banned.")
+@store_options
+def add_allowed(
+    *,
+    ip: str | None,
+    network: str | None,
+    account: str | None,
+    reason: str,
+    config: str | None,
+    db: str | None,
+) -> None:
+    """Allowlist an address, network or account (again: replace its reason)."""
+    scope, value = _target(ip, network, account)
+    with _store(config, db) as store:
+        entry = manual_allow_entry(scope, value, reason=reason, now=datetime.now(UTC))
+        stored = store.allow_add(entry, by=_who())
+        still = _decisions_on(store, stored)
+    click.echo(f"allowlisted {stored.scope} {stored.value} (entry {stored.id}): {stored.reason}")
+    if still:
+        ids = ", ".join(str(d.id) for d in still)
+        click.echo(f"note: decision(s) {ids} still apply to it; `apiwatch decisions delete ID` "
+                   "lifts them", err=True)  # fmt: skip
+
+
+def _decisions_on(store: SqlStore, entry: AllowEntry) -> list[Decision]:
+    """The decisions in force on what an entry now protects: on the account, or on an address
+    or range that contains the entry's or lies inside it (the first thousand of each)."""
+    if entry.scope == "Username":
+        wanted = [DecisionFilter(scopes=("Username",), value=entry.value)]
+    else:
+        wanted = [DecisionFilter(ip=entry.value), DecisionFilter(ip=entry.value, contains=False)]
+    found = {d.id: d for criteria in wanted for d in store.decisions(criteria, limit=1000).items}
+    return sorted(found.values(), key=lambda decision: decision.id)
+
+
+@allowlist.command("delete")
+@_target_options
+@store_options
+def delete_allowed(
+    *,
+    ip: str | None,
+    network: str | None,
+    account: str | None,
+    config: str | None,
+    db: str | None,
+) -> None:
+    """Remove the entry for exactly this address, network or account."""
+    scope, value = _target(ip, network, account)
+    with _store(config, db) as store:
+        done = store.allow_delete(scope, value, by=_who())
+    if not done:
+        raise click.ClickException(f"no allowlist entry for exactly {value}")
+    click.echo(f"removed {value} from the allowlist")

@@ -1,0 +1,155 @@
+"""Response in the collector: incidents -> decisions, notifications and exported ban lists.
+
+The detection thread calls `ResponseService.on_incidents` with every incident it has just saved
+(new or updated). For each one the `Responder` (the ``[respond]`` policies) decides, given how
+many bans each value had before (repeat offenders get longer ones), the allowlist (the config's
+entries and the store's, which no policy can override) and what was already decided for that
+incident (an incident that grows only yields decisions for its new attackers). New decisions are
+stored — which is what serves them to sensors and CrowdSec bouncers through
+``/v1/decisions/stream`` — then the `Dispatcher` queues at most one message per incident and
+notifier (and an update only on escalation), and the export files (nginx ``deny`` include,
+nftables and ipset sets) are rewritten atomically when bans changed, and again as bans expire.
+
+Everything here is best effort and never stops detection: a failure is logged and counted, and
+the next incident is handled. In dry-run mode decisions are stored as ``simulated``: they are
+listed and notified ("would ban"), never served or exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from apiwatch.model import Decision, Incident
+from apiwatch.respond import Dispatcher, Responder, ResponseConfig, build_notifiers
+from apiwatch.respond.exporters import write_ipset, write_nftables, write_nginx
+from apiwatch.store import DecisionFilter, Store
+
+__all__ = ["Exports", "ResponseService"]
+
+logger = logging.getLogger("apiwatch.server.respond")
+
+Clock = Callable[[], datetime]
+_EXPORT_EVERY = 10.0  # seconds between export refreshes (bans expire without any new decision)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Exports:
+    """Where to write ban lists for other enforcement points (None: not written)."""
+
+    nginx: Path | None = None
+    nftables: Path | None = None
+    ipset: Path | None = None
+
+    def any(self) -> bool:
+        return any((self.nginx, self.nftables, self.ipset))
+
+
+class ResponseService:
+    """Turns saved incidents into decisions, messages and export files (module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: ResponseConfig,
+        *,
+        exports: Exports | None = None,
+        dispatcher: Dispatcher | None = None,
+        clock: Clock = _now,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.exports = exports or Exports()
+        self.dispatcher = dispatcher or Dispatcher.from_config(config, build_notifiers(config))
+        self.clock = clock
+        self.decided = 0
+        self.failures = 0
+        self._next_export = 0.0
+        self._export_due = self.exports.any()
+
+    def on_incidents(self, incidents: Sequence[Incident]) -> list[Decision]:
+        """Decide, store, notify and export for each incident; the decisions stored."""
+        stored: list[Decision] = []
+        for incident in incidents:
+            try:
+                stored.extend(self._handle(incident))
+            except Exception:  # a bad incident or a store hiccup must not stop detection
+                self.failures += 1
+                logger.exception("responding to incident %s failed", incident.id)
+        if stored:
+            self._export_due = self.exports.any()
+        self.tick()
+        return stored
+
+    def _handle(self, incident: Incident) -> list[Decision]:
+        now = self.clock()
+        store = self.store
+        responder = Responder(self.config, allow=store.allow_list())
+        page = store.decisions(
+            DecisionFilter(
+                incident=incident.id,
+                include_expired=True,
+                include_deleted=True,
+                include_simulated=True,
+            )
+        )
+        existing = {(d.scope, d.value) for d in page.items}
+        decided = responder.decide(incident, now=now, offences=store.offences, existing=existing)
+        for value, reason in decided.skipped:
+            logger.info("incident %s: not acting against %s: %s", incident.id, value, reason)
+        stored = store.add_decisions(decided.decisions, by="respond") if decided.decisions else []
+        self.decided += len(stored)
+        for decision in stored:
+            logger.warning(
+                "%s decision %d: %s %s %s until %s (incident %s)",
+                "dry-run" if decision.simulated else "new",
+                decision.id,
+                decision.type,
+                decision.scope,
+                decision.value,
+                decision.until.isoformat(),
+                incident.id,
+            )
+        if decided.notify or stored:
+            self.dispatcher.submit(incident, decided)
+        return stored
+
+    def tick(self) -> None:
+        """Rewrite the export files when bans changed or some may have expired."""
+        if not self.exports.any():
+            return
+        due = time.monotonic() >= self._next_export
+        if not (self._export_due or due):
+            return
+        self._next_export = time.monotonic() + _EXPORT_EVERY
+        self._export_due = False
+        try:
+            self._export()
+        except OSError:
+            self.failures += 1
+            logger.exception("writing the ban list exports failed (will retry)")
+            self._export_due = True
+
+    def _export(self) -> None:
+        now = self.clock()
+        page = self.store.decisions(DecisionFilter(at=now, scopes=("Ip", "Range")), limit=100_000)
+        bans = [d for d in page.items if d.type == "ban"]
+        exports = self.exports
+        if exports.nginx is not None:
+            write_nginx(exports.nginx, bans, now=now)
+        if exports.nftables is not None:
+            write_nftables(exports.nftables, bans, now=now)
+        if exports.ipset is not None:
+            write_ipset(exports.ipset, bans, now=now)
+
+    def close(self) -> None:
+        """Deliver what is queued (bounded wait), then stop the notifier threads."""
+        self.dispatcher.close(timeout=10)

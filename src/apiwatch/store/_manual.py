@@ -1,0 +1,146 @@
+"""Decisions and allowlist entries made by hand (``apiwatch decisions add``, ``POST
+/v1/decisions``): the input checked, and the refusal of values no decision may act on.
+
+Exceptions::
+
+    ApiwatchError
+    ├── ConfigError             an address, network, duration, type or reason that is not valid
+    └── DecisionRefusedError    a valid value that is allowlisted or in a protected network
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Final, Protocol
+
+from apiwatch.model import DECISION_TYPES, AllowEntry, ApiwatchError, ConfigError, Decision
+from apiwatch.model import normalise_value as _normalise
+from apiwatch.store._decisions import scope_name
+
+__all__ = [
+    "MANUAL",
+    "DecisionRefusedError",
+    "check_decidable",
+    "manual_allow_entry",
+    "manual_decision",
+    "parse_duration",
+]
+
+MANUAL: Final = "manual"
+"""The ``origin`` and ``scenario`` of a decision added by hand."""
+
+_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_LONGEST: Final = timedelta(days=3650)
+_MAX_REASON: Final = 1000
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class DecisionRefusedError(ApiwatchError):
+    """No decision may act on this value: it is allowlisted, or in a protected network."""
+
+
+class _Allowlist(Protocol):
+    def allow_match(self, scope: str, value: str) -> AllowEntry | None: ...
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"4h"``, ``"30m"``, ``"1h30m"``, ``"7d"``, ``"90s"`` (units ms s m h d w) as a timedelta;
+    `ConfigError` for anything else, zero, or more than ten years."""
+    problem = ConfigError(f"duration: {text!r} is not a duration (use e.g. 30m, 4h, 1h30m, 7d)")
+    given, seconds, pos = text.strip().lower(), 0.0, 0
+    if not given:
+        raise problem
+    while pos < len(given):
+        match = _PART.match(given, pos)
+        if match is None:
+            raise problem
+        seconds += float(match.group(1)) * _UNIT[match.group(2)]
+        pos = match.end()
+    if seconds < 1:
+        raise ConfigError(f"duration: {text!r} is too short (at least 1s)")
+    if seconds > _LONGEST.total_seconds():
+        raise ConfigError(f"duration: {text!r} is too long (at most 3650d)")
+    return timedelta(seconds=seconds)
+
+
+def _scope_and_value(scope: str, value: str) -> tuple[str, str]:
+    name = scope_name(scope)
+    if name is None:
+        raise ConfigError(f"scope: {scope!r} is not one of ip, range, username")
+    try:
+        return name, _normalise(name, value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _reason(reason: str) -> str:
+    text = reason.strip()
+    if not text:
+        raise ConfigError("reason: say why (it is kept, encrypted, with the decision)")
+    if len(text) > _MAX_REASON or not text.isprintable():
+        raise ConfigError(f"reason: one line of printable text, at most {_MAX_REASON} characters")
+    return text
+
+
+def manual_decision(
+    scope: str,
+    value: str,
+    *,
+    duration: str,
+    reason: str,
+    now: datetime,
+    type: str | None = None,
+) -> Decision:
+    """A decision to add by hand (``id`` 0, origin and scenario `MANUAL`): ``type`` defaults to
+    ``ban`` for an address or network and ``flag`` for an account. `ConfigError` names what is
+    not valid."""
+    name, canonical = _scope_and_value(scope, value)
+    kind = type or ("flag" if name == "Username" else "ban")
+    if kind not in DECISION_TYPES:
+        raise ConfigError(f"type: {kind!r} is not one of {', '.join(DECISION_TYPES)}")
+    return Decision(
+        id=0,
+        type=kind,
+        scope=name,
+        value=canonical,
+        created=now,
+        until=now + parse_duration(duration),
+        origin=MANUAL,
+        scenario=MANUAL,
+        reason=_reason(reason),
+    )
+
+
+def manual_allow_entry(scope: str, value: str, *, reason: str, now: datetime) -> AllowEntry:
+    """An allowlist entry to add by hand; `ConfigError` names what is not valid."""
+    name, canonical = _scope_and_value(scope, value)
+    return AllowEntry(scope=name, value=canonical, reason=_reason(reason), created=now)
+
+
+def check_decidable(
+    allowlist: _Allowlist, scope: str, value: str, *, protected: Iterable[Network] = ()
+) -> None:
+    """Raise `DecisionRefusedError`, saying why, when ``value`` is allowlisted (an entry equal
+    to it, containing it, or inside the range) or overlaps one of the ``protected`` networks."""
+    name, canonical = _scope_and_value(scope, value)
+    entry = allowlist.allow_match(name, canonical)
+    if entry is not None:
+        covered = "" if entry.value == canonical else f" (by the entry {entry.value})"
+        raise DecisionRefusedError(
+            f"{canonical} is allowlisted{covered}: {entry.reason}; no decision may act on it "
+            "(remove the allowlist entry first if this is intended)"
+        )
+    if name == "Username":
+        return
+    network = ipaddress.ip_network(canonical, strict=False)
+    for internal in protected:
+        if network.version == internal.version and network.overlaps(internal):
+            raise DecisionRefusedError(
+                f"{canonical} is in the internal network {internal}: banning it could lock out "
+                "your own proxies, load balancers or staff"
+            )

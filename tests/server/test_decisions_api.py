@@ -1,0 +1,384 @@
+"""The decision API on a live collector: CrowdSec-compatible stream and lookup for bouncers
+(X-Api-Key, 403 as CrowdSec answers, ``null`` when empty, durations counting down), and the
+admin routes for decisions and the allowlist."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from apiwatch.model import Decision
+from apiwatch.sensor._decisions import parse_go_duration
+
+from .conftest import Collector
+
+WIRE_FIELDS = {"id", "origin", "type", "scope", "value", "duration", "until", "scenario",
+               "simulated"}  # fmt: skip
+ACCOUNT = "dana.private-account"
+
+
+@pytest.fixture
+def bouncer(collector: Collector) -> Iterator[httpx.Client]:
+    """A client with a key of scope bouncer, sent as CrowdSec bouncers send it."""
+    secret = collector.store.create_key("bouncer", ["bouncer"])[1]
+    collector.keys["bouncer"] = secret
+    with httpx.Client(base_url=collector.url, headers={"X-Api-Key": secret}, timeout=30) as c:
+        yield c
+
+
+@pytest.fixture
+def admin(collector: Collector) -> Iterator[httpx.Client]:
+    with collector.client("admin") as client:
+        yield client
+
+
+def decision(
+    value: str = "203.0.113.9",
+    scope: str = "Ip",
+    *,
+    lasting: float = 3600,
+    ago: float = 0,
+    type: str = "ban",
+    simulated: bool = False,
+    origin: str = "apiwatch",
+) -> Decision:
+    created = datetime.now(UTC) - timedelta(seconds=ago)
+    return Decision(
+        id=0,
+        type=type,
+        scope=scope,
+        value=value,
+        created=created,
+        until=created + timedelta(seconds=lasting),
+        origin=origin,
+        scenario="credential-stuffing-source",
+        reason="a reason never served",
+        simulated=simulated,
+    )
+
+
+def pull(client: httpx.Client, startup: bool = False, **params: str) -> dict[str, Any]:
+    answer = client.get("/v1/decisions/stream", params={"startup": str(startup).lower(), **params})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    assert set(body) == {"new", "deleted"}
+    return body
+
+
+def served_values(section: list[dict[str, Any]] | None) -> list[str]:
+    return [item["value"] for item in section or []]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 403),
+        ({"X-Api-Key": "aw_000000000000_unknown"}, 403),
+        ({"Authorization": "Basic eDp5"}, 403),
+    ],
+)
+def test_the_bouncer_routes_refuse_a_missing_or_unknown_key_with_403(
+    collector: Collector, headers: dict[str, str], status: int
+) -> None:
+    """As CrowdSec's Local API: no key, an unknown key, or no usable header is a 403."""
+    for path in ("/v1/decisions/stream", "/v1/decisions"):
+        answer = httpx.get(collector.url + path, headers=headers)
+        assert answer.status_code == status
+        assert "key" in answer.json()["error"]
+
+
+def test_a_key_without_the_bouncer_scope_is_refused(collector: Collector) -> None:
+    """An ingest or read key may not pull decisions (403 naming the scope)."""
+    for name in ("ingest", "read"):
+        answer = httpx.get(collector.url + "/v1/decisions/stream",
+                           headers={"X-Api-Key": collector.keys[name]})  # fmt: skip
+        assert answer.status_code == 403
+        assert "bouncer" in answer.json()["error"]
+
+
+def test_bearer_and_admin_keys_are_accepted_too(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """Authorization: Bearer works as X-Api-Key does; an admin key may pull as well."""
+    for secret in (collector.keys["bouncer"], collector.keys["admin"]):
+        answer = httpx.get(collector.url + "/v1/decisions/stream",
+                           headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
+        assert answer.status_code == 200
+
+
+def test_nothing_to_say_is_json_null(bouncer: httpx.Client) -> None:
+    """No decisions: the stream answers null sections and the lookup answers null."""
+    assert pull(bouncer, startup=True) == {"new": None, "deleted": None}
+    answer = bouncer.get("/v1/decisions", params={"ip": "203.0.113.9"})
+    assert answer.status_code == 200
+    assert answer.text == "null"
+    assert answer.headers["content-type"] == "application/json"
+
+
+def test_a_served_decision_has_exactly_the_crowdsec_fields(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """id int, the CrowdSec fields, the Go duration left, until in RFC 3339, simulated false,
+    and never the reason."""
+    stored = collector.store.add_decisions([decision(lasting=3600, ago=100)])[0]
+    item = pull(bouncer, startup=True)["new"][0]
+    assert set(item) == WIRE_FIELDS
+    assert item["id"] == stored.id
+    assert isinstance(item["id"], int)
+    assert (item["scope"], item["type"], item["value"]) == ("Ip", "ban", "203.0.113.9")
+    assert (item["origin"], item["scenario"]) == ("apiwatch", "credential-stuffing-source")
+    assert item["simulated"] is False
+    assert re.fullmatch(r"58m\d+s", item["duration"])
+    assert 3480 <= parse_go_duration(item["duration"]) <= 3500
+    until = datetime.fromisoformat(item["until"].replace("Z", "+00:00"))
+    assert abs((until - stored.until).total_seconds()) < 1
+
+
+def test_durations_count_down_between_pulls(collector: Collector, bouncer: httpx.Client) -> None:
+    """The duration is the time left when served: later answers give less."""
+    collector.store.add_decisions([decision(lasting=600)])
+    first = parse_go_duration(pull(bouncer, startup=True)["new"][0]["duration"])
+    time.sleep(2.1)
+    later = parse_go_duration(bouncer.get("/v1/decisions").json()[0]["duration"])
+    assert first - later >= 2
+
+
+def test_the_stream_serves_addresses_and_ranges_by_default(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """Like CrowdSec, only Ip and Range unless scopes= asks; simulated decisions never."""
+    collector.store.add_decisions([
+        decision("203.0.113.9"), decision("198.51.100.0/24", "Range"),
+        decision(ACCOUNT, "Username", type="flag"), decision("203.0.113.10", simulated=True),
+    ])  # fmt: skip
+    assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.9",
+                                                                 "198.51.100.0/24"]  # fmt: skip
+    assert served_values(pull(bouncer, startup=True, scopes="username")["new"]) == [ACCOUNT]
+    every = pull(bouncer, startup=True, scopes="ip,range,username")["new"]
+    assert len(every) == 3
+
+
+def test_origins_and_scenario_filters(collector: Collector, bouncer: httpx.Client) -> None:
+    """origins= and scenarios_containing / scenarios_not_containing filter as CrowdSec's do."""
+    collector.store.add_decisions([decision("203.0.113.9"),
+                                   decision("203.0.113.10", origin="manual")])  # fmt: skip
+    assert served_values(pull(bouncer, True, origins="manual")["new"]) == ["203.0.113.10"]
+    assert pull(bouncer, True, scenarios_not_containing="stuffing")["new"] is None
+    assert len(pull(bouncer, True, scenarios_containing="stuffing")["new"]) == 2
+
+
+def test_deltas_follow_adds_deletes_and_expiry(
+    collector: Collector, bouncer: httpx.Client, admin: httpx.Client
+) -> None:
+    """startup gives what is in force; then each add, delete and expiry shows once."""
+    collector.store.add_decisions([decision("203.0.113.1"), decision("203.0.113.2", lasting=2)])
+    assert len(pull(bouncer, startup=True)["new"]) == 2
+    assert pull(bouncer) == {"new": None, "deleted": None}
+    added = admin.post("/v1/decisions", json={"ip": "203.0.113.3", "duration": "1h",
+                                              "reason": "by hand"})  # fmt: skip
+    assert added.status_code == 201
+    assert served_values(pull(bouncer)["new"]) == ["203.0.113.3"]
+    assert admin.delete(f"/v1/decisions/{added.json()['id']}").status_code == 200
+    assert served_values(pull(bouncer)["deleted"]) == ["203.0.113.3"]
+    time.sleep(2.2)
+    assert served_values(pull(bouncer)["deleted"]) == ["203.0.113.2"]
+    assert pull(bouncer) == {"new": None, "deleted": None}
+
+
+def test_each_instance_sharing_a_key_has_its_own_cursor(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """Two processes with one key, told apart by X-Apiwatch-Instance, each get every change."""
+    one, two = {"X-Apiwatch-Instance": "worker-1"}, {"X-Apiwatch-Instance": "worker-2"}
+    for headers in (one, two):
+        bouncer.get("/v1/decisions/stream", params={"startup": "true"}, headers=headers)
+    collector.store.add_decisions([decision("203.0.113.5")])
+    for headers in (one, two):
+        body = bouncer.get("/v1/decisions/stream", headers=headers).json()
+        assert served_values(body["new"]) == ["203.0.113.5"]
+
+
+def test_a_first_delta_without_startup_gives_everything_in_force(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """A key that never pulled gets every decision in force even without startup=true."""
+    collector.store.add_decisions([decision("203.0.113.1")])
+    assert served_values(pull(bouncer)["new"]) == ["203.0.113.1"]
+
+
+def test_lookups_match_addresses_ranges_scopes_and_types(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """ip= finds the ranges containing it; range=, scope=&value= and type= narrow as CrowdSec's."""
+    collector.store.add_decisions([
+        decision("198.51.100.0/24", "Range"), decision("198.51.100.7", type="captcha"),
+        decision(ACCOUNT, "Username", type="flag"),
+    ])  # fmt: skip
+
+    def found(**params: str) -> list[str]:
+        answer = bouncer.get("/v1/decisions", params=params)
+        assert answer.status_code == 200, answer.text
+        return served_values(answer.json())
+
+    assert found(ip="198.51.100.7") == ["198.51.100.0/24", "198.51.100.7"]
+    assert found(ip="198.51.100.7", type="captcha") == ["198.51.100.7"]
+    assert found(range="198.51.100.0/24", contains="false") == ["198.51.100.0/24",
+                                                                "198.51.100.7"]  # fmt: skip
+    assert found(range="198.51.100.0/26") == ["198.51.100.0/24"]
+    assert found(scope="ip", value="198.51.100.7") == ["198.51.100.7"]
+    assert found(scope="username", value=ACCOUNT) == [ACCOUNT]
+    assert found(ip="192.0.2.1") == []
+    assert bouncer.get("/v1/decisions", params={"ip": "x"}).status_code == 400
+    both = bouncer.get("/v1/decisions", params={"ip": "192.0.2.1", "range": "192.0.2.0/24"})
+    assert both.status_code == 400
+
+
+def test_a_lookup_lists_bans_first(collector: Collector, bouncer: httpx.Client) -> None:
+    """A live-mode bouncer acts on the first decision: a ban comes before a captcha."""
+    collector.store.add_decisions([decision("198.51.100.7", type="captcha"),
+                                   decision("198.51.100.0/24", "Range")])  # fmt: skip
+    found = bouncer.get("/v1/decisions", params={"ip": "198.51.100.7"}).json()
+    assert [item["type"] for item in found] == ["ban", "captcha"]
+
+
+def test_bouncer_usage_metrics_are_accepted(bouncer: httpx.Client) -> None:
+    """Recent bouncers POST their own counters; apiwatch accepts them (201) instead of a 404."""
+    answer = bouncer.post("/v1/usage-metrics", json={"remediation_components": []})
+    assert answer.status_code == 201
+
+
+def test_head_answers_without_a_body(bouncer: httpx.Client) -> None:
+    """HEAD on both bouncer routes is an authenticated connectivity check."""
+    for path in ("/v1/decisions/stream", "/v1/decisions"):
+        answer = bouncer.head(path)
+        assert answer.status_code == 200
+        assert answer.content == b""
+
+
+def test_an_admin_adds_a_decision_by_hand(admin: httpx.Client, bouncer: httpx.Client) -> None:
+    """POST /v1/decisions answers 201 with the stored decision; bouncers get it."""
+    answer = admin.post("/v1/decisions", json={"range": "198.51.100.77/24", "duration": "4h",
+                                               "reason": "scanner network"})  # fmt: skip
+    assert answer.status_code == 201
+    body = answer.json()
+    assert (body["scope"], body["value"], body["type"]) == ("Range", "198.51.100.0/24", "ban")
+    assert (body["origin"], body["reason"], body["deleted"]) == ("manual", "scanner network", None)
+    until = datetime.fromisoformat(body["until"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(body["created"].replace("Z", "+00:00"))
+    assert until - created == timedelta(hours=4)
+    account = admin.post("/v1/decisions", json={"username": ACCOUNT, "duration": "1d",
+                                                "reason": "takeover"})  # fmt: skip
+    assert account.json()["type"] == "flag"
+    assert served_values(pull(bouncer, startup=True)["new"]) == ["198.51.100.0/24"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"ip": "203.0.113.300", "duration": "4h", "reason": "x"}, "not an IP address"),
+        ({"range": "10.0.0.0/40", "duration": "4h", "reason": "x"}, "not a network"),
+        ({"ip": "203.0.113.9", "duration": "4 hours", "reason": "x"}, "duration"),
+        ({"ip": "203.0.113.9", "duration": "0s", "reason": "x"}, "duration"),
+        ({"ip": "203.0.113.9", "duration": "4h", "reason": "  "}, "reason"),
+        ({"ip": "203.0.113.9", "range": "198.51.100.0/24", "duration": "4h", "reason": "x"},
+         "exactly one"),
+        ({"duration": "4h", "reason": "x"}, "exactly one"),
+        ({"ip": "203.0.113.9", "duration": "4h", "reason": "x", "type": "nuke"}, "type"),
+        ({"ip": "203.0.113.9", "duration": "4h", "reason": "x", "extra": 1}, "extra"),
+    ],
+)  # fmt: skip
+def test_a_bad_manual_decision_is_a_400_naming_the_problem(
+    admin: httpx.Client, body: dict[str, Any], message: str
+) -> None:
+    """Bad addresses, networks, durations, reasons, types or fields: 400 with a clear message."""
+    answer = admin.post("/v1/decisions", json=body)
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+
+
+def test_allowlisted_and_internal_values_are_refused_with_409(admin: httpx.Client) -> None:
+    """A value inside an allowlisted range, or in an internal network, cannot be banned."""
+    entry = admin.post("/v1/allowlist", json={"range": "192.0.2.0/24", "reason": "office NAT"})
+    assert entry.status_code == 201
+    refused = admin.post("/v1/decisions", json={"ip": "192.0.2.7", "duration": "4h",
+                                                "reason": "x"})  # fmt: skip
+    assert refused.status_code == 409
+    assert "allowlisted" in refused.json()["error"]
+    assert "office NAT" in refused.json()["error"]
+    internal = admin.post("/v1/decisions", json={"range": "10.1.0.0/16", "duration": "4h",
+                                                 "reason": "x"})  # fmt: skip
+    assert internal.status_code == 409
+    assert "internal network 10.0.0.0/8" in internal.json()["error"]
+
+
+def test_only_admins_may_change_decisions(collector: Collector, bouncer: httpx.Client) -> None:
+    """A bouncer or read key may not add or delete decisions or touch the allowlist."""
+    body = {"ip": "203.0.113.9", "duration": "4h", "reason": "x"}
+    for name in ("bouncer", "read"):
+        with collector.client(name) as client:
+            assert client.post("/v1/decisions", json=body).status_code == 403
+            assert client.delete("/v1/decisions/1").status_code == 403
+            assert client.get("/v1/allowlist").status_code == 403
+    assert httpx.post(collector.url + "/v1/decisions", json=body).status_code == 401
+
+
+def test_deleting_a_decision(collector: Collector, admin: httpx.Client) -> None:
+    """DELETE answers the decision with its deleted time; again, or an unknown id, is 404."""
+    stored = collector.store.add_decisions([decision()])[0]
+    answer = admin.delete(f"/v1/decisions/{stored.id}")
+    assert answer.status_code == 200
+    assert answer.json()["id"] == stored.id
+    assert answer.json()["deleted"] is not None
+    assert admin.delete(f"/v1/decisions/{stored.id}").status_code == 404
+    assert admin.delete("/v1/decisions/999999").status_code == 404
+    assert admin.delete("/v1/decisions/abc").status_code == 400
+
+
+def test_the_allowlist_routes(admin: httpx.Client) -> None:
+    """Add (twice: the reason is replaced), list, and delete by value; 404 when absent."""
+    first = admin.post("/v1/allowlist", json={"ip": "203.0.113.10", "reason": "partner"})
+    again = admin.post("/v1/allowlist", json={"ip": "203.0.113.10", "reason": "partner scan"})
+    assert first.json()["id"] == again.json()["id"]
+    admin.post("/v1/allowlist", json={"username": ACCOUNT, "reason": "monitoring"})
+    items = admin.get("/v1/allowlist").json()["items"]
+    assert [(i["scope"], i["value"], i["reason"]) for i in items] == [
+        ("Ip", "203.0.113.10", "partner scan"), ("Username", ACCOUNT, "monitoring")]  # fmt: skip
+    assert admin.delete("/v1/allowlist", params={"ip": "203.0.113.10"}).json() == {"deleted": 1}
+    assert admin.delete("/v1/allowlist", params={"ip": "203.0.113.10"}).status_code == 404
+    assert admin.delete("/v1/allowlist").status_code == 400
+    assert admin.post("/v1/allowlist", json={"ip": "nope", "reason": "x"}).status_code == 400
+
+
+def test_metrics_count_active_decisions_and_pulls(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """/metrics has the decisions in force by scope and the stream pulls by kind."""
+    collector.store.add_decisions([decision("203.0.113.1"), decision("203.0.113.2"),
+                                   decision("198.51.100.0/24", "Range")])  # fmt: skip
+    pull(bouncer, startup=True)
+    pull(bouncer)
+    text = httpx.get(collector.url + "/metrics").text
+    assert 'apiwatch_decisions_active{scope="Ip"} 2.0' in text
+    assert 'apiwatch_decisions_active{scope="Range"} 1.0' in text
+    assert 'apiwatch_decisions_active{scope="Username"} 0.0' in text
+    assert 'apiwatch_decision_stream_requests_total{startup="true"} 1.0' in text
+    assert 'apiwatch_decision_stream_requests_total{startup="false"} 1.0' in text
+
+
+def test_the_openapi_document_describes_the_decision_routes(collector: Collector) -> None:
+    """Every decision and allowlist operation is documented; bouncer routes take X-Api-Key."""
+    document = httpx.get(collector.url + "/openapi.json").json()
+    paths = document["paths"]
+    assert set(paths["/v1/decisions"]) == {"get", "post"}
+    assert set(paths["/v1/decisions/stream"]) == {"get"}
+    assert set(paths["/v1/decisions/{decision_id}"]) == {"delete"}
+    assert set(paths["/v1/allowlist"]) == {"get", "post", "delete"}
+    assert {"APIKeyHeader": []} in paths["/v1/decisions/stream"]["get"]["security"]
+    assert document["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-Api-Key"
+    assert "Decision" in document["components"]["schemas"]
