@@ -177,3 +177,59 @@ def _first_alert(collector: str, reader: str) -> float:
     fired = [datetime.fromisoformat(item["timestamp"]) for item in answer.json()["items"]]
     assert fired, "no alert about the attacker"
     return min(fired).astimezone(UTC).timestamp()
+
+
+@pytest.mark.slow
+def test_a_decision_added_by_hand_reaches_the_sensor(tmp_path: Path) -> None:
+    """A ban and an account flag added by hand (as `apiwatch decisions add` does) reach the app's
+    sensor through the real collector's stream: the banned address and a login naming the flagged
+    account are refused, everyone else is served; deleting the ban lifts it."""
+    from datetime import timedelta
+
+    from apiwatch.cli._shop import build_shop
+    from apiwatch.model import Decision
+
+    store = open_store(f"sqlite:///{tmp_path / 'collector.db'}")
+    _, bouncer = store.create_key("shop-sensor", ["bouncer"])
+    scenario = generate(seed=3, users=20, attacks=())
+    (user, password), (flagged, flagged_password) = list(scenario.accounts.items())[:2]
+    now = datetime.now(UTC)
+    until = now + timedelta(hours=1)
+    ban, flag = store.add_decisions(
+        [
+            Decision(id=0, type="ban", scope="Ip", value=ATTACKER, created=now, until=until,
+                     origin="cscli", reason="by hand"),
+            Decision(id=0, type="flag", scope="Username", value=flagged, created=now, until=until,
+                     origin="cscli", reason="password reset pending"),
+        ]
+    )  # fmt: skip
+    collector = Running(create_app(store, ServerSettings(detect=False)))
+    try:
+        shop = Running(build_shop(scenario, decisions_url=collector.url, decisions_key=bouncer,
+                                  decisions_interval=0.3))  # fmt: skip
+        try:
+            with httpx.Client(base_url=shop.url, timeout=10) as client:
+
+                def login(name: str, secret: str, ip: str) -> int:
+                    body = {"username": name, "password": secret}
+                    headers = {"X-Forwarded-For": ip}
+                    return client.post("/users/login", json=body, headers=headers).status_code
+
+                _eventually(lambda: login(user, "wrong", ATTACKER) == 403)
+                assert login(flagged, flagged_password, "198.51.100.21") == 403
+                assert login(user, password, "198.51.100.20") == 200
+                store.delete_decision(ban.id, at=datetime.now(UTC))
+                _eventually(lambda: login(user, password, ATTACKER) == 200)
+        finally:
+            shop.stop()
+    finally:
+        collector.stop()
+        store.close()
+    assert flag.scope == "Username"
+
+
+def _eventually(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within 5 s"
+        time.sleep(0.1)

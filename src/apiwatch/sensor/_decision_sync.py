@@ -29,6 +29,7 @@ import logging
 import os
 import random
 import re
+import secrets
 import threading
 import weakref
 from collections.abc import Callable
@@ -100,6 +101,7 @@ class DecisionSync:
         self._url = stream_url(url)
         self.where = f"{self._url.host}:{self._url.port}" if self._url.port else self._url.host
         self._headers = {"X-Api-Key": api_key, "User-Agent": "apiwatch-sensor"}
+        self._instance()
         self._verify = _ssl_context(ca_file)
         self.cache = cache
         self.stats = stats
@@ -117,6 +119,11 @@ class DecisionSync:
         _open_syncs.add(self)
         if start:
             self._start()
+
+    def _instance(self) -> None:
+        """A per-process id the collector keys this puller's stream position by: workers that
+        share one bouncer key must not take each other's changes (made anew after a fork)."""
+        self._headers["X-Apiwatch-Instance"] = f"{os.getpid()}-{secrets.token_hex(6)}"
 
     def _reset_runtime(self) -> None:
         """Thread state; made anew in a forked child."""
@@ -184,7 +191,9 @@ class DecisionSync:
         startup = self._startup_due or now - self._last_startup >= self._resync_interval
         try:
             response = client.get(
-                self._url, params={"startup": "true" if startup else "false"}, headers=self._headers
+                self._url,
+                params={"startup": "true" if startup else "false", "scopes": _SCOPES},
+                headers=self._headers,
             )
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last decisions
             return self._failed(type(exc).__name__)
@@ -242,6 +251,11 @@ class DecisionSync:
 
     def _after_fork_in_child(self) -> None:
         self._reset_runtime()
+        self._instance()
+
+
+_SCOPES = "ip,range,username"
+"""What a sensor enforces: banned addresses and networks, and flagged accounts."""
 
 
 def _retry_after(response: httpx.Response) -> float:
