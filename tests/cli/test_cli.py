@@ -26,7 +26,9 @@ def test_help_explains_the_commands() -> None:
 def test_demo_finds_every_replayed_attack_live_and_offline(tmp_path: Path) -> None:
     """`apiwatch demo` replays a simulated attack mix through the shop and its sensor into a live
     collector: every attack becomes an incident naming its compromised accounts, nothing benign
-    is reported, the 4-hour offline scan is perfect too, and the hash chain verifies."""
+    is reported, the 4-hour offline scan is perfect too; a stuffing run against an enforcing
+    sensor is refused within 5 s of its alert with one signed webhook message while a real user
+    keeps being served; and the hash chain verifies."""
     result = subprocess.run(
         [sys.executable, "-m", "apiwatch", "demo", "--users", "20", "--dir", str(tmp_path / "d")],
         capture_output=True,
@@ -43,6 +45,11 @@ def test_demo_finds_every_replayed_attack_live_and_offline(tmp_path: Path) -> No
     assert "0 false positive(s)" in out
     assert "Distributed credential stuffing" in out
     assert "Logging stopped" in out
+    response = re.search(r"enforced ([\d.]+) s after the alert", out)
+    assert response is not None and float(response.group(1)) <= 5.0  # noqa: PLR2004
+    assert "Webhook messages about the incident: 1 (signature verified)" in out
+    served = re.search(r"The real user was served (\d+) of (\d+) logins", out)
+    assert served is not None and served.group(1) == served.group(2)
     assert "hash chain: intact" in out
     assert all("\r" not in line for line in out.splitlines())
 

@@ -171,9 +171,10 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     """Collector with live detection on SQLite, the shop shipping to it, a simulated attack mix
     replayed as real HTTP requests; then the incidents found, an offline scan, and verify."""
     _require_extra()
+    from apiwatch.cli._demo_response import Webhook, response_config  # noqa: PLC0415
     from apiwatch.cli._shop import build_shop  # noqa: PLC0415
     from apiwatch.detect import builtin_dir, load_rules  # noqa: PLC0415
-    from apiwatch.server import create_app  # noqa: PLC0415
+    from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
     from apiwatch.simulate import generate  # noqa: PLC0415
 
     capture = _Capture(echo=raw)
@@ -183,7 +184,10 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     events_logger.propagate = False
     scenario = generate(seed=7, users=users, attacks=LIVE_ATTACKS)
     store, ingest_key, read_key = _fresh_store(workdir)
-    collector = _Running(create_app(store))
+    _, bouncer_key = store.create_key("demo-enforcing-sensor", ["bouncer"])
+    webhook = Webhook()
+    settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ)
+    collector = _Running(create_app(store, settings))
     try:
         shop = _Running(
             build_shop(
@@ -204,8 +208,11 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
         finally:
             shop.stop()  # lifespan shutdown flushes the sensor's shipper into the collector
         incidents = _wait_for_incidents(collector.url, read_key)
+        outcome = _response_act(scenario, collector.url, ingest_key, bouncer_key, read_key, workdir)
+        time.sleep(2)  # let any (unexpected) second message about the incident arrive
     finally:
         collector.stop()
+        webhook.close()
         report = store.verify()
         store.close()
     if raw:
@@ -225,11 +232,56 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     found = [msgspec.convert(item, Incident) for item in incidents]
     click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
     _offline(rule_types)
+    _response_summary(outcome, webhook)
     click.echo(
         f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
         f"  apiwatch events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
         f"  apiwatch simulate --out sim && apiwatch scan sim/events.ndjson\n"
         f"  apiwatch verify --db sqlite:///{workdir / 'demo.db'}"
+    )
+
+
+def _response_act(  # noqa: PLR0917 - the demo's parts, in the order they were made
+    scenario: Any, collector: str, ingest_key: str, bouncer_key: str, read_key: str, workdir: Path
+) -> Any:
+    """A second shop whose sensor enforces the collector's decisions; stuffing until refused."""
+    from apiwatch.cli._demo_response import stuff_until_refused  # noqa: PLC0415
+    from apiwatch.cli._shop import build_shop  # noqa: PLC0415
+
+    shop = _Running(
+        build_shop(
+            scenario,
+            collector=collector,
+            api_key=ingest_key,
+            decisions_key=bouncer_key,
+            decisions_interval=0.5,
+            spool_dir=str(workdir / "spool-enforcing"),
+        )
+    )
+    click.echo("# response: credential stuffing against a shop whose sensor enforces decisions",
+               err=True)  # fmt: skip
+    try:
+        return stuff_until_refused(shop.url, collector, read_key, scenario.accounts)
+    finally:
+        shop.stop()
+
+
+def _response_summary(outcome: Any, webhook: Any) -> None:
+    from apiwatch.cli._demo_response import ATTACKER  # noqa: PLC0415
+
+    messages = webhook.about(ATTACKER)
+    opened = [body for _, body in webhook.messages if body.get("event") == "incident.opened"]
+    updates = len(webhook.messages) - len(opened)
+    served = sum(1 for status in outcome.user_statuses if status == 200)
+    delay = "never" if outcome.refused_after is None else f"{outcome.refused_after:.1f} s"
+    click.echo(
+        f"Response: {ATTACKER} stuffed credentials ({outcome.attempts} failed logins); its "
+        f"incident led to a ban that the shop's sensor enforced {delay} after the alert "
+        f"(403 for every further request). Webhook messages about the incident: {len(messages)} "
+        f"(signature {'verified' if messages and all(ok for ok, _ in messages) else 'NOT verified'}"
+        f"); {len(opened)} incidents were notified in all, with {updates} escalation updates. "
+        f"The real user was served "
+        f"{served} of {len(outcome.user_statuses)} logins."
     )
 
 
