@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from apiwatch.cli._serving import Running
 from apiwatch.respond import parse_config, verify_signature
 from apiwatch.server import ServerSettings, create_app
 from apiwatch.simulate import generate
 from apiwatch.store import open_store
-from tests.e2e.running import Running
 
 SECRET = "e2e-webhook-secret"
 ATTACKER = "203.0.113.77"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from apiwatch.cli._serving import Running
 from apiwatch.sensor import EcsFormatter
 from apiwatch.sensor._outputs import EVENTS_LOGGER
 
@@ -25,12 +24,6 @@ def _require_extra() -> None:
         raise click.ClickException(
             "apiwatch demo needs the demo extra: pip install 'apiwatch[demo]'"
         ) from None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Capture(logging.Handler):
@@ -141,32 +134,6 @@ def _offline(rule_types: dict[str, str]) -> None:
     click.echo(score(scenario.truth, incidents, format="ecs", rule_types=rule_types).report())
 
 
-class _Running:
-    """A uvicorn server in a background thread on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        import uvicorn  # noqa: PLC0415
-
-        self.port = _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise click.ClickException("a demo server did not start")
-            time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
 def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     """Collector with live detection on SQLite, the shop shipping to it, a simulated attack mix
     replayed as real HTTP requests; then the incidents found, an offline scan, and verify."""
@@ -187,9 +154,9 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     _, bouncer_key = store.create_key("demo-enforcing-sensor", ["bouncer"])
     webhook = Webhook()
     settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ)
-    collector = _Running(create_app(store, settings))
+    collector = Running(create_app(store, settings))
     try:
-        shop = _Running(
+        shop = Running(
             build_shop(
                 scenario,
                 collector=collector.url,
@@ -248,7 +215,7 @@ def _response_act(  # noqa: PLR0917 - the demo's parts, in the order they were m
     from apiwatch.cli._demo_response import stuff_until_refused  # noqa: PLC0415
     from apiwatch.cli._shop import build_shop  # noqa: PLC0415
 
-    shop = _Running(
+    shop = Running(
         build_shop(
             scenario,
             collector=collector,

@@ -26,7 +26,6 @@ from apiwatch.model import (
     Http,
     HttpRequest,
     HttpResponse,
-    Log,
     Service,
     Source,
     Trace,
@@ -36,6 +35,7 @@ from apiwatch.model import (
     encode_event,
     new_event_id,
 )
+from apiwatch.model.defaults import ACTION_DEFAULTS
 from apiwatch.sensor._clientip import ProxyResolver
 from apiwatch.sensor._config import SensorConfig
 from apiwatch.sensor._context import RequestContext
@@ -405,24 +405,7 @@ class Sensor:
         return Action.HTTP_REQUEST
 
 
-class _Fixed:
-    """What a request event of one action always says, built once (shared, never mutated)."""
-
-    __slots__ = ("action", "category", "log", "outcome", "severity", "type")
-
-    def __init__(self, action: Action) -> None:
-        spec = action.spec
-        self.action = action.value
-        self.category = list(spec.category)
-        self.type = list(spec.type)
-        self.severity = spec.severity
-        self.log = Log(level=spec.level.lower(), logger="apiwatch.events")
-        # Plain requests and tool sightings take their outcome from the status code.
-        mixed = action in (Action.HTTP_REQUEST, Action.MALICIOUS_ATTACK_TOOL)
-        self.outcome: str | None = None if mixed else spec.outcome
-
-
-_FIXED = {action: _Fixed(action) for action in Action}
+_FIXED = ACTION_DEFAULTS
 
 
 def _login_action(status: int) -> Action | None:

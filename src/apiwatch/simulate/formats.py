@@ -32,7 +32,6 @@ from apiwatch.model import (
     Http,
     HttpRequest,
     HttpResponse,
-    Log,
     Service,
     Source,
     Url,
@@ -40,6 +39,7 @@ from apiwatch.model import (
     UserAgent,
     encode_event,
 )
+from apiwatch.model.defaults import ACTION_DEFAULTS
 from apiwatch.simulate.records import LOGIN_PATH, Request, token_fingerprint
 
 __all__ = ["HOST_NAMES", "action_of", "ecs_line", "event_id", "nginx_line", "to_event"]
@@ -52,23 +52,7 @@ _LOGIN_METHODS = ("POST", "PUT", "PATCH")
 _NEEDS_ESCAPE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
 
-class _Fixed:
-    """What every event of one action says (shared, never mutated), as the sensor builds it."""
-
-    __slots__ = ("action", "category", "log", "outcome", "severity", "type")
-
-    def __init__(self, action: Action) -> None:
-        spec = action.spec
-        self.action = action.value
-        self.category = list(spec.category)
-        self.type = list(spec.type)
-        self.severity = spec.severity
-        self.log = Log(level=spec.level.lower(), logger="apiwatch.events")
-        mixed = action in (Action.HTTP_REQUEST, Action.MALICIOUS_ATTACK_TOOL)
-        self.outcome: str | None = None if mixed else spec.outcome
-
-
-_FIXED = {action: _Fixed(action) for action in Action}
+_FIXED = ACTION_DEFAULTS
 _BY_STATUS = {403: Action.AUTHZ_FAIL, 429: Action.EXCESS_RATE_LIMIT_EXCEEDED}
 _SERVICES: dict[str, tuple[Service, Host]] = {}
 

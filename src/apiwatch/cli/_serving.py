@@ -1,4 +1,5 @@
-"""A uvicorn server for an ASGI app, in a thread, on a free port of 127.0.0.1."""
+"""`Running`: an ASGI app under uvicorn in a thread, on a free port of 127.0.0.1 (the demo's
+collector and shops; the end-to-end tests use it too). Needs the server extra."""
 
 from __future__ import annotations
 
@@ -7,16 +8,24 @@ import threading
 import time
 from typing import Any
 
-import uvicorn
+import click
+
+__all__ = ["Running"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class Running:
     """Starts ``app`` and waits until it serves; `stop` runs its lifespan shutdown."""
 
     def __init__(self, app: Any) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        import uvicorn  # noqa: PLC0415 - the server extra
+
+        self.port = _free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -24,7 +33,7 @@ class Running:
         deadline = time.monotonic() + 15
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
-                raise AssertionError("server did not start")
+                raise click.ClickException("a server did not start")
             time.sleep(0.05)
 
     @property
