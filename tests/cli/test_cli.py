@@ -46,7 +46,7 @@ def test_demo_finds_every_replayed_attack_live_and_offline(tmp_path: Path) -> No
     assert "Distributed credential stuffing" in out
     assert "Logging stopped" in out
     response = re.search(r"enforced ([\d.]+) s after the alert", out)
-    assert response is not None and float(response.group(1)) <= 5.0  # noqa: PLR2004
+    assert response is not None and float(response.group(1)) <= 5.0
     assert "Webhook messages about the incident: 1 (signature verified)" in out
     served = re.search(r"The real user was served (\d+) of (\d+) logins", out)
     assert served is not None and served.group(1) == served.group(2)
