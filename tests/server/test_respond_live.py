@@ -58,7 +58,7 @@ def test_an_incident_bans_its_attacker_served_to_bouncers_and_exported(
         (ban,) = _stream(collector.url, _bouncer(collector))["new"]
         assert (ban["type"], ban["scope"], ban["value"]) == ("ban", "Ip", ATTACKER)
         assert ban["duration"].startswith("1h59m")
-        wait_for(lambda: (tmp_path / "deny.conf").exists(), "the nginx export")
+        wait_for((tmp_path / "deny.conf").exists, "the nginx export")
         assert f"deny {ATTACKER};" in (tmp_path / "deny.conf").read_text()
         assert ATTACKER in (tmp_path / "apiwatch.nft").read_text()
 
