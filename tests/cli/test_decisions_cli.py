@@ -4,13 +4,14 @@ clear one-line errors for bad values and for values no decision may act on."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from apiwatch.cli import cli
+from apiwatch.model import Decision
 from apiwatch.store import open_store
 
 
@@ -170,3 +171,20 @@ def test_allowlisting_a_banned_value_points_at_the_decisions_still_in_force(db: 
     )
     assert result.exit_code == 0
     assert "note: decision(s) 1 still apply to it" in result.stderr
+
+
+def test_control_characters_from_events_are_listed_escaped(db: str) -> None:
+    """A flagged account named with terminal escapes (from an event) is listed, never run."""
+    now = datetime.now(UTC)
+    store = open_store(db)
+    try:
+        store.add_decisions([Decision(
+            id=0, type="flag", scope="Username", value="eve\x1b]0;owned\x07\x1b[2J",
+            created=now, until=now + timedelta(hours=1), reason="Stuffing \x1b[31mred",
+        )])  # fmt: skip
+    finally:
+        store.close()
+    for result in (run("decisions", "list"), run("decisions", "delete", "1")):
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output
+        assert r"\x1b" in result.output

@@ -440,3 +440,24 @@ def test_a_directory_or_an_unknown_format_is_one_clear_line(tmp_path: Path) -> N
     assert unknown.exit_code == 1
     assert f"{odd}: cannot tell the log format" in unknown.stderr
     assert "Traceback" not in folder.output + unknown.output
+
+
+def test_hostile_ecs_values_reach_the_table_as_escapes(tmp_path: Path) -> None:
+    """ECS files keep control characters as written: the table shows them escaped, never raw."""
+    hostile_ip = "203.0.113.9\x1b]0;owned\x07\x1b[2J"
+    events = [
+        {
+            "@timestamp": (T0 + timedelta(seconds=i)).isoformat(),
+            "event": {"action": "http_request"},
+            "source": {"ip": hostile_ip},
+            "http": {"request": {"method": "GET"}, "response": {"status_code": 200}},
+            "url": {"path": "/api/v1/products", "query": f"q={i}"},
+            "user_agent": {"original": "sqlmap/1.8.11#stable (https://sqlmap.org)"},
+        }
+        for i in range(6)
+    ]
+    path = write(tmp_path / "hostile.ndjson", (json.dumps(e) + "\n" for e in events))
+    table = scan("--format", "ecs", path)
+    assert table.exit_code == 0, table.output
+    assert "\x1b" not in table.stdout
+    assert r"\x1b]0;owned\x07\x1b[2J" in flat(table.stdout).replace(" ", "")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apiwatch.detect import canonical_field, infer_route, to_record
 from tests.detect.helpers import alerts_of, detection, event, load, run
@@ -94,3 +98,26 @@ def test_actor_is_the_account_else_the_token_else_the_address() -> None:
 def test_login_outcome_is_derived_from_the_owasp_action(action: str, login: str | None) -> None:
     """``apiwatch.login`` is fail or success for login actions and absent for anything else."""
     assert to_record(event(action=action)).values.get("apiwatch.login") == login
+
+
+_OLD_ID_SEGMENT = re.compile(
+    r"^(?:\d+|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{16,}|[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*"
+    r"|[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*)\Z"
+)
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEFgxz-", max_size=40))
+def test_id_segments_are_recognised_as_the_documented_pattern_says(segment: str) -> None:
+    """An id segment is digits, a UUID, 16+ hex, or 8+ hex mixing digits and letters."""
+    expected = segment.isdigit() or (len(segment) >= 8 and bool(_OLD_ID_SEGMENT.match(segment)))
+    assert (infer_route(f"/a/{segment}") == "/a/{id}") == (bool(segment) and expected)
+
+
+def test_a_long_near_miss_segment_is_classified_in_linear_time() -> None:
+    """A client-chosen 50,000-character near-hex segment cannot stall detection (no ReDoS)."""
+    segment = "0a" * 25_000 + "g"
+    started = time.perf_counter()
+    assert infer_route(f"/x/{segment}") == f"/x/{segment}"
+    assert infer_route(f"/x/{segment[:-1]}") == "/x/{id}"
+    assert time.perf_counter() - started < 2.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apiwatch.detect import RuleSet
+from apiwatch.detect import Engine, RuleSet
 from apiwatch.model import Event
 from tests.detect.helpers import correlation, detection, event, load, login, rules, run
 
@@ -133,3 +133,34 @@ def test_an_enumerators_own_login_is_no_compromise(tmp_path: Path) -> None:
     events = [login(0, IP, "mallory", ok=True), *(order(10 + n, 100 + n, 403) for n in range(6))]
     (incident,) = run(ruleset(tmp_path), events).incidents()
     assert (incident.rules, incident.accounts_compromised) == (["enumeration"], [])
+
+
+def test_a_service_engine_forgets_closed_incidents_once_taken(tmp_path: Path) -> None:
+    """With keep_closed_incidents=False, closed incidents (and their group entries) are dropped
+    at the sweep once taken, so memory does not grow with every incident ever opened."""
+    engine = Engine(ruleset(tmp_path), lateness=0, keep_closed_incidents=False)
+    taken: set[str] = set()
+    for n in range(40):
+        engine.feed(event(n * 2000, ip=f"198.51.100.{n + 1}", path="/.env", status=404))
+        engine.feed(event(n * 2000 + 1, ip=None, path="/.env", status=404))
+        taken |= {incident.id for incident in engine.take_incidents()}
+    assert len(taken) == 80
+    assert len(engine.tracker.incidents) <= 2
+    assert len(engine.tracker.by_group) <= 1
+
+
+def test_a_finding_outliving_its_forgotten_incident_opens_one_under_a_new_id(
+    tmp_path: Path,
+) -> None:
+    """A forgotten incident's id is never reused: the saved incident is not overwritten."""
+    long_suppress = PROBE.replace("detection:", "apiwatch: {suppress: 2h}\ndetection:")
+    engine = Engine(load(tmp_path, long_suppress), lateness=0, incident_gap=60,
+                    keep_closed_incidents=False)  # fmt: skip
+    engine.feed(event(0, path="/.env", status=404))
+    (first,) = engine.take_incidents()
+    engine.feed(event(100, ip="192.0.2.99", path="/.env", status=404))
+    engine.take_incidents()
+    engine.feed(event(200, path="/.env", status=404))
+    (renewed,) = engine.take_incidents()
+    assert renewed.id != first.id
+    assert renewed.attackers == first.attackers == ["203.0.113.5"]

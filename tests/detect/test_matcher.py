@@ -179,3 +179,20 @@ def test_fieldref_compares_two_fields(matches: Match) -> None:
     body = "sel: {url.path|fieldref: labels.route}\ncondition: sel"
     assert matches(body, path="/health", labels={"route": "/health"})
     assert not matches(body, path="/orders/42", labels={"route": "/orders/{id}"})
+
+
+def test_fieldref_never_matches_fields_the_event_lacks(matches: Match) -> None:
+    """Two absent fields are not "equal": ``fieldref`` needs both fields present."""
+    body = "sel: {user.name|fieldref: labels.owner}\ncondition: sel"
+    assert not matches(body)
+    assert not matches(body, user="bob")
+    assert not matches(body, labels={"owner": "bob"})
+    assert matches(body, user="bob", labels={"owner": "bob"})
+
+
+def test_fieldref_to_an_unknown_field_is_unsupported(tmp_path: Path) -> None:
+    """A field reference naming a field apiwatch events never carry is reported, not silent."""
+    body = "sel: {user.name|fieldref: no.such}\ncondition: sel"
+    ruleset = load(tmp_path, detection("probe", body), clean=False)
+    assert not any(key.endswith("probe") for key in ruleset.rules)
+    assert any("no.such" in problem.message for problem in ruleset.unsupported)

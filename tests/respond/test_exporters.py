@@ -133,3 +133,17 @@ def test_a_failed_write_leaves_the_old_file_intact(
     monkeypatch.undo()
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["apiwatch-deny.conf"]
+
+
+@pytest.mark.parametrize("value", ["2001:db8::1%x;\nallow all", "2001:db8::%x; allow all/64"])
+def test_an_ipv6_zone_never_reaches_a_ban_list(value: str) -> None:
+    """A value with an IPv6 zone (any text after %) is left out, never written as config."""
+    banned = [decision(value, "Range" if "/" in value else "Ip"), decision("203.0.113.9")]
+    for text in (
+        render_nginx(banned, now=NOW),
+        render_nftables(banned, now=NOW),
+        render_ipset(banned, now=NOW),
+    ):
+        assert "allow all" not in text
+        assert "%" not in text
+        assert "203.0.113.9" in text

@@ -19,6 +19,7 @@ from apiwatch.respond import (
     verify_signature,
 )
 from apiwatch.respond.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from apiwatch.respond.notifiers.slack import slack_payload
 
 from .helpers import NOW, incident, policy
 from .receivers import free_port, http_receiver
@@ -144,3 +145,18 @@ def test_slack_markup_in_attacker_text_is_escaped() -> None:
     raw = request.body.decode()
     assert "<!channel>" not in raw
     assert "&lt;!channel&gt; bob &amp; co" in raw
+
+
+def test_slack_never_links_or_mentions_from_attacker_text() -> None:
+    """Every mrkdwn text is verbatim (no auto-linked URL, no parsed @here), unfurling is off."""
+    case = incident(accounts_compromised=["https://evil.example/reset @here #general"])
+    payload = slack_payload(Message.build(case, base_url="http://x"))
+    texts = [
+        item
+        for block in payload["blocks"]
+        for item in (block.get("text"), *block.get("fields", ()), *block.get("elements", ()))
+        if isinstance(item, dict) and item["type"] == "mrkdwn"
+    ]
+    assert texts and all(text.get("verbatim") is True for text in texts)
+    assert any("https://evil.example/reset" in text["text"] for text in texts)
+    assert payload["unfurl_links"] is False and payload["unfurl_media"] is False

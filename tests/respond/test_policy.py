@@ -96,6 +96,21 @@ def test_policy_errors_name_the_key(table: dict[str, Any], expected: str) -> Non
 
 
 @pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        (policy(max_duration="99999999999d"), "respond.policy[0].max_duration: must be at most"),
+        (policy(duration="99999999999d", max_duration="99999999999d"),
+         "respond.policy[0].duration: must be at most"),
+    ],
+)  # fmt: skip
+def test_a_duration_a_datetime_cannot_hold_is_refused_at_load(
+    table: dict[str, Any], expected: str
+) -> None:
+    """A (max_)duration past 3650d is refused when loaded, not an overflow at every ban."""
+    assert error_of({"policy": [table]}).startswith(expected)
+
+
+@pytest.mark.parametrize(
     ("data", "expected"),
     [
         ({"dry_run": "yes"}, "respond.dry_run: must be true or false"),

@@ -230,3 +230,14 @@ def test_attackers_that_are_not_addresses_are_skipped() -> None:
     decided = responder(policy()).decide(incident(attackers=["not-an-ip"]), now=NOW)
     assert decided.decisions == []
     assert decided.skipped == [("not-an-ip", "not an IP address")]
+
+
+def test_an_attacker_with_an_ipv6_zone_is_never_banned() -> None:
+    """An attacker value with an IPv6 zone (text after %, e.g. ';' and a line break) is skipped."""
+    hostile = "2001:db8::1%x;\nallow all"
+    decided = responder(policy()).decide(incident(attackers=[hostile]), now=NOW)
+    ranged = responder(policy(action="ban_range", min_range_attackers=1)).decide(
+        incident(attackers=[hostile]), now=NOW
+    )
+    assert decided.decisions == [] and ranged.decisions == []
+    assert decided.skipped == [(hostile, "not an IP address")]

@@ -317,6 +317,30 @@ def test_allowlisted_and_internal_values_are_refused_with_409(admin: httpx.Clien
     assert "internal network 10.0.0.0/8" in internal.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ip": "2001:db8::1%x;\nallow all", "duration": "4h", "reason": "x"},
+        {"range": "2001:db8::%x; allow all/64", "duration": "4h", "reason": "x"},
+    ],
+)
+def test_an_ipv6_zone_is_refused_with_400(admin: httpx.Client, body: dict[str, Any]) -> None:
+    """An address or network with an IPv6 zone (text after %) is refused, never stored."""
+    answer = admin.post("/v1/decisions", json=body)
+    assert answer.status_code == 400
+    assert "zone" in answer.json()["error"]
+    entry = {key: value for key, value in body.items() if key != "duration"}
+    assert admin.post("/v1/allowlist", json=entry).status_code == 400
+
+
+def test_a_mapped_internal_address_is_refused_with_409(admin: httpx.Client) -> None:
+    """An IPv4-mapped internal address (::ffff:10.0.0.1) is protected like 10.0.0.1 itself."""
+    answer = admin.post("/v1/decisions", json={"ip": "::ffff:10.0.0.1", "duration": "4h",
+                                               "reason": "x"})  # fmt: skip
+    assert answer.status_code == 409
+    assert "internal network 10.0.0.0/8" in answer.json()["error"]
+
+
 def test_only_admins_may_change_decisions(collector: Collector, bouncer: httpx.Client) -> None:
     """A bouncer or read key may not add or delete decisions or touch the allowlist."""
     body = {"ip": "203.0.113.9", "duration": "4h", "reason": "x"}

@@ -54,6 +54,13 @@ def test_non_ip_remote_addr_is_kept_as_source_address() -> None:
     assert (event.source.ip, event.source.address) == (None, "unix:")
 
 
+def test_a_remote_addr_with_an_ipv6_zone_is_not_source_ip() -> None:
+    """An IPv6 zone (any text after %) is not an address: kept, escaped, as source.address."""
+    event = parse(COMBINED.replace("203.0.113.7", "2001:db8::1%\x1b[2J;deny"))
+    assert event.source is not None
+    assert (event.source.ip, event.source.address) == (None, "2001:db8::1%\\x1b[2J;deny")
+
+
 def test_remote_user_is_user_name() -> None:
     """$remote_user other than "-" is user.name, spaces included (Basic auth sends any name)."""
     event = parse(COMBINED.replace(" - - ", " - alice ", 1))

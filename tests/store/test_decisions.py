@@ -95,6 +95,20 @@ def test_invalid_decisions_are_refused_and_nothing_is_stored(
     assert store.decisions(DecisionFilter(include_expired=True)).items == []
 
 
+@pytest.mark.parametrize(
+    ("value", "scope"), [("fe80::1%x;\nallow all", "Ip"), ("2001:db8::%x y/64", "Range")]
+)
+def test_an_ipv6_zone_is_refused_in_decisions_and_the_allowlist(
+    store: SqlStore, value: str, scope: str
+) -> None:
+    """An address or network with an IPv6 zone (any text after %) is a ConfigError, not stored."""
+    with pytest.raises(ConfigError, match="zone"):
+        store.add_decisions([a_decision(value, scope)])
+    with pytest.raises(ConfigError, match="zone"):
+        store.allow_add(allow(value, scope))
+    assert store.decisions(DecisionFilter(include_expired=True)).items == []
+
+
 def test_a_decision_with_an_id_is_refused(store: SqlStore) -> None:
     """Ids are the store's to give: a decision with one is refused."""
     given = a_decision()

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
 from apiwatch.model import DECISION_TYPES, AllowEntry, ApiwatchError, Decision, go_duration
+from apiwatch.sources._text import safe
 from apiwatch.store import (
     DecisionFilter,
     ReadRecord,
@@ -144,7 +145,10 @@ def list_decisions(
         return
     table = _table("id", "type", "scope", "value", "left", "origin", "reason")
     for d in found:
-        table.add_row(str(d.id), d.type, d.scope, d.value, _state(d, now), d.origin, d.reason)
+        # safe(): a flagged account's name and a reason quoting an incident title came from
+        # events, and the terminal must not take their control characters as commands.
+        table.add_row(str(d.id), safe(d.type), d.scope, safe(d.value), _state(d, now),
+                      safe(d.origin), safe(d.reason))  # fmt: skip
     Console(markup=False).print(table)
 
 
@@ -195,7 +199,7 @@ def delete_decision(decision_id: int, config: str | None, db: str | None) -> Non
         found = store.delete_decision(decision_id, at=datetime.now(UTC), by=_who())
     if found is None:
         raise click.ClickException(f"no decision {decision_id} in force (unknown or deleted)")
-    click.echo(f"deleted decision {found.id}: {found.type} {found.scope} {found.value}")
+    click.echo(f"deleted decision {found.id}: {found.type} {found.scope} {safe(found.value)}")
 
 
 # -- the allowlist ------------------------------------------------------------------------------
@@ -218,7 +222,7 @@ def list_allowed(as_json: bool, config: str | None, db: str | None) -> None:
         return
     table = _table("id", "scope", "value", "reason", "since")
     for entry in entries:
-        table.add_row(str(entry.id), entry.scope, entry.value, entry.reason,
+        table.add_row(str(entry.id), entry.scope, safe(entry.value), safe(entry.reason),
                       _moment(entry.created))  # fmt: skip
     Console(markup=False).print(table)
 

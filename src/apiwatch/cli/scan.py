@@ -19,6 +19,7 @@ from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sig
 from apiwatch.model import ApiwatchError, ConfigError, Event
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LogFile, LoginPatterns
+from apiwatch.sources._text import safe
 
 __all__ = ["incident_json", "scan"]
 
@@ -93,6 +94,13 @@ def _events(
                 progress.update(task, completed=log.size or log.position())  # type: ignore[union-attr]
 
 
+def _shown(text: str) -> str:
+    """Log text for the terminal: rich markup escaped and non-printables (ESC, C1 controls,
+    bidi overrides) written as escapes. ECS files hold whatever the producer wrote, and rich
+    passes ESC through, so an attacker-chosen account name could drive the terminal."""
+    return escape(safe(text))
+
+
 def _table(incidents: list[Incident]) -> Table:
     table = Table(title=f"{len(incidents)} incidents", show_lines=True)
     for column in (
@@ -110,13 +118,13 @@ def _table(incidents: list[Incident]) -> Table:
             f" (+{len(inc.attackers) - 5})" if len(inc.attackers) > 5 else ""
         )
         table.add_row(
-            escape(inc.severity),
-            escape(f"{inc.title}\n{inc.id}\n" + ", ".join(inc.rules)),
+            _shown(inc.severity),
+            "\n".join(map(_shown, (inc.title, inc.id, ", ".join(inc.rules)))),
             f"{inc.first_seen:%Y-%m-%d %H:%M:%S}\n{inc.last_seen:%Y-%m-%d %H:%M:%S}",
-            escape(f"{len(inc.attackers)}: {attackers}" if inc.attackers else "-"),
+            _shown(f"{len(inc.attackers)}: {attackers}" if inc.attackers else "-"),
             str(len(inc.accounts_targeted)) if inc.accounts_targeted else "-",
-            escape(", ".join(inc.accounts_compromised) or "-"),
-            escape(", ".join(inc.objects_exposed[:10]) or "-"),
+            _shown(", ".join(inc.accounts_compromised) or "-"),
+            _shown(", ".join(inc.objects_exposed[:10]) or "-"),
         )
     return table
 

@@ -62,12 +62,13 @@ class Engine:
         lateness: float = 2.0,
         max_keys: int = 200_000,
         incident_gap: float = 1800.0,
+        keep_closed_incidents: bool = True,
     ) -> None:
         self.ruleset = ruleset
         self.lateness = lateness
         self.max_keys = max_keys
         self.stats = EngineStats()
-        self.tracker = IncidentTracker(gap=incident_gap)
+        self.tracker = IncidentTracker(gap=incident_gap, keep_closed=keep_closed_incidents)
         self.detections: list[DetectionRule] = []
         self.correlations: dict[str, CorrelationState] = {}
         self.baselines: dict[str, BaselineState] = {}
@@ -257,7 +258,8 @@ class Engine:
         return self.tracker.take()
 
     def incidents(self) -> list[Incident]:
-        """Every incident so far, oldest first."""
+        """Every incident so far, oldest first (only those still open when the engine was made
+        with ``keep_closed_incidents=False``)."""
         return sorted(self.tracker.all(), key=lambda i: (i.first_seen, i.id))
 
     def state_keys(self) -> int:

@@ -125,18 +125,31 @@ def field_unavailable(name: str) -> bool:
     return name in _UNAVAILABLE
 
 
-_ID_SEGMENT = re.compile(
-    r"^(?:\d+|[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
-    r"|[0-9a-fA-F]{16,}|[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*|[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\d[0-9a-fA-F]*)$"
+_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 )
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_DIGITS = frozenset("0123456789")
 
 
 def _is_id(segment: str) -> bool:
+    """Digits; a UUID; or hex of 8+ characters that is 16+ long or mixes digits and letters.
+
+    Plain scans and fixed-shape patterns only: the path is the client's to choose, and a
+    pattern with nested ``[hex]*`` runs backtracks cubically on a long near-miss segment.
+    """
     if segment.isdigit():
         return True
     if len(segment) < 8:
         return False
-    return _ID_SEGMENT.match(segment) is not None
+    if _UUID.fullmatch(segment) is not None:
+        return True
+    if _HEX.fullmatch(segment) is None:
+        return False
+    if len(segment) >= 16:
+        return True
+    digits = _DIGITS.intersection(segment)
+    return bool(digits) and len(digits) < len(set(segment))
 
 
 @lru_cache(maxsize=65536)

@@ -16,6 +16,11 @@ incident's attacker is counted, and
 
 Sources that become attackers late are looked back on: the last ``lookback`` of their successful
 logins and 2xx object reads (a few per source, bounded) are applied when they join.
+
+Memory: with ``keep_closed=False`` (a long-running service, whose incidents are saved as they
+change) a closed incident is forgotten at the sweep after it closes, once it has been taken;
+a finding that outlives its forgotten incident opens a new one, under a new id. With
+``keep_closed=True`` (an offline scan, which lists every incident at the end) all are kept.
 """
 
 from __future__ import annotations
@@ -55,9 +60,9 @@ class _Open:
         "track_objects",
     )
 
-    def __init__(self, finding: Finding) -> None:
+    def __init__(self, finding: Finding, incident_id: str = "") -> None:
         meta = finding.meta
-        self.id = stable_id("inc", finding.id)
+        self.id = incident_id or stable_id("inc", finding.id)
         self.title = meta.title
         self.first = finding.first
         self.last = finding.last
@@ -104,11 +109,17 @@ class IncidentTracker:
     """Groups findings into incidents and follows their attackers' events."""
 
     def __init__(
-        self, *, gap: float = 1800.0, lookback: float = 1800.0, max_sources: int = 200_000
+        self,
+        *,
+        gap: float = 1800.0,
+        lookback: float = 1800.0,
+        max_sources: int = 200_000,
+        keep_closed: bool = True,
     ):
         self.gap = gap
         self.lookback = lookback
         self.max_sources = max_sources
+        self.keep_closed = keep_closed
         self.incidents: dict[str, _Open] = {}
         self.by_ip: dict[str, _Open] = {}
         self.by_group: dict[tuple[str, tuple[tuple[str, str], ...]], _Open] = {}
@@ -120,11 +131,13 @@ class IncidentTracker:
     def on_finding(self, finding: Finding) -> None:
         """A finding was raised or updated."""
         incident = self.incidents.get(finding.incident) if finding.incident else None
+        news = finding.take_news()
         if incident is None:
+            if finding.incident:  # its incident was forgotten: the new one gets all it knows
+                news = [*_extent(finding), *news]
             incident = self._join(finding)
             finding.incident = incident.id
             self._account(incident, finding)
-        news = finding.take_news()
         if incident.track_objects:
             # Routes first: looking back on an attacker needs to know what is being enumerated.
             routes = {value.rpartition("=")[0] for kind, value in news if kind == "object"}
@@ -160,7 +173,10 @@ class IncidentTracker:
         return self._new(finding)
 
     def _new(self, finding: Finding) -> _Open:
-        incident = _Open(finding)
+        # A finding whose incident was forgotten (closed) opens one under a new id: its first
+        # id is taken, and reusing it would overwrite the saved incident with a smaller one.
+        renewed = stable_id("inc", finding.id, finding.last) if finding.incident else ""
+        incident = _Open(finding, renewed)
         self.incidents[incident.id] = incident
         return incident
 
@@ -251,6 +267,22 @@ class IncidentTracker:
         stale = [ip for ip, items in self.recent.items() if now - items[-1][0] > self.lookback]
         for ip in stale:
             del self.recent[ip]
+        if not self.keep_closed:
+            self._forget_closed(now)
+
+    def _forget_closed(self, now: float) -> None:
+        """Drop closed incidents not waiting to be taken, and their group index entries."""
+        gone = {
+            key
+            for key, incident in self.incidents.items()
+            if now - incident.last > self.gap and key not in self.dirty
+        }
+        if not gone:
+            return
+        for key in gone:
+            del self.incidents[key]
+        for group in [g for g, incident in self.by_group.items() if incident.id in gone]:
+            del self.by_group[group]
 
     def take(self) -> list[Incident]:
         """Incidents changed since the last call."""
@@ -263,6 +295,16 @@ class IncidentTracker:
 
     def sources(self) -> int:
         return len(self.by_ip) + len(self.recent)
+
+
+def _extent(finding: Finding) -> list[tuple[str, str]]:
+    """Everything ``finding`` has gathered, as the news it once gave."""
+    return [
+        *(("attacker", value) for value in sorted(finding.attackers)),
+        *(("account", value) for value in sorted(finding.accounts)),
+        *(("agent", value) for value in sorted(finding.agents)),
+        *(("object", value) for value in sorted(finding.objects)),
+    ]
 
 
 def _notable(values: dict[str, Any]) -> tuple[str, str]:

@@ -163,10 +163,15 @@ class _Compiler:
             return self.compare_test(v, value)
         if isinstance(value, st.SigmaFieldReference):
             other = canonical_field(value.field)
+            if not field_known(other) or field_unavailable(other):
+                raise Unsupported(f"unknown field {value.field!r} in a field reference", name)
             self.fields.add(other)
             w = self.read("L", other)
             mine = self.read("L", name)
-            return f"({mine} is not None and {mine} == {w})"
+            # The lower-cased reads of an absent field are "": test the typed values for
+            # presence, or two absent fields would be "equal" and match every event.
+            present = f"{v} is not None and {self.read('V', other)} is not None"
+            return f"({present} and {mine} == {w})"
         raise Unsupported(f"value type {type(value).__name__} on field {name!r}")
 
     def compare_test(self, v: str, value: st.SigmaCompareExpression) -> str:

@@ -55,9 +55,8 @@ def banned_networks(
             continue
         if not decision.active(now):
             continue
-        try:
-            network = ipaddress.ip_network(decision.value.strip(), strict=False)
-        except ValueError:
+        network = _network(decision.value)
+        if network is None:
             continue  # the store validates values; a bad one must not break the export
         if network not in latest or latest[network] < decision.until:
             latest[network] = decision.until
@@ -69,6 +68,22 @@ def banned_networks(
             continue
         kept.append(network)
     return [(network, latest[network]) for network in kept]
+
+
+def _network(value: str) -> Network | None:
+    """``value`` as a network, or None when it is not one or names an IPv6 zone.
+
+    ``ipaddress`` takes ``fe80::1%zone`` with *any* text as the zone (spaces, ``;``, line
+    breaks) and keeps it in ``str()``: written into a file nginx or nft loads, it would be
+    configuration, not an address. A ban never needs a zone, so one is refused outright.
+    """
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        return None
+    if "%" in value or getattr(network.network_address, "scope_id", None) is not None:
+        return None
+    return network
 
 
 def _text(network: Network) -> str:

@@ -47,6 +47,7 @@ CONFIGURED: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _ATTACK: Final = re.compile(r"[a-z][a-z0-9_]*")
 _ENV: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCOPES: Final = ("Ip", "Range", "Username")
+_LONGEST: Final = 3650 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +206,10 @@ def _policy(table: Table, notifiers: dict[str, NotifierSettings]) -> Policy:
             )
     duration = table.duration("duration", "4h")
     max_duration = table.duration("max_duration", "7d")
+    for key, seconds in (("duration", duration), ("max_duration", max_duration)):
+        # Past this a ban's end overflows a datetime: every decision of the policy would fail.
+        if seconds > _LONGEST:
+            raise table.error(key, "must be at most 3650d")
     if max_duration < duration:
         raise table.error("max_duration", "must not be shorter than duration")
     policy = Policy(

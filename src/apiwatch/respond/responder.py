@@ -71,6 +71,11 @@ def _no_offences(scope: str, value: str) -> int:
 
 
 def _address(value: str) -> Address | None:
+    """An attacker's address, or None when it is not one. An IPv6 zone (``fe80::1%eth0``) is
+    refused: ``ipaddress`` takes any text as the zone and keeps it, and an attacker value is
+    whatever an event said, so it could smuggle ``;`` and line breaks into a ban."""
+    if "%" in value:
+        return None
     try:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
@@ -167,6 +172,8 @@ class Responder:
             network = ipaddress.ip_network(value.strip(), strict=False)
         except ValueError:
             return "not an IP address or network"
+        if "%" in value:
+            return "an IPv6 zone (%...) is not an address to act on"
         return self._guard.network(network)
 
 

@@ -10,6 +10,10 @@ stored — which is what serves them to sensors and CrowdSec bouncers through
 notifier (and an update only on escalation), and the export files (nginx ``deny`` include,
 nftables and ipset sets) are rewritten atomically when bans changed, and again as bans expire.
 
+The export files are also refreshed every ``_EXPORT_EVERY`` seconds by a thread of their own
+(`start`): nginx ``deny`` lines carry no expiry, and a ban that expires or that an admin deletes
+(``DELETE /v1/decisions/{id}``) must leave the files even when no incident comes along.
+
 Everything here is best effort and never stops detection: a failure is logged and counted, and
 the next incident is handled. In dry-run mode decisions are stored as ``simulated``: they are
 listed and notified ("would ban"), never served or exported.
@@ -18,6 +22,7 @@ listed and notified ("would ban"), never served or exported.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +32,8 @@ from pathlib import Path
 from apiwatch.model import Decision, Incident
 from apiwatch.respond import Dispatcher, Responder, ResponseConfig, build_notifiers
 from apiwatch.respond.exporters import write_ipset, write_nftables, write_nginx
-from apiwatch.store import DecisionFilter, Store
+from apiwatch.sources._text import safe
+from apiwatch.store import DecisionFilter, DecisionPage, Store
 
 __all__ = ["Exports", "ResponseService"]
 
@@ -74,6 +80,24 @@ class ResponseService:
         self.failures = 0
         self._next_export = 0.0
         self._export_due = self.exports.any()
+        self._export_lock = threading.Lock()  # the detection thread and the refresher
+        self._stop = threading.Event()
+        self._refresher: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Refresh the export files periodically from a daemon thread (when there are any)."""
+        if self.exports.any() and self._refresher is None:
+            self._refresher = threading.Thread(
+                target=self._refresh, name="apiwatch-export", daemon=True
+            )
+            self._refresher.start()
+
+    def _refresh(self) -> None:
+        while not self._stop.wait(_EXPORT_EVERY / 2):
+            try:
+                self.tick()
+            except Exception:  # the refresher must outlive a bug
+                logger.exception("refreshing the ban list exports failed")
 
     def on_incidents(self, incidents: Sequence[Incident]) -> list[Decision]:
         """Decide, store, notify and export for each incident; the decisions stored."""
@@ -93,18 +117,24 @@ class ResponseService:
         now = self.clock()
         store = self.store
         responder = Responder(self.config, allow=store.allow_list())
-        page = store.decisions(
-            DecisionFilter(
-                incident=incident.id,
-                include_expired=True,
-                include_deleted=True,
-                include_simulated=True,
+        existing = {
+            (d.scope, d.value)
+            for d in _every(
+                store,
+                DecisionFilter(
+                    incident=incident.id,
+                    include_expired=True,
+                    include_deleted=True,
+                    include_simulated=True,
+                ),
             )
-        )
-        existing = {(d.scope, d.value) for d in page.items}
+        }
         decided = responder.decide(incident, now=now, offences=store.offences, existing=existing)
         for value, reason in decided.skipped:
-            logger.info("incident %s: not acting against %s: %s", incident.id, value, reason)
+            # The value is whatever an event said (a malformed "address", an account name):
+            # escaped, so that it cannot forge log lines.
+            logger.info("incident %s: not acting against %s: %s", incident.id, safe(value),
+                        safe(reason))  # fmt: skip
         stored = store.add_decisions(decided.decisions, by="respond") if decided.decisions else []
         self.decided += len(stored)
         for decision in stored:
@@ -114,7 +144,8 @@ class ResponseService:
                 decision.id,
                 decision.type,
                 decision.scope,
-                decision.value,
+                # An account name is personal data, which the store never logs either.
+                "(an account)" if decision.scope == "Username" else safe(decision.value),
                 decision.until.isoformat(),
                 incident.id,
             )
@@ -126,22 +157,23 @@ class ResponseService:
         """Rewrite the export files when bans changed or some may have expired."""
         if not self.exports.any():
             return
-        due = time.monotonic() >= self._next_export
-        if not (self._export_due or due):
-            return
-        self._next_export = time.monotonic() + _EXPORT_EVERY
-        self._export_due = False
-        try:
-            self._export()
-        except OSError:
-            self.failures += 1
-            logger.exception("writing the ban list exports failed (will retry)")
-            self._export_due = True
+        with self._export_lock:
+            due = time.monotonic() >= self._next_export
+            if not (self._export_due or due):
+                return
+            self._next_export = time.monotonic() + _EXPORT_EVERY
+            self._export_due = False
+            try:
+                self._export()
+            except OSError:
+                self.failures += 1
+                logger.exception("writing the ban list exports failed (will retry)")
+                self._export_due = True
 
     def _export(self) -> None:
         now = self.clock()
-        page = self.store.decisions(DecisionFilter(at=now, scopes=("Ip", "Range")), limit=100_000)
-        bans = [d for d in page.items if d.type == "ban"]
+        criteria = DecisionFilter(at=now, scopes=("Ip", "Range"), type="ban")
+        bans = _every(self.store, criteria)
         exports = self.exports
         if exports.nginx is not None:
             write_nginx(exports.nginx, bans, now=now)
@@ -151,5 +183,21 @@ class ResponseService:
             write_ipset(exports.ipset, bans, now=now)
 
     def close(self) -> None:
-        """Deliver what is queued (bounded wait), then stop the notifier threads."""
+        """Stop the export refresher; deliver what is queued (bounded wait), then stop the
+        notifier threads."""
+        self._stop.set()
+        if self._refresher is not None:
+            self._refresher.join(10)
         self.dispatcher.close(timeout=10)
+
+
+def _every(store: Store, criteria: DecisionFilter) -> list[Decision]:
+    """Every decision matching ``criteria``, page after page."""
+    found: list[Decision] = []
+    cursor: str | None = None
+    while True:
+        page: DecisionPage = store.decisions(criteria, cursor=cursor, limit=1000)
+        found += page.items
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor

@@ -85,6 +85,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if detector:
             detector.start()
+        if responder:
+            responder.start()
         committer.start()
         try:
             yield
@@ -124,8 +126,9 @@ def _detector(
 ) -> Detector | None:
     if not settings.detect:
         return None
+    # Incidents are saved as they change: closed ones need not stay in memory for ever.
     engine = Engine(ruleset if ruleset is not None else load_ruleset(settings),
-                    lateness=settings.lateness)  # fmt: skip
+                    lateness=settings.lateness, keep_closed_incidents=False)  # fmt: skip
     return Detector(
         engine,
         store.save_detections,

@@ -31,6 +31,7 @@ Choices:
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
@@ -209,11 +210,13 @@ def _parse_time(text: str) -> datetime:
 
 
 def _address(addr: str) -> tuple[str | None, str | None]:
-    """``$remote_addr`` as (source.ip, source.address)."""
-    try:
-        found: tuple[str | None, str | None] = (str(ipaddress.ip_address(addr)), None)
-    except ValueError:
-        found = (None, safe(addr))
+    """``$remote_addr`` as (source.ip, source.address). An IPv6 zone (``fe80::1%eth0``) is
+    not taken as an address: ``ipaddress`` accepts any text after ``%`` (control characters
+    included) and keeps it, and ``source.ip`` must be an address that rules and bans can use."""
+    found: tuple[str | None, str | None] = (None, safe(addr))
+    if "%" not in addr:
+        with contextlib.suppress(ValueError):
+            found = (str(ipaddress.ip_address(addr)), None)
     if len(_addresses) >= _CACHE_LIMIT:
         _addresses.clear()
     _addresses[addr] = found

@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from apiwatch.model import DECISION_TYPES, AllowEntry, ApiwatchError, ConfigError, Decision
-from apiwatch.model import normalise_value as _normalise
-from apiwatch.store._decisions import scope_name
+from apiwatch.store._decisions import canonical_value, scope_name
 
 __all__ = [
     "MANUAL",
@@ -73,7 +72,7 @@ def _scope_and_value(scope: str, value: str) -> tuple[str, str]:
     if name is None:
         raise ConfigError(f"scope: {scope!r} is not one of ip, range, username")
     try:
-        return name, _normalise(name, value)
+        return name, canonical_value(name, value)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -122,6 +121,18 @@ def manual_allow_entry(scope: str, value: str, *, reason: str, now: datetime) ->
     return AllowEntry(scope=name, value=canonical, reason=_reason(reason), created=now)
 
 
+_MAPPED: Final = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _unmapped(network: Network) -> Network:
+    """An IPv4-mapped IPv6 network as the IPv4 network it is (sensors and the responder unwrap
+    ``::ffff:10.0.0.1`` to ``10.0.0.1``, so the protected ranges must see it that way too)."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+        mapped = network.network_address.ipv4_mapped
+        return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
+    return network
+
+
 def check_decidable(
     allowlist: _Allowlist, scope: str, value: str, *, protected: Iterable[Network] = ()
 ) -> None:
@@ -137,7 +148,7 @@ def check_decidable(
         )
     if name == "Username":
         return
-    network = ipaddress.ip_network(canonical, strict=False)
+    network = _unmapped(ipaddress.ip_network(canonical, strict=False))
     for internal in protected:
         if network.version == internal.version and network.overlaps(internal):
             raise DecisionRefusedError(

@@ -27,9 +27,16 @@ def _cut(text: str, limit: int = _SECTION_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object with ``verbatim``: Slack then neither turns bare URLs into links nor
+    parses mentions or channel names in it, so an account name such as
+    ``https://evil.example/reset`` or ``@here`` stays text. (Our own link is written ``<url|..>``,
+    which verbatim text still honours.)"""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def _section(title: str, body: str) -> dict[str, Any]:
-    text = _cut(f"*{title}*\n{_escape(body)}")
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": _mrkdwn(_cut(f"*{title}*\n{_escape(body)}"))}
 
 
 def slack_payload(message: Message, template: str = "") -> dict[str, Any]:
@@ -47,9 +54,7 @@ def slack_payload(message: Message, template: str = "") -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": _cut(message.subject, 150)}},
         {
             "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*{name}*\n{_escape(value)}"} for name, value in facts
-            ],
+            "fields": [_mrkdwn(f"*{name}*\n{_escape(value)}") for name, value in facts],
         },
     ]
     if message.update and message.changes:
@@ -64,8 +69,14 @@ def slack_payload(message: Message, template: str = "") -> dict[str, Any]:
     if message.suggestions:
         blocks.append(_section("Suggested", "\n".join(message.suggestions)))
     link = f"<{message.link}|Open incident {_escape(message.incident)}>"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
-    return {"text": _cut(_escape(message.render(template))), "blocks": blocks}
+    blocks.append({"type": "context", "elements": [_mrkdwn(link)]})
+    # "text" is the notification preview; unfurling off, so no attacker URL is previewed.
+    return {
+        "text": _cut(_escape(message.render(template))),
+        "blocks": blocks,
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
 
 
 class SlackNotifier:
