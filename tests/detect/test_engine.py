@@ -103,6 +103,19 @@ def test_eviction_copes_with_rules_sharing_group_keys() -> None:
     assert engine.stats.evicted == 190
 
 
+def test_single_event_rule_state_counts_towards_max_keys() -> None:
+    """Per-source suppression of single-event rules (a scanner's UA from thousands of addresses)
+    is bounded by ``max_keys`` too: the least recently active sources are evicted and counted."""
+    engine = Engine(load_rules([builtin_dir()]), lateness=0, max_keys=10)
+    engine.feed_all(
+        event(n * 0.01, ip=f"100.64.{n // 250}.{n % 250}", ua="sqlmap/1.8") for n in range(500)
+    )
+    engine.feed(event(61, ip="192.0.2.1"))
+    assert engine.stats.keys == 10
+    assert engine.stats.evicted >= 490
+    assert sum(len(single) for single in engine.single.values()) <= 10
+
+
 def test_groups_expire_with_their_window(tmp_path: Path) -> None:
     """A correlation group is dropped once idle for longer than its window: state stays bounded."""
     engine = Engine(ruleset(tmp_path), lateness=0)

@@ -220,7 +220,7 @@ class Engine:
             dead = [k for k, f in single.items() if now - f.last > single_rule.suppress]
             for key in dead:
                 del single[key]
-        keys = 0
+        keys = sum(len(single) for single in self.single.values())
         for state in self.correlations.values():
             state.sweep(now)
             keys += len(state.groups)
@@ -231,17 +231,17 @@ class Engine:
         self.stats.buffered = len(self.buffer)
 
     def _evict(self, excess: int) -> int:
+        """Forget the ``excess`` least recently active groups: correlation windows and the
+        per-source suppression of single-event rules alike (an evicted group starts afresh)."""
+        tables: list[dict[Any, Any]] = [state.groups for state in self.correlations.values()]
+        tables += self.single.values()
         # By time alone: equal times would compare group keys (of mixed types) and states.
         ages = sorted(
-            (
-                (group.last, key, state)
-                for state in self.correlations.values()
-                for key, group in state.groups.items()
-            ),
+            ((entry.last, key, table) for table in tables for key, entry in table.items()),
             key=lambda age: age[0],
         )
-        for _, key, state in ages[:excess]:
-            del state.groups[key]
+        for _, key, table in ages[:excess]:
+            del table[key]
         self.stats.evicted += excess
         return excess
 
