@@ -113,6 +113,16 @@ def test_a_success_shortly_before_the_alert_is_found_by_looking_back(tmp_path: P
     assert incident.accounts_compromised == ["early"]
 
 
+def test_browsing_after_a_first_try_success_does_not_hide_the_compromise(tmp_path: Path) -> None:
+    """A stuffer whose very first try succeeds, and who then reads a dozen objects of the account,
+    is still found to have compromised it when its alert fires later (reads never push the
+    login out of the look-back memory)."""
+    browse = [event(1 + n * 0.1, ip=IP, path=f"/api/v1/orders/{n}", status=200) for n in range(12)]
+    events = [login(0.5, IP, "first-try", ok=True), *browse, *stuffing(3)]
+    (incident,) = run(ruleset(tmp_path), events).incidents()
+    assert incident.accounts_compromised == ["first-try"]
+
+
 def test_look_back_is_bounded(tmp_path: Path) -> None:
     """A success from the same address long before the attack (over 30 minutes) is no compromise."""
     events = [login(0, IP, "longago", ok=True), *stuffing(2000)]

@@ -257,7 +257,10 @@ class IncidentTracker:
             recent = self.recent[ip] = []
         recent.append((t, kind, value))
         if len(recent) > _RECENT_PER_SOURCE:
-            del recent[0]
+            # Object reads go first: an attacker who got in browses the account right away, and
+            # those reads must not push out the successful login that names the compromise.
+            oldest = next((i for i, item in enumerate(recent) if item[1] == "object"), 0)
+            del recent[oldest]
 
     def sweep(self, now: float) -> None:
         """Forget closed incidents' attacker index and stale look-back memory."""
