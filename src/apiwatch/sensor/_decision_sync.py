@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
 import secrets
 import threading
 import weakref
@@ -38,14 +37,12 @@ from typing import Any, Protocol
 import httpx
 import msgspec
 
-from apiwatch.model import ConfigError
+from apiwatch.sensor._collector import check_key, endpoint, ssl_context
 from apiwatch.sensor._decisions import DecisionCache, WireDecision, steady_time
-from apiwatch.sensor.shipper import _ssl_context
 
 __all__ = ["DecisionSync", "SyncStats", "stream_url"]
 
 _log = logging.getLogger("apiwatch.sensor")
-_KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: safe in a header
 _PRUNE_EVERY = 60.0
 
 
@@ -66,14 +63,7 @@ _decode_stream = msgspec.json.Decoder(_Stream).decode
 
 def stream_url(url: str) -> httpx.URL:
     """``{url}/v1/decisions/stream``; ConfigError for anything but an http(s) URL."""
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise ConfigError(f"decisions_url: not a URL ({exc})") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigError("decisions_url: give an http(s) URL, e.g. https://apiwatch.example:8470")
-    path = parsed.path.rstrip("/") + "/v1/decisions/stream"
-    return parsed.copy_with(path=path, query=None, fragment=None)
+    return endpoint(url, "decisions_url", "/v1/decisions/stream")
 
 
 class DecisionSync:
@@ -96,13 +86,12 @@ class DecisionSync:
         transport: httpx.BaseTransport | None = None,
         start: bool = True,
     ) -> None:
-        if not api_key or not _KEY_CHARS.fullmatch(api_key):
-            raise ConfigError("decisions_key: give a key of scope bouncer (visible ASCII)")
+        check_key(api_key, "decisions_key: give a key of scope bouncer (visible ASCII)")
         self._url = stream_url(url)
         self.where = f"{self._url.host}:{self._url.port}" if self._url.port else self._url.host
         self._headers = {"X-Api-Key": api_key, "User-Agent": "apiwatch-sensor"}
         self._instance()
-        self._verify = _ssl_context(ca_file)
+        self._verify = ssl_context(ca_file)
         self.cache = cache
         self.stats = stats
         self.interval = interval

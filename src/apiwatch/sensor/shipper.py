@@ -69,7 +69,6 @@ import logging
 import os
 import random
 import re
-import ssl
 import threading
 import time
 import weakref
@@ -82,6 +81,7 @@ from pathlib import Path
 import httpx
 
 from apiwatch.model import ConfigError, Event
+from apiwatch.sensor._collector import check_key, endpoint, ssl_context
 
 __all__ = ["Shipper", "default_spool_dir"]
 
@@ -90,7 +90,6 @@ _log = logging.getLogger("apiwatch.shipper")
 _REFUSED = frozenset({400, 413})  # the batch itself is unacceptable: sending it again cannot help
 _MAX_SLOTS = 1024
 _SEGMENT = re.compile(r"\d{20}\.ndjson\.gz")
-_KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: safe in a header, no CR/LF injection
 _COUNTERS = (
     "shipped",
     "spooled",
@@ -293,7 +292,7 @@ class Shipper:
         self._url = _events_url(collector_url)
         self._where = f"{self._url.host}:{self._url.port}" if self._url.port else self._url.host
         self._headers = _headers(api_key)
-        self._verify = _ssl_context(ca_file)
+        self._verify = ssl_context(ca_file)
         _check_positive(
             max_spool_bytes=max_spool_bytes,
             max_queue=max_queue,
@@ -669,40 +668,24 @@ class Shipper:
 
 
 def _events_url(collector_url: str) -> httpx.URL:
-    try:
-        url = httpx.URL(collector_url)
-    except httpx.InvalidURL as exc:
-        raise ConfigError(f"collector: not a URL ({exc})") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError("collector: give an http(s) URL, e.g. https://apiwatch.example:8470")
+    url = endpoint(collector_url, "collector", "/v1/events")
     if url.scheme == "http" and url.host not in ("127.0.0.1", "::1", "localhost"):
         _log.warning(
             "apiwatch shipper: collector %s is plain HTTP: the key and the events "
             "travel in clear; use https",
             url.host,
         )
-    return url.copy_with(path=url.path.rstrip("/") + "/v1/events", query=None, fragment=None)
+    return url
 
 
 def _headers(api_key: str) -> dict[str, str]:
-    if not api_key or not _KEY_CHARS.fullmatch(api_key):
-        raise ConfigError("api_key: give the collector's ingest key (visible ASCII, no spaces)")
+    check_key(api_key, "api_key: give the collector's ingest key (visible ASCII, no spaces)")
     return {
         "Authorization": f"Bearer {api_key}",
         "Content-Type": "application/x-ndjson",
         "Content-Encoding": "gzip",
         "User-Agent": "apiwatch-shipper",
     }
-
-
-def _ssl_context(ca_file: str | os.PathLike[str] | None) -> ssl.SSLContext:
-    """Verification always on: certifi's CAs (or $SSL_CERT_FILE), or only those of ``ca_file``."""
-    if ca_file is None:
-        return httpx.create_ssl_context()
-    try:
-        return ssl.create_default_context(cafile=os.fspath(ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"ca_file: cannot load {os.fspath(ca_file)!r} ({exc})") from None
 
 
 def _check_positive(**options: float) -> None:
