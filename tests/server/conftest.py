@@ -33,13 +33,13 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @contextmanager
-def served(app: Any) -> Iterator[str]:
+def served(app: Any, *, lifespan: str = "on") -> Iterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from apiwatch.cli.simulate import simulate
 from apiwatch.simulate import GroundTruth
-from tests.simulate.conftest import free_port, served
+from tests.reliability.serving import free_port
+from tests.simulate.conftest import served
 
 
 def test_help_lists_the_options_and_attack_types() -> None:

@@ -18,7 +18,8 @@ from apiwatch.model import event_to_dict
 from apiwatch.sensor import ApiwatchMiddleware, MemoryOutput
 from apiwatch.simulate import TOKEN_KEY, ReplayError, Scenario, replay
 from apiwatch.simulate.formats import HOST_NAMES, event_id, to_event
-from tests.simulate.conftest import free_port, served
+from tests.reliability.serving import free_port
+from tests.simulate.conftest import served
 
 
 class Recorder:
