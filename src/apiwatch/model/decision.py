@@ -84,7 +84,14 @@ def go_duration(seconds: float) -> str:
 def normalise_value(scope: str, value: str) -> str:
     """The canonical text of a decision's value: an address or network in its standard form
     (``2001:db8::1``, ``198.51.100.0/24``), an account name as given. Raises ValueError with a
-    clear message for an invalid address or network, or an unknown scope."""
+    clear message for an invalid address or network, or an unknown scope.
+
+    An IPv6 zone (``fe80::1%eth0``) is refused: ``ipaddress`` takes any text after ``%``
+    (``;``, spaces, line breaks) and keeps it in the canonical form, where it would reach nginx
+    and nft configuration files and bouncers; a decision never needs one."""
+    if scope in ("Ip", "Range") and "%" in value:
+        msg = f"an address with an IPv6 zone (%...) cannot be decided on: {value!r}"
+        raise ValueError(msg)
     if scope == "Ip":
         try:
             return str(ipaddress.ip_address(value.strip()))

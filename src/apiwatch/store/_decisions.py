@@ -44,13 +44,19 @@ from typing import Any, Final
 
 import msgspec
 
-from apiwatch.model import DECISION_SCOPES, DECISION_TYPES, AllowEntry, ConfigError, Decision
-from apiwatch.model import normalise_value as _normalise
+from apiwatch.model import (
+    DECISION_SCOPES,
+    DECISION_TYPES,
+    AllowEntry,
+    ConfigError,
+    Decision,
+    normalise_value,
+)
 from apiwatch.store._rows import clear_text, from_micros, ip_range, micros
 from apiwatch.store.base import DecisionChanges, DecisionFilter, DecisionPage
 from apiwatch.store.crypto import Keyring
 
-__all__ = ["DecisionTables", "canonical_value", "schema", "scope_name"]
+__all__ = ["DecisionTables", "schema", "scope_name"]
 
 logger = logging.getLogger("apiwatch.decisions")
 
@@ -100,23 +106,13 @@ def scope_name(text: str) -> str | None:
     return _SCOPE_NAMES.get(text.strip().lower())
 
 
-def canonical_value(scope: str, value: str) -> str:
-    """`apiwatch.model.normalise_value`, refusing an IPv6 zone (``fe80::1%eth0``): ``ipaddress``
-    takes any text after ``%`` (``;``, spaces, line breaks) and keeps it in the canonical form,
-    where it would reach nginx and nft configuration files and bouncers. ValueError when so."""
-    canonical = _normalise(scope, value)
-    if scope != "Username" and "%" in canonical:
-        raise ValueError(f"an address with an IPv6 zone (%...) cannot be decided on: {value!r}")
-    return canonical
-
-
 def _checked_value(scope: str, value: str) -> tuple[str, str]:
     """``(scope, value)`` in canonical form; `ConfigError` for an unknown scope or bad value."""
     name = scope_name(scope)
     if name is None:
         raise ConfigError(f"scope: {scope!r} is not one of {', '.join(DECISION_SCOPES)}")
     try:
-        return name, clear_text(canonical_value(name, value)) or ""
+        return name, clear_text(normalise_value(name, value)) or ""
     except ValueError as exc:
         raise ConfigError(f"value: {exc}") from None
 

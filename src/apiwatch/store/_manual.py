@@ -16,8 +16,15 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from apiwatch.model import DECISION_TYPES, AllowEntry, ApiwatchError, ConfigError, Decision
-from apiwatch.store._decisions import canonical_value, scope_name
+from apiwatch.model import (
+    DECISION_TYPES,
+    AllowEntry,
+    ApiwatchError,
+    ConfigError,
+    Decision,
+    normalise_value,
+)
+from apiwatch.store._decisions import scope_name
 
 __all__ = [
     "MANUAL",
@@ -72,7 +79,7 @@ def _scope_and_value(scope: str, value: str) -> tuple[str, str]:
     if name is None:
         raise ConfigError(f"scope: {scope!r} is not one of ip, range, username")
     try:
-        return name, canonical_value(name, value)
+        return name, normalise_value(name, value)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
