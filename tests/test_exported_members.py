@@ -44,12 +44,17 @@ MODEL_API = [
     "UserAgent",
     "decode_event",
     "decode_ndjson",
+    "embedded_ipv4",
     "encode_event",
     "event_to_dict",
     "go_duration",
     "new_event_id",
     "normalise_value",
+    "parse_address",
+    "parse_network",
     "severity_rank",
+    "unmapped",
+    "unmapped_network",
 ]
 
 

@@ -122,6 +122,35 @@ def test_bad_values_are_one_clear_line(db: str, args: tuple[str, ...], message: 
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "target",
+    [
+        ("--ip", "2002:a00:1::1"),  # 6to4 of 10.0.0.1
+        ("--ip", "64:ff9b::10.1.2.3"),  # NAT64
+        ("--ip", "::ffff:0:192.168.0.9"),  # IPv4-translated
+        ("--ip", "2001:0:a00:1::1"),  # Teredo server 10.0.0.1
+        ("--range", "2002:a00::/24"),  # 6to4 of 10.0.0.0/8
+    ],
+)
+def test_embedded_internal_values_are_refused_and_nothing_is_stored(
+    db: str, target: tuple[str, str]
+) -> None:
+    """IPv4 carried inside IPv6 is protected like the IPv4 address itself: one line, exit 1."""
+    result = run("decisions", "add", *target, "--duration", "1h", "--reason", "x")
+    assert result.exit_code == 1
+    assert "internal network" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert json.loads(run("decisions", "list", "--json").output) == []
+
+
+def test_an_embedded_public_address_is_banned_as_given(db: str) -> None:
+    """A 6to4 address carrying a public IPv4 address is banned as that IPv6 address."""
+    added = run("decisions", "add", "--ip", "2002:cb00:7105::1", "--duration", "1h",
+                "--reason", "x")  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "ban Ip 2002:cb00:7105::1" in added.output
+
+
 def test_exactly_one_target_is_a_usage_error(db: str) -> None:
     """None or two of --ip/--range/--account is a usage error (exit 2)."""
     for targets in ((), ("--ip", "203.0.113.9", "--account", "dana")):

@@ -341,6 +341,38 @@ def test_a_mapped_internal_address_is_refused_with_409(admin: httpx.Client) -> N
     assert "internal network 10.0.0.0/8" in answer.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"ip": "2002:a00:1::1"},  # 6to4 of 10.0.0.1
+        {"ip": "64:ff9b::127.0.0.1"},  # NAT64
+        {"ip": "::192.168.1.20"},  # IPv4-compatible
+        {"ip": "2001:0:cb00:7105::9bbf:fffe"},  # Teredo client 100.64.0.1
+        {"range": "2002:a00::/24"},  # 6to4 of 10.0.0.0/8
+        {"range": "64:ff9b::/64"},  # NAT64 of every IPv4 address
+    ],
+)
+def test_an_embedded_internal_address_or_range_is_refused_with_409(
+    admin: httpx.Client, bouncer: httpx.Client, body: dict[str, str]
+) -> None:
+    """IPv4 carried inside IPv6 (6to4, NAT64, compatible, Teredo) is protected like the IPv4
+    address itself; nothing is stored or served."""
+    answer = admin.post("/v1/decisions", json={**body, "duration": "4h", "reason": "x"})
+    assert answer.status_code == 409
+    assert "internal network" in answer.json()["error"]
+    assert pull(bouncer, startup=True) == {"new": None, "deleted": None}
+
+
+def test_an_embedded_public_address_is_decided_as_given(
+    admin: httpx.Client, bouncer: httpx.Client
+) -> None:
+    """A 6to4 address carrying a public IPv4 address is banned as that IPv6 address."""
+    body = {"ip": "2002:cb00:7105::1", "duration": "4h", "reason": "x"}
+    answer = admin.post("/v1/decisions", json=body)
+    assert answer.status_code == 201, answer.text
+    assert served_values(pull(bouncer, startup=True)["new"]) == ["2002:cb00:7105::1"]
+
+
 def test_only_admins_may_change_decisions(collector: Collector, bouncer: httpx.Client) -> None:
     """A bouncer or read key may not add or delete decisions or touch the allowlist."""
     body = {"ip": "203.0.113.9", "duration": "4h", "reason": "x"}

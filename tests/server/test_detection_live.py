@@ -18,15 +18,15 @@ VICTIM = "victim-07"
 WAIT = 10.0
 
 
-def stuffing_batch() -> list[dict[str, Any]]:
+def stuffing_batch(ip: str = ATTACKER) -> list[dict[str, Any]]:
     """One source failing logins for 20 accounts, then logging into one of them."""
     start = datetime.now(UTC) - timedelta(seconds=60)
     failures = [
-        event("authn_login_fail", ip=ATTACKER, user=f"victim-{n:02}", path="/login", status=401,
+        event("authn_login_fail", ip=ip, user=f"victim-{n:02}", path="/login", status=401,
               outcome="failure", at=start + timedelta(seconds=n))
         for n in range(20)
     ]  # fmt: skip
-    success = event("authn_login_success", ip=ATTACKER, user=VICTIM, path="/login", status=200,
+    success = event("authn_login_success", ip=ip, user=VICTIM, path="/login", status=200,
                     at=start + timedelta(seconds=21))  # fmt: skip
     return [*failures, success]
 

@@ -99,3 +99,23 @@ def test_an_allowlisted_attacker_is_never_banned(make_store: StoreFactory, tmp_p
         assert not collector.store.decisions(
             DecisionFilter(include_simulated=True, include_expired=True)
         ).items
+
+
+def test_an_attacker_carrying_an_internal_ipv4_address_is_never_banned_nor_exported(
+    make_store: StoreFactory, tmp_path: Path
+) -> None:
+    """Stuffing from 6to4 of 10.0.0.1 is an incident but no decision, and never reaches the
+    export files; the public attacker posted after it is banned and exported."""
+    embedded = "2002:a00:1::1"
+    with collector_with(make_store, _settings(tmp_path)) as collector:
+        post(collector, stuffing_batch(ip=embedded))
+        post(collector, stuffing_batch())
+        deny = tmp_path / "deny.conf"
+        wait_for(lambda: deny.exists() and ATTACKER in deny.read_text(), "the public ban")
+        with collector.client("read") as client:
+            found = client.get("/v1/incidents", params={"attacker.ip": embedded}).json()
+        assert found["items"], "the embedded attacker's incident"
+        stored = collector.store.decisions(DecisionFilter(include_simulated=True)).items
+        assert [d.value for d in stored] == [ATTACKER]
+        for path in (deny, tmp_path / "apiwatch.nft"):
+            assert "2002:" not in path.read_text()

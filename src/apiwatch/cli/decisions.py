@@ -28,7 +28,6 @@ from apiwatch.store import (
     DecisionFilter,
     ReadRecord,
     SqlStore,
-    check_decidable,
     manual_allow_entry,
     manual_decision,
 )
@@ -177,13 +176,13 @@ def add_decision(
     Refused, saying why, for an allowlisted value or one in an internal network (loopback,
     RFC 1918, CGNAT, link-local, ULA).
     """
-    from apiwatch.respond import PROTECTED_NETWORKS  # noqa: PLC0415 - only this command needs it
+    from apiwatch.respond import check_decidable  # noqa: PLC0415 - only this command needs it
 
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
         decision = manual_decision(scope, value, duration=duration, reason=reason,
                                    now=datetime.now(UTC), type=kind)  # fmt: skip
-        check_decidable(store, decision.scope, decision.value, protected=PROTECTED_NETWORKS)
+        check_decidable(store, decision.scope, decision.value)
         added = store.add_decisions([decision], by=_who())[0]
     left = go_duration((added.until - added.created).total_seconds())
     click.echo(f"added decision {added.id}: {added.type} {added.scope} {added.value} for {left} "

@@ -3,6 +3,13 @@
 Imports nothing else of apiwatch; every other package converts to and from these types.
 """
 
+from apiwatch.model.address import (
+    embedded_ipv4,
+    parse_address,
+    parse_network,
+    unmapped,
+    unmapped_network,
+)
 from apiwatch.model.alert import SEVERITIES, Alert, Incident, severity_rank
 from apiwatch.model.decision import (
     DECISION_SCOPES,
@@ -61,10 +68,15 @@ __all__ = [
     "UserAgent",
     "decode_event",
     "decode_ndjson",
+    "embedded_ipv4",
     "encode_event",
     "event_to_dict",
     "go_duration",
     "new_event_id",
     "normalise_value",
+    "parse_address",
+    "parse_network",
     "severity_rank",
+    "unmapped",
+    "unmapped_network",
 ]

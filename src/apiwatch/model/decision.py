@@ -10,11 +10,12 @@ Times are UTC; ``until`` is when the decision stops applying.
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
 from typing import Final
 
 import msgspec
+
+from apiwatch.model.address import parse_address, parse_network
 
 __all__ = [
     "DECISION_SCOPES",
@@ -86,24 +87,12 @@ def normalise_value(scope: str, value: str) -> str:
     (``2001:db8::1``, ``198.51.100.0/24``), an account name as given. Raises ValueError with a
     clear message for an invalid address or network, or an unknown scope.
 
-    An IPv6 zone (``fe80::1%eth0``) is refused: ``ipaddress`` takes any text after ``%``
-    (``;``, spaces, line breaks) and keeps it in the canonical form, where it would reach nginx
-    and nft configuration files and bouncers; a decision never needs one."""
-    if scope in ("Ip", "Range") and "%" in value:
-        msg = f"an address with an IPv6 zone (%...) cannot be decided on: {value!r}"
-        raise ValueError(msg)
+    An IPv6 zone (``fe80::1%eth0``) is refused (see `parse_address`): a decision never needs
+    one, and its text would reach nginx and nft configuration files and bouncers."""
     if scope == "Ip":
-        try:
-            return str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            msg = f"not an IP address: {value!r}"
-            raise ValueError(msg) from None
+        return str(parse_address(value))
     if scope == "Range":
-        try:
-            return str(ipaddress.ip_network(value.strip(), strict=False))
-        except ValueError:
-            msg = f"not a network (CIDR): {value!r}"
-            raise ValueError(msg) from None
+        return str(parse_network(value))
     if scope == "Username":
         name = value.strip()
         if not name:

@@ -10,13 +10,18 @@ notification people actually read (the "act" half of OWASP API10).
 - `Dispatcher` sends one `Message` per incident (and an update only when it escalates) through
   `Notifier` implementations: webhook (signed JSON; `verify_signature` for receivers), Slack,
   SMTP email, syslog CEF, apprise;
+- `Guard` (`apiwatch.respond.guard`) is the one check of what no decision may act on —
+  allowlisted values and protected internal networks, also when an IPv6 value carries the IPv4
+  address (6to4, NAT64, Teredo, mapped) — used by the `Responder`, by `check_decidable` for
+  decisions made by hand, and by the exporters;
 - `apiwatch.respond.exporters` writes nginx, nftables and ipset ban lists atomically.
 
 Exceptions (`apiwatch.model.ApiwatchError` is the root)::
 
     ApiwatchError
-    ├── ConfigError     a [respond] setting that cannot work; the message names the key
-    └── NotifyError     a notification that could not be delivered (names no secret)
+    ├── ConfigError             a [respond] setting that cannot work; the message names the key
+    ├── DecisionRefusedError    a value that is allowlisted or in a protected network
+    └── NotifyError             a notification that could not be delivered (names no secret)
 """
 
 from apiwatch.respond.dispatch import Dispatcher, NotifierStats
@@ -29,6 +34,15 @@ from apiwatch.respond.exporters import (
     write_ipset,
     write_nftables,
     write_nginx,
+)
+from apiwatch.respond.guard import (
+    PROTECTED_NETWORKS,
+    AllowEntries,
+    Allowlist,
+    DecisionRefusedError,
+    Guard,
+    Refusal,
+    check_decidable,
 )
 from apiwatch.respond.notifiers import (
     AppriseNotifier,
@@ -49,23 +63,28 @@ from apiwatch.respond.notify import (
     NotifyError,
 )
 from apiwatch.respond.policy import ACTIONS, Policy, ResponseConfig, parse_config
-from apiwatch.respond.responder import PROTECTED_NETWORKS, Decided, Responder
+from apiwatch.respond.responder import Decided, Responder
 
 __all__ = [
     "ACTIONS",
     "DEFAULT_TEMPLATE",
     "PROTECTED_NETWORKS",
     "TEMPLATE_FIELDS",
+    "AllowEntries",
+    "Allowlist",
     "AppriseNotifier",
     "Decided",
+    "DecisionRefusedError",
     "Dispatcher",
     "EmailNotifier",
+    "Guard",
     "MemoryNotifier",
     "Message",
     "Notifier",
     "NotifierStats",
     "NotifyError",
     "Policy",
+    "Refusal",
     "Responder",
     "ResponseConfig",
     "SlackNotifier",
@@ -74,6 +93,7 @@ __all__ = [
     "atomic_write",
     "banned_networks",
     "build_notifiers",
+    "check_decidable",
     "parse_config",
     "render_ipset",
     "render_nftables",

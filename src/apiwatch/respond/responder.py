@@ -22,29 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from apiwatch.model import AllowEntry, Decision, Incident, severity_rank
+from apiwatch.model import AllowEntry, Decision, Incident, parse_address, severity_rank, unmapped
+from apiwatch.respond.guard import PROTECTED_NETWORKS, AllowEntries, Guard
 from apiwatch.respond.policy import Policy, ResponseConfig
 
-__all__ = ["PROTECTED_NETWORKS", "Decided", "Responder"]
+__all__ = ["Decided", "Responder"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-PROTECTED_NETWORKS: Final[tuple[Network, ...]] = tuple(
-    ipaddress.ip_network(net)
-    for net in (
-        "127.0.0.0/8",  # loopback
-        "10.0.0.0/8",  # RFC 1918
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "169.254.0.0/16",  # link-local
-        "100.64.0.0/10",  # CGNAT (RFC 6598): one address is thousands of subscribers
-        "::1/128",
-        "fc00::/7",  # ULA
-        "fe80::/10",  # link-local
-    )
-)
-"""Never banned while ``protect_internal`` is on: a ban here locks out your own proxies."""
 
 _ATTACK_TAG: Final = "apiwatch.attack."
 
@@ -71,47 +56,13 @@ def _no_offences(scope: str, value: str) -> int:
 
 
 def _address(value: str) -> Address | None:
-    """An attacker's address, or None when it is not one. An IPv6 zone (``fe80::1%eth0``) is
-    refused: ``ipaddress`` takes any text as the zone and keeps it, and an attacker value is
-    whatever an event said, so it could smuggle ``;`` and line breaks into a ban."""
-    if "%" in value:
-        return None
+    """An attacker's address, or None when it is not one (an IPv6 zone is refused: see
+    `apiwatch.model.parse_address`). An IPv4-mapped address is its IPv4 address: a dual-stack
+    socket's view of an IPv4 client."""
     try:
-        address = ipaddress.ip_address(value.strip())
+        return unmapped(parse_address(value))
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
-    return address
-
-
-class _Guard:
-    """The allowlist and the protected ranges: what no decision may touch, and why."""
-
-    def __init__(self, entries: Iterable[AllowEntry], *, protect_internal: bool) -> None:
-        self.networks: list[tuple[Network, str]] = []
-        self.accounts: dict[str, str] = {}
-        for entry in entries:
-            reason = f"allowlisted ({entry.reason})" if entry.reason else "allowlisted"
-            if entry.scope == "Username":
-                self.accounts[entry.value.strip().casefold()] = reason
-            else:  # Ip or Range: an address is its own /32 or /128
-                self.networks.append((ipaddress.ip_network(entry.value.strip(), False), reason))
-        if protect_internal:
-            self.networks += [
-                (net, f"protected internal range {net}") for net in PROTECTED_NETWORKS
-            ]
-
-    def network(self, network: Network) -> str | None:
-        """Why ``network`` (a banned address or range) must be left alone, if it must."""
-        for allowed, reason in self.networks:
-            if network.version == allowed.version and network.overlaps(allowed):
-                return reason
-        return None
-
-    def account(self, name: str) -> str | None:
-        """Why the account ``name`` must be left alone, if it must (names match caselessly)."""
-        return self.accounts.get(name.strip().casefold())
 
 
 class Responder:
@@ -122,7 +73,8 @@ class Responder:
 
     def __init__(self, config: ResponseConfig, *, allow: Iterable[AllowEntry] = ()) -> None:
         self.config = config
-        self._guard = _Guard([*config.allow, *allow], protect_internal=config.protect_internal)
+        protected = PROTECTED_NETWORKS if config.protect_internal else ()
+        self._guard = Guard(AllowEntries([*config.allow, *allow]), protected=protected)
 
     def matching(self, incident: Incident) -> list[Policy]:
         """The policies that apply to ``incident``, in configuration order."""
@@ -165,16 +117,10 @@ class Responder:
         return run.result
 
     def guard_reason(self, scope: str, value: str) -> str | None:
-        """Why no decision may act on ``value`` in ``scope`` (allowlist, protected), or None."""
-        if scope == "Username":
-            return self._guard.account(value)
-        try:
-            network = ipaddress.ip_network(value.strip(), strict=False)
-        except ValueError:
-            return "not an IP address or network"
-        if "%" in value:
-            return "an IPv6 zone (%...) is not an address to act on"
-        return self._guard.network(network)
+        """Why no decision may act on ``value`` in ``scope`` (allowlist, protected, also
+        through the IPv4 address an IPv6 value carries), or None."""
+        refusal = self._guard.refusal(scope, value)
+        return None if refusal is None else refusal.reason
 
 
 class _Run:

@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, unmapped
 
 __all__ = ["PROXY_HEADERS", "ProxyResolver", "parse_forwarded_for"]
 
@@ -42,9 +42,7 @@ def _normal_ip(text: str) -> str | None:
         address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+    return str(unmapped(address))
 
 
 def _strip_port(node: str) -> str:

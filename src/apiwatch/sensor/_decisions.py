@@ -29,7 +29,6 @@ Concurrency
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 import threading
@@ -39,6 +38,8 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+
+from apiwatch.model import parse_address, parse_network, unmapped, unmapped_network
 
 __all__ = ["Active", "DecisionCache", "WireDecision", "parse_go_duration", "steady_time"]
 
@@ -119,12 +120,12 @@ def activate(wire: WireDecision, now: float) -> Active:
     until = now + parse_go_duration(wire.duration)
     scope = wire.scope.strip().lower()
     if scope == "ip":
-        text = str(_unmapped(ipaddress.ip_address(wire.value.strip())))
+        text = str(unmapped(parse_address(wire.value)))
         return Active(
             wire.id, type=wire.type, scope="Ip", value=text, until=until, table="ip", key=text
         )
     if scope == "range":
-        network = _unmapped_network(ipaddress.ip_network(wire.value.strip(), strict=False))
+        network = unmapped_network(parse_network(wire.value))
         table: _TableId = "ip"
         key: Any = str(network.network_address)
         if network.prefixlen < network.max_prefixlen:
@@ -143,23 +144,6 @@ def activate(wire: WireDecision, now: float) -> Active:
             table="account", key=name.casefold(),
         )  # fmt: skip
     raise ValueError(f"unknown decision scope {wire.scope!r}")
-
-
-def _unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Any:
-    """IPv4-mapped IPv6 addresses as IPv4, as `ProxyResolver` writes ``source.ip``."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
-
-
-_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-
-
-def _unmapped_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> Any:
-    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
-        mapped = network.network_address.ipv4_mapped
-        return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
-    return network
 
 
 @lru_cache(maxsize=16384)  # client addresses repeat; parsing costs more than the probes

@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from apiwatch.model import ConfigError, Decision, go_duration
-from apiwatch.respond import PROTECTED_NETWORKS
+from apiwatch.respond import DecisionRefusedError, check_decidable
 from apiwatch.server._errors import error_response
 from apiwatch.server._schemas import ALLOW_REF, DECISION_REF
 from apiwatch.server._schemas import error_responses as errors
@@ -49,8 +49,6 @@ from apiwatch.store import (
     ApiKey,
     DecisionChanges,
     DecisionFilter,
-    DecisionRefusedError,
-    check_decidable,
     manual_allow_entry,
     manual_decision,
 )
@@ -421,5 +419,5 @@ def _add(state: ServerState, key: ApiKey, body: DecisionIn) -> Decision:
         scope, value, duration=body.duration, reason=body.reason, now=datetime.now(UTC),
         type=body.type,
     )  # fmt: skip
-    check_decidable(state.store, decision.scope, decision.value, protected=PROTECTED_NETWORKS)
+    check_decidable(state.store, decision.scope, decision.value)
     return state.store.add_decisions([decision], by=_by(key))[0]

@@ -30,7 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from apiwatch.model import Decision, Incident
-from apiwatch.respond import Dispatcher, Responder, ResponseConfig, build_notifiers
+from apiwatch.respond import (
+    PROTECTED_NETWORKS,
+    Dispatcher,
+    Responder,
+    ResponseConfig,
+    build_notifiers,
+)
 from apiwatch.respond.exporters import write_ipset, write_nftables, write_nginx
 from apiwatch.sources._text import safe
 from apiwatch.store import DecisionFilter, DecisionPage, Store
@@ -175,12 +181,14 @@ class ResponseService:
         criteria = DecisionFilter(at=now, scopes=("Ip", "Range"), type="ban")
         bans = _every(self.store, criteria)
         exports = self.exports
+        # The exporters leave out internal bans again (defence in depth) unless told not to.
+        protected = PROTECTED_NETWORKS if self.config.protect_internal else ()
         if exports.nginx is not None:
-            write_nginx(exports.nginx, bans, now=now)
+            write_nginx(exports.nginx, bans, now=now, protected=protected)
         if exports.nftables is not None:
-            write_nftables(exports.nftables, bans, now=now)
+            write_nftables(exports.nftables, bans, now=now, protected=protected)
         if exports.ipset is not None:
-            write_ipset(exports.ipset, bans, now=now)
+            write_ipset(exports.ipset, bans, now=now, protected=protected)
 
     def close(self) -> None:
         """Stop the export refresher; deliver what is queued (bounded wait), then stop the

@@ -15,8 +15,6 @@ from apiwatch.model import ConfigError
 from apiwatch.store._decisions import scope_name
 from apiwatch.store._manual import (
     MANUAL,
-    DecisionRefusedError,
-    check_decidable,
     manual_allow_entry,
     manual_decision,
     parse_duration,
@@ -52,7 +50,6 @@ __all__ = [
     "DecisionChanges",
     "DecisionFilter",
     "DecisionPage",
-    "DecisionRefusedError",
     "DetectionFilter",
     "DetectionPage",
     "EventFilter",
@@ -66,7 +63,6 @@ __all__ = [
     "StoreUnavailableError",
     "StoredLine",
     "VerifyReport",
-    "check_decidable",
     "default_key_file",
     "manual_allow_entry",
     "manual_decision",

@@ -1,25 +1,23 @@
 """Decisions and allowlist entries made by hand (``apiwatch decisions add``, ``POST
-/v1/decisions``): the input checked, and the refusal of values no decision may act on.
+/v1/decisions``): the input checked. Whether a valid value may be decided on at all (allowlist,
+protected networks) is `apiwatch.respond.check_decidable`'s call, the same guard the automatic
+response uses.
 
 Exceptions::
 
     ApiwatchError
-    ├── ConfigError             an address, network, duration, type or reason that is not valid
-    └── DecisionRefusedError    a valid value that is allowlisted or in a protected network
+    └── ConfigError             an address, network, duration, type or reason that is not valid
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Final, Protocol
+from typing import Final
 
 from apiwatch.model import (
     DECISION_TYPES,
     AllowEntry,
-    ApiwatchError,
     ConfigError,
     Decision,
     normalise_value,
@@ -28,8 +26,6 @@ from apiwatch.store._decisions import scope_name
 
 __all__ = [
     "MANUAL",
-    "DecisionRefusedError",
-    "check_decidable",
     "manual_allow_entry",
     "manual_decision",
     "parse_duration",
@@ -42,16 +38,6 @@ _PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _LONGEST: Final = timedelta(days=3650)
 _MAX_REASON: Final = 1000
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class DecisionRefusedError(ApiwatchError):
-    """No decision may act on this value: it is allowlisted, or in a protected network."""
-
-
-class _Allowlist(Protocol):
-    def allow_match(self, scope: str, value: str) -> AllowEntry | None: ...
 
 
 def parse_duration(text: str) -> timedelta:
@@ -126,39 +112,3 @@ def manual_allow_entry(scope: str, value: str, *, reason: str, now: datetime) ->
     """An allowlist entry to add by hand; `ConfigError` names what is not valid."""
     name, canonical = _scope_and_value(scope, value)
     return AllowEntry(scope=name, value=canonical, reason=_reason(reason), created=now)
-
-
-_MAPPED: Final = ipaddress.IPv6Network("::ffff:0:0/96")
-
-
-def _unmapped(network: Network) -> Network:
-    """An IPv4-mapped IPv6 network as the IPv4 network it is (sensors and the responder unwrap
-    ``::ffff:10.0.0.1`` to ``10.0.0.1``, so the protected ranges must see it that way too)."""
-    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
-        mapped = network.network_address.ipv4_mapped
-        return ipaddress.IPv4Network(f"{mapped}/{network.prefixlen - 96}")
-    return network
-
-
-def check_decidable(
-    allowlist: _Allowlist, scope: str, value: str, *, protected: Iterable[Network] = ()
-) -> None:
-    """Raise `DecisionRefusedError`, saying why, when ``value`` is allowlisted (an entry equal
-    to it, containing it, or inside the range) or overlaps one of the ``protected`` networks."""
-    name, canonical = _scope_and_value(scope, value)
-    entry = allowlist.allow_match(name, canonical)
-    if entry is not None:
-        covered = "" if entry.value == canonical else f" (by the entry {entry.value})"
-        raise DecisionRefusedError(
-            f"{canonical} is allowlisted{covered}: {entry.reason}; no decision may act on it "
-            "(remove the allowlist entry first if this is intended)"
-        )
-    if name == "Username":
-        return
-    network = _unmapped(ipaddress.ip_network(canonical, strict=False))
-    for internal in protected:
-        if network.version == internal.version and network.overlaps(internal):
-            raise DecisionRefusedError(
-                f"{canonical} is in the internal network {internal}: banning it could lock out "
-                "your own proxies, load balancers or staff"
-            )
