@@ -438,3 +438,25 @@ def test_the_openapi_document_describes_the_decision_routes(collector: Collector
     assert {"APIKeyHeader": []} in paths["/v1/decisions/stream"]["get"]["security"]
     assert document["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-Api-Key"
     assert "Decision" in document["components"]["schemas"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/decisions/stream", {"startup": "true", "scopes": "ip\x00"}),
+        ("/v1/decisions/stream", {"startup": "true", "origins": "manual\x00"}),
+        ("/v1/decisions/stream", {"startup": "true", "scenarios_containing": "a\x00b"}),
+        ("/v1/decisions", {"scope": "Ip\x00"}),
+        ("/v1/decisions", {"scopes": "ip,\x00"}),
+        ("/v1/decisions", {"value": "a\x00b"}),
+        ("/v1/decisions", {"type": "ban\x00"}),
+        ("/v1/decisions", {"ip": "203.0.113.9\x00"}),
+        ("/v1/decisions", {"scenarios_not_containing": "\x00"}),
+    ],
+)
+def test_a_nul_byte_in_a_decision_filter_is_never_a_503(
+    bouncer: httpx.Client, path: str, params: dict[str, str]
+) -> None:
+    """A NUL in a bouncer's filter gets an answer (nothing matches, or 400), never a 503."""
+    answer = bouncer.get(path, params=params)
+    assert answer.status_code in (200, 400), answer.text

@@ -106,6 +106,12 @@ def scope_name(text: str) -> str | None:
     return _SCOPE_NAMES.get(text.strip().lower())
 
 
+def _scope_key(text: str) -> str:
+    """A scope filter as compared: its `DECISION_SCOPES` name, or (matching nothing) the text
+    as a clear column holds it (a NUL, which PostgreSQL text cannot hold, as U+FFFD)."""
+    return scope_name(text) or clear_text(text) or ""
+
+
 def _checked_value(scope: str, value: str) -> tuple[str, str]:
     """``(scope, value)`` in canonical form; `ConfigError` for an unknown scope or bad value."""
     name = scope_name(scope)
@@ -333,7 +339,7 @@ class DecisionTables:
             params.append(at)
         if not criteria.include_simulated:
             clauses.append("simulated = 0")
-        scopes = [scope_name(s) or s for s in criteria.scopes]
+        scopes = [_scope_key(s) for s in criteria.scopes]
         self._any_of("scope", scopes, clauses, params)
         self._any_of("origin", [clear_text(o) or "" for o in criteria.origins], clauses, params)
         if criteria.type is not None:
@@ -416,7 +422,7 @@ class DecisionTables:
         m = self.mark
         filters: list[str] = ["simulated = 0"]
         params: list[object] = []
-        self._any_of("scope", [scope_name(s) or s for s in scopes], filters, params)
+        self._any_of("scope", [_scope_key(s) for s in scopes], filters, params)
         self._any_of("origin", [clear_text(o) or "" for o in origins], filters, params)
         in_force = (
             f"created_change <= {m} AND (deleted_change IS NULL OR deleted_change > {m}) "

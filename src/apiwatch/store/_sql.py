@@ -438,9 +438,12 @@ class SqlStore(_decisions.DecisionTables, ABC):
         return dataclasses.replace(criteria, user_name=hidden).describe()
 
     def record_read(self, record: ReadRecord) -> None:
+        # The criteria are the reader's text: a NUL in a filter (which PostgreSQL text cannot
+        # hold) is recorded as U+FFFD, as the filter itself is compared (`clear_text`).
+        texts = (clear_text(record.key_name), clear_text(record.what), clear_text(record.criteria))
         self._write(
             f"INSERT INTO reads VALUES ({self._marks(5)})",
-            (micros(record.at), record.key_name, record.what, record.criteria, record.returned),
+            (micros(record.at), *texts, record.returned),
         )
 
     def reads(self, limit: int = 100) -> list[ReadRecord]:
