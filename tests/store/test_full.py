@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from apiwatch.store import Keyring, SqlStore, StoreFullError, StoreUnavailableError, open_store
+from apiwatch.store.postgres import PostgresStore
 from apiwatch.store.sqlite import SqliteStore
 
+from .conftest import PG_URL
 from .helpers import Backend, batch, lines
 
 
@@ -74,3 +82,82 @@ def test_postgres_disk_full_is_translated(pg_backend: Backend, keyring: Keyring)
         assert store._translate(other) is other
     finally:
         store.close()
+
+
+@contextmanager
+def small_disk(size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (reachable and writable by PostgreSQL's server, so not under pytest's
+    private tmp_path): a real disk that fills up. Needs root (mount); skips with the reason
+    where it cannot be had."""
+    directory = Path(tempfile.mkdtemp(prefix="apiwatch-disk-"))
+    command = ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0777", "tmpfs", str(directory)]
+    mounted = subprocess.run(command, capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        directory.rmdir()
+        pytest.skip(f"cannot mount a small disk: {mounted.stderr.strip()}")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+        directory.rmdir()
+
+
+def grow(directory: Path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(directory)], check=True)
+
+
+@contextmanager
+def store_on(kind: str, disk: Path, keyring: Keyring) -> Iterator[SqlStore]:
+    """A store of ``kind`` whose data lives on ``disk`` (PostgreSQL: in a tablespace there)."""
+    if kind == "sqlite":
+        store: SqlStore = SqliteStore(disk / "store.db", keyring)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    name = f"t_{secrets.token_hex(6)}"
+    (disk / "pg").mkdir()
+    os.chown(disk / "pg", *_postgres_ids())
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+        admin.execute(f"CREATE TABLESPACE {name} LOCATION '{disk / 'pg'}'")
+        try:
+            joiner = "&" if "?" in PG_URL else "?"
+            options = f"options=-csearch_path%3D{name}%20-cdefault_tablespace%3D{name}"
+            store = PostgresStore(f"{PG_URL}{joiner}{options}", keyring)
+            try:
+                yield store
+            finally:
+                store.close()
+        finally:
+            admin.execute(f"DROP SCHEMA {name} CASCADE")
+            admin.execute(f"DROP TABLESPACE {name}")
+
+
+def _postgres_ids() -> tuple[int, int]:
+    import pwd  # POSIX only, like mount
+
+    try:
+        found = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no local postgres account: the server is not on this machine")
+    return found.pw_uid, found.pw_gid
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_full_disk_is_reported_until_a_write_succeeds(kind: str, keyring: Keyring) -> None:
+    """On a real disk that fills up, full_reason says why after a write failed, and keeps saying
+    so (its own probe write fails too) until the disk has room again."""
+    with small_disk("2m") as disk, store_on(kind, disk, keyring) as store:
+        assert store.full_reason() is None
+        held = fill_until_full(store)
+        reason = store.full_reason()
+        assert reason is not None and reason.startswith("storage is full")
+        assert "\n" not in reason
+        assert store.full_reason() is not None
+        grow(disk, "64m")
+        assert store.full_reason() is None
+        assert store.append([batch(lines(100))])[0].stored == 100
+        assert store.count() == held + 100
+        assert store.verify().ok

@@ -1,4 +1,5 @@
-"""Operations: ``/healthz`` (the process serves), ``/readyz`` (it can take events), ``/metrics``."""
+"""Operations: ``/healthz`` (the process serves), ``/readyz`` (it can take events: the committer
+runs, the store answers and is not full), ``/metrics``."""
 
 from __future__ import annotations
 
@@ -31,17 +32,22 @@ async def healthz() -> Health:
     responses={503: {"model": ErrorBody, "description": "Not ready; the message says why."}},
 )
 async def readyz(request: Request) -> Response:
-    """``ready`` when the store answers a trivial query and the committer runs; else 503."""
+    """``ready`` when the committer runs and the store answers a trivial query; else 503. A
+    store whose last write failed for lack of space (the disk is full: ingest answers 507, and
+    so do reads, whose audit record cannot be written) is not ready until a write succeeds
+    again, saying so."""
     state = server_state(request)
     if not state.committer.running:
         return JSONResponse({"error": "not ready: the committer is not running"}, 503)
     try:
         with anyio.fail_after(_READY_TIMEOUT):
-            await anyio.to_thread.run_sync(_probe, state.store, abandon_on_cancel=True)
+            full = await anyio.to_thread.run_sync(_probe, state.store, abandon_on_cancel=True)
     except TimeoutError:
         return JSONResponse({"error": "not ready: the event store does not answer in time"}, 503)
     except Exception:  # noqa: BLE001 - any failure of the probe means "not ready"
         return JSONResponse({"error": "not ready: the event store does not answer"}, 503)
+    if full is not None:
+        return JSONResponse({"error": f"not ready: the event store is full ({full})"}, 503)
     return JSONResponse({"status": "ready"})
 
 
@@ -58,6 +64,8 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-def _probe(store: Store) -> None:
+def _probe(store: Store) -> str | None:
+    """Why the store is full, or None; raises when it does not answer."""
     # A page of no events: touches the store without reading (or auditing) any event data.
     store.query(EventFilter(), cursor=None, limit=0)
+    return store.full_reason()

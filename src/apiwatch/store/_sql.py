@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -53,6 +54,9 @@ from apiwatch.store.crypto import DecryptError, Keyring
 __all__ = ["SqlStore", "StoreFullError", "StoreUnavailableError"]
 
 _DEDUP_CHUNK = 500
+# What `SqlStore.full_reason` writes (and removes) to see whether a full store has room again:
+# a batch's worth, so that "room again" means room for events, not for one small row.
+_WRITE_PROBE_BYTES = 64 * 1024
 _alert_decoder = msgspec.json.Decoder(Alert)
 _incident_decoder = msgspec.json.Decoder(Incident)
 
@@ -83,6 +87,7 @@ class SqlStore(_decisions.DecisionTables, ABC):
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
         self._write_lock = threading.Lock()
+        self._full: str | None = None  # why the last write failed for lack of space
 
     # -- dialect hooks -------------------------------------------------------------------------
 
@@ -156,7 +161,27 @@ class SqlStore(_decisions.DecisionTables, ABC):
                 connection.commit()
             except Exception as exc:
                 _rollback(connection)
-                raise self._translate(exc) from exc
+                error = self._translate(exc)
+                if isinstance(error, StoreFullError):
+                    self._full = str(error)
+                raise error from exc
+            self._full = None
+
+    def full_reason(self) -> str | None:
+        """None while writes succeed. Once one failed for lack of space, a batch-sized write is
+        tried (and undone) on each call, and the one-line reason returned while it still fails;
+        any write that succeeds, this one or another, ends it."""
+        if self._full is None:
+            return None
+        probe = os.urandom(_WRITE_PROBE_BYTES // 2).hex()  # random: no compression shrinks it
+        try:
+            with self._transaction() as cursor:
+                m = self.mark
+                cursor.execute(f"INSERT INTO meta VALUES ('write_probe', {m})", (probe,))
+                cursor.execute("DELETE FROM meta WHERE k = 'write_probe'")
+        except StoreFullError as exc:
+            return str(exc)
+        return None
 
     def _create_schema(self) -> None:
         """Create what is missing and tie the store to its signing key (see `_own_key`)."""
