@@ -52,6 +52,8 @@ MODEL_API = [
     "normalise_value",
     "parse_address",
     "parse_network",
+    "printable_json",
+    "printable_text",
     "severity_rank",
     "unmapped",
     "unmapped_network",

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from apiwatch.cli import cli
-from apiwatch.model import Event, EventMeta, Source, User, encode_event
+from apiwatch.model import Event, EventMeta, Source, User, UserAgent, encode_event
 from apiwatch.store import Batch, StoredLine, open_store
 
 
@@ -272,3 +272,34 @@ def test_serve_never_prints_the_store_password(url: str, shown: str) -> None:
     from apiwatch.cli.serve import _safe_url
 
     assert _safe_url(Settings(db=url)) == shown
+
+
+HOSTILE_AGENT = (
+    "curl\x1b]0;owned\x07 \x7f del \x85 nel \x9b[31m csi \u202etxt\u202c \u2066iso\u2069 "
+    "\u200e\u200f marks \u2028ls \u2029ps \u061c alm \ufeff bom \U000e0041 tag \u00e9t\u00e9"
+)
+TERMINAL_HOSTILE = [
+    *(chr(c) for c in range(0x20)), "\x7f", *(chr(c) for c in range(0x80, 0xA0)),
+    "\u200e", "\u200f", *(chr(c) for c in range(0x202A, 0x202F)),
+    *(chr(c) for c in range(0x2066, 0x206A)), "\u2028", "\u2029",
+]  # fmt: skip
+
+
+def test_events_escapes_what_would_drive_a_terminal(db: str) -> None:
+    """`events` writes C0/C1 controls, DEL, bidi marks and line separators stored in an event as
+    JSON \\u escapes: nothing reaches the terminal raw, and each line is the same JSON value."""
+    event = Event(event=EventMeta(action="http_request"), source=Source(ip="192.0.2.1"),
+                  user_agent=UserAgent(original=HOSTILE_AGENT))  # fmt: skip
+    # The sender's own line is what is kept: here with a tab between tokens, as JSON allows.
+    line = encode_event(event).replace(b'"user_agent":', b'"user_agent":\t', 1)
+    assert b"\t" in line
+    store = open_store(db)
+    store.append([Batch([StoredLine(event, line)], "api-1")])
+    store.close()
+    code, out, _ = run("events", "--db", db)
+    assert code == 0
+    for char in TERMINAL_HOSTILE:
+        assert char not in out.rstrip("\n"), repr(char)
+    (printed,) = out.splitlines()
+    assert json.loads(printed)["user_agent"]["original"] == HOSTILE_AGENT
+    assert "\u00e9t\u00e9" in printed  # printable text stays as it is

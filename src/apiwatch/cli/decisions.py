@@ -23,7 +23,7 @@ from rich.table import Table
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
 from apiwatch.model import DECISION_TYPES, AllowEntry, ApiwatchError, Decision, go_duration
-from apiwatch.sources._text import safe
+from apiwatch.model import printable_text as safe
 from apiwatch.store import (
     DecisionFilter,
     ReadRecord,

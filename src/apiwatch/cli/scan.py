@@ -17,9 +17,9 @@ from rich.table import Table
 
 from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
 from apiwatch.model import ApiwatchError, ConfigError, Event
+from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LogFile, LoginPatterns
-from apiwatch.sources._text import safe
 
 __all__ = ["incident_json", "scan"]
 

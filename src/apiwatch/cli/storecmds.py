@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.model import printable_json
 from apiwatch.store import EventFilter, ReadRecord
 from apiwatch.store.crypto import generate_data_key
 
@@ -99,7 +100,9 @@ def events(config: str | None, db: str | None, limit: int, **criteria: object) -
         store.close()
     out = sys.stdout.buffer
     for line in page.lines:
-        out.write(line + b"\n")
+        # A stored line is the sender's, whatever it holds: control, bidi and line-separator
+        # characters are written as JSON escapes (the same JSON value), never raw to a terminal.
+        out.write(printable_json(line.decode("utf-8", "replace")).encode() + b"\n")
 
 
 def _who() -> str:

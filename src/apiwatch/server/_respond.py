@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from apiwatch.model import Decision, Incident
+from apiwatch.model import printable_text as safe
 from apiwatch.respond import (
     PROTECTED_NETWORKS,
     Dispatcher,
@@ -38,7 +39,6 @@ from apiwatch.respond import (
     build_notifiers,
 )
 from apiwatch.respond.exporters import write_ipset, write_nftables, write_nginx
-from apiwatch.sources._text import safe
 from apiwatch.store import DecisionFilter, DecisionPage, Store
 
 __all__ = ["Exports", "ResponseService"]

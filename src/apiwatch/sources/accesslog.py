@@ -21,7 +21,7 @@ Choices:
   (``http://host/path``, proxy probes) also gives ``url.domain``. Any other request line (``-``,
   TLS bytes sent to a plain port, a path with spaces) is a scanner's fingerprint and is kept whole
   as ``url.path``, with no method.
-- Every string is passed through `apiwatch.sources._text.safe` (non-printables escaped).
+- Every string is passed through `apiwatch.model.printable_text` (non-printables escaped).
 - Login attempts are inferred from route patterns (`apiwatch.sources.logins`): 401/403 is
   ``authn_login_fail``, 2xx/3xx ``authn_login_success``; any other line is ``http_request``.
   ``event.category``/``type``/``severity`` come from the action's `Action.spec`; ``event.outcome``
