@@ -74,7 +74,7 @@ router = APIRouter()
     response_model=IngestResult,
     responses={
         400: {"model": IngestRefused, "description": "No line of the body could be stored."},
-        **error_responses(401, 403, 413, 415, 503, 507),
+        **error_responses(401, 403, 408, 413, 415, 503, 507),
     },
     openapi_extra=_REQUEST_BODY,
     dependencies=[Depends(only_query())],
