@@ -4,6 +4,7 @@ of the ingest slots, so a few senders holding connections open cannot starve eve
 from __future__ import annotations
 
 import json
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -65,3 +66,20 @@ def test_one_key_holds_at_most_its_share_of_the_slots(make_store: StoreFactory) 
     with collector_with(make_store, settings) as collector, stalled(collector) as sockets:
         statuses = sorted(read_status(sock) for sock in sockets)
     assert statuses == [408] * 4 + [503] * 4
+
+
+def test_a_trickling_upload_is_cut_off_at_the_total_timeout(make_store: StoreFactory) -> None:
+    """A body that keeps arriving a byte at a time, never silent for body_read_timeout, is
+    answered 408 once it has taken body_total_timeout seconds."""
+    settings = ServerSettings(body_read_timeout=10.0, body_total_timeout=1.0)
+    with (
+        collector_with(make_store, settings) as collector,
+        start_upload(collector.url, collector.keys["ingest"]) as sock,
+    ):
+        for _ in range(300):  # a byte every 0.1 s until the server answers (30 s at most)
+            sock.sendall(b" ")
+            if select.select([sock], [], [], 0.1)[0]:
+                break
+        status, _, body = read_answer(sock)
+    assert status == 408
+    assert json.loads(body) == {"error": "the body did not all arrive within 1 s; send it again"}
