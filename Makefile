@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sensor_overhead.py
 	$(BIN)/python bench/ingest_throughput.py
 	$(BIN)/python bench/detect_throughput.py
+	$(BIN)/python bench/ingest_stalled.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

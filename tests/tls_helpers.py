@@ -47,4 +47,5 @@ def write_self_signed(directory: Path) -> tuple[Path, Path]:
             serialization.NoEncryption(),
         )
     )
+    key_file.chmod(0o600)  # apiwatch serve refuses a TLS key other users may read
     return cert_file, key_file

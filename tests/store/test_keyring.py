@@ -1,9 +1,11 @@
-"""The key file: created owner-only, reused, refused with a clear error when corrupt."""
+"""The key file: created owner-only, reused, refused with a clear error when corrupt or open to
+other users."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 import stat
@@ -176,6 +178,7 @@ def test_key_file_with_counter_ids_still_loads(tmp_path: Path) -> None:
             }
         )
     )
+    path.chmod(0o600)  # as apiwatch writes its key files
     keyring = Keyring.load(path)
     assert (keyring.current, keyring.data_keys) == (2, {1: older, 2: old})
     new_id = keyring.new_data_key()
@@ -189,3 +192,38 @@ def test_unwritable_key_file_location_is_a_config_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(ConfigError, match=re.escape(str(blocker / "keys"))):
         Keyring.load_or_create(blocker / "keys")
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o660, 0o644])
+def test_key_file_others_may_read_is_refused_with_the_chmod_to_run(
+    tmp_path: Path, mode: int
+) -> None:
+    """A key file group or others may read is refused, in one line saying the chmod to run."""
+    path = tmp_path / "keys"
+    Keyring.load_or_create(path)
+    path.chmod(mode)
+    with pytest.raises(ConfigError) as refused:
+        Keyring.load_or_create(path)
+    assert str(refused.value) == (
+        f"key file {path}: other users may read or change it (mode {mode:03o}); "
+        f"run: chmod 600 {path}"
+    )
+    path.chmod(0o600)
+    assert Keyring.load_or_create(path).data_keys
+
+
+def test_key_file_in_a_directory_others_may_write_draws_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An owner-only key file in a directory others may write to loads, with one warning saying
+    the chmod that stops them from swapping it."""
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    path = directory / "keys"
+    Keyring.load_or_create(path)
+    directory.chmod(0o777)
+    with caplog.at_level(logging.WARNING, logger="apiwatch.store"):
+        Keyring.load_or_create(path)
+    assert [r.getMessage().rpartition("run: ")[2] for r in caplog.records] == [
+        f"chmod go-w {directory}"
+    ]

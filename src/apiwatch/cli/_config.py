@@ -7,6 +7,7 @@ the file and the key, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import tomllib
@@ -49,12 +50,28 @@ class Settings:
     export_nginx: str | None = None
     export_nftables: str | None = None
     export_ipset: str | None = None
+    #: Ingest requests reading their bodies at once, and how many of them one key may hold
+    #: (None: half, at least one).
+    max_concurrent_ingest: int = 8
+    max_ingest_per_key: int | None = None
+    #: Seconds a body may stop arriving, and may take in all, before it is answered 408.
+    body_read_timeout: float = 10.0
+    body_total_timeout: float = 120.0
+    #: Proxies whose X-Forwarded-For / X-Forwarded-Proto the collector believes (comma-separated
+    #: addresses or networks, or *); None: none, the client is the peer of the connection.
+    forwarded_allow_ips: str | None = None
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: Inclusive bounds of the whole-number settings that have them.
-_RANGES = {"retention_days": (1, None), "port": (0, 65535), "max_body_bytes": (1, None)}
+_RANGES = {
+    "retention_days": (1, None),
+    "port": (0, 65535),
+    "max_body_bytes": (1, None),
+    "max_concurrent_ingest": (1, None),
+    "max_ingest_per_key": (1, None),
+}
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -69,6 +86,8 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")
         return value
+    if name == "forwarded_allow_ips" and isinstance(value, list):
+        value = ",".join(str(item) for item in value)  # a TOML array of addresses
     if kind.startswith("bool"):
         value = _boolean(name, value, where)
     elif kind == "float":
@@ -132,7 +151,27 @@ def _checked(name: str, value: Any, where: str) -> Any:
         raise ConfigError(
             f"{where}: log_level must be one of {', '.join(_LOG_LEVELS)}, not {value!r}"
         )
+    if name in ("body_read_timeout", "body_total_timeout") and value == 0:
+        raise ConfigError(f"{where}: {name} must be more than 0 seconds")
+    if name == "forwarded_allow_ips" and value is not None:
+        return _proxies(value, where)
     return value
+
+
+def _proxies(value: str, where: str) -> str:
+    """``forwarded_allow_ips`` with each entry checked: an address, a network, or ``*``."""
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: forwarded_allow_ips: {entry!r} is not an address or network "
+                "(give e.g. 10.0.0.5,10.1.0.0/16, or *)"
+            ) from None
+    return ",".join(entries)
 
 
 def _from_file(path: Path) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """`Running`: an ASGI app under uvicorn in a thread, on a free port of 127.0.0.1 (the demo's
-collector and shops; the end-to-end tests use it too). Needs the server extra."""
+collector and shops; the end-to-end tests use it too). Needs the server extra.
+
+uvicorn's own X-Forwarded-For handling is off: the app sees the peer of the connection as its
+client, and believing a forwarded address is the app's choice (the demo shop's sensor does, from
+the replay on 127.0.0.1, with ``trusted_proxies``), made in one place."""
 
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ class Running:
         import uvicorn  # noqa: PLC0415 - the server extra
 
         self.port = _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", proxy_headers=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
@@ -12,6 +15,7 @@ import click
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
 from apiwatch.cli._config import Settings
 from apiwatch.store import SqlStore
+from apiwatch.store._filemode import check_private_file
 
 if TYPE_CHECKING:
     from apiwatch.respond import ResponseConfig
@@ -42,6 +46,9 @@ _RETENTION_EVERY = 3600.0
 @click.option("--lateness", metavar="SECONDS",
               help="How far out of time order events may arrive, e.g. 2 or 2s (default 2; "
               "APIWATCH_LATENESS).")  # fmt: skip
+@click.option("--forwarded-allow-ips", metavar="ADDRESSES",
+              help="Proxies whose X-Forwarded-For the collector believes, comma-separated "
+              "addresses or networks (default none; APIWATCH_FORWARDED_ALLOW_IPS).")  # fmt: skip
 @click.option("--dry-run/--no-dry-run", default=None,
               help="Respond on paper only: decisions are recorded and notified as 'would "
               "ban', never served to sensors or bouncers nor exported (APIWATCH_DRY_RUN; "
@@ -58,6 +65,7 @@ def serve(
     rule_dirs: tuple[str, ...],
     sigmahq: bool | None,
     lateness: str | None,
+    forwarded_allow_ips: str | None,
     dry_run: bool | None,
 ) -> None:
     """Run the collector: authenticated ingest at POST /v1/events, live detection of attacks in
@@ -74,12 +82,19 @@ def serve(
     docs/response.md): each incident can lead to ban decisions, served to sensors and CrowdSec
     bouncers at /v1/decisions/stream, and to one notification per incident. Active bans can be
     exported to files with export_nginx, export_nftables and export_ipset.
+
+    The client of a request is the peer of its connection: X-Forwarded-For is believed only from
+    the proxies given with --forwarded-allow-ips. Listening beyond loopback without TLS draws a
+    warning; a TLS key or key file other users may read is refused.
     """
     settings = settings_for(config, db=db, host=host, port=port, tls_cert=tls_cert,
                             tls_key=tls_key, detect=detect, rules=rule_dirs or None,
-                            sigmahq=sigmahq, lateness=lateness, dry_run=dry_run)  # fmt: skip
+                            sigmahq=sigmahq, lateness=lateness,
+                            forwarded_allow_ips=forwarded_allow_ips, dry_run=dry_run)  # fmt: skip
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
+    if settings.tls_key:
+        check_private_file(Path(settings.tls_key), "TLS key", group_may_read=True)
     try:
         import uvicorn  # noqa: PLC0415
 
@@ -92,6 +107,10 @@ def serve(
 
     server_settings = ServerSettings(
         max_body_bytes=settings.max_body_bytes,
+        max_concurrent_ingest=settings.max_concurrent_ingest,
+        max_ingest_per_key=settings.max_ingest_per_key,
+        body_read_timeout=settings.body_read_timeout,
+        body_total_timeout=settings.body_total_timeout,
         detect=settings.detect,
         rules=settings.rules,
         sigmahq=settings.sigmahq,
@@ -115,6 +134,7 @@ def serve(
     scheme = "https" if settings.tls_cert else "http"
     click.echo(f"apiwatch: collecting on {scheme}://{settings.host}:{settings.port} "
                f"into {_safe_url(settings)}", err=True)  # fmt: skip
+    _warn_if_exposed(settings)
     if ruleset is not None:
         unsupported = len(ruleset.unsupported)
         left_out = f" ({unsupported} unsupported, left out)" if unsupported else ""
@@ -127,12 +147,47 @@ def serve(
             ssl_certfile=settings.tls_cert,
             ssl_keyfile=settings.tls_key,
             log_level=settings.log_level,
+            log_config=_log_config(settings.log_level),
             access_log=False,
             server_header=False,
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anything on the host
+            # (or a proxy that passes the header on) could then choose the client address.
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
         )
     finally:
         stop.set()
         store.close()
+
+
+def _warn_if_exposed(settings: Settings) -> None:
+    """One WARNING line when the collector listens beyond loopback in clear text."""
+    if settings.tls_cert or _is_loopback(settings.host):
+        return
+    click.echo(f"apiwatch: WARNING: listening on {settings.host} without TLS: API keys and "
+               "events cross the network in clear text; give --tls-cert and --tls-key, or "
+               "listen on 127.0.0.1 behind a TLS proxy", err=True)  # fmt: skip
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+
+
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with apiwatch's own loggers on its console handler at ``level``
+    (without this, only their warnings would reach stderr, unformatted)."""
+    from uvicorn.config import LOGGING_CONFIG  # noqa: PLC0415 - the server extra
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["apiwatch"] = {
+        "handlers": ["default"], "level": level.upper(), "propagate": False,
+    }  # fmt: skip
+    return config
 
 
 def _safe_url(settings: Settings) -> str:

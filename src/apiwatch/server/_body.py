@@ -2,11 +2,15 @@
 
 A body over ``max_body_bytes`` is refused however its length is declared (the bytes are counted
 as they arrive), and gzip is inflated in bounded steps, so a bomb is refused once its output
-passes ``max_decompressed_bytes`` without the rest of it ever being inflated.
+passes ``max_decompressed_bytes`` without the rest of it ever being inflated. A body that stops
+arriving is refused with 408 (`read_body`'s timeouts), so a stalled sender cannot hold the
+memory and the ingest slot it was given for as long as it likes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 import zlib
 from collections.abc import AsyncIterator
 
@@ -67,10 +71,16 @@ def inflate(data: bytes, limit: int) -> bytes:
 
 
 async def read_body(
-    chunks: AsyncIterator[bytes], *, declared_length: str | None, max_body_bytes: int
+    chunks: AsyncIterator[bytes],
+    *,
+    declared_length: str | None,
+    max_body_bytes: int,
+    idle_timeout: float | None = None,
+    total_timeout: float | None = None,
 ) -> bytes:
     """The body as sent (still compressed, if it is); `BodyError` 413 past ``max_body_bytes``,
-    whatever Content-Length claimed."""
+    whatever Content-Length claimed, and 408 when no byte came for ``idle_timeout`` seconds or
+    the whole body was not there ``total_timeout`` seconds after the call (None: no limit)."""
     too_big = BodyError(413, f"the body is over the {max_body_bytes}-byte limit")
     if declared_length is not None:
         try:
@@ -81,9 +91,43 @@ async def read_body(
             raise too_big
     parts: list[bytes] = []
     received = 0
-    async for chunk in chunks:
+    deadline = _Deadline(idle_timeout, total_timeout)
+    iterator = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(deadline.next_wait()):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return b"".join(parts)
+        except TimeoutError:
+            raise deadline.error() from None
         received += len(chunk)
         if received > max_body_bytes:
             raise too_big
         parts.append(chunk)
-    return b"".join(parts)
+
+
+class _Deadline:
+    """How long the next read of a body may wait, and the 408 that says which limit bit."""
+
+    def __init__(self, idle: float | None, total: float | None) -> None:
+        self.idle = idle
+        self.total = total
+        self.end = None if total is None else time.monotonic() + total
+        self.bit_total = False
+
+    def next_wait(self) -> float | None:
+        if self.end is None:
+            return self.idle
+        left = max(0.0, self.end - time.monotonic())
+        self.bit_total = self.idle is None or left <= self.idle
+        return left if self.bit_total else self.idle
+
+    def error(self) -> BodyError:
+        if self.bit_total:
+            return BodyError(
+                408, f"the body did not all arrive within {self.total:g} s; send it again"
+            )
+        return BodyError(
+            408, f"the body stopped arriving (nothing for {self.idle:g} s); send it again"
+        )

@@ -1,6 +1,9 @@
 """Every error the collector answers is JSON ``{"error": "one clear sentence"}``, never a traceback.
 
 `install` registers the handlers that turn each kind of failure into that shape and its status.
+A client that goes away before its request is read is no failure of ours: one INFO line and
+``apiwatch_client_disconnects_total{route}``, never a traceback nor a 500. A 408 (a body that
+stopped arriving) closes the connection, whose unread rest could not be told from a next request.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
 
 from apiwatch.model import ConfigError
@@ -18,7 +22,11 @@ from apiwatch.server._body import BodyError
 from apiwatch.server.auth import AuthError
 from apiwatch.store import StoreFullError, StoreUnavailableError
 
-__all__ = ["error_response", "install"]
+__all__ = ["error_response", "install", "peer"]
+
+#: Not an answer anyone receives (the client is gone): nginx's "client closed request", so the
+#: request counts apart from both client mistakes and server errors.
+_CLIENT_GONE = 499
 
 logger = logging.getLogger("apiwatch.server")
 
@@ -27,6 +35,12 @@ def error_response(
     status: int, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def peer(request: Request) -> str:
+    """The address the request came from, as the server saw it (behind a proxy, the proxy's,
+    unless `apiwatch serve` was told to trust it: ``forwarded_allow_ips``)."""
+    return request.client.host if request.client else "unknown"
 
 
 def install(app: FastAPI, retry_after: int) -> None:
@@ -48,9 +62,16 @@ def install(app: FastAPI, retry_after: int) -> None:
 
     @app.exception_handler(BodyError)
     async def body_error(request: Request, exc: BodyError) -> Response:
-        return error_response(
-            exc.status, exc.message, {"Retry-After": "1"} if exc.status == 503 else None
-        )
+        headers = {503: {"Retry-After": "1"}, 408: {"Connection": "close"}}.get(exc.status)
+        return error_response(exc.status, exc.message, headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+        request.app.state.apiwatch.metrics.client_disconnects.labels(route).inc()
+        logger.info("the client %s went away during %s %s before its request was read",
+                    peer(request), request.method, route)  # fmt: skip
+        return Response(status_code=_CLIENT_GONE)
 
     @app.exception_handler(ConfigError)
     async def bad_option(request: Request, exc: ConfigError) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import msgspec
@@ -10,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from apiwatch.server._body import BodyError, inflate, read_body
+from apiwatch.server._errors import peer
 from apiwatch.server._schemas import IngestRefused, IngestResult, error_responses
 from apiwatch.server._state import ServerState, only_query, require, server_state
 from apiwatch.server.ingest import BatchTooLargeError, DecodedBody, decode_body
@@ -26,6 +28,7 @@ NDJSON_TYPES = (
 _MAX_IDEMPOTENCY_KEY = 200
 _WRONG_TYPE = f"send NDJSON, with Content-Type one of {', '.join(NDJSON_TYPES)}"
 _encode = msgspec.json.Encoder().encode
+logger = logging.getLogger("apiwatch.server")
 
 # Deliberately loose: input may use dotted keys, a string for a one-item list, a numeric string
 # for a number, and may leave out event.action; the stored form is the stricter `Event`.
@@ -71,7 +74,7 @@ router = APIRouter()
     response_model=IngestResult,
     responses={
         400: {"model": IngestRefused, "description": "No line of the body could be stored."},
-        **error_responses(401, 403, 413, 415, 503, 507),
+        **error_responses(401, 403, 408, 413, 415, 503, 507),
     },
     openapi_extra=_REQUEST_BODY,
     dependencies=[Depends(only_query())],
@@ -88,21 +91,39 @@ async def ingest(request: Request, key: Annotated[ApiKey, Depends(require("inges
     gzip = _check_media(request)
     idempotency_key = _idempotency_key(request)
     gate = state.ingest_gate
-    if not await gate.enter(settings.max_concurrent_ingest, settings.ingest_wait_seconds):
+    if not await gate.enter(
+        key.name, settings.max_concurrent_ingest, settings.ingest_share,
+        settings.ingest_wait_seconds,
+    ):  # fmt: skip
         raise BodyError(503, "too many ingest requests are in progress; retry shortly")
     try:
-        body = await read_body(
-            request.stream(),
-            declared_length=request.headers.get("content-length"),
-            max_body_bytes=settings.max_body_bytes,
-        )
+        body = await _read_body(request, state, key.name)
         try:
             decoded = await run_in_threadpool(_decode_and_seal, state, body, gzip, key.name)
         except BatchTooLargeError as exc:
             raise BodyError(413, f"{exc}; send at most {settings.max_batch_lines}") from None
         return await _commit(state, decoded, Batch(decoded.accepted, key.name, idempotency_key))
     finally:
-        gate.leave()
+        gate.leave(key.name)
+
+
+async def _read_body(request: Request, state: ServerState, key_name: str) -> bytes:
+    """The body as sent, within the size and time limits; a sender cut off for being too slow
+    is logged (one line) and counted, since a run of them is what a slow-read attack looks like."""
+    settings = state.settings
+    try:
+        return await read_body(
+            request.stream(),
+            declared_length=request.headers.get("content-length"),
+            max_body_bytes=settings.max_body_bytes,
+            idle_timeout=settings.body_read_timeout,
+            total_timeout=settings.body_total_timeout,
+        )
+    except BodyError as exc:
+        if exc.status == 408:
+            state.metrics.body_timeouts.inc()
+            logger.warning("ingest: %s (key %s) cut off: %s", peer(request), key_name, exc)
+        raise
 
 
 def _decode_and_seal(state: ServerState, body: bytes, gzip: bool, key_name: str) -> DecodedBody:

@@ -139,10 +139,12 @@ _MEANINGS = {
     401: "No API key, or not a valid one.",
     403: "The API key lacks the scope this needs.",
     404: "There is nothing under this id.",
+    408: "The body stopped arriving (or took too long); the connection is closed; send it again.",
     409: "No decision may act on this value: it is allowlisted or internal (the message says).",
     413: "The body is over a size limit.",
     415: "A content type or encoding this endpoint does not take.",
-    503: "The store cannot be reached; retry after Retry-After seconds.",
+    503: "The store cannot be reached, or (ingest) too many uploads are in progress for this "
+    "key or in all; retry after Retry-After seconds.",
     507: "The store is full; nothing of this request was stored; retry after Retry-After.",
 }
 

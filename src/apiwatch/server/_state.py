@@ -31,24 +31,54 @@ _x_api_key = APIKeyHeader(
 
 
 class IngestGate:
-    """At most ``limit`` ingest requests read and hold their bodies at once; the others wait
-    (their bodies stay unread in the socket) for up to ``wait`` seconds, then are refused."""
+    """At most ``limit`` ingest requests read and hold their bodies at once, and at most
+    ``share`` of them with one API key; the others wait (their bodies stay unread in the socket)
+    for up to ``wait`` seconds, then are refused.
+
+    A request first takes a place in its key's share, then a slot: a key whose share is in use
+    waits on its own and never holds a slot another key could use.
+    """
 
     def __init__(self) -> None:
         self._slots: asyncio.Semaphore | None = None
+        self._shares: dict[str, asyncio.Semaphore] = {}
+        self._users: dict[str, int] = {}  # requests holding or waiting for a key's share
 
-    async def enter(self, limit: int, wait: float) -> bool:
+    async def enter(self, key: str, limit: int, share: int, wait: float) -> bool:
+        """Whether the request of ``key`` got a slot within ``wait`` seconds (then `leave`)."""
         if self._slots is None:  # made on first use, inside the serving event loop
             self._slots = asyncio.Semaphore(limit)
+        key_share = self._shares.setdefault(key, asyncio.Semaphore(share))
+        self._users[key] = self._users.get(key, 0) + 1
         try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=wait)
+            async with asyncio.timeout(wait):
+                await key_share.acquire()
+                try:
+                    await self._slots.acquire()
+                except BaseException:
+                    key_share.release()
+                    raise
         except TimeoutError:
+            self._forget(key)
             return False
+        except BaseException:
+            self._forget(key)
+            raise
         return True
 
-    def leave(self) -> None:
+    def leave(self, key: str) -> None:
+        """Give back the slot and the share place `enter` gave ``key``."""
         if self._slots is not None:
             self._slots.release()
+        self._shares[key].release()
+        self._forget(key)
+
+    def _forget(self, key: str) -> None:
+        # A key's semaphore is dropped once nobody holds or waits for it: the map stays as
+        # small as the number of keys sending right now.
+        self._users[key] -= 1
+        if not self._users[key]:
+            del self._users[key], self._shares[key]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
 """Prometheus metrics of one collector app, in a registry of its own (two apps never collide).
 
-Ingest: events accepted, rejected, duplicate; batch sizes; commit latency and group sizes.
+Ingest: events accepted, rejected, duplicate; batch sizes; commit latency and group sizes;
+uploads cut off because their body stopped arriving. Requests whose client went away before
+they were read are counted apart (``apiwatch_client_disconnects``), not as server errors.
 Detection (``apiwatch_detect_*``): events the engine processed (and how many were late), alerts
 raised, incidents opened, records saved, correlation state keys and evictions, events waiting in
 the detection queue, and committed events detection skipped because that queue was full.
@@ -89,6 +91,15 @@ class Metrics:
         self.http_requests = Counter(
             "apiwatch_http_requests", "HTTP requests answered.", ["route", "status"], registry=r
         )
+        self.client_disconnects = Counter(
+            "apiwatch_client_disconnects",
+            "Requests whose client went away before they were read (status 499 above).",
+            ["route"], registry=r,
+        )  # fmt: skip
+        self.body_timeouts = Counter(
+            "apiwatch_ingest_body_timeouts",
+            "Ingest requests cut off (408) because their body stopped arriving.", registry=r,
+        )  # fmt: skip
         self._detection_metrics()
         self.decision_streams = Counter(
             "apiwatch_decision_stream_requests",

@@ -26,7 +26,11 @@ class ServerSettings:
     without asking the store again (so a revocation takes at most that long to bite).
     ``max_concurrent_ingest`` bounds the ingest requests reading and holding a body at once; more
     wait for a slot (their bodies unread) up to ``ingest_wait_seconds``, then get 503 with
-    Retry-After, which senders retry.
+    Retry-After, which senders retry. One API key holds at most ``max_ingest_per_key`` of those
+    slots (None: half of them, at least one; see `ingest_share`), so senders with one key cannot
+    starve the others. A body that stops arriving for ``body_read_timeout`` seconds, or is not
+    all there ``body_total_timeout`` seconds after its slot was taken, is answered 408 and its
+    slot freed: a stalled sender holds a slot for seconds, not for as long as it likes.
 
     Live detection (``detect``, on by default) runs the built-in rule pack, plus the rule files
     under each of ``rules`` (directories or files) and, with ``sigmahq``, the SigmaHQ web pack;
@@ -53,6 +57,9 @@ class ServerSettings:
     retry_after_seconds: int = 30
     max_concurrent_ingest: int = 8
     ingest_wait_seconds: float = 5.0
+    max_ingest_per_key: int | None = None
+    body_read_timeout: float = 10.0
+    body_total_timeout: float = 120.0
     detect: bool = True
     rules: tuple[str, ...] = ()
     sigmahq: bool = False
@@ -82,3 +89,17 @@ class ServerSettings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")
+        if self.max_ingest_per_key is not None and self.max_ingest_per_key < 1:
+            raise ConfigError("max_ingest_per_key: must be at least 1")
+        for name in ("body_read_timeout", "body_total_timeout"):
+            seconds = getattr(self, name)
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise ConfigError(f"{name}: must be more than 0 seconds, not {seconds!r}")
+
+    @property
+    def ingest_share(self) -> int:
+        """How many ingest slots one API key may hold at once: ``max_ingest_per_key`` (never
+        more than ``max_concurrent_ingest``), by default half the slots and at least one."""
+        if self.max_ingest_per_key is None:
+            return max(1, self.max_concurrent_ingest // 2)
+        return min(self.max_ingest_per_key, self.max_concurrent_ingest)

@@ -1,7 +1,8 @@
 """Keys for the store: AES-GCM data keys (with ids, for rotation), a blind-index key, and the
 Ed25519 key that signs checkpoints — kept in one owner-only key file beside the database.
 
-The key file is JSON (base64 values), created on first use with mode 0600. ``APIWATCH_DATA_KEY``
+The key file is JSON (base64 values), created on first use with mode 0600; one that group or
+others may read is refused (`apiwatch.store._filemode.check_private_file`). ``APIWATCH_DATA_KEY``
 (base64 of 32 bytes, as ``apiwatch keygen`` prints) overrides the current data key, so a deployment
 can keep that key in a secret manager instead of on disk: it is held in memory only, never written
 to the key file. A data key's id is a fingerprint of the key itself (key files written before that
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from apiwatch.model import ApiwatchError, ConfigError
+from apiwatch.store._filemode import check_private_file
 
 __all__ = ["DecryptError", "Keyring", "data_key_id", "generate_data_key"]
 
@@ -88,6 +90,8 @@ class Keyring:
 
     @classmethod
     def load(cls, path: Path) -> Keyring:
+        """Read the key file; `ConfigError` when it is damaged or other users may read it."""
+        check_private_file(path, "key file")
         try:
             doc = json.loads(path.read_text())
             data_keys = {int(k): _unb64(v, "data key") for k, v in doc["data_keys"].items()}
