@@ -102,6 +102,39 @@ def test_a_key_without_the_bouncer_scope_is_refused(collector: Collector) -> Non
         assert "bouncer" in answer.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "params", "status"),
+    [
+        ("GET", "/v1/decisions/stream", {"startup": "maybe"}, 400),
+        ("GET", "/v1/decisions", {"ip": "not an address"}, 400),
+        ("PUT", "/v1/decisions/stream", {}, 405),
+        ("GET", "/crowdsec/v1/decisions/stream", {}, 404),
+    ],
+)
+def test_every_error_a_bouncer_can_meet_carries_crowdsecs_message_field(
+    bouncer: httpx.Client, method: str, path: str, params: dict[str, str], status: int
+) -> None:
+    """CrowdSec's Go client panics on an error body without ``message``: every error a bouncer
+    can get (bad parameter, wrong method, wrong URL prefix) has it, as CrowdSec's LAPI sends it."""
+    answer = bouncer.request(method, path, params=params)
+    assert answer.status_code == status
+    body = answer.json()
+    assert isinstance(body["message"], str) and body["message"] == body["error"]
+
+
+def test_refused_keys_are_answered_with_crowdsecs_message_field(collector: Collector) -> None:
+    """A missing, unknown, unscoped or revoked key gets 403 with ``message`` (CrowdSec's field,
+    which its bouncers' client dereferences) as well as apiwatch's ``error``."""
+    secret = collector.store.create_key("revoked", ["bouncer"])[1]
+    assert collector.store.revoke_key("revoked")
+    for headers in ({}, {"X-Api-Key": "aw_000000000000_unknown"}, {"X-Api-Key": secret},
+                    {"X-Api-Key": collector.keys["read"]}):  # fmt: skip
+        for path in ("/v1/decisions/stream", "/v1/decisions"):
+            answer = httpx.get(collector.url + path, headers=headers)
+            assert answer.status_code == 403
+            assert answer.json()["message"] == answer.json()["error"]
+
+
 def test_bearer_and_admin_keys_are_accepted_too(
     collector: Collector, bouncer: httpx.Client
 ) -> None:
