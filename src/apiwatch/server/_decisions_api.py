@@ -1,11 +1,14 @@
 """Decisions: what bouncers pull (CrowdSec Local API compatible) and what admins add by hand.
 
 For bouncers (scope ``bouncer``, key in ``X-Api-Key`` as CrowdSec bouncers send it, or
-``Authorization: Bearer``; a missing or unknown key is 403, as CrowdSec answers):
+``Authorization: Bearer``; a missing or unknown key is 403, as CrowdSec answers, and every
+error carries CrowdSec's ``message`` field, see `apiwatch.server._errors`):
 
 * ``GET /v1/decisions/stream?startup=true|false`` → ``{"new": [...] | null, "deleted": [...] |
   null}``. ``startup=true`` answers every decision in force as ``new`` and restarts the key's
-  cursor; ``startup=false`` what changed since the key's last answered pull (each decision new
+  cursor, streamed from a snapshot shared by the pulls until the decisions change (see
+  `apiwatch.server._snapshot`); a key that never pulled gets the same.
+  ``startup=false`` what changed since the key's last answered pull (each decision new
   once, and deleted or expired once; when a deleted decision's value is still under another
   decision, that one is sent again in ``new``, for bouncers that key by value). The cursor is
   kept in the store per key, per set of filters, and per ``X-Apiwatch-Instance`` when a client
