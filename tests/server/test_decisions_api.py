@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +101,39 @@ def test_a_key_without_the_bouncer_scope_is_refused(collector: Collector) -> Non
                            headers={"X-Api-Key": collector.keys[name]})  # fmt: skip
         assert answer.status_code == 403
         assert "bouncer" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "params", "status"),
+    [
+        ("GET", "/v1/decisions/stream", {"startup": "maybe"}, 400),
+        ("GET", "/v1/decisions", {"ip": "not an address"}, 400),
+        ("PUT", "/v1/decisions/stream", {}, 405),
+        ("GET", "/crowdsec/v1/decisions/stream", {}, 404),
+    ],
+)
+def test_every_error_a_bouncer_can_meet_carries_crowdsecs_message_field(
+    bouncer: httpx.Client, method: str, path: str, params: dict[str, str], status: int
+) -> None:
+    """CrowdSec's Go client panics on an error body without ``message``: every error a bouncer
+    can get (bad parameter, wrong method, wrong URL prefix) has it, as CrowdSec's LAPI sends it."""
+    answer = bouncer.request(method, path, params=params)
+    assert answer.status_code == status
+    body = answer.json()
+    assert isinstance(body["message"], str) and body["message"] == body["error"]
+
+
+def test_refused_keys_are_answered_with_crowdsecs_message_field(collector: Collector) -> None:
+    """A missing, unknown, unscoped or revoked key gets 403 with ``message`` (CrowdSec's field,
+    which its bouncers' client dereferences) as well as apiwatch's ``error``."""
+    secret = collector.store.create_key("revoked", ["bouncer"])[1]
+    assert collector.store.revoke_key("revoked")
+    for headers in ({}, {"X-Api-Key": "aw_000000000000_unknown"}, {"X-Api-Key": secret},
+                    {"X-Api-Key": collector.keys["read"]}):  # fmt: skip
+        for path in ("/v1/decisions/stream", "/v1/decisions"):
+            answer = httpx.get(collector.url + path, headers=headers)
+            assert answer.status_code == 403
+            assert answer.json()["message"] == answer.json()["error"]
 
 
 def test_bearer_and_admin_keys_are_accepted_too(
@@ -210,6 +244,81 @@ def test_a_first_delta_without_startup_gives_everything_in_force(
     """A key that never pulled gets every decision in force even without startup=true."""
     collector.store.add_decisions([decision("203.0.113.1")])
     assert served_values(pull(bouncer)["new"]) == ["203.0.113.1"]
+
+
+def snapshots_built(collector: Collector) -> float:
+    """How many full-pull answers the collector has built (its metric)."""
+    metrics = httpx.get(collector.url + "/metrics").text
+    found = re.search(r"^apiwatch_decision_snapshots_built_total ([0-9.]+)$", metrics, re.M)
+    assert found is not None, "no apiwatch_decision_snapshots_built_total in /metrics"
+    return float(found.group(1))
+
+
+def test_a_full_pull_is_streamed_in_crowdsecs_shape(
+    collector: Collector, bouncer: httpx.Client
+) -> None:
+    """A startup answer is sent as it is written (chunked, no Content-Length: never whole in
+    memory), and is still exactly {"new": [...], "deleted": null} with CrowdSec's fields."""
+    collector.store.add_decisions([decision(f"203.0.{n // 250}.{n % 250 + 1}")
+                                   for n in range(2500)])  # fmt: skip
+    answer = bouncer.get("/v1/decisions/stream", params={"startup": "true"})
+    assert answer.status_code == 200
+    assert answer.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in answer.headers
+    assert answer.headers["content-type"] == "application/json"
+    body = answer.json()
+    assert body["deleted"] is None
+    assert [item["id"] for item in body["new"]] == list(range(1, 2501))
+    assert all(set(item) == WIRE_FIELDS for item in body["new"])
+    assert 3590 <= parse_go_duration(body["new"][0]["duration"]) <= 3600
+
+
+def test_full_pulls_share_one_snapshot_until_the_decisions_change(
+    collector: Collector, bouncer: httpx.Client, admin: httpx.Client
+) -> None:
+    """Full pulls with nothing changed in between are answered from one built snapshot; an
+    add or a delete makes the next one build anew (never serving the deleted decision, never
+    missing the new one); an expiry needs no rebuild to leave the answer."""
+    collector.store.add_decisions([decision("203.0.113.1"), decision("203.0.113.2", lasting=2)])
+    for _ in range(3):
+        assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1",
+                                                                     "203.0.113.2"]  # fmt: skip
+    assert snapshots_built(collector) == 1
+    added = collector.store.add_decisions([decision("203.0.113.3")])[0]
+    assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1", "203.0.113.2",
+                                                                 "203.0.113.3"]  # fmt: skip
+    assert admin.delete(f"/v1/decisions/{added.id}").status_code == 200
+    assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1", "203.0.113.2"]
+    assert snapshots_built(collector) == 3
+    time.sleep(2.2)
+    assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1"]
+    assert snapshots_built(collector) == 3
+    assert served_values(pull(bouncer, startup=True, scopes="range")["new"]) == []
+    assert snapshots_built(collector) == 4
+
+
+def test_many_full_pulls_at_once_build_one_snapshot_and_keep_their_cursors(
+    collector: Collector,
+) -> None:
+    """Ten bouncers pulling startup=true at once share one build, each gets every decision,
+    and each one's next delta has exactly what changed after."""
+    collector.store.add_decisions([decision(f"203.0.113.{n}") for n in range(1, 101)])
+    secrets = [collector.store.create_key(f"fw-{n}", ["bouncer"])[1] for n in range(10)]
+    clients = [httpx.Client(base_url=collector.url, headers={"X-Api-Key": s}, timeout=30)
+               for s in secrets]  # fmt: skip
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            answers = list(pool.map(lambda c: pull(c, startup=True), clients))
+        assert all(len(answer["new"]) == 100 for answer in answers)
+        assert snapshots_built(collector) == 1
+        collector.store.add_decisions([decision("198.51.100.7")])
+        for client in clients:
+            delta = pull(client)
+            assert served_values(delta["new"]) == ["198.51.100.7"]
+            assert delta["deleted"] is None
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_lookups_match_addresses_ranges_scopes_and_types(

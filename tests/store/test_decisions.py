@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from apiwatch.model import AllowEntry, ConfigError, Decision
-from apiwatch.store import DecisionFilter, SqlStore
+from apiwatch.store import DecisionFilter, SqlStore, stream_cursor
 
 from .helpers import Backend
 
@@ -216,6 +216,48 @@ def test_the_stream_filters_by_scope_and_origin(store: SqlStore) -> None:
     assert values(store.decision_changes(None, now=NOW, origins=["manual"]).new) == [
         "198.51.100.0/24"]  # fmt: skip
     assert len(store.decision_changes(None, now=NOW).new) == 3
+
+
+def test_a_full_pull_page_by_page_is_what_was_in_force_at_a_change_number(
+    store: SqlStore,
+) -> None:
+    """decisions_as_of pages (by id) through what was in force at a change number: added
+    later, deleted at or before it, expired, simulated or of other scopes are left out."""
+    assert store.decision_change() == 0
+    gone, *_ = store.add_decisions([
+        a_decision("203.0.113.1"), a_decision("203.0.113.2"), a_decision("203.0.113.3",
+        lasting=3), a_decision("203.0.113.4", simulated=True),
+        a_decision(ACCOUNT, "Username", type="flag"),
+    ])  # fmt: skip
+    store.delete_decision(gone.id, at=NOW)
+    change = store.decision_change()
+    assert change == 2
+    store.add_decisions([a_decision("203.0.113.5")])
+    assert store.decision_change() == 3
+    first = store.decisions_as_of(change, now=NOW + seconds(4), scopes=["ip"], limit=1)
+    assert values(first) == ["203.0.113.2"]
+    rest = store.decisions_as_of(change, now=NOW + seconds(4), scopes=["ip"], after=first[0].id)
+    assert rest == []
+    early = store.decisions_as_of(change, now=NOW, scopes=["ip", "range"])
+    assert values(early) == ["203.0.113.2", "203.0.113.3"]
+    before_delete = store.decisions_as_of(1, now=NOW)
+    assert values(before_delete) == ["203.0.113.1", "203.0.113.2", "203.0.113.3", ACCOUNT]
+    assert early[0].reason == a_decision().reason  # decrypted whole, as decision_changes gives
+
+
+def test_a_full_pull_as_of_a_change_number_chains_into_the_delta_stream(
+    store: SqlStore,
+) -> None:
+    """After a full pull at change S and time T, decision_changes from stream_cursor(S, T)
+    gives what was added and deleted since, each once."""
+    first = store.add_decisions([a_decision("203.0.113.1"), a_decision("203.0.113.2")])[0]
+    change = store.decision_change()
+    assert values(store.decisions_as_of(change, now=NOW)) == ["203.0.113.1", "203.0.113.2"]
+    store.delete_decision(first.id, at=NOW)
+    store.add_decisions([a_decision("203.0.113.3")])
+    delta = store.decision_changes(stream_cursor(change, NOW), now=NOW + seconds(1))
+    assert values(delta.new) == ["203.0.113.3"]
+    assert values(delta.deleted) == ["203.0.113.1"]
 
 
 def test_a_cursor_not_made_by_the_store_is_refused(store: SqlStore) -> None:

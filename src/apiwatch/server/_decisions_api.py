@@ -1,11 +1,14 @@
 """Decisions: what bouncers pull (CrowdSec Local API compatible) and what admins add by hand.
 
 For bouncers (scope ``bouncer``, key in ``X-Api-Key`` as CrowdSec bouncers send it, or
-``Authorization: Bearer``; a missing or unknown key is 403, as CrowdSec answers):
+``Authorization: Bearer``; a missing or unknown key is 403, as CrowdSec answers, and every
+error carries CrowdSec's ``message`` field, see `apiwatch.server._errors`):
 
 * ``GET /v1/decisions/stream?startup=true|false`` → ``{"new": [...] | null, "deleted": [...] |
   null}``. ``startup=true`` answers every decision in force as ``new`` and restarts the key's
-  cursor; ``startup=false`` what changed since the key's last answered pull (each decision new
+  cursor, streamed from a snapshot shared by the pulls until the decisions change (see
+  `apiwatch.server._snapshot`); a key that never pulled gets the same.
+  ``startup=false`` what changed since the key's last answered pull (each decision new
   once, and deleted or expired once; when a deleted decision's value is still under another
   decision, that one is sent again in ``new``, for bouncers that key by value). The cursor is
   kept in the store per key, per set of filters, and per ``X-Apiwatch-Instance`` when a client
@@ -37,13 +40,14 @@ import msgspec
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from apiwatch.model import ConfigError, Decision, go_duration
 from apiwatch.respond import DecisionRefusedError, check_decidable
 from apiwatch.server._errors import error_response
 from apiwatch.server._schemas import ALLOW_REF, DECISION_REF
 from apiwatch.server._schemas import error_responses as errors
+from apiwatch.server._snapshot import SnapshotFilter
 from apiwatch.server._state import ServerState, require, require_bouncer, server_state
 from apiwatch.store import (
     ApiKey,
@@ -51,6 +55,7 @@ from apiwatch.store import (
     DecisionFilter,
     manual_allow_entry,
     manual_decision,
+    stream_cursor,
 )
 
 __all__ = ["BouncerDecision", "DecisionStream", "router", "wire"]
@@ -216,21 +221,26 @@ def _bouncer_routes(routes: APIRouter) -> None:
         if instance is not None and not set(instance) <= _INSTANCE_CHARS:
             raise ConfigError("X-Apiwatch-Instance: visible ASCII only")
         state = server_state(request)
-        now = datetime.now(UTC)
         wanted = _listed(scopes) or _BOUNCER_SCOPES
-        bouncer_id = _bouncer_id(key, instance, wanted, origins, scenarios_containing,
-                                 scenarios_not_containing)  # fmt: skip
+        filters = (wanted, origins, scenarios_containing, scenarios_not_containing)
+        bouncer_id = _bouncer_id(key, instance, *filters)
+        keep = _scenario_filter(scenarios_containing, scenarios_not_containing)
+        store = state.store
+        cursor = None if startup else await run_in_threadpool(store.bouncer_cursor, bouncer_id)
+        pulls = state.metrics.decision_streams.labels("true" if startup else "false")
+        if cursor is None:  # a full pull, also for a key that never pulled
+            full = SnapshotFilter(wanted, _listed(origins), keep, key=filters)
+            return await _full_pull(state, bouncer_id, full, answered=pulls.inc)
+        now = datetime.now(UTC)
         changes = await run_in_threadpool(
-            lambda: _pull(state, bouncer=bouncer_id, startup=startup, now=now, scopes=wanted,
+            lambda: _pull(state, bouncer=bouncer_id, cursor=cursor, now=now, scopes=wanted,
                           origins=_listed(origins))
         )  # fmt: skip
-        keep = _scenario_filter(scenarios_containing, scenarios_not_containing)
         new = [d for d in changes.new if keep(d)]
         deleted = [d for d in changes.deleted if keep(d)]
-        metrics = state.metrics
-        metrics.decision_streams.labels("true" if startup else "false").inc()
-        metrics.decisions_served.labels("new").inc(len(new))
-        metrics.decisions_served.labels("deleted").inc(len(deleted))
+        state.metrics.decisions_served.labels("new").inc(len(new))
+        state.metrics.decisions_served.labels("deleted").inc(len(deleted))
+        pulls.inc()
         return _json({"new": _section(new, now), "deleted": _section(deleted, now)})
 
     @routes.head("/v1/decisions/stream", include_in_schema=False)
@@ -382,21 +392,42 @@ def _by(key: ApiKey) -> str:
     return f"key {key.name}"
 
 
+async def _full_pull(
+    state: ServerState, bouncer: str, wanted: SnapshotFilter, *, answered: Callable[[], None]
+) -> Response:
+    """Every decision in force, streamed from the snapshot as of the store's current change
+    number (built when there is none yet); the bouncer's cursor restarts there. ``answered``
+    is called once the whole answer is written."""
+    store = state.store
+    change = await run_in_threadpool(store.decision_change)
+    built = state.metrics.decision_snapshots.inc
+    snapshot = await state.snapshots.at_least(store, wanted, change, built=built)
+    now = datetime.now(UTC)  # after the build: the snapshot holds all still in force at now
+    cursor = stream_cursor(snapshot.change, now)
+    await run_in_threadpool(lambda: store.save_bouncer_cursor(bouncer, cursor, now=now))
+    served = state.metrics.decisions_served.labels("new")
+
+    def done(count: int) -> None:
+        served.inc(count)
+        answered()
+
+    return StreamingResponse(snapshot.body(now, done), media_type="application/json")
+
+
 def _pull(
     state: ServerState,
     *,
     bouncer: str,
-    startup: bool,
+    cursor: str,
     scopes: Sequence[str],
     origins: Sequence[str],
     now: datetime,
 ) -> DecisionChanges:
-    """The answer to one stream pull, moving the bouncer's cursor when the answer says
+    """What changed since ``cursor``, moving the bouncer's cursor when the answer says
     something (an empty delta leaves it: the next pull then covers both intervals)."""
     store = state.store
-    cursor = None if startup else store.bouncer_cursor(bouncer)
     changes = store.decision_changes(cursor, now=now, scopes=scopes, origins=origins)
-    if cursor is None or changes.new or changes.deleted:
+    if changes.new or changes.deleted:
         store.save_bouncer_cursor(bouncer, changes.cursor, now=now)
     return changes
 

@@ -4,6 +4,12 @@
 A client that goes away before its request is read is no failure of ours: one INFO line and
 ``apiwatch_client_disconnects_total{route}``, never a traceback nor a 500. A 408 (a body that
 stopped arriving) closes the connection, whose unread rest could not be told from a next request.
+
+A request from a CrowdSec bouncer (one on a bouncer route, or sending ``X-Api-Key`` as only
+they do) gets the sentence in ``message`` as well, as CrowdSec's Local API answers
+(``{"message": "access forbidden"}``): CrowdSec's Go client dereferences ``message``
+unchecked, so a body without it crashes the bouncer (Debian's firewall and custom bouncers
+panic at start on a wrong key, and mid-run on a revoked one, leaving stale firewall rules).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from apiwatch.server._body import BodyError
 from apiwatch.server.auth import AuthError
 from apiwatch.store import StoreFullError, StoreUnavailableError
 
-__all__ = ["error_response", "install", "peer"]
+__all__ = ["BOUNCER_PATHS", "error_response", "from_bouncer", "install", "peer"]
 
 #: Not an answer anyone receives (the client is gone): nginx's "client closed request", so the
 #: request counts apart from both client mistakes and server errors.
@@ -31,10 +37,26 @@ _CLIENT_GONE = 499
 logger = logging.getLogger("apiwatch.server")
 
 
+#: The routes CrowdSec bouncers call (``api_url`` + these); see `apiwatch.server._decisions_api`.
+BOUNCER_PATHS = frozenset({"/v1/decisions/stream", "/v1/decisions", "/v1/usage-metrics"})
+
+
 def error_response(
-    status: int, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    for_bouncer: bool = False,
 ) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    """``{"error": message}``; with ``for_bouncer``, ``message`` too (CrowdSec's field)."""
+    body = {"error": message, "message": message} if for_bouncer else {"error": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def from_bouncer(request: Request) -> bool:
+    """Whether ``request`` may come from a CrowdSec bouncer (whose client needs ``message``):
+    a bouncer route, or any path with ``X-Api-Key`` (a bouncer given a wrong URL prefix)."""
+    return request.url.path in BOUNCER_PATHS or "x-api-key" in request.headers
 
 
 def peer(request: Request) -> str:
@@ -47,23 +69,28 @@ def install(app: FastAPI, retry_after: int) -> None:
     """Register the error handlers on ``app``; ``retry_after`` (s) goes with 503 and 507."""
     retry = {"Retry-After": str(retry_after)}
 
+    def reply(
+        request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        return error_response(status, message, headers, for_bouncer=from_bouncer(request))
+
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        return error_response(exc.status_code, str(exc.detail).lower(), exc.headers)
+        return reply(request, exc.status_code, str(exc.detail).lower(), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_parameter(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(400, _validation_message(exc))
+        return reply(request, 400, _validation_message(exc))
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return error_response(exc.status, exc.message, headers)
+        return reply(request, exc.status, exc.message, headers)
 
     @app.exception_handler(BodyError)
     async def body_error(request: Request, exc: BodyError) -> Response:
         headers = {503: {"Retry-After": "1"}, 408: {"Connection": "close"}}.get(exc.status)
-        return error_response(exc.status, exc.message, headers)
+        return reply(request, exc.status, exc.message, headers)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
@@ -75,24 +102,24 @@ def install(app: FastAPI, retry_after: int) -> None:
 
     @app.exception_handler(ConfigError)
     async def bad_option(request: Request, exc: ConfigError) -> Response:
-        return error_response(400, str(exc))
+        return reply(request, 400, str(exc))
 
     @app.exception_handler(StoreFullError)
     async def store_full(request: Request, exc: StoreFullError) -> Response:
         logger.error("store full: %s", exc)
-        return error_response(
-            507, "the event store is full; nothing of this request was stored", retry
+        return reply(
+            request, 507, "the event store is full; nothing of this request was stored", retry
         )
 
     @app.exception_handler(StoreUnavailableError)
     async def store_unavailable(request: Request, exc: StoreUnavailableError) -> Response:
         logger.error("store unavailable: %s", exc)
-        return error_response(503, "the event store is unavailable; try again later", retry)
+        return reply(request, 503, "the event store is unavailable; try again later", retry)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         logger.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return error_response(500, "internal error; the collector's log has the details")
+        return reply(request, 500, "internal error; the collector's log has the details")
 
 
 def _validation_message(exc: RequestValidationError) -> str:

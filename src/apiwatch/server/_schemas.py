@@ -41,6 +41,9 @@ class ErrorBody(BaseModel):
     """Every error: one clear sentence."""
 
     error: str
+    message: str | None = Field(
+        None, description="the same sentence, to requests from CrowdSec bouncers (their field)"
+    )
 
 
 class RejectedLine(BaseModel):

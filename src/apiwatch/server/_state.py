@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from apiwatch.model import ConfigError
 from apiwatch.server._detection import Detector
+from apiwatch.server._snapshot import Snapshots
 from apiwatch.server.auth import Authenticator, AuthError, authorize, bearer_secret
 from apiwatch.server.committer import Committer
 from apiwatch.server.metrics import Metrics
@@ -90,6 +91,7 @@ class ServerState:
     metrics: Metrics
     detector: Detector | None = None  # None when detection is off
     ingest_gate: IngestGate = field(default_factory=IngestGate)
+    snapshots: Snapshots = field(default_factory=Snapshots)  # full decision pulls, cached
 
 
 def server_state(request: Request) -> ServerState:

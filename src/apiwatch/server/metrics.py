@@ -7,7 +7,8 @@ Detection (``apiwatch_detect_*``): events the engine processed (and how many wer
 raised, incidents opened, records saved, correlation state keys and evictions, events waiting in
 the detection queue, and committed events detection skipped because that queue was full.
 Decisions: those in force by scope (``apiwatch_decisions_active``, read from the store when
-scraped), and the stream pulls and decision queries bouncers make.
+scraped), the stream pulls and decision queries bouncers make, and how often the answer to a
+full pull had to be built anew.
 
 `Metrics.middleware` counts HTTP requests by route template (never the raw path, so a scanner
 cannot blow up the label set) and status, learning the status by wrapping ``send``.
@@ -113,6 +114,12 @@ class Metrics:
         self.decisions_served = Counter(
             "apiwatch_decisions_served", "Decisions sent to bouncers, by stream section.",
             ["section"], registry=r,
+        )  # fmt: skip
+        self.decision_snapshots = Counter(
+            "apiwatch_decision_snapshots_built",
+            "Full-pull answers built (once per change of the decisions and set of filters; "
+            "the pulls in between share it).",
+            registry=r,
         )  # fmt: skip
 
     def watch_decisions(self, counts: Callable[[], Mapping[str, int]]) -> None:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from apiwatch.model import ConfigError
-from apiwatch.store._decisions import scope_name
+from apiwatch.store._decisions import scope_name, stream_cursor
 from apiwatch.store._manual import (
     MANUAL,
     manual_allow_entry,
@@ -69,6 +69,7 @@ __all__ = [
     "open_store",
     "parse_duration",
     "scope_name",
+    "stream_cursor",
 ]
 
 DEFAULT_DB = "sqlite:///./apiwatch.db"

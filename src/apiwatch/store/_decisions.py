@@ -56,7 +56,7 @@ from apiwatch.store._rows import clear_text, from_micros, ip_range, micros
 from apiwatch.store.base import DecisionChanges, DecisionFilter, DecisionPage
 from apiwatch.store.crypto import Keyring
 
-__all__ = ["DecisionTables", "schema", "scope_name"]
+__all__ = ["DecisionTables", "schema", "scope_name", "stream_cursor"]
 
 logger = logging.getLogger("apiwatch.decisions")
 
@@ -71,6 +71,11 @@ _DECISION_COLUMNS: Final = (
 )  # fmt: skip
 _READ: Final = "id, deleted, key_id, payload"
 _SCOPE_NAMES: Final = {scope.lower(): scope for scope in DECISION_SCOPES}
+#: In force for a bouncer at change number S and time T (parameters: S, S, T in µs); the
+#: placeholder is filled in per back end by `_in_force`.
+_IN_FORCE_TEMPLATE: Final = (
+    "created_change <= {m} AND (deleted_change IS NULL OR deleted_change > {m}) AND until > {m}"
+)
 
 _encode = msgspec.json.Encoder().encode
 _decode_decision = msgspec.json.Decoder(Decision).decode
@@ -149,6 +154,12 @@ def _associated(kind: str, record_id: int) -> bytes:
 
 def _format_cursor(change: int, at_us: int) -> str:
     return f"{change}.{at_us}"
+
+
+def stream_cursor(change: int, at: datetime) -> str:
+    """The stream cursor of a bouncer answered with what was in force at change number
+    ``change`` and time ``at`` (what `DecisionTables.decisions_as_of` gives)."""
+    return _format_cursor(change, micros(at))
 
 
 def _parse_cursor(cursor: str) -> tuple[int, int]:
@@ -245,6 +256,10 @@ class DecisionTables:
         entry_id = int(row[0])
         plain = self.keyring.decrypt(int(row[1]), bytes(row[2]), _associated(_ALLOW, entry_id))
         return msgspec.structs.replace(_decode_allow(plain), id=entry_id)
+
+    @property
+    def _in_force(self) -> str:
+        return _IN_FORCE_TEMPLATE.format(m=self.mark)
 
     def _shown(self, scope: str, value: str) -> str:
         """A value as the log shows it: an account only as its blind index."""
@@ -407,6 +422,40 @@ class DecisionTables:
 
     # -- the stream ------------------------------------------------------------------------------
 
+    def decision_change(self) -> int:
+        self._tables()
+        return self._current("decision_change")
+
+    def decisions_as_of(
+        self,
+        change: int,
+        *,
+        now: datetime,
+        scopes: Sequence[str] = (),
+        origins: Sequence[str] = (),
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[Decision]:
+        self._tables()
+        filters, params = self._stream_filters(scopes, origins)
+        rows = self._read_all(
+            f"SELECT {_READ} FROM decisions WHERE id > {self.mark} AND {self._in_force} AND "
+            f"{filters} ORDER BY id LIMIT {max(int(limit), 0)}",
+            [min(max(after, 0), _MAX_ID), change, change, micros(now), *params],
+        )
+        return [self._decision(row) for row in rows]
+
+    def _stream_filters(
+        self, scopes: Sequence[str], origins: Sequence[str]
+    ) -> tuple[str, list[object]]:
+        """The stream's row filter (not simulated, of ``scopes`` and ``origins``) and its
+        parameters."""
+        filters: list[str] = ["simulated = 0"]
+        params: list[object] = []
+        self._any_of("scope", [_scope_key(s) for s in scopes], filters, params)
+        self._any_of("origin", [clear_text(o) or "" for o in origins], filters, params)
+        return " AND ".join(filters), params
+
     def decision_changes(
         self,
         cursor: str | None,
@@ -420,25 +469,18 @@ class DecisionTables:
         change = self._current("decision_change")
         at = micros(now)
         m = self.mark
-        filters: list[str] = ["simulated = 0"]
-        params: list[object] = []
-        self._any_of("scope", [_scope_key(s) for s in scopes], filters, params)
-        self._any_of("origin", [clear_text(o) or "" for o in origins], filters, params)
-        in_force = (
-            f"created_change <= {m} AND (deleted_change IS NULL OR deleted_change > {m}) "
-            f"AND until > {m}"
-        )
+        filters, params = self._stream_filters(scopes, origins)
         new_rows = self._read_all(
-            f"SELECT {_READ} FROM decisions WHERE created_change > {m} AND {in_force}"
-            f" AND {' AND '.join(filters)} ORDER BY id",
+            f"SELECT {_READ} FROM decisions WHERE created_change > {m} AND {self._in_force}"
+            f" AND {filters} ORDER BY id",
             [since[0] if since else 0, change, change, at, *params],
         )
         deleted_rows: list[Any] = []
         if since is not None:
             deleted_rows = self._read_all(
-                f"SELECT {_READ}, value_key FROM decisions WHERE {in_force} "
+                f"SELECT {_READ}, value_key FROM decisions WHERE {self._in_force} "
                 f"AND ((deleted_change IS NOT NULL AND deleted_change <= {m}) OR until <= {m}) "
-                f"AND {' AND '.join(filters)} ORDER BY id",
+                f"AND {filters} ORDER BY id",
                 [since[0], since[0], since[1], change, at, *params],
             )
         new = [self._decision(row) for row in new_rows]
@@ -446,7 +488,7 @@ class DecisionTables:
         if deleted_rows:
             given = {decision.id for decision in new}
             keys = sorted({str(row[4]) for row in deleted_rows})
-            still = self._in_force_for(keys, (in_force, [change, change, at]), filters, params)
+            still = self._in_force_for(keys, [change, change, at], filters, params)
             new += [self._decision(row) for row in still if int(row[0]) not in given]
         at_least = max(at, since[1]) if since else at
         return DecisionChanges(new, deleted, _format_cursor(change, at_least))
@@ -454,19 +496,19 @@ class DecisionTables:
     def _in_force_for(
         self,
         keys: Sequence[str],
-        in_force: tuple[str, list[object]],
-        filters: Sequence[str],
+        in_force: Sequence[object],
+        filters: str,
         params: Sequence[object],
     ) -> list[Any]:
-        """The rows in force whose value is one of ``keys`` (the values just deleted)."""
+        """The rows in force (``_IN_FORCE`` with ``in_force``) whose value is one of ``keys``
+        (the values just deleted)."""
         found: list[Any] = []
         for start in range(0, len(keys), _CHUNK):
             part = keys[start : start + _CHUNK]
             found += self._read_all(
-                f"SELECT {_READ} FROM decisions WHERE {in_force[0]} AND "
-                f"{' AND '.join(filters)} AND value_key IN ({', '.join([self.mark] * len(part))})"
-                " ORDER BY id",
-                [*in_force[1], *params, *part],
+                f"SELECT {_READ} FROM decisions WHERE {self._in_force} AND {filters} AND "
+                f"value_key IN ({', '.join([self.mark] * len(part))}) ORDER BY id",
+                [*in_force, *params, *part],
             )
         return found
 

@@ -384,6 +384,27 @@ class Store(Protocol):
         """Decisions matching ``criteria``, by id, a page at a time."""
         ...
 
+    def decision_change(self) -> int:
+        """The store's current decision change number: every add and delete of decisions
+        takes a new, higher one (0 before the first)."""
+        ...
+
+    def decisions_as_of(
+        self,
+        change: int,
+        *,
+        now: datetime,
+        scopes: Sequence[str] = (),
+        origins: Sequence[str] = (),
+        after: int = 0,
+        limit: int = 1000,
+    ) -> list[Decision]:
+        """The non-simulated decisions of ``scopes`` and ``origins`` (all when empty) in force
+        at change number ``change`` (added at or before it, not deleted at or before it) and
+        time ``now``, with an id above ``after``, by id, at most ``limit``: a full pull a page
+        at a time, answered up to ``stream_cursor(change, now)``."""
+        ...
+
     def decision_changes(
         self,
         cursor: str | None,
