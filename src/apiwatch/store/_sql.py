@@ -11,7 +11,7 @@ import dataclasses
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -215,7 +215,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
         """A connection reading one consistent snapshot of the database (for verify)."""
 
     @abstractmethod
-    def _scan(self, connection: Any, sql: str) -> Iterator[Any]:
+    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
         """The rows of ``sql`` on a `_snapshot` connection, streamed."""
 
     def _own_key(self, cursor: Any) -> None:

@@ -20,7 +20,7 @@ only up to the heads it holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -74,7 +74,7 @@ class Verifying:
     def _snapshot(self) -> AbstractContextManager[Any]:
         raise NotImplementedError
 
-    def _scan(self, connection: Any, sql: str) -> Iterator[Any]:
+    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
         raise NotImplementedError
 
     def _tables(self) -> None:
@@ -252,7 +252,10 @@ class Verifying:
                 cursor.execute(f"SELECT * FROM {table}")
                 return [str(c[0]).lower() for c in cursor.description], iter(cursor)
 
-            checked = _ledger.check(rows, heads, self.keyring, table_rows)
+            try:
+                checked = _ledger.check(rows, heads, self.keyring, table_rows)
+            finally:
+                rows.close()  # a check that stopped early: end the scan before the connection
         problem = checked.problem
         if problem is None and not started:
             problem = ("the ledger's start record is missing: it was deleted by hand (or the "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -181,7 +181,7 @@ class PostgresStore(SqlStore):
         finally:
             connection.close()
 
-    def _scan(self, connection: Any, sql: str) -> Iterator[Any]:
+    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
         self._scans += 1
         with connection.cursor(name=f"apiwatch_scan_{self._scans}") as cursor:
             cursor.itersize = _ROWS_PER_FETCH

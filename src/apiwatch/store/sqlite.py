@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ class SqliteStore(SqlStore):
         finally:
             connection.close()
 
-    def _scan(self, connection: Any, sql: str) -> Iterator[Any]:
+    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
         yield from connection.execute(sql)
 
     def close(self) -> None:
