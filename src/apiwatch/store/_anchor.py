@@ -161,6 +161,9 @@ class AnchorWriter:
                 self._write()
 
     def _write(self) -> None:
+        if self._events is None and self._ledger is None:  # an empty store: nothing to anchor
+            self._dirty = False
+            return
         anchor = Anchor(self.public_key, self._events, self._ledger)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
