@@ -122,3 +122,15 @@ def test_old_layout_warns_until_the_signing_key_is_moved(backend: Backend, tmp_p
     code, out, err = run("verify", "--db", url(backend))
     assert (code, out.strip()) == (0, "intact: 8 records, 2 signed checkpoints")
     assert "warning" not in err
+
+
+def test_serve_refuses_to_start_without_the_signing_key(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collector whose signing key file is missing stops at start with one line, instead of
+    refusing every batch it is sent."""
+    fill(backend, 1)
+    monkeypatch.setenv("APIWATCH_SIGNING_KEY_FILE", str(tmp_path / "not-here.signing"))
+    result = CliRunner().invoke(cli, ["serve", "--no-detect", "--port", "0", "--db", url(backend)])
+    assert result.exit_code == 1
+    assert "not-here.signing is missing: the collector signs" in str(result.exception)

@@ -11,6 +11,7 @@ import click
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
 from apiwatch.cli._config import Settings
+from apiwatch.model import ConfigError
 from apiwatch.store import SqlStore
 
 if TYPE_CHECKING:
@@ -106,6 +107,12 @@ def serve(
     # Rule errors stop the start before any store or key file is made.
     ruleset = load_ruleset(server_settings) if settings.detect else None
     store = open_configured_store(settings, create=True, anchor=True)
+    if not store.keyring.can_sign:  # refuse at start, not on every batch
+        store.close()
+        raise ConfigError(
+            f"the signing key file {store.keyring.signing_path} is missing: the collector "
+            "signs what it stores (set signing_key_file / APIWATCH_SIGNING_KEY_FILE to it)"
+        )
     try:
         app = create_app(store, server_settings, ruleset=ruleset)
     except BaseException:
