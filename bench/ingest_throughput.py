@@ -124,10 +124,11 @@ def _http_rate(
 ) -> tuple[float, float, float, float]:
     from apiwatch.store import open_store
 
-    store = open_store(db, key_file=workdir / "bench.keys")
+    keys, signing = workdir / "bench.keys", workdir / "bench.signing"
+    store = open_store(db, key_file=keys, signing_key_file=signing)
     _, key = store.create_key(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])
     store.close()
-    (workdir / "none.toml").write_text(f'key_file = "{workdir / "bench.keys"}"\n')
+    (workdir / "none.toml").write_text(f'key_file = "{keys}"\nsigning_key_file = "{signing}"\n')
     server, url = _serve(db, workdir)
     try:
         per_client = max(1, events // BATCH // clients)

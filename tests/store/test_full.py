@@ -55,7 +55,8 @@ def test_sqlite_full_store_refuses_cleanly_and_resumes(tmp_path: Path, keyring: 
 
 def test_sqlite_full_error_message_is_one_clear_line(tmp_path: Path, keyring: Keyring) -> None:
     """The error says the storage is full, on one line."""
-    store = SqliteStore(tmp_path / "small.db", keyring, max_bytes=128 * 1024)
+    # 192 KB: the empty schema alone takes about 130 KB.
+    store = SqliteStore(tmp_path / "small.db", keyring, max_bytes=192 * 1024)
     try:
         fill_until_full(store)
         with pytest.raises(StoreFullError, match="storage is full") as caught:

@@ -138,3 +138,29 @@ def test_rows_committed_during_verify_are_accepted(filled: SqlStore) -> None:
     filled._iter_rows = iter_after_a_commit  # type: ignore[method-assign]
     report = filled.verify()
     assert (report.ok, report.records) == (True, 15)
+
+
+WRONG_TYPES = {
+    "events.key_id": ("events", "key_id", "'abc'", "seq = 6"),
+    "events.status": ("events", "status", "'two hundred'", "seq = 6"),
+    "events.payload": ("events", "payload", "'plain text'", "seq = 6"),
+    "checkpoints.signed_at": ("checkpoints", "signed_at", "'noon'", "seq = 8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_TYPES))
+def test_type_confused_column_is_reported_not_raised(
+    filled: SqlStore, backend: Backend, case: str
+) -> None:
+    """Text where a number or bytes belong (edited by hand) is one line of tampering, naming
+    the record (on PostgreSQL, the first one: the whole column changed type), never a
+    traceback."""
+    table, column, value, where = WRONG_TYPES[case]
+    if backend.kind == "postgres":  # typed columns: the intruder changes the type first
+        backend.sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE text")
+    backend.sql(f"UPDATE {table} SET {column} = {value} WHERE {where}")  # noqa: S608
+    report = filled.verify()
+    assert not report.ok
+    expected = (6, 8) if backend.kind == "sqlite" else (1, 4)
+    assert report.problem_seq in expected
+    assert "\n" not in (report.problem or "")

@@ -61,6 +61,7 @@ def demo(users: int, raw: bool, workdir: str) -> None:
 
 
 def _register() -> None:
+    from apiwatch.cli.anchor import anchor, move_signing_key  # noqa: PLC0415
     from apiwatch.cli.decisions import allowlist, decisions  # noqa: PLC0415
     from apiwatch.cli.keys import keys  # noqa: PLC0415
     from apiwatch.cli.rules import rules  # noqa: PLC0415
@@ -70,7 +71,7 @@ def _register() -> None:
     from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
 
     for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify,
-                    decisions, allowlist):  # fmt: skip
+                    decisions, allowlist, anchor, move_signing_key):  # fmt: skip
         cli.add_command(command)
 
 

@@ -9,9 +9,15 @@ from typing import Any, TypeVar
 import click
 
 from apiwatch.cli._config import Settings, load_settings
-from apiwatch.store import SqlStore, default_key_file, open_store
+from apiwatch.store import SqlStore, default_key_file, default_signing_key_file, open_store
 
-__all__ = ["open_configured_store", "store_options"]
+__all__ = [
+    "key_file_of",
+    "open_configured_store",
+    "settings_for",
+    "signing_key_file_of",
+    "store_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,22 +39,49 @@ def store_options(function: F) -> F:
 
 
 def open_configured_store(
-    settings: Settings, *, announce: bool = True, create: bool = False
+    settings: Settings, *, announce: bool = True, create: bool = False, anchor: bool = False
 ) -> SqlStore:
-    """Open the configured store; say once when its key file had to be created.
+    """Open the configured store; say once when its keys had to be created, and every time
+    when its signing key still sits inside the key file.
 
     Only ``create`` makes a missing store (and its keys): commands that just use one get a
-    `ConfigError` instead of a new, empty store in the wrong place.
+    `ConfigError` instead of a new, empty store in the wrong place. ``anchor`` appends signed
+    heads to the configured ``anchor_file`` (the collector).
     """
-    key_file = Path(settings.key_file) if settings.key_file else default_key_file(settings.db)
-    store = open_store(settings.db, key_file=key_file, create=create)
-    if announce and store.keyring.created:
+    key_file = key_file_of(settings)
+    store = open_store(
+        settings.db,
+        key_file=key_file,
+        signing_key_file=signing_key_file_of(settings),
+        anchor_file=Path(settings.anchor_file) if anchor and settings.anchor_file else None,
+        create=create,
+    )
+    keyring = store.keyring
+    if announce and keyring.created:
         click.echo(
-            f"apiwatch: created the data and signing keys in {key_file} (owner-only); "
-            "back this file up: without it the stored events cannot be read or verified.",
+            f"apiwatch: created the data and signing keys: data keys in {key_file}, signing key "
+            f"in {keyring.signing_path} (owner-only); back both up: without the key file the "
+            "stored events cannot be read, without the signing key nothing more can be stored.",
+            err=True,
+        )
+    if keyring.signing_inline:
+        click.echo(
+            f"apiwatch: warning: the signing key is inside {key_file}: whoever can read it and "
+            "edit the database can rewrite history unnoticed; `apiwatch move-signing-key` "
+            "moves it apart.",
             err=True,
         )
     return store
+
+
+def key_file_of(settings: Settings) -> Path:
+    return Path(settings.key_file) if settings.key_file else default_key_file(settings.db)
+
+
+def signing_key_file_of(settings: Settings) -> Path:
+    if settings.signing_key_file:
+        return Path(settings.signing_key_file)
+    return default_signing_key_file(key_file_of(settings))
 
 
 def settings_for(config: str | None, **flags: Any) -> Settings:

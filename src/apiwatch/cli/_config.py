@@ -27,6 +27,10 @@ class Settings:
 
     db: str = DEFAULT_DB
     key_file: str | None = None
+    #: The checkpoint-signing private key, apart from the store (default under $APIWATCH_HOME).
+    signing_key_file: str | None = None
+    #: A file (ideally on another machine) the collector appends signed heads to.
+    anchor_file: str | None = None
     host: str = "127.0.0.1"
     port: int = 8470
     tls_cert: str | None = None

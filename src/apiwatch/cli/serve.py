@@ -14,6 +14,7 @@ import click
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
 from apiwatch.cli._config import Settings
+from apiwatch.model import ConfigError
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
 
@@ -72,7 +73,9 @@ def serve(
     what is stored (GET /v1/alerts, /v1/incidents), event search, health and metrics.
 
     Stores into embedded SQLite by default (sqlite:///./apiwatch.db) or PostgreSQL with
-    --db postgresql://... . The first start creates the data and signing keys beside the store.
+    --db postgresql://... . The first start creates the data keys beside the store and the
+    signing key apart from it (signing_key_file); with anchor_file set, signed heads are
+    appended to that file as the store grows (for `apiwatch verify --anchor`).
 
     Detection runs the built-in rules (plus --rules, and --sigmahq) on a thread of its own; if it
     falls behind, ingest goes on and the events it skips are counted in /metrics. It starts
@@ -122,7 +125,13 @@ def serve(
     )
     # Rule errors stop the start before any store or key file is made.
     ruleset = load_ruleset(server_settings) if settings.detect else None
-    store = open_configured_store(settings, create=True)
+    store = open_configured_store(settings, create=True, anchor=True)
+    if not store.keyring.can_sign:  # refuse at start, not on every batch
+        store.close()
+        raise ConfigError(
+            f"the signing key file {store.keyring.signing_path} is missing: the collector "
+            "signs what it stores (set signing_key_file / APIWATCH_SIGNING_KEY_FILE to it)"
+        )
     try:
         app = create_app(store, server_settings, ruleset=ruleset)
     except BaseException:

@@ -5,37 +5,55 @@ from __future__ import annotations
 import getpass
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from rich.console import Console
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
 from apiwatch.model import printable_json
-from apiwatch.store import EventFilter, ReadRecord
+from apiwatch.store import EventFilter, ReadRecord, VerifyReport, read_anchors
 from apiwatch.store.crypto import generate_data_key
 
-__all__ = ["events", "expire", "keygen", "rotate_key", "verify"]
+__all__ = ["events", "expire", "keygen", "rotate_key", "summary", "verify"]
 
 
 @click.command()
+@click.option("--anchor", "anchor_files", multiple=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Also check the signed heads in FILE (from `apiwatch anchor export` or the "
+              "collector's anchor_file); repeatable.")  # fmt: skip
 @store_options
-def verify(config: str | None, db: str | None) -> None:
-    """Check the hash chain and signed checkpoints; exit 1 naming the first bad record."""
+def verify(anchor_files: tuple[Path, ...], config: str | None, db: str | None) -> None:
+    """Check the hash chain, the signed checkpoints, the ledger over the other tables and any
+    anchors; exit 1 naming the first problem."""
+    anchors = [anchor for path in anchor_files for anchor in read_anchors(path)]
     store = open_configured_store(settings_for(config, db=db), announce=False)
     try:
         with Console(stderr=True).status("verifying the hash chain..."):
-            report = store.verify()
+            report = store.verify(anchors)
     finally:
         store.close()
-    if report.ok:
-        expired = report.expired_records
-        click.echo(
-            f"intact: {report.records} records, {report.checkpoints} signed checkpoints"
-            + (f", {expired} earlier records expired by retention" if expired else "")
-        )
-        return
-    click.echo(f"TAMPERED: {report.problem}", err=True)
-    sys.exit(1)
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    if not report.ok:
+        click.echo(f"TAMPERED: {report.problem}", err=True)
+        sys.exit(1)
+    click.echo(summary(report))
+
+
+def summary(report: VerifyReport) -> str:
+    """One line saying what a successful verify proved (and nothing more)."""
+    if not report.proven:
+        return (f"no signed checkpoint: nothing proven ({report.records} records; an empty "
+                "store and one emptied by hand look alike without an anchor)")  # fmt: skip
+    expired = report.expired_records
+    return (
+        f"intact: {report.records} records, {report.checkpoints} signed checkpoints"
+        + (f", {report.ledger_entries} ledger entries" if report.ledger_entries else "")
+        + (f", {expired} earlier records expired by retention" if expired else "")
+        + (f"; matches {report.anchors} anchors" if report.anchors else "")
+    )
 
 
 @click.command("rotate-key")

@@ -2,6 +2,11 @@
 allowlist: `open_store` picks the back end by URL.
 
 ``sqlite:///path/to/apiwatch.db`` (the default, embedded) or ``postgresql://user@host/db``.
+
+Keys: the key file (data keys, public key) beside a SQLite store or under ``$APIWATCH_HOME``
+for PostgreSQL (`default_key_file`); the signing key in a file of its own under
+``$APIWATCH_HOME/signing`` (`default_signing_key_file`), apart from the data directory. Anchors
+(`Anchor`, `read_anchors`) are signed heads kept elsewhere that `SqlStore.verify` checks.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import re
 from pathlib import Path
 
 from apiwatch.model import ConfigError
+from apiwatch.store._anchor import Anchor, AnchorWriter, read_anchors
 from apiwatch.store._decisions import scope_name, stream_cursor
 from apiwatch.store._manual import (
     MANUAL,
@@ -44,6 +50,7 @@ __all__ = [
     "DEFAULT_DB",
     "MANUAL",
     "SCOPES",
+    "Anchor",
     "ApiKey",
     "AppendResult",
     "Batch",
@@ -64,10 +71,12 @@ __all__ = [
     "StoredLine",
     "VerifyReport",
     "default_key_file",
+    "default_signing_key_file",
     "manual_allow_entry",
     "manual_decision",
     "open_store",
     "parse_duration",
+    "read_anchors",
     "scope_name",
     "stream_cursor",
 ]
@@ -91,10 +100,24 @@ def default_key_file(url: str) -> Path:
     _check_scheme(url)
     from apiwatch.store.postgres import key_file_label  # noqa: PLC0415
 
-    home = Path(os.environ.get("APIWATCH_HOME") or Path.home() / ".local/share/apiwatch")
+    home = _home()
     label, identity = key_file_label(url)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     return home / f"{re.sub(r'[^A-Za-z0-9._-]', '_', label)}-{digest}.keys"
+
+
+def _home() -> Path:
+    return Path(os.environ.get("APIWATCH_HOME") or Path.home() / ".local/share/apiwatch")
+
+
+def default_signing_key_file(key_file: Path) -> Path:
+    """Where a new key file's signing key goes by default: under ``$APIWATCH_HOME/signing``
+    (or ~/.local/share/apiwatch/signing), apart from the data directory, named after the key
+    file's absolute path."""
+    absolute = str(key_file.absolute())
+    digest = hashlib.sha256(absolute.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", key_file.name)
+    return _home() / "signing" / f"{name}-{digest}.signing"
 
 
 def _check_scheme(url: str) -> None:
@@ -106,25 +129,37 @@ def open_store(
     url: str = DEFAULT_DB,
     *,
     key_file: Path | None = None,
+    signing_key_file: Path | None = None,
+    anchor_file: Path | None = None,
     max_bytes: int | None = None,
     create: bool = True,
 ) -> SqlStore:
     """Open the store at ``url`` with its keys, creating both when missing if ``create``.
 
-    Raises `ConfigError` when the key file belongs to another store, and (with ``create``
-    false) when there is no store at ``url`` or its key file is missing.
+    The signing key is read from (or created in) ``signing_key_file``, by default
+    `default_signing_key_file`; a key file from before the split keeps it inside (see
+    `Keyring.signing_inline`). With ``anchor_file``, signed heads are appended to it after
+    commits (see `apiwatch.store._anchor`). Raises `ConfigError` when the key file belongs to
+    another store, and (with ``create`` false) when there is no store at ``url`` or its key file
+    is missing; a missing signing key file only stops what signs.
     """
     _check_scheme(url)
     key_path = key_file or default_key_file(url)
     if not create:
         _require_existing(url, key_path)
-    keyring = Keyring.load_or_create(key_path)
+    signing_path = signing_key_file or default_signing_key_file(key_path)
+    keyring = Keyring.load_or_create(key_path, signing_path)
     try:
-        return _open(url, keyring, max_bytes)
+        store = _open(url, keyring, max_bytes)
     except ConfigError:
         if keyring.created:  # made just now for a store it does not belong to
             key_path.unlink(missing_ok=True)
+            if keyring.created_signing and keyring.signing_path is not None:
+                keyring.signing_path.unlink(missing_ok=True)
         raise
+    if anchor_file is not None:
+        store.anchor_to(AnchorWriter(anchor_file, keyring.public_key_bytes()))
+    return store
 
 
 def _open(url: str, keyring: Keyring, max_bytes: int | None) -> SqlStore:

@@ -190,6 +190,10 @@ class DecisionTables:
     def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         raise NotImplementedError
 
+    def _ledger_rows(self, cursor: Any, kind: str, refs: Iterable[object]) -> None:
+        """Record rows in the ledger (`apiwatch.store._ledger`) inside the transaction."""
+        raise NotImplementedError
+
     def _tables(self) -> None:
         """Create the decision tables when this store object has not made sure of them yet."""
         if self._decision_tables_made:
@@ -285,6 +289,7 @@ class DecisionTables:
                 f"INSERT INTO decisions ({columns}) VALUES ({marks})",
                 [self._decision_row(decision, change) for decision in stored],
             )
+            self._ledger_rows(cursor, "decision", (decision.id for decision in stored))
         for decision in stored:
             logger.info(
                 "decision %d added%s: %s %s %s until %s (origin %s%s)",
@@ -312,6 +317,7 @@ class DecisionTables:
                 f"UPDATE decisions SET deleted = {m}, deleted_change = {m} WHERE id = {m}",
                 (micros(at), change, decision_id),
             )
+            self._ledger_rows(cursor, "decision", [decision_id])
         decision = msgspec.structs.replace(self._decision(row), deleted=_utc(at))
         logger.info(
             "decision %d deleted%s: %s %s %s", decision.id, f" by {by}" if by else "",
@@ -560,6 +566,7 @@ class DecisionTables:
                 "payload = excluded.payload",
                 (entry_id, scope, key, low, high, micros(created), key_id, payload),
             )
+            self._ledger_rows(cursor, "allow", [entry_id])
         logger.info("allowlist entry %d %s%s: %s %s", entry_id, "updated" if row else "added",
                     f" by {by}" if by else "", scope, self._shown(scope, value))  # fmt: skip
         return stored
@@ -567,12 +574,15 @@ class DecisionTables:
     def allow_delete(self, scope: str, value: str, *, by: str = "") -> bool:
         self._tables()
         scope, value = _checked_value(scope, value)
-        with self._transaction() as cursor:
-            cursor.execute(
-                f"DELETE FROM allowlist WHERE scope = {self.mark} AND value_key = {self.mark}",
-                (scope, self._value_key(scope, value)),
-            )
+        where = f"scope = {self.mark} AND value_key = {self.mark}"
+        with self._transaction(exclusive=True) as cursor:
+            cursor.execute(f"SELECT id FROM allowlist WHERE {where}",
+                           (scope, self._value_key(scope, value)))  # fmt: skip
+            ids = [int(row[0]) for row in cursor.fetchall()]
+            cursor.execute(f"DELETE FROM allowlist WHERE {where}",
+                           (scope, self._value_key(scope, value)))  # fmt: skip
             done = int(cursor.rowcount) > 0
+            self._ledger_rows(cursor, "allow", ids)
         if done:
             logger.info("allowlist entry removed%s: %s %s", f" by {by}" if by else "", scope,
                         self._shown(scope, value))  # fmt: skip
@@ -624,13 +634,14 @@ class DecisionTables:
                 return done
             after = int(rows[-1][0])
             updates = list(self._re_encrypted(rows, kind))
-            with self._transaction() as cursor:
+            with self._transaction(exclusive=True) as cursor:
                 # Only if unchanged: an upsert since the read carries newer content.
                 cursor.executemany(
                     f"UPDATE {table} SET key_id = {m}, payload = {m} WHERE id = {m} "
                     f"AND payload = {m}",
                     updates,
                 )
+                self._ledger_rows(cursor, kind, (row[2] for row in updates))
             done += len(updates)
 
     def _re_encrypted(self, rows: Iterable[Any], kind: str) -> Iterable[tuple[object, ...]]:

@@ -12,8 +12,8 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,19 +21,20 @@ import msgspec
 
 from apiwatch.model import ApiwatchError, ConfigError
 from apiwatch.model.alert import Alert, Incident
-from apiwatch.store import _decisions, _detections, _keys
+from apiwatch.store import _decisions, _detections, _keys, _ledger
+from apiwatch.store._anchor import AnchorWriter, SignedHead
 from apiwatch.store._rows import (
     Row,
     RowBuilder,
     chunks,
     clear_text,
-    digest_of,
     event_id_bytes,
     filter_sql,
     from_micros,
     micros,
     seal_lines,
 )
+from apiwatch.store._verify import Verifying
 from apiwatch.store.base import (
     SCOPES,
     ApiKey,
@@ -46,10 +47,9 @@ from apiwatch.store.base import (
     ReadRecord,
     SourceInfo,
     StoredLine,
-    VerifyReport,
 )
-from apiwatch.store.chain import GENESIS, ChainChecker, checkpoint_message, expiry_message
-from apiwatch.store.crypto import DecryptError, Keyring
+from apiwatch.store.chain import GENESIS, checkpoint_message, expiry_message
+from apiwatch.store.crypto import Keyring
 
 __all__ = ["SqlStore", "StoreFullError", "StoreUnavailableError"]
 
@@ -59,10 +59,6 @@ _DEDUP_CHUNK = 500
 _WRITE_PROBE_BYTES = 64 * 1024
 _alert_decoder = msgspec.json.Decoder(Alert)
 _incident_decoder = msgspec.json.Decoder(Incident)
-
-
-class TamperedError(ApiwatchError):
-    """Something verify relies on was altered (raised inside `SqlStore.verify`, reported there)."""
 
 
 class StoreFullError(ApiwatchError):
@@ -77,7 +73,7 @@ def _now_us() -> int:
     return micros(datetime.now(UTC))
 
 
-class SqlStore(_decisions.DecisionTables, ABC):
+class SqlStore(_decisions.DecisionTables, Verifying, ABC):
     """Shared implementation; subclasses provide connections and dialect details."""
 
     mark = "?"
@@ -88,6 +84,11 @@ class SqlStore(_decisions.DecisionTables, ABC):
         self.keyring = keyring
         self._write_lock = threading.Lock()
         self._full: str | None = None  # why the last write failed for lack of space
+        #: The collector's ``anchor_file`` (see `apiwatch.store._anchor`), when set.
+        self.anchor_writer: AnchorWriter | None = None
+        # Heads signed by the open transaction: offered to the anchor writer once committed.
+        self._signed_events: SignedHead | None = None
+        self._signed_ledger: SignedHead | None = None
 
     # -- dialect hooks -------------------------------------------------------------------------
 
@@ -145,6 +146,7 @@ class SqlStore(_decisions.DecisionTables, ABC):
                 criteria TEXT NOT NULL, returned {big} NOT NULL)""",
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
             *_detections.schema(blob, big),
+            *_ledger.schema(blob, big),
         ]
 
     @contextmanager
@@ -154,6 +156,7 @@ class SqlStore(_decisions.DecisionTables, ABC):
         the database's writer lock (`_begin`), for work that numbers or deletes records."""
         with self._write_lock:
             connection = self._writer()
+            self._signed_events = self._signed_ledger = None
             try:
                 if exclusive:
                     self._begin(connection)
@@ -166,6 +169,8 @@ class SqlStore(_decisions.DecisionTables, ABC):
                     self._full = str(error)
                 raise error from exc
             self._full = None
+            if self.anchor_writer is not None and (self._signed_events or self._signed_ledger):
+                self.anchor_writer.offer(self._signed_events, self._signed_ledger)
 
     def full_reason(self) -> str | None:
         """None while writes succeed. Once one failed for lack of space, a batch-sized write is
@@ -183,12 +188,60 @@ class SqlStore(_decisions.DecisionTables, ABC):
             return str(exc)
         return None
 
+    def _flush_anchor(self) -> None:
+        if self.anchor_writer is not None:
+            self.anchor_writer.flush()
+
+    def anchor_to(self, writer: AnchorWriter) -> None:
+        """Append signed heads to ``writer``'s file from now on, starting with the newest."""
+        latest = self.latest_heads()
+        writer.offer(latest.events, latest.ledger)
+        self.anchor_writer = writer
+
     def _create_schema(self) -> None:
-        """Create what is missing and tie the store to its signing key (see `_own_key`)."""
+        """Create what is missing, tie the store to its signing key (see `_own_key`) and start
+        the ledger if it has not started (see `_start_ledger`)."""
         with self._transaction() as cursor:
             for statement in self._schema():
                 cursor.execute(statement)
             self._own_key(cursor)
+            self._start_ledger(cursor)
+
+    def _start_ledger(self, cursor: Any) -> None:
+        """A store from before the ledger: take the rows of the tables it covers as found and
+        record when (verify says so). Needs the signing key; without it, later."""
+        cursor.execute("SELECT v FROM meta WHERE k = 'ledger_started'")
+        if cursor.fetchone() is not None or not self.keyring.can_sign:
+            return
+        now = _now_us()
+        entries = _ledger.adopt(cursor, self._table_names(cursor))
+        self._record(cursor, entries, now)
+        cursor.execute(f"INSERT INTO meta VALUES ('ledger_started', {self.mark})",
+                       (f"{now}:{len(entries)}",))  # fmt: skip
+
+    def _record(
+        self, cursor: Any, entries: Sequence[tuple[str, str, bytes]], now: int | None = None
+    ) -> None:
+        """Chain ``entries`` onto the ledger and sign its head (in an exclusive transaction)."""
+        head = _ledger.append(cursor, self.mark, self.keyring, entries, now or _now_us())
+        if head is not None:
+            self._signed_ledger = head
+
+    def _ledger_rows(self, cursor: Any, kind: str, refs: Iterable[object]) -> None:
+        """Record the rows ``refs`` of ``kind`` as this transaction leaves them."""
+        self._record(cursor, _ledger.record(cursor, self.mark, kind, refs))
+
+    @abstractmethod
+    def _table_names(self, cursor: Any) -> set[str]:
+        """The tables of this store that exist."""
+
+    @abstractmethod
+    def _snapshot(self) -> AbstractContextManager[Any]:
+        """A connection reading one consistent snapshot of the database (for verify)."""
+
+    @abstractmethod
+    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
+        """The rows of ``sql`` on a `_snapshot` connection, streamed."""
 
     def _own_key(self, cursor: Any) -> None:
         """Record the signing public key on first open; refuse a key file that is not the one
@@ -287,6 +340,7 @@ class SqlStore(_decisions.DecisionTables, ABC):
         cursor.execute(
             f"INSERT INTO checkpoints VALUES ({self._marks(4)})", (seq, chain, now, signature)
         )
+        self._signed_events = SignedHead(seq, chain, now, signature)
 
     def _count_sources(self, cursor: Any, accepted: list[tuple[StoredLine, str]], now: int) -> None:
         counts: Counter[tuple[str, str, str]] = Counter()
@@ -339,8 +393,10 @@ class SqlStore(_decisions.DecisionTables, ABC):
     def save_detections(self, alerts: Sequence[Alert], incidents: Sequence[Incident]) -> None:
         if not alerts and not incidents:
             return
-        with self._transaction() as cursor:
+        with self._transaction(exclusive=True) as cursor:
             _detections.save(cursor, self.mark, self.keyring, alerts, incidents)
+            self._ledger_rows(cursor, "alert", (clear_text(a.id) or "" for a in alerts))
+            self._ledger_rows(cursor, "incident", (clear_text(i.id) or "" for i in incidents))
 
     def alerts(
         self, criteria: DetectionFilter, *, cursor: str | None, limit: int
@@ -416,10 +472,13 @@ class SqlStore(_decisions.DecisionTables, ABC):
         now = _now_us()
         scope_text = ",".join(sorted(set(scopes)))
         try:
-            self._write(
-                f"INSERT INTO api_keys VALUES ({self._marks(7)})",
-                (key_id, name, scope_text, _keys.hash_secret(secret), now, None, None),
-            )
+            with self._transaction(exclusive=True) as cursor:
+                cursor.execute(
+                    "INSERT INTO api_keys (id, name, scopes, secret_hash, created_at, revoked_at, "
+                    f"last_used_at) VALUES ({self._marks(7)})",
+                    (key_id, name, scope_text, _keys.hash_secret(secret), now, None, None),
+                )
+                self._ledger_rows(cursor, "api_key", [key_id])
         except StoreUnavailableError as exc:
             if "unique" in str(exc.__cause__).lower():
                 raise ConfigError(f"name: a key called {name!r} already exists") from None
@@ -447,12 +506,21 @@ class SqlStore(_decisions.DecisionTables, ABC):
         return [_api_key(row) for row in rows]
 
     def revoke_key(self, name_or_id: str) -> bool:
-        changed = self._write(
-            f"UPDATE api_keys SET revoked_at = {self.mark} "
-            f"WHERE (name = {self.mark} OR id = {self.mark}) AND revoked_at IS NULL",
-            (_now_us(), name_or_id, name_or_id),
-        )
-        return changed > 0
+        m = self.mark
+        with self._transaction(exclusive=True) as cursor:
+            cursor.execute(
+                f"SELECT id FROM api_keys WHERE (name = {m} OR id = {m}) AND revoked_at IS NULL",
+                (name_or_id, name_or_id),
+            )
+            ids = [str(row[0]) for row in cursor.fetchall()]
+            if not ids:
+                return False
+            cursor.execute(
+                f"UPDATE api_keys SET revoked_at = {m} WHERE id IN ({self._marks(len(ids))})",
+                (_now_us(), *ids),
+            )
+            self._ledger_rows(cursor, "api_key", ids)
+        return True
 
     def describe_filter(self, criteria: EventFilter) -> str:
         """The criteria as the read audit records them: an account as its blind index
@@ -466,10 +534,14 @@ class SqlStore(_decisions.DecisionTables, ABC):
         # The criteria are the reader's text: a NUL in a filter (which PostgreSQL text cannot
         # hold) is recorded as U+FFFD, as the filter itself is compared (`clear_text`).
         texts = (clear_text(record.key_name), clear_text(record.what), clear_text(record.criteria))
-        self._write(
-            f"INSERT INTO reads VALUES ({self._marks(5)})",
-            (micros(record.at), *texts, record.returned),
-        )
+        with self._transaction(exclusive=True) as cursor:
+            # RETURNING *: the ledger digests the row as the database holds it.
+            cursor.execute(
+                "INSERT INTO reads (at, key_name, what, criteria, returned) "
+                f"VALUES ({self._marks(5)}) RETURNING *",
+                (micros(record.at), *texts, record.returned),
+            )
+            self._record(cursor, [_ledger.returned_entry(cursor, "read")])
 
     def reads(self, limit: int = 100) -> list[ReadRecord]:
         rows = self._read_all(
@@ -485,119 +557,12 @@ class SqlStore(_decisions.DecisionTables, ABC):
 
     # -- verification, retention, rotation ------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
-        report, anchor = self._verify_once()
-        if self._anchor_seq() != anchor:
-            # Retention expired records while the rows were walked: what looked deleted was
-            # expired. Once more, from the new anchor.
-            report, _ = self._verify_once()
-        return report
-
-    def _anchor_seq(self) -> int | None:
-        try:
-            return self._anchor()[0]
-        except TamperedError:
-            return None
-
-    def _verify_once(self) -> tuple[VerifyReport, int | None]:
-        """The report, and the retention anchor it started from (None: not validly signed)."""
-        checkpoints = self._read_all("SELECT seq, chain, signed_at, signature FROM checkpoints "
-                                     "ORDER BY seq")  # fmt: skip
-        bad = self._bad_checkpoint(checkpoints)
-        if bad is not None:
-            report = VerifyReport(False, 0, len(checkpoints), problem=bad[1], problem_seq=bad[0])
-            return report, self._anchor_seq()
-        try:
-            anchor_seq, anchor_chain = self._anchor()
-        except TamperedError as exc:
-            return VerifyReport(False, 0, len(checkpoints), problem=str(exc), problem_seq=1), None
-        checker = ChainChecker(anchor_seq, anchor_chain)
-        marks = {int(seq): bytes(chain) for seq, chain, _, _ in checkpoints}
-        for row in self._iter_rows(anchor_seq):
-            if not self._check_row(checker, row, marks):
-                break
-        tip = int(checkpoints[-1][0]) if checkpoints else 0
-        if checker.problem is None and checker.expected_seq <= tip:
-            checker.fail(checker.expected_seq, f"record {checker.expected_seq} is deleted "
-                         f"(checkpoint {tip} signed records up to {tip})")  # fmt: skip
-        last = checker.expected_seq - 1
-        if checker.problem is None and last > tip and not self._signed(last, checker.previous):
-            checker.fail(tip + 1, f"record {tip + 1} is not covered by a signed checkpoint "
-                         f"(the last checkpoint is at record {tip})")  # fmt: skip
-        report = VerifyReport(
-            ok=checker.problem is None,
-            records=checker.rows,
-            checkpoints=len(checkpoints),
-            expired_records=anchor_seq,
-            problem=checker.problem,
-            problem_seq=checker.problem_seq,
-        )
-        return report, anchor_seq
-
-    def _signed(self, seq: int, chain: bytes) -> bool:
-        """Whether a valid checkpoint signs ``chain`` at ``seq``. Rows past the checkpoints read
-        at the start are fine if a transaction committed them meanwhile, with its checkpoint;
-        without one, anyone could rewrite the unsigned tail and recompute its hash chain."""
-        rows = self._read_all(
-            f"SELECT seq, chain, signed_at, signature FROM checkpoints WHERE seq = {self.mark}",
-            (seq,),
-        )
-        if not rows or bytes(rows[0][1]) != chain:
-            return False
-        message = checkpoint_message(seq, chain, int(rows[0][2]))
-        return self.keyring.signature_ok(message, bytes(rows[0][3]))
-
-    def _bad_checkpoint(self, checkpoints: list[Any]) -> tuple[int, str] | None:
-        previous = 0
-        for seq, chain, signed_at, signature in checkpoints:
-            message = checkpoint_message(int(seq), bytes(chain), int(signed_at))
-            if int(seq) <= previous or not self.keyring.signature_ok(message, bytes(signature)):
-                return int(seq), f"checkpoint at record {seq} is not validly signed"
-            previous = int(seq)
-        return None
-
-    def _check_row(self, checker: ChainChecker, row: Any, marks: dict[int, bytes]) -> bool:
-        seq = int(row[0])
-        try:
-            plaintext = self.keyring.decrypt(int(row[12]), bytes(row[13]), bytes(row[1]))
-        except DecryptError as exc:
-            return checker.fail(seq, f"record {seq}: {exc}")
-        values = [bytes(v) if isinstance(v, memoryview) else v for v in row]
-        if not checker.feed(seq, digest_of(values, plaintext), bytes(row[14])):
-            return False
-        signed = marks.get(seq)
-        if signed is not None and signed != bytes(row[14]):
-            return checker.fail(seq, f"record {seq} does not match its signed checkpoint")
-        return True
-
     def _signed_expiry(self, through: int, cutoff_us: int) -> str:
         """The retention record: which records were expired, by which cutoff, signed, so that
         deleting the oldest records by hand cannot pass for retention."""
         done = _now_us()
         signature = self.keyring.sign(expiry_message(through, cutoff_us, done))
         return f"{through}:{cutoff_us}:{done}:{signature.hex()}"
-
-    def _anchor(self) -> tuple[int, bytes]:
-        """Where the chain resumes after retention: the checkpoint records were expired up to.
-
-        Raises `TamperedError` when the retention record is not one this store's key signed.
-        """
-        rows = self._read_all("SELECT v FROM meta WHERE k = 'expired_through'")
-        if not rows:
-            return 0, GENESIS
-        try:
-            through, cutoff, done, signature = str(rows[0][0]).split(":")
-            seq = int(through)
-            valid = self.keyring.signature_ok(
-                expiry_message(seq, int(cutoff), int(done)), bytes.fromhex(signature)
-            )
-        except ValueError:
-            valid = False
-        if not valid:
-            raise TamperedError("the retention record is not validly signed: records were "
-                                "deleted from the start of the store by hand")  # fmt: skip
-        chain = self._read_all(f"SELECT chain FROM checkpoints WHERE seq = {self.mark}", (seq,))
-        return seq, bytes(chain[0][0]) if chain else GENESIS
 
     @abstractmethod
     def close(self) -> None:
@@ -659,7 +624,9 @@ class SqlStore(_decisions.DecisionTables, ABC):
                 _, sealed = self.keyring.encrypt(plain, associated)
                 # Only if unchanged: a save since the read carries newer content.
                 updates.append((new_id, sealed, str(record_id), bytes(payload)))
-            self._write_many(update, updates)
+            with self._transaction(exclusive=True) as cursor:
+                cursor.executemany(update, updates)
+                self._ledger_rows(cursor, kind, (row[2] for row in updates))
             done += len(updates)
 
     def _rotate_events(self, new_id: int) -> int:

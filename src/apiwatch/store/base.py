@@ -11,11 +11,14 @@ pass the same test suite. Every back end keeps these promises:
 * Every committed row extends a SHA-256 hash chain and every committed transaction ends with an
   Ed25519-signed checkpoint (`apiwatch.store.chain`); `Store.verify` names the first altered,
   deleted or reordered record.
+* Every write to the read audit, the API keys, alerts, incidents, decisions and the allowlist is
+  recorded in the ledger, a second signed chain (`apiwatch.store._ledger`), so that `verify`
+  detects those rows altered, deleted or added by hand too; `verify` also checks anchors, signed
+  heads kept outside the store (`apiwatch.store._anchor`).
 * Reads of event data are recorded (`Store.record_read`).
 * Alerts and incidents (`Store.save_detections`) are upserted by id; their JSON is encrypted
-  like event payloads, with only the columns their filters need in clear (see `DetectionFilter`).
-  They are derived data (a replay of the stored events gives them again), so they are not part
-  of the hash chain; each payload is authenticated and bound to its record's id.
+  like event payloads, with only the columns their filters need in clear (see `DetectionFilter`);
+  each payload is authenticated and bound to its record's id.
 * Decisions (`Store.add_decisions`) get increasing integer ids and are never removed, only
   marked deleted; `Store.decision_changes` tells a bouncer what became active or stopped
   applying since its cursor, each change once. The allowlist (`Store.allow_add`) holds what no
@@ -34,6 +37,7 @@ import msgspec
 
 from apiwatch.model import AllowEntry, ConfigError, Decision, Event
 from apiwatch.model.alert import SEVERITIES, Alert, Incident
+from apiwatch.store._anchor import Anchor
 
 __all__ = [
     "SCOPES",
@@ -275,7 +279,12 @@ class ReadRecord:
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The result of checking the hash chain and the signed checkpoints."""
+    """The result of `Store.verify`: the event chain, the ledger over the other tables, anchors.
+
+    ``ok`` says no tampering was found in what could be checked; with ``checkpoints == 0``
+    nothing was proven (an empty store and one emptied by hand look alike without an anchor).
+    ``anchors`` counts the anchors that matched; ``notes`` say what the check could not cover.
+    """
 
     ok: bool
     records: int
@@ -284,6 +293,13 @@ class VerifyReport:
     problem: str | None = None
     problem_seq: int | None = None
     notes: list[str] = field(default_factory=list)
+    ledger_entries: int = 0
+    anchors: int = 0
+
+    @property
+    def proven(self) -> bool:
+        """Whether a signed checkpoint (or an anchor) backs the result."""
+        return self.ok and (self.checkpoints > 0 or self.anchors > 0)
 
 
 class Store(Protocol):
@@ -331,7 +347,10 @@ class Store(Protocol):
 
     def reads(self, limit: int = 100) -> list[ReadRecord]: ...
 
-    def verify(self) -> VerifyReport: ...
+    def verify(self, anchors: Sequence[Anchor] = ()) -> VerifyReport:
+        """Check the event chain, the ledger over the other tables and each anchor; see
+        `apiwatch.store._verify` for what it proves and what it cannot."""
+        ...
 
     def expire(self, before: datetime) -> int:
         """Delete events older than ``before`` (whole transactions), keeping the chain verifiable;

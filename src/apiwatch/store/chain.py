@@ -5,6 +5,9 @@ re-encryption under a new key leaves the chain intact); each row stores
 ``chain = SHA-256(previous chain || seq || digest)``, which binds its position. A checkpoint
 signs ``(seq, chain)`` with the store's Ed25519 key at the end of every committed transaction.
 `ChainChecker` walks rows in order and reports the first one altered, deleted or moved.
+
+The ledger (`apiwatch.store._ledger`) is a second chain of the same shape over the writes to the
+other tables; its entries link with `link` too, and its signed heads use `ledger_head_message`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,15 @@ from collections.abc import Sequence
 
 import msgspec
 
-__all__ = ["GENESIS", "ChainChecker", "checkpoint_message", "expiry_message", "link", "row_digest"]
+__all__ = [
+    "GENESIS",
+    "ChainChecker",
+    "checkpoint_message",
+    "expiry_message",
+    "ledger_head_message",
+    "link",
+    "row_digest",
+]
 
 GENESIS = b"\x00" * 32
 
@@ -49,10 +60,16 @@ def checkpoint_message(seq: int, chain: bytes, signed_at_us: int) -> bytes:
     return b"apiwatch-checkpoint/1|" + struct.pack(">qq", seq, signed_at_us) + chain
 
 
+def ledger_head_message(seq: int, chain: bytes, signed_at_us: int) -> bytes:
+    """What a ledger head signs (a prefix of its own: an event checkpoint cannot pass for one)."""
+    return b"apiwatch-ledger-head/1|" + struct.pack(">qq", seq, signed_at_us) + chain
+
+
 class ChainChecker:
     """Feed rows in ``seq`` order; the first problem found is kept with the row it concerns."""
 
-    def __init__(self, start_seq: int, start_chain: bytes) -> None:
+    def __init__(self, start_seq: int, start_chain: bytes, noun: str = "record") -> None:
+        self.noun = noun
         self.expected_seq = start_seq + 1
         self.previous = start_chain
         self.rows = 0
@@ -65,11 +82,11 @@ class ChainChecker:
             return False
         if seq != self.expected_seq:
             kind = "deleted" if seq > self.expected_seq else "out of order"
-            return self.fail(self.expected_seq, f"record {self.expected_seq} is {kind} "
-                             f"(found record {seq} in its place)")  # fmt: skip
+            return self.fail(self.expected_seq, f"{self.noun} {self.expected_seq} is {kind} "
+                             f"(found {self.noun} {seq} in its place)")  # fmt: skip
         chained = link(self.previous, seq, digest)
         if chained != stored_chain:
-            return self.fail(seq, f"record {seq} was altered or reordered (hash chain breaks)")
+            return self.fail(seq, f"{self.noun} {seq} was altered or reordered (hash chain breaks)")
         self.previous = chained
         self.expected_seq += 1
         self.rows += 1

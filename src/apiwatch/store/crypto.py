@@ -1,12 +1,24 @@
 """Keys for the store: AES-GCM data keys (with ids, for rotation), a blind-index key, and the
-Ed25519 key that signs checkpoints — kept in one owner-only key file beside the database.
+Ed25519 key that signs checkpoints.
 
-The key file is JSON (base64 values), created on first use with mode 0600; one that group or
-others may read is refused (`apiwatch.store._filemode.check_private_file`). ``APIWATCH_DATA_KEY``
-(base64 of 32 bytes, as ``apiwatch keygen`` prints) overrides the current data key, so a deployment
-can keep that key in a secret manager instead of on disk: it is held in memory only, never written
-to the key file. A data key's id is a fingerprint of the key itself (key files written before that
-keep the counter ids stored in them), so one id never names two different keys.
+Two files, both JSON (base64 values), created on first use with mode 0600 (one that group or
+others may read is refused: `apiwatch.store._filemode.check_private_file`):
+
+* the **key file** holds the data keys, the index key and the signing *public* key: every
+  command that reads the store needs it;
+* the **signing key file** holds the Ed25519 private key: only what writes the chains
+  (the collector, ``keys create``, ``expire`` ...) needs it. `Keyring.load_or_create` is given
+  its path; `apiwatch.store.open_store` puts it outside the data directory by default, so that
+  whoever can edit the database and read the key file beside it still cannot sign a rewritten
+  history. Without it a keyring verifies (with the public key, which it then takes from the key
+  file) but refuses to sign (`ConfigError` naming the file).
+
+A key file written before the split holds the private key itself (``signing_inline``): it keeps
+working, and `Keyring.move_signing_key` moves the key out. ``APIWATCH_DATA_KEY`` (base64 of 32
+bytes, as ``apiwatch keygen`` prints) overrides the current data key, so a deployment can keep
+that key in a secret manager instead of on disk: it is held in memory only, never written to the
+key file. A data key's id is a fingerprint of the key itself (key files written before that keep
+the counter ids stored in them), so one id never names two different keys.
 """
 
 from __future__ import annotations
@@ -69,9 +81,16 @@ class Keyring:
     data_keys: dict[int, bytes]
     current: int
     index_key: bytes
-    signing_key: Ed25519PrivateKey
+    #: None when the signing key file is not available: the keyring verifies but cannot sign.
+    signing_key: Ed25519PrivateKey | None
     path: Path | None = None
     created: bool = False
+    #: Where the signing key lives when it is kept apart (None: inside the key file).
+    signing_path: Path | None = None
+    #: The public key as the key file records it (trusted only when there is no signing key).
+    stored_public: bytes = b""
+    #: Whether the signing key file was made by this keyring (not found made by another process).
+    created_signing: bool = False
     #: Ids of data keys given through the environment: kept in memory, never saved.
     memory_only: set[int] = field(default_factory=set)
     saved_current: int = 0  # the current key as the key file names it
@@ -80,47 +99,89 @@ class Keyring:
     # -- persistence -----------------------------------------------------------------------
 
     @classmethod
-    def load_or_create(cls, path: Path) -> Keyring:
-        """Read the key file, or create it (0600) when it does not exist yet."""
-        keyring = cls.load(path) if path.exists() else cls._create(path)
+    def load_or_create(cls, path: Path, signing_path: Path | None = None) -> Keyring:
+        """Read the key file, or create it (0600) when it does not exist yet.
+
+        With ``signing_path``, a new keyring keeps its signing key in that file instead of the
+        key file (and an existing key file without a signing key reads it from there).
+        """
+        exists = path.exists()
+        keyring = cls.load(path, signing_path) if exists else cls._create(path, signing_path)
         override = os.environ.get(_ENV_DATA_KEY)
         if override:
             keyring.use_data_key(_unb64(override, _ENV_DATA_KEY), memory_only=True)
         return keyring
 
+    @property
+    def signing_inline(self) -> bool:
+        """Whether the private signing key sits in the key file itself (the old layout)."""
+        return self.signing_key is not None and self.signing_path is None
+
     @classmethod
-    def load(cls, path: Path) -> Keyring:
-        """Read the key file; `ConfigError` when it is damaged or other users may read it."""
+    def load(cls, path: Path, signing_path: Path | None = None) -> Keyring:
+        """Read the key file (and the signing key file, when given); `ConfigError` when one is
+        damaged or other users may read it."""
         check_private_file(path, "key file")
         try:
             doc = json.loads(path.read_text())
             data_keys = {int(k): _unb64(v, "data key") for k, v in doc["data_keys"].items()}
-            signing = Ed25519PrivateKey.from_private_bytes(_unb64(doc["signing_key"], "signing"))
+            inline = doc.get("signing_key")
+            signing = _private_key(inline) if inline else None
+            public = _unb64(doc["public_key"], "public key") if "public_key" in doc else b""
             keyring = cls(
                 data_keys=data_keys,
                 current=int(doc["current"]),
                 index_key=_unb64(doc["index_key"], "index key"),
                 signing_key=signing,
                 path=path,
+                stored_public=public,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"key file {path}: unreadable ({exc})") from None
         if keyring.current not in keyring.data_keys:
             raise ConfigError(f"key file {path}: current data key {keyring.current} is missing")
         keyring.saved_current = keyring.current
+        if signing is None:
+            keyring._load_signing_key(signing_path)
+        elif not public:
+            keyring.stored_public = keyring.public_key_bytes()
         return keyring
 
+    def _load_signing_key(self, signing_path: Path | None) -> None:
+        """Read the private key kept apart; it must be the one the key file names."""
+        self.signing_path = signing_path
+        if not self.stored_public:
+            raise ConfigError(f"key file {self.path}: holds neither a signing nor a public key")
+        if signing_path is None or not signing_path.exists():
+            return
+        check_private_file(signing_path, "signing key file")
+        try:
+            doc = json.loads(signing_path.read_text())
+            self.signing_key = _private_key(doc["signing_key"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"signing key file {signing_path}: unreadable ({exc})") from None
+        if self.public_key_bytes() != self.stored_public:
+            raise ConfigError(
+                f"signing key file {signing_path} does not belong to the key file {self.path}"
+            )
+
     @classmethod
-    def _create(cls, path: Path) -> Keyring:
+    def _create(cls, path: Path, signing_path: Path | None = None) -> Keyring:
         first = os.urandom(32)
+        generated = signing = Ed25519PrivateKey.generate()
+        if signing_path is not None:
+            signing = _create_signing_file(signing_path, generated)
         keyring = cls(
             data_keys={data_key_id(first): first},
             current=data_key_id(first),
             index_key=os.urandom(32),
-            signing_key=Ed25519PrivateKey.generate(),
+            signing_key=signing,
             path=path,
             created=True,
             saved_current=data_key_id(first),
+            signing_path=signing_path,
+            stored_public=signing.public_key().public_bytes_raw(),
+            created_signing=signing_path is not None and signing is generated,
         )
         try:
             tmp = keyring._write_temp(path)
@@ -132,12 +193,25 @@ class Keyring:
             # leave rows sealed under a key that no longer exists anywhere).
             os.link(tmp, path)
         except FileExistsError:
-            return cls.load(path)
+            return cls.load(path, signing_path)
         except OSError:  # a file system without hard links
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         return keyring
+
+    def move_signing_key(self, signing_path: Path) -> None:
+        """Move the private signing key out of the key file into ``signing_path`` (0600): the
+        signing file is written first, the key file rewritten without the key after."""
+        if self.signing_key is None or self.path is None:
+            raise ConfigError("no signing key to move: the key file does not hold one")
+        if not self.signing_inline:
+            raise ConfigError(f"the signing key is already kept apart, in {self.signing_path}")
+        kept = _create_signing_file(signing_path, self.signing_key)
+        if kept.public_key().public_bytes_raw() != self.public_key_bytes():
+            raise ConfigError(f"signing key file {signing_path} exists and holds another key")
+        self.signing_path = signing_path
+        self.save()
 
     def save(self) -> None:
         """Write the key file atomically, readable by its owner only (environment keys left out)."""
@@ -152,27 +226,19 @@ class Keyring:
 
     def _write_temp(self, path: Path) -> Path:
         """The key file's content in a new owner-only file beside ``path`` (fsync'd)."""
-        raw_signing = self.signing_key.private_bytes_raw()
         saved = {k: v for k, v in sorted(self.data_keys.items()) if k not in self.memory_only}
-        doc = {
-            "format": "apiwatch-keys/1",
+        doc: dict[str, object] = {
+            "format": "apiwatch-keys/1" if self.signing_inline else "apiwatch-keys/2",
             # An environment key is current only while the variable is set: without it, the
             # current key is the one the file named before.
             "current": self.current if self.current in saved else self.saved_current,
             "data_keys": {str(k): _b64(v) for k, v in saved.items()},
             "index_key": _b64(self.index_key),
-            "signing_key": _b64(raw_signing),
             "public_key": _b64(self.public_key_bytes()),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A name of its own per writer: concurrent writers must not share one temporary file.
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(doc, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return tmp
+        if self.signing_inline and self.signing_key is not None:
+            doc["signing_key"] = _b64(self.signing_key.private_bytes_raw())
+        return _write_owner_only(path, doc)
 
     # -- data keys ---------------------------------------------------------------------------
 
@@ -241,10 +307,24 @@ class Keyring:
         return found
 
     def sign(self, message: bytes) -> bytes:
+        if self.signing_key is None:
+            raise ConfigError(
+                f"the signing key file {self.signing_path or '(none given)'} is missing: only "
+                "verifying is possible without it (set signing_key_file / "
+                "APIWATCH_SIGNING_KEY_FILE to where it is)"
+            )
         return self.signing_key.sign(message)
 
+    @property
+    def can_sign(self) -> bool:
+        return self.signing_key is not None
+
     def public_key_bytes(self) -> bytes:
-        return self.signing_key.public_key().public_bytes_raw()
+        """The key signatures are checked with: the signing key's own when it is available (the
+        key file, which sits with the store, is trusted for it only when it is not)."""
+        if self.signing_key is not None:
+            return self.signing_key.public_key().public_bytes_raw()
+        return self.stored_public
 
     def signature_ok(self, message: bytes, signature: bytes) -> bool:
         public = Ed25519PublicKey.from_public_bytes(self.public_key_bytes())
@@ -253,3 +333,49 @@ class Keyring:
         except Exception:  # noqa: BLE001 - cryptography raises InvalidSignature
             return False
         return True
+
+
+def _private_key(text: str) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(_unb64(text, "signing key"))
+
+
+def _write_owner_only(path: Path, doc: dict[str, object]) -> Path:
+    """``doc`` as JSON in a new owner-only file beside ``path`` (fsync'd); its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A name of its own per writer: concurrent writers must not share one temporary file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(doc, handle, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return tmp
+
+
+def _create_signing_file(path: Path, key: Ed25519PrivateKey) -> Ed25519PrivateKey:
+    """Write ``key`` to a new signing key file (its directory owner-only); when the file exists
+    already (another process was first) the key it holds, which the caller then uses."""
+    doc: dict[str, object] = {
+        "format": "apiwatch-signing-key/1",
+        "signing_key": _b64(key.private_bytes_raw()),
+        "public_key": _b64(key.public_key().public_bytes_raw()),
+    }
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        tmp = _write_owner_only(path, doc)
+    except OSError as exc:
+        problem = exc.strerror or exc
+        raise ConfigError(f"signing key file {path}: cannot create ({problem})") from None
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        try:
+            return _private_key(json.loads(path.read_text())["signing_key"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"signing key file {path}: unreadable ({exc})") from None
+    except OSError:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return key

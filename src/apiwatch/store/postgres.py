@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -55,6 +56,7 @@ class PostgresStore(SqlStore):
         self._idle_readers: list[psycopg.Connection[Any]] = []
         self._pool_lock = threading.Lock()
         self._closed = False
+        self._scans = 0
         self._write_connection: psycopg.Connection[Any] | None = None
         try:
             self._create_schema()
@@ -163,6 +165,29 @@ class PostgresStore(SqlStore):
         finally:
             connection.close()
 
+    def _table_names(self, cursor: Any) -> set[str]:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        return {str(row[0]) for row in cursor.fetchall()}
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Connection[Any]]:
+        connection = self._connect(autocommit=False)
+        connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        connection.read_only = True
+        try:
+            yield connection
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            connection.close()
+
+    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
+        self._scans += 1
+        with connection.cursor(name=f"apiwatch_scan_{self._scans}") as cursor:
+            cursor.itersize = _ROWS_PER_FETCH
+            cursor.execute(sql)
+            yield from cursor
+
     def _translate(self, exc: Exception) -> Exception:
         if not isinstance(exc, psycopg.Error):
             return exc
@@ -177,6 +202,7 @@ class PostgresStore(SqlStore):
         return text.replace(self._password, "***") if self._password else text
 
     def close(self) -> None:
+        self._flush_anchor()
         with self._pool_lock:
             self._closed = True
         self._drop_idle_readers()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,24 @@ class SqliteStore(SqlStore):
         finally:
             connection.close()
 
+    def _table_names(self, cursor: Any) -> set[str]:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(row[0]) for row in cursor.fetchall()}
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN")  # WAL: every read until the end sees one snapshot
+            yield connection
+        finally:
+            connection.close()
+
+    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
+        yield from connection.execute(sql)
+
     def close(self) -> None:
+        self._flush_anchor()
         self._write_connection.close()
         connection = getattr(self._local, "connection", None)
         if connection is not None:
