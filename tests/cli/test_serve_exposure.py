@@ -29,7 +29,9 @@ def _command(workdir: Path, port: int, *extra: str) -> list[str]:
 
 
 def _environment(keep: tuple[str, ...] = ()) -> dict[str, str]:
-    """This process's environment without the APIWATCH_* settings, but for those in ``keep``."""
+    """This process's environment without the APIWATCH_* settings, but for those in ``keep``
+    and ``APIWATCH_HOME`` (where the store's signing key is kept apart)."""
+    keep = (*keep, "APIWATCH_HOME")
     return {k: v for k, v in os.environ.items() if not k.startswith("APIWATCH_") or k in keep}
 
 
