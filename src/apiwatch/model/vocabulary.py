@@ -29,7 +29,7 @@ ECS_KINDS = frozenset(
     {"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"}
 )
 ECS_CATEGORIES = frozenset({
-    "api", "authentication", "configuration", "database", "driver", "file", "host",
+    "api", "authentication", "configuration", "database", "driver", "email", "file", "host",
     "iam", "intrusion_detection", "library", "malware", "network", "package", "process",
     "registry", "session", "threat", "vulnerability", "web",
 })  # fmt: skip
