@@ -281,17 +281,15 @@ def _not_allowed(name: str, value: str, allowed: frozenset[str]) -> str:
 _canonical = msgspec.json.Encoder()
 
 
-def duplicate_key(line: bytes, decoded: Event | None = None) -> str | None:
+def duplicate_key(line: bytes) -> str | None:
     """The dotted path of the first key given twice in one object of the JSON ``line``
     (``event.action``), or None. ``line`` must be valid JSON (nested no deeper than the codec
     allows).
 
-    Cheap for what the sensor sends: a line that is exactly the canonical encoding of
-    ``decoded`` (the typed decode of it), or of its own generic decode, names each key once.
-    Only other lines (spaces, other key orders, escapes) are parsed again, key by key.
+    Cheap for compact lines: one that is exactly the encoding of its own generic decode names
+    each key once (a decoder keeps one value per key, so a repeat would make them differ). Only
+    other lines (spaces, escapes, repeats) are parsed again, key by key.
     """
-    if decoded is not None and _canonical.encode(decoded) == line:
-        return None
     if _canonical.encode(_json_decoder.decode(line)) == line:
         return None
     return _first_duplicate(json.loads(line, object_pairs_hook=_Pairs), "")

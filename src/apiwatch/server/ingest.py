@@ -15,7 +15,9 @@ sender's own bytes as the payload so fields apiwatch does not model are stored v
 the fast path cannot vouch for (dotted keys, ``\u`` escapes, deep nesting, a missing
 ``@timestamp`` or ``event.id``, a time without a zone, loose types such as
 ``"category": "web"``) goes through the full codec, `apiwatch.model.decode_event`, and is
-stored as that codec re-encodes it.
+stored as that codec re-encodes it. A line that is exactly the canonical encoding of its event
+(what the sensor writes) needs no further look for duplicate keys; any other is checked with
+`apiwatch.model.ecs.duplicate_key`.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class _Given(msgspec.Struct):
 
 _given = msgspec.json.Decoder(_Given)
 _typed = msgspec.json.Decoder(Event)
+_canonical = msgspec.json.Encoder()
 
 
 class BatchTooLargeError(ValueError):
@@ -142,9 +145,10 @@ def _decode_line(
         return "invalid", f"line is {len(line)} bytes, over the {max_line_bytes}-byte limit"
     if not checked_utf8 and not _is_utf8(line):
         return "invalid", "not valid UTF-8"
-    accepted = _fast(line)
-    if accepted is not None:
-        twice = duplicate_key(accepted.payload, accepted.event)
+    fast = _fast(line)
+    if fast is not None:
+        accepted, canonical = fast
+        twice = None if canonical else duplicate_key(accepted.payload)
     else:
         decoded = _full(line)
         if not isinstance(decoded, StoredLine):
@@ -184,24 +188,43 @@ def _unstorable(event: Event) -> str | None:
     return None
 
 
-def _fast(line: bytes) -> StoredLine | None:
-    """The line decoded by the typed fast path, or None when the full codec must look at it."""
+def _fast(line: bytes) -> tuple[StoredLine, bool] | None:
+    """The line decoded by the typed fast path, and whether it is exactly the canonical encoding
+    of its event (as the sensor writes it, ``ecs`` perhaps left out); None when the full codec
+    must look at it."""
     if b"\\u" in line or line.count(b"{") > _MAX_BRACES or _DOTTED_KEY.search(line):
         return None
     try:
-        given = _given.decode(line)
-        if not given.timestamp or given.event is None or given.event.id is None:
-            return None
         event = _typed.decode(line)
     except (msgspec.MsgspecError, RecursionError, UnicodeError):
         return None
     if event.timestamp.tzinfo is None:
         return None  # stored re-encoded, in UTC, so every stored time names its zone
-    if not given.ecs:
-        if not line.endswith(b"}"):
-            return None
-        line = line[:-1] + _ECS_SUFFIX
-    return StoredLine(event, line)
+    # A canonical line gave @timestamp and event.id (had the model made them up, its encoding
+    # would differ) and each key once: nothing more to check.
+    canonical = _canonical.encode(event)
+    if canonical == line:
+        return StoredLine(event, line), True
+    if canonical.endswith(_ECS_SUFFIX) and canonical == line[:-1] + _ECS_SUFFIX:
+        return StoredLine(event, canonical), True
+    payload = _as_sent(line)
+    return (StoredLine(event, payload), False) if payload is not None else None
+
+
+def _as_sent(line: bytes) -> bytes | None:
+    """The sender's line to store (with ``ecs.version`` added when it has none), or None when
+    it left out ``@timestamp`` or ``event.id`` (the model would fill them in, and then the line
+    would not be the event stored)."""
+    try:
+        given = _given.decode(line)
+    except (msgspec.MsgspecError, RecursionError, UnicodeError):
+        return None
+    if not given.timestamp or given.event is None or given.event.id is None:
+        return None
+    if given.ecs:
+        return line
+    # Where `Event` writes it: last. A valid object ends with its closing brace.
+    return line[:-1] + _ECS_SUFFIX if line.endswith(b"}") else None
 
 
 def _is_utf8(data: bytes) -> bool:
