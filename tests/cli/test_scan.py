@@ -461,3 +461,29 @@ def test_hostile_ecs_values_reach_the_table_as_escapes(tmp_path: Path) -> None:
     assert table.exit_code == 0, table.output
     assert "\x1b" not in table.stdout
     assert r"\x1b]0;owned\x07\x1b[2J" in flat(table.stdout).replace(" ", "")
+
+
+# A child limited to 768 MiB of address space (a scan needs ~50 MiB) by the shell's ulimit.
+_IN_768_MIB = ["/bin/sh", "-c", 'ulimit -v 786432 && exec "$0" "$@"']
+
+
+def test_a_two_line_file_with_an_event_in_year_9999_scans_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """One event now and one dated 9999: the scan finishes within 768 MiB of address space
+    (unbounded baseline sampling once filled gigabytes)."""
+    lines = [
+        {"@timestamp": stamp, "event": {"action": "authn_login_fail", "outcome": "failure"},
+         "source": {"ip": "203.0.113.9"}, "user": {"name": "alice"}, "service": {"name": "shop"}}
+        for stamp in ("2026-11-02T08:00:00Z", "9999-01-01T00:00:00Z")
+    ]  # fmt: skip
+    path = tmp_path / "two.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = subprocess.run(
+        [*_IN_768_MIB, str(APIWATCH), "scan", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "2 events in" in result.stderr

@@ -6,6 +6,8 @@ import base64
 import json
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,51 @@ def test_keys_create_prints_the_key_once_as_the_last_word(db: str) -> None:
     assert secret not in listing
     store = open_store(db)
     assert store.authenticate(secret) is not None
+    store.close()
+
+
+def test_keys_create_binds_an_ingest_key_to_services_and_networks(db: str) -> None:
+    """`keys create --service ... --network ...` makes a bound key, says so, and `keys list`
+    shows the binding."""
+    code, out, err = run("keys", "create", "--name", "shop-sensor", "--scope", "ingest",
+                         "--service", "shop", "--service", "api", "--network", "10.0.0.0/8",
+                         "--db", db)  # fmt: skip
+    assert code == 0
+    assert "for services api, shop from networks 10.0.0.0/8" in out
+    assert "note:" not in err
+    store = open_store(db)
+    key = store.authenticate(out.split()[-1])
+    store.close()
+    assert key is not None
+    assert (key.services, key.networks) == (frozenset({"shop", "api"}), ("10.0.0.0/8",))
+    _, listing, _ = run("keys", "list", "--db", db)
+    assert "api,shop" in listing and "10.0.0.0/8" in listing
+
+
+def test_an_unbound_ingest_key_comes_with_a_note_recommending_a_binding(db: str) -> None:
+    """An ingest key made without --service works as before, and stderr recommends binding it;
+    the secret is still the last word of stdout."""
+    code, out, err = run("keys", "create", "--name", "api-1", "--scope", "ingest", "--db", db)
+    assert code == 0 and out.split()[-1].startswith("aw_")
+    assert "--service" in err and "any address" in err
+    _, _, err = run("keys", "create", "--name", "reader", "--scope", "read", "--db", db)
+    assert "--service" not in err
+
+
+def test_a_binding_that_is_not_one_is_a_one_line_error(db: str) -> None:
+    """A network that is not one is refused on one line, naming it, and no key is made."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("apiwatch")), "keys", "create", "--name", "x",
+         "--scope", "ingest", "--network", "10.0.0.0/99", "--db", db],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "apiwatch: network: '10.0.0.0/99' is not a network (e.g. 10.0.0.0/8)"
+    )
+    assert "Traceback" not in result.stderr
+    store = open_store(db)
+    assert store.list_keys() == []
     store.close()
 
 

@@ -35,6 +35,7 @@ from apiwatch.model import (
     encode_event,
     event_to_dict,
 )
+from apiwatch.model.event import ECS_VERSION
 
 WHEN = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC)
 
@@ -99,6 +100,7 @@ FULL_DOC: dict[str, Any] = {
     "service": {"name": "shop-api"},
     "host": {"name": "web-1"},
     "labels": {"tenant": "acme"},
+    "ecs": {"version": ECS_VERSION},
 }
 
 
@@ -132,12 +134,14 @@ def test_encode_is_one_line_without_newline() -> None:
     assert line.endswith(b"}")
 
 
-def test_encode_minimal_event_writes_only_timestamp_and_event() -> None:
-    """An event with nothing but an action is written as `@timestamp` and `event.action`/`id`."""
+def test_encode_minimal_event_writes_only_timestamp_event_and_ecs_version() -> None:
+    """An event with nothing but an action is written as `@timestamp`, `event.action`/`id` and
+    `ecs.version`."""
     event = Event(timestamp=WHEN, event=EventMeta(action="http_request", id="x1"))
     assert json.loads(encode_event(event)) == {
         "@timestamp": "2024-05-01T12:30:15.123456Z",
         "event": {"action": "http_request", "id": "x1"},
+        "ecs": {"version": ECS_VERSION},
     }
 
 
@@ -328,6 +332,7 @@ def test_extra_is_written_back_on_encode() -> None:
         **doc,
         "@timestamp": "2024-05-01T12:30:15Z",
         "event": {"action": "authn_login_fail", "id": "e-1", "module_x": "custom"},
+        "ecs": {"version": ECS_VERSION},
     }
     assert decode_event(encode_event(event)) == event
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from apiwatch.model import Action, ActionSpec
+from apiwatch.model import Action, ActionSpec, vocabulary
 
 # Every event name of the OWASP Application Logging Vocabulary Cheat Sheet, in the cheat sheet's
 # order, with the level it gives ("INFO|CRITICAL" for upload_validation is INFO: a passed scan).
@@ -291,3 +291,11 @@ def test_spec_is_immutable() -> None:
     spec = Action.AUTHZ_FAIL.spec
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.level = "INFO"  # type: ignore[misc]
+
+
+def test_the_models_ecs_allowed_values_are_the_ones_written_here() -> None:
+    """The model's allowed categorization values (what ingest enforces) are ECS's, as listed
+    here; ECS 8.x's newer type ``device`` is allowed too."""
+    assert vocabulary.ECS_CATEGORIES == ECS_CATEGORIES
+    assert ECS_TYPES | {"device"} == vocabulary.ECS_TYPES
+    assert vocabulary.ECS_OUTCOMES == ECS_OUTCOMES

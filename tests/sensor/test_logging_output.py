@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+from apiwatch.model.event import ECS_VERSION
 from apiwatch.sensor import EcsFormatter, LoggingOutput
 
 from .apps import fastapi_app
@@ -157,3 +158,16 @@ def test_an_apps_record_factory_is_honoured() -> None:
     finally:
         logging.setLogRecordFactory(default)
     assert [record.tenant for record in made] == ["acme"]  # type: ignore[attr-defined]
+
+
+def test_every_line_the_sensor_writes_carries_ecs_version() -> None:
+    """Request events on stderr and app records through EcsFormatter carry ``ecs.version``."""
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True, timeout=60
+    )
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert lines and all(line["ecs"] == {"version": ECS_VERSION} for line in lines)
+    record = logging.LogRecord("shop", logging.INFO, __file__, 1, "hello", (), None)
+    assert json.loads(EcsFormatter(service="shop").format(record))["ecs"] == {
+        "version": ECS_VERSION
+    }

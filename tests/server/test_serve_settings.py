@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from apiwatch.cli import cli
 from apiwatch.cli._config import Settings, load_settings
+from apiwatch.cli.serve import server_settings
 from apiwatch.model import ConfigError
 
 from .test_detection_thread import BROKEN_RULE
@@ -20,7 +21,8 @@ from .test_detection_thread import BROKEN_RULE
 @pytest.fixture(autouse=True)
 def _clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    for name in ("DETECT", "RULES", "SIGMAHQ", "LATENESS"):
+    for name in ("DETECT", "RULES", "SIGMAHQ", "LATENESS", "FUTURE_SKEW", "MAX_EVENT_AGE",
+                 "DETECT_MAX_LAG"):  # fmt: skip
         monkeypatch.delenv(f"APIWATCH_{name}", raising=False)
 
 
@@ -102,3 +104,47 @@ def test_a_broken_rule_stops_serve_before_a_store_is_made(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "apiwatch.db").exists()
     assert not (tmp_path / "apiwatch.db.keys").exists()
+
+
+def test_event_time_bounds_come_from_file_environment_and_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """future_skew, max_event_age and detect_max_lag (seconds, or 1m/2h/30d) default to 5 min,
+    ten years and 1 h, are set by apiwatch.toml, APIWATCH_* and flags in that order, and reach
+    the collector's settings."""
+    defaults = server_settings(load_settings(None))
+    assert (defaults.future_skew, defaults.max_event_age, defaults.detect_max_lag) == (
+        300.0, 3650 * 86400.0, 3600.0,
+    )  # fmt: skip
+    (tmp_path / "apiwatch.toml").write_text(
+        'future_skew = "1m"\nmax_event_age = "30d"\ndetect_max_lag = "2h"\n'
+    )
+    from_file = server_settings(load_settings(None))
+    assert (from_file.future_skew, from_file.max_event_age, from_file.detect_max_lag) == (
+        60.0, 30 * 86400.0, 7200.0,
+    )  # fmt: skip
+    monkeypatch.setenv("APIWATCH_FUTURE_SKEW", "10")
+    assert load_settings(None).future_skew == 10.0
+    flagged = load_settings(None, future_skew="0", max_event_age="1d", detect_max_lag="90s")
+    assert (flagged.future_skew, flagged.max_event_age, flagged.detect_max_lag) == (
+        0.0, 86400.0, 90.0,
+    )  # fmt: skip
+
+
+def test_a_zero_event_age_or_lag_names_the_setting(tmp_path: Path) -> None:
+    """max_event_age and detect_max_lag must be more than 0: the error names the key."""
+    for line, key in (
+        ("max_event_age = 0", "max_event_age"),
+        ("detect_max_lag = 0", "detect_max_lag"),
+    ):
+        (tmp_path / "apiwatch.toml").write_text(line + "\n")
+        with pytest.raises(ConfigError, match=f"{key}: must be more than 0 seconds"):
+            server_settings(load_settings(None))
+
+
+def test_serve_help_describes_the_event_time_bounds() -> None:
+    """`apiwatch serve --help` names the event-time flags and their environment variables."""
+    result = CliRunner().invoke(cli, ["serve", "--help"])
+    for text in ("--future-skew SECONDS", "--max-event-age SECONDS", "--detect-max-lag SECONDS",
+                 "APIWATCH_FUTURE_SKEW"):  # fmt: skip
+        assert text in result.output

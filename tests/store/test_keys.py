@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from apiwatch.model import ConfigError
-from apiwatch.store import SqlStore
+from apiwatch.store import Keyring, SqlStore
 
 from .helpers import Backend
 
@@ -91,3 +91,62 @@ def test_admin_scope_allows_everything(store: SqlStore) -> None:
     assert all(admin.allows(scope) for scope in ("ingest", "read", "bouncer", "admin"))
     assert ingest.allows("ingest")
     assert not ingest.allows("read")
+
+
+def test_a_key_bound_to_services_and_networks_keeps_its_binding(store: SqlStore) -> None:
+    """create_key stores the services and networks (networks in canonical CIDR form); the key
+    authenticated and listed carries them; a key without them is unbound."""
+    key, secret = store.create_key(
+        "shop-sensor", ["ingest"], services=["shop", "api", "shop"],
+        networks=["10.0.0.0/8", "2001:db8::1"],
+    )  # fmt: skip
+    assert key.services == frozenset({"shop", "api"})
+    assert key.networks == ("10.0.0.0/8", "2001:db8::1/128")
+    found = store.authenticate(secret)
+    assert found is not None and found.bound
+    assert (found.services, found.networks) == (key.services, key.networks)
+    (listed,) = store.list_keys()
+    assert (listed.services, listed.networks) == (key.services, key.networks)
+    plain, plain_secret = store.create_key("plain", ["ingest"])
+    authenticated = store.authenticate(plain_secret)
+    assert authenticated is not None and not authenticated.bound and not plain.bound
+
+
+@pytest.mark.parametrize(
+    ("services", "networks", "message"),
+    [
+        ([""], [], "service: '' is not a service name"),
+        (["a,b"], [], "service: 'a,b' is not a service name"),
+        ([], ["10.0.0.0/33"], "network: '10.0.0.0/33' is not a network"),
+        ([], ["fe80::/64%eth0"], "network: 'fe80::/64%eth0' is not a network"),
+    ],
+)
+def test_a_binding_that_is_not_one_is_a_config_error(
+    store: SqlStore, services: list[str], networks: list[str], message: str
+) -> None:
+    """An empty or comma-holding service, or a network that is not one, is refused, naming it;
+    no key is made."""
+    with pytest.raises(ConfigError, match=message):
+        store.create_key("k", ["ingest"], services=services, networks=networks)
+    assert store.list_keys() == []
+
+
+def test_a_store_made_before_key_binding_gains_the_columns_and_keeps_its_keys(
+    backend: Backend, keyring: Keyring
+) -> None:
+    """Opening a store whose api_keys table predates binding adds the columns; its keys still
+    authenticate, unbound, and new keys can be bound."""
+    first = backend.open(keyring)
+    _, old_secret = first.create_key("old", ["ingest"])
+    first.close()
+    backend.sql("ALTER TABLE api_keys DROP COLUMN services")
+    backend.sql("ALTER TABLE api_keys DROP COLUMN networks")
+    reopened = backend.open(keyring)
+    try:
+        old = reopened.authenticate(old_secret)
+        assert old is not None and old.name == "old" and not old.bound
+        _, secret = reopened.create_key("new", ["ingest"], services=["shop"])
+        found = reopened.authenticate(secret)
+        assert found is not None and found.services == frozenset({"shop"})
+    finally:
+        reopened.close()

@@ -46,6 +46,12 @@ class Settings:
     sigmahq: bool = False
     #: Seconds of event time events may arrive out of order (or a duration: 2s, 1m).
     lateness: float = 2.0
+    #: Ingest rejects events dated more than this ahead of the collector's clock (5 min).
+    future_skew: float = 300.0
+    #: Ingest rejects events older than this (ten years); younger ones are stored (backfill).
+    max_event_age: float = 3650 * 86400.0
+    #: Live detection skips stored events this far behind the newest it has seen (1 h).
+    detect_max_lag: float = 3600.0
     #: The ``[respond]`` table as written (policies, allowlist, notifiers); file only.
     respond: dict[str, Any] | None = None
     #: Decide and notify, but serve and export nothing ("would ban ..."); overrides the file's.
@@ -118,12 +124,12 @@ def _boolean(name: str, value: Any, where: str) -> bool:
 
 
 def _seconds(name: str, value: Any, where: str) -> float:
-    """A number of seconds, or a duration such as ``2s`` or ``1m``."""
+    """A number of seconds, or a duration such as ``2s``, ``1m``, ``2h`` or ``30d``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
     else:
         text = str(value).strip().lower()
-        units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+        units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
         scale = units.get(text[-1:], 1.0)
         try:
             seconds = float(text[:-1] if text[-1:] in units else text) * scale

@@ -20,8 +20,9 @@ from apiwatch.store._filemode import check_private_file
 
 if TYPE_CHECKING:
     from apiwatch.respond import ResponseConfig
+    from apiwatch.server import ServerSettings
 
-__all__ = ["serve"]
+__all__ = ["serve", "server_settings"]
 
 _RETENTION_EVERY = 3600.0
 
@@ -50,6 +51,16 @@ _RETENTION_EVERY = 3600.0
 @click.option("--forwarded-allow-ips", metavar="ADDRESSES",
               help="Proxies whose X-Forwarded-For the collector believes, comma-separated "
               "addresses or networks (default none; APIWATCH_FORWARDED_ALLOW_IPS).")  # fmt: skip
+@click.option("--future-skew", metavar="SECONDS",
+              help="Reject events dated more than this ahead of the collector's clock, e.g. 300 "
+              "or 5m (default 5m; APIWATCH_FUTURE_SKEW).")  # fmt: skip
+@click.option("--max-event-age", metavar="SECONDS",
+              help="Reject events older than this, e.g. 30d (default 3650d; "
+              "APIWATCH_MAX_EVENT_AGE); younger ones are stored.")  # fmt: skip
+@click.option("--detect-max-lag", metavar="SECONDS",
+              help="Live detection skips events this far behind the newest it has seen, "
+              "e.g. 1h (default 1h; APIWATCH_DETECT_MAX_LAG); they are stored all the "
+              "same.")  # fmt: skip
 @click.option("--dry-run/--no-dry-run", default=None,
               help="Respond on paper only: decisions are recorded and notified as 'would "
               "ban', never served to sensors or bouncers nor exported (APIWATCH_DRY_RUN; "
@@ -67,6 +78,9 @@ def serve(
     sigmahq: bool | None,
     lateness: str | None,
     forwarded_allow_ips: str | None,
+    future_skew: str | None,
+    max_event_age: str | None,
+    detect_max_lag: str | None,
     dry_run: bool | None,
 ) -> None:
     """Run the collector: authenticated ingest at POST /v1/events, live detection of attacks in
@@ -92,7 +106,8 @@ def serve(
     """
     settings = settings_for(config, db=db, host=host, port=port, tls_cert=tls_cert,
                             tls_key=tls_key, detect=detect, rules=rule_dirs or None,
-                            sigmahq=sigmahq, lateness=lateness,
+                            sigmahq=sigmahq, lateness=lateness, future_skew=future_skew,
+                            max_event_age=max_event_age, detect_max_lag=detect_max_lag,
                             forwarded_allow_ips=forwarded_allow_ips, dry_run=dry_run)  # fmt: skip
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
@@ -101,30 +116,16 @@ def serve(
     try:
         import uvicorn  # noqa: PLC0415
 
-        from apiwatch.server import ServerSettings, create_app, load_ruleset  # noqa: PLC0415
+        from apiwatch.server import create_app, load_ruleset  # noqa: PLC0415
     except ImportError as exc:
         raise click.ClickException(
             f"apiwatch serve needs the server extra ({exc.name} is missing): "
             "pip install 'apiwatch[server]'"
         ) from None
 
-    server_settings = ServerSettings(
-        max_body_bytes=settings.max_body_bytes,
-        max_concurrent_ingest=settings.max_concurrent_ingest,
-        max_ingest_per_key=settings.max_ingest_per_key,
-        body_read_timeout=settings.body_read_timeout,
-        body_total_timeout=settings.body_total_timeout,
-        detect=settings.detect,
-        rules=settings.rules,
-        sigmahq=settings.sigmahq,
-        lateness=settings.lateness,
-        respond=_response_config(settings),
-        export_nginx=settings.export_nginx,
-        export_nftables=settings.export_nftables,
-        export_ipset=settings.export_ipset,
-    )
+    collector = server_settings(settings)
     # Rule errors stop the start before any store or key file is made.
-    ruleset = load_ruleset(server_settings) if settings.detect else None
+    ruleset = load_ruleset(collector) if settings.detect else None
     store = open_configured_store(settings, create=True, anchor=True)
     if not store.keyring.can_sign:  # refuse at start, not on every batch
         store.close()
@@ -133,7 +134,7 @@ def serve(
             "signs what it stores (set signing_key_file / APIWATCH_SIGNING_KEY_FILE to it)"
         )
     try:
-        app = create_app(store, server_settings, ruleset=ruleset)
+        app = create_app(store, collector, ruleset=ruleset)
     except BaseException:
         store.close()
         raise
@@ -197,6 +198,30 @@ def _log_config(level: str) -> dict[str, Any]:
         "handlers": ["default"], "level": level.upper(), "propagate": False,
     }  # fmt: skip
     return config
+
+
+def server_settings(settings: Settings) -> ServerSettings:
+    """The collector's settings from the command's (`ConfigError` for a value it refuses)."""
+    from apiwatch.server import ServerSettings  # noqa: PLC0415 - the server extra
+
+    return ServerSettings(
+        max_body_bytes=settings.max_body_bytes,
+        max_concurrent_ingest=settings.max_concurrent_ingest,
+        max_ingest_per_key=settings.max_ingest_per_key,
+        body_read_timeout=settings.body_read_timeout,
+        body_total_timeout=settings.body_total_timeout,
+        detect=settings.detect,
+        rules=settings.rules,
+        sigmahq=settings.sigmahq,
+        lateness=settings.lateness,
+        future_skew=settings.future_skew,
+        max_event_age=settings.max_event_age,
+        detect_max_lag=settings.detect_max_lag,
+        respond=_response_config(settings),
+        export_nginx=settings.export_nginx,
+        export_nftables=settings.export_nftables,
+        export_ipset=settings.export_ipset,
+    )
 
 
 def _safe_url(settings: Settings) -> str:

@@ -3,14 +3,21 @@
 Pure: no I/O, no clock. Feed events (`feed`); the engine orders them within ``lateness`` seconds
 of event time (a small reorder buffer), so events that arrive slightly out of order give the
 alerts they would have given in order, and a replay of a file gives exactly what live streaming
-gave. Events later than that are still counted (``stats.late``), in arrival order.
+gave. Events later than that are still counted (``stats.late``), in arrival order. The buffer
+holds the events within ``lateness`` of the newest one fed, and never more than ``max_buffered``
+(past that the oldest are processed at once).
+
+With ``max_lag`` (live detection), an event more than that many seconds behind the watermark
+(the newest event time processed) is not processed at all, only counted (``stats.too_old``):
+it may be stored as a backfill, but its windows are long gone.
 
 `take_alerts` and `take_incidents` return what changed since their last call (new or updated);
 `flush` ends a stream (offline scans); `advance` moves event time on from a clock when no events
 arrive (live service), which is what lets a "logging stopped" rule fire.
 
 State is bounded: correlation groups expire with their windows, and past ``max_keys`` groups the
-least recently active are evicted (``stats.evicted``).
+least recently active are evicted (``stats.evicted``). So is work: no loop runs once per unit of
+event time, so an event dated in year 9999 (or 1970) costs what any other event costs.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class EngineStats:
     evicted: int = 0
     keys: int = 0
     buffered: int = 0
+    too_old: int = 0
 
 
 class Engine:
@@ -63,10 +71,14 @@ class Engine:
         max_keys: int = 200_000,
         incident_gap: float = 1800.0,
         keep_closed_incidents: bool = True,
+        max_lag: float | None = None,
+        max_buffered: int = 100_000,
     ) -> None:
         self.ruleset = ruleset
         self.lateness = lateness
         self.max_keys = max_keys
+        self.max_lag = max_lag
+        self.max_buffered = max(max_buffered, 1)
         self.stats = EngineStats()
         self.tracker = IncidentTracker(gap=incident_gap, keep_closed=keep_closed_incidents)
         self.detections: list[DetectionRule] = []
@@ -77,6 +89,7 @@ class Engine:
         self.single: dict[str, dict[tuple[Any, ...], Finding]] = {}
         self.changed: dict[str, Finding] = {}
         self.watermark = float("-inf")
+        self.newest_fed = float("-inf")
         self.buffer: list[tuple[float, int, Event]] = []
         self.seq = itertools.count()
         self.next_sweep = float("-inf")
@@ -111,11 +124,20 @@ class Engine:
     def feed(self, event: Event) -> None:
         """Take one event (any order within ``lateness``)."""
         t = event.timestamp.timestamp()
+        if self.max_lag is not None and t < self.watermark - self.max_lag:
+            self.stats.too_old += 1
+            return
         if self.lateness <= 0:
             self._process(event, t)
             return
         heapq.heappush(self.buffer, (t, next(self.seq), event))
-        self._release(t - self.lateness if t > self.watermark else self.watermark - self.lateness)
+        # Released by the newest time fed, not processed: a stream that only goes backwards
+        # would otherwise never release anything.
+        self.newest_fed = max(self.newest_fed, t)
+        self._release(self.newest_fed - self.lateness)
+        while len(self.buffer) > self.max_buffered:
+            t, _, event = heapq.heappop(self.buffer)
+            self._process(event, t)
 
     def feed_all(self, events: Iterable[Event]) -> None:
         for event in events:

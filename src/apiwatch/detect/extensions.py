@@ -19,11 +19,16 @@ clock the caller advances with `Engine.advance` moved on).
 
 A baseline rule stays silent for its first ``warmup`` (30 minutes by default) of event time: a
 collector that just started, or a scan of a file, has no normal to compare with yet.
+
+Work is bounded by the rules, never by event time: however far event time jumps, one tick takes
+at most one window and one baseline period of samples (``BaselineState.samples`` counts them),
+and a silence check is one pass over the sources tracked.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections import deque
 from functools import lru_cache
 from statistics import median
@@ -76,6 +81,7 @@ class BaselineState:
         self.anomalous: list[set[str]] = []
         self.max_window = 200_000
         self.dropped = 0
+        self.samples = 0  # baseline samples taken, ever
 
     def _expire(self, t: float) -> None:
         horizon = t - self.rule.timespan
@@ -111,10 +117,16 @@ class BaselineState:
             return
         self._expire(t)
         current = self.measure()
+        horizon = t - self.rule.timespan - self.rule.baseline
+        if self.next_sample < horizon:
+            # Event time jumped (a gap in the stream, an event dated far ahead): the samples
+            # before the horizon would be dropped at once, so they are never taken. This bounds
+            # the loop below by the rule (window + baseline over step), not by the jump.
+            self.next_sample += math.floor((horizon - self.next_sample) / self.step) * self.step
         while self.next_sample <= t:
             self.history.append((self.next_sample, current))
+            self.samples += 1
             self.next_sample += self.step
-        horizon = t - self.rule.timespan - self.rule.baseline
         while self.history and self.history[0][0] < horizon:
             self.history.popleft()
         if self.finding is not None and current < self.rule.minimum:

@@ -3,23 +3,41 @@
 Unknown fields are never dropped: decoding puts every key apiwatch does not model into
 `Event.extra` (nested as in ECS), and encoding merges them back, so an event read from another
 producer leaves apiwatch with all the fields it came in with. A modelled field wins over an
-``extra`` entry of the same name.
+``extra`` entry of the same name. An event read without ``ecs.version`` gets `ECS_VERSION`.
+
+Checks for what must not be stored (the collector's ingest uses them): `ecs_problem` says why an
+event's categorization fields or ``source.ip`` are not ECS, and `duplicate_key` finds a key
+given twice in one JSON object (a decoder keeps one of the two values, the stored line both).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import types
 import typing
 from collections.abc import Iterator
 from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from apiwatch.model.errors import EventDecodeError
-from apiwatch.model.event import Event
+from apiwatch.model.event import ECS_VERSION, Event
+from apiwatch.model.vocabulary import ECS_CATEGORIES, ECS_KINDS, ECS_OUTCOMES, ECS_TYPES
 
-__all__ = ["decode_event", "decode_ndjson", "encode_event", "event_to_dict"]
+__all__ = [
+    "decode_event",
+    "decode_ndjson",
+    "duplicate_key",
+    "ecs_problem",
+    "encode_event",
+    "event_to_dict",
+    "ip_address_of",
+]
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _EXTRA_KEY = "apiwatch.extra"
 _encoder = msgspec.json.Encoder()
@@ -109,6 +127,9 @@ def decode_event(data: bytes | str | dict[str, Any], *, line: int | None = None)
     meta = known.setdefault("event", {})
     if isinstance(meta, dict):
         meta.setdefault("action", "unknown")
+    ecs = known.get("ecs")
+    if isinstance(ecs, dict):
+        ecs.setdefault("version", ECS_VERSION)
     try:
         event = msgspec.convert(known, Event, strict=False)
     except msgspec.ValidationError as exc:
@@ -205,3 +226,93 @@ def _field_message(text: str) -> str:
         problem, _, where = text.partition(" - at `$.")
         return f"{where.rstrip('`')}: {problem[0].lower()}{problem[1:]}".replace("`", "")
     return text.replace("`", "")
+
+
+# -- what ingest refuses to store ----------------------------------------------------------------
+
+_ALLOWED: tuple[tuple[str, frozenset[str]], ...] = (
+    ("event.category", ECS_CATEGORIES),
+    ("event.type", ECS_TYPES),
+)
+
+
+@lru_cache(maxsize=65536)
+def ip_address_of(text: str) -> IPAddress | None:
+    """``text`` as an IP address, or None when it is not one. An IPv6 zone (``fe80::1%eth0``)
+    is not an address here: ECS's ``ip`` type has none, and a zone is free text."""
+    if "%" in text:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def ecs_problem(event: Event) -> str | None:
+    """Why ``event`` is not valid ECS, or None: ``event.kind``, ``event.category``,
+    ``event.type`` and ``event.outcome`` must be ECS's allowed values, ``source.ip`` an address."""
+    meta = event.event
+    source = event.source
+    ip = source.ip if source is not None else None
+    # One pass of set look-ups for the common, valid event; the reason is worked out after.
+    if (
+        (meta.kind is None or meta.kind in ECS_KINDS)
+        and (meta.outcome is None or meta.outcome in ECS_OUTCOMES)
+        and ECS_CATEGORIES.issuperset(meta.category)
+        and ECS_TYPES.issuperset(meta.type)
+        and (ip is None or ip_address_of(ip) is not None)
+    ):
+        return None
+    if meta.kind is not None and meta.kind not in ECS_KINDS:
+        return _not_allowed("event.kind", meta.kind, ECS_KINDS)
+    if meta.outcome is not None and meta.outcome not in ECS_OUTCOMES:
+        return _not_allowed("event.outcome", meta.outcome, ECS_OUTCOMES)
+    for (name, allowed), values in zip(_ALLOWED, (meta.category, meta.type), strict=True):
+        for value in values:
+            if value not in allowed:
+                return _not_allowed(name, value, allowed)
+    return f"source.ip: {ip!r} is not an IP address (other peers go in source.address)"
+
+
+def _not_allowed(name: str, value: str, allowed: frozenset[str]) -> str:
+    return f"{name}: {value!r} is not an ECS value (one of {', '.join(sorted(allowed))})"
+
+
+_canonical = msgspec.json.Encoder()
+
+
+def duplicate_key(line: bytes) -> str | None:
+    """The dotted path of the first key given twice in one object of the JSON ``line``
+    (``event.action``), or None. ``line`` must be valid JSON (nested no deeper than the codec
+    allows).
+
+    Cheap for compact lines: one that is exactly the encoding of its own generic decode names
+    each key once (a decoder keeps one value per key, so a repeat would make them differ). Only
+    other lines (spaces, escapes, repeats) are parsed again, key by key.
+    """
+    if _canonical.encode(_json_decoder.decode(line)) == line:
+        return None
+    return _first_duplicate(json.loads(line, object_pairs_hook=_Pairs), "")
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object as the stdlib parser saw it: every key, repeats included, in order."""
+
+
+def _first_duplicate(value: Any, path: str) -> str | None:
+    if isinstance(value, _Pairs):
+        seen: set[str] = set()
+        for key, inner in value:
+            where = f"{path}.{key}" if path else key
+            if key in seen:
+                return where
+            seen.add(key)
+            found = _first_duplicate(inner, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for inner in value:
+            found = _first_duplicate(inner, path)
+            if found is not None:
+                return found
+    return None

@@ -18,6 +18,8 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "ECS_VERSION",
+    "Ecs",
     "Event",
     "EventMeta",
     "Host",
@@ -33,6 +35,10 @@ __all__ = [
     "UserAgent",
     "new_event_id",
 ]
+
+
+ECS_VERSION = "8.17.0"
+"""The ECS version apiwatch's events follow (``ecs.version`` of every event it writes)."""
 
 
 class _EventIds:
@@ -145,12 +151,25 @@ class Log(_Part):
     logger: str | None = None
 
 
+class Ecs(_Part):
+    """ECS ``ecs.*``: the version of ECS the event follows. An event read without one is
+    taken to follow `ECS_VERSION`; one given by a producer is kept as given."""
+
+    version: str
+
+
+def _ecs() -> Ecs:
+    return Ecs(version=ECS_VERSION)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class Event(_Part, kw_only=True):
     """One security-relevant fact: a request, a login, a decision the app made.
+
+    ``ecs.version`` is always written (`ECS_VERSION` unless the producer gave its own).
 
     ``extra`` holds ECS fields apiwatch does not model, nested as in ECS
     (``{"cloud": {"region": "eu-west-1"}}``); the codec merges them back on output.
@@ -169,4 +188,5 @@ class Event(_Part, kw_only=True):
     service: Service | None = None
     host: Host | None = None
     labels: dict[str, str] = msgspec.field(default_factory=dict)
+    ecs: Ecs = msgspec.field(default_factory=_ecs)
     extra: dict[str, Any] = msgspec.field(default_factory=dict, name="apiwatch.extra")

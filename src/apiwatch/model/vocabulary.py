@@ -4,6 +4,9 @@ Every name of the cheat sheet (https://cheatsheetseries.owasp.org/cheatsheets/
 Logging_Vocabulary_Cheat_Sheet.html) is an `Action`; `Action.HTTP_REQUEST` is apiwatch's own name
 for a plain request with no security meaning. `Action.spec` gives the cheat sheet's level and the
 ECS ``event.category`` / ``event.type`` / ``event.outcome`` an event with that action carries.
+
+`ECS_KINDS`, `ECS_CATEGORIES`, `ECS_TYPES` and `ECS_OUTCOMES` are ECS 8.x's allowed values of
+those categorization fields (every action's spec uses only them).
 """
 
 from __future__ import annotations
@@ -12,7 +15,30 @@ import enum
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Action", "ActionSpec", "Level"]
+__all__ = [
+    "ECS_CATEGORIES",
+    "ECS_KINDS",
+    "ECS_OUTCOMES",
+    "ECS_TYPES",
+    "Action",
+    "ActionSpec",
+    "Level",
+]
+
+ECS_KINDS = frozenset(
+    {"alert", "asset", "enrichment", "event", "metric", "state", "pipeline_error", "signal"}
+)
+ECS_CATEGORIES = frozenset({
+    "api", "authentication", "configuration", "database", "driver", "email", "file", "host",
+    "iam", "intrusion_detection", "library", "malware", "network", "package", "process",
+    "registry", "session", "threat", "vulnerability", "web",
+})  # fmt: skip
+ECS_TYPES = frozenset({
+    "access", "admin", "allowed", "change", "connection", "creation", "deletion", "denied",
+    "device", "end", "error", "group", "indicator", "info", "installation", "protocol", "start",
+    "user",
+})  # fmt: skip
+ECS_OUTCOMES = frozenset({"failure", "success", "unknown"})
 
 Level = Literal["INFO", "WARN", "CRITICAL"]
 

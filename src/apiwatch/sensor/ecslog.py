@@ -3,8 +3,8 @@
 Records that carry an apiwatch event (``record.apiwatch_event``) are written as the event's line
 unchanged. Any other record (the app's own logging, or structlog through the stdlib) becomes a small
 ECS document: ``@timestamp``, ``log.level``, ``log.logger``, ``message`` (redacted and escaped),
-``error.*`` for exceptions, and the record's ``extra=`` fields (or structlog's event dict) under
-``labels``, values of secret-looking keys redacted.
+``error.*`` for exceptions, the record's ``extra=`` fields (or structlog's event dict) under
+``labels``, values of secret-looking keys redacted, and ``ecs.version``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from apiwatch.model.event import ECS_VERSION
 from apiwatch.sensor._sanitize import REDACTED, is_secret_key, sanitize
 
 __all__ = ["EcsFormatter"]
@@ -69,6 +70,7 @@ class EcsFormatter(logging.Formatter):
                     "".join(traceback.format_exception(exc)), self.max_length * 4
                 ),
             }
+        doc["ecs"] = {"version": ECS_VERSION}
         return doc
 
     def _add_labels(self, event_dict: dict[str, Any], labels: dict[str, str]) -> str:

@@ -125,7 +125,7 @@ class Detector:
         self._unsaved_alerts: dict[str, Alert] = {}
         self._unsaved_incidents: dict[str, Incident] = {}
         self._incidents_seen: set[str] = set()
-        self._counted = (0, 0, 0, 0)  # engine events, late, alerts, evicted already in metrics
+        self._counted = (0, 0, 0, 0, 0)  # engine events, late, alerts, evicted, too old: counted
         self._now = datetime.min.replace(tzinfo=UTC)
         self._last_save = float("-inf")
         metrics.detect_queue.set_function(lambda: self._queued)
@@ -253,9 +253,9 @@ class Detector:
 
     def _observe(self) -> None:
         stats, metrics = self.engine.stats, self._metrics
-        now = (stats.events, stats.late, stats.alerts, stats.evicted)
+        now = (stats.events, stats.late, stats.alerts, stats.evicted, stats.too_old)
         counters = (metrics.detect_events, metrics.detect_late, metrics.detect_alerts,
-                    metrics.detect_evicted)  # fmt: skip
+                    metrics.detect_evicted, metrics.detect_too_old)  # fmt: skip
         for counter, value, before in zip(counters, now, self._counted, strict=True):
             if value > before:
                 counter.inc(value - before)

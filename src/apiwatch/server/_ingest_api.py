@@ -14,7 +14,7 @@ from apiwatch.server._body import BodyError, inflate, read_body
 from apiwatch.server._errors import peer
 from apiwatch.server._schemas import IngestRefused, IngestResult, error_responses
 from apiwatch.server._state import ServerState, only_query, require, server_state
-from apiwatch.server.ingest import BatchTooLargeError, DecodedBody, decode_body
+from apiwatch.server.ingest import BatchTooLargeError, DecodedBody, admission_for, decode_body
 from apiwatch.store import ApiKey, Batch
 
 __all__ = ["router"]
@@ -99,7 +99,7 @@ async def ingest(request: Request, key: Annotated[ApiKey, Depends(require("inges
     try:
         body = await _read_body(request, state, key.name)
         try:
-            decoded = await run_in_threadpool(_decode_and_seal, state, body, gzip, key.name)
+            decoded = await run_in_threadpool(_decode_and_seal, state, body, gzip, key)
         except BatchTooLargeError as exc:
             raise BodyError(413, f"{exc}; send at most {settings.max_batch_lines}") from None
         return await _commit(state, decoded, Batch(decoded.accepted, key.name, idempotency_key))
@@ -126,7 +126,7 @@ async def _read_body(request: Request, state: ServerState, key_name: str) -> byt
         raise
 
 
-def _decode_and_seal(state: ServerState, body: bytes, gzip: bool, key_name: str) -> DecodedBody:
+def _decode_and_seal(state: ServerState, body: bytes, gzip: bool, key: ApiKey) -> DecodedBody:
     """Inflate, decode, then do each row's encryption and digest here, in the request's worker
     thread: the event loop never inflates (tens of ms for 10 MB), and the single commit thread is
     left only numbering, chaining and writing rows; its database time (which releases the GIL)
@@ -135,9 +135,13 @@ def _decode_and_seal(state: ServerState, body: bytes, gzip: bool, key_name: str)
     if gzip:
         body = inflate(body, settings.max_decompressed_bytes) if body else b""
     decoded = decode_body(
-        body, max_line_bytes=settings.max_line_bytes, max_lines=settings.max_batch_lines
+        body,
+        max_line_bytes=settings.max_line_bytes,
+        max_lines=settings.max_batch_lines,
+        admission=admission_for(settings, key),
     )
-    decoded.accepted = state.store.seal(decoded.accepted, key_name)
+    state.metrics.count_rejections(decoded.rejected)
+    decoded.accepted = state.store.seal(decoded.accepted, key.name)
     return decoded
 
 

@@ -128,7 +128,8 @@ def _detector(
         return None
     # Incidents are saved as they change: closed ones need not stay in memory for ever.
     engine = Engine(ruleset if ruleset is not None else load_ruleset(settings),
-                    lateness=settings.lateness, keep_closed_incidents=False)  # fmt: skip
+                    lateness=settings.lateness, keep_closed_incidents=False,
+                    max_lag=settings.detect_max_lag)  # fmt: skip
     return Detector(
         engine,
         store.save_detections,

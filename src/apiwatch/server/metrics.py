@@ -1,9 +1,10 @@
 """Prometheus metrics of one collector app, in a registry of its own (two apps never collide).
 
-Ingest: events accepted, rejected, duplicate; batch sizes; commit latency and group sizes;
-uploads cut off because their body stopped arriving. Requests whose client went away before
-they were read are counted apart (``apiwatch_client_disconnects``), not as server errors.
-Detection (``apiwatch_detect_*``): events the engine processed (and how many were late), alerts
+Ingest: events accepted, rejected (also by kind of reason), duplicate; batch sizes; commit latency
+and group sizes; uploads cut off because their body stopped arriving. Requests whose client went
+away before they were read are counted apart (``apiwatch_client_disconnects``), not as server
+errors. Detection (``apiwatch_detect_*``): events the engine processed (and how many were late,
+and how many it skipped as too old), alerts
 raised, incidents opened, records saved, correlation state keys and evictions, events waiting in
 the detection queue, and committed events detection skipped because that queue was full.
 Decisions: those in force by scope (``apiwatch_decisions_active``, read from the store when
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -33,6 +35,13 @@ _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 _DECISION_SCOPES = ("Ip", "Range", "Username")
 
 logger = logging.getLogger("apiwatch.server")
+
+
+class Rejected(Protocol):
+    """A rejected ingest line, as far as the metrics care (`apiwatch.server.ingest.Rejection`)."""
+
+    @property
+    def reason(self) -> str: ...
 
 
 class _ActiveDecisions(Collector):
@@ -70,6 +79,11 @@ class Metrics:
         r = self.registry
         self.accepted = Counter("apiwatch_events_accepted", "Events stored.", registry=r)
         self.rejected = Counter("apiwatch_events_rejected", "Lines rejected.", registry=r)
+        self.rejected_by_reason = Counter(
+            "apiwatch_events_rejected_by_reason",
+            "Lines rejected, by kind of reason: invalid, duplicate_key, ecs, future, past, "
+            "binding.", ["reason"], registry=r,
+        )  # fmt: skip
         self.duplicates = Counter(
             "apiwatch_events_duplicate", "Events not stored again (already stored).", registry=r
         )
@@ -160,6 +174,11 @@ class Metrics:
         self.detect_queue = Gauge(
             "apiwatch_detect_queue_events", "Committed events waiting for detection.", registry=r
         )
+        self.detect_too_old = Counter(
+            "apiwatch_detect_too_old_events",
+            "Stored events detection skipped: older than detect_max_lag behind its newest event.",
+            registry=r,
+        )  # fmt: skip
         self.detect_skipped = Counter(
             "apiwatch_detect_skipped_events",
             "Committed events detection skipped because its queue was full.", registry=r,
@@ -169,6 +188,14 @@ class Metrics:
             "Detection failures: an event the engine failed on, or a save that failed (retried).",
             ["stage"], registry=r,
         )  # fmt: skip
+
+    def count_rejections(self, rejections: Iterable[Rejected]) -> None:
+        """Count rejected lines by their kind of reason."""
+        counts: dict[str, int] = {}
+        for rejection in rejections:
+            counts[rejection.reason] = counts.get(rejection.reason, 0) + 1
+        for reason, count in counts.items():
+            self.rejected_by_reason.labels(reason).inc(count)
 
     def observe_commit(self, batches: int, events: int, seconds: float) -> None:
         """A `apiwatch.server.committer.CommitObserver`."""

@@ -12,6 +12,7 @@ from apiwatch.respond import ResponseConfig
 __all__ = ["ServerSettings"]
 
 _MIB = 1024 * 1024
+_DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,14 @@ class ServerSettings:
     starve the others. A body that stops arriving for ``body_read_timeout`` seconds, or is not
     all there ``body_total_timeout`` seconds after its slot was taken, is answered 408 and its
     slot freed: a stalled sender holds a slot for seconds, not for as long as it likes.
+
+    Event time: a line dated more than ``future_skew`` seconds ahead of the collector's clock,
+    or more than ``max_event_age`` seconds behind it, is rejected (with the reason, counted in
+    ``apiwatch_events_rejected_by_reason_total``): one event dated in year 9999 must not move
+    event time, for detection and retention alike, to the end of time. Older events within
+    ``max_event_age`` are stored (a backfill), but live detection skips those more than
+    ``detect_max_lag`` seconds behind the newest event it has processed (counted in
+    ``apiwatch_detect_too_old_events_total``): their windows are long closed.
 
     Live detection (``detect``, on by default) runs the built-in rule pack, plus the rule files
     under each of ``rules`` (directories or files) and, with ``sigmahq``, the SigmaHQ web pack;
@@ -65,6 +74,9 @@ class ServerSettings:
     sigmahq: bool = False
     lateness: float = 2.0
     detect_queue_events: int = 100_000
+    future_skew: float = 300.0
+    max_event_age: float = 10 * 365 * _DAY
+    detect_max_lag: float = 3600.0
     respond: ResponseConfig | None = None
     respond_environ: Mapping[str, str] | None = None
     export_nginx: str | None = None
@@ -77,6 +89,12 @@ class ServerSettings:
         object.__setattr__(self, "rules", tuple(self.rules))  # a list given is kept as a tuple
         if not (math.isfinite(self.lateness) and self.lateness >= 0):
             raise ConfigError(f"lateness: must be 0 or more seconds, not {self.lateness!r}")
+        if not (math.isfinite(self.future_skew) and self.future_skew >= 0):
+            raise ConfigError(f"future_skew: must be 0 or more seconds, not {self.future_skew!r}")
+        for name in ("max_event_age", "detect_max_lag"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name}: must be more than 0 seconds, not {value!r}")
         for name in (
             "max_body_bytes",
             "max_decompressed_bytes",

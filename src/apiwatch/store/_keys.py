@@ -1,12 +1,26 @@
-"""API key secrets: generated once, stored only as a hash, compared in constant time."""
+"""API key secrets: generated once, stored only as a hash, compared in constant time; and a
+key's binding (the services and networks it may report for), checked and kept as text."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
+from collections.abc import Sequence
 
-__all__ = ["hash_secret", "new_secret", "secret_id", "secrets_match"]
+from apiwatch.model import ConfigError
+
+__all__ = [
+    "check_networks",
+    "check_services",
+    "hash_secret",
+    "join_list",
+    "new_secret",
+    "secret_id",
+    "secrets_match",
+    "split_list",
+]
 
 _PREFIX = "aw_"
 _HEX = frozenset("0123456789abcdef")
@@ -42,3 +56,35 @@ def secrets_match(presented: str, stored_hash: bytes | None) -> bool:
     return hmac.compare_digest(hash_secret(presented), stored_hash or _DUMMY) and (
         stored_hash is not None
     )
+
+
+def check_services(services: Sequence[str]) -> tuple[str, ...]:
+    """The service names, sorted and once each; `ConfigError` for an empty or odd one (a comma
+    would split it when read back)."""
+    for service in services:
+        if not service.strip() or "," in service or not service.isprintable():
+            raise ConfigError(f"service: {service!r} is not a service name (service.name)")
+    return tuple(sorted(set(services)))
+
+
+def check_networks(networks: Sequence[str]) -> tuple[str, ...]:
+    """The networks in canonical CIDR form, sorted and once each; `ConfigError` naming one that
+    is not a network (an address alone is a /32 or /128)."""
+    out = set()
+    for network in networks:
+        if "%" in network:  # an IPv6 zone is free text, and no network
+            raise ConfigError(f"network: {network!r} is not a network (e.g. 10.0.0.0/8)")
+        try:
+            out.add(str(ipaddress.ip_network(network.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"network: {network!r} is not a network (e.g. 10.0.0.0/8)") from None
+    return tuple(sorted(out))
+
+
+def join_list(items: Sequence[str]) -> str | None:
+    """A binding list as stored: comma-separated, NULL when empty (unbound)."""
+    return ",".join(items) if items else None
+
+
+def split_list(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(",")) if text else ()

@@ -57,6 +57,11 @@ _DEDUP_CHUNK = 500
 # What `SqlStore.full_reason` writes (and removes) to see whether a full store has room again:
 # a batch's worth, so that "room again" means room for events, not for one small row.
 _WRITE_PROBE_BYTES = 64 * 1024
+# Columns added after a table was first shipped: (table, column, type), all nullable.
+_ADDED_COLUMNS = (("api_keys", "services", "TEXT"), ("api_keys", "networks", "TEXT"))
+_KEY_COLUMNS = (
+    "id, name, scopes, secret_hash, created_at, revoked_at, last_used_at, services, networks"
+)
 _alert_decoder = msgspec.json.Decoder(Alert)
 _incident_decoder = msgspec.json.Decoder(Incident)
 
@@ -140,7 +145,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
             f"""CREATE TABLE IF NOT EXISTS api_keys (
                 id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL,
                 secret_hash {blob} NOT NULL, created_at {big} NOT NULL, revoked_at {big},
-                last_used_at {big})""",
+                last_used_at {big}, services TEXT, networks TEXT)""",
             f"""CREATE TABLE IF NOT EXISTS reads (
                 at {big} NOT NULL, key_name TEXT NOT NULL, what TEXT NOT NULL,
                 criteria TEXT NOT NULL, returned {big} NOT NULL)""",
@@ -204,6 +209,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
         with self._transaction() as cursor:
             for statement in self._schema():
                 cursor.execute(statement)
+            self._add_missing_columns(cursor)
             self._own_key(cursor)
             self._start_ledger(cursor)
 
@@ -242,6 +248,15 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
     @abstractmethod
     def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
         """The rows of ``sql`` on a `_snapshot` connection, streamed."""
+
+    def _add_missing_columns(self, cursor: Any) -> None:
+        """Migrate a store made by an older apiwatch: add the columns its tables lack (only
+        ever nullable ones, which old rows leave empty)."""
+        for table, column, kind in _ADDED_COLUMNS:
+            cursor.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+            present = {str(d[0]).lower() for d in cursor.description}
+            if column not in present:
+                cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _own_key(self, cursor: Any) -> None:
         """Record the signing public key on first open; refuse a key file that is not the one
@@ -460,7 +475,14 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
 
     # -- keys and the read audit -------------------------------------------------------------------
 
-    def create_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
+    def create_key(
+        self,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        services: Sequence[str] = (),
+        networks: Sequence[str] = (),
+    ) -> tuple[ApiKey, str]:
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
             raise ConfigError(
@@ -468,29 +490,31 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
             )
         if not name.strip() or len(name) > 100 or not name.isprintable():
             raise ConfigError("name: give a short name for the key, e.g. api-1")
+        bound_services = _keys.check_services(services)
+        bound_networks = _keys.check_networks(networks)
         key_id, secret = _keys.new_secret()
         now = _now_us()
         scope_text = ",".join(sorted(set(scopes)))
         try:
             with self._transaction(exclusive=True) as cursor:
                 cursor.execute(
-                    "INSERT INTO api_keys (id, name, scopes, secret_hash, created_at, revoked_at, "
-                    f"last_used_at) VALUES ({self._marks(7)})",
-                    (key_id, name, scope_text, _keys.hash_secret(secret), now, None, None),
-                )
+                    f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES ({self._marks(9)})",
+                    (key_id, name, scope_text, _keys.hash_secret(secret), now, None, None,
+                     _keys.join_list(bound_services), _keys.join_list(bound_networks)),
+                )  # fmt: skip
                 self._ledger_rows(cursor, "api_key", [key_id])
         except StoreUnavailableError as exc:
             if "unique" in str(exc.__cause__).lower():
                 raise ConfigError(f"name: a key called {name!r} already exists") from None
             raise
-        return ApiKey(key_id, name, frozenset(scopes), from_micros(now)), secret
+        key = ApiKey(key_id, name, frozenset(scopes), from_micros(now),
+                     services=frozenset(bound_services), networks=bound_networks)  # fmt: skip
+        return key, secret
 
     def authenticate(self, secret: str) -> ApiKey | None:
         key_id = _keys.secret_id(secret)
         rows = self._read_all(
-            f"SELECT id, name, scopes, secret_hash, created_at, revoked_at, last_used_at "
-            f"FROM api_keys WHERE id = {self.mark}",
-            (key_id or "",),
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = {self.mark}", (key_id or "",)
         )
         stored = bytes(rows[0][3]) if rows else None
         if not _keys.secrets_match(secret, stored):
@@ -499,10 +523,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
         return key if key.revoked_at is None else None
 
     def list_keys(self) -> list[ApiKey]:
-        rows = self._read_all(
-            "SELECT id, name, scopes, secret_hash, created_at, revoked_at, last_used_at "
-            "FROM api_keys ORDER BY created_at"
-        )
+        rows = self._read_all(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
         return [_api_key(row) for row in rows]
 
     def revoke_key(self, name_or_id: str) -> bool:
@@ -693,4 +714,6 @@ def _api_key(row: Any) -> ApiKey:
         created_at=from_micros(row[4]),
         revoked_at=from_micros(row[5]) if row[5] is not None else None,
         last_used_at=from_micros(row[6]) if row[6] is not None else None,
+        services=frozenset(_keys.split_list(row[7])),
+        networks=_keys.split_list(row[8]),
     )

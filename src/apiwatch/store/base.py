@@ -240,7 +240,11 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """An API key as stored: never the secret, only its hash."""
+    """An API key as stored: never the secret, only its hash.
+
+    A key may be bound to the ``services`` (``service.name``) and the ``networks`` (of
+    ``source.ip``, in CIDR form) it may report events for; empty means unbound (any).
+    """
 
     id: str
     name: str
@@ -248,6 +252,13 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    services: frozenset[str] = frozenset()
+    networks: tuple[str, ...] = ()
+
+    @property
+    def bound(self) -> bool:
+        """Whether the key may report only for some services or networks."""
+        return bool(self.services or self.networks)
 
     def allows(self, scope: str) -> bool:
         return self.revoked_at is None and (scope in self.scopes or "admin" in self.scopes)
@@ -321,8 +332,16 @@ class Store(Protocol):
 
     def sources(self, now: datetime) -> list[SourceInfo]: ...
 
-    def create_key(self, name: str, scopes: Sequence[str]) -> tuple[ApiKey, str]:
-        """A new key; returns its record and the secret, which is never stored or shown again."""
+    def create_key(
+        self,
+        name: str,
+        scopes: Sequence[str],
+        *,
+        services: Sequence[str] = (),
+        networks: Sequence[str] = (),
+    ) -> tuple[ApiKey, str]:
+        """A new key, bound to ``services`` and ``networks`` when given (see `ApiKey`); returns
+        its record and the secret, which is never stored or shown again."""
         ...
 
     def authenticate(self, secret: str) -> ApiKey | None:
