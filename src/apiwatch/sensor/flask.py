@@ -47,14 +47,13 @@ def init_app(app: Any, **options: Any) -> WSGIMiddleware:
 
 def _flask_user(flask: Any) -> tuple[str | None, str | None] | None:
     """Flask-Login's authenticated ``current_user``, else ``g.user``, else nobody."""
-    try:
+    # Flask-Login's current_user raises on an app without a LoginManager: ask only apps with one.
+    if getattr(flask.current_app, "login_manager", None) is not None:
         from flask_login import current_user  # noqa: PLC0415
 
         if current_user and current_user.is_authenticated:
             name = getattr(current_user, "username", None) or getattr(current_user, "email", None)
             return (str(name) if name else None, str(current_user.get_id()))
-    except ImportError:
-        pass
     user = flask.g.get("user")
     if user is None:
         return None
