@@ -158,11 +158,13 @@ def make_user(name: str, *, staff: bool = False) -> Any:
 
 
 def plain_login(request: Any) -> Any:
-    from django.http import JsonResponse
+    from django.http import HttpResponse, JsonResponse
 
     is_json = request.content_type == "application/json"
     body = json.loads(request.body) if is_json else request.POST
     if body.get("password") != PASSWORD:
+        if body.get("html"):  # the classic answer: 200 and the form again
+            return HttpResponse("<form method='post'>...</form>")
         return JsonResponse({"error": "bad credentials"}, status=401)
     return JsonResponse({"ok": True})
 
