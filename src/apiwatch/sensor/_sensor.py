@@ -349,12 +349,12 @@ class Sensor:
             classified, failure = block.action, block.reason
         else:
             classified = self._classify(ctx, status)
-        if classified == UNKNOWN:
+        if isinstance(classified, Action):
+            action = classified
+            is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
+        else:  # a login whose outcome the sensor cannot tell
             action, is_login = Action.HTTP_REQUEST, True
             labels["login"] = UNKNOWN
-        else:
-            action = Action(classified)
-            is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
         fixed = _FIXED[action]
         if failure:
             outcome = "failure"
