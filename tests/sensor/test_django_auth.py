@@ -226,3 +226,17 @@ def test_admin_brute_force_raises_the_brute_force_incident(client: Any) -> None:
     [incident] = [i for i in engine.incidents() if "brute-force-account" in i.rules]
     assert incident.accounts_targeted == ["root"]
     assert incident.accounts_compromised == ["root"]
+
+
+@pytest.mark.usefixtures("_site")
+def test_password_set_outside_a_request_is_reported() -> None:
+    """set_password() and save() outside any request (changepassword, a shell) is reported as
+    authn_password_change on its own; creating a user with a password is not."""
+    user = make_user("gus")
+    OUTPUT.clear()
+    user.set_password(NEW_PASSWORD)
+    user.save()
+    [line] = OUTPUT.lines
+    assert NEW_PASSWORD.encode() not in line
+    [event] = _take()
+    assert (event["event"]["action"], event["user"]["name"]) == ("authn_password_change", "gus")

@@ -161,3 +161,39 @@ def test_starlette_authentication_error_is_a_failed_login(memory: MemoryOutput) 
     assert (refused["event"]["action"], refused["user"]["name"]) == ("authn_login_fail", "lee")
     assert (served["event"]["action"], served["user"]["name"]) == ("http_request", "lee")
     assert all(b"guess-guess" not in line for line in memory.lines)
+
+
+def test_a_reported_login_on_an_excluded_path_is_still_reported(memory: MemoryOutput) -> None:
+    """exclude_paths silences plain requests, never a login a library reported."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.middleware.authentication import AuthenticationMiddleware
+    from starlette.routing import Route
+
+    from apiwatch.sensor import ApiwatchMiddleware
+    from apiwatch.sensor.starlette import on_auth_error
+
+    inner = _starlette_app(MemoryOutput())
+    backend = inner.user_middleware[1].kwargs["backend"]
+    app = Starlette(
+        routes=[Route("/", inner.routes[0].endpoint)],
+        middleware=[
+            Middleware(ApiwatchMiddleware, service="t", outputs=[memory], exclude_paths=["/"]),
+            Middleware(AuthenticationMiddleware, backend=backend, on_error=on_auth_error),
+        ],
+    )
+    client = TestClient(app)
+    client.get("/")
+    token = base64.b64encode(b"lee:nope").decode()
+    client.get("/", headers={"Authorization": f"Basic {token}"})
+    [event] = decoded(memory)
+    assert (event["event"]["action"], event["user"]["name"]) == ("authn_login_fail", "lee")
+
+
+def test_glue_modules_export_their_one_line_hooks() -> None:
+    """The FastAPI-Users and Starlette glue export exactly their documented hooks."""
+    import apiwatch.sensor.fastapi_users
+    import apiwatch.sensor.starlette
+
+    assert apiwatch.sensor.fastapi_users.__all__ == ["ApiwatchUserManager"]
+    assert apiwatch.sensor.starlette.__all__ == ["on_auth_error", "report_auth_error"]
