@@ -1,4 +1,4 @@
-"""The Django middleware through Django's own test client."""
+"""The Django middleware through Django's own test client (the shared project, django_site)."""
 
 from __future__ import annotations
 
@@ -7,87 +7,12 @@ from typing import Any
 
 import pytest
 
-from apiwatch.sensor import MemoryOutput
-
-from .apps import PASSWORD
-
-OUTPUT = MemoryOutput()
-
-
-def _login(request: Any) -> Any:
-    from django.http import JsonResponse
-
-    is_json = request.content_type == "application/json"
-    body = json.loads(request.body) if is_json else request.POST
-    if body.get("password") != PASSWORD:
-        return JsonResponse({"error": "bad credentials"}, status=401)
-    return JsonResponse({"ok": True})
-
-
-def _user(request: Any, user_id: int) -> Any:
-    from django.http import JsonResponse
-
-    if user_id == 13:
-        return JsonResponse({}, status=403)
-    return JsonResponse({"id": user_id})
-
-
-def _boom(request: Any) -> Any:
-    raise RuntimeError("kaput")
-
-
-def _fake_auth(get_response: Any) -> Any:
-    """Stands in for django.contrib.auth: X-Test-User becomes an authenticated request.user."""
-
-    class User:
-        is_authenticated = True
-        pk = 42
-
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def get_username(self) -> str:
-            return self.name
-
-    def middleware(request: Any) -> Any:
-        name = request.META.get("HTTP_X_TEST_USER")
-        if name:
-            request.user = User(name)
-        return get_response(request)
-
-    return middleware
-
-
-urlpatterns: list[Any] = []
+from .django_site import OUTPUT, PASSWORD, site
 
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    import django
-    from django.conf import settings
-    from django.urls import path
-
-    urlpatterns[:] = [
-        path("users/login", _login),
-        path("users/<int:user_id>", _user),
-        path("boom", _boom),
-    ]
-    if not settings.configured:
-        settings.configure(
-            DEBUG=False,
-            SECRET_KEY="test-only-not-secret",
-            ROOT_URLCONF=__name__,
-            ALLOWED_HOSTS=["testserver"],
-            MIDDLEWARE=["apiwatch.sensor.django.ApiwatchMiddleware", f"{__name__}._fake_auth"],
-            APIWATCH={
-                "service": "shop",
-                "login_paths": {"/users/login": "username"},
-                "outputs": [OUTPUT],
-            },
-            INSTALLED_APPS=[],
-            USE_TZ=True,
-        )
-        django.setup()
+    site()
     from django.test import Client
 
     return Client(raise_request_exception=False)

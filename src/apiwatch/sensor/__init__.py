@@ -1,7 +1,10 @@
 """The in-app sensor: middleware, outputs, shipping of security events, decision enforcement.
 
 ``from apiwatch.sensor import ApiwatchMiddleware`` (ASGI) or ``WSGIMiddleware`` (WSGI); Flask and
-Django glue live in `apiwatch.sensor.flask` and `apiwatch.sensor.django`.
+Django glue live in `apiwatch.sensor.flask` and `apiwatch.sensor.django` (both hear the
+frameworks' authentication signals by themselves); the one-line hooks for FastAPI-Users and
+Starlette's ``AuthenticationMiddleware`` in `apiwatch.sensor.fastapi_users` and
+`apiwatch.sensor.starlette` (see docs/logins.md).
 """
 
 from apiwatch.sensor._config import SensorConfig

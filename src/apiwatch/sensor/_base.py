@@ -30,6 +30,8 @@ class SensorMiddleware:
         *,
         service: str,
         login_paths: Mapping[str, str] | Sequence[str] | None = None,
+        login_failure_header: str | None = None,
+        login_failure_body: str | None = None,
         trusted_proxies: Iterable[str] = (),
         proxy_header: str = "x-forwarded-for",
         user_hook: UserHook | None = None,
@@ -59,6 +61,8 @@ class SensorMiddleware:
         self.sensor = Sensor.from_options(
             service=service,
             login_paths=login_paths,
+            login_failure_header=login_failure_header,
+            login_failure_body=login_failure_body,
             trusted_proxies=trusted_proxies,
             proxy_header=proxy_header,
             user_hook=user_hook,

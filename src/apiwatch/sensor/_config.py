@@ -45,6 +45,8 @@ class SensorConfig:
 
     service: str
     login_paths: Mapping[str, str] = field(default_factory=dict)
+    login_failure_header: str | None = None
+    login_failure_body: str | None = None
     trusted_proxies: tuple[str, ...] = ()
     proxy_header: str = "x-forwarded-for"
     user_hook: UserHook | None = None
@@ -85,6 +87,7 @@ class SensorConfig:
         if not isinstance(service, str) or not service.strip():
             raise ConfigError("service: give the name of this API, e.g. service='shop'")
         options["login_paths"] = _login_paths(options.get("login_paths") or {})
+        _check_login_failure(options)
         options["trusted_proxies"] = _strings("trusted_proxies", options.get("trusted_proxies"))
         options["proxy_header"] = _proxy_header(options.get("proxy_header", "x-forwarded-for"))
         options["token_key"] = _token_key(options.get("token_key"))
@@ -138,6 +141,17 @@ def _login_paths(value: Any) -> dict[str, str]:
     ):
         raise ConfigError("login_paths: expected a mapping of path to the username field name")
     return dict(value)
+
+
+def _check_login_failure(options: dict[str, Any]) -> None:
+    """``login_failure_header`` (lower-cased) and ``login_failure_body``: non-empty text or None."""
+    for name in ("login_failure_header", "login_failure_body"):
+        value = options.get(name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{name}: expected a non-empty string")
+    header = options.get("login_failure_header")
+    if header:
+        options["login_failure_header"] = header.strip().lower()
 
 
 def _token_key(value: Any) -> bytes:

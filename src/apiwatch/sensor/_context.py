@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from apiwatch.sensor._decisions import Active
     from apiwatch.sensor._enforce import Block
+    from apiwatch.sensor._outcome import LoginAttempt
     from apiwatch.sensor._sensor import Sensor
 
 __all__ = ["RequestContext", "current_request", "enter_request", "restore_request"]
@@ -28,6 +29,7 @@ class RequestContext:
         "block",
         "decision",
         "event_id",
+        "login",
         "login_user",
         "method",
         "path",
@@ -54,6 +56,9 @@ class RequestContext:
         self.session_id: str | None = None
         self.attack_tool: str | None = None
         self.login_user: str | None = None
+        # Set when the request is a login attempt (configured route, recognised view, or an
+        # authentication library reported an outcome during it).
+        self.login: LoginAttempt | None = None
         self.method: str | None = None
         self.path: str | None = None
         self.source_ip: str | None = None

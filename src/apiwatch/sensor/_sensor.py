@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from apiwatch.model import (
     Action,
@@ -39,6 +39,7 @@ from apiwatch.model.defaults import ACTION_DEFAULTS
 from apiwatch.sensor._clientip import ProxyResolver
 from apiwatch.sensor._config import SensorConfig
 from apiwatch.sensor._context import RequestContext
+from apiwatch.sensor._outcome import UNKNOWN, LoginAttempt, login_action
 from apiwatch.sensor._outputs import LoggingOutput, Output
 from apiwatch.sensor._sanitize import clean, mask_query, sanitize
 from apiwatch.sensor._tools import attack_tool
@@ -121,6 +122,8 @@ class Sensor:
         self._ua = lru_cache(maxsize=4096)(self._user_agent_info)
         self._path = lru_cache(maxsize=4096)(self._clean_path)
         self._last_report = 0.0
+        failure_body = config.login_failure_body
+        self._failure_body = failure_body.encode() if failure_body else None
         self._report_lock = threading.Lock()
         #: Decision enforcement; None unless ``decisions_key`` was given.
         self.enforcer: Enforcer | None = self._make_enforcer(config)
@@ -201,13 +204,16 @@ class Sensor:
         cookie = headers.get("cookie")
         if cookie and self.config.session_cookies:
             ctx.session_id = self._session_fingerprint(cookie)
+        if ctx.method in _LOGIN_METHODS:
+            field = self.config.login_paths.get(ctx.path)
+            if field is not None:
+                ctx.login = LoginAttempt(field)
         return ctx
 
     def wants_login_body(self, ctx: RequestContext) -> str | None:
         """The body field holding the account name, when this request is a login attempt."""
-        if ctx.method not in _LOGIN_METHODS or ctx.path is None:
-            return None
-        return self.config.login_paths.get(ctx.path)
+        login = ctx.login
+        return login.field if login is not None else None
 
     def gate(self, ctx: RequestContext, request: Any, user: UserLookup) -> Block | None:
         """Before the app: the `Block` a decision imposes on this request, or None; never raises.
@@ -249,7 +255,11 @@ class Sensor:
         with the text as ``event.reason``. A blocked request is reported even on an excluded path.
         """
         try:
-            if ctx.path in self.config.exclude_paths and ctx.block is None:
+            if (
+                ctx.path in self.config.exclude_paths
+                and ctx.block is None
+                and (ctx.login is None or ctx.login.outcome is None)  # a reported login is kept
+            ):
                 return
             self.emit(self._request_event(ctx, status, duration_ns, failure))
         except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
@@ -333,16 +343,25 @@ class Sensor:
         self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
     ) -> Event:
         block = ctx.block
+        labels = self._event_labels(ctx)
+        classified: Action | Literal["unknown"]
         if block is not None:
-            action, failure = block.action, block.reason
+            classified, failure = block.action, block.reason
         else:
-            action = self._classify(ctx, status)
+            classified = self._classify(ctx, status)
+        if isinstance(classified, Action):
+            action = classified
+            is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
+        else:  # a login whose outcome the sensor cannot tell
+            action, is_login = Action.HTTP_REQUEST, True
+            labels["login"] = UNKNOWN
         fixed = _FIXED[action]
         if failure:
             outcome = "failure"
+        elif is_login and action is Action.HTTP_REQUEST:
+            outcome = UNKNOWN  # a login the sensor cannot judge is never called a success
         else:
             outcome = fixed.outcome or ("success" if status < 400 else "failure")
-        is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
         user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
         return Event(
             timestamp=ctx.started or datetime.now(UTC),
@@ -369,7 +388,7 @@ class Sensor:
             trace=Trace(id=ctx.trace_id) if ctx.trace_id else None,
             service=self.service,
             host=self.host,
-            labels=self._event_labels(ctx),
+            labels=labels,
         )
 
     def _event_labels(self, ctx: RequestContext) -> dict[str, str]:
@@ -390,10 +409,10 @@ class Sensor:
             labels["attack_tool"] = ctx.attack_tool
         return labels
 
-    def _classify(self, ctx: RequestContext, status: int) -> Action:
-        """The OWASP action a request's outcome means (login routes first, then tools, 403, 429)."""
-        if not ctx.authn_reported and self.wants_login_body(ctx) is not None:
-            login = _login_action(status)
+    def _classify(self, ctx: RequestContext, status: int) -> Action | Literal["unknown"]:
+        """The OWASP action a request's outcome means (logins first, then tools, 403, 429)."""
+        if ctx.login is not None and not ctx.authn_reported:
+            login = login_action(ctx.login, status, self._failure_body)
             if login is not None:
                 return login
         if ctx.attack_tool:
@@ -406,17 +425,6 @@ class Sensor:
 
 
 _FIXED = ACTION_DEFAULTS
-
-
-def _login_action(status: int) -> Action | None:
-    """A login route's answer: 2xx/3xx success, 429 rate limit, other 4xx failure, 5xx nothing."""
-    if 200 <= status < 400:
-        return Action.AUTHN_LOGIN_SUCCESS
-    if status == 429:
-        return Action.EXCESS_RATE_LIMIT_EXCEEDED
-    if 400 <= status < 500:
-        return Action.AUTHN_LOGIN_FAIL
-    return None
 
 
 def _trace_id(traceparent: str | None) -> str | None:

@@ -17,10 +17,12 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from apiwatch.sensor._authn import report_logout
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
 from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._login import BodyTee, account_from_body
+from apiwatch.sensor._outcome import LoginAttempt
 from apiwatch.sensor._sensor import RAISED_AFTER_START, WANTED_HEADERS, Sensor
 
 __all__ = ["ApiwatchMiddleware"]
@@ -81,8 +83,10 @@ class ApiwatchMiddleware(SensorMiddleware):
                 responded = True
             await send(message)
 
-        field = sensor.wants_login_body(ctx)
+        login = ctx.login
+        field = login.field if login is not None else None
         tee = BodyTee(sensor.config.max_login_body) if field else None
+        app_send = send_wrapper if login is None else self._login_send(login, send_wrapper)
         app_receive = _tee_receive(receive, tee) if tee else receive
         if tee is not None and field and sensor.gates_login():
             app_receive, block = await self._gate_login(ctx, scope, app_receive, tee, field)
@@ -91,14 +95,14 @@ class ApiwatchMiddleware(SensorMiddleware):
                 return
         previous = enter_request(ctx)
         try:
-            await self.app(scope, app_receive, send_wrapper)
+            await self.app(scope, app_receive, app_send)
         except Exception:
             # The client has the sent status, but the response is cut short: still a failure.
             failure = RAISED_AFTER_START if responded else None
             raise
         finally:
+            self._complete(ctx, scope, tee, field, status)  # in the request: audit sees it
             restore_request(previous)
-            self._complete(ctx, scope, tee, field)
             sensor.finish(ctx, status, time.perf_counter_ns() - started, failure=failure)
 
     def _begin(self, scope: Scope) -> RequestContext:
@@ -152,7 +156,12 @@ class ApiwatchMiddleware(SensorMiddleware):
         return _replay(messages, receive), sensor.gate_login(ctx)
 
     def _complete(
-        self, ctx: RequestContext, scope: Scope, tee: BodyTee | None, field: str | None
+        self,
+        ctx: RequestContext,
+        scope: Scope,
+        tee: BodyTee | None,
+        field: str | None,
+        status: int,
     ) -> None:
         """Fill in what is known only after the app ran: route, user, attempted account."""
         sensor = self.sensor
@@ -163,13 +172,39 @@ class ApiwatchMiddleware(SensorMiddleware):
                 found = hook(scope)
                 if found:
                     ctx.user_name, ctx.user_id = sensor.clean_user(found)
-            if tee is not None and field and ctx.login_user is None:
+            if ctx.login is not None:
                 content_type = _header(scope, b"content-type")
-                account = account_from_body(tee.body(), content_type, field)
-                if account:
-                    ctx.login_user = sensor.clean_value(account)
+                ctx.login.saw_request(content_type)
+                if tee is not None and field and ctx.login_user is None:
+                    account = account_from_body(tee.body(), content_type, field)
+                    if account:
+                        ctx.login_user = sensor.clean_value(account)
+            if ctx.method == "POST" and 200 <= status < 300 and _is_logout_route(scope):
+                report_logout()
         except Exception as exc:  # noqa: BLE001
             sensor.failed(exc)
+
+    def _login_send(self, login: LoginAttempt, send: Send) -> Send:
+        """``send`` that also notes what a login's response says (media type, failure markers)."""
+        config = self.sensor.config
+        header = config.login_failure_header
+        marker_limit = config.max_login_body if config.login_failure_body else 0
+        wanted_header = header.encode("latin-1") if header else None
+
+        async def wrapped(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                headers = message.get("headers") or ()
+                media = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+                marked = wanted_header is not None and any(
+                    n.lower() == wanted_header for n, _ in headers
+                )
+                login.saw_response(media.decode("latin-1"), marked=marked)
+            elif marker_limit and kind == "http.response.body":
+                login.keep_body(message.get("body", b""), marker_limit)
+            await send(message)
+
+        return wrapped
 
     def _lifespan_send(self, send: Send) -> Send:
         """``send`` that closes the outputs once the app has finished its own shutdown.
@@ -259,6 +294,12 @@ def _scope_user(scope: Scope) -> tuple[str | None, str | None] | None:
     name = getattr(user, "display_name", None) or None
     identity = getattr(user, "identity", None)
     return (str(name) if name else None, str(identity) if identity else None)
+
+
+def _is_logout_route(scope: Scope) -> bool:
+    """FastAPI-Users' logout route (named ``auth:<backend>.logout``), which has no hook."""
+    name = getattr(scope.get("route"), "name", None)
+    return isinstance(name, str) and name.startswith("auth:") and name.endswith(".logout")
 
 
 def _close_outputs(sensor: Sensor) -> None:

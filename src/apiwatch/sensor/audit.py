@@ -138,7 +138,23 @@ def emit(
 ) -> None:
     """Emit any vocabulary event; the named functions below are shortcuts for this."""
     ctx = current_request()
-    sensor = _sensor(ctx)
+    emit_to(_sensor(ctx), ctx, action, user=user, user_id=user_id, outcome=outcome,
+            reason=reason, level=level, labels=labels)  # fmt: skip
+
+
+def emit_to(
+    sensor: Sensor,
+    ctx: RequestContext | None,
+    action: Action | str,
+    *,
+    user: str | None = None,
+    user_id: str | int | None = None,
+    outcome: str | None = None,
+    reason: str | None = None,
+    level: str | None = None,
+    labels: Mapping[str, object] | None = None,
+) -> None:
+    """`emit` through ``sensor`` for request ``ctx`` (framework glue that knows its sensor)."""
     try:
         action = Action(action)
         if ctx is not None and action in _AUTHN_OUTCOMES:

@@ -138,6 +138,8 @@ class _Request:
             self.status = int(status.split(" ", 1)[0])
         except ValueError:
             self.status = None
+        if self.ctx.login is not None:
+            self._saw_login_response(headers)
         if exc_info is not None:
             return self.start(status, headers, exc_info)
         return self.start(status, headers)
@@ -153,9 +155,29 @@ class _Request:
             self.ctx, self.status or 500, time.perf_counter_ns() - self.started, failure=failure
         )
 
+    def _saw_login_response(self, headers: Any) -> None:
+        login, wanted = self.ctx.login, self.sensor.config.login_failure_header
+        if login is None:
+            return
+        try:
+            names = [str(name).lower() for name, _ in headers]
+            media = next((str(v) for n, v in headers if str(n).lower() == "content-type"), "")
+            login.saw_response(media, marked=wanted is not None and wanted in names)
+        except Exception as exc:  # noqa: BLE001
+            self.sensor.failed(exc)
+
+    def body_limit(self) -> int:
+        """Bytes of the response body to keep: only for logins, with a body marker configured."""
+        config = self.sensor.config
+        if self.ctx.login is None or not config.login_failure_body:
+            return 0
+        return config.max_login_body
+
     def _complete(self) -> None:
         sensor, ctx, environ = self.sensor, self.ctx, self.environ
         try:
+            if ctx.login is not None:
+                ctx.login.saw_request(environ.get("CONTENT_TYPE"))
             if ctx.user_name is None and ctx.user_id is None:
                 found = (sensor.config.user_hook or _remote_user)(environ)
                 if found:
@@ -182,8 +204,15 @@ class _ClosingIterable:
         self._request = request
 
     def __iter__(self) -> Iterator[bytes]:
+        limit = self._request.body_limit()
+        login = self._request.ctx.login
         try:
-            yield from self._inner
+            if limit and login is not None:
+                for chunk in self._inner:
+                    login.keep_body(chunk, limit)
+                    yield chunk
+            else:
+                yield from self._inner
         except BaseException:
             self._request.finish(failed=True)
             raise
