@@ -328,11 +328,10 @@ class JournalReader:
 
     def _open_current(self) -> bool:
         """Open the segment holding the acknowledged position (or the next one there is)."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self._fd = os.open(_segment_path(self.path, self.seq), os.O_RDONLY | os.O_CLOEXEC)
+        if self._fd >= 0:
             return True
-        except FileNotFoundError:
-            pass
         later = [seq for seq, _ in _segments(self.path) if seq > self.seq]
         if not later:
             return False

@@ -2,6 +2,9 @@
 
 It wraps ``send`` to learn the status (no `BaseHTTPMiddleware`, no buffering of the response) and,
 on configured login routes only, wraps ``receive`` to keep a bounded copy of the body the app reads.
+The request's event is emitted when the app sends its final ``http.response.body``, before that
+message reaches the server: a client that has the whole answer implies an emitted event (work the
+app does after, such as Starlette background tasks, is not in its duration or outcome).
 When the app reports its lifespan shutdown complete (or failed), the outputs are closed, so
 the shipper flushes what the app's own shutdown code emitted too.
 
@@ -71,14 +74,21 @@ class ApiwatchMiddleware(SensorMiddleware):
                 await _refuse(sensor, ctx, block, send, started)
                 return
         status = 500  # what the client gets when the app raises before responding
-        responded = False
+        responded = reported = False
         failure = None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, responded
-            if message["type"] == "http.response.start":
+            nonlocal status, responded, reported
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
                 responded = True
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                # Reported before the last byte leaves: a worker killed once the client has its
+                # answer has already handed the event to the outputs (the shipper's journal).
+                reported = True
+                self._complete(ctx, scope, tee, field)
+                sensor.finish(ctx, status, time.perf_counter_ns() - started)
             await send(message)
 
         field = sensor.wants_login_body(ctx)
@@ -98,8 +108,9 @@ class ApiwatchMiddleware(SensorMiddleware):
             raise
         finally:
             restore_request(previous)
-            self._complete(ctx, scope, tee, field)
-            sensor.finish(ctx, status, time.perf_counter_ns() - started, failure=failure)
+            if not reported:
+                self._complete(ctx, scope, tee, field)
+                sensor.finish(ctx, status, time.perf_counter_ns() - started, failure=failure)
 
     def _begin(self, scope: Scope) -> RequestContext:
         # ASGI servers give lower-case header names as bytes: match them without decoding.
@@ -193,9 +204,9 @@ async def _refuse(
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in block.headers()]
     try:
         await send({"type": "http.response.start", "status": block.status, "headers": headers})
-        await send({"type": "http.response.body", "body": block.body})
     finally:
         sensor.finish(ctx, block.status, time.perf_counter_ns() - started)
+    await send({"type": "http.response.body", "body": block.body})
 
 
 def _replay(messages: list[Any], receive: Receive) -> Receive:
