@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
+import socket
 import ssl
 import time
 import warnings
@@ -430,3 +432,81 @@ def test_unusable_options_raise_config_error_naming_the_option(
 def test_public_names() -> None:
     """The module exports the shipper and the default spool location, nothing else."""
     assert shipper_module.__all__ == ["Shipper", "default_spool_dir"]
+
+
+# -- the journal: killed processes, orphaned slots, batches, a hung collector ---------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_events_of_a_sigkilled_process_are_adopted_and_delivered(
+    down_collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """A process SIGKILLed with events not yet sent loses none: a live shipper adopts its slot."""
+    live = make_shipper(down_collector.url, adopt_interval=0.05)
+    ids_file = tmp_path / "ids"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: what gunicorn does
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which kills itself
+        doomed = Shipper(down_collector.url, api_key=KEY, spool_dir=tmp_path / "spool", **FAST)
+        ids_file.write_text("\n".join(ship(doomed, 300)))
+        os.kill(os.getpid(), signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    down_collector.start()
+    sent = ids_file.read_text().split("\n")
+    assert down_collector.wait_for(300, timeout=10)
+    assert down_collector.unique_event_ids() == sent
+    assert wait_until(lambda: live.stats()["adopted"] == 1)
+    assert live.stats()["shipped"] == 300
+
+
+def test_orphaned_slot_of_any_number_is_adopted_and_its_torn_tail_discarded(
+    collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """A slot above every live one, left with a partial last line, is delivered and emptied."""
+    orphan = tmp_path / "spool" / "slot-7"
+    orphan.mkdir(parents=True)
+    (tmp_path / "spool" / "slot-7.lock").touch()
+    events = [Event(event=EventMeta(action="http_request")) for _ in range(3)]
+    journal = b"".join(encode_event(event) + b"\n" for event in events)
+    (orphan / f"{0:020d}.ndjson").write_bytes(journal + b'{"event": {"act')
+    shipper = make_shipper(collector.url, adopt_interval=0.05)
+    assert shipper.slot == 0
+    assert collector.wait_for(3)
+    assert collector.unique_event_ids() == [event.event.id for event in events]
+    assert wait_until(lambda: shipper.stats()["torn"] == 1 and not list(orphan.iterdir()))
+
+
+def test_under_load_requests_carry_full_batches(
+    collector: Collector, make_shipper: MakeShipper
+) -> None:
+    """A burst is sent in requests of batch_size events, not in whatever arrived meanwhile."""
+    shipper = make_shipper(collector.url, batch_size=250, flush_interval=30.0)
+    sent = ship(shipper, 5000)
+    assert collector.wait_for(5000, timeout=10)
+    assert collector.event_ids() == sent
+    assert [len(request.lines) for request in collector.requests] == [250] * 20
+
+
+def test_close_with_a_hung_collector_leaves_everything_for_the_next_process(
+    make_shipper: MakeShipper, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close() against a collector that accepts but never answers returns, says how many
+    events it left in the spool, and the next shipper delivers them exactly once."""
+    caplog.set_level(logging.WARNING, logger="apiwatch.shipper")
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)  # connections complete in the backlog; nobody ever reads them
+    collector = Collector(api_key=KEY)
+    collector.port = hung.getsockname()[1]
+    first = make_shipper(collector.url, timeout=5.0)
+    sent = ship(first, 120)
+    first.close(timeout=0.5)
+    messages = [r.getMessage() for r in caplog.records if r.name == "apiwatch.shipper"]
+    assert any("120 events left in the spool" in message for message in messages), messages
+    hung.close()
+    with collector:
+        second = make_shipper(collector.url)
+        assert second.flush(timeout=5)
+        assert collector.event_ids() == sent
