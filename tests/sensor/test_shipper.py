@@ -510,3 +510,17 @@ def test_close_with_a_hung_collector_leaves_everything_for_the_next_process(
         second = make_shipper(collector.url)
         assert second.flush(timeout=5)
         assert collector.event_ids() == sent
+
+
+def test_new_owner_of_a_slot_writes_past_the_acknowledged_position(
+    collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """A slot whose last owner was killed after delivering everything (no segment left, its
+    position already past the last one) is reused without its new events going unread."""
+    slot = tmp_path / "spool" / "slot-0"
+    slot.mkdir(parents=True)
+    (slot / "acked").write_text(f"{1:020d} {0:020d}\n")
+    shipper = make_shipper(collector.url)
+    sent = ship(shipper, 5)
+    assert shipper.flush(timeout=5)
+    assert collector.event_ids() == sent

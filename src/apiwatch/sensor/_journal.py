@@ -132,6 +132,15 @@ def slot_numbers(root: Path) -> list[int]:
         return []
 
 
+def read_acked(slot: Path) -> tuple[int, int]:
+    """The acknowledged position (segment, offset) of a slot; (0, 0) when there is none."""
+    try:
+        seq, offset = (slot / _ACKED).read_text("ascii").split()
+        return int(seq), int(offset)
+    except (OSError, ValueError):
+        return 0, 0  # nothing acknowledged yet, or damaged: resend (the collector dedups)
+
+
 def _segments(path: Path) -> list[tuple[int, Path]]:
     with os.scandir(path) as entries:
         found = ((_SEGMENT.fullmatch(e.name), e.path) for e in entries)
@@ -157,8 +166,10 @@ class JournalWriter:
         self.sync_each = sync_each
         existing = _segments(slot)
         self.bytes = sum(_size(path) for _, path in existing)
-        # A fresh segment, never a predecessor's: its partial last line stays where it is.
-        self.seq = existing[-1][0] + 1 if existing else 0
+        # A fresh segment, never a predecessor's (its partial last line stays where it is), and
+        # never one below the acknowledged position: a reader would never come back for it.
+        acked_seq, acked_offset = read_acked(slot)
+        self.seq = max(existing[-1][0] + 1 if existing else 0, acked_seq + (acked_offset > 0))
         self.first_seq = self.seq  # segments before it are a previous owner's
         self.lines = 0  # lines this writer appended
         self.closed = False
@@ -259,15 +270,8 @@ class JournalReader:
         for entry in slot.glob("*.tmp"):  # half-written legacy segment files
             entry.unlink(missing_ok=True)
         self.legacy = deque(sorted(p for p in slot.iterdir() if _LEGACY.fullmatch(p.name)))
-        self.seq, self.offset = self._read_acked()
+        self.seq, self.offset = read_acked(slot)
         self._fd = -1
-
-    def _read_acked(self) -> tuple[int, int]:
-        try:
-            seq, offset = (self.path / _ACKED).read_text("ascii").split()
-            return int(seq), int(offset)
-        except (OSError, ValueError):
-            return 0, 0  # nothing acknowledged yet, or damaged: resend (the collector dedups)
 
     # -- batches ----------------------------------------------------------------------------------
 

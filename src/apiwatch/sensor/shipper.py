@@ -454,6 +454,9 @@ class Shipper:
         self._own_unsent = reader.unsent_lines(below=writer.first_seq)
         self._sources.append(_Source(slot, reader, adopted=False))
         self._scan_orphans()
+        now = time.monotonic()
+        self._scan_due = now + self._adopt_interval
+        self._partial_due = now + self._flush_interval  # a start under load sends full batches
 
     def _idle_wait(self) -> float:
         now = time.monotonic()
