@@ -120,7 +120,7 @@ class AppServer:
             if kind == "uvicorn-workers"
             else ["-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "30", "--no-control-socket"]
         )
-        self.log = (workdir / f"{kind}.log").open("wb")
+        self.log = (workdir / f"{kind}.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, *SERVERS[kind], *bind],
             cwd=REPO,
@@ -133,7 +133,7 @@ class AppServer:
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if _get(self.port, "ready-probe") or self.process.poll() is not None:
+            if _get(self.port, f"ready-{time.monotonic_ns()}") or self.process.poll() is not None:
                 break
             time.sleep(0.1)
         assert self.process.poll() is None, "the app server did not start"
@@ -257,4 +257,53 @@ def test_sigkilled_workers_lose_no_answered_request(kind: str, tmp_path: Path) -
             app.stop()
     assert kills >= 2
     assert len(answered) >= _count(kind) * 0.9
+    assert_exactly_once(stored, answered)
+
+
+def _wait_gone(pids: set[int], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, "the old workers did not exit"
+        time.sleep(0.1)
+
+
+def test_collector_hung_across_a_graceful_reload_delivers_everything_once(tmp_path: Path) -> None:
+    """With the collector stopped (SIGSTOP), a gunicorn reload (HUP) replaces every worker;
+    once it resumes, every answered request's event is stored exactly once, without the app
+    being restarted: the new workers adopt the old workers' slots."""
+    with collector(tmp_path) as running:
+        app = AppServer("gunicorn-sync", running, tmp_path)
+        try:
+            answered = send_requests(app.port, "a", 500)
+            running.process.send_signal(signal.SIGSTOP)
+            answered += send_requests(app.port, "b", 1000)
+            old = set(app.workers())
+            app.process.send_signal(signal.SIGHUP)
+            _wait_gone(old)
+            answered += send_requests(app.port, "c", 1000)
+            running.process.send_signal(signal.SIGCONT)
+            stored = wait_stored(running, answered, timeout=90)
+        finally:
+            assert app.stop() == 0
+    log = (tmp_path / "gunicorn-sync.log").read_text()
+    assert "events left in the spool" in log  # the old workers said what they left behind
+    assert_exactly_once(stored, answered)
+
+
+def test_collector_hung_across_a_shutdown_delivers_everything_once(tmp_path: Path) -> None:
+    """A graceful shutdown while the collector is stopped exits cleanly within gunicorn's
+    graceful timeout, says what it left, and the app's next start delivers all of it once."""
+    with collector(tmp_path) as running:
+        app = AppServer("gunicorn-sync", running, tmp_path)
+        answered = send_requests(app.port, "a", 1000)
+        running.process.send_signal(signal.SIGSTOP)
+        answered += send_requests(app.port, "b", 1000)
+        assert app.stop() == 0
+        assert "events left in the spool" in (tmp_path / "gunicorn-sync.log").read_text()
+        running.process.send_signal(signal.SIGCONT)
+        again = AppServer("gunicorn-sync", running, tmp_path)
+        try:
+            stored = wait_stored(running, answered, timeout=60)
+        finally:
+            again.stop()
     assert_exactly_once(stored, answered)

@@ -369,11 +369,15 @@ class Shipper:
             return
         self._thread.join(timeout + 1.0)
         if self._thread.is_alive():
+            # A request begun before close has not answered: the journal is complete, so the
+            # process may go; its slots are adopted once the kernel releases their locks.
+            left = sum(source.reader.unsent_lines() for source in list(self._sources))
             _log.warning(
-                "apiwatch shipper: a send to %s was still in flight after %.1fs; the unsent "
-                "events stay in the spool (%s) for the next process",
+                "apiwatch shipper: a send to %s was still in flight after %.1fs; %d events left "
+                "in the spool (%s) for the next process",
                 self._where,
                 timeout,
+                left,
                 self._root,
             )
 
