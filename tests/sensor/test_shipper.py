@@ -524,3 +524,21 @@ def test_new_owner_of_a_slot_writes_past_the_acknowledged_position(
     sent = ship(shipper, 5)
     assert shipper.flush(timeout=5)
     assert collector.event_ids() == sent
+
+
+def test_an_orphan_of_several_segments_is_delivered_whole(
+    collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """An orphaned slot whose journal spans several short segments is sent to its last line."""
+    orphan = tmp_path / "spool" / "slot-3"
+    orphan.mkdir(parents=True)
+    (tmp_path / "spool" / "slot-3.lock").touch()
+    sent = []
+    for number in range(4):
+        events = [Event(event=EventMeta(action="http_request")) for _ in range(3)]
+        sent += [event.event.id for event in events]
+        journal = b"".join(encode_event(event) + b"\n" for event in events)
+        (orphan / f"{number:020d}.ndjson").write_bytes(journal)
+    make_shipper(collector.url, adopt_interval=0.05)
+    assert collector.wait_for(12)
+    assert collector.unique_event_ids() == sent

@@ -67,12 +67,13 @@ class Batch:
     lines: int
     end: tuple[int, int] | None = None
     legacy: Path | None = None
+    full: bool = True  # False: all there was to read; the next lines are not written yet
 
     @classmethod
-    def of_raw(cls, raw: bytes, end: tuple[int, int]) -> Batch:
+    def of_raw(cls, raw: bytes, end: tuple[int, int], *, full: bool) -> Batch:
         """``raw`` is ``\\n``-terminated NDJSON; the key is the sha256 of it, uncompressed."""
         body = gzip.compress(raw, compresslevel=_COMPRESS_LEVEL, mtime=0)
-        return cls(body, hashlib.sha256(raw).hexdigest(), raw.count(b"\n"), end)
+        return cls(body, hashlib.sha256(raw).hexdigest(), raw.count(b"\n"), end, full=full)
 
 
 class Slot:
@@ -297,10 +298,11 @@ class JournalReader:
                 data, cut = self._long_line(data)
             if cut:
                 raw = _first_lines(data[:cut], max_lines)
-                full = len(data) >= max_bytes or raw.count(b"\n") >= max_lines
-                if full_only and not full and not complete:
+                # A complete segment may be followed by more: only a growing one can run dry.
+                full = complete or len(data) >= max_bytes or raw.count(b"\n") >= max_lines
+                if full_only and not full:
                     return None
-                return Batch.of_raw(raw, (self.seq, self.offset + len(raw)))
+                return Batch.of_raw(raw, (self.seq, self.offset + len(raw)), full=full)
             if not complete:
                 return None
             if data:

@@ -539,6 +539,10 @@ class Shipper:
             reader.ack(batch)
             if not source.adopted:
                 self._own_unsent -= batch.lines
+            if not batch.full:
+                # All there was when it was read: what came in since waits for a full batch or
+                # the next timer, or requests would carry whatever arrived during the last one.
+                return True
         return False
 
     def _scan_orphans(self) -> None:
