@@ -51,7 +51,7 @@ _LOCK = re.compile(r"slot-(\d+)\.lock")
 _ACKED = "acked"
 _ACKED_FORMAT = "{:020d} {:020d}\n"
 _FILE_MODE = 0o600
-_COMPRESS_LEVEL = 1  # JSON still shrinks about 8x; level 9 costs several times the CPU for ~10%
+_COMPRESS_LEVEL = 1  # sensor events: 1.5 us/event at level 1, 11.6 at 9, for a body ~20% smaller
 
 
 @dataclass(frozen=True, slots=True)
