@@ -52,7 +52,6 @@ def _kill_and_restart(db: str, tmp_path: Path) -> None:
         flush_interval=0.02,
         backoff_base=0.05,
         backoff_cap=0.5,
-        max_queue=TOTAL,
         timeout=5.0,
     )
     try:

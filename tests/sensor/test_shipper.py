@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import logging
 import os
+import signal
+import socket
 import ssl
 import time
 import warnings
@@ -84,17 +85,21 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
-def spool_size(root: Path) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+def journal_size(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*.ndjson"))
 
 
 def spooled_ids(shipper: Shipper) -> list[str]:
-    """The event ids in the shipper's spool segments, oldest segment first."""
+    """The event ids in the shipper's journal not acknowledged yet, oldest first."""
     assert shipper.spool_path is not None
+    acked = shipper.spool_path / "acked"
+    seq, offset = map(int, acked.read_text().split()) if acked.exists() else (0, 0)
     ids = []
-    for segment in sorted(shipper.spool_path.glob("*.ndjson.gz")):
-        for line in gzip.decompress(segment.read_bytes()).splitlines():
-            ids.append(line.split(b'"id":"', 1)[1][:32].decode())
+    for segment in sorted(shipper.spool_path.glob("*.ndjson")):
+        number = int(segment.name[:20])
+        if number >= seq:
+            data = segment.read_bytes()[offset if number == seq else 0 :]
+            ids += [line.split(b'"id":"', 1)[1][:32].decode() for line in data.splitlines()]
     return ids
 
 
@@ -155,7 +160,9 @@ def test_close_sends_what_is_queued(collector: Collector, make_shipper: MakeShip
     sent = ship(shipper, 30)
     shipper.close(timeout=5)
     assert collector.event_ids() == sent
-    assert shipper.stats()["spooled"] == 0
+    assert shipper.stats()["queued"] == 0
+    assert shipper.spool_path is not None
+    assert list(shipper.spool_path.iterdir()) == []  # all delivered: the slot is left empty
 
 
 # -- faults ----------------------------------------------------------------------------------------
@@ -167,7 +174,7 @@ def test_every_event_arrives_once_in_order_across_down_slow_500_429(
     """Through down, slow, 500 and 429 phases, each event arrives, first arrivals in sent order."""
     collector = down_collector
     collector.slow_delay = 0.6
-    shipper = make_shipper(collector.url, timeout=0.3, max_queue=2000)
+    shipper = make_shipper(collector.url, timeout=0.3)
     sent = ship(shipper, 500)
     time.sleep(0.3)
     collector.mode = "slow"
@@ -191,7 +198,7 @@ def test_every_event_arrives_once_in_order_across_down_slow_500_429(
     assert stats["dropped"] == 0
     assert stats["send_failures"] > 0
     assert stats["retries"] > 0
-    assert (stats["queued"], stats["spool_bytes"], stats["spool_segments"]) == (0, 0, 0)
+    assert stats["queued"] == 0
 
 
 def test_401_keeps_events_until_the_key_is_accepted(
@@ -202,7 +209,7 @@ def test_401_keeps_events_until_the_key_is_accepted(
     shipper = make_shipper(collector.url)
     sent = ship(shipper, 20)
     assert wait_until(lambda: shipper.stats()["send_failures"] >= 2)
-    assert shipper.stats()["spooled"] == 20
+    assert shipper.stats()["queued"] == 20
     assert collector.accepted == []
     collector.api_key = KEY
     assert shipper.flush(timeout=5)
@@ -251,7 +258,7 @@ def test_spool_is_replayed_first_by_the_next_shipper(
     first = make_shipper(down_collector.url)
     sent = ship(first, 300)
     first.close(timeout=2)
-    assert first.stats()["spooled"] == 300
+    assert first.stats()["queued"] == 300
     assert spooled_ids(first) == sent
 
     down_collector.start()
@@ -260,7 +267,7 @@ def test_spool_is_replayed_first_by_the_next_shipper(
     assert second.flush(timeout=5)
     assert down_collector.event_ids() == sent
     assert second.stats()["shipped"] == 400
-    assert spool_size(tmp_path / "spool") == 0
+    assert second.stats()["queued"] == 0
 
 
 def test_full_spool_drops_the_newest_and_stays_under_its_bound(
@@ -268,21 +275,22 @@ def test_full_spool_drops_the_newest_and_stays_under_its_bound(
 ) -> None:
     """With a tiny spool, the oldest events are kept, the newest dropped and counted."""
     bound = 8 * 1024
-    shipper = make_shipper(down_collector.url, max_spool_bytes=bound, max_queue=2000)
+    shipper = make_shipper(down_collector.url, max_spool_bytes=bound)
     sent = ship(shipper, 2000)
     shipper.close(timeout=2)
     stats = shipper.stats()
     assert stats["dropped"] > 0
-    assert stats["spooled"] > 0
-    assert stats["spooled"] + stats["dropped"] == 2000
-    assert spool_size(tmp_path / "spool") <= bound
-    assert spooled_ids(shipper) == sent[: stats["spooled"]]
+    assert stats["journaled"] > 0
+    assert stats["journaled"] + stats["dropped"] == 2000
+    assert journal_size(tmp_path / "spool") <= bound
+    assert spooled_ids(shipper) == sent[: stats["journaled"]]
 
 
 def test_damaged_leftovers_are_discarded_and_counted(
     collector: Collector, make_shipper: MakeShipper, tmp_path: Path
 ) -> None:
-    """A half-written temporary file is deleted; an unreadable segment is skipped and counted."""
+    """A half-written temporary file is deleted; an unreadable legacy segment (a gzip'd batch
+    of apiwatch before the journal) is skipped and counted."""
     slot = tmp_path / "spool" / "slot-0"
     slot.mkdir(parents=True)
     (slot / "00000000000000000000.ndjson.gz").write_bytes(b"not gzip")
@@ -292,7 +300,7 @@ def test_damaged_leftovers_are_discarded_and_counted(
     assert shipper.flush(timeout=5)
     assert collector.event_ids() == sent
     assert shipper.stats()["bad_segments"] == 1
-    assert list(slot.iterdir()) == []
+    assert not list(slot.glob("*.gz*"))
 
 
 def test_shippers_sharing_a_spool_dir_claim_different_slots(
@@ -333,24 +341,23 @@ def test_forked_child_ships_from_its_own_slot(
 # -- the caller's side --------------------------------------------------------------------------
 
 
-def test_full_queue_drops_without_blocking_while_the_thread_is_stuck(
+def test_events_are_journaled_while_the_thread_is_stuck(
     collector: Collector, make_shipper: MakeShipper
 ) -> None:
-    """With the thread stuck on a slow collector, calls return at once and overflow is dropped."""
+    """With the thread stuck on a slow collector, every event is journaled, none dropped."""
     collector.mode = "slow"
     collector.slow_delay = 3.0
-    shipper = make_shipper(collector.url, batch_size=10, max_queue=100, timeout=5.0)
+    shipper = make_shipper(collector.url, batch_size=10, timeout=5.0)
     ship(shipper, 10)
     assert wait_until(lambda: len(collector.accepted) == 10)  # the thread now waits on the answer
-    started = time.perf_counter()
-    ship(shipper, 1000)
-    assert time.perf_counter() - started < 0.5
+    sent = ship(shipper, 1000)
     stats = shipper.stats()
-    assert (stats["queued"], stats["dropped"]) == (100, 900)
+    assert (stats["journaled"], stats["dropped"]) == (1010, 0)
+    assert spooled_ids(shipper)[-1000:] == sent
     collector.mode = "normal"
     collector.release_slow()
     assert shipper.flush(timeout=5)
-    assert shipper.stats()["shipped"] == 110
+    assert shipper.stats()["shipped"] == 1010
 
 
 def test_events_after_close_are_dropped_and_counted(
@@ -385,7 +392,7 @@ def test_tls_delivers_with_ca_file_and_spools_on_an_unknown_certificate(
         assert not default.flush(timeout=0.2)
         default.close()
         stats = default.stats()
-        assert (stats["shipped"], stats["spooled"]) == (0, 20)
+        assert (stats["shipped"], stats["queued"]) == (0, 20)
         assert collector.event_ids() == sent
 
 
@@ -410,6 +417,7 @@ def test_default_spool_dir_is_per_collector_under_xdg_state_home(
         ("https://collector.example", {"api_key": "two words"}, "api_key"),
         ("https://collector.example", {"ca_file": "/nonexistent/ca.pem"}, "ca_file"),
         ("https://collector.example", {"batch_size": 0}, "batch_size"),
+        ("https://collector.example", {"fsync": "sometimes"}, "fsync"),
     ],
 )
 def test_unusable_options_raise_config_error_naming_the_option(
@@ -424,3 +432,147 @@ def test_unusable_options_raise_config_error_naming_the_option(
 def test_public_names() -> None:
     """The module exports the shipper and the default spool location, nothing else."""
     assert shipper_module.__all__ == ["Shipper", "default_spool_dir"]
+
+
+# -- the journal: killed processes, orphaned slots, batches, a hung collector ---------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_events_of_a_sigkilled_process_are_adopted_and_delivered(
+    down_collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """A process SIGKILLed with events not yet sent loses none: a live shipper adopts its slot."""
+    live = make_shipper(down_collector.url, adopt_interval=0.05)
+    ids_file = tmp_path / "ids"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads: what gunicorn does
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which kills itself
+        doomed = Shipper(down_collector.url, api_key=KEY, spool_dir=tmp_path / "spool", **FAST)
+        ids_file.write_text("\n".join(ship(doomed, 300)))
+        os.kill(os.getpid(), signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    down_collector.start()
+    sent = ids_file.read_text().split("\n")
+    assert down_collector.wait_for(300, timeout=10)
+    assert down_collector.unique_event_ids() == sent
+    assert wait_until(lambda: live.stats()["adopted"] == 1)
+    assert live.stats()["shipped"] == 300
+
+
+def test_orphaned_slot_of_any_number_is_adopted_and_its_torn_tail_discarded(
+    collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """A slot above every live one, left with a partial last line, is delivered and emptied."""
+    orphan = tmp_path / "spool" / "slot-7"
+    orphan.mkdir(parents=True)
+    (tmp_path / "spool" / "slot-7.lock").touch()
+    events = [Event(event=EventMeta(action="http_request")) for _ in range(3)]
+    journal = b"".join(encode_event(event) + b"\n" for event in events)
+    (orphan / f"{0:020d}.ndjson").write_bytes(journal + b'{"event": {"act')
+    shipper = make_shipper(collector.url, adopt_interval=0.05)
+    assert shipper.slot == 0
+    assert collector.wait_for(3)
+    assert collector.unique_event_ids() == [event.event.id for event in events]
+    assert wait_until(lambda: shipper.stats()["torn"] == 1 and not list(orphan.iterdir()))
+
+
+def test_under_load_requests_carry_full_batches(
+    collector: Collector, make_shipper: MakeShipper
+) -> None:
+    """A burst is sent in requests of batch_size events, not in whatever arrived meanwhile."""
+    shipper = make_shipper(collector.url, batch_size=250, flush_interval=30.0)
+    sent = ship(shipper, 5000)
+    assert collector.wait_for(5000, timeout=10)
+    assert collector.event_ids() == sent
+    assert [len(request.lines) for request in collector.requests] == [250] * 20
+
+
+def test_close_with_a_hung_collector_leaves_everything_for_the_next_process(
+    make_shipper: MakeShipper, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """close() against a collector that accepts but never answers returns, says how many
+    events it left in the spool, and the next shipper delivers them exactly once."""
+    caplog.set_level(logging.WARNING, logger="apiwatch.shipper")
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)  # connections complete in the backlog; nobody ever reads them
+    collector = Collector(api_key=KEY)
+    collector.port = hung.getsockname()[1]
+    first = make_shipper(collector.url, timeout=5.0)
+    sent = ship(first, 120)
+    first.close(timeout=0.5)
+    messages = [r.getMessage() for r in caplog.records if r.name == "apiwatch.shipper"]
+    assert any("120 events left in the spool" in message for message in messages), messages
+    hung.close()
+    with collector:
+        second = make_shipper(collector.url)
+        assert second.flush(timeout=5)
+        assert collector.event_ids() == sent
+
+
+def test_new_owner_of_a_slot_writes_past_the_acknowledged_position(
+    collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """A slot whose last owner was killed after delivering everything (no segment left, its
+    position already past the last one) is reused without its new events going unread."""
+    slot = tmp_path / "spool" / "slot-0"
+    slot.mkdir(parents=True)
+    (slot / "acked").write_text(f"{1:020d} {0:020d}\n")
+    shipper = make_shipper(collector.url)
+    sent = ship(shipper, 5)
+    assert shipper.flush(timeout=5)
+    assert collector.event_ids() == sent
+
+
+def test_an_orphan_of_several_segments_is_delivered_whole(
+    collector: Collector, make_shipper: MakeShipper, tmp_path: Path
+) -> None:
+    """An orphaned slot whose journal spans several short segments is sent to its last line."""
+    orphan = tmp_path / "spool" / "slot-3"
+    orphan.mkdir(parents=True)
+    (tmp_path / "spool" / "slot-3.lock").touch()
+    sent = []
+    for number in range(4):
+        events = [Event(event=EventMeta(action="http_request")) for _ in range(3)]
+        sent += [event.event.id for event in events]
+        journal = b"".join(encode_event(event) + b"\n" for event in events)
+        (orphan / f"{number:020d}.ndjson").write_bytes(journal)
+    make_shipper(collector.url, adopt_interval=0.05)
+    assert collector.wait_for(12)
+    assert collector.unique_event_ids() == sent
+
+
+def test_an_unusable_spool_dir_falls_back_to_a_private_temporary_one(
+    collector: Collector,
+    make_shipper: MakeShipper,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A spool_dir that cannot be made still journals (to a private temp dir) and says where."""
+    monkeypatch.setattr(shipper_module.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    shipper = make_shipper(collector.url, spool_dir=blocker / "spool")
+    with caplog.at_level(logging.WARNING, logger="apiwatch.sensor"):
+        sent = ship(shipper, 30)
+        assert shipper.flush(timeout=5)
+    assert collector.event_ids() == sent
+    fallback = tmp_path / "tmp" / f"apiwatch-spool-{os.getuid()}"
+    assert shipper.spool_path is not None
+    assert shipper.spool_path.is_relative_to(fallback)
+    assert fallback.stat().st_mode & 0o777 == 0o700
+    assert any("journaling to" in r.getMessage() for r in caplog.records)
+
+
+def test_a_planted_fallback_spool_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fallback spool directory that others may write (planted) is not used."""
+    monkeypatch.setattr(shipper_module.tempfile, "tempdir", str(tmp_path))
+    planted = tmp_path / f"apiwatch-spool-{os.getuid()}"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)
+    with pytest.raises(OSError, match="not a private directory"):
+        shipper_module._fallback_spool_dir("http://127.0.0.1:8470")

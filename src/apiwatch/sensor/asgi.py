@@ -2,6 +2,9 @@
 
 It wraps ``send`` to learn the status (no `BaseHTTPMiddleware`, no buffering of the response) and,
 on configured login routes only, wraps ``receive`` to keep a bounded copy of the body the app reads.
+The request's event is emitted when the app sends its final ``http.response.body``, before that
+message reaches the server: a client that has the whole answer implies an emitted event (work the
+app does after, such as Starlette background tasks, is not in its duration or outcome).
 When the app reports its lifespan shutdown complete (or failed), the outputs are closed, so
 the shipper flushes what the app's own shutdown code emitted too.
 
@@ -52,7 +55,7 @@ class ApiwatchMiddleware(SensorMiddleware):
         self._wanted_headers = {name.encode("latin-1"): name for name in WANTED_HEADERS}
         self._wanted_headers[self.sensor.config.request_id_header.encode("latin-1")] = _REQUEST_ID
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         # One coroutine frame per request: the HTTP path is inline rather than in a helper.
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
@@ -73,14 +76,21 @@ class ApiwatchMiddleware(SensorMiddleware):
                 await _refuse(sensor, ctx, block, send, started)
                 return
         status = 500  # what the client gets when the app raises before responding
-        responded = False
+        responded = reported = False
         failure = None
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, responded
-            if message["type"] == "http.response.start":
+            nonlocal status, responded, reported
+            kind = message["type"]
+            if kind == "http.response.start":
                 status = message["status"]
                 responded = True
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                # Reported before the last byte leaves: a worker killed once the client has its
+                # answer has already handed the event to the outputs (the shipper's journal).
+                reported = True
+                self._complete(ctx, scope, tee, field, status)
+                sensor.finish(ctx, status, time.perf_counter_ns() - started)
             await send(message)
 
         login = ctx.login
@@ -101,9 +111,11 @@ class ApiwatchMiddleware(SensorMiddleware):
             failure = RAISED_AFTER_START if responded else None
             raise
         finally:
-            self._complete(ctx, scope, tee, field, status)  # in the request: audit sees it
+            if not reported:
+                self._complete(ctx, scope, tee, field, status)  # in the request: audit sees it
             restore_request(previous)
-            sensor.finish(ctx, status, time.perf_counter_ns() - started, failure=failure)
+            if not reported:
+                sensor.finish(ctx, status, time.perf_counter_ns() - started, failure=failure)
 
     def _begin(self, scope: Scope) -> RequestContext:
         # ASGI servers give lower-case header names as bytes: match them without decoding.
@@ -228,9 +240,9 @@ async def _refuse(
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in block.headers()]
     try:
         await send({"type": "http.response.start", "status": block.status, "headers": headers})
-        await send({"type": "http.response.body", "body": block.body})
     finally:
         sensor.finish(ctx, block.status, time.perf_counter_ns() - started)
+    await send({"type": "http.response.body", "body": block.body})
 
 
 def _replay(messages: list[Any], receive: Receive) -> Receive:

@@ -1,57 +1,68 @@
-"""Ship events to the apiwatch collector, buffering them on disk while it is away.
+"""Ship events to the apiwatch collector from a journal on disk that outlives the process.
 
-`Shipper` is a sensor output. ``shipper(event, line)`` appends the line to a bounded in-memory
-queue and returns: it never touches the network or the disk and never raises. One daemon thread
-per shipper does the rest.
+`Shipper` is a sensor output. ``shipper(event, line)`` appends the line to this process's
+journal on disk with one ``write(2)`` and returns: it never touches the network and never
+raises. One daemon thread per shipper sends the journal to the collector.
+
+Why a journal
+    A worker killed with SIGKILL (the OOM killer, gunicorn's timeout, an orchestrator) takes
+    its memory with it. An append to a file is in the kernel's page cache when ``write``
+    returns, and the page cache outlives the process, so an event is never only in memory. The
+    adapters emit a request's event before the last byte of its response is handed to the
+    server (WSGI: when the body reaches its ``Content-Length``; ASGI: at the final
+    ``http.response.body``; Django: before the response leaves the middleware), so **every
+    answered request's event is on the host's disk**, whatever happens to the worker after. A
+    streamed WSGI body of unknown length is reported when it ends, right after its last chunk.
+    Surviving a machine crash needs fsync: ``fsync="interval"`` (the default) has the thread
+    fsync the journal every ``flush_interval``; ``"always"`` fsyncs each event before the call
+    returns (a disk flush per request); ``"never"`` leaves it to the kernel.
 
 Batches
-    Up to ``batch_size`` lines (and about ``max_batch_bytes``) are sent together, at least every
-    ``flush_interval`` seconds. A caller wakes the thread only when the queue reaches a multiple of
-    ``batch_size``; otherwise the thread wakes on its own timer, so the request path costs a deque
-    append.
+    The thread sends complete lines from the position the collector last acknowledged: as soon
+    as ``batch_size`` lines (or ``max_batch_bytes``) are waiting, and whatever is waiting every
+    ``flush_interval`` seconds. Under load, requests therefore carry full batches; when idle an
+    event waits at most about ``flush_interval``. A caller wakes the thread only when its count
+    of written lines reaches a multiple of ``batch_size``.
 
 Wire
     ``POST {collector}/v1/events`` with gzip'd NDJSON (one ``\\n``-terminated line per event),
     ``Authorization: Bearer <key>`` and ``Idempotency-Key``: the sha256 hex of the uncompressed
-    body. A batch that is sent again carries the same bytes and so the same key, which lets the
-    collector discard a batch it committed although its answer was lost (a timeout, say).
+    body. A batch that is retried carries the same bytes and so the same key. After a crash, the
+    batch that was in flight is read again from the journal, perhaps cut differently: the
+    collector drops those lines as duplicates by ``event.id``.
 
 Outcomes
-    2xx: shipped; the lines the collector lists as ``rejected`` are counted as rejected.
-    400 and 413: the collector refuses the batch itself, so it is dropped, counted and warned
-    about. Everything else (connection or TLS error, timeout, 5xx, 429, 401/403, other 4xx) keeps
-    the batch and retries it after an exponential backoff with full jitter: a key or a URL can be
-    fixed, and the events must still be there when it is.
+    2xx: shipped, and the acknowledged position is saved beside the journal; the lines the
+    collector lists as ``rejected`` are counted as rejected. 400 and 413: the collector refuses
+    the batch itself, so it is skipped, counted and warned about. Everything else (connection or
+    TLS error, timeout, 5xx, 429, 401/403, other 4xx) keeps the batch and retries it after an
+    exponential backoff with full jitter, honouring ``Retry-After``: a key or a URL can be fixed,
+    and the events are still in the journal when it is. One process's events reach the
+    collector in the order they were emitted.
 
-Spool and order
-    A batch that could not be delivered is written to the spool, a directory of segment files
-    (one gzip'd NDJSON batch each), and the spool is replayed oldest first. While it holds
-    anything, new batches are appended behind it instead of being sent, so the collector receives
-    one process's events in the order they were emitted, at least once (exactly once once it
-    deduplicates on ``Idempotency-Key`` or ``event.id``). A segment is written to a temporary file,
-    fsync'd and renamed (then the directory is fsync'd): a crash leaves whole segments or none.
-    Files are private (0600, directories 0700): events are sensitive data.
-
-Slots
+Slots and adoption
     Several processes (gunicorn workers) may share one ``spool_dir``. Each claims the lowest free
-    slot: ``slot-N/`` guarded by an exclusive ``fcntl.flock`` on ``slot-N.lock``. No two live
-    processes write the same files, and the kernel releases a dead process's lock, so its
-    leftovers are replayed by whichever process claims that slot next, including a restart of the
-    same service. Orphaned slots above the number of live processes wait for a process to claim
-    them.
+    slot: ``slot-N/`` guarded by an exclusive ``fcntl.flock`` on ``slot-N.lock`` (layout in
+    `apiwatch.sensor._journal`). The kernel releases a dead process's lock, so every
+    ``adopt_interval`` seconds (and at start) the thread tries each slot's lock without waiting
+    and adopts any whose owner is gone and that holds segments: it sends their unacknowledged
+    tail, then empties the slot and lets it go. Orphans are adopted whatever their number and
+    however many processes are alive (a reload's old workers, a killed worker's slot).
 
 Bounds and drop policy
-    The queue holds at most ``max_queue`` lines (a few more under heavy contention); each slot of
-    the spool holds at most ``max_spool_bytes`` on disk. When either is full, the *newest* events
-    are dropped and counted (``dropped``), never the oldest: during a flood, the start of the attack
-    (the first probes, the first accounts tried) is what an investigation needs, and a flood must
-    not be able to push that evidence out.
+    Each slot holds at most ``max_spool_bytes`` of journal on disk. When it is full, the
+    *newest* events are dropped and counted (``dropped``), never the oldest: during a flood, the
+    start of the attack is what an investigation needs. Without a usable spool directory,
+    events are dropped, counted and reported (there is nowhere to keep them).
 
 Shutdown
-    ``close(timeout)`` (called by the sensor at ASGI lifespan shutdown, and by an ``atexit`` hook)
-    sends what it can within the timeout and writes anything left to the spool. In a child process
-    forked after the shipper was made (gunicorn ``--preload``), the first event starts a fresh
-    thread, claims the child's own slot, and the parent's queued events stay with the parent.
+    ``close(timeout)`` (called by the sensor at ASGI lifespan shutdown, and by an ``atexit``
+    hook) closes and fsyncs the journal first, so nothing is lost whatever follows, then sends
+    what it can within ``timeout``. What is left stays in the spool for the next process on the
+    same ``spool_dir`` (or a live one's adoption), and one warning says how many events that is.
+    With the collector hung, close returns after about ``timeout`` (well within gunicorn's
+    graceful timeout). In a child forked after the shipper was made (gunicorn ``--preload``),
+    the first event claims the child's own slot and starts its thread; the parent keeps its own.
 
 Reporting
     `Shipper.stats` returns counters; problems are logged on ``apiwatch.shipper`` at most once per
@@ -62,19 +73,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
-import gzip
-import hashlib
 import logging
 import os
 import random
 import re
+import stat
+import sys
+import tempfile
 import threading
 import time
 import weakref
-import zlib
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,24 +91,40 @@ import httpx
 
 from apiwatch.model import ConfigError, Event
 from apiwatch.sensor._collector import check_key, endpoint, ssl_context
+from apiwatch.sensor._journal import Batch, JournalReader, JournalWriter, Slot, slot_numbers
 
 __all__ = ["Shipper", "default_spool_dir"]
 
 _log = logging.getLogger("apiwatch.shipper")
 
 _REFUSED = frozenset({400, 413})  # the batch itself is unacceptable: sending it again cannot help
-_MAX_SLOTS = 1024
-_SEGMENT = re.compile(r"\d{20}\.ndjson\.gz")
+_FSYNC = ("interval", "always", "never")
 _COUNTERS = (
+    "journaled",
     "shipped",
-    "spooled",
     "dropped",
     "rejected",
     "refused",
     "retries",
     "send_failures",
     "bad_segments",
+    "torn",
+    "adopted",
 )
+
+
+def _fallback_spool_dir(collector_url: str) -> Path:
+    """Where events are journaled when the configured (or default) spool cannot be used: a
+    directory of this user's own under the system's temporary directory (``OSError`` when that
+    path exists but is not a private directory of this user, so nobody can plant it)."""
+    root = Path(tempfile.gettempdir()) / f"apiwatch-spool-{os.getuid()}"
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        info = root.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise OSError(f"{root} is not a private directory of this user") from None
+    return root / _spool_name(collector_url)
 
 
 def default_spool_dir(collector_url: str) -> Path:
@@ -110,29 +135,13 @@ def default_spool_dir(collector_url: str) -> Path:
     """
     state = os.environ.get("XDG_STATE_HOME", "")
     base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return base / "apiwatch" / "spool" / _spool_name(collector_url)
+
+
+def _spool_name(collector_url: str) -> str:
     url = httpx.URL(collector_url)
     port = url.port or (443 if url.scheme == "https" else 80)
-    return base / "apiwatch" / "spool" / re.sub(r"[^A-Za-z0-9.-]", "_", f"{url.host}_{port}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """One request's worth of events: the gzip'd body as sent, its key and its line count."""
-
-    body: bytes
-    key: str
-    lines: int
-
-    @classmethod
-    def of_lines(cls, lines: list[bytes]) -> _Batch:
-        raw = b"\n".join(lines) + b"\n"
-        return cls(gzip.compress(raw, mtime=0), hashlib.sha256(raw).hexdigest(), len(lines))
-
-    @classmethod
-    def of_segment(cls, body: bytes) -> _Batch:
-        """Raises OSError, EOFError or zlib.error for a damaged segment."""
-        raw = gzip.decompress(body)
-        return cls(body, hashlib.sha256(raw).hexdigest(), raw.count(b"\n"))
+    return re.sub(r"[^A-Za-z0-9.-]", "_", f"{url.host}_{port}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,97 +155,20 @@ class _Outcome:
     problem: str = ""
 
 
-class _Spool:
-    """One process's slot of the spool directory: a FIFO of segment files.
+class _Source:
+    """A slot the thread sends from: its own, or an orphan it adopted. Thread-only state."""
 
-    Only the shipper's thread changes it; `release` gives the slot back (the files stay).
-    """
+    __slots__ = ("adopted", "reader", "retry", "slot")
 
-    def __init__(self, root: Path, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.slot, self._lock_fd = self._claim(root)
-        self.path = root / f"slot-{self.slot}"
-        self._segments: deque[tuple[Path, int]] = deque()
-        self.bytes = 0
-        try:
-            self.path.mkdir(mode=0o700, exist_ok=True)
-            self._next_seq = self._scan()
-        except OSError:
-            self.release()
-            raise
-
-    @staticmethod
-    def _claim(root: Path) -> tuple[int, int]:
-        """The lowest slot whose lock file no live process holds, and the locked descriptor."""
-        for slot in range(_MAX_SLOTS):
-            fd = os.open(root / f"slot-{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return slot, fd
-        raise OSError(f"all {_MAX_SLOTS} spool slots are taken")
-
-    def _scan(self) -> int:
-        """Adopt the segments a previous owner left, delete its half-written temporary files."""
-        last = -1
-        for entry in sorted(self.path.iterdir()):
-            if entry.name.endswith(".tmp"):
-                entry.unlink(missing_ok=True)
-            elif _SEGMENT.fullmatch(entry.name):
-                size = entry.stat().st_size
-                self._segments.append((entry, size))
-                self.bytes += size
-                last = int(entry.name[:20])
-        return last + 1
-
-    @property
-    def segments(self) -> int:
-        return len(self._segments)
-
-    def fits(self, size: int) -> bool:
-        return self.bytes + size <= self.max_bytes
-
-    def append(self, body: bytes) -> None:
-        """Write one segment atomically: temporary file, fsync, rename, fsync of the directory."""
-        final = self.path / f"{self._next_seq:020d}.ndjson.gz"
-        tmp = final.with_name(final.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(body)
-                out.flush()
-                os.fsync(out.fileno())
-            os.rename(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        self._next_seq += 1
-        self._segments.append((final, len(body)))
-        self.bytes += len(body)
-        with contextlib.suppress(OSError):  # the segment is complete; this only hastens durability
-            dir_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-
-    def oldest(self) -> bytes:
-        """The contents of the oldest segment; OSError when it cannot be read."""
-        return self._segments[0][0].read_bytes()
-
-    def remove_oldest(self) -> None:
-        path, size = self._segments.popleft()
-        self.bytes -= size
-        path.unlink(missing_ok=True)
+    def __init__(self, slot: Slot, reader: JournalReader, *, adopted: bool) -> None:
+        self.slot = slot
+        self.reader = reader
+        self.adopted = adopted
+        self.retry: Batch | None = None  # a batch that failed: sent again as it was
 
     def release(self) -> None:
-        """Close the lock descriptor; idempotent. The slot is free once no process holds it."""
-        if self._lock_fd >= 0:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+        self.reader.close()
+        self.slot.release()
 
 
 class _Throttle:
@@ -255,20 +187,23 @@ class _Throttle:
 
 
 class Shipper:
-    """A sensor output sending events to an apiwatch collector, with a bounded disk spool.
+    """A sensor output sending events to an apiwatch collector from a journal on disk.
 
     Callers may rely on: ``shipper(event, line)`` never blocks on the network and never raises;
-    a process's events reach the collector at least once, in emission order, unless counted in
-    ``stats()["dropped"]``; `close` loses nothing (what it cannot send goes to the spool, which
-    the next shipper on the same ``spool_dir`` replays first).
+    once it returns, the event is on the host's disk (or counted in ``stats()["dropped"]``); a
+    process's events reach the collector at least once, in emission order, even if the process
+    is killed (another process on the same ``spool_dir`` adopts what it left); `close` loses
+    nothing and returns within about ``timeout``.
 
     Options: ``api_key`` (the bearer token), ``ca_file`` (a PEM CA bundle trusted instead of
     certifi's, for a private CA; certificates are always verified), ``spool_dir`` (default:
-    `default_spool_dir`), ``max_spool_bytes`` (per slot), ``max_queue`` (lines in memory),
-    ``batch_size`` and ``max_batch_bytes`` (per request), ``flush_interval`` (longest wait of a
-    queued line), ``timeout`` (per request), ``backoff_base`` and ``backoff_cap`` (retry delays
-    grow from one to the other), ``log_interval`` (between two warnings of one kind) and
-    ``transport`` (an httpx transport, e.g. to go through a proxy).
+    `default_spool_dir`), ``max_spool_bytes`` (per slot), ``fsync`` (``"interval"``,
+    ``"always"`` or ``"never"``: see the module docstring), ``batch_size`` and
+    ``max_batch_bytes`` (per request), ``flush_interval`` (longest wait of a line before it is
+    sent), ``timeout`` (per request), ``backoff_base`` and ``backoff_cap`` (retry delays grow
+    from one to the other), ``adopt_interval`` (between two looks for orphaned slots),
+    ``log_interval`` (between two warnings of one kind) and ``transport`` (an httpx transport,
+    e.g. to go through a proxy).
     """
 
     def __init__(
@@ -279,13 +214,14 @@ class Shipper:
         ca_file: str | os.PathLike[str] | None = None,
         spool_dir: str | os.PathLike[str] | None = None,
         max_spool_bytes: int = 256 * 1024 * 1024,
-        max_queue: int = 10_000,
-        batch_size: int = 500,
-        max_batch_bytes: int = 4 * 1024 * 1024,
-        flush_interval: float = 1.0,
+        fsync: str = "interval",
+        batch_size: int = 1000,
+        max_batch_bytes: int = 1024 * 1024,
+        flush_interval: float = 0.5,
         timeout: float = 10.0,
         backoff_base: float = 0.5,
         backoff_cap: float = 60.0,
+        adopt_interval: float = 2.0,
         log_interval: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -295,96 +231,153 @@ class Shipper:
         self._verify = ssl_context(ca_file)
         _check_positive(
             max_spool_bytes=max_spool_bytes,
-            max_queue=max_queue,
             batch_size=batch_size,
             max_batch_bytes=max_batch_bytes,
             flush_interval=flush_interval,
             timeout=timeout,
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
+            adopt_interval=adopt_interval,
         )
+        if fsync not in _FSYNC:
+            raise ConfigError(f"fsync: give one of {', '.join(_FSYNC)}, got {fsync!r}")
         self._collector_url = collector_url
         self._spool_dir = spool_dir
         self._max_spool_bytes = max_spool_bytes
-        self._max_queue = max_queue
+        self._fsync = fsync
         self._batch_size = batch_size
         self._max_batch_bytes = max_batch_bytes
         self._flush_interval = flush_interval
         self._timeout = timeout
         self._backoff = (backoff_base, backoff_cap)
+        self._adopt_interval = adopt_interval
         self._transport = transport
         self._warn = _Throttle(log_interval)
-        self._queue: deque[bytes] = deque()
         self._closed = False
         self._reset_runtime()
-        self._spool = self._open_spool()
         _open_shippers.add(self)
-        self._start()
+        self._open()
 
     def _reset_runtime(self) -> None:
-        """Counters, locks and thread state; made anew in a forked child."""
-        self._lock = threading.Lock()  # guards the counters
+        """Counters, locks, journal and thread state; made anew in a forked child."""
+        self._lock = threading.Lock()  # guards the counters and the lazy start in a child
         self._progress = threading.Condition(threading.Lock())  # flush() waits on it
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._counts = dict.fromkeys(_COUNTERS, 0)
-        self._queue_drops = self._queue_drops_reported = 0
+        self._full_drops = self._full_drops_reported = 0
+        self._write_problem = ""
+        self._root: Path | None = None
+        self._slot: Slot | None = None
+        self._writer: JournalWriter | None = None
+        self._sources: list[_Source] = []
+        # Lines a dead predecessor left in this slot, less those acknowledged since: with the
+        # lines this process journaled, what is not delivered yet (kept by the thread).
+        self._own_unsent = 0
         self._failures = 0  # consecutive failed attempts: drives the backoff
         self._next_attempt = self._deadline = 0.0
+        self._partial_due = self._scan_due = self._sync_due = 0.0
+        self._synced_seq = -1  # the journal segment fsync'd last (-1: none yet)
+        self._synced_lines = 0
         self._flush_requested = self._flush_seen = 0
         self._drained = False
         self._thread: threading.Thread | None = None
+        self._opened = False
 
-    def _open_spool(self) -> _Spool | None:
+    def _claim(self, root: Path) -> None:
+        self._root = root
+        self._slot = Slot.claim(root)
+        self._writer = JournalWriter(
+            self._slot.path,
+            max_bytes=self._max_spool_bytes,
+            segment_bytes=_segment_bytes(self._max_spool_bytes),
+            sync_each=self._fsync == "always",
+        )
+
+    def _release_slot(self) -> None:
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
+
+    def _open(self) -> None:
+        """Claim a slot, open its journal and start the thread (once per process)."""
+        self._opened = True
+        preferred = self._spool_dir or None
         try:
-            root = Path(self._spool_dir or default_spool_dir(self._collector_url))
-            return _Spool(root, self._max_spool_bytes)
+            self._claim(Path(preferred or default_spool_dir(self._collector_url)))
         except (OSError, RuntimeError) as exc:  # RuntimeError: no home directory
+            self._release_slot()
+            fallback = _fallback_spool_dir(self._collector_url)
+            try:
+                self._claim(fallback)
+            except OSError as again:
+                self._release_slot()
+                self._warn(
+                    "no-spool",
+                    logging.ERROR,
+                    "no spool (%s: %s; fallback %s: %s); events are dropped: give a writable "
+                    "spool_dir",
+                    type(exc).__name__,
+                    getattr(exc, "strerror", None) or exc,
+                    fallback,
+                    getattr(again, "strerror", None) or again,
+                )
+                return
+            # A temporary directory may not survive a reboot, so say where events now wait.
             self._warn(
-                "no-spool",
+                "spool-fallback",
                 logging.WARNING,
-                "no spool (%s); events the collector does not take at once will be dropped",
-                type(exc).__name__,
+                "spool %s unusable (%s); journaling to %s instead: give a writable spool_dir",
+                preferred or "(default)",
+                getattr(exc, "strerror", None) or exc,
+                fallback,
             )
-            return None
-
-    def _start(self) -> None:
+        # Made here, not in the thread: imports it does lazily then happen in the caller's thread,
+        # never half-done in a thread that a fork (gunicorn --preload) could copy mid-import.
+        client = httpx.Client(verify=self._verify, timeout=self._timeout, transport=self._transport)
         name = f"apiwatch-shipper-{self._where}"
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._thread = threading.Thread(target=self._run, args=(client,), name=name, daemon=True)
+        try:
+            self._thread.start()
+        except RuntimeError as exc:  # "can't start new thread": the journal still keeps events
+            self._thread = None
+            self._warn("thread", logging.ERROR, "cannot start the shipper thread (%s)", exc)
 
     # -- the caller's side -----------------------------------------------------------------------
 
     def __call__(self, event: Event, line: bytes) -> None:
-        """Queue the event's line; when the queue is full (or closed), drop and count it."""
-        queue = self._queue
-        if len(queue) >= self._max_queue or self._closed:
+        """Append the event's line to the journal; when that cannot be done, drop and count it."""
+        writer = self._writer
+        if writer is None and not self._opened:
+            writer = self._open_in_child()
+        if writer is None or self._closed:
+            self._add("dropped", 1)
+            return
+        try:
+            written = writer.append(line)
+        except OSError as exc:
+            self._write_problem = exc.strerror or type(exc).__name__
+            written = False
+        if not written:
             with self._lock:
                 self._counts["dropped"] += 1
-                self._queue_drops += 1
+                self._full_drops += 1
             return
-        queue.append(line)
-        if len(queue) % self._batch_size == 0:
+        if writer.lines % self._batch_size == 0:
             self._wake.set()
-        if self._thread is None:
-            self._start_in_child()
 
-    def _start_in_child(self) -> None:
+    def _open_in_child(self) -> JournalWriter | None:
         """First event in a forked child: claim the child's own slot and start its thread."""
         with self._lock:
-            if self._thread is not None or self._closed:
-                return
-            self._spool = self._open_spool()
-            try:
-                self._start()
-            except RuntimeError as exc:  # "can't start new thread": events queue, then drop
-                self._warn("thread", logging.ERROR, "cannot start the shipper thread (%s)", exc)
+            if not self._opened and not self._closed:
+                self._open()
+        return self._writer
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Send everything queued or spooled now; True once nothing is left unsent.
+        """Send everything journaled now; True once the collector has all of it.
 
-        Cuts a backoff wait short once. False when ``timeout`` passes first: the events stay
-        queued or spooled and the thread keeps trying.
+        Cuts a backoff wait short once. False when ``timeout`` passes first: the events stay in
+        the journal and the thread keeps trying.
         """
         deadline = time.monotonic() + timeout
         with self._progress:
@@ -394,14 +387,14 @@ class Shipper:
             while not (self._flush_seen >= wanted and self._drained):
                 remaining = deadline - time.monotonic()
                 if self._thread is None or not self._thread.is_alive():
-                    return not self._queue and not self._backlog()
+                    return self._drained
                 if remaining <= 0:
                     return False
                 self._progress.wait(remaining)
             return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread, sending what it can within ``timeout``; the rest goes to the spool.
+        """Close the journal, send what can be sent within ``timeout``, leave the rest spooled.
 
         Idempotent. Events given to the shipper afterwards are dropped and counted.
         """
@@ -409,53 +402,69 @@ class Shipper:
             return
         self._closed = True
         _open_shippers.discard(self)
+        if self._writer is not None:
+            self._writer.close()  # complete and fsync'd: nothing can be lost from here on
         self._deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self._thread is None:
-            self._release()
+            if self._slot is not None:
+                self._slot.release()
             return
         self._thread.join(timeout + 1.0)
         if self._thread.is_alive():
-            _log.warning("apiwatch shipper: still sending after %.1fs; left running", timeout)
+            # A request begun before close has not answered: the journal is complete, so the
+            # process may go; its slots are adopted once the kernel releases their locks.
+            left = sum(source.reader.unsent_lines() for source in list(self._sources))
+            _log.warning(
+                "apiwatch shipper: a send to %s was still in flight after %.1fs; %d events left "
+                "in the spool (%s) for the next process",
+                self._where,
+                timeout,
+                left,
+                self._root,
+            )
 
     def stats(self) -> dict[str, int]:
         """Counters since this shipper started, in events unless named otherwise.
 
-        ``shipped``: accepted by the collector; ``rejected``: refused by it line by line;
-        ``dropped``: lost and counted (queue full, spool full, batch refused with 400/413, or
-        given after `close`); ``refused``: batches refused whole; ``spooled``: written to the
-        spool; ``retries``: attempts made while failing; ``send_failures``: failed attempts;
-        ``bad_segments``: unreadable spool files discarded; ``queued``, ``spool_bytes`` and
-        ``spool_segments``: current sizes; ``slot``: this process's slot (-1 without a spool).
+        ``journaled``: written to this process's journal; ``shipped``: accepted by the
+        collector (from this slot or an adopted one); ``rejected``: refused by it line by line;
+        ``dropped``: lost and counted (spool full or unwritable, batch refused with 400/413, or
+        given after `close`); ``refused``: batches refused whole; ``retries``: attempts made
+        while failing; ``send_failures``: failed attempts; ``bad_segments``: unreadable legacy
+        spool files discarded; ``torn``: partial lines a killed writer left, discarded;
+        ``adopted``: orphaned slots taken over; ``queued``: lines of this process's slot not
+        acknowledged yet; ``spool_bytes``: journal on disk in this slot; ``slot``: this
+        process's slot (-1 without a spool).
         """
         with self._lock:
             counts = dict(self._counts)
-        spool = self._spool
-        counts["queued"] = len(self._queue)
-        counts["spool_bytes"] = spool.bytes if spool is not None else 0
-        counts["spool_segments"] = spool.segments if spool is not None else 0
+        writer = self._writer
+        counts["journaled"] = writer.lines if writer is not None else 0
+        counts["queued"] = self._own_unsent + counts["journaled"]
+        counts["spool_bytes"] = writer.bytes if writer is not None else 0
         counts["slot"] = self.slot
         return counts
 
     @property
     def slot(self) -> int:
         """This process's spool slot number, or -1 when there is no spool."""
-        return self._spool.slot if self._spool is not None else -1
+        return self._slot.number if self._slot is not None else -1
 
     @property
     def spool_path(self) -> Path | None:
-        """The directory holding this process's spool segments (None without a spool)."""
-        return self._spool.path if self._spool is not None else None
+        """The directory holding this process's journal (None without a spool)."""
+        return self._slot.path if self._slot is not None else None
 
     def __repr__(self) -> str:
         return f"<Shipper to {self._where} slot={self.slot}>"
 
     # -- the thread ------------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        client = httpx.Client(verify=self._verify, timeout=self._timeout, transport=self._transport)
+    def _run(self, client: httpx.Client) -> None:
         try:
+            self._guarded(self._adopt_own, client)
             while not self._stop.is_set():
                 self._wake.wait(self._idle_wait())
                 self._wake.clear()
@@ -463,8 +472,7 @@ class Shipper:
             self._guarded(self._final_cycle, client)
         finally:
             client.close()
-            self._release()
-            self._publish_progress()
+            self._guarded(self._finish, client)
 
     def _guarded(self, step: Callable[[httpx.Client], None], client: httpx.Client) -> None:
         """Run one step; an unexpected error is reported and the thread lives on."""
@@ -475,109 +483,175 @@ class Shipper:
             time.sleep(min(self._flush_interval, 1.0))
         self._publish_progress()
 
-    def _backlog(self) -> bool:
-        """True while the spool holds segments: new batches must queue up behind them."""
-        return self._spool is not None and self._spool.segments > 0
+    def _adopt_own(self, client: httpx.Client) -> None:
+        """Read this process's slot: a dead predecessor's leftovers first, then our journal."""
+        slot, writer = self._slot, self._writer
+        if slot is None or writer is None:
+            return
+
+        def complete_below() -> int:
+            return sys.maxsize if writer.closed else writer.seq
+
+        def note(kind: str, count: int) -> None:
+            if kind == "freed":
+                writer.freed(count)
+            else:
+                self._add(kind, count)
+
+        reader = JournalReader(slot.path, complete_below, note)
+        self._own_unsent = reader.unsent_lines(below=writer.first_seq)
+        self._sources.append(_Source(slot, reader, adopted=False))
+        self._scan_orphans()
+        now = time.monotonic()
+        self._scan_due = now + self._adopt_interval
+        self._partial_due = now + self._flush_interval  # a start under load sends full batches
 
     def _idle_wait(self) -> float:
-        if self._backlog():
-            return max(0.0, min(self._flush_interval, self._next_attempt - time.monotonic()))
-        return self._flush_interval
+        now = time.monotonic()
+        due = min(self._partial_due, self._scan_due)
+        if self._failures:
+            due = max(due, self._next_attempt)
+        return min(self._flush_interval, max(0.0, due - now))
 
     def _cycle(self, client: httpx.Client) -> None:
+        now = time.monotonic()
         with self._progress:
-            if self._flush_requested > self._flush_seen:
+            flushing = self._flush_requested > self._flush_seen
+            if flushing:
                 self._next_attempt = 0.0  # a flush cuts the backoff short, once
             self._flush_seen = self._flush_requested
-            self._drained = False
-        if self._backlog() and self._due():
-            self._replay(client)
-        self._drain_queue(client)
-        self._report_queue_drops()
+            self._drained = False  # until this cycle says otherwise
+        if now >= self._scan_due:
+            self._scan_due = now + self._adopt_interval
+            self._scan_orphans()
+        writer = self._writer
+        if self._fsync == "interval" and now >= self._sync_due and writer is not None:
+            self._sync_due = now + self._flush_interval
+            if writer.lines != self._synced_lines:
+                self._synced_lines = writer.lines
+                self._synced_seq = writer.sync(self._synced_seq)
+        partial = flushing or now >= self._partial_due
+        if time.monotonic() >= self._next_attempt:
+            self._send_all(client, full_only=not partial)
+            if partial:
+                self._partial_due = time.monotonic() + self._flush_interval
+        self._report_drops()
 
     def _final_cycle(self, client: httpx.Client) -> None:
-        self._drain_queue(client, final=True)
-        self._report_queue_drops()
+        if self._send_timeout() is not None:
+            self._send_all(client, full_only=False, final=True)
+        self._report_drops()
 
-    def _publish_progress(self) -> None:
-        with self._progress:
-            self._drained = not self._queue and not self._backlog()
-            self._progress.notify_all()
-
-    def _due(self) -> bool:
-        return time.monotonic() >= self._next_attempt
-
-    def _replay(self, client: httpx.Client) -> None:
-        """Send spooled segments oldest first until one fails or the spool is empty."""
-        spool = self._spool
-        while spool is not None and spool.segments and not self._stop.is_set():
-            batch = self._read_oldest(spool)
-            if batch is not None and not self._deliver(client, batch, self._timeout):
-                return
-            spool.remove_oldest()
-            self._drain_queue(client, full_only=True)  # keeps the memory queue from overflowing
-
-    def _read_oldest(self, spool: _Spool) -> _Batch | None:
-        try:
-            return _Batch.of_segment(spool.oldest())
-        except (OSError, EOFError, zlib.error) as exc:
-            self._add("bad_segments", 1)
-            self._warn(
-                "segment",
-                logging.WARNING,
-                "unreadable spool segment discarded (%s)",
-                type(exc).__name__,
-            )
-            return None
-
-    def _drain_queue(
-        self, client: httpx.Client, *, full_only: bool = False, final: bool = False
-    ) -> None:
-        """Send queued batches, or spool them when behind a backlog, backing off or out of time."""
-        for batch in self._batches(full_only=full_only):
-            timeout = self._send_timeout(final)
-            behind = self._backlog() or not self._due() or timeout is None
-            if behind or not self._deliver(client, batch, timeout or self._timeout):
-                self._to_spool(batch)
-
-    def _send_timeout(self, final: bool) -> float | None:
+    def _send_timeout(self, *, final: bool = True) -> float | None:
         """The request timeout; at close, what is left of its deadline (None: no time left)."""
         if not final:
             return self._timeout
         remaining = self._deadline - time.monotonic()
         return min(self._timeout, remaining) if remaining > 0.05 else None
 
-    def _batches(self, *, full_only: bool) -> Iterator[_Batch]:
-        queue = self._queue
-        while queue and (len(queue) >= self._batch_size or not full_only):
-            lines: list[bytes] = []
-            size = 0
-            while queue and len(lines) < self._batch_size and size < self._max_batch_bytes:
-                line = queue.popleft()
-                lines.append(line)
-                size += len(line) + 1
-            yield _Batch.of_lines(lines)
+    def _send_all(self, client: httpx.Client, *, full_only: bool, final: bool = False) -> None:
+        """Send every source's waiting batches; stop at the first failure (it backs off)."""
+        drained = True
+        for source in list(self._sources):
+            done = self._send_source(client, source, full_only=full_only, final=final)
+            if done is None:
+                self._drained = False
+                return
+            if done and source.adopted and not final:
+                self._let_go(source)
+            drained = drained and done
+        self._drained = drained and not full_only
 
-    def _to_spool(self, batch: _Batch) -> None:
-        """Append the batch to the spool; when it has no room, drop it (the newest) and count."""
-        spool = self._spool
-        if spool is None or not spool.fits(len(batch.body)):
-            self._spool_failed(batch, "full" if spool is not None else "unavailable")
-            return
-        try:
-            spool.append(batch.body)
-        except OSError as exc:
-            self._spool_failed(batch, f"not writable ({exc.strerror or type(exc).__name__})")
-            return
-        self._add("spooled", batch.lines)
+    def _send_source(
+        self, client: httpx.Client, source: _Source, *, full_only: bool, final: bool
+    ) -> bool | None:
+        """True: nothing left to send; False: left for later; None: a send failed."""
+        reader = source.reader
+        while not (self._stop.is_set() and not final):
+            batch = source.retry or reader.next_batch(
+                self._batch_size, self._max_batch_bytes, full_only=full_only
+            )
+            if batch is None:
+                return not full_only
+            timeout = self._send_timeout(final=final)
+            if timeout is None:
+                return False
+            if not self._deliver(client, batch, timeout):
+                source.retry = batch
+                return None
+            source.retry = None
+            reader.ack(batch)
+            if not source.adopted:
+                self._own_unsent -= batch.lines
+            if not batch.full:
+                # All there was when it was read: what came in since waits for a full batch or
+                # the next timer, or requests would carry whatever arrived during the last one.
+                return True
+        return False
 
-    def _spool_failed(self, batch: _Batch, reason: str) -> None:
-        self._add("dropped", batch.lines)
+    def _scan_orphans(self) -> None:
+        """Adopt every slot whose owner is gone and that holds segments."""
+        root = self._root
+        if root is None or self._stop.is_set():
+            return
+        held = {source.slot.number for source in self._sources}
+        for number in slot_numbers(root):
+            if number not in held:
+                with contextlib.suppress(OSError):
+                    self._adopt(root, number)
+
+    def _adopt(self, root: Path, number: int) -> None:
+        slot = Slot.try_lock(root, number)
+        if slot is None:
+            return  # its owner is alive (or another process is adopting it)
+        if not slot.has_leftovers():
+            slot.release()
+            return
+
+        def note(kind: str, count: int) -> None:
+            if kind != "freed":
+                self._add(kind, count)
+
+        reader = JournalReader(slot.path, lambda: sys.maxsize, note)
+        self._sources.append(_Source(slot, reader, adopted=True))
+        self._add("adopted", 1)
         self._warn(
-            "spool", logging.WARNING, "spool %s; dropped the newest %d events", reason, batch.lines
+            "adopted",
+            logging.INFO,
+            "adopted spool slot %d left by a process that is gone; sending what it left",
+            number,
         )
 
-    def _deliver(self, client: httpx.Client, batch: _Batch, timeout: float) -> bool:
+    def _let_go(self, source: _Source) -> None:
+        """An adopted slot is fully delivered: empty it and release it."""
+        source.reader.remove_all()
+        source.release()
+        self._sources.remove(source)
+
+    def _finish(self, client: httpx.Client) -> None:
+        """At close: report what is left, tidy delivered slots, release every lock."""
+        left = 0
+        for source in self._sources:
+            unsent = source.reader.unsent_lines()
+            left += unsent
+            if unsent == 0 and (source.adopted or self._closed):
+                source.reader.remove_all()
+            source.release()
+        self._sources.clear()
+        if left:
+            _log.warning(
+                "apiwatch shipper: %d events left in the spool (%s) for the next process",
+                left,
+                self._root,
+            )
+
+    def _publish_progress(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
+
+    # -- one request -----------------------------------------------------------------------------
+
+    def _deliver(self, client: httpx.Client, batch: Batch, timeout: float) -> bool:
         """POST one batch; True when it is done with (delivered or refused), False to keep it."""
         if self._failures:
             self._add("retries", 1)
@@ -601,7 +675,7 @@ class Shipper:
         )
         return True
 
-    def _post(self, client: httpx.Client, batch: _Batch, timeout: float) -> _Outcome:
+    def _post(self, client: httpx.Client, batch: Batch, timeout: float) -> _Outcome:
         headers = {**self._headers, "Idempotency-Key": batch.key}
         try:
             response = client.post(self._url, content=batch.body, headers=headers, timeout=timeout)
@@ -614,7 +688,7 @@ class Shipper:
             return _Outcome(refused=True, problem=f"HTTP {status}")
         return _Outcome(retry_after=_retry_after(response), problem=f"HTTP {status}")
 
-    def _succeeded(self, batch: _Batch, rejected: int) -> None:
+    def _succeeded(self, batch: Batch, rejected: int) -> None:
         rejected = min(rejected, batch.lines)
         self._add("shipped", batch.lines - rejected)
         self._add("rejected", rejected)
@@ -638,33 +712,32 @@ class Shipper:
             outcome.problem,
         )
 
-    def _report_queue_drops(self) -> None:
+    def _report_drops(self) -> None:
         with self._lock:
-            new = self._queue_drops - self._queue_drops_reported
-            self._queue_drops_reported = self._queue_drops
+            new = self._full_drops - self._full_drops_reported
+            self._full_drops_reported = self._full_drops
         if new:
-            self._warn(
-                "queue",
-                logging.WARNING,
-                "queue full (%d events); dropped the newest %d",
-                self._max_queue,
-                new,
-            )
+            why = self._write_problem or f"full ({self._max_spool_bytes} bytes)"
+            self._warn("spool", logging.WARNING, "spool %s; dropped the newest %d events", why, new)
 
     def _add(self, counter: str, n: int) -> None:
         with self._lock:
             self._counts[counter] += n
 
-    def _release(self) -> None:
-        if self._spool is not None:
-            self._spool.release()
-
     def _after_fork_in_child(self) -> None:
-        """The parent keeps its thread, queue and slot; this child starts afresh on first use."""
-        self._release()  # closes the child's copy only: the parent's lock stays held
-        self._spool = None
-        self._queue.clear()
+        """The parent keeps its thread, journal and slots; this child starts afresh on first use."""
+        for source in self._sources:
+            source.release()  # the child's copies only: the parent's locks stay held
+        if self._writer is not None:
+            self._writer.forget()
+        if self._slot is not None:
+            self._slot.release()
         self._reset_runtime()
+
+
+def _segment_bytes(max_spool_bytes: int) -> int:
+    """Segments small enough that delivered ones are deleted well before the bound is reached."""
+    return max(4096, min(8 * 1024 * 1024, max_spool_bytes // 8))
 
 
 def _events_url(collector_url: str) -> httpx.URL:

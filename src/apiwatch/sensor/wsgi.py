@@ -1,7 +1,9 @@
 """`WSGIMiddleware`: the sensor for any WSGI app (Flask and Django glue build on it or its parts).
 
-The event is emitted when the server closes the response iterable, so streamed responses are timed
-to their end and an exception while streaming is still reported.
+The event is emitted when the response body reaches the ``Content-Length`` the app declared, before
+that last chunk is handed to the server (a client that has the whole answer implies an emitted
+event); a body of unknown length is reported when the server closes the response iterable, so
+streamed responses are timed to their end and an exception while streaming is still reported.
 
 With decision enforcement on, a request a decision refuses gets the block's small JSON response
 and the app is never called. On a login route, while flagged accounts exist, a body with a
@@ -118,7 +120,7 @@ class WSGIMiddleware(SensorMiddleware):
 class _Request:
     """Per-request state: status from ``start_response``, and the one call to `Sensor.finish`."""
 
-    __slots__ = ("ctx", "done", "environ", "sensor", "start", "started", "status")
+    __slots__ = ("ctx", "done", "environ", "length", "sensor", "start", "started", "status")
 
     def __init__(
         self,
@@ -131,6 +133,7 @@ class _Request:
         self.sensor, self.ctx, self.environ, self.started = sensor, ctx, environ, started
         self.start = start
         self.status: int | None = None
+        self.length: int | None = None  # the declared Content-Length, when there is one
         self.done = False
 
     def start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
@@ -138,6 +141,7 @@ class _Request:
             self.status = int(status.split(" ", 1)[0])
         except ValueError:
             self.status = None
+        self.length = _content_length(headers)
         if self.ctx.login is not None:
             self._saw_login_response(headers)
         if exc_info is not None:
@@ -204,19 +208,23 @@ class _ClosingIterable:
         self._request = request
 
     def __iter__(self) -> Iterator[bytes]:
-        limit = self._request.body_limit()
-        login = self._request.ctx.login
+        request = self._request
+        limit = request.body_limit()
+        login = request.ctx.login
+        keep = login if limit and login is not None else None
+        sent = 0
         try:
-            if limit and login is not None:
-                for chunk in self._inner:
-                    login.keep_body(chunk, limit)
-                    yield chunk
-            else:
-                yield from self._inner
+            for chunk in self._inner:
+                if keep is not None:
+                    keep.keep_body(chunk, limit)
+                sent += len(chunk)
+                if request.length is not None and sent >= request.length:
+                    request.finish()  # the last chunk: reported before the server sends it
+                yield chunk
         except BaseException:
-            self._request.finish(failed=True)
+            request.finish(failed=True)
             raise
-        self._request.finish()
+        request.finish()
 
     def close(self) -> None:
         try:
@@ -267,6 +275,16 @@ class _TeeInput:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _content_length(headers: Any) -> int | None:
+    try:
+        for name, value in headers:
+            if name.lower() == "content-length":
+                return int(value)
+    except (TypeError, ValueError):
+        pass
+    return None
 
 
 def _remote_user(environ: Environ) -> tuple[str | None, str | None] | None:
