@@ -55,8 +55,9 @@ _LINE = re.compile(rf"(\S+) \S+ (.+?) {_REST}")
 _fullmatch = _LINE.fullmatch
 # ``%v %h %l %u ...`` / ``$host $remote_addr - $remote_user ...``: a virtual host first.
 _VHOST = re.compile(rf"\S+ (\S+) \S+ (.+?) {_REST}")
-# BunkerWeb writes ``$host $remote_addr - $request_id $remote_user``: a hex id before the user.
-_REQUEST_ID = re.compile(r"[0-9a-fA-F]{8,64} (\S+)")
+# BunkerWeb writes ``$host $remote_addr - $request_id $remote_user``: an id before the user,
+# taken as one when it is hex (nginx's $request_id) or the user after it is empty ("-").
+_REQUEST_ID = re.compile(r"[0-9a-fA-F]{8,64}")
 
 _MONTHS = {
     name: number
@@ -99,8 +100,10 @@ def _prefixed(line: str, addr: str, user: str) -> tuple[str, str]:
     vhost = _VHOST.fullmatch(line)
     if vhost is not None and is_ip(vhost[1]):
         user = vhost[2]
-        if " " in user and (request_id := _REQUEST_ID.fullmatch(user)) is not None:
-            user = request_id[1]
+        if " " in user:
+            first, _, rest = user.partition(" ")
+            if rest == "-" or (" " not in rest and _REQUEST_ID.fullmatch(first)):
+                user = rest
         return vhost[1], user
     if " " in user:
         shown = repr(line[:120].rstrip("\r\n"))

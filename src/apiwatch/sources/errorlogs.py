@@ -66,9 +66,9 @@ def _event(
     level: str,
     client: str,
     message: str,
+    *,
     request: str | None,
     login: str | None,
-    *,
     dataset: str,
     action: Action = Action.HTTP_REQUEST,
 ) -> Event:
@@ -111,8 +111,8 @@ def parse_nginx_error(line: str, _: LoginPatterns | None) -> Event:
     limited = text.startswith(("limiting requests", "limiting connections"))
     return _event(
         datetime.strptime(when, "%Y/%m/%d %H:%M:%S").replace(tzinfo=UTC), level, client[1],
-        text[: client.start()], request[1] if request else None, login[1] if login else None,
-        dataset="nginx.error",
+        text[: client.start()], request=request[1] if request else None,
+        login=login[1] if login else None, dataset="nginx.error",
         action=Action.EXCESS_RATE_LIMIT_EXCEEDED if limited else Action.HTTP_REQUEST,
     )  # fmt: skip
 
@@ -133,8 +133,8 @@ def parse_apache_error(line: str, _: LoginPatterns | None) -> Event:
     request = _APACHE_REQUEST.search(text)
     login = _APACHE_LOGIN.search(text)
     return _event(
-        moment, level, client, text, request[1] if request else None,
-        login[1] if login else None, dataset="apache.error",
+        moment, level, client, text, request=request[1] if request else None,
+        login=login[1] if login else None, dataset="apache.error",
     )  # fmt: skip
 
 
