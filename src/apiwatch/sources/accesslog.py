@@ -10,6 +10,12 @@ that is Common Log Format, the "combined" format, and combined with extra traili
 backslash escapes (nginx writes ``\\xNN``, Apache ``\\"``); they are kept as written, never decoded.
 ``$remote_user`` may contain spaces (it is whatever an HTTP Basic client sent).
 
+A virtual host may come first (Apache ``%v``/``%v:%p``, nginx ``$host``, BunkerWeb's
+``$host $remote_addr - $request_id $remote_user``). A first field that is not an address is taken
+as a host name (``HostnameLookups``, ``unix:``) only when the user field has no space; otherwise
+the fields are misaligned (a syslog header, say) and the line is refused — never an event whose
+client is "Sep" and whose account is the real address.
+
 Choices:
 
 - ``$time_local`` (``10/Oct/2026:13:55:36 +0200``) becomes a UTC datetime; one value repeats for
