@@ -112,6 +112,7 @@ DETECT_API = [
 SOURCES_API = [
     "DEFAULT_LOGINS",
     "FORMATS",
+    "FormatUnknownError",
     "LogFile",
     "LoginPatterns",
     "OnError",

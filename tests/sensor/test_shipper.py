@@ -568,7 +568,9 @@ def test_an_unusable_spool_dir_falls_back_to_a_private_temporary_one(
     assert any("journaling to" in r.getMessage() for r in caplog.records)
 
 
-def test_a_planted_fallback_spool_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_planted_fallback_spool_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A fallback spool directory that others may write (planted) is not used."""
     monkeypatch.setattr(shipper_module.tempfile, "tempdir", str(tmp_path))
     planted = tmp_path / f"apiwatch-spool-{os.getuid()}"

@@ -19,7 +19,13 @@ from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sig
 from apiwatch.model import ApiwatchError, ConfigError, Event
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
-from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LogFile, LoginPatterns
+from apiwatch.sources import (
+    DEFAULT_LOGINS,
+    FORMATS,
+    FormatUnknownError,
+    LogFile,
+    LoginPatterns,
+)
 
 __all__ = ["incident_json", "scan"]
 
@@ -43,6 +49,10 @@ def _reading(path: str) -> Iterator[None]:
         yield
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+    except FormatUnknownError as exc:
+        raise click.ClickException(
+            f"{path}: {exc}; if it is one of them, name it with --format ({', '.join(FORMATS)})"
+        ) from None
     except ApiwatchError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
 
@@ -137,7 +147,8 @@ def _table(incidents: list[Incident]) -> Table:
     type=click.Choice(["auto", *FORMATS]),
     default="auto",
     show_default=True,
-    help="Log format; auto detects nginx/Apache combined or ECS NDJSON.",
+    help="Log format; auto detects it per file from its first lines, inside syslog, CRI or "
+    "Docker JSON wrappers too (see docs/detection.md).",
 )
 @click.option(
     "--rules",
@@ -186,8 +197,10 @@ def scan(  # noqa: PLR0917 - one parameter per click option
 ) -> None:
     """Run the detection rules over log FILES and print the incidents found.
 
-    FILES are nginx/Apache access logs (combined or common format) or ECS NDJSON (what the
-    apiwatch sensor writes), plain or gzip, "-" for stdin. Several files are read oldest first.
+    FILES are access logs (nginx/Apache combined or common, Traefik, Caddy, Envoy, AWS ALB,
+    HAProxy, ...), nginx/Apache error logs or ECS NDJSON (what the apiwatch sensor writes),
+    plain or gzip, "-" for stdin, syslog/CRI/Docker-wrapped or not. Several files are read
+    oldest first.
     Access logs name no account, so login attempts are inferred from POSTs to login-looking
     routes (…/login, …/signin, …/session(s), …/token, …/oauth/token; 401/403 failed, 2xx/3xx
     succeeded) and incidents have fewer details than from ECS events.

@@ -21,11 +21,13 @@ from apiwatch.sources.files import (
     open_log,
     read_events,
 )
+from apiwatch.sources.formats import FormatUnknownError
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
 __all__ = [
     "DEFAULT_LOGINS",
     "FORMATS",
+    "FormatUnknownError",
     "LogFile",
     "LoginPatterns",
     "OnError",

@@ -10,6 +10,12 @@ that is Common Log Format, the "combined" format, and combined with extra traili
 backslash escapes (nginx writes ``\\xNN``, Apache ``\\"``); they are kept as written, never decoded.
 ``$remote_user`` may contain spaces (it is whatever an HTTP Basic client sent).
 
+A virtual host may come first (Apache ``%v``/``%v:%p``, nginx ``$host``, BunkerWeb's
+``$host $remote_addr - $request_id $remote_user``). A first field that is not an address is taken
+as a host name (``HostnameLookups``, ``unix:``) only when the user field has no space; otherwise
+the fields are misaligned (a syslog header, say) and the line is refused — never an event whose
+client is "Sep" and whose account is the real address.
+
 Choices:
 
 - ``$time_local`` (``10/Oct/2026:13:55:36 +0200``) becomes a UTC datetime; one value repeats for
@@ -31,25 +37,11 @@ Choices:
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
 
-from apiwatch.model import (
-    Action,
-    Event,
-    EventDecodeError,
-    EventMeta,
-    Http,
-    HttpRequest,
-    HttpResponse,
-    Source,
-    Url,
-    User,
-    UserAgent,
-)
-from apiwatch.sources._text import safe
+from apiwatch.model import Event, EventDecodeError
+from apiwatch.sources._http import is_ip, request_event, split_request
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
 __all__ = ["DATASET", "is_access_line", "parse_access_line"]
@@ -61,11 +53,17 @@ _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _TIME = r"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]"
 # The strict $time_local shape is what ends the lazy $remote_user: nginx escapes '"' there, so
 # '] "' can only follow the real timestamp.
-_LINE = re.compile(
-    rf"(\S+) \S+ (.+?) {_TIME} {_QUOTED} (\d{{3}}) (?:\d+|-)"
+_REST = (
+    rf"{_TIME} {_QUOTED} (\d{{3}}) (?:\d+|-)"
     rf'(?: "(?:[^"\\]*(?:\\.[^"\\]*)*)" {_QUOTED}(?: .*)?)?\r?\n?'
 )
+_LINE = re.compile(rf"(\S+) \S+ (.+?) {_REST}")
 _fullmatch = _LINE.fullmatch
+# ``%v %h %l %u ...`` / ``$host $remote_addr - $remote_user ...``: a virtual host first.
+_VHOST = re.compile(rf"\S+ (\S+) \S+ (.+?) {_REST}")
+# BunkerWeb writes ``$host $remote_addr - $request_id $remote_user``: an id before the user,
+# taken as one when it is hex (nginx's $request_id) or the user after it is empty ("-").
+_REQUEST_ID = re.compile(r"[0-9a-fA-F]{8,64}")
 
 _MONTHS = {
     name: number
@@ -73,31 +71,9 @@ _MONTHS = {
         ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
     )
 }
-_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
-_CACHE_LIMIT = 8192  # per cache: enough for hours of distinct seconds or a busy set of clients
-
-
-class _Kind:
-    """What an event of one action always carries (copied into each event, never shared)."""
-
-    __slots__ = ("action", "category", "severity", "type")
-
-    def __init__(self, action: Action) -> None:
-        spec = action.spec
-        self.action = action.value
-        self.category = spec.category
-        self.type = spec.type
-        self.severity = spec.severity
-
-
-_REQUEST = _Kind(Action.HTTP_REQUEST)
-_LOGIN_FAIL = _Kind(Action.AUTHN_LOGIN_FAIL)
-_LOGIN_SUCCESS = _Kind(Action.AUTHN_LOGIN_SUCCESS)
+_CACHE_LIMIT = 8192
 
 _times: dict[str, datetime] = {}
-_addresses: dict[str, tuple[str | None, str | None]] = {}
-_agents: dict[str, str] = {}
-_methods: dict[str, str | None] = {}
 
 
 def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGINS) -> Event | None:
@@ -112,80 +88,44 @@ def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGIN
             return None
         raise EventDecodeError(_diagnose(line.rstrip("\r\n")))
     addr, user, when, request, status_text, agent = match.groups()
+    if not is_ip(addr):
+        addr, user = _prefixed(line, addr, user)
     timestamp = _times.get(when) or _parse_time(when)
-    status = int(status_text)
-    ip, address = _addresses.get(addr) or _address(addr)
-    method, domain, path, query = _split_request(request)
-    kind = _REQUEST
-    if logins is not None and method in logins.methods and logins.path.search(path):
-        if status in {401, 403}:
-            kind = _LOGIN_FAIL
-        elif 200 <= status < 400:
-            kind = _LOGIN_SUCCESS
-    if agent == "-":
-        agent = None
-    elif agent is not None:
-        agent = _agents.get(agent) or _agent(agent)
-    return Event(
-        timestamp=timestamp,
-        event=EventMeta(
-            action=kind.action,
-            kind="event",
-            category=[*kind.category],
-            type=[*kind.type],
-            outcome="success" if status < 400 else "failure",
-            severity=kind.severity,
-            dataset=DATASET,
-        ),
-        source=Source(ip=ip, address=address),
-        http=Http(request=HttpRequest(method=method), response=HttpResponse(status_code=status)),
-        url=Url(path=path, query=query, domain=domain),
-        user_agent=UserAgent(original=agent) if agent is not None else None,
-        user=User(name=safe(user)) if user != "-" else None,
-    )
+    method, domain, path, query = split_request(request)
+    return request_event(
+        timestamp, addr, method, path, query, int(status_text), agent, user,
+        dataset=DATASET, logins=logins, domain=domain,
+    )  # fmt: skip
+
+
+def _prefixed(line: str, addr: str, user: str) -> tuple[str, str]:
+    """(client, user) of a line whose first field is not an address: a virtual host before
+    the client (``%v``, BunkerWeb), or a host name (``HostnameLookups``, ``unix:``) only when
+    the user field holds no space — else the fields are misaligned, and the line is refused
+    rather than give an account made of another field's text."""
+    vhost = _VHOST.fullmatch(line)
+    if vhost is not None and is_ip(vhost[1]):
+        user = vhost[2]
+        if " " in user:
+            first, _, rest = user.partition(" ")
+            if rest == "-" or (" " not in rest and _REQUEST_ID.fullmatch(first)):
+                user = rest
+        return vhost[1], user
+    if " " in user:
+        shown = repr(line[:120].rstrip("\r\n"))
+        raise EventDecodeError(
+            f"not an access log line: the first field {addr[:40]!r} is not an address and the "
+            f"fields before [$time_local] do not line up (a prefix such as syslog's?): {shown}"
+        )
+    return addr, user
 
 
 def is_access_line(line: str) -> bool:
     """Whether ``line`` has the shape of a combined or common access-log line."""
-    return _fullmatch(line) is not None
-
-
-def _split_request(request: str) -> tuple[str | None, str | None, str, str | None]:
-    """``METHOD TARGET PROTO`` as (method, domain, path, query); anything else as the path."""
-    parts = request.split(" ")
-    if len(parts) == 3 and parts[2].startswith("HTTP/"):
-        token = parts[0]
-        method = _methods[token] if token in _methods else _method(token)
-        if method is not None:
-            target = parts[1]
-            domain = None
-            if target[:1] != "/" and "://" in target:
-                domain, target = _absolute_form(target)
-            path, mark, query = target.partition("?")
-            return method, domain, safe(path), safe(query) if mark and query else None
-    return None, None, safe(request), None
-
-
-def _absolute_form(target: str) -> tuple[str | None, str]:
-    """``http://host:port/p?q`` as (host, ``/p?q``)."""
-    authority = target.partition("://")[2]
-    cut = min((i for i in (authority.find("/"), authority.find("?")) if i >= 0), default=-1)
-    host, rest = (authority, "/") if cut < 0 else (authority[:cut], authority[cut:])
-    if rest[0] == "?":
-        rest = f"/{rest}"
-    host = host.rpartition("@")[2]  # never keep userinfo: it may hold a password
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host
-    else:
-        host = host.partition(":")[0]
-    return (safe(host) or None), rest
-
-
-def _method(token: str) -> str | None:
-    method = token if _METHOD.fullmatch(token) else None
-    if len(_methods) < _CACHE_LIMIT:
-        _methods[token] = method
-    return method
+    try:
+        return parse_access_line(line, logins=None) is not None
+    except EventDecodeError:
+        return False
 
 
 def _parse_time(text: str) -> datetime:
@@ -209,27 +149,14 @@ def _parse_time(text: str) -> datetime:
     return when
 
 
-def _address(addr: str) -> tuple[str | None, str | None]:
-    """``$remote_addr`` as (source.ip, source.address). An IPv6 zone (``fe80::1%eth0``) is
-    not taken as an address: ``ipaddress`` accepts any text after ``%`` (control characters
-    included) and keeps it, and ``source.ip`` must be an address that rules and bans can use."""
-    found: tuple[str | None, str | None] = (None, safe(addr))
-    if "%" not in addr:
-        with contextlib.suppress(ValueError):
-            found = (str(ipaddress.ip_address(addr)), None)
-    if len(_addresses) >= _CACHE_LIMIT:
-        _addresses.clear()
-    _addresses[addr] = found
-    return found
-
-
-def _agent(agent: str) -> str:
-    """The user agent made safe, kept once per distinct value: a million events share a few."""
-    clean = safe(agent)
-    if len(_agents) >= _CACHE_LIMIT:
-        _agents.clear()
-    _agents[agent] = clean
-    return clean
+def clf_time(text: str) -> datetime:
+    """``10/Oct/2026:13:55:36 +0200`` (Common Log Format time, shape unchecked) in UTC."""
+    if len(text) != 26 or text[2] != "/" or text[20] != " ":
+        raise EventDecodeError(f"time {text[:40]!r} is not like 10/Oct/2026:13:55:36 +0000")
+    try:
+        return _times.get(text) or _parse_time(text)
+    except ValueError:
+        raise EventDecodeError(f"time {text!r} is not like 10/Oct/2026:13:55:36 +0000") from None
 
 
 # Each step: the part of the line that must match so far, and what is wrong when it does not.

@@ -44,11 +44,8 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-import msgspec
-
 from apiwatch.model import ConfigError, Event, EventDecodeError
-from apiwatch.sources.accesslog import is_access_line, parse_access_line
-from apiwatch.sources.ecsfile import parse_ecs_line
+from apiwatch.sources.formats import FORMATS, Detected, FormatUnknownError, detect
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
 if TYPE_CHECKING:
@@ -64,8 +61,6 @@ __all__ = [
     "read_events",
 ]
 
-FORMATS = ("nginx", "ecs")
-"""The formats `read_events` reads: ``nginx`` (nginx/Apache combined or common) and ``ecs``."""
 SAMPLE_LINES = 5
 """How many non-blank lines format detection looks at."""
 
@@ -74,7 +69,6 @@ OnError = Callable[[int, str], None]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _BUFFER = 1 << 16
-_json = msgspec.json.Decoder()
 
 
 class _CountingReader(io.RawIOBase):
@@ -187,22 +181,21 @@ class LogFile:
     ) -> Iterator[Event]:
         """The file's events in order; see `read_events`."""
         lines = self._numbered_lines(on_error)
-        head: list[tuple[int, str]] = []
-        if format is None:
-            sample: list[str] = []
-            for number, line in lines:
-                head.append((number, line))
-                if line.strip():
-                    sample.append(line)
-                    if len(sample) >= SAMPLE_LINES:
-                        break
-            if not sample:
-                return
-            format = detect_format(sample)
-        elif format not in FORMATS:
+        if format is not None and format not in FORMATS:
             raise ConfigError(f"format: {format!r} is not one of {', '.join(FORMATS)}")
-        self.format = format
-        parse = _parser(format, logins)
+        head: list[tuple[int, str]] = []
+        sample: list[str] = []
+        for number, line in lines:
+            head.append((number, line))
+            if line.strip():
+                sample.append(line)
+                if len(sample) >= SAMPLE_LINES:
+                    break
+        if not sample:
+            return
+        found = _detected(sample, format)
+        self.format = found.describe()
+        parse = found.parser(logins)
         for number, line in itertools.chain(head, lines):
             try:
                 event = parse(line)
@@ -239,14 +232,15 @@ class LogFile:
         self.close()
 
 
-def _parser(format: str, logins: LoginPatterns | None) -> Callable[[str], Event | None]:
-    if format == "ecs":
-        return parse_ecs_line
-
-    def parse_nginx(line: str) -> Event | None:
-        return parse_access_line(line, logins=logins)
-
-    return parse_nginx
+def _detected(sample: list[str], format: str | None) -> Detected:
+    """Detection over the sample; a given format is only looked for inside wrappers, and is
+    used as is (every line then reported) when it fits no sample line."""
+    if format is None:
+        return detect(sample)
+    try:
+        return detect(sample, (format,))
+    except FormatUnknownError:
+        return Detected((), (format,))
 
 
 def open_log(path: str | os.PathLike[str]) -> TextIO:
@@ -274,27 +268,10 @@ def read_events(
 
 
 def detect_format(sample_lines: list[str]) -> str:
-    """``"ecs"`` or ``"nginx"``, from the first sample line that is recognisably one of them.
+    """The format of a file from its first lines, as `LogFile.format` names it (``nginx``,
+    ``ecs``, ``nginx in syslog``, ...; see `apiwatch.sources.formats.detect`).
 
-    A line starting with ``{`` that is a JSON object is ECS; a combined or common access-log line
-    is nginx. Raises `EventDecodeError` showing the first non-blank line when none is either.
+    Raises `FormatUnknownError` (an `EventDecodeError`) naming the formats tried and showing
+    the first non-blank line when none fits.
     """
-    seen = [line for line in sample_lines if line.strip()]
-    for line in seen:
-        text = line.strip()
-        if text.startswith("{"):
-            try:
-                if isinstance(_json.decode(text), dict):
-                    return "ecs"
-            except (msgspec.DecodeError, UnicodeError, RecursionError):
-                pass
-        elif is_access_line(text):
-            return "nginx"
-    if not seen:
-        raise EventDecodeError("cannot tell the log format: no non-blank lines")
-    first = seen[0].rstrip("\r\n")
-    shown = repr(first[:120]) + (" ..." if len(first) > 120 else "")
-    raise EventDecodeError(
-        f"cannot tell the log format: none of the first {len(seen)} non-blank line(s) is an ECS "
-        f"JSON object or an nginx/Apache access line; the first is {shown}"
-    )
+    return detect(sample_lines).describe()
