@@ -24,8 +24,14 @@ from apiwatch.cli._common import parse_since
 from apiwatch.respond import parse_config
 from apiwatch.server import ServerSettings, create_app
 from apiwatch.store import DecisionFilter, open_store
-from tests.server.conftest import POSTGRES_URL, Collector, _create_schema, _drop_schema, add_keys
-from tests.server.conftest import served
+from tests.server.conftest import (
+    POSTGRES_URL,
+    Collector,
+    _create_schema,
+    _drop_schema,
+    add_keys,
+    served,
+)
 from tests.server.helpers import event
 from tests.server.test_detection_live import ATTACKER, VICTIM, post, stuffing_batch, wait_for
 
@@ -105,7 +111,7 @@ def _last_heard(backend: str, url: str, service: str, when: datetime) -> None:
         with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
             connection.execute(sql.format(m="?"), (at, service))
         return
-    import psycopg  # noqa: PLC0415 - the PostgreSQL back end only
+    import psycopg
 
     schema = url.rsplit("%3D", 1)[1]
     with psycopg.connect(POSTGRES_URL, autocommit=True, options=f"-csearch_path={schema}") as c:
