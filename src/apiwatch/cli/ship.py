@@ -357,7 +357,9 @@ def ship(  # noqa: PLR0917 - one parameter per click option
 ) -> None:
     """Send existing ECS NDJSON or access-log FILES (plain or gzip, "-": stdin) to a collector,
     in batches, resuming where an earlier run stopped (see --state)."""
-    err = Console(stderr=True, highlight=False, emoji=False, markup=False, quiet=quiet)
+    err = Console(
+        stderr=True, highlight=False, emoji=False, markup=False, quiet=quiet, soft_wrap=True
+    )
     state = _State(state_file)
     if restart:
         state.files = {}
