@@ -63,15 +63,21 @@ def demo(users: int, raw: bool, workdir: str) -> None:
 def _register() -> None:
     from apiwatch.cli.anchor import anchor, move_signing_key  # noqa: PLC0415
     from apiwatch.cli.decisions import allowlist, decisions  # noqa: PLC0415
+    from apiwatch.cli.explain import explain  # noqa: PLC0415
+    from apiwatch.cli.incidents import alerts, incidents  # noqa: PLC0415
     from apiwatch.cli.keys import keys  # noqa: PLC0415
     from apiwatch.cli.rules import rules  # noqa: PLC0415
     from apiwatch.cli.scan import scan  # noqa: PLC0415
     from apiwatch.cli.serve import serve  # noqa: PLC0415
+    from apiwatch.cli.ship import ship  # noqa: PLC0415
     from apiwatch.cli.simulate import simulate  # noqa: PLC0415
+    from apiwatch.cli.status import status  # noqa: PLC0415
     from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
 
     for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify,
                     decisions, allowlist, anchor, move_signing_key):  # fmt: skip
+        cli.add_command(command)
+    for command in (incidents, alerts, explain, status, ship):  # see and act (issue 12)
         cli.add_command(command)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,8 +16,10 @@ from apiwatch.store import SqlStore, default_key_file, default_signing_key_file,
 __all__ = [
     "key_file_of",
     "open_configured_store",
+    "parse_since",
     "settings_for",
     "signing_key_file_of",
+    "since_callback",
     "store_options",
 ]
 
@@ -86,3 +90,37 @@ def signing_key_file_of(settings: Settings) -> Path:
 
 def settings_for(config: str | None, **flags: Any) -> Settings:
     return load_settings(config, **flags)
+
+
+_RELATIVE = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_UNIT_SECONDS = (604800, 86400, 3600, 60, 1)
+
+
+def parse_since(text: str, *, now: datetime | None = None) -> datetime:
+    """A moment given as a time ago (``30m``, ``1h``, ``2d``, ``1h30m``, ``1w``) or as ISO 8601
+    (``2026-03-01``, ``2026-03-01T12:00:00+01:00``; without an offset: UTC); aware, in UTC.
+
+    `click.BadParameter` (one line, naming both accepted forms) for anything else; usable as a
+    click option callback through `since_callback`.
+    """
+    value = text.strip()
+    match = _RELATIVE.fullmatch(value.lower())
+    if value and match is not None:
+        seconds = sum(
+            int(n or 0) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True)
+        )
+        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a time ago (30m, 1h, 2d, 1h30m) nor an ISO 8601 time"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def since_callback(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> datetime | None:
+    """`parse_since` for a click option (None stays None)."""
+    return None if value is None else parse_since(value)

@@ -9,10 +9,7 @@ may name accounts).
 
 from __future__ import annotations
 
-import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +18,9 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from apiwatch.cli._common import open_configured_store, settings_for, store_options
-from apiwatch.model import DECISION_TYPES, AllowEntry, ApiwatchError, Decision, go_duration
+from apiwatch.cli._common import store_options
+from apiwatch.cli._views import all_decisions, opened, who
+from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration
 from apiwatch.model import printable_text as safe
 from apiwatch.store import (
     DecisionFilter,
@@ -54,27 +52,8 @@ def _target(ip: str | None, network: str | None, account: str | None) -> tuple[s
     return given[0]
 
 
-@contextmanager
-def _store(config: str | None, db: str | None) -> Iterator[SqlStore]:
-    """The configured store (which must exist); its errors as one clear line."""
-    try:
-        store = open_configured_store(settings_for(config, db=db))
-    except ApiwatchError as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        yield store
-    except ApiwatchError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
-
-
-def _who() -> str:
-    """The OS account running the command, for the log and the read audit."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+_store = opened
+_who = who
 
 
 def _complete(record: msgspec.Struct) -> dict[str, Any]:
@@ -128,14 +107,8 @@ def list_decisions(
     now = datetime.now(UTC)
     criteria = DecisionFilter(at=now, ip=ip, include_expired=everything,
                               include_deleted=everything, include_simulated=everything)  # fmt: skip
-    found: list[Decision] = []
     with _store(config, db) as store:
-        cursor: str | None = None
-        while True:
-            page = store.decisions(criteria, cursor=cursor, limit=1000)
-            found += page.items
-            if (cursor := page.next_cursor) is None:
-                break
+        found = all_decisions(store, criteria)
         shown = " ".join(part for part in ("all" if everything else "", f"ip={ip}" if ip else "")
                          if part) or "in force"  # fmt: skip
         store.record_read(ReadRecord(now, _who(), "decisions", shown, len(found)))
@@ -189,16 +162,79 @@ def add_decision(
                f"(until {_moment(added.until)})")  # fmt: skip
 
 
+_DELETE_REASON = "lifted by hand"
+
+
 @decisions.command("delete")
-@click.argument("decision_id", metavar="ID", type=click.IntRange(min=1))
+@click.argument("decision_id", metavar="[ID]", type=click.IntRange(min=1), required=False)
+@_target_options
+@click.option("--reason", default=_DELETE_REASON, show_default=True,
+              help="Why (written to the collector's log with who deleted it).")  # fmt: skip
 @store_options
-def delete_decision(decision_id: int, config: str | None, db: str | None) -> None:
-    """Delete the decision with this ID: bouncers drop it on their next pull."""
+def delete_decision(
+    *,
+    decision_id: int | None,
+    ip: str | None,
+    network: str | None,
+    account: str | None,
+    reason: str,
+    config: str | None,
+    db: str | None,
+) -> None:
+    """Delete a decision by its ID, or every one in force on exactly an address (--ip), a
+    network (--range) or an account (--account), like `fail2ban-client unbanip`: bouncers drop
+    them on their next pull."""
+    given = [v for v in (ip, network, account) if v is not None]
+    if (decision_id is None) == (not given):
+        raise click.UsageError("give a decision ID or one of --ip, --range, --account")
+    by = f"{_who()} ({safe(reason)})"
     with _store(config, db) as store:
-        found = store.delete_decision(decision_id, at=datetime.now(UTC), by=_who())
-    if found is None:
-        raise click.ClickException(f"no decision {decision_id} in force (unknown or deleted)")
-    click.echo(f"deleted decision {found.id}: {found.type} {found.scope} {safe(found.value)}")
+        if decision_id is not None:
+            found = store.delete_decision(decision_id, at=datetime.now(UTC), by=by)
+            if found is None:
+                raise click.ClickException(
+                    f"no decision {decision_id} in force (unknown or deleted)"
+                )
+            click.echo(
+                f"deleted decision {found.id}: {found.type} {found.scope} {safe(found.value)}"
+            )
+            return
+        scope, value = _target(ip, network, account)
+        _delete_on(store, scope, value, by)
+
+
+def _delete_on(store: SqlStore, scope: str, value: str, by: str) -> None:
+    """Delete what is in force on exactly ``value``; say what still covers an address."""
+    now = datetime.now(UTC)
+    wanted = all_decisions(store, DecisionFilter(at=now, scopes=(scope,), value=value))
+    deleted = [d for d in wanted if store.delete_decision(d.id, at=now, by=by) is not None]
+    if not deleted:
+        raise click.ClickException(f"no decision in force on {scope} {safe(value)}")
+    for d in deleted:
+        click.echo(f"deleted decision {d.id}: {d.type} {d.scope} {safe(d.value)}")
+    if scope != "Username":
+        covering = [d for d in all_decisions(store, DecisionFilter(at=now, ip=value))
+                    if d.scope == "Range" and d.id not in {x.id for x in deleted}]  # fmt: skip
+        for d in covering:
+            click.echo(
+                f"note: decision {d.id} on the range {d.value} still covers {value}; "
+                f"`apiwatch decisions delete --range {d.value}` lifts it",
+                err=True,
+            )
+
+
+@decisions.command("explain")
+@click.argument("value", metavar="IP|ACCOUNT")
+@click.option("--all", "everything", is_flag=True,
+              help="Also expired, deleted and simulated decisions.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@store_options
+@click.pass_context
+def explain_decisions(context: click.Context, /, **options: Any) -> None:
+    """Why an address or account is banned or flagged (same as `apiwatch explain`)."""
+    from apiwatch.cli.explain import explain  # noqa: PLC0415 - explain imports this module's peers
+
+    context.invoke(explain, **options)
 
 
 # -- the allowlist ------------------------------------------------------------------------------

@@ -10,7 +10,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.cli._common import (
+    open_configured_store,
+    settings_for,
+    since_callback,
+    store_options,
+)
 from apiwatch.model import printable_json
 from apiwatch.store import EventFilter, ReadRecord, VerifyReport, read_anchors
 from apiwatch.store.crypto import generate_data_key
@@ -90,8 +95,10 @@ def expire(days: int, config: str | None, db: str | None) -> None:
 
 
 @click.command()
-@click.option("--since", type=click.DateTime(), help="Events at or after this time (UTC).")
-@click.option("--until", type=click.DateTime(), help="Events before this time (UTC).")
+@click.option("--since", callback=since_callback, metavar="TIME",
+              help="Events at or after this time: 30m, 1h, 2d ago or ISO 8601 (UTC).")  # fmt: skip
+@click.option("--until", callback=since_callback, metavar="TIME",
+              help="Events before this time: 30m, 1h, 2d ago or ISO 8601 (UTC).")  # fmt: skip
 @click.option("--ip", "source_ip", help="source.ip, an address or a CIDR network.")
 @click.option("--user", "user_name", help="user.name (exact).")
 @click.option("--action", help="event.action, e.g. authn_login_fail.")
@@ -102,10 +109,6 @@ def expire(days: int, config: str | None, db: str | None) -> None:
 @store_options
 def events(config: str | None, db: str | None, limit: int, **criteria: object) -> None:
     """Print stored events as ECS JSON lines (the read is recorded in the access audit)."""
-    for name in ("since", "until"):
-        value = criteria.get(name)
-        if isinstance(value, datetime):
-            criteria[name] = value.replace(tzinfo=UTC)
     wanted = EventFilter(**criteria)  # type: ignore[arg-type]
     store = open_configured_store(settings_for(config, db=db))
     try:

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from apiwatch.detect import Engine, RuleSet, builtin_dir, load_rules, sigmahq_dir
 from apiwatch.model import ConfigError, Event
-from apiwatch.model.alert import Alert, Incident
+from apiwatch.model import printable_text as safe
+from apiwatch.model.alert import Alert, Incident, severity_rank
 from apiwatch.server.metrics import Metrics
 from apiwatch.server.settings import ServerSettings
 from apiwatch.store import AppendResult
@@ -124,7 +125,7 @@ class Detector:
         self._failure_warning = Throttled()
         self._unsaved_alerts: dict[str, Alert] = {}
         self._unsaved_incidents: dict[str, Incident] = {}
-        self._incidents_seen: set[str] = set()
+        self._incidents_seen: dict[str, int] = {}  # id -> severity rank last logged
         self._counted = (0, 0, 0, 0, 0)  # engine events, late, alerts, evicted, too old: counted
         self._now = datetime.min.replace(tzinfo=UTC)
         self._last_save = float("-inf")
@@ -239,10 +240,10 @@ class Detector:
         self._unsaved_incidents.clear()
         self._metrics.detect_saved.labels("alert").inc(len(alerts))
         self._metrics.detect_saved.labels("incident").inc(len(incidents))
-        opened = {incident.id for incident in incidents} - self._incidents_seen
+        opened = {incident.id for incident in incidents} - self._incidents_seen.keys()
         if len(self._incidents_seen) + len(opened) > _MAX_REMEMBERED:
             self._incidents_seen.clear()  # bounded; an incident updated after this counts again
-        self._incidents_seen |= opened
+        self._log_incidents(incidents)
         self._metrics.detect_incidents.inc(len(opened))
         if self._respond is not None and incidents:
             try:
@@ -250,6 +251,24 @@ class Detector:
             except Exception:  # response is best effort: detection goes on
                 self._metrics.detect_errors.labels("respond").inc()
                 logger.exception("responding to incidents failed")
+
+    def _log_incidents(self, incidents: Sequence[Incident]) -> None:
+        """One WARNING line per incident opened or escalated (its severity rose), so that a
+        collector without notifiers still says what it found; event text in it is escaped."""
+        for incident in incidents:
+            rank = severity_rank(incident.severity)
+            before = self._incidents_seen.get(incident.id)
+            if before is not None and rank <= before:
+                continue
+            self._incidents_seen[incident.id] = rank
+            logger.warning(
+                "%s incident %s: %s: %s (rules %s; %d attackers, %d accounts targeted, "
+                "%d compromised, %d objects exposed)",
+                "new" if before is None else "escalated", safe(incident.id),
+                safe(incident.severity), safe(incident.title), safe(", ".join(incident.rules)),
+                len(incident.attackers), len(incident.accounts_targeted),
+                len(incident.accounts_compromised), len(incident.objects_exposed),
+            )  # fmt: skip
 
     def _observe(self) -> None:
         stats, metrics = self.engine.stats, self._metrics
