@@ -98,8 +98,9 @@ def load_hub(hub: Path) -> list[HubTest]:
     expected = json.loads((hub / "expected.json").read_text())
     tests = []
     for name, entry in sorted(expected.items()):
-        sources = frozenset(_canonical(ip) for result in entry["results"] for ip in result["sources"])
-        scenarios = tuple(sorted({result["scenario"] for result in entry["results"]}))
+        results = entry["results"]
+        sources = frozenset(_canonical(ip) for result in results for ip in result["sources"])
+        scenarios = tuple(sorted({result["scenario"] for result in results}))
         log = hub / "tests" / name / entry["log_file"]
         tests.append(HubTest(name, entry["log_type"], log, sources, scenarios))
     return tests
@@ -187,11 +188,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no CrowdSec hub copy at {hub} (set APIWATCH_CROWDSEC_HUB)")
     rules = ruleset(sigmahq=args.sigmahq)
     outcomes = [scan_test(test, rules) for test in load_hub(hub)]
-    print(table(outcomes))  # noqa: T201 - a report command
+    print(table(outcomes))
     if args.list:
         for outcome in outcomes:
             if outcome.verdict != "match":
-                print(f"  [{family(outcome.test)}] {describe(outcome)}")  # noqa: T201
+                print(f"  [{family(outcome.test)}] {describe(outcome)}")
 
 
 if __name__ == "__main__":
