@@ -487,3 +487,30 @@ def test_a_two_line_file_with_an_event_in_year_9999_scans_in_bounded_memory(
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 events in" in result.stderr
+
+
+def test_placeholders_file_gives_expand_its_values(tmp_path: Path) -> None:
+    """--placeholders FILE fills a rule's ``expand`` placeholder (without it the rule does not
+    run), and a malformed file is one clear line (exit 2)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "admin.yml").write_text(
+        "title: Admin console probed\nname: admin-probe\nlevel: high\n"
+        "logsource: {category: webserver}\n"
+        "detection:\n  s:\n    url.path|expand: '%admin_paths%'\n  condition: s\n",
+        encoding="utf-8",
+    )
+    values = tmp_path / "placeholders.yml"
+    values.write_text("admin_paths: [/wp-admin*, /phpmyadmin]\n", encoding="utf-8")
+    probe = line(400, "203.0.113.77", "/wp-admin/install.php", 404)
+    log = write(tmp_path / "access.log", [*benign(), probe])
+    found = incidents(scan("--json", "--rules", rules, "--placeholders", values, log))
+    assert any("admin-probe" in json.dumps(i) for i in found)
+    assert not any(
+        "admin-probe" in json.dumps(i) for i in incidents(scan("--json", "--rules", rules, log))
+    )
+    values.write_text("- not a mapping\n", encoding="utf-8")
+    result = scan("--rules", rules, "--placeholders", values, log)
+    assert result.exit_code == 2
+    assert "expected a mapping" in result.stderr
+    assert "Traceback" not in result.output

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import msgspec
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -55,6 +56,26 @@ def _reading(path: str) -> Iterator[None]:
         ) from None
     except ApiwatchError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
+
+
+def read_placeholders(path: Path) -> dict[str, list[str]]:
+    """``expand`` placeholder values from YAML: ``name: value`` or ``name: [values]``."""
+    hint = "--placeholders"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise click.BadParameter(f"{path}: {reason}", param_hint=hint) from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path}: expected a mapping of names to values", param_hint=hint)
+    out: dict[str, list[str]] = {}
+    for name, values in data.items():
+        items = values if isinstance(values, list) else [values]
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
+            message = f"{path}: {name}: values must be strings or numbers"
+            raise click.BadParameter(message, param_hint=hint)
+        out[str(name)] = [str(v) for v in items]
+    return out
 
 
 def _first_time(path: str, fmt: str | None, logins: LoginPatterns | None) -> float:
@@ -159,6 +180,12 @@ def _table(incidents: list[Incident]) -> Table:
 )
 @click.option("--sigmahq", is_flag=True, help="Also run the optional SigmaHQ web server pack.")
 @click.option(
+    "--placeholders",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML mapping of Sigma expand placeholders to their values (admin_ips: [10.0.0.1]).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -189,6 +216,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     fmt: str,
     rule_dirs: tuple[Path, ...],
     sigmahq: bool,
+    placeholders: Path | None,
     as_json: bool,
     fail_on: str | None,
     login_paths: tuple[str, ...],
@@ -217,7 +245,8 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--login-path") from None
-    ruleset = load_rules([builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])])
+    packs = [builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])]
+    ruleset = load_rules(packs, read_placeholders(placeholders) if placeholders else None)
     if ruleset.errors:
         raise click.ClickException("rule errors:\n" + "\n".join(map(str, ruleset.errors)))
     chosen = None if fmt == "auto" else fmt

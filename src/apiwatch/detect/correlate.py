@@ -5,7 +5,8 @@ Every group (the values of ``group-by``) keeps only what its window needs:
 - ``event_count``: the hit times of the last ``timespan``;
 - ``value_count``: each distinct value with the time and hit it was last seen, in recency order
   (so expiry pops from the front and memory is one entry per distinct value, however many hits);
-- ``value_sum``/``value_avg``: hit times and values;
+- ``value_sum``/``value_avg``/``value_percentile``/``value_median``: hit times and values
+  (percentiles sort the window's values when a hit arrives: meant for per-source windows);
 - ``temporal``/``temporal_ordered``: when each referenced rule was last seen (and, ordered, the
   start of the chain that reached it).
 
@@ -25,7 +26,7 @@ from typing import Any, Final
 from apiwatch.detect.findings import Finding, Hit
 from apiwatch.detect.rules import CorrelationRule
 
-__all__ = ["RECENT", "CorrelationState", "GroupWindow"]
+__all__ = ["RECENT", "CorrelationState", "GroupWindow", "percentile"]
 
 RECENT: Final = 16
 
@@ -33,7 +34,20 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "gte": operator.ge,
     "gt": operator.gt,
     "eq": operator.eq,
+    "lt": operator.lt,
+    "lte": operator.le,
 }
+_RANKED = frozenset({"value_percentile", "value_median"})
+
+
+def percentile(values: list[float], rank: float) -> float:
+    """The ``rank``-th percentile of ``values`` (not empty), linearly interpolated between the
+    closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * rank / 100.0
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 class GroupWindow:
@@ -104,7 +118,8 @@ class CorrelationState:
         self.groups: dict[tuple[Any, ...], GroupWindow] = {}
         self.compare = _COMPARE[rule.op]
         self.distinct = rule.type == "value_count"
-        self.sums = rule.type in {"value_sum", "value_avg"}
+        self.sums = rule.type in {"value_sum", "value_avg"} or rule.type in _RANKED
+        self.upper = None if rule.upper is None else (_COMPARE[rule.upper[0]], rule.upper[1])
         self.temporal = rule.type.startswith("temporal")
         self.ordered = rule.type == "temporal_ordered"
         self.aliased = bool(rule.aliases)
@@ -170,7 +185,7 @@ class CorrelationState:
             seen.pop(value, None)
             seen[value] = (hit.t, hit)
             group.expire_seen(horizon)
-            return self.compare(len(seen), rule.count)
+            return self.holds(len(seen))
         if self.sums:
             number = hit.values.get(rule.field)
             if not isinstance(number, int | float) or isinstance(number, bool):
@@ -184,9 +199,18 @@ class CorrelationState:
             measure: float = group.total
         elif rule.type == "value_avg":
             measure = group.total / max(live, 1)
+        elif rule.type in _RANKED:
+            measure = percentile(group.values[group.head :], rule.percentile)
         else:
             measure = live
-        return self.compare(measure, rule.count)
+        return self.holds(measure)
+
+    def holds(self, measure: float) -> bool:
+        """The condition on ``measure``: its bound, and a range's upper bound."""
+        upper = self.upper
+        if upper is not None and not upper[0](measure, upper[1]):
+            return False
+        return self.compare(measure, self.rule.count)
 
     def _temporal(self, group: GroupWindow, t: float, ref: str) -> bool:
         rule = self.rule

@@ -17,6 +17,10 @@ Fields apiwatch derives for rules (under ``apiwatch.``):
 - ``apiwatch.actor``: who acted: ``user.name``, else the token fingerprint, else ``source.ip``;
 - ``apiwatch.login``: ``fail`` or ``success`` for login attempts, absent otherwise;
 - ``url.original``: path and query as requested; ``url.extension``: the path's file extension.
+
+Numbers: ``event.duration`` (nanoseconds, as ECS has it) and ``http.response.body.bytes`` (from
+the ECS fields an event carries beyond apiwatch's model) are typed, for ``gt``/``lte`` and the
+``value_*`` correlations.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ FIELDS: Final[frozenset[str]] = frozenset(
         "event.dataset",
         "event.category",
         "event.reason",
+        "event.duration",
+        "http.response.body.bytes",
         "source.ip",
         "source.address",
         "http.request.method",
@@ -251,6 +257,7 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
         "event.outcome": meta.outcome,
         "event.dataset": meta.dataset,
         "event.reason": meta.reason,
+        "event.duration": meta.duration,
         "apiwatch.login": _LOGIN.get(action),
         "source.ip": ip,
         "source.address": source.address if source is not None else None,
@@ -276,6 +283,7 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
             values["labels." + label] = text
     if event.extra:
         values["http.request.referrer"] = _extra_referrer(event.extra)
+        values["http.response.body.bytes"] = _extra_body_bytes(event.extra)
     lower: dict[str, str] = {}
     for key in values if lowered is None else lowered:
         value = values.get(key)
@@ -284,6 +292,16 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
         elif value is not None and lowered is not None:
             lower[key] = str(value)
     return Record(event, values, lower)
+
+
+def _extra_body_bytes(extra: dict[str, Any]) -> int | None:
+    """ECS ``http.response.body.bytes``, which apiwatch's `Event` keeps in ``extra``."""
+    node: Any = extra
+    for key in ("http", "response", "body", "bytes"):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node if isinstance(node, int) and not isinstance(node, bool) else None
 
 
 def _extra_referrer(extra: dict[str, Any]) -> str | None:

@@ -14,15 +14,18 @@ out. `RuleSet.problems` holds them all; ``apiwatch rules lint`` prints them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+from sigma import conditions as sc
+from sigma import types as st
 from sigma.correlations import SigmaCorrelationCondition, SigmaCorrelationRule
 from sigma.exceptions import SigmaError, SigmaTimespanError
+from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
 from apiwatch.detect.fields import canonical_field, field_known
@@ -44,6 +47,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPS = {"gte", "gt", "lte", "lt", "eq", "neq"}
 _STREAMING_OPS = {"gte", "gt", "eq"}
+_UPPER_OPS = frozenset({"lt", "lte"})
+_MODIFIER_ALIASES = {"utf16le": "wide"}  # the specification's name -> pySigma's
+Placeholders = Mapping[str, Sequence[str]]
+"""``expand`` placeholder name (without ``%``) -> the values it stands for."""
 _SIGMA_OPTIONS = frozenset({"attack", "extent", "group-by", "suppress"})
 _EXTENSION_OPTIONS = frozenset(
     {
@@ -135,14 +142,41 @@ def _rule_files(paths: Iterable[str | Path]) -> Iterator[Path]:
             yield path
 
 
-def load_rules(paths: Iterable[str | Path]) -> RuleSet:
-    """Load every rule file under ``paths`` (files or directories, ``tests/`` skipped)."""
+def load_rules(paths: Iterable[str | Path], placeholders: Placeholders | None = None) -> RuleSet:
+    """Load every rule file under ``paths`` (files or directories, ``tests/`` skipped).
+
+    ``placeholders`` gives the values of ``expand`` modifiers' ``%name%`` placeholders; a rule
+    using one not given is reported unsupported. Sigma filter documents (``filter:``) found
+    anywhere in ``paths`` apply to the detection rules they name.
+    """
     ruleset = RuleSet()
+    docs: list[_Doc] = []
     for path in _rule_files(paths):
         ruleset.files += 1
-        _load_file(path, ruleset)
+        docs.extend(_read_file(path, ruleset))
+    context = _Context(dict(placeholders or {}), [])
+    for doc in docs:
+        if _is_filter(doc.data):
+            _build_filter(doc, context)
+            ruleset.problems.extend(doc.problems)
+    for doc in docs:
+        if _is_filter(doc.data):
+            continue
+        rule = _build(doc, context)
+        if rule is not None:
+            ruleset.add(rule, doc.problems)
+        ruleset.problems.extend(doc.problems)
+    _check_filters(ruleset, context)
     _check_references(ruleset)
     return ruleset
+
+
+@dataclass
+class _Context:
+    """What every document's build may use: placeholder values and the filters found."""
+
+    placeholders: dict[str, Sequence[str]]
+    filters: list[tuple[_Doc, SigmaFilter]]
 
 
 def _positions(text: str) -> list[dict[tuple[str, ...], int]]:
@@ -189,12 +223,13 @@ class _Doc:
         )
 
 
-def _load_file(path: Path, ruleset: RuleSet) -> None:
+def _read_file(path: Path, ruleset: RuleSet) -> list[_Doc]:
+    out: list[_Doc] = []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         ruleset.problems.append(Problem(str(path), 0, "", f"cannot read: {exc}"))
-        return
+        return out
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
@@ -202,7 +237,7 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
         line = mark.line + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         ruleset.problems.append(Problem(str(path), line, "", f"invalid YAML: {problem}"))
-        return
+        return out
     positions = _positions(text)
     for index, data in enumerate(documents):
         if data is None:
@@ -212,23 +247,58 @@ def _load_file(path: Path, ruleset: RuleSet) -> None:
         if not isinstance(data, dict):
             ruleset.problems.append(Problem(str(path), 1, "", "a rule must be a YAML mapping"))
             continue
-        doc = _Doc(path, data, lines)
-        rule = _build(doc)
-        if rule is not None:
-            ruleset.add(rule, doc.problems)
-        ruleset.problems.extend(doc.problems)
+        out.append(_Doc(path, data, lines))
+    return out
 
 
-def _build(doc: _Doc) -> Rule | None:
+def _is_filter(data: dict[str, Any]) -> bool:
+    return "filter" in data and "detection" not in data and "correlation" not in data
+
+
+def _build(doc: _Doc, context: _Context) -> Rule | None:
     data = doc.data
-    if "detection" in data:
-        return _build_sigma(doc, detection=True)
-    if "correlation" in data:
-        return _build_sigma(doc, detection=False)
+    # An extension may sit in a Sigma document (so Sigma tooling accepts the file): its
+    # ``apiwatch.type`` says what apiwatch runs; the Sigma part is what other tools see.
     if isinstance(data.get("apiwatch"), dict) and "type" in data["apiwatch"]:
         return _build_extension(doc)
-    doc.problem((), "not a rule: no 'detection', 'correlation' or 'apiwatch.type' key")
+    if "detection" in data:
+        return _build_sigma(doc, context, detection=True)
+    if "correlation" in data:
+        return _build_sigma(doc, context, detection=False)
+    doc.problem((), "not a rule: no 'detection', 'correlation', 'filter' or 'apiwatch.type' key")
     return None
+
+
+def _build_filter(doc: _Doc, context: _Context) -> None:
+    """A Sigma filter: its ``filter.condition`` is ANDed to each rule ``filter.rules`` names."""
+    try:
+        parsed = SigmaFilter.from_dict(_sigma_plain(doc.data), collect_errors=True)
+    except (SigmaError, ValueError, TypeError, AttributeError) as exc:
+        doc.problem(("filter",), f"invalid Sigma filter: {exc}")
+        return
+    if parsed.errors:
+        doc.problem(
+            ("filter",), "invalid Sigma filter: " + "; ".join(str(e) for e in parsed.errors)
+        )
+        return
+    context.filters.append((doc, parsed))
+
+
+def _check_filters(ruleset: RuleSet, context: _Context) -> None:
+    """A filter naming no loaded detection rule is an error: it would filter nothing."""
+    names = {}
+    for key, rule in ruleset.rules.items():
+        names[rule.meta.id] = names[key] = rule
+    for doc, parsed in context.filters:
+        refs = parsed.filter.rules
+        for ref in refs if isinstance(refs, list) else []:
+            target = names.get(ref.reference)
+            if not isinstance(target, DetectionRule):
+                what = "unknown rule" if target is None else "a rule that is not a detection"
+                message = f"filter names {what} {ref.reference!r}"
+                ruleset.problems.append(
+                    Problem(doc.path, doc.line("filter", "rules"), "filter.rules", message)
+                )
 
 
 def _meta(doc: _Doc, options: dict[str, Any]) -> RuleMeta | None:
@@ -287,7 +357,52 @@ def _sigma_keys(section: str, errors: list[Any]) -> tuple[str, ...]:
     return (section,)
 
 
-def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:  # noqa: PLR0911 - one per problem
+def _sigma_plain(data: dict[str, Any]) -> dict[str, Any]:
+    """The document as pySigma reads it: without apiwatch's options, and with the modifier
+    names of the specification pySigma spells otherwise (``utf16le`` is its ``wide``)."""
+    plain = {k: v for k, v in data.items() if k != "apiwatch"}
+    for section in ("detection", "filter"):
+        if isinstance(plain.get(section), dict):
+            plain[section] = _alias_modifiers(plain[section])
+    return plain
+
+
+def _alias_modifiers(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {_alias_key(k): _alias_modifiers(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_alias_modifiers(item) for item in node]
+    return node
+
+
+def _alias_key(key: Any) -> Any:
+    if not isinstance(key, str) or "|" not in key:
+        return key
+    name, *modifiers = key.split("|")
+    return "|".join([name, *(_MODIFIER_ALIASES.get(m, m) for m in modifiers)])
+
+
+def _split_range(plain: dict[str, Any]) -> tuple[str, float] | None:
+    """A range condition (``gt: 10`` with ``lte: 100``): pySigma takes one bound, so the upper
+    one is taken out here and returned."""
+    correlation = plain.get("correlation")
+    if not isinstance(correlation, dict):
+        return None
+    condition = correlation.get("condition")
+    if not isinstance(condition, dict):
+        return None
+    bounds = [op for op in condition if op in _UPPER_OPS]
+    if len(bounds) != 1 or len([op for op in condition if op not in {"field", "percentile"}]) < 2:
+        return None
+    op = bounds[0]
+    rest = {k: v for k, v in condition.items() if k != op}
+    plain["correlation"] = {**correlation, "condition": rest}
+    return op, float(condition[op])
+
+
+def _build_sigma(  # noqa: PLR0911 - one per problem
+    doc: _Doc, context: _Context, *, detection: bool
+) -> Rule | None:
     options = _options(doc)
     if options is None:
         return None
@@ -295,7 +410,12 @@ def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:  # noqa: PLR0911
     meta = _meta(doc, options)
     if meta is None:
         return None
-    plain = {k: v for k, v in doc.data.items() if k != "apiwatch"}
+    plain = _sigma_plain(doc.data)
+    try:
+        upper = None if detection else _split_range(plain)
+    except (TypeError, ValueError):
+        doc.problem(("correlation", "condition"), "a condition's bounds must be numbers")
+        return None
     section = "detection" if detection else "correlation"
     try:
         kind = SigmaRule if detection else SigmaCorrelationRule
@@ -308,9 +428,9 @@ def _build_sigma(doc: _Doc, *, detection: bool) -> Rule | None:  # noqa: PLR0911
         doc.problem(_sigma_keys(section, parsed.errors), message)
         return None
     if isinstance(parsed, SigmaRule):
-        return _detection(doc, meta, parsed, options)
+        return _detection(doc, meta, _filtered(parsed, context), options, context)
     if isinstance(parsed, SigmaCorrelationRule):
-        return _correlation(doc, meta, parsed)
+        return _correlation(doc, meta, parsed, upper)
     doc.problem((), f"unexpected rule type {type(parsed).__name__}")
     return None
 
@@ -323,8 +443,37 @@ def _field_keys(doc: _Doc, field_name: str | None) -> tuple[str, ...]:
     return ("detection",)
 
 
+def _filtered(parsed: SigmaRule, context: _Context) -> SigmaRule:
+    """``parsed`` with every filter that names it applied (pySigma ANDs the filter's condition)."""
+    for _doc, sigma_filter in context.filters:
+        applied = sigma_filter.apply_on_rule(parsed)
+        if isinstance(applied, SigmaRule):
+            parsed = applied
+    return parsed
+
+
+def _expand(node: Any, placeholders: dict[str, Sequence[str]]) -> None:
+    """Replace ``expand`` placeholders in the tree's values by the values configured for them
+    (each may hold Sigma wildcards); one not configured raises `Unsupported`."""
+    if isinstance(node, sc.ConditionFieldEqualsValueExpression):
+        value = node.value
+        if isinstance(value, st.SigmaString) and value.contains_placeholder():
+
+            def values(placeholder: st.Placeholder) -> Iterator[st.SigmaString]:
+                if placeholder.name not in placeholders:
+                    reason = f"placeholder %{placeholder.name}% has no values (set placeholders)"
+                    raise Unsupported(reason, node.field)
+                return (st.SigmaString(v) for v in placeholders[placeholder.name])
+
+            expanded = value.replace_placeholders(values)
+            node.value = st.SigmaExpansion(list(expanded))
+        return
+    for arg in getattr(node, "args", ()):
+        _expand(arg, placeholders)
+
+
 def _detection(
-    doc: _Doc, meta: RuleMeta, parsed: SigmaRule, options: dict[str, Any]
+    doc: _Doc, meta: RuleMeta, parsed: SigmaRule, options: dict[str, Any], context: _Context
 ) -> DetectionRule | None:
     conditions = parsed.detection.parsed_condition
     if len(conditions) != 1:
@@ -334,6 +483,7 @@ def _detection(
         return None
     try:
         tree = conditions[0].parsed
+        _expand(tree, context.placeholders)
         matcher, fields, expression = compile_detection(tree)
     except Unsupported as exc:
         doc.problem(_field_keys(doc, exc.field), f"cannot evaluate: {exc}", "unsupported")
@@ -361,13 +511,17 @@ def _detection(
     )
 
 
-def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rule | None:
+def _correlation(  # noqa: PLR0911 - one per problem
+    doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule, upper: tuple[str, float] | None
+) -> Rule | None:
     kind = parsed.type.name.lower()
     supported = {
         "event_count",
         "value_count",
         "value_sum",
         "value_avg",
+        "value_percentile",
+        "value_median",
         "temporal",
         "temporal_ordered",
     }
@@ -377,13 +531,21 @@ def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rul
         )
         return None
     condition = parsed.condition
-    op, count, fieldref = "gte", 1.0, ""
+    op, count, fieldref, rank = "gte", 1.0, "", 50.0
     if kind.startswith("temporal"):
         op, count = "gte", float(len(parsed.rules or []))
     elif isinstance(condition, SigmaCorrelationCondition):
         op = condition.op.name.lower()
         count = float(condition.count)
         fieldref = condition.fieldref if isinstance(condition.fieldref, str) else ""
+        if kind == "value_percentile":
+            if condition.percentile is None or not 0 <= condition.percentile <= 100:
+                doc.problem(
+                    ("correlation", "condition", "percentile"),
+                    "value_percentile needs condition.percentile, from 0 to 100",
+                )
+                return None
+            rank = float(condition.percentile)
     if op not in _STREAMING_OPS:
         doc.problem(
             ("correlation", "condition"),
@@ -424,12 +586,22 @@ def _correlation(doc: _Doc, meta: RuleMeta, parsed: SigmaCorrelationRule) -> Rul
         count=count,
         field=canonical_field(fieldref) if fieldref else "",
         aliases=aliases,
+        upper=upper,
+        percentile=rank,
         generate_refs=bool(parsed.generate),
     )
 
 
+def _sigma_part(data: dict[str, Any]) -> dict[str, Any]:
+    """An extension's ``rules`` and ``timespan`` from the Sigma correlation it sits in."""
+    correlation = data.get("correlation")
+    if not isinstance(correlation, dict):
+        return {}
+    return {k: correlation[k] for k in ("rules", "timespan") if k in correlation}
+
+
 def _build_extension(doc: _Doc) -> Rule | None:
-    options = doc.data["apiwatch"]
+    options = {**_sigma_part(doc.data), **doc.data["apiwatch"]}
     meta = _meta(doc, options)
     if meta is None:
         return None

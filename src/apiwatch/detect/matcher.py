@@ -2,7 +2,9 @@
 
 pySigma parses a rule and applies its modifiers (``contains``, ``all``, ``base64offset`` ...),
 leaving a condition tree whose leaves are typed values: wildcard strings, regular expressions,
-CIDR networks, numeric comparisons, ``exists``, null. `compile_detection` turns that tree into
+CIDR networks, numeric comparisons, ``exists``, null, and the parts of a timestamp (``minute``,
+``hour``, ``day`` of the month, ISO ``week``, ``month``, ``year``: on ``@timestamp``, in UTC as
+events carry it). `compile_detection` turns that tree into
 the source of one Python expression over a `Record`'s ``values`` (``V``) and lower-cased
 ``lower`` (``L``) dicts and compiles it once, so matching an event costs a few dict lookups and
 string operations, not a tree walk.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sigma import conditions as sc
@@ -103,6 +106,8 @@ class _Compiler:
             if not isinstance(arg, sc.ConditionFieldEqualsValueExpression):
                 return None
             value = arg.value
+            if isinstance(value, st.SigmaTimestampPart):
+                return None
             if isinstance(value, st.SigmaNumber):
                 members.update({value.number, str(value.number)})
             elif (
@@ -136,7 +141,7 @@ class _Compiler:
         self.fields.add(name)
         return self.value_test(name, value)
 
-    def value_test(self, name: str, value: Any) -> str:  # noqa: PLR0911 - one case per type
+    def value_test(self, name: str, value: Any) -> str:  # noqa: PLR0911, PLR0912 - one case per type
         v = self.read("V", name)
         if isinstance(value, st.SigmaExpansion):
             return "(" + " or ".join(self.value_test(name, v) for v in value.values) + ")"
@@ -146,6 +151,9 @@ class _Compiler:
             return self.string_test(self.read("L", name), value, cased=False)
         if isinstance(value, st.SigmaBool):
             return f"({v} is {bool(value.boolean)!r})"
+        if isinstance(value, st.SigmaTimestampPart):
+            part = value.timestamp_part.name.lower()
+            return f"(_time_part({v}, {part!r}) == {int(value.number)!r})"
         if isinstance(value, st.SigmaNumber):
             number = value.number
             both = self.const(frozenset({number, str(number)}))
@@ -245,6 +253,21 @@ def _num(value: Any) -> float:
         return float("nan")
 
 
+def _time_part(value: Any, part: str) -> int | None:
+    """The ``minute``/``hour``/``day`` (of the month)/``week`` (ISO)/``month``/``year`` of a
+    timestamp (a datetime, or ISO 8601 text); None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    if part == "week":
+        return value.isocalendar().week
+    return int(getattr(value, part))
+
+
 def _in_net(value: Any, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
     if not isinstance(value, str):
         return False
@@ -255,7 +278,13 @@ def _in_net(value: Any, network: ipaddress.IPv4Network | ipaddress.IPv6Network) 
 
 
 def _namespace(compiler: _Compiler) -> dict[str, Any]:
-    return {"_num": _num, "_in_net": _in_net, "_EMPTY": "", **compiler.constants}
+    return {
+        "_num": _num,
+        "_in_net": _in_net,
+        "_time_part": _time_part,
+        "_EMPTY": "",
+        **compiler.constants,
+    }
 
 
 def compile_detection(tree: Any) -> tuple[Matcher, frozenset[str], str]:

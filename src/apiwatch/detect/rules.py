@@ -6,7 +6,9 @@ Four kinds share `RuleMeta`:
   correlation references it (Sigma's ``generate: false`` default), one alert per group
   (``source.ip`` unless ``apiwatch.group-by`` says otherwise) per ``apiwatch.suppress`` window.
 - `CorrelationRule`: a Sigma correlation (``event_count``, ``value_count``, ``value_sum``,
-  ``value_avg``, ``temporal``, ``temporal_ordered``) over detections or other correlations.
+  ``value_avg``, ``value_percentile``, ``value_median``, ``temporal``, ``temporal_ordered``) over
+  detections or other correlations; its condition is one bound (``op`` ``count``) or a range
+  (a lower bound and ``upper``, e.g. ``gt: 10`` with ``lte: 100``).
 - `BaselineRule` and `SilenceRule`: apiwatch extensions (documented in docs/rules.md).
 """
 
@@ -94,6 +96,8 @@ class CorrelationRule:
     count: float
     field: str = ""
     aliases: dict[str, dict[str, str]] = _field(default_factory=dict)
+    upper: tuple[str, float] | None = None  # a range's upper bound: ("lt" | "lte", value)
+    percentile: float = 50.0  # value_percentile's (value_median is the 50th)
     generate: bool = True
     generate_refs: bool = False  # Sigma's ``generate``: referenced rules raise alerts too
 
