@@ -63,6 +63,7 @@ def demo(users: int, raw: bool, workdir: str) -> None:
 
 def _register() -> None:
     from apiwatch.cli.anchor import anchor, move_signing_key  # noqa: PLC0415
+    from apiwatch.cli.backup import backup, restore  # noqa: PLC0415
     from apiwatch.cli.decisions import allowlist, decisions  # noqa: PLC0415
     from apiwatch.cli.keys import keys  # noqa: PLC0415
     from apiwatch.cli.rules import rules  # noqa: PLC0415
@@ -74,6 +75,8 @@ def _register() -> None:
     for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify,
                     decisions, allowlist, anchor, move_signing_key):  # fmt: skip
         cli.add_command(command)
+    cli.add_command(backup)
+    cli.add_command(restore)
 
 
 _register()
