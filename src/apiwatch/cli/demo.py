@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from apiwatch.cli._serving import Running
-from apiwatch.sensor import EcsFormatter
+from apiwatch.sensor import EcsFormatter, LoggingOutput
 from apiwatch.sensor._outputs import EVENTS_LOGGER
 
 __all__ = ["run_demo"]
@@ -162,6 +162,8 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
                 collector=collector.url,
                 api_key=ingest_key,
                 spool_dir=str(workdir / "spool"),
+                # The demo shows what the sensor writes, beside what it ships.
+                outputs=[LoggingOutput(install_handler=False)],
             )
         )
         if not raw:
