@@ -64,6 +64,7 @@ def demo(users: int, raw: bool, workdir: str) -> None:
 def _register() -> None:
     from apiwatch.cli.anchor import anchor, move_signing_key  # noqa: PLC0415
     from apiwatch.cli.backup import backup, restore  # noqa: PLC0415
+    from apiwatch.cli.configcmd import config  # noqa: PLC0415
     from apiwatch.cli.decisions import allowlist, decisions  # noqa: PLC0415
     from apiwatch.cli.keys import keys  # noqa: PLC0415
     from apiwatch.cli.rules import rules  # noqa: PLC0415
@@ -77,6 +78,7 @@ def _register() -> None:
         cli.add_command(command)
     cli.add_command(backup)
     cli.add_command(restore)
+    cli.add_command(config)
 
 
 _register()

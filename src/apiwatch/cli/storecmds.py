@@ -125,6 +125,9 @@ def events(config: str | None, db: str | None, limit: int, **criteria: object) -
         # A stored line is the sender's, whatever it holds: control, bidi and line-separator
         # characters are written as JSON escapes (the same JSON value), never raw to a terminal.
         out.write(printable_json(line.decode("utf-8", "replace")).encode() + b"\n")
+    if page.next_cursor is not None:
+        click.echo(f"note: more events match than the {plural(limit, 'event')} shown: raise "
+                   "--limit or narrow the filter", err=True)  # fmt: skip
 
 
 def _who() -> str:
