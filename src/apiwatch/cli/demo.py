@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -202,12 +204,26 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
     _offline(rule_types)
     _response_summary(outcome, webhook)
+    apiwatch = command_name()
     click.echo(
         f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
-        f"  apiwatch events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
-        f"  apiwatch simulate --out sim && apiwatch scan sim/events.ndjson\n"
-        f"  apiwatch verify --db sqlite:///{workdir / 'demo.db'}"
+        f"  {apiwatch} events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
+        f"  {apiwatch} simulate --out sim && {apiwatch} scan sim/events.ndjson\n"
+        f"  {apiwatch} verify --db sqlite:///{workdir / 'demo.db'}"
     )
+
+
+def command_name() -> str:
+    """How to type this installation's ``apiwatch`` from here: the bare name when PATH finds
+    this very command, else its path (``.venv/bin/apiwatch`` after ``make demo``)."""
+    installed = Path(sys.executable).with_name("apiwatch")
+    found = shutil.which("apiwatch")
+    if found is not None and Path(found).resolve() == installed.resolve():
+        return "apiwatch"
+    try:
+        return str(installed.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(installed)
 
 
 def _response_act(  # noqa: PLR0917 - the demo's parts, in the order they were made
