@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from apiwatch.cli._serving import Running
+from apiwatch.cli._tables import keep_words_whole
 from apiwatch.sensor import EcsFormatter, LoggingOutput
 from apiwatch.sensor._outputs import EVENTS_LOGGER
 
@@ -113,7 +114,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
             ", ".join(exposed[:6]) or "-",
             style="bold red" if compromised or exposed else None,
         )
-    console.print(table)
+    console.print(keep_words_whole(table, "incident", "compromised"))
 
 
 def _offline(rule_types: dict[str, str]) -> None:
