@@ -213,7 +213,7 @@ def test_unknown_setting_names_file_and_key(db: str, tmp_path: Path) -> None:
     (tmp_path / "apiwatch.toml").write_text("prot = 9000\n")
     result = CliRunner().invoke(cli, ["keys", "list"])
     assert result.exit_code != 0
-    assert "unknown setting(s) prot" in str(result.exception) + result.output
+    assert "unknown setting prot" in str(result.exception) + result.output
 
 
 def test_bad_db_url_is_a_clear_error(db: str) -> None:
