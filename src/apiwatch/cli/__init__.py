@@ -9,7 +9,12 @@ from __future__ import annotations
 import os
 import sys
 
-import click
+try:
+    import click
+except ImportError:  # `pip install apiwatch` is the sensor alone: say what brings the CLI
+    raise SystemExit(
+        "apiwatch: the command line needs the cli extra: pip install 'apiwatch[cli]'"
+    ) from None
 
 from apiwatch import __version__
 from apiwatch.model import ApiwatchError
