@@ -56,7 +56,7 @@ def test_exported_anchor_catches_an_emptied_store(backend: Backend, tmp_path: Pa
     code, _, err = run("anchor", "export", "--out", str(anchor), "--db", url(backend))
     assert (code, err.strip()) == (0, f"anchor appended to {anchor}")
     code, out, _ = run("verify", "--anchor", str(anchor), "--db", url(backend))
-    assert (code, out.strip()) == (0, "intact: 8 records, 2 signed checkpoints; matches 1 anchors")
+    assert (code, out.strip()) == (0, "intact: 8 records, 2 signed checkpoints; matches 1 anchor")
     backend.sql("DELETE FROM events")
     backend.sql("DELETE FROM checkpoints")
     code, out, _ = run("verify", "--db", url(backend))

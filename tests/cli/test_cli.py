@@ -52,6 +52,22 @@ def test_demo_finds_every_replayed_attack_live_and_offline(tmp_path: Path) -> No
     assert served is not None and served.group(1) == served.group(2)
     assert "hash chain: intact" in out
     assert all("\r" not in line for line in out.splitlines())
+    _printed_commands_work(out, tmp_path)
+
+
+def _printed_commands_work(out: str, cwd: Path) -> None:
+    """The demo's follow-up `events` and `verify` lines run as printed, from a shell whose PATH
+    does not hold the installation's bin directory."""
+    printed = out.split("look around with\n", 1)[1].splitlines()
+    lines = [line.strip() for line in printed if " events " in line or " verify " in line]
+    assert len(lines) == 2
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if Path(p) != Path(sys.executable).parent)  # fmt: skip
+    for line in lines:
+        environment = {**os.environ, "PATH": path}
+        done = subprocess.run(["/bin/sh", "-c", line], cwd=cwd, capture_output=True, text=True,
+                              timeout=120, env=environment, check=False)  # fmt: skip
+        assert done.returncode == 0, (line, done.stderr)
 
 
 def test_unknown_command_is_one_clear_line() -> None:

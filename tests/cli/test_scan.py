@@ -425,7 +425,7 @@ def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
         )
         assert result.returncode == 1
         assert result.stderr.strip().splitlines() == [
-            f"Error: cannot read {missing}: No such file or directory"
+            f"apiwatch: cannot read {missing}: No such file or directory"
         ]
         assert result.stdout == ""
 

@@ -143,7 +143,7 @@ def test_verify_passes_then_names_the_edited_record(db: str, tmp_path: Path) -> 
     """`verify` exits 0 with a summary when intact, 1 naming the record edited in the file."""
     _fill(db, 40)
     code, out, _ = run("verify", "--db", db)
-    assert (code, out.strip()) == (0, "intact: 40 records, 1 signed checkpoints")
+    assert (code, out.strip()) == (0, "intact: 40 records, 1 signed checkpoint")  # one, singular
     with sqlite3.connect(tmp_path / "store.db") as connection:
         connection.execute("UPDATE events SET source_ip = NULL WHERE seq = 17")
     code, _, err = run("verify", "--db", db)
@@ -213,7 +213,7 @@ def test_unknown_setting_names_file_and_key(db: str, tmp_path: Path) -> None:
     (tmp_path / "apiwatch.toml").write_text("prot = 9000\n")
     result = CliRunner().invoke(cli, ["keys", "list"])
     assert result.exit_code != 0
-    assert "unknown setting(s) prot" in str(result.exception) + result.output
+    assert "unknown setting prot" in str(result.exception) + result.output
 
 
 def test_bad_db_url_is_a_clear_error(db: str) -> None:

@@ -99,7 +99,7 @@ def test_a_broken_rule_stops_serve_before_a_store_is_made(tmp_path: Path) -> Non
         env={k: v for k, v in os.environ.items() if not k.startswith("APIWATCH_")},
     )
     assert result.returncode == 1
-    assert result.stderr.startswith("apiwatch: rules: 1 error(s) in rule files:")
+    assert result.stderr.startswith("apiwatch: rules: 1 error in a rule file:")
     assert "broken.yml:8" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "apiwatch.db").exists()

@@ -6,9 +6,15 @@ for a mistake of the user's (`click.ClickException` and `ApiwatchError` are turn
 
 from __future__ import annotations
 
+import os
 import sys
 
-import click
+try:
+    import click
+except ImportError:  # `pip install apiwatch` is the sensor alone: say what brings the CLI
+    raise SystemExit(
+        "apiwatch: the command line needs the cli extra: pip install 'apiwatch[cli]'"
+    ) from None
 
 from apiwatch import __version__
 from apiwatch.model import ApiwatchError
@@ -62,6 +68,8 @@ def demo(users: int, raw: bool, workdir: str) -> None:
 
 def _register() -> None:
     from apiwatch.cli.anchor import anchor, move_signing_key  # noqa: PLC0415
+    from apiwatch.cli.backup import backup, restore  # noqa: PLC0415
+    from apiwatch.cli.configcmd import config  # noqa: PLC0415
     from apiwatch.cli.decisions import allowlist, decisions  # noqa: PLC0415
     from apiwatch.cli.explain import explain  # noqa: PLC0415
     from apiwatch.cli.incidents import alerts, incidents  # noqa: PLC0415
@@ -79,23 +87,47 @@ def _register() -> None:
         cli.add_command(command)
     for command in (incidents, alerts, explain, status, ship):  # see and act (issue 12)
         cli.add_command(command)
+    cli.add_command(backup)
+    cli.add_command(restore)
+    cli.add_command(config)
 
 
 _register()
 
 
 def main() -> None:
-    """Console entry point: one line per user error, exit code 1 (2 for usage errors)."""
+    """Console entry point: one ``apiwatch: …`` line per error, exit code 1 (2 for usage errors).
+
+    Anything unexpected is one line too, naming its type; ``APIWATCH_DEBUG=1`` shows the
+    traceback instead (for a bug report).
+    """
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        exc.show()
+        _show(exc)
         sys.exit(exc.exit_code)
     except ApiwatchError as exc:
         click.echo(f"apiwatch: {exc}", err=True)
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("APIWATCH_DEBUG"):
+            raise
+        click.echo(f"apiwatch: unexpected error ({type(exc).__name__}: {exc}); run again with "
+                   "APIWATCH_DEBUG=1 for the details to report", err=True)  # fmt: skip
+        sys.exit(1)
+
+
+def _show(exc: click.ClickException) -> None:
+    """click's message in apiwatch's style: usage errors keep their usage and help hint."""
+    context = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and context is not None:
+        click.echo(context.get_usage(), err=True)
+        click.echo(f"Try '{context.command_path} {context.help_option_names[0]}' for help.",
+                   err=True)  # fmt: skip
+    message = exc.format_message()
+    click.echo(message if message.startswith("apiwatch") else f"apiwatch: {message}", err=True)

@@ -14,9 +14,11 @@ from apiwatch.cli._config import Settings, load_settings
 from apiwatch.store import SqlStore, default_key_file, default_signing_key_file, open_store
 
 __all__ = [
+    "discard_new_store",
     "key_file_of",
     "open_configured_store",
     "parse_since",
+    "plural",
     "settings_for",
     "signing_key_file_of",
     "since_callback",
@@ -124,3 +126,25 @@ def since_callback(
 ) -> datetime | None:
     """`parse_since` for a click option (None stays None)."""
     return None if value is None else parse_since(value)
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 record``, ``2 records`` (``many`` for an irregular plural)."""
+    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+
+
+def discard_new_store(store: SqlStore, url: str) -> None:
+    """Remove a closed store that was created just now, with the keys made for it (a failed
+    start leaves nothing behind). A store whose keys already existed is left alone; for
+    PostgreSQL only the key files go (the tables stay, empty)."""
+    keyring = store.keyring
+    if not keyring.created:
+        return
+    if url.startswith("sqlite:") and isinstance(getattr(store, "path", None), Path):
+        path: Path = store.path  # type: ignore[attr-defined]
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+    if keyring.path is not None:
+        keyring.path.unlink(missing_ok=True)
+    if keyring.created_signing and keyring.signing_path is not None:
+        keyring.signing_path.unlink(missing_ok=True)

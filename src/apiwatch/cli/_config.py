@@ -202,7 +202,8 @@ def _from_file(path: Path) -> dict[str, Any]:
             flat[key] = value
     unknown = sorted(set(flat) - set(_TYPES))
     if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        noun = "setting" if len(unknown) == 1 else "settings"
+        raise ConfigError(f"{path}: unknown {noun} {', '.join(unknown)}")
     return {k: _coerce(k, v, str(path)) for k, v in flat.items()}
 
 

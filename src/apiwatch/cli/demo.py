@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ from typing import Any
 import click
 
 from apiwatch.cli._serving import Running
-from apiwatch.sensor import EcsFormatter
+from apiwatch.cli._tables import keep_words_whole
+from apiwatch.sensor import EcsFormatter, LoggingOutput
 from apiwatch.sensor._outputs import EVENTS_LOGGER
 
 __all__ = ["run_demo"]
@@ -111,7 +114,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
             ", ".join(exposed[:6]) or "-",
             style="bold red" if compromised or exposed else None,
         )
-    console.print(table)
+    console.print(keep_words_whole(table, "incident", "compromised"))
 
 
 def _offline(rule_types: dict[str, str]) -> None:
@@ -162,6 +165,8 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
                 collector=collector.url,
                 api_key=ingest_key,
                 spool_dir=str(workdir / "spool"),
+                # The demo shows what the sensor writes, beside what it ships.
+                outputs=[LoggingOutput(install_handler=False)],
             )
         )
         if not raw:
@@ -200,12 +205,26 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
     _offline(rule_types)
     _response_summary(outcome, webhook)
+    apiwatch = command_name()
     click.echo(
         f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
-        f"  apiwatch events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
-        f"  apiwatch simulate --out sim && apiwatch scan sim/events.ndjson\n"
-        f"  apiwatch verify --db sqlite:///{workdir / 'demo.db'}"
+        f"  {apiwatch} events --db sqlite:///{workdir / 'demo.db'} --action authn_login_fail\n"
+        f"  {apiwatch} simulate --out sim && {apiwatch} scan sim/events.ndjson\n"
+        f"  {apiwatch} verify --db sqlite:///{workdir / 'demo.db'}"
     )
+
+
+def command_name() -> str:
+    """How to type this installation's ``apiwatch`` from here: the bare name when PATH finds
+    this very command, else its path (``.venv/bin/apiwatch`` after ``make demo``)."""
+    installed = Path(sys.executable).with_name("apiwatch")
+    found = shutil.which("apiwatch")
+    if found is not None and Path(found).resolve() == installed.resolve():
+        return "apiwatch"
+    try:
+        return str(installed.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(installed)
 
 
 def _response_act(  # noqa: PLR0917 - the demo's parts, in the order they were made

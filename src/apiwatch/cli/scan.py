@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from apiwatch.cli._tables import keep_words_whole
 from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
 from apiwatch.model import ApiwatchError, ConfigError, Event
 from apiwatch.model import printable_text as safe
@@ -157,7 +158,7 @@ def _table(incidents: list[Incident]) -> Table:
             _shown(", ".join(inc.accounts_compromised) or "-"),
             _shown(", ".join(inc.objects_exposed[:10]) or "-"),
         )
-    return table
+    return keep_words_whole(table, "incident", "compromised")
 
 
 @click.command()

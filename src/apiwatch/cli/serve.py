@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +13,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 
-from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.cli._common import (
+    discard_new_store,
+    open_configured_store,
+    plural,
+    settings_for,
+    store_options,
+)
 from apiwatch.cli._config import Settings
+from apiwatch.cli._listen import bound_port, check_tls, listen
 from apiwatch.model import ConfigError
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
@@ -123,9 +131,50 @@ def serve(
             "pip install 'apiwatch[server]'"
         ) from None
 
+    # Everything that can refuse the start does so before any store or key file is made:
+    # the TLS pair, the address, the settings and the rules.
+    if settings.tls_cert and settings.tls_key:
+        check_tls(settings.tls_cert, settings.tls_key)
     collector = server_settings(settings)
-    # Rule errors stop the start before any store or key file is made.
     ruleset = load_ruleset(collector) if settings.detect else None
+    sock = listen(settings.host, settings.port)
+    try:
+        store = _open_for_serving(settings)
+        app = _app_or_discard(store, settings, lambda: create_app(store, collector,
+                                                                  ruleset=ruleset))  # fmt: skip
+    except BaseException:
+        sock.close()
+        raise
+    stop = threading.Event()
+    if settings.retention_days:
+        _start_retention(store, settings.retention_days, stop)
+    _announce(settings, bound_port(sock), ruleset)
+    server_config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=bound_port(sock),
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
+        log_level=settings.log_level,
+        log_config=_log_config(settings.log_level),
+        access_log=False,
+        server_header=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anything on the host
+        # (or a proxy that passes the header on) could then choose the client address.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
+    )
+    try:
+        uvicorn.Server(server_config).run(sockets=[sock])
+    finally:
+        stop.set()
+        sock.close()
+        store.close()
+
+
+def _open_for_serving(settings: Settings) -> SqlStore:
+    """The store, created if missing; refused (and whatever was made for it removed) when the
+    signing key is missing."""
     store = open_configured_store(settings, create=True, anchor=True)
     if not store.keyring.can_sign:  # refuse at start, not on every batch
         store.close()
@@ -133,41 +182,31 @@ def serve(
             f"the signing key file {store.keyring.signing_path} is missing: the collector "
             "signs what it stores (set signing_key_file / APIWATCH_SIGNING_KEY_FILE to it)"
         )
+    return store
+
+
+def _app_or_discard(store: SqlStore, settings: Settings, make: Callable[[], Any]) -> Any:
+    """``make()``; when it fails, the store is closed and, if this start created it, removed
+    with its keys: a failed start leaves nothing behind."""
     try:
-        app = create_app(store, collector, ruleset=ruleset)
+        return make()
     except BaseException:
         store.close()
+        discard_new_store(store, settings.db)
         raise
-    stop = threading.Event()
-    if settings.retention_days:
-        _start_retention(store, settings.retention_days, stop)
+
+
+def _announce(settings: Settings, port: int, ruleset: Any) -> None:
+    """The start's lines: where it collects (the real port), exposure, the rules it runs."""
     scheme = "https" if settings.tls_cert else "http"
-    click.echo(f"apiwatch: collecting on {scheme}://{settings.host}:{settings.port} "
+    click.echo(f"apiwatch: collecting on {scheme}://{settings.host}:{port} "
                f"into {_safe_url(settings)}", err=True)  # fmt: skip
     _warn_if_exposed(settings)
     if ruleset is not None:
         unsupported = len(ruleset.unsupported)
         left_out = f" ({unsupported} unsupported, left out)" if unsupported else ""
-        click.echo(f"apiwatch: detecting with {len(ruleset.rules)} rules{left_out}", err=True)
-    try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            ssl_certfile=settings.tls_cert,
-            ssl_keyfile=settings.tls_key,
-            log_level=settings.log_level,
-            log_config=_log_config(settings.log_level),
-            access_log=False,
-            server_header=False,
-            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: anything on the host
-            # (or a proxy that passes the header on) could then choose the client address.
-            proxy_headers=bool(settings.forwarded_allow_ips),
-            forwarded_allow_ips=settings.forwarded_allow_ips or None,
-        )
-    finally:
-        stop.set()
-        store.close()
+        count = len(ruleset.rules)
+        click.echo(f"apiwatch: detecting with {plural(count, 'rule')}{left_out}", err=True)
 
 
 def _warn_if_exposed(settings: Settings) -> None:

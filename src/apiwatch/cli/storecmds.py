@@ -12,6 +12,7 @@ from rich.console import Console
 
 from apiwatch.cli._common import (
     open_configured_store,
+    plural,
     settings_for,
     since_callback,
     store_options,
@@ -50,15 +51,18 @@ def verify(anchor_files: tuple[Path, ...], config: str | None, db: str | None) -
 def summary(report: VerifyReport) -> str:
     """One line saying what a successful verify proved (and nothing more)."""
     if not report.proven:
-        return (f"no signed checkpoint: nothing proven ({report.records} records; an empty "
-                "store and one emptied by hand look alike without an anchor)")  # fmt: skip
+        records = plural(report.records, "record")
+        return (f"no signed checkpoint: nothing proven ({records}; an empty store and one "
+                "emptied by hand look alike without an anchor)")  # fmt: skip
     expired = report.expired_records
     return (
-        f"intact: {report.records} records, {report.checkpoints} signed checkpoints"
-        + (f", {report.ledger_entries} ledger entries" if report.ledger_entries else "")
-        + (f", {expired} earlier records expired by retention" if expired else "")
-        + (f"; matches {report.anchors} anchors" if report.anchors else "")
-    )
+        f"intact: {plural(report.records, 'record')}, "
+        f"{plural(report.checkpoints, 'signed checkpoint')}"
+        + (f", {plural(report.ledger_entries, 'ledger entry', 'ledger entries')}"
+           if report.ledger_entries else "")
+        + (f", {plural(expired, 'earlier record')} expired by retention" if expired else "")
+        + (f"; matches {plural(report.anchors, 'anchor')}" if report.anchors else "")
+    )  # fmt: skip
 
 
 @click.command("rotate-key")
@@ -71,7 +75,8 @@ def rotate_key(config: str | None, db: str | None) -> None:
             done = store.rotate_key()
     finally:
         store.close()
-    click.echo(f"data key {store.keyring.current} is current; {done} records re-encrypted")
+    done_text = plural(done, "record")
+    click.echo(f"data key {store.keyring.current} is current; {done_text} re-encrypted")
 
 
 @click.command()
@@ -91,7 +96,7 @@ def expire(days: int, config: str | None, db: str | None) -> None:
         deleted = store.expire(datetime.now(UTC) - timedelta(days=days))
     finally:
         store.close()
-    click.echo(f"expired {deleted} records older than {days} days")
+    click.echo(f"expired {plural(deleted, 'record')} older than {plural(days, 'day')}")
 
 
 @click.command()
@@ -124,6 +129,9 @@ def events(config: str | None, db: str | None, limit: int, **criteria: object) -
         # A stored line is the sender's, whatever it holds: control, bidi and line-separator
         # characters are written as JSON escapes (the same JSON value), never raw to a terminal.
         out.write(printable_json(line.decode("utf-8", "replace")).encode() + b"\n")
+    if page.next_cursor is not None:
+        click.echo(f"note: more events match than the {plural(limit, 'event')} shown: raise "
+                   "--limit or narrow the filter", err=True)  # fmt: skip
 
 
 def _who() -> str:

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apiwatch.model import Action
-from apiwatch.sensor._decision_sync import DecisionSync
 from apiwatch.sensor._decisions import Active, DecisionCache, steady_time
 
 if TYPE_CHECKING:
@@ -93,6 +92,9 @@ class Enforcer:
         self.fail_closed = config.fail_closed and config.enforce  # a dry run never refuses
         self.max_stale = config.decisions_max_stale
         self.clock = clock
+        # Imported here: it brings httpx, which a sensor that does not enforce never loads.
+        from apiwatch.sensor._decision_sync import DecisionSync  # noqa: PLC0415
+
         self.sync = DecisionSync(
             config.decisions_url or "",
             api_key=config.decisions_key or "",

@@ -135,9 +135,12 @@ class Sensor:
 
     @staticmethod
     def _make_outputs(config: SensorConfig) -> tuple[Output, ...]:
-        outputs: list[Output] = (
-            list(config.outputs) if config.outputs is not None else [LoggingOutput()]
-        )
+        # The default is one stderr line per event, unless the events go to a collector: a
+        # shipping sensor writes to stderr only when asked (outputs=[LoggingOutput()]).
+        if config.outputs is not None:
+            outputs: list[Output] = list(config.outputs)
+        else:
+            outputs = [] if config.collector else [LoggingOutput()]
         if config.collector:
             from apiwatch.sensor.shipper import Shipper  # noqa: PLC0415 - only when shipping
 

@@ -66,7 +66,9 @@ def load_ruleset(settings: ServerSettings) -> RuleSet:
     ruleset = load_rules(packs)
     if ruleset.errors:
         listed = "\n".join(f"  {problem}" for problem in ruleset.errors)
-        raise ConfigError(f"rules: {len(ruleset.errors)} error(s) in rule files:\n{listed}")
+        count = len(ruleset.errors)
+        errors = "1 error in a rule file" if count == 1 else f"{count} errors in rule files"
+        raise ConfigError(f"rules: {errors}:\n{listed}")
     for problem in ruleset.unsupported:
         logger.warning("rule left out: %s", problem)
     return ruleset

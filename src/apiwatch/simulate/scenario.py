@@ -14,7 +14,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from apiwatch.model import Event
+from apiwatch.model import ConfigError, Event
 from apiwatch.simulate import _api_attacks as api
 from apiwatch.simulate import _login_attacks as login
 from apiwatch.simulate._benign import regular_users
@@ -204,6 +204,13 @@ def _trim(world: World, requests: list[Request], lines: int) -> list[Request]:
     searches = [
         i for i, r in enumerate(requests) if r.origin == "benign" and r.route == "/products"
     ]
+    if excess > len(searches):
+        fewest = lines + excess - len(searches)
+        raise ConfigError(
+            f"lines: {lines:,} is too few: the attacks, the traps and the fewest regular users "
+            f"(20) make {fewest:,} shop requests; give --lines {fewest:,} or more, or leave "
+            "attacks or traps out (--attacks, --no-traps)"
+        )
     dropped = set(world.rng("trim").sample(searches, excess))
     return [r for i, r in enumerate(requests) if i not in dropped]
 

@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from types import ModuleType
 
 from apiwatch.model import ConfigError
 from apiwatch.store._anchor import Anchor, AnchorWriter, read_anchors
@@ -25,6 +26,7 @@ from apiwatch.store._manual import (
     manual_decision,
     parse_duration,
 )
+from apiwatch.store._probe import check_sqlite_store, postgres_module_missing
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store.base import (
     SCOPES,
@@ -98,12 +100,20 @@ def default_key_file(url: str) -> Path:
         path = _sqlite_path(url)
         return path.with_name(path.name + ".keys")
     _check_scheme(url)
-    from apiwatch.store.postgres import key_file_label  # noqa: PLC0415
-
+    key_file_label = _postgres().key_file_label
     home = _home()
     label, identity = key_file_label(url)
     digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
     return home / f"{re.sub(r'[^A-Za-z0-9._-]', '_', label)}-{digest}.keys"
+
+
+def _postgres() -> ModuleType:
+    """`apiwatch.store.postgres`, or a `ConfigError` naming the extra that brings psycopg."""
+    try:
+        from apiwatch.store import postgres  # noqa: PLC0415 - the postgres extra
+    except ImportError:
+        raise postgres_module_missing() from None
+    return postgres
 
 
 def _home() -> Path:
@@ -151,8 +161,10 @@ def open_store(
     keyring = Keyring.load_or_create(key_path, signing_path)
     try:
         store = _open(url, keyring, max_bytes)
-    except ConfigError:
-        if keyring.created:  # made just now for a store it does not belong to
+    except BaseException:
+        # Made just now for a store that could not be opened (another's, an unreachable or
+        # missing database): a failed open leaves no key files behind.
+        if keyring.created:
             key_path.unlink(missing_ok=True)
             if keyring.created_signing and keyring.signing_path is not None:
                 keyring.signing_path.unlink(missing_ok=True)
@@ -167,9 +179,7 @@ def _open(url: str, keyring: Keyring, max_bytes: int | None) -> SqlStore:
         from apiwatch.store.sqlite import SqliteStore  # noqa: PLC0415
 
         return SqliteStore(_sqlite_path(url), keyring, max_bytes=max_bytes)
-    from apiwatch.store.postgres import PostgresStore  # noqa: PLC0415
-
-    return PostgresStore(url, keyring)
+    return _postgres().PostgresStore(url, keyring)  # type: ignore[no-any-return]
 
 
 def _require_existing(url: str, key_path: Path) -> None:
@@ -178,10 +188,9 @@ def _require_existing(url: str, key_path: Path) -> None:
         where = str(_sqlite_path(url))
         exists = _sqlite_path(url).is_file()
     else:
-        from apiwatch.store.postgres import key_file_label, store_exists  # noqa: PLC0415
-
-        where = key_file_label(url)[0]
-        exists = store_exists(url)
+        postgres = _postgres()
+        where = postgres.key_file_label(url)[0]
+        exists = postgres.store_exists(url)
     if not exists:
         raise ConfigError(
             f"no apiwatch store at {where}; `apiwatch serve` or `apiwatch keys create` creates one"
@@ -191,3 +200,5 @@ def _require_existing(url: str, key_path: Path) -> None:
             f"key file {key_path} is missing: the store at {where} cannot be read or verified "
             "without its keys (set key_file / APIWATCH_KEY_FILE to where they are)"
         )
+    if url.startswith("sqlite:"):
+        check_sqlite_store(_sqlite_path(url))

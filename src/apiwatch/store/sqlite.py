@@ -48,7 +48,12 @@ class SqliteStore(SqlStore):
             )
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot open {self.path}: {exc}") from None
-        connection.execute("PRAGMA journal_mode=WAL")
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:  # "file is not a database"
+            connection.close()
+            raise StoreUnavailableError(f"cannot open {self.path}: {exc} (damaged, or not an "
+                                        "apiwatch store)") from None  # fmt: skip
         # FULL: a commit is on disk before the collector answers 202.
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA busy_timeout=30000")
