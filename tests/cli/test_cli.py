@@ -52,7 +52,7 @@ def test_demo_finds_every_replayed_attack_live_and_offline(tmp_path: Path) -> No
     assert served is not None and served.group(1) == served.group(2)
     assert "hash chain: intact" in out
     assert all("\r" not in line for line in out.splitlines())
-    _printed_commands_work(out, tmp_path)
+    _printed_commands_work(out, Path.cwd())  # where the demo ran: its paths are relative to it
 
 
 def _printed_commands_work(out: str, cwd: Path) -> None:

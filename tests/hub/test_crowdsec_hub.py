@@ -24,7 +24,6 @@ KNOWN = {
 OUTCOMES: list[Outcome] = []  # read by conftest.py's terminal summary
 
 
-
 @cache
 def _rules() -> RuleSet:
     return ruleset()
