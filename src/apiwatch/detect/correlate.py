@@ -53,7 +53,18 @@ def percentile(values: list[float], rank: float) -> float:
 class GroupWindow:
     """One group's sliding window."""
 
-    __slots__ = ("finding", "head", "last", "recent", "seen", "starts", "times", "total", "values")
+    __slots__ = (
+        "finding",
+        "head",
+        "last",
+        "marked",
+        "recent",
+        "seen",
+        "starts",
+        "times",
+        "total",
+        "values",
+    )
 
     def __init__(self) -> None:
         self.times: list[float] = []
@@ -65,6 +76,7 @@ class GroupWindow:
         self.recent: list[Hit] | None = None
         self.last = 0.0
         self.finding: Finding | None = None
+        self.marked: set[Any] | None = None  # values counted towards a ``share``
 
     def expire_times(self, horizon: float, sums: bool) -> None:
         times = self.times
@@ -88,6 +100,8 @@ class GroupWindow:
             if seen[oldest][0] >= horizon:
                 break
             del seen[oldest]
+            if self.marked is not None:
+                self.marked.discard(oldest)
 
     def first_time(self) -> float | None:
         if self.head < len(self.times):
@@ -110,11 +124,21 @@ class GroupWindow:
         return len(self.times) - self.head + len(self.seen)
 
 
-class CorrelationState:
-    """All groups of one correlation rule."""
+Crowded = Callable[[str, float], bool]
+"""``crowded(network, t)``: whether a network carries a crowd of ordinary users at ``t``."""
 
-    def __init__(self, rule: CorrelationRule) -> None:
+
+class CorrelationState:
+    """All groups of one correlation rule.
+
+    A rule with ``min_sources`` above one (the /64 aggregate of a per-source rule) fires only
+    when that many distinct addresses are among the group's hits, and never for a group whose
+    ``apiwatch.net64`` ``crowded`` says is a crowd of ordinary users.
+    """
+
+    def __init__(self, rule: CorrelationRule, crowded: Crowded | None = None) -> None:
         self.rule = rule
+        self.crowded = crowded
         self.groups: dict[tuple[Any, ...], GroupWindow] = {}
         self.compare = _COMPARE[rule.op]
         self.distinct = rule.type == "value_count"
@@ -158,9 +182,19 @@ class CorrelationState:
         if finding is not None:
             finding.absorb(hit, attacker=self.names_attacker(hit, ref))
             return finding
-        if not holds:
+        if not holds or (rule.min_sources > 1 and not self._sources_enough(group, key, hit)):
             return None
         return self._fire(group, key, hit, ref)
+
+    def _sources_enough(self, group: GroupWindow, key: tuple[Any, ...], hit: Hit) -> bool:
+        rule = self.rule
+        hits = [h for _, h in group.seen.values()] if self.distinct else group.recent or []
+        if len({h.ip for h in hits} | {hit.ip}) < rule.min_sources:
+            return False
+        if self.crowded is None or "apiwatch.net64" not in rule.group_by:
+            return True
+        net = key[rule.group_by.index("apiwatch.net64")]
+        return not self.crowded(str(net), hit.t)
 
     def names_attacker(self, hit: Hit, ref: str) -> bool:
         """Whether ``hit``'s source is an attacker of this rule's finding. The plain event that
@@ -184,8 +218,12 @@ class CorrelationState:
             seen = group.seen
             seen.pop(value, None)
             seen[value] = (hit.t, hit)
+            if rule.share is not None:
+                self._mark(group, value, hit)
             group.expire_seen(horizon)
-            return self.holds(len(seen))
+            if not self.holds(len(seen)):
+                return False
+            return rule.share is None or len(group.marked or ()) >= rule.share[2] * len(seen)
         if self.sums:
             number = hit.values.get(rule.field)
             if not isinstance(number, int | float) or isinstance(number, bool):
@@ -204,6 +242,17 @@ class CorrelationState:
         else:
             measure = live
         return self.holds(measure)
+
+    def _mark(self, group: GroupWindow, value: Any, hit: Hit) -> None:
+        """Whether ``value`` counts towards the rule's ``share``: its latest hit decides."""
+        share_field, wanted, _ = self.rule.share  # type: ignore[misc]
+        marked = group.marked
+        if marked is None:
+            marked = group.marked = set()
+        if hit.values.get(share_field) == wanted:
+            marked.add(value)
+        else:
+            marked.discard(value)
 
     def holds(self, measure: float) -> bool:
         """The condition on ``measure``: its bound, and a range's upper bound."""

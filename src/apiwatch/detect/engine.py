@@ -25,7 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,9 @@ from apiwatch.detect.findings import Finding, Hit
 from apiwatch.detect.incidents import IncidentTracker
 from apiwatch.detect.loader import RuleSet
 from apiwatch.detect.matcher import compile_all
+from apiwatch.detect.profiles import AccountOrigins, GeoLookup, LoginTiming, NetworkCrowds
 from apiwatch.detect.rules import BaselineRule, CorrelationRule, DetectionRule, SilenceRule
+from apiwatch.detect.synthetic import SyntheticTraffic
 from apiwatch.model import Event
 from apiwatch.model.alert import Alert, Incident
 
@@ -58,6 +60,7 @@ class EngineStats:
     keys: int = 0
     buffered: int = 0
     too_old: int = 0
+    synthetic: int = 0
 
 
 class Engine:
@@ -73,8 +76,14 @@ class Engine:
         keep_closed_incidents: bool = True,
         max_lag: float | None = None,
         max_buffered: int = 100_000,
+        synthetic: SyntheticTraffic | None = None,
+        geo: GeoLookup | None = None,
     ) -> None:
         self.ruleset = ruleset
+        self.synthetic = synthetic if synthetic is not None else SyntheticTraffic()
+        self.timing = LoginTiming()
+        self.origins = AccountOrigins(geo)
+        self.crowds = NetworkCrowds()
         self.lateness = lateness
         self.max_keys = max_keys
         self.max_lag = max_lag
@@ -102,10 +111,10 @@ class Engine:
                 self.detections.append(rule)
                 self.single[key] = {}
             elif isinstance(rule, CorrelationRule):
-                state = CorrelationState(rule)
-                self.correlations[key] = state
-                for ref in dict.fromkeys(rule.refs):
-                    self.parents.setdefault(ref, []).append((ref, state))
+                self._add_correlation(key, CorrelationState(rule))
+                twin = _net64_twin(rule)
+                if twin is not None:
+                    self._add_correlation(f"{key}@net64", CorrelationState(twin, self.crowds.crowded))
             elif isinstance(rule, BaselineRule):
                 baseline = BaselineState(rule)
                 self.baselines[key] = baseline
@@ -118,6 +127,11 @@ class Engine:
             for rule in self.detections
         ]
         self.match_all, _ = compile_all([rule.tree for rule in self.detections])
+
+    def _add_correlation(self, key: str, state: CorrelationState) -> None:
+        self.correlations[key] = state
+        for ref in dict.fromkeys(state.rule.refs):
+            self.parents.setdefault(ref, []).append((ref, state))
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -170,6 +184,14 @@ class Engine:
             self.watermark = t
         record = to_record(event, _NOTHING)  # the matcher lower-cases what it reads itself
         values = record.values
+        if self.synthetic.classify(values, t) is not None:
+            stats.synthetic += 1
+            for silence in self.silences:
+                silence.see(values, t)
+            return
+        login = values.get("apiwatch.login")
+        if login is not None:
+            self._profile(values, login, t)
         hit: Hit | None = None
         routes = self.routes
         for index in self.match_all(values, record.lower):
@@ -188,6 +210,15 @@ class Engine:
             hit.release()
         if self.watermark >= self.next_tick:
             self._tick(self.watermark)
+
+    def _profile(self, values: dict[str, Any], login: str, t: float) -> None:
+        """What the engine learns from a login before rules see it (`apiwatch.detect.profiles`)."""
+        self.timing(values, login)
+        if login == "success":
+            self.origins(values)
+        net = values.get("apiwatch.net64")
+        if net is not None:
+            self.crowds(net, values, login, t)
 
     def _tick(self, t: float) -> None:
         """Time-driven work: baseline samples, silence checks, sweeps; then when it is next due."""
@@ -292,3 +323,15 @@ class Engine:
             + sum(b.state_size() for b in self.baselines.values())
             + self.tracker.sources()
         )
+
+
+def _net64_twin(rule: CorrelationRule) -> CorrelationRule | None:
+    """The /64 aggregate of a per-source rule: the same rule grouped by ``apiwatch.net64``
+    instead of ``source.ip``, firing only when two or more addresses of the /64 took part (one
+    address is the per-source rule's own case) and never for a crowd (see `NetworkCrowds`)."""
+    if "source.ip" not in rule.group_by or rule.type.startswith("temporal"):
+        return None
+    if rule.field == "source.ip":
+        return None
+    group_by = tuple("apiwatch.net64" if g == "source.ip" else g for g in rule.group_by)
+    return replace(rule, group_by=group_by, min_sources=2)

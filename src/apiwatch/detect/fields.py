@@ -16,7 +16,9 @@ Fields apiwatch derives for rules (under ``apiwatch.``):
   object a request addressed (``/orders/{id}`` + ``/orders/42`` gives ``42``);
 - ``apiwatch.actor``: who acted: ``user.name``, else the token fingerprint, else ``source.ip``;
 - ``apiwatch.login``: ``fail`` or ``success`` for login attempts, absent otherwise;
-- ``url.original``: path and query as requested; ``url.extension``: the path's file extension.
+- ``url.original``: path and query as requested; ``url.extension``: the path's file extension;
+- the account-abuse fields of `apiwatch.detect.derived` (``apiwatch.flow``,
+  ``apiwatch.unknown_user``, ``apiwatch.account_change``, ``apiwatch.foreign``, ...).
 
 Numbers: ``event.duration`` (nanoseconds, as ECS has it) and ``http.response.body.bytes`` (from
 the ECS fields an event carries beyond apiwatch's model) are typed, for ``gt``/``lte`` and the
@@ -29,6 +31,7 @@ import re
 from functools import lru_cache
 from typing import Any, Final
 
+from apiwatch.detect.derived import DERIVED_FIELDS, add_derived
 from apiwatch.model import Event
 
 __all__ = [
@@ -106,7 +109,7 @@ FIELDS: Final[frozenset[str]] = frozenset(
         "apiwatch.actor",
         "apiwatch.login",
     }
-)
+) | DERIVED_FIELDS
 """Every field a rule can name (after taxonomy mapping). A rule naming another field is reported
 as not evaluable (the events apiwatch handles never carry it), never silently never-matching."""
 
@@ -284,6 +287,7 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
     if event.extra:
         values["http.request.referrer"] = _extra_referrer(event.extra)
         values["http.response.body.bytes"] = _extra_body_bytes(event.extra)
+    add_derived(values, event.extra)
     lower: dict[str, str] = {}
     for key in values if lowered is None else lowered:
         value = values.get(key)

@@ -51,7 +51,7 @@ _UPPER_OPS = frozenset({"lt", "lte"})
 _MODIFIER_ALIASES = {"utf16le": "wide"}  # the specification's name -> pySigma's
 Placeholders = Mapping[str, Sequence[str]]
 """``expand`` placeholder name (without ``%``) -> the values it stands for."""
-_SIGMA_OPTIONS = frozenset({"attack", "extent", "group-by", "suppress"})
+_SIGMA_OPTIONS = frozenset({"attack", "extent", "group-by", "share", "suppress"})
 _EXTENSION_OPTIONS = frozenset(
     {
         "type",
@@ -430,7 +430,11 @@ def _build_sigma(  # noqa: PLR0911 - one per problem
     if isinstance(parsed, SigmaRule):
         return _detection(doc, meta, _filtered(parsed, context), options, context)
     if isinstance(parsed, SigmaCorrelationRule):
-        return _correlation(doc, meta, parsed, upper)
+        rule = _correlation(doc, meta, parsed, upper)
+        if isinstance(rule, CorrelationRule) and "share" in options:
+            rule.share = _share(doc, rule, options["share"])
+            return rule if rule.share is not None else None
+        return rule
     doc.problem((), f"unexpected rule type {type(parsed).__name__}")
     return None
 
@@ -590,6 +594,26 @@ def _correlation(  # noqa: PLR0911 - one per problem
         percentile=rank,
         generate_refs=bool(parsed.generate),
     )
+
+
+def _share(doc: _Doc, rule: CorrelationRule, share: Any) -> tuple[str, Any, float] | None:
+    """The ``share`` option of a ``value_count`` correlation: ``{field, value, min}``."""
+    keys = ("apiwatch", "share")
+    if rule.type != "value_count":
+        doc.problem(keys, "share needs a value_count correlation")
+        return None
+    if not isinstance(share, dict) or set(share) != {"field", "value", "min"}:
+        doc.problem(keys, "share must be a mapping of field, value and min")
+        return None
+    minimum = share["min"]
+    if not isinstance(minimum, int | float) or isinstance(minimum, bool) or not 0 < minimum <= 1:
+        doc.problem((*keys, "min"), "share min must be a number above 0, at most 1")
+        return None
+    name = canonical_field(str(share["field"]))
+    if not field_known(name):
+        doc.problem((*keys, "field"), f"unknown field {share['field']!r}", "unsupported")
+        return None
+    return name, share["value"], float(minimum)
 
 
 def _sigma_part(data: dict[str, Any]) -> dict[str, Any]:

@@ -100,6 +100,12 @@ class CorrelationRule:
     percentile: float = 50.0  # value_percentile's (value_median is the 50th)
     generate: bool = True
     generate_refs: bool = False  # Sigma's ``generate``: referenced rules raise alerts too
+    # apiwatch ``share``: (field, value, minimum): of the distinct values counted, at least this
+    # share must have last been seen on a hit whose ``field`` equals ``value``.
+    share: tuple[str, Any, float] | None = None
+    # Set on the /64 aggregate the engine adds beside a per-source rule: it fires only when
+    # that many distinct addresses took part.
+    min_sources: int = 1
 
 
 @dataclass(slots=True)

@@ -1,0 +1,197 @@
+"""Fields apiwatch derives for the account-abuse rules (enumeration, takeover, scraping, IPv6).
+
+`add_derived` completes the values `to_record` flattened from an event:
+
+- ``apiwatch.net64``: the /64 an IPv6 source belongs to (absent for IPv4: one IPv4 address is
+  what a per-source rule already groups by, while an IPv6 host may rotate inside its /64);
+- ``apiwatch.flow``: ``reset`` or ``signup`` for a request to an account-recovery or registration
+  route (``/password-reset``, ``/forgot-password``, ``/signup``, ``/register``, ``/users/exists``,
+  ...), judged from the route's words;
+- ``apiwatch.unknown_user``: true when the app said the account does not exist: ``event.reason``
+  ``unknown_user`` (or ``user_not_found``, ``no_such_user``, ``unknown_account``,
+  ``invalid_user``), or a 404 answer on a reset or sign-up route. The engine also sets it on a
+  failed login answered much faster than logins that checked a password (`timing`);
+- ``apiwatch.account_change``: ``password``, ``email`` or ``mfa`` for a change the account
+  accepted: ``authn_password_change``, or a 2xx write to a route naming it
+  (``/account/email``, ``/mfa``, ``/2fa``, ``/totp``, ``/password`` ...);
+- ``apiwatch.owner_id``: the owner an object route names (``/users/{id}/orders`` gives the id
+  after ``users``), else ECS ``user.target.id``; ``apiwatch.foreign``: true when that owner is
+  neither the caller's ``user.id`` nor its ``user.name``;
+- ``apiwatch.page_offset``: how deep a list request reads: ``offset``, or ``(page - 1) ×``
+  the page size (``limit``, ``per_page``, ``page_size``, ``size``; 20 when not given);
+- from ECS fields beyond apiwatch's model: ``user.target.id``, ``user.target.name``,
+  ``source.geo.country_iso_code``, ``source.as.number``.
+
+Each costs a dict lookup for an event it does not concern: route words are judged once per route
+(cached), the query only when it names a page.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from typing import Any, Final
+
+__all__ = ["DERIVED_FIELDS", "UNKNOWN_USER_REASONS", "add_derived", "net64"]
+
+DERIVED_FIELDS: Final = frozenset(
+    {
+        "apiwatch.net64",
+        "apiwatch.flow",
+        "apiwatch.unknown_user",
+        "apiwatch.account_change",
+        "apiwatch.owner_id",
+        "apiwatch.foreign",
+        "apiwatch.page_offset",
+        "apiwatch.new_origin",
+        "user.target.id",
+        "user.target.name",
+        "source.geo.country_iso_code",
+        "source.as.number",
+    }
+)
+"""Every field this module (and the engine's account profiles) may set."""
+
+UNKNOWN_USER_REASONS: Final = frozenset(
+    {"unknown_user", "user_not_found", "no_such_user", "unknown_account", "invalid_user"}
+)
+
+_RESET_WORDS: Final = ("password-reset", "password_reset", "reset-password", "reset_password",
+                       "forgot", "password/reset", "recover", "passwordreset", "lost-password")  # fmt: skip
+_SIGNUP_WORDS: Final = ("signup", "sign-up", "sign_up", "register", "registration",
+                        "check-email", "check-username", "users/exists", "email-available",
+                        "username-available")  # fmt: skip
+_CHANGE_WORDS: Final = (
+    ("mfa", "mfa"), ("2fa", "mfa"), ("totp", "mfa"), ("otp", "mfa"), ("two-factor", "mfa"),
+    ("email", "email"), ("e-mail", "email"), ("password", "password"),
+)  # fmt: skip
+_OWNER_WORDS: Final = frozenset(
+    {"users", "user", "accounts", "account", "customers", "customer", "members", "profiles",
+     "partners", "partner", "tenants", "organizations", "orgs"}  # fmt: skip
+)
+_WRITES: Final = frozenset({"POST", "PUT", "PATCH"})
+_SIZE_KEYS: Final = ("limit", "per_page", "page_size", "pagesize", "size")
+_DEFAULT_PAGE_SIZE: Final = 20
+
+
+@lru_cache(maxsize=65536)
+def net64(ip: str) -> str | None:
+    """The /64 of an IPv6 address (None for IPv4 and non-addresses)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if address.version != 6 or address.ipv4_mapped is not None:
+        return None
+    return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+
+
+@lru_cache(maxsize=16384)
+def _route_facts(route: str) -> tuple[str | None, str | None, int]:
+    """(flow, account change kind, index of the owner placeholder or -1) of a route."""
+    low = route.lower()
+    flow = None
+    if any(word in low for word in _RESET_WORDS):
+        flow = "reset"
+    elif any(word in low for word in _SIGNUP_WORDS):
+        flow = "signup"
+    change = None
+    if flow is None and "login" not in low:
+        change = next((kind for word, kind in _CHANGE_WORDS if word in low), None)
+    parts = low.split("/")
+    owner = -1
+    for index in range(len(parts) - 1):
+        after = parts[index + 1]
+        if parts[index] in _OWNER_WORDS and after.startswith("{") and after.endswith("}"):
+            owner = index + 1
+            break
+    return flow, change, owner
+
+
+def _page_offset(query: str) -> int | None:
+    """How deep a list request reads (see the module docstring), from its query."""
+    params: dict[str, str] = {}
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        params[key.lower()] = value
+    offset = params.get("offset")
+    if offset is not None and offset.isdigit():
+        return int(offset)
+    page = params.get("page") or params.get("page_number")
+    if page is None or not page.isdigit():
+        return None
+    size = next((params[k] for k in _SIZE_KEYS if params.get(k, "").isdigit()), None)
+    per = int(size) if size is not None else _DEFAULT_PAGE_SIZE
+    return max(int(page) - 1, 0) * per
+
+
+def _extra(extra: dict[str, Any], *keys: str) -> Any:
+    node: Any = extra
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def add_derived(values: dict[str, Any], extra: dict[str, Any] | None) -> None:
+    """Add the fields of the module docstring to ``values`` (a record being built)."""
+    ip = values.get("source.ip")
+    if ip is not None and ":" in ip:
+        values["apiwatch.net64"] = net64(ip)
+    if extra:
+        _from_extra(values, extra)
+    reason = values.get("event.reason")
+    if reason is not None and reason.lower() in UNKNOWN_USER_REASONS:
+        values["apiwatch.unknown_user"] = True
+    if values.get("event.action") == "authn_password_change":
+        values["apiwatch.account_change"] = "password"
+    route = values.get("apiwatch.route")
+    if route is not None:
+        _from_route(values, route)
+    query = values.get("url.query")
+    if query is not None and ("page" in query or "offset" in query):
+        values["apiwatch.page_offset"] = _page_offset(query)
+
+
+def _from_extra(values: dict[str, Any], extra: dict[str, Any]) -> None:
+    target = _extra(extra, "user", "target")
+    if isinstance(target, dict):
+        for key in ("id", "name"):
+            value = target.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                values[f"user.target.{key}"] = str(value)
+    country = _extra(extra, "source", "geo", "country_iso_code")
+    if isinstance(country, str):
+        values["source.geo.country_iso_code"] = country
+    number = _extra(extra, "source", "as", "number")
+    if isinstance(number, int) and not isinstance(number, bool):
+        values["source.as.number"] = number
+
+
+def _from_route(values: dict[str, Any], route: str) -> None:
+    flow, change, owner_slot = _route_facts(route)
+    status = values.get("http.response.status_code")
+    if flow is not None:
+        values["apiwatch.flow"] = flow
+        if status == 404:
+            values["apiwatch.unknown_user"] = True
+    elif (
+        change is not None
+        and values.get("http.request.method") in _WRITES
+        and isinstance(status, int)
+        and 200 <= status < 300
+    ):
+        values.setdefault("apiwatch.account_change", change)
+    owner = values.get("user.target.id")
+    if owner_slot >= 0:
+        path = values.get("url.path") or ""
+        parts = path.split("/")
+        if len(parts) > owner_slot and parts[owner_slot]:
+            owner = parts[owner_slot]
+    if owner is None:
+        return
+    values["apiwatch.owner_id"] = owner
+    caller = values.get("user.id"), values.get("user.name")
+    if caller != (None, None) and owner not in caller:
+        values["apiwatch.foreign"] = True

@@ -1,0 +1,163 @@
+"""What the engine learns from the stream itself, before rules see an event.
+
+- `LoginTiming` — the login timing side channel. An app that checks a password only for an
+  account that exists answers an unknown name much faster. Once 20 successful logins have been
+  seen, a failed login answered in less than half the time of the fastest tenth of the last 100
+  successful ones gets ``apiwatch.unknown_user: true``.
+- `AccountOrigins` — for each account, the countries, networks and devices of its successful
+  logins. A successful login of an account with at least two earlier ones gets
+  ``apiwatch.new_origin``: the words ``country``, ``network``, ``device`` for what is new.
+  Country and network (``AS<number>``) come from the event's ``source.geo``/``source.as`` or the
+  engine's ``geo`` lookup (a MaxMind database the user supplies); without either the network is
+  the /16 (IPv4) or /48 (IPv6). The device is the user agent with its version numbers dropped.
+- `NetworkCrowds` — for each IPv6 /64, the accounts that logged in successfully from it in the
+  last hour and its login successes and failures: a /64 with five or more such accounts and at
+  least as many successes as failures is a *crowd* (an office, a household), and the /64
+  aggregates of per-source rules do not fire for it.
+
+Bounded: each table forgets its oldest half past 100,000 keys; per key a few values.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import deque
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, Final
+
+from apiwatch.detect.extensions import network_of
+
+__all__ = ["AccountOrigins", "GeoLookup", "LoginTiming", "NetworkCrowds"]
+
+GeoLookup = Callable[[str], tuple[str | None, int | None]]
+"""``lookup(ip) -> (country ISO code, autonomous system number)``, each None when unknown."""
+
+_MAX_KEYS: Final = 100_000
+_PER_ACCOUNT: Final = 8
+_DIGITS = re.compile(r"\d+(?:[._]\d+)*")
+
+
+def _bounded(table: dict[Any, Any]) -> None:
+    if len(table) >= _MAX_KEYS:
+        for key in list(table)[: _MAX_KEYS // 2]:
+            del table[key]
+
+
+class LoginTiming:
+    """Marks failed logins answered too fast to have checked a password (module docstring)."""
+
+    samples: Final = 100
+    min_samples: Final = 20
+
+    def __init__(self) -> None:
+        self.recent: deque[int] = deque()
+        self.ordered: list[int] = []
+
+    def __call__(self, values: dict[str, Any], login: str) -> None:
+        duration = values.get("event.duration")
+        if not isinstance(duration, int):
+            return
+        if login == "success":
+            self._learn(duration)
+        elif len(self.ordered) >= self.min_samples:
+            fastest = self.ordered[len(self.ordered) // 10]
+            if duration * 2 < fastest:
+                values["apiwatch.unknown_user"] = True
+
+    def _learn(self, duration: int) -> None:
+        self.recent.append(duration)
+        bisect.insort(self.ordered, duration)
+        if len(self.recent) > self.samples:
+            old = self.recent.popleft()
+            del self.ordered[bisect.bisect_left(self.ordered, old)]
+
+
+@lru_cache(maxsize=4096)
+def device_of(agent: str) -> str:
+    """A user agent without its version numbers: a browser update is not a new device."""
+    return _DIGITS.sub("#", agent)
+
+
+class AccountOrigins:
+    """Where each account logs in from (module docstring)."""
+
+    def __init__(self, geo: GeoLookup | None = None) -> None:
+        self.geo = geo
+        self.accounts: dict[str, tuple[set[str], set[str], set[str], list[int]]] = {}
+
+    def __call__(self, values: dict[str, Any]) -> None:
+        account = values.get("user.name")
+        ip = values.get("source.ip")
+        if account is None or ip is None:
+            return
+        origin = self._origin(values, ip)
+        known = self.accounts.get(account)
+        if known is None:
+            _bounded(self.accounts)
+            known = self.accounts[account] = (set(), set(), set(), [0])
+        if known[3][0] >= 2:
+            new = [
+                word
+                for word, value, seen in zip(("country", "network", "device"), origin, known, strict=False)
+                if value is not None and value not in seen
+            ]
+            if new:
+                values["apiwatch.new_origin"] = " ".join(new)
+        for value, seen in zip(origin, known, strict=False):
+            if value is not None and len(seen) < _PER_ACCOUNT:
+                seen.add(value)
+        known[3][0] += 1
+
+    def _origin(self, values: dict[str, Any], ip: str) -> tuple[str | None, ...]:
+        country = values.get("source.geo.country_iso_code")
+        number = values.get("source.as.number")
+        if self.geo is not None and (country is None or number is None):
+            looked_country, looked_number = self.geo(ip)
+            country = country or looked_country
+            number = number if number is not None else looked_number
+            if country is not None:
+                values.setdefault("source.geo.country_iso_code", country)
+            if number is not None:
+                values.setdefault("source.as.number", number)
+        network = f"AS{number}" if number is not None else network_of(ip)
+        agent = values.get("user_agent.original")
+        return country, network, device_of(agent) if agent else None
+
+
+class NetworkCrowds:
+    """Which IPv6 /64s carry a crowd of ordinary users (module docstring)."""
+
+    hour: Final = 3600.0
+    min_accounts: Final = 5
+
+    def __init__(self) -> None:
+        self.nets: dict[str, tuple[dict[str, float], list[float]]] = {}
+
+    def __call__(self, net: str, values: dict[str, Any], login: str, t: float) -> None:
+        entry = self.nets.get(net)
+        if entry is None:
+            _bounded(self.nets)
+            entry = self.nets[net] = ({}, [t, 0.0, 0.0])
+        accounts, counts = entry
+        if t - counts[0] > self.hour:  # a new hour: halve what the last one counted
+            counts[0], counts[1], counts[2] = t, counts[1] / 2, counts[2] / 2
+        account = values.get("user.name")
+        if login == "success":
+            counts[1] += 1
+            if account is not None:
+                accounts.pop(account, None)
+                accounts[account] = t
+                if len(accounts) > 64:
+                    del accounts[next(iter(accounts))]
+        else:
+            counts[2] += 1
+
+    def crowded(self, net: str, t: float) -> bool:
+        entry = self.nets.get(net)
+        if entry is None:
+            return False
+        accounts, counts = entry
+        recent = sum(1 for seen in accounts.values() if t - seen <= self.hour)
+        return recent >= self.min_accounts and counts[1] >= counts[2]
