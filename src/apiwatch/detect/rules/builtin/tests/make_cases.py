@@ -937,6 +937,312 @@ for _rule, _session in ((TMI, False), (SMI, True)):
     )
 
 
+# -- account abuse: enumeration, takeover with persistence, scraping, IPv6 rotation, canaries ---
+# (enumeration.yml, takeover.yml, scraping.yml; the /64 aggregates and canaries are the engine's)
+
+
+def app_event(  # noqa: PLR0913 - one keyword per ECS field a case sets
+    r: Recorder,
+    t: float,
+    ip: str,
+    method: str,
+    path: str,
+    status: int,
+    *,
+    ua: str = CHROME,
+    user: str | None = None,
+    user_id: str | None = None,
+    route: str | None = None,
+    query: str | None = None,
+    action: Action | None = None,
+    reason: str | None = None,
+    duration_ms: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """One event as an app with the sensor and its audit calls logs it: an explicit action and
+    reason, the request's duration, and ECS fields beyond apiwatch's model (``extra``)."""
+    chosen = action or _sensor_action(method, path, status, None)
+    spec = chosen.spec
+    duration = int(duration_ms * 1_000_000) if duration_ms is not None else None
+    r.events.append(
+        Event(
+            timestamp=T0 + timedelta(seconds=t),
+            event=EventMeta(
+                id=r._id(),
+                action=chosen.value,
+                kind="event",
+                category=list(spec.category),
+                type=list(spec.type),
+                outcome="success" if status < 400 else "failure",
+                duration=duration,
+                reason=reason,
+            ),
+            source=Source(ip=ip),
+            http=Http(request=HttpRequest(method=method), response=HttpResponse(status_code=status)),
+            url=Url(path=path, query=query),
+            user_agent=UserAgent(original=ua),
+            user=User(name=user, id=user_id) if user or user_id else None,
+            service=Service(name="shop-api"),
+            labels={"route": route or path},
+            extra=extra or {},
+        )
+    )
+
+
+def geo(country: str, asn: int) -> dict[str, Any]:
+    """ECS ``source.geo`` and ``source.as`` as a GeoIP-enriching shipper writes them."""
+    return {"source": {"geo": {"country_iso_code": country}, "as": {"number": asn}}}
+
+
+def timed_login(r: Recorder, t: float, ip: str, who: str, *, ok: bool, ms: float,
+                ua: str = CHROME, reason: str | None = None) -> None:  # fmt: skip
+    """A login through the sensor that took ``ms`` milliseconds to answer."""
+    action = Action.AUTHN_LOGIN_SUCCESS if ok else Action.AUTHN_LOGIN_FAIL
+    app_event(r, t, ip, "POST", LOGIN, 200 if ok else 401, ua=ua, user=who, action=action,
+              reason=reason, duration_ms=ms)  # fmt: skip
+
+
+def hashing_customers(r: Recorder, start: int, end: int, *, every: int = 20) -> None:
+    """Customers logging in to an app that hashes passwords (~250 ms a check), from home."""
+    rng = r.rng
+    for n, t in enumerate(range(start, end, every)):
+        timed_login(r, t, home_ip(n), account(n), ok=True, ms=rng.uniform(210, 320),
+                    ua=BENIGN[n % len(BENIGN)])  # fmt: skip
+
+
+ENUM, ENUMA, ENUML = "account-enumeration", "account-enumeration-anonymous", "account-enumeration-login"
+RESET = "/api/v1/password-reset"
+
+
+def reset_request(r: Recorder, t: float, ip: str, who: str, *, known: bool, ua: str) -> None:
+    """A password-reset request naming ``who``; the app says 404 for an unknown account."""
+    app_event(r, t, ip, "POST", RESET, 202 if known else 404, ua=ua, user=who,
+              reason=None if known else "unknown_user")  # fmt: skip
+
+
+@case(ENUM, "reset-checks-a-name-list")
+def enum_reset(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    ip = "203.0.113.70"
+    names = [f"{first}{n}@example.com" for n, first in enumerate(_FIRST)] + [account(n) for n in range(8)]
+    for n, who in enumerate(names):  # twenty unknown, eight customers
+        reset_request(r, 60 + n * 7, ip, who, known=who.endswith(("org", "net")) or n >= 20, ua=PYTHON)
+    return [alert(ENUM, {"source.ip": ip}, attackers=[ip])]
+
+
+@case(ENUM, "forced-reset-wave-behind-office-nat")
+def enum_wave(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    for n in range(60):  # every employee told to reset; three mistype their address
+        who = account(500 + n % 220)
+        typo = n % 20 == 7
+        reset_request(r, 30 + n * 12, OFFICE_NAT, who.replace("@", "@x") if typo else who,
+                      known=not typo, ua=BENIGN[n % 3])  # fmt: skip
+    return []
+
+
+@case(ENUMA, "access-log-reset-probing")
+def enuma_probe(r: Recorder) -> Expected:
+    access_customers(r, 0, 600)
+    ip = "203.0.113.71"
+    for n in range(40):
+        r.access(60 + n * 5, ip, "POST", RESET, 404, ua=PYTHON)
+    return [alert(ENUMA, {"source.ip": ip}, count=40, attackers=[ip])]
+
+
+@case(ENUMA, "access-log-reset-wave")
+def enuma_wave(r: Recorder) -> Expected:
+    access_customers(r, 0, 900)
+    for n in range(60):
+        r.access(30 + n * 12, OFFICE_NAT, "POST", RESET, 404 if n % 20 == 7 else 202, ua=BENIGN[n % 3])
+    return []
+
+
+@case(ENUML, "timing-side-channel")
+def enuml_timing(r: Recorder) -> Expected:
+    hashing_customers(r, -1800, 900)
+    ip = "203.0.113.72"
+    for n in range(30):  # five names exist (a password check, slow), 25 do not (answered at once)
+        exists = n % 6 == 0
+        who = account(300 + n) if exists else f"guess{n}@example.com"
+        timed_login(r, 60 + n * 9, ip, who, ok=False, ms=260 if exists else 3, ua=PYTHON)
+    return [alert(ENUML, {"source.ip": ip}, attackers=[ip])]
+
+
+@case(ENUML, "app-says-unknown-user")
+def enuml_reason(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    ip = "203.0.113.73"
+    for n in range(24):
+        timed_login(r, 60 + n * 9, ip, f"guess{n}@example.com", ok=False, ms=5, ua=PYTHON,
+                    reason="unknown_user")  # fmt: skip
+    return [alert(ENUML, {"source.ip": ip}, attackers=[ip])]
+
+
+@case(ENUML, "stuffing-known-accounts-is-not-enumeration")
+def enuml_known(r: Recorder) -> Expected:
+    hashing_customers(r, -1800, 900)
+    for n in range(30):  # every name exists: each answer took a password check
+        timed_login(r, 60 + n * 9, "203.0.113.74", account(300 + n), ok=False, ms=250, ua=PYTHON)
+    return []
+
+
+@case(ENUML, "office-nat-typos-timed")
+def enuml_office(r: Recorder) -> Expected:
+    hashing_customers(r, -1800, 1800)
+    for n in range(60):  # sixty people, one in three mistypes a password: slow failures
+        who, t = account(500 + n), n * 25
+        if n % 3 == 0:
+            timed_login(r, t, OFFICE_NAT, who, ok=False, ms=240, ua=BENIGN[n % 3])
+        timed_login(r, t + 8, OFFICE_NAT, who, ok=True, ms=250, ua=BENIGN[n % 3])
+    return []
+
+
+ATP = "account-takeover-persistence"
+HOME_GEO = geo("FR", 3215)
+
+
+def regular(r: Recorder, who: str, ip: str, *, ua: str = IPHONE) -> None:
+    """An account's usual logins: three this morning, from home."""
+    for t in (-7000, -5000, -3000):
+        app_event(r, t, ip, "POST", LOGIN, 200, ua=ua, user=who, extra=HOME_GEO)
+
+
+@case(ATP, "stuffing-hit-then-email-and-password-changed")
+def atp_hit(r: Recorder) -> Expected:
+    customers(r, -600, 900)
+    victim, ip = account(42), "203.0.113.80"
+    regular(r, victim, home_ip(42))
+    attacker_geo = geo("VN", 64500)
+    for n in range(20):
+        app_event(r, n * 5, ip, "POST", LOGIN, 401, ua=BOTNET, user=account(300 + n), extra=attacker_geo)
+    app_event(r, 110, ip, "POST", LOGIN, 200, ua=BOTNET, user=victim, extra=attacker_geo)
+    app_event(r, 180, ip, "PATCH", "/api/v1/account/email", 200, ua=BOTNET, user=victim,
+              extra=attacker_geo)  # fmt: skip
+    app_event(r, 200, ip, "POST", "/api/v1/account/password", 200, ua=BOTNET, user=victim,
+              action=Action.AUTHN_PASSWORD_CHANGE, extra=attacker_geo)  # fmt: skip
+    return {
+        "alerts": [alert(ATP, {"user.name": victim}, attackers=[ip], accounts=[victim])],
+        "incidents": [{"attackers": [ip], "accounts_compromised": [victim]}],
+    }
+
+
+@case(ATP, "traveller-changes-nothing")
+def atp_travel(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    who = account(43)
+    regular(r, who, home_ip(43))
+    app_event(r, 100, "198.51.100.90", "POST", LOGIN, 200, ua=IPHONE, user=who, extra=geo("JP", 2516))
+    app_event(r, 130, "198.51.100.90", "GET", "/api/v1/orders", 200, ua=IPHONE, user=who,
+              extra=geo("JP", 2516))  # fmt: skip
+    return []
+
+
+@case(ATP, "owner-changes-password-at-home")
+def atp_home(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    who = account(44)
+    regular(r, who, home_ip(44))
+    app_event(r, 100, home_ip(44), "POST", LOGIN, 200, ua=IPHONE, user=who, extra=HOME_GEO)
+    app_event(r, 160, home_ip(44), "POST", "/api/v1/account/password", 200, ua=IPHONE, user=who,
+              action=Action.AUTHN_PASSWORD_CHANGE, extra=HOME_GEO)  # fmt: skip
+    return []
+
+
+@case(ATP, "new-phone-turns-on-mfa")
+def atp_phone(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    who = account(45)
+    regular(r, who, home_ip(45), ua=CHROME)
+    app_event(r, 100, home_ip(45), "POST", LOGIN, 200, ua=IPHONE, user=who, extra=HOME_GEO)
+    app_event(r, 150, home_ip(45), "POST", "/api/v1/account/mfa", 201, ua=IPHONE, user=who,
+              extra=HOME_GEO)  # fmt: skip
+    return []
+
+
+SCRAPE, DEEP = "object-scraping", "deep-pagination"
+PROFILE = "/api/v1/users/{user_id}/profile"
+
+
+@case(SCRAPE, "token-holder-reads-other-profiles")
+def scrape_profiles(r: Recorder) -> Expected:
+    customers(r, 0, 3600, every=90)
+    ip, who, tok = "203.0.113.81", "mallory@example.net", token("mallory")
+    for n in range(70):  # a human pace: one profile every half minute
+        app_event(r, 60 + n * 30, ip, "GET", f"/api/v1/users/{1000 + n}/profile", 200, ua=CHROME,
+                  user=who, user_id="666", route=PROFILE)  # fmt: skip
+    _ = tok
+    return [alert(SCRAPE, {"apiwatch.actor": who}, attackers=[ip])]
+
+
+@case(SCRAPE, "support-agent-and-own-profiles")
+def scrape_support(r: Recorder) -> Expected:
+    customers(r, 0, 3600, every=90)
+    agent = "support.kim@example.com"
+    for n in range(35):  # the customers of the day
+        app_event(r, 60 + n * 100, OFFICE_NAT, "GET", f"/api/v1/users/{2000 + n * 7}/profile", 200,
+                  user=agent, user_id="17", route=PROFILE)  # fmt: skip
+    for n in range(80):  # customers reading their own profile
+        app_event(r, 30 + n * 40, home_ip(n), "GET", f"/api/v1/users/{3000 + n}/profile", 200,
+                  ua=APP, user=account(n), user_id=str(3000 + n), route=PROFILE)  # fmt: skip
+    return []
+
+
+@case(DEEP, "token-holder-pages-all-users")
+def deep_users(r: Recorder) -> Expected:
+    customers(r, 0, 3600, every=90)
+    ip, who = "203.0.113.82", "mallory@example.net"
+    for page in range(1, 61):
+        app_event(r, 30 + page * 20, ip, "GET", "/api/v1/users", 200, ua=PYTHON, user=who,
+                  user_id="666", query=f"page={page}&per_page=50")  # fmt: skip
+    return [alert(DEEP, {"apiwatch.actor": who, "apiwatch.route": "/api/v1/users"}, attackers=[ip])]
+
+
+@case(DEEP, "partner-pages-its-own-orders")
+def deep_partner(r: Recorder) -> Expected:
+    customers(r, 0, 3600, every=90)
+    ip, partner = "198.51.100.60", "acme-integration"
+    route = "/api/v1/partners/{partner_id}/orders"
+    for page in range(1, 201):
+        app_event(r, 10 + page * 15, ip, "GET", "/api/v1/partners/p42/orders", 200, ua=OKHTTP,
+                  user=partner, user_id="p42", route=route, query=f"page={page}&per_page=100")  # fmt: skip
+    return []
+
+
+def v6(net: str, n: int) -> str:
+    """The ``n``-th address of a /64 such as ``2001:db8:66:1``, privacy-extension style."""
+    return f"{net}:{(n * 7919) % 65536:x}:{(n * 104729) % 65536:x}:{n % 997:x}:{1 + n:x}"
+
+
+@case(CS, "ipv6-rotation-in-one-64")
+def cs_v6(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    ips = [v6("2001:db8:66:1", n) for n in range(40)]
+    tried = [account(300 + n) for n in range(40)]
+    for n, (ip, who) in enumerate(zip(ips, tried, strict=True)):  # a new address per try
+        r.login(60 + n * 4, ip, who, ok=False, ua=PYTHON)
+    return [alert(CS, {"apiwatch.net64": "2001:db8:66:1::/64"}, attackers=ips, accounts=tried)]
+
+
+@case(CS, "ipv6-office-64")
+def cs_v6_office(r: Recorder) -> Expected:
+    for n in range(80):  # eighty colleagues, each with its own address; one in three mistypes
+        ip, who, t = v6("2001:db8:10:1", n), account(500 + n), n * 12
+        if n % 3 == 0:
+            r.login(t, ip, who, ok=False, ua=BENIGN[n % 3])
+        r.login(t + 7, ip, who, ok=True, ua=BENIGN[n % 3])
+        r.request(t + 12, ip, "GET", "/api/v1/dashboard", 200, ua=BENIGN[n % 3], user=who)
+    return []
+
+
+@case(BF, "uptime-canary-failing-every-minute")
+def bf_canary(r: Recorder) -> Expected:
+    customers(r, 0, 1800)
+    for t in range(0, 1800, 60):  # the canary's password expired; the monitor keeps trying
+        r.login(t, PROBE_IP, "canary@example.com", ok=False, ua=BLACKBOX)
+    return []
+
+
 # -- logging-stopped: a service that sent 20+ events, then nothing for 15 minutes --------------
 
 LS = "logging-stopped"
