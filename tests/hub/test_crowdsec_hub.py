@@ -71,3 +71,9 @@ def test_hub_other_formats_match_like_their_nginx_twins() -> None:
     assert len(others) == 18
     verdicts = {t.name: _outcome(t.name).verdict for t in others}
     assert {name for name, verdict in verdicts.items() if verdict != "match"} == OTHER_KNOWN
+
+
+def test_hub_mail_proxy_test_matches() -> None:
+    """pins the nginx mail proxy's test (brute force and account guessing) matching strictly."""
+    assert TESTS, f"no CrowdSec hub copy at {HUB} (CI lays ../shared beside the repository)"
+    assert _outcome("nginx-mail-bf").verdict == "match"

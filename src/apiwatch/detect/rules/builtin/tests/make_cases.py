@@ -228,6 +228,17 @@ class Recorder:
         event.event = msgspec.structs.replace(event.event, id=self._id())
         self.events.append(event)
 
+    def mail_login_fail(self, t: float, ip: str, user: str) -> None:
+        """One failed IMAP login through nginx's mail proxy, as its error log writes it."""
+        when = (T0 + timedelta(seconds=t)).strftime("%Y/%m/%d %H:%M:%S")
+        line = (
+            f'{when} [info] 8#8: *{len(self.events) + 1} client login failed: "Invalid login" '
+            f'while in http auth state, client: {ip}, server: 0.0.0.0:143, login: "{user}"'
+        )
+        event = ERROR_PARSERS["nginx-error"](line, None)
+        event.event = msgspec.structs.replace(event.event, id=self._id())
+        self.events.append(event)
+
     def magento(self, t: float, ip: str, kind: str) -> None:
         """One event of Magento's CrowdSec extension (``ADMIN_LOGIN_FAILED``, ``PAYMENT_FAILED``),
         parsed by apiwatch's source for it."""
@@ -1308,6 +1319,32 @@ def exp_referer(r: Recorder) -> Expected:
     r.access(60, "203.0.113.65", "GET", "/", 200, ua=CHROME, referer=payload)
     r.access(61, home_ip(216), "GET", "/", 200, ua=CHROME, referer="https://shop.example.com/")
     return [alert(EXP, {"source.ip": "203.0.113.65"}, count=1, attackers=["203.0.113.65"])]
+
+
+MAIL = "mail-account-guessing"
+
+
+@case(MAIL, "address-list-against-imap")
+def mail_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    tried = [account(n) for n in range(300, 305)]
+    for n, who in enumerate(tried):
+        r.mail_login_fail(60 + n * 3, "203.0.113.66", who)
+    return [
+        alert(MAIL, {"source.ip": "203.0.113.66"}, count=5, attackers=["203.0.113.66"],
+              accounts=tried)
+    ]  # fmt: skip
+
+
+@case(MAIL, "three-colleagues-and-web-logins")
+def mail_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(3):  # three people behind the office NAT with a stale phone password
+        r.mail_login_fail(60 + n * 5, OFFICE_NAT, account(310 + n))
+    for n in range(4):  # web logins are not mail logins
+        r.login(70 + n * 4, OFFICE_NAT, account(320 + n), ok=False)
+        r.login(72 + n * 4, OFFICE_NAT, account(320 + n), ok=True)
+    return []
 
 
 # -- writing -----------------------------------------------------------------------------------
