@@ -17,7 +17,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from apiwatch.cli._tables import keep_words_whole
-from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
+from apiwatch.detect import (
+    Engine,
+    builtin_dir,
+    load_rules,
+    parse_duration,
+    placeholder_values,
+    sigmahq_dir,
+)
 from apiwatch.model import ApiwatchError, ConfigError, Event
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
@@ -64,19 +71,12 @@ def read_placeholders(path: Path) -> dict[str, list[str]]:
     hint = "--placeholders"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return placeholder_values(data, str(path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0]
         raise click.BadParameter(f"{path}: {reason}", param_hint=hint) from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"{path}: expected a mapping of names to values", param_hint=hint)
-    out: dict[str, list[str]] = {}
-    for name, values in data.items():
-        items = values if isinstance(values, list) else [values]
-        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
-            message = f"{path}: {name}: values must be strings or numbers"
-            raise click.BadParameter(message, param_hint=hint)
-        out[str(name)] = [str(v) for v in items]
-    return out
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _first_time(path: str, fmt: str | None, logins: LoginPatterns | None) -> float:

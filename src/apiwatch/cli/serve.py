@@ -241,6 +241,7 @@ def _log_config(level: str) -> dict[str, Any]:
 
 def server_settings(settings: Settings) -> ServerSettings:
     """The collector's settings from the command's (`ConfigError` for a value it refuses)."""
+    from apiwatch.detect import placeholder_values  # noqa: PLC0415 - the cli extra
     from apiwatch.server import ServerSettings  # noqa: PLC0415 - the server extra
 
     return ServerSettings(
@@ -252,6 +253,7 @@ def server_settings(settings: Settings) -> ServerSettings:
         detect=settings.detect,
         rules=settings.rules,
         sigmahq=settings.sigmahq,
+        placeholders=placeholder_values(settings.placeholders or {}, "[placeholders]"),
         lateness=settings.lateness,
         future_skew=settings.future_skew,
         max_event_age=settings.max_event_age,

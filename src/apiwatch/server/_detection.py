@@ -63,7 +63,7 @@ def load_ruleset(settings: ServerSettings) -> RuleSet:
     packs: list[str | Path] = [builtin_dir(), *settings.rules]
     if settings.sigmahq:
         packs.append(sigmahq_dir())
-    ruleset = load_rules(packs)
+    ruleset = load_rules(packs, settings.placeholders)
     if ruleset.errors:
         listed = "\n".join(f"  {problem}" for problem in ruleset.errors)
         count = len(ruleset.errors)
