@@ -101,6 +101,7 @@ DETECT_API = [
     "EngineStats",
     "Problem",
     "RuleSet",
+    "SyntheticTraffic",
     "builtin_dir",
     "canonical_field",
     "infer_route",

@@ -13,12 +13,15 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiwatch.model import ConfigError
 from apiwatch.store import DEFAULT_DB
 
-__all__ = ["Settings", "load_settings"]
+if TYPE_CHECKING:
+    from apiwatch.detect import SyntheticTraffic
+
+__all__ = ["Settings", "load_settings", "synthetic_traffic"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,15 @@ class Settings:
     rules: tuple[str, ...] = ()
     #: Also run the optional SigmaHQ web server pack.
     sigmahq: bool = False
+    #: MaxMind-format databases (.mmdb: country or city, and ASN) for detection's GeoIP.
+    geoip: tuple[str, ...] = ()
+    #: Synthetic traffic, never an attack: uptime monitors (by account or user agent, and by
+    #: network when given), test accounts, load-test networks. Patterns may hold ``*``.
+    monitor_accounts: tuple[str, ...] = ()
+    monitor_agents: tuple[str, ...] = ()
+    monitor_networks: tuple[str, ...] = ()
+    test_accounts: tuple[str, ...] = ()
+    loadtest_networks: tuple[str, ...] = ()
     #: The ``[placeholders]`` table: values of Sigma ``expand`` placeholders (file only).
     placeholders: dict[str, Any] | None = None
     #: Seconds of event time events may arrive out of order (or a duration: 2s, 1m).
@@ -89,6 +101,11 @@ _FALSE = ("false", "0", "no", "off")
 
 
 _TABLES = frozenset({"respond", "placeholders"})
+_WORDS = frozenset(
+    {"monitor_accounts", "monitor_agents", "monitor_networks", "test_accounts", "loadtest_networks"}
+)
+"""Settings that are lists of names, patterns or networks: a TOML array, or (from the
+environment or a flag) one text split on commas (``:`` would split IPv6 networks)."""
 """Settings that are whole TOML tables, kept as written (their own parser checks them)."""
 
 
@@ -100,7 +117,9 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         return value
     if name == "forwarded_allow_ips" and isinstance(value, list):
         value = ",".join(str(item) for item in value)  # a TOML array of addresses
-    if kind.startswith("bool"):
+    if name in _WORDS:
+        value = _words(name, value, where)
+    elif kind.startswith("bool"):
         value = _boolean(name, value, where)
     elif kind == "float":
         value = _seconds(name, value, where)
@@ -114,6 +133,14 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     elif "str" in kind and value is not None and not isinstance(value, str):
         raise ConfigError(f"{where}: {name} must be a string, not {value!r}")
     return _checked(name, value, where)
+
+
+def _words(name: str, value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: {name} must be a list of strings, not {value!r}")
 
 
 def _boolean(name: str, value: Any, where: str) -> bool:
@@ -225,3 +252,16 @@ def load_settings(config: str | None, **flags: Any) -> Settings:
         k: _coerce(k, v, f"--{k.replace('_', '-')}") for k, v in flags.items() if v is not None
     }
     return replace(settings, **given)
+
+
+def synthetic_traffic(settings: Settings) -> SyntheticTraffic:
+    """What the settings declare synthetic (monitors, test accounts, load tests)."""
+    from apiwatch.detect import SyntheticTraffic  # noqa: PLC0415 - the cli extra
+
+    return SyntheticTraffic(
+        monitor_accounts=settings.monitor_accounts,
+        monitor_agents=settings.monitor_agents,
+        monitor_networks=settings.monitor_networks,
+        test_accounts=settings.test_accounts,
+        loadtest_networks=settings.loadtest_networks,
+    )

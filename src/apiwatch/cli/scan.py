@@ -16,9 +16,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from apiwatch.cli._config import load_settings, synthetic_traffic
 from apiwatch.cli._tables import keep_words_whole
 from apiwatch.detect import (
     Engine,
+    RuleSet,
     builtin_dir,
     load_rules,
     parse_duration,
@@ -35,6 +37,7 @@ from apiwatch.sources import (
     LogFile,
     LoginPatterns,
 )
+from apiwatch.sources.geoip import GeoIP
 
 __all__ = ["incident_json", "scan"]
 
@@ -126,6 +129,27 @@ def _events(
                 progress.update(task, completed=log.size or log.position())  # type: ignore[union-attr]
 
 
+def _engine(
+    ruleset: RuleSet, lateness: float, geoip: tuple[Path, ...], config: Path | None
+) -> Engine:
+    """The engine, with the synthetic traffic and GeoIP databases ``--config`` and ``--geoip``
+    name (a flag's databases replace the file's)."""
+    synthetic = None
+    databases: tuple[str | Path, ...] = geoip
+    if config is not None:
+        try:
+            settings = load_settings(str(config))
+            synthetic = synthetic_traffic(settings)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--config") from None
+        databases = databases or settings.geoip
+    try:
+        lookup = GeoIP(databases) if databases else None
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--geoip") from None
+    return Engine(ruleset, lateness=lateness, synthetic=synthetic, geo=lookup)
+
+
 def _shown(text: str) -> str:
     """Log text for the terminal: rich markup escaped and non-printables (ESC, C1 controls,
     bidi overrides) written as escapes. ECS files hold whatever the producer wrote, and rich
@@ -211,6 +235,22 @@ def _table(incidents: list[Incident]) -> Table:
     show_default=True,
     help="How far out of time order events may be (access logs are written when a response ends).",
 )
+@click.option(
+    "--geoip",
+    "geoip",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="MaxMind-format database (.mmdb: country or city, and ASN; repeatable) to tell a "
+    "login from a country or network new for the account, where events carry no source.geo.",
+)
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="apiwatch.toml whose detection settings apply: geoip, monitor_accounts, "
+    "monitor_agents, monitor_networks, test_accounts, loadtest_networks.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
 def scan(  # noqa: PLR0917 - one parameter per click option
     files: tuple[str, ...],
@@ -222,6 +262,8 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     fail_on: str | None,
     login_paths: tuple[str, ...],
     lateness: str,
+    geoip: tuple[Path, ...],
+    config: Path | None,
     quiet: bool,
 ) -> None:
     """Run the detection rules over log FILES and print the incidents found.
@@ -256,7 +298,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         if len(files) > 1
         else list(files)
     )
-    engine = Engine(ruleset, lateness=window)
+    engine = _engine(ruleset, window, geoip, config)
     errors = _Errors(err)
     started = time.perf_counter()
     show = not quiet and sys.stderr.isatty()

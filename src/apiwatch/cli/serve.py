@@ -20,7 +20,7 @@ from apiwatch.cli._common import (
     settings_for,
     store_options,
 )
-from apiwatch.cli._config import Settings
+from apiwatch.cli._config import Settings, synthetic_traffic
 from apiwatch.cli._listen import bound_port, check_tls, listen
 from apiwatch.model import ConfigError
 from apiwatch.store import SqlStore
@@ -254,6 +254,8 @@ def server_settings(settings: Settings) -> ServerSettings:
         rules=settings.rules,
         sigmahq=settings.sigmahq,
         placeholders=placeholder_values(settings.placeholders or {}, "[placeholders]"),
+        geoip=settings.geoip,
+        synthetic=synthetic_traffic(settings),
         lateness=settings.lateness,
         future_skew=settings.future_skew,
         max_event_age=settings.max_event_age,

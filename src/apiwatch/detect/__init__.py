@@ -14,6 +14,7 @@ from apiwatch.detect.loader import (
     sigmahq_dir,
 )
 from apiwatch.detect.rules import Problem
+from apiwatch.detect.synthetic import SyntheticTraffic
 
 __all__ = [
     "SIGMA_TAXONOMY",
@@ -21,6 +22,7 @@ __all__ = [
     "EngineStats",
     "Problem",
     "RuleSet",
+    "SyntheticTraffic",
     "builtin_dir",
     "canonical_field",
     "infer_route",

@@ -17,7 +17,7 @@
 - ``apiwatch.owner_id``: the owner an object route names (``/users/{id}/orders`` gives the id
   after ``users``), else ECS ``user.target.id``; ``apiwatch.foreign``: true when that owner is
   neither the caller's ``user.id`` nor its ``user.name``;
-- ``apiwatch.page_offset``: how deep a list request reads: ``offset``, or ``(page - 1) ×``
+- ``apiwatch.page_offset``: how deep a list request reads: ``offset``, or ``(page - 1) *``
   the page size (``limit``, ``per_page``, ``page_size``, ``size``; 20 when not given);
 - from ECS fields beyond apiwatch's model: ``user.target.id``, ``user.target.name``,
   ``source.geo.country_iso_code``, ``source.as.number``.
@@ -56,19 +56,22 @@ UNKNOWN_USER_REASONS: Final = frozenset(
     {"unknown_user", "user_not_found", "no_such_user", "unknown_account", "invalid_user"}
 )
 
-_RESET_WORDS: Final = ("password-reset", "password_reset", "reset-password", "reset_password",
-                       "forgot", "password/reset", "recover", "passwordreset", "lost-password")  # fmt: skip
-_SIGNUP_WORDS: Final = ("signup", "sign-up", "sign_up", "register", "registration",
-                        "check-email", "check-username", "users/exists", "email-available",
-                        "username-available")  # fmt: skip
-_CHANGE_WORDS: Final = (
-    ("mfa", "mfa"), ("2fa", "mfa"), ("totp", "mfa"), ("otp", "mfa"), ("two-factor", "mfa"),
-    ("email", "email"), ("e-mail", "email"), ("password", "password"),
-)  # fmt: skip
-_OWNER_WORDS: Final = frozenset(
-    {"users", "user", "accounts", "account", "customers", "customer", "members", "profiles",
-     "partners", "partner", "tenants", "organizations", "orgs"}  # fmt: skip
+_RESET_WORDS: Final = (
+    *("password-reset", "password_reset", "reset-password", "reset_password", "forgot"),
+    *("password/reset", "recover", "passwordreset", "lost-password"),
 )
+_SIGNUP_WORDS: Final = (
+    *("signup", "sign-up", "sign_up", "register", "registration", "check-email"),
+    *("check-username", "users/exists", "email-available", "username-available"),
+)
+_CHANGE_WORDS: Final = (
+    *(("mfa", "mfa"), ("2fa", "mfa"), ("totp", "mfa"), ("otp", "mfa"), ("two-factor", "mfa")),
+    *(("email", "email"), ("e-mail", "email"), ("password", "password")),
+)
+_OWNER_WORDS: Final = frozenset(
+    {*("users", "user", "accounts", "account", "customers", "customer", "members"),
+     *("profiles", "partners", "partner", "tenants", "organizations", "orgs")}
+)  # fmt: skip
 _WRITES: Final = frozenset({"POST", "PUT", "PATCH"})
 _SIZE_KEYS: Final = ("limit", "per_page", "page_size", "pagesize", "size")
 _DEFAULT_PAGE_SIZE: Final = 20

@@ -114,7 +114,9 @@ class Engine:
                 self._add_correlation(key, CorrelationState(rule))
                 twin = _net64_twin(rule)
                 if twin is not None:
-                    self._add_correlation(f"{key}@net64", CorrelationState(twin, self.crowds.crowded))
+                    self._add_correlation(
+                        f"{key}@net64", CorrelationState(twin, self.crowds.crowded)
+                    )
             elif isinstance(rule, BaselineRule):
                 baseline = BaselineState(rule)
                 self.baselines[key] = baseline

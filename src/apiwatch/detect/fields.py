@@ -73,44 +73,47 @@ SIGMA_TAXONOMY: Final[dict[str, str]] = {
 rules use it that way (``cs-uri-query|contains: '/../'``).
 """
 
-FIELDS: Final[frozenset[str]] = frozenset(
-    {
-        "@timestamp",
-        "event.action",
-        "event.outcome",
-        "event.dataset",
-        "event.category",
-        "event.reason",
-        "event.duration",
-        "http.response.body.bytes",
-        "source.ip",
-        "source.address",
-        "http.request.method",
-        "http.request.referrer",
-        "http.response.status_code",
-        "http.version",
-        "url.path",
-        "url.query",
-        "url.original",
-        "url.domain",
-        "url.extension",
-        "user_agent.original",
-        "user.name",
-        "user.id",
-        "service.name",
-        "host.name",
-        "trace.id",
-        "message",
-        "labels.route",
-        "labels.token_id",
-        "labels.session_id",
-        "labels.attack_tool",
-        "apiwatch.route",
-        "apiwatch.object_id",
-        "apiwatch.actor",
-        "apiwatch.login",
-    }
-) | DERIVED_FIELDS
+FIELDS: Final[frozenset[str]] = (
+    frozenset(
+        {
+            "@timestamp",
+            "event.action",
+            "event.outcome",
+            "event.dataset",
+            "event.category",
+            "event.reason",
+            "event.duration",
+            "http.response.body.bytes",
+            "source.ip",
+            "source.address",
+            "http.request.method",
+            "http.request.referrer",
+            "http.response.status_code",
+            "http.version",
+            "url.path",
+            "url.query",
+            "url.original",
+            "url.domain",
+            "url.extension",
+            "user_agent.original",
+            "user.name",
+            "user.id",
+            "service.name",
+            "host.name",
+            "trace.id",
+            "message",
+            "labels.route",
+            "labels.token_id",
+            "labels.session_id",
+            "labels.attack_tool",
+            "apiwatch.route",
+            "apiwatch.object_id",
+            "apiwatch.actor",
+            "apiwatch.login",
+        }
+    )
+    | DERIVED_FIELDS
+)
 """Every field a rule can name (after taxonomy mapping). A rule naming another field is reported
 as not evaluable (the events apiwatch handles never carry it), never silently never-matching."""
 

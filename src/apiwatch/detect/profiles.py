@@ -80,12 +80,22 @@ def device_of(agent: str) -> str:
     return _DIGITS.sub("#", agent)
 
 
+class _Known:
+    """Where one account logged in from: countries, networks, devices; how many logins."""
+
+    __slots__ = ("logins", "seen")
+
+    def __init__(self) -> None:
+        self.seen: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+        self.logins = 0
+
+
 class AccountOrigins:
     """Where each account logs in from (module docstring)."""
 
     def __init__(self, geo: GeoLookup | None = None) -> None:
         self.geo = geo
-        self.accounts: dict[str, tuple[set[str], set[str], set[str], list[int]]] = {}
+        self.accounts: dict[str, _Known] = {}
 
     def __call__(self, values: dict[str, Any]) -> None:
         account = values.get("user.name")
@@ -96,21 +106,22 @@ class AccountOrigins:
         known = self.accounts.get(account)
         if known is None:
             _bounded(self.accounts)
-            known = self.accounts[account] = (set(), set(), set(), [0])
-        if known[3][0] >= 2:
+            known = self.accounts[account] = _Known()
+        pairs = list(zip(origin, known.seen, strict=True))
+        if known.logins >= 2:
             new = [
                 word
-                for word, value, seen in zip(("country", "network", "device"), origin, known, strict=False)
+                for word, (value, seen) in zip(("country", "network", "device"), pairs, strict=True)
                 if value is not None and value not in seen
             ]
             if new:
                 values["apiwatch.new_origin"] = " ".join(new)
-        for value, seen in zip(origin, known, strict=False):
+        for value, seen in pairs:
             if value is not None and len(seen) < _PER_ACCOUNT:
                 seen.add(value)
-        known[3][0] += 1
+        known.logins += 1
 
-    def _origin(self, values: dict[str, Any], ip: str) -> tuple[str | None, ...]:
+    def _origin(self, values: dict[str, Any], ip: str) -> tuple[str | None, str | None, str | None]:
         country = values.get("source.geo.country_iso_code")
         number = values.get("source.as.number")
         if self.geo is not None and (country is None or number is None):

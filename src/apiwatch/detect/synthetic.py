@@ -99,7 +99,7 @@ class SyntheticTraffic:
             return "loadtest"
         if user is not None and self._tests is not None and self._tests.fullmatch(user):
             return "test"
-        named = (user is not None and self._accounts is not None and self._accounts.fullmatch(user))
+        named = user is not None and self._accounts is not None and self._accounts.fullmatch(user)
         named = named or (
             agent is not None and self._agents is not None and self._agents.fullmatch(agent)
         )

@@ -39,6 +39,7 @@ from apiwatch.server.auth import Authenticator
 from apiwatch.server.committer import Committer
 from apiwatch.server.metrics import Metrics, MetricsMiddleware
 from apiwatch.server.settings import ServerSettings
+from apiwatch.sources.geoip import GeoIP
 from apiwatch.store import Store
 
 __all__ = ["create_app"]
@@ -129,7 +130,8 @@ def _detector(
     # Incidents are saved as they change: closed ones need not stay in memory for ever.
     engine = Engine(ruleset if ruleset is not None else load_ruleset(settings),
                     lateness=settings.lateness, keep_closed_incidents=False,
-                    max_lag=settings.detect_max_lag)  # fmt: skip
+                    max_lag=settings.detect_max_lag, synthetic=settings.synthetic,
+                    geo=GeoIP(settings.geoip) if settings.geoip else None)  # fmt: skip
     return Detector(
         engine,
         store.save_detections,

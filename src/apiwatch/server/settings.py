@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from apiwatch.detect.synthetic import SyntheticTraffic
 from apiwatch.model import ConfigError
 from apiwatch.respond import ResponseConfig
 
@@ -44,6 +45,9 @@ class ServerSettings:
     Live detection (``detect``, on by default) runs the built-in rule pack, plus the rule files
     under each of ``rules`` (directories or files) and, with ``sigmahq``, the SigmaHQ web pack;
     ``lateness`` is how many seconds of event time events may arrive out of order.
+    ``geoip`` names MaxMind-format databases (country/city and ASN) that detection looks the
+    addresses of successful logins up in; ``synthetic`` is the traffic declared synthetic
+    (uptime monitors, test accounts, load tests), which no rule counts.
     ``detect_queue_events`` bounds the committed events waiting for the detection thread: when
     detection falls that far behind, further events are not fed to it (they are stored all the
     same, and counted in ``apiwatch_detect_skipped_events``).
@@ -74,6 +78,8 @@ class ServerSettings:
     sigmahq: bool = False
     placeholders: Mapping[str, Sequence[str]] | None = None
     lateness: float = 2.0
+    geoip: tuple[str, ...] = ()
+    synthetic: SyntheticTraffic | None = None
     detect_queue_events: int = 100_000
     future_skew: float = 300.0
     max_event_age: float = 10 * 365 * _DAY

@@ -986,7 +986,7 @@ for _rule, _session in ((TMI, False), (SMI, True)):
 # (enumeration.yml, takeover.yml, scraping.yml; the /64 aggregates and canaries are the engine's)
 
 
-def app_event(  # noqa: PLR0913 - one keyword per ECS field a case sets
+def app_event(  # noqa: PLR0917 - a request line: when, who, what, answer
     r: Recorder,
     t: float,
     ip: str,
@@ -1023,7 +1023,9 @@ def app_event(  # noqa: PLR0913 - one keyword per ECS field a case sets
                 reason=reason,
             ),
             source=Source(ip=ip),
-            http=Http(request=HttpRequest(method=method), response=HttpResponse(status_code=status)),
+            http=Http(
+                request=HttpRequest(method=method), response=HttpResponse(status_code=status)
+            ),
             url=Url(path=path, query=query),
             user_agent=UserAgent(original=ua),
             user=User(name=user, id=user_id) if user or user_id else None,
@@ -1039,39 +1041,83 @@ def geo(country: str, asn: int) -> dict[str, Any]:
     return {"source": {"geo": {"country_iso_code": country}, "as": {"number": asn}}}
 
 
-def timed_login(r: Recorder, t: float, ip: str, who: str, *, ok: bool, ms: float,
-                ua: str = CHROME, reason: str | None = None) -> None:  # fmt: skip
+def timed_login(
+    r: Recorder,
+    t: float,
+    ip: str,
+    who: str,
+    *,
+    ok: bool,
+    ms: float,
+    ua: str = CHROME,
+    reason: str | None = None,
+) -> None:
     """A login through the sensor that took ``ms`` milliseconds to answer."""
     action = Action.AUTHN_LOGIN_SUCCESS if ok else Action.AUTHN_LOGIN_FAIL
-    app_event(r, t, ip, "POST", LOGIN, 200 if ok else 401, ua=ua, user=who, action=action,
-              reason=reason, duration_ms=ms)  # fmt: skip
+    app_event(
+        r,
+        t,
+        ip,
+        "POST",
+        LOGIN,
+        200 if ok else 401,
+        ua=ua,
+        user=who,
+        action=action,
+        reason=reason,
+        duration_ms=ms,
+    )
 
 
 def hashing_customers(r: Recorder, start: int, end: int, *, every: int = 20) -> None:
     """Customers logging in to an app that hashes passwords (~250 ms a check), from home."""
     rng = r.rng
     for n, t in enumerate(range(start, end, every)):
-        timed_login(r, t, home_ip(n), account(n), ok=True, ms=rng.uniform(210, 320),
-                    ua=BENIGN[n % len(BENIGN)])  # fmt: skip
+        timed_login(
+            r,
+            t,
+            home_ip(n),
+            account(n),
+            ok=True,
+            ms=rng.uniform(210, 320),
+            ua=BENIGN[n % len(BENIGN)],
+        )
 
 
-ENUM, ENUMA, ENUML = "account-enumeration", "account-enumeration-anonymous", "account-enumeration-login"
+ENUM, ENUMA, ENUML = (
+    "account-enumeration",
+    "account-enumeration-anonymous",
+    "account-enumeration-login",
+)
 RESET = "/api/v1/password-reset"
 
 
 def reset_request(r: Recorder, t: float, ip: str, who: str, *, known: bool, ua: str) -> None:
     """A password-reset request naming ``who``; the app says 404 for an unknown account."""
-    app_event(r, t, ip, "POST", RESET, 202 if known else 404, ua=ua, user=who,
-              reason=None if known else "unknown_user")  # fmt: skip
+    app_event(
+        r,
+        t,
+        ip,
+        "POST",
+        RESET,
+        202 if known else 404,
+        ua=ua,
+        user=who,
+        reason=None if known else "unknown_user",
+    )
 
 
 @case(ENUM, "reset-checks-a-name-list")
 def enum_reset(r: Recorder) -> Expected:
     customers(r, 0, 600)
     ip = "203.0.113.70"
-    names = [f"{first}{n}@example.com" for n, first in enumerate(_FIRST)] + [account(n) for n in range(8)]
+    names = [f"{first}{n}@example.com" for n, first in enumerate(_FIRST)] + [
+        account(n) for n in range(8)
+    ]
     for n, who in enumerate(names):  # twenty unknown, eight customers
-        reset_request(r, 60 + n * 7, ip, who, known=who.endswith(("org", "net")) or n >= 20, ua=PYTHON)
+        reset_request(
+            r, 60 + n * 7, ip, who, known=who.endswith(("org", "net")) or n >= 20, ua=PYTHON
+        )
     return [alert(ENUM, {"source.ip": ip}, attackers=[ip])]
 
 
@@ -1081,8 +1127,14 @@ def enum_wave(r: Recorder) -> Expected:
     for n in range(60):  # every employee told to reset; three mistype their address
         who = account(500 + n % 220)
         typo = n % 20 == 7
-        reset_request(r, 30 + n * 12, OFFICE_NAT, who.replace("@", "@x") if typo else who,
-                      known=not typo, ua=BENIGN[n % 3])  # fmt: skip
+        reset_request(
+            r,
+            30 + n * 12,
+            OFFICE_NAT,
+            who.replace("@", "@x") if typo else who,
+            known=not typo,
+            ua=BENIGN[n % 3],
+        )
     return []
 
 
@@ -1099,7 +1151,9 @@ def enuma_probe(r: Recorder) -> Expected:
 def enuma_wave(r: Recorder) -> Expected:
     access_customers(r, 0, 900)
     for n in range(60):
-        r.access(30 + n * 12, OFFICE_NAT, "POST", RESET, 404 if n % 20 == 7 else 202, ua=BENIGN[n % 3])
+        r.access(
+            30 + n * 12, OFFICE_NAT, "POST", RESET, 404 if n % 20 == 7 else 202, ua=BENIGN[n % 3]
+        )
     return []
 
 
@@ -1119,8 +1173,16 @@ def enuml_reason(r: Recorder) -> Expected:
     customers(r, 0, 600)
     ip = "203.0.113.73"
     for n in range(24):
-        timed_login(r, 60 + n * 9, ip, f"guess{n}@example.com", ok=False, ms=5, ua=PYTHON,
-                    reason="unknown_user")  # fmt: skip
+        timed_login(
+            r,
+            60 + n * 9,
+            ip,
+            f"guess{n}@example.com",
+            ok=False,
+            ms=5,
+            ua=PYTHON,
+            reason="unknown_user",
+        )
     return [alert(ENUML, {"source.ip": ip}, attackers=[ip])]
 
 
@@ -1160,12 +1222,33 @@ def atp_hit(r: Recorder) -> Expected:
     regular(r, victim, home_ip(42))
     attacker_geo = geo("VN", 64500)
     for n in range(20):
-        app_event(r, n * 5, ip, "POST", LOGIN, 401, ua=BOTNET, user=account(300 + n), extra=attacker_geo)
+        app_event(
+            r, n * 5, ip, "POST", LOGIN, 401, ua=BOTNET, user=account(300 + n), extra=attacker_geo
+        )
     app_event(r, 110, ip, "POST", LOGIN, 200, ua=BOTNET, user=victim, extra=attacker_geo)
-    app_event(r, 180, ip, "PATCH", "/api/v1/account/email", 200, ua=BOTNET, user=victim,
-              extra=attacker_geo)  # fmt: skip
-    app_event(r, 200, ip, "POST", "/api/v1/account/password", 200, ua=BOTNET, user=victim,
-              action=Action.AUTHN_PASSWORD_CHANGE, extra=attacker_geo)  # fmt: skip
+    app_event(
+        r,
+        180,
+        ip,
+        "PATCH",
+        "/api/v1/account/email",
+        200,
+        ua=BOTNET,
+        user=victim,
+        extra=attacker_geo,
+    )
+    app_event(
+        r,
+        200,
+        ip,
+        "POST",
+        "/api/v1/account/password",
+        200,
+        ua=BOTNET,
+        user=victim,
+        action=Action.AUTHN_PASSWORD_CHANGE,
+        extra=attacker_geo,
+    )
     return {
         "alerts": [alert(ATP, {"user.name": victim}, attackers=[ip], accounts=[victim])],
         "incidents": [{"attackers": [ip], "accounts_compromised": [victim]}],
@@ -1177,9 +1260,20 @@ def atp_travel(r: Recorder) -> Expected:
     customers(r, 0, 900)
     who = account(43)
     regular(r, who, home_ip(43))
-    app_event(r, 100, "198.51.100.90", "POST", LOGIN, 200, ua=IPHONE, user=who, extra=geo("JP", 2516))
-    app_event(r, 130, "198.51.100.90", "GET", "/api/v1/orders", 200, ua=IPHONE, user=who,
-              extra=geo("JP", 2516))  # fmt: skip
+    app_event(
+        r, 100, "198.51.100.90", "POST", LOGIN, 200, ua=IPHONE, user=who, extra=geo("JP", 2516)
+    )
+    app_event(
+        r,
+        130,
+        "198.51.100.90",
+        "GET",
+        "/api/v1/orders",
+        200,
+        ua=IPHONE,
+        user=who,
+        extra=geo("JP", 2516),
+    )
     return []
 
 
@@ -1189,8 +1283,18 @@ def atp_home(r: Recorder) -> Expected:
     who = account(44)
     regular(r, who, home_ip(44))
     app_event(r, 100, home_ip(44), "POST", LOGIN, 200, ua=IPHONE, user=who, extra=HOME_GEO)
-    app_event(r, 160, home_ip(44), "POST", "/api/v1/account/password", 200, ua=IPHONE, user=who,
-              action=Action.AUTHN_PASSWORD_CHANGE, extra=HOME_GEO)  # fmt: skip
+    app_event(
+        r,
+        160,
+        home_ip(44),
+        "POST",
+        "/api/v1/account/password",
+        200,
+        ua=IPHONE,
+        user=who,
+        action=Action.AUTHN_PASSWORD_CHANGE,
+        extra=HOME_GEO,
+    )
     return []
 
 
@@ -1200,8 +1304,9 @@ def atp_phone(r: Recorder) -> Expected:
     who = account(45)
     regular(r, who, home_ip(45), ua=CHROME)
     app_event(r, 100, home_ip(45), "POST", LOGIN, 200, ua=IPHONE, user=who, extra=HOME_GEO)
-    app_event(r, 150, home_ip(45), "POST", "/api/v1/account/mfa", 201, ua=IPHONE, user=who,
-              extra=HOME_GEO)  # fmt: skip
+    app_event(
+        r, 150, home_ip(45), "POST", "/api/v1/account/mfa", 201, ua=IPHONE, user=who, extra=HOME_GEO
+    )
     return []
 
 
@@ -1214,8 +1319,18 @@ def scrape_profiles(r: Recorder) -> Expected:
     customers(r, 0, 3600, every=90)
     ip, who, tok = "203.0.113.81", "mallory@example.net", token("mallory")
     for n in range(70):  # a human pace: one profile every half minute
-        app_event(r, 60 + n * 30, ip, "GET", f"/api/v1/users/{1000 + n}/profile", 200, ua=CHROME,
-                  user=who, user_id="666", route=PROFILE)  # fmt: skip
+        app_event(
+            r,
+            60 + n * 30,
+            ip,
+            "GET",
+            f"/api/v1/users/{1000 + n}/profile",
+            200,
+            ua=CHROME,
+            user=who,
+            user_id="666",
+            route=PROFILE,
+        )
     _ = tok
     return [alert(SCRAPE, {"apiwatch.actor": who}, attackers=[ip])]
 
@@ -1225,11 +1340,30 @@ def scrape_support(r: Recorder) -> Expected:
     customers(r, 0, 3600, every=90)
     agent = "support.kim@example.com"
     for n in range(35):  # the customers of the day
-        app_event(r, 60 + n * 100, OFFICE_NAT, "GET", f"/api/v1/users/{2000 + n * 7}/profile", 200,
-                  user=agent, user_id="17", route=PROFILE)  # fmt: skip
+        app_event(
+            r,
+            60 + n * 100,
+            OFFICE_NAT,
+            "GET",
+            f"/api/v1/users/{2000 + n * 7}/profile",
+            200,
+            user=agent,
+            user_id="17",
+            route=PROFILE,
+        )
     for n in range(80):  # customers reading their own profile
-        app_event(r, 30 + n * 40, home_ip(n), "GET", f"/api/v1/users/{3000 + n}/profile", 200,
-                  ua=APP, user=account(n), user_id=str(3000 + n), route=PROFILE)  # fmt: skip
+        app_event(
+            r,
+            30 + n * 40,
+            home_ip(n),
+            "GET",
+            f"/api/v1/users/{3000 + n}/profile",
+            200,
+            ua=APP,
+            user=account(n),
+            user_id=str(3000 + n),
+            route=PROFILE,
+        )
     return []
 
 
@@ -1238,8 +1372,18 @@ def deep_users(r: Recorder) -> Expected:
     customers(r, 0, 3600, every=90)
     ip, who = "203.0.113.82", "mallory@example.net"
     for page in range(1, 61):
-        app_event(r, 30 + page * 20, ip, "GET", "/api/v1/users", 200, ua=PYTHON, user=who,
-                  user_id="666", query=f"page={page}&per_page=50")  # fmt: skip
+        app_event(
+            r,
+            30 + page * 20,
+            ip,
+            "GET",
+            "/api/v1/users",
+            200,
+            ua=PYTHON,
+            user=who,
+            user_id="666",
+            query=f"page={page}&per_page=50",
+        )
     return [alert(DEEP, {"apiwatch.actor": who, "apiwatch.route": "/api/v1/users"}, attackers=[ip])]
 
 
@@ -1249,8 +1393,19 @@ def deep_partner(r: Recorder) -> Expected:
     ip, partner = "198.51.100.60", "acme-integration"
     route = "/api/v1/partners/{partner_id}/orders"
     for page in range(1, 201):
-        app_event(r, 10 + page * 15, ip, "GET", "/api/v1/partners/p42/orders", 200, ua=OKHTTP,
-                  user=partner, user_id="p42", route=route, query=f"page={page}&per_page=100")  # fmt: skip
+        app_event(
+            r,
+            10 + page * 15,
+            ip,
+            "GET",
+            "/api/v1/partners/p42/orders",
+            200,
+            ua=OKHTTP,
+            user=partner,
+            user_id="p42",
+            route=route,
+            query=f"page={page}&per_page=100",
+        )
     return []
 
 
