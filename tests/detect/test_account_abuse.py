@@ -99,10 +99,11 @@ def test_timing_waits_for_enough_successes() -> None:
 
 def test_share_needs_a_value_count(tmp_path: Path) -> None:
     """A share option on an event_count correlation is an error naming the option."""
+    share = "apiwatch: {share: {field: user.name, value: x, min: 0.5}}\n"
     text = rules(
         detection("base", "sel: {sc-status: 401}\ncondition: sel"),
         correlation("c", "type: event_count\nrules: [base]\ngroup-by: [source.ip]\ntimespan: 5m\n"
-                    "condition: {gte: 2}") + "apiwatch: {share: {field: user.name, value: x, min: 0.5}}\n",
+                    "condition: {gte: 2}") + share,
     )  # fmt: skip
     ruleset = load(tmp_path, text, clean=False)
     assert "c" not in ruleset.rules

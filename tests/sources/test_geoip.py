@@ -57,20 +57,23 @@ def test_a_file_that_is_no_database_is_a_clear_error(tmp_path: Path) -> None:
         GeoIP([tmp_path / "missing.mmdb"])
 
 
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X)"
+
+
 def takeover() -> list[Event]:
-    """Alice logs in three times from home, then an intruder logs in and changes her e-mail.
-    No event carries geo fields: only the databases can tell the intruder's network is new."""
+    """Alice logs in three times from home and once from another address of her network, then
+    an intruder logs in and changes her e-mail. No event carries geo fields."""
+    logins = [(0, HOME), (1800, HOME), (3600, HOME), (5000, "192.0.2.77"), (7200, INTRUDER)]
     events = [
-        event(t, ip=HOME, action="authn_login_success", method="POST", path="/api/v1/login",
-              user="alice", ua="Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X)")
-        for t in (0, 1800, 3600)
+        event(t, ip=ip, action="authn_login_success", method="POST", path="/api/v1/login",
+              user="alice", ua=PHONE)
+        for t, ip in logins
     ]  # fmt: skip
-    events.append(event(5000, ip="192.0.2.77", action="authn_login_success", method="POST",
-                        path="/api/v1/login", user="alice", ua="Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X)"))  # fmt: skip
-    events.append(event(7200, ip=INTRUDER, action="authn_login_success", method="POST",
-                        path="/api/v1/login", user="alice", ua="Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X)"))  # fmt: skip
-    events.append(event(7300, ip=INTRUDER, method="PATCH", path="/api/v1/account/email",
-                        user="alice", ua="Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X)"))  # fmt: skip
+    events.append(
+        event(
+            7300, ip=INTRUDER, method="PATCH", path="/api/v1/account/email", user="alice", ua=PHONE
+        )
+    )
     return events
 
 
