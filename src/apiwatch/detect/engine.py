@@ -191,9 +191,7 @@ class Engine:
             for silence in self.silences:
                 silence.see(values, t)
             return
-        login = values.get("apiwatch.login")
-        if login is not None:
-            self._profile(values, login, t)
+        self._profile(values, t)
         hit: Hit | None = None
         routes = self.routes
         for index in self.match_all(values, record.lower):
@@ -213,11 +211,19 @@ class Engine:
         if self.watermark >= self.next_tick:
             self._tick(self.watermark)
 
-    def _profile(self, values: dict[str, Any], login: str, t: float) -> None:
-        """What the engine learns from a login before rules see it (`apiwatch.detect.profiles`)."""
+    def _profile(self, values: dict[str, Any], t: float) -> None:
+        """What the engine learns from an event before rules see it (`apiwatch.detect.profiles`):
+        login timing and crowds from logins, where accounts are used from."""
+        login = values.get("apiwatch.login")
+        account = values.get("user.name")
+        if login is None:
+            status = values.get("http.response.status_code")
+            if account is not None and (status is None or status < 400):
+                self.origins(values, account, login=False)
+            return
         self.timing(values, login)
-        if login == "success":
-            self.origins(values)
+        if login == "success" and account is not None:
+            self.origins(values, account, login=True)
         net = values.get("apiwatch.net64")
         if net is not None:
             self.crowds(net, values, login, t)

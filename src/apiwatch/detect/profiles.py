@@ -4,9 +4,10 @@
   account that exists answers an unknown name much faster. Once 20 successful logins have been
   seen, a failed login answered in less than half the time of the fastest tenth of the last 100
   successful ones gets ``apiwatch.unknown_user: true``.
-- `AccountOrigins` — for each account, the countries, networks and devices of its successful
-  logins. A successful login of an account with at least two earlier ones gets
-  ``apiwatch.new_origin``: the words ``country``, ``network``, ``device`` for what is new.
+- `AccountOrigins` — for each account, the countries, networks and devices it was used from
+  (successful logins, authenticated requests answered below 400, audit events). A successful
+  login of an account seen at least twice before gets ``apiwatch.new_origin``: the words
+  ``country``, ``network``, ``device`` for what is new.
   Country and network (``AS<number>``) come from the event's ``source.geo``/``source.as`` or the
   engine's ``geo`` lookup (a MaxMind database the user supplies); without either the network is
   the /16 (IPv4) or /48 (IPv6). The device is the user agent with its version numbers dropped.
@@ -35,7 +36,7 @@ GeoLookup = Callable[[str], tuple[str | None, int | None]]
 """``lookup(ip) -> (country ISO code, autonomous system number)``, each None when unknown."""
 
 _MAX_KEYS: Final = 100_000
-_PER_ACCOUNT: Final = 8
+_PER_ACCOUNT: Final = 16
 _DIGITS = re.compile(r"\d+(?:[._]\d+)*")
 
 
@@ -81,34 +82,44 @@ def device_of(agent: str) -> str:
 
 
 class _Known:
-    """Where one account logged in from: countries, networks, devices; how many logins."""
+    """Where one account was used from: countries, networks, devices; how often; and the
+    address and agent of its last use (a repeat of which needs no new look)."""
 
-    __slots__ = ("logins", "seen")
+    __slots__ = ("last", "seen", "uses")
 
     def __init__(self) -> None:
         self.seen: tuple[set[str], set[str], set[str]] = (set(), set(), set())
-        self.logins = 0
+        self.uses = 0
+        self.last: tuple[str, str | None] = ("", None)
 
 
 class AccountOrigins:
-    """Where each account logs in from (module docstring)."""
+    """Where each account is used from (module docstring).
+
+    Called for every event naming an account that is not a failure (a successful login, an
+    authenticated request answered below 400, an audit event): all of them teach where the
+    account is used; a successful login is also judged against what was known before it.
+    """
 
     def __init__(self, geo: GeoLookup | None = None) -> None:
         self.geo = geo
         self.accounts: dict[str, _Known] = {}
 
-    def __call__(self, values: dict[str, Any]) -> None:
-        account = values.get("user.name")
+    def __call__(self, values: dict[str, Any], account: str, *, login: bool) -> None:
         ip = values.get("source.ip")
-        if account is None or ip is None:
+        if ip is None:
             return
-        origin = self._origin(values, ip)
         known = self.accounts.get(account)
         if known is None:
             _bounded(self.accounts)
             known = self.accounts[account] = _Known()
-        pairs = list(zip(origin, known.seen, strict=True))
-        if known.logins >= 2:
+        agent = values.get("user_agent.original")
+        if not login and known.last == (ip, agent):
+            known.uses += 1
+            return
+        known.last = (ip, agent)
+        pairs = list(zip(self._origin(values, ip), known.seen, strict=True))
+        if login and known.uses >= 2:
             new = [
                 word
                 for word, (value, seen) in zip(("country", "network", "device"), pairs, strict=True)
@@ -119,7 +130,7 @@ class AccountOrigins:
         for value, seen in pairs:
             if value is not None and len(seen) < _PER_ACCOUNT:
                 seen.add(value)
-        known.logins += 1
+        known.uses += 1
 
     def _origin(self, values: dict[str, Any], ip: str) -> tuple[str | None, str | None, str | None]:
         country = values.get("source.geo.country_iso_code")

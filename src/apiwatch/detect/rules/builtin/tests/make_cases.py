@@ -1255,6 +1255,24 @@ def atp_hit(r: Recorder) -> Expected:
     }
 
 
+@case(ATP, "phished-account-known-from-its-requests")
+def atp_phished(r: Recorder) -> Expected:
+    customers(r, -600, 900)
+    victim, home, ip = account(46), home_ip(46), "198.51.100.140"
+    for t in range(-3000, 0, 400):  # the app browsing with its token: no login in the log
+        app_event(r, t, home, "GET", "/api/v1/users/46/orders", 200, ua=APP, user=victim)
+    app_event(r, 100, ip, "POST", LOGIN, 200, ua=FIREFOX, user=victim)
+    app_event(r, 141, ip, "PATCH", "/api/v1/me/email", 200, ua=FIREFOX, user=victim)
+    app_event(r, 141, ip, "PATCH", "/api/v1/me/email", 200, ua=FIREFOX, user=victim,
+              action=Action.USER_UPDATED, reason="e-mail changed")  # fmt: skip
+    app_event(r, 177, ip, "POST", "/api/v1/me/password", 204, ua=FIREFOX, user=victim,
+              action=Action.AUTHN_PASSWORD_CHANGE)  # fmt: skip
+    return {
+        "alerts": [alert(ATP, {"user.name": victim}, attackers=[ip], accounts=[victim])],
+        "incidents": [{"attackers": [ip], "accounts_compromised": [victim]}],
+    }
+
+
 @case(ATP, "traveller-changes-nothing")
 def atp_travel(r: Recorder) -> Expected:
     customers(r, 0, 900)
