@@ -12,8 +12,8 @@
   ``invalid_user``), or a 404 answer on a reset or sign-up route. The engine also sets it on a
   failed login answered much faster than logins that checked a password (`timing`);
 - ``apiwatch.account_change``: ``password``, ``email`` or ``mfa`` for a change the account
-  accepted: ``authn_password_change``, ``user_updated`` whose reason names one, or a 2xx write
-  to a route naming it
+  accepted: ``authn_password_change`` (not a reset through the mailed link, which proves the
+  mailbox), ``user_updated`` whose reason names one, or a 2xx write to a route naming it
   (``/account/email``, ``/mfa``, ``/2fa``, ``/totp``, ``/password`` ...);
 - ``apiwatch.owner_id``: the owner an object route names (``/users/{id}/orders`` gives the id
   after ``users``), else ECS ``user.target.id``; ``apiwatch.foreign``: true when that owner is
@@ -148,14 +148,17 @@ def add_derived(values: dict[str, Any], extra: dict[str, Any] | None) -> None:
     reason = values.get("event.reason")
     if reason is not None and reason.lower() in UNKNOWN_USER_REASONS:
         values["apiwatch.unknown_user"] = True
-    action = values.get("event.action")
-    if action == "authn_password_change":
-        values["apiwatch.account_change"] = "password"
-    elif action == "user_updated" and reason is not None:
-        values["apiwatch.account_change"] = _changed(reason.lower())
     route = values.get("apiwatch.route")
     if route is not None:
         _from_route(values, route)
+    action = values.get("event.action")
+    if action == "authn_password_change":
+        # A reset through the mailed link proves the mailbox: the owner's own recovery, not a
+        # change made from a session someone else may have opened.
+        if values.get("apiwatch.flow") != "reset" and "reset" not in (reason or "").lower():
+            values["apiwatch.account_change"] = "password"
+    elif action == "user_updated" and reason is not None:
+        values["apiwatch.account_change"] = _changed(reason.lower())
     query = values.get("url.query")
     if query is not None and ("page" in query or "offset" in query):
         values["apiwatch.page_offset"] = _page_offset(query)

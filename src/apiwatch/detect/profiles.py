@@ -7,7 +7,8 @@
 - `AccountOrigins` — for each account, the countries, networks and devices it was used from
   (successful logins, authenticated requests answered below 400, audit events). A successful
   login of an account seen at least twice before gets ``apiwatch.new_origin``: the words
-  ``country``, ``network``, ``device`` for what is new.
+  ``country``, ``network``, ``device`` for what is new; the account's first sighting gets
+  ``first`` (nothing is known about it).
   Country and network (``AS<number>``) come from the event's ``source.geo``/``source.as`` or the
   engine's ``geo`` lookup (a MaxMind database the user supplies); without either the network is
   the /16 (IPv4) or /48 (IPv6). The device is the user agent with its version numbers dropped.
@@ -119,11 +120,13 @@ class AccountOrigins:
             return
         known.last = (ip, agent)
         pairs = list(zip(self._origin(values, ip), known.seen, strict=True))
-        if login and known.uses >= 2:
+        if login and not known.uses:
+            values["apiwatch.new_origin"] = "first"
+        elif login and known.uses >= 2:
             new = [
                 word
                 for word, (value, seen) in zip(("country", "network", "device"), pairs, strict=True)
-                if value is not None and value not in seen
+                if value is not None and value not in seen and _comparable(value, seen)
             ]
             if new:
                 values["apiwatch.new_origin"] = " ".join(new)
@@ -146,6 +149,13 @@ class AccountOrigins:
         network = f"AS{number}" if number is not None else network_of(ip)
         agent = values.get("user_agent.original")
         return country, network, device_of(agent) if agent else None
+
+
+def _comparable(value: str, seen: set[str]) -> bool:
+    """Whether ``value`` can be told new against ``seen``: an AS number against AS numbers, a
+    prefix against prefixes (an event without geo fields is no move to a new network)."""
+    kind = value.startswith("AS")
+    return any(known.startswith("AS") == kind for known in seen)
 
 
 class NetworkCrowds:

@@ -1273,6 +1273,19 @@ def atp_phished(r: Recorder) -> Expected:
     }
 
 
+@case(ATP, "new-phone-forgets-the-password-and-resets-it")
+def atp_reset(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    who, phone = account(47), "198.51.100.91"
+    regular(r, who, home_ip(47))
+    app_event(r, 100, phone, "POST", LOGIN, 200, ua=APP, user=who, extra=geo("DE", 3320))
+    app_event(r, 300, phone, "POST", LOGIN, 401, ua=APP, user=who, extra=geo("DE", 3320))
+    app_event(r, 320, phone, "POST", "/api/v1/password/forgot", 202, ua=APP, user=who)
+    app_event(r, 500, phone, "POST", "/api/v1/password/reset", 204, ua=APP, user=who,
+              action=Action.AUTHN_PASSWORD_CHANGE, reason="password reset")  # fmt: skip
+    return []
+
+
 @case(ATP, "traveller-changes-nothing")
 def atp_travel(r: Recorder) -> Expected:
     customers(r, 0, 900)
@@ -1325,6 +1338,50 @@ def atp_phone(r: Recorder) -> Expected:
     app_event(
         r, 150, home_ip(45), "POST", "/api/v1/account/mfa", 201, ua=IPHONE, user=who, extra=HOME_GEO
     )
+    return []
+
+
+ATL = "account-takeover-lockout"
+
+
+def lock_out(
+    r: Recorder, t: float, ip: str, who: str, *, ua: str, email: bool = True, where: Any = None
+) -> None:
+    """A login from ``ip`` (``where``: its geo fields), then (with ``email``) the e-mail
+    changed, then the password."""
+    app_event(r, t, ip, "POST", LOGIN, 200, ua=ua, user=who, extra=where)
+    app_event(r, t + 6, ip, "GET", "/api/v1/me", 200, ua=ua, user=who)
+    if email:
+        app_event(r, t + 41, ip, "PATCH", "/api/v1/me/email", 200, ua=ua, user=who,
+                  action=Action.USER_UPDATED, reason="e-mail changed")  # fmt: skip
+    app_event(r, t + 77, ip, "POST", "/api/v1/me/password", 204, ua=ua, user=who,
+              action=Action.AUTHN_PASSWORD_CHANGE, reason="password changed")  # fmt: skip
+
+
+@case(ATL, "phished-account-never-seen-before")
+def atl_phished(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    victim, ip = account(48), "198.51.100.141"
+    lock_out(r, 120, ip, victim, ua=FIREFOX)
+    return {
+        "alerts": [alert(ATL, {"user.name": victim}, attackers=[ip], accounts=[victim])],
+        "incidents": [{"attackers": [ip], "accounts_compromised": [victim]}],
+    }
+
+
+@case(ATL, "owner-changes-the-password-after-logging-in")
+def atl_password_only(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    lock_out(r, 120, home_ip(49), account(49), ua=IPHONE, email=False)
+    return []
+
+
+@case(ATL, "owner-moves-mailbox-and-password-at-home")
+def atl_home(r: Recorder) -> Expected:
+    customers(r, 0, 900)
+    who = account(50)
+    regular(r, who, home_ip(50))
+    lock_out(r, 120, home_ip(50), who, ua=IPHONE, where=HOME_GEO)
     return []
 
 
