@@ -126,7 +126,9 @@ class AccountOrigins:
             new = [
                 word
                 for word, (value, seen) in zip(("country", "network", "device"), pairs, strict=True)
-                if value is not None and value not in seen and _comparable(value, seen)
+                if value is not None
+                and value not in seen
+                and (word != "network" or _comparable(value, seen))
             ]
             if new:
                 values["apiwatch.new_origin"] = " ".join(new)
