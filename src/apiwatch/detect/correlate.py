@@ -132,8 +132,8 @@ class CorrelationState:
     """All groups of one correlation rule.
 
     A rule with ``min_sources`` above one (the /64 aggregate of a per-source rule) fires only
-    when that many distinct addresses are among the group's hits, and never for a group whose
-    ``apiwatch.net64`` ``crowded`` says is a crowd of ordinary users.
+    when that many distinct addresses are among the group's hits; one given ``crowded`` never
+    fires for a group whose ``apiwatch.net64`` it says is a crowd of ordinary users.
     """
 
     def __init__(self, rule: CorrelationRule, crowded: Crowded | None = None) -> None:
@@ -182,15 +182,17 @@ class CorrelationState:
         if finding is not None:
             finding.absorb(hit, attacker=self.names_attacker(hit, ref))
             return finding
-        if not holds or (rule.min_sources > 1 and not self._sources_enough(group, key, hit)):
+        if not holds or (self.crowded is not None and not self._network_allows(group, key, hit)):
             return None
         return self._fire(group, key, hit, ref)
 
-    def _sources_enough(self, group: GroupWindow, key: tuple[Any, ...], hit: Hit) -> bool:
+    def _network_allows(self, group: GroupWindow, key: tuple[Any, ...], hit: Hit) -> bool:
+        """Whether a /64 aggregate may fire: enough addresses took part, and no crowd."""
         rule = self.rule
-        hits = [h for _, h in group.seen.values()] if self.distinct else group.recent or []
-        if len({h.ip for h in hits} | {hit.ip}) < rule.min_sources:
-            return False
+        if rule.min_sources > 1:
+            hits = [h for _, h in group.seen.values()] if self.distinct else group.recent or []
+            if len({h.ip for h in hits} | {hit.ip}) < rule.min_sources:
+                return False
         if self.crowded is None or "apiwatch.net64" not in rule.group_by:
             return True
         net = key[rule.group_by.index("apiwatch.net64")]
@@ -206,6 +208,7 @@ class CorrelationState:
             or hit.alert is not None
             or ref != self.rule.refs[-1]
             or "source.ip" in self.rule.group_by
+            or "apiwatch.net64" in self.rule.group_by
         )
 
     def _window(self, group: GroupWindow, hit: Hit) -> bool:

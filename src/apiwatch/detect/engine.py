@@ -336,10 +336,12 @@ class Engine:
 def _net64_twin(rule: CorrelationRule) -> CorrelationRule | None:
     """The /64 aggregate of a per-source rule: the same rule grouped by ``apiwatch.net64``
     instead of ``source.ip``, firing only when two or more addresses of the /64 took part (one
-    address is the per-source rule's own case) and never for a crowd (see `NetworkCrowds`)."""
-    if "source.ip" not in rule.group_by or rule.type.startswith("temporal"):
-        return None
-    if rule.field == "source.ip":
+    address is the per-source rule's own case; a sequence chains on aggregates that did) and
+    never for a crowd (see `NetworkCrowds`)."""
+    if "source.ip" not in rule.group_by or rule.field == "source.ip" or rule.aliases:
         return None
     group_by = tuple("apiwatch.net64" if g == "source.ip" else g for g in rule.group_by)
-    return replace(rule, group_by=group_by, min_sources=2)
+    # A sequence (stuffing, then a successful login) chains on the /64 aggregates above it,
+    # which already took two addresses: its own closing step may come from any one.
+    sources = 1 if rule.type.startswith("temporal") else 2
+    return replace(rule, group_by=group_by, min_sources=sources)

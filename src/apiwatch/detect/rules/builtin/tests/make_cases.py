@@ -1499,6 +1499,22 @@ def cs_v6(r: Recorder) -> Expected:
     return [alert(CS, {"apiwatch.net64": "2001:db8:66:1::/64"}, attackers=ips, accounts=tried)]
 
 
+@case(ATS, "ipv6-rotation-hit-from-a-fresh-address")
+def ats_v6(r: Recorder) -> Expected:
+    customers(r, 0, 600)
+    net = "2001:db8:66:1"
+    ips = [v6(net, n) for n in range(30)]
+    for n, ip in enumerate(ips):
+        r.login(60 + n * 4, ip, account(300 + n), ok=False, ua=PYTHON)
+    winner, fresh = account(340), v6(net, 99)
+    r.login(200, fresh, winner, ok=True, ua=PYTHON)  # a stolen password works, from a new address
+    r.request(205, fresh, "GET", "/api/v1/account/payment-methods", 200, ua=PYTHON, user=winner)
+    return {
+        "alerts": [alert(ATS, {"apiwatch.net64": f"{net}::/64"}, attackers=[*ips, fresh])],
+        "incidents": [{"attackers": sorted([*ips, fresh]), "accounts_compromised": [winner]}],
+    }
+
+
 @case(CS, "ipv6-office-64")
 def cs_v6_office(r: Recorder) -> Expected:
     for n in range(80):  # eighty colleagues, each with its own address; one in three mistypes
