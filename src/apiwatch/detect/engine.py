@@ -324,12 +324,15 @@ class Engine:
         return sorted(self.tracker.all(), key=lambda i: (i.first_seen, i.id))
 
     def state_keys(self) -> int:
-        """Tracked keys: correlation groups, suppression groups, baseline entries, sources."""
+        """Tracked keys: correlation groups, suppression groups, baseline entries, sources,
+        accounts whose origins are known, IPv6 /64s whose crowd is known."""
         return (
             sum(len(s.groups) for s in self.correlations.values())
             + sum(len(s) for s in self.single.values())
             + sum(b.state_size() for b in self.baselines.values())
             + self.tracker.sources()
+            + len(self.origins.accounts)
+            + len(self.crowds.nets)
         )
 
 

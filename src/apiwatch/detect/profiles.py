@@ -37,7 +37,7 @@ GeoLookup = Callable[[str], tuple[str | None, int | None]]
 """``lookup(ip) -> (country ISO code, autonomous system number)``, each None when unknown."""
 
 _MAX_KEYS: Final = 100_000
-_PER_ACCOUNT: Final = 16
+_PER_ACCOUNT: Final = 24  # countries, networks and devices together
 _DIGITS = re.compile(r"\d+(?:[._]\d+)*")
 
 
@@ -83,15 +83,17 @@ def device_of(agent: str) -> str:
 
 
 class _Known:
-    """Where one account was used from: countries, networks, devices; how often; and the
-    address and agent of its last use (a repeat of which needs no new look)."""
+    """Where one account was used from: its countries, networks and devices in one set (they
+    cannot collide: two letters, ``AS<n>`` or a prefix with ``/``, a user agent); how often;
+    and the address and agent of its last use (a repeat of which needs no new look)."""
 
-    __slots__ = ("last", "seen", "uses")
+    __slots__ = ("agent", "ip", "seen", "uses")
 
     def __init__(self) -> None:
-        self.seen: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+        self.seen: set[str] = set()
         self.uses = 0
-        self.last: tuple[str, str | None] = ("", None)
+        self.ip = ""
+        self.agent: str | None = None
 
 
 class AccountOrigins:
@@ -115,26 +117,26 @@ class AccountOrigins:
             _bounded(self.accounts)
             known = self.accounts[account] = _Known()
         agent = values.get("user_agent.original")
-        if not login and known.last == (ip, agent):
+        if not login and known.ip == ip and known.agent == agent:
             known.uses += 1
             return
-        known.last = (ip, agent)
-        pairs = list(zip(self._origin(values, ip), known.seen, strict=True))
+        known.ip, known.agent = ip, agent
+        origin = self._origin(values, ip)
+        seen = known.seen
         if login and not known.uses:
             values["apiwatch.new_origin"] = "first"
         elif login and known.uses >= 2:
             new = [
                 word
-                for word, (value, seen) in zip(("country", "network", "device"), pairs, strict=True)
+                for word, value in zip(("country", "network", "device"), origin, strict=True)
                 if value is not None
                 and value not in seen
                 and (word != "network" or _comparable(value, seen))
             ]
             if new:
                 values["apiwatch.new_origin"] = " ".join(new)
-        for value, seen in pairs:
-            if value is not None and len(seen) < _PER_ACCOUNT:
-                seen.add(value)
+        if len(seen) < _PER_ACCOUNT:
+            seen.update(value for value in origin if value is not None)
         known.uses += 1
 
     def _origin(self, values: dict[str, Any], ip: str) -> tuple[str | None, str | None, str | None]:
@@ -153,11 +155,12 @@ class AccountOrigins:
         return country, network, device_of(agent) if agent else None
 
 
-def _comparable(value: str, seen: set[str]) -> bool:
-    """Whether ``value`` can be told new against ``seen``: an AS number against AS numbers, a
-    prefix against prefixes (an event without geo fields is no move to a new network)."""
-    kind = value.startswith("AS")
-    return any(known.startswith("AS") == kind for known in seen)
+def _comparable(network: str, seen: set[str]) -> bool:
+    """Whether ``network`` can be told new against ``seen``: an AS number against AS numbers,
+    a prefix against prefixes (an event without geo fields is no move to a new network)."""
+    if "/" in network:
+        return any("/" in known for known in seen)
+    return any(known.startswith("AS") and len(known) > 2 for known in seen)
 
 
 class NetworkCrowds:
