@@ -313,6 +313,8 @@ class CorrelationState:
 
     def sweep(self, now: float) -> int:
         """Drop groups idle for longer than the window; how many were dropped."""
+        if not self.groups:
+            return 0
         span = self.rule.timespan
         dead = [k for k, g in self.groups.items() if now - g.last > span]
         for key in dead:

@@ -90,9 +90,13 @@ def net64(ip: str) -> str | None:
     return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
 
 
+_NO_FACTS: Final = (None, None, -1)
+
+
 @lru_cache(maxsize=16384)
 def _route_facts(route: str) -> tuple[str | None, str | None, int]:
-    """(flow, account change kind, index of the owner placeholder or -1) of a route."""
+    """(flow, account change kind, index of the owner placeholder or -1) of a route; the one
+    `_NO_FACTS` tuple for the many routes that have none."""
     low = route.lower()
     flow = None
     if any(word in low for word in _RESET_WORDS):
@@ -109,7 +113,8 @@ def _route_facts(route: str) -> tuple[str | None, str | None, int]:
         if parts[index] in _OWNER_WORDS and after.startswith("{") and after.endswith("}"):
             owner = index + 1
             break
-    return flow, change, owner
+    facts = (flow, change, owner)
+    return _NO_FACTS if facts == _NO_FACTS else facts
 
 
 def _page_offset(query: str) -> int | None:
@@ -150,7 +155,9 @@ def add_derived(values: dict[str, Any], extra: dict[str, Any] | None) -> None:
         values["apiwatch.unknown_user"] = True
     route = values.get("apiwatch.route")
     if route is not None:
-        _from_route(values, route)
+        facts = _route_facts(route)
+        if facts is not _NO_FACTS or "user.target.id" in values:
+            _from_route(values, facts)
     action = values.get("event.action")
     if action == "authn_password_change":
         # A reset through the mailed link proves the mailbox: the owner's own recovery, not a
@@ -184,8 +191,8 @@ def _from_extra(values: dict[str, Any], extra: dict[str, Any]) -> None:
         values["source.as.number"] = number
 
 
-def _from_route(values: dict[str, Any], route: str) -> None:
-    flow, change, owner_slot = _route_facts(route)
+def _from_route(values: dict[str, Any], facts: tuple[str | None, str | None, int]) -> None:
+    flow, change, owner_slot = facts
     status = values.get("http.response.status_code")
     if flow is not None:
         values["apiwatch.flow"] = flow

@@ -95,6 +95,7 @@ class Engine:
         self.baselines: dict[str, BaselineState] = {}
         self.silences: list[SilenceState] = []
         self.parents: dict[str, list[tuple[str, CorrelationState | BaselineState]]] = {}
+        self.ipv6_parents: dict[str, list[tuple[str, CorrelationState | BaselineState]]] = {}
         self.single: dict[str, dict[tuple[Any, ...], Finding]] = {}
         self.changed: dict[str, Finding] = {}
         self.watermark = float("-inf")
@@ -114,9 +115,8 @@ class Engine:
                 self._add_correlation(key, CorrelationState(rule))
                 twin = _net64_twin(rule)
                 if twin is not None:
-                    self._add_correlation(
-                        f"{key}@net64", CorrelationState(twin, self.crowds.crowded)
-                    )
+                    state = CorrelationState(twin, self.crowds.crowded)
+                    self._add_correlation(f"{key}@net64", state, ipv6=True)
             elif isinstance(rule, BaselineRule):
                 baseline = BaselineState(rule)
                 self.baselines[key] = baseline
@@ -125,15 +125,25 @@ class Engine:
             elif isinstance(rule, SilenceRule):
                 self.silences.append(SilenceState(rule))
         self.routes = [
-            (rule, self.single[rule.meta.key], self.parents.get(rule.meta.key, []))
+            (
+                rule,
+                self.single[rule.meta.key],
+                self.parents.get(rule.meta.key, []),
+                self.ipv6_parents.get(rule.meta.key, []),
+            )
             for rule in self.detections
         ]
         self.match_all, _ = compile_all([rule.tree for rule in self.detections])
 
-    def _add_correlation(self, key: str, state: CorrelationState) -> None:
+    def _add_correlation(self, key: str, state: CorrelationState, *, ipv6: bool = False) -> None:
+        """Wire ``state`` to the rules it references. A /64 aggregate (``ipv6``) is fed a
+        detection's hits only for IPv6 events (no other can have a group); chained findings,
+        which are rare, reach it like any correlation."""
         self.correlations[key] = state
         for ref in dict.fromkeys(state.rule.refs):
-            self.parents.setdefault(ref, []).append((ref, state))
+            direct = ipv6 and isinstance(self.ruleset.rules.get(ref), DetectionRule)
+            table = self.ipv6_parents if direct else self.parents
+            table.setdefault(ref, []).append((ref, state))
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -186,22 +196,22 @@ class Engine:
             self.watermark = t
         record = to_record(event, _NOTHING)  # the matcher lower-cases what it reads itself
         values = record.values
-        if self.synthetic.classify(values, t) is not None:
-            stats.synthetic += 1
-            for silence in self.silences:
-                silence.see(values, t)
+        login = values["apiwatch.login"]
+        if (login is not None or self.synthetic.declared) and self._synthetic(values, t):
             return
-        self._profile(values, t)
+        if login is not None or values["user.name"] is not None:
+            self._profile(values, login, t)
+        ipv6 = "apiwatch.net64" in values
         hit: Hit | None = None
         routes = self.routes
         for index in self.match_all(values, record.lower):
-            rule, single, parents = routes[index]
+            rule, single, parents, ipv6_parents = routes[index]
             stats.matches += 1
             if hit is None:
                 hit = Hit(t, values, rec=record)
             if rule.generate:
                 self._single(rule, single, hit)
-            for ref, state in parents:
+            for ref, state in parents + ipv6_parents if ipv6 else parents:
                 self._dispatch(state.hit(hit, ref), state)
         for silence in self.silences:
             silence.see(values, t)
@@ -211,10 +221,19 @@ class Engine:
         if self.watermark >= self.next_tick:
             self._tick(self.watermark)
 
-    def _profile(self, values: dict[str, Any], t: float) -> None:
+    def _synthetic(self, values: dict[str, Any], t: float) -> bool:
+        """Whether the event is synthetic traffic (`SyntheticTraffic`): counted, seen by the
+        silence rules (the source is alive), matched by no other rule."""
+        if not self.synthetic.classify(values, t):
+            return False
+        self.stats.synthetic += 1
+        for silence in self.silences:
+            silence.see(values, t)
+        return True
+
+    def _profile(self, values: dict[str, Any], login: str | None, t: float) -> None:
         """What the engine learns from an event before rules see it (`apiwatch.detect.profiles`):
         login timing and crowds from logins, where accounts are used from."""
-        login = values.get("apiwatch.login")
         account = values.get("user.name")
         if login is None:
             status = values.get("http.response.status_code")

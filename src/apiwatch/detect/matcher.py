@@ -245,12 +245,17 @@ def _as_contains(value: Any) -> Any:
 
 
 def _num(value: Any) -> float:
+    if value is None:  # the usual case for a field an event lacks: no exception to pay for
+        return _NAN
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     try:
         return float(value)
     except (TypeError, ValueError):
-        return float("nan")
+        return _NAN
+
+
+_NAN = float("nan")
 
 
 def _time_part(value: Any, part: str) -> int | None:
