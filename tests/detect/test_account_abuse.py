@@ -68,6 +68,27 @@ def test_account_change_needs_an_accepted_write() -> None:
     assert "apiwatch.account_change" not in to_record(failed).values
 
 
+def test_password_reset_through_the_mail_is_no_account_change() -> None:
+    """authn_password_change on a reset route, or with reason "password reset", is the owner's
+    recovery: no apiwatch.account_change; from the account's settings it is one."""
+    reset = event(action="authn_password_change", method="POST", path="/api/v1/password/reset")
+    told = event(
+        action="authn_password_change", path="/api/v1/me", **{"event.reason": "Password reset"}
+    )
+    changed = event(action="authn_password_change", method="POST", path="/api/v1/me/password")
+    assert "apiwatch.account_change" not in to_record(reset).values
+    assert "apiwatch.account_change" not in to_record(told).values
+    assert to_record(changed).values["apiwatch.account_change"] == "password"
+
+
+def test_user_updated_names_the_change_in_its_reason() -> None:
+    """user_updated with reason "e-mail changed" is an e-mail change; "avatar" is none."""
+    email = event(action="user_updated", path="/api/v1/me", **{"event.reason": "e-mail changed"})
+    avatar = event(action="user_updated", path="/api/v1/me", **{"event.reason": "new avatar"})
+    assert to_record(email).values["apiwatch.account_change"] == "email"
+    assert to_record(avatar).values.get("apiwatch.account_change") is None
+
+
 def test_net64_is_set_for_ipv6_only() -> None:
     """An IPv6 source gets its /64; an IPv4 source none."""
     assert to_record(event(ip="2001:db8:1:2:aa::1")).values["apiwatch.net64"] == "2001:db8:1:2::/64"
@@ -108,6 +129,21 @@ def test_share_needs_a_value_count(tmp_path: Path) -> None:
     ruleset = load(tmp_path, text, clean=False)
     assert "c" not in ruleset.rules
     assert any("share needs a value_count" in str(p) for p in ruleset.problems)
+
+
+@pytest.mark.parametrize(
+    "share", ["{field: user.name, min: 0.5}", "{field: user.name, value: x, min: 2}"]
+)
+def test_a_malformed_share_is_an_error(tmp_path: Path, share: str) -> None:
+    """share without a value, or with a min above 1, is an error and the rule is left out."""
+    text = rules(
+        detection("base", "sel: {sc-status: 401}\ncondition: sel"),
+        correlation("c", "type: value_count\nrules: [base]\ngroup-by: [source.ip]\ntimespan: 5m\n"
+                    "condition: {gte: 2, field: user.name}") + f"apiwatch: {{share: {share}}}\n",
+    )  # fmt: skip
+    ruleset = load(tmp_path, text, clean=False)
+    assert "c" not in ruleset.rules
+    assert any("share" in str(p) for p in ruleset.errors)
 
 
 def test_share_holds_back_a_group_until_enough_values_are_marked(tmp_path: Path) -> None:
@@ -204,3 +240,17 @@ def test_geo_lookup_is_asked_for_successful_logins_only() -> None:
     engine.feed(login(1, "192.0.2.2", "alice", ok=False))
     engine.feed(login(2, "192.0.2.3", "alice", ok=True))
     assert asked == ["192.0.2.3"]
+
+
+def test_takeover_joins_the_incident_of_the_attack_before_it() -> None:
+    """A stuffing source's hit on an account with history, then an e-mail change: one incident
+    holding the stuffing and the takeover, the account compromised."""
+    home = [login(t, "192.0.2.10", "alice", ok=True) for t in (0, 600, 1200)]
+    stuffing = [login(2000 + n * 3, "203.0.113.9", f"user{n}", ok=False) for n in range(20)]
+    hit = login(2070, "203.0.113.9", "alice", ok=True)
+    change = event(2100, ip="203.0.113.9", method="PATCH", path="/api/v1/me/email", user="alice")
+    engine = run(BUILTIN, [*home, *stuffing, hit, change])
+    [incident] = [i for i in engine.incidents() if "account-takeover-persistence" in i.rules]
+    assert {"credential-stuffing-source", "account-takeover-persistence"} <= set(incident.rules)
+    assert incident.attackers == ["203.0.113.9"]
+    assert incident.accounts_compromised == ["alice"]

@@ -145,6 +145,8 @@ class SyntheticTraffic:
         times.append(t)
         if len(times) <= _PERIODIC_RUNS or not _strictly_periodic(times):
             return None
+        if len(self._periodic) >= _MAX_TRACKED:
+            self._periodic.clear()
         self._periodic.add(key)
         return "periodic"
 
