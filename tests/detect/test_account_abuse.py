@@ -59,6 +59,12 @@ def test_page_offset_is_how_deep_a_list_read_goes(query: str, offset: int | None
     assert to_record(event(query=query)).values.get("apiwatch.page_offset") == offset
 
 
+@pytest.mark.parametrize("query", ["page=" + "9" * 5000, "offset=\u00b2", "page=\u0663&limit=x"])
+def test_hostile_page_numbers_are_no_offset(query: str) -> None:
+    """A 5,000-digit page, superscript or non-ASCII digits give no offset and no error."""
+    assert to_record(event(query=query)).values.get("apiwatch.page_offset") is None
+
+
 def test_account_change_needs_an_accepted_write() -> None:
     """A 2xx PATCH of the account's e-mail is an e-mail change; a GET or a 400 is not."""
     route = "/api/v1/account/email"

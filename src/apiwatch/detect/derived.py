@@ -117,21 +117,28 @@ def _route_facts(route: str) -> tuple[str | None, str | None, int]:
     return _NO_FACTS if facts == _NO_FACTS else facts
 
 
+def _count(text: str | None) -> int | None:
+    """A query parameter's whole number: ASCII digits, at most twelve of them (the client
+    writes the query: no superscript digits, no 5,000-digit number for ``int`` to refuse)."""
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 12:
+        return None
+    return int(text)
+
+
 def _page_offset(query: str) -> int | None:
     """How deep a list request reads (see the module docstring), from its query."""
     params: dict[str, str] = {}
     for pair in query.split("&"):
         key, _, value = pair.partition("=")
         params[key.lower()] = value
-    offset = params.get("offset")
-    if offset is not None and offset.isdigit():
-        return int(offset)
-    page = params.get("page") or params.get("page_number")
-    if page is None or not page.isdigit():
+    offset = _count(params.get("offset"))
+    if offset is not None:
+        return offset
+    page = _count(params.get("page") or params.get("page_number"))
+    if page is None:
         return None
-    size = next((params[k] for k in _SIZE_KEYS if params.get(k, "").isdigit()), None)
-    per = int(size) if size is not None else _DEFAULT_PAGE_SIZE
-    return max(int(page) - 1, 0) * per
+    size = next((n for k in _SIZE_KEYS if (n := _count(params.get(k))) is not None), None)
+    return max(page - 1, 0) * (size if size is not None else _DEFAULT_PAGE_SIZE)
 
 
 def _extra(extra: dict[str, Any], *keys: str) -> Any:
