@@ -73,49 +73,47 @@ SIGMA_TAXONOMY: Final[dict[str, str]] = {
 rules use it that way (``cs-uri-query|contains: '/../'``).
 """
 
-FIELDS: Final[frozenset[str]] = (
-    frozenset(
-        {
-            "@timestamp",
-            "event.action",
-            "event.outcome",
-            "event.dataset",
-            "event.category",
-            "event.reason",
-            "event.duration",
-            "http.response.body.bytes",
-            "source.ip",
-            "source.address",
-            "http.request.method",
-            "http.request.referrer",
-            "http.response.status_code",
-            "http.version",
-            "url.path",
-            "url.query",
-            "url.original",
-            "url.domain",
-            "url.extension",
-            "user_agent.original",
-            "user.name",
-            "user.id",
-            "service.name",
-            "host.name",
-            "trace.id",
-            "message",
-            "labels.route",
-            "labels.token_id",
-            "labels.session_id",
-            "labels.attack_tool",
-            "apiwatch.route",
-            "apiwatch.object_id",
-            "apiwatch.actor",
-            "apiwatch.login",
-        }
-    )
-    | DERIVED_FIELDS
+FIELDS: Final[frozenset[str]] = frozenset(
+    {
+        "@timestamp",
+        "event.action",
+        "event.outcome",
+        "event.dataset",
+        "event.category",
+        "event.reason",
+        "event.duration",
+        "http.response.body.bytes",
+        "source.ip",
+        "source.address",
+        "http.request.method",
+        "http.request.referrer",
+        "http.response.status_code",
+        "http.version",
+        "url.path",
+        "url.query",
+        "url.original",
+        "url.domain",
+        "url.extension",
+        "user_agent.original",
+        "user.name",
+        "user.id",
+        "service.name",
+        "host.name",
+        "trace.id",
+        "message",
+        "labels.route",
+        "labels.token_id",
+        "labels.session_id",
+        "labels.attack_tool",
+        "apiwatch.route",
+        "apiwatch.object_id",
+        "apiwatch.actor",
+        "apiwatch.login",
+    }
 )
-"""Every field a rule can name (after taxonomy mapping). A rule naming another field is reported
-as not evaluable (the events apiwatch handles never carry it), never silently never-matching."""
+"""Every field a rule can name (after taxonomy mapping; and `DERIVED_FIELDS`). A rule naming
+another field is reported as not evaluable (the events apiwatch handles never carry it), never
+silently never-matching."""
 
 _UNAVAILABLE: Final = frozenset({"http.request.cookie", "http.request.mime_type", "destination.ip"})
 
@@ -130,7 +128,7 @@ def canonical_field(name: str) -> str:
 
 def field_known(name: str) -> bool:
     """Whether apiwatch events can carry the (canonical) field ``name``."""
-    return name in FIELDS or name.startswith("labels.")
+    return name in FIELDS or name in DERIVED_FIELDS or name.startswith("labels.")
 
 
 def field_unavailable(name: str) -> bool:
