@@ -1,0 +1,347 @@
+"""The attacks, each written from a plain description of how it is done in the wild."""
+
+from __future__ import annotations
+
+import random
+
+from tests.adversarial.crowd import DURATION, new_person, session
+from tests.adversarial.population import app_agent, browser_agent
+from tests.adversarial.records import Audit, Request, Truth
+from tests.adversarial.shop import Account, Shop
+from tests.adversarial.world import World
+
+__all__ = [
+    "brute_force",
+    "distributed_stuffing",
+    "ipv6_rotation",
+    "reset_enumeration",
+    "residential_proxy",
+    "scanner",
+    "spraying",
+    "stuffing_200",
+    "takeover",
+    "token_scrape",
+    "token_theft",
+]
+
+
+def _check_account(shop: Shop, at: float, ip: str, agent: str, email: str, sc: str) -> Request:
+    """What a stuffing tool does right after a hit: look at what the account is worth."""
+    account = shop.accounts[email]
+    return shop.call(at, ip, agent, account, sc, "GET", f"/api/v1/users/{account.uid}/orders",
+                     "/api/v1/users/{user_id}/orders", query="status=all&limit=20",
+                     token=shop.token())  # fmt: skip
+
+
+def _stuff(
+    world: World, truth: Truth, ip: str, agent: str, email: str, at: float, hit_rate: float,
+    rng: random.Random,
+) -> list[Request]:  # fmt: skip
+    """One credential tried from one address; a hit is checked at once."""
+    shop, sc = world.shop, truth.name
+    login = shop.login(at, ip, agent, email, rng.random() < hit_rate, sc)
+    truth.attacker_ips.add(ip)
+    truth.targeted_accounts.add(email)
+    if login.status != 200:
+        return [login]
+    truth.compromised_accounts.add(email)
+    return [login, _check_account(shop, at + rng.uniform(1, 4), ip, agent, email, sc)]
+
+
+def distributed_stuffing(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """A botnet of home routers tries a leaked combo list low and slow: each of thousands of
+    residential addresses makes one or two attempts over the two hours, each with another
+    browser user agent; a few percent of the known accounts reuse their password."""
+    truth = Truth(
+        "distributed_stuffing", True, "low-and-slow stuffing from thousands of homes",
+        login_attack=True,
+    )
+    out: list[Request] = []
+    for _ in range(world.count(2500)):
+        ip = world.addresses.residential()
+        for email in world.combo_list(rng, rng.choice((1, 1, 2)), 0.3):
+            at = rng.uniform(600, DURATION - 10)
+            out += _stuff(world, truth, ip, browser_agent(rng), email, at, 0.05, rng)
+    return out, [truth]
+
+
+def ipv6_rotation(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """A stuffing tool on a rented server with a routed /64: every attempt comes from a fresh
+    address inside the one /64, so no address ever repeats."""
+    truth = Truth("ipv6_rotation", True, "stuffing rotating inside one /64", login_attack=True)
+    prefix = world.addresses.v6_prefix()
+    agent = browser_agent(rng)
+    out: list[Request] = []
+    at = rng.uniform(1200, 2400)
+    for email in world.combo_list(rng, world.count(400), 0.3):
+        at += rng.uniform(3, 9)
+        ip = world.addresses.in_prefix(prefix)
+        out += _stuff(world, truth, ip, agent, email, at, 0.04, rng)
+    return out, [truth]
+
+
+def residential_proxy(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """Stuffing through a residential proxy service: its exits are real customers' home lines
+    (an SDK in a free app), so each exit carries that household's own logins and browsing at
+    the same time as the attack's attempts."""
+    truth = Truth(
+        "residential_proxy", True, "stuffing through exits real customers also use",
+        login_attack=True,
+    )
+    crowd = Truth("proxy_exit_households", False, "the customers whose lines are proxy exits")
+    out: list[Request] = []
+    for _ in range(world.count(60)):
+        exit_ip = world.addresses.residential()
+        person = new_person(world.shop, rng, lambda ip=exit_ip: ip)
+        crowd.benign_accounts.add(person.account.email)
+        for _ in range(rng.randint(2, 3)):
+            out += session(world.shop, rng, person, rng.uniform(0, DURATION - 300), crowd.name)
+        for email in world.combo_list(rng, rng.randint(8, 15), 0.3):
+            at = rng.uniform(300, DURATION - 10)
+            out += _stuff(world, truth, exit_ip, browser_agent(rng), email, at, 0.05, rng)
+    crowd.benign_accounts -= truth.compromised_accounts
+    return out, [truth, crowd]
+
+
+def reset_enumeration(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """Finding which e-mails have accounts through the password-reset form, which answers 404
+    for unknown ones: many distinct names from a handful of servers, most unknown."""
+    truth = Truth("reset_enumeration", True, "account enumeration through password reset")
+    ips = [world.addresses.hosting() for _ in range(4)]
+    agent = browser_agent(rng)
+    out: list[Request] = []
+    at = rng.uniform(900, 1800)
+    for email in world.combo_list(rng, world.count(900), 0.2):
+        at += rng.uniform(1, 8)
+        ip = rng.choice(ips)
+        out.append(world.shop.forgot(at, ip, agent, email, truth.name))
+        truth.attacker_ips.add(ip)
+        truth.targeted_accounts.add(email)
+    return out, [truth]
+
+
+def token_scrape(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """A customer with a valid token walks other customers' ids (BOLA) at a human pace, one
+    read every 8-25 seconds, mixing in reads of their own orders."""
+    truth = Truth("token_scrape", True, "a token holder reading other users' objects")
+    shop = world.shop
+    ip = world.addresses.residential()
+    person = new_person(shop, rng, lambda: ip, typo=0.0)
+    me = person.account
+    truth.attacker_ips.add(ip)
+    truth.own_objects |= {str(me.uid), *map(str, me.orders)}
+    token, at = shop.token(), rng.uniform(600, 1200)
+    out = [shop.login(at, ip, person.agent, me.email, True, truth.name)]
+    uid = me.uid
+    while at < DURATION - 600:
+        at += rng.uniform(8, 25)
+        if rng.random() < 0.1 and me.orders:
+            order = rng.choice(me.orders)
+            out.append(shop.call(at, ip, person.agent, me, truth.name, "GET",
+                                 f"/api/v1/orders/{order}", "/api/v1/orders/{order_id}",
+                                 token=token))  # fmt: skip
+            continue
+        uid -= 1
+        out += _read_other(world, truth, me, person.agent, ip, token, uid, at)
+    return out, [truth]
+
+
+def _read_other(
+    world: World, truth: Truth, me: Account, agent: str, ip: str, token: str, uid: int,
+    at: float,
+) -> list[Request]:  # fmt: skip
+    shop = world.shop
+    victim = shop.by_uid.get(uid)
+    status = 200 if victim else 404
+    out = [shop.call(at, ip, agent, me, truth.name, "GET", f"/api/v1/users/{uid}/orders",
+                     "/api/v1/users/{user_id}/orders", status=status, token=token)]  # fmt: skip
+    if victim is None:
+        return out
+    truth.exposed_objects.add(str(uid))
+    truth.targeted_accounts.add(victim.email)
+    if victim.orders:
+        order = victim.orders[0]
+        out.append(shop.call(at + 3, ip, agent, me, truth.name, "GET",
+                             f"/api/v1/orders/{order}", "/api/v1/orders/{order_id}",
+                             token=token))  # fmt: skip
+        truth.exposed_objects.add(str(order))
+    return out
+
+
+def stuffing_200(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """Stuffing the mobile login endpoint, which answers 200 to every attempt and says
+    ``{"ok": false}`` in the body: only the app's own audit events tell failures from
+    successes. The tool sends the app's user agent from a list of rented proxies."""
+    truth = Truth(
+        "stuffing_200", True, "stuffing an endpoint that answers 200 with a failure body",
+        login_attack=True, formats=frozenset({"ecs"}),
+    )
+    ips = [world.addresses.hosting() for _ in range(world.count(30))]
+    agent = app_agent(rng)
+    shop, out = world.shop, []
+    at = rng.uniform(2400, 3600)
+    for email in world.combo_list(rng, world.count(700), 0.3):
+        at += rng.uniform(0.5, 5)
+        ip = rng.choice(ips)
+        login = shop.mobile_login(at, ip, agent, email, rng.random() < 0.05, truth.name)
+        truth.attacker_ips.add(ip)
+        truth.targeted_accounts.add(email)
+        out.append(login)
+        if login.audit[0].action == "authn_login_success":
+            truth.compromised_accounts.add(email)
+    return out, [truth]
+
+
+def takeover(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """Phished credentials used from a VPN: one clean login from a network the customer never
+    used, then the e-mail and password are changed so the owner is locked out; the owner's
+    later attempts from home fail."""
+    truth = Truth("takeover", True, "login from a new network, then e-mail and password changed")
+    out: list[Request] = []
+    victims = rng.sample(world.people, 3)
+    for victim in victims:
+        out += _take_over(world, truth, victim.account.email, rng)
+        home = victim.address()
+        at = max(request.at for request in out) + rng.uniform(600, 1500)
+        for _ in range(2):
+            out.append(world.shop.login(at, home, victim.agent, victim.account.email, False,
+                                        "takeover_victims"))  # fmt: skip
+            at += rng.uniform(10, 40)
+    owners = Truth("takeover_victims", False, "the owners of taken-over accounts, at home")
+    return [request for request in out if request.at < DURATION], [truth, owners]
+
+
+def _take_over(world: World, truth: Truth, email: str, rng: random.Random) -> list[Request]:
+    shop, sc = world.shop, truth.name
+    account = shop.accounts[email]
+    ip, agent = world.addresses.hosting(), browser_agent(rng)
+    truth.attacker_ips.add(ip)
+    truth.targeted_accounts.add(email)
+    truth.compromised_accounts.add(email)
+    at = rng.uniform(1800, 5000)
+    token = shop.token()
+    steps = [
+        shop.login(at, ip, agent, email, True, sc),
+        shop.call(at + 6, ip, agent, account, sc, "GET", "/api/v1/me", "/api/v1/me", token=token),
+        shop.call(at + 41, ip, agent, account, sc, "PATCH", "/api/v1/me/email", "/api/v1/me/email",
+                  token=token, audit=(Audit("user_updated", email, "success", "e-mail changed"),)),
+        shop.call(at + 77, ip, agent, account, sc, "POST", "/api/v1/me/password",
+                  "/api/v1/me/password", status=204, token=token,
+                  audit=(Audit("authn_password_change", email, "success", "password changed"),)),
+        shop.call(at + 95, ip, agent, account, sc, "GET", f"/api/v1/users/{account.uid}/orders",
+                  "/api/v1/users/{user_id}/orders", token=token),
+    ]  # fmt: skip
+    return steps
+
+
+def brute_force(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """One server guesses one customer's password from a wordlist, every few seconds for half
+    an hour, until it finds it."""
+    truth = Truth("brute_force", True, "one address, one account, hundreds of guesses",
+                  login_attack=True)  # fmt: skip
+    victim = rng.choice(world.people).account.email
+    ip, agent = world.addresses.hosting(), browser_agent(rng)
+    truth.attacker_ips.add(ip)
+    truth.targeted_accounts.add(victim)
+    truth.compromised_accounts.add(victim)
+    at, out = rng.uniform(3000, 4000), []
+    for _ in range(world.count(300, 40)):
+        at += rng.uniform(2, 8)
+        out.append(world.shop.login(at, ip, agent, victim, False, truth.name))
+    out.append(world.shop.login(at + 5, ip, agent, victim, True, truth.name))
+    return out, [truth]
+
+
+def spraying(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """Password spraying: one common password ("Winter2026!") tried once against each of many
+    accounts from three servers, then a second round with another password an hour later."""
+    truth = Truth("spraying", True, "one password across many accounts", login_attack=True)
+    ips = [world.addresses.hosting() for _ in range(3)]
+    agents = {ip: browser_agent(rng) for ip in ips}
+    targets = sorted(set(world.combo_list(rng, world.count(500), 0.6)))
+    rng.shuffle(targets)
+    out: list[Request] = []
+    for start in (rng.uniform(600, 1200), rng.uniform(4200, 4800)):
+        at = start
+        for email in targets:
+            at += rng.uniform(0.3, 2.5)
+            ip = rng.choice(ips)
+            out += _stuff(world, truth, ip, agents[ip], email, at, 0.01, rng)
+    return [request for request in out if request.at < DURATION], [truth]
+
+
+_PROBES = (
+    "/.env", "/.git/config", "/.git/HEAD", "/wp-login.php", "/wp-admin/", "/xmlrpc.php",
+    "/phpmyadmin/", "/pma/", "/admin", "/administrator/", "/actuator/env", "/actuator/health",
+    "/server-status", "/.aws/credentials", "/config.json", "/backup.zip", "/db.sql",
+    "/api/swagger.json", "/v2/api-docs", "/graphql", "/.DS_Store", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    "/cgi-bin/luci/;stok=/locale", "/owa/auth/logon.aspx", "/.well-known/security.txt",
+    "/api/v1/../../../../etc/passwd", "/debug/pprof/", "/console", "/solr/admin/info/system",
+    "/_profiler/phpinfo", "/telescope/requests", "/.svn/entries", "/web.config", "/info.php",
+)  # fmt: skip
+
+
+def scanner(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """A vulnerability scanner announcing itself, and a quieter path fuzzer that wears a
+    browser's user agent and takes its time."""
+    truth = Truth("scanner", True, "vulnerability scanning and path probing")
+    loud, quiet = world.addresses.hosting(), world.addresses.hosting()
+    truth.attacker_ips |= {loud, quiet}
+    nuclei = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/74.0.3729.169 Safari/537.36 Nuclei - Open-source project (github.com/projectdiscovery/nuclei)"  # noqa: E501
+    out: list[Request] = []
+    at = rng.uniform(1000, 5000)
+    for _ in range(world.count(900, 60)):
+        at += rng.uniform(0.1, 0.6)
+        out.append(_probe(world, rng, loud, nuclei, at, truth.name))
+    at, agent = rng.uniform(300, 900), browser_agent(rng)
+    for _ in range(world.count(600, 60)):
+        at += rng.uniform(3, 10)
+        out.append(_probe(world, rng, quiet, agent, at, truth.name))
+    return [request for request in out if request.at < DURATION], [truth]
+
+
+def _probe(world: World, rng: random.Random, ip: str, agent: str, at: float, sc: str) -> Request:
+    path = rng.choice(_PROBES)
+    if rng.random() < 0.5:
+        path = f"/{rng.choice(('api', 'app', 'old', 'v1', 'static', 'backup'))}{path}"
+    status = 200 if path.endswith(("security.txt", "/health")) else 403 if "status" in path else 404
+    return world.shop.call(at, ip, agent, None, sc, "GET", path, None, status=status)
+
+
+def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
+    """A customer's app token leaks (malware on the phone); the thief replays it from two
+    servers abroad to read the account and buy gift cards while the owner keeps using the app
+    from home with the same token."""
+    shop = world.shop
+    home = world.addresses.residential()
+    owner = new_person(shop, rng, lambda: home, typo=0.0)
+    account, token = owner.account, shop.token()
+    theft = Truth("token_theft", True, "a stolen token replayed from elsewhere")
+    victim = Truth("token_victim", False, "the stolen token's owner, at home")
+    victim.benign_ips.add(home)
+    out: list[Request] = []
+    at = rng.uniform(0, 200)
+    while at < DURATION:  # the owner's app refreshes every few minutes, all session long
+        out.append(shop.call(at, home, owner.agent, account, victim.name, "GET",
+                             f"/api/v1/users/{account.uid}/orders",
+                             "/api/v1/users/{user_id}/orders", token=token))  # fmt: skip
+        at += rng.uniform(90, 420)
+    thieves = [world.addresses.hosting() for _ in range(2)]
+    theft.attacker_ips |= set(thieves)
+    theft.targeted_accounts.add(account.email)
+    theft.compromised_accounts.add(account.email)
+    agent, at = browser_agent(rng), rng.uniform(2400, 3600)
+    for path, route, method in _LOOT * 3:
+        at += rng.uniform(5, 60)
+        out.append(shop.call(at, rng.choice(thieves), agent, account, theft.name, method,
+                             path.format(uid=account.uid), route, token=token,
+                             status=201 if method == "POST" else 200))  # fmt: skip
+    return out, [theft, victim]
+
+
+_LOOT = (
+    ("/api/v1/me", "/api/v1/me", "GET"),
+    ("/api/v1/users/{uid}/addresses", "/api/v1/users/{user_id}/addresses", "GET"),
+    ("/api/v1/users/{uid}/payment-methods", "/api/v1/users/{user_id}/payment-methods", "GET"),
+    ("/api/v1/orders", "/api/v1/orders", "POST"),
+)
