@@ -28,15 +28,30 @@ __all__ = [
 def _check_account(shop: Shop, at: float, ip: str, agent: str, email: str, sc: str) -> Request:
     """What a stuffing tool does right after a hit: look at what the account is worth."""
     account = shop.accounts[email]
-    return shop.call(at, ip, agent, account, sc, "GET", f"/api/v1/users/{account.uid}/orders",
-                     "/api/v1/users/{user_id}/orders", query="status=all&limit=20",
-                     token=shop.token())  # fmt: skip
+    return shop.call(
+        at,
+        ip,
+        agent,
+        account,
+        sc,
+        "GET",
+        f"/api/v1/users/{account.uid}/orders",
+        "/api/v1/users/{user_id}/orders",
+        query="status=all&limit=20",
+        token=shop.token(),
+    )
 
 
 def _stuff(
-    world: World, truth: Truth, ip: str, agent: str, email: str, at: float, hit_rate: float,
+    world: World,
+    truth: Truth,
+    ip: str,
+    agent: str,
+    email: str,
+    at: float,
+    hit_rate: float,
     rng: random.Random,
-) -> list[Request]:  # fmt: skip
+) -> list[Request]:
     """One credential tried from one address; a hit is checked at once."""
     shop, sc = world.shop, truth.name
     login = shop.login(at, ip, agent, email, rng.random() < hit_rate, sc)
@@ -53,7 +68,9 @@ def distributed_stuffing(world: World, rng: random.Random) -> tuple[list[Request
     residential addresses makes one or two attempts over the two hours, each with another
     browser user agent; a few percent of the known accounts reuse their password."""
     truth = Truth(
-        "distributed_stuffing", True, "low-and-slow stuffing from thousands of homes",
+        "distributed_stuffing",
+        True,
+        "low-and-slow stuffing from thousands of homes",
         login_attack=True,
     )
     out: list[Request] = []
@@ -85,7 +102,9 @@ def residential_proxy(world: World, rng: random.Random) -> tuple[list[Request], 
     (an SDK in a free app), so each exit carries that household's own logins and browsing at
     the same time as the attack's attempts."""
     truth = Truth(
-        "residential_proxy", True, "stuffing through exits real customers also use",
+        "residential_proxy",
+        True,
+        "stuffing through exits real customers also use",
         login_attack=True,
     )
     crowd = Truth("proxy_exit_households", False, "the customers whose lines are proxy exits")
@@ -137,9 +156,19 @@ def token_scrape(world: World, rng: random.Random) -> tuple[list[Request], list[
         at += rng.uniform(8, 25)
         if rng.random() < 0.1 and me.orders:
             order = rng.choice(me.orders)
-            out.append(shop.call(at, ip, person.agent, me, truth.name, "GET",
-                                 f"/api/v1/orders/{order}", "/api/v1/orders/{order_id}",
-                                 token=token))  # fmt: skip
+            out.append(
+                shop.call(
+                    at,
+                    ip,
+                    person.agent,
+                    me,
+                    truth.name,
+                    "GET",
+                    f"/api/v1/orders/{order}",
+                    "/api/v1/orders/{order_id}",
+                    token=token,
+                )
+            )
             continue
         uid -= 1
         out += _read_other(world, truth, me, person.agent, ip, token, uid, at)
@@ -147,23 +176,51 @@ def token_scrape(world: World, rng: random.Random) -> tuple[list[Request], list[
 
 
 def _read_other(
-    world: World, truth: Truth, me: Account, agent: str, ip: str, token: str, uid: int,
+    world: World,
+    truth: Truth,
+    me: Account,
+    agent: str,
+    ip: str,
+    token: str,
+    uid: int,
     at: float,
-) -> list[Request]:  # fmt: skip
+) -> list[Request]:
     shop = world.shop
     victim = shop.by_uid.get(uid)
     status = 200 if victim else 404
-    out = [shop.call(at, ip, agent, me, truth.name, "GET", f"/api/v1/users/{uid}/orders",
-                     "/api/v1/users/{user_id}/orders", status=status, token=token)]  # fmt: skip
+    out = [
+        shop.call(
+            at,
+            ip,
+            agent,
+            me,
+            truth.name,
+            "GET",
+            f"/api/v1/users/{uid}/orders",
+            "/api/v1/users/{user_id}/orders",
+            status=status,
+            token=token,
+        )
+    ]
     if victim is None:
         return out
     truth.exposed_objects.add(str(uid))
     truth.targeted_accounts.add(victim.email)
     if victim.orders:
         order = victim.orders[0]
-        out.append(shop.call(at + 3, ip, agent, me, truth.name, "GET",
-                             f"/api/v1/orders/{order}", "/api/v1/orders/{order_id}",
-                             token=token))  # fmt: skip
+        out.append(
+            shop.call(
+                at + 3,
+                ip,
+                agent,
+                me,
+                truth.name,
+                "GET",
+                f"/api/v1/orders/{order}",
+                "/api/v1/orders/{order_id}",
+                token=token,
+            )
+        )
         truth.exposed_objects.add(str(order))
     return out
 
@@ -173,8 +230,11 @@ def stuffing_200(world: World, rng: random.Random) -> tuple[list[Request], list[
     ``{"ok": false}`` in the body: only the app's own audit events tell failures from
     successes. The tool sends the app's user agent from a list of rented proxies."""
     truth = Truth(
-        "stuffing_200", True, "stuffing an endpoint that answers 200 with a failure body",
-        login_attack=True, formats=frozenset({"ecs"}),
+        "stuffing_200",
+        True,
+        "stuffing an endpoint that answers 200 with a failure body",
+        login_attack=True,
+        formats=frozenset({"ecs"}),
     )
     ips = [world.addresses.hosting() for _ in range(world.count(30))]
     agent = app_agent(rng)
@@ -204,8 +264,11 @@ def takeover(world: World, rng: random.Random) -> tuple[list[Request], list[Trut
         home = victim.address()
         at = max(request.at for request in out) + rng.uniform(600, 1500)
         for _ in range(2):
-            out.append(world.shop.login(at, home, victim.agent, victim.account.email, False,
-                                        "takeover_victims"))  # fmt: skip
+            out.append(
+                world.shop.login(
+                    at, home, victim.agent, victim.account.email, False, "takeover_victims"
+                )
+            )
             at += rng.uniform(10, 40)
     owners = Truth("takeover_victims", False, "the owners of taken-over accounts, at home")
     return [request for request in out if request.at < DURATION], [truth, owners]
@@ -220,25 +283,54 @@ def _take_over(world: World, truth: Truth, email: str, rng: random.Random) -> li
     truth.compromised_accounts.add(email)
     at = rng.uniform(1800, 5000)
     token = shop.token()
-    steps = [
+    return [
         shop.login(at, ip, agent, email, True, sc),
         shop.call(at + 6, ip, agent, account, sc, "GET", "/api/v1/me", "/api/v1/me", token=token),
-        shop.call(at + 41, ip, agent, account, sc, "PATCH", "/api/v1/me/email", "/api/v1/me/email",
-                  token=token, audit=(Audit("user_updated", email, "success", "e-mail changed"),)),
-        shop.call(at + 77, ip, agent, account, sc, "POST", "/api/v1/me/password",
-                  "/api/v1/me/password", status=204, token=token,
-                  audit=(Audit("authn_password_change", email, "success", "password changed"),)),
-        shop.call(at + 95, ip, agent, account, sc, "GET", f"/api/v1/users/{account.uid}/orders",
-                  "/api/v1/users/{user_id}/orders", token=token),
-    ]  # fmt: skip
-    return steps
+        shop.call(
+            at + 41,
+            ip,
+            agent,
+            account,
+            sc,
+            "PATCH",
+            "/api/v1/me/email",
+            "/api/v1/me/email",
+            token=token,
+            audit=(Audit("user_updated", email, "success", "e-mail changed"),),
+        ),
+        shop.call(
+            at + 77,
+            ip,
+            agent,
+            account,
+            sc,
+            "POST",
+            "/api/v1/me/password",
+            "/api/v1/me/password",
+            status=204,
+            token=token,
+            audit=(Audit("authn_password_change", email, "success", "password changed"),),
+        ),
+        shop.call(
+            at + 95,
+            ip,
+            agent,
+            account,
+            sc,
+            "GET",
+            f"/api/v1/users/{account.uid}/orders",
+            "/api/v1/users/{user_id}/orders",
+            token=token,
+        ),
+    ]
 
 
 def brute_force(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
     """One server guesses one customer's password from a wordlist, every few seconds for half
     an hour, until it finds it."""
-    truth = Truth("brute_force", True, "one address, one account, hundreds of guesses",
-                  login_attack=True)  # fmt: skip
+    truth = Truth(
+        "brute_force", True, "one address, one account, hundreds of guesses", login_attack=True
+    )
     victim = rng.choice(world.people).account.email
     ip, agent = world.addresses.hosting(), browser_agent(rng)
     truth.attacker_ips.add(ip)
@@ -271,14 +363,41 @@ def spraying(world: World, rng: random.Random) -> tuple[list[Request], list[Trut
 
 
 _PROBES = (
-    "/.env", "/.git/config", "/.git/HEAD", "/wp-login.php", "/wp-admin/", "/xmlrpc.php",
-    "/phpmyadmin/", "/pma/", "/admin", "/administrator/", "/actuator/env", "/actuator/health",
-    "/server-status", "/.aws/credentials", "/config.json", "/backup.zip", "/db.sql",
-    "/api/swagger.json", "/v2/api-docs", "/graphql", "/.DS_Store", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
-    "/cgi-bin/luci/;stok=/locale", "/owa/auth/logon.aspx", "/.well-known/security.txt",
-    "/api/v1/../../../../etc/passwd", "/debug/pprof/", "/console", "/solr/admin/info/system",
-    "/_profiler/phpinfo", "/telescope/requests", "/.svn/entries", "/web.config", "/info.php",
-)  # fmt: skip
+    "/.env",
+    "/.git/config",
+    "/.git/HEAD",
+    "/wp-login.php",
+    "/wp-admin/",
+    "/xmlrpc.php",
+    "/phpmyadmin/",
+    "/pma/",
+    "/admin",
+    "/administrator/",
+    "/actuator/env",
+    "/actuator/health",
+    "/server-status",
+    "/.aws/credentials",
+    "/config.json",
+    "/backup.zip",
+    "/db.sql",
+    "/api/swagger.json",
+    "/v2/api-docs",
+    "/graphql",
+    "/.DS_Store",
+    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    "/cgi-bin/luci/;stok=/locale",
+    "/owa/auth/logon.aspx",
+    "/.well-known/security.txt",
+    "/api/v1/../../../../etc/passwd",
+    "/debug/pprof/",
+    "/console",
+    "/solr/admin/info/system",
+    "/_profiler/phpinfo",
+    "/telescope/requests",
+    "/.svn/entries",
+    "/web.config",
+    "/info.php",
+)
 
 
 def scanner(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
@@ -322,9 +441,19 @@ def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[T
     out: list[Request] = []
     at = rng.uniform(0, 200)
     while at < DURATION:  # the owner's app refreshes every few minutes, all session long
-        out.append(shop.call(at, home, owner.agent, account, victim.name, "GET",
-                             f"/api/v1/users/{account.uid}/orders",
-                             "/api/v1/users/{user_id}/orders", token=token))  # fmt: skip
+        out.append(
+            shop.call(
+                at,
+                home,
+                owner.agent,
+                account,
+                victim.name,
+                "GET",
+                f"/api/v1/users/{account.uid}/orders",
+                "/api/v1/users/{user_id}/orders",
+                token=token,
+            )
+        )
         at += rng.uniform(90, 420)
     thieves = [world.addresses.hosting() for _ in range(2)]
     theft.attacker_ips |= set(thieves)
@@ -333,9 +462,20 @@ def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[T
     agent, at = browser_agent(rng), rng.uniform(2400, 3600)
     for path, route, method in _LOOT * 3:
         at += rng.uniform(5, 60)
-        out.append(shop.call(at, rng.choice(thieves), agent, account, theft.name, method,
-                             path.format(uid=account.uid), route, token=token,
-                             status=201 if method == "POST" else 200))  # fmt: skip
+        out.append(
+            shop.call(
+                at,
+                rng.choice(thieves),
+                agent,
+                account,
+                theft.name,
+                method,
+                path.format(uid=account.uid),
+                route,
+                token=token,
+                status=201 if method == "POST" else 200,
+            )
+        )
     return out, [theft, victim]
 
 

@@ -47,9 +47,14 @@ def new_person(
 
 
 def session(
-    shop: Shop, rng: random.Random, person: Person, start: float, scenario: str,
-    *, returning: bool | None = None,
-) -> list[Request]:  # fmt: skip
+    shop: Shop,
+    rng: random.Random,
+    person: Person,
+    start: float,
+    scenario: str,
+    *,
+    returning: bool | None = None,
+) -> list[Request]:
     """One visit: a login (unless the session is remembered), a few pages at a human pace, and
     sometimes a logout."""
     if returning is None:
@@ -69,9 +74,14 @@ def session(
 
 
 def _log_in(
-    shop: Shop, rng: random.Random, person: Person, ip: str, at: float, scenario: str,
+    shop: Shop,
+    rng: random.Random,
+    person: Person,
+    ip: str,
+    at: float,
+    scenario: str,
     out: list[Request],
-) -> float:  # fmt: skip
+) -> float:
     email = person.account.email
     login = shop.mobile_login if person.app else shop.login
     if rng.random() < person.typo:  # one mistyped password, then the right one
@@ -82,32 +92,86 @@ def _log_in(
 
 
 def _page(
-    shop: Shop, rng: random.Random, person: Person, ip: str, at: float, scenario: str,
+    shop: Shop,
+    rng: random.Random,
+    person: Person,
+    ip: str,
+    at: float,
+    scenario: str,
     cookie: str,
-) -> Request:  # fmt: skip
+) -> Request:
     account, agent = person.account, person.agent
     pick = rng.random()
     if pick < 0.3:
-        return shop.call(at, ip, agent, account, scenario, "GET", "/api/v1/products",
-                         "/api/v1/products", query=search_query(rng), session=cookie)  # fmt: skip
+        return shop.call(
+            at,
+            ip,
+            agent,
+            account,
+            scenario,
+            "GET",
+            "/api/v1/products",
+            "/api/v1/products",
+            query=search_query(rng),
+            session=cookie,
+        )
     if pick < 0.55:
         sku = rng.randint(10_000, 99_999)
         status = 404 if rng.random() < 0.03 else 200  # a stale link to a product now gone
-        return shop.call(at, ip, agent, account, scenario, "GET", f"/api/v1/products/{sku}",
-                         "/api/v1/products/{sku}", status=status, session=cookie)  # fmt: skip
+        return shop.call(
+            at,
+            ip,
+            agent,
+            account,
+            scenario,
+            "GET",
+            f"/api/v1/products/{sku}",
+            "/api/v1/products/{sku}",
+            status=status,
+            session=cookie,
+        )
     if pick < 0.7:
-        return shop.call(at, ip, agent, account, scenario, "GET",
-                         f"/api/v1/users/{account.uid}/orders", "/api/v1/users/{user_id}/orders",
-                         query="status=all&limit=20", session=cookie)  # fmt: skip
+        return shop.call(
+            at,
+            ip,
+            agent,
+            account,
+            scenario,
+            "GET",
+            f"/api/v1/users/{account.uid}/orders",
+            "/api/v1/users/{user_id}/orders",
+            query="status=all&limit=20",
+            session=cookie,
+        )
     if pick < 0.8 and account.orders:
         order = rng.choice(account.orders)
-        return shop.call(at, ip, agent, account, scenario, "GET", f"/api/v1/orders/{order}",
-                         "/api/v1/orders/{order_id}", session=cookie)  # fmt: skip
+        return shop.call(
+            at,
+            ip,
+            agent,
+            account,
+            scenario,
+            "GET",
+            f"/api/v1/orders/{order}",
+            "/api/v1/orders/{order_id}",
+            session=cookie,
+        )
     if pick < 0.9:
-        return shop.call(at, ip, agent, account, scenario, "POST", "/api/v1/cart/items",
-                         "/api/v1/cart/items", status=201, session=cookie)  # fmt: skip
-    return shop.call(at, ip, agent, account, scenario, "GET", "/api/v1/me", "/api/v1/me",
-                     session=cookie)  # fmt: skip
+        return shop.call(
+            at,
+            ip,
+            agent,
+            account,
+            scenario,
+            "POST",
+            "/api/v1/cart/items",
+            "/api/v1/cart/items",
+            status=201,
+            session=cookie,
+        )
+    return shop.call(
+        at, ip, agent, account, scenario, "GET", "/api/v1/me", "/api/v1/me", session=cookie
+    )
 
 
 def api_client(
@@ -117,15 +181,30 @@ def api_client(
     account = shop.open_account(account_name(rng), orders=rng.randint(5, 30))
     ip, token = addresses.hosting(), shop.token()
     agent = rng.choice(
-        ("python-requests/2.32.3", "Go-http-client/2.0", "axios/1.7.7", "curl/8.5.0",
-         "PostmanRuntime/7.42.0")
-    )  # fmt: skip
+        (
+            "python-requests/2.32.3",
+            "Go-http-client/2.0",
+            "axios/1.7.7",
+            "curl/8.5.0",
+            "PostmanRuntime/7.42.0",
+        )
+    )
     out, at = [], rng.uniform(0, 300)
     while at < DURATION:
-        out.append(shop.call(at, ip, agent, account, scenario, "GET",
-                             f"/api/v1/users/{account.uid}/orders",
-                             "/api/v1/users/{user_id}/orders",
-                             query=f"updated_since={int(at) // 60}m&limit=50", token=token))  # fmt: skip
+        out.append(
+            shop.call(
+                at,
+                ip,
+                agent,
+                account,
+                scenario,
+                "GET",
+                f"/api/v1/users/{account.uid}/orders",
+                "/api/v1/users/{user_id}/orders",
+                query=f"updated_since={int(at) // 60}m&limit=50",
+                token=token,
+            )
+        )
         at += rng.uniform(120, 360)
     return out
 

@@ -70,8 +70,8 @@ def requests_for(seed: int, scale: float = 1.0) -> tuple[tuple[Request, ...], tu
     """Every request of the log, in time order, and every scenario's truth (cached)."""
     shop = Shop(random.Random(f"{seed}:shop"))  # noqa: S311 (seeded, not for secrets)
     world = World(shop, Addresses(random.Random(f"{seed}:addresses")), scale)  # noqa: S311
-    base, world.people = crowd(shop, random.Random(f"{seed}:crowd"), world.addresses,  # noqa: S311
-                               world.count(3000, 80), "crowd")  # fmt: skip
+    people_rng = random.Random(f"{seed}:crowd")  # noqa: S311
+    base, world.people = crowd(shop, people_rng, world.addresses, world.count(3000, 80), "crowd")
     requests = list(base)
     truths = [Truth("crowd", False, "ordinary customers and API clients")]
     for scenario in SCENARIOS:

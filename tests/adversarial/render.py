@@ -24,7 +24,7 @@ from apiwatch.model import (
 )
 from tests.adversarial.records import Audit, Request
 
-__all__ = ["START", "ecs_lines", "nginx_line"]
+__all__ = ["START", "EcsRenderer", "nginx_line"]
 
 START = datetime(2026, 11, 17, 7, 0, 0, tzinfo=UTC)
 """When the log begins (08:00 in the server's time zone, UTC+1)."""
@@ -64,7 +64,9 @@ class EcsRenderer:
 
     def _id(self) -> str:
         self._count += 1
-        return hashlib.blake2b(f"{self._key.hex()}:{self._count}".encode(), digest_size=16).hexdigest()
+        return hashlib.blake2b(
+            f"{self._key.hex()}:{self._count}".encode(), digest_size=16
+        ).hexdigest()
 
     def fingerprint(self, secret: str) -> str:
         """What ``labels.token_id`` / ``labels.session_id`` hold for a token or cookie."""
@@ -89,21 +91,28 @@ class EcsRenderer:
         return Event(
             timestamp=START + timedelta(seconds=request.at),
             event=EventMeta(
-                id=event_id, action=action.value, kind="event", category=list(spec.category),
-                type=list(spec.type), outcome=outcome, duration=_duration(request),
+                id=event_id,
+                action=action.value,
+                kind="event",
+                category=list(spec.category),
+                type=list(spec.type),
+                outcome=outcome,
+                duration=_duration(request),
                 severity=spec.severity,
             ),
             log=Log(level=spec.level.lower(), logger="apiwatch.events"),
             source=Source(ip=request.ip),
-            http=Http(request=HttpRequest(method=request.method, id=event_id),
-                      response=HttpResponse(status_code=request.status)),
+            http=Http(
+                request=HttpRequest(method=request.method, id=event_id),
+                response=HttpResponse(status_code=request.status),
+            ),
             url=Url(path=request.path, query=_masked(request.query)),
             user_agent=UserAgent(original=request.agent),
             user=User(name=request.user, id=request.user_id) if request.user else None,
             service=self._service,
             host=self._host,
             labels=self._labels(request),
-        )  # fmt: skip
+        )
 
     def _audit_event(self, request: Request, audit: Audit, first: Event) -> Event:
         action = Action(audit.action)
@@ -111,8 +120,13 @@ class EcsRenderer:
         return Event(
             timestamp=first.timestamp,
             event=EventMeta(
-                id=self._id(), action=action.value, kind="event", category=list(spec.category),
-                type=list(spec.type), outcome=audit.outcome, severity=spec.severity,
+                id=self._id(),
+                action=action.value,
+                kind="event",
+                category=list(spec.category),
+                type=list(spec.type),
+                outcome=audit.outcome,
+                severity=spec.severity,
                 reason=audit.reason,
             ),
             log=Log(level=spec.level.lower(), logger="apiwatch.events"),
@@ -124,7 +138,7 @@ class EcsRenderer:
             service=self._service,
             host=self._host,
             labels=self._labels(request),
-        )  # fmt: skip
+        )
 
 
 def _duration(request: Request) -> int:

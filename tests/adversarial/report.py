@@ -16,11 +16,22 @@ from tests.adversarial.scorer import Score, score
 __all__ = ["GOALS", "Totals", "main", "run", "totals"]
 
 GOALS: dict[str, dict[str, float]] = {
-    "ecs": {"login_ip_recall": 0.95, "benign_flagged": 0, "wrongly_compromised": 0,
-            "compromised_recall": 0.95, "classes_missed": 0, "wrong_objects": 0},
-    "nginx": {"login_ip_recall": 0.90, "benign_flagged": 0, "wrongly_compromised": 0,
-              "classes_missed": 0, "wrong_objects": 0},
-}  # fmt: skip
+    "ecs": {
+        "login_ip_recall": 0.95,
+        "benign_flagged": 0,
+        "wrongly_compromised": 0,
+        "compromised_recall": 0.95,
+        "classes_missed": 0,
+        "wrong_objects": 0,
+    },
+    "nginx": {
+        "login_ip_recall": 0.90,
+        "benign_flagged": 0,
+        "wrongly_compromised": 0,
+        "classes_missed": 0,
+        "wrong_objects": 0,
+    },
+}
 """Issue 9's acceptance: attacker-IP recall for login attacks >= 0.95 (ECS) / 0.90 (access
 logs), no benign address, no account wrongly named compromised, >= 95 % of compromised accounts
 named (ECS; access logs name no account), every class detected, no wrong exposed object."""
@@ -56,14 +67,15 @@ class Totals:
 
     def measures(self) -> dict[str, float]:
         return {
-            "classes_detected": self.classes_detected, "classes_scored": self.classes_scored,
+            "classes_detected": self.classes_detected,
+            "classes_scored": self.classes_scored,
             "classes_missed": self.classes_missed,
             "login_ip_recall": round(self.login_ip_recall, 4),
             "benign_flagged": self.benign_flagged,
             "wrongly_compromised": self.wrongly_compromised,
             "compromised_recall": round(self.compromised_recall, 4),
             "wrong_objects": self.wrong_objects,
-        }  # fmt: skip
+        }
 
 
 def totals(scores: list[Score]) -> Totals:
@@ -106,10 +118,15 @@ def _class_rows(scores: list[Score]) -> list[str]:
             continue
         detected = sum(run.detected for run in runs)
         named, total = sum(r.ips_named for r in runs), sum(r.ips_total for r in runs)
-        comp_n, comp_t = sum(r.compromised_named for r in runs), sum(r.compromised_total for r in runs)
+        comp_n, comp_t = (
+            sum(r.compromised_named for r in runs),
+            sum(r.compromised_total for r in runs),
+        )
         comp = f"{comp_n}/{comp_t}" if comp_t else "-"
-        rows.append(f"  {first.name:<22} {detected}/{len(runs):<8} {named:>5}/{total:<6} "
-                    f"{named / total if total else 0:>6.2f}  {comp:>9}")  # fmt: skip
+        rows.append(
+            f"  {first.name:<22} {detected}/{len(runs):<8} {named:>5}/{total:<6} "
+            f"{named / total if total else 0:>6.2f}  {comp:>9}"
+        )
     return rows
 
 
@@ -119,39 +136,64 @@ def render(results: dict[str, list[Score]]) -> str:
     for fmt, scores in results.items():
         seeds = " ".join(str(one.seed) for one in scores)
         lines.append(f"== {fmt}  (seeds {seeds})")
-        lines.append(f"  {'class':<22} {'detected':<10} {'IPs named':>12} {'recall':>6}  {'compromised':>9}")
+        lines.append(
+            f"  {'class':<22} {'detected':<10} {'IPs named':>12} {'recall':>6}  {'compromised':>9}"
+        )
         lines += _class_rows(scores)
         lines.append("  benign addresses flagged, by trap:")
         for one in scores:
             trap = ", ".join(f"{k} {len(v)}" for k, v in sorted(one.benign_flagged.items()))
             lines.append(f"    seed {one.seed}: {trap or 'none'}")
+        lines.append("  accounts wrongly named compromised, by population:")
+        for one in scores:
+            who = ", ".join(f"{k} {v}" for k, v in sorted(one.wrongly_compromised_by.items()))
+            lines.append(f"    seed {one.seed}: {who or 'none'}")
         lines.append("  totals (goal):")
         for name, value in totals(scores).measures().items():
             goal = GOALS.get(fmt, {}).get(name)
-            mark = "" if goal is None else f"  (goal {goal}) {'ok' if meets(fmt, name, value) else 'MISSED'}"
+            mark = (
+                ""
+                if goal is None
+                else f"  (goal {goal}) {'ok' if meets(fmt, name, value) else 'MISSED'}"
+            )
             lines.append(f"    {name:<22} {value}{mark}")
     return "\n".join(lines)
 
 
 def as_json(results: dict[str, list[Score]]) -> dict[str, Any]:
     return {
-        fmt: {"runs": [one.as_dict() for one in scores], "totals": totals(scores).measures(),
-              "goals": GOALS.get(fmt, {})}
+        fmt: {
+            "runs": [one.as_dict() for one in scores],
+            "totals": totals(scores).measures(),
+            "goals": GOALS.get(fmt, {}),
+        }
         for fmt, scores in results.items()
-    }  # fmt: skip
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.adversarial.report", description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds to generate")
-    parser.add_argument("--format", dest="formats", nargs="+", choices=FORMATS,
-                        default=list(FORMATS), help="log formats to score")  # fmt: skip
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="population and attack size (1.0: a few thousand customers)")  # fmt: skip
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        nargs="+",
+        choices=FORMATS,
+        default=list(FORMATS),
+        help="log formats to score",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="population and attack size (1.0: a few thousand customers)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
     results = run(args.seeds, args.formats, args.scale)
-    sys.stdout.write((json.dumps(as_json(results), indent=2) if args.json else render(results)) + "\n")
+    sys.stdout.write(
+        (json.dumps(as_json(results), indent=2) if args.json else render(results)) + "\n"
+    )
     return 0
 
 

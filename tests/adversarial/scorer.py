@@ -39,7 +39,9 @@ _DIGITS = re.compile(r"\d{3,}")
 def run_scan(path: Path, fmt: str) -> list[dict[str, Any]]:
     """The incidents ``apiwatch scan --json`` prints for ``path`` (exit 0 or 3 accepted)."""
     command = [sys.executable, "-m", "apiwatch", "scan", "--json", "-q", "--format", fmt, str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), check=False)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=os.environ.copy(), check=False
+    )
     if done.returncode not in (0, 3):
         raise RuntimeError(f"apiwatch scan exited {done.returncode}: {done.stderr.strip()[-2000:]}")
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
@@ -69,6 +71,7 @@ class Score:
     classes: list[ClassScore] = field(default_factory=list)
     benign_flagged: dict[str, list[str]] = field(default_factory=dict)
     wrongly_compromised: list[str] = field(default_factory=list)
+    wrongly_compromised_by: dict[str, int] = field(default_factory=dict)
     wrong_objects: list[str] = field(default_factory=list)
 
     @property
@@ -77,12 +80,15 @@ class Score:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "seed": self.seed, "format": self.fmt, "incidents": self.incidents,
+            "seed": self.seed,
+            "format": self.fmt,
+            "incidents": self.incidents,
             "classes": [vars_of(one) for one in self.classes],
             "benign_flagged": self.benign_flagged,
             "wrongly_compromised": self.wrongly_compromised,
+            "wrongly_compromised_by": self.wrongly_compromised_by,
             "wrong_objects": self.wrong_objects,
-        }  # fmt: skip
+        }
 
 
 def vars_of(one: ClassScore) -> dict[str, Any]:
@@ -100,8 +106,9 @@ def score(corpus: Corpus, incidents: list[dict[str, Any]] | None = None) -> Scor
         one = ClassScore(truth.name, corpus.fmt in truth.formats, truth.login_attack)
         others = [other.targeted_accounts for other in corpus.attacks if other is not truth]
         own_accounts = truth.targeted_accounts.difference(*others)
-        one.detected = any(_names(incident, truth.attacker_ips, own_accounts)
-                           for incident in incidents)  # fmt: skip
+        one.detected = any(
+            _names(incident, truth.attacker_ips, own_accounts) for incident in incidents
+        )
         one.ips_total, one.ips_named = len(truth.attacker_ips), len(truth.attacker_ips & named_ips)
         one.compromised_total = len(truth.compromised_accounts)
         one.compromised_named = len(truth.compromised_accounts & named_compromised)
@@ -119,20 +126,30 @@ def _scan_corpus(corpus: Corpus) -> list[dict[str, Any]]:
 
 
 def _names(incident: dict[str, Any], ips: set[str], accounts: set[str]) -> bool:
-    named_accounts = {*incident.get("accounts_targeted", []), *incident.get("accounts_compromised", [])}
+    named_accounts = {
+        *incident.get("accounts_targeted", []),
+        *incident.get("accounts_compromised", []),
+    }
     return bool(ips.intersection(incident.get("attackers", [])) or accounts & named_accounts)
 
 
 def _benign(
-    corpus: Corpus, result: Score, named_ips: set[str], named_compromised: set[str],
+    corpus: Corpus,
+    result: Score,
+    named_ips: set[str],
+    named_compromised: set[str],
     incidents: list[dict[str, Any]],
-) -> None:  # fmt: skip
+) -> None:
     for truth in corpus.truths:
         flagged = sorted(truth.benign_ips & named_ips)
         if not truth.attack and flagged:
             result.benign_flagged[truth.name] = flagged
     compromised = set().union(*(truth.compromised_accounts for truth in corpus.attacks))
     result.wrongly_compromised = sorted(named_compromised - compromised)
+    for truth in corpus.truths:
+        wrong = len(truth.benign_accounts.intersection(result.wrongly_compromised))
+        if not truth.attack and wrong:
+            result.wrongly_compromised_by[truth.name] = wrong
     exposed = set().union(*(truth.exposed_objects for truth in corpus.attacks))
     listed = [str(o) for incident in incidents for o in incident.get("objects_exposed", [])]
     result.wrong_objects = [o for o in listed if not exposed.intersection(_DIGITS.findall(o))]

@@ -38,7 +38,10 @@ class Shop:
         self.rng = rng
         self.accounts: dict[str, Account] = {}
         self.by_uid: dict[int, Account] = {}
-        self._last = {"user": rng.randint(100_000, 300_000), "order": rng.randint(4_000_000, 6_000_000)}
+        self._last = {
+            "user": rng.randint(100_000, 300_000),
+            "order": rng.randint(4_000_000, 6_000_000),
+        }
 
     def open_account(self, email: str, orders: int | None = None) -> Account:
         """A new account (or the existing one of that e-mail) with some past orders."""
@@ -63,17 +66,31 @@ class Shop:
     # -- logins -----------------------------------------------------------------------------
 
     def login(
-        self, at: float, ip: str, agent: str, email: str, ok: bool, scenario: str,
+        self,
+        at: float,
+        ip: str,
+        agent: str,
+        email: str,
+        ok: bool,
+        scenario: str,
         path: str = LOGIN,
-    ) -> Request:  # fmt: skip
+    ) -> Request:
         """A JSON login: 200 with a token, 401 for a wrong password or unknown account."""
         ok = ok and email in self.accounts
         return Request(
-            at, ip, "POST", path, 200 if ok else 401, agent, scenario,
-            route=path, action="authn_login_success" if ok else "authn_login_fail",
-            user=email, body_bytes=self.rng.randint(380, 420) if ok else 61,
+            at,
+            ip,
+            "POST",
+            path,
+            200 if ok else 401,
+            agent,
+            scenario,
+            route=path,
+            action="authn_login_success" if ok else "authn_login_fail",
+            user=email,
+            body_bytes=self.rng.randint(380, 420) if ok else 61,
             referer=f"{_SITE}/login" if agent.startswith("Mozilla") else "-",
-        )  # fmt: skip
+        )
 
     def mobile_login(
         self, at: float, ip: str, agent: str, email: str, ok: bool, scenario: str
@@ -88,18 +105,35 @@ class Shop:
             None if ok else "invalid credentials",
         )
         return Request(
-            at, ip, "POST", MOBILE_LOGIN, 200, agent, scenario, route=MOBILE_LOGIN,
-            body_bytes=self.rng.randint(640, 700) if ok else 38, audit=(audit,),
-        )  # fmt: skip
+            at,
+            ip,
+            "POST",
+            MOBILE_LOGIN,
+            200,
+            agent,
+            scenario,
+            route=MOBILE_LOGIN,
+            body_bytes=self.rng.randint(640, 700) if ok else 38,
+            audit=(audit,),
+        )
 
     def logout(self, at: float, ip: str, agent: str, email: str, session: str, sc: str) -> Request:
         """The session ends: 204, and the app's ``session_expired`` (reason logout)."""
         account = self.accounts[email]
         return Request(
-            at, ip, "POST", "/api/v1/auth/logout", 204, agent, sc, route="/api/v1/auth/logout",
-            user=email, user_id=str(account.uid), session=session,
+            at,
+            ip,
+            "POST",
+            "/api/v1/auth/logout",
+            204,
+            agent,
+            sc,
+            route="/api/v1/auth/logout",
+            user=email,
+            user_id=str(account.uid),
+            session=session,
             audit=(Audit("session_expired", email, "success", "logout"),),
-        )  # fmt: skip
+        )
 
     # -- password reset ---------------------------------------------------------------------
 
@@ -109,34 +143,72 @@ class Shop:
         account on the request (``audit.identify``)."""
         known = email in self.accounts
         return Request(
-            at, ip, "POST", "/api/v1/password/forgot", 202 if known else 404, agent, scenario,
-            route="/api/v1/password/forgot", user=email, body_bytes=52 if known else 41,
+            at,
+            ip,
+            "POST",
+            "/api/v1/password/forgot",
+            202 if known else 404,
+            agent,
+            scenario,
+            route="/api/v1/password/forgot",
+            user=email,
+            body_bytes=52 if known else 41,
             referer=f"{_SITE}/forgot-password" if agent.startswith("Mozilla") else "-",
-        )  # fmt: skip
+        )
 
     def reset(self, at: float, ip: str, agent: str, email: str, scenario: str) -> Request:
         """The reset link used: a new password is set (204 and ``authn_password_change``)."""
         return Request(
-            at, ip, "POST", "/api/v1/password/reset", 204, agent, scenario,
-            route="/api/v1/password/reset", user=email,
+            at,
+            ip,
+            "POST",
+            "/api/v1/password/reset",
+            204,
+            agent,
+            scenario,
+            route="/api/v1/password/reset",
+            user=email,
             user_id=str(self.accounts[email].uid),
             audit=(Audit("authn_password_change", email, "success", "password reset"),),
-        )  # fmt: skip
+        )
 
     # -- authenticated reads and writes -----------------------------------------------------
 
     def call(
-        self, at: float, ip: str, agent: str, account: Account | None, scenario: str,
-        method: str, path: str, route: str | None, *, status: int = 200, query: str = "",
-        session: str | None = None, token: str | None = None, audit: tuple[Audit, ...] = (),
-    ) -> Request:  # fmt: skip
+        self,
+        at: float,
+        ip: str,
+        agent: str,
+        account: Account | None,
+        scenario: str,
+        method: str,
+        path: str,
+        route: str | None,
+        *,
+        status: int = 200,
+        query: str = "",
+        session: str | None = None,
+        token: str | None = None,
+        audit: tuple[Audit, ...] = (),
+    ) -> Request:
         """Any other request, authenticated by ``session`` (cookie) or ``token`` (bearer)."""
         browser = agent.startswith("Mozilla")
         return Request(
-            at, ip, method, path, status, agent, scenario, query=query, route=route,
+            at,
+            ip,
+            method,
+            path,
+            status,
+            agent,
+            scenario,
+            query=query,
+            route=route,
             action="authz_fail" if status == 403 else "http_request",
             user=account.email if account else None,
-            user_id=str(account.uid) if account else None, token=token, session=session,
+            user_id=str(account.uid) if account else None,
+            token=token,
+            session=session,
             body_bytes=self.rng.randint(200, 9000) if status < 300 else self.rng.randint(0, 90),
-            referer=f"{_SITE}/" if browser and method == "GET" else "-", audit=audit,
-        )  # fmt: skip
+            referer=f"{_SITE}/" if browser and method == "GET" else "-",
+            audit=audit,
+        )

@@ -33,9 +33,11 @@ def carrier_cgnat(world: World, rng: random.Random) -> tuple[list[Request], list
     """A mobile carrier's CGNAT: thousands of phones share a handful of public addresses, and a
     phone may come out of another one on its next visit. Ordinary logins, ordinary typos."""
     truth = _benign("carrier_cgnat", "thousands of phones behind a few carrier addresses")
-    gateways = [world.addresses.claim(f"46.114.{rng.randint(0, 255)}.{n}") for n in (3, 17, 33, 41, 58, 70)]  # noqa: E501
+    hosts = (3, 17, 33, 41, 58, 70)[: world.count(6, 1)]
+    gateways = [world.addresses.claim(f"46.114.{rng.randint(0, 255)}.{n}") for n in hosts]
     out: list[Request] = []
-    for _ in range(world.count(2000, 60)):
+    # A smaller run has fewer gateways, never emptier ones: the crowd per address is the trap.
+    for _ in range(330 * len(gateways)):
         person = new_person(world.shop, rng, lambda: rng.choice(gateways))
         if rng.random() < 0.6 and not person.app:
             person.app, person.agent = True, app_agent(rng)
@@ -51,7 +53,7 @@ def office_nat(world: World, rng: random.Random) -> tuple[list[Request], list[Tr
     truth = _benign("office_nat", "hundreds of employees behind one office address")
     office = world.addresses.claim(f"195.145.{rng.randint(0, 255)}.34")
     out: list[Request] = []
-    for _ in range(world.count(300, 30)):
+    for _ in range(300):  # one office at every scale: its crowd is the trap
         person = new_person(world.shop, rng, lambda: office)
         person.app, person.agent = False, _corporate_agent(rng)
         if rng.random() < 0.02:
@@ -77,7 +79,7 @@ def sso_bridge(world: World, rng: random.Random) -> tuple[list[Request], list[Tr
     ip = world.addresses.claim(f"52.29.{rng.randint(0, 255)}.118")
     agent = "corp-sso-bridge/2.4.1 (+https://idp.northwind-traders.example/sso; python-httpx/0.27)"
     out: list[Request] = []
-    for n in range(world.count(500, 30)):
+    for n in range(500):  # one bridge with its whole staff at every scale
         email = f"employee{n:04d}@northwind-traders.example"
         if rng.random() < 0.97:
             shop.open_account(email)
@@ -86,8 +88,19 @@ def sso_bridge(world: World, rng: random.Random) -> tuple[list[Request], list[Tr
         login = shop.login(at, ip, agent, email, True, truth.name, path=SSO_LOGIN)
         out.append(login)
         if login.status == 200:
-            out.append(shop.call(at + 0.4, ip, agent, shop.accounts[email], truth.name, "GET",
-                                 "/api/v1/me", "/api/v1/me", token=shop.token()))  # fmt: skip
+            out.append(
+                shop.call(
+                    at + 0.4,
+                    ip,
+                    agent,
+                    shop.accounts[email],
+                    truth.name,
+                    "GET",
+                    "/api/v1/me",
+                    "/api/v1/me",
+                    token=shop.token(),
+                )
+            )
     return out, [truth]
 
 
@@ -132,11 +145,13 @@ def uptime_monitor(world: World, rng: random.Random) -> tuple[list[Request], lis
         ip = world.addresses.hosting()
         for minute in range(int(DURATION // 60)):
             at = offset + 60 * minute
-            out.append(world.shop.call(at, ip, agent, None, truth.name, "GET", "/healthz",
-                                       "/healthz"))  # fmt: skip
+            out.append(
+                world.shop.call(at, ip, agent, None, truth.name, "GET", "/healthz", "/healthz")
+            )
             if minute % 5 == 0:
-                out.append(world.shop.login(at + 1, ip, agent, canary, False, truth.name,
-                                            path=LOGIN))  # fmt: skip
+                out.append(
+                    world.shop.login(at + 1, ip, agent, canary, False, truth.name, path=LOGIN)
+                )
     return out, [truth]
 
 
@@ -153,14 +168,35 @@ def partner_integration(world: World, rng: random.Random) -> tuple[list[Request]
     at = rng.uniform(1200, 2400)
     for page_start in range(0, len(partner.orders), 100):
         at += rng.uniform(0.3, 1.0)
-        out.append(shop.call(at, ip, agent, partner, truth.name, "GET",
-                             f"/api/v1/users/{partner.uid}/orders", "/api/v1/users/{user_id}/orders",
-                             query=f"page={page_start // 100 + 1}&per_page=100", token=token))  # fmt: skip
-        for order in partner.orders[page_start:page_start + 100]:
+        out.append(
+            shop.call(
+                at,
+                ip,
+                agent,
+                partner,
+                truth.name,
+                "GET",
+                f"/api/v1/users/{partner.uid}/orders",
+                "/api/v1/users/{user_id}/orders",
+                query=f"page={page_start // 100 + 1}&per_page=100",
+                token=token,
+            )
+        )
+        for order in partner.orders[page_start : page_start + 100]:
             at += rng.uniform(0.3, 1.2)
-            out.append(shop.call(at, ip, agent, partner, truth.name, "GET",
-                                 f"/api/v1/orders/{order}", "/api/v1/orders/{order_id}",
-                                 token=token))  # fmt: skip
+            out.append(
+                shop.call(
+                    at,
+                    ip,
+                    agent,
+                    partner,
+                    truth.name,
+                    "GET",
+                    f"/api/v1/orders/{order}",
+                    "/api/v1/orders/{order_id}",
+                    token=token,
+                )
+            )
     return [request for request in out if request.at < DURATION], [truth]
 
 
@@ -172,13 +208,27 @@ def qa_load_test(world: World, rng: random.Random) -> tuple[list[Request], list[
     shop = world.shop
     ips = [world.addresses.claim(f"147.28.190.{n}") for n in range(1, 31)]
     agent = "k6/0.54.0 (https://k6.io/)"
-    accounts = [shop.open_account(f"qa-load-{n:04d}@shop-staging.example", orders=3)
-                for n in range(world.count(100, 10))]  # fmt: skip
+    accounts = [
+        shop.open_account(f"qa-load-{n:04d}@shop-staging.example", orders=3)
+        for n in range(world.count(100, 10))
+    ]
     out: list[Request] = []
     start = rng.uniform(4200, 4800)
     for _ in range(world.count(2400, 100)):
         at, ip, account = start + rng.uniform(0, 1200), rng.choice(ips), rng.choice(accounts)
         out.append(shop.login(at, ip, agent, account.email, rng.random() > 0.1, truth.name))
-        out.append(shop.call(at + 0.2, ip, agent, account, truth.name, "GET", "/api/v1/products",
-                             "/api/v1/products", query="q=load-test&page=1", token=shop.token()))  # fmt: skip
+        out.append(
+            shop.call(
+                at + 0.2,
+                ip,
+                agent,
+                account,
+                truth.name,
+                "GET",
+                "/api/v1/products",
+                "/api/v1/products",
+                query="q=load-test&page=1",
+                token=shop.token(),
+            )
+        )
     return out, [truth]
