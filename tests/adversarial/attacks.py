@@ -7,7 +7,7 @@ import random
 from tests.adversarial.crowd import DURATION, new_person, session
 from tests.adversarial.population import app_agent, browser_agent
 from tests.adversarial.records import Audit, Request, Truth
-from tests.adversarial.shop import Account, Shop
+from tests.adversarial.shop import Client, Shop
 from tests.adversarial.world import World
 
 __all__ = [
@@ -28,18 +28,8 @@ __all__ = [
 def _check_account(shop: Shop, at: float, ip: str, agent: str, email: str, sc: str) -> Request:
     """What a stuffing tool does right after a hit: look at what the account is worth."""
     account = shop.accounts[email]
-    return shop.call(
-        at,
-        ip,
-        agent,
-        account,
-        sc,
-        "GET",
-        f"/api/v1/users/{account.uid}/orders",
-        "/api/v1/users/{user_id}/orders",
-        query="status=all&limit=20",
-        token=shop.token(),
-    )
+    client = Client(shop, ip, agent, sc, account, token=shop.token())
+    return client.get(at, f"/api/v1/users/{account.uid}/orders", query="status=all&limit=20")
 
 
 def _stuff(
@@ -149,79 +139,32 @@ def token_scrape(world: World, rng: random.Random) -> tuple[list[Request], list[
     me = person.account
     truth.attacker_ips.add(ip)
     truth.own_objects |= {str(me.uid), *map(str, me.orders)}
-    token, at = shop.token(), rng.uniform(600, 1200)
+    client = Client(shop, ip, person.agent, truth.name, me, token=shop.token())
+    at = rng.uniform(600, 1200)
     out = [shop.login(at, ip, person.agent, me.email, True, truth.name)]
     uid = me.uid
     while at < DURATION - 600:
         at += rng.uniform(8, 25)
         if rng.random() < 0.1 and me.orders:
-            order = rng.choice(me.orders)
-            out.append(
-                shop.call(
-                    at,
-                    ip,
-                    person.agent,
-                    me,
-                    truth.name,
-                    "GET",
-                    f"/api/v1/orders/{order}",
-                    "/api/v1/orders/{order_id}",
-                    token=token,
-                )
-            )
-            continue
-        uid -= 1
-        out += _read_other(world, truth, me, person.agent, ip, token, uid, at)
+            out.append(client.get(at, f"/api/v1/orders/{rng.choice(me.orders)}"))
+        else:
+            uid -= 1
+            out += _read_other(client, truth, uid, at)
     return out, [truth]
 
 
-def _read_other(
-    world: World,
-    truth: Truth,
-    me: Account,
-    agent: str,
-    ip: str,
-    token: str,
-    uid: int,
-    at: float,
-) -> list[Request]:
-    shop = world.shop
-    victim = shop.by_uid.get(uid)
-    status = 200 if victim else 404
-    out = [
-        shop.call(
-            at,
-            ip,
-            agent,
-            me,
-            truth.name,
-            "GET",
-            f"/api/v1/users/{uid}/orders",
-            "/api/v1/users/{user_id}/orders",
-            status=status,
-            token=token,
-        )
-    ]
+def _read_other(client: Client, truth: Truth, uid: int, at: float) -> list[Request]:
+    """The orders of customer ``uid`` (404 for an id that does not exist), then the first
+    order found there."""
+    victim = client.shop.by_uid.get(uid)
+    out = [client.get(at, f"/api/v1/users/{uid}/orders", status=200 if victim else 404)]
     if victim is None:
         return out
     truth.exposed_objects.add(str(uid))
     truth.targeted_accounts.add(victim.email)
     if victim.orders:
-        order = victim.orders[0]
-        out.append(
-            shop.call(
-                at + 3,
-                ip,
-                agent,
-                me,
-                truth.name,
-                "GET",
-                f"/api/v1/orders/{order}",
-                "/api/v1/orders/{order_id}",
-                token=token,
-            )
-        )
-        truth.exposed_objects.add(str(order))
+        out.append(client.get(at + 3, f"/api/v1/orders/{victim.orders[0]}"))
+        truth.exposed_objects.add(str(victim.orders[0]))
     return out
 
 
@@ -282,46 +225,15 @@ def _take_over(world: World, truth: Truth, email: str, rng: random.Random) -> li
     truth.targeted_accounts.add(email)
     truth.compromised_accounts.add(email)
     at = rng.uniform(1800, 5000)
-    token = shop.token()
+    client = Client(shop, ip, agent, sc, account, token=shop.token())
+    changed_email = Audit("user_updated", email, "success", "e-mail changed")
+    changed_password = Audit("authn_password_change", email, "success", "password changed")
     return [
         shop.login(at, ip, agent, email, True, sc),
-        shop.call(at + 6, ip, agent, account, sc, "GET", "/api/v1/me", "/api/v1/me", token=token),
-        shop.call(
-            at + 41,
-            ip,
-            agent,
-            account,
-            sc,
-            "PATCH",
-            "/api/v1/me/email",
-            "/api/v1/me/email",
-            token=token,
-            audit=(Audit("user_updated", email, "success", "e-mail changed"),),
-        ),
-        shop.call(
-            at + 77,
-            ip,
-            agent,
-            account,
-            sc,
-            "POST",
-            "/api/v1/me/password",
-            "/api/v1/me/password",
-            status=204,
-            token=token,
-            audit=(Audit("authn_password_change", email, "success", "password changed"),),
-        ),
-        shop.call(
-            at + 95,
-            ip,
-            agent,
-            account,
-            sc,
-            "GET",
-            f"/api/v1/users/{account.uid}/orders",
-            "/api/v1/users/{user_id}/orders",
-            token=token,
-        ),
+        client.get(at + 6, "/api/v1/me"),
+        client.send(at + 41, "PATCH", "/api/v1/me/email", audit=(changed_email,)),
+        client.send(at + 77, "POST", "/api/v1/me/password", status=204, audit=(changed_password,)),
+        client.get(at + 95, f"/api/v1/users/{account.uid}/orders"),
     ]
 
 
@@ -424,7 +336,7 @@ def _probe(world: World, rng: random.Random, ip: str, agent: str, at: float, sc:
     if rng.random() < 0.5:
         path = f"/{rng.choice(('api', 'app', 'old', 'v1', 'static', 'backup'))}{path}"
     status = 200 if path.endswith(("security.txt", "/health")) else 403 if "status" in path else 404
-    return world.shop.call(at, ip, agent, None, sc, "GET", path, None, status=status)
+    return Client(world.shop, ip, agent, sc).get(at, path, status=status)
 
 
 def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[Truth]]:
@@ -437,51 +349,33 @@ def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[T
     account, token = owner.account, shop.token()
     theft = Truth("token_theft", True, "a stolen token replayed from elsewhere")
     victim = Truth("token_victim", False, "the stolen token's owner, at home")
-    victim.benign_ips.add(home)
+    app = Client(shop, home, owner.agent, victim.name, account, token=token)
     out: list[Request] = []
     at = rng.uniform(0, 200)
     while at < DURATION:  # the owner's app refreshes every few minutes, all session long
-        out.append(
-            shop.call(
-                at,
-                home,
-                owner.agent,
-                account,
-                victim.name,
-                "GET",
-                f"/api/v1/users/{account.uid}/orders",
-                "/api/v1/users/{user_id}/orders",
-                token=token,
-            )
-        )
+        out.append(app.get(at, f"/api/v1/users/{account.uid}/orders"))
         at += rng.uniform(90, 420)
-    thieves = [world.addresses.hosting() for _ in range(2)]
-    theft.attacker_ips |= set(thieves)
+    agent = browser_agent(rng)
+    thieves = [
+        Client(shop, world.addresses.hosting(), agent, theft.name, account, token=token)
+        for _ in range(2)
+    ]
+    theft.attacker_ips |= {thief.ip for thief in thieves}
     theft.targeted_accounts.add(account.email)
     theft.compromised_accounts.add(account.email)
-    agent, at = browser_agent(rng), rng.uniform(2400, 3600)
-    for path, route, method in _LOOT * 3:
+    at = rng.uniform(2400, 3600)
+    for method, path in _LOOT * 3:
         at += rng.uniform(5, 60)
+        status = 201 if method == "POST" else 200
         out.append(
-            shop.call(
-                at,
-                rng.choice(thieves),
-                agent,
-                account,
-                theft.name,
-                method,
-                path.format(uid=account.uid),
-                route,
-                token=token,
-                status=201 if method == "POST" else 200,
-            )
+            rng.choice(thieves).send(at, method, path.format(uid=account.uid), status=status)
         )
     return out, [theft, victim]
 
 
 _LOOT = (
-    ("/api/v1/me", "/api/v1/me", "GET"),
-    ("/api/v1/users/{uid}/addresses", "/api/v1/users/{user_id}/addresses", "GET"),
-    ("/api/v1/users/{uid}/payment-methods", "/api/v1/users/{user_id}/payment-methods", "GET"),
-    ("/api/v1/orders", "/api/v1/orders", "POST"),
+    ("GET", "/api/v1/me"),
+    ("GET", "/api/v1/users/{uid}/addresses"),
+    ("GET", "/api/v1/users/{uid}/payment-methods"),
+    ("POST", "/api/v1/orders"),
 )

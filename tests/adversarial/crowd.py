@@ -16,7 +16,7 @@ from tests.adversarial.population import (
     search_query,
 )
 from tests.adversarial.records import Request
-from tests.adversarial.shop import Account, Shop
+from tests.adversarial.shop import Account, Client, Shop
 
 __all__ = ["DURATION", "Person", "api_client", "crowd", "new_person", "session"]
 
@@ -63,25 +63,21 @@ def session(
     ip, at = person.address(), start
     if not returning:
         at = _log_in(shop, rng, person, ip, at, scenario, out)
-    cookie = shop.token()
+    client = Client(shop, ip, person.agent, scenario, person.account, session=shop.token())
     for _ in range(rng.randint(2, 14)):
         at += 2 + rng.expovariate(1 / 25)
-        out.append(_page(shop, rng, person, ip, at, scenario, cookie))
+        out.append(_page(client, rng, at))
     if rng.random() < 0.3:
         at += 3 + rng.expovariate(1 / 20)
-        out.append(shop.logout(at, ip, person.agent, person.account.email, cookie, scenario))
+        email, cookie = person.account.email, client.session or ""
+        out.append(shop.logout(at, ip, person.agent, email, cookie, scenario))
     return [request for request in out if request.at < DURATION]
 
 
 def _log_in(
-    shop: Shop,
-    rng: random.Random,
-    person: Person,
-    ip: str,
-    at: float,
-    scenario: str,
+    shop: Shop, rng: random.Random, person: Person, ip: str, at: float, scenario: str,
     out: list[Request],
-) -> float:
+) -> float:  # fmt: skip
     email = person.account.email
     login = shop.mobile_login if person.app else shop.login
     if rng.random() < person.typo:  # one mistyped password, then the right one
@@ -91,87 +87,29 @@ def _log_in(
     return at
 
 
-def _page(
-    shop: Shop,
-    rng: random.Random,
-    person: Person,
-    ip: str,
-    at: float,
-    scenario: str,
-    cookie: str,
-) -> Request:
-    account, agent = person.account, person.agent
+def _page(client: Client, rng: random.Random, at: float) -> Request:
+    """One thing a signed-in customer does: search, look at a product, their orders, the cart."""
+    account = client.account
+    assert account is not None
     pick = rng.random()
     if pick < 0.3:
-        return shop.call(
-            at,
-            ip,
-            agent,
-            account,
-            scenario,
-            "GET",
-            "/api/v1/products",
-            "/api/v1/products",
-            query=search_query(rng),
-            session=cookie,
-        )
+        return client.get(at, "/api/v1/products", query=search_query(rng))
     if pick < 0.55:
-        sku = rng.randint(10_000, 99_999)
         status = 404 if rng.random() < 0.03 else 200  # a stale link to a product now gone
-        return shop.call(
-            at,
-            ip,
-            agent,
-            account,
-            scenario,
-            "GET",
-            f"/api/v1/products/{sku}",
-            "/api/v1/products/{sku}",
-            status=status,
-            session=cookie,
-        )
+        return client.get(at, f"/api/v1/products/{rng.randint(10_000, 99_999)}", status=status)
     if pick < 0.7:
-        return shop.call(
-            at,
-            ip,
-            agent,
-            account,
-            scenario,
-            "GET",
-            f"/api/v1/users/{account.uid}/orders",
-            "/api/v1/users/{user_id}/orders",
-            query="status=all&limit=20",
-            session=cookie,
-        )
+        return client.get(at, f"/api/v1/users/{account.uid}/orders", query="status=all&limit=20")
     if pick < 0.8 and account.orders:
-        order = rng.choice(account.orders)
-        return shop.call(
-            at,
-            ip,
-            agent,
-            account,
-            scenario,
-            "GET",
-            f"/api/v1/orders/{order}",
-            "/api/v1/orders/{order_id}",
-            session=cookie,
-        )
+        return client.get(at, f"/api/v1/orders/{rng.choice(account.orders)}")
     if pick < 0.9:
-        return shop.call(
-            at,
-            ip,
-            agent,
-            account,
-            scenario,
-            "POST",
-            "/api/v1/cart/items",
-            "/api/v1/cart/items",
-            status=201,
-            session=cookie,
-        )
-    return shop.call(
-        at, ip, agent, account, scenario, "GET", "/api/v1/me", "/api/v1/me", session=cookie
-    )
+        return client.send(at, "POST", "/api/v1/cart/items", status=201)
+    return client.get(at, "/api/v1/me")
+
+
+_SCRIPTS = (
+    "python-requests/2.32.3", "Go-http-client/2.0", "axios/1.7.7", "curl/8.5.0",
+    "PostmanRuntime/7.42.0",
+)  # fmt: skip
 
 
 def api_client(
@@ -179,32 +117,12 @@ def api_client(
 ) -> list[Request]:
     """A customer's script polling its own orders with a bearer token every few minutes."""
     account = shop.open_account(account_name(rng), orders=rng.randint(5, 30))
-    ip, token = addresses.hosting(), shop.token()
-    agent = rng.choice(
-        (
-            "python-requests/2.32.3",
-            "Go-http-client/2.0",
-            "axios/1.7.7",
-            "curl/8.5.0",
-            "PostmanRuntime/7.42.0",
-        )
-    )
+    client = Client(shop, addresses.hosting(), rng.choice(_SCRIPTS), scenario, account,
+                    token=shop.token())  # fmt: skip
     out, at = [], rng.uniform(0, 300)
     while at < DURATION:
-        out.append(
-            shop.call(
-                at,
-                ip,
-                agent,
-                account,
-                scenario,
-                "GET",
-                f"/api/v1/users/{account.uid}/orders",
-                "/api/v1/users/{user_id}/orders",
-                query=f"updated_since={int(at) // 60}m&limit=50",
-                token=token,
-            )
-        )
+        query = f"updated_since={int(at) // 60}m&limit=50"
+        out.append(client.get(at, f"/api/v1/users/{account.uid}/orders", query=query))
         at += rng.uniform(120, 360)
     return out
 

@@ -5,8 +5,9 @@ Definitions (per seed and format):
 
 - a class is **detected** when some incident names at least one of its attacker addresses
   (``attackers``) or targeted accounts (``accounts_targeted`` / ``accounts_compromised``); only
-  accounts no other attack targeted count, since leaked lists overlap and an incident about
-  one attack would otherwise credit another;
+  accounts this attack alone touched count (not targeted by another attack, not used by their
+  owners in benign traffic), since leaked lists overlap and customers mistype: an incident
+  about one attack, or about a crowd, would otherwise credit another attack;
 - **attacker-IP recall** (login attacks): attacker addresses named anywhere / attacker addresses;
 - **benign addresses flagged**: benign addresses named as an attacker by any incident;
 - **wrongly compromised**: accounts in ``accounts_compromised`` that no attack compromised;
@@ -105,7 +106,7 @@ def score(corpus: Corpus, incidents: list[dict[str, Any]] | None = None) -> Scor
     for truth in corpus.attacks:
         one = ClassScore(truth.name, corpus.fmt in truth.formats, truth.login_attack)
         others = [other.targeted_accounts for other in corpus.attacks if other is not truth]
-        own_accounts = truth.targeted_accounts.difference(*others)
+        own_accounts = truth.targeted_accounts.difference(*others, corpus.benign_accounts)
         one.detected = any(
             _names(incident, truth.attacker_ips, own_accounts) for incident in incidents
         )

@@ -10,11 +10,13 @@ reports outcomes itself with ``audit.login_failed`` / ``audit.login_succeeded``.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from tests.adversarial.records import Audit, Request
 
-__all__ = ["LOGIN", "MOBILE_LOGIN", "SSO_LOGIN", "Account", "Shop"]
+__all__ = ["LOGIN", "MOBILE_LOGIN", "SSO_LOGIN", "Account", "Client", "Shop", "route_of"]
 
 LOGIN = "/api/v1/auth/login"
 MOBILE_LOGIN = "/api/mobile/v2/session"
@@ -174,41 +176,64 @@ class Shop:
 
     # -- authenticated reads and writes -----------------------------------------------------
 
-    def call(
-        self,
-        at: float,
-        ip: str,
-        agent: str,
-        account: Account | None,
-        scenario: str,
-        method: str,
-        path: str,
-        route: str | None,
-        *,
-        status: int = 200,
-        query: str = "",
-        session: str | None = None,
-        token: str | None = None,
-        audit: tuple[Audit, ...] = (),
-    ) -> Request:
-        """Any other request, authenticated by ``session`` (cookie) or ``token`` (bearer)."""
-        browser = agent.startswith("Mozilla")
+    def call(self, client: Client, at: float, method: str, path: str, **options: Any) -> Request:
+        """Any other request from ``client``, authenticated by its cookie or bearer token.
+
+        ``options``: ``status`` (200), ``query`` (""), ``audit`` (the app's own events)."""
+        status: int = options.get("status", 200)
+        account = client.account
         return Request(
-            at,
-            ip,
-            method,
-            path,
-            status,
-            agent,
-            scenario,
-            query=query,
-            route=route,
+            at, client.ip, method, path, status, client.agent, client.scenario,
+            query=options.get("query", ""), route=route_of(path),
             action="authz_fail" if status == 403 else "http_request",
             user=account.email if account else None,
             user_id=str(account.uid) if account else None,
-            token=token,
-            session=session,
+            token=client.token, session=client.session,
             body_bytes=self.rng.randint(200, 9000) if status < 300 else self.rng.randint(0, 90),
-            referer=f"{_SITE}/" if browser and method == "GET" else "-",
-            audit=audit,
-        )
+            referer=f"{_SITE}/" if client.agent.startswith("Mozilla") and method == "GET" else "-",
+            audit=options.get("audit", ()),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who sends requests: an address, a user agent, the scenario they belong to and, when
+    signed in, the account and its cookie (``session``) or bearer ``token``."""
+
+    shop: Shop
+    ip: str
+    agent: str
+    scenario: str
+    account: Account | None = None
+    token: str | None = None
+    session: str | None = None
+
+    def get(self, at: float, path: str, **options: Any) -> Request:
+        """A GET of ``path`` (options as `Shop.call`)."""
+        return self.shop.call(self, at, "GET", path, **options)
+
+    def send(self, at: float, method: str, path: str, **options: Any) -> Request:
+        """A request of any method (options as `Shop.call`)."""
+        return self.shop.call(self, at, method, path, **options)
+
+
+_ROUTES = [
+    (re.compile(pattern), template)
+    for pattern, template in (
+        (r"/api/v1/users/\d+/orders", "/api/v1/users/{user_id}/orders"),
+        (r"/api/v1/users/\d+/addresses", "/api/v1/users/{user_id}/addresses"),
+        (r"/api/v1/users/\d+/payment-methods", "/api/v1/users/{user_id}/payment-methods"),
+        (r"/api/v1/orders/\d+", "/api/v1/orders/{order_id}"),
+        (r"/api/v1/products/\d+", "/api/v1/products/{sku}"),
+        (r"/api/v1/(?:products|orders|cart/items|me|me/email|me/password)|/healthz", ""),
+    )
+]
+
+
+def route_of(path: str) -> str | None:
+    """The app's route template for ``path`` (``labels.route``); None when no route matched,
+    as for a scanner's probe."""
+    for pattern, template in _ROUTES:
+        if pattern.fullmatch(path):
+            return template or path
+    return None

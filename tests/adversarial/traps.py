@@ -7,7 +7,7 @@ import random
 from tests.adversarial.crowd import DURATION, Person, forgot_then_reset, new_person, session
 from tests.adversarial.population import app_agent, browser_agent
 from tests.adversarial.records import Request, Truth
-from tests.adversarial.shop import LOGIN, SSO_LOGIN
+from tests.adversarial.shop import SSO_LOGIN, Client
 from tests.adversarial.world import World
 
 __all__ = [
@@ -88,19 +88,8 @@ def sso_bridge(world: World, rng: random.Random) -> tuple[list[Request], list[Tr
         login = shop.login(at, ip, agent, email, True, truth.name, path=SSO_LOGIN)
         out.append(login)
         if login.status == 200:
-            out.append(
-                shop.call(
-                    at + 0.4,
-                    ip,
-                    agent,
-                    shop.accounts[email],
-                    truth.name,
-                    "GET",
-                    "/api/v1/me",
-                    "/api/v1/me",
-                    token=shop.token(),
-                )
-            )
+            client = Client(shop, ip, agent, truth.name, shop.accounts[email], token=shop.token())
+            out.append(client.get(at + 0.4, "/api/v1/me"))
     return out, [truth]
 
 
@@ -142,16 +131,12 @@ def uptime_monitor(world: World, rng: random.Random) -> tuple[list[Request], lis
     agent = "Mozilla/5.0+(compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)"
     out: list[Request] = []
     for offset in (7.0, 27.0, 47.0):
-        ip = world.addresses.hosting()
+        monitor = Client(world.shop, world.addresses.hosting(), agent, truth.name)
         for minute in range(int(DURATION // 60)):
             at = offset + 60 * minute
-            out.append(
-                world.shop.call(at, ip, agent, None, truth.name, "GET", "/healthz", "/healthz")
-            )
+            out.append(monitor.get(at, "/healthz"))
             if minute % 5 == 0:
-                out.append(
-                    world.shop.login(at + 1, ip, agent, canary, False, truth.name, path=LOGIN)
-                )
+                out.append(world.shop.login(at + 1, monitor.ip, agent, canary, False, truth.name))
     return out, [truth]
 
 
@@ -161,42 +146,21 @@ def partner_integration(world: World, rng: random.Random) -> tuple[list[Request]
     truth = _benign("partner_integration", "a partner paging deeply through its own orders")
     shop = world.shop
     partner = shop.open_account("integrations@acme-logistics.example", orders=world.count(3000))
-    ip, token = world.addresses.hosting(), shop.token()
-    agent = "acme-fulfilment-sync/3.4.1 (+https://acme-logistics.example/bot) Python/3.12 aiohttp/3.10.10"  # noqa: E501
+    agent = (
+        "acme-fulfilment-sync/3.4.1 (+https://acme-logistics.example/bot) Python/3.12 "
+        "aiohttp/3.10.10"
+    )
+    client = Client(shop, world.addresses.hosting(), agent, truth.name, partner, token=shop.token())
     truth.own_objects |= {str(partner.uid), *map(str, partner.orders)}
     out: list[Request] = []
     at = rng.uniform(1200, 2400)
-    for page_start in range(0, len(partner.orders), 100):
+    for page, first in enumerate(range(0, len(partner.orders), 100), 1):
         at += rng.uniform(0.3, 1.0)
-        out.append(
-            shop.call(
-                at,
-                ip,
-                agent,
-                partner,
-                truth.name,
-                "GET",
-                f"/api/v1/users/{partner.uid}/orders",
-                "/api/v1/users/{user_id}/orders",
-                query=f"page={page_start // 100 + 1}&per_page=100",
-                token=token,
-            )
-        )
-        for order in partner.orders[page_start : page_start + 100]:
+        query = f"page={page}&per_page=100"
+        out.append(client.get(at, f"/api/v1/users/{partner.uid}/orders", query=query))
+        for order in partner.orders[first : first + 100]:
             at += rng.uniform(0.3, 1.2)
-            out.append(
-                shop.call(
-                    at,
-                    ip,
-                    agent,
-                    partner,
-                    truth.name,
-                    "GET",
-                    f"/api/v1/orders/{order}",
-                    "/api/v1/orders/{order_id}",
-                    token=token,
-                )
-            )
+            out.append(client.get(at, f"/api/v1/orders/{order}"))
     return [request for request in out if request.at < DURATION], [truth]
 
 
@@ -217,18 +181,6 @@ def qa_load_test(world: World, rng: random.Random) -> tuple[list[Request], list[
     for _ in range(world.count(2400, 100)):
         at, ip, account = start + rng.uniform(0, 1200), rng.choice(ips), rng.choice(accounts)
         out.append(shop.login(at, ip, agent, account.email, rng.random() > 0.1, truth.name))
-        out.append(
-            shop.call(
-                at + 0.2,
-                ip,
-                agent,
-                account,
-                truth.name,
-                "GET",
-                "/api/v1/products",
-                "/api/v1/products",
-                query="q=load-test&page=1",
-                token=shop.token(),
-            )
-        )
+        client = Client(shop, ip, agent, truth.name, account, token=shop.token())
+        out.append(client.get(at + 0.2, "/api/v1/products", query="q=load-test&page=1"))
     return out, [truth]
