@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from tests.adversarial.crowd import DURATION, new_person, session
+from tests.adversarial.crowd import DURATION, fixed, new_person, session
 from tests.adversarial.population import app_agent, browser_agent
 from tests.adversarial.records import Audit, Request, Truth
 from tests.adversarial.shop import Client, Shop
@@ -101,7 +101,7 @@ def residential_proxy(world: World, rng: random.Random) -> tuple[list[Request], 
     out: list[Request] = []
     for _ in range(world.count(60)):
         exit_ip = world.addresses.residential()
-        person = new_person(world.shop, rng, lambda ip=exit_ip: ip)
+        person = new_person(world.shop, rng, fixed(exit_ip))
         crowd.benign_accounts.add(person.account.email)
         for _ in range(rng.randint(2, 3)):
             out += session(world.shop, rng, person, rng.uniform(0, DURATION - 300), crowd.name)
@@ -135,7 +135,7 @@ def token_scrape(world: World, rng: random.Random) -> tuple[list[Request], list[
     truth = Truth("token_scrape", True, "a token holder reading other users' objects")
     shop = world.shop
     ip = world.addresses.residential()
-    person = new_person(shop, rng, lambda: ip, typo=0.0)
+    person = new_person(shop, rng, fixed(ip), typo=0.0)
     me = person.account
     truth.attacker_ips.add(ip)
     truth.own_objects |= {str(me.uid), *map(str, me.orders)}
@@ -345,7 +345,7 @@ def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[T
     from home with the same token."""
     shop = world.shop
     home = world.addresses.residential()
-    owner = new_person(shop, rng, lambda: home, typo=0.0)
+    owner = new_person(shop, rng, fixed(home), typo=0.0)
     account, token = owner.account, shop.token()
     theft = Truth("token_theft", True, "a stolen token replayed from elsewhere")
     victim = Truth("token_victim", False, "the stolen token's owner, at home")

@@ -18,7 +18,7 @@ from tests.adversarial.population import (
 from tests.adversarial.records import Request
 from tests.adversarial.shop import Account, Client, Shop
 
-__all__ = ["DURATION", "Person", "api_client", "crowd", "new_person", "session"]
+__all__ = ["DURATION", "Person", "api_client", "crowd", "fixed", "new_person", "session"]
 
 DURATION = 7200.0
 """Length of the log in seconds."""
@@ -140,7 +140,7 @@ def crowd(
         elif rng.random() < 0.15:
             address = _privacy_v6(addresses)
         else:
-            address = _fixed(addresses.residential())
+            address = fixed(addresses.residential())
         household = address
         person = new_person(shop, rng, address)
         if rng.random() < 0.01:
@@ -170,7 +170,8 @@ def forgot_then_reset(
     return [request for request in out if request.at < DURATION]
 
 
-def _fixed(address: str) -> Callable[[], str]:
+def fixed(address: str) -> Callable[[], str]:
+    """A customer who always uses the one address (a home line, an office)."""
     return lambda: address
 
 

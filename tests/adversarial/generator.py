@@ -7,6 +7,7 @@ collected from their requests; anything an attack also used is taken out of the 
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -112,14 +113,10 @@ def generate(seed: int, fmt: str, scale: float = 1.0) -> Corpus:
     else:
         render = EcsRenderer(seed)
         lines = [line for request in requests for line in render(request)]
-    copies = [Truth(**{key: _copy(getattr(t, key)) for key in Truth.__slots__}) for t in truths]  # type: ignore[attr-defined]
+    copies = [copy.deepcopy(truth) for truth in truths]  # callers may change their copy
     corpus = Corpus(seed, fmt, lines, copies, list(requests))
     for truth in copies:
         if not truth.attack:
             corpus.benign_ips |= truth.benign_ips
             corpus.benign_accounts |= truth.benign_accounts
     return corpus
-
-
-def _copy(value: object) -> object:
-    return set(value) if isinstance(value, set) else value

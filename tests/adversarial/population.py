@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from collections.abc import Callable
 
 __all__ = [
     "Addresses",
@@ -91,12 +92,12 @@ class Addresses:
         self.rng = rng
         self.used: set[str] = set()
 
-    def _fresh(self, make: object) -> str:
+    def _fresh(self, make: Callable[[], str]) -> str:
         while True:
-            address = make()  # type: ignore[operator]
+            address = make()
             if address not in self.used:
                 self.used.add(address)
-                return str(address)
+                return address
 
     def residential(self) -> str:
         """An address of a home broadband or mobile line."""
@@ -131,8 +132,8 @@ class Addresses:
     def in_prefix(self, prefix: str) -> str:
         """A random (privacy-extension style) address inside the /64 ``prefix``."""
         rng = self.rng
-        groups = ":".join(f"{rng.randint(0, 0xFFFF):x}" for _ in range(4))
-        return self._fresh(lambda: str(ipaddress.IPv6Address(f"{_pad(prefix)}:{groups}")))
+        network = int(ipaddress.IPv6Address(f"{_pad(prefix)}::"))
+        return self._fresh(lambda: str(ipaddress.IPv6Address(network | rng.getrandbits(64))))
 
 
 def _pad(prefix: str) -> str:

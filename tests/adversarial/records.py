@@ -3,7 +3,7 @@ the app's own `Audit` events (ECS only), and each scenario's `Truth`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 __all__ = ["Audit", "Request", "Truth"]
 
@@ -72,7 +72,7 @@ class Truth:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form, sets sorted."""
         out: dict[str, object] = {}
-        for key in self.__slots__:  # type: ignore[attr-defined]
-            value = getattr(self, key)
-            out[key] = sorted(value) if isinstance(value, (set, frozenset)) else value
+        for one in fields(self):
+            value = getattr(self, one.name)
+            out[one.name] = sorted(value) if isinstance(value, (set, frozenset)) else value
         return out

@@ -59,7 +59,7 @@ class EcsRenderer:
         first = self._request_event(request)
         lines = [encode_event(first).decode()]
         for audit in request.audit:
-            lines.append(encode_event(self._audit_event(request, audit, first)).decode())
+            lines.append(encode_event(self._audit_event(request, audit, first.event.id)).decode())
         return lines
 
     def _id(self) -> str:
@@ -114,11 +114,12 @@ class EcsRenderer:
             labels=self._labels(request),
         )
 
-    def _audit_event(self, request: Request, audit: Audit, first: Event) -> Event:
+    def _audit_event(self, request: Request, audit: Audit, request_id: str) -> Event:
+        """An audit event: the request's who and where, same ``http.request.id``."""
         action = Action(audit.action)
         spec = action.spec
         return Event(
-            timestamp=first.timestamp,
+            timestamp=START + timedelta(seconds=request.at),
             event=EventMeta(
                 id=self._id(),
                 action=action.value,
@@ -131,7 +132,7 @@ class EcsRenderer:
             ),
             log=Log(level=spec.level.lower(), logger="apiwatch.events"),
             source=Source(ip=request.ip),
-            http=Http(request=HttpRequest(method=request.method, id=first.http.request.id)),  # type: ignore[union-attr]
+            http=Http(request=HttpRequest(method=request.method, id=request_id)),
             url=Url(path=request.path),
             user_agent=UserAgent(original=request.agent),
             user=User(name=audit.user),

@@ -36,6 +36,7 @@ GOALS: dict[str, dict[str, float]] = {
 logs), no benign address, no account wrongly named compromised, >= 95 % of compromised accounts
 named (ECS; access logs name no account), every class detected, no wrong exposed object."""
 
+_NAMES_ACCOUNTS = {"ecs"}  # access logs name no account: no compromised account can be named
 _HIGHER_IS_BETTER = {"login_ip_recall", "compromised_recall", "classes_detected"}
 
 
@@ -122,7 +123,7 @@ def _class_rows(scores: list[Score]) -> list[str]:
             sum(r.compromised_named for r in runs),
             sum(r.compromised_total for r in runs),
         )
-        comp = f"{comp_n}/{comp_t}" if comp_t else "-"
+        comp = f"{comp_n}/{comp_t}" if comp_t and scores[0].fmt in _NAMES_ACCOUNTS else "-"
         rows.append(
             f"  {first.name:<22} {detected}/{len(runs):<8} {named:>5}/{total:<6} "
             f"{named / total if total else 0:>6.2f}  {comp:>9}"

@@ -26,7 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ class Score:
 
 
 def vars_of(one: ClassScore) -> dict[str, Any]:
-    return {key: getattr(one, key) for key in ClassScore.__slots__}  # type: ignore[attr-defined]
+    return asdict(one)
 
 
 def score(corpus: Corpus, incidents: list[dict[str, Any]] | None = None) -> Score:

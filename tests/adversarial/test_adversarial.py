@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from datetime import datetime
 
 import pytest
 
 from apiwatch.model import Event, decode_event
 from apiwatch.sources.accesslog import parse_access_line
 from tests.adversarial.generator import FORMATS, Corpus, generate, requests_for
-from tests.adversarial.report import GOALS, meets, run, totals
+from tests.adversarial.report import GOALS, as_json, meets, render, run, totals
 from tests.adversarial.scorer import score
 from tests.adversarial.shop import MOBILE_LOGIN
 
@@ -35,15 +34,14 @@ def events(ecs: Corpus) -> list[Event]:
     return [decode_event(line.encode()) for line in ecs.lines]
 
 
-def _key(
-    when: datetime,
-    ip: str | None,
-    method: str | None,
-    path: str | None,
-    query: str | None,
-    status: int | None,
-) -> tuple[object, ...]:
-    return (when.replace(microsecond=0), ip, method, path, query or None, status)
+def _key(event: Event | None) -> tuple[object, ...]:
+    """What both formats say of one request: time (to the second), client, request, status."""
+    assert event is not None and event.http and event.http.request and event.http.response
+    assert event.source and event.url
+    return (
+        event.timestamp.replace(microsecond=0), event.source.ip, event.http.request.method,
+        event.url.path, event.url.query, event.http.response.status_code,
+    )  # fmt: skip
 
 
 def test_same_seed_gives_the_same_log() -> None:
@@ -57,30 +55,8 @@ def test_same_seed_gives_the_same_log() -> None:
 def test_both_formats_carry_the_same_requests(nginx: Corpus, events: list[Event]) -> None:
     """Every nginx line is one sensor request event (time, client, method, path, query, status)."""
     parsed = [parse_access_line(line, logins=None) for line in nginx.lines]
-    from_nginx = Counter(
-        _key(
-            e.timestamp,
-            e.source.ip,
-            e.http.request.method,
-            e.url.path,
-            e.url.query,  # type: ignore[union-attr]
-            e.http.response.status_code,
-        )  # type: ignore[union-attr]
-        for e in parsed
-        if e is not None
-    )
-    from_ecs = Counter(
-        _key(
-            e.timestamp,
-            e.source.ip,
-            e.http.request.method,
-            e.url.path,
-            e.url.query,  # type: ignore[union-attr]
-            e.http.response.status_code,
-        )  # type: ignore[union-attr]
-        for e in events
-        if e.http and e.http.response
-    )
+    from_nginx = Counter(_key(event) for event in parsed)
+    from_ecs = Counter(_key(event) for event in events if event.http and event.http.response)
     assert len(parsed) == len(nginx.requests)
     assert from_nginx == from_ecs
 
@@ -115,8 +91,8 @@ def test_attack_truth_matches_the_lines(ecs: Corpus, events: list[Event]) -> Non
             part
             for e in from_attackers
             if e.event.outcome == "success"
-            for part in (e.url.path or "").split("/")
-        }  # type: ignore[union-attr]
+            for part in (e.url.path if e.url and e.url.path else "").split("/")
+        }
         assert truth.exposed_objects <= read, truth.name
         assert not truth.exposed_objects & truth.own_objects, truth.name
 
@@ -242,6 +218,17 @@ def test_engine_does_not_get_worse_on_the_corpus() -> None:
             if (value < floor) if name in _HIGHER else (value > floor):
                 worse.append(f"{fmt} {name}: {value} (was {floor})")
     assert not worse, "engine got worse on the adversarial corpus: " + "; ".join(worse)
+
+
+def test_report_prints_every_class_and_goal(ecs: Corpus) -> None:
+    """The report's table names every attack class and each goal, and its JSON has totals."""
+    brute = next(t for t in ecs.attacks if t.name == "brute_force")
+    results = {"ecs": [score(ecs, [{"attackers": sorted(brute.attacker_ips)}])]}
+    table = render(results)
+    assert all(truth.name in table for truth in ecs.attacks)
+    assert "login_ip_recall" in table and "(goal 0.95) MISSED" in table
+    measured = as_json(results)["ecs"]["totals"]
+    assert measured["classes_detected"] == 1 and measured["benign_flagged"] == 0
 
 
 def test_goals_are_the_issues() -> None:

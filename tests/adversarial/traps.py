@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import random
 
-from tests.adversarial.crowd import DURATION, Person, forgot_then_reset, new_person, session
+from tests.adversarial.crowd import (
+    DURATION,
+    Person,
+    fixed,
+    forgot_then_reset,
+    new_person,
+    session,
+)
 from tests.adversarial.population import app_agent, browser_agent
 from tests.adversarial.records import Request, Truth
 from tests.adversarial.shop import SSO_LOGIN, Client
@@ -54,7 +61,7 @@ def office_nat(world: World, rng: random.Random) -> tuple[list[Request], list[Tr
     office = world.addresses.claim(f"195.145.{rng.randint(0, 255)}.34")
     out: list[Request] = []
     for _ in range(300):  # one office at every scale: its crowd is the trap
-        person = new_person(world.shop, rng, lambda: office)
+        person = new_person(world.shop, rng, fixed(office))
         person.app, person.agent = False, _corporate_agent(rng)
         if rng.random() < 0.02:
             out += forgot_then_reset(world.shop, rng, person, rng.uniform(0, 6000), truth.name)
@@ -101,7 +108,7 @@ def reset_wave(world: World, rng: random.Random) -> tuple[list[Request], list[Tr
     out: list[Request] = []
     for _ in range(world.count(600, 30)):
         home = world.addresses.residential()
-        person = new_person(world.shop, rng, lambda home=home: home)
+        person = new_person(world.shop, rng, fixed(home))
         out += _reset(world, rng, person, notice + rng.expovariate(1 / 600), truth.name)
     return [request for request in out if request.at < DURATION], [truth]
 
