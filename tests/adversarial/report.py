@@ -1,6 +1,9 @@
-"""``python -m tests.adversarial.report --seeds 1 2 3 --format ecs nginx [--json]``: generate
-each log, run the real ``apiwatch scan --json`` over it and print the measures per attack class
-and in total, against the issue's goals (`GOALS`)."""
+"""Score apiwatch on the adversarial corpus: generate each log, run the real ``apiwatch scan
+--json`` over it and print the measures per attack class and in total, against the issue's
+goals (`GOALS`).
+
+    python -m tests.adversarial.report --seeds 1 2 3 --format ecs nginx [--json] [--out DIR]
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,13 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tests.adversarial.generator import FORMATS, generate
 from tests.adversarial.scorer import Score, score
 
-__all__ = ["GOALS", "Totals", "main", "run", "totals"]
+__all__ = ["GOALS", "Totals", "main", "run", "totals", "write_logs"]
 
 GOALS: dict[str, dict[str, float]] = {
     "ecs": {
@@ -172,8 +176,28 @@ def as_json(results: dict[str, list[Score]]) -> dict[str, Any]:
     }
 
 
+def write_logs(folder: Path, seeds: list[int], formats: list[str], scale: float) -> None:
+    """``seed<N>.ecs.ndjson``, ``seed<N>.nginx.log`` and ``seed<N>.truth.json`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        for fmt in formats:
+            corpus = generate(seed, fmt, scale)
+            suffix = "ecs.ndjson" if fmt == "ecs" else "nginx.log"
+            (folder / f"seed{seed}.{suffix}").write_text(corpus.text(), encoding="utf-8")
+        truth = {
+            "truths": [one.as_dict() for one in corpus.truths],
+            "benign_ips": sorted(corpus.benign_ips),
+            "benign_accounts": sorted(corpus.benign_accounts),
+        }
+        (folder / f"seed{seed}.truth.json").write_text(json.dumps(truth, indent=1), "utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.adversarial.report", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.adversarial.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds to generate")
     parser.add_argument(
         "--format",
@@ -190,7 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         help="population and attack size (1.0: a few thousand customers)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write each log and its ground truth (seedN.truth.json) into DIR",
+    )
     args = parser.parse_args(argv)
+    if args.out is not None:
+        write_logs(args.out, args.seeds, args.formats, args.scale)
     results = run(args.seeds, args.formats, args.scale)
     sys.stdout.write(
         (json.dumps(as_json(results), indent=2) if args.json else render(results)) + "\n"
