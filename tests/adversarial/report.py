@@ -155,6 +155,8 @@ def render(results: dict[str, list[Score]]) -> str:
             lines.append(f"    seed {one.seed}: {who or 'none'}")
         lines.append("  totals (goal):")
         for name, value in totals(scores).measures().items():
+            if name == "compromised_recall" and fmt not in _NAMES_ACCOUNTS:
+                continue
             goal = GOALS.get(fmt, {}).get(name)
             mark = (
                 ""

@@ -60,6 +60,7 @@ class ClassScore:
     ips_named: int = 0
     compromised_total: int = 0
     compromised_named: int = 0
+    matched_rules: list[str] = field(default_factory=list)  # diagnostics only, never scored
 
 
 @dataclass(slots=True)
@@ -107,9 +108,9 @@ def score(corpus: Corpus, incidents: list[dict[str, Any]] | None = None) -> Scor
         one = ClassScore(truth.name, corpus.fmt in truth.formats, truth.login_attack)
         others = [other.targeted_accounts for other in corpus.attacks if other is not truth]
         own_accounts = truth.targeted_accounts.difference(*others, corpus.benign_accounts)
-        one.detected = any(
-            _names(incident, truth.attacker_ips, own_accounts) for incident in incidents
-        )
+        matched = [i for i in incidents if _names(i, truth.attacker_ips, own_accounts)]
+        one.detected = bool(matched)
+        one.matched_rules = sorted({str(incident.get("rule")) for incident in matched})
         one.ips_total, one.ips_named = len(truth.attacker_ips), len(truth.attacker_ips & named_ips)
         one.compromised_total = len(truth.compromised_accounts)
         one.compromised_named = len(truth.compromised_accounts & named_compromised)
