@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tests.adversarial import attacks, traps
+from tests.adversarial import abuse, logins, traps
 from tests.adversarial.crowd import crowd
 from tests.adversarial.population import Addresses
 from tests.adversarial.records import Request, Truth
@@ -25,17 +25,17 @@ __all__ = ["FORMATS", "SCENARIOS", "Corpus", "generate", "requests_for"]
 FORMATS = ("ecs", "nginx")
 
 SCENARIOS: tuple[Scenario, ...] = (
-    attacks.distributed_stuffing,
-    attacks.ipv6_rotation,
-    attacks.residential_proxy,
-    attacks.reset_enumeration,
-    attacks.token_scrape,
-    attacks.stuffing_200,
-    attacks.takeover,
-    attacks.brute_force,
-    attacks.spraying,
-    attacks.scanner,
-    attacks.token_theft,
+    logins.distributed_stuffing,
+    logins.ipv6_rotation,
+    logins.residential_proxy,
+    abuse.reset_enumeration,
+    abuse.token_scrape,
+    logins.stuffing_200,
+    logins.takeover,
+    logins.brute_force,
+    logins.spraying,
+    abuse.scanner,
+    abuse.token_theft,
     traps.carrier_cgnat,
     traps.office_nat,
     traps.sso_bridge,
