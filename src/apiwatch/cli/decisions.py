@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 import msgspec
-from rich.console import Console
 from rich.table import Table
 
 from apiwatch.cli._common import store_options
+from apiwatch.cli._tables import console, print_table
 from apiwatch.cli._views import all_decisions, opened, who
 from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration
 from apiwatch.model import printable_text as safe
@@ -64,11 +64,8 @@ def _complete(record: msgspec.Struct) -> dict[str, Any]:
 
 
 def _table(*headers: str) -> Table:
-    """A table whose cells wrap rather than lose characters: an address cut short is useless."""
-    table = Table()
-    for header in headers:
-        table.add_column(header, overflow="fold", min_width=15 if header == "value" else None)
-    return table
+    """A table printed with `print_table`: its cells wrap between words, never inside one."""
+    return Table(*headers)
 
 
 def _moment(value: datetime) -> str:
@@ -121,7 +118,7 @@ def list_decisions(
         # events, and the terminal must not take their control characters as commands.
         table.add_row(str(d.id), safe(d.type), d.scope, safe(d.value), _state(d, now),
                       safe(d.origin), safe(d.reason))  # fmt: skip
-    Console(markup=False).print(table)
+    print_table(console(markup=False), table)
 
 
 @decisions.command("add")
@@ -259,7 +256,7 @@ def list_allowed(as_json: bool, config: str | None, db: str | None) -> None:
     for entry in entries:
         table.add_row(str(entry.id), entry.scope, safe(entry.value), safe(entry.reason),
                       _moment(entry.created))  # fmt: skip
-    Console(markup=False).print(table)
+    print_table(console(markup=False), table)
 
 
 @allowlist.command("add")

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from apiwatch.cli._serving import Running
-from apiwatch.cli._tables import keep_words_whole
+from apiwatch.cli._tables import print_table
 from apiwatch.sensor import EcsFormatter, LoggingOutput
 from apiwatch.sensor._outputs import EVENTS_LOGGER
 
@@ -99,7 +99,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
     console = Console(markup=False, width=max(Console().width, 120))
     table = Table(title=title, show_lines=True)
     for column in ("severity", "incident", "attackers", "targeted", "compromised", "exposed"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for inc in sorted(incidents, key=lambda i: str(i.get("first_seen", ""))):
         attackers = list(inc.get("attackers") or [])
         more = f" (+{len(attackers) - 3})" if len(attackers) > 3 else ""
@@ -114,7 +114,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
             ", ".join(exposed[:6]) or "-",
             style="bold red" if compromised or exposed else None,
         )
-    console.print(keep_words_whole(table, "incident", "compromised"))
+    print_table(console, table)
 
 
 def _offline(rule_types: dict[str, str]) -> None:

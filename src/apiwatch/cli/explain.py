@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import click
 
 from apiwatch.cli._common import store_options
+from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import all_decisions, all_detections, console, echo_json, opened, who
 from apiwatch.cli._views import complete as as_json_record
 from apiwatch.cli.incidents import alert_table, decision_table, incident_alerts
@@ -164,10 +165,10 @@ def _print(
                    f"{d.until.isoformat(timespec='seconds')} (policy {safe(_policy(d)) or '-'}"
                    f"{rule}{incident}): {safe(d.reason)}")  # fmt: skip
     if decided:
-        out.print(decision_table(decided, title="decisions"))
+        print_table(out, decision_table(decided, title="decisions"))
     if behind:
-        out.print(incident_table(behind))
-        out.print(alert_table(evidence, title=f"evidence naming {shown}"))
+        print_table(out, incident_table(behind))
+        print_table(out, alert_table(evidence, title=f"evidence naming {shown}"))
     if others:
         click.echo(f"{len(others)} other incident(s) name {shown} as an attacker:")
-        out.print(incident_table(others))
+        print_table(out, incident_table(others))

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from apiwatch.cli._tables import keep_words_whole
+from apiwatch.cli._tables import console, print_table
 from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
 from apiwatch.model import ApiwatchError, ConfigError, Event
 from apiwatch.model import printable_text as safe
@@ -144,7 +144,7 @@ def _table(incidents: list[Incident]) -> Table:
         "compromised",
         "objects exposed",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for inc in incidents:
         attackers = ", ".join(inc.attackers[:5]) + (
             f" (+{len(inc.attackers) - 5})" if len(inc.attackers) > 5 else ""
@@ -158,7 +158,7 @@ def _table(incidents: list[Incident]) -> Table:
             _shown(", ".join(inc.accounts_compromised) or "-"),
             _shown(", ".join(inc.objects_exposed[:10]) or "-"),
         )
-    return keep_words_whole(table, "incident", "compromised")
+    return table
 
 
 @click.command()
@@ -272,13 +272,12 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         engine.flush()
     elapsed = time.perf_counter() - started
     incidents = engine.incidents()
-    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
     if as_json:
         encoder = msgspec.json.Encoder()
         for incident in incidents:
             sys.stdout.write(encoder.encode(incident_json(incident)).decode() + "\n")
     else:
-        out.print(_table(incidents))
+        print_table(console(), _table(incidents))
     stats = engine.stats
     err.print(
         f"{stats.events:,} events in {elapsed:.1f} s ({stats.events / max(elapsed, 1e-9):,.0f}/s), "

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from apiwatch.cli._tables import console as table_console
+from apiwatch.cli._tables import print_table
 from apiwatch.model import ConfigError
 from apiwatch.simulate import (
     ATTACK_TYPES,
@@ -127,7 +128,7 @@ def _summary(scenario: Scenario, written: list[tuple[Path, int]], console: Conso
         files.add_column(column, justify="right" if column != "file" else "left")
     for path, lines in written:
         files.add_row(escape(str(path)), f"{lines:,}", _human(path.stat().st_size))
-    console.print(files)
+    print_table(console, files)
     attacks = Table(title=f"{len(truth.attacks)} attacks")
     for column in (
         "id",
@@ -154,7 +155,7 @@ def _summary(scenario: Scenario, written: list[tuple[Path, int]], console: Conso
             f"{attack.first_seen:%H:%M}-{attack.last_seen:%H:%M}",
             ", ".join(attack.formats),
         )
-    console.print(attacks)
+    print_table(console, attacks)
     for trap in truth.traps:
         console.print(
             f"trap [bold]{trap.kind}[/]: {escape(trap.description)} ({escape(', '.join(trap.ips))})"
@@ -266,7 +267,7 @@ def simulate(
     with err.status("generating the scenario..."):
         scenario = generate(config)
     written = _write(scenario, outdir, err)
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    out = table_console()
     _summary(scenario, written, out)
     err.print(f"done in {time.perf_counter() - started:.1f} s")
     if replay_url:

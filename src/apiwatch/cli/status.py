@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from apiwatch.cli._common import parse_since, since_callback, store_options
+from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import all_detections, console, echo_json, moment, opened, who
 from apiwatch.detect import parse_duration
 from apiwatch.model import printable_text as safe
@@ -130,7 +131,7 @@ def _print(state: dict[str, Any], silent_after: str) -> None:
         "last hour",
         "state",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for s in state["sources"]:
         table.add_row(
             _cell(s["key"]),
@@ -142,7 +143,7 @@ def _print(state: dict[str, Any], silent_after: str) -> None:
             f"{s['events_last_hour']:,}",
             "SILENT" if s["silent"] else "ok",
         )
-    console().print(table)
+    print_table(console(), table)
     counts = ", ".join(f"{level} {count}" for level, count in state["incidents"].items())
     click.echo(f"incidents last seen since {state['incidents_since']}: {counts}")
     decided = state["decisions_in_force"]
