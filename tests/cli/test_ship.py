@@ -61,7 +61,7 @@ def test_ecs_and_gzip_access_logs_are_stored_in_batches(
     access.write_bytes(gzip.compress("".join(line.format(n=n) for n in range(120)).encode()))
     result = ship(collector, tmp_path, str(ecs), str(access), "--batch-lines", "100")
     assert result.exit_code == 0, result.output
-    assert "shipped 370 events from 2 file(s)" in result.output
+    assert "shipped 370 events from 2 files" in result.output
     assert stored(collector) == 370
     page = collector.store.query(EventFilter(source_ip="203.0.113.4"), cursor=None, limit=500)
     assert len(page.lines) == 120
@@ -80,7 +80,7 @@ def test_a_second_run_resumes_after_the_last_line_sent(
     with path.open("a") as out:
         out.write(json.dumps(event(ip="198.51.100.8", at=datetime.now(UTC))) + "\n")
     more = ship(collector, tmp_path, str(path))
-    assert "shipped 1 events" in more.output
+    assert "shipped 1 event from 1 file:" in more.output
     assert stored(collector) == 51
     whole = ship(collector, tmp_path, str(path), "--restart")
     assert whole.exit_code == 0

@@ -18,7 +18,6 @@ __all__ = [
     "key_file_of",
     "open_configured_store",
     "parse_since",
-    "plural",
     "settings_for",
     "signing_key_file_of",
     "since_callback",
@@ -126,11 +125,6 @@ def since_callback(
 ) -> datetime | None:
     """`parse_since` for a click option (None stays None)."""
     return None if value is None else parse_since(value)
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """``1 record``, ``2 records`` (``many`` for an irregular plural)."""
-    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
 def discard_new_store(store: SqlStore, url: str) -> None:

@@ -20,7 +20,7 @@ from rich.table import Table
 from apiwatch.cli._common import store_options
 from apiwatch.cli._tables import console, print_table
 from apiwatch.cli._views import all_decisions, opened, who
-from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration
+from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration, plural_noun
 from apiwatch.model import printable_text as safe
 from apiwatch.store import (
     DecisionFilter,
@@ -281,8 +281,10 @@ def add_allowed(
     click.echo(f"allowlisted {stored.scope} {stored.value} (entry {stored.id}): {stored.reason}")
     if still:
         ids = ", ".join(str(d.id) for d in still)
-        click.echo(f"note: decision(s) {ids} still apply to it; `apiwatch decisions delete ID` "
-                   "lifts them", err=True)  # fmt: skip
+        one = len(still) == 1
+        click.echo(f"note: {plural_noun(len(still), 'decision')} {ids} still "
+                   f"{'applies' if one else 'apply'} to it; `apiwatch decisions delete ID` "
+                   f"{'lifts it' if one else 'lifts them'}", err=True)  # fmt: skip
 
 
 def _decisions_on(store: SqlStore, entry: AllowEntry) -> list[Decision]:

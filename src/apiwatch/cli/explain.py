@@ -23,7 +23,7 @@ from apiwatch.cli._views import complete as as_json_record
 from apiwatch.cli.incidents import alert_table, decision_table, incident_alerts
 from apiwatch.cli.scan import _table as incident_table
 from apiwatch.cli.scan import incident_json
-from apiwatch.model import AllowEntry, Decision, parse_address, parse_network
+from apiwatch.model import AllowEntry, Decision, parse_address, parse_network, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.store import DecisionFilter, DetectionFilter, ReadRecord, SqlStore
@@ -170,5 +170,6 @@ def _print(
         print_table(out, incident_table(behind))
         print_table(out, alert_table(evidence, title=f"evidence naming {shown}"))
     if others:
-        click.echo(f"{len(others)} other incident(s) name {shown} as an attacker:")
+        names = "names" if len(others) == 1 else "name"
+        click.echo(f"{plural(len(others), 'other incident')} {names} {shown} as an attacker:")
         print_table(out, incident_table(others))

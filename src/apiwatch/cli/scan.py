@@ -18,7 +18,7 @@ from rich.table import Table
 
 from apiwatch.cli._tables import console, print_table
 from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
-from apiwatch.model import ApiwatchError, ConfigError, Event
+from apiwatch.model import ApiwatchError, ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import (
@@ -134,7 +134,7 @@ def _shown(text: str) -> str:
 
 
 def _table(incidents: list[Incident]) -> Table:
-    table = Table(title=f"{len(incidents)} incidents", show_lines=True)
+    table = Table(title=plural(len(incidents), "incident"), show_lines=True)
     for column in (
         "severity",
         "incident",
@@ -280,9 +280,10 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         print_table(console(), _table(incidents))
     stats = engine.stats
     err.print(
-        f"{stats.events:,} events in {elapsed:.1f} s ({stats.events / max(elapsed, 1e-9):,.0f}/s), "
-        f"{errors.count:,} bad lines skipped, {stats.late:,} late, {len(ruleset.rules)} rules, "
-        f"{len(incidents)} incidents"
+        f"{plural(stats.events, 'event')} in {elapsed:.1f} s "
+        f"({stats.events / max(elapsed, 1e-9):,.0f}/s), {plural(errors.count, 'bad line')} "
+        f"skipped, {stats.late:,} late, {plural(len(ruleset.rules), 'rule')}, "
+        f"{plural(len(incidents), 'incident')}"
     )
     if fail_on is not None and any(
         severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents

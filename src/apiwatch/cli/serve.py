@@ -16,13 +16,12 @@ import click
 from apiwatch.cli._common import (
     discard_new_store,
     open_configured_store,
-    plural,
     settings_for,
     store_options,
 )
 from apiwatch.cli._config import Settings
 from apiwatch.cli._listen import bound_port, check_tls, listen
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, plural
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
 

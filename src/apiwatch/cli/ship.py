@@ -34,7 +34,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from apiwatch.model import EventDecodeError, encode_event
+from apiwatch.model import EventDecodeError, encode_event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LogFile, detect_format, parse_access_line
 
@@ -131,7 +131,9 @@ class _Sender:
                 wait = _retry_after(response, wait)
             if attempt < self.retries:
                 time.sleep(wait)
-        raise click.ClickException(f"{problem} (gave up after {self.retries + 1} attempts)")
+        raise click.ClickException(
+            f"{problem} (gave up after {plural(self.retries + 1, 'attempt')})"
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -380,6 +382,7 @@ def ship(  # noqa: PLR0917 - one parameter per click option
         sender.close()
     t = run.totals
     err.print(
-        f"shipped {t.accepted:,} events from {t.files} file(s): {t.duplicates:,} already "
-        f"stored, {t.rejected:,} rejected, {t.skipped:,} unparsable lines skipped"
+        f"shipped {plural(t.accepted, 'event')} from {plural(t.files, 'file')}: "
+        f"{t.duplicates:,} already stored, {t.rejected:,} rejected, "
+        f"{plural(t.skipped, 'unparsable line')} skipped"
     )

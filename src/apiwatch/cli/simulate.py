@@ -15,7 +15,7 @@ from rich.table import Table
 
 from apiwatch.cli._tables import console as table_console
 from apiwatch.cli._tables import print_table
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, plural
 from apiwatch.simulate import (
     ATTACK_TYPES,
     DEFAULT_START,
@@ -129,7 +129,7 @@ def _summary(scenario: Scenario, written: list[tuple[Path, int]], console: Conso
     for path, lines in written:
         files.add_row(escape(str(path)), f"{lines:,}", _human(path.stat().st_size))
     print_table(console, files)
-    attacks = Table(title=f"{len(truth.attacks)} attacks")
+    attacks = Table(title=plural(len(truth.attacks), "attack"))
     for column in (
         "id",
         "attackers",
@@ -299,7 +299,7 @@ def _replay(
         raise click.ClickException(str(exc)) from None
     statuses = ", ".join(f"{code}: {count:,}" for code, count in sorted(result.statuses.items()))
     console.print(
-        f"replayed {result.sent:,} requests to {escape(url)} in {result.seconds:.1f} s "
+        f"replayed {plural(result.sent, 'request')} to {escape(url)} in {result.seconds:.1f} s "
         f"({statuses or 'no answers'}); {result.mismatched:,} answered differently from the "
         f"simulation, {result.errors:,} got no answer"
     )

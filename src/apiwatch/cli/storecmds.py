@@ -12,12 +12,11 @@ from rich.console import Console
 
 from apiwatch.cli._common import (
     open_configured_store,
-    plural,
     settings_for,
     since_callback,
     store_options,
 )
-from apiwatch.model import printable_json
+from apiwatch.model import plural, printable_json
 from apiwatch.store import EventFilter, ReadRecord, VerifyReport, read_anchors
 from apiwatch.store.crypto import generate_data_key
 
