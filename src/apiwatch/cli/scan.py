@@ -16,13 +16,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from apiwatch.cli._common import login_path_option
 from apiwatch.cli._tables import console, print_table
 from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
-from apiwatch.model import ApiwatchError, ConfigError, Event, plural
+from apiwatch.model import ApiwatchError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import (
-    DEFAULT_LOGINS,
     FORMATS,
     FormatUnknownError,
     LogFile,
@@ -198,13 +198,7 @@ def _table(incidents: list[Incident]) -> Table:
     default=None,
     help=f"Exit with code {EXIT_FINDINGS} when an incident is at least this severe (for CI).",
 )
-@click.option(
-    "--login-path",
-    "login_paths",
-    multiple=True,
-    metavar="REGEX",
-    help="Access logs: a path regex of login routes (repeatable; replaces the defaults).",
-)
+@login_path_option
 @click.option(
     "--lateness",
     default="60s",
@@ -220,7 +214,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     placeholders: Path | None,
     as_json: bool,
     fail_on: str | None,
-    login_paths: tuple[str, ...],
+    logins: LoginPatterns,
     lateness: str,
     quiet: bool,
 ) -> None:
@@ -231,8 +225,9 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     plain or gzip, "-" for stdin, syslog/CRI/Docker-wrapped or not. Several files are read
     oldest first.
     Access logs name no account, so login attempts are inferred from POSTs to login-looking
-    routes (…/login, …/signin, …/session(s), …/token, …/oauth/token; 401/403 failed, 2xx/3xx
-    succeeded) and incidents have fewer details than from ECS events.
+    routes (…/login, …/signin, …/session, …/sessions, …/token, …/oauth/token, or those of
+    --login-path; 401/403 failed, 2xx/3xx succeeded) and incidents have fewer details than
+    from ECS events.
 
     Exit codes: 0 done, 1 error, 3 an incident at or above --fail-on.
     """
@@ -242,10 +237,6 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         window = parse_duration(lateness)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--lateness") from exc
-    try:
-        logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--login-path") from None
     packs = [builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])]
     ruleset = load_rules(packs, read_placeholders(placeholders) if placeholders else None)
     if ruleset.errors:
