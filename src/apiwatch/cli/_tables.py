@@ -35,8 +35,12 @@ def console(*, markup: bool = True, stderr: bool = False) -> Console:
                    width=_PIPED_WIDTH if piped else None)  # fmt: skip
 
 
-def print_table(out: Console, table: Table) -> None:
-    """Print ``table`` (rows added) on ``out`` with no word cut inside (see the module)."""
+def print_table(out: Console, table: Table, *, empty: str | None = None) -> None:
+    """Print ``table`` (rows added) on ``out`` with no word cut inside (see the module); a
+    table without rows as the line ``empty`` instead, when given ("no incidents match")."""
+    if empty is not None and not table.row_count:
+        out.print(empty, markup=False, highlight=False)
+        return
     bounds = [_bounds(out, column) for column in table.columns]
     overhead = _overhead(out, table, [low for low, _ in bounds])
     widths = _shared(bounds, out.width - overhead)

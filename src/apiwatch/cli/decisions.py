@@ -118,7 +118,15 @@ def list_decisions(
         # events, and the terminal must not take their control characters as commands.
         table.add_row(str(d.id), safe(d.type), d.scope, safe(d.value), _state(d, now),
                       safe(d.origin), safe(d.reason))  # fmt: skip
-    print_table(console(markup=False), table)
+    print_table(console(markup=False), table, empty=_no_decisions(everything, ip))
+
+
+def _no_decisions(everything: bool, ip: str | None) -> str:
+    """``no decision in force covers 203.0.113.9``, ``no decisions at all`` ..."""
+    kind = "decision" if everything else "decision in force"
+    if ip:
+        return f"no {kind} covers {safe(ip)}"
+    return "no decisions at all" if everything else "no decisions in force"
 
 
 @decisions.command("add")
@@ -256,7 +264,7 @@ def list_allowed(as_json: bool, config: str | None, db: str | None) -> None:
     for entry in entries:
         table.add_row(str(entry.id), entry.scope, safe(entry.value), safe(entry.reason),
                       _moment(entry.created))  # fmt: skip
-    print_table(console(markup=False), table)
+    print_table(console(markup=False), table, empty="the allowlist is empty")
 
 
 @allowlist.command("add")

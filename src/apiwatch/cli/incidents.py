@@ -70,6 +70,15 @@ def _filter_options(function: Any) -> Any:
     return function
 
 
+_FILTERS = ("since", "until", "severity", "rule", "attacker_ip", "account")
+
+
+def _none(what: str, options: dict[str, Any]) -> str:
+    """``no incidents match the filters`` / ``no incidents in the store``."""
+    filtered = any(options[name] is not None for name in _FILTERS)
+    return f"no {what} " + ("match the filters" if filtered else "in the store")
+
+
 def _criteria(options: dict[str, Any]) -> DetectionFilter:
     return DetectionFilter(since=options["since"], until=options["until"],
                            severity=options["severity"], rule=options["rule"],
@@ -122,7 +131,7 @@ def list_incidents(config: str | None, db: str | None, **options: Any) -> None:
     if options["as_json"]:
         echo_json([incident_json(incident) for incident in found])
         return
-    print_table(console(), incident_table(found))
+    print_table(console(), incident_table(found), empty=_none("incidents", options))
 
 
 @incidents.command("show")
@@ -146,8 +155,10 @@ def show_incident(incident_id: str, as_json: bool, config: str | None, db: str |
         return
     out = console()
     print_table(out, _extent(found))
-    print_table(out, alert_table(evidence, title="evidence (alerts)"))
-    print_table(out, decision_table(decided, title="decisions taken"))
+    print_table(out, alert_table(evidence, title="evidence (alerts)"),
+                empty="evidence: no alerts stored for it")  # fmt: skip
+    print_table(out, decision_table(decided, title="decisions taken"),
+                empty="decisions taken: none")  # fmt: skip
 
 
 def _everything(**criteria: Any) -> DecisionFilter:
@@ -241,4 +252,4 @@ def list_alerts(config: str | None, db: str | None, **options: Any) -> None:
     if options["as_json"]:
         echo_json([complete(alert) for alert in found])
         return
-    print_table(console(), alert_table(found, title="alerts"))
+    print_table(console(), alert_table(found, title="alerts"), empty=_none("alerts", options))

@@ -87,7 +87,8 @@ def list_keys(config: str | None, db: str | None) -> None:
             key.created_at.isoformat(timespec="seconds"),
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
         )
-    print_table(console(markup=False), table)
+    print_table(console(markup=False), table,
+                empty="no keys: `apiwatch keys create` makes one")  # fmt: skip
 
 
 @keys.command("revoke")

@@ -203,6 +203,7 @@ def _table(incidents: list[Incident]) -> Table:
     "--lateness",
     default="60s",
     show_default=True,
+    metavar="DURATION",
     help="How far out of time order events may be (access logs are written when a response ends).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
@@ -268,7 +269,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         for incident in incidents:
             sys.stdout.write(encoder.encode(incident_json(incident)).decode() + "\n")
     else:
-        print_table(console(), _table(incidents))
+        print_table(console(), _table(incidents), empty="no incidents found")
     stats = engine.stats
     err.print(
         f"{plural(stats.events, 'event')} in {elapsed:.1f} s "

@@ -36,10 +36,16 @@ _RETENTION_EVERY = 3600.0
 
 @click.command()
 @store_options
-@click.option("--host", help="Address to listen on (default 127.0.0.1; APIWATCH_HOST).")
+@click.option("--host", metavar="ADDRESS",
+              help="Address to listen on, e.g. 0.0.0.0 for every IPv4 one (default 127.0.0.1; "
+              "APIWATCH_HOST).")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8470; APIWATCH_PORT).")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="PEM certificate (chain) to serve HTTPS with, with --tls-key "
+              "(APIWATCH_TLS_CERT).")  # fmt: skip
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Its PEM private key, readable by its owner only "
+              "(APIWATCH_TLS_KEY).")  # fmt: skip
 @click.option(
     "--detect/--no-detect",
     default=None,

@@ -389,8 +389,15 @@ def ship(  # noqa: PLR0917 - one parameter per click option
     retries: int,
     quiet: bool,
 ) -> None:
-    """Send existing ECS NDJSON or access-log FILES (plain or gzip, "-": stdin) to a collector,
-    in batches, resuming where an earlier run stopped (see --state)."""
+    """Send existing log FILES (plain or gzip, "-": stdin) to a collector, in batches, resuming
+    where an earlier run stopped (see --state).
+
+    ECS NDJSON (what the apiwatch sensor writes) is sent as written; any other format `apiwatch
+    scan` reads (access and error logs, raw or in syslog, CRI or Docker JSON wrappers) is parsed
+    into ECS events first, POSTs to login routes (--login-path) as login attempts. Lines the
+    collector rejects or that do not parse are reported (file:line) and counted; the exit code is
+    1 only when the run stops (the collector unreachable or refusing the key).
+    """
     err = Console(
         stderr=True, highlight=False, emoji=False, markup=False, quiet=quiet, soft_wrap=True
     )

@@ -181,7 +181,7 @@ def _print(state: dict[str, Any], silent_after: str, answer: Probe | None) -> No
             f"{s['events_last_hour']:,}",
             "SILENT" if s["silent"] else "ok",
         )
-    print_table(console(), table)
+    print_table(console(), table, empty="sources: none (no event stored yet)")
     counts = ", ".join(f"{level} {count}" for level, count in state["incidents"].items())
     click.echo(f"incidents last seen since {state['incidents_since']}: {counts}")
     decided = state["decisions_in_force"]
