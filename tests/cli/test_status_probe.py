@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from apiwatch.cli._config import Settings
+from apiwatch.cli._probe import collector_url
 from apiwatch.server import create_app
 from apiwatch.store import open_store
 from tests.server.conftest import add_keys
@@ -168,3 +170,19 @@ def test_a_collector_with_a_full_store_is_live_but_not_ready(tmp_path: Path) -> 
         store.close()
     assert result.returncode == 3
     assert f"collector {base}: live, NOT READY (the event store is full" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("host", "tls", "url"),
+    [
+        ("127.0.0.1", False, "http://127.0.0.1:8470"),
+        ("0.0.0.0", False, "http://127.0.0.1:8470"),
+        ("::", True, "https://[::1]:8470"),
+        ("collector.example", True, "https://collector.example:8470"),
+    ],
+)
+def test_the_default_url_is_where_serve_listens(host: str, tls: bool, url: str) -> None:
+    """Without --url, status asks where the settings make `serve` listen: a wildcard host on
+    loopback, https when a TLS certificate is set."""
+    settings = Settings(host=host, tls_cert="cert.pem" if tls else None)
+    assert collector_url(settings) == url
