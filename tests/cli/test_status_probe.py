@@ -186,3 +186,14 @@ def test_the_default_url_is_where_serve_listens(host: str, tls: bool, url: str) 
     loopback, https when a TLS certificate is set."""
     settings = Settings(host=host, tls_cert="cert.pem" if tls else None)
     assert collector_url(settings) == url
+
+
+@pytest.mark.slow
+def test_the_collector_line_stands_when_the_store_cannot_be_read(served: Served) -> None:
+    """On a machine without the store, status still says the collector is live and ready,
+    then the store's error in one line (exit 1)."""
+    result = _apiwatch(served.workdir, "status", "--url", served.url, "--db",
+                       "sqlite:///elsewhere.db")  # fmt: skip
+    assert result.returncode == 1
+    assert result.stdout.strip() == f"collector {served.url}: live, ready"
+    assert result.stderr.startswith("apiwatch: no apiwatch store at ")

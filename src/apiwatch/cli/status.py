@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from apiwatch.cli._common import parse_since, settings_for, since_callback, store_options
-from apiwatch.cli._probe import Probe, collector_url, probe
+from apiwatch.cli._probe import collector_url, probe
 from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import all_detections, console, echo_json, moment, opened, who
 from apiwatch.detect import parse_duration
@@ -131,13 +131,15 @@ def status(  # noqa: PLR0917 - one parameter per click option
     quiet_for = _silence(silent_after)
     answer = None if no_probe else probe(url or collector_url(settings_for(config, db=db)),
                                          ca_file=ca_file)  # fmt: skip
+    if answer is not None and not as_json:  # said first: it stands even if the store cannot
+        click.echo(f"collector {safe(answer.url)}: {answer.describe()}")
     with opened(config, db) as store:
         state = _gather(store, since or parse_since("24h"), quiet_for)
         store.record_read(ReadRecord(datetime.now(UTC), who(), "status", "sources incidents", 0))
     if as_json:
         echo_json({"collector": answer.as_json() if answer else None, **state})
     else:
-        _print(state, silent_after, answer)
+        _print(state, silent_after)
     if answer is not None and not answer.up:
         raise SystemExit(EXIT_DOWN)
 
@@ -146,9 +148,7 @@ def _cell(text: str) -> str:
     return escape(safe(text))
 
 
-def _print(state: dict[str, Any], silent_after: str, answer: Probe | None) -> None:
-    if answer is not None:
-        click.echo(f"collector {safe(answer.url)}: {answer.describe()}")
+def _print(state: dict[str, Any], silent_after: str) -> None:
     rate = state["events_last_hour"] / 60
     last = state["last_event"] or "never"
     click.echo(
