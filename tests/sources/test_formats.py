@@ -299,3 +299,16 @@ def test_other_app_logs_magento_openappsec_sympa(tmp_path: Path) -> None:
         assert (found, errors) == (detected, [])
         assert events[0].source is not None and events[0].source.ip == IP
         assert events[0].event.action == action
+
+
+def test_an_unknown_format_counts_the_lines_it_looked_at_in_agreement() -> None:
+    """One line: "the only non-blank line is none of ...; it is 'x'"; two: "none of the first
+    2 non-blank lines is any of ...; the first is 'x'"."""
+    with pytest.raises(FormatUnknownError) as one:
+        detect(["hello\n"])
+    assert "the only non-blank line is none of: " in str(one.value)
+    assert str(one.value).endswith("; it is 'hello'")
+    with pytest.raises(FormatUnknownError) as two:
+        detect(["hello\n", "world\n"])
+    assert "none of the first 2 non-blank lines is any of: " in str(two.value)
+    assert str(two.value).endswith("; the first is 'hello'")

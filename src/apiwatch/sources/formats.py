@@ -287,7 +287,8 @@ def _unknown(lines: list[str], candidates: tuple[str, ...]) -> str:
     shown = repr(first[:120]) + (" ..." if len(first) > 120 else "")
     tried = "; ".join(f"{name} ({TITLES[name]})" for name in candidates)
     wrapped = ", ".join(w.name for w in WRAPPERS)
+    which = "it" if len(lines) == 1 else "the first"
     return (
         f"cannot tell the log format: {_first_lines(len(lines))} of: {tried} — also looked "
-        f"inside {wrapped} wrappers; the first is {shown}"
+        f"inside {wrapped} wrappers; {which} is {shown}"
     )
