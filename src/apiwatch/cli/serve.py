@@ -16,13 +16,12 @@ import click
 from apiwatch.cli._common import (
     discard_new_store,
     open_configured_store,
-    plural,
     settings_for,
     store_options,
 )
 from apiwatch.cli._config import Settings
 from apiwatch.cli._listen import bound_port, check_tls, listen
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, plural
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
 
@@ -37,10 +36,16 @@ _RETENTION_EVERY = 3600.0
 
 @click.command()
 @store_options
-@click.option("--host", help="Address to listen on (default 127.0.0.1; APIWATCH_HOST).")
+@click.option("--host", metavar="ADDRESS",
+              help="Address to listen on, e.g. 0.0.0.0 for every IPv4 one (default 127.0.0.1; "
+              "APIWATCH_HOST).")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8470; APIWATCH_PORT).")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="PEM certificate (chain) to serve HTTPS with, with --tls-key "
+              "(APIWATCH_TLS_CERT).")  # fmt: skip
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Its PEM private key, readable by its owner only "
+              "(APIWATCH_TLS_KEY).")  # fmt: skip
 @click.option(
     "--detect/--no-detect",
     default=None,

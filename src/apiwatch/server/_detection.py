@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from apiwatch.detect import Engine, RuleSet, builtin_dir, load_rules, sigmahq_dir
-from apiwatch.model import ConfigError, Event
+from apiwatch.model import ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import Alert, Incident, severity_rank
 from apiwatch.server.metrics import Metrics
@@ -153,10 +153,10 @@ class Detector:
         if skipped:
             self._metrics.detect_skipped.inc(skipped)
             self._skipped_warning.warning(
-                "detection is behind: %d stored events were not fed to it (its queue holds "
-                "%d events); see apiwatch_detect_skipped_events",
-                skipped,
-                self._capacity,
+                "detection is behind: %s stored and not fed to it (its queue holds %s); see "
+                "apiwatch_detect_skipped_events",
+                plural(skipped, "event"),
+                plural(self._capacity, "event"),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------
