@@ -16,8 +16,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-<<<<<<< HEAD
-from apiwatch.cli._tables import keep_words_whole
+from apiwatch.cli._common import login_path_option
+from apiwatch.cli._tables import console, print_table
 from apiwatch.detect import (
     Engine,
     builtin_dir,
@@ -26,13 +26,7 @@ from apiwatch.detect import (
     placeholder_values,
     sigmahq_dir,
 )
-from apiwatch.model import ApiwatchError, ConfigError, Event
-=======
-from apiwatch.cli._common import login_path_option
-from apiwatch.cli._tables import console, print_table
-from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
-from apiwatch.model import ApiwatchError, Event, plural
->>>>>>> wt-cli
+from apiwatch.model import ApiwatchError, ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import (
