@@ -25,6 +25,7 @@ from tests.server.conftest import add_keys
 from tests.server.conftest import served as served_app
 from tests.server.helpers import NDJSON, event, ndjson
 from tests.server.test_full_store import fill
+from tests.tls_helpers import write_self_signed
 
 APIWATCH = Path(sys.executable).with_name("apiwatch")
 KEY = "very-long-sensor-name-for-the-payments-service-eu-west"
@@ -197,3 +198,42 @@ def test_the_collector_line_stands_when_the_store_cannot_be_read(served: Served)
     assert result.returncode == 1
     assert result.stdout.strip() == f"collector {served.url}: live, ready"
     assert result.stderr.startswith("apiwatch: no apiwatch store at ")
+
+
+@pytest.mark.slow
+def test_a_tls_collector_is_trusted_with_ca_file_and_its_settings_give_https(
+    tmp_path: Path,
+) -> None:
+    """`serve` with a self-signed certificate: status without --ca-file says the certificate is
+    not trusted and points at --ca-file (exit 3); with it, "live, ready"; and with the TLS
+    settings in apiwatch.toml, no --url is needed (https on the configured port)."""
+    cert, key = write_self_signed(tmp_path)
+    _apiwatch(
+        tmp_path, "keys", "create", "--name", "r", "--scope", "read", "--db", "sqlite:///s.db"
+    )
+    process = subprocess.Popen([str(APIWATCH), "serve", "--db", "sqlite:///s.db", "--port", "0",
+                                "--tls-cert", str(cert), "--tls-key", str(key)], cwd=tmp_path,
+                               env=_environment(), stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert process.stderr is not None
+        line = next(line for line in process.stderr if "collecting on" in line)
+        port = int(line.split("https://127.0.0.1:")[1].split()[0].rstrip(";,"))
+        url = f"https://127.0.0.1:{port}"
+        untrusted = _apiwatch(tmp_path, "status", "--url", url, "--db", "sqlite:///s.db")
+        trusted = _apiwatch(tmp_path, "status", "--url", url, "--ca-file", str(cert), "--db",
+                            "sqlite:///s.db")  # fmt: skip
+        (tmp_path / "apiwatch.toml").write_text(
+            f'db = "sqlite:///s.db"\nport = {port}\ntls_cert = "{cert}"\ntls_key = "{key}"\n'
+        )
+        configured = _apiwatch(tmp_path, "status", "--ca-file", str(cert))
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    assert untrusted.returncode == 3
+    first = untrusted.stdout.splitlines()[0]
+    assert first.startswith(f"collector {url}: UNREACHABLE (its certificate is not trusted: ")
+    assert first.endswith("; --ca-file trusts a private CA)")
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert trusted.stdout.splitlines()[0] == f"collector {url}: live, ready"
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    assert configured.stdout.splitlines()[0] == f"collector {url}: live, ready"

@@ -83,6 +83,9 @@ def _reason(exc: httpx.HTTPError, timeout: float) -> str:
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, OSError):
         cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        reason = safe(cause.verify_message or "certificate verify failed")
+        return f"its certificate is not trusted: {reason}; --ca-file trusts a private CA"
     if isinstance(cause, OSError) and cause.strerror:
         text = safe(str(cause.strerror))
         return text[:1].lower() + text[1:]  # "connection refused", as it reads mid-sentence
