@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +17,7 @@ from apiwatch.sources import DEFAULT_LOGINS, LoginPatterns
 from apiwatch.store import SqlStore, default_key_file, default_signing_key_file, open_store
 
 __all__ = [
+    "ca_file_option",
     "discard_new_store",
     "key_file_of",
     "login_path_option",
@@ -43,6 +45,30 @@ def store_options(function: F) -> F:
         metavar="FILE",
         type=click.Path(dir_okay=False),
         help="Settings file (default ./apiwatch.toml when present).",
+    )(function)
+
+
+def _trust(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> ssl.SSLContext | bool:
+    if value is None:
+        return True  # the system's CAs (certifi's, or $SSL_CERT_FILE)
+    try:
+        return ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.BadParameter(f"cannot load {value}: {exc}", param_hint="--ca-file") from None
+
+
+def ca_file_option(function: F) -> F:
+    """``--ca-file FILE``, given to the command as ``verify``: what https connections to the
+    collector trust (an `ssl.SSLContext` with only that bundle's CAs, or True: the system's)."""
+    return click.option(
+        "--ca-file",
+        "verify",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        callback=_trust,
+        help="Trust only this PEM CA bundle for an https collector (a private CA).",
     )(function)
 
 
