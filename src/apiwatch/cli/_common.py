@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 
@@ -23,10 +24,12 @@ __all__ = [
     "login_path_option",
     "open_configured_store",
     "parse_since",
+    "password_of",
     "settings_for",
     "signing_key_file_of",
     "since_callback",
     "store_options",
+    "without_password",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -131,6 +134,28 @@ def open_configured_store(
             err=True,
         )
     return store
+
+
+def without_password(url: str) -> str:
+    """``url`` without the password it may hold (``user:pass@``, ``?password=``): what may be
+    printed, logged or put on a command line other users can list."""
+    parts = urlsplit(url)
+    if not parts.netloc and not parts.query:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, _, location = netloc.rpartition("@")
+        netloc = f"{credentials.split(':', 1)[0]}@{location}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+
+
+def password_of(url: str) -> str | None:
+    """The password ``url`` holds (``user:pass@`` or ``?password=``), or None."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return parts.password
+    return dict(parse_qsl(parts.query)).get("password")
 
 
 def key_file_of(settings: Settings) -> Path:
