@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -32,6 +34,7 @@ def _shell(line: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, check=False)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_store_and_decision_examples_run_as_printed(tmp_path: Path) -> None:
     """Every line of the collector's terminal example but `serve` (a backup directory made
     first, /backups moved under the test's directory), then the decisions example."""

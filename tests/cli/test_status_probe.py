@@ -25,6 +25,7 @@ from tests.server.conftest import add_keys
 from tests.server.conftest import served as served_app
 from tests.server.helpers import NDJSON, event, ndjson
 from tests.server.test_full_store import fill
+from tests.tls_helpers import write_self_signed
 
 APIWATCH = Path(sys.executable).with_name("apiwatch")
 KEY = "very-long-sensor-name-for-the-payments-service-eu-west"
@@ -197,3 +198,89 @@ def test_the_collector_line_stands_when_the_store_cannot_be_read(served: Served)
     assert result.returncode == 1
     assert result.stdout.strip() == f"collector {served.url}: live, ready"
     assert result.stderr.startswith("apiwatch: no apiwatch store at ")
+
+
+@dataclass
+class TlsServed:
+    workdir: Path
+    port: int
+    cert: Path
+    key: Path
+    secret: str
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+
+@pytest.fixture(scope="module")
+def tls_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsServed]:
+    """`apiwatch serve --port 0` over HTTPS with a self-signed certificate, and an ingest key."""
+    workdir = tmp_path_factory.mktemp("tls")
+    cert, key = write_self_signed(workdir)
+    created = _apiwatch(workdir, "keys", "create", "--name", "ship", "--scope", "ingest",
+                        "--service", "shop", "--db", "sqlite:///s.db")  # fmt: skip
+    process = subprocess.Popen([str(APIWATCH), "serve", "--db", "sqlite:///s.db", "--port", "0",
+                                "--tls-cert", str(cert), "--tls-key", str(key)], cwd=workdir,
+                               env=_environment(), stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert process.stderr is not None
+        line = next(line for line in process.stderr if "collecting on" in line)
+        port = int(line.split("https://127.0.0.1:")[1].split()[0].rstrip(";,"))
+        yield TlsServed(workdir, port, cert, key, created.stdout.split()[-1])
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_tls_collector_is_trusted_with_ca_file_and_its_settings_give_https(
+    tls_served: TlsServed,
+) -> None:
+    """With a self-signed certificate: status without --ca-file says the certificate is not
+    trusted and points at --ca-file (exit 3); with it, "live, ready"; and with the TLS settings
+    in apiwatch.toml, no --url is needed (https on the configured port)."""
+    served, url = tls_served, tls_served.url
+    untrusted = _apiwatch(served.workdir, "status", "--url", url, "--db", "sqlite:///s.db")
+    trusted = _apiwatch(served.workdir, "status", "--url", url, "--ca-file", str(served.cert),
+                        "--db", "sqlite:///s.db")  # fmt: skip
+    settings = served.workdir / "apiwatch.toml"
+    settings.write_text(f'db = "sqlite:///s.db"\nport = {served.port}\n'
+                        f'tls_cert = "{served.cert}"\ntls_key = "{served.key}"\n')  # fmt: skip
+    try:
+        configured = _apiwatch(served.workdir, "status", "--ca-file", str(served.cert))
+    finally:
+        settings.unlink()
+    assert untrusted.returncode == 3
+    first = untrusted.stdout.splitlines()[0]
+    assert first.startswith(f"collector {url}: UNREACHABLE (its certificate is not trusted: ")
+    assert first.endswith("; --ca-file trusts a private CA)")
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert trusted.stdout.splitlines()[0] == f"collector {url}: live, ready"
+    assert configured.returncode == 0, configured.stdout + configured.stderr
+    assert configured.stdout.splitlines()[0] == f"collector {url}: live, ready"
+
+
+@pytest.mark.slow
+def test_ship_trusts_a_private_ca_with_ca_file(tls_served: TlsServed) -> None:
+    """`ship --ca-file` sends to a collector whose certificate only that file vouches for;
+    without it the run stops in one line naming the certificate problem."""
+    log = tls_served.workdir / "app.ndjson"
+    log.write_text(json.dumps(event(service="shop", at=datetime.now(UTC))) + "\n")
+    common = ("ship", "--url", tls_served.url, "--key", tls_served.secret, "--retries", "0",
+              "--state", "state.json")  # fmt: skip
+    refused = _apiwatch(tls_served.workdir, *common, str(log))
+    shipped = _apiwatch(tls_served.workdir, *common, "--ca-file", str(tls_served.cert), str(log))
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("apiwatch: cannot reach ") and "CERTIFICATE" in refused.stderr
+    assert shipped.returncode == 0, shipped.stderr
+    assert "shipped 1 event from 1 file:" in shipped.stderr
+
+
+def test_an_unreadable_ca_file_is_a_usage_error(tmp_path: Path) -> None:
+    """A --ca-file that is no PEM bundle is one usage line naming the option (exit 2)."""
+    bogus = tmp_path / "ca.pem"
+    bogus.write_text("not a certificate\n")
+    result = _apiwatch(tmp_path, "status", "--ca-file", str(bogus), "--url", "https://x:1")
+    assert result.returncode == 2
+    assert "--ca-file" in result.stderr and "cannot load" in result.stderr

@@ -47,14 +47,38 @@ def test_a_table_that_fits_keeps_to_the_width_and_wraps_only_between_words() -> 
     assert rendered.count("/orders/1") == 10
 
 
-def test_a_table_too_wide_for_the_terminal_runs_wider_rather_than_cut() -> None:
-    """When the longest words alone exceed the width, every one is printed whole (no '…')."""
-    table = Table("name", "id", "services")
-    table.add_row(KEY, "6ebb086cc39d", SERVICE)
-    rendered = _rendered(table, 40)
-    for word in (KEY, "6ebb086cc39d", SERVICE, "services"):
-        assert word in rendered
-    assert "…" not in rendered
+def test_a_table_too_wide_for_the_terminal_becomes_records_of_whole_values() -> None:
+    """When the longest words alone exceed the width, each row is printed as a block of
+    `header: value` lines (a value's further lines indented under it), every value whole."""
+    table = Table("name", "id", "services", title="keys")
+    table.add_row(KEY, "6ebb086cc39d", f"{SERVICE}\nbilling")
+    table.add_row("short", "0123456789ab", "")
+    assert _rendered(table, 40).splitlines() == [
+        "keys",
+        "",
+        f"name: {KEY}",
+        "id: 6ebb086cc39d",
+        f"services: {SERVICE}",
+        "          billing",
+        "",
+        "name: short",
+        "id: 0123456789ab",
+        "services:",
+    ]
+
+
+def test_a_headerless_table_too_wide_labels_each_row_with_its_first_cell() -> None:
+    """A field/value table without headers (`incidents show`) becomes `field: value` lines."""
+    table = Table(show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    table.add_row("rules", "credential-stuffing-distributed, account-takeover-source")
+    table.add_row("attackers", ADDRESS)
+    assert _rendered(table, 30).splitlines() == [
+        "",
+        "rules: credential-stuffing-distributed, account-takeover-source",
+        f"attackers: {ADDRESS}",
+    ]
 
 
 def test_a_table_with_room_to_spare_is_printed_as_wide_as_its_content() -> None:

@@ -53,15 +53,10 @@ def collector_url(settings: Settings) -> str:
     return f"{scheme}://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
-def probe(url: str, *, ca_file: str | None = None, timeout: float = _TIMEOUT) -> Probe:
-    """Ask ``url``'s ``/healthz`` then ``/readyz``; never raises for a collector that is down."""
+def probe(url: str, *, verify: ssl.SSLContext | bool = True, timeout: float = _TIMEOUT) -> Probe:
+    """Ask ``url``'s ``/healthz`` then ``/readyz`` (``verify``: what https trusts); never
+    raises for a collector that is down."""
     base = url.rstrip("/")
-    try:
-        verify: ssl.SSLContext | bool = (
-            ssl.create_default_context(cafile=ca_file) if ca_file else True
-        )
-    except (OSError, ssl.SSLError) as exc:
-        return Probe(base, live=False, ready=False, problem=f"cannot load --ca-file: {exc}")
     try:
         with httpx.Client(timeout=timeout, verify=verify) as client:
             health = client.get(f"{base}/healthz")
@@ -83,6 +78,9 @@ def _reason(exc: httpx.HTTPError, timeout: float) -> str:
     cause: BaseException | None = exc
     while cause is not None and not isinstance(cause, OSError):
         cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        reason = safe(cause.verify_message or "certificate verify failed")
+        return f"its certificate is not trusted: {reason}; --ca-file trusts a private CA"
     if isinstance(cause, OSError) and cause.strerror:
         text = safe(str(cause.strerror))
         return text[:1].lower() + text[1:]  # "connection refused", as it reads mid-sentence

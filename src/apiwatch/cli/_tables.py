@@ -3,10 +3,11 @@ whole, wrapped only between words.
 
 rich shrinks a table that is too wide for the terminal by narrowing its widest columns, below
 their longest word if it must, and then folds or ellipsizes the words ("very-long-na…").
-`print_table` instead gives every column at least its longest word, shares what room is left
-among the columns in proportion to what more they could use, and when even the longest words do
-not fit, lets the table run wider than the terminal (which then wraps whole lines) rather than
-lose a character.
+`print_table` instead gives every column at least its longest word and shares what room is left
+among the columns in proportion to what more they could use. When even the longest words do not
+fit the terminal, a table would have to be cut or run past the edge (and the terminal would
+fold every line of it into a jumble): it is then printed as records instead, one block per row
+with a ``header: value`` line per column, each value whole.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Column, Table
+from rich.text import Text
 
 __all__ = ["console", "print_table"]
 
@@ -43,13 +45,44 @@ def print_table(out: Console, table: Table, *, empty: str | None = None) -> None
         return
     bounds = [_bounds(out, column) for column in table.columns]
     overhead = _overhead(out, table, [low for low, _ in bounds])
+    if sum(low for low, _ in bounds) + overhead > out.width:
+        _print_records(out, table)
+        return
     widths = _shared(bounds, out.width - overhead)
     for column, width in zip(table.columns, widths, strict=True):
         column.width = width
-    needed = sum(widths) + overhead
-    if needed > out.width:
-        table.width = needed  # wider than the terminal: printed uncropped, never cut
-    out.print(table, crop=False)
+    out.print(table)
+
+
+def _print_records(out: Console, table: Table) -> None:
+    """``table`` as one block per row: its title, then a ``header: value`` line per column (a
+    value of several lines indented under its first; a table without headers labels each row
+    with its first cell instead), rows apart by a blank line. Nothing is wrapped by rich, so a
+    value longer than the terminal is folded by the terminal alone, never cut."""
+    if table.title:
+        out.print(table.title, soft_wrap=True)
+    cells = [[_text(out, cell) for cell in column.cells] for column in table.columns]
+    headers = [Text(str(column.header)) for column in table.columns]
+    for row in range(table.row_count):
+        values = [column[row] for column in cells]
+        if table.show_header or row == 0:  # a headerless table's rows are its fields
+            out.print()
+        pairs = (list(zip(headers, values, strict=True)) if table.show_header
+                 else [(values[0], Text(" ").join(values[1:]))])  # fmt: skip
+        for label, value in pairs:
+            _print_field(out, label.plain, value)
+
+
+def _text(out: Console, cell: object) -> Text:
+    return out.render_str(cell) if isinstance(cell, str) else Text(str(cell))
+
+
+def _print_field(out: Console, label: str, value: Text) -> None:
+    first, *more = value.split("\n") or [Text()]
+    head = Text(f"{label}:", style="bold")
+    out.print(head + " " + first if first.plain else head, soft_wrap=True)
+    for line in more:
+        out.print(Text(" " * (len(label) + 2)) + line, soft_wrap=True)
 
 
 def _bounds(out: Console, column: Column) -> tuple[int, int]:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 
@@ -18,6 +17,7 @@ from apiwatch.cli._common import (
     open_configured_store,
     settings_for,
     store_options,
+    without_password,
 )
 from apiwatch.cli._config import Settings
 from apiwatch.cli._listen import bound_port, check_tls, listen
@@ -272,15 +272,7 @@ def server_settings(settings: Settings) -> ServerSettings:
 
 def _safe_url(settings: Settings) -> str:
     """The store URL without any password it may contain (user:pass@ or ?password=)."""
-    parts = urlsplit(settings.db)
-    if not parts.netloc and not parts.query:
-        return settings.db
-    netloc = parts.netloc
-    if "@" in netloc:
-        credentials, _, location = netloc.rpartition("@")
-        netloc = f"{credentials.split(':', 1)[0]}@{location}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+    return without_password(settings.db)
 
 
 def _start_retention(store: SqlStore, days: int, stop: threading.Event) -> None:

@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from apiwatch.cli._common import login_path_option
+from apiwatch.cli._common import ca_file_option, login_path_option
 from apiwatch.model import EventDecodeError, encode_event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.sources import FORMATS, FormatUnknownError, LogFile, LoginPatterns
@@ -103,10 +104,13 @@ class _State:
 class _Sender:
     """POSTs batches, retrying what the collector calls transient."""
 
-    def __init__(self, url: str, key: str, retries: int, timeout: float) -> None:
+    def __init__(
+        self, url: str, key: str, retries: int, timeout: float, verify: ssl.SSLContext | bool
+    ) -> None:
         self.endpoint = url.rstrip("/") + "/v1/events"
         self.client = httpx.Client(
             timeout=timeout,
+            verify=verify,
             headers={
                 "Authorization": f"Bearer {key}",
                 "Content-Type": "application/x-ndjson",
@@ -344,6 +348,7 @@ class _Target:
     metavar="SECRET",
     help="An ingest key. Also APIWATCH_KEY (better: not in the shell history).",
 )
+@ca_file_option
 @click.option(
     "--format",
     "fmt",
@@ -381,6 +386,7 @@ def ship(  # noqa: PLR0917 - one parameter per click option
     files: tuple[str, ...],
     url: str,
     key: str,
+    verify: ssl.SSLContext | bool,
     fmt: str,
     logins: LoginPatterns,
     state_file: Path,
@@ -404,7 +410,7 @@ def ship(  # noqa: PLR0917 - one parameter per click option
     state = _State(state_file)
     if restart:
         state.files = {}
-    sender = _Sender(url, key, retries, timeout=60.0)
+    sender = _Sender(url, key, retries, timeout=60.0, verify=verify)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -18,6 +18,7 @@ all the same). Silent sources do not change the exit code; scripts read ``--json
 
 from __future__ import annotations
 
+import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from apiwatch.cli._common import parse_since, settings_for, since_callback, store_options
+from apiwatch.cli._common import (
+    ca_file_option,
+    parse_since,
+    settings_for,
+    since_callback,
+    store_options,
+)
 from apiwatch.cli._probe import collector_url, probe
 from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import all_detections, console, echo_json, moment, opened, who
@@ -106,8 +113,7 @@ def _source(source: SourceInfo, now: datetime, silent_after: timedelta) -> dict[
     help="The collector to probe (/healthz, /readyz), e.g. https://collector:8470. Also "
     "APIWATCH_URL. Default: where the settings make `apiwatch serve` listen (host, port).",
 )
-@click.option("--ca-file", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Trust only this PEM CA bundle for an https --url (a private CA).")  # fmt: skip
+@ca_file_option
 @click.option("--no-probe", is_flag=True,
               help="Read the store only; do not ask the collector (exit code 0 or 1).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -116,7 +122,7 @@ def status(  # noqa: PLR0917 - one parameter per click option
     silent_after: str,
     since: datetime | None,
     url: str | None,
-    ca_file: str | None,
+    verify: ssl.SSLContext | bool,
     no_probe: bool,
     as_json: bool,
     config: str | None,
@@ -130,7 +136,7 @@ def status(  # noqa: PLR0917 - one parameter per click option
     """
     quiet_for = _silence(silent_after)
     answer = None if no_probe else probe(url or collector_url(settings_for(config, db=db)),
-                                         ca_file=ca_file)  # fmt: skip
+                                         verify=verify)  # fmt: skip
     if answer is not None and not as_json:  # said first: it stands even if the store cannot
         click.echo(f"collector {safe(answer.url)}: {answer.describe()}")
     with opened(config, db) as store:
