@@ -23,6 +23,7 @@ import base64
 import binascii
 import os
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -259,6 +260,11 @@ def decode_row(
     record_id = str(row[0])
     plain = keyring.decrypt(int(row[2]), bytes(row[3]), associated(kind, record_id))
     return decoder.decode(plain)
+
+
+def cursor_after(last_seen: datetime, record_id: str) -> str:
+    """The page cursor just after the record with ``last_seen`` and ``record_id``."""
+    return _encode_cursor((clear_text(record_id), micros(last_seen)))
 
 
 def _encode_cursor(row: Sequence[Any]) -> str:

@@ -23,6 +23,7 @@ from apiwatch.model import ApiwatchError, ConfigError
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.store import _decisions, _detections, _keys, _ledger
 from apiwatch.store._anchor import AnchorWriter, SignedHead
+from apiwatch.store._forwarding import ForwardReads
 from apiwatch.store._rows import (
     Row,
     RowBuilder,
@@ -78,7 +79,7 @@ def _now_us() -> int:
     return micros(datetime.now(UTC))
 
 
-class SqlStore(_decisions.DecisionTables, Verifying, ABC):
+class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
     """Shared implementation; subclasses provide connections and dialect details."""
 
     mark = "?"

@@ -497,6 +497,24 @@ class Store(Protocol):
         """Whether `allow_match` finds an entry."""
         ...
 
+    # -- forwarding (see `apiwatch.store._forwarding`) -------------------------------------------
+
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` stored events numbered above ``seq``, in order: ``(seq, line)``."""
+        ...
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest stored event (0 when there is none)."""
+        ...
+
+    def forward_cursor(self, name: str) -> str | None:
+        """The cursor a forwarder saved under ``name``, or None."""
+        ...
+
+    def save_forward_cursor(self, name: str, cursor: str) -> None:
+        """Durably remember a forwarder's ``cursor`` under ``name``."""
+        ...
+
     def count(self) -> int: ...
 
     def close(self) -> None: ...
