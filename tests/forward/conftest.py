@@ -14,6 +14,8 @@ import pytest
 from apiwatch.store import Keyring, SqlStore
 from tests.store.helpers import Backend
 
+from .helpers import close_sinks
+
 PG_URL = os.environ.get("APIWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -41,3 +43,9 @@ def store(backend: Backend, keyring: Keyring) -> Iterator[SqlStore]:
     opened = backend.open(keyring)
     yield opened
     opened.close()
+
+
+@pytest.fixture(autouse=True)
+def _sinks_closed() -> Iterator[None]:
+    yield
+    close_sinks()

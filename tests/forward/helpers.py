@@ -37,9 +37,20 @@ def incident(number: int, *, last: int = 0) -> Incident:
                     attackers=["198.51.100.7"], requests=10 + last)  # fmt: skip
 
 
+OPENED: list[Sink] = []
+"""Sinks the helpers made, closed after each test (tests/forward/conftest.py)."""
+
+
 def pump(store: SqlStore, target: ForwardTarget, sink: Sink | None = None) -> ForwardPump:
     metrics = ForwardMetrics(CollectorRegistry())
-    return ForwardPump(store, target, sink or build_sink(target), metrics)
+    sink = sink or build_sink(target)
+    OPENED.append(sink)
+    return ForwardPump(store, target, sink, metrics)
+
+
+def close_sinks() -> None:
+    while OPENED:
+        OPENED.pop().close()
 
 
 def drain(forwarder: ForwardPump, *, limit: int = 1000) -> int:
