@@ -133,18 +133,17 @@ class SyslogSink:
         data = b"".join(self._framed(record) for record in records)
         try:
             with socket.create_connection((self.host, self.port), timeout=self.timeout) as raw:
-                sock = self._wrap(raw)
-                sock.sendall(data)
-                _finish(sock)
+                if self.protocol == "tls":
+                    context = ssl.create_default_context(cafile=self.ca_file or None)
+                    with context.wrap_socket(raw, server_hostname=self.host) as sock:
+                        sock.sendall(data)
+                        _finish_tls(sock)
+                else:
+                    raw.sendall(data)
+                    _finish(raw)
         except (OSError, ssl.SSLError) as exc:
             raise ForwardError(f"{self.name}: {type(exc).__name__}: {exc}") from None
         return 0
-
-    def _wrap(self, raw: socket.socket) -> socket.socket:
-        if self.protocol != "tls":
-            return raw
-        context = ssl.create_default_context(cafile=self.ca_file or None)
-        return context.wrap_socket(raw, server_hostname=self.host)
 
     def close(self) -> None:
         return None
@@ -152,13 +151,21 @@ class SyslogSink:
 
 def _finish(sock: socket.socket) -> None:
     """Half-close and wait until the receiver closes too: it has read every byte."""
-    if isinstance(sock, ssl.SSLSocket):
-        sock.settimeout(_EOF_WAIT)
-        try:  # our close_notify: the receiver sees it only after every record before it
-            sock = sock.unwrap()
-        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError):
-            return  # the receiver read up to our close_notify and closed
     sock.shutdown(socket.SHUT_WR)
     sock.settimeout(_EOF_WAIT)
     while sock.recv(4096):
         pass
+
+
+def _finish_tls(sock: ssl.SSLSocket) -> None:
+    """Send TLS close_notify and wait for the receiver's: it sees ours only after every record
+    before it. A receiver that answers by closing the connection has read them all too."""
+    sock.settimeout(_EOF_WAIT)
+    try:
+        plain = sock.unwrap()
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError):
+        return
+    plain.shutdown(socket.SHUT_WR)
+    while plain.recv(4096):
+        pass
+    plain.close()
