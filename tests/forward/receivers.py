@@ -54,7 +54,9 @@ class BulkReplay:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def handle(
+        self, method: str, path: str, body: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
             self.requests += 1
             if method == "PUT" and path.startswith("/_index_template/"):
@@ -81,7 +83,9 @@ class BulkReplay:
             items.append({op: {"_index": meta["_index"], "_id": meta["_id"], **result}})
         return {"took": 3, "errors": errors, "items": items}
 
-    def _one(self, op: str, meta: dict[str, str], doc: dict[str, Any], *, refuse: bool) -> dict[str, Any]:
+    def _one(
+        self, op: str, meta: dict[str, str], doc: dict[str, Any], *, refuse: bool
+    ) -> dict[str, Any]:
         if refuse:
             return _item_error(429, "es_rejected_execution_exception",
                                "rejected execution of primary operation")  # fmt: skip
@@ -122,10 +126,16 @@ class HecReplay:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def handle(self, method: str, path: str, body: bytes, auth: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def handle(
+        self, method: str, path: str, body: bytes, auth: str
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         with self.lock:
             if path != "/services/collector/event":
-                return 404, {"text": "The requested URL was not found on this server.", "code": 404}, {}
+                return (
+                    404,
+                    {"text": "The requested URL was not found on this server.", "code": 404},
+                    {},
+                )
             if auth != f"Splunk {self.token}":
                 return 403, {"text": "Invalid token", "code": 4}, {}
             step = self.script.pop(0) if self.script else ""
@@ -175,7 +185,9 @@ class OtlpReceiver:
             request.ParseFromString(body)
             answer = logs_service_pb2.ExportLogsServiceResponse()
             for resource_logs in request.resource_logs:
-                attributes = {a.key: a.value.string_value for a in resource_logs.resource.attributes}
+                attributes = {
+                    a.key: a.value.string_value for a in resource_logs.resource.attributes
+                }
                 for scope in resource_logs.scope_logs:
                     for number, record in enumerate(scope.log_records):
                         if step == "reject-first" and number == 0:
@@ -206,7 +218,9 @@ def _handler_for(receiver: Any) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def _answer(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+        def _answer(
+            self, status: int, body: bytes, content_type: str, headers: dict[str, str]
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -223,7 +237,9 @@ def _handler_for(receiver: Any) -> type[BaseHTTPRequestHandler]:
                 return
             answer: Callable[..., tuple[int, dict[str, Any], dict[str, str]]] = receiver.handle
             if isinstance(receiver, HecReplay):
-                status, doc, headers = answer(method, self.path, body, self.headers.get("Authorization", ""))
+                status, doc, headers = answer(
+                    method, self.path, body, self.headers.get("Authorization", "")
+                )
             else:
                 status, doc, headers = answer(method, self.path, body)
             self._answer(status, json.dumps(doc).encode(), "application/json", headers)

@@ -20,8 +20,10 @@ input(type="imtcp" address="127.0.0.1" port="{port}")
 template(name="msgonly" type="string" string="%msgid% %msg%\\n")
 *.* action(type="omfile" file="{out}" template="msgonly")
 """
-_TLS_GLOBAL = ' defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="{cert}" ' \
+_TLS_GLOBAL = (
+    ' defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="{cert}" '
     'defaultNetstreamDriverCertFile="{cert}" defaultNetstreamDriverKeyFile="{key}"'
+)
 _TLS_MODULE = ' StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon"'
 
 
@@ -32,9 +34,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def rsyslogd(
-    directory: Path, port: int, *, tls: tuple[Path, Path] | None = None
-) -> Iterator[Path]:
+def rsyslogd(directory: Path, port: int, *, tls: tuple[Path, Path] | None = None) -> Iterator[Path]:
     """Run rsyslogd until the block ends; yields the file received messages are written to."""
     work = directory / f"rsyslog-{port}"
     work.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@ def test_only_keep_rotated_files_are_kept(store: SqlStore, tmp_path: Path) -> No
 
 def test_hostile_strings_stay_on_their_line(store: SqlStore, tmp_path: Path) -> None:
     """CR/LF, ANSI and markup in a field are escaped JSON: one event, one line."""
-    store_events(store, 1, user="eve\r\n{\"forged\": 1}\x1b[31m<script>")
+    store_events(store, 1, user='eve\r\n{"forged": 1}\x1b[31m<script>')
     out = tmp_path / "out.ndjson"
     drain(pump(store, target("file", "file", path=str(out))))
     (only,) = out.read_bytes().splitlines()
