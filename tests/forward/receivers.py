@@ -98,8 +98,8 @@ class BulkReplay:
                                    "failed to parse field [source.ip] of type [ip]")  # fmt: skip
         stored = self.indexes.setdefault(meta["_index"], {})
         if op == "create" and meta["_id"] in stored:
-            return _item_error(409, "version_conflict_engine_exception",
-                               f"[{meta['_id']}]: version conflict, document already exists")  # fmt: skip
+            reason = f"[{meta['_id']}]: version conflict, document already exists"
+            return _item_error(409, "version_conflict_engine_exception", reason)
         created = meta["_id"] not in stored
         stored[meta["_id"]] = doc
         if created:
@@ -173,7 +173,7 @@ class OtlpReceiver:
         return f"http://127.0.0.1:{self.port}"
 
     def handle(self, path: str, content_type: str, body: bytes) -> tuple[int, bytes]:
-        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2  # noqa: PLC0415
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
         with self.lock:
             if path != "/v1/logs" or content_type != "application/x-protobuf":
@@ -244,10 +244,10 @@ def _handler_for(receiver: Any) -> type[BaseHTTPRequestHandler]:
                 status, doc, headers = answer(method, self.path, body)
             self._answer(status, json.dumps(doc).encode(), "application/json", headers)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             self._serve("POST")
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self._serve("PUT")
 
         def log_message(self, *args: object) -> None:

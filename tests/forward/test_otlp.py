@@ -62,4 +62,4 @@ def test_503_is_retried_and_partial_success_counted(store: SqlStore) -> None:
             forwarder.step()
         drain(forwarder)
     assert len(otlp.records) == 2
-    assert forwarder.metrics.refused.labels("otel")._value.get() == 1  # noqa: SLF001
+    assert forwarder.metrics.refused.labels("otel")._value.get() == 1

@@ -66,8 +66,10 @@ def test_outage_catch_up_and_restart(db: str, tmp_path: Path) -> None:
     them arrive in order; collector restarted: delivery resumes at the saved cursor."""
     es_port, port = free_port(), free_port()
     config = tmp_path / "apiwatch.toml"
-    config.write_text(f'[[forward]]\nname = "siem"\ntype = "elasticsearch"\n'
-                      f'url = "http://127.0.0.1:{es_port}"\nkinds = ["events"]\nbatch = 50\n')  # fmt: skip
+    config.write_text(
+        f'[[forward]]\nname = "siem"\ntype = "elasticsearch"\n'
+        f'url = "http://127.0.0.1:{es_port}"\nkinds = ["events"]\nbatch = 50\n'
+    )
     store = open_store(db, key_file=tmp_path / "collector.keys")
     _, key = store.create_key("sensor", ["ingest", "read"])
     store.close()

@@ -86,9 +86,9 @@ def test_backlog_counts_events_not_yet_delivered(store: SqlStore) -> None:
         forwarder.step()
     forwarder.update_backlog()
     gauge = forwarder.metrics.backlog.labels("flaky")
-    assert gauge._value.get() == 30  # noqa: SLF001 - prometheus-client has no public getter
+    assert gauge._value.get() == 30
     drain(forwarder)
-    assert gauge._value.get() == 0  # noqa: SLF001
+    assert gauge._value.get() == 0
 
 
 def test_alerts_and_incidents_are_forwarded_and_updates_again(store: SqlStore) -> None:
