@@ -217,6 +217,7 @@ def running(receiver: Any, port: int = 0) -> Iterator[Any]:
 def _handler_for(receiver: Any) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes
 
         def _answer(
             self, status: int, body: bytes, content_type: str, headers: dict[str, str]

@@ -18,14 +18,15 @@ def test_events_arrive_as_hec_events_with_sourcetype_and_time(store: SqlStore) -
     """Each record is one HEC event: ECS document as `event`, its time, an apiwatch sourcetype."""
     ids = store_events(store, 12)
     with running(HecReplay(TOKEN)) as hec:
-        conf = target("splunk", "splunk", url=hec.url, index="api", secrets={"token": TOKEN},
+        conf = target("splunk", "splunk", url=hec.url, index="api", host="collector-1",
+                      secrets={"token": TOKEN},
                       batch=5)  # fmt: skip
         drain(pump(store, conf))
     assert [e["event"]["event"]["id"] for e in hec.events] == ids
     first = hec.events[0]
     assert first["sourcetype"] == "apiwatch:event"
     assert first["index"] == "api"
-    assert first["host"] == "web-1"
+    assert first["host"] == "collector-1"
     assert first["time"] == pytest.approx(1740830400.0)
 
 

@@ -26,7 +26,7 @@ OPTIONS: Final[Mapping[str, Mapping[str, type]]] = {
         "url": str, "index": str, "alerts_index": str, "incidents_index": str,
         "template": bool, "username": str, "password_env": str, "api_key_env": str, **_TLS,
     },
-    "splunk": {"url": str, "token_env": str, "index": str, "source": str, **_TLS},
+    "splunk": {"url": str, "token_env": str, "index": str, "source": str, "host": str, **_TLS},
     "syslog": {
         "host": str, "port": int, "protocol": str, "format": str, "facility": str,
         "hostname": str, **_TLS,
@@ -53,7 +53,7 @@ class ForwardTarget:
     name: str
     type: str
     kinds: tuple[str, ...] = KINDS
-    batch: int = 500
+    batch: int = 1000
     options: Mapping[str, Any] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -96,7 +96,7 @@ def _one(table: Any, index: int, environ: Mapping[str, str]) -> ForwardTarget:
     for required in _REQUIRED[kind]:
         if required not in options:
             raise ConfigError(f"{where}.{required}: required for type {kind}")
-    batch = _typed(where, "batch", table.get("batch", 500), int)
+    batch = _typed(where, "batch", table.get("batch", 1000), int)
     if not 1 <= batch <= 10_000:
         raise ConfigError(f"{where}.batch: from 1 to 10000, not {batch}")
     kinds = _kinds(where, table["kinds"]) if "kinds" in table else KINDS

@@ -104,7 +104,7 @@ class ElasticsearchSink:
     def _lines(self, record: Record) -> bytes:
         op = "create" if record.kind == "events" else "index"
         action = {op: {"_index": self.indexes[record.kind], "_id": record.id}}
-        return _encode(action) + b"\n" + _encode(record.document) + b"\n"
+        return _encode(action) + b"\n" + record.raw + b"\n"
 
     def _outcome(self, response: httpx.Response, records: Sequence[Record]) -> int:
         try:

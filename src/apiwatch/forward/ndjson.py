@@ -14,15 +14,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import msgspec
-
 from apiwatch.forward._base import ForwardError
 from apiwatch.forward._records import Record
 from apiwatch.forward.config import ForwardTarget
 
 __all__ = ["NdjsonFileSink"]
-
-_encode = msgspec.json.Encoder().encode
 
 
 class NdjsonFileSink:
@@ -35,7 +31,7 @@ class NdjsonFileSink:
         self.keep = max(1, int(target.option("keep", 5)))
 
     def send(self, records: Sequence[Record]) -> int:
-        data = b"".join(_encode(record.document) + b"\n" for record in records)
+        data = b"".join(record.raw + b"\n" for record in records)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.path.exists() and self.path.stat().st_size + len(data) > self.max_bytes:

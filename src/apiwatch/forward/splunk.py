@@ -1,6 +1,7 @@
 """Splunk HTTP Event Collector (HEC): ``POST /services/collector/event`` with the token.
 
-Each record is one HEC event (``time``, ``host``, ``source``, ``sourcetype``
+Each record is one HEC event (``time``, ``host`` (this machine's name, or the ``host``
+option), ``source``, ``sourcetype``
 ``apiwatch:event`` / ``apiwatch:alert`` / ``apiwatch:incident``, the ECS document as
 ``event``), all of a batch in one request body. HEC does not deduplicate: a batch delivered
 twice after a retry is indexed twice, with the same ``event.id`` (``| dedup event.id``).
@@ -43,21 +44,20 @@ class SplunkSink:
         self.url = base if base.endswith("/event") else f"{base}/services/collector/event"
         self.index = target.option("index")
         self.source = target.option("source", "apiwatch")
+        self.host = target.option("host") or socket.gethostname()
         headers = {"authorization": f"Splunk {target.secrets['token']}"}
         self.client = client or http_client(
             target.option("ca_file"), target.option("timeout", 30.0), headers
         )
 
     def _event(self, record: Record) -> bytes:
-        host = record.document.get("host")
         event: dict[str, Any] = {
             "time": round(record.timestamp.timestamp(), 6),
-            "host": host.get("name") if isinstance(host, dict) and host.get("name")
-            else socket.gethostname(),
+            "host": self.host,
             "source": self.source,
             "sourcetype": f"apiwatch:{record.kind[:-1]}",
-            "event": record.document,
-        }  # fmt: skip
+            "event": msgspec.Raw(record.raw),
+        }
         if self.index:
             event["index"] = self.index
         return _encode(event)

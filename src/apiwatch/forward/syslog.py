@@ -101,7 +101,7 @@ def syslog_message(record: Record, *, facility: int, hostname: str, fmt: str) ->
     stamp = record.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     host = _PRINTABLE.sub("-", hostname)[:255] or "-"
     head = f"<{facility * 8 + level}>1 {stamp} {host} apiwatch {os.getpid()} {record.kind[:-1]} - "
-    body = _encode(record.document) if fmt == "json" else cef_line(record).encode()
+    body = record.raw if fmt == "json" else cef_line(record).encode()
     return head.encode() + body
 
 

@@ -78,13 +78,17 @@ class ForwardPump:
     ) -> None:
         self.store, self.target, self.sink, self.metrics = store, target, sink, metrics
         self.name = target.name
+        self._cursors: dict[str, str | None] = {}  # read from the store once, then kept here
         metrics.up.labels(self.name).set(1)
 
     def _cursor(self, kind: str) -> str | None:
-        return self.store.forward_cursor(f"{self.name}/{kind}")
+        if kind not in self._cursors:
+            self._cursors[kind] = self.store.forward_cursor(f"{self.name}/{kind}")
+        return self._cursors[kind]
 
     def _save(self, kind: str, cursor: str) -> None:
         self.store.save_forward_cursor(f"{self.name}/{kind}", cursor)
+        self._cursors[kind] = cursor
 
     def step(self) -> int:
         """Deliver one batch of each kind the forwarder takes; how many records went out.
