@@ -62,12 +62,16 @@ def _fill(store: SqlStore, count: int) -> None:
             event = Event(
                 timestamp=start + timedelta(milliseconds=i),
                 event=EventMeta(action="http_request", outcome="success", id=new_event_id()),
-                source=Source(ip=f"203.0.113.{i % 250}"), user=User(name=f"user{i % 5000}"),
-                http=Http(request=HttpRequest(method="GET"),
-                          response=HttpResponse(status_code=200)),
-                url=Url(path=f"/api/orders/{i}"), user_agent=UserAgent(original=UA),
-                service=Service(name="shop"), host=Host(name="web-1"),
-            )  # fmt: skip
+                source=Source(ip=f"203.0.113.{i % 250}"),
+                user=User(name=f"user{i % 5000}"),
+                http=Http(
+                    request=HttpRequest(method="GET"), response=HttpResponse(status_code=200)
+                ),
+                url=Url(path=f"/api/orders/{i}"),
+                user_agent=UserAgent(original=UA),
+                service=Service(name="shop"),
+                host=Host(name="web-1"),
+            )
             lines.append(StoredLine(event, encode_event(event)))
         store.append([Batch(lines, "bench")])
 
@@ -134,18 +138,23 @@ def main() -> None:
         store = SqliteStore(root / "bench.db", Keyring.load_or_create(root / "keys"))
         _fill(store, args.events)
         base = _baseline(store, args.batch)
-        file_target = ForwardTarget("file", "file", ("events",), args.batch,
-                                    {"path": str(root / "out.ndjson")})  # fmt: skip
+        file_target = ForwardTarget(
+            "file", "file", ("events",), args.batch, {"path": str(root / "out.ndjson")}
+        )
         file_rate = _pumped(store, file_target)
         with _bulk_endpoint() as url:
-            bulk_target = ForwardTarget("bulk", "elasticsearch", ("events",), args.batch,
-                                        {"url": url, "template": False})  # fmt: skip
+            bulk_target = ForwardTarget(
+                "bulk", "elasticsearch", ("events",), args.batch, {"url": url, "template": False}
+            )
             bulk_rate = _pumped(store, bulk_target)
         store.close()
     print(f"forward_throughput: {args.events:,} events, batches of {args.batch}, SQLite store")
     print(f"{'path':<38}{'events/s':>12}{'vs read':>10}")
-    for name, rate in (("read from store (baseline)", base), ("NDJSON file forwarder", file_rate),
-                       ("HTTP _bulk forwarder (local)", bulk_rate)):  # fmt: skip
+    for name, rate in (
+        ("read from store (baseline)", base),
+        ("NDJSON file forwarder", file_rate),
+        ("HTTP _bulk forwarder (local)", bulk_rate),
+    ):
         print(f"{name:<38}{rate:>12,.0f}{rate / base:>9.2f}x")
 
 

@@ -17,24 +17,41 @@ from tests.store.helpers import T0, batch, line
 
 def store_events(store: SqlStore, count: int, *, start: int = 0, **fields: Any) -> list[str]:
     """Append ``count`` events (numbered from ``start`` in their path); their ids, in order."""
-    stored = [line(at=T0 + timedelta(seconds=start + i), path=f"/orders/{start + i}", **fields)
-              for i in range(count)]  # fmt: skip
+    stored = [
+        line(at=T0 + timedelta(seconds=start + i), path=f"/orders/{start + i}", **fields)
+        for i in range(count)
+    ]
     store.append([batch(stored)])
     return [item.event.event.id or "" for item in stored]
 
 
 def alert(number: int, *, last: int = 0) -> Alert:
     moment = T0 + timedelta(seconds=number + last)
-    return Alert(id=f"alert-{number}", rule="credential-stuffing", title="Credential stuffing",
-                 severity="high", timestamp=moment, first_seen=T0, last_seen=moment,
-                 attackers=["198.51.100.7"], count=50 + last)  # fmt: skip
+    return Alert(
+        id=f"alert-{number}",
+        rule="credential-stuffing",
+        title="Credential stuffing",
+        severity="high",
+        timestamp=moment,
+        first_seen=T0,
+        last_seen=moment,
+        attackers=["198.51.100.7"],
+        count=50 + last,
+    )
 
 
 def incident(number: int, *, last: int = 0) -> Incident:
     moment = T0 + timedelta(seconds=number + last)
-    return Incident(id=f"incident-{number}", title="Credential stuffing", severity="high",
-                    first_seen=T0, last_seen=moment, rules=["credential-stuffing"],
-                    attackers=["198.51.100.7"], requests=10 + last)  # fmt: skip
+    return Incident(
+        id=f"incident-{number}",
+        title="Credential stuffing",
+        severity="high",
+        first_seen=T0,
+        last_seen=moment,
+        rules=["credential-stuffing"],
+        attackers=["198.51.100.7"],
+        requests=10 + last,
+    )
 
 
 OPENED: list[Sink] = []
@@ -64,6 +81,13 @@ def drain(forwarder: ForwardPump, *, limit: int = 1000) -> int:
     raise AssertionError("the pump never ran dry")
 
 
-def target(name: str, kind: str, *, kinds: Sequence[str] = ("events",), batch: int = 100,
-           secrets: dict[str, str] | None = None, **options: Any) -> ForwardTarget:  # fmt: skip
+def target(
+    name: str,
+    kind: str,
+    *,
+    kinds: Sequence[str] = ("events",),
+    batch: int = 100,
+    secrets: dict[str, str] | None = None,
+    **options: Any,
+) -> ForwardTarget:
     return ForwardTarget(name, kind, tuple(kinds), batch, options, secrets or {})

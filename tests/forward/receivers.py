@@ -23,13 +23,17 @@ from typing import Any
 #: Elasticsearch's answer when its write thread pool queue is full (whole request).
 ES_429 = {
     "error": {
-        "root_cause": [{"type": "es_rejected_execution_exception",
-                        "reason": "rejected execution of coordinating operation"}],
+        "root_cause": [
+            {
+                "type": "es_rejected_execution_exception",
+                "reason": "rejected execution of coordinating operation",
+            }
+        ],
         "type": "es_rejected_execution_exception",
         "reason": "rejected execution of coordinating operation",
     },
     "status": 429,
-}  # fmt: skip
+}
 
 
 def _item_error(status: int, kind: str, reason: str) -> dict[str, Any]:
@@ -87,15 +91,19 @@ class BulkReplay:
         self, op: str, meta: dict[str, str], doc: dict[str, Any], *, refuse: bool
     ) -> dict[str, Any]:
         if refuse:
-            return _item_error(429, "es_rejected_execution_exception",
-                               "rejected execution of primary operation")  # fmt: skip
+            return _item_error(
+                429, "es_rejected_execution_exception", "rejected execution of primary operation"
+            )
         ip = (doc.get("source") or {}).get("ip")
         if ip is not None:
             try:
                 ipaddress.ip_address(ip)
             except ValueError:
-                return _item_error(400, "document_parsing_exception",
-                                   "failed to parse field [source.ip] of type [ip]")  # fmt: skip
+                return _item_error(
+                    400,
+                    "document_parsing_exception",
+                    "failed to parse field [source.ip] of type [ip]",
+                )
         stored = self.indexes.setdefault(meta["_index"], {})
         if op == "create" and meta["_id"] in stored:
             reason = f"[{meta['_id']}]: version conflict, document already exists"
@@ -104,8 +112,11 @@ class BulkReplay:
         stored[meta["_id"]] = doc
         if created:
             self.order.append(meta["_id"])
-        return {"_version": 1, "result": "created" if created else "updated",
-                "status": 201 if created else 200}  # fmt: skip
+        return {
+            "_version": 1,
+            "result": "created" if created else "updated",
+            "status": 201 if created else 200,
+        }
 
     def count(self) -> int:
         with self.lock:
@@ -152,8 +163,11 @@ class HecReplay:
                 parsed.append(event)
             for number, event in enumerate(parsed):
                 if "event" not in event or not event["event"]:
-                    return 400, {"text": "Invalid data format", "code": 6,
-                                 "invalid-event-number": number}, {}  # fmt: skip
+                    return (
+                        400,
+                        {"text": "Invalid data format", "code": 6, "invalid-event-number": number},
+                        {},
+                    )
                 self.events.append(event)
             return 200, {"text": "Success", "code": 0}, {}
 

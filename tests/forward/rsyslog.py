@@ -41,12 +41,20 @@ def rsyslogd(directory: Path, port: int, *, tls: tuple[Path, Path] | None = None
     out = directory / "received.log"
     config = work / "rsyslog.conf"
     tls_global = _TLS_GLOBAL.format(cert=tls[0], key=tls[1]) if tls else ""
-    config.write_text(_CONFIG.format(work=work, port=port, out=out, tls_global=tls_global,
-                                     tls_module=_TLS_MODULE if tls else ""))  # fmt: skip
+    config.write_text(
+        _CONFIG.format(
+            work=work,
+            port=port,
+            out=out,
+            tls_global=tls_global,
+            tls_module=_TLS_MODULE if tls else "",
+        )
+    )
     process = subprocess.Popen(
         [RSYSLOGD, "-n", "-f", str(config), "-i", str(work / "rsyslogd.pid")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_listening(port, process)
         yield out

@@ -16,14 +16,19 @@ from apiwatch.model import ConfigError
 def test_forward_tables_are_read_from_the_file(tmp_path: Path) -> None:
     """[[forward]] tables reach the settings as written, and parse into targets."""
     config = tmp_path / "apiwatch.toml"
-    config.write_text('[[forward]]\nname = "lake"\ntype = "ndjson"\npath = "/var/x.ndjson"\n'
-                      'kinds = ["incidents", "events"]\n'
-                      '[[forward]]\nname = "es"\ntype = "opensearch"\nurl = "https://os:9200"\n'
-                      'api_key_env = "OS_KEY"\n')  # fmt: skip
+    config.write_text(
+        '[[forward]]\nname = "lake"\ntype = "ndjson"\npath = "/var/x.ndjson"\n'
+        'kinds = ["incidents", "events"]\n'
+        '[[forward]]\nname = "es"\ntype = "opensearch"\nurl = "https://os:9200"\n'
+        'api_key_env = "OS_KEY"\n'
+    )
     settings = load_settings(str(config))
     lake, es = parse_forward(settings.forward or [], environ={"OS_KEY": "k"})
-    assert (lake.type, lake.kinds, lake.option("path")) == ("file", ("events", "incidents"),
-                                                            "/var/x.ndjson")  # fmt: skip
+    assert (lake.type, lake.kinds, lake.option("path")) == (
+        "file",
+        ("events", "incidents"),
+        "/var/x.ndjson",
+    )
     assert (es.type, es.secrets) == ("elasticsearch", {"api_key": "k"})
 
 
@@ -37,10 +42,12 @@ def test_forward_tables_are_read_from_the_file(tmp_path: Path) -> None:
         ({"name": "a", "type": "file", "path": "x", "kinds": ["logs"]}, r"forward\.a\.kinds"),
         ({"name": "a", "type": "file", "path": "x", "batch": 0}, r"forward\.a\.batch"),
         ({"name": "a", "type": "syslog", "host": "h", "port": "514"}, r"forward\.a\.port: must be"),
-        ({"name": "a", "type": "splunk", "url": "u", "token_env": "NOPE"},
-         r"forward\.a\.token_env: environment variable NOPE is not set"),
+        (
+            {"name": "a", "type": "splunk", "url": "u", "token_env": "NOPE"},
+            r"forward\.a\.token_env: environment variable NOPE is not set",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_wrong_table_is_refused_naming_the_option(table: dict[str, object], message: str) -> None:
     """Each mistake is a ConfigError naming the forwarder and the option."""
     with pytest.raises(ConfigError, match=message):

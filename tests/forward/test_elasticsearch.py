@@ -100,8 +100,9 @@ def test_alerts_and_incidents_are_indexed_and_updated_in_place(store: SqlStore) 
 
 def test_credentials_are_sent_as_an_api_key_header(store: SqlStore) -> None:
     """api_key_env's value goes out as `Authorization: ApiKey ...` and nowhere else."""
-    sink = ElasticsearchSink(target("es", "elasticsearch", url="http://127.0.0.1:9",
-                                    secrets={"api_key": "c2VjcmV0"}))  # fmt: skip
+    sink = ElasticsearchSink(
+        target("es", "elasticsearch", url="http://127.0.0.1:9", secrets={"api_key": "c2VjcmV0"})
+    )
     assert sink.client.headers["authorization"] == "ApiKey c2VjcmV0"
     sink.close()
     assert "c2VjcmV0" not in repr(target("es", "elasticsearch", secrets={"api_key": "c2VjcmV0"}))

@@ -30,8 +30,10 @@ def test_only_keep_rotated_files_are_kept(store: SqlStore, tmp_path: Path) -> No
     out = tmp_path / "apiwatch.ndjson"
     drain(pump(store, target("file", "file", batch=5, path=str(out), max_bytes=3000, keep=2)))
     assert sorted(p.name for p in tmp_path.glob("apiwatch.ndjson*")) == [
-        "apiwatch.ndjson", "apiwatch.ndjson.1", "apiwatch.ndjson.2",
-    ]  # fmt: skip
+        "apiwatch.ndjson",
+        "apiwatch.ndjson.1",
+        "apiwatch.ndjson.2",
+    ]
 
 
 def test_hostile_strings_stay_on_their_line(store: SqlStore, tmp_path: Path) -> None:

@@ -24,17 +24,24 @@ pytestmark = pytest.mark.slow
 def _events(start: int, count: int) -> bytes:
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     rows = [
-        {"@timestamp": now, "event": {"id": f"{start + i:032x}", "action": "http_request"},
-         "source": {"ip": "203.0.113.7"}, "url": {"path": f"/orders/{start + i}"}}
+        {
+            "@timestamp": now,
+            "event": {"id": f"{start + i:032x}", "action": "http_request"},
+            "source": {"ip": "203.0.113.7"},
+            "url": {"path": f"/orders/{start + i}"},
+        }
         for i in range(count)
-    ]  # fmt: skip
+    ]
     return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
 
 
 def _send(port: int, key: str, start: int, count: int) -> None:
-    response = httpx.post(f"http://127.0.0.1:{port}/v1/events", content=_events(start, count),
-                          headers={"Authorization": f"Bearer {key}",
-                                   "Content-Type": "application/x-ndjson"}, timeout=30)  # fmt: skip
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/v1/events",
+        content=_events(start, count),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+        timeout=30,
+    )
     assert response.status_code == 202, response.text
 
 

@@ -100,8 +100,12 @@ def test_alerts_and_incidents_are_forwarded_and_updates_again(store: SqlStore) -
     store.save_detections([], [incident(1, last=60)])
     assert drain(forwarder) == 1
     kinds = [(r.kind, r.id) for r in sink.records]
-    assert kinds == [("alerts", "alert-1"), ("alerts", "alert-2"), ("incidents", "incident-1"),
-                     ("incidents", "incident-1")]  # fmt: skip
+    assert kinds == [
+        ("alerts", "alert-1"),
+        ("alerts", "alert-2"),
+        ("incidents", "incident-1"),
+        ("incidents", "incident-1"),
+    ]
     last = sink.records[-1].document
     assert last["event"]["kind"] == "alert"
     assert last["event"]["dataset"] == "apiwatch.incident"

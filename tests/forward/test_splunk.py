@@ -18,9 +18,15 @@ def test_events_arrive_as_hec_events_with_sourcetype_and_time(store: SqlStore) -
     """Each record is one HEC event: ECS document as `event`, its time, an apiwatch sourcetype."""
     ids = store_events(store, 12)
     with running(HecReplay(TOKEN)) as hec:
-        conf = target("splunk", "splunk", url=hec.url, index="api", host="collector-1",
-                      secrets={"token": TOKEN},
-                      batch=5)  # fmt: skip
+        conf = target(
+            "splunk",
+            "splunk",
+            url=hec.url,
+            index="api",
+            host="collector-1",
+            secrets={"token": TOKEN},
+            batch=5,
+        )
         drain(pump(store, conf))
     assert [e["event"]["event"]["id"] for e in hec.events] == ids
     first = hec.events[0]
@@ -57,5 +63,7 @@ def test_an_invalid_event_is_refused_and_the_rest_resent(store: SqlStore) -> Non
         assert sink.send(records) == 1
         sink.close()
     assert [e["event"]["event"]["id"] for e in hec.events] == [
-        records[0].id, records[1].id, records[3].id,
-    ]  # fmt: skip
+        records[0].id,
+        records[1].id,
+        records[3].id,
+    ]

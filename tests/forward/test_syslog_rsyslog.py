@@ -50,8 +50,9 @@ def test_cef_messages_escape_hostile_fields(store: SqlStore, tmp_path: Path) -> 
     store_events(store, 1, user="eve\r\nCEF:0|forged|x=1")
     store.save_detections([alert(1)], [])
     port = free_port()
-    conf = target("rs", "syslog", host="127.0.0.1", port=port, format="cef",
-                  kinds=["events", "alerts"])  # fmt: skip
+    conf = target(
+        "rs", "syslog", host="127.0.0.1", port=port, format="cef", kinds=["events", "alerts"]
+    )
     with rsyslogd(tmp_path, port) as out:
         drain(pump(store, conf))
         event_line, alert_line = received(out, 2)
@@ -67,8 +68,7 @@ def test_tls_delivers_to_rsyslog_gtls(store: SqlStore, tmp_path: Path) -> None:
     ids = store_events(store, 5)
     cert, key = write_self_signed(tmp_path)
     port = free_port()
-    conf = target("rs", "syslog", host="127.0.0.1", port=port, protocol="tls",
-                  ca_file=str(cert))  # fmt: skip
+    conf = target("rs", "syslog", host="127.0.0.1", port=port, protocol="tls", ca_file=str(cert))
     with rsyslogd(tmp_path, port, tls=(cert, key)) as out:
         drain(pump(store, conf))
         docs = _documents(received(out, 5))

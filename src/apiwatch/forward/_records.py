@@ -126,8 +126,9 @@ def _detection(kind: str, record: Alert | Incident, rule: str) -> Record:
     }
     if record.attackers:
         document["source"] = {"ip": record.attackers[0]}
-    return Record(f"{kind}s", record.id, record.last_seen, document=document,
-                  severity=record.severity)  # fmt: skip
+    return Record(
+        f"{kind}s", record.id, record.last_seen, document=document, severity=record.severity
+    )
 
 
 def from_alert(alert: Alert) -> Record:

@@ -23,17 +23,29 @@ _COMMON: Final = {"name": str, "type": str, "kinds": list, "batch": int}
 _TLS: Final = {"ca_file": str, "timeout": float}
 OPTIONS: Final[Mapping[str, Mapping[str, type]]] = {
     "elasticsearch": {
-        "url": str, "index": str, "alerts_index": str, "incidents_index": str,
-        "template": bool, "username": str, "password_env": str, "api_key_env": str, **_TLS,
+        "url": str,
+        "index": str,
+        "alerts_index": str,
+        "incidents_index": str,
+        "template": bool,
+        "username": str,
+        "password_env": str,
+        "api_key_env": str,
+        **_TLS,
     },
     "splunk": {"url": str, "token_env": str, "index": str, "source": str, "host": str, **_TLS},
     "syslog": {
-        "host": str, "port": int, "protocol": str, "format": str, "facility": str,
-        "hostname": str, **_TLS,
+        "host": str,
+        "port": int,
+        "protocol": str,
+        "format": str,
+        "facility": str,
+        "hostname": str,
+        **_TLS,
     },
     "otlp": {"url": str, "headers_env": str, **_TLS},
     "file": {"path": str, "max_bytes": int, "keep": int},
-}  # fmt: skip
+}
 """The options of each forwarder type (besides ``name``, ``type``, ``kinds``, ``batch``)."""
 _ALIASES: Final = {"opensearch": "elasticsearch", "ndjson": "file"}
 _REQUIRED: Final = {

@@ -39,19 +39,36 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 _KEYWORDS: Final = (
-    "event.id", "event.action", "event.category", "event.type", "event.outcome", "event.kind",
-    "event.dataset", "user.name", "user.id", "user_agent.original", "url.path",
-    "http.request.method", "http.request.id", "service.name", "host.name", "trace.id",
+    "event.id",
+    "event.action",
+    "event.category",
+    "event.type",
+    "event.outcome",
+    "event.kind",
+    "event.dataset",
+    "user.name",
+    "user.id",
+    "user_agent.original",
+    "url.path",
+    "http.request.method",
+    "http.request.id",
+    "service.name",
+    "host.name",
+    "trace.id",
     "rule.name",
-)  # fmt: skip
+)
 
 
 def _properties() -> dict[str, Any]:
     """The mapping properties: ``{"source": {"properties": {"ip": {"type": "ip"}}}, ...}``."""
     props: dict[str, Any] = {"@timestamp": {"type": "date"}}
     fields = [(name, "keyword") for name in _KEYWORDS]
-    fields += [("source.ip", "ip"), ("http.response.status_code", "long"),
-               ("event.duration", "long"), ("event.severity", "long")]  # fmt: skip
+    fields += [
+        ("source.ip", "ip"),
+        ("http.response.status_code", "long"),
+        ("event.duration", "long"),
+        ("event.severity", "long"),
+    ]
     for name, kind in fields:
         *parents, leaf = name.split(".")
         level = props
@@ -95,8 +112,13 @@ class ElasticsearchSink:
             self._put_templates()
             self.template = False
         body = b"".join(self._lines(record) for record in records)
-        response = post(self.client, self.name, f"{self.url}/_bulk", body,
-                        **{"content-type": "application/x-ndjson"})  # fmt: skip
+        response = post(
+            self.client,
+            self.name,
+            f"{self.url}/_bulk",
+            body,
+            **{"content-type": "application/x-ndjson"},
+        )
         if response.status_code != 200:
             raise refused(self.name, response)
         return self._outcome(response, records)
@@ -125,12 +147,18 @@ class ElasticsearchSink:
                 continue
             rejected += 1
             error = result.get("error") or {}
-            logger.warning("%s: %s %s refused: %s: %s", self.name, result.get("_index"),
-                           printable_text(str(result.get("_id"))), error.get("type"),
-                           printable_text(str(error.get("reason", ""))[:300]))  # fmt: skip
+            logger.warning(
+                "%s: %s %s refused: %s: %s",
+                self.name,
+                result.get("_index"),
+                printable_text(str(result.get("_id"))),
+                error.get("type"),
+                printable_text(str(error.get("reason", ""))[:300]),
+            )
         if retry:
-            raise ForwardError(f"{self.name}: {retry} of {len(records)} documents refused "
-                               "for now (429 or 5xx)")  # fmt: skip
+            raise ForwardError(
+                f"{self.name}: {retry} of {len(records)} documents refused for now (429 or 5xx)"
+            )
         return rejected
 
     def _put_templates(self) -> None:

@@ -31,16 +31,25 @@ __all__ = ["OtlpSink", "export_request"]
 logger = logging.getLogger("apiwatch.forward")
 _encode = msgspec.json.Encoder().encode
 _ATTRIBUTES: Final = (
-    ("client.address", "source.ip"), ("user_agent.original", "user_agent.original"),
-    ("user.name", "user.name"), ("user.id", "user.id"),
-    ("http.request.method", "http.request.method"), ("url.path", "url.path"),
+    ("client.address", "source.ip"),
+    ("user_agent.original", "user_agent.original"),
+    ("user.name", "user.name"),
+    ("user.id", "user.id"),
+    ("http.request.method", "http.request.method"),
+    ("url.path", "url.path"),
     ("http.response.status_code", "http.response.status_code"),
-    ("event.name", "event.action"), ("event.outcome", "event.outcome"),
+    ("event.name", "event.action"),
+    ("event.outcome", "event.outcome"),
     ("http.request.id", "http.request.id"),
-)  # fmt: skip
+)
 # Sigma level -> (OTel severity number, text).
-_SEVERITY: Final = {"informational": (9, "INFO"), "low": (10, "INFO2"), "medium": (13, "WARN"),
-                    "high": (17, "ERROR"), "critical": (21, "FATAL")}  # fmt: skip
+_SEVERITY: Final = {
+    "informational": (9, "INFO"),
+    "low": (10, "INFO2"),
+    "medium": (13, "WARN"),
+    "high": (17, "ERROR"),
+    "critical": (21, "FATAL"),
+}
 
 
 def _get(document: dict[str, Any], dotted: str) -> Any:
@@ -114,11 +123,13 @@ class OtlpSink:
 
     def send(self, records: Sequence[Record]) -> int:
         body = export_request(records)
-        response = post(self.client, self.name, self.url, body,
-                        **{"content-type": "application/x-protobuf"})  # fmt: skip
+        response = post(
+            self.client, self.name, self.url, body, **{"content-type": "application/x-protobuf"}
+        )
         if response.status_code == 400:
-            logger.warning("%s: the OTLP receiver refused a batch of %d (400)",
-                           self.name, len(records))  # fmt: skip
+            logger.warning(
+                "%s: the OTLP receiver refused a batch of %d (400)", self.name, len(records)
+            )
             return len(records)
         if response.status_code != 200:
             raise refused(self.name, response)

@@ -66,15 +66,20 @@ class SplunkSink:
         rejected = 0
         while records:
             body = b"\n".join(self._event(record) for record in records)
-            response = post(self.client, self.name, self.url, body,
-                            **{"content-type": "application/json"})  # fmt: skip
+            response = post(
+                self.client, self.name, self.url, body, **{"content-type": "application/json"}
+            )
             if response.status_code == 200:
                 return rejected
             invalid = self._invalid_event(response, len(records))
             if invalid is None:
                 raise refused(self.name, response)
-            logger.warning("%s: HEC refused event %d of %d (invalid data format)",
-                           self.name, invalid + 1, len(records))  # fmt: skip
+            logger.warning(
+                "%s: HEC refused event %d of %d (invalid data format)",
+                self.name,
+                invalid + 1,
+                len(records),
+            )
             rejected += 1
             records = records[invalid + 1 :]
         return rejected

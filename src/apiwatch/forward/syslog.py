@@ -32,11 +32,22 @@ from apiwatch.forward.config import ForwardTarget
 __all__ = ["SyslogSink", "cef_line", "syslog_message"]
 
 _encode = msgspec.json.Encoder().encode
-_FACILITIES: Final = {"user": 1, "daemon": 3, "auth": 4, "authpriv": 10, "security": 13,
-                      **{f"local{n}": 16 + n for n in range(8)}}  # fmt: skip
+_FACILITIES: Final = {
+    "user": 1,
+    "daemon": 3,
+    "auth": 4,
+    "authpriv": 10,
+    "security": 13,
+    **{f"local{n}": 16 + n for n in range(8)},
+}
 # Sigma level -> (syslog severity, CEF severity 0..10).
-_LEVELS: Final = {"critical": (2, 10), "high": (3, 8), "medium": (4, 5), "low": (5, 3),
-                  "informational": (6, 1)}  # fmt: skip
+_LEVELS: Final = {
+    "critical": (2, 10),
+    "high": (3, 8),
+    "medium": (4, 5),
+    "low": (5, 3),
+    "informational": (6, 1),
+}
 _PRINTABLE: Final = re.compile(r"[^\x21-\x7e]")
 _EOF_WAIT: Final = 10.0
 
@@ -61,11 +72,16 @@ def _get(document: dict[str, Any], dotted: str) -> Any:
 
 
 _EVENT_FIELDS: Final = (
-    ("src", "source.ip"), ("suser", "user.name"), ("requestMethod", "http.request.method"),
-    ("request", "url.path"), ("requestClientApplication", "user_agent.original"),
-    ("outcome", "event.outcome"), ("cn1", "http.response.status_code"),
-    ("dhost", "host.name"), ("dvchost", "service.name"),
-)  # fmt: skip
+    ("src", "source.ip"),
+    ("suser", "user.name"),
+    ("requestMethod", "http.request.method"),
+    ("request", "url.path"),
+    ("requestClientApplication", "user_agent.original"),
+    ("outcome", "event.outcome"),
+    ("cn1", "http.response.status_code"),
+    ("dhost", "host.name"),
+    ("dvchost", "service.name"),
+)
 
 
 def cef_line(record: Record) -> str:
@@ -85,12 +101,16 @@ def cef_line(record: Record) -> str:
         body = doc["apiwatch"][record.kind[:-1]]
         signature, name = _get(doc, "rule.name") or record.kind, doc.get("message", "")
         attackers = body.get("attackers") or []
-        fields += [("cat", record.kind[:-1]), ("cs1Label", "attackers"),
-                   ("cs1", ",".join(attackers)[:4000])]  # fmt: skip
+        fields += [
+            ("cat", record.kind[:-1]),
+            ("cs1Label", "attackers"),
+            ("cs1", ",".join(attackers)[:4000]),
+        ]
         if attackers:
             fields.append(("src", attackers[0]))
-    header = "|".join(_header(part) for part in
-                      ("apiwatch", "apiwatch", "1", signature, name, severity))  # fmt: skip
+    header = "|".join(
+        _header(part) for part in ("apiwatch", "apiwatch", "1", signature, name, severity)
+    )
     extension = " ".join(f"{key}={_extension(value)}" for key, value in fields)
     return f"CEF:0|{header}|{extension}"
 
@@ -125,8 +145,9 @@ class SyslogSink:
         self.ca_file = target.option("ca_file")
 
     def _framed(self, record: Record) -> bytes:
-        message = syslog_message(record, facility=self.facility, hostname=self.hostname,
-                                 fmt=self.format)  # fmt: skip
+        message = syslog_message(
+            record, facility=self.facility, hostname=self.hostname, fmt=self.format
+        )
         return b"%d %s" % (len(message), message)
 
     def send(self, records: Sequence[Record]) -> int:

@@ -54,20 +54,33 @@ class ForwardMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         r = registry
-        self.sent = Counter("apiwatch_forward_records", "Records delivered, by forwarder and kind.",
-                            ["forwarder", "kind"], registry=r)  # fmt: skip
+        self.sent = Counter(
+            "apiwatch_forward_records",
+            "Records delivered, by forwarder and kind.",
+            ["forwarder", "kind"],
+            registry=r,
+        )
         self.refused = Counter(
-            "apiwatch_forward_refused", "Records a receiver refused for good (bad content).",
-            ["forwarder"], registry=r,
-        )  # fmt: skip
-        self.failures = Counter("apiwatch_forward_failures", "Delivery attempts that failed.",
-                                ["forwarder"], registry=r)  # fmt: skip
-        self.up = Gauge("apiwatch_forward_up", "1 when the last delivery attempt succeeded.",
-                        ["forwarder"], registry=r)  # fmt: skip
+            "apiwatch_forward_refused",
+            "Records a receiver refused for good (bad content).",
+            ["forwarder"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "apiwatch_forward_failures", "Delivery attempts that failed.", ["forwarder"], registry=r
+        )
+        self.up = Gauge(
+            "apiwatch_forward_up",
+            "1 when the last delivery attempt succeeded.",
+            ["forwarder"],
+            registry=r,
+        )
         self.backlog = Gauge(
-            "apiwatch_forward_backlog_events", "Events stored and not yet delivered.",
-            ["forwarder"], registry=r,
-        )  # fmt: skip
+            "apiwatch_forward_backlog_events",
+            "Events stored and not yet delivered.",
+            ["forwarder"],
+            registry=r,
+        )
 
 
 class ForwardPump:
