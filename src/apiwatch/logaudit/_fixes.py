@@ -7,18 +7,25 @@ from typing import Final
 
 __all__ = ["NGINX_ECS_LOG_FORMAT", "fix_for", "leak_fix"]
 
-NGINX_ECS_LOG_FORMAT: Final = """\
+NGINX_ECS_LOG_FORMAT: Final = r"""map "$request_method $uri $status" $apiwatch_action {
+  default http_request;
+  "~^POST \S*(login|signin|session|token)\S* 40[13]$" authn_login_fail;
+  "~^POST \S*(login|signin|session|token)\S* [23]\d\d$" authn_login_success;
+}
+map $status $apiwatch_outcome { ~^[123] success; default failure; }
 log_format apiwatch escape=json '{"@timestamp":"$time_iso8601",'
-  '"event":{"id":"$request_id"},"source":{"ip":"$remote_addr"},'
+  '"event":{"id":"$request_id","action":"$apiwatch_action","outcome":"$apiwatch_outcome"},'
+  '"source":{"ip":"$remote_addr"},'
   '"http":{"request":{"method":"$request_method","id":"$request_id"},'
   '"response":{"status_code":$status}},"url":{"path":"$uri"},'
   '"user_agent":{"original":"$http_user_agent"},'
   '"user":{"name":"$upstream_http_x_apiwatch_user"}}';
 access_log /var/log/nginx/api.ndjson apiwatch;"""
 """An nginx ``log_format`` with every essential, as ECS JSON `apiwatch scan` reads: the time
-with its offset, the request id, the path without the query string (no secrets in it), and the
-account the app names in an ``X-Apiwatch-User`` response header (hide it from clients with
-``proxy_hide_header X-Apiwatch-User;``)."""
+with its offset, the request id, the path without the query string (no secrets in it), the
+OWASP action and outcome of login routes (two ``map`` blocks, in the ``http`` context), and
+the account the app names in an ``X-Apiwatch-User`` response header (hide it from clients
+with ``proxy_hide_header X-Apiwatch-User;``)."""
 
 _SENSOR: Final = "the apiwatch sensor"
 _FIXES: Final[dict[tuple[str, str], str]] = {

@@ -31,7 +31,7 @@ _PARAM_KINDS: Final = (
         re.compile(
             r"^(?:(?:access|refresh|id|auth|api|bearer|session)_?token|token"
             r"|api_?key|apikey|secret|client_secret|private_?key|signature|sig"
-            r"|x-amz-signature|code)$"
+            r"|x-amz-signature|code|auth|authkey|auth_?hash)$"
         ),
     ),
     (
@@ -42,7 +42,7 @@ _PARAM_KINDS: Final = (
         ),
     ),
 )
-# key=value in a query string (after ? or &, also percent-encoded & as %26 left alone).
+# key=value in a query string (after ?, & or ;), up to the next separator or a space.
 _QUERY_PARAM: Final = re.compile(r"[?&;]([A-Za-z0-9_.\-\[\]]{1,64})=([^&\s\"'#]*)")
 _JSON_KEY: Final = re.compile(r'"([A-Za-z0-9_.\-]{1,64})"\s*:\s*"([^"]*)"')
 _AUTH_VALUE: Final = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*")
