@@ -29,8 +29,9 @@ def _behind_a_load_balancer(path: Path) -> Path:
             target = f"/api/login?user=bob&password={SECRET}"
         if i == 11:
             target = f"/api/pay?card={CARD}"
-        rows.append(f'10.0.0.5 - - [10/Oct/2026:13:55:{second} +0200] "{method} {target} '
-                    f'HTTP/1.1" 200 42')  # fmt: skip
+        rows.append(
+            f'10.0.0.5 - - [10/Oct/2026:13:55:{second} +0200] "{method} {target} HTTP/1.1" 200 42'
+        )
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -76,14 +77,20 @@ def test_app_json_without_zone_or_accounts(tmp_path: Path) -> None:
     rows = []
     for i in range(40):
         failed = i % 2 == 0
-        rows.append({
-            "@timestamp": f"2026-10-10T13:55:{i:02d}",
-            "event": {"action": "authn_login_fail" if failed else "authn_login_success",
-                      "outcome": "failure" if failed else "success"},
-            "source": {"ip": f"198.51.100.{i}"}, "user_agent": {"original": "Mozilla/5.0"},
-            "url": {"path": "/login"}, "http": {"response": {"status_code": 401 if failed else 200}},
-            **({} if failed else {"user": {"name": f"user{i}"}}),
-        })  # fmt: skip
+        rows.append(
+            {
+                "@timestamp": f"2026-10-10T13:55:{i:02d}",
+                "event": {
+                    "action": "authn_login_fail" if failed else "authn_login_success",
+                    "outcome": "failure" if failed else "success",
+                },
+                "source": {"ip": f"198.51.100.{i}"},
+                "user_agent": {"original": "Mozilla/5.0"},
+                "url": {"path": "/login"},
+                "http": {"response": {"status_code": 401 if failed else 200}},
+                **({} if failed else {"user": {"name": f"user{i}"}}),
+            }
+        )
     log = tmp_path / "app.ndjson"
     log.write_text("".join(json.dumps(row) + "\n" for row in rows))
     found = essentials(audit_json(log))
@@ -99,8 +106,22 @@ def test_app_json_without_zone_or_accounts(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim")
-    subprocess.run([sys.executable, "-m", "apiwatch", "simulate", "--seed", "5", "--scale",
-                    "0.1", "--out", str(out)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apiwatch",
+            "simulate",
+            "--seed",
+            "5",
+            "--scale",
+            "0.1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -118,10 +139,15 @@ def test_the_simulated_access_log_lacks_accounts_and_request_ids(simulated: Path
     everything else there."""
     found = essentials(audit_json(simulated / "access.log"))
     assert {name: item["status"] for name, item in found.items()} == {
-        "client IP": "present", "user agent": "present", "account": "absent",
-        "time with zone": "present", "route": "present", "status": "present",
-        "login outcome": "present", "request id": "absent",
-    }  # fmt: skip
+        "client IP": "present",
+        "user agent": "present",
+        "account": "absent",
+        "time with zone": "present",
+        "route": "present",
+        "status": "present",
+        "login outcome": "present",
+        "request id": "absent",
+    }
     assert "$upstream_http_x_apiwatch_user" in found["account"]["fix"]
 
 
@@ -129,8 +155,12 @@ def test_a_file_in_no_known_format_is_one_clear_error(tmp_path: Path) -> None:
     """A log no format fits is refused with one line naming the file."""
     log = tmp_path / "weird.log"
     log.write_text("hello\nworld\n")
-    done = subprocess.run([sys.executable, "-m", "apiwatch", "audit", str(log)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "apiwatch", "audit", str(log)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 1
     assert done.stderr.startswith(f"apiwatch: {log}: ")
     assert "Traceback" not in done.stderr

@@ -63,8 +63,10 @@ def _free_port() -> int:
 def _nginx(directory: Path, upstream: int) -> Iterator[tuple[int, Path]]:
     port, log = _free_port(), directory / "api.ndjson"
     log_format = NGINX_ECS_LOG_FORMAT.replace("/var/log/nginx/api.ndjson", str(log))
-    temp = " ".join(f"{kind}_temp_path {directory / kind};"
-                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))  # fmt: skip
+    temp = " ".join(
+        f"{kind}_temp_path {directory / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     (directory / "nginx.conf").write_text(f"""
 worker_processes 1;
 pid {directory / "nginx.pid"};
@@ -81,8 +83,10 @@ http {{
   }}
 }}
 """)
-    process = subprocess.Popen([NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf"),
-                                "-g", "daemon off;"], stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        [NGINX, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_listening(port, process)
         yield port, log
@@ -111,18 +115,30 @@ def nginx_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     app = ThreadingHTTPServer(("127.0.0.1", 0), _App)
     threading.Thread(target=app.serve_forever, daemon=True).start()
     try:
-        with _nginx(tmp_path_factory.mktemp("nginx"), app.server_address[1]) as (port, log):
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-                for i in range(30):  # one address tries thirty accounts
-                    client.post("/api/login", data={"user": f"user{i}", "password": "guess"},
-                                headers={"X-Forwarded-For": "203.0.113.66",
-                                         "User-Agent": "python-requests/2.32"})  # fmt: skip
-                for i in range(10):
-                    client.get(f"/api/orders/{i}?token=s3cr3t-{i}",
-                               headers={"X-Forwarded-For": f"198.51.100.{i}",
-                                        "User-Agent": "Mozilla/5.0"})  # fmt: skip
-                    client.post("/api/login", data={"user": f"client{i}", "password": "right"},
-                                headers={"X-Forwarded-For": f"198.51.100.{i}"})  # fmt: skip
+        directory = tmp_path_factory.mktemp("nginx")
+        with (
+            _nginx(directory, app.server_address[1]) as (port, log),
+            httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
+        ):
+            for i in range(30):  # one address tries thirty accounts
+                client.post(
+                    "/api/login",
+                    data={"user": f"user{i}", "password": "guess"},
+                    headers={
+                        "X-Forwarded-For": "203.0.113.66",
+                        "User-Agent": "python-requests/2.32",
+                    },
+                )
+            for i in range(10):
+                client.get(
+                    f"/api/orders/{i}?token=s3cr3t-{i}",
+                    headers={"X-Forwarded-For": f"198.51.100.{i}", "User-Agent": "Mozilla/5.0"},
+                )
+                client.post(
+                    "/api/login",
+                    data={"user": f"client{i}", "password": "right"},
+                    headers={"X-Forwarded-For": f"198.51.100.{i}"},
+                )
         return log
     finally:
         app.shutdown()
@@ -142,8 +158,12 @@ def test_the_recommended_log_format_has_every_essential(nginx_log: Path) -> None
 
 def test_scan_finds_the_attack_with_its_accounts(nginx_log: Path) -> None:
     """`apiwatch scan` on that log raises credential stuffing from the attacker, accounts named."""
-    done = subprocess.run([sys.executable, "-m", "apiwatch", "scan", "--json", "--quiet",
-                           str(nginx_log)], capture_output=True, text=True, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "apiwatch", "scan", "--json", "--quiet", str(nginx_log)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     incidents = [json.loads(line) for line in done.stdout.splitlines()]
     stuffing = [i for i in incidents if any("credential-stuffing" in r for r in i["rules"])]
     assert stuffing, incidents
