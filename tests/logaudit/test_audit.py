@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from apiwatch.logaudit import NGINX_ECS_LOG_FORMAT
+
 from .helpers import audit, audit_json, essentials
 
 SECRET = "Tr0ub4dor-and-3"
@@ -164,3 +166,10 @@ def test_a_file_in_no_known_format_is_one_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(f"apiwatch: {log}: ")
     assert "Traceback" not in done.stderr
+
+
+def test_the_documented_log_format_is_the_tested_one() -> None:
+    """docs/cli.md shows exactly the log_format test_nginx_log_format.py runs nginx with."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    shown = doc.split("```nginx\n", 1)[1].split("```", 1)[0]
+    assert shown.strip() == NGINX_ECS_LOG_FORMAT.strip()
