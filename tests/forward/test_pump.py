@@ -120,3 +120,26 @@ def test_kinds_not_selected_are_not_forwarded(store: SqlStore) -> None:
     sink = FlakySink(failures=0)
     drain(pump(store, target("inc", "file", kinds=["incidents"], path="x"), sink))
     assert [r.kind for r in sink.records] == ["incidents"]
+
+
+def test_an_alert_saved_late_for_an_earlier_window_is_still_forwarded(store: SqlStore) -> None:
+    """Write order, not last_seen: an alert saved after others, though older, goes out."""
+    store.save_detections([alert(5)], [])
+    sink = FlakySink(failures=0)
+    forwarder = pump(store, target("det", "file", kinds=["alerts"], path="x"), sink)
+    drain(forwarder)
+    store.save_detections([alert(1)], [])  # last_seen 4 seconds before alert-5's
+    assert drain(forwarder) == 1
+    assert [r.id for r in sink.records] == ["alert-5", "alert-1"]
+
+
+def test_records_saved_before_the_write_order_existed_are_forwarded(
+    store: SqlStore, backend: Backend
+) -> None:
+    """Alerts of an older store (no write-order number) go out first, by id, all of them."""
+    store.save_detections([alert(n) for n in range(5)], [])
+    backend.sql("UPDATE alerts SET saved = NULL")  # as an older apiwatch left them
+    store.save_detections([alert(9)], [])
+    sink = FlakySink(failures=0)
+    drain(pump(store, target("det", "file", kinds=["alerts"], batch=2, path="x"), sink))
+    assert [r.id for r in sink.records] == [f"alert-{n}" for n in (0, 1, 2, 3, 4, 9)]

@@ -38,7 +38,7 @@ from apiwatch.forward import (
     from_incident,
 )
 from apiwatch.model import printable_text as safe
-from apiwatch.store import DetectionFilter, Store, detection_cursor
+from apiwatch.store import Store
 
 __all__ = ["ForwardMetrics", "ForwardPump", "Forwarding"]
 
@@ -136,15 +136,14 @@ class ForwardPump:
         return len(records)
 
     def _detections(self, kind: str) -> int:
-        read = self.store.alerts if kind == "alerts" else self.store.incidents
-        page: Any = read(DetectionFilter(), cursor=self._cursor(kind), limit=self.target.batch)
-        if not page.items:
+        records, cursor = self.store.detections_after(kind[:-1], self._cursor(kind),
+                                                      self.target.batch)  # fmt: skip
+        if not records or cursor is None:
             return 0
         convert: Callable[[Any], Record] = from_alert if kind == "alerts" else from_incident
-        self._deliver(kind, [convert(item) for item in page.items])
-        last = page.items[-1]
-        self._save(kind, detection_cursor(last.last_seen, last.id))
-        return len(page.items)
+        self._deliver(kind, [convert(record) for record in records])
+        self._save(kind, cursor)
+        return len(records)
 
     def _deliver(self, kind: str, records: Sequence[Record]) -> None:
         refused = self.sink.send(records) if records else 0

@@ -20,7 +20,6 @@ from types import ModuleType
 from apiwatch.model import ConfigError
 from apiwatch.store._anchor import Anchor, AnchorWriter, read_anchors
 from apiwatch.store._decisions import scope_name, stream_cursor
-from apiwatch.store._forwarding import detection_cursor
 from apiwatch.store._manual import (
     MANUAL,
     manual_allow_entry,
@@ -75,7 +74,6 @@ __all__ = [
     "VerifyReport",
     "default_key_file",
     "default_signing_key_file",
-    "detection_cursor",
     "manual_allow_entry",
     "manual_decision",
     "open_store",

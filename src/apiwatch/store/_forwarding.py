@@ -1,24 +1,34 @@
 """What forwarders need of a store: events by sequence number, and durable cursors.
 
 A forwarder (`apiwatch.forward`) reads committed events in the order the writer numbered them
-(``seq``, the position in the hash chain) and alerts and incidents in the order of
-``(last_seen, id)``; after a batch has been delivered it saves where it got to, so that a
-restarted collector resumes there. Cursors live in the store's ``meta`` table under
-``forward:<name>``, so that they are backed up, restored and shared with the store itself.
+(``seq``, the position in the hash chain) and alerts and incidents in the order they were saved
+(each save numbers the records it writes, under the store's write lock: a record saved later
+comes later, whatever its ``last_seen``, and an updated record comes again); after a batch has
+been delivered it saves where it got to, so that a restarted collector resumes there. Cursors
+live in the store's ``meta`` table under ``forward:<name>``, so that they are backed up,
+restored and shared with the store itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from apiwatch.model import ConfigError
-from apiwatch.store._detections import cursor_after
+from apiwatch.model.alert import Alert, Incident
+from apiwatch.store import _detections
 from apiwatch.store._rows import clear_text
 
-__all__ = ["ForwardReads", "detection_cursor"]
+__all__ = ["ForwardReads"]
+
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    _detections.ALERT: msgspec.json.Decoder(Alert),
+    _detections.INCIDENT: msgspec.json.Decoder(Incident),
+}
+_SAVED_COUNTER = "detections_saved"
 
 _PREFIX = "forward:"
 _MAX_NAME = 200
@@ -41,6 +51,32 @@ class ForwardReads:
 
     def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         raise NotImplementedError
+
+    def _advance(self, cursor: Any, counter: str, count: int) -> int:
+        raise NotImplementedError
+
+    def _mark_saved(
+        self, cursor: Any, alerts: Sequence[Alert], incidents: Sequence[Incident]
+    ) -> None:
+        """Number the records of one `save_detections` in write order (inside its transaction,
+        which holds the store's write lock: numbers are committed in increasing order)."""
+        for kind, records in ((_detections.ALERT, alerts), (_detections.INCIDENT, incidents)):
+            ids = list(dict.fromkeys(record.id for record in records))
+            if ids:
+                first = self._advance(cursor, _SAVED_COUNTER, len(ids))
+                _detections.mark_saved(cursor, self.mark, kind, ids, first)
+
+    def detections_after(
+        self, kind: str, cursor: str | None, limit: int
+    ) -> tuple[list[Alert] | list[Incident], str | None]:
+        """Up to ``limit`` alerts (``kind`` ``alert``) or incidents saved after ``cursor`` (None:
+        from the first), in the order they were saved, and the cursor after the last (None when
+        there was none)."""
+        sql, params = _detections.saved_sql(kind, cursor, limit, self.mark)
+        rows = self._read_all(sql, params)
+        decoder = _DECODERS[kind]
+        records = [_detections.decode_row(row, self.keyring, kind, decoder) for row in rows]
+        return records, _detections.saved_cursor(rows[-1]) if rows else None
 
     def events_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` stored events with a sequence number above ``seq``, in order, as
@@ -74,9 +110,3 @@ class ForwardReads:
                 f"INSERT INTO meta VALUES ({m}, {m}) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
                 (_key(name), cursor),
             )
-
-
-def detection_cursor(last_seen: datetime, record_id: str) -> str:
-    """The `Store.alerts` / `Store.incidents` cursor just after the record with ``record_id``
-    and ``last_seen``: what a forwarder saves after delivering that record."""
-    return cursor_after(last_seen, record_id)

@@ -59,7 +59,11 @@ _DEDUP_CHUNK = 500
 # a batch's worth, so that "room again" means room for events, not for one small row.
 _WRITE_PROBE_BYTES = 64 * 1024
 # Columns added after a table was first shipped: (table, column, type), all nullable.
-_ADDED_COLUMNS = (("api_keys", "services", "TEXT"), ("api_keys", "networks", "TEXT"))
+_ADDED_COLUMNS = (
+    ("api_keys", "services", "TEXT"),
+    ("api_keys", "networks", "TEXT"),
+    *_detections.SAVED_COLUMNS,
+)
 _KEY_COLUMNS = (
     "id, name, scopes, secret_hash, created_at, revoked_at, last_used_at, services, networks"
 )
@@ -258,6 +262,8 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
             present = {str(d[0]).lower() for d in cursor.description}
             if column not in present:
                 cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        for statement in _detections.SAVED_INDEXES:  # on added columns: after them
+            cursor.execute(statement)
 
     def _own_key(self, cursor: Any) -> None:
         """Record the signing public key on first open; refuse a key file that is not the one
@@ -411,6 +417,7 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
             return
         with self._transaction(exclusive=True) as cursor:
             _detections.save(cursor, self.mark, self.keyring, alerts, incidents)
+            self._mark_saved(cursor, alerts, incidents)
             self._ledger_rows(cursor, "alert", (clear_text(a.id) or "" for a in alerts))
             self._ledger_rows(cursor, "incident", (clear_text(i.id) or "" for i in incidents))
 

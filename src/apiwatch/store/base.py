@@ -507,6 +507,14 @@ class Store(Protocol):
         """The sequence number of the newest stored event (0 when there is none)."""
         ...
 
+    def detections_after(
+        self, kind: str, cursor: str | None, limit: int
+    ) -> tuple[list[Alert] | list[Incident], str | None]:
+        """Up to ``limit`` alerts (``kind`` ``alert``) or incidents (``incident``) saved after
+        ``cursor``, in the order they were saved (an updated record comes again), and the
+        cursor after the last."""
+        ...
+
     def forward_cursor(self, name: str) -> str | None:
         """The cursor a forwarder saved under ``name``, or None."""
         ...
