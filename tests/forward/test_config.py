@@ -43,6 +43,10 @@ def test_forward_tables_are_read_from_the_file(tmp_path: Path) -> None:
         ({"name": "a", "type": "file", "path": "x", "batch": 0}, r"forward\.a\.batch"),
         ({"name": "a", "type": "syslog", "host": "h", "port": "514"}, r"forward\.a\.port: must be"),
         (
+            {"name": "a", "type": "elasticsearch", "url": "https://elastic:pw@es:9200"},
+            r"forward\.a\.url: no credentials in the URL",
+        ),
+        (
             {"name": "a", "type": "splunk", "url": "u", "token_env": "NOPE"},
             r"forward\.a\.token_env: environment variable NOPE is not set",
         ),
@@ -72,3 +76,12 @@ def test_serve_stops_on_a_wrong_forward_table(tmp_path: Path) -> None:
         result.exception
     )
     assert not db.exists()
+
+
+def test_config_check_names_the_forwarders(tmp_path: Path) -> None:
+    """`apiwatch config check` validates [[forward]] and says where it would forward."""
+    config = tmp_path / "apiwatch.toml"
+    config.write_text('detect = false\n[[forward]]\nname = "lake"\ntype = "file"\npath = "x"\n')
+    result = CliRunner().invoke(cli, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "forwarding to lake" in result.output

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from apiwatch.forward._records import KINDS
 from apiwatch.model import ConfigError
@@ -105,6 +106,8 @@ def _one(table: Any, index: int, environ: Mapping[str, str]) -> ForwardTarget:
     if unknown:
         raise ConfigError(f"{where}: unknown option {', '.join(unknown)} for type {kind}")
     options = {k: _typed(where, k, v, allowed[k]) for k, v in table.items() if k not in _COMMON}
+    if "@" in urlsplit(str(options.get("url", ""))).netloc:
+        raise ConfigError(f"{where}.url: no credentials in the URL; use the *_env options")
     for required in _REQUIRED[kind]:
         if required not in options:
             raise ConfigError(f"{where}.{required}: required for type {kind}")
