@@ -143,3 +143,31 @@ def test_records_saved_before_the_write_order_existed_are_forwarded(
     sink = FlakySink(failures=0)
     drain(pump(store, target("det", "file", kinds=["alerts"], batch=2, path="x"), sink))
     assert [r.id for r in sink.records] == [f"alert-{n}" for n in (0, 1, 2, 3, 4, 9)]
+
+
+def test_the_forwarding_thread_backs_off_and_catches_up(store: SqlStore) -> None:
+    """Run as the collector runs it: failures are counted and retried after a backoff, and
+    once the receiver takes batches again everything stored arrives, in order."""
+    import time
+
+    from prometheus_client import CollectorRegistry
+
+    from apiwatch.server._forwarding import Forwarding, ForwardMetrics
+
+    ids = store_events(store, 25)
+    sink = FlakySink(failures=3)
+    metrics = ForwardMetrics(CollectorRegistry())
+    conf = target("flaky", "file", batch=10, path="x")
+    forwarding = Forwarding(store, [conf], metrics, sinks=lambda _: sink, idle=0.05,
+                            max_backoff=0.2)  # fmt: skip
+    forwarding.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(sink.records) < 25 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        forwarding.stop()
+    assert [r.id for r in sink.records] == ids
+    assert metrics.failures.labels("flaky")._value.get() == 3
+    assert metrics.up.labels("flaky")._value.get() == 1
+    assert store.forward_cursor("flaky/events") == str(store.last_seq())
