@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from apiwatch.forward import ForwardError, Record
+from apiwatch.server._forwarding import Forwarding, ForwardMetrics
 from apiwatch.store import SqlStore
 from tests.store.helpers import Backend
 
@@ -148,18 +151,13 @@ def test_records_saved_before_the_write_order_existed_are_forwarded(
 def test_the_forwarding_thread_backs_off_and_catches_up(store: SqlStore) -> None:
     """Run as the collector runs it: failures are counted and retried after a backoff, and
     once the receiver takes batches again everything stored arrives, in order."""
-    import time
-
-    from prometheus_client import CollectorRegistry
-
-    from apiwatch.server._forwarding import Forwarding, ForwardMetrics
-
     ids = store_events(store, 25)
     sink = FlakySink(failures=3)
     metrics = ForwardMetrics(CollectorRegistry())
     conf = target("flaky", "file", batch=10, path="x")
-    forwarding = Forwarding(store, [conf], metrics, sinks=lambda _: sink, idle=0.05,
-                            max_backoff=0.2)  # fmt: skip
+    forwarding = Forwarding(
+        store, [conf], metrics, sinks=lambda _: sink, idle=0.05, max_backoff=0.2
+    )
     forwarding.start()
     try:
         deadline = time.monotonic() + 20
