@@ -52,6 +52,8 @@ class BulkReplay:
     order: list[str] = field(default_factory=list)  # ids in the order first stored
     templates: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
+    #: http.max_content_length: a larger body is answered 413, as Elasticsearch does.
+    max_content_length: int = 100 * 1024 * 1024
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -68,6 +70,8 @@ class BulkReplay:
                 return 200, {"acknowledged": True}, {}
             if path != "/_bulk":
                 return 404, {"error": "no handler", "status": 404}, {}
+            if len(body) > self.max_content_length:
+                return 413, {"error": "Request Entity Too Large", "status": 413}, {}
             step = self.script.pop(0) if self.script else ""
             if step == "429":
                 return 429, ES_429, {"Retry-After": "1"}

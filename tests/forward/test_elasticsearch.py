@@ -106,3 +106,11 @@ def test_credentials_are_sent_as_an_api_key_header(store: SqlStore) -> None:
     assert sink.client.headers["authorization"] == "ApiKey c2VjcmV0"
     sink.close()
     assert "c2VjcmV0" not in repr(target("es", "elasticsearch", secrets={"api_key": "c2VjcmV0"}))
+
+
+def test_a_bulk_over_the_content_length_limit_is_sent_in_halves(store: SqlStore) -> None:
+    """413 (http.max_content_length) splits the batch until each part fits, order kept."""
+    ids = store_events(store, 40)
+    with running(BulkReplay(max_content_length=6000)) as es:
+        drain(pump(store, target("es", "elasticsearch", url=es.url, batch=40, template=False)))
+    assert es.order == ids

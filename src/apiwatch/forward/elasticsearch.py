@@ -35,6 +35,7 @@ from apiwatch.model import printable_text
 __all__ = ["ElasticsearchSink", "index_template"]
 
 logger = logging.getLogger("apiwatch.forward")
+_TOO_LARGE = 413
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
@@ -119,6 +120,9 @@ class ElasticsearchSink:
             body,
             **{"content-type": "application/x-ndjson"},
         )
+        if response.status_code == _TOO_LARGE and len(records) > 1:
+            half = len(records) // 2  # over http.max_content_length: send it in halves
+            return self.send(records[:half]) + self.send(records[half:])
         if response.status_code != 200:
             raise refused(self.name, response)
         return self._outcome(response, records)
