@@ -52,6 +52,8 @@ MODEL_API = [
     "normalise_value",
     "parse_address",
     "parse_network",
+    "plural",
+    "plural_noun",
     "printable_json",
     "printable_text",
     "severity_rank",

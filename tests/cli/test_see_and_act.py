@@ -188,17 +188,17 @@ def test_explain_says_why_an_address_is_banned(scenario: Scenario) -> None:
 def test_status_shows_sources_silent_ones_incidents_and_decisions(scenario: Scenario) -> None:
     """`status` lists both sources, marks the one quiet for 2 hours silent, counts the critical
     incident and the ban in force."""
-    result = scenario.run("status", "--json")
+    result = scenario.run("status", "--no-probe", "--json")
     assert result.exit_code == 0, result.output
     state = json.loads(result.output)
     assert {(s["service"], s["silent"]) for s in state["sources"]} == {
         ("billing", True), ("shop", False)}  # fmt: skip
     assert state["incidents"]["critical"] >= 1
     assert state["decisions_in_force"] == {"Ip": 1}
-    text = scenario.run("status", "--silent-after", "1m")
+    text = scenario.run("status", "--no-probe", "--silent-after", "1m")
     assert "SILENT" in text.output
     assert "decisions in force: Ip 1" in text.output
-    bad = scenario.run("status", "--silent-after", "soon")
+    bad = scenario.run("status", "--no-probe", "--silent-after", "soon")
     assert bad.exit_code == 2
     assert "--silent-after" in bad.output
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from apiwatch.model import Event, EventDecodeError
+from apiwatch.model import Event, EventDecodeError, encode_event
 from apiwatch.sources import FormatUnknownError, LogFile, parse_access_line
 from apiwatch.sources.formats import detect
 
@@ -299,3 +299,78 @@ def test_other_app_logs_magento_openappsec_sympa(tmp_path: Path) -> None:
         assert (found, errors) == (detected, [])
         assert events[0].source is not None and events[0].source.ip == IP
         assert events[0].event.action == action
+
+
+def test_wwsympa_unknown_action_is_a_404_for_that_path(tmp_path: Path) -> None:
+    """wwsympa's "Unknown action X" becomes a 404 for /X; its other lines carry no status."""
+    head = "Oct 10 13:55:36 lists wwsympa[1278]: info main:: [robot l.example] [session 1] "
+    events, _, errors = read(
+        tmp_path,
+        f"{head}[client {IP}] [user nobody] Unknown action .env",
+        f"{head}[client {IP}] [user bob@example.com] Subscribed to list staff",
+    )
+    assert errors == []
+    unknown, other = events
+    assert unknown.url is not None and unknown.url.path == "/.env"
+    assert unknown.http is not None and unknown.http.response is not None
+    assert unknown.http.response.status_code == 404
+    assert (other.url, other.http) == (None, None)
+
+
+def _caddy(status: int, answer: dict[str, list[str]]) -> str:
+    return json.dumps(
+        {
+            "level": "error", "ts": 1791640536.12, "msg": "handled request", "status": status,
+            "request": {"client_ip": IP, "method": "GET", "host": "shop.example", "uri": "/admin",
+                        "headers": {"User-Agent": [UA]}},
+            "resp_headers": answer,
+        }
+    )  # fmt: skip
+
+
+def test_a_caddy_401_with_an_authentication_challenge_is_a_failed_login(tmp_path: Path) -> None:
+    """Caddy's basic_auth answer (401 + Www-Authenticate) is authn_login_fail on any path; a
+    401 without a challenge (an API's expired token) stays an ordinary request."""
+    events, found, errors = read(
+        tmp_path,
+        _caddy(401, {"Www-Authenticate": ['Basic realm="restricted"']}),
+        _caddy(401, {"Content-Type": ["application/json"]}),
+    )
+    assert (found, errors) == ("caddy", [])
+    assert [e.event.action for e in events] == ["authn_login_fail", "http_request"]
+
+
+def test_access_lines_keep_http_version_referrer_and_body_size() -> None:
+    """http.version, http.request.referrer (escaped) and http.response.body.bytes are kept;
+    "-" and a 0-byte body leave them out; ECS JSON carries them nested."""
+    hostile = "https://x.example/\x1b[31m\x07<script>"  # raw ESC and BEL: a line cannot hold CR/LF
+    line = NGINX.replace("HTTP/1.1", "HTTP/1.2").replace('"-"', f'"{hostile}"')
+    event = parse_access_line(line)
+    assert event is not None and event.http is not None
+    request, response = event.http.request, event.http.response
+    assert event.http.version == "1.2"
+    assert response is not None and response.body is not None and response.body.bytes == 19
+    assert request is not None and request.referrer is not None
+    assert "\x1b" not in request.referrer and "\x07" not in request.referrer
+    assert request.referrer.startswith("https://x.example/")
+    doc = json.loads(encode_event(event))
+    assert doc["http"]["version"] == "1.2"
+    assert doc["http"]["response"]["body"] == {"bytes": 19}
+    bare = parse_access_line(NGINX.replace(" 401 19 ", " 401 0 "))
+    assert bare is not None and bare.http is not None and bare.http.response is not None
+    assert bare.http.request is not None and bare.http.request.referrer is None
+    assert bare.http.response.body is None
+    assert bare.extra == {}
+
+
+def test_an_unknown_format_counts_the_lines_it_looked_at_in_agreement() -> None:
+    """One line: "the only non-blank line is none of ...; it is 'x'"; two: "none of the first
+    2 non-blank lines is any of ...; the first is 'x'"."""
+    with pytest.raises(FormatUnknownError) as one:
+        detect(["hello\n"])
+    assert "the only non-blank line is none of: " in str(one.value)
+    assert str(one.value).endswith("; it is 'hello'")
+    with pytest.raises(FormatUnknownError) as two:
+        detect(["hello\n", "world\n"])
+    assert "none of the first 2 non-blank lines is any of: " in str(two.value)
+    assert str(two.value).endswith("; the first is 'hello'")

@@ -11,14 +11,16 @@ from typing import Any, TypeVar
 import click
 
 from apiwatch.cli._config import Settings, load_settings
+from apiwatch.model import ConfigError
+from apiwatch.sources import DEFAULT_LOGINS, LoginPatterns
 from apiwatch.store import SqlStore, default_key_file, default_signing_key_file, open_store
 
 __all__ = [
     "discard_new_store",
     "key_file_of",
+    "login_path_option",
     "open_configured_store",
     "parse_since",
-    "plural",
     "settings_for",
     "signing_key_file_of",
     "since_callback",
@@ -41,6 +43,31 @@ def store_options(function: F) -> F:
         metavar="FILE",
         type=click.Path(dir_okay=False),
         help="Settings file (default ./apiwatch.toml when present).",
+    )(function)
+
+
+def _login_patterns(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> LoginPatterns:
+    if not value:
+        return DEFAULT_LOGINS
+    try:
+        return LoginPatterns.from_strings(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+
+
+def login_path_option(function: F) -> F:
+    """``--login-path REGEX`` (repeatable), given to the command as ``logins``: the
+    `LoginPatterns` access-log lines are read with (`DEFAULT_LOGINS` when not given)."""
+    return click.option(
+        "--login-path",
+        "logins",
+        multiple=True,
+        metavar="REGEX",
+        callback=_login_patterns,
+        help="Access logs: a path regex of login routes, whose POSTs are login attempts "
+        "(repeatable; replaces the defaults: …/login, …/signin, …/session, …/token).",
     )(function)
 
 
@@ -126,11 +153,6 @@ def since_callback(
 ) -> datetime | None:
     """`parse_since` for a click option (None stays None)."""
     return None if value is None else parse_since(value)
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """``1 record``, ``2 records`` (``many`` for an irregular plural)."""
-    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
 def discard_new_store(store: SqlStore, url: str) -> None:

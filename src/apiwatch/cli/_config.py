@@ -44,6 +44,8 @@ class Settings:
     rules: tuple[str, ...] = ()
     #: Also run the optional SigmaHQ web server pack.
     sigmahq: bool = False
+    #: The ``[placeholders]`` table: values of Sigma ``expand`` placeholders (file only).
+    placeholders: dict[str, Any] | None = None
     #: Seconds of event time events may arrive out of order (or a duration: 2s, 1m).
     lateness: float = 2.0
     #: Ingest rejects events dated more than this ahead of the collector's clock (5 min).
@@ -88,7 +90,7 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
-_TABLES = frozenset({"respond"})
+_TABLES = frozenset({"respond", "placeholders"})
 """Settings that are whole TOML tables, kept as written (their own parser checks them)."""
 _ARRAYS = frozenset({"forward"})
 """Settings that are arrays of TOML tables (``[[forward]]``), kept as written likewise."""

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from apiwatch.cli._common import plural, settings_for
+from apiwatch.cli._common import settings_for
 from apiwatch.cli._config import Settings
+from apiwatch.model import plural
 from apiwatch.store._filemode import check_private_file
 
 __all__ = ["config"]

@@ -12,7 +12,8 @@ from typing import Any
 import click
 
 from apiwatch.cli._serving import Running
-from apiwatch.cli._tables import keep_words_whole
+from apiwatch.cli._tables import print_table
+from apiwatch.model import plural
 from apiwatch.sensor import EcsFormatter, LoggingOutput
 from apiwatch.sensor._outputs import EVENTS_LOGGER
 
@@ -67,7 +68,7 @@ def _replay(scenario: Any, base: str) -> None:
     with Progress(transient=True) as progress:
         task = progress.add_task("replaying the scenario through the shop", total=total)
         result = replay(scenario, base, progress=lambda n: progress.update(task, completed=n))
-    click.echo(f"# replayed {result.sent:,} requests in {result.seconds:.1f} s", err=True)
+    click.echo(f"# replayed {plural(result.sent, 'request')} in {result.seconds:.1f} s", err=True)
 
 
 def _wait_for_incidents(collector: str, read_key: str) -> list[dict[str, Any]]:
@@ -99,7 +100,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
     console = Console(markup=False, width=max(Console().width, 120))
     table = Table(title=title, show_lines=True)
     for column in ("severity", "incident", "attackers", "targeted", "compromised", "exposed"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for inc in sorted(incidents, key=lambda i: str(i.get("first_seen", ""))):
         attackers = list(inc.get("attackers") or [])
         more = f" (+{len(attackers) - 3})" if len(attackers) > 3 else ""
@@ -114,7 +115,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
             ", ".join(exposed[:6]) or "-",
             style="bold red" if compromised or exposed else None,
         )
-    console.print(keep_words_whole(table, "incident", "compromised"))
+    print_table(console, table)
 
 
 def _offline(rule_types: dict[str, str]) -> None:
@@ -193,7 +194,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     rule_types = {key: rule.meta.attack for key, rule in rules.items() if rule.meta.attack}
     _incident_table(
         f"Live: {len(capture.lines):,} security events from the shop's sensor; "
-        f"{len(incidents)} incidents found by the collector",
+        f"{plural(len(incidents), 'incident')} found by the collector",
         incidents,
     )
     import msgspec  # noqa: PLC0415
@@ -261,13 +262,14 @@ def _response_summary(outcome: Any, webhook: Any) -> None:
     served = sum(1 for status in outcome.user_statuses if status == 200)
     delay = "never" if outcome.refused_after is None else f"{outcome.refused_after:.1f} s"
     click.echo(
-        f"Response: {ATTACKER} stuffed credentials ({outcome.attempts} failed logins); its "
+        f"Response: {ATTACKER} stuffed credentials "
+        f"({plural(outcome.attempts, 'failed login')}); its "
         f"incident led to a ban that the shop's sensor enforced {delay} after the alert "
         f"(403 for every further request). Webhook messages about the incident: {len(messages)} "
         f"(signature {'verified' if messages and all(ok for ok, _ in messages) else 'NOT verified'}"
-        f"); {len(opened)} incidents were notified in all, with {updates} escalation updates. "
-        f"The real user was served "
-        f"{served} of {len(outcome.user_statuses)} logins."
+        f"); {plural(len(opened), 'incident')} notified in all, with "
+        f"{plural(updates, 'escalation update')}. The real user was served "
+        f"{served} of {plural(len(outcome.user_statuses), 'login')}."
     )
 
 

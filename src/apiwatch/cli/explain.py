@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 import click
 
 from apiwatch.cli._common import store_options
+from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import all_decisions, all_detections, console, echo_json, opened, who
 from apiwatch.cli._views import complete as as_json_record
 from apiwatch.cli.incidents import alert_table, decision_table, incident_alerts
 from apiwatch.cli.scan import _table as incident_table
 from apiwatch.cli.scan import incident_json
-from apiwatch.model import AllowEntry, Decision, parse_address, parse_network
+from apiwatch.model import AllowEntry, Decision, parse_address, parse_network, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.store import DecisionFilter, DetectionFilter, ReadRecord, SqlStore
@@ -164,10 +165,11 @@ def _print(
                    f"{d.until.isoformat(timespec='seconds')} (policy {safe(_policy(d)) or '-'}"
                    f"{rule}{incident}): {safe(d.reason)}")  # fmt: skip
     if decided:
-        out.print(decision_table(decided, title="decisions"))
+        print_table(out, decision_table(decided, title="decisions"))
     if behind:
-        out.print(incident_table(behind))
-        out.print(alert_table(evidence, title=f"evidence naming {shown}"))
+        print_table(out, incident_table(behind))
+        print_table(out, alert_table(evidence, title=f"evidence naming {shown}"))
     if others:
-        click.echo(f"{len(others)} other incident(s) name {shown} as an attacker:")
-        out.print(incident_table(others))
+        names = "names" if len(others) == 1 else "name"
+        click.echo(f"{plural(len(others), 'other incident')} {names} {shown} as an attacker:")
+        print_table(out, incident_table(others))

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from apiwatch.cli._common import since_callback, store_options
+from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import (
     all_decisions,
     all_detections,
@@ -67,6 +68,15 @@ def _filter_options(function: Any) -> Any:
     )):  # fmt: skip
         function = option(function)
     return function
+
+
+_FILTERS = ("since", "until", "severity", "rule", "attacker_ip", "account")
+
+
+def _none(what: str, options: dict[str, Any]) -> str:
+    """``no incidents match the filters`` / ``no incidents in the store``."""
+    filtered = any(options[name] is not None for name in _FILTERS)
+    return f"no {what} " + ("match the filters" if filtered else "in the store")
 
 
 def _criteria(options: dict[str, Any]) -> DetectionFilter:
@@ -121,7 +131,7 @@ def list_incidents(config: str | None, db: str | None, **options: Any) -> None:
     if options["as_json"]:
         echo_json([incident_json(incident) for incident in found])
         return
-    console().print(incident_table(found))
+    print_table(console(), incident_table(found), empty=_none("incidents", options))
 
 
 @incidents.command("show")
@@ -144,9 +154,11 @@ def show_incident(incident_id: str, as_json: bool, config: str | None, db: str |
                    "decisions": [complete(d) for d in decided]})  # fmt: skip
         return
     out = console()
-    out.print(_extent(found))
-    out.print(alert_table(evidence, title="evidence (alerts)"))
-    out.print(decision_table(decided, title="decisions taken"))
+    print_table(out, _extent(found))
+    print_table(out, alert_table(evidence, title="evidence (alerts)"),
+                empty="evidence: no alerts stored for it")  # fmt: skip
+    print_table(out, decision_table(decided, title="decisions taken"),
+                empty="decisions taken: none")  # fmt: skip
 
 
 def _everything(**criteria: Any) -> DecisionFilter:
@@ -170,7 +182,7 @@ def _listed(values: list[str], most: int = 20) -> str:
 def _extent(incident: Incident) -> Table:
     table = Table(title=_shown(f"{incident.severity}: {incident.title}"), show_header=False)
     table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
+    table.add_column("value")
     for name, value in (
         ("id", _shown(incident.id)),
         ("rules", _listed(incident.rules)),
@@ -191,7 +203,7 @@ def alert_table(found: list[Alert], *, title: str) -> Table:
     table = Table(title=f"{title}: {len(found)}", show_lines=True)
     for column in ("severity", "rule / id", "group", "first / last seen", "events",
                    "attackers", "accounts", "objects"):  # fmt: skip
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for a in found:
         group = ", ".join(f"{key}={value}" for key, value in a.group.items())
         table.add_row(_shown(a.severity), f"{_shown(a.rule)}\n{_shown(a.id)}", _shown(group) or "-",
@@ -206,7 +218,7 @@ def decision_table(found: list[Decision], *, title: str) -> Table:
     now = datetime.now(UTC)
     table = Table(title=f"{title}: {len(found)}")
     for column in ("id", "type", "scope", "value", "state", "until", "reason"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for d in found:
         table.add_row(str(d.id), _shown(d.type), d.scope, _shown(d.value), decision_state(d, now),
                       moment(d.until), _shown(d.reason))  # fmt: skip
@@ -240,4 +252,4 @@ def list_alerts(config: str | None, db: str | None, **options: Any) -> None:
     if options["as_json"]:
         echo_json([complete(alert) for alert in found])
         return
-    console().print(alert_table(found, title="alerts"))
+    print_table(console(), alert_table(found, title="alerts"), empty=_none("alerts", options))

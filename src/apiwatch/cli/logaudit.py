@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from apiwatch.cli._tables import keep_words_whole
+from apiwatch.cli._tables import console, print_table
 from apiwatch.logaudit import NGINX_ECS_LOG_FORMAT, FileAudit, audit_file
 from apiwatch.model import ConfigError, EventDecodeError
 from apiwatch.model import printable_text as safe
@@ -71,7 +71,7 @@ def _essentials(result: FileAudit) -> Table:
             _shown(f.detail),
             _shown(f.fix or "-"),
         )
-    return keep_words_whole(table, "essential", "status")
+    return table
 
 
 def _leaks(result: FileAudit) -> Table:
@@ -90,16 +90,16 @@ def _leaks(result: FileAudit) -> Table:
             ", ".join(map(str, leak.lines)),
             _shown(leak.fix),
         )
-    return keep_words_whole(table, "secret", "first lines")
+    return table
 
 
 def _print(out: Console, result: FileAudit) -> None:
     if not result.parsed:
         out.print(f"{_shown(result.file)}: no line could be read as a log event")
         return
-    out.print(_essentials(result))
+    print_table(out, _essentials(result))
     if result.leaks:
-        out.print(_leaks(result))
+        print_table(out, _leaks(result))
     if result.impossible:
         out.print("[bold]Impossible with this log:[/] " + ", ".join(result.impossible))
     out.print()
@@ -155,7 +155,7 @@ def audit(  # noqa: PLR0917 - one parameter per click option
         logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--login-path") from None
-    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+    out = console()
     failing = False
     for path in files:
         try:

@@ -16,13 +16,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from apiwatch.cli._tables import keep_words_whole
-from apiwatch.detect import Engine, builtin_dir, load_rules, parse_duration, sigmahq_dir
-from apiwatch.model import ApiwatchError, ConfigError, Event
+from apiwatch.cli._common import login_path_option
+from apiwatch.cli._tables import console, print_table
+from apiwatch.detect import (
+    Engine,
+    builtin_dir,
+    load_rules,
+    parse_duration,
+    placeholder_values,
+    sigmahq_dir,
+)
+from apiwatch.model import ApiwatchError, ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import (
-    DEFAULT_LOGINS,
     FORMATS,
     FormatUnknownError,
     LogFile,
@@ -64,19 +71,12 @@ def read_placeholders(path: Path) -> dict[str, list[str]]:
     hint = "--placeholders"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return placeholder_values(data, str(path))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0]
         raise click.BadParameter(f"{path}: {reason}", param_hint=hint) from None
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"{path}: expected a mapping of names to values", param_hint=hint)
-    out: dict[str, list[str]] = {}
-    for name, values in data.items():
-        items = values if isinstance(values, list) else [values]
-        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in items):
-            message = f"{path}: {name}: values must be strings or numbers"
-            raise click.BadParameter(message, param_hint=hint)
-        out[str(name)] = [str(v) for v in items]
-    return out
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _first_time(path: str, fmt: str | None, logins: LoginPatterns | None) -> float:
@@ -134,7 +134,7 @@ def _shown(text: str) -> str:
 
 
 def _table(incidents: list[Incident]) -> Table:
-    table = Table(title=f"{len(incidents)} incidents", show_lines=True)
+    table = Table(title=plural(len(incidents), "incident"), show_lines=True)
     for column in (
         "severity",
         "incident",
@@ -144,7 +144,7 @@ def _table(incidents: list[Incident]) -> Table:
         "compromised",
         "objects exposed",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for inc in incidents:
         attackers = ", ".join(inc.attackers[:5]) + (
             f" (+{len(inc.attackers) - 5})" if len(inc.attackers) > 5 else ""
@@ -158,7 +158,7 @@ def _table(incidents: list[Incident]) -> Table:
             _shown(", ".join(inc.accounts_compromised) or "-"),
             _shown(", ".join(inc.objects_exposed[:10]) or "-"),
         )
-    return keep_words_whole(table, "incident", "compromised")
+    return table
 
 
 @click.command()
@@ -198,17 +198,12 @@ def _table(incidents: list[Incident]) -> Table:
     default=None,
     help=f"Exit with code {EXIT_FINDINGS} when an incident is at least this severe (for CI).",
 )
-@click.option(
-    "--login-path",
-    "login_paths",
-    multiple=True,
-    metavar="REGEX",
-    help="Access logs: a path regex of login routes (repeatable; replaces the defaults).",
-)
+@login_path_option
 @click.option(
     "--lateness",
     default="60s",
     show_default=True,
+    metavar="DURATION",
     help="How far out of time order events may be (access logs are written when a response ends).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
@@ -220,7 +215,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     placeholders: Path | None,
     as_json: bool,
     fail_on: str | None,
-    login_paths: tuple[str, ...],
+    logins: LoginPatterns,
     lateness: str,
     quiet: bool,
 ) -> None:
@@ -231,8 +226,9 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     plain or gzip, "-" for stdin, syslog/CRI/Docker-wrapped or not. Several files are read
     oldest first.
     Access logs name no account, so login attempts are inferred from POSTs to login-looking
-    routes (…/login, …/signin, …/session(s), …/token, …/oauth/token; 401/403 failed, 2xx/3xx
-    succeeded) and incidents have fewer details than from ECS events.
+    routes (…/login, …/signin, …/session, …/sessions, …/token, …/oauth/token, or those of
+    --login-path; 401/403 failed, 2xx/3xx succeeded) and incidents have fewer details than
+    from ECS events.
 
     Exit codes: 0 done, 1 error, 3 an incident at or above --fail-on.
     """
@@ -242,10 +238,6 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         window = parse_duration(lateness)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--lateness") from exc
-    try:
-        logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--login-path") from None
     packs = [builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])]
     ruleset = load_rules(packs, read_placeholders(placeholders) if placeholders else None)
     if ruleset.errors:
@@ -272,18 +264,18 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         engine.flush()
     elapsed = time.perf_counter() - started
     incidents = engine.incidents()
-    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
     if as_json:
         encoder = msgspec.json.Encoder()
         for incident in incidents:
             sys.stdout.write(encoder.encode(incident_json(incident)).decode() + "\n")
     else:
-        out.print(_table(incidents))
+        print_table(console(), _table(incidents), empty="no incidents found")
     stats = engine.stats
     err.print(
-        f"{stats.events:,} events in {elapsed:.1f} s ({stats.events / max(elapsed, 1e-9):,.0f}/s), "
-        f"{errors.count:,} bad lines skipped, {stats.late:,} late, {len(ruleset.rules)} rules, "
-        f"{len(incidents)} incidents"
+        f"{plural(stats.events, 'event')} in {elapsed:.1f} s "
+        f"({stats.events / max(elapsed, 1e-9):,.0f}/s), {plural(errors.count, 'bad line')} "
+        f"skipped, {stats.late:,} late, {plural(len(ruleset.rules), 'rule')}, "
+        f"{plural(len(incidents), 'incident')}"
     )
     if fail_on is not None and any(
         severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents

@@ -16,13 +16,12 @@ import click
 from apiwatch.cli._common import (
     discard_new_store,
     open_configured_store,
-    plural,
     settings_for,
     store_options,
 )
 from apiwatch.cli._config import Settings
 from apiwatch.cli._listen import bound_port, check_tls, listen
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, plural
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
 
@@ -38,10 +37,16 @@ _RETENTION_EVERY = 3600.0
 
 @click.command()
 @store_options
-@click.option("--host", help="Address to listen on (default 127.0.0.1; APIWATCH_HOST).")
+@click.option("--host", metavar="ADDRESS",
+              help="Address to listen on, e.g. 0.0.0.0 for every IPv4 one (default 127.0.0.1; "
+              "APIWATCH_HOST).")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8470; APIWATCH_PORT).")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="PEM certificate (chain) to serve HTTPS with, with --tls-key "
+              "(APIWATCH_TLS_CERT).")  # fmt: skip
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Its PEM private key, readable by its owner only "
+              "(APIWATCH_TLS_KEY).")  # fmt: skip
 @click.option(
     "--detect/--no-detect",
     default=None,
@@ -242,6 +247,7 @@ def _log_config(level: str) -> dict[str, Any]:
 
 def server_settings(settings: Settings) -> ServerSettings:
     """The collector's settings from the command's (`ConfigError` for a value it refuses)."""
+    from apiwatch.detect import placeholder_values  # noqa: PLC0415 - the cli extra
     from apiwatch.server import ServerSettings  # noqa: PLC0415 - the server extra
 
     return ServerSettings(
@@ -253,6 +259,7 @@ def server_settings(settings: Settings) -> ServerSettings:
         detect=settings.detect,
         rules=settings.rules,
         sigmahq=settings.sigmahq,
+        placeholders=placeholder_values(settings.placeholders or {}, "[placeholders]"),
         lateness=settings.lateness,
         future_skew=settings.future_skew,
         max_event_age=settings.max_event_age,

@@ -5,7 +5,14 @@ Pure: no I/O, no wall clock. `load_rules` reads rule files; `Engine` runs them o
 
 from apiwatch.detect.engine import Engine, EngineStats
 from apiwatch.detect.fields import SIGMA_TAXONOMY, canonical_field, infer_route, to_record
-from apiwatch.detect.loader import RuleSet, builtin_dir, load_rules, parse_duration, sigmahq_dir
+from apiwatch.detect.loader import (
+    RuleSet,
+    builtin_dir,
+    load_rules,
+    parse_duration,
+    placeholder_values,
+    sigmahq_dir,
+)
 from apiwatch.detect.rules import Problem
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "infer_route",
     "load_rules",
     "parse_duration",
+    "placeholder_values",
     "sigmahq_dir",
     "to_record",
 ]

@@ -85,6 +85,7 @@ FIELDS: Final[frozenset[str]] = frozenset(
         "http.request.method",
         "http.request.referrer",
         "http.response.status_code",
+        "http.version",
         "url.path",
         "url.query",
         "url.original",
@@ -232,12 +233,16 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
     source = event.source
     ip = source.ip if source is not None else None
     http = event.http
-    method = status = None
+    method = status = referrer = size = version = None
     if http is not None:
-        if http.request is not None:
-            method = http.request.method
-        if http.response is not None:
-            status = http.response.status_code
+        version = http.version
+        request = http.request
+        if request is not None:
+            method, referrer = request.method, request.referrer
+        response = http.response
+        if response is not None:
+            status = response.status_code
+            size = response.body.bytes if response.body is not None else None
     url = event.url
     path = query = domain = original = None
     if url is not None:
@@ -263,6 +268,9 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
         "source.address": source.address if source is not None else None,
         "http.request.method": method,
         "http.response.status_code": status,
+        "http.request.referrer": referrer,
+        "http.response.body.bytes": size,
+        "http.version": version,
         "url.path": path,
         "url.query": query or None,
         "url.original": original,
@@ -281,9 +289,6 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
     if labels:
         for label, text in labels.items():
             values["labels." + label] = text
-    if event.extra:
-        values["http.request.referrer"] = _extra_referrer(event.extra)
-        values["http.response.body.bytes"] = _extra_body_bytes(event.extra)
     lower: dict[str, str] = {}
     for key in values if lowered is None else lowered:
         value = values.get(key)
@@ -292,24 +297,3 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
         elif value is not None and lowered is not None:
             lower[key] = str(value)
     return Record(event, values, lower)
-
-
-def _extra_body_bytes(extra: dict[str, Any]) -> int | None:
-    """ECS ``http.response.body.bytes``, which apiwatch's `Event` keeps in ``extra``."""
-    node: Any = extra
-    for key in ("http", "response", "body", "bytes"):
-        if not isinstance(node, dict):
-            return None
-        node = node.get(key)
-    return node if isinstance(node, int) and not isinstance(node, bool) else None
-
-
-def _extra_referrer(extra: dict[str, Any]) -> str | None:
-    http = extra.get("http")
-    if not isinstance(http, dict):
-        return None
-    request = http.get("request")
-    if not isinstance(request, dict):
-        return None
-    referrer = request.get("referrer")
-    return referrer if isinstance(referrer, str) else None

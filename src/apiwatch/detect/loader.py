@@ -40,8 +40,16 @@ from apiwatch.detect.rules import (
     SilenceRule,
 )
 from apiwatch.model.alert import SEVERITIES
+from apiwatch.model.errors import ConfigError
 
-__all__ = ["RuleSet", "builtin_dir", "load_rules", "parse_duration", "sigmahq_dir"]
+__all__ = [
+    "RuleSet",
+    "builtin_dir",
+    "load_rules",
+    "parse_duration",
+    "placeholder_values",
+    "sigmahq_dir",
+]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -140,6 +148,22 @@ def _rule_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                     yield child
         else:
             yield path
+
+
+def placeholder_values(data: object, where: str) -> dict[str, list[str]]:
+    """``expand`` placeholder values as configured (``name = value`` or ``name = [values]``,
+    strings or numbers), checked; `ConfigError` naming ``where`` and the name otherwise."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of placeholder names to values")
+    out: dict[str, list[str]] = {}
+    for name, values in data.items():
+        items = values if isinstance(values, list) else [values]
+        if not items or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in items
+        ):
+            raise ConfigError(f"{where}: {name}: give a string or number, or a list of them")
+        out[str(name)] = [str(v) for v in items]
+    return out
 
 
 def load_rules(paths: Iterable[str | Path], placeholders: Placeholders | None = None) -> RuleSet:
@@ -461,7 +485,10 @@ def _expand(node: Any, placeholders: dict[str, Sequence[str]]) -> None:
 
             def values(placeholder: st.Placeholder) -> Iterator[st.SigmaString]:
                 if placeholder.name not in placeholders:
-                    reason = f"placeholder %{placeholder.name}% has no values (set placeholders)"
+                    reason = (
+                        f"placeholder %{placeholder.name}% has no values ([placeholders] in "
+                        "apiwatch.toml, or scan --placeholders)"
+                    )
                     raise Unsupported(reason, node.field)
                 return (st.SigmaString(v) for v in placeholders[placeholder.name])
 

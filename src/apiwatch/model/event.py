@@ -24,6 +24,7 @@ __all__ = [
     "EventMeta",
     "Host",
     "Http",
+    "HttpBody",
     "HttpRequest",
     "HttpResponse",
     "Log",
@@ -102,17 +103,24 @@ class Source(_Part):
 class HttpRequest(_Part):
     method: str | None = None
     id: str | None = None
+    referrer: str | None = None
+
+
+class HttpBody(_Part):
+    bytes: int | None = None
 
 
 class HttpResponse(_Part):
     status_code: int | None = None
+    body: HttpBody | None = None
 
 
 class Http(_Part):
-    """ECS ``http.*``."""
+    """ECS ``http.*``; ``version`` is the protocol's ("1.1", "2.0")."""
 
     request: HttpRequest | None = None
     response: HttpResponse | None = None
+    version: str | None = None
 
 
 class Url(_Part):

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from apiwatch.detect import Engine, RuleSet, builtin_dir, load_rules, sigmahq_dir
-from apiwatch.model import ConfigError, Event
+from apiwatch.model import ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import Alert, Incident, severity_rank
 from apiwatch.server.metrics import Metrics
@@ -63,7 +63,7 @@ def load_ruleset(settings: ServerSettings) -> RuleSet:
     packs: list[str | Path] = [builtin_dir(), *settings.rules]
     if settings.sigmahq:
         packs.append(sigmahq_dir())
-    ruleset = load_rules(packs)
+    ruleset = load_rules(packs, settings.placeholders)
     if ruleset.errors:
         listed = "\n".join(f"  {problem}" for problem in ruleset.errors)
         count = len(ruleset.errors)
@@ -153,10 +153,10 @@ class Detector:
         if skipped:
             self._metrics.detect_skipped.inc(skipped)
             self._skipped_warning.warning(
-                "detection is behind: %d stored events were not fed to it (its queue holds "
-                "%d events); see apiwatch_detect_skipped_events",
-                skipped,
-                self._capacity,
+                "detection is behind: %s stored and not fed to it (its queue holds %s); see "
+                "apiwatch_detect_skipped_events",
+                plural(skipped, "event"),
+                plural(self._capacity, "event"),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from apiwatch.forward import ForwardTarget
@@ -77,6 +77,7 @@ class ServerSettings:
     detect: bool = True
     rules: tuple[str, ...] = ()
     sigmahq: bool = False
+    placeholders: Mapping[str, Sequence[str]] | None = None
     lateness: float = 2.0
     detect_queue_events: int = 100_000
     future_skew: float = 300.0

@@ -25,6 +25,7 @@ from apiwatch.model import (
     EventDecodeError,
     EventMeta,
     Http,
+    HttpBody,
     HttpRequest,
     HttpResponse,
     Source,
@@ -83,11 +84,18 @@ def request_event(  # noqa: PLR0917 - the fields of one request, all optional bu
     dataset: str,
     logins: LoginPatterns | None,
     domain: str | None = None,
+    challenged: bool = False,
+    version: str | None = None,
+    referrer: str | None = None,
+    size: int | None = None,
 ) -> Event:
     """One request as an `Event`; ``addr`` from `address`-able text, strings already `safe`
-    except ``agent`` and ``user`` ("-" or empty for none)."""
+    except ``agent`` and ``user`` ("-" or empty for none). ``challenged``: the answer carried an
+    HTTP authentication challenge (``WWW-Authenticate``), so a 401 is a refused login wherever
+    it is. ``version`` ("1.1"), ``referrer`` (already `safe`) and ``size`` (body bytes) are
+    optional."""
     ip, other = _addresses.get(addr) or address(addr)
-    kind = _REQUEST
+    kind = _LOGIN_FAIL if challenged and status == 401 else _REQUEST
     if (
         logins is not None
         and status is not None
@@ -112,7 +120,11 @@ def request_event(  # noqa: PLR0917 - the fields of one request, all optional bu
             dataset=dataset,
         ),
         source=Source(ip=ip, address=other),
-        http=Http(request=HttpRequest(method=method), response=HttpResponse(status_code=status)),
+        http=Http(
+            request=HttpRequest(method=method, referrer=referrer),
+            response=HttpResponse(status_code=status, body=HttpBody(bytes=size) if size else None),
+            version=version,
+        ),
         url=Url(path=path, query=query, domain=domain),
         user_agent=UserAgent(original=agent) if agent is not None else None,
         user=User(name=safe(user)) if user and user != "-" else None,

@@ -32,7 +32,9 @@ Choices:
   ``authn_login_fail``, 2xx/3xx ``authn_login_success``; any other line is ``http_request``.
   ``event.category``/``type``/``severity`` come from the action's `Action.spec`; ``event.outcome``
   is success below status 400, failure from 400 on.
-- The body size, referer and trailing fields are not kept: apiwatch's `Event` has no field for them.
+- The HTTP version gives ``http.version``, ``$http_referer`` ``http.request.referrer`` ("-" for
+  none) and ``$body_bytes_sent`` ``http.response.body.bytes`` (0 and "-" for none); trailing
+  fields are not kept.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 
 from apiwatch.model import Event, EventDecodeError
 from apiwatch.sources._http import is_ip, request_event, split_request
+from apiwatch.sources._text import safe
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
 __all__ = ["DATASET", "is_access_line", "parse_access_line"]
@@ -53,10 +56,7 @@ _QUOTED = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _TIME = r"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]"
 # The strict $time_local shape is what ends the lazy $remote_user: nginx escapes '"' there, so
 # '] "' can only follow the real timestamp.
-_REST = (
-    rf"{_TIME} {_QUOTED} (\d{{3}}) (?:\d+|-)"
-    rf'(?: "(?:[^"\\]*(?:\\.[^"\\]*)*)" {_QUOTED}(?: .*)?)?\r?\n?'
-)
+_REST = rf"{_TIME} {_QUOTED} (\d{{3}}) (\d+|-)(?: {_QUOTED} {_QUOTED}(?: .*)?)?\r?\n?"
 _LINE = re.compile(rf"(\S+) \S+ (.+?) {_REST}")
 _fullmatch = _LINE.fullmatch
 # ``%v %h %l %u ...`` / ``$host $remote_addr - $remote_user ...``: a virtual host first.
@@ -74,6 +74,7 @@ _MONTHS = {
 _CACHE_LIMIT = 8192
 
 _times: dict[str, datetime] = {}
+_versions = {"1.0": "1.0", "1.1": "1.1", "2.0": "2.0"}
 
 
 def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGINS) -> Event | None:
@@ -87,7 +88,7 @@ def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGIN
         if not line or line.isspace():
             return None
         raise EventDecodeError(_diagnose(line.rstrip("\r\n")))
-    addr, user, when, request, status_text, agent = match.groups()
+    addr, user, when, request, status_text, size, referrer, agent = match.groups()
     if not is_ip(addr):
         addr, user = _prefixed(line, addr, user)
     timestamp = _times.get(when) or _parse_time(when)
@@ -95,7 +96,16 @@ def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGIN
     return request_event(
         timestamp, addr, method, path, query, int(status_text), agent, user,
         dataset=DATASET, logins=logins, domain=domain,
+        version=_version(request) if method else None,
+        referrer=safe(referrer) if referrer and referrer != "-" else None,
+        size=int(size) if size != "-" else None,
     )  # fmt: skip
+
+
+def _version(request: str) -> str | None:
+    """The ``x`` of ``METHOD TARGET HTTP/x`` (`split_request` found the method)."""
+    version = request[request.rfind(" ") + 6 :]
+    return _versions.get(version) or safe(version) if version else None
 
 
 def _prefixed(line: str, addr: str, user: str) -> tuple[str, str]:

@@ -15,7 +15,8 @@ A line without a client address (start-up notices, worker crashes) is refused: i
 server, not about anyone the rules could act on. Times carry no zone: they are taken as UTC.
 
 Also here: Magento's CrowdSec extension events (``[time] crowdsec-events.INFO: {json} []``),
-open-appsec's JSON security log and Sympa's ``wwsympa`` syslog lines.
+open-appsec's JSON security log and Sympa's ``wwsympa`` syslog lines (its "Unknown action X" is
+a 404 for the path ``/X``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from apiwatch.model import (
     EventMeta,
     Http,
     HttpRequest,
+    HttpResponse,
     Log,
     Source,
     Url,
@@ -224,6 +226,7 @@ _SYMPA = re.compile(
     r"(.*?)\r?\n?"
 )
 _SYMPA_TAG = re.compile(r"\[(\w+) ([^\]]*)\] ?")
+_SYMPA_UNKNOWN = re.compile(r"Unknown action (\S+)")
 
 
 def parse_sympa(line: str, _: LoginPatterns | None) -> Event:
@@ -239,6 +242,8 @@ def parse_sympa(line: str, _: LoginPatterns | None) -> Event:
     if not is_ip(client):
         raise EventDecodeError("wwsympa line without a [client IP address]")
     user = tags.get("user")
+    message = _SYMPA_TAG.sub("", text).strip()
+    unknown = _SYMPA_UNKNOWN.fullmatch(message)
     return Event(
         timestamp=syslog_time(when),
         event=EventMeta(
@@ -246,11 +251,15 @@ def parse_sympa(line: str, _: LoginPatterns | None) -> Event:
             kind="event",
             category=["web"],
             type=["info"],
+            outcome="failure" if unknown else None,
             dataset="sympa.wwsympa",
         ),
-        message=safe(_SYMPA_TAG.sub("", text).strip()),
+        message=safe(message),
         log=Log(level=level.lower()),
         source=Source(ip=address(client)[0]),
+        # "Unknown action X" is wwsympa's not-found: the client asked for the path /X
+        http=Http(response=HttpResponse(status_code=404)) if unknown else None,
+        url=Url(path=safe(f"/{unknown[1].lstrip('/')}")) if unknown else None,
         user=User(name=safe(user)) if user and user != "nobody" else None,
     )
 

