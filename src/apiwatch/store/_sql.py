@@ -58,6 +58,11 @@ _DEDUP_CHUNK = 500
 # What `SqlStore.full_reason` writes (and removes) to see whether a full store has room again:
 # a batch's worth, so that "room again" means room for events, not for one small row.
 _WRITE_PROBE_BYTES = 64 * 1024
+# ... or as much as the append that failed needs: its payloads take about four times their size
+# once encrypted, indexed and written as whole pages (a WAL frame per page changed), and a probe
+# smaller than that could fit in the room the failed append left and report room too early.
+_FOOTPRINT = 4
+_MAX_PROBE_BYTES = 32 * 1024 * 1024
 # Columns added after a table was first shipped: (table, column, type), all nullable.
 _ADDED_COLUMNS = (
     ("api_keys", "services", "TEXT"),
@@ -94,6 +99,7 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
         self.keyring = keyring
         self._write_lock = threading.Lock()
         self._full: str | None = None  # why the last write failed for lack of space
+        self._failed_bytes = 0  # the payload bytes of the append that failed for lack of space
         #: The collector's ``anchor_file`` (see `apiwatch.store._anchor`), when set.
         self.anchor_writer: AnchorWriter | None = None
         # Heads signed by the open transaction: offered to the anchor writer once committed.
@@ -183,12 +189,14 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
                 self.anchor_writer.offer(self._signed_events, self._signed_ledger)
 
     def full_reason(self) -> str | None:
-        """None while writes succeed. Once one failed for lack of space, a batch-sized write is
-        tried (and undone) on each call, and the one-line reason returned while it still fails;
-        any write that succeeds, this one or another, ends it."""
+        """None while writes succeed. Once one failed for lack of space, a write the size of the
+        append that failed (at least a batch's worth) is tried (and undone) on each call, and
+        the one-line reason returned while it still fails; any write that succeeds, this one or
+        another, ends it."""
         if self._full is None:
             return None
-        probe = os.urandom(_WRITE_PROBE_BYTES // 2).hex()  # random: no compression shrinks it
+        size = min(max(_WRITE_PROBE_BYTES, _FOOTPRINT * self._failed_bytes), _MAX_PROBE_BYTES)
+        probe = os.urandom(size // 2).hex()  # random: no compression shrinks it
         try:
             with self._transaction() as cursor:
                 m = self.mark
@@ -285,8 +293,12 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
     # -- appending -------------------------------------------------------------------------------
 
     def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
-        with self._transaction(exclusive=True) as cursor:
-            return self._append_locked(cursor, batches)
+        try:
+            with self._transaction(exclusive=True) as cursor:
+                return self._append_locked(cursor, batches)
+        except StoreFullError:
+            self._failed_bytes = sum(len(line.payload) for b in batches for line in b.lines)
+            raise
 
     def _append_locked(self, cursor: Any, batches: Sequence[Batch]) -> list[AppendResult]:
         now = _now_us()

@@ -361,7 +361,7 @@ class Store(Protocol):
 
     def full_reason(self) -> str | None:
         """None while writes succeed; after a write failed for lack of space, why, for as long
-        as a batch-sized write (tried on each call, then undone) still fails."""
+        as a write the size of the failed append (tried on each call, then undone) still fails."""
         ...
 
     def reads(self, limit: int = 100) -> list[ReadRecord]: ...
