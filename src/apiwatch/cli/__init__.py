@@ -74,6 +74,7 @@ def _register() -> None:
     from apiwatch.cli.explain import explain  # noqa: PLC0415
     from apiwatch.cli.incidents import alerts, incidents  # noqa: PLC0415
     from apiwatch.cli.keys import keys  # noqa: PLC0415
+    from apiwatch.cli.logaudit import audit  # noqa: PLC0415
     from apiwatch.cli.rules import rules  # noqa: PLC0415
     from apiwatch.cli.scan import scan  # noqa: PLC0415
     from apiwatch.cli.serve import serve  # noqa: PLC0415
@@ -90,6 +91,7 @@ def _register() -> None:
     cli.add_command(backup)
     cli.add_command(restore)
     cli.add_command(config)
+    cli.add_command(audit)
 
 
 _register()

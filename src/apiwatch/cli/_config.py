@@ -72,6 +72,8 @@ class Settings:
     #: Proxies whose X-Forwarded-For / X-Forwarded-Proto the collector believes (comma-separated
     #: addresses or networks, or *); None: none, the client is the peer of the connection.
     forwarded_allow_ips: str | None = None
+    #: The ``[[forward]]`` tables as written (forwarders to SIEMs); file only.
+    forward: list[dict[str, Any]] | None = None
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -90,6 +92,8 @@ _FALSE = ("false", "0", "no", "off")
 
 _TABLES = frozenset({"respond", "placeholders"})
 """Settings that are whole TOML tables, kept as written (their own parser checks them)."""
+_ARRAYS = frozenset({"forward"})
+"""Settings that are arrays of TOML tables (``[[forward]]``), kept as written likewise."""
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
@@ -97,6 +101,10 @@ def _coerce(name: str, value: Any, where: str) -> Any:
     if name in _TABLES:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")
+        return value
+    if name in _ARRAYS:
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise ConfigError(f"{where}: {name} must be written as [[{name}]] tables")
         return value
     if name == "forwarded_allow_ips" and isinstance(value, list):
         value = ",".join(str(item) for item in value)  # a TOML array of addresses
@@ -195,7 +203,7 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     flat: dict[str, Any] = {}
     for key, value in document.items():
-        if key in _TABLES:
+        if key in _TABLES or key in _ARRAYS:
             flat[key] = value
         elif isinstance(value, dict):  # [server] host = ... is the same as server_host? keep flat
             for inner, inner_value in value.items():
@@ -218,7 +226,7 @@ def load_settings(config: str | None, **flags: Any) -> Settings:
     env = {
         name: _coerce(name, os.environ[f"APIWATCH_{name.upper()}"], f"APIWATCH_{name.upper()}")
         for name in _TYPES
-        if f"APIWATCH_{name.upper()}" in os.environ and name not in _TABLES
+        if f"APIWATCH_{name.upper()}" in os.environ and name not in _TABLES | _ARRAYS
     }
     settings = replace(settings, **env)
     given = {

@@ -28,8 +28,8 @@ def config() -> None:
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Settings file (default ./apiwatch.toml when present).")  # fmt: skip
 def check(config_file: str | None) -> None:
-    """Validate the settings, the [respond] table, the TLS pair and the rules the collector
-    would load, without starting anything."""
+    """Validate the settings, the [respond] table, the [[forward]] tables, the TLS pair and
+    the rules the collector would load, without starting anything."""
     from apiwatch.cli.serve import _safe_url, server_settings  # noqa: PLC0415 - server extra
     from apiwatch.server import load_ruleset  # noqa: PLC0415 - the server extra
 
@@ -47,6 +47,9 @@ def check(config_file: str | None) -> None:
     if collector.respond is not None:
         policies = len(collector.respond.policies)
         parts.append(plural(policies, "response policy", "response policies"))
+    if collector.forward:
+        names = ", ".join(target.name for target in collector.forward)
+        parts.append(f"forwarding to {names}")
     source = config_file or ("apiwatch.toml" if Path("apiwatch.toml").exists() else "defaults")
     click.echo(f"{source}: ok: {'; '.join(parts)}")
 

@@ -26,6 +26,7 @@ from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
 
 if TYPE_CHECKING:
+    from apiwatch.forward import ForwardTarget
     from apiwatch.respond import ResponseConfig
     from apiwatch.server import ServerSettings
 
@@ -267,7 +268,15 @@ def server_settings(settings: Settings) -> ServerSettings:
         export_nginx=settings.export_nginx,
         export_nftables=settings.export_nftables,
         export_ipset=settings.export_ipset,
+        forward=_forward_targets(settings),
     )
+
+
+def _forward_targets(settings: Settings) -> tuple[ForwardTarget, ...]:
+    """The checked ``[[forward]]`` tables; a mistake in one stops the start, naming it."""
+    from apiwatch.forward import parse_forward  # noqa: PLC0415
+
+    return parse_forward(settings.forward or [])
 
 
 def _safe_url(settings: Settings) -> str:

@@ -1,7 +1,8 @@
 """`create_app`: the collector as an ASGI application over a `Store`.
 
-Nothing starts at import or at creation: the commit thread and the detection thread run from the
-app's startup to its shutdown (the ASGI lifespan); shutdown commits every batch already
+Nothing starts at import or at creation: the commit thread, the detection thread and the
+forwarders' threads (``settings.forward``) run from the app's startup to its shutdown (the ASGI
+lifespan); shutdown commits every batch already
 submitted, then lets detection finish what was committed and save it, before it ends. The caller
 owns the store and closes it after the server has stopped.
 
@@ -32,6 +33,7 @@ from apiwatch.server import (
     _query_api,
 )
 from apiwatch.server._detection import Detector, load_ruleset
+from apiwatch.server._forwarding import Forwarding, ForwardMetrics
 from apiwatch.server._respond import Exports, ResponseService
 from apiwatch.server._schemas import drop_validation_errors, event_schemas
 from apiwatch.server._state import ServerState
@@ -81,6 +83,12 @@ def create_app(
         detector=detector,
     )
 
+    forwarding = (
+        Forwarding(store, settings.forward, ForwardMetrics(metrics.registry))
+        if settings.forward
+        else None
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if detector:
@@ -88,6 +96,8 @@ def create_app(
         if responder:
             responder.start()
         committer.start()
+        if forwarding:
+            forwarding.start()
         try:
             yield
         finally:
@@ -96,6 +106,8 @@ def create_app(
                 await run_in_threadpool(detector.stop)
             if responder:
                 await run_in_threadpool(responder.close)
+            if forwarding:
+                await run_in_threadpool(forwarding.stop)
 
     app = FastAPI(
         title="apiwatch collector",

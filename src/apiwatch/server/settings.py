@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from apiwatch.forward import ForwardTarget
 from apiwatch.model import ConfigError
 from apiwatch.respond import ResponseConfig
 
@@ -53,6 +54,10 @@ class ServerSettings:
     from ``respond_environ`` (the process environment when None). ``export_nginx``,
     ``export_nftables`` and ``export_ipset`` are files the active bans are written to for other
     enforcement points (rewritten atomically when bans change and as they expire).
+
+    Forwarding (``forward``, the parsed ``[[forward]]`` tables) delivers stored events, alerts
+    and incidents to other systems, each forwarder from a durable cursor of its own (see
+    `apiwatch.server._forwarding`).
     """
 
     max_body_bytes: int = 10 * _MIB
@@ -83,6 +88,7 @@ class ServerSettings:
     export_nginx: str | None = None
     export_nftables: str | None = None
     export_ipset: str | None = None
+    forward: tuple[ForwardTarget, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.rules, str | bytes) or not all(isinstance(r, str) for r in self.rules):

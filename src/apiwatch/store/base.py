@@ -361,7 +361,7 @@ class Store(Protocol):
 
     def full_reason(self) -> str | None:
         """None while writes succeed; after a write failed for lack of space, why, for as long
-        as a batch-sized write (tried on each call, then undone) still fails."""
+        as a write the size of the failed append (tried on each call, then undone) still fails."""
         ...
 
     def reads(self, limit: int = 100) -> list[ReadRecord]: ...
@@ -495,6 +495,32 @@ class Store(Protocol):
 
     def is_allowed(self, scope: str, value: str) -> bool:
         """Whether `allow_match` finds an entry."""
+        ...
+
+    # -- forwarding (see `apiwatch.store._forwarding`) -------------------------------------------
+
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` stored events numbered above ``seq``, in order: ``(seq, line)``."""
+        ...
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest stored event (0 when there is none)."""
+        ...
+
+    def detections_after(
+        self, kind: str, cursor: str | None, limit: int
+    ) -> tuple[list[Alert] | list[Incident], str | None]:
+        """Up to ``limit`` alerts (``kind`` ``alert``) or incidents (``incident``) saved after
+        ``cursor``, in the order they were saved (an updated record comes again), and the
+        cursor after the last."""
+        ...
+
+    def forward_cursor(self, name: str) -> str | None:
+        """The cursor a forwarder saved under ``name``, or None."""
+        ...
+
+    def save_forward_cursor(self, name: str, cursor: str) -> None:
+        """Durably remember a forwarder's ``cursor`` under ``name``."""
         ...
 
     def count(self) -> int: ...
