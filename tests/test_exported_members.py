@@ -31,6 +31,7 @@ MODEL_API = [
     "EventMeta",
     "Host",
     "Http",
+    "HttpBody",
     "HttpRequest",
     "HttpResponse",
     "Incident",
@@ -108,6 +109,7 @@ DETECT_API = [
     "infer_route",
     "load_rules",
     "parse_duration",
+    "placeholder_values",
     "sigmahq_dir",
     "to_record",
 ]
