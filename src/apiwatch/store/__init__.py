@@ -29,7 +29,13 @@ from apiwatch.store._manual import (
 from apiwatch.store._probe import check_sqlite_store, postgres_module_missing
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store.base import (
+    INCIDENT_STATES,
+    ROLES,
     SCOPES,
+    ConsoleSession,
+    ConsoleUser,
+    IncidentState,
+    MinuteCounts,
     ApiKey,
     AppendResult,
     Batch,
@@ -50,8 +56,14 @@ from apiwatch.store.crypto import Keyring
 
 __all__ = [
     "DEFAULT_DB",
+    "INCIDENT_STATES",
     "MANUAL",
+    "ROLES",
     "SCOPES",
+    "ConsoleSession",
+    "ConsoleUser",
+    "IncidentState",
+    "MinuteCounts",
     "Anchor",
     "ApiKey",
     "AppendResult",

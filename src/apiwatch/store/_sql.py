@@ -21,7 +21,7 @@ import msgspec
 
 from apiwatch.model import ApiwatchError, ConfigError
 from apiwatch.model.alert import Alert, Incident
-from apiwatch.store import _decisions, _detections, _keys, _ledger
+from apiwatch.store import _console, _decisions, _detections, _keys, _ledger
 from apiwatch.store._anchor import AnchorWriter, SignedHead
 from apiwatch.store._rows import (
     Row,
@@ -78,7 +78,7 @@ def _now_us() -> int:
     return micros(datetime.now(UTC))
 
 
-class SqlStore(_decisions.DecisionTables, Verifying, ABC):
+class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, Verifying, ABC):
     """Shared implementation; subclasses provide connections and dialect details."""
 
     mark = "?"
@@ -152,6 +152,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
             *_detections.schema(blob, big),
             *_ledger.schema(blob, big),
+            *_console.schema(blob, big),
         ]
 
     @contextmanager
@@ -308,6 +309,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, accepted, now)
+            self._roll_up(cursor, (line.event for line, _ in accepted))
         return results
 
     def seal(self, lines: Sequence[StoredLine], key_name: str) -> list[StoredLine]:
