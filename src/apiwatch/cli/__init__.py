@@ -81,6 +81,7 @@ def _register() -> None:
     from apiwatch.cli.simulate import simulate  # noqa: PLC0415
     from apiwatch.cli.status import status  # noqa: PLC0415
     from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
+    from apiwatch.cli.users import users  # noqa: PLC0415
 
     for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify,
                     decisions, allowlist, anchor, move_signing_key):  # fmt: skip
@@ -90,6 +91,7 @@ def _register() -> None:
     cli.add_command(backup)
     cli.add_command(restore)
     cli.add_command(config)
+    cli.add_command(users)
 
 
 _register()

@@ -26,6 +26,7 @@ from apiwatch.store.base import ConsoleSession, ConsoleUser, IncidentState, Minu
 
 __all__ = ["ConsoleTables", "count_minutes", "schema"]
 
+_CHUNK = 900  # addresses per query: under every back end's limit of bound parameters
 _LOGIN_FAILURES: Final = frozenset({"authn_login_fail", "authn_login_fail_max", "authn_login_lock"})
 
 
@@ -97,7 +98,8 @@ class ConsoleTables:
         m = self.mark
         cursor.executemany(
             f"""INSERT INTO event_minutes VALUES ({m}, {m}, {m}, {m}, {m})
-            ON CONFLICT (minute) DO UPDATE SET requests = event_minutes.requests + excluded.requests,
+            ON CONFLICT (minute) DO UPDATE SET
+            requests = event_minutes.requests + excluded.requests,
             login_failures = event_minutes.login_failures + excluded.login_failures,
             client_errors = event_minutes.client_errors + excluded.client_errors,
             server_errors = event_minutes.server_errors + excluded.server_errors""",
@@ -108,7 +110,10 @@ class ConsoleTables:
             ON CONFLICT (minute, ip) DO UPDATE SET
             requests = address_minutes.requests + excluded.requests,
             failures = address_minutes.failures + excluded.failures""",
-            [(minute, ip, count, failures[(minute, ip)]) for (minute, ip), count in requests.items()],
+            [
+                (minute, ip, count, failures[(minute, ip)])
+                for (minute, ip), count in requests.items()
+            ],
         )
 
     def minute_counts(self, since: datetime, until: datetime) -> list[MinuteCounts]:
@@ -120,8 +125,9 @@ class ConsoleTables:
             (micros(since) // 60_000_000, micros(until) // 60_000_000),
         )
         return [
-            MinuteCounts(from_micros(int(r[0]) * 60_000_000), int(r[1]), int(r[2]), int(r[3]),
-                         int(r[4]))  # fmt: skip
+            MinuteCounts(
+                from_micros(int(r[0]) * 60_000_000), int(r[1]), int(r[2]), int(r[3]), int(r[4])
+            )
             for r in rows
         ]
 
@@ -145,16 +151,40 @@ class ConsoleTables:
         self, addresses: Sequence[str], since: datetime, until: datetime
     ) -> dict[str, int]:
         """Requests of each of ``addresses`` in the minutes from ``since`` through ``until``."""
-        if not addresses:
-            return {}
+        found: dict[str, int] = {}
         m = self.mark
-        marks = ", ".join([m] * len(addresses))
-        rows = self._read_all(
-            f"SELECT ip, SUM(requests) FROM address_minutes WHERE ip IN ({marks}) AND "
-            f"minute >= {m} AND minute <= {m} GROUP BY ip",
-            (*addresses, micros(since) // 60_000_000, micros(until) // 60_000_000),
-        )
-        return {str(r[0]): int(r[1]) for r in rows}
+        bounds = (micros(since) // 60_000_000, micros(until) // 60_000_000)
+        for start in range(0, len(addresses), _CHUNK):
+            part = addresses[start : start + _CHUNK]
+            rows = self._read_all(
+                f"SELECT ip, SUM(requests) FROM address_minutes WHERE ip IN "
+                f"({', '.join([m] * len(part))}) AND minute >= {m} AND minute <= {m} GROUP BY ip",
+                (*part, *bounds),
+            )
+            found.update((str(r[0]), int(r[1])) for r in rows)
+        return found
+
+    def addresses_per_minute(
+        self, addresses: Sequence[str], since: datetime, until: datetime
+    ) -> dict[datetime, tuple[int, int]]:
+        """Requests and failures of ``addresses`` together, per minute from the minute of
+        ``since`` through that of ``until``."""
+        found: dict[int, list[int]] = {}
+        m = self.mark
+        bounds = (micros(since) // 60_000_000, micros(until) // 60_000_000)
+        for start in range(0, len(addresses), _CHUNK):
+            part = addresses[start : start + _CHUNK]
+            rows = self._read_all(
+                f"SELECT minute, SUM(requests), SUM(failures) FROM address_minutes WHERE "
+                f"minute >= {m} AND minute <= {m} AND ip IN ({', '.join([m] * len(part))}) "
+                f"GROUP BY minute",
+                (*bounds, *part),
+            )
+            for minute, requests, failures in rows:
+                counts = found.setdefault(int(minute), [0, 0])
+                counts[0] += int(requests)
+                counts[1] += int(failures)
+        return {from_micros(k * 60_000_000): (v[0], v[1]) for k, v in sorted(found.items())}
 
     # -- users ------------------------------------------------------------------------------------
 
@@ -262,8 +292,9 @@ class ConsoleTables:
         """Every incident state recorded, by incident id."""
         rows = self._read_all("SELECT id, status, by_name, at, note FROM incident_states")
         return {
-            str(r[0]): IncidentState(str(r[0]), str(r[1]), str(r[2]), from_micros(int(r[3])),
-                                     str(r[4]))  # fmt: skip
+            str(r[0]): IncidentState(
+                str(r[0]), str(r[1]), str(r[2]), from_micros(int(r[3])), str(r[4])
+            )
             for r in rows
         }
 

@@ -40,16 +40,22 @@ from apiwatch.model.alert import SEVERITIES, Alert, Incident
 from apiwatch.store._anchor import Anchor
 
 __all__ = [
+    "INCIDENT_STATES",
+    "ROLES",
     "SCOPES",
     "ApiKey",
     "AppendResult",
     "Batch",
+    "ConsoleSession",
+    "ConsoleUser",
     "DecisionChanges",
     "DecisionFilter",
     "DecisionPage",
     "DetectionFilter",
     "DetectionPage",
     "EventFilter",
+    "IncidentState",
+    "MinuteCounts",
     "Page",
     "ReadRecord",
     "Sealed",
@@ -57,12 +63,6 @@ __all__ = [
     "Store",
     "StoredLine",
     "VerifyReport",
-    "INCIDENT_STATES",
-    "ROLES",
-    "ConsoleSession",
-    "ConsoleUser",
-    "IncidentState",
-    "MinuteCounts",
 ]
 
 #: API key scopes: ``ingest`` sends events, ``read`` queries them, ``bouncer`` reads decisions,
@@ -368,7 +368,6 @@ class MinuteCounts:
     server_errors: int
 
 
-
 class Store(Protocol):
     """A durable, encrypted, tamper-evident event store (see the module docstring)."""
 
@@ -571,6 +570,12 @@ class Store(Protocol):
         self, addresses: Sequence[str], since: datetime, until: datetime
     ) -> dict[str, int]:
         """Requests of each address from the minute of ``since`` through that of ``until``."""
+        ...
+
+    def addresses_per_minute(
+        self, addresses: Sequence[str], since: datetime, until: datetime
+    ) -> dict[datetime, tuple[int, int]]:
+        """Requests and failures of ``addresses`` together, per minute."""
         ...
 
     def add_console_user(self, user: ConsoleUser) -> None: ...

@@ -1,0 +1,77 @@
+"""A running collector with its console, over a real store, with one console user per role.
+
+`ConsoleSite.login` signs in over HTTP exactly as a browser does (login form, its CSRF cookie,
+the session cookie); the browser tests (`test_browser.py`) drive Chromium against the same site.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apiwatch.server import ServerSettings, create_app
+from apiwatch.server.console._passwords import hash_password
+from apiwatch.store import ROLES, ConsoleUser, SqlStore, open_store
+from tests.server.conftest import add_keys, served
+
+PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class ConsoleSite:
+    """A running collector: URL, store, API keys; console users ``viewer``, ``analyst``,
+    ``admin`` (each with its role) share `PASSWORD`."""
+
+    url: str
+    store: SqlStore
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, follow_redirects=False)
+
+    def login(self, user: str, password: str = PASSWORD) -> tuple[httpx.Client, str]:
+        """A client signed in as ``user`` and the session's CSRF token."""
+        client = self.client()
+        response = self.attempt(client, user, password)
+        assert response.status_code == 303, response.text
+        page = client.get("/")
+        assert page.status_code == 200, page.text
+        return client, csrf_of(page.text)
+
+    def attempt(self, client: httpx.Client, user: str, password: str) -> httpx.Response:
+        form = client.get("/login")
+        return client.post("/login", data={"csrf": csrf_of(form.text), "username": user,
+                                           "password": password})  # fmt: skip
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)
+
+
+def add_users(store: SqlStore) -> None:
+    hashed = hash_password(PASSWORD)
+    for role in ROLES:
+        store.add_console_user(ConsoleUser(role, role, hashed, datetime.now(UTC)))
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[ConsoleSite]:
+    """A collector (live detection on, SQLite) with console users and API keys."""
+    store = open_store(f"sqlite:///{tmp_path}/console.db", key_file=tmp_path / "keys")
+    keys = add_keys(store)
+    keys["bouncer"] = store.create_key("bouncer", ["bouncer"])[1]
+    add_users(store)
+    try:
+        with served(create_app(store, ServerSettings())) as url:
+            yield ConsoleSite(url, store, keys)
+    finally:
+        store.close()
