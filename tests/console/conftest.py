@@ -32,9 +32,17 @@ class ConsoleSite:
     url: str
     store: SqlStore
     keys: dict[str, str] = field(default_factory=dict)
+    clients: list[httpx.Client] = field(default_factory=list)
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, follow_redirects=False)
+        """A client without a session (closed when the test ends)."""
+        client = httpx.Client(base_url=self.url, timeout=30, follow_redirects=False)
+        self.clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
 
     def login(self, user: str, password: str = PASSWORD) -> tuple[httpx.Client, str]:
         """A client signed in as ``user`` and the session's CSRF token."""
@@ -72,6 +80,10 @@ def site(tmp_path: Path) -> Iterator[ConsoleSite]:
     add_users(store)
     try:
         with served(create_app(store, ServerSettings())) as url:
-            yield ConsoleSite(url, store, keys)
+            running = ConsoleSite(url, store, keys)
+            try:
+                yield running
+            finally:
+                running.close()
     finally:
         store.close()
