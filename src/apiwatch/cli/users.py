@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.model import ConfigError
 from apiwatch.store import ROLES, ConsoleUser
 
 __all__ = ["users"]
@@ -40,7 +41,10 @@ def _password(prompt: bool) -> str:
 def _hash(password: str) -> str:
     from apiwatch.server.console._passwords import hash_password  # noqa: PLC0415 - server extra
 
-    return hash_password(password)
+    try:
+        return hash_password(password)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _name(name: str) -> str:
