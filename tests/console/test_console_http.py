@@ -211,7 +211,12 @@ def test_overview_series_read_the_rollups(site: ConsoleSite) -> None:
 
 @pytest.mark.parametrize(
     ("text", "shown"),
-    [("a\r\nb", "a\\r\\nb"), ("\x1b[31mred", "\\x1b[31mred"), ("ok", "ok"), ("\u202eevil", "\\u202eevil")],
+    [
+        ("a\r\nb", "a\\r\\nb"),
+        ("\x1b[31mred", "\\x1b[31mred"),
+        ("ok", "ok"),
+        ("\u202eevil", "\\u202eevil"),
+    ],
 )
 def test_control_characters_are_shown_as_escapes(text: str, shown: str) -> None:
     """CR, LF, ANSI escapes and bidi overrides in attacker text are shown, not obeyed."""
