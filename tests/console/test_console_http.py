@@ -28,7 +28,7 @@ def ingest(site: ConsoleSite, events: list[dict[str, object]]) -> None:
 
 
 def test_pages_carry_a_strict_csp_and_no_inline_script_or_style(site: ConsoleSite) -> None:
-    """Every page: CSP without unsafe-inline, frame-ancestors 'none', nosniff, no-referrer; and
+    """Every page: CSP without unsafe-inline, frame-ancestors 'none', nosniff, same-origin referrers; and
     no inline script, style element or style attribute for the CSP to have to block."""
     assert "unsafe-inline" not in CSP
     assert "frame-ancestors 'none'" in CSP
@@ -38,7 +38,7 @@ def test_pages_carry_a_strict_csp_and_no_inline_script_or_style(site: ConsoleSit
         assert response.status_code in (200, 303), path
         assert response.headers["content-security-policy"] == CSP
         assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["referrer-policy"] == "same-origin"
         html = response.text
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
         assert "<style" not in html, path
