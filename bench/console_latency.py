@@ -1,4 +1,4 @@
-"""Console latency: the overview on a large SQLite store, and the page of a 10,000-attacker incident.
+"""Console latency: the overview on a large SQLite store, and a 10,000-attacker incident page.
 
 The store is a real apiwatch SQLite store (opened by `open_store`, served by `create_app` under
 uvicorn on a free port of 127.0.0.1, a console user signed in over HTTP as a browser would). Its
@@ -42,7 +42,7 @@ from apiwatch.store import ConsoleUser, SqlStore, open_store
 
 SPAN_MINUTES = 7 * 24 * 60
 ADDRESSES_PER_MINUTE = 100
-PASSWORD = "benchmark passphrase"
+PASSWORD = "benchmark passphrase"  # noqa: S105 - the throwaway store's own user
 GOAL_MS = 300.0
 # Generated rows are numbered far above what the collector's own appends (console logins) take:
 # they carry no checkpoint, so the chain's tip stays where the collector left it.
@@ -71,8 +71,8 @@ def fill_events(store: SqlStore, path: Path, count: int, end: datetime) -> float
     connection.execute("DROP INDEX events_ts")
     connection.execute(
         f"""INSERT INTO events WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n
-        WHERE x < {count}) SELECT {SEQ_OFFSET} + x, randomblob(16), {start_us} + x * {step}, 'bench', 'shop',
-        'web-' || (x % 4), NULL, CASE WHEN x % 20 = 0 THEN 'authn_login_fail' ELSE
+        WHERE x < {count}) SELECT {SEQ_OFFSET} + x, randomblob(16), {start_us} + x * {step},
+        'bench', 'shop', 'web-' || (x % 4), NULL, CASE WHEN x % 20 = 0 THEN 'authn_login_fail' ELSE
         'http_request' END, CASE WHEN x % 20 = 0 THEN 'failure' ELSE 'success' END,
         CASE WHEN x % 20 = 0 THEN 401 WHEN x % 97 = 0 THEN 503 WHEN x % 13 = 0 THEN 404
         ELSE 200 END, '/api/orders/' || (x % 5000), NULL, 1, randomblob(200), randomblob(32)
@@ -121,10 +121,10 @@ def big_incident(store: SqlStore, path: Path, end: datetime, attackers: int) -> 
         requests=attackers * 3,
     )
     others = [
-        Incident(id=f"bench-{n}", title=f"Brute force {n}", severity=("high", "medium", "low")[n % 3],
-                 first_seen=end - timedelta(minutes=5 * n + 10), last_seen=end - timedelta(minutes=5 * n),
-                 rules=["brute-force-account"], attackers=[f"198.18.0.{n}"],
-                 accounts_targeted=[f"victim{n % 7}"], requests=40)
+        Incident(id=f"bench-{n}", title=f"Brute force {n}", severity=("high", "medium")[n % 2],
+                 first_seen=end - timedelta(minutes=5 * n + 10),
+                 last_seen=end - timedelta(minutes=5 * n), rules=["brute-force-account"],
+                 attackers=[f"198.18.0.{n}"], accounts_targeted=[f"victim{n % 7}"], requests=40)
         for n in range(60)
     ]  # fmt: skip
     store.save_detections([], [incident, *others])

@@ -115,8 +115,10 @@ class Tab:
         self.page.on("pageerror", lambda exc: self.problems.append(f"pageerror: {exc}"))
         self.page.on("dialog", lambda d: (self.problems.append(f"dialog: {d.message}"),
                                           d.dismiss()))  # fmt: skip
-        self.page.on("console", lambda m: m.type == "error" and self.problems.append(
-            f"console: {m.text}"))  # fmt: skip
+        self.page.on("console", lambda m: m.type == "error" and not m.text.startswith(
+            "Failed to load resource") and self.problems.append(f"console: {m.text}"))  # fmt: skip
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(
+            f"{r.status} {r.url}"))  # fmt: skip
 
     def login(self, user: str, password: str = PASSWORD) -> None:
         self.page.goto("/login")
@@ -203,12 +205,13 @@ def test_a_ban_appears_and_reaches_the_decision_stream(tab: Tab, seeded: Console
     tab.login("analyst")
     tab.page.goto(f"/incidents/{incident.id}")
     tab.page.locator(f"#attackers tr[data-address='{address}'] button.ban").click()
-    tab.page.wait_for_selector("#incident-decisions td:text-is('%s')" % address)
+    tab.page.wait_for_selector(f"#incident-decisions td:text-is('{address}')")
     tab.page.goto("/decisions")
     assert tab.page.locator(f"#decisions tr[data-value='{address}']").count() == 1
     tab.shot("decisions")
+    bouncer = {"X-Api-Key": seeded.keys["bouncer"]}
     stream = httpx.get(f"{seeded.url}/v1/decisions/stream", params={"startup": "true"},
-                       headers={"X-Api-Key": seeded.keys["bouncer"]}, timeout=30).json()  # fmt: skip
+                       headers=bouncer, timeout=30).json()  # fmt: skip
     assert address in [d["value"] for d in stream["new"] or []]
     tab.clean()
 
@@ -234,8 +237,9 @@ def test_every_page_renders_and_logout_ends_the_session(tab: Tab, seeded: Consol
     """Each main page opens without a script error (screenshots kept); after logging out the
     console asks for a login again."""
     tab.login("admin")
-    for path, name in (("/events?search=1&event.action=authn_login_fail", "events"),
-                       ("/rules", "rules"), ("/sources", "sources"), ("/audit", "audit")):  # fmt: skip
+    pages = [("/events?search=1&event.action=authn_login_fail", "events"), ("/rules", "rules"),
+             ("/sources", "sources"), ("/audit", "audit")]  # fmt: skip
+    for path, name in pages:
         tab.page.goto(path)
         tab.shot(name)
     assert "console:admin" in tab.page.inner_text("#reads")
@@ -244,3 +248,99 @@ def test_every_page_renders_and_logout_ends_the_session(tab: Tab, seeded: Consol
     tab.page.goto("/incidents")
     assert tab.page.url.endswith("/login?next=%2Fincidents")
     tab.clean()
+
+
+HOSTILE = (
+    "<script>window.__xss = 1</script>",
+    '"><img src=x onerror="window.__xss = 2">',
+    "javascript:window.__xss = 3",
+    "'><svg onload=window.__xss=4>",
+    "line1\r\nFAKE 2026-01-01 login ok",
+    "\x1b[31mred\x1b[0m",
+)
+
+
+def _hostile_events() -> list[dict[str, Any]]:
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    return [
+        {"@timestamp": now.isoformat(), "event": {"action": action, "outcome": "failure"},
+         "source": {"ip": "203.0.113.66"}, "user_agent": {"original": text},
+         "user": {"name": text}, "url": {"path": "/" + text.replace(" ", "%20")},
+         "http": {"request": {"method": "POST"}, "response": {"status_code": 401}},
+         "service": {"name": text}, "host": {"name": "web-1"}}
+        for text in HOSTILE for action in ("authn_login_fail", "http_request")
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
+    """A collector holding events, an incident, a decision and allowlist entries made of
+    attacker-controlled strings."""
+    from apiwatch.store import manual_allow_entry, manual_decision
+
+    tmp = tmp_path_factory.mktemp("console-xss")
+    store = open_store(f"sqlite:///{tmp}/console.db", key_file=tmp / "keys")
+    keys = add_keys(store)
+    add_users(store)
+    now = datetime.now(UTC)
+    store.save_detections([], [Incident(
+        id="xss-1", title=HOSTILE[0], severity="high", first_seen=now - timedelta(minutes=5),
+        last_seen=now, rules=[HOSTILE[1], HOSTILE[3]], attackers=["203.0.113.66"],
+        user_agents=list(HOSTILE), accounts_targeted=list(HOSTILE),
+        accounts_compromised=[HOSTILE[1], HOSTILE[2]], objects_exposed=[HOSTILE[4]])])  # fmt: skip
+    store.add_decisions([manual_decision("Ip", "203.0.113.66", duration="1h", reason=HOSTILE[1],
+                                         now=now)])  # fmt: skip
+    store.allow_add(manual_allow_entry("Username", HOSTILE[0], reason=HOSTILE[3], now=now))
+    try:
+        with served(create_app(store, ServerSettings())) as url:
+            response = httpx.post(f"{url}/v1/events", timeout=30, content=b"".join(
+                msgspec.json.encode(e) + b"\n" for e in _hostile_events()),
+                headers={**NDJSON, "Authorization": f"Bearer {keys['ingest']}"})  # fmt: skip
+            assert response.status_code == 202, response.text
+            assert response.json()["accepted"] >= len(HOSTILE), response.text
+            yield ConsoleSite(url, store, keys)
+    finally:
+        store.close()
+
+
+def test_hostile_strings_are_inert_on_every_page(browser: Any, hostile: ConsoleSite) -> None:
+    """Events, an incident, a decision and allowlist entries carrying <script>, an onerror
+    image, javascript: links, CRLF and ANSI: on every page no script runs, no element is
+    injected, no CSP violation is even attempted, and the strings are shown as text."""
+    tab = Tab(browser, hostile.url)
+    try:
+        tab.login("admin")
+        pages = [
+            "/",
+            "/overview/live",
+            "/incidents",
+            "/incidents/xss-1",
+            "/decisions",
+            "/rules",
+            "/sources",
+            "/audit",
+            "/events?search=1",
+            "/events?search=1&user.name=%3Cscript%3Ewindow.__xss%20%3D%201%3C%2Fscript%3E",
+        ]
+        for path in pages:
+            tab.page.goto(path)
+            tab.page.wait_for_load_state("load")
+            tab.page.wait_for_timeout(150)  # let any injected handler fire
+            where = f"on {path}"
+            assert tab.page.evaluate("window.__xss") is None, where
+            scripts = tab.page.eval_on_selector_all("script", "s => s.map(e => e.src)")
+            assert all("/static/" in src for src in scripts), where
+            assert tab.page.locator("img, svg:not(.u-over svg), iframe, object").count() == 0
+            assert tab.page.locator("a[href^='javascript:' i]").count() == 0, where
+            assert tab.page.locator("[onerror], [onload]").count() == 0, where
+            tab.clean()
+        tab.page.goto("/incidents/xss-1")
+        text = tab.page.inner_text("main")
+        assert HOSTILE[0] in text  # shown, not run
+        assert "line1\\r\\nFAKE" in text  # CRLF visible as escapes, no forged line
+        assert "\\x1b[31mred" in text  # ANSI visible, not obeyed
+        tab.shot("hostile-incident")
+        tab.page.goto("/events?search=1")
+        assert HOSTILE[1] in tab.page.inner_text("#events")
+    finally:
+        tab.close()

@@ -22,14 +22,15 @@ PAGES = ["/", "/incidents", "/events?search=1", "/decisions", "/rules", "/source
 
 
 def ingest(site: ConsoleSite, events: list[dict[str, object]]) -> None:
+    headers = {**NDJSON, "Authorization": f"Bearer {site.keys['ingest']}"}
     response = httpx.post(f"{site.url}/v1/events", content=ndjson(events), timeout=30,
-                          headers={**NDJSON, "Authorization": f"Bearer {site.keys['ingest']}"})  # fmt: skip
+                          headers=headers)  # fmt: skip
     assert response.status_code == 202, response.text
 
 
 def test_pages_carry_a_strict_csp_and_no_inline_script_or_style(site: ConsoleSite) -> None:
-    """Every page: CSP without unsafe-inline, frame-ancestors 'none', nosniff, same-origin referrers; and
-    no inline script, style element or style attribute for the CSP to have to block."""
+    """Every page: CSP without unsafe-inline, frame-ancestors 'none', nosniff, same-origin
+    referrers; and no inline script, style element or style attribute for the CSP to block."""
     assert "unsafe-inline" not in CSP
     assert "frame-ancestors 'none'" in CSP
     client, _ = site.login("admin")
@@ -43,7 +44,6 @@ def test_pages_carry_a_strict_csp_and_no_inline_script_or_style(site: ConsoleSit
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
         assert "<style" not in html, path
         assert not re.search(r"\sstyle=", html), path
-        assert " on" not in re.sub(r"<[^>]*>", "", html) or True  # text may say "on"
         assert not re.search(r"<[^>]+\son[a-z]+=", html), path
 
 
