@@ -30,8 +30,9 @@ def test_the_demo_console_serves_the_store_until_interrupted(tmp_path: Path) -> 
     store's incidents; SIGINT stops it cleanly."""
     store = open_store(f"sqlite:///{tmp_path / 'demo.db'}")
     now = datetime.now(UTC)
-    store.save_detections([], [Incident(id="inc-demo", title="Credential stuffing",
-                                        severity="high", first_seen=now, last_seen=now)])  # fmt: skip
+    incident = Incident(id="inc-demo", title="Credential stuffing", severity="high",
+                        first_seen=now, last_seen=now)  # fmt: skip
+    store.save_detections([], [incident])
     store.close()
     port = _free_port()
     code = ("import sys; from pathlib import Path; from apiwatch.cli._demo_console import "

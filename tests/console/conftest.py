@@ -10,15 +10,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
 from apiwatch.server import ServerSettings, create_app
 from apiwatch.server.console._passwords import hash_password
-from apiwatch.store import ROLES, ConsoleUser, SqlStore, open_store
-from tests.server.conftest import add_keys, served
+from apiwatch.store import ROLES, ConsoleUser, SqlStore
+from tests.server.conftest import StoreFactory, add_keys, make_store, served
+
+__all__ = ["PASSWORD", "ConsoleSite", "add_users", "csrf_of", "make_store", "site"]
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -72,18 +73,15 @@ def add_users(store: SqlStore) -> None:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[ConsoleSite]:
-    """A collector (live detection on, SQLite) with console users and API keys."""
-    store = open_store(f"sqlite:///{tmp_path}/console.db", key_file=tmp_path / "keys")
+def site(make_store: StoreFactory) -> Iterator[ConsoleSite]:
+    """A collector (live detection on; SQLite, and PostgreSQL) with console users and keys."""
+    store = make_store()
     keys = add_keys(store)
     keys["bouncer"] = store.create_key("bouncer", ["bouncer"])[1]
     add_users(store)
-    try:
-        with served(create_app(store, ServerSettings())) as url:
-            running = ConsoleSite(url, store, keys)
-            try:
-                yield running
-            finally:
-                running.close()
-    finally:
-        store.close()
+    with served(create_app(store, ServerSettings())) as url:  # make_store closes the store
+        running = ConsoleSite(url, store, keys)
+        try:
+            yield running
+        finally:
+            running.close()

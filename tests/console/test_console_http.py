@@ -238,3 +238,48 @@ def test_the_console_is_on_the_collector_port(tmp_path) -> None:  # type: ignore
     finally:
         store.close()
     assert csrf_of('name="csrf" value="abc"') == "abc"
+
+
+def test_over_tls_the_session_cookie_is_secure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Served over TLS, the session cookie is also Secure, and the session works over https."""
+    import socket
+    import ssl
+    import threading
+
+    import uvicorn
+
+    from apiwatch.store import open_store
+    from tests.tls_helpers import write_self_signed
+
+    from .conftest import add_users
+
+    cert, key = write_self_signed(tmp_path)
+    store = open_store(f"sqlite:///{tmp_path}/tls.db", key_file=tmp_path / "k")
+    add_users(store)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(store, ServerSettings(detect=False)), log_level="warning",
+                            ssl_certfile=str(cert), ssl_keyfile=str(key))  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        trust = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=trust,
+                          timeout=30) as client:  # fmt: skip
+            form = client.get("/login")
+            login = {"csrf": csrf_of(form.text), "username": "viewer", "password": PASSWORD}
+            response = client.post("/login", data=login)
+            cookie = next(v for k, v in response.headers.multi_items()
+                          if k == "set-cookie" and v.startswith("apiwatch_session="))  # fmt: skip
+            assert "Secure" in cookie
+            assert "HttpOnly" in cookie
+            assert client.get("/").status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+        store.close()

@@ -216,6 +216,12 @@ def run_demo(
         f"  {apiwatch} simulate --out sim && {apiwatch} scan sim/events.ndjson\n"
         f"  {apiwatch} verify --db sqlite:///{workdir / 'demo.db'}"
     )
+    _console_at_the_end(workdir, console, console_port)
+
+
+def _console_at_the_end(workdir: Path, console: bool | None, port: int) -> None:
+    """The web console over the demo's store until Ctrl-C: when asked, else when stdout is a
+    terminal (so that the demo still ends on its own in CI and in a pipe)."""
     if console is None:
         console = sys.stdout.isatty()
     if not console:
@@ -224,7 +230,7 @@ def run_demo(
         return
     from apiwatch.cli._demo_console import serve_console  # noqa: PLC0415
 
-    serve_console(workdir, console_port)
+    serve_console(workdir, port)
 
 
 def command_name() -> str:
