@@ -191,6 +191,7 @@ class IncidentView:
     pages: int
     decisions: list[Any]
     allowlisted: set[str]
+    account_evidence: dict[str, list[str]] = field(default_factory=dict)
 
 
 def network_of(address: str) -> str:
@@ -203,7 +204,7 @@ def network_of(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def _evidence(data: dict[str, Any]) -> dict[str, list[str]]:
+def attacker_evidence(data: dict[str, Any]) -> dict[str, list[str]]:
     """Per-attacker evidence where the incident carries it (as a map address -> reasons under
     ``evidence``/``attacker_evidence``, or as attacker records with an ``evidence`` list);
     empty when it does not."""
@@ -225,6 +226,14 @@ def _evidence(data: dict[str, Any]) -> dict[str, list[str]]:
         if isinstance(item, dict) and (item.get("ip") or item.get("address")):
             found[str(item.get("ip") or item.get("address"))] = _texts(item.get("evidence"))
     return found  # fmt: skip
+
+
+def account_evidence(data: dict[str, Any]) -> dict[str, list[str]]:
+    """Why each account is in the incident (``account_evidence``), where the incident says."""
+    value = data.get("account_evidence")
+    if not isinstance(value, dict):
+        return {}
+    return {str(account): _texts(reasons) for account, reasons in value.items()}
 
 
 def _texts(value: Any) -> list[str]:
@@ -264,14 +273,15 @@ def incident_view(
     ranked = sorted(addresses, key=lambda a: (-counts.get(a, 0), a))
     pages = max(1, -(-len(ranked) // ATTACKERS_PER_PAGE))
     page = min(max(page, 1), pages)
-    evidence = _evidence(data)
+    evidence = attacker_evidence(data)
     shown = ranked[(page - 1) * ATTACKERS_PER_PAGE : page * ATTACKERS_PER_PAGE]
     attackers = [Attacker(a, counts.get(a), network_of(a), evidence.get(a, [])) for a in shown]
     decisions = _all_decisions(state, DecisionFilter(incident=incident_id, include_expired=True,
                                                      include_deleted=True))  # fmt: skip
     allowlisted = {e.value for e in store.allow_list()}
     return IncidentView(found, data, store.incident_states().get(incident_id), attackers,
-                        len(ranked), page, pages, decisions, allowlisted)  # fmt: skip
+                        len(ranked), page, pages, decisions, allowlisted,
+                        account_evidence(data))  # fmt: skip
 
 
 def incident_timeline(state: ServerState, who: Principal, incident: Incident) -> dict[str, Any]:
