@@ -162,7 +162,8 @@ def test_a_wrong_password_is_refused(tab: Tab) -> None:
 
 def test_overview_charts_render_the_simulated_attack(tab: Tab, seeded: ConsoleSite) -> None:
     """After login the overview's three charts draw the seeded traffic (canvas, non-zero data)
-    with incident markers, and the open incidents and top addresses are listed."""
+    with incident markers, the open incidents and top addresses are listed, and htmx refreshes
+    them without a reload."""
     tab.login("viewer")
     tab.page.wait_for_selector("#chart-requests[data-rendered]")
     tab.page.wait_for_selector("#chart-logins[data-rendered]")
@@ -175,6 +176,10 @@ def test_overview_charts_render_the_simulated_attack(tab: Tab, seeded: ConsoleSi
     assert tab.page.locator("#open-incidents tbody tr").count() >= 4
     assert "203.0.113." in tab.page.inner_text("#top-addresses")
     tab.shot("overview")
+    with tab.page.expect_response(lambda r: "/overview/live" in r.url, timeout=25_000) as live:
+        pass  # htmx polls the tables every 15 s, under the CSP
+    assert live.value.status == 200
+    assert tab.page.locator("#open-incidents tbody tr").count() >= 4
     tab.clean()
 
 

@@ -30,8 +30,12 @@ from apiwatch.store import (
 )
 
 __all__ = [
+    "ATTACKERS_PER_PAGE",
     "OVERVIEW_HOURS",
     "SILENT_AFTER",
+    "account_evidence",
+    "all_decisions",
+    "attacker_evidence",
     "audit",
     "incident_view",
     "overview",
@@ -276,7 +280,7 @@ def incident_view(
     evidence = attacker_evidence(data)
     shown = ranked[(page - 1) * ATTACKERS_PER_PAGE : page * ATTACKERS_PER_PAGE]
     attackers = [Attacker(a, counts.get(a), network_of(a), evidence.get(a, [])) for a in shown]
-    decisions = _all_decisions(state, DecisionFilter(incident=incident_id, include_expired=True,
+    decisions = all_decisions(state, DecisionFilter(incident=incident_id, include_expired=True,
                                                      include_deleted=True))  # fmt: skip
     allowlisted = {e.value for e in store.allow_list()}
     return IncidentView(found, data, store.incident_states().get(incident_id), attackers,
@@ -301,7 +305,7 @@ def incident_timeline(state: ServerState, who: Principal, incident: Incident) ->
     }  # fmt: skip
 
 
-def _all_decisions(state: ServerState, criteria: DecisionFilter) -> list[Any]:
+def all_decisions(state: ServerState, criteria: DecisionFilter) -> list[Any]:
     found: list[Any] = []
     cursor: str | None = None
     while len(found) < 10_000:

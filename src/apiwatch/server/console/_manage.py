@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from fastapi import Request
@@ -92,7 +93,7 @@ def _decisions(console: ConsoleRouter) -> None:
         criteria = DecisionFilter(include_expired=everything, include_deleted=everything)
 
         def read() -> tuple[list[Any], list[Any]]:
-            found = _data._all_decisions(state, criteria)
+            found = _data.all_decisions(state, criteria)
             found.sort(key=lambda d: -d.id)
             return found, state.store.allow_list()
 
@@ -203,8 +204,6 @@ def _incident_actions(console: ConsoleRouter) -> None:
 
 
 def _quoted(path: str) -> str:
-    from urllib.parse import quote  # noqa: PLC0415
-
     return quote(path, safe="/")
 
 

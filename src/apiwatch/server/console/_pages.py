@@ -13,13 +13,13 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, Incident
 from apiwatch.model.alert import SEVERITIES
 from apiwatch.server._detect_api import complete
 from apiwatch.server._query_api import parse_moment
-from apiwatch.server._state import server_state
+from apiwatch.server._state import ServerState, server_state
 from apiwatch.server.console import _data
-from apiwatch.server.console._auth import signed_in_user
+from apiwatch.server.console._auth import Principal, signed_in_user
 from apiwatch.server.console._routing import ConsoleRouter, render
 from apiwatch.store import INCIDENT_STATES, DetectionFilter, EventFilter
 
@@ -212,7 +212,9 @@ def _incident(console: ConsoleRouter) -> None:
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 
-def _export_data(state: Any, who: Any, incident_id: str) -> Any:
+def _export_data(
+    state: ServerState, who: Principal, incident_id: str
+) -> tuple[Incident, dict[str, int]] | None:
     found = state.store.incident(incident_id)
     _data.audit(state, who, "incident export", f"id={incident_id!r}", int(found is not None))
     if found is None:

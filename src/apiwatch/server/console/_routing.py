@@ -14,7 +14,7 @@ from starlette.responses import Response
 from apiwatch.server.console._auth import Principal, need
 from apiwatch.server.console._web import environment
 
-__all__ = ["ConsoleRouter", "Principal"]
+__all__ = ["ConsoleRouter", "render"]
 
 _templates = environment()
 
