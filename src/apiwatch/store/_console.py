@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from apiwatch.store._rows import clear_text, from_micros, micros
@@ -55,24 +55,33 @@ def count_minutes(
     events: Iterable[Any],
 ) -> tuple[dict[int, list[int]], Counter[tuple[int, str]], Counter[tuple[int, str]]]:
     """Per minute (µs // 60e6): [requests, login failures, 4xx, 5xx]; per (minute, address):
-    requests and failures (a failed login, a 4xx or a 5xx)."""
+    requests and failures (a failed login, a 4xx or a 5xx). On the commit path: kept lean."""
     minutes: dict[int, list[int]] = {}
     requests: Counter[tuple[int, str]] = Counter()
     failures: Counter[tuple[int, str]] = Counter()
     for event in events:
-        minute = micros(event.timestamp) // 60_000_000
-        counts = minutes.setdefault(minute, [0, 0, 0, 0])
+        moment = event.timestamp
+        if moment.tzinfo is None:  # as `micros` reads it: UTC
+            moment = moment.replace(tzinfo=UTC)
+        minute = int(moment.timestamp()) // 60
+        counts = minutes.get(minute)
+        if counts is None:
+            counts = minutes[minute] = [0, 0, 0, 0]
         http = event.http
         status = http.response.status_code if http and http.response else None
-        failed_login = event.event.action in _LOGIN_FAILURES
+        failed = event.event.action in _LOGIN_FAILURES
         counts[0] += 1
-        counts[1] += failed_login
-        counts[2] += status is not None and 400 <= status < 500
-        counts[3] += status is not None and status >= 500
-        ip = clear_text(event.source.ip) if event.source else None
-        if ip:
-            requests[(minute, ip)] += 1
-            failures[(minute, ip)] += failed_login or (status is not None and status >= 400)
+        if failed:
+            counts[1] += 1
+        if status is not None and status >= 400:
+            failed = True
+            counts[2 if status < 500 else 3] += 1
+        source = event.source
+        if source is not None and source.ip:
+            key = (minute, clear_text(source.ip) or "")
+            requests[key] += 1
+            if failed:
+                failures[key] += 1
     return minutes, requests, failures
 
 
