@@ -120,6 +120,13 @@ def test_every_route_is_walked_with_every_role(site: ConsoleSite) -> None:
     role, let through at or above it; POSTs carry the CSRF token."""
     roles = console_router().roles
     assert len(roles) >= 20
+    app = create_app(site.store, ServerSettings(detect=False))
+    api = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/static")
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        for method in getattr(route, "methods", None) or ():
+            if method != "HEAD" and not path.startswith(api):
+                assert (method, path) in roles, f"{method} {path} is not a console route"
     clients = {None: (site.client(), "")} | {r: site.login(r) for r in ("viewer", "analyst",
                                                                           "admin")}  # fmt: skip
     # Logout last: it ends the session the other calls use.
