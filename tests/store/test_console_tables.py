@@ -85,3 +85,12 @@ def test_incident_states_are_kept_and_replaced(store: SqlStore) -> None:
     assert states["inc-1"].status == "resolved"
     assert states["inc-1"].by == "bob"
     assert store.verify().ok
+
+
+def test_retention_drops_old_rollup_minutes(store: SqlStore) -> None:
+    """`expire` removes the rollups of the minutes it expires, and keeps the younger ones."""
+    store.append([batch([line(at=T0), line(at=T0 + timedelta(hours=2))])])
+    store.expire(T0 + timedelta(hours=1))
+    counts = store.minute_counts(T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert [c.minute for c in counts] == [T0 + timedelta(hours=2)]
+    assert store.top_addresses(T0 - timedelta(days=1), 5) == [("203.0.113.7", 1, 0)]

@@ -125,6 +125,12 @@ class ConsoleTables:
             ],
         )
 
+    def _trim_rollups(self, cursor: Any, before_us: int) -> None:
+        """Drop the rollup minutes wholly before ``before_us`` (retention)."""
+        minute = before_us // 60_000_000
+        for table in ("event_minutes", "address_minutes"):
+            cursor.execute(f"DELETE FROM {table} WHERE minute < {self.mark}", (minute,))
+
     def minute_counts(self, since: datetime, until: datetime) -> list[MinuteCounts]:
         """The rollup minutes in [since, until), oldest first (minutes without events absent)."""
         m = self.mark

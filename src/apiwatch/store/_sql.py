@@ -598,6 +598,7 @@ class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, Verifying, ABC
     def expire(self, before: datetime) -> int:
         limit = micros(before)
         with self._transaction(exclusive=True) as cursor:
+            self._trim_rollups(cursor, limit)
             through = self._expirable_through(cursor, limit)
             if through is None:
                 return 0
