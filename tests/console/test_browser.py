@@ -202,9 +202,10 @@ def test_incident_shows_compromised_accounts_and_evidence(tab: Tab, seeded: Cons
     tab.clean()
 
 
-def test_a_ban_appears_and_reaches_the_decision_stream(tab: Tab, seeded: ConsoleSite) -> None:
+def test_a_ban_and_an_unban_reach_the_decision_stream(tab: Tab, seeded: ConsoleSite) -> None:
     """Banning an attacker from the incident page lists the decision there and on the decisions
-    page, and a bouncer pulling /v1/decisions/stream receives it."""
+    page, and a bouncer pulling /v1/decisions/stream receives it; unbanning it there reaches
+    the bouncer as deleted."""
     incident = _incident_with(seeded, lambda i: "object-enumeration" in i.rules)
     address = incident.attackers[0]
     tab.login("analyst")
@@ -218,6 +219,12 @@ def test_a_ban_appears_and_reaches_the_decision_stream(tab: Tab, seeded: Console
     stream = httpx.get(f"{seeded.url}/v1/decisions/stream", params={"startup": "true"},
                        headers=bouncer, timeout=30).json()  # fmt: skip
     assert address in [d["value"] for d in stream["new"] or []]
+    tab.page.goto(f"/incidents/{incident.id}")
+    tab.page.click("#incident-decisions button.unban")
+    tab.page.wait_for_selector("#incident-decisions td:text-matches('^deleted')")
+    later = httpx.get(f"{seeded.url}/v1/decisions/stream", params={"startup": "false"},
+                      headers=bouncer, timeout=30).json()  # fmt: skip
+    assert address in [d["value"] for d in later["deleted"] or []]
     tab.clean()
 
 

@@ -173,7 +173,8 @@ def _incident(console: ConsoleRouter) -> None:
             return render(request, "error.html", who, 404, message="No incident has this id.")
         offer = request.query_params.get("offer") == "allowlist"
         return render(request, "incident.html", who, view=view, offer_allowlist=offer,
-                      done=request.query_params.get("done"), nav="incidents")  # fmt: skip
+                      done=request.query_params.get("done"), now=datetime.now(UTC),
+                      nav="incidents")  # fmt: skip
 
     @console.route("GET", "/incidents/{incident_id}/timeline.json", "viewer")
     async def timeline(request: Request, incident_id: str) -> Response:
