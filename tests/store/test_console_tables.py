@@ -94,3 +94,17 @@ def test_retention_drops_old_rollup_minutes(store: SqlStore) -> None:
     counts = store.minute_counts(T0 - timedelta(days=1), T0 + timedelta(days=1))
     assert [c.minute for c in counts] == [T0 + timedelta(hours=2)]
     assert store.top_addresses(T0 - timedelta(days=1), 5) == [("203.0.113.7", 1, 0)]
+
+
+def test_many_addresses_are_counted_in_one_pass(store: SqlStore) -> None:
+    """Requests of more addresses than one query binds (an incident's 2,000 attackers) are
+    counted, per address and per minute, as for a few."""
+    addresses = [f"198.51.{n // 250}.{n % 250}" for n in range(2000)]
+    store.append([batch([line(ip=a, status=401) for a in addresses]),
+                  batch([line(ip="192.0.2.1")])])  # fmt: skip
+    counts = store.address_requests(addresses, T0, T0)
+    assert len(counts) == 2000
+    assert set(counts.values()) == {1}
+    assert store.addresses_per_minute(addresses, T0, T0) == {T0: (2000, 2000)}
+    assert store.addresses_per_minute(addresses[:3], T0, T0) == {T0: (3, 3)}
+    assert store.address_requests([], T0, T0) == {}
