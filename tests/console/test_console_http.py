@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -290,3 +290,46 @@ def test_over_tls_the_session_cookie_is_secure(tmp_path) -> None:  # type: ignor
         thread.join(timeout=15)
         sock.close()
         store.close()
+
+
+def test_an_expired_session_opens_nothing(site: ConsoleSite) -> None:
+    """A session past its expiry is refused like no session (the login page)."""
+    import hashlib
+
+    now = datetime.now(UTC)
+    token = "expired-session-token"
+    site.store.add_console_session(hashlib.sha256(token.encode()).digest(), "admin", "c",
+                                   now - timedelta(seconds=1), now - timedelta(hours=9))  # fmt: skip
+    client = site.client()
+    client.cookies.set("apiwatch_session", token)
+    response = client.get("/incidents")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Fincidents"
+
+
+def test_an_incident_exports_its_extent(site: ConsoleSite) -> None:
+    """CSV and JSON exports list every attacker (with requests), account and object; a cell a
+    spreadsheet would run as a formula is defused."""
+    from apiwatch.model import Incident
+
+    now = datetime.now(UTC)
+    ingest(site, [event(ip="203.0.113.9", at=now, status=401) for _ in range(3)])
+    site.store.save_detections([], [Incident(
+        id="inc-x", title="Stuffing", severity="high", first_seen=now, last_seen=now,
+        attackers=["203.0.113.9"], accounts_targeted=["=HYPERLINK(1)", "bob"],
+        accounts_compromised=["bob"], objects_exposed=["/orders/{id}=42"])])  # fmt: skip
+    client, _ = site.login("viewer")
+    csv_text = client.get("/incidents/inc-x/export.csv")
+    assert csv_text.status_code == 200
+    assert "attachment" in csv_text.headers["content-disposition"]
+    rows = csv_text.text.splitlines()
+    assert rows[0] == "kind,value,requests"
+    assert "attacker,203.0.113.9,3" in rows
+    assert "account_targeted,'=HYPERLINK(1)," in rows
+    assert "account_compromised,bob," in rows
+    assert "object_exposed,/orders/{id}=42," in rows
+    data = client.get("/incidents/inc-x/export.json").json()
+    assert data["accounts_compromised"] == ["bob"]
+    assert data["attacker_requests"] == {"203.0.113.9": 3}
+    assert ("console:viewer", "incident export") in [(r.key_name, r.what)
+                                                     for r in site.store.reads(20)]  # fmt: skip
