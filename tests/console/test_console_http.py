@@ -298,8 +298,9 @@ def test_an_expired_session_opens_nothing(site: ConsoleSite) -> None:
 
     now = datetime.now(UTC)
     token = "expired-session-token"
-    site.store.add_console_session(hashlib.sha256(token.encode()).digest(), "admin", "c",
-                                   now - timedelta(seconds=1), now - timedelta(hours=9))  # fmt: skip
+    token_hash = hashlib.sha256(token.encode()).digest()
+    ended = now - timedelta(seconds=1)
+    site.store.add_console_session(token_hash, "admin", "c", ended, now - timedelta(hours=9))
     client = site.client()
     client.cookies.set("apiwatch_session", token)
     response = client.get("/incidents")
