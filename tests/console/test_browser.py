@@ -38,7 +38,10 @@ if not CHROMIUM.exists() and not os.environ.get("CI"):
         allow_module_level=True,
     )
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev)")
+if os.environ.get("CI"):
+    from playwright import sync_api  # in CI a missing Playwright is a failure, not a skip
+else:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
 
 # Records CSP violations and dialogs: a hostile string that became markup would show here.
 _WATCH = """
