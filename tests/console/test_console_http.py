@@ -180,12 +180,17 @@ def test_brute_force_on_the_console_raises_an_incident(site: ConsoleSite) -> Non
 
 
 def test_reading_event_data_is_audited(site: ConsoleSite) -> None:
-    """Searching events and opening an incident are recorded in the read audit as the user."""
+    """Searching events, opening an incident, the decisions and the sources are recorded in the
+    read audit as the user."""
     ingest(site, [event(ip="198.51.100.7", user="carol")])
     client, _ = site.login("viewer")
     assert client.get("/events", params={"source.ip": "198.51.100.0/24"}).status_code == 200
     assert client.get("/incidents/whatever").status_code == 404
+    assert client.get("/decisions").status_code == 200
+    assert client.get("/sources").status_code == 200
     reads = [(r.key_name, r.what) for r in site.store.reads(50)]
+    assert ("console:viewer", "decisions") in reads
+    assert ("console:viewer", "sources") in reads
     assert ("console:viewer", "events") in reads
     assert ("console:viewer", "incident") in reads
 

@@ -95,7 +95,10 @@ def _decisions(console: ConsoleRouter) -> None:
         def read() -> tuple[list[Any], list[Any]]:
             found = _data.all_decisions(state, criteria)
             found.sort(key=lambda d: -d.id)
-            return found, state.store.allow_list()
+            allowed = state.store.allow_list()
+            scope = "all" if everything else "in force"
+            _data.audit(state, who, "decisions", scope, len(found) + len(allowed))
+            return found, allowed
 
         found, allowed = await run_in_threadpool(read)
         return render(request, "decisions.html", who, decisions=found, allowlist=allowed,
