@@ -138,9 +138,13 @@ def _offline(rule_types: dict[str, str]) -> None:
     click.echo(score(scenario.truth, incidents, format="ecs", rule_types=rule_types).report())
 
 
-def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
+def run_demo(
+    *, users: int, raw: bool, workdir: Path, console: bool | None = None, console_port: int = 8470
+) -> None:
     """Collector with live detection on SQLite, the shop shipping to it, a simulated attack mix
-    replayed as real HTTP requests; then the incidents found, an offline scan, and verify."""
+    replayed as real HTTP requests; then the incidents found, an offline scan, and verify; then
+    (``console``, by default when stdout is a terminal) the web console over the demo's store
+    until Ctrl-C."""
     _require_extra()
     from apiwatch.cli._demo_response import Webhook, response_config  # noqa: PLC0415
     from apiwatch.cli._shop import build_shop  # noqa: PLC0415
@@ -213,6 +217,21 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
         f"  {apiwatch} simulate --out sim && {apiwatch} scan sim/events.ndjson\n"
         f"  {apiwatch} verify --db sqlite:///{workdir / 'demo.db'}"
     )
+    _console_at_the_end(workdir, console, console_port)
+
+
+def _console_at_the_end(workdir: Path, console: bool | None, port: int) -> None:
+    """The web console over the demo's store until Ctrl-C: when asked, else when stdout is a
+    terminal (so that the demo still ends on its own in CI and in a pipe)."""
+    if console is None:
+        console = sys.stdout.isatty()
+    if not console:
+        click.echo("(the web console was not started: stdout is not a terminal; `--console` "
+                   "starts it)")  # fmt: skip
+        return
+    from apiwatch.cli._demo_console import serve_console  # noqa: PLC0415
+
+    serve_console(workdir, port)
 
 
 def command_name() -> str:

@@ -207,6 +207,8 @@ def _announce(settings: Settings, port: int, ruleset: Any) -> None:
     scheme = "https" if settings.tls_cert else "http"
     click.echo(f"apiwatch: collecting on {scheme}://{settings.host}:{port} "
                f"into {_safe_url(settings)}", err=True)  # fmt: skip
+    click.echo(f"apiwatch: the web console is at {scheme}://{settings.host}:{port}/ (log in "
+               "as a user of `apiwatch users add NAME --role admin`)", err=True)  # fmt: skip
     _warn_if_exposed(settings)
     if ruleset is not None:
         unsupported = len(ruleset.unsupported)

@@ -39,6 +39,7 @@ from apiwatch.server._schemas import drop_validation_errors, event_schemas
 from apiwatch.server._state import ServerState
 from apiwatch.server.auth import Authenticator
 from apiwatch.server.committer import Committer
+from apiwatch.server.console import mount_console
 from apiwatch.server.metrics import Metrics, MetricsMiddleware
 from apiwatch.server.settings import ServerSettings
 from apiwatch.store import Store
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(_detect_api.router(settings.query_max_limit))
     app.include_router(_decisions_api.router())
     app.include_router(_ops_api.router)
+    mount_console(app)  # the web console, under / (see apiwatch.server.console)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _complete_openapi(app)
     return app

@@ -21,7 +21,7 @@ import msgspec
 
 from apiwatch.model import ApiwatchError, ConfigError
 from apiwatch.model.alert import Alert, Incident
-from apiwatch.store import _decisions, _detections, _keys, _ledger
+from apiwatch.store import _console, _decisions, _detections, _keys, _ledger
 from apiwatch.store._anchor import AnchorWriter, SignedHead
 from apiwatch.store._forwarding import ForwardReads
 from apiwatch.store._rows import (
@@ -88,7 +88,7 @@ def _now_us() -> int:
     return micros(datetime.now(UTC))
 
 
-class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
+class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, ForwardReads, Verifying, ABC):
     """Shared implementation; subclasses provide connections and dialect details."""
 
     mark = "?"
@@ -163,6 +163,7 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
             *_detections.schema(blob, big),
             *_ledger.schema(blob, big),
+            *_console.schema(blob, big),
         ]
 
     @contextmanager
@@ -327,6 +328,7 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, accepted, now)
+            self._roll_up(cursor, (line.event for line, _ in accepted))
         return results
 
     def seal(self, lines: Sequence[StoredLine], key_name: str) -> list[StoredLine]:
@@ -616,6 +618,7 @@ class SqlStore(_decisions.DecisionTables, ForwardReads, Verifying, ABC):
     def expire(self, before: datetime) -> int:
         limit = micros(before)
         with self._transaction(exclusive=True) as cursor:
+            self._trim_rollups(cursor, limit)
             through = self._expirable_through(cursor, limit)
             if through is None:
                 return 0
