@@ -103,6 +103,10 @@ def serve(
     falls behind, ingest goes on and the events it skips are counted in /metrics. It starts
     afresh at each start: correlation windows restart; stored alerts and incidents stay.
 
+    Live sources follow the [[sources]] tables of apiwatch.toml (see docs/sources.md): log files
+    tailed through rotation, the systemd journal, syslog over UDP/TCP/TLS; OpenTelemetry apps
+    send their logs to POST /v1/logs (OTLP/HTTP) with an ingest key.
+
     Response follows the [respond] table of apiwatch.toml (policies, allowlist, notifiers; see
     docs/response.md): each incident can lead to ban decisions, served to sensors and CrowdSec
     bouncers at /v1/decisions/stream, and to one notification per incident. Active bans can be
@@ -207,6 +211,10 @@ def _announce(settings: Settings, port: int, ruleset: Any) -> None:
         left_out = f" ({unsupported} unsupported, left out)" if unsupported else ""
         count = len(ruleset.rules)
         click.echo(f"apiwatch: detecting with {plural(count, 'rule')}{left_out}", err=True)
+    for source in settings.sources:
+        where = ", ".join(source.paths) if source.type == "file" else (
+            f"{source.protocol}://{source.listen}" if source.type == "syslog" else "journalctl")
+        click.echo(f"apiwatch: live source {source.name} ({source.type}): {where}", err=True)
 
 
 def _warn_if_exposed(settings: Settings) -> None:
@@ -260,7 +268,17 @@ def server_settings(settings: Settings) -> ServerSettings:
         export_nginx=settings.export_nginx,
         export_nftables=settings.export_nftables,
         export_ipset=settings.export_ipset,
+        sources=settings.sources,
+        sources_state_dir=settings.sources_state_dir or str(_sources_state_dir(settings)),
     )
+
+
+def _sources_state_dir(settings: Settings) -> Path:
+    """Beside the store's key file: ``apiwatch.db.sources`` for ``apiwatch.db``."""
+    from apiwatch.store import default_key_file  # noqa: PLC0415
+
+    key_file = Path(settings.key_file) if settings.key_file else default_key_file(settings.db)
+    return key_file.with_name(key_file.name.removesuffix(".keys") + ".sources")
 
 
 def _safe_url(settings: Settings) -> str:

@@ -63,6 +63,7 @@ class SourceStats:
     newest_event: float | None = None  # epoch seconds of the newest event parsed
     last_line: float | None = None  # wall-clock epoch seconds when the last line came
     backlog_bytes: int = 0  # file sources: bytes on disk not read yet
+    started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count(self, read: int, events: Sequence[Event], refused: int) -> None:
@@ -82,9 +83,9 @@ class SourceStats:
         """Seconds between ``now`` and the newest event time read (None before any)."""
         return None if self.newest_event is None else max(0.0, now - self.newest_event)
 
-    def quiet(self, now: float) -> float | None:
-        """Seconds since the last line came (None before any)."""
-        return None if self.last_line is None else max(0.0, now - self.last_line)
+    def quiet(self, now: float) -> float:
+        """Seconds since the last line came (or, before any, since the source started)."""
+        return max(0.0, now - (self.started if self.last_line is None else self.last_line))
 
 
 class LineDecoder:

@@ -66,6 +66,7 @@ class _File:
     fd: int | None = None
     in_glob: bool = True
     size: int = 0
+    mtime: float = 0.0
     decoder: LineDecoder | None = field(default=None, repr=False)
 
     @property
@@ -121,7 +122,7 @@ class FileTailer:
         self._discover()
         events: list[Event] = []
         lines = refused = 0
-        for tracked in sorted(self.files.values(), key=lambda f: (f.in_glob, f.path)):
+        for tracked in sorted(self.files.values(), key=lambda f: (f.in_glob, f.mtime, f.path)):
             got, bad, read = self._read(tracked, self.max_lines - lines)
             events += got
             refused += bad
@@ -143,6 +144,8 @@ class FileTailer:
     # -- discovery -----------------------------------------------------------------------------
 
     def _discover(self) -> None:
+        for tracked in self.files.values():  # first, so that a copy finds its original's offset
+            self._check_truncation(tracked)
         seen: set[str] = set()
         for pattern in self.patterns:
             for path in sorted(glob.glob(pattern)):
@@ -173,7 +176,8 @@ class FileTailer:
         if not head or head.startswith(_GZIP_MAGIC):
             os.close(fd)  # empty: looked at again next poll; gzip: a compressed rotation
             return None
-        tracked = _File(path, info.st_dev, info.st_ino, head, fd=fd, size=info.st_size)
+        tracked = _File(path, info.st_dev, info.st_ino, head, fd=fd, size=info.st_size,
+                        mtime=info.st_mtime)
         self._place(tracked, self._saved.pop(key, None))
         self.files[key] = tracked
         return key
@@ -203,7 +207,6 @@ class FileTailer:
         """(events, refused lines, lines read) from ``tracked``'s offset, up to ``budget``."""
         if tracked.fd is None or budget <= 0:
             return [], 0, 0
-        self._check_truncation(tracked)
         size = tracked.size
         if size <= tracked.offset:
             return [], 0, 0
@@ -217,12 +220,15 @@ class FileTailer:
         return self._lines(tracked, data[:end], budget)
 
     def _check_truncation(self, tracked: _File) -> None:
+        if tracked.fd is None:
+            return
         try:
-            tracked.size = os.fstat(tracked.fd).st_size  # type: ignore[arg-type]
+            info = os.fstat(tracked.fd)
         except OSError:
             tracked.size = tracked.offset
             return
-        head = os.pread(tracked.fd, HEAD_BYTES, 0) if tracked.size else b""  # type: ignore[arg-type]
+        tracked.size, tracked.mtime = info.st_size, info.st_mtime
+        head = os.pread(tracked.fd, HEAD_BYTES, 0) if tracked.size else b""
         shrunk = tracked.size < tracked.offset
         if not shrunk and (not tracked.head or not head or _same_head(tracked.head, head)):
             if len(head) > len(tracked.head):
