@@ -47,16 +47,18 @@ class Live:
 
 @contextmanager
 def live_collector(
-    make_store: StoreFactory, tables: list[dict[str, Any]], state: Path, **settings: Any
+    make_store: StoreFactory, tables: list[dict[str, Any]], state: Path, *, keys: bool = True,
+    **settings: Any,
 ) -> Iterator[Live]:
-    """A collector running the ``[[sources]]`` ``tables``, positions kept under ``state``."""
+    """A collector running the ``[[sources]]`` ``tables``, positions kept under ``state``
+    (``keys``: add `add_keys`' keys; False for a restart over the same store)."""
     store = make_store()
-    keys = add_keys(store)
+    secrets = add_keys(store) if keys else {}
     sources = parse_sources(tables, "test")
     app = create_app(store, ServerSettings(sources=sources, sources_state_dir=str(state),
                                            **settings))  # fmt: skip
     with served(app) as url:
-        yield Live(app, url, store, keys)
+        yield Live(app, url, store, secrets)
 
 
 def stored_events(store: SqlStore) -> list[dict[str, Any]]:

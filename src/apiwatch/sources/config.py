@@ -31,8 +31,9 @@ PROTOCOLS = ("udp", "tcp", "tls")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _REQUIRED = {"file": ("paths",), "journald": (), "syslog": ("listen",)}
 _ONLY = {
-    "paths": "file", "start_at": "file",
-    "units": "journald", "journalctl": "journald", "journal_directory": "journald",
+    "paths": "file",
+    "units": "journald", "identifiers": "journald", "namespace": "journald",
+    "journalctl": "journald", "journal_directory": "journald",
     "listen": "syslog", "protocol": "syslog", "tls_cert": "syslog", "tls_key": "syslog",
 }  # fmt: skip
 
@@ -50,6 +51,8 @@ class SourceConfig:
     silent_after: float | None = None
     poll_interval: float = 0.25
     units: tuple[str, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    namespace: str | None = None
     journalctl: str = "journalctl"
     journal_directory: str | None = None
     listen: str = ""

@@ -1,6 +1,7 @@
 """The systemd journal, read through ``journalctl -o json --follow``, resumed from a cursor.
 
-`JournalReader` runs ``journalctl`` (``--unit`` for each of ``units``; ``--directory`` for a
+`JournalReader` runs ``journalctl`` (``--unit`` for each of ``units``, ``--identifier`` for each
+of ``identifiers`` (syslog tags), ``--namespace`` for a journal namespace, ``--directory`` for a
 journal kept elsewhere) and decodes each entry's ``MESSAGE`` as ``scan`` decodes the
 ``MESSAGE`` of a journal export: an nginx line, an ECS JSON line, ... (`LineDecoder`, each entry
 detected on its own when the first format refuses it). ``MESSAGE`` may be text or, for
@@ -55,7 +56,10 @@ def journal_command(config: SourceConfig, cursor: str | None) -> list[str]:
     command = [config.journalctl, "--output=json", "--follow", "--no-pager", "--quiet"]
     if config.journal_directory:
         command.append(f"--directory={config.journal_directory}")
+    if config.namespace:
+        command.append(f"--namespace={config.namespace}")
     command += [f"--unit={unit}" for unit in config.units]
+    command += [f"--identifier={name}" for name in config.identifiers]
     if cursor:
         command.append(f"--after-cursor={cursor}")
     else:
