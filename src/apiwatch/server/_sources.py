@@ -115,13 +115,26 @@ class LiveSources:
         """Check, seal and durably commit ``events`` under ``key_name``; refused ones counted."""
         if not events:
             return None
+        lines = await asyncio.to_thread(self._prepare, key_name, events, stats, admission)
+        return await self._commit(key_name, lines, stats)
+
+    def _prepare(
+        self, key_name: str, events: Sequence[Event], stats: SourceStats,
+        admission: Admission | None = None,
+    ) -> list[StoredLine]:  # fmt: skip
+        """The events ingest would take, encoded and sealed (in a worker thread)."""
         settings = self.settings
         admission = admission or Admission.at(
             datetime.now(UTC), future_skew=settings.future_skew, max_age=settings.max_event_age
         )
-        lines, refused = await asyncio.to_thread(self._seal, key_name, events, admission, stats)
+        lines, refused = self._seal(key_name, events, admission, stats)
         if refused:
             self.metrics.rejected.inc(refused)
+        return lines
+
+    async def _commit(
+        self, key_name: str, lines: list[StoredLine], stats: SourceStats
+    ) -> AppendResult | None:
         if not lines:
             return None
         result = await self.committer.submit(Batch(lines, key_name))
@@ -177,11 +190,32 @@ class LiveSources:
             await asyncio.sleep(_RETRY_PAUSE)
 
     async def _poll(self, config: SourceConfig, tailer: FileTailer) -> None:
-        while True:
-            delivery = await asyncio.to_thread(tailer.poll)
-            await self._deliver(config, delivery)
-            if delivery.lines < tailer.max_lines:
-                await asyncio.sleep(config.poll_interval)
+        """Read and seal the next lines while the previous ones commit (one commit in flight,
+        checkpoints in order)."""
+        stats = self.stats[config.name]
+        in_flight: asyncio.Future[None] | None = None
+
+        def read() -> tuple[Delivery, list[StoredLine]]:
+            delivery = tailer.poll()
+            return delivery, self._prepare(config.key_name, delivery.events, stats)
+
+        async def commit(delivery: Delivery, lines: list[StoredLine]) -> None:
+            await self._commit(config.key_name, lines, stats)
+            await asyncio.to_thread(delivery.checkpoint)
+
+        try:
+            while True:
+                delivery, lines = await asyncio.to_thread(read)
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(commit(delivery, lines))
+                if delivery.lines < tailer.max_lines:  # caught up: finish, then wait for more
+                    await in_flight
+                    in_flight = None
+                    await asyncio.sleep(config.poll_interval)
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
 
     def _journal(self, config: SourceConfig) -> JournalReader:
         async def deliver(delivery: Delivery) -> None:
