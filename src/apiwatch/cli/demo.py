@@ -142,6 +142,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     replayed as real HTTP requests; then the incidents found, an offline scan, and verify."""
     _require_extra()
     from apiwatch.cli._demo_response import Webhook, response_config  # noqa: PLC0415
+    from apiwatch.cli._demo_tail import tailed_source, write_and_wait  # noqa: PLC0415
     from apiwatch.cli._shop import build_shop  # noqa: PLC0415
     from apiwatch.detect import builtin_dir, load_rules  # noqa: PLC0415
     from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
@@ -156,7 +157,10 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     store, ingest_key, read_key = _fresh_store(workdir)
     _, bouncer_key = store.create_key("demo-enforcing-sensor", ["bouncer"])
     webhook = Webhook()
-    settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ)
+    tailed = tailed_source(workdir)
+    settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ,
+                              sources=(tailed,),
+                              sources_state_dir=str(workdir / "demo.db.sources"))  # fmt: skip
     collector = Running(create_app(store, settings))
     try:
         shop = Running(
@@ -181,6 +185,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
             shop.stop()  # lifespan shutdown flushes the sensor's shipper into the collector
         incidents = _wait_for_incidents(collector.url, read_key)
         outcome = _response_act(scenario, collector.url, ingest_key, bouncer_key, read_key, workdir)
+        tail = write_and_wait(tailed, collector.url, read_key)
         time.sleep(2)  # let any (unexpected) second message about the incident arrive
     finally:
         collector.stop()
@@ -205,6 +210,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
     _offline(rule_types)
     _response_summary(outcome, webhook)
+    _tail_summary(tail)
     apiwatch = command_name()
     click.echo(
         f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
@@ -271,12 +277,29 @@ def _response_summary(outcome: Any, webhook: Any) -> None:
     )
 
 
+def _tail_summary(tail: Any) -> None:
+    incident = tail.incident
+    if incident is None:
+        click.echo(f"Live source: {tail.lines} lines written to {tail.log} (rotated half-way) "
+                   "raised NO incident")  # fmt: skip
+        return
+    click.echo(
+        f"Live source: {tail.lines} lines written to {tail.log} (rotated half-way), a legacy "
+        f"API's nginx log the collector tails ([[sources]]): incident "
+        f"\"{incident['title']}\" ({incident['severity']}) from "
+        f"{', '.join(incident['attackers'])}."
+    )
+
+
 def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
     from apiwatch.store import open_store  # noqa: PLC0415
 
     workdir.mkdir(parents=True, exist_ok=True)
     for old in workdir.glob("demo.db*"):
-        old.unlink()
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     store = open_store(f"sqlite:///{workdir / 'demo.db'}")
     _, ingest_key = store.create_key("demo-sensor", ["ingest"])
     _, read_key = store.create_key("demo-reader", ["read"])
