@@ -46,9 +46,11 @@ def write_log(path: Path, lines: int) -> None:
     with path.open("w") as out:
         for i in range(lines):
             client = i * 7919 % 4000  # a few thousand clients, as real traffic has
-            out.write(f'10.0.{client // 256}.{client % 256} - - [{when}] '
-                      f'"GET /api/items/{i % 5000}?page={i % 7} HTTP/1.1" {200 + (i % 5 == 0) * 204}'
-                      f' {i % 4000} "-" "Mozilla/5.0 (bench {i % 50})"\n')  # fmt: skip
+            out.write(
+                f"10.0.{client // 256}.{client % 256} - - [{when}] "
+                f'"GET /api/items/{i % 5000}?page={i % 7} HTTP/1.1" {200 + (i % 5 == 0) * 204}'
+                f' {i % 4000} "-" "Mozilla/5.0 (bench {i % 50})"\n'
+            )
 
 
 def read_parse(path: Path) -> float:
@@ -69,10 +71,12 @@ def tail_only(path: Path, lines: int) -> float:
 
 def live(path: Path, lines: int, workdir: Path, *, detect: bool) -> float:
     store = open_store(f"sqlite:///{workdir / 'bench.db'}", key_file=workdir / "bench.keys")
-    sources = parse_sources([{"name": "bench", "type": "file", "paths": [str(path)],
-                              "poll_interval": 0.01}], "bench")  # fmt: skip
-    settings = ServerSettings(sources=sources, sources_state_dir=str(workdir / "state"),
-                              detect=detect)  # fmt: skip
+    sources = parse_sources(
+        [{"name": "bench", "type": "file", "paths": [str(path)], "poll_interval": 0.01}], "bench"
+    )
+    settings = ServerSettings(
+        sources=sources, sources_state_dir=str(workdir / "state"), detect=detect
+    )
     app = create_app(store, settings)
     stats = app.state.apiwatch.sources.stats["bench"]
     server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on"))
@@ -101,15 +105,19 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=200_000)
     args = parser.parse_args()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"apiwatch {apiwatch.__version__} from {Path(apiwatch.__file__).parent}; "
-          f"Python {sys.version.split()[0]}; {cpus} CPUs; {args.lines:,} nginx lines")  # fmt: skip
+    print(
+        f"apiwatch {apiwatch.__version__} from {Path(apiwatch.__file__).parent}; "
+        f"Python {sys.version.split()[0]}; {cpus} CPUs; {args.lines:,} nginx lines"
+    )
     with tempfile.TemporaryDirectory(prefix="apiwatch-tail-bench-") as tmp:
         workdir = Path(tmp)
         log = workdir / "access.log"
         write_log(log, args.lines)
         baseline = read_parse(log)
-        rows = [("read + parse (scan's reading; baseline)", baseline),
-                ("tail only (FileTailer, no store)", tail_only(log, args.lines))]  # fmt: skip
+        rows = [
+            ("read + parse (scan's reading; baseline)", baseline),
+            ("tail only (FileTailer, no store)", tail_only(log, args.lines)),
+        ]
         for detect in (False, True):
             run = workdir / f"live-{detect}"
             run.mkdir()
@@ -120,8 +128,10 @@ def main() -> None:
         print(f"  {label:<{width}}  {rate:>10,.0f} lines/s  {rate / baseline:5.2f}x baseline")
     best = max(rate for label, rate in rows if label.startswith("live"))
     verdict = "meets" if best >= GOAL else "is below"
-    print(f"goal: >= {GOAL:,} lines/s into the store: the live source {verdict} it "
-          f"({best:,.0f} lines/s with detection off)")
+    print(
+        f"goal: >= {GOAL:,} lines/s into the store: the live source {verdict} it "
+        f"({best:,.0f} lines/s with detection off)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,13 +16,18 @@ WAIT = 30.0
 
 def _failures(ip: str, count: int = 30) -> str:
     when = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-    return "".join(f'{ip} - - [{when}] "POST /api/login HTTP/1.1" 401 12 "-" "bot/1.0"\n'
-                   for _ in range(count))  # fmt: skip
+    return "".join(
+        f'{ip} - - [{when}] "POST /api/login HTTP/1.1" 401 12 "-" "bot/1.0"\n' for _ in range(count)
+    )
 
 
 def _scan(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "apiwatch", "scan", "--follow", "--json", *args],
-                            stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "apiwatch", "scan", "--follow", "--json", *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _next_incident(process: subprocess.Popen[bytes]) -> dict[str, object]:

@@ -24,8 +24,10 @@ ROTATE_EVERY = 12_500
 
 def _line(i: int) -> str:
     now = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-    return (f'198.51.100.{i % 250} - - [{now}] "GET /item/{i} HTTP/1.1" 200 {i % 900} "-" '
-            f'"tail-test/1.0"\n')  # fmt: skip
+    return (
+        f'198.51.100.{i % 250} - - [{now}] "GET /item/{i} HTTP/1.1" 200 {i % 900} "-" '
+        f'"tail-test/1.0"\n'
+    )
 
 
 def _write_rotating(directory: Path, done: threading.Event) -> None:
@@ -68,7 +70,7 @@ def _stored(port: int) -> float:
 def _config(directory: Path) -> Path:
     config = directory / "apiwatch.toml"
     config.write_text(
-        f"detect = false\n\n[[sources]]\nname = \"web\"\ntype = \"file\"\n"
+        f'detect = false\n\n[[sources]]\nname = "web"\ntype = "file"\n'
         f"paths = [{json.dumps(str(directory / 'logs' / 'access.log*'))}]\n"
     )
     return config

@@ -38,8 +38,11 @@ class Live:
 
     def events(self, source: str) -> list[dict[str, Any]]:
         """The stored events of ``source`` (key ``source:<name>``), decrypted."""
-        return [e for e in stored_events(self.store) if e.get("labels", {}).get(
-            "apiwatch_source") == source]  # fmt: skip
+        return [
+            e
+            for e in stored_events(self.store)
+            if e.get("labels", {}).get("apiwatch_source") == source
+        ]
 
     def metrics(self) -> str:
         return httpx.get(f"{self.url}/metrics", timeout=10).text
@@ -47,7 +50,11 @@ class Live:
 
 @contextmanager
 def live_collector(
-    make_store: StoreFactory, tables: list[dict[str, Any]], state: Path, *, keys: bool = True,
+    make_store: StoreFactory,
+    tables: list[dict[str, Any]],
+    state: Path,
+    *,
+    keys: bool = True,
     **settings: Any,
 ) -> Iterator[Live]:
     """A collector running the ``[[sources]]`` ``tables``, positions kept under ``state``
@@ -55,8 +62,9 @@ def live_collector(
     store = make_store()
     secrets = add_keys(store) if keys else {}
     sources = parse_sources(tables, "test")
-    app = create_app(store, ServerSettings(sources=sources, sources_state_dir=str(state),
-                                           **settings))  # fmt: skip
+    app = create_app(
+        store, ServerSettings(sources=sources, sources_state_dir=str(state), **settings)
+    )
     with served(app) as url:
         yield Live(app, url, store, secrets)
 
@@ -82,8 +90,9 @@ def wait_until(condition: Callable[[], Any], what: str, wait: float = WAIT) -> A
     raise AssertionError(f"not within {wait} s: {what}")
 
 
-def access_line(ip: str, path: str, status: int = 200, method: str = "GET",
-                at: datetime | None = None) -> str:  # fmt: skip
+def access_line(
+    ip: str, path: str, status: int = 200, method: str = "GET", at: datetime | None = None
+) -> str:
     """An nginx combined line, dated now unless ``at``."""
     when = (at or datetime.now(UTC)).strftime("%d/%b/%Y:%H:%M:%S +0000")
     return f'{ip} - - [{when}] "{method} {path} HTTP/1.1" {status} 12 "-" "live-test/1.0"'

@@ -15,16 +15,28 @@ from apiwatch.store import DetectionFilter
 from tests.server.conftest import StoreFactory
 from tests.server.live_helpers import access_line, live_collector, metric, wait_until
 
-ATTACKS = ("brute_force", "credential_stuffing", "password_spraying", "object_enumeration",
-           "scanner", "error_flood")  # fmt: skip
+ATTACKS = (
+    "brute_force",
+    "credential_stuffing",
+    "password_spraying",
+    "object_enumeration",
+    "scanner",
+    "error_flood",
+)
 
 
 def _scenario_log(directory: Path) -> tuple[Path, int]:
     """A simulated two-hour nginx log ending now (so that it is live traffic)."""
     now = datetime.now(UTC).replace(microsecond=0)
-    scenario = generate(seed=3, start=now - timedelta(minutes=125), duration=timedelta(hours=2),
-                        attacks=ATTACKS, users=100, billing_silence=timedelta(minutes=60),
-                        spraying_span=timedelta(minutes=60))  # fmt: skip
+    scenario = generate(
+        seed=3,
+        start=now - timedelta(minutes=125),
+        duration=timedelta(hours=2),
+        attacks=ATTACKS,
+        users=100,
+        billing_silence=timedelta(minutes=60),
+        spraying_span=timedelta(minutes=60),
+    )
     paths = write_scenario(scenario, directory)
     return paths.access_log, scenario.truth.counts["shop_requests"]
 
@@ -100,22 +112,26 @@ def test_hostile_text_in_a_tailed_line_is_stored_inert(
     log = tmp_path / "access.log"
     line = access_line("203.0.113.5", "/x").replace("live-test/1.0", "\x1b[31m<script>x</script>")
     log.write_text(line + "\n")
-    with live_collector(make_store, [{"name": "web", "type": "file", "paths": [str(log)]}],
-                        tmp_path / "state") as live:  # fmt: skip
+    with live_collector(
+        make_store, [{"name": "web", "type": "file", "paths": [str(log)]}], tmp_path / "state"
+    ) as live:
         events = wait_until(lambda: live.events("web"), "the event stored")
     agent = events[0]["user_agent"]["original"]
     assert "\x1b" not in agent and "\\x1b" in agent
 
 
-@pytest.mark.parametrize("table", [
-    {"name": "web", "type": "file"},
-    {"name": "web", "type": "file", "paths": ["x"], "listen": "127.0.0.1:1"},
-    {"name": "w eb", "type": "file", "paths": ["x"]},
-    {"name": "web", "type": "tape", "paths": ["x"]},
-    {"name": "web", "type": "syslog", "listen": "127.0.0.1:1", "protocol": "tls"},
-    {"name": "web", "type": "file", "paths": ["x"], "silent_after": "soon"},
-    {"name": "web", "type": "file", "paths": ["x"], "colour": "red"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"name": "web", "type": "file"},
+        {"name": "web", "type": "file", "paths": ["x"], "listen": "127.0.0.1:1"},
+        {"name": "w eb", "type": "file", "paths": ["x"]},
+        {"name": "web", "type": "tape", "paths": ["x"]},
+        {"name": "web", "type": "syslog", "listen": "127.0.0.1:1", "protocol": "tls"},
+        {"name": "web", "type": "file", "paths": ["x"], "silent_after": "soon"},
+        {"name": "web", "type": "file", "paths": ["x"], "colour": "red"},
+    ],
+)
 def test_a_wrong_sources_table_is_refused_naming_the_key(table: dict[str, object]) -> None:
     """Each mistake in a [[sources]] table is a ConfigError that names the table."""
     from apiwatch.model import ConfigError

@@ -35,8 +35,9 @@ pytestmark = pytest.mark.skipif(
 def journal_namespace() -> Iterator[tuple[str, Path]]:
     """A private systemd-journald; (namespace, its socket). Its journal is removed after."""
     namespace = f"apiwatch{secrets.token_hex(4)}"
-    process = subprocess.Popen([str(JOURNALD), namespace], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [str(JOURNALD), namespace], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     sock = Path(f"/run/systemd/journal.{namespace}/socket")
     try:
         wait_until(sock.exists, "journald's socket")
@@ -60,8 +61,12 @@ def test_journal_entries_are_stored_once_across_a_restart(
     """nginx lines sent to journald are stored; after a restart the collector resumes after
     its saved cursor: the new entries are stored, none twice."""
     with journal_namespace() as (namespace, sock):
-        table = {"name": "journal", "type": "journald", "namespace": namespace,
-                 "identifiers": ["nginx"]}  # fmt: skip
+        table = {
+            "name": "journal",
+            "type": "journald",
+            "namespace": namespace,
+            "identifiers": ["nginx"],
+        }
         for n in range(5):
             _send(sock, access_line("203.0.113.20", f"/j/{n}"))
         _send(sock, "session opened", identifier="cron")  # another program: not asked for

@@ -22,13 +22,25 @@ needs_logger = pytest.mark.skipif(shutil.which("logger") is None, reason="no log
 
 
 def _syslog(name: str, protocol: str, **extra: str) -> dict[str, str]:
-    return {"name": name, "type": "syslog", "listen": "127.0.0.1:0", "protocol": protocol,
-            **extra}  # fmt: skip
+    return {"name": name, "type": "syslog", "listen": "127.0.0.1:0", "protocol": protocol, **extra}
 
 
 def _logger(port: int, message: str, *options: str) -> None:
-    subprocess.run(["logger", "--server", "127.0.0.1", "--port", str(port), "--tag", "nginx",
-                    *options, message], check=True, timeout=30)  # fmt: skip
+    subprocess.run(
+        [
+            "logger",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tag",
+            "nginx",
+            *options,
+            message,
+        ],
+        check=True,
+        timeout=30,
+    )
 
 
 def _paths(events: list[dict[str, object]]) -> list[str]:
@@ -63,9 +75,12 @@ def _full(events: list[dict[str, object]], count: int) -> list[dict[str, object]
 @needs_logger
 def test_json_messages_are_ecs_events(make_store: StoreFactory, tmp_path: Path) -> None:
     """A syslog message holding an ECS JSON line is that event (account, action kept)."""
-    ecs = {"@timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "event": {"action": "authn_login_fail", "outcome": "failure"},
-           "source": {"ip": "198.51.100.9"}, "user": {"name": "alice"}}  # fmt: skip
+    ecs = {
+        "@timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "event": {"action": "authn_login_fail", "outcome": "failure"},
+        "source": {"ip": "198.51.100.9"},
+        "user": {"name": "alice"},
+    }
     with live_collector(make_store, [_syslog("app", "tcp")], tmp_path / "state") as live:
         _logger(live.port("app"), json.dumps(ecs), "--tcp")
         events = wait_until(lambda: live.events("app"), "the JSON event")
@@ -83,8 +98,10 @@ def test_tls_receiver_takes_octet_counted_and_newline_frames(
         context = ssl.create_default_context(cafile=str(cert))
         first = f"<13>1 - host nginx - - - {access_line('203.0.113.7', '/octets')}".encode()
         second = f"<13>Dec  4 10:00:00 host nginx: {access_line('203.0.113.8', '/newline')}\n"
-        with socket.create_connection(("127.0.0.1", live.port("tls"))) as raw, \
-                context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:  # fmt: skip
+        with (
+            socket.create_connection(("127.0.0.1", live.port("tls"))) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
             tls.sendall(str(len(first)).encode() + b" " + first + second.encode())
         events = wait_until(lambda: _full(live.events("tls"), 2), "two TLS events")
     assert _paths(events) == ["/newline", "/octets"]
@@ -97,8 +114,9 @@ def test_a_message_with_no_log_line_is_counted_as_refused(
     with live_collector(make_store, [_syslog("tcp", "tcp")], tmp_path / "state") as live:
         with socket.create_connection(("127.0.0.1", live.port("tcp"))) as sock:
             sock.sendall(b"<13>Dec  4 10:00:00 host cron: nothing to see \x1b[31m here\n")
-            sock.sendall(f"<13>Dec  4 10:00:00 host nginx: {access_line('203.0.113.9', '/ok')}"
-                         "\n".encode())  # fmt: skip
+            sock.sendall(
+                f"<13>Dec  4 10:00:00 host nginx: {access_line('203.0.113.9', '/ok')}\n".encode()
+            )
         wait_until(lambda: live.events("tcp"), "the good event")
         stats = live.stats("tcp")
     assert (stats.read, stats.parsed, stats.refused) == (2, 1, 1)
@@ -111,8 +129,11 @@ def test_rsyslog_forwards_a_file_over_tcp_udp_and_tls(
     """rsyslogd (imfile) forwards an nginx log over TCP (octet-counted, RFC 5424), UDP (its
     traditional RFC 3164 format) and TLS (gtls): every line arrives through each."""
     cert, key = write_self_signed(tmp_path)
-    tables = [_syslog("tcp", "tcp"), _syslog("udp", "udp"),
-              _syslog("tls", "tls", tls_cert=str(cert), tls_key=str(key))]  # fmt: skip
+    tables = [
+        _syslog("tcp", "tcp"),
+        _syslog("udp", "udp"),
+        _syslog("tls", "tls", tls_cert=str(cert), tls_key=str(key)),
+    ]
     log = tmp_path / "nginx.log"
     log.write_text("".join(access_line(f"203.0.113.{n}", f"/r/{n}") + "\n" for n in range(20)))
     with live_collector(make_store, tables, tmp_path / "state") as live:
@@ -128,7 +149,9 @@ def test_rsyslog_forwards_a_file_over_tcp_udp_and_tls(
             assert _paths(live.events(name)) == sorted(f"/r/{n}" for n in range(20))
 
 
-def _run_rsyslog(directory: Path, log: Path, ports: dict[str, int], ca: Path) -> subprocess.Popen[bytes]:
+def _run_rsyslog(
+    directory: Path, log: Path, ports: dict[str, int], ca: Path
+) -> subprocess.Popen[bytes]:
     """rsyslogd in the foreground with a private configuration: imfile in, omfwd out."""
     work = directory / "rsyslog"
     work.mkdir()
@@ -138,12 +161,15 @@ global(workDirectory="{work}" defaultNetstreamDriverCAFile="{ca}")
 module(load="imfile" mode="polling" PollingInterval="1")
 input(type="imfile" File="{log}" Tag="nginx:" ruleset="forward")
 ruleset(name="forward") {{
-  action(type="omfwd" target="127.0.0.1" port="{ports['tcp']}" protocol="tcp"
+  action(type="omfwd" target="127.0.0.1" port="{ports["tcp"]}" protocol="tcp"
          TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
-  action(type="omfwd" target="127.0.0.1" port="{ports['udp']}" protocol="udp")
-  action(type="omfwd" target="127.0.0.1" port="{ports['tls']}" protocol="tcp"
+  action(type="omfwd" target="127.0.0.1" port="{ports["udp"]}" protocol="udp")
+  action(type="omfwd" target="127.0.0.1" port="{ports["tls"]}" protocol="tcp"
          StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="anon")
 }}
 """)
-    return subprocess.Popen([RSYSLOGD, "-n", "-f", str(conf), "-i", str(work / "rsyslogd.pid")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [RSYSLOGD, "-n", "-f", str(conf), "-i", str(work / "rsyslogd.pid")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -17,10 +17,10 @@ from tests.server.live_helpers import Live, access_line, live_collector, stored_
 pytest.importorskip("opentelemetry.sdk._logs")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http._log_exporter")
 
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # noqa: E402
-from opentelemetry.sdk._logs import LoggerProvider  # noqa: E402
-from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor  # noqa: E402
-from opentelemetry.sdk.resources import Resource  # noqa: E402
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
 
 ATTACKER = "203.0.113.50"
 
@@ -28,10 +28,14 @@ ATTACKER = "203.0.113.50"
 @contextmanager
 def otel_logger(live: Live, key: str = "ingest") -> Iterator[Any]:
     """An SDK logger exporting synchronously to the collector with ``key``."""
-    provider = LoggerProvider(resource=Resource.create({"service.name": "shop",
-                                                        "host.name": "web-1"}))  # fmt: skip
-    exporter = OTLPLogExporter(endpoint=f"{live.url}/v1/logs", timeout=10,
-                               headers={"Authorization": f"Bearer {live.keys[key]}"})  # fmt: skip
+    provider = LoggerProvider(
+        resource=Resource.create({"service.name": "shop", "host.name": "web-1"})
+    )
+    exporter = OTLPLogExporter(
+        endpoint=f"{live.url}/v1/logs",
+        timeout=10,
+        headers={"Authorization": f"Bearer {live.keys[key]}"},
+    )
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     try:
         yield provider.get_logger("shop.auth")
@@ -40,12 +44,21 @@ def otel_logger(live: Live, key: str = "ingest") -> Iterator[Any]:
 
 
 def _login(logger: Any, account: str, status: int, at_ns: int) -> None:
-    logger.emit(timestamp=at_ns, severity_text="WARN" if status >= 400 else "INFO",
-                body=f"login {account}", attributes={
-                    "http.request.method": "POST", "url.path": "/api/login",
-                    "http.route": "/api/login", "http.response.status_code": status,
-                    "client.address": ATTACKER, "user_agent.original": "python-requests/2.32",
-                    "user.name": account, "enduser.id": f"id-{account}"})  # fmt: skip
+    logger.emit(
+        timestamp=at_ns,
+        severity_text="WARN" if status >= 400 else "INFO",
+        body=f"login {account}",
+        attributes={
+            "http.request.method": "POST",
+            "url.path": "/api/login",
+            "http.route": "/api/login",
+            "http.response.status_code": status,
+            "client.address": ATTACKER,
+            "user_agent.original": "python-requests/2.32",
+            "user.name": account,
+            "enduser.id": f"id-{account}",
+        },
+    )
 
 
 def test_the_sdk_exporter_sends_requests_that_become_an_incident(
@@ -61,8 +74,11 @@ def test_the_sdk_exporter_sends_requests_that_become_an_incident(
             _login(logger, "victim-07", 200, start + 21 * 10**9)
 
         def compromised() -> list[Any]:
-            with httpx.Client(base_url=live.url, timeout=10,
-                              headers={"Authorization": f"Bearer {live.keys['read']}"}) as c:  # fmt: skip
+            with httpx.Client(
+                base_url=live.url,
+                timeout=10,
+                headers={"Authorization": f"Bearer {live.keys['read']}"},
+            ) as c:
                 items = c.get("/v1/incidents", params={"attacker.ip": ATTACKER}).json()["items"]
             return [i for i in items if i["accounts_compromised"]]
 
@@ -103,16 +119,33 @@ def test_otlp_json_is_taken_too_and_a_retry_stores_nothing_twice(
     """OTLP/JSON (hex trace id, int64 as strings) gives the same mapping; the same export sent
     twice (an exporter's retry) is stored once; a refused record is in partialSuccess."""
     now = str(time.time_ns())
-    record = {"timeUnixNano": now, "traceId": "5B8EFFF798038103D269B633813FC60C",
-              "attributes": [
-                  {"key": "http.request.method", "value": {"stringValue": "GET"}},
-                  {"key": "url.full", "value": {"stringValue": "https://shop/o/7?x=1"}},
-                  {"key": "http.response.status_code", "value": {"intValue": "200"}},
-                  {"key": "client.address", "value": {"stringValue": "198.51.100.8"}}]}  # fmt: skip
-    body = {"resourceLogs": [{"resource": {"attributes": [
-        {"key": "service.name", "value": {"stringValue": "orders"}}]},
-        "scopeLogs": [{"logRecords": [record, {"timeUnixNano": now, "body": {
-            "stringValue": "no request here"}}]}]}]}  # fmt: skip
+    record = {
+        "timeUnixNano": now,
+        "traceId": "5B8EFFF798038103D269B633813FC60C",
+        "attributes": [
+            {"key": "http.request.method", "value": {"stringValue": "GET"}},
+            {"key": "url.full", "value": {"stringValue": "https://shop/o/7?x=1"}},
+            {"key": "http.response.status_code", "value": {"intValue": "200"}},
+            {"key": "client.address", "value": {"stringValue": "198.51.100.8"}},
+        ],
+    }
+    body = {
+        "resourceLogs": [
+            {
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "orders"}}]
+                },
+                "scopeLogs": [
+                    {
+                        "logRecords": [
+                            record,
+                            {"timeUnixNano": now, "body": {"stringValue": "no request here"}},
+                        ]
+                    }
+                ],
+            }
+        ]
+    }
     with live_collector(make_store, [], tmp_path / "state") as live:
         headers = {"Authorization": f"Bearer {live.keys['ingest']}"}
         for _ in range(2):
@@ -138,17 +171,26 @@ def test_logs_need_an_ingest_key(
         assert live.store.count() == 0
 
 
-@pytest.mark.parametrize(("content_type", "body", "status"), [
-    ("application/x-protobuf", b"\xff\xff\xff", 400),
-    ("application/json", b"[1]", 400),
-    ("text/plain", b"hello", 415),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content_type", "body", "status"),
+    [
+        ("application/x-protobuf", b"\xff\xff\xff", 400),
+        ("application/json", b"[1]", 400),
+        ("text/plain", b"hello", 415),
+    ],
+)
 def test_a_body_that_is_not_otlp_is_refused(
     make_store: StoreFactory, tmp_path: Path, content_type: str, body: bytes, status: int
 ) -> None:
     """Not OTLP: 400 (the exporter does not retry it); another media type: 415."""
     with live_collector(make_store, [], tmp_path / "state") as live:
-        answer = httpx.post(f"{live.url}/v1/logs", content=body, headers={
-            "Authorization": f"Bearer {live.keys['ingest']}", "Content-Type": content_type})  # fmt: skip
+        answer = httpx.post(
+            f"{live.url}/v1/logs",
+            content=body,
+            headers={
+                "Authorization": f"Bearer {live.keys['ingest']}",
+                "Content-Type": content_type,
+            },
+        )
     assert answer.status_code == status
     assert "error" in answer.json()

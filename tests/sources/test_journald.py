@@ -25,8 +25,12 @@ def _reader(tmp_path: Path, **table: object) -> JournalReader:
     async def deliver(delivery: Delivery) -> None:
         raise AssertionError("not called by decode")
 
-    return JournalReader(config, stats=SourceStats("journal", "journald"), deliver=deliver,
-                         positions=Positions(tmp_path / "journal.json"))  # fmt: skip
+    return JournalReader(
+        config,
+        stats=SourceStats("journal", "journald"),
+        deliver=deliver,
+        positions=Positions(tmp_path / "journal.json"),
+    )
 
 
 def test_recorded_entries_become_events(tmp_path: Path) -> None:
@@ -35,7 +39,10 @@ def test_recorded_entries_become_events(tmp_path: Path) -> None:
     lines = RECORDED.read_bytes().splitlines()
     events, refused, cursor = _reader(tmp_path).decode(lines)
     assert [e.url.path if e.url else e.user.name for e in events] == [  # type: ignore[union-attr]
-        "/login", "alice", "/caf\\xe9"]  # fmt: skip
+        "/login",
+        "alice",
+        "/caf\\xe9",
+    ]
     assert events[0].event.action == "authn_login_fail"
     assert refused == 3
     assert cursor == json.loads(lines[-1])["__CURSOR"]
@@ -60,10 +67,15 @@ def test_a_message_sent_as_bytes_is_decoded(tmp_path: Path) -> None:
 
 def test_the_command_resumes_after_the_saved_cursor(tmp_path: Path) -> None:
     """With a cursor, journalctl is asked for what follows it; without, for all or for new."""
-    config = parse_sources([{"name": "j", "type": "journald", "units": ["nginx.service"],
-                             "identifiers": ["nginx"]}], "t")[0]  # fmt: skip
+    config = parse_sources(
+        [{"name": "j", "type": "journald", "units": ["nginx.service"], "identifiers": ["nginx"]}],
+        "t",
+    )[0]
     assert journal_command(config, "s=1;i=2")[-3:] == [
-        "--unit=nginx.service", "--identifier=nginx", "--after-cursor=s=1;i=2"]  # fmt: skip
+        "--unit=nginx.service",
+        "--identifier=nginx",
+        "--after-cursor=s=1;i=2",
+    ]
     assert journal_command(config, None)[-1] == "--lines=all"
     end = parse_sources([{"name": "j", "type": "journald", "start_at": "end"}], "t")[0]
     assert journal_command(end, None)[-1] == "--lines=0"

@@ -18,8 +18,9 @@ LINE = '203.0.113.{n} - - [10/Oct/2026:13:55:{s:02} +0000] "GET /item/{n} HTTP/1
 
 
 def lines(*numbers: int) -> str:
-    return "".join(LINE.format(n=n % 250, s=n % 60).replace(f"/item/{n % 250}", f"/item/{n}")
-                   for n in numbers)  # fmt: skip
+    return "".join(
+        LINE.format(n=n % 250, s=n % 60).replace(f"/item/{n % 250}", f"/item/{n}") for n in numbers
+    )
 
 
 def append(path: Path, text: str) -> None:
@@ -29,8 +30,9 @@ def append(path: Path, text: str) -> None:
 
 def tailer(directory: Path, pattern: str = "access.log*", **options: object) -> FileTailer:
     positions = Positions(directory / "state" / "web.json")
-    return FileTailer([str(directory / pattern)], stats=SourceStats("web", "file"),
-                      positions=positions, **options)  # type: ignore[arg-type]  # fmt: skip
+    return FileTailer(
+        [str(directory / pattern)], stats=SourceStats("web", "file"), positions=positions, **options
+    )  # type: ignore[arg-type]
 
 
 def take(tail: FileTailer) -> list[str]:
@@ -193,7 +195,7 @@ def test_a_damaged_state_file_is_refused_with_its_name(tmp_path: Path) -> None:
     state = tmp_path / "state" / "web.json"
     state.parent.mkdir()
     state.write_text("[1, 2]")
-    with pytest.raises(ConfigError, match="web.json"):
+    with pytest.raises(ConfigError, match=r"web\.json"):
         tailer(tmp_path)
 
 

@@ -38,8 +38,12 @@ def tailed_source(workdir: Path) -> SourceConfig:
     for old in logs.glob("access.log*"):
         old.unlink()
     (logs / "access.log").write_text("")
-    table = {"name": "legacy-nginx", "type": "file", "paths": [str(logs / "access.log*")],
-             "poll_interval": 0.1}  # fmt: skip
+    table = {
+        "name": "legacy-nginx",
+        "type": "file",
+        "paths": [str(logs / "access.log*")],
+        "poll_interval": 0.1,
+    }
     return parse_sources([table], "demo")[0]
 
 
@@ -57,8 +61,10 @@ def write_and_wait(source: SourceConfig, collector: str, read_key: str) -> Taile
 
 def _line() -> str:
     when = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
-    return (f'{TAIL_ATTACKER} - - [{when}] "POST /legacy/api/login HTTP/1.1" 401 27 "-" '
-            '"python-requests/2.31"\n')  # fmt: skip
+    return (
+        f'{TAIL_ATTACKER} - - [{when}] "POST /legacy/api/login HTTP/1.1" 401 27 "-" '
+        '"python-requests/2.31"\n'
+    )
 
 
 def _incident(collector: str, read_key: str) -> dict[str, Any] | None:
@@ -67,8 +73,12 @@ def _incident(collector: str, read_key: str) -> dict[str, Any] | None:
     headers = {"Authorization": f"Bearer {read_key}"}
     deadline = time.monotonic() + _WAIT
     while time.monotonic() < deadline:
-        response = httpx.get(f"{collector}/v1/incidents", params={"attacker.ip": TAIL_ATTACKER},
-                             headers=headers, timeout=10)  # fmt: skip
+        response = httpx.get(
+            f"{collector}/v1/incidents",
+            params={"attacker.ip": TAIL_ATTACKER},
+            headers=headers,
+            timeout=10,
+        )
         response.raise_for_status()
         items: list[dict[str, Any]] = response.json()["items"]
         if items:

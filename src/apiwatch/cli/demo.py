@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from apiwatch.cli._demo_tail import tailed_source, write_and_wait
 from apiwatch.cli._serving import Running
 from apiwatch.cli._tables import keep_words_whole
 from apiwatch.sensor import EcsFormatter, LoggingOutput
@@ -137,30 +138,38 @@ def _offline(rule_types: dict[str, str]) -> None:
     click.echo(score(scenario.truth, incidents, format="ecs", rule_types=rule_types).report())
 
 
+def _capture_events(echo: bool) -> _Capture:
+    """The sensor's ECS lines, kept (and echoed with ``--raw``) instead of logged."""
+    capture = _Capture(echo=echo)
+    events_logger = logging.getLogger(EVENTS_LOGGER)
+    events_logger.handlers[:] = [capture]
+    events_logger.setLevel(logging.INFO)
+    events_logger.propagate = False
+    return capture
+
+
 def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     """Collector with live detection on SQLite, the shop shipping to it, a simulated attack mix
     replayed as real HTTP requests; then the incidents found, an offline scan, and verify."""
     _require_extra()
     from apiwatch.cli._demo_response import Webhook, response_config  # noqa: PLC0415
-    from apiwatch.cli._demo_tail import tailed_source, write_and_wait  # noqa: PLC0415
     from apiwatch.cli._shop import build_shop  # noqa: PLC0415
     from apiwatch.detect import builtin_dir, load_rules  # noqa: PLC0415
     from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
     from apiwatch.simulate import generate  # noqa: PLC0415
 
-    capture = _Capture(echo=raw)
-    events_logger = logging.getLogger(EVENTS_LOGGER)
-    events_logger.handlers[:] = [capture]
-    events_logger.setLevel(logging.INFO)
-    events_logger.propagate = False
+    capture = _capture_events(raw)
     scenario = generate(seed=7, users=users, attacks=LIVE_ATTACKS)
     store, ingest_key, read_key = _fresh_store(workdir)
     _, bouncer_key = store.create_key("demo-enforcing-sensor", ["bouncer"])
     webhook = Webhook()
-    tailed = tailed_source(workdir)
-    settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ,
-                              sources=(tailed,),
-                              sources_state_dir=str(workdir / "demo.db.sources"))  # fmt: skip
+    tailed = tailed_source(workdir)  # a legacy API's nginx log, tailed by the collector
+    settings = ServerSettings(
+        respond=response_config(webhook),
+        respond_environ=webhook.environ,
+        sources=(tailed,),
+        sources_state_dir=f"{workdir}/demo.db.sources",
+    )
     collector = Running(create_app(store, settings))
     try:
         shop = Running(
@@ -209,8 +218,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     found = [msgspec.convert(item, Incident) for item in incidents]
     click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
     _offline(rule_types)
-    _response_summary(outcome, webhook)
-    _tail_summary(tail)
+    _response_summary(outcome, webhook, tail)
     apiwatch = command_name()
     click.echo(
         f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
@@ -258,7 +266,7 @@ def _response_act(  # noqa: PLR0917 - the demo's parts, in the order they were m
         shop.stop()
 
 
-def _response_summary(outcome: Any, webhook: Any) -> None:
+def _response_summary(outcome: Any, webhook: Any, tail: Any) -> None:
     from apiwatch.cli._demo_response import ATTACKER  # noqa: PLC0415
 
     messages = webhook.about(ATTACKER)
@@ -275,6 +283,7 @@ def _response_summary(outcome: Any, webhook: Any) -> None:
         f"The real user was served "
         f"{served} of {len(outcome.user_statuses)} logins."
     )
+    _tail_summary(tail)
 
 
 def _tail_summary(tail: Any) -> None:
@@ -286,7 +295,7 @@ def _tail_summary(tail: Any) -> None:
     click.echo(
         f"Live source: {tail.lines} lines written to {tail.log} (rotated half-way), a legacy "
         f"API's nginx log the collector tails ([[sources]]): incident "
-        f"\"{incident['title']}\" ({incident['severity']}) from "
+        f'"{incident["title"]}" ({incident["severity"]}) from '
         f"{', '.join(incident['attackers'])}."
     )
 

@@ -141,8 +141,10 @@ def _follow(
         else:
             attackers = ", ".join(incident.attackers[:5]) or "-"
             word = "escalated" if escalated else "new"
-            sys.stdout.write(f"{word} incident {safe(incident.id)}: {safe(incident.severity)}: "
-                             f"{safe(incident.title)} (attackers: {safe(attackers)})\n")  # fmt: skip
+            sys.stdout.write(
+                f"{word} incident {safe(incident.id)}: {safe(incident.severity)}: "
+                f"{safe(incident.title)} (attackers: {safe(attackers)})\n"
+            )
         sys.stdout.flush()
 
     if files == ["-"]:
@@ -151,8 +153,10 @@ def _follow(
     if "-" in files:
         raise click.UsageError("--follow reads files or stdin ('-' alone), not both")
     stats = follow(files, engine, format=fmt, logins=logins, report=report)
-    err.print(f"{stats.parsed:,} events, {stats.refused:,} bad lines skipped, "
-              f"{len(engine.incidents())} incidents")  # fmt: skip
+    err.print(
+        f"{stats.parsed:,} events, {stats.refused:,} bad lines skipped, "
+        f"{len(engine.incidents())} incidents"
+    )
 
 
 def _follow_stdin(

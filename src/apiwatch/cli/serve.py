@@ -212,8 +212,13 @@ def _announce(settings: Settings, port: int, ruleset: Any) -> None:
         count = len(ruleset.rules)
         click.echo(f"apiwatch: detecting with {plural(count, 'rule')}{left_out}", err=True)
     for source in settings.sources:
-        where = ", ".join(source.paths) if source.type == "file" else (
-            f"{source.protocol}://{source.listen}" if source.type == "syslog" else "journalctl")
+        where = (
+            ", ".join(source.paths)
+            if source.type == "file"
+            else (
+                f"{source.protocol}://{source.listen}" if source.type == "syslog" else "journalctl"
+            )
+        )
         click.echo(f"apiwatch: live source {source.name} ({source.type}): {where}", err=True)
 
 

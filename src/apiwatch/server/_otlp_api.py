@@ -39,8 +39,10 @@ _REQUEST_BODY: dict[str, Any] = {
         "required": True,
         "description": "An OTLP ExportLogsServiceRequest, protobuf or its JSON mapping; may be "
         "gzip-compressed (Content-Encoding: gzip).",
-        "content": {PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
-                    JSON: {"schema": {"type": "object"}}},  # fmt: skip
+        "content": {
+            PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+            JSON: {"schema": {"type": "object"}},
+        },
     }
 }
 
@@ -48,8 +50,10 @@ _REQUEST_BODY: dict[str, Any] = {
 @router.post(
     "/v1/logs",
     summary="Send OpenTelemetry logs (OTLP/HTTP)",
-    responses={400: {"description": "The body is not an OTLP logs request."},
-               **error_responses(401, 403, 408, 413, 415, 503, 507)},  # fmt: skip
+    responses={
+        400: {"description": "The body is not an OTLP logs request."},
+        **error_responses(401, 403, 408, 413, 415, 503, 507),
+    },
     openapi_extra=_REQUEST_BODY,
     dependencies=[Depends(only_query())],
     tags=["ingest"],
@@ -63,15 +67,21 @@ async def otlp_logs(
     media, gzip = _media(request)
     settings = state.settings
     gate = state.ingest_gate
-    if not await gate.enter(key.name, settings.max_concurrent_ingest, settings.ingest_share,
-                            settings.ingest_wait_seconds):  # fmt: skip
+    if not await gate.enter(
+        key.name,
+        settings.max_concurrent_ingest,
+        settings.ingest_share,
+        settings.ingest_wait_seconds,
+    ):
         raise BodyError(503, "too many ingest requests are in progress; retry shortly")
     try:
         body = await read_body(
-            request.stream(), declared_length=request.headers.get("content-length"),
-            max_body_bytes=settings.max_body_bytes, idle_timeout=settings.body_read_timeout,
+            request.stream(),
+            declared_length=request.headers.get("content-length"),
+            max_body_bytes=settings.max_body_bytes,
+            idle_timeout=settings.body_read_timeout,
             total_timeout=settings.body_total_timeout,
-        )  # fmt: skip
+        )
         batch = await run_in_threadpool(_decode, state, body, media, gzip)
     finally:
         gate.leave(key.name)
@@ -115,8 +125,11 @@ def _from_protobuf(body: bytes) -> dict[str, Any]:
             ExportLogsServiceRequest,
         )
     except ImportError:
-        raise BodyError(415, "OTLP protobuf needs opentelemetry-proto on the collector "
-                        "(pip install 'apiwatch[server]'); send OTLP/JSON instead") from None  # fmt: skip
+        raise BodyError(
+            415,
+            "OTLP protobuf needs opentelemetry-proto on the collector "
+            "(pip install 'apiwatch[server]'); send OTLP/JSON instead",
+        ) from None
     message = ExportLogsServiceRequest()
     try:
         message.ParseFromString(body)

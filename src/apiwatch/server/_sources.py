@@ -109,9 +109,12 @@ class LiveSources:
     # -- storing -------------------------------------------------------------------------------
 
     async def store_events(
-        self, key_name: str, events: Sequence[Event], stats: SourceStats,
+        self,
+        key_name: str,
+        events: Sequence[Event],
+        stats: SourceStats,
         admission: Admission | None = None,
-    ) -> AppendResult | None:  # fmt: skip
+    ) -> AppendResult | None:
         """Check, seal and durably commit ``events`` under ``key_name``; refused ones counted."""
         if not events:
             return None
@@ -119,9 +122,12 @@ class LiveSources:
         return await self._commit(key_name, lines, stats)
 
     def _prepare(
-        self, key_name: str, events: Sequence[Event], stats: SourceStats,
+        self,
+        key_name: str,
+        events: Sequence[Event],
+        stats: SourceStats,
         admission: Admission | None = None,
-    ) -> list[StoredLine]:  # fmt: skip
+    ) -> list[StoredLine]:
         """The events ingest would take, encoded and sealed (in a worker thread)."""
         settings = self.settings
         admission = admission or Admission.at(
@@ -176,15 +182,24 @@ class LiveSources:
         """Poll the files; after a store failure, start again from the saved positions."""
         while True:
             tailer = FileTailer(
-                config.paths, stats=self.stats[config.name], positions=self._positions(config),
-                format=config.format, logins=self._logins[config.name],
-                start_at=config.start_at, max_line_bytes=self.settings.max_line_bytes,
-            )  # fmt: skip
+                config.paths,
+                stats=self.stats[config.name],
+                positions=self._positions(config),
+                format=config.format,
+                logins=self._logins[config.name],
+                start_at=config.start_at,
+                max_line_bytes=self.settings.max_line_bytes,
+            )
             try:
                 await self._poll(config, tailer)
             except (StoreFullError, Unavailable) as exc:
-                logger.warning("source %s: cannot store (%s); reading again from the last "
-                               "saved position in %g s", config.name, exc, _RETRY_PAUSE)  # fmt: skip
+                logger.warning(
+                    "source %s: cannot store (%s); reading again from the last "
+                    "saved position in %g s",
+                    config.name,
+                    exc,
+                    _RETRY_PAUSE,
+                )
             finally:
                 tailer.close()
             await asyncio.sleep(_RETRY_PAUSE)
@@ -222,14 +237,19 @@ class LiveSources:
             while True:
                 try:
                     await self._deliver(config, delivery)
-                    return
                 except (StoreFullError, Unavailable) as exc:
                     logger.warning("source %s: cannot store (%s); retrying", config.name, exc)
                     await asyncio.sleep(_RETRY_PAUSE)
+                else:
+                    return
 
-        return JournalReader(config, stats=self.stats[config.name], deliver=deliver,
-                             positions=self._positions(config),
-                             logins=self._logins[config.name])  # fmt: skip
+        return JournalReader(
+            config,
+            stats=self.stats[config.name],
+            deliver=deliver,
+            positions=self._positions(config),
+            logins=self._logins[config.name],
+        )
 
     async def _start_syslog(self, config: SourceConfig) -> None:
         queue: asyncio.Queue[list[Event]] = asyncio.Queue(maxsize=max(1, _QUEUE_EVENTS // 100))
@@ -241,14 +261,20 @@ class LiveSources:
                 return False
             return True
 
-        receiver = SyslogReceiver(config, stats=self.stats[config.name], deliver=queue.put,
-                                  try_deliver=try_deliver, logins=self._logins[config.name],
-                                  max_message_bytes=self.settings.max_line_bytes)  # fmt: skip
+        receiver = SyslogReceiver(
+            config,
+            stats=self.stats[config.name],
+            deliver=queue.put,
+            try_deliver=try_deliver,
+            logins=self._logins[config.name],
+            max_message_bytes=self.settings.max_line_bytes,
+        )
         await receiver.start()
         self.receivers[config.name] = receiver
         self._spawn(self._drain(config, queue), config.name)
-        logger.info("source %s: syslog over %s on port %d", config.name, config.protocol,
-                    receiver.port)  # fmt: skip
+        logger.info(
+            "source %s: syslog over %s on port %d", config.name, config.protocol, receiver.port
+        )
 
     async def _drain(self, config: SourceConfig, queue: asyncio.Queue[list[Event]]) -> None:
         while True:
@@ -258,8 +284,7 @@ class LiveSources:
             try:
                 await self._deliver(config, Delivery(events))
             except (StoreFullError, Unavailable) as exc:
-                logger.warning("source %s: %d events not stored: %s", config.name,
-                               len(events), exc)  # fmt: skip
+                logger.warning("source %s: %d events not stored: %s", config.name, len(events), exc)
 
 
 def _logins(config: SourceConfig) -> LoginPatterns:
@@ -275,15 +300,20 @@ def silence_rules(sources: Iterable[SourceConfig]) -> dict[str, SilenceRule]:
             continue
         name = f"source-silent-{config.name}"
         meta = RuleMeta(
-            id=str(uuid.uuid5(_NAMESPACE, config.name)), name=name,
-            title=f"Live source {config.name} went silent", level="high",
-            path="[[sources]]", attack="logging_stopped",
+            id=str(uuid.uuid5(_NAMESPACE, config.name)),
+            name=name,
+            title=f"Live source {config.name} went silent",
+            level="high",
+            path="[[sources]]",
+            attack="logging_stopped",
             tags=("attack.defense-evasion", "attack.t1562.008"),
             description=f"The live source {config.name} read nothing for "
-            f"{config.silent_after:g} s of event time.", author="apiwatch",
-        )  # fmt: skip
-        rules[name] = SilenceRule(meta, f"labels.{SOURCE_LABEL}", config.silent_after,
-                                  min_events=1, only=config.name)  # fmt: skip
+            f"{config.silent_after:g} s of event time.",
+            author="apiwatch",
+        )
+        rules[name] = SilenceRule(
+            meta, f"labels.{SOURCE_LABEL}", config.silent_after, min_events=1, only=config.name
+        )
     return rules
 
 
@@ -292,8 +322,12 @@ def with_silence_rules(ruleset: RuleSet, sources: Iterable[SourceConfig]) -> Rul
     extra = silence_rules(sources)
     if not extra:
         return ruleset
-    return RuleSet(rules={**ruleset.rules, **extra}, problems=ruleset.problems,
-                   files=ruleset.files, documents=ruleset.documents)  # fmt: skip
+    return RuleSet(
+        rules={**ruleset.rules, **extra},
+        problems=ruleset.problems,
+        files=ruleset.files,
+        documents=ruleset.documents,
+    )
 
 
 class SourceMetrics(Collector):
@@ -307,22 +341,44 @@ class SourceMetrics(Collector):
 
     def collect(self) -> Iterable[Metric]:
         labels = ["source", "type"]
-        read = CounterMetricFamily("apiwatch_source_lines_read", "Lines (messages, records) "
-                                   "a live source read.", labels=labels)  # fmt: skip
-        parsed = CounterMetricFamily("apiwatch_source_lines_parsed", "Lines that gave an event.",
-                                     labels=labels)  # fmt: skip
-        refused = CounterMetricFamily("apiwatch_source_lines_refused", "Lines not stored: "
-                                      "malformed, or refused as ingest refuses.", labels=labels)  # fmt: skip
-        stored = CounterMetricFamily("apiwatch_source_events_stored", "Events stored (not "
-                                     "counting those already stored).", labels=labels)  # fmt: skip
-        lag = GaugeMetricFamily("apiwatch_source_lag_seconds", "The collector's clock minus the "
-                                "time of the newest event read.", labels=labels)  # fmt: skip
-        quiet = GaugeMetricFamily("apiwatch_source_quiet_seconds", "Seconds since the source "
-                                  "last read a line.", labels=labels)  # fmt: skip
-        backlog = GaugeMetricFamily("apiwatch_source_backlog_bytes", "File sources: bytes "
-                                    "written and not read yet.", labels=labels)  # fmt: skip
-        silent = GaugeMetricFamily("apiwatch_source_silent", "1 when a source with silent_after "
-                                   "has read nothing for that long.", labels=labels)  # fmt: skip
+        read = CounterMetricFamily(
+            "apiwatch_source_lines_read",
+            "Lines (messages, records) a live source read.",
+            labels=labels,
+        )
+        parsed = CounterMetricFamily(
+            "apiwatch_source_lines_parsed", "Lines that gave an event.", labels=labels
+        )
+        refused = CounterMetricFamily(
+            "apiwatch_source_lines_refused",
+            "Lines not stored: malformed, or refused as ingest refuses.",
+            labels=labels,
+        )
+        stored = CounterMetricFamily(
+            "apiwatch_source_events_stored",
+            "Events stored (not counting those already stored).",
+            labels=labels,
+        )
+        lag = GaugeMetricFamily(
+            "apiwatch_source_lag_seconds",
+            "The collector's clock minus the time of the newest event read.",
+            labels=labels,
+        )
+        quiet = GaugeMetricFamily(
+            "apiwatch_source_quiet_seconds",
+            "Seconds since the source last read a line.",
+            labels=labels,
+        )
+        backlog = GaugeMetricFamily(
+            "apiwatch_source_backlog_bytes",
+            "File sources: bytes written and not read yet.",
+            labels=labels,
+        )
+        silent = GaugeMetricFamily(
+            "apiwatch_source_silent",
+            "1 when a source with silent_after has read nothing for that long.",
+            labels=labels,
+        )
         now = time.time()
         configs = {c.name: c for c in self.sources.settings.sources}
         for stats in [*self.sources.stats.values(), self.sources.otlp]:

@@ -32,10 +32,16 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _REQUIRED = {"file": ("paths",), "journald": (), "syslog": ("listen",)}
 _ONLY = {
     "paths": "file",
-    "units": "journald", "identifiers": "journald", "namespace": "journald",
-    "journalctl": "journald", "journal_directory": "journald",
-    "listen": "syslog", "protocol": "syslog", "tls_cert": "syslog", "tls_key": "syslog",
-}  # fmt: skip
+    "units": "journald",
+    "identifiers": "journald",
+    "namespace": "journald",
+    "journalctl": "journald",
+    "journal_directory": "journald",
+    "listen": "syslog",
+    "protocol": "syslog",
+    "tls_cert": "syslog",
+    "tls_key": "syslog",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,7 @@ def _check(config: SourceConfig, where: str) -> None:
     if config.protocol not in PROTOCOLS:
         raise ConfigError(f"{where}: protocol must be one of {', '.join(PROTOCOLS)}")
     try:
-        host, port = config.address()
+        port = config.address()[1]
     except ValueError:
         raise ConfigError(f"{where}: listen must be host:port, not {config.listen!r}") from None
     if not 0 <= port <= 65535:

@@ -85,28 +85,37 @@ class JournalReader:
         self.positions = positions
         self.decoder = LineDecoder(config.format, logins=logins, redetect=True)
         saved = positions.load() if positions is not None else {}
-        self.cursor: str | None = saved.get("cursor") if isinstance(saved.get("cursor"), str) else None
+        self.cursor: str | None = (
+            saved.get("cursor") if isinstance(saved.get("cursor"), str) else None
+        )
         self.last_error = ""
 
     async def run(self) -> None:
         """Read until cancelled, restarting ``journalctl`` if it ends."""
         while True:
             await self._run_once()
-            logger.warning("journald %s: journalctl ended (%s); starting it again in %g s",
-                           self.config.name, self.last_error or "no message", _RESTART_PAUSE)  # fmt: skip
+            logger.warning(
+                "journald %s: journalctl ended (%s); starting it again in %g s",
+                self.config.name,
+                self.last_error or "no message",
+                _RESTART_PAUSE,
+            )
             await asyncio.sleep(_RESTART_PAUSE)
 
     async def _run_once(self) -> None:
         command = journal_command(self.config, self.cursor)
         try:
             process = await asyncio.create_subprocess_exec(
-                *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                *command,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
                 limit=1 << 22,
-            )  # fmt: skip
+            )
         except OSError as exc:
             self.last_error = f"cannot run {command[0]}: {exc.strerror or exc}"
             return
-        assert process.stdout is not None and process.stderr is not None  # noqa: S101 - PIPE
+        assert process.stdout is not None  # noqa: S101 - stdout=PIPE
+        assert process.stderr is not None  # noqa: S101 - stderr=PIPE
         errors = asyncio.ensure_future(process.stderr.read())
         try:
             await self._follow(process.stdout)

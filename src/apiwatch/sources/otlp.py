@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,8 +79,9 @@ def otlp_events(
                 except EventDecodeError as exc:
                     batch.refused.append(exc.reason)
                     continue
-                event.event.id = stable_id("otlp", hashlib.sha256(
-                    _encode([resource, record])).hexdigest())  # fmt: skip
+                event.event.id = stable_id(
+                    "otlp", hashlib.sha256(_encode([resource, record])).hexdigest()
+                )
                 batch.events.append(event)
     return batch
 
@@ -112,10 +114,17 @@ def _event(
     status = _status(attrs)
     addr = _text(attrs, "client.address", "http.client_ip") or "-"
     event = request_event(
-        when, client_address(addr), method, path or "", query, status,
-        _text(attrs, "user_agent.original", "http.user_agent"), _text(attrs, "user.name"),
-        dataset=DATASET, logins=logins,
-    )  # fmt: skip
+        when,
+        client_address(addr),
+        method,
+        path or "",
+        query,
+        status,
+        _text(attrs, "user_agent.original", "http.user_agent"),
+        _text(attrs, "user.name"),
+        dataset=DATASET,
+        logins=logins,
+    )
     if path is None:
         event.url = None
     return _enrich(event, record, resource, attrs, ids_base64)
@@ -206,7 +215,11 @@ def _trace_id(value: Any, ids_base64: bool) -> str | None:
             return base64.b64decode(value, validate=True).hex() or None
         except ValueError:
             return None
-    return value.lower() if len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value) else None
+    return (
+        value.lower()
+        if len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value)
+        else None
+    )
 
 
 def _raw(attrs: dict[str, Any], *names: str) -> str | None:
@@ -233,21 +246,35 @@ def _attributes(values: Any) -> dict[str, Any]:
 
 def _value(value: dict[str, Any]) -> Any:
     """An OTLP ``AnyValue`` as Python (int64 may come as a string, as OTLP/JSON allows)."""
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        try:
-            return int(value["intValue"])
-        except (TypeError, ValueError):
-            return None
-    for key in ("boolValue", "doubleValue"):
+    for key, convert in _ANY_VALUES:
         if key in value:
-            return value[key]
-    if "kvlistValue" in value:
-        return _attributes(_dict(value["kvlistValue"]).get("values"))
-    if "arrayValue" in value:
-        return [_value(_dict(v)) for v in _list(_dict(value["arrayValue"]).get("values"))]
+            return convert(value[key])
     return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _kvlist(value: Any) -> dict[str, Any]:
+    return _attributes(_dict(value).get("values"))
+
+
+def _array(value: Any) -> list[Any]:
+    return [_value(_dict(item)) for item in _list(_dict(value).get("values"))]
+
+
+_ANY_VALUES: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("stringValue", lambda v: v),
+    ("intValue", _int),
+    ("boolValue", lambda v: v),
+    ("doubleValue", lambda v: v),
+    ("kvlistValue", _kvlist),
+    ("arrayValue", _array),
+)
 
 
 def _list(value: Any) -> list[dict[str, Any]]:

@@ -114,8 +114,9 @@ class SyslogReceiver:
             self.port = transport.get_extra_info("sockname")[1]
             return
         context = self._tls_context() if self.config.protocol == "tls" else None
-        self._server = await asyncio.start_server(self._serve, host, port, ssl=context,
-                                                  limit=self.max_message_bytes)  # fmt: skip
+        self._server = await asyncio.start_server(
+            self._serve, host, port, ssl=context, limit=self.max_message_bytes
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

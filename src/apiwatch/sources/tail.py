@@ -30,6 +30,7 @@ twice: every line is stored exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -74,8 +75,13 @@ class _File:
         return f"{self.dev}:{self.ino}"
 
     def saved(self) -> dict[str, Any]:
-        return {"path": self.path, "head": self.head.hex(), "generation": self.generation,
-                "offset": self.offset, "basis": self.basis}  # fmt: skip
+        return {
+            "path": self.path,
+            "head": self.head.hex(),
+            "generation": self.generation,
+            "offset": self.offset,
+            "basis": self.basis,
+        }
 
 
 class FileTailer:
@@ -176,8 +182,9 @@ class FileTailer:
         if not head or head.startswith(_GZIP_MAGIC):
             os.close(fd)  # empty: looked at again next poll; gzip: a compressed rotation
             return None
-        tracked = _File(path, info.st_dev, info.st_ino, head, fd=fd, size=info.st_size,
-                        mtime=info.st_mtime)
+        tracked = _File(
+            path, info.st_dev, info.st_ino, head, fd=fd, size=info.st_size, mtime=info.st_mtime
+        )
         self._place(tracked, self._saved.pop(key, None))
         self.files[key] = tracked
         return key
@@ -247,8 +254,9 @@ class FileTailer:
             decoder = tracked.decoder = LineDecoder(self.format, logins=self.logins)
         if not tracked.basis:
             first = tracked.head.partition(b"\n")[0]
-            tracked.basis = stable_id(tracked.key, tracked.generation,
-                                      hashlib.sha256(first).hexdigest())  # fmt: skip
+            tracked.basis = stable_id(
+                tracked.key, tracked.generation, hashlib.sha256(first).hexdigest()
+            )
         raws = data.split(b"\n")
         if raws and not raws[-1]:
             raws.pop()
@@ -256,10 +264,9 @@ class FileTailer:
         texts = [raw.decode("utf-8", "surrogateescape") for raw in raws]
         refused = 0
         if not decoder.ready:
-            try:
-                decoder.prime(texts[:_SAMPLE] if len(texts) >= _SAMPLE else texts)
-            except EventDecodeError:
-                pass  # each line is tried, and refused, on its own below
+            # A sample no format fits: each line is tried, and refused, on its own below.
+            with contextlib.suppress(EventDecodeError):
+                decoder.prime(texts[:_SAMPLE])
         events: list[Event] = []
         offset, basis = tracked.offset, tracked.basis
         sha256 = hashlib.sha256
@@ -279,13 +286,11 @@ class FileTailer:
     # -- closing and saving --------------------------------------------------------------------
 
     def _let_go(self) -> None:
-        """Close the files that left the patterns (renamed away, deleted) and are read to the end."""
+        """Close the files that left the patterns (renamed away, deleted), read to their end."""
         for key in [k for k, f in self.files.items() if not f.in_glob and f.offset >= f.size]:
             tracked = self.files.pop(key)
-            try:
+            with contextlib.suppress(OSError):
                 tracked.size = os.fstat(tracked.fd).st_size  # type: ignore[arg-type]
-            except OSError:
-                pass
             if tracked.offset < tracked.size:  # grew since: read the rest next poll
                 self.files[key] = tracked
                 continue
