@@ -101,7 +101,10 @@ def _event(
     path, query = _path(attrs)
     if method is None or path is None:
         if isinstance(body, str) and body.strip():
-            event = decoder(body)
+            try:
+                event = decoder(body)
+            except EventDecodeError:
+                event = None  # refused below, unless event.action says what happened
             if event is not None:
                 return _enrich(event, record, resource, attrs, ids_base64)
         action = _text(attrs, "event.action")
