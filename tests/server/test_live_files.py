@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,39 @@ def test_a_wrong_sources_table_is_refused_naming_the_key(table: dict[str, object
 
     with pytest.raises(ConfigError, match=r"\[\[sources\]\] #1"):
         parse_sources([table], "apiwatch.toml")
+
+
+def test_a_damaged_position_file_stops_serve_with_one_line(tmp_path: Path) -> None:
+    """apiwatch serve refuses to start over a state file it did not write: exit 1, one line
+    naming the file, no traceback, nothing read afresh."""
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "web.json").write_text("{not json")
+    config = tmp_path / "apiwatch.toml"
+    config.write_text(
+        f'sources_state_dir = "{state}"\n[[sources]]\nname = "web"\n'
+        f'type = "file"\npaths = ["{tmp_path}/access.log"]\n'
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "apiwatch",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            "0",
+            "--db",
+            f"sqlite:///{tmp_path}/a.db",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "web.json: not a source state apiwatch wrote" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "a.db").exists()

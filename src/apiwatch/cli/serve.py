@@ -129,6 +129,7 @@ def serve(
         import uvicorn  # noqa: PLC0415
 
         from apiwatch.server import create_app, load_ruleset  # noqa: PLC0415
+        from apiwatch.server._sources import check_positions  # noqa: PLC0415
     except ImportError as exc:
         raise click.ClickException(
             f"apiwatch serve needs the server extra ({exc.name} is missing): "
@@ -140,6 +141,7 @@ def serve(
     if settings.tls_cert and settings.tls_key:
         check_tls(settings.tls_cert, settings.tls_key)
     collector = server_settings(settings)
+    check_positions(collector)
     ruleset = load_ruleset(collector) if settings.detect else None
     sock = listen(settings.host, settings.port)
     try:

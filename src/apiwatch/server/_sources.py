@@ -51,7 +51,15 @@ from apiwatch.sources.tail import FileTailer
 from apiwatch.store import AppendResult, Batch, Store, StoredLine, StoreFullError
 from apiwatch.store import StoreUnavailableError as Unavailable
 
-__all__ = ["SOURCE_LABEL", "LiveSources", "SourceMetrics", "silence_rules"]
+__all__ = [
+    "SOURCE_LABEL",
+    "LiveSources",
+    "SourceMetrics",
+    "check_positions",
+    "positions_of",
+    "silence_rules",
+    "with_silence_rules",
+]
 
 logger = logging.getLogger("apiwatch.server.sources")
 
@@ -82,7 +90,9 @@ class LiveSources:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start every source; `OSError` when a receiver cannot listen (the start fails)."""
+        """Start every source; `OSError` when a receiver cannot listen, `ConfigError` when a
+        saved position cannot be read (the start fails, naming it)."""
+        check_positions(self.settings)
         for config in self.settings.sources:
             if config.type == "syslog":
                 await self._start_syslog(config)
@@ -104,6 +114,7 @@ class LiveSources:
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.ensure_future(work)
         task.set_name(f"apiwatch-source-{name}")
+        task.add_done_callback(_report_end)
         self._tasks.append(task)
 
     # -- storing -------------------------------------------------------------------------------
@@ -173,10 +184,7 @@ class LiveSources:
     # -- the sources ---------------------------------------------------------------------------
 
     def _positions(self, config: SourceConfig) -> Positions:
-        directory = self.settings.sources_state_dir
-        if directory is None:
-            raise ConfigError("sources_state_dir: needed to keep the live sources' positions")
-        return Positions(Path(directory) / f"{config.name}.json")
+        return positions_of(self.settings, config)
 
     async def _tail(self, config: SourceConfig) -> None:
         """Poll the files; after a store failure, start again from the saved positions."""
@@ -285,6 +293,31 @@ class LiveSources:
                 await self._deliver(config, Delivery(events))
             except (StoreFullError, Unavailable) as exc:
                 logger.warning("source %s: %d events not stored: %s", config.name, len(events), exc)
+
+
+def positions_of(settings: ServerSettings, config: SourceConfig) -> Positions:
+    """Where ``config``'s source keeps its position: ``<sources_state_dir>/<name>.json``."""
+    directory = settings.sources_state_dir
+    if directory is None:
+        raise ConfigError("sources_state_dir: needed to keep the live sources' positions")
+    return Positions(Path(directory) / f"{config.name}.json")
+
+
+def check_positions(settings: ServerSettings) -> None:
+    """`ConfigError` naming a saved position file that cannot be read (checked before the
+    collector starts, so that a damaged one is one clear line, not a failed startup)."""
+    for config in settings.sources:
+        if config.type != "syslog":
+            positions_of(settings, config).load()
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """A source that stopped other than by shutdown says why, once, loudly."""
+    if task.cancelled():
+        return
+    failure = task.exception()
+    if failure is not None:
+        logger.error("%s stopped: %s", task.get_name(), failure, exc_info=failure)
 
 
 def _logins(config: SourceConfig) -> LoginPatterns:

@@ -119,6 +119,8 @@ class JournalReader:
         errors = asyncio.ensure_future(process.stderr.read())
         try:
             await self._follow(process.stdout)
+        except (ValueError, asyncio.LimitOverrunError) as exc:  # a line past the read limit
+            logger.warning("journald %s: %s", self.config.name, exc)
         finally:
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):

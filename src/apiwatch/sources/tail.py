@@ -35,7 +35,6 @@ import glob
 import hashlib
 import os
 import stat
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +118,7 @@ class FileTailer:
         self._saved: dict[str, dict[str, Any]] = dict(saved.get("files", {}))
         self._ghosts = [(bytes.fromhex(h), int(o)) for h, o in saved.get("ghosts", [])]
         self._first_start = not saved and start_at == "end"
+        self._last_saved: dict[str, Any] | None = None
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -302,11 +302,13 @@ class FileTailer:
         if len(files) > 4 * max(len(self.files), 16):  # forget long-gone files, oldest first
             files = dict(list(files.items())[-4 * max(len(self.files), 16) :])
         ghosts = [[head.hex(), offset] for head, offset in self._ghosts]
-        return {"files": files, "ghosts": ghosts, "saved_at": time.time()}
+        return {"files": files, "ghosts": ghosts}
 
     def _save(self, snapshot: dict[str, Any]) -> None:
-        if self.positions is not None:
+        """Save ``snapshot`` unless it is what was saved last (an idle poll writes nothing)."""
+        if self.positions is not None and snapshot != self._last_saved:
             self.positions.save(snapshot)
+            self._last_saved = snapshot
 
 
 def _same_head(old: bytes, new: bytes) -> bool:
