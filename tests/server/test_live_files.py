@@ -102,8 +102,12 @@ def test_a_source_quiet_for_silent_after_raises_an_incident(
             return [rule for i in page.items for rule in i.rules if rule.startswith("source-")]
 
         assert wait_until(silent_incident, "the silence incident") == ["source-silent-quiet"]
-        text = live.metrics()
-    assert metric(text, "apiwatch_source_silent", "quiet") == 1
+
+        def silent_metrics() -> str:
+            text = live.metrics()
+            return text if metric(text, "apiwatch_source_silent", "quiet") == 1 else ""
+
+        text = wait_until(silent_metrics, "apiwatch_source_silent for quiet")
     assert metric(text, "apiwatch_source_silent", "busy") == 0
 
 
