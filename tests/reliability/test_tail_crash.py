@@ -77,13 +77,16 @@ def _config(directory: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_sigkill_while_tailing_a_rotating_log_stores_every_line_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_sigkill_while_tailing_a_rotating_log_stores_every_line_once(
+    kind: str, tmp_path: Path
+) -> None:
     """100,000 lines written with rename and copytruncate rotations; the collector is SIGKILLed
     mid-way and restarted: every line is stored exactly once."""
     logs = tmp_path / "logs"
     logs.mkdir()
     config = _config(tmp_path)
-    with database("sqlite", tmp_path) as db:
+    with database(kind, tmp_path) as db:
         port = free_port()
         done = threading.Event()
         writer = threading.Thread(target=_write_rotating, args=(logs, done), daemon=True)
