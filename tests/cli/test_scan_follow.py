@@ -68,8 +68,9 @@ def test_follow_prints_incidents_from_files_as_they_grow_and_rotate(tmp_path: Pa
 
 
 def test_follow_on_stdin_reports_before_the_input_ends(tmp_path: Path) -> None:
-    """From a pipe that stays open, the incident is printed before stdin is closed."""
-    process = _scan("-", stdin=subprocess.PIPE)
+    """From a pipe that stays open, the incident is printed before stdin is closed; at the end
+    --fail-on sees it (exit 3)."""
+    process = _scan("--fail-on", "high", "-", stdin=subprocess.PIPE)
     assert process.stdin is not None
     try:
         process.stdin.write(_failures("203.0.113.12", 40).encode())
@@ -79,4 +80,4 @@ def test_follow_on_stdin_reports_before_the_input_ends(tmp_path: Path) -> None:
     finally:
         process.communicate(timeout=30)  # closes stdin: the end of the input
     assert incident["attackers"] == ["203.0.113.12"]
-    assert process.returncode == 0
+    assert process.returncode == 3

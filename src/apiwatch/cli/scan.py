@@ -317,6 +317,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     started = time.perf_counter()
     if follow:
         _follow(list(files), engine, chosen, logins, as_json=as_json, err=err)
+        _fail_on(fail_on, engine.incidents())
         return
     show = not quiet and sys.stderr.isatty()
     columns = (
@@ -344,7 +345,12 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         f"{errors.count:,} bad lines skipped, {stats.late:,} late, {len(ruleset.rules)} rules, "
         f"{len(incidents)} incidents"
     )
-    if fail_on is not None and any(
-        severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents
+    _fail_on(fail_on, incidents)
+
+
+def _fail_on(severity: str | None, incidents: list[Incident]) -> None:
+    """Exit with `EXIT_FINDINGS` when an incident is at least ``severity``."""
+    if severity is not None and any(
+        severity_rank(i.severity) >= severity_rank(severity) for i in incidents
     ):
         raise SystemExit(EXIT_FINDINGS)
