@@ -10,7 +10,8 @@ skipped.
 
 Each entry's ``__CURSOR`` is its id (`stable_id`) and, once its events are stored, the saved
 position (`Positions`): a restart passes ``--after-cursor``, so nothing is read twice or lost.
-With no cursor yet, ``start_at`` says whether to read the journal from its start
+``journalctl`` runs under util-linux's ``setpriv --pdeathsig TERM`` when it is there, so that it
+ends with the collector even when the collector is killed. With no cursor yet, ``start_at`` says whether to read the journal from its start
 (``beginning``) or only what comes next (``end``). When ``journalctl`` ends (it should not),
 its last stderr line is logged and it is started again after a pause.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -104,6 +106,9 @@ class JournalReader:
 
     async def _run_once(self) -> None:
         command = journal_command(self.config, self.cursor)
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:  # journalctl ends with the collector, even one SIGKILLed
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         try:
             process = await asyncio.create_subprocess_exec(
                 *command,
