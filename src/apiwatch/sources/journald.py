@@ -10,10 +10,11 @@ skipped.
 
 Each entry's ``__CURSOR`` is its id (`stable_id`) and, once its events are stored, the saved
 position (`Positions`): a restart passes ``--after-cursor``, so nothing is read twice or lost.
-``journalctl`` runs under util-linux's ``setpriv --pdeathsig TERM`` when it is there, so that it
-ends with the collector even when the collector is killed. With no cursor yet, ``start_at`` says whether to read the journal from its start
-(``beginning``) or only what comes next (``end``). When ``journalctl`` ends (it should not),
-its last stderr line is logged and it is started again after a pause.
+With no cursor yet, ``start_at`` says whether to read the journal from its start (``beginning``)
+or only what comes next (``end``). When ``journalctl`` ends (it should not), its last stderr
+line is logged and it is started again after a pause. It runs under util-linux's
+``setpriv --pdeathsig TERM`` when that is there, so that it ends with the collector even when
+the collector is killed.
 """
 
 from __future__ import annotations
