@@ -10,8 +10,9 @@ logged, at most once a minute.
 The detection thread owns the `Engine` (which is not thread-safe). It drains the whole queue,
 feeds the engine, and moves event time on (`Engine.advance`) after every drain and at least once
 a second, which releases the reorder buffer and lets "logging stopped" fire. Event time moves
-with the clock from the newest event fed: to that event's time plus the seconds since events
-last arrived, never past the clock. Live traffic (dated now) is thus on the clock, and a backlog
+with the clock from the newest event fed: to that event's time plus the reorder window
+(``lateness``) plus the seconds since events last arrived, never past the clock. Live traffic
+(dated now) is thus on the clock, a batch of older events is processed at once, and a backlog
 fed as fast as it is read (a log file caught up from its start) keeps its own time, so its
 windows and baselines are those ``scan`` finds in the same lines. Before the first event, event
 time does not move.
@@ -229,16 +230,16 @@ class Detector:
                     self._failure_warning.warning("the engine failed on event %s", event.event.id)
 
     def _event_time(self) -> datetime | None:
-        """The clock, or less while a backlog is fed: the newest event time fed plus the time
-        since events last arrived (see the module docstring); None before any event (there is
-        nothing to release or to find silent yet)."""
+        """The clock, or less while a backlog is fed: the newest event time fed, plus
+        ``lateness``, plus the time since events last arrived (see the module docstring); None
+        before any event (there is nothing to release or to find silent yet)."""
         now = self._clock()
         newest = max(self.engine.newest_fed, self.engine.watermark)
         if newest == float("-inf"):
             return None
         quiet = time.monotonic() - self._last_arrival
         try:
-            following = datetime.fromtimestamp(newest + quiet, UTC)
+            following = datetime.fromtimestamp(newest + self.engine.lateness + quiet, UTC)
         except (OverflowError, OSError, ValueError):
             return now
         return min(now, following)
