@@ -74,6 +74,10 @@ class Settings:
     forwarded_allow_ips: str | None = None
     #: The ``[[forward]]`` tables as written (forwarders to SIEMs); file only.
     forward: list[dict[str, Any]] | None = None
+    #: The ``[[sources]]`` tables (live files, journald, syslog), checked; file only.
+    sources: tuple[Any, ...] = ()
+    #: Where live sources keep their positions (default: beside the store's key file).
+    sources_state_dir: str | None = None
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -90,14 +94,19 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
-_TABLES = frozenset({"respond", "placeholders"})
-"""Settings that are whole TOML tables, kept as written (their own parser checks them)."""
+_TABLES = frozenset({"respond", "placeholders", "sources"})
+"""Settings that are whole TOML tables (or, for ``[[sources]]``, arrays of tables), file only,
+checked by their own parser (``[respond]`` when the collector starts, ``[[sources]]`` here)."""
 _ARRAYS = frozenset({"forward"})
 """Settings that are arrays of TOML tables (``[[forward]]``), kept as written likewise."""
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
     kind = str(_TYPES[name])
+    if name == "sources":
+        from apiwatch.sources.config import parse_sources  # noqa: PLC0415
+
+        return parse_sources(value, where)
     if name in _TABLES:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")

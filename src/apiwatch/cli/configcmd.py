@@ -44,6 +44,8 @@ def check(config_file: str | None) -> None:
         parts.append(f"detecting with {plural(len(ruleset.rules), 'rule')}{left_out}")
     else:
         parts.append("detection off")
+    if collector.sources:
+        parts.append(plural(len(collector.sources), "live source"))
     if collector.respond is not None:
         policies = len(collector.respond.policies)
         parts.append(plural(policies, "response policy", "response policies"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from apiwatch.cli._demo_tail import tailed_source, write_and_wait
 from apiwatch.cli._serving import Running
 from apiwatch.cli._tables import print_table
 from apiwatch.model import plural
@@ -138,6 +139,16 @@ def _offline(rule_types: dict[str, str]) -> None:
     click.echo(score(scenario.truth, incidents, format="ecs", rule_types=rule_types).report())
 
 
+def _capture_events(echo: bool) -> _Capture:
+    """The sensor's ECS lines, kept (and echoed with ``--raw``) instead of logged."""
+    capture = _Capture(echo=echo)
+    events_logger = logging.getLogger(EVENTS_LOGGER)
+    events_logger.handlers[:] = [capture]
+    events_logger.setLevel(logging.INFO)
+    events_logger.propagate = False
+    return capture
+
+
 def run_demo(
     *, users: int, raw: bool, workdir: Path, console: bool | None = None, console_port: int = 8470
 ) -> None:
@@ -152,16 +163,18 @@ def run_demo(
     from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
     from apiwatch.simulate import generate  # noqa: PLC0415
 
-    capture = _Capture(echo=raw)
-    events_logger = logging.getLogger(EVENTS_LOGGER)
-    events_logger.handlers[:] = [capture]
-    events_logger.setLevel(logging.INFO)
-    events_logger.propagate = False
+    capture = _capture_events(raw)
     scenario = generate(seed=7, users=users, attacks=LIVE_ATTACKS)
     store, ingest_key, read_key = _fresh_store(workdir)
     _, bouncer_key = store.create_key("demo-enforcing-sensor", ["bouncer"])
     webhook = Webhook()
-    settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ)
+    tailed = tailed_source(workdir)  # a legacy API's nginx log, tailed by the collector
+    settings = ServerSettings(
+        respond=response_config(webhook),
+        respond_environ=webhook.environ,
+        sources=(tailed,),
+        sources_state_dir=f"{workdir}/demo.db.sources",
+    )
     collector = Running(create_app(store, settings))
     try:
         shop = Running(
@@ -186,6 +199,7 @@ def run_demo(
             shop.stop()  # lifespan shutdown flushes the sensor's shipper into the collector
         incidents = _wait_for_incidents(collector.url, read_key)
         outcome = _response_act(scenario, collector.url, ingest_key, bouncer_key, read_key, workdir)
+        tail = write_and_wait(tailed, collector.url, read_key)
         time.sleep(2)  # let any (unexpected) second message about the incident arrive
     finally:
         collector.stop()
@@ -209,7 +223,7 @@ def run_demo(
     found = [msgspec.convert(item, Incident) for item in incidents]
     click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
     _offline(rule_types)
-    _response_summary(outcome, webhook)
+    _response_summary(outcome, webhook, tail)
     apiwatch = command_name()
     click.echo(
         f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
@@ -272,7 +286,7 @@ def _response_act(  # noqa: PLR0917 - the demo's parts, in the order they were m
         shop.stop()
 
 
-def _response_summary(outcome: Any, webhook: Any) -> None:
+def _response_summary(outcome: Any, webhook: Any, tail: Any) -> None:
     from apiwatch.cli._demo_response import ATTACKER  # noqa: PLC0415
 
     messages = webhook.about(ATTACKER)
@@ -290,6 +304,21 @@ def _response_summary(outcome: Any, webhook: Any) -> None:
         f"{plural(updates, 'escalation update')}. The real user was served "
         f"{served} of {plural(len(outcome.user_statuses), 'login')}."
     )
+    _tail_summary(tail)
+
+
+def _tail_summary(tail: Any) -> None:
+    incident = tail.incident
+    if incident is None:
+        click.echo(f"Live source: {tail.lines} lines written to {tail.log} (rotated half-way) "
+                   "raised NO incident")  # fmt: skip
+        return
+    click.echo(
+        f"Live source: {tail.lines} lines written to {tail.log} (rotated half-way), a legacy "
+        f"API's nginx log the collector tails ([[sources]]): incident "
+        f'"{incident["title"]}" ({incident["severity"]}) from '
+        f"{', '.join(incident['attackers'])}."
+    )
 
 
 def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
@@ -297,7 +326,10 @@ def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
 
     workdir.mkdir(parents=True, exist_ok=True)
     for old in workdir.glob("demo.db*"):
-        old.unlink()
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     store = open_store(f"sqlite:///{workdir / 'demo.db'}")
     _, ingest_key = store.create_key("demo-sensor", ["ingest"])
     _, read_key = store.create_key("demo-reader", ["read"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -126,6 +126,51 @@ def _events(
                 progress.update(task, completed=log.size or log.position())  # type: ignore[union-attr]
 
 
+def _follow(
+    files: list[str], engine: Engine, fmt: str | None, logins: LoginPatterns | None, *,
+    as_json: bool, err: Console,
+) -> None:  # fmt: skip
+    """``--follow``: tail the files (or stdin), printing incidents as they open."""
+    from apiwatch.cli._follow import follow  # noqa: PLC0415
+
+    encoder = msgspec.json.Encoder()
+
+    def report(incident: Incident, escalated: bool) -> None:
+        if as_json:
+            sys.stdout.write(encoder.encode(incident_json(incident)).decode() + "\n")
+        else:
+            attackers = ", ".join(incident.attackers[:5]) or "-"
+            word = "escalated" if escalated else "new"
+            sys.stdout.write(
+                f"{word} incident {safe(incident.id)}: {safe(incident.severity)}: "
+                f"{safe(incident.title)} (attackers: {safe(attackers)})\n"
+            )
+        sys.stdout.flush()
+
+    if files == ["-"]:
+        _follow_stdin(engine, fmt, logins, report, _Errors(err))
+        return
+    if "-" in files:
+        raise click.UsageError("--follow reads files or stdin ('-' alone), not both")
+    stats = follow(files, engine, format=fmt, logins=logins, report=report)
+    err.print(
+        f"{stats.parsed:,} events, {stats.refused:,} bad lines skipped, "
+        f"{len(engine.incidents())} incidents"
+    )
+
+
+def _follow_stdin(
+    engine: Engine, fmt: str | None, logins: LoginPatterns | None,
+    report: Callable[[Incident, bool], None], errors: _Errors,
+) -> None:  # fmt: skip
+    """stdin with --follow: each incident is reported when it opens, not at the end."""
+    from apiwatch.cli._follow import follow_stream  # noqa: PLC0415
+
+    errors.name = "-"
+    with _reading("-"), LogFile("-") as log:
+        follow_stream(log.events(format=fmt, logins=logins, on_error=errors), engine, report)
+
+
 def _shown(text: str) -> str:
     """Log text for the terminal: rich markup escaped and non-printables (ESC, C1 controls,
     bidi overrides) written as escapes. ECS files hold whatever the producer wrote, and rich
@@ -201,12 +246,19 @@ def _table(incidents: list[Incident]) -> Table:
 @login_path_option
 @click.option(
     "--lateness",
-    default="60s",
-    show_default=True,
+    default=None,
     metavar="DURATION",
-    help="How far out of time order events may be (access logs are written when a response ends).",
+    help="How far out of time order events may be (access logs are written when a response "
+    "ends); default 60s, and 2s with --follow, where it is how long an incident may wait.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep reading FILES (glob patterns too) as they grow, through rotation, and print "
+    "each incident when it opens; stdin ('-') is read as it comes. Stops on Ctrl-C.",
+)
 def scan(  # noqa: PLR0917 - one parameter per click option
     files: tuple[str, ...],
     fmt: str,
@@ -216,8 +268,9 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     as_json: bool,
     fail_on: str | None,
     logins: LoginPatterns,
-    lateness: str,
+    lateness: str | None,
     quiet: bool,
+    follow: bool,
 ) -> None:
     """Run the detection rules over log FILES and print the incidents found.
 
@@ -230,12 +283,15 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     --login-path; 401/403 failed, 2xx/3xx succeeded) and incidents have fewer details than
     from ECS events.
 
+    With --follow, the files are tailed as the collector tails them (docs/sources.md) and
+    each incident is printed as it opens (a JSON line with --json), until Ctrl-C or SIGTERM.
+
     Exit codes: 0 done, 1 error, 3 an incident at or above --fail-on.
     """
     # emoji=False: escape() stops [markup] in log text, not ":emoji:" codes, which must print as-is
     err = Console(stderr=True, highlight=False, emoji=False, quiet=quiet)
     try:
-        window = parse_duration(lateness)
+        window = parse_duration(lateness or ("2s" if follow else "60s"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--lateness") from exc
     packs = [builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])]
@@ -251,6 +307,10 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     engine = Engine(ruleset, lateness=window)
     errors = _Errors(err)
     started = time.perf_counter()
+    if follow:
+        _follow(list(files), engine, chosen, logins, as_json=as_json, err=err)
+        _fail_on(fail_on, engine.incidents())
+        return
     show = not quiet and sys.stderr.isatty()
     columns = (
         TextColumn("{task.description}"),
@@ -277,7 +337,12 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         f"skipped, {stats.late:,} late, {plural(len(ruleset.rules), 'rule')}, "
         f"{plural(len(incidents), 'incident')}"
     )
-    if fail_on is not None and any(
-        severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents
+    _fail_on(fail_on, incidents)
+
+
+def _fail_on(severity: str | None, incidents: list[Incident]) -> None:
+    """Exit with `EXIT_FINDINGS` when an incident is at least ``severity``."""
+    if severity is not None and any(
+        severity_rank(i.severity) >= severity_rank(severity) for i in incidents
     ):
         raise SystemExit(EXIT_FINDINGS)

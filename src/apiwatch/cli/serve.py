@@ -109,6 +109,10 @@ def serve(
     falls behind, ingest goes on and the events it skips are counted in /metrics. It starts
     afresh at each start: correlation windows restart; stored alerts and incidents stay.
 
+    Live sources follow the [[sources]] tables of apiwatch.toml (see docs/sources.md): log files
+    tailed through rotation, the systemd journal, syslog over UDP/TCP/TLS; OpenTelemetry apps
+    send their logs to POST /v1/logs (OTLP/HTTP) with an ingest key.
+
     Response follows the [respond] table of apiwatch.toml (policies, allowlist, notifiers; see
     docs/response.md): each incident can lead to ban decisions, served to sensors and CrowdSec
     bouncers at /v1/decisions/stream, and to one notification per incident. Active bans can be
@@ -131,6 +135,7 @@ def serve(
         import uvicorn  # noqa: PLC0415
 
         from apiwatch.server import create_app, load_ruleset  # noqa: PLC0415
+        from apiwatch.server._sources import check_positions  # noqa: PLC0415
     except ImportError as exc:
         raise click.ClickException(
             f"apiwatch serve needs the server extra ({exc.name} is missing): "
@@ -142,6 +147,7 @@ def serve(
     if settings.tls_cert and settings.tls_key:
         check_tls(settings.tls_cert, settings.tls_key)
     collector = server_settings(settings)
+    check_positions(collector)
     ruleset = load_ruleset(collector) if settings.detect else None
     sock = listen(settings.host, settings.port)
     try:
@@ -215,6 +221,15 @@ def _announce(settings: Settings, port: int, ruleset: Any) -> None:
         left_out = f" ({unsupported} unsupported, left out)" if unsupported else ""
         count = len(ruleset.rules)
         click.echo(f"apiwatch: detecting with {plural(count, 'rule')}{left_out}", err=True)
+    for source in settings.sources:
+        where = (
+            ", ".join(source.paths)
+            if source.type == "file"
+            else (
+                f"{source.protocol}://{source.listen}" if source.type == "syslog" else "journalctl"
+            )
+        )
+        click.echo(f"apiwatch: live source {source.name} ({source.type}): {where}", err=True)
 
 
 def _warn_if_exposed(settings: Settings) -> None:
@@ -271,6 +286,8 @@ def server_settings(settings: Settings) -> ServerSettings:
         export_nftables=settings.export_nftables,
         export_ipset=settings.export_ipset,
         forward=_forward_targets(settings),
+        sources=settings.sources,
+        sources_state_dir=settings.sources_state_dir or str(_sources_state_dir(settings)),
     )
 
 
@@ -279,6 +296,14 @@ def _forward_targets(settings: Settings) -> tuple[ForwardTarget, ...]:
     from apiwatch.forward import parse_forward  # noqa: PLC0415
 
     return parse_forward(settings.forward or [])
+
+
+def _sources_state_dir(settings: Settings) -> Path:
+    """Beside the store's key file: ``apiwatch.db.sources`` for ``apiwatch.db``."""
+    from apiwatch.store import default_key_file  # noqa: PLC0415
+
+    key_file = Path(settings.key_file) if settings.key_file else default_key_file(settings.db)
+    return key_file.with_name(key_file.name.removesuffix(".keys") + ".sources")
 
 
 def _safe_url(settings: Settings) -> str:

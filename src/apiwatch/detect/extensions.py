@@ -233,7 +233,7 @@ class SilenceState:
 
     def see(self, values: dict[str, Any], t: float) -> None:
         source = values.get(self.rule.group_by)
-        if source is None:
+        if source is None or (self.rule.only is not None and source != self.rule.only):
             return
         if t > self.last.get(source, 0.0):
             self.last[source] = t

@@ -139,6 +139,7 @@ class SilenceRule:
     interval: float
     min_events: int = 10
     generate: bool = True
+    only: str | None = None  # watch this one ``group_by`` value (a live source's silence rule)
 
 
 Rule = DetectionRule | CorrelationRule | BaselineRule | SilenceRule

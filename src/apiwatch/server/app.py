@@ -30,12 +30,14 @@ from apiwatch.server import (
     _errors,
     _ingest_api,
     _ops_api,
+    _otlp_api,
     _query_api,
 )
 from apiwatch.server._detection import Detector, load_ruleset
 from apiwatch.server._forwarding import Forwarding, ForwardMetrics
 from apiwatch.server._respond import Exports, ResponseService
 from apiwatch.server._schemas import drop_validation_errors, event_schemas
+from apiwatch.server._sources import LiveSources, with_silence_rules
 from apiwatch.server._state import ServerState
 from apiwatch.server.auth import Authenticator
 from apiwatch.server.committer import Committer
@@ -81,6 +83,7 @@ def create_app(
         committer=committer,
         authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
         metrics=metrics,
+        sources=LiveSources(store, committer, settings, metrics),
         detector=detector,
     )
 
@@ -100,8 +103,10 @@ def create_app(
         if forwarding:
             forwarding.start()
         try:
+            await state.sources.start()
             yield
         finally:
+            await state.sources.stop()
             await run_in_threadpool(committer.stop)
             if detector:
                 await run_in_threadpool(detector.stop)
@@ -121,6 +126,7 @@ def create_app(
     app.state.apiwatch = state
     _errors.install(app, settings.retry_after_seconds)
     app.include_router(_ingest_api.router)
+    app.include_router(_otlp_api.router)
     app.include_router(_query_api.router(settings.query_max_limit))
     app.include_router(_detect_api.router(settings.query_max_limit))
     app.include_router(_decisions_api.router())
@@ -141,7 +147,9 @@ def _detector(
     if not settings.detect:
         return None
     # Incidents are saved as they change: closed ones need not stay in memory for ever.
-    engine = Engine(ruleset if ruleset is not None else load_ruleset(settings),
+    loaded = ruleset if ruleset is not None else load_ruleset(settings)
+    rules = with_silence_rules(loaded, settings.sources)
+    engine = Engine(rules,
                     lateness=settings.lateness, keep_closed_incidents=False,
                     max_lag=settings.detect_max_lag)  # fmt: skip
     return Detector(
