@@ -1,6 +1,6 @@
 """OTLP logs over HTTP/protobuf, decoded by a real HTTP server with opentelemetry-proto as an
-OpenTelemetry Collector decodes them. (apiwatch's own OTLP receiver arrives with the live
-sources; an apiwatch-to-apiwatch test follows then.)"""
+OpenTelemetry Collector decodes them (apiwatch into apiwatch's own receiver:
+tests/server/test_otlp_apiwatch_to_apiwatch.py)."""
 
 from __future__ import annotations
 

@@ -23,14 +23,16 @@ A record with an HTTP request (a method and a path) is a request event with the 
 access logs get (`apiwatch.sources._http.request_event`), unless ``event.action`` names the
 action. A record without one whose body is a line ``scan`` reads (an access-log line, ECS JSON)
 is decoded as that line. Any other record is refused with the reason: apiwatch cannot tell what
-happened in it. The id of each event is `stable_id` of the record, so an exporter's retry of a
-batch stores nothing twice.
+happened in it. The id of each event is the record's ``log.record.uid`` (apiwatch's OTLP
+forwarder sets it to the event's id), else `stable_id` of the record, so an exporter's retry of
+a batch stores nothing twice.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +46,8 @@ from apiwatch.sources.live import LineDecoder, stable_id
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
 __all__ = ["DATASET", "OtlpBatch", "otlp_events"]
+
+_EVENT_ID = re.compile(r"[0-9a-f]{32}")
 
 DATASET = "otlp.logs"
 _ACTIONS = frozenset(action.value for action in Action)
@@ -79,11 +83,18 @@ def otlp_events(
                 except EventDecodeError as exc:
                     batch.refused.append(exc.reason)
                     continue
-                event.event.id = stable_id(
-                    "otlp", hashlib.sha256(_encode([resource, record])).hexdigest()
-                )
+                event.event.id = _record_id(record, resource)
                 batch.events.append(event)
     return batch
+
+
+def _record_id(record: dict[str, Any], resource: dict[str, Any]) -> str:
+    """The record's ``log.record.uid`` when it has one (an apiwatch event id as is, another
+    uid made one), else a digest of the record and its resource."""
+    uid = _attributes(record.get("attributes")).get("log.record.uid")
+    if isinstance(uid, str) and uid:
+        return uid if _EVENT_ID.fullmatch(uid) else stable_id("otlp-uid", uid)
+    return stable_id("otlp", hashlib.sha256(_encode([resource, record])).hexdigest())
 
 
 def _event(
