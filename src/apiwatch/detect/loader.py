@@ -66,6 +66,7 @@ _EXTENSION_OPTIONS = frozenset(
         "warmup",
         "condition",
         "traits",
+        "settle",
         "group-by",
         "interval",
         "min-events",
@@ -609,7 +610,7 @@ def _build_extension(doc: _Doc) -> Rule | None:
     _unknown_options(doc, options, _EXTENSION_OPTIONS)
     if isinstance(options.get("condition"), dict):
         _unknown_options(doc, options["condition"], _CONDITION_OPTIONS, "condition")
-    for name in ("timespan", "baseline", "warmup", "interval"):
+    for name in ("timespan", "baseline", "warmup", "interval", "settle"):
         try:
             parse_duration(options.get(name, 1))
         except ValueError as exc:
@@ -663,7 +664,7 @@ def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRul
         minimum_baseline=float(condition.get("minimum-baseline", 1)),
         min_events=int(condition.get("min-events", 0)),
         warmup=parse_duration(options.get("warmup", "30m")),
-        traits=tuple(str(t) for t in options.get("traits", ["user_agent.original", "network"])),
+        settle=parse_duration(options.get("settle", "3m")),
     )
 
 

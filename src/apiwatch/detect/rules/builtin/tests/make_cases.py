@@ -509,7 +509,7 @@ def surge_botnet(r: Recorder) -> Expected:
     r.access_login(200, ips[3], ok=True, ua=BOTNET)
     # Access logs name no account, so no compromised account can be named.
     return {
-        "alerts": [alert(LSURGE, {}, count=181, attackers=ips, accounts=[])],
+        "alerts": [alert(LSURGE, {}, count=180, attackers=ips, accounts=[])],
         "incidents": [{"attackers": sorted(ips), "accounts_compromised": []}],
     }
 
@@ -646,9 +646,10 @@ def oe_walk(r: Recorder) -> Expected:
     group = {"apiwatch.actor": me, "apiwatch.route": ORDER}
     return {
         "alerts": [alert(OE, group, count=len(denied), attackers=[ip], objects=denied)],
-        # the walk's 2xx answers, before the alert fired and after; her own login is no compromise
+        # the walk's 2xx answers, before the alert fired and after, but not her own orders (she
+        # read them before the walk); her own login is no compromise
         "incidents": [{"attackers": [ip], "accounts_compromised": [],
-                       "objects_exposed": sorted(f"{ORDER}={o}" for o in answered)}],
+                       "objects_exposed": sorted(f"{ORDER}={o}" for o in leaked)}],
     }  # fmt: skip
 
 

@@ -1,0 +1,309 @@
+"""What each source and account did at the login: the evidence attribution is judged on.
+
+`LoginMemory` follows every event (bounded, in event time) and keeps, per source address, its
+failed and successful logins (which accounts, whether it came back), its other requests, and,
+per account, the addresses it has logged in from (its *established* addresses). The rules use it
+to judge each source on its own evidence rather than on traits it shares with others:
+
+- a **suspect** source has failed logins against accounts it never logged into (a few typos of
+  an account it then got into, or of a name close to one it got into, are excused; `GUESSES`
+  failures before getting in are a guess), or, in logs that
+  name no account, more failures than its successes explain;
+- a **crowd** (`Verdict.crowd`) has an established population of real users: at least
+  `CROWD_ACCOUNTS` distinct accounts that succeeded from it, and a failure ratio near the whole
+  site's. A crowd is never an attacker, whatever its volume (an office NAT, a carrier CGNAT);
+- a source whose only evidence is one account (or one anonymous failure) and that also logged in
+  or sent other requests is an ordinary user, not an attacker.
+
+An account's *unknown* usernames are told by the app's own reason (``user not found``) or by the
+timing side channel: a failure answered in under `FAST_SHARE` of the usual time for existing
+accounts (the app skipped the password hash).
+
+Each verdict carries a short human-readable list of why, which incidents keep per address.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final
+
+__all__ = ["CROWD_ACCOUNTS", "LoginMemory", "SourceHistory", "Verdict"]
+
+CROWD_ACCOUNTS: Final = 3
+FAST_SHARE: Final = 0.4
+GUESSES: Final = 5
+_ACCOUNTS_PER_SOURCE: Final = 64
+_ADDRESSES_PER_ACCOUNT: Final = 8
+_UNKNOWN_WORDS: Final = ("unknown", "not found", "no such", "does not exist", "invalid user")
+
+
+class SourceHistory:
+    """One address's logins and other requests."""
+
+    __slots__ = (
+        "fails",
+        "failed",
+        "first",
+        "last",
+        "other",
+        "returns",
+        "succeeded",
+        "successes",
+        "unknown",
+    )
+
+    def __init__(self, t: float) -> None:
+        self.first = t
+        self.last = t
+        self.fails = 0
+        self.successes = 0
+        self.other = 0
+        self.returns = 0
+        self.unknown = 0
+        self.failed: dict[str, int] = {}
+        self.succeeded: dict[str, int] = {}
+
+
+class Verdict:
+    """Whether a source is an attacker, and why (``reasons``, human-readable)."""
+
+    __slots__ = ("attacker", "crowd", "reasons", "suspect")
+
+    def __init__(
+        self, attacker: bool, reasons: list[str], *, crowd: bool = False, suspect: int = 0
+    ) -> None:
+        self.attacker = attacker
+        self.reasons = reasons
+        self.crowd = crowd
+        self.suspect = suspect
+
+
+_NO_EVIDENCE: Final = Verdict(False, [])
+
+
+class LoginMemory:
+    """Per-source and per-account login history (see the module docstring)."""
+
+    def __init__(self, *, max_sources: int = 200_000, max_accounts: int = 200_000) -> None:
+        self.max_sources = max_sources
+        self.max_accounts = max_accounts
+        self.sources: dict[str, SourceHistory] = {}
+        self.accounts: dict[str, dict[str, float]] = {}
+        self.first_seen: dict[str, str] = {}  # token/session fingerprint -> first address
+        self.owner: dict[str, str] = {}  # token/session fingerprint -> account
+        self.fails = 0
+        self.successes = 0
+        self.known_ms = 0.0  # moving mean of failures' answer time for existing accounts
+
+    # -- following events ----------------------------------------------------------------------
+
+    def see(self, values: dict[str, Any], t: float) -> None:
+        """Follow one event."""
+        ip = values.get("source.ip")
+        if ip is None:
+            return
+        login = values.get("apiwatch.login")
+        if login is None:
+            history = self.sources.get(ip)
+            if history is not None:
+                history.other += 1
+                history.last = t
+            token = values.get("labels.token_id") or values.get("labels.session_id")
+            if token is not None:
+                self._credential(token, ip, values.get("user.name"))
+            return
+        history = self.sources.get(ip)
+        if history is None:
+            history = self._new_source(ip, t)
+        history.last = t
+        account = values.get("user.name")
+        if login == "fail":
+            self._fail(history, account, values)
+        else:
+            self._success(history, ip, account, t)
+
+    def _new_source(self, ip: str, t: float) -> SourceHistory:
+        if len(self.sources) >= self.max_sources:
+            for old in list(self.sources)[: self.max_sources // 4]:
+                del self.sources[old]
+        history = self.sources[ip] = SourceHistory(t)
+        return history
+
+    def _credential(self, token: str, ip: str, account: str | None) -> None:
+        if token not in self.first_seen:
+            if len(self.first_seen) >= self.max_accounts:
+                for old in list(self.first_seen)[: self.max_accounts // 4]:
+                    del self.first_seen[old]
+                    self.owner.pop(old, None)
+            self.first_seen[token] = ip
+        if account is not None and token not in self.owner:
+            self.owner[token] = account
+
+    def _fail(self, history: SourceHistory, account: str | None, values: dict[str, Any]) -> None:
+        self.fails += 1
+        history.fails += 1
+        if account is None:
+            return
+        failed = history.failed
+        if account in failed or len(failed) < _ACCOUNTS_PER_SOURCE:
+            failed[account] = failed.get(account, 0) + 1
+        if self._unknown(account, values):
+            history.unknown += 1
+
+    def _unknown(self, account: str, values: dict[str, Any]) -> bool:
+        """Whether the app said (or its timing told) that ``account`` does not exist."""
+        reason = values.get("event.reason")
+        if isinstance(reason, str) and any(w in reason.lower() for w in _UNKNOWN_WORDS):
+            return True
+        duration = values.get("event.duration")
+        if not isinstance(duration, int | float) or duration <= 0:
+            return False
+        ms = duration / 1e6
+        if account in self.accounts:  # it has logged in: it exists
+            self.known_ms = ms if not self.known_ms else 0.9 * self.known_ms + 0.1 * ms
+            return False
+        return bool(self.known_ms) and ms < FAST_SHARE * self.known_ms
+
+    def _success(self, history: SourceHistory, ip: str, account: str | None, t: float) -> None:
+        self.successes += 1
+        history.successes += 1
+        if account is None:
+            return
+        succeeded = history.succeeded
+        if account in succeeded:
+            history.returns += 1
+            succeeded[account] += 1
+        elif len(succeeded) < _ACCOUNTS_PER_SOURCE:
+            succeeded[account] = 1
+        addresses = self.accounts.get(account)
+        if addresses is None:
+            if len(self.accounts) >= self.max_accounts:
+                for old in list(self.accounts)[: self.max_accounts // 4]:
+                    del self.accounts[old]
+            addresses = self.accounts[account] = {}
+        if ip not in addresses and len(addresses) < _ADDRESSES_PER_ACCOUNT:
+            addresses[ip] = t  # the first success from there: established after it
+
+    # -- questions -----------------------------------------------------------------------------
+
+    def established(self, account: str, ip: str, before: float = math.inf) -> bool:
+        """Whether ``account`` logged in successfully from ``ip`` before ``before``."""
+        addresses = self.accounts.get(account)
+        if addresses is None:
+            return False
+        at = addresses.get(ip)
+        return at is not None and at < before
+
+    def victims(self, credential: str) -> set[str]:
+        """The addresses a token or session belongs to: where it was first used, and where its
+        owner has logged in from."""
+        out = set()
+        first = self.first_seen.get(credential)
+        if first is not None:
+            out.add(first)
+        owner = self.owner.get(credential)
+        if owner is not None:
+            out.update(self.accounts.get(owner, ()))
+        return out
+
+    def site_failure_ratio(self) -> float:
+        total = self.fails + self.successes
+        return self.fails / total if total else 0.0
+
+    def is_crowd(self, ip: str) -> bool:
+        history = self.sources.get(ip)
+        return history is not None and self._crowd(history)
+
+    def _crowd(self, history: SourceHistory) -> bool:
+        if len(history.succeeded) < CROWD_ACCOUNTS:
+            return False
+        ratio = history.fails / (history.fails + history.successes)
+        site = self.site_failure_ratio()
+        return ratio <= max(2 * site, site + 0.2)
+
+    def judge(self, ip: str) -> Verdict:
+        """The source's own evidence of a login attack (see the module docstring)."""
+        history = self.sources.get(ip)
+        if history is None or not history.fails:
+            return _NO_EVIDENCE
+        if self._crowd(history):
+            return Verdict(False, [_crowd_text(history)], crowd=True)
+        suspects = _suspect_accounts(history)
+        if history.failed:
+            suspect = len(suspects)
+            anonymous = history.fails - sum(history.failed.values())
+            suspect += max(0, anonymous - history.successes)
+        else:
+            suspect = max(0, history.fails - history.successes)
+        if not suspect:
+            return Verdict(False, [], suspect=0)
+        # One account tried and given up on by someone who uses the site otherwise: a user.
+        ordinary = (
+            suspect == 1 and not history.successes and not history.unknown and history.other > 0
+        )
+        return Verdict(not ordinary, _reasons(history, suspects), suspect=suspect)
+
+
+def _suspect_accounts(history: SourceHistory) -> list[str]:
+    """Failed accounts this source never got into, leaving out a near miss of one it did; and
+    accounts it got into only after `GUESSES` failures (guessed, not mistyped)."""
+    succeeded = history.succeeded
+    near = len(succeeded) <= 4
+    return [
+        account
+        for account, fails in history.failed.items()
+        if (account in succeeded and fails >= GUESSES)
+        or (
+            account not in succeeded and not (near and any(_close(account, ok) for ok in succeeded))
+        )
+    ]
+
+
+def _close(a: str, b: str) -> bool:
+    """Whether two account names are one or two keystrokes apart (a mistyped username)."""
+    if abs(len(a) - len(b)) > 2:
+        return False
+    a, b = a.lower(), b.lower()
+    if a == b:
+        return True
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1] <= 2
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _reasons(history: SourceHistory, suspects: list[str]) -> list[str]:
+    out = []
+    if suspects:
+        out.append(
+            f"{_plural(history.fails, 'failed login')} against "
+            f"{_plural(len(suspects), 'account')} never logged into from here"
+        )
+    else:
+        out.append(f"{_plural(history.fails, 'failed login')} (logs name no account)")
+    if history.unknown:
+        out.append(_plural(history.unknown, "unknown username"))
+    if not history.successes:
+        out.append("no successful login")
+    elif history.succeeded:
+        got = [a for a in history.succeeded if a not in suspects]
+        out.append(f"{_plural(history.successes, 'successful login')} ({len(got)} accounts)")
+    if not history.other:
+        out.append("no other requests")
+    if not history.returns:
+        out.append("no return visit")
+    return out
+
+
+def _crowd_text(history: SourceHistory) -> str:
+    return (
+        f"a crowd: {len(history.succeeded)} accounts logged in, "
+        f"{history.fails} of {history.fails + history.successes} logins failed"
+    )
