@@ -41,8 +41,8 @@ class SourceHistory:
     """One address's logins and other requests."""
 
     __slots__ = (
-        "fails",
         "failed",
+        "fails",
         "first",
         "last",
         "other",

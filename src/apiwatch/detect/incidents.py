@@ -53,28 +53,28 @@ class _Open:
     """An incident while it is being built."""
 
     __slots__ = (
+        "account_evidence",
         "accounts",
         "agents",
         "alerts",
         "attackers",
         "compromised",
         "evidence",
-        "account_evidence",
-        "named",
-        "stale",
-        "tries",
         "exposed",
         "first",
         "id",
         "last",
         "levels",
+        "named",
         "requests",
         "routes",
         "rules",
+        "stale",
         "tags",
         "title",
         "track_accounts",
         "track_objects",
+        "tries",
     )
 
     def __init__(self, finding: Finding, incident_id: str = "") -> None:
