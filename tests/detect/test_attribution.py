@@ -159,8 +159,8 @@ def test_compromised_accounts_are_exactly_those_an_attacker_got_into() -> None:
 def test_every_attacker_carries_its_evidence() -> None:
     """Each attacker of a stuffing incident has a human-readable list of why."""
     (stuffing,) = [i for i in scenario()[0] if "credential-stuffing-distributed" in i.rules]
-    assert set(stuffing.evidence) == set(stuffing.attackers)
-    why = stuffing.evidence[bot(1)]
+    assert set(stuffing.attacker_evidence) == set(stuffing.attackers)
+    why = stuffing.attacker_evidence[bot(1)]
     assert any("never logged into from here" in line for line in why), why
     assert any("no successful login" in line for line in why), why
     for account in stuffing.accounts_compromised:

@@ -41,6 +41,8 @@ def incident_json(incident: Incident) -> dict[str, object]:
     data["rule"] = incident.rules[0] if incident.rules else ""
     for key in ("attackers", "accounts_targeted", "accounts_compromised", "objects_exposed"):
         data.setdefault(key, [])
+    for key in ("attacker_evidence", "account_evidence"):
+        data.setdefault(key, {})
     return {"id": data.pop("id"), "rule": data.pop("rule"), **data}
 
 

@@ -13,7 +13,10 @@ to judge each source on its own evidence rather than on traits it shares with ot
   `CROWD_ACCOUNTS` distinct accounts that succeeded from it, and a failure ratio near the whole
   site's. A crowd is never an attacker, whatever its volume (an office NAT, a carrier CGNAT);
 - a source whose only evidence is one account (or one anonymous failure) and that also logged in
-  or sent other requests is an ordinary user, not an attacker.
+  or sent other requests is an ordinary user, not an attacker;
+- a source whose only request was a successful login to an account established elsewhere is a
+  *hit and run* (a stolen password checked): evidence while a surge is judged, as the owner would
+  have gone on to use the site.
 
 An account's *unknown* usernames are told by the app's own reason (``user not found``) or by the
 timing side channel: a failure answered in under `FAST_SHARE` of the usual time for existing
@@ -224,8 +227,10 @@ class LoginMemory:
     def judge(self, ip: str) -> Verdict:
         """The source's own evidence of a login attack (see the module docstring)."""
         history = self.sources.get(ip)
-        if history is None or not history.fails:
+        if history is None:
             return _NO_EVIDENCE
+        if not history.fails:
+            return self._hit_and_run(ip, history)
         if self._crowd(history):
             return Verdict(False, [_crowd_text(history)], crowd=True)
         suspects = _suspect_accounts(history)
@@ -244,11 +249,33 @@ class LoginMemory:
         return Verdict(not ordinary, _reasons(history, suspects), suspect=suspect)
 
 
+    def _hit_and_run(self, ip: str, history: SourceHistory) -> Verdict:
+        """A source whose one request was a successful login to an account that logs in from
+        elsewhere, and nothing after: a stolen password checked (an owner goes on to use the
+        site). Evidence only while a surge is judged: alone it is not an attack."""
+        if history.successes != 1 or history.other or len(history.succeeded) != 1:
+            return _NO_EVIDENCE
+        (account,) = history.succeeded
+        addresses = self.accounts.get(account, {})
+        at = addresses.get(ip, math.inf)
+        if not any(when < at for other, when in addresses.items() if other != ip):
+            return _NO_EVIDENCE
+        return Verdict(
+            True,
+            [
+                "1 successful login to an account that logs in from elsewhere, never from here",
+                "no other requests",
+            ],
+            suspect=1,
+        )
+
+
 def _suspect_accounts(history: SourceHistory) -> list[str]:
     """Failed accounts this source never got into, leaving out a near miss of one it did; and
     accounts it got into only after `GUESSES` failures (guessed, not mistyped)."""
     succeeded = history.succeeded
-    near = len(succeeded) <= 4
+    # A mistyped username is one or two wrong names, not a list of them.
+    near = len(succeeded) <= 2 and len(history.failed) <= 2
     return [
         account
         for account, fails in history.failed.items()

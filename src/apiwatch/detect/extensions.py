@@ -8,7 +8,8 @@ distributed credential stuffing shows: each source stays below every per-source 
 the number of distinct failing accounts across all traffic jumps.
 
 Who took part is judged per source, on its own evidence (`apiwatch.detect.behaviour`): every
-source with a measured hit (a failed login) while the anomaly lasts is a *candidate*, judged
+source with a measured hit (a failed login), or a hit of ``of`` (a successful login), while the
+anomaly lasts is a *candidate*, judged
 ``settle`` (3 minutes by default) after its last measured hit, so a user who mistypes a password
 and then gets in is cleared by that success. A candidate with failures against accounts it never
 logged into (or, in logs without accounts, failures its successes do not explain) and no crowd of
@@ -138,6 +139,8 @@ class BaselineState:
         if ref in rule.of:
             self.denominator.append(t)
             if ref not in rule.refs:
+                if self.finding is not None:  # a success during the anomaly: judged too
+                    self._candidate(hit.ip, hit.ua, t, self.finding)
                 return None
         value = None
         if rule.measure == "value_count":

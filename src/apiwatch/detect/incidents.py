@@ -21,7 +21,7 @@ incident, and, in a token or session reuse incident, the victim (the address whe
 first used, and the addresses its owner logs in from).
 
 Each attacker and account carries its evidence: a short human-readable list of why, refreshed
-from the login memory when the incident is taken (``Incident.evidence`` and
+from the login memory when the incident is taken (``Incident.attacker_evidence`` and
 ``Incident.account_evidence``).
 
 Sources that become attackers late are looked back on: the last ``lookback`` of their successful
@@ -124,7 +124,9 @@ class _Open:
             objects_exposed=sorted(self.exposed),
             requests=self.requests,
             tags=sorted(self.tags),
-            evidence={ip: list(self.evidence.get(ip, ())) for ip in sorted(self.attackers)},
+            attacker_evidence={
+                ip: list(self.evidence.get(ip, ())) for ip in sorted(self.attackers)
+            },
             account_evidence=self._account_evidence(),
         )
 
