@@ -30,11 +30,12 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-__all__ = ["CROWD_ACCOUNTS", "LoginMemory", "SourceHistory", "Verdict"]
+__all__ = ["CROWD_ACCOUNTS", "ONE_SHOT", "LoginMemory", "SourceHistory", "Verdict"]
 
 CROWD_ACCOUNTS: Final = 3
 FAST_SHARE: Final = 0.4
 GUESSES: Final = 5
+ONE_SHOT: Final = 3
 _ACCOUNTS_PER_SOURCE: Final = 64
 _ADDRESSES_PER_ACCOUNT: Final = 8
 _UNKNOWN_WORDS: Final = ("unknown", "not found", "no such", "does not exist", "invalid user")
@@ -248,6 +249,18 @@ class LoginMemory:
         )
         return Verdict(not ordinary, _reasons(history, suspects), suspect=suspect)
 
+    def one_shot(self, ip: str) -> Verdict:
+        """A suspect whose whole traffic was one to three failed logins (or tries of unknown
+        usernames), with no success and no other request: a stuffing run's throwaway address."""
+        history = self.sources.get(ip)
+        if history is None or history.successes or history.other:
+            return _NO_EVIDENCE
+        if history.fails > ONE_SHOT and not history.unknown:
+            return _NO_EVIDENCE
+        verdict = self.judge(ip)
+        if verdict.attacker:
+            verdict.reasons.append("a one-shot address: nothing but these failures")
+        return verdict
 
     def _hit_and_run(self, ip: str, history: SourceHistory) -> Verdict:
         """A source whose one request was a successful login to an account that logs in from

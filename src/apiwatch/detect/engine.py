@@ -40,6 +40,7 @@ from apiwatch.detect.incidents import IncidentTracker
 from apiwatch.detect.loader import RuleSet
 from apiwatch.detect.matcher import compile_all
 from apiwatch.detect.rules import BaselineRule, CorrelationRule, DetectionRule, SilenceRule
+from apiwatch.detect.steady import SUSPECT_SOURCES, SteadyState
 from apiwatch.model import Event
 from apiwatch.model.alert import Alert, Incident
 
@@ -113,7 +114,8 @@ class Engine:
                 for ref in dict.fromkeys(rule.refs):
                     self.parents.setdefault(ref, []).append((ref, state))
             elif isinstance(rule, BaselineRule):
-                baseline = BaselineState(rule, self.memory)
+                kind = SteadyState if rule.measure == SUSPECT_SOURCES else BaselineState
+                baseline = kind(rule, self.memory)
                 self.baselines[key] = baseline
                 for ref in dict.fromkeys(rule.refs + rule.of):
                     self.parents.setdefault(ref, []).append((ref, baseline))

@@ -65,7 +65,7 @@ class BaselineState:
         self.finding: Finding | None = None
         self.level = 0.0  # the baseline frozen when the current anomaly fired
         # source -> (when it is judged, its user agent, the finding it may join)
-        self.pending: dict[str, tuple[float, str | None, Finding]] = {}
+        self.pending: dict[str, tuple[float, str | None, Finding | None]] = {}
         self.judged: dict[str, Finding] = {}  # sources already named in a finding
         self.max_window = 200_000
         self.dropped = 0
@@ -120,10 +120,14 @@ class BaselineState:
             self.next_sample += self.step
         while self.history and self.history[0][0] < horizon:
             self.history.popleft()
-        if self.finding is not None and current <= _BACK_TO_NORMAL * self.level:
+        if self.finding is not None and self.back_to_normal(current):
             self.finding = None
             self.judged = {}
         return self.settle(t)
+
+    def back_to_normal(self, current: float) -> bool:
+        """Whether the anomaly is over: its measure is back near the baseline it fired on."""
+        return current <= _BACK_TO_NORMAL * self.level
 
     def baseline(self, t: float) -> float:
         cutoff = t - self.rule.timespan
@@ -167,8 +171,8 @@ class BaselineState:
         self.level = level
         return self._fire(hit)
 
-    def _candidate(self, ip: str | None, ua: str | None, t: float, finding: Finding) -> None:
-        if ip is None or self.judged.get(ip) is finding:
+    def _candidate(self, ip: str | None, ua: str | None, t: float, finding: Finding | None) -> None:
+        if ip is None or (finding is not None and self.judged.get(ip) is finding):
             return
         self.pending.pop(ip, None)  # re-inserted last: the dict stays in order of due time
         self.pending[ip] = (t + self.rule.settle, ua, finding)
@@ -184,22 +188,37 @@ class BaselineState:
             if due > t:
                 break
             del pending[ip]
-            if self._judge(ip, ua, finding):
-                changed[finding.id] = finding
+            named = self._judge(ip, ua, finding, due - self.rule.settle)
+            if named is not None:
+                changed[named.id] = named
         return list(changed.values())
 
-    def _judge(self, ip: str, ua: str | None, finding: Finding) -> bool:
-        verdict = self.memory.judge(ip)
-        if not verdict.attacker:
-            return False
+    def _judge(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> Finding | None:
+        """Name ``ip`` a participant of ``finding`` if its own evidence says so; the finding
+        that changed."""
+        if finding is None:
+            return None
+        history = self.memory.sources.get(ip)
+        if (
+            history is not None
+            and len(history.failed) <= 1
+            and history.first < finding.first - self.rule.timespan
+        ):
+            return None  # one account failing since long before the wave: not part of it
+        if not self.memory.judge(ip).attacker:
+            return None
         self.judged[ip] = finding
+        self.name(finding, ip, ua)
+        return finding
+
+    def name(self, finding: Finding, ip: str, ua: str | None) -> None:
+        """Add ``ip`` to ``finding`` with its user agent and the accounts it failed for."""
         finding.add_attacker(ip)
         finding.add_agent(ua)
         history = self.memory.sources.get(ip)
         if history is not None:
             for account in history.failed:
                 finding.add_account(account)
-        return True
 
     def _drop_oldest(self) -> None:
         """The window is at its cap: forget its oldest hit (counted in ``dropped``)."""

@@ -639,7 +639,7 @@ def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRul
         doc.problem(("apiwatch", "rules"), "a baseline rule needs 'rules': the events it measures")
         return None
     measure = str(options.get("measure", "event_count"))
-    if measure not in {"event_count", "value_count", "ratio"}:
+    if measure not in {"event_count", "value_count", "ratio", "suspect_sources"}:
         doc.problem(("apiwatch", "measure"), f"unknown measure {measure!r}")
         return None
     field_name = canonical_field(str(options.get("field", "")))
