@@ -5,18 +5,23 @@ failed and successful logins (which accounts, whether it came back), its other r
 per account, the addresses it has logged in from (its *established* addresses). The rules use it
 to judge each source on its own evidence rather than on traits it shares with others:
 
-- a **suspect** source has failed logins against accounts it never logged into (a few typos of
+- a **suspect** source has failed logins against accounts it never logged into nor used (a few
+  typos of
   an account it then got into, or of a name close to one it got into, are excused; `GUESSES`
   failures before getting in are a guess), or, in logs that
   name no account, more failures than its successes explain;
 - a **crowd** (`Verdict.crowd`) has an established population of real users: at least
-  `CROWD_ACCOUNTS` distinct accounts that succeeded from it, and a failure ratio near the whole
+  `CROWD_ACCOUNTS` distinct accounts that logged in or made answered requests from it (a token
+  in use counts as much as a login), and a failure ratio near the whole
   site's. A crowd is never an attacker, whatever its volume (an office NAT, a carrier CGNAT);
 - a source whose only evidence is one account (or one anonymous failure) and that also logged in
   or sent other requests is an ordinary user, not an attacker;
-- a source whose only request was a successful login to an account established elsewhere is a
-  *hit and run* (a stolen password checked): evidence while a surge is judged, as the owner would
-  have gone on to use the site.
+- a source whose only requests were a successful login to an account never used from there and
+  at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit and run* (a
+  script checking a stolen password): evidence while a surge is judged, as the owner would have
+  gone on to use the site.
+
+`LoginMemory.took_over` says whether a successful login from an attacker was a compromise.
 
 An account's *unknown* usernames are told by the app's own reason (``user not found``) or by the
 timing side channel: a failure answered in under `FAST_SHARE` of the usual time for existing
@@ -36,6 +41,8 @@ CROWD_ACCOUNTS: Final = 3
 FAST_SHARE: Final = 0.4
 GUESSES: Final = 5
 ONE_SHOT: Final = 3
+HIT_AND_RUN: Final = 1
+SCRIPTED: Final = 10.0  # seconds: a script checks a stolen password at once; people browse
 _ACCOUNTS_PER_SOURCE: Final = 64
 _ADDRESSES_PER_ACCOUNT: Final = 8
 _UNKNOWN_WORDS: Final = ("unknown", "not found", "no such", "does not exist", "invalid user")
@@ -45,6 +52,7 @@ class SourceHistory:
     """One address's logins and other requests."""
 
     __slots__ = (
+        "active",
         "failed",
         "fails",
         "first",
@@ -66,6 +74,7 @@ class SourceHistory:
         self.unknown = 0
         self.failed: dict[str, int] = {}
         self.succeeded: dict[str, int] = {}
+        self.active: dict[str, int] = {}  # account -> answered requests naming it from here
 
 
 class Verdict:
@@ -92,7 +101,9 @@ class LoginMemory:
         self.max_sources = max_sources
         self.max_accounts = max_accounts
         self.sources: dict[str, SourceHistory] = {}
-        self.accounts: dict[str, dict[str, float]] = {}
+        self.accounts: dict[str, dict[str, float]] = {}  # account -> where it logged in, first
+        self.in_use: dict[str, dict[str, float]] = {}  # account -> where it made requests, first
+        self.login_paths: set[str] = set()  # where logins happen: requests there are no "other"
         self.first_seen: dict[str, str] = {}  # token/session fingerprint -> first address
         self.owner: dict[str, str] = {}  # token/session fingerprint -> account
         self.fails = 0
@@ -106,21 +117,24 @@ class LoginMemory:
         ip = values.get("source.ip")
         if ip is None:
             return
-        login = values.get("apiwatch.login")
-        if login is None:
-            history = self.sources.get(ip)
-            if history is not None:
-                history.other += 1
-                history.last = t
-            token = values.get("labels.token_id") or values.get("labels.session_id")
-            if token is not None:
-                self._credential(token, ip, values.get("user.name"))
-            return
         history = self.sources.get(ip)
         if history is None:
             history = self._new_source(ip, t)
         history.last = t
+        login = values.get("apiwatch.login")
         account = values.get("user.name")
+        if login is None:
+            if values.get("url.path") not in self.login_paths:
+                history.other += 1
+            if account is not None:
+                self._active(history, ip, account, values.get("http.response.status_code"), t)
+            token = values.get("labels.token_id") or values.get("labels.session_id")
+            if token is not None:
+                self._credential(token, ip, account)
+            return
+        path = values.get("url.path")
+        if path is not None and path not in self.login_paths and len(self.login_paths) < 64:
+            self.login_paths.add(path)
         if login == "fail":
             self._fail(history, account, values)
         else:
@@ -132,6 +146,24 @@ class LoginMemory:
                 del self.sources[old]
         history = self.sources[ip] = SourceHistory(t)
         return history
+
+    def _active(
+        self, history: SourceHistory, ip: str, account: str, status: object, t: float
+    ) -> None:
+        """An authenticated request that was answered: the account is in use from ``ip``."""
+        if isinstance(status, int) and status >= 400:
+            return
+        active = history.active
+        if account in active or len(active) < _ACCOUNTS_PER_SOURCE:
+            active[account] = active.get(account, 0) + 1
+        addresses = self.in_use.get(account)
+        if addresses is None:
+            if len(self.in_use) >= self.max_accounts:
+                for old in list(self.in_use)[: self.max_accounts // 4]:
+                    del self.in_use[old]
+            addresses = self.in_use[account] = {}
+        if ip not in addresses and len(addresses) < _ADDRESSES_PER_ACCOUNT:
+            addresses[ip] = t
 
     def _credential(self, token: str, ip: str, account: str | None) -> None:
         if token not in self.first_seen:
@@ -191,12 +223,15 @@ class LoginMemory:
     # -- questions -----------------------------------------------------------------------------
 
     def established(self, account: str, ip: str, before: float = math.inf) -> bool:
-        """Whether ``account`` logged in successfully from ``ip`` before ``before``."""
-        addresses = self.accounts.get(account)
-        if addresses is None:
-            return False
-        at = addresses.get(ip)
-        return at is not None and at < before
+        """Whether ``account`` logged in successfully, or made answered requests, from ``ip``
+        before ``before``."""
+        for table in (self.accounts, self.in_use):
+            addresses = table.get(account)
+            if addresses is not None:
+                at = addresses.get(ip)
+                if at is not None and at < before:
+                    return True
+        return False
 
     def victims(self, credential: str) -> set[str]:
         """The addresses a token or session belongs to: where it was first used, and where its
@@ -219,9 +254,13 @@ class LoginMemory:
         return history is not None and self._crowd(history)
 
     def _crowd(self, history: SourceHistory) -> bool:
-        if len(history.succeeded) < CROWD_ACCOUNTS:
+        if (
+            len(history.succeeded) < CROWD_ACCOUNTS
+            and len(history.active.keys() | history.succeeded.keys()) < CROWD_ACCOUNTS
+        ):
             return False
-        ratio = history.fails / (history.fails + history.successes)
+        logins = history.fails + history.successes
+        ratio = history.fails / logins if logins else 0.0
         site = self.site_failure_ratio()
         return ratio <= max(2 * site, site + 0.2)
 
@@ -266,21 +305,36 @@ class LoginMemory:
         """A source whose one request was a successful login to an account that logs in from
         elsewhere, and nothing after: a stolen password checked (an owner goes on to use the
         site). Evidence only while a surge is judged: alone it is not an attack."""
-        if history.successes != 1 or history.other or len(history.succeeded) != 1:
+        if history.successes != 1 or history.other > HIT_AND_RUN or len(history.succeeded) != 1:
+            return _NO_EVIDENCE
+        if history.last - history.first > SCRIPTED:
             return _NO_EVIDENCE
         (account,) = history.succeeded
-        addresses = self.accounts.get(account, {})
-        at = addresses.get(ip, math.inf)
-        if not any(when < at for other, when in addresses.items() if other != ip):
+        logged_in = self.accounts.get(account, {}).get(ip, math.inf)
+        used = self.in_use.get(account, {}).get(ip, math.inf)
+        if used < logged_in:  # in use from here before it logged in (a password reset, say)
             return _NO_EVIDENCE
         return Verdict(
             True,
             [
-                "1 successful login to an account that logs in from elsewhere, never from here",
-                "no other requests",
+                "1 successful login to an account never used from here",
+                f"{_plural(history.other, 'other request')} within seconds, then nothing",
             ],
             suspect=1,
         )
+
+    def took_over(self, ip: str, account: str, t: float) -> bool:
+        """Whether a successful login for ``account`` from ``ip`` at ``t`` was a compromise:
+        the source has attack evidence of its own, the account had never been used from there,
+        and it was guessed (`GUESSES` failures first) or left at once (at most `HIT_AND_RUN`
+        requests, the stolen password checked); an owner at home goes on using the site."""
+        if self.established(account, ip, before=t) or not self.judge(ip).attacker:
+            return False
+        history = self.sources.get(ip)
+        if history is None:
+            return False
+        guessed = history.failed.get(account, 0) >= GUESSES
+        return guessed or history.active.get(account, 0) <= HIT_AND_RUN
 
 
 def _suspect_accounts(history: SourceHistory) -> list[str]:

@@ -36,7 +36,7 @@ from apiwatch.detect.correlate import CorrelationState
 from apiwatch.detect.extensions import BaselineState, SilenceState
 from apiwatch.detect.fields import to_record
 from apiwatch.detect.findings import Finding, Hit
-from apiwatch.detect.incidents import IncidentTracker
+from apiwatch.detect.incidents import SIGNATURES, IncidentTracker
 from apiwatch.detect.loader import RuleSet
 from apiwatch.detect.matcher import compile_all
 from apiwatch.detect.rules import BaselineRule, CorrelationRule, DetectionRule, SilenceRule
@@ -253,10 +253,11 @@ class Engine:
         self.tracker.on_finding(finding)
 
     def _crowd(self, finding: Finding) -> bool:
-        """A credential finding about one source that is a crowd of real users (an office NAT):
-        not reported, whatever its volume (reported once the source's own evidence changes)."""
+        """A finding about one source that is a crowd of real users (an office NAT): not
+        reported, whatever its volume (reported once the source's own evidence changes), unless
+        its rule is a signature (`SIGNATURES`: an exploit string is an attack whoever sends it)."""
         ip = finding.group.get("source.ip")
-        return ip is not None and "accounts" in finding.meta.extent and self.memory.is_crowd(ip)
+        return ip is not None and finding.meta.attack not in SIGNATURES and self.memory.is_crowd(ip)
 
     def _sweep(self, now: float) -> None:
         for single_rule in self.detections:

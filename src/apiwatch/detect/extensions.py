@@ -57,7 +57,7 @@ class BaselineState:
         self.memory = memory if memory is not None else LoginMemory()
         self.hits: deque[tuple[float, Any, str | None, str | None]] = deque()
         self.counts: dict[Any, int] = {}
-        self.denominator: deque[float] = deque()
+        self.denominator: deque[tuple[float, str | None, str | None]] = deque()
         self.history: deque[tuple[float, float]] = deque()
         self.step = max(rule.timespan / 10, 1.0)
         self.next_sample: float | None = None
@@ -82,7 +82,7 @@ class BaselineState:
                     self.counts[value] = left
                 else:
                     del self.counts[value]
-        while self.denominator and self.denominator[0] < horizon:
+        while self.denominator and self.denominator[0][0] < horizon:
             self.denominator.popleft()
 
     def measure(self) -> float:
@@ -141,7 +141,7 @@ class BaselineState:
         rule = self.rule
         t = hit.t
         if ref in rule.of:
-            self.denominator.append(t)
+            self.denominator.append((t, hit.ip, hit.ua))
             if ref not in rule.refs:
                 if self.finding is not None:  # a success during the anomaly: judged too
                     self._candidate(hit.ip, hit.ua, t, self.finding)
@@ -236,6 +236,8 @@ class BaselineState:
         finding = Finding(self.rule.meta, {}, hit.t, first)
         finding.count = len(self.hits)
         for t, _, ip, ua in self.hits:
+            self._candidate(ip, ua, t, finding)
+        for t, ip, ua in self.denominator:  # the window's logins: a stolen password checked
             self._candidate(ip, ua, t, finding)
         self.finding = finding
         return finding

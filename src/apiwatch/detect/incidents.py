@@ -42,11 +42,13 @@ from apiwatch.detect.fields import Record
 from apiwatch.detect.findings import Finding, stable_id, to_datetime
 from apiwatch.model.alert import Incident, severity_rank
 
-__all__ = ["IncidentTracker"]
+__all__ = ["SIGNATURES", "IncidentTracker"]
 
 _CAP: Final = 10_000
 _RECENT_PER_SOURCE: Final = 8
 _CREDENTIALS: Final = ("labels.token_id", "labels.session_id")
+SIGNATURES: Final = frozenset({"scanner"})
+"""Attacks told by what a request says, not by volume or variety: a crowd may send them too."""
 
 
 class _Open:
@@ -64,7 +66,9 @@ class _Open:
         "first",
         "id",
         "last",
+        "judged",
         "levels",
+        "logins",
         "named",
         "requests",
         "routes",
@@ -100,6 +104,8 @@ class _Open:
         self.account_evidence: dict[str, list[str]] = {}
         self.named: dict[str, str] = {}  # attacker -> why the rule that named it did
         self.stale: set[str] = set()  # attackers whose evidence changed since it was written
+        self.judged: set[str] = set()  # attackers named on their own evidence alone
+        self.logins: dict[str, tuple[str, float]] = {}  # account -> its login from an attacker
         self.tries: dict[str, list[Any]] = {}  # account -> [failures from attackers, first one]
 
     def severity(self) -> str:
@@ -192,6 +198,8 @@ class IncidentTracker:
             if kind == "attacker":
                 if self._vetted(finding, value):
                     incident.named.setdefault(value, _named(finding, value))
+                    if not finding.group:
+                        incident.judged.add(value)
                     self._add_attacker(incident, value)
             elif kind == "account" and len(incident.accounts) < _CAP:
                 incident.accounts.add(value)
@@ -246,10 +254,10 @@ class IncidentTracker:
             incident.track_objects = True
 
     def _vetted(self, finding: Finding, ip: str) -> bool:
-        """Whether ``finding`` may name ``ip`` an attacker: never a crowd of real users in a
-        credential attack, never the victim of a token or session reuse."""
-        meta = finding.meta
-        if "accounts" in meta.extent and self.memory.is_crowd(ip):
+        """Whether ``finding`` may name ``ip`` an attacker: never a crowd of real users (but for
+        a signature, such as an exploit string, whoever sends it), never the victim of a token
+        or session reuse."""
+        if finding.meta.attack not in SIGNATURES and self.memory.is_crowd(ip):
             return False
         for name in _CREDENTIALS:
             credential = finding.group.get(name)
@@ -285,17 +293,24 @@ class IncidentTracker:
             incident.exposed.add(value)
 
     def _compromise(self, incident: _Open, ip: str, t: float, account: str) -> None:
-        """A successful login from an attacker names a compromise only when the source has
-        attack evidence of its own and the account never logged in from there before."""
-        if account in incident.compromised or self.memory.established(account, ip, before=t):
-            return
-        if not self.memory.judge(ip).attacker:
-            return
-        incident.compromised.add(account)
-        incident.accounts.add(account)
-        incident.account_evidence[account] = [
-            f"logged in from {ip}, an attacking address it had never logged in from"
-        ]
+        """A successful login from an attacker is a candidate compromise, judged now and again
+        as the source's evidence grows (`LoginMemory.took_over`)."""
+        if account not in incident.logins and len(incident.logins) < _CAP:
+            incident.logins[account] = (ip, t)
+        self._judge_login(incident, account)
+
+    def _judge_login(self, incident: _Open, account: str) -> None:
+        ip, t = incident.logins[account]
+        if self.memory.took_over(ip, account, t):
+            incident.compromised.add(account)
+            incident.accounts.add(account)
+            incident.account_evidence[account] = [
+                f"logged in from {ip}, an attacking address it had never been used from",
+                "then left at once or after guessing: no owner's session",
+            ]
+        elif account in incident.compromised:
+            incident.compromised.discard(account)
+            incident.account_evidence.pop(account, None)
 
     def _own(self, ip: str, obj: str, begin: float) -> bool:
         """Whether ``ip`` read ``obj`` successfully before ``begin`` (its own object)."""
@@ -318,7 +333,7 @@ class IncidentTracker:
             incident.requests += 1
             incident.last = max(incident.last, t)
             login = values.get("apiwatch.login")
-            if login is not None and ip in incident.attackers:
+            if ip in incident.attackers:
                 incident.stale.add(ip)
             if login == "fail":
                 account = values.get("user.name")
@@ -340,13 +355,35 @@ class IncidentTracker:
             tried[0] += 1
 
     def _refresh(self, incident: _Open) -> None:
-        """Rewrite the evidence of the attackers whose logins changed."""
+        """Rewrite the evidence of the attackers whose logins changed. One named on its own
+        evidence alone (by an all-traffic rule) whose evidence is gone is no attacker after all:
+        the owner who failed twice and then got in."""
+        if not incident.stale:
+            return
         for ip in incident.stale:
-            why = [incident.named.get(ip, "named by the incident's rules")]
             verdict = self.memory.judge(ip)
+            if ip in incident.judged and not verdict.attacker:
+                self._drop_attacker(incident, ip)
+                continue
+            why = [incident.named.get(ip, "named by the incident's rules")]
             why.extend(verdict.reasons)
             incident.evidence[ip] = why
+        for account, (ip, _) in list(incident.logins.items()):
+            if ip in incident.stale:
+                self._judge_login(incident, account)
         incident.stale = set()
+
+    def _drop_attacker(self, incident: _Open, ip: str) -> None:
+        incident.attackers.discard(ip)
+        incident.judged.discard(ip)
+        incident.evidence.pop(ip, None)
+        for account, (by, _) in list(incident.logins.items()):
+            if by == ip:
+                del incident.logins[account]
+                incident.compromised.discard(account)
+                incident.account_evidence.pop(account, None)
+        if self.by_ip.get(ip) is incident:
+            del self.by_ip[ip]
 
     def _remember(self, ip: str, t: float, kind: str, value: str) -> None:
         recent = self.recent.get(ip)

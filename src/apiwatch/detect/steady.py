@@ -9,6 +9,9 @@ that tried unknown usernames), with no success and no other request, and no crow
 (`LoginMemory.one_shot`). Ordinary users who mistype get in, or go on to reset their password;
 a monitor's canary keeps failing the same account and checks health too.
 
+While the rule is firing, the sources of its ``of`` hits (successful logins) are judged too: a
+login that checked a stolen password and left (`LoginMemory.judge`'s hit and run) is named.
+
 The measure is the number of one-shot suspects in the last ``timespan``. The rule fires when it
 is at least ``minimum`` and ``factor`` times its baseline (``factor: 0`` compares with nothing:
 a composition this lopsided is an attack whatever the past held). The suspects of the window are
@@ -50,12 +53,16 @@ class SteadyState(BaselineState):
         return current < self.rule.minimum / 2
 
     def hit(self, hit: Hit, ref: str) -> Finding | None:
-        if ref in self.rule.refs:
+        if ref in self.rule.refs or self.finding is not None:
             self._candidate(hit.ip, hit.ua, hit.t, self.finding)
         return None
 
     def _judge(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> Finding | None:
         if not self.memory.one_shot(ip).attacker:
+            # A login (``of``) while the run goes on: named if a stolen password was checked.
+            if self.finding is not None and self.memory.judge(ip).attacker:
+                self.name(self.finding, ip, ua)
+                return self.finding
             return None
         self.suspects.pop(ip, None)
         self.suspects[ip] = (t, ua)
