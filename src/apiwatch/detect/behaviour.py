@@ -16,8 +16,8 @@ to judge each source on its own evidence rather than on traits it shares with ot
   site's. A crowd is never an attacker, whatever its volume (an office NAT, a carrier CGNAT);
 - a source whose only evidence is one account (or one anonymous failure) and that also logged in
   or sent other requests is an ordinary user, not an attacker;
-- a source whose only requests were a successful login to an account never used from there and
-  at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit and run* (a
+- a source whose only requests were a successful login to an account used from elsewhere (never
+  from there) and at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit and run* (a
   script checking a stolen password): evidence while a surge is judged, as the owner would have
   gone on to use the site.
 
@@ -314,10 +314,13 @@ class LoginMemory:
         used = self.in_use.get(account, {}).get(ip, math.inf)
         if used < logged_in:  # in use from here before it logged in (a password reset, say)
             return _NO_EVIDENCE
+        elsewhere = {**self.in_use.get(account, {}), **self.accounts.get(account, {})}
+        if not any(when < logged_in for other, when in elsewhere.items() if other != ip):
+            return _NO_EVIDENCE  # its first login in memory: nothing says it is not the owner
         return Verdict(
             True,
             [
-                "1 successful login to an account never used from here",
+                "1 successful login to an account used from elsewhere, never from here",
                 f"{_plural(history.other, 'other request')} within seconds, then nothing",
             ],
             suspect=1,
