@@ -54,6 +54,7 @@ class SourceHistory:
     __slots__ = (
         "active",
         "failed",
+        "guessed",
         "fails",
         "first",
         "last",
@@ -75,6 +76,7 @@ class SourceHistory:
         self.failed: dict[str, int] = {}
         self.succeeded: dict[str, int] = {}
         self.active: dict[str, int] = {}  # account -> answered requests naming it from here
+        self.guessed: set[str] = set()  # accounts first got into after `GUESSES` failures
 
 
 class Verdict:
@@ -211,6 +213,8 @@ class LoginMemory:
             succeeded[account] += 1
         elif len(succeeded) < _ACCOUNTS_PER_SOURCE:
             succeeded[account] = 1
+            if history.failed.get(account, 0) >= GUESSES and not self.established(account, ip):
+                history.guessed.add(account)  # got in after guessing; later typos are the owner's
         addresses = self.accounts.get(account)
         if addresses is None:
             if len(self.accounts) >= self.max_accounts:
@@ -336,22 +340,24 @@ class LoginMemory:
         history = self.sources.get(ip)
         if history is None:
             return False
-        guessed = history.failed.get(account, 0) >= GUESSES
+        guessed = account in history.guessed
         return guessed or history.active.get(account, 0) <= HIT_AND_RUN
 
 
 def _suspect_accounts(history: SourceHistory) -> list[str]:
-    """Failed accounts this source never got into, leaving out a near miss of one it did; and
-    accounts it got into only after `GUESSES` failures (guessed, not mistyped)."""
-    succeeded = history.succeeded
+    """Failed accounts this source never got into nor used, leaving out a near miss of one it
+    got into; and accounts it got into only after `GUESSES` failures (guessed, not mistyped)."""
+    succeeded, active = history.succeeded, history.active
     # A mistyped username is one or two wrong names, not a list of them.
     near = len(succeeded) <= 2 and len(history.failed) <= 2
     return [
         account
-        for account, fails in history.failed.items()
-        if (account in succeeded and fails >= GUESSES)
+        for account in history.failed
+        if account in history.guessed
         or (
-            account not in succeeded and not (near and any(_close(account, ok) for ok in succeeded))
+            account not in succeeded
+            and account not in active
+            and not (near and any(_close(account, ok) for ok in succeeded))
         )
     ]
 
