@@ -12,7 +12,8 @@ to judge each source on its own evidence rather than on traits it shares with ot
   name no account, more failures than its successes explain;
 - a **crowd** (`Verdict.crowd`) has an established population of real users: at least
   `CROWD_ACCOUNTS` distinct accounts that logged in or made answered requests from it (a token
-  in use counts as much as a login), and a failure ratio near the whole
+  in use counts as much as a login; in logs that name no account, distinct user agents that logged
+  in), and a failure ratio near the whole
   site's. A crowd is never an attacker, whatever its volume (an office NAT, a carrier CGNAT);
 - a source whose only evidence is one account (or one anonymous failure) and that also logged in
   or sent other requests is an ordinary user, not an attacker;
@@ -53,10 +54,11 @@ class SourceHistory:
 
     __slots__ = (
         "active",
+        "agents",
         "failed",
-        "guessed",
         "fails",
         "first",
+        "guessed",
         "last",
         "other",
         "returns",
@@ -77,6 +79,7 @@ class SourceHistory:
         self.succeeded: dict[str, int] = {}
         self.active: dict[str, int] = {}  # account -> answered requests naming it from here
         self.guessed: set[str] = set()  # accounts first got into after `GUESSES` failures
+        self.agents: set[str] = set()  # user agents that logged in from here (a few)
 
 
 class Verdict:
@@ -140,6 +143,9 @@ class LoginMemory:
         if login == "fail":
             self._fail(history, account, values)
         else:
+            agent = values.get("user_agent.original")
+            if agent is not None and len(history.agents) < CROWD_ACCOUNTS:
+                history.agents.add(agent)
             self._success(history, ip, account, t)
 
     def _new_source(self, ip: str, t: float) -> SourceHistory:
@@ -258,11 +264,12 @@ class LoginMemory:
         return history is not None and self._crowd(history)
 
     def _crowd(self, history: SourceHistory) -> bool:
-        if (
-            len(history.succeeded) < CROWD_ACCOUNTS
-            and len(history.active.keys() | history.succeeded.keys()) < CROWD_ACCOUNTS
-        ):
-            return False
+        named = history.failed or history.succeeded or history.active
+        if named:
+            if len(history.active.keys() | history.succeeded.keys()) < CROWD_ACCOUNTS:
+                return False
+        elif len(history.agents) < CROWD_ACCOUNTS:  # logs that name no account: the distinct
+            return False  # clients that logged in (user agents) stand for its users
         logins = history.fails + history.successes
         ratio = history.fails / logins if logins else 0.0
         site = self.site_failure_ratio()
@@ -278,18 +285,15 @@ class LoginMemory:
         if self._crowd(history):
             return Verdict(False, [_crowd_text(history)], crowd=True)
         suspects = _suspect_accounts(history)
-        if history.failed:
-            suspect = len(suspects)
-            anonymous = history.fails - sum(history.failed.values())
-            suspect += max(0, anonymous - history.successes)
-        else:
-            suspect = max(0, history.fails - history.successes)
+        suspect = len(suspects) + _anonymous_suspects(
+            history.fails - sum(history.failed.values()), history.successes
+        )
         if not suspect:
             return Verdict(False, [], suspect=0)
-        # One account tried and given up on by someone who uses the site otherwise: a user.
-        ordinary = (
-            suspect == 1 and not history.successes and not history.unknown and history.other > 0
-        )
+        # One account tried by someone who uses the site otherwise (beyond checking an account
+        # it got into): a user who mistyped or gave up.
+        busy = history.other > (HIT_AND_RUN if history.successes else 0)
+        ordinary = suspect == 1 and not history.unknown and busy
         return Verdict(not ordinary, _reasons(history, suspects), suspect=suspect)
 
     def one_shot(self, ip: str) -> Verdict:
@@ -342,6 +346,14 @@ class LoginMemory:
             return False
         guessed = account in history.guessed
         return guessed or history.active.get(account, 0) <= HIT_AND_RUN
+
+
+def _anonymous_suspects(fails: int, successes: int) -> int:
+    """How many accounts failures that name none stand for: up to `ONE_SHOT` of them may be one
+    person's typos (one account); past that, each failure its successes do not explain."""
+    if fails <= successes:
+        return 0
+    return 1 if fails <= ONE_SHOT else fails - successes
 
 
 def _suspect_accounts(history: SourceHistory) -> list[str]:

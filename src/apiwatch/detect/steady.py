@@ -60,7 +60,9 @@ class SteadyState(BaselineState):
     def _judge(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> Finding | None:
         if not self.memory.one_shot(ip).attacker:
             # A login (``of``) while the run goes on: named if a stolen password was checked.
-            if self.finding is not None and self.memory.judge(ip).attacker:
+            history = self.memory.sources.get(ip)
+            hit_and_run = history is not None and not history.fails
+            if self.finding is not None and hit_and_run and self.memory.judge(ip).attacker:
                 self.name(self.finding, ip, ua)
                 return self.finding
             return None
