@@ -18,9 +18,9 @@ to judge each source on its own evidence rather than on traits it shares with ot
 - a source whose only evidence is one account (or one anonymous failure) and that also logged in
   or sent other requests is an ordinary user, not an attacker;
 - a source whose only requests were a successful login to an account used from elsewhere (never
-  from there) and at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit and run* (a
-  script checking a stolen password): evidence while a surge is judged, as the owner would have
-  gone on to use the site.
+  from there) and at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit
+  and run* (a script checking a stolen password): evidence while a surge is judged, as the owner
+  would have gone on to use the site.
 
 `LoginMemory.took_over` says whether a successful login from an attacker was a compromise.
 
