@@ -33,7 +33,9 @@ Each verdict carries a short human-readable list of why, which incidents keep pe
 
 from __future__ import annotations
 
+import ipaddress
 import math
+from functools import lru_cache
 from typing import Any, Final
 
 __all__ = ["CROWD_ACCOUNTS", "ONE_SHOT", "LoginMemory", "SourceHistory", "Verdict"]
@@ -47,6 +49,18 @@ SCRIPTED: Final = 10.0  # seconds: a script checks a stolen password at once; pe
 _ACCOUNTS_PER_SOURCE: Final = 64
 _ADDRESSES_PER_ACCOUNT: Final = 8
 _UNKNOWN_WORDS: Final = ("unknown", "not found", "no such", "does not exist", "invalid user")
+
+
+@lru_cache(maxsize=65536)
+def home(ip: str) -> str:
+    """Where an address's user lives: the address itself (IPv4), or its /64 (IPv6, whose
+    privacy extensions give one household a new address every day)."""
+    if ":" not in ip:
+        return ip
+    try:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    except ValueError:
+        return ip
 
 
 class SourceHistory:
@@ -170,8 +184,9 @@ class LoginMemory:
                 for old in list(self.in_use)[: self.max_accounts // 4]:
                     del self.in_use[old]
             addresses = self.in_use[account] = {}
-        if ip not in addresses and len(addresses) < _ADDRESSES_PER_ACCOUNT:
-            addresses[ip] = t
+        where = home(ip)
+        if where not in addresses and len(addresses) < _ADDRESSES_PER_ACCOUNT:
+            addresses[where] = t
 
     def _credential(self, token: str, ip: str, account: str | None) -> None:
         if token not in self.first_seen:
@@ -227,33 +242,33 @@ class LoginMemory:
                 for old in list(self.accounts)[: self.max_accounts // 4]:
                     del self.accounts[old]
             addresses = self.accounts[account] = {}
-        if ip not in addresses and len(addresses) < _ADDRESSES_PER_ACCOUNT:
-            addresses[ip] = t  # the first success from there: established after it
+        where = home(ip)
+        if where not in addresses and len(addresses) < _ADDRESSES_PER_ACCOUNT:
+            addresses[where] = t  # the first success from there: established after it
 
     # -- questions -----------------------------------------------------------------------------
 
     def established(self, account: str, ip: str, before: float = math.inf) -> bool:
         """Whether ``account`` logged in successfully, or made answered requests, from ``ip``
         before ``before``."""
+        where = home(ip)
         for table in (self.accounts, self.in_use):
             addresses = table.get(account)
             if addresses is not None:
-                at = addresses.get(ip)
+                at = addresses.get(where)
                 if at is not None and at < before:
                     return True
         return False
 
-    def victims(self, credential: str) -> set[str]:
-        """The addresses a token or session belongs to: where it was first used, and where its
-        owner has logged in from."""
-        out = set()
+    def victim(self, credential: str, ip: str) -> bool:
+        """Whether ``ip`` belongs to the owner of a token or session: where it was first used,
+        or where its owner has logged in from (the same /64, for IPv6)."""
         first = self.first_seen.get(credential)
-        if first is not None:
-            out.add(first)
+        where = home(ip)
+        if first is not None and home(first) == where:
+            return True
         owner = self.owner.get(credential)
-        if owner is not None:
-            out.update(self.accounts.get(owner, ()))
-        return out
+        return owner is not None and where in self.accounts.get(owner, ())
 
     def site_failure_ratio(self) -> float:
         total = self.fails + self.successes
@@ -318,12 +333,13 @@ class LoginMemory:
         if history.last - history.first > SCRIPTED:
             return _NO_EVIDENCE
         (account,) = history.succeeded
-        logged_in = self.accounts.get(account, {}).get(ip, math.inf)
-        used = self.in_use.get(account, {}).get(ip, math.inf)
+        where = home(ip)
+        logged_in = self.accounts.get(account, {}).get(where, math.inf)
+        used = self.in_use.get(account, {}).get(where, math.inf)
         if used < logged_in:  # in use from here before it logged in (a password reset, say)
             return _NO_EVIDENCE
         elsewhere = {**self.in_use.get(account, {}), **self.accounts.get(account, {})}
-        if not any(when < logged_in for other, when in elsewhere.items() if other != ip):
+        if not any(when < logged_in for other, when in elsewhere.items() if other != where):
             return _NO_EVIDENCE  # its first login in memory: nothing says it is not the owner
         return Verdict(
             True,

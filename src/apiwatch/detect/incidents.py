@@ -73,6 +73,7 @@ class _Open:
         "requests",
         "routes",
         "rules",
+        "signed",
         "stale",
         "tags",
         "title",
@@ -105,6 +106,7 @@ class _Open:
         self.named: dict[str, str] = {}  # attacker -> why the rule that named it did
         self.stale: set[str] = set()  # attackers whose evidence changed since it was written
         self.judged: set[str] = set()  # attackers named on their own evidence alone
+        self.signed: set[str] = set()  # attackers named by a signature (`SIGNATURES`)
         self.logins: dict[str, tuple[str, float]] = {}  # account -> its login from an attacker
         self.tries: dict[str, list[Any]] = {}  # account -> [failures from attackers, first one]
 
@@ -200,6 +202,8 @@ class IncidentTracker:
                     incident.named.setdefault(value, _named(finding, value))
                     if not finding.group:
                         incident.judged.add(value)
+                    if finding.meta.attack in SIGNATURES:
+                        incident.signed.add(value)
                     self._add_attacker(incident, value)
             elif kind == "account" and len(incident.accounts) < _CAP:
                 incident.accounts.add(value)
@@ -261,7 +265,7 @@ class IncidentTracker:
             return False
         for name in _CREDENTIALS:
             credential = finding.group.get(name)
-            if credential is not None and ip in self.memory.victims(credential):
+            if credential is not None and self.memory.victim(credential, ip):
                 return False
         return True
 
@@ -356,14 +360,16 @@ class IncidentTracker:
 
     def _refresh(self, incident: _Open) -> None:
         """Rewrite the evidence of the attackers whose logins changed. One named on its own
-        evidence alone (by an all-traffic rule) whose evidence is gone is no attacker after all:
-        the owner who failed twice and then got in."""
+        evidence alone (by an all-traffic rule) whose evidence is gone is no attacker after all
+        (the owner who failed twice and then got in); nor is one that turned out to be a crowd
+        of real users, unless a signature named it."""
         if not incident.stale:
             return
         for ip in incident.stale:
             verdict = self.memory.judge(ip)
-            if ip in incident.judged and not verdict.attacker:
-                self._drop_attacker(incident, ip)
+            gone = ip in incident.judged and not verdict.attacker
+            if gone or (verdict.crowd and ip not in incident.signed):
+                self._drop_attacker(incident, ip)  # its evidence is gone, or it is a crowd
                 continue
             why = [incident.named.get(ip, "named by the incident's rules")]
             why.extend(verdict.reasons)
