@@ -300,8 +300,10 @@ class LoginMemory:
         if self._crowd(history):
             return Verdict(False, [_crowd_text(history)], crowd=True)
         suspects = _suspect_accounts(history)
+        # A success explains the few failures before it when the source goes on to browse.
+        explained = history.successes * (ONE_SHOT if history.other > HIT_AND_RUN else 1)
         suspect = len(suspects) + _anonymous_suspects(
-            history.fails - sum(history.failed.values()), history.successes
+            history.fails - sum(history.failed.values()), explained
         )
         if not suspect:
             return Verdict(False, [], suspect=0)
@@ -364,12 +366,12 @@ class LoginMemory:
         return guessed or history.active.get(account, 0) <= HIT_AND_RUN
 
 
-def _anonymous_suspects(fails: int, successes: int) -> int:
+def _anonymous_suspects(fails: int, explained: int) -> int:
     """How many accounts failures that name none stand for: up to `ONE_SHOT` of them may be one
     person's typos (one account); past that, each failure its successes do not explain."""
-    if fails <= successes:
+    if fails <= explained:
         return 0
-    return 1 if fails <= ONE_SHOT else fails - successes
+    return 1 if fails <= ONE_SHOT else fails - explained
 
 
 def _suspect_accounts(history: SourceHistory) -> list[str]:
