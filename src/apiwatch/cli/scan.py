@@ -208,6 +208,14 @@ def _table(incidents: list[Incident]) -> Table:
     help="Access logs: a path regex of login routes (repeatable; replaces the defaults).",
 )
 @click.option(
+    "--login-failure",
+    "login_failures",
+    multiple=True,
+    metavar="ROUTE:SIZE",
+    help="Access logs: a login route whose failures answer 200 with an error body of SIZE bytes "
+    "(N, <=N or N-M), e.g. '/api/login$:<=64' (repeatable).",
+)
+@click.option(
     "--lateness",
     default="60s",
     show_default=True,
@@ -223,6 +231,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     as_json: bool,
     fail_on: str | None,
     login_paths: tuple[str, ...],
+    login_failures: tuple[str, ...],
     lateness: str,
     quiet: bool,
 ) -> None:
@@ -234,7 +243,8 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     oldest first.
     Access logs name no account, so login attempts are inferred from POSTs to login-looking
     routes (…/login, …/signin, …/session(s), …/token, …/oauth/token; 401/403 failed, 2xx/3xx
-    succeeded) and incidents have fewer details than from ECS events.
+    succeeded, or failed when --login-failure gives the route's error body size) and
+    incidents have fewer details than from ECS events.
 
     Exit codes: 0 done, 1 error, 3 an incident at or above --fail-on.
     """
@@ -248,6 +258,10 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--login-path") from None
+    try:
+        logins = logins.with_failures(login_failures)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--login-failure") from None
     packs = [builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])]
     ruleset = load_rules(packs, read_placeholders(placeholders) if placeholders else None)
     if ruleset.errors:

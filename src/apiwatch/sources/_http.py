@@ -83,9 +83,12 @@ def request_event(  # noqa: PLR0917 - the fields of one request, all optional bu
     dataset: str,
     logins: LoginPatterns | None,
     domain: str | None = None,
+    body_bytes: int | None = None,
 ) -> Event:
     """One request as an `Event`; ``addr`` from `address`-able text, strings already `safe`
-    except ``agent`` and ``user`` ("-" or empty for none)."""
+    except ``agent`` and ``user`` ("-" or empty for none). ``body_bytes`` (the response size)
+    lets a route's failure convention (`LoginPatterns.failures`) tell a failed login answered
+    2xx."""
     ip, other = _addresses.get(addr) or address(addr)
     kind = _REQUEST
     if (
@@ -94,7 +97,7 @@ def request_event(  # noqa: PLR0917 - the fields of one request, all optional bu
         and method in logins.methods
         and logins.path.search(path)
     ):
-        if status in {401, 403}:
+        if logins.failed(path, status, body_bytes):
             kind = _LOGIN_FAIL
         elif 200 <= status < 400:
             kind = _LOGIN_SUCCESS

@@ -32,7 +32,9 @@ Choices:
   ``authn_login_fail``, 2xx/3xx ``authn_login_success``; any other line is ``http_request``.
   ``event.category``/``type``/``severity`` come from the action's `Action.spec`; ``event.outcome``
   is success below status 400, failure from 400 on.
-- The body size, referer and trailing fields are not kept: apiwatch's `Event` has no field for them.
+- The body size is read only to apply a login route's failure convention (a failed login that
+  answers 200 with an error body of a known size, `LoginPatterns.failures`); it, the referer and
+  the trailing fields are not kept: apiwatch's `Event` has no field for them.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ _TIME = r"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]"
 # The strict $time_local shape is what ends the lazy $remote_user: nginx escapes '"' there, so
 # '] "' can only follow the real timestamp.
 _REST = (
-    rf"{_TIME} {_QUOTED} (\d{{3}}) (?:\d+|-)"
+    rf"{_TIME} {_QUOTED} (\d{{3}}) (\d+|-)"
     rf'(?: "(?:[^"\\]*(?:\\.[^"\\]*)*)" {_QUOTED}(?: .*)?)?\r?\n?'
 )
 _LINE = re.compile(rf"(\S+) \S+ (.+?) {_REST}")
@@ -87,7 +89,7 @@ def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGIN
         if not line or line.isspace():
             return None
         raise EventDecodeError(_diagnose(line.rstrip("\r\n")))
-    addr, user, when, request, status_text, agent = match.groups()
+    addr, user, when, request, status_text, size, agent = match.groups()
     if not is_ip(addr):
         addr, user = _prefixed(line, addr, user)
     timestamp = _times.get(when) or _parse_time(when)
@@ -95,6 +97,7 @@ def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGIN
     return request_event(
         timestamp, addr, method, path, query, int(status_text), agent, user,
         dataset=DATASET, logins=logins, domain=domain,
+        body_bytes=int(size) if size != "-" and logins and logins.failures else None,
     )  # fmt: skip
 
 
