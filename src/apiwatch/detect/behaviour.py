@@ -46,6 +46,7 @@ GUESSES: Final = 5
 ONE_SHOT: Final = 3
 HIT_AND_RUN: Final = 1
 SCRIPTED: Final = 10.0  # seconds: a script checks a stolen password at once; people browse
+SESSION: Final = 60.0  # seconds of use after a login that make it an owner's session
 _ACCOUNTS_PER_SOURCE: Final = 64
 _ADDRESSES_PER_ACCOUNT: Final = 8
 _UNKNOWN_WORDS: Final = ("unknown", "not found", "no such", "does not exist", "invalid user")
@@ -74,6 +75,7 @@ class SourceHistory:
         "first",
         "guessed",
         "last",
+        "mark",
         "other",
         "returns",
         "succeeded",
@@ -91,8 +93,10 @@ class SourceHistory:
         self.unknown = 0
         self.failed: dict[str, int] = {}
         self.succeeded: dict[str, int] = {}
-        self.active: dict[str, int] = {}  # account -> answered requests naming it from here
+        # account -> [answered requests naming it from here, first, last]
+        self.active: dict[str, list[float]] = {}
         self.guessed: set[str] = set()  # accounts first got into after `GUESSES` failures
+        self.mark = 0  # ``other`` at the last failure: what was done between it and a success
         self.agents: set[str] = set()  # user agents that logged in from here (a few)
 
 
@@ -175,9 +179,12 @@ class LoginMemory:
         """An authenticated request that was answered: the account is in use from ``ip``."""
         if isinstance(status, int) and status >= 400:
             return
-        active = history.active
-        if account in active or len(active) < _ACCOUNTS_PER_SOURCE:
-            active[account] = active.get(account, 0) + 1
+        session = history.active.get(account)
+        if session is not None:
+            session[0] += 1
+            session[2] = t
+        elif len(history.active) < _ACCOUNTS_PER_SOURCE:
+            history.active[account] = [1, t, t]
         addresses = self.in_use.get(account)
         if addresses is None:
             if len(self.in_use) >= self.max_accounts:
@@ -201,6 +208,7 @@ class LoginMemory:
     def _fail(self, history: SourceHistory, account: str | None, values: dict[str, Any]) -> None:
         self.fails += 1
         history.fails += 1
+        history.mark = history.other
         if account is None:
             return
         failed = history.failed
@@ -234,8 +242,11 @@ class LoginMemory:
             succeeded[account] += 1
         elif len(succeeded) < _ACCOUNTS_PER_SOURCE:
             succeeded[account] = 1
-            if history.failed.get(account, 0) >= GUESSES and not self.established(account, ip):
-                history.guessed.add(account)  # got in after guessing; later typos are the owner's
+            guessing = history.failed.get(account, 0) >= GUESSES and history.other == history.mark
+            if guessing and not self.established(account, ip):
+                # Got in straight after guessing (no password reset in between); later
+                # failures for it from here are the owner's typos.
+                history.guessed.add(account)
         addresses = self.accounts.get(account)
         if addresses is None:
             if len(self.accounts) >= self.max_accounts:
@@ -300,8 +311,9 @@ class LoginMemory:
         if self._crowd(history):
             return Verdict(False, [_crowd_text(history)], crowd=True)
         suspects = _suspect_accounts(history)
-        # A success explains the few failures before it when the source goes on to browse.
-        explained = history.successes * (ONE_SHOT if history.other > HIT_AND_RUN else 1)
+        # A success explains the failures before it, short of a guess (`GUESSES`), when the
+        # source goes on to browse: one person forgetting a password, in logs without accounts.
+        explained = history.successes * (GUESSES if history.other > HIT_AND_RUN else 1)
         suspect = len(suspects) + _anonymous_suspects(
             history.fails - sum(history.failed.values()), explained
         )
@@ -310,7 +322,7 @@ class LoginMemory:
         # One account tried by someone who uses the site otherwise (beyond checking an account
         # it got into): a user who mistyped or gave up.
         busy = history.other > (HIT_AND_RUN if history.successes else 0)
-        ordinary = suspect == 1 and not history.unknown and busy
+        ordinary = suspect == 1 and not history.unknown and not history.guessed and busy
         return Verdict(not ordinary, _reasons(history, suspects), suspect=suspect)
 
     def one_shot(self, ip: str) -> Verdict:
@@ -355,15 +367,21 @@ class LoginMemory:
     def took_over(self, ip: str, account: str, t: float) -> bool:
         """Whether a successful login for ``account`` from ``ip`` at ``t`` was a compromise:
         the source has attack evidence of its own, the account had never been used from there,
-        and it was guessed (`GUESSES` failures first) or left at once (at most `HIT_AND_RUN`
-        requests, the stolen password checked); an owner at home goes on using the site."""
+        and it was guessed (`GUESSES` failures first) or not followed by an owner's session
+        (more than `HIT_AND_RUN` requests over more than `SESSION` seconds): a stolen password
+        is checked, and an account looted, in seconds; an owner at home goes on using the site.
+        """
         if self.established(account, ip, before=t) or not self.judge(ip).attacker:
             return False
         history = self.sources.get(ip)
         if history is None:
             return False
         guessed = account in history.guessed
-        return guessed or history.active.get(account, 0) <= HIT_AND_RUN
+        session = history.active.get(account)
+        owner = (
+            session is not None and session[0] > HIT_AND_RUN and session[2] - session[1] > SESSION
+        )
+        return guessed or not owner
 
 
 def _anonymous_suspects(fails: int, explained: int) -> int:

@@ -310,7 +310,7 @@ class IncidentTracker:
             incident.accounts.add(account)
             incident.account_evidence[account] = [
                 f"logged in from {ip}, an attacking address it had never been used from",
-                "then left at once or after guessing: no owner's session",
+                "guessed, or used for seconds and left: no owner's session",
             ]
         elif account in incident.compromised:
             incident.compromised.discard(account)
