@@ -77,7 +77,7 @@ def an_incident(
                 "no successful login",
             ]
             for ip in attackers
-        },  # fmt: skip
+        },
         account_evidence={a: ["logged in from an attacking address"] for a in compromised},
     )
 
