@@ -52,16 +52,22 @@ _ADDRESSES_PER_ACCOUNT: Final = 8
 _UNKNOWN_WORDS: Final = ("unknown", "not found", "no such", "does not exist", "invalid user")
 
 
-@lru_cache(maxsize=65536)
 def home(ip: str) -> str:
     """Where an address's user lives: the address itself (IPv4), or its /64 (IPv6, whose
     privacy extensions give one household a new address every day)."""
-    if ":" not in ip:
-        return ip
+    return ip if ":" not in ip else _network64(ip)
+
+
+@lru_cache(maxsize=16384)
+def _network64(ip: str) -> str:
     try:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False))
     except ValueError:
         return ip
+
+
+_EMPTY: Final[dict[str, int]] = {}
+_EMPTY_ACTIVE: Final[dict[str, list[float]]] = {}
 
 
 class SourceHistory:
@@ -91,13 +97,15 @@ class SourceHistory:
         self.other = 0
         self.returns = 0
         self.unknown = 0
-        self.failed: dict[str, int] = {}
-        self.succeeded: dict[str, int] = {}
+        # Most sources never log in: their tables are the shared empty ones below until the
+        # first write (`_own`), which keeps a source that only browses small.
+        self.failed: dict[str, int] = _EMPTY
+        self.succeeded: dict[str, int] = _EMPTY
         # account -> [answered requests naming it from here, first, last]
-        self.active: dict[str, list[float]] = {}
-        self.guessed: set[str] = set()  # accounts first got into after `GUESSES` failures
+        self.active: dict[str, list[float]] = _EMPTY_ACTIVE
+        self.guessed: frozenset[str] | set[str] = frozenset()  # got in after `GUESSES` failures
         self.mark = 0  # ``other`` at the last failure: what was done between it and a success
-        self.agents: set[str] = set()  # user agents that logged in from here (a few)
+        self.agents: frozenset[str] | set[str] = frozenset()  # that logged in from here (a few)
 
 
 class Verdict:
@@ -123,7 +131,8 @@ class LoginMemory:
     def __init__(self, *, max_sources: int = 200_000, max_accounts: int = 200_000) -> None:
         self.max_sources = max_sources
         self.max_accounts = max_accounts
-        self.sources: dict[str, SourceHistory] = {}
+        self.sources: dict[str, SourceHistory] = {}  # sources that logged in or named an account
+        self.requests: dict[str, int] = {}  # other sources: their requests, and nothing else
         self.accounts: dict[str, dict[str, float]] = {}  # account -> where it logged in, first
         self.in_use: dict[str, dict[str, float]] = {}  # account -> where it made requests, first
         self.login_paths: set[str] = set()  # where logins happen: requests there are no "other"
@@ -141,11 +150,14 @@ class LoginMemory:
         if ip is None:
             return
         history = self.sources.get(ip)
-        if history is None:
-            history = self._new_source(ip, t)
-        history.last = t
         login = values.get("apiwatch.login")
         account = values.get("user.name")
+        if history is None:
+            if login is None and account is None:
+                self._anonymous(ip, values)  # a count is all a source that never logs in needs
+                return
+            history = self._new_source(ip, t)
+        history.last = t
         if login is None:
             if values.get("url.path") not in self.login_paths:
                 history.other += 1
@@ -163,14 +175,28 @@ class LoginMemory:
         else:
             agent = values.get("user_agent.original")
             if agent is not None and len(history.agents) < CROWD_ACCOUNTS:
-                history.agents.add(agent)
+                history.agents = {*history.agents, agent}
             self._success(history, ip, account, t)
+
+    def _anonymous(self, ip: str, values: dict[str, Any]) -> None:
+        """A request naming no account from a source not followed yet: counted in
+        ``requests``, which its history takes over when it logs in."""
+        if values.get("url.path") not in self.login_paths:
+            requests = self.requests
+            if ip not in requests and len(requests) >= self.max_sources:
+                for old in list(requests)[: self.max_sources // 4]:
+                    del requests[old]
+            requests[ip] = requests.get(ip, 0) + 1
+        token = values.get("labels.token_id") or values.get("labels.session_id")
+        if token is not None:
+            self._credential(token, ip, None)
 
     def _new_source(self, ip: str, t: float) -> SourceHistory:
         if len(self.sources) >= self.max_sources:
             for old in list(self.sources)[: self.max_sources // 4]:
                 del self.sources[old]
         history = self.sources[ip] = SourceHistory(t)
+        history.other = self.requests.pop(ip, 0)
         return history
 
     def _active(
@@ -180,10 +206,13 @@ class LoginMemory:
         if isinstance(status, int) and status >= 400:
             return
         session = history.active.get(account)
-        if session is not None:
+        if session is not None:  # in use from here already: ``in_use`` knows it
             session[0] += 1
             session[2] = t
-        elif len(history.active) < _ACCOUNTS_PER_SOURCE:
+            return
+        if len(history.active) < _ACCOUNTS_PER_SOURCE:
+            if history.active is _EMPTY_ACTIVE:
+                history.active = {}
             history.active[account] = [1, t, t]
         addresses = self.in_use.get(account)
         if addresses is None:
@@ -211,6 +240,8 @@ class LoginMemory:
         history.mark = history.other
         if account is None:
             return
+        if history.failed is _EMPTY:
+            history.failed = {}
         failed = history.failed
         if account in failed or len(failed) < _ACCOUNTS_PER_SOURCE:
             failed[account] = failed.get(account, 0) + 1
@@ -236,6 +267,8 @@ class LoginMemory:
         history.successes += 1
         if account is None:
             return
+        if history.succeeded is _EMPTY:
+            history.succeeded = {}
         succeeded = history.succeeded
         if account in succeeded:
             history.returns += 1
@@ -246,7 +279,7 @@ class LoginMemory:
             if guessing and not self.established(account, ip):
                 # Got in straight after guessing (no password reset in between); later
                 # failures for it from here are the owner's typos.
-                history.guessed.add(account)
+                history.guessed = {*history.guessed, account}
         addresses = self.accounts.get(account)
         if addresses is None:
             if len(self.accounts) >= self.max_accounts:
