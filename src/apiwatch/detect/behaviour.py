@@ -68,6 +68,7 @@ def _network64(ip: str) -> str:
 
 _EMPTY: Final[dict[str, int]] = {}
 _EMPTY_ACTIVE: Final[dict[str, list[float]]] = {}
+_NONE: Final[frozenset[str]] = frozenset()
 
 
 class SourceHistory:
@@ -103,9 +104,9 @@ class SourceHistory:
         self.succeeded: dict[str, int] = _EMPTY
         # account -> [answered requests naming it from here, first, last]
         self.active: dict[str, list[float]] = _EMPTY_ACTIVE
-        self.guessed: frozenset[str] | set[str] = frozenset()  # got in after `GUESSES` failures
+        self.guessed: frozenset[str] = _NONE  # accounts got into after `GUESSES` failures
         self.mark = 0  # ``other`` at the last failure: what was done between it and a success
-        self.agents: frozenset[str] | set[str] = frozenset()  # that logged in from here (a few)
+        self.agents: tuple[str, ...] = ()  # user agents that logged in from here (a few)
 
 
 class Verdict:
@@ -174,8 +175,9 @@ class LoginMemory:
             self._fail(history, account, values)
         else:
             agent = values.get("user_agent.original")
-            if agent is not None and len(history.agents) < CROWD_ACCOUNTS:
-                history.agents = {*history.agents, agent}
+            agents = history.agents
+            if agent is not None and len(agents) < CROWD_ACCOUNTS and agent not in agents:
+                history.agents = (*agents, agent)
             self._success(history, ip, account, t)
 
     def _anonymous(self, ip: str, values: dict[str, Any]) -> None:
@@ -279,7 +281,7 @@ class LoginMemory:
             if guessing and not self.established(account, ip):
                 # Got in straight after guessing (no password reset in between); later
                 # failures for it from here are the owner's typos.
-                history.guessed = {*history.guessed, account}
+                history.guessed = history.guessed | {account}
         addresses = self.accounts.get(account)
         if addresses is None:
             if len(self.accounts) >= self.max_accounts:
