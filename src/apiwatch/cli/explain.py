@@ -4,7 +4,9 @@ account is banned or flagged.
 For an address: the decisions on it (an ``Ip`` decision on it, or a ``Range`` decision holding
 it), each with its policy (the first part of its reason), rule and incident, and that incident's
 extent and the alerts naming the address (the evidence); the incidents naming it as an attacker
-that led to no decision; and the allowlist entry that protects it, if any. For an account name:
+that led to no decision; why each incident names it (its own evidence, in words: "3 failed
+logins against 3 accounts never logged into from here; no successful login"); and the allowlist
+entry that protects it, if any. For an account name:
 the decisions on the account and their incidents. ``--all`` includes expired, deleted and
 simulated decisions. The read is recorded in the read audit.
 """
@@ -127,11 +129,22 @@ def explain(
             "decisions": [dict(as_json_record(d), policy=_policy(d)) for d in decided],
             "incidents": [incident_json(i) for i in behind],
             "evidence": [as_json_record(a) for a in evidence],
+            "why": _why(value, [*behind, *others]),
             "other_incidents": [incident_json(i) for i in others],
             "allowlisted": as_json_record(allowed) if allowed is not None else None,
         })  # fmt: skip
         return
     _print(value, everything, decided, (behind, evidence, others), allowed)
+
+
+def _why(value: str, incidents: list[Incident]) -> dict[str, list[str]]:
+    """Per incident id, why it names ``value`` (an attacker's or an account's evidence)."""
+    out = {}
+    for incident in incidents:
+        why = incident.attacker_evidence.get(value) or incident.account_evidence.get(value)
+        if why:
+            out[incident.id] = list(why)
+    return out
 
 
 def _policy(decision: Decision) -> str:
@@ -173,3 +186,5 @@ def _print(
         names = "names" if len(others) == 1 else "name"
         click.echo(f"{plural(len(others), 'other incident')} {names} {shown} as an attacker:")
         print_table(out, incident_table(others))
+    for incident_id, why in _why(value, [*behind, *others]).items():
+        click.echo(f"why incident {safe(incident_id)} names {shown}: {safe('; '.join(why))}")

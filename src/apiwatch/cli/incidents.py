@@ -7,7 +7,8 @@ that level and above; ``--rule`` a rule name; ``--ip`` an attacker address or ne
 this one is applied after decryption). ``--json`` prints every field (lists empty rather than
 left out). Every read is recorded in the store's read audit: incidents name accounts.
 
-``incidents show ID`` prints the incident's extent, its alerts (the evidence: which rule, over
+``incidents show ID`` prints the incident's extent, why each attacker and each compromised
+account is named (their evidence, in words), its alerts (the evidence: which rule, over
 which group, how many events, which attackers, accounts and objects) and the decisions taken on
 it (in force, expired, deleted or simulated alike).
 """
@@ -155,6 +156,8 @@ def show_incident(incident_id: str, as_json: bool, config: str | None, db: str |
         return
     out = console()
     print_table(out, _extent(found))
+    if found.attacker_evidence or found.account_evidence:
+        print_table(out, why_table(found))
     print_table(out, alert_table(evidence, title="evidence (alerts)"),
                 empty="evidence: no alerts stored for it")  # fmt: skip
     print_table(out, decision_table(decided, title="decisions taken"),
@@ -195,6 +198,20 @@ def _extent(incident: Incident) -> Table:
         ("objects exposed", _listed(incident.objects_exposed)),
     ):
         table.add_row(name, value)
+    return table
+
+
+def why_table(incident: Incident, most: int = 50) -> Table:
+    """Why each attacker (and each compromised account) is named, first ``most`` of each."""
+    attackers = list(incident.attacker_evidence.items())
+    accounts = [(a, incident.account_evidence[a]) for a in incident.accounts_compromised
+                if a in incident.account_evidence]  # fmt: skip
+    hidden = max(len(attackers) - most, 0)
+    table = Table(title="why each is named" + (f" (first {most}; --json: all)" if hidden else ""))
+    table.add_column("attacker / account", overflow="fold")
+    table.add_column("evidence", overflow="fold")
+    for name, why in [*attackers[:most], *accounts[:most]]:
+        table.add_row(_shown(name), _shown("; ".join(why)) or "-")
     return table
 
 

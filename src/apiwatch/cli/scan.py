@@ -48,6 +48,8 @@ def incident_json(incident: Incident) -> dict[str, object]:
     data["rule"] = incident.rules[0] if incident.rules else ""
     for key in ("attackers", "accounts_targeted", "accounts_compromised", "objects_exposed"):
         data.setdefault(key, [])
+    for key in ("attacker_evidence", "account_evidence"):
+        data.setdefault(key, {})
     return {"id": data.pop("id"), "rule": data.pop("rule"), **data}
 
 
@@ -245,6 +247,14 @@ def _table(incidents: list[Incident]) -> Table:
 )
 @login_path_option
 @click.option(
+    "--login-failure",
+    "login_failures",
+    multiple=True,
+    metavar="ROUTE:SIZE",
+    help="Access logs: a login route whose failures answer 200 with an error body of SIZE bytes "
+    "(N, <=N or N-M), e.g. '/api/login$:<=64' (repeatable).",
+)
+@click.option(
     "--lateness",
     default=None,
     metavar="DURATION",
@@ -268,6 +278,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     as_json: bool,
     fail_on: str | None,
     logins: LoginPatterns,
+    login_failures: tuple[str, ...],
     lateness: str | None,
     quiet: bool,
     follow: bool,
@@ -280,8 +291,8 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     oldest first.
     Access logs name no account, so login attempts are inferred from POSTs to login-looking
     routes (…/login, …/signin, …/session, …/sessions, …/token, …/oauth/token, or those of
-    --login-path; 401/403 failed, 2xx/3xx succeeded) and incidents have fewer details than
-    from ECS events.
+    --login-path; 401/403 failed, 2xx/3xx succeeded, or failed when --login-failure gives the
+    route's error body size) and incidents have fewer details than from ECS events.
 
     With --follow, the files are tailed as the collector tails them (docs/sources.md) and
     each incident is printed as it opens (a JSON line with --json), until Ctrl-C or SIGTERM.
@@ -294,6 +305,10 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         window = parse_duration(lateness or ("2s" if follow else "60s"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--lateness") from exc
+    try:
+        logins = logins.with_failures(login_failures)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--login-failure") from None
     packs = [builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])]
     ruleset = load_rules(packs, read_placeholders(placeholders) if placeholders else None)
     if ruleset.errors:

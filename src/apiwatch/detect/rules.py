@@ -111,6 +111,8 @@ class BaselineRule:
     the last ``timespan`` is at least ``minimum`` and at least ``factor`` times its median over
     the trailing ``baseline`` (``minimum_baseline`` stands in for a quieter past). It stays
     silent for its first ``warmup`` of event time, while it learns what normal looks like.
+    Each source of a measured hit during the anomaly is judged on its own evidence ``settle``
+    after its last one (`apiwatch.detect.behaviour`).
     """
 
     meta: RuleMeta
@@ -125,7 +127,7 @@ class BaselineRule:
     minimum_baseline: float = 1.0
     min_events: int = 0
     warmup: float = 1800.0
-    traits: tuple[str, ...] = ("user_agent.original", "network")
+    settle: float = 180.0  # how long after its last failure a candidate source is judged
     generate: bool = True
 
 
