@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_throughput.py
 	$(BIN)/python bench/detect_throughput.py
 	$(BIN)/python bench/ingest_stalled.py
+	$(BIN)/python bench/console_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -43,7 +43,13 @@ def test_every_setting_is_in_the_example_and_the_readme(setting: str) -> None:
     """Each apiwatch.toml setting appears in deploy/apiwatch.toml (set or commented) and is
     named in the README."""
     example = (DEPLOY / "apiwatch.toml").read_text()
-    name = f"[{setting}]" if setting in {"respond", "placeholders"} else f"{setting} ="
+    tables = {
+        "respond": "[respond]",
+        "placeholders": "[placeholders]",
+        "forward": "[[forward]]",
+        "sources": "[[sources]]",
+    }
+    name = tables.get(setting, f"{setting} =")
     assert re.search(rf"^(# )?{re.escape(name)}", example, re.MULTILINE), setting
     assert f"`{setting}`" in (ROOT / "README.md").read_text(), setting
 

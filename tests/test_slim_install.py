@@ -1,14 +1,20 @@
-"""`pip install apiwatch` is the sensor alone: two dependencies, nothing of the CLI, detection or
-store loaded by it; the command line says which extra brings it; every extra that runs the CLI
-brings all it needs."""
+"""`pip install apiwatch` is the sensor alone: two dependencies whose own dependencies bring
+nothing of the CLI (no click, rich, pySigma, nor httpx's `cli` extra), nothing of the CLI,
+detection or store loaded by it; the command line says which extra brings it; every extra that
+runs the CLI brings all it needs. (What the installs weigh and cost at import, measured from
+real installs: bench/slim_install.py.)"""
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 import textwrap
 import tomllib
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -22,6 +28,41 @@ def _names(requirements: list[str]) -> set[str]:
 def test_the_base_install_is_the_sensor_with_two_dependencies() -> None:
     """The base dependencies are msgspec and httpx only."""
     assert _names(PROJECT["dependencies"]) == {"msgspec", "httpx"}
+
+
+def _pulled(requirements: list[str]) -> dict[str, set[str]]:
+    """Every distribution ``requirements`` bring, transitively, with the extras asked of each,
+    resolved over the installed distributions' metadata as pip would (markers evaluated)."""
+    found: dict[str, set[str]] = {}
+    todo = [(Requirement(text), "") for text in requirements]
+    while todo:
+        requirement, asked_by_extra = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": asked_by_extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        extras = found.setdefault(name, set())
+        new = (set(requirement.extras) | {""}) - extras
+        extras.update(new)
+        for extra in new:
+            todo += [(Requirement(text), extra)
+                     for text in importlib.metadata.requires(name) or ()]  # fmt: skip
+    return found
+
+
+def test_the_sensor_install_pulls_nothing_of_the_command_line() -> None:
+    """The base dependencies and theirs, transitively, hold no click, rich, pySigma or Pygments,
+    and httpx comes without its `cli` extra: a handful of small distributions."""
+    pulled = _pulled(PROJECT["dependencies"])
+    assert not {"click", "rich", "pysigma", "pygments", "pyyaml", "cryptography"} & set(pulled)
+    assert pulled["httpx"] == {""}, pulled["httpx"]
+    assert len(pulled) <= 10, sorted(pulled)
+
+
+def test_the_cli_extra_does_pull_the_command_line() -> None:
+    """The same resolution over the `cli` extra finds click, rich and pySigma: the check above
+    can fail."""
+    pulled = _pulled(PROJECT["optional-dependencies"]["cli"])
+    assert {"click", "rich", "pysigma"} <= set(pulled)
 
 
 def test_every_extra_that_runs_the_cli_brings_what_it_needs() -> None:

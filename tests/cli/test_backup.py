@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from apiwatch.cli._common import password_of, without_password
 from apiwatch.model import Event, EventMeta, Source, encode_event
 from apiwatch.store import Batch, SqlStore, StoredLine, open_store
 
@@ -87,7 +88,7 @@ def test_a_postgresql_backup_restores_and_verifies(
     tmp_path: Path, databases: tuple[str, str]
 ) -> None:
     """`backup` of a PostgreSQL store (pg_dump) restores (pg_restore) into an empty database
-    that verifies intact with the original's key file."""
+    that verifies intact with the original's key file; a password in the URL is never shown."""
     origin, target = databases
     key_file = tmp_path / "pg.keys"
     store = open_store(origin, key_file=key_file)
@@ -97,8 +98,13 @@ def test_a_postgresql_backup_restores_and_verifies(
         tmp_path, "backup", "pg.dump", "--db", origin, "--config", _config(tmp_path, key_file)
     )
     assert made.returncode == 0, made.stderr
-    restored = _run(tmp_path, "restore", "pg.dump", "--db", target)
+    # A password in the URL (trust auth ignores it) reaches pg_restore through PGPASSWORD and
+    # is never printed.
+    with_password = target.replace("postgres@", "postgres:s3cret-pw@")
+    restored = _run(tmp_path, "restore", "pg.dump", "--db", with_password)
     assert restored.returncode == 0, restored.stderr
+    assert "s3cret-pw" not in restored.stdout + restored.stderr
+    assert f"into {target}" in restored.stdout
     checked = _run(tmp_path, "verify", "--db", target, "--config", _config(tmp_path, key_file))
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith("intact: 2 records")
@@ -108,3 +114,21 @@ def _config(tmp_path: Path, key_file: Path) -> str:
     path = tmp_path / "apiwatch.toml"
     path.write_text(f'key_file = "{key_file}"\n')
     return str(path)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "password"),
+    [
+        ("postgresql://app:pw@db:5432/apiwatch", "postgresql://app@db:5432/apiwatch", "pw"),
+        ("postgresql://app@db/apiwatch?password=pw&sslmode=require",
+         "postgresql://app@db/apiwatch?sslmode=require", "pw"),
+        ("postgresql://app@db/apiwatch", "postgresql://app@db/apiwatch", None),
+        ("sqlite:///./apiwatch.db", "sqlite:///./apiwatch.db", None),
+    ],
+)  # fmt: skip
+def test_a_store_url_is_shown_without_its_password(
+    url: str, shown: str, password: str | None
+) -> None:
+    """The URL printed (and given to pg_dump/pg_restore) drops the password, which goes apart."""
+    assert without_password(url) == shown
+    assert password_of(url) == password

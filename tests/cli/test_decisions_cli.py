@@ -199,7 +199,7 @@ def test_allowlisting_a_banned_value_points_at_the_decisions_still_in_force(db: 
         cli, ["allowlist", "add", "--range", "203.0.113.0/24", "--reason", "office"]
     )
     assert result.exit_code == 0
-    assert "note: decision(s) 1 still apply to it" in result.stderr
+    assert "note: decision 1 still applies to it" in result.stderr
 
 
 def test_control_characters_from_events_are_listed_escaped(db: str) -> None:

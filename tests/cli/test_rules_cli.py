@@ -118,7 +118,7 @@ def test_lint_reports_each_problem_at_its_line_and_key(broken: Path) -> None:
     unknown = [text for text in lines.values() if "references unknown rule 'no-such-rule'" in text]
     assert len(unknown) == 1 and "[correlation.rules]" in unknown[0]
     assert len(lines) == 5
-    assert "3 files, 5 documents, 1 rules loaded, 4 errors, 1 unsupported" in result.output
+    assert "3 files, 5 documents, 1 rule loaded, 4 errors, 1 unsupported" in result.output
 
 
 def test_lint_puts_an_unknown_reference_at_the_rules_key(broken: Path) -> None:
@@ -239,7 +239,7 @@ def test_rules_test_shows_a_failing_case_with_its_diff(tmp_path: Path) -> None:
     assert '+ unexpected alert admin-probe {"source.ip": "203.0.113.5"}: count 1' in out
     assert "pass env-probe/quiet" in out
     assert "no golden case for rule env-probe" in out
-    assert "2 cases, 1 failed, 1 rules without a positive case" in out
+    assert "2 cases, 1 failed, 1 rule without a positive case" in out
 
 
 def test_rules_test_counts_failures_per_directory(tmp_path: Path) -> None:
@@ -251,7 +251,7 @@ def test_rules_test_counts_failures_per_directory(tmp_path: Path) -> None:
     assert result.exit_code == 1
     summaries = [text for text in result.output.splitlines() if " cases, " in text]
     assert len(summaries) == 2
-    assert summaries[0].endswith("2 cases, 1 failed, 1 rules without a positive case")
+    assert summaries[0].endswith("2 cases, 1 failed, 1 rule without a positive case")
     assert summaries[1].startswith(str(builtin_dir()))
     assert ", 0 failed, 0 rules without a positive case" in summaries[1]
 

@@ -313,6 +313,29 @@ def test_login_path_decides_what_is_a_login(tmp_path: Path) -> None:
     assert incidents(scan("--json", "--login-path", r"/authenticate$", default)) == []
 
 
+def test_login_failure_size_tells_failed_logins_answered_200(tmp_path: Path) -> None:
+    """An API answering failed logins with 200 and a 48-byte error body: with --login-failure
+    naming that size, the stuffing is seen (and carries its evidence); without, it is not, and
+    the same route's real successes (a larger body) stay successes."""
+
+    def sized(t: float, ip: str, size: int) -> str:
+        return line(t, ip, "/api/v1/login", 200, method="POST").replace(
+            " 200 512 ", f" 200 {size} "
+        )
+
+    lines = [sized(600 + i * 5, "198.51.100.9", 48) for i in range(30)]
+    lines += [sized(610 + i * 11, f"192.0.2.{20 + i}", 900) for i in range(5)]
+    log = write(tmp_path / "access.log", sorted(lines, key=lambda text: text.split("[")[1]))
+    assert incidents(scan("--json", log)) == []
+    found = incidents(scan("--json", "--login-failure", "/api/v1/login$:<=64", log))
+    assert union(found, "attackers") == {"198.51.100.9"}
+    why = found[0]["attacker_evidence"]["198.51.100.9"]
+    assert any("30 failed logins" in reason for reason in why), why
+    bad = scan("--login-failure", "/login$:lots", log)
+    assert bad.exit_code == 2
+    assert "--login-failure" in bad.stderr and "expected N, <=N or N-M" in bad.stderr
+
+
 def test_invalid_login_path_is_a_usage_error(tmp_path: Path) -> None:
     """A --login-path that is not a regular expression exits 2 naming the option."""
     path = write(tmp_path / "access.log", benign(count=3))

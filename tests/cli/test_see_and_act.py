@@ -142,15 +142,20 @@ def test_incidents_list_filters_and_prints_json(scenario: Scenario) -> None:
 
 
 def test_incidents_show_gives_the_evidence_and_the_decisions(scenario: Scenario) -> None:
-    """`incidents show ID` prints the extent, the alerts behind it and the ban it led to."""
+    """`incidents show ID` prints the extent, why each attacker and compromised account is
+    named (stored with the incident), the alerts behind it and the ban it led to."""
     result = scenario.run("incidents", "show", scenario.incident_id, "--json")
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
     assert shown["accounts_compromised"] == [VICTIM]
+    why = shown["attacker_evidence"][ATTACKER]
+    assert any("never logged into from here" in line for line in why), why
+    assert "an attacking address" in shown["account_evidence"][VICTIM][0]
     assert any(a["rule"] == "credential-stuffing-source" for a in shown["evidence"])
     assert [(d["value"], d["type"]) for d in shown["decisions"]] == [(ATTACKER, "ban")]
     text = scenario.run("incidents", "show", scenario.incident_id)
     assert "evidence (alerts)" in text.output
+    assert "why each is named" in text.output
     assert "in force" in text.output
     missing = scenario.run("incidents", "show", "no-such-incident")
     assert missing.exit_code == 1
@@ -178,9 +183,11 @@ def test_explain_says_why_an_address_is_banned(scenario: Scenario) -> None:
     assert [i["id"] for i in shown["incidents"]] == [scenario.incident_id]
     assert all(ATTACKER in a["attackers"] for a in shown["evidence"])
     assert shown["evidence"]
+    assert any("no successful login" not in line for line in shown["why"][scenario.incident_id])
     text = scenario.run("decisions", "explain", ATTACKER)
     assert text.exit_code == 0, text.output
     assert "policy ban stuffing" in text.output
+    assert f"why incident {scenario.incident_id} names {ATTACKER}:" in text.output
     clean = scenario.run("explain", "192.0.2.1")
     assert "no decision in force" in clean.output
 
@@ -188,17 +195,17 @@ def test_explain_says_why_an_address_is_banned(scenario: Scenario) -> None:
 def test_status_shows_sources_silent_ones_incidents_and_decisions(scenario: Scenario) -> None:
     """`status` lists both sources, marks the one quiet for 2 hours silent, counts the critical
     incident and the ban in force."""
-    result = scenario.run("status", "--json")
+    result = scenario.run("status", "--no-probe", "--json")
     assert result.exit_code == 0, result.output
     state = json.loads(result.output)
     assert {(s["service"], s["silent"]) for s in state["sources"]} == {
         ("billing", True), ("shop", False)}  # fmt: skip
     assert state["incidents"]["critical"] >= 1
     assert state["decisions_in_force"] == {"Ip": 1}
-    text = scenario.run("status", "--silent-after", "1m")
+    text = scenario.run("status", "--no-probe", "--silent-after", "1m")
     assert "SILENT" in text.output
     assert "decisions in force: Ip 1" in text.output
-    bad = scenario.run("status", "--silent-after", "soon")
+    bad = scenario.run("status", "--no-probe", "--silent-after", "soon")
     assert bad.exit_code == 2
     assert "--silent-after" in bad.output
 

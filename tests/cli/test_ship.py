@@ -61,7 +61,7 @@ def test_ecs_and_gzip_access_logs_are_stored_in_batches(
     access.write_bytes(gzip.compress("".join(line.format(n=n) for n in range(120)).encode()))
     result = ship(collector, tmp_path, str(ecs), str(access), "--batch-lines", "100")
     assert result.exit_code == 0, result.output
-    assert "shipped 370 events from 2 file(s)" in result.output
+    assert "shipped 370 events from 2 files" in result.output
     assert stored(collector) == 370
     page = collector.store.query(EventFilter(source_ip="203.0.113.4"), cursor=None, limit=500)
     assert len(page.lines) == 120
@@ -80,7 +80,7 @@ def test_a_second_run_resumes_after_the_last_line_sent(
     with path.open("a") as out:
         out.write(json.dumps(event(ip="198.51.100.8", at=datetime.now(UTC))) + "\n")
     more = ship(collector, tmp_path, str(path))
-    assert "shipped 1 events" in more.output
+    assert "shipped 1 event from 1 file:" in more.output
     assert stored(collector) == 51
     whole = ship(collector, tmp_path, str(path), "--restart")
     assert whole.exit_code == 0
@@ -130,3 +130,60 @@ def test_a_wrong_key_or_a_down_collector_is_one_line(collector: Collector, tmp_p
                                        str(tmp_path / "none.log")])  # fmt: skip
     assert missing.exit_code == 1
     assert "cannot read" in missing.output
+
+
+def _access_log(path: Path, route: str, count: int, ip: str = "203.0.113.9") -> Path:
+    stamp = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    path.write_text("".join(f'{ip} - - [{stamp}] "POST {route} HTTP/1.1" 401 12 "-" '
+                            f'"python-requests/2.31"\n' for _ in range(count)))  # fmt: skip
+    return path
+
+
+def _actions(collector: Collector, ip: str = "203.0.113.9") -> list[str]:
+    page = collector.store.query(EventFilter(source_ip=ip), cursor=None, limit=100)
+    return sorted(json.loads(line)["event"]["action"] for line in page.lines)
+
+
+def test_login_path_makes_posts_to_that_route_login_attempts(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """`ship --login-path REGEX` (as `scan` takes it) turns 401 POSTs to that route into
+    authn_login_fail events; without it the same route is a plain http_request."""
+    plain = _access_log(tmp_path / "plain.log", "/api/v2/auth/begin", 3, ip="203.0.113.8")
+    result = ship(collector, tmp_path, str(plain))
+    assert result.exit_code == 0, result.output
+    assert _actions(collector, "203.0.113.8") == ["http_request"] * 3
+    login = _access_log(tmp_path / "login.log", "/api/v2/auth/begin", 3, ip="203.0.113.9")
+    result = ship(collector, tmp_path, str(login), "--login-path", r"/auth/begin$")
+    assert result.exit_code == 0, result.output
+    assert "shipped 3 events from 1 file:" in result.output
+    assert _actions(collector, "203.0.113.9") == ["authn_login_fail"] * 3
+
+
+def test_a_bad_login_path_is_a_usage_error_and_sends_nothing(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """An invalid --login-path regex is one usage line naming the option; nothing is sent."""
+    log = _access_log(tmp_path / "access.log", "/login", 2)
+    result = ship(collector, tmp_path, str(log), "--login-path", "(unclosed")
+    assert result.exit_code == 2
+    assert "--login-path" in result.output and "not a valid regular expression" in result.output
+    assert stored(collector) == 0
+
+
+def test_a_syslog_wrapped_log_of_another_format_is_parsed_as_scan_reads_it(
+    collector: Collector, tmp_path: Path
+) -> None:
+    """Every format `scan` reads ships: here nginx lines inside syslog, a login route among
+    them, each stored as its event."""
+    stamp = datetime.now(UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    log = tmp_path / "syslog"
+    log.write_text("".join(
+        f'Nov  2 08:00:0{n} web1 nginx[42]: 203.0.113.9 - - [{stamp}] "POST /login HTTP/1.1" '
+        f'401 12 "-" "curl/8"\n' for n in range(4)))  # fmt: skip
+    result = ship(collector, tmp_path, str(log))
+    assert result.exit_code == 0, result.output
+    assert "shipped 4 events from 1 file: 0 already stored, 0 rejected, 0 unparsable lines" in (
+        result.output
+    )
+    assert _actions(collector) == ["authn_login_fail"] * 4

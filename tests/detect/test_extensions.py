@@ -71,22 +71,49 @@ def test_baseline_is_silent_while_it_warms_up(tmp_path: Path) -> None:
     assert not alerts_of(run(baseline_rules(tmp_path), surge(60, spread, stuffer)), "surge")
 
 
-def test_participants_are_named_by_a_shared_user_agent(tmp_path: Path) -> None:
-    """Sources sharing the surge's user agent are its attackers; ordinary failures are not."""
+def test_participants_are_judged_on_their_own_evidence(tmp_path: Path) -> None:
+    """Sources failing for accounts they never got into are attackers, whatever their user
+    agent or network; a user who mistypes and then logs in, and a known user failing from
+    home, are not."""
     bystanders = [login(12, "192.0.2.200", "olivia", ok=False, ua=BROWSER),
-                  login(14, "198.51.100.9", "liam", ok=False, ua="okhttp/4.12.0")]  # fmt: skip
-    attack = surge(25, spread, stuffer)
+                  login(30, "192.0.2.200", "olivia", ok=True, ua=BROWSER),
+                  login(14, "192.0.2.3", "user2", ok=False, ua=BROWSER)]  # fmt: skip
+    attack = surge(25, spread, lambda n: f"Mozilla/5.0 build/{n}")
     (alert,) = alerts_of(run(baseline_rules(tmp_path), [*history(), *bystanders, *attack]), "surge")
     assert alert.attackers == sorted(spread(n) for n in range(25))
     assert "olivia" not in alert.accounts
 
 
-def test_participants_are_named_by_a_shared_network(tmp_path: Path) -> None:
-    """A surge from one /16 with a different user agent per source is named by its network."""
-    bystander = login(12, "192.0.2.200", "olivia", ok=False, ua=BROWSER)
-    attack = surge(25, lambda n: f"100.70.{n}.9", lambda n: f"Mozilla/5.0 build/{n}")
-    (alert,) = alerts_of(run(baseline_rules(tmp_path), [*history(), bystander, *attack]), "surge")
-    assert alert.attackers == sorted(f"100.70.{n}.9" for n in range(25))
+def test_a_crowd_of_real_users_is_never_a_participant(tmp_path: Path) -> None:
+    """An address where many accounts log in and come back is no attacker, even while it
+    fails logins during a surge."""
+    nat = [login(t, "198.51.100.10", f"staff{t % 7}", ok=True, ua=BROWSER)
+           for t in range(-3000, 0, 60)]  # fmt: skip
+    typos = [login(15 + n, "198.51.100.10", f"staff{n}", ok=False, ua=BROWSER) for n in range(3)]
+    attack = surge(25, spread, stuffer)
+    engine = run(baseline_rules(tmp_path), sorted([*history(), *nat, *typos, *attack], key=at_of))
+    (alert,) = alerts_of(engine, "surge")
+    assert "198.51.100.10" not in alert.attackers
+    assert len(alert.attackers) == 25
+
+
+def test_late_participants_join_until_the_measure_falls_back(tmp_path: Path) -> None:
+    """An anomaly stays open while the measure is above twice the baseline it fired on, so a
+    slower tail of the same run is still named; once it has fallen back, a new rise fires
+    anew."""
+    burst = surge(25, spread, stuffer)
+    tail = [login(200 + n * 40, f"100.200.{n}.1", f"late{n}", ok=False, ua=f"ua/{n}")
+            for n in range(40)]  # fmt: skip  # a try every forty seconds: 15 per window
+    again = [login(6000 + n * 5, f"100.201.{n}.1", f"again{n}", ok=False) for n in range(25)]
+    quiet = [login(t, "192.0.2.9", "user9", ok=True, ua=BROWSER) for t in range(2000, 6000, 60)]
+    events = sorted([*history(), *burst, *tail, *quiet, *again], key=at_of)
+    first, second = alerts_of(run(baseline_rules(tmp_path), events), "surge")
+    assert {f"100.200.{n}.1" for n in range(40)} <= set(first.attackers)
+    assert second.attackers == sorted(f"100.201.{n}.1" for n in range(25))
+
+
+def at_of(ev: Event) -> object:
+    return ev.timestamp
 
 
 def test_silence_fires_when_a_known_source_stops_while_others_go_on(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def test_an_incident_updated_by_50_alerts_gives_one_message(
         ({"severity": "critical", "accounts_compromised": ["bob"]}, "first compromised account"),
         (
             {"attackers": ["203.0.113.9", "203.0.113.10", "198.51.100.7", "192.0.2.1"]},
-            "1 new decision(s)",
+            "1 new decision",
         ),
         (
             {"attackers": [f"192.0.2.{i}" for i in range(6)]},
@@ -138,7 +138,7 @@ def test_rate_limited_updates_are_coalesced_into_the_next() -> None:
     assert update.changes == (
         "severity rose to critical",
         "first compromised account",
-        "1 new decision(s)",
+        "1 new decision",
     )
     assert update.accounts_compromised == ("bob",)
     assert (stats.sent, stats.coalesced) == (2, 2)

@@ -147,3 +147,18 @@ def test_an_ipv6_zone_never_reaches_a_ban_list(value: str) -> None:
         assert "allow all" not in text
         assert "%" not in text
         assert "203.0.113.9" in text
+
+
+@pytest.mark.parametrize(
+    ("bans", "header"),
+    [
+        (0, "0 banned addresses or ranges."),
+        (1, "1 banned address or range."),
+        (2, "2 banned addresses or ranges."),
+    ],
+)
+def test_the_header_counts_bans_in_agreement(bans: int, header: str) -> None:
+    """Every ban list's header says 1 address or range, and 0 or 2 addresses or ranges."""
+    found = [decision(f"203.0.113.{n + 1}", id=n + 1) for n in range(bans)]
+    for render in (render_nginx, render_nftables, render_ipset):
+        assert render(found, now=NOW).splitlines()[0].endswith(header), render

@@ -128,9 +128,7 @@ def test_ban_range_needs_enough_attackers_in_the_range() -> None:
     chosen = responder(policy(action="ban_range", min_range_attackers=3))
     decided = chosen.decide(incident(attackers=attackers), now=NOW)
     assert [(d.scope, d.value) for d in decided.decisions] == [("Range", "203.0.113.0/24")]
-    assert ("198.51.100.0/24", "1 attacker(s) in range, min_range_attackers is 3") in (
-        decided.skipped
-    )
+    assert ("198.51.100.0/24", "1 attacker in range, min_range_attackers is 3") in (decided.skipped)
     assert [v for v, _ in decided.skipped] == ["198.51.100.0/24", "2001:db8::/64"]
 
 

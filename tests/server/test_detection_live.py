@@ -69,11 +69,15 @@ def post(collector: Collector, events: list[dict[str, Any]], **headers: str) -> 
 def test_credential_stuffing_becomes_an_incident_naming_the_compromised_account(
     collector: Collector,
 ) -> None:
-    """A stuffing run posted to the collector shows up at /v1/incidents with its extent."""
+    """A stuffing run posted to the collector shows up at /v1/incidents with its extent and
+    each attacker's and compromised account's evidence."""
     post(collector, stuffing_batch())
     incident = wait_for(lambda: stuffing_incident(collector), "the stuffing incident")
     assert incident["accounts_compromised"] == [VICTIM]
     assert incident["attackers"] == [ATTACKER]
+    why = incident["attacker_evidence"][ATTACKER]
+    assert any("19 accounts never logged into from here" in line for line in why), why
+    assert incident["account_evidence"][VICTIM]
     assert "credential-stuffing-source" in incident["rules"]
     assert len(incident["accounts_targeted"]) == 20
     assert incident["severity"] == "critical"

@@ -180,3 +180,16 @@ def test_unknown_format_is_refused(scenario: Scenario) -> None:
     """Only the two outputs can be scored."""
     with pytest.raises(ValueError, match="format"):
         score(scenario.truth, [], format="syslog", rule_types=RULE_TYPES)
+
+
+@pytest.mark.parametrize(("extra", "said"), [(0, "0 false positives"), (1, "1 false positive"),
+                                             (2, "2 false positives")])  # fmt: skip
+def test_the_report_counts_false_positives_in_agreement(
+    scenario: Scenario, extra: int, said: str
+) -> None:
+    """The score line says "1 false positive" and "0"/"2 false positives", never "(s)"."""
+    strays = [_incident(90 + n, "rule-error_flood", [f"192.0.2.{250 + n}"]) for n in range(extra)]
+    result = score(scenario.truth, [*_perfect(scenario.truth), *strays], format="ecs",
+                   rule_types=RULE_TYPES)  # fmt: skip
+    first = result.report().splitlines()[0]
+    assert first.endswith(said) and "(s)" not in first

@@ -361,3 +361,16 @@ def test_access_lines_keep_http_version_referrer_and_body_size() -> None:
     assert bare.http.request is not None and bare.http.request.referrer is None
     assert bare.http.response.body is None
     assert bare.extra == {}
+
+
+def test_an_unknown_format_counts_the_lines_it_looked_at_in_agreement() -> None:
+    """One line: "the only non-blank line is none of ...; it is 'x'"; two: "none of the first
+    2 non-blank lines is any of ...; the first is 'x'"."""
+    with pytest.raises(FormatUnknownError) as one:
+        detect(["hello\n"])
+    assert "the only non-blank line is none of: " in str(one.value)
+    assert str(one.value).endswith("; it is 'hello'")
+    with pytest.raises(FormatUnknownError) as two:
+        detect(["hello\n", "world\n"])
+    assert "none of the first 2 non-blank lines is any of: " in str(two.value)
+    assert str(two.value).endswith("; the first is 'hello'")

@@ -6,6 +6,7 @@ import pytest
 
 from apiwatch.model import Action, ConfigError, Event
 from apiwatch.sources import DEFAULT_LOGINS, LoginPatterns, parse_access_line
+from apiwatch.sources.logins import FailureSize
 
 
 def line(method: str, target: str, status: int) -> str:
@@ -119,3 +120,37 @@ def test_matches_is_usable_directly() -> None:
     assert DEFAULT_LOGINS.matches("POST", "/api/v1/users/login")
     assert not DEFAULT_LOGINS.matches(None, "/login")
     assert not DEFAULT_LOGINS.matches("DELETE", "/session")
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [("/login$:48", 48, 48), ("/login$:<=64", 0, 64), ("/api/auth:40-80", 40, 80)],
+)
+def test_a_failure_size_is_read_as_a_byte_range(text: str, low: int, high: int) -> None:
+    """``ROUTE:SIZE`` gives the route and the byte range of its 2xx failure answers."""
+    failure = FailureSize.parse(text)
+    assert (failure.low, failure.high) == (low, high)
+    assert failure.failed(text.rpartition(":")[0].rstrip("$"), low)
+    assert not failure.failed("/elsewhere", low)
+    assert not failure.failed(text.rpartition(":")[0].rstrip("$"), high + 1)
+
+
+@pytest.mark.parametrize("text", ["/login", "/login:big", "/login:80-40", "(:12"])
+def test_a_bad_failure_size_is_a_config_error(text: str) -> None:
+    """A convention without a size, with a size that is no byte count or range, or with a
+    route that is no regex is refused with a message."""
+    with pytest.raises(ConfigError, match="login failure"):
+        FailureSize.parse(text)
+
+
+def test_a_2xx_answer_of_the_failure_size_parses_as_a_failed_login() -> None:
+    """An access-log line answering 200 with the route's failure size is authn_login_fail;
+    with another size it stays a success."""
+    logins = DEFAULT_LOGINS.with_failures(["/login$:<=64"])
+    template = (
+        '203.0.113.4 - - [02/Mar/2026:09:00:00 +0000] "POST /api/login HTTP/1.1" 200 {} "-" "x"'
+    )
+    failed = parse_access_line(template.format(48), logins=logins)
+    passed = parse_access_line(template.format(900), logins=logins)
+    assert failed is not None and failed.event.action == "authn_login_fail"
+    assert passed is not None and passed.event.action == "authn_login_success"

@@ -71,6 +71,14 @@ def an_incident(
         accounts_targeted=sorted({ACCOUNT, "erin", *compromised}),
         accounts_compromised=list(compromised),
         requests=requests,
+        attacker_evidence={
+            ip: [
+                "15 failed logins against 15 accounts never logged into from here",
+                "no successful login",
+            ]
+            for ip in attackers
+        },
+        account_evidence={a: ["logged in from an attacking address"] for a in compromised},
     )
 
 
@@ -83,7 +91,8 @@ def all_alerts(store: SqlStore, criteria: DetectionFilter | None = None) -> list
 
 
 def test_alerts_and_incidents_round_trip(store: SqlStore) -> None:
-    """Saved alerts and incidents read back equal to what was saved, and by id."""
+    """Saved alerts and incidents read back equal to what was saved, and by id, with each
+    attacker's and account's evidence."""
     alert, incident = an_alert("a"), an_incident("a")
     store.save_detections([alert], [incident])
     assert all_alerts(store) == [alert]

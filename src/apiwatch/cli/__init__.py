@@ -48,7 +48,17 @@ def cli() -> None:
     type=click.Path(file_okay=False),
     help="Where the demo's collector keeps its store.",
 )
-def demo(users: int, raw: bool, workdir: str) -> None:
+@click.option(
+    "--console/--no-console",
+    default=None,
+    help="End by serving the web console over the demo's store on 127.0.0.1 until Ctrl-C "
+    "(default: when the output is a terminal; --no-console makes `make demo` end at once).",
+)
+@click.option(
+    "--console-port", default=8470, show_default=True, type=click.IntRange(1, 65535),
+    help="The console's port.",
+)  # fmt: skip
+def demo(users: int, raw: bool, workdir: str, console: bool | None, console_port: int) -> None:
     """Replay a simulated attack mix through a sample shop and show the incidents found.
 
     Starts `apiwatch serve`'s app (live detection, SQLite) and a sample FastAPI shop whose sensor
@@ -58,12 +68,15 @@ def demo(users: int, raw: bool, workdir: str) -> None:
     stolen token); prints the incidents the collector found with the accounts compromised and
     objects exposed; then runs the engine offline over a 4-hour simulated log with all ten
     attack types (distributed stuffing and logging that stopped included) and scores it.
+    Last, on a terminal, the web console serves the demo's incidents on http://127.0.0.1:8470
+    (the login is printed) until Ctrl-C.
     """
     from pathlib import Path  # noqa: PLC0415
 
     from apiwatch.cli.demo import run_demo  # noqa: PLC0415 - needs the demo extra
 
-    run_demo(users=users, raw=raw, workdir=Path(workdir))
+    run_demo(users=users, raw=raw, workdir=Path(workdir), console=console,
+             console_port=console_port)  # fmt: skip
 
 
 def _register() -> None:
@@ -74,6 +87,7 @@ def _register() -> None:
     from apiwatch.cli.explain import explain  # noqa: PLC0415
     from apiwatch.cli.incidents import alerts, incidents  # noqa: PLC0415
     from apiwatch.cli.keys import keys  # noqa: PLC0415
+    from apiwatch.cli.logaudit import audit  # noqa: PLC0415
     from apiwatch.cli.rules import rules  # noqa: PLC0415
     from apiwatch.cli.scan import scan  # noqa: PLC0415
     from apiwatch.cli.serve import serve  # noqa: PLC0415
@@ -81,6 +95,7 @@ def _register() -> None:
     from apiwatch.cli.simulate import simulate  # noqa: PLC0415
     from apiwatch.cli.status import status  # noqa: PLC0415
     from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
+    from apiwatch.cli.users import users  # noqa: PLC0415
 
     for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify,
                     decisions, allowlist, anchor, move_signing_key):  # fmt: skip
@@ -90,6 +105,8 @@ def _register() -> None:
     cli.add_command(backup)
     cli.add_command(restore)
     cli.add_command(config)
+    cli.add_command(audit)
+    cli.add_command(users)
 
 
 _register()

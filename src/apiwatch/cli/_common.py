@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 
 from apiwatch.cli._config import Settings, load_settings
+from apiwatch.model import ConfigError
+from apiwatch.sources import DEFAULT_LOGINS, LoginPatterns
 from apiwatch.store import SqlStore, default_key_file, default_signing_key_file, open_store
 
 __all__ = [
+    "ca_file_option",
     "discard_new_store",
     "key_file_of",
+    "login_path_option",
     "open_configured_store",
     "parse_since",
-    "plural",
+    "password_of",
     "settings_for",
     "signing_key_file_of",
     "since_callback",
     "store_options",
+    "without_password",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,6 +48,55 @@ def store_options(function: F) -> F:
         metavar="FILE",
         type=click.Path(dir_okay=False),
         help="Settings file (default ./apiwatch.toml when present).",
+    )(function)
+
+
+def _trust(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> ssl.SSLContext | bool:
+    if value is None:
+        return True  # the system's CAs (certifi's, or $SSL_CERT_FILE)
+    try:
+        return ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError) as exc:
+        raise click.BadParameter(f"cannot load {value}: {exc}", param_hint="--ca-file") from None
+
+
+def ca_file_option(function: F) -> F:
+    """``--ca-file FILE``, given to the command as ``verify``: what https connections to the
+    collector trust (an `ssl.SSLContext` with only that bundle's CAs, or True: the system's)."""
+    return click.option(
+        "--ca-file",
+        "verify",
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        callback=_trust,
+        help="Trust only this PEM CA bundle for an https collector (a private CA).",
+    )(function)
+
+
+def _login_patterns(
+    _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
+) -> LoginPatterns:
+    if not value:
+        return DEFAULT_LOGINS
+    try:
+        return LoginPatterns.from_strings(value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+
+
+def login_path_option(function: F) -> F:
+    """``--login-path REGEX`` (repeatable), given to the command as ``logins``: the
+    `LoginPatterns` access-log lines are read with (`DEFAULT_LOGINS` when not given)."""
+    return click.option(
+        "--login-path",
+        "logins",
+        multiple=True,
+        metavar="REGEX",
+        callback=_login_patterns,
+        help="Access logs: a path regex of login routes, whose POSTs are login attempts "
+        "(repeatable; replaces the defaults: …/login, …/signin, …/session, …/token).",
     )(function)
 
 
@@ -78,6 +134,28 @@ def open_configured_store(
             err=True,
         )
     return store
+
+
+def without_password(url: str) -> str:
+    """``url`` without the password it may hold (``user:pass@``, ``?password=``): what may be
+    printed, logged or put on a command line other users can list."""
+    parts = urlsplit(url)
+    if not parts.netloc and not parts.query:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, _, location = netloc.rpartition("@")
+        netloc = f"{credentials.split(':', 1)[0]}@{location}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+
+
+def password_of(url: str) -> str | None:
+    """The password ``url`` holds (``user:pass@`` or ``?password=``), or None."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        return parts.password
+    return dict(parse_qsl(parts.query)).get("password")
 
 
 def key_file_of(settings: Settings) -> Path:
@@ -126,11 +204,6 @@ def since_callback(
 ) -> datetime | None:
     """`parse_since` for a click option (None stays None)."""
     return None if value is None else parse_since(value)
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """``1 record``, ``2 records`` (``many`` for an irregular plural)."""
-    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
 
 
 def discard_new_store(store: SqlStore, url: str) -> None:

@@ -84,6 +84,12 @@ class Settings:
     #: Proxies whose X-Forwarded-For / X-Forwarded-Proto the collector believes (comma-separated
     #: addresses or networks, or *); None: none, the client is the peer of the connection.
     forwarded_allow_ips: str | None = None
+    #: The ``[[forward]]`` tables as written (forwarders to SIEMs); file only.
+    forward: list[dict[str, Any]] | None = None
+    #: The ``[[sources]]`` tables (live files, journald, syslog), checked; file only.
+    sources: tuple[Any, ...] = ()
+    #: Where live sources keep their positions (default: beside the store's key file).
+    sources_state_dir: str | None = None
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -100,26 +106,35 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
-_TABLES = frozenset({"respond", "placeholders"})
+_TABLES = frozenset({"respond", "placeholders", "sources"})
+"""Settings that are whole TOML tables (or, for ``[[sources]]``, arrays of tables), file only,
+checked by their own parser (``[respond]`` when the collector starts, ``[[sources]]`` here)."""
+_ARRAYS = frozenset({"forward"})
+"""Settings that are arrays of TOML tables (``[[forward]]``), kept as written likewise."""
 _WORDS = frozenset(
     {"monitor_accounts", "monitor_agents", "monitor_networks", "test_accounts", "loadtest_networks"}
 )
 """Settings that are lists of names, patterns or networks: a TOML array, or (from the
 environment or a flag) one text split on commas (``:`` would split IPv6 networks)."""
-"""Settings that are whole TOML tables, kept as written (their own parser checks them)."""
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
     kind = str(_TYPES[name])
+    if name == "sources":
+        from apiwatch.sources.config import parse_sources  # noqa: PLC0415
+
+        return parse_sources(value, where)
     if name in _TABLES:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")
         return value
+    if name in _ARRAYS:
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise ConfigError(f"{where}: {name} must be written as [[{name}]] tables")
+        return value
     if name == "forwarded_allow_ips" and isinstance(value, list):
         value = ",".join(str(item) for item in value)  # a TOML array of addresses
-    if name in _WORDS:
-        value = _words(name, value, where)
-    elif kind.startswith("bool"):
+    if kind.startswith("bool"):
         value = _boolean(name, value, where)
     elif kind == "float":
         value = _seconds(name, value, where)
@@ -173,6 +188,8 @@ def _seconds(name: str, value: Any, where: str) -> float:
 
 def _paths(name: str, value: Any, where: str) -> tuple[str, ...]:
     """A list of paths: a TOML array, or (from the environment) one text split on ``:``."""
+    if name in _WORDS:
+        return _words(name, value, where)
     if isinstance(value, str):
         return tuple(part for part in value.split(os.pathsep) if part)
     if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
@@ -222,7 +239,7 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     flat: dict[str, Any] = {}
     for key, value in document.items():
-        if key in _TABLES:
+        if key in _TABLES or key in _ARRAYS:
             flat[key] = value
         elif isinstance(value, dict):  # [server] host = ... is the same as server_host? keep flat
             for inner, inner_value in value.items():
@@ -245,7 +262,7 @@ def load_settings(config: str | None, **flags: Any) -> Settings:
     env = {
         name: _coerce(name, os.environ[f"APIWATCH_{name.upper()}"], f"APIWATCH_{name.upper()}")
         for name in _TYPES
-        if f"APIWATCH_{name.upper()}" in os.environ and name not in _TABLES
+        if f"APIWATCH_{name.upper()}" in os.environ and name not in _TABLES | _ARRAYS
     }
     settings = replace(settings, **env)
     given = {

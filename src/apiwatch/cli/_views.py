@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,9 +17,9 @@ from typing import Any, TypeVar
 
 import click
 import msgspec
-from rich.console import Console
 
 from apiwatch.cli._common import open_configured_store, settings_for
+from apiwatch.cli._tables import console
 from apiwatch.model import ApiwatchError, Decision
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.store import DecisionFilter, DetectionFilter, DetectionPage, SqlStore
@@ -106,8 +105,3 @@ def echo_json(value: object) -> None:
     """``value`` as indented JSON on stdout; non-ASCII escaped, so no control or bidi character
     of an event's text reaches the terminal raw."""
     click.echo(json.dumps(value, indent=2, ensure_ascii=True))
-
-
-def console() -> Console:
-    """Standard output for tables: no markup guessing, no emoji codes, wide when piped."""
-    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)

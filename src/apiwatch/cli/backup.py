@@ -20,9 +20,11 @@ import click
 from apiwatch.cli._common import (
     key_file_of,
     open_configured_store,
+    password_of,
     settings_for,
     signing_key_file_of,
     store_options,
+    without_password,
 )
 from apiwatch.cli._config import Settings
 from apiwatch.model import ConfigError
@@ -45,7 +47,7 @@ def backup(dest: Path, config: str | None, db: str | None) -> None:
     if settings.db.startswith("sqlite:"):
         _sqlite_copy(Path(store.path), dest)  # type: ignore[attr-defined]
     else:
-        _run_pg("pg_dump", "--format=custom", "--no-owner", f"--file={dest}", settings.db)
+        _run_pg(settings.db, "pg_dump", "--format=custom", "--no-owner", f"--file={dest}", "{db}")
     click.echo(f"backed up the store to {dest}")
     click.echo(_keys_note(settings))
 
@@ -64,9 +66,9 @@ def restore(source: Path, config: str | None, db: str | None) -> None:
         check_sqlite_store(source)
         _sqlite_copy(source, target)
     else:
-        _run_pg("pg_restore", "--no-owner", "--exit-on-error", f"--dbname={settings.db}",
+        _run_pg(settings.db, "pg_restore", "--no-owner", "--exit-on-error", "--dbname={db}",
                 str(source))  # fmt: skip
-    click.echo(f"restored {source} into {settings.db}")
+    click.echo(f"restored {source} into {without_password(settings.db)}")
     key_file = key_file_of(settings)
     if not key_file.is_file():
         click.echo(f"note: put the store's key file at {key_file} (or set key_file) to read "
@@ -97,11 +99,19 @@ def _sqlite_copy(source: Path, dest: Path) -> None:
         target.close()
 
 
-def _run_pg(tool: str, *args: str) -> None:
+def _run_pg(url: str, tool: str, *args: str) -> None:
+    """Run ``tool`` with ``args``, ``{db}`` in them standing for the store URL without its
+    password: the password goes in PGPASSWORD, never on a command line `ps` shows."""
     if shutil.which(tool) is None:
         raise ConfigError(f"{tool} is not installed: install the PostgreSQL client tools")
+    environment = dict(os.environ)
+    password = password_of(url)
+    if password is not None:
+        environment["PGPASSWORD"] = password
+    command = [tool, *(arg.replace("{db}", without_password(url)) for arg in args)]
     # The tool is found on PATH and given the configured URL: the operator's own settings.
-    done = subprocess.run([tool, *args], capture_output=True, text=True, check=False)  # noqa: S603
+    done = subprocess.run(command, capture_output=True, text=True, check=False,  # noqa: S603
+                          env=environment)  # fmt: skip
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["failed"])[0]
         raise ConfigError(f"{tool}: {first}")

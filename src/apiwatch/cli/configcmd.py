@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from apiwatch.cli._common import plural, settings_for
+from apiwatch.cli._common import settings_for
 from apiwatch.cli._config import Settings
+from apiwatch.model import plural
 from apiwatch.store._filemode import check_private_file
 
 __all__ = ["config"]
@@ -27,8 +28,8 @@ def config() -> None:
 @click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False),
               help="Settings file (default ./apiwatch.toml when present).")  # fmt: skip
 def check(config_file: str | None) -> None:
-    """Validate the settings, the [respond] table, the TLS pair and the rules the collector
-    would load, without starting anything."""
+    """Validate the settings, the [respond] table, the [[forward]] tables, the TLS pair and
+    the rules the collector would load, without starting anything."""
     from apiwatch.cli.serve import _safe_url, server_settings  # noqa: PLC0415 - server extra
     from apiwatch.server import load_ruleset  # noqa: PLC0415 - the server extra
 
@@ -43,9 +44,14 @@ def check(config_file: str | None) -> None:
         parts.append(f"detecting with {plural(len(ruleset.rules), 'rule')}{left_out}")
     else:
         parts.append("detection off")
+    if collector.sources:
+        parts.append(plural(len(collector.sources), "live source"))
     if collector.respond is not None:
         policies = len(collector.respond.policies)
         parts.append(plural(policies, "response policy", "response policies"))
+    if collector.forward:
+        names = ", ".join(target.name for target in collector.forward)
+        parts.append(f"forwarding to {names}")
     source = config_file or ("apiwatch.toml" if Path("apiwatch.toml").exists() else "defaults")
     click.echo(f"{source}: ok: {'; '.join(parts)}")
 

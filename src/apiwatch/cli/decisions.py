@@ -15,12 +15,12 @@ from typing import Any
 
 import click
 import msgspec
-from rich.console import Console
 from rich.table import Table
 
 from apiwatch.cli._common import store_options
+from apiwatch.cli._tables import console, print_table
 from apiwatch.cli._views import all_decisions, opened, who
-from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration
+from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration, plural_noun
 from apiwatch.model import printable_text as safe
 from apiwatch.store import (
     DecisionFilter,
@@ -64,11 +64,8 @@ def _complete(record: msgspec.Struct) -> dict[str, Any]:
 
 
 def _table(*headers: str) -> Table:
-    """A table whose cells wrap rather than lose characters: an address cut short is useless."""
-    table = Table()
-    for header in headers:
-        table.add_column(header, overflow="fold", min_width=15 if header == "value" else None)
-    return table
+    """A table printed with `print_table`: its cells wrap between words, never inside one."""
+    return Table(*headers)
 
 
 def _moment(value: datetime) -> str:
@@ -121,7 +118,15 @@ def list_decisions(
         # events, and the terminal must not take their control characters as commands.
         table.add_row(str(d.id), safe(d.type), d.scope, safe(d.value), _state(d, now),
                       safe(d.origin), safe(d.reason))  # fmt: skip
-    Console(markup=False).print(table)
+    print_table(console(markup=False), table, empty=_no_decisions(everything, ip))
+
+
+def _no_decisions(everything: bool, ip: str | None) -> str:
+    """``no decision in force covers 203.0.113.9``, ``no decisions at all`` ..."""
+    kind = "decision" if everything else "decision in force"
+    if ip:
+        return f"no {kind} covers {safe(ip)}"
+    return "no decisions at all" if everything else "no decisions in force"
 
 
 @decisions.command("add")
@@ -259,7 +264,7 @@ def list_allowed(as_json: bool, config: str | None, db: str | None) -> None:
     for entry in entries:
         table.add_row(str(entry.id), entry.scope, safe(entry.value), safe(entry.reason),
                       _moment(entry.created))  # fmt: skip
-    Console(markup=False).print(table)
+    print_table(console(markup=False), table, empty="the allowlist is empty")
 
 
 @allowlist.command("add")
@@ -284,8 +289,10 @@ def add_allowed(
     click.echo(f"allowlisted {stored.scope} {stored.value} (entry {stored.id}): {stored.reason}")
     if still:
         ids = ", ".join(str(d.id) for d in still)
-        click.echo(f"note: decision(s) {ids} still apply to it; `apiwatch decisions delete ID` "
-                   "lifts them", err=True)  # fmt: skip
+        one = len(still) == 1
+        click.echo(f"note: {plural_noun(len(still), 'decision')} {ids} still "
+                   f"{'applies' if one else 'apply'} to it; `apiwatch decisions delete ID` "
+                   f"{'lifts it' if one else 'lifts them'}", err=True)  # fmt: skip
 
 
 def _decisions_on(store: SqlStore, entry: AllowEntry) -> list[Decision]:

@@ -11,8 +11,10 @@ from typing import Any
 
 import click
 
+from apiwatch.cli._demo_tail import tailed_source, write_and_wait
 from apiwatch.cli._serving import Running
-from apiwatch.cli._tables import keep_words_whole
+from apiwatch.cli._tables import print_table
+from apiwatch.model import plural
 from apiwatch.sensor import EcsFormatter, LoggingOutput
 from apiwatch.sensor._outputs import EVENTS_LOGGER
 
@@ -67,7 +69,7 @@ def _replay(scenario: Any, base: str) -> None:
     with Progress(transient=True) as progress:
         task = progress.add_task("replaying the scenario through the shop", total=total)
         result = replay(scenario, base, progress=lambda n: progress.update(task, completed=n))
-    click.echo(f"# replayed {result.sent:,} requests in {result.seconds:.1f} s", err=True)
+    click.echo(f"# replayed {plural(result.sent, 'request')} in {result.seconds:.1f} s", err=True)
 
 
 def _wait_for_incidents(collector: str, read_key: str) -> list[dict[str, Any]]:
@@ -99,7 +101,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
     console = Console(markup=False, width=max(Console().width, 120))
     table = Table(title=title, show_lines=True)
     for column in ("severity", "incident", "attackers", "targeted", "compromised", "exposed"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for inc in sorted(incidents, key=lambda i: str(i.get("first_seen", ""))):
         attackers = list(inc.get("attackers") or [])
         more = f" (+{len(attackers) - 3})" if len(attackers) > 3 else ""
@@ -114,7 +116,7 @@ def _incident_table(title: str, incidents: list[dict[str, Any]]) -> None:
             ", ".join(exposed[:6]) or "-",
             style="bold red" if compromised or exposed else None,
         )
-    console.print(keep_words_whole(table, "incident", "compromised"))
+    print_table(console, table)
 
 
 def _offline(rule_types: dict[str, str]) -> None:
@@ -137,9 +139,23 @@ def _offline(rule_types: dict[str, str]) -> None:
     click.echo(score(scenario.truth, incidents, format="ecs", rule_types=rule_types).report())
 
 
-def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
+def _capture_events(echo: bool) -> _Capture:
+    """The sensor's ECS lines, kept (and echoed with ``--raw``) instead of logged."""
+    capture = _Capture(echo=echo)
+    events_logger = logging.getLogger(EVENTS_LOGGER)
+    events_logger.handlers[:] = [capture]
+    events_logger.setLevel(logging.INFO)
+    events_logger.propagate = False
+    return capture
+
+
+def run_demo(
+    *, users: int, raw: bool, workdir: Path, console: bool | None = None, console_port: int = 8470
+) -> None:
     """Collector with live detection on SQLite, the shop shipping to it, a simulated attack mix
-    replayed as real HTTP requests; then the incidents found, an offline scan, and verify."""
+    replayed as real HTTP requests; then the incidents found, an offline scan, and verify; then
+    (``console``, by default when stdout is a terminal) the web console over the demo's store
+    until Ctrl-C."""
     _require_extra()
     from apiwatch.cli._demo_response import Webhook, response_config  # noqa: PLC0415
     from apiwatch.cli._shop import build_shop  # noqa: PLC0415
@@ -147,16 +163,18 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     from apiwatch.server import ServerSettings, create_app  # noqa: PLC0415
     from apiwatch.simulate import generate  # noqa: PLC0415
 
-    capture = _Capture(echo=raw)
-    events_logger = logging.getLogger(EVENTS_LOGGER)
-    events_logger.handlers[:] = [capture]
-    events_logger.setLevel(logging.INFO)
-    events_logger.propagate = False
+    capture = _capture_events(raw)
     scenario = generate(seed=7, users=users, attacks=LIVE_ATTACKS)
     store, ingest_key, read_key = _fresh_store(workdir)
     _, bouncer_key = store.create_key("demo-enforcing-sensor", ["bouncer"])
     webhook = Webhook()
-    settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ)
+    tailed = tailed_source(workdir)  # a legacy API's nginx log, tailed by the collector
+    settings = ServerSettings(
+        respond=response_config(webhook),
+        respond_environ=webhook.environ,
+        sources=(tailed,),
+        sources_state_dir=f"{workdir}/demo.db.sources",
+    )
     collector = Running(create_app(store, settings))
     try:
         shop = Running(
@@ -181,6 +199,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
             shop.stop()  # lifespan shutdown flushes the sensor's shipper into the collector
         incidents = _wait_for_incidents(collector.url, read_key)
         outcome = _response_act(scenario, collector.url, ingest_key, bouncer_key, read_key, workdir)
+        tail = write_and_wait(tailed, collector.url, read_key)
         time.sleep(2)  # let any (unexpected) second message about the incident arrive
     finally:
         collector.stop()
@@ -193,7 +212,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     rule_types = {key: rule.meta.attack for key, rule in rules.items() if rule.meta.attack}
     _incident_table(
         f"Live: {len(capture.lines):,} security events from the shop's sensor; "
-        f"{len(incidents)} incidents found by the collector",
+        f"{plural(len(incidents), 'incident')} found by the collector",
         incidents,
     )
     import msgspec  # noqa: PLC0415
@@ -204,7 +223,7 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
     found = [msgspec.convert(item, Incident) for item in incidents]
     click.echo(score(scenario.truth, found, format="ecs", rule_types=rule_types).report())
     _offline(rule_types)
-    _response_summary(outcome, webhook)
+    _response_summary(outcome, webhook, tail)
     apiwatch = command_name()
     click.echo(
         f"hash chain: {'intact' if report.ok else 'BROKEN'}; look around with\n"
@@ -212,6 +231,21 @@ def run_demo(*, users: int, raw: bool, workdir: Path) -> None:
         f"  {apiwatch} simulate --out sim && {apiwatch} scan sim/events.ndjson\n"
         f"  {apiwatch} verify --db sqlite:///{workdir / 'demo.db'}"
     )
+    _console_at_the_end(workdir, console, console_port)
+
+
+def _console_at_the_end(workdir: Path, console: bool | None, port: int) -> None:
+    """The web console over the demo's store until Ctrl-C: when asked, else when stdout is a
+    terminal (so that the demo still ends on its own in CI and in a pipe)."""
+    if console is None:
+        console = sys.stdout.isatty()
+    if not console:
+        click.echo("(the web console was not started: stdout is not a terminal; `--console` "
+                   "starts it)")  # fmt: skip
+        return
+    from apiwatch.cli._demo_console import serve_console  # noqa: PLC0415
+
+    serve_console(workdir, port)
 
 
 def command_name() -> str:
@@ -252,7 +286,7 @@ def _response_act(  # noqa: PLR0917 - the demo's parts, in the order they were m
         shop.stop()
 
 
-def _response_summary(outcome: Any, webhook: Any) -> None:
+def _response_summary(outcome: Any, webhook: Any, tail: Any) -> None:
     from apiwatch.cli._demo_response import ATTACKER  # noqa: PLC0415
 
     messages = webhook.about(ATTACKER)
@@ -261,13 +295,29 @@ def _response_summary(outcome: Any, webhook: Any) -> None:
     served = sum(1 for status in outcome.user_statuses if status == 200)
     delay = "never" if outcome.refused_after is None else f"{outcome.refused_after:.1f} s"
     click.echo(
-        f"Response: {ATTACKER} stuffed credentials ({outcome.attempts} failed logins); its "
+        f"Response: {ATTACKER} stuffed credentials "
+        f"({plural(outcome.attempts, 'failed login')}); its "
         f"incident led to a ban that the shop's sensor enforced {delay} after the alert "
         f"(403 for every further request). Webhook messages about the incident: {len(messages)} "
         f"(signature {'verified' if messages and all(ok for ok, _ in messages) else 'NOT verified'}"
-        f"); {len(opened)} incidents were notified in all, with {updates} escalation updates. "
-        f"The real user was served "
-        f"{served} of {len(outcome.user_statuses)} logins."
+        f"); {plural(len(opened), 'incident')} notified in all, with "
+        f"{plural(updates, 'escalation update')}. The real user was served "
+        f"{served} of {plural(len(outcome.user_statuses), 'login')}."
+    )
+    _tail_summary(tail)
+
+
+def _tail_summary(tail: Any) -> None:
+    incident = tail.incident
+    if incident is None:
+        click.echo(f"Live source: {tail.lines} lines written to {tail.log} (rotated half-way) "
+                   "raised NO incident")  # fmt: skip
+        return
+    click.echo(
+        f"Live source: {tail.lines} lines written to {tail.log} (rotated half-way), a legacy "
+        f"API's nginx log the collector tails ([[sources]]): incident "
+        f'"{incident["title"]}" ({incident["severity"]}) from '
+        f"{', '.join(incident['attackers'])}."
     )
 
 
@@ -276,7 +326,10 @@ def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
 
     workdir.mkdir(parents=True, exist_ok=True)
     for old in workdir.glob("demo.db*"):
-        old.unlink()
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink()
     store = open_store(f"sqlite:///{workdir / 'demo.db'}")
     _, ingest_key = store.create_key("demo-sensor", ["ingest"])
     _, read_key = store.create_key("demo-reader", ["read"])

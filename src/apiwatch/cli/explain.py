@@ -4,7 +4,9 @@ account is banned or flagged.
 For an address: the decisions on it (an ``Ip`` decision on it, or a ``Range`` decision holding
 it), each with its policy (the first part of its reason), rule and incident, and that incident's
 extent and the alerts naming the address (the evidence); the incidents naming it as an attacker
-that led to no decision; and the allowlist entry that protects it, if any. For an account name:
+that led to no decision; why each incident names it (its own evidence, in words: "3 failed
+logins against 3 accounts never logged into from here; no successful login"); and the allowlist
+entry that protects it, if any. For an account name:
 the decisions on the account and their incidents. ``--all`` includes expired, deleted and
 simulated decisions. The read is recorded in the read audit.
 """
@@ -17,12 +19,13 @@ from datetime import UTC, datetime
 import click
 
 from apiwatch.cli._common import store_options
+from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import all_decisions, all_detections, console, echo_json, opened, who
 from apiwatch.cli._views import complete as as_json_record
 from apiwatch.cli.incidents import alert_table, decision_table, incident_alerts
 from apiwatch.cli.scan import _table as incident_table
 from apiwatch.cli.scan import incident_json
-from apiwatch.model import AllowEntry, Decision, parse_address, parse_network
+from apiwatch.model import AllowEntry, Decision, parse_address, parse_network, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.store import DecisionFilter, DetectionFilter, ReadRecord, SqlStore
@@ -126,11 +129,22 @@ def explain(
             "decisions": [dict(as_json_record(d), policy=_policy(d)) for d in decided],
             "incidents": [incident_json(i) for i in behind],
             "evidence": [as_json_record(a) for a in evidence],
+            "why": _why(value, [*behind, *others]),
             "other_incidents": [incident_json(i) for i in others],
             "allowlisted": as_json_record(allowed) if allowed is not None else None,
         })  # fmt: skip
         return
     _print(value, everything, decided, (behind, evidence, others), allowed)
+
+
+def _why(value: str, incidents: list[Incident]) -> dict[str, list[str]]:
+    """Per incident id, why it names ``value`` (an attacker's or an account's evidence)."""
+    out = {}
+    for incident in incidents:
+        why = incident.attacker_evidence.get(value) or incident.account_evidence.get(value)
+        if why:
+            out[incident.id] = list(why)
+    return out
 
 
 def _policy(decision: Decision) -> str:
@@ -164,10 +178,13 @@ def _print(
                    f"{d.until.isoformat(timespec='seconds')} (policy {safe(_policy(d)) or '-'}"
                    f"{rule}{incident}): {safe(d.reason)}")  # fmt: skip
     if decided:
-        out.print(decision_table(decided, title="decisions"))
+        print_table(out, decision_table(decided, title="decisions"))
     if behind:
-        out.print(incident_table(behind))
-        out.print(alert_table(evidence, title=f"evidence naming {shown}"))
+        print_table(out, incident_table(behind))
+        print_table(out, alert_table(evidence, title=f"evidence naming {shown}"))
     if others:
-        click.echo(f"{len(others)} other incident(s) name {shown} as an attacker:")
-        out.print(incident_table(others))
+        names = "names" if len(others) == 1 else "name"
+        click.echo(f"{plural(len(others), 'other incident')} {names} {shown} as an attacker:")
+        print_table(out, incident_table(others))
+    for incident_id, why in _why(value, [*behind, *others]).items():
+        click.echo(f"why incident {safe(incident_id)} names {shown}: {safe('; '.join(why))}")

@@ -7,7 +7,8 @@ that level and above; ``--rule`` a rule name; ``--ip`` an attacker address or ne
 this one is applied after decryption). ``--json`` prints every field (lists empty rather than
 left out). Every read is recorded in the store's read audit: incidents name accounts.
 
-``incidents show ID`` prints the incident's extent, its alerts (the evidence: which rule, over
+``incidents show ID`` prints the incident's extent, why each attacker and each compromised
+account is named (their evidence, in words), its alerts (the evidence: which rule, over
 which group, how many events, which attackers, accounts and objects) and the decisions taken on
 it (in force, expired, deleted or simulated alike).
 """
@@ -23,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from apiwatch.cli._common import since_callback, store_options
+from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import (
     all_decisions,
     all_detections,
@@ -67,6 +69,15 @@ def _filter_options(function: Any) -> Any:
     )):  # fmt: skip
         function = option(function)
     return function
+
+
+_FILTERS = ("since", "until", "severity", "rule", "attacker_ip", "account")
+
+
+def _none(what: str, options: dict[str, Any]) -> str:
+    """``no incidents match the filters`` / ``no incidents in the store``."""
+    filtered = any(options[name] is not None for name in _FILTERS)
+    return f"no {what} " + ("match the filters" if filtered else "in the store")
 
 
 def _criteria(options: dict[str, Any]) -> DetectionFilter:
@@ -121,7 +132,7 @@ def list_incidents(config: str | None, db: str | None, **options: Any) -> None:
     if options["as_json"]:
         echo_json([incident_json(incident) for incident in found])
         return
-    console().print(incident_table(found))
+    print_table(console(), incident_table(found), empty=_none("incidents", options))
 
 
 @incidents.command("show")
@@ -144,9 +155,13 @@ def show_incident(incident_id: str, as_json: bool, config: str | None, db: str |
                    "decisions": [complete(d) for d in decided]})  # fmt: skip
         return
     out = console()
-    out.print(_extent(found))
-    out.print(alert_table(evidence, title="evidence (alerts)"))
-    out.print(decision_table(decided, title="decisions taken"))
+    print_table(out, _extent(found))
+    if found.attacker_evidence or found.account_evidence:
+        print_table(out, why_table(found))
+    print_table(out, alert_table(evidence, title="evidence (alerts)"),
+                empty="evidence: no alerts stored for it")  # fmt: skip
+    print_table(out, decision_table(decided, title="decisions taken"),
+                empty="decisions taken: none")  # fmt: skip
 
 
 def _everything(**criteria: Any) -> DecisionFilter:
@@ -170,7 +185,7 @@ def _listed(values: list[str], most: int = 20) -> str:
 def _extent(incident: Incident) -> Table:
     table = Table(title=_shown(f"{incident.severity}: {incident.title}"), show_header=False)
     table.add_column("field", style="bold")
-    table.add_column("value", overflow="fold")
+    table.add_column("value")
     for name, value in (
         ("id", _shown(incident.id)),
         ("rules", _listed(incident.rules)),
@@ -186,12 +201,26 @@ def _extent(incident: Incident) -> Table:
     return table
 
 
+def why_table(incident: Incident, most: int = 50) -> Table:
+    """Why each attacker (and each compromised account) is named, first ``most`` of each."""
+    attackers = list(incident.attacker_evidence.items())
+    accounts = [(a, incident.account_evidence[a]) for a in incident.accounts_compromised
+                if a in incident.account_evidence]  # fmt: skip
+    hidden = max(len(attackers) - most, 0)
+    table = Table(title="why each is named" + (f" (first {most}; --json: all)" if hidden else ""))
+    table.add_column("attacker / account", overflow="fold")
+    table.add_column("evidence", overflow="fold")
+    for name, why in [*attackers[:most], *accounts[:most]]:
+        table.add_row(_shown(name), _shown("; ".join(why)) or "-")
+    return table
+
+
 def alert_table(found: list[Alert], *, title: str) -> Table:
     """Alerts as a table: the rule and group, when, how many events, who and what."""
     table = Table(title=f"{title}: {len(found)}", show_lines=True)
     for column in ("severity", "rule / id", "group", "first / last seen", "events",
                    "attackers", "accounts", "objects"):  # fmt: skip
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for a in found:
         group = ", ".join(f"{key}={value}" for key, value in a.group.items())
         table.add_row(_shown(a.severity), f"{_shown(a.rule)}\n{_shown(a.id)}", _shown(group) or "-",
@@ -206,7 +235,7 @@ def decision_table(found: list[Decision], *, title: str) -> Table:
     now = datetime.now(UTC)
     table = Table(title=f"{title}: {len(found)}")
     for column in ("id", "type", "scope", "value", "state", "until", "reason"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for d in found:
         table.add_row(str(d.id), _shown(d.type), d.scope, _shown(d.value), decision_state(d, now),
                       moment(d.until), _shown(d.reason))  # fmt: skip
@@ -240,4 +269,4 @@ def list_alerts(config: str | None, db: str | None, **options: Any) -> None:
     if options["as_json"]:
         echo_json([complete(alert) for alert in found])
         return
-    console().print(alert_table(found, title="alerts"))
+    print_table(console(), alert_table(found, title="alerts"), empty=_none("alerts", options))

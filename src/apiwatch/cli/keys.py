@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from apiwatch.cli._common import open_configured_store, settings_for, store_options
+from apiwatch.cli._tables import console, print_table
 from apiwatch.store import SCOPES, ApiKey
 
 __all__ = ["keys"]
@@ -87,7 +87,8 @@ def list_keys(config: str | None, db: str | None) -> None:
             key.created_at.isoformat(timespec="seconds"),
             key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "",
         )
-    Console(markup=False).print(table)
+    print_table(console(markup=False), table,
+                empty="no keys: `apiwatch keys create` makes one")  # fmt: skip
 
 
 @keys.command("revoke")

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from apiwatch.detect import RuleSet, builtin_dir, load_rules, sigmahq_dir
+from apiwatch.model import plural
 
 __all__ = ["rules"]
 
@@ -58,8 +59,9 @@ def lint(dirs: tuple[Path, ...], builtin: bool, sigmahq: bool) -> None:
         console.print(f"[{style}]{escape(str(problem))}[/]")
     errors = len(ruleset.errors)
     console.print(
-        f"{ruleset.files} files, {ruleset.documents} documents, {len(ruleset.rules)} rules loaded, "
-        f"{errors} errors, {len(ruleset.unsupported)} unsupported"
+        f"{plural(ruleset.files, 'file')}, {plural(ruleset.documents, 'document')}, "
+        f"{plural(len(ruleset.rules), 'rule')} loaded, {plural(errors, 'error')}, "
+        f"{len(ruleset.unsupported)} unsupported"
     )
     if errors:
         raise SystemExit(1)
@@ -98,8 +100,8 @@ def test_(dirs: tuple[Path, ...]) -> None:
         # Per directory: a clean pack's summary must not carry an earlier one's failures.
         failing = sum(not result.passed for result in results)
         console.print(
-            f"{escape(str(target))}: {len(results)} cases, {failing} failed, "
-            f"{len(missing)} rules without a positive case"
+            f"{escape(str(target))}: {plural(len(results), 'case')}, {failing} failed, "
+            f"{plural(len(missing), 'rule')} without a positive case"
         )
         failed += failing + len(missing)
     if failed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,8 +16,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from apiwatch.cli._common import login_path_option
 from apiwatch.cli._config import load_settings, synthetic_traffic
-from apiwatch.cli._tables import keep_words_whole
+from apiwatch.cli._tables import console, print_table
 from apiwatch.detect import (
     Engine,
     RuleSet,
@@ -27,11 +28,10 @@ from apiwatch.detect import (
     placeholder_values,
     sigmahq_dir,
 )
-from apiwatch.model import ApiwatchError, ConfigError, Event
+from apiwatch.model import ApiwatchError, ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES, Incident, severity_rank
 from apiwatch.sources import (
-    DEFAULT_LOGINS,
     FORMATS,
     FormatUnknownError,
     LogFile,
@@ -51,6 +51,8 @@ def incident_json(incident: Incident) -> dict[str, object]:
     data["rule"] = incident.rules[0] if incident.rules else ""
     for key in ("attackers", "accounts_targeted", "accounts_compromised", "objects_exposed"):
         data.setdefault(key, [])
+    for key in ("attacker_evidence", "account_evidence"):
+        data.setdefault(key, {})
     return {"id": data.pop("id"), "rule": data.pop("rule"), **data}
 
 
@@ -150,6 +152,51 @@ def _engine(
     return Engine(ruleset, lateness=lateness, synthetic=synthetic, geo=lookup)
 
 
+def _follow(
+    files: list[str], engine: Engine, fmt: str | None, logins: LoginPatterns | None, *,
+    as_json: bool, err: Console,
+) -> None:  # fmt: skip
+    """``--follow``: tail the files (or stdin), printing incidents as they open."""
+    from apiwatch.cli._follow import follow  # noqa: PLC0415
+
+    encoder = msgspec.json.Encoder()
+
+    def report(incident: Incident, escalated: bool) -> None:
+        if as_json:
+            sys.stdout.write(encoder.encode(incident_json(incident)).decode() + "\n")
+        else:
+            attackers = ", ".join(incident.attackers[:5]) or "-"
+            word = "escalated" if escalated else "new"
+            sys.stdout.write(
+                f"{word} incident {safe(incident.id)}: {safe(incident.severity)}: "
+                f"{safe(incident.title)} (attackers: {safe(attackers)})\n"
+            )
+        sys.stdout.flush()
+
+    if files == ["-"]:
+        _follow_stdin(engine, fmt, logins, report, _Errors(err))
+        return
+    if "-" in files:
+        raise click.UsageError("--follow reads files or stdin ('-' alone), not both")
+    stats = follow(files, engine, format=fmt, logins=logins, report=report)
+    err.print(
+        f"{stats.parsed:,} events, {stats.refused:,} bad lines skipped, "
+        f"{len(engine.incidents())} incidents"
+    )
+
+
+def _follow_stdin(
+    engine: Engine, fmt: str | None, logins: LoginPatterns | None,
+    report: Callable[[Incident, bool], None], errors: _Errors,
+) -> None:  # fmt: skip
+    """stdin with --follow: each incident is reported when it opens, not at the end."""
+    from apiwatch.cli._follow import follow_stream  # noqa: PLC0415
+
+    errors.name = "-"
+    with _reading("-"), LogFile("-") as log:
+        follow_stream(log.events(format=fmt, logins=logins, on_error=errors), engine, report)
+
+
 def _shown(text: str) -> str:
     """Log text for the terminal: rich markup escaped and non-printables (ESC, C1 controls,
     bidi overrides) written as escapes. ECS files hold whatever the producer wrote, and rich
@@ -158,7 +205,7 @@ def _shown(text: str) -> str:
 
 
 def _table(incidents: list[Incident]) -> Table:
-    table = Table(title=f"{len(incidents)} incidents", show_lines=True)
+    table = Table(title=plural(len(incidents), "incident"), show_lines=True)
     for column in (
         "severity",
         "incident",
@@ -168,7 +215,7 @@ def _table(incidents: list[Incident]) -> Table:
         "compromised",
         "objects exposed",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for inc in incidents:
         attackers = ", ".join(inc.attackers[:5]) + (
             f" (+{len(inc.attackers) - 5})" if len(inc.attackers) > 5 else ""
@@ -182,7 +229,7 @@ def _table(incidents: list[Incident]) -> Table:
             _shown(", ".join(inc.accounts_compromised) or "-"),
             _shown(", ".join(inc.objects_exposed[:10]) or "-"),
         )
-    return keep_words_whole(table, "incident", "compromised")
+    return table
 
 
 @click.command()
@@ -222,18 +269,21 @@ def _table(incidents: list[Incident]) -> Table:
     default=None,
     help=f"Exit with code {EXIT_FINDINGS} when an incident is at least this severe (for CI).",
 )
+@login_path_option
 @click.option(
-    "--login-path",
-    "login_paths",
+    "--login-failure",
+    "login_failures",
     multiple=True,
-    metavar="REGEX",
-    help="Access logs: a path regex of login routes (repeatable; replaces the defaults).",
+    metavar="ROUTE:SIZE",
+    help="Access logs: a login route whose failures answer 200 with an error body of SIZE bytes "
+    "(N, <=N or N-M), e.g. '/api/login$:<=64' (repeatable).",
 )
 @click.option(
     "--lateness",
-    default="60s",
-    show_default=True,
-    help="How far out of time order events may be (access logs are written when a response ends).",
+    default=None,
+    metavar="DURATION",
+    help="How far out of time order events may be (access logs are written when a response "
+    "ends); default 60s, and 2s with --follow, where it is how long an incident may wait.",
 )
 @click.option(
     "--geoip",
@@ -252,6 +302,13 @@ def _table(incidents: list[Incident]) -> Table:
     "monitor_agents, monitor_networks, test_accounts, loadtest_networks.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep reading FILES (glob patterns too) as they grow, through rotation, and print "
+    "each incident when it opens; stdin ('-') is read as it comes. Stops on Ctrl-C.",
+)
 def scan(  # noqa: PLR0917 - one parameter per click option
     files: tuple[str, ...],
     fmt: str,
@@ -260,11 +317,13 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     placeholders: Path | None,
     as_json: bool,
     fail_on: str | None,
-    login_paths: tuple[str, ...],
-    lateness: str,
+    logins: LoginPatterns,
+    login_failures: tuple[str, ...],
+    lateness: str | None,
     geoip: tuple[Path, ...],
     config: Path | None,
     quiet: bool,
+    follow: bool,
 ) -> None:
     """Run the detection rules over log FILES and print the incidents found.
 
@@ -273,21 +332,25 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     plain or gzip, "-" for stdin, syslog/CRI/Docker-wrapped or not. Several files are read
     oldest first.
     Access logs name no account, so login attempts are inferred from POSTs to login-looking
-    routes (…/login, …/signin, …/session(s), …/token, …/oauth/token; 401/403 failed, 2xx/3xx
-    succeeded) and incidents have fewer details than from ECS events.
+    routes (…/login, …/signin, …/session, …/sessions, …/token, …/oauth/token, or those of
+    --login-path; 401/403 failed, 2xx/3xx succeeded, or failed when --login-failure gives the
+    route's error body size) and incidents have fewer details than from ECS events.
+
+    With --follow, the files are tailed as the collector tails them (docs/sources.md) and
+    each incident is printed as it opens (a JSON line with --json), until Ctrl-C or SIGTERM.
 
     Exit codes: 0 done, 1 error, 3 an incident at or above --fail-on.
     """
     # emoji=False: escape() stops [markup] in log text, not ":emoji:" codes, which must print as-is
     err = Console(stderr=True, highlight=False, emoji=False, quiet=quiet)
     try:
-        window = parse_duration(lateness)
+        window = parse_duration(lateness or ("2s" if follow else "60s"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--lateness") from exc
     try:
-        logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
+        logins = logins.with_failures(login_failures)
     except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+        raise click.BadParameter(str(exc), param_hint="--login-failure") from None
     packs = [builtin_dir(), *rule_dirs, *([sigmahq_dir()] if sigmahq else [])]
     ruleset = load_rules(packs, read_placeholders(placeholders) if placeholders else None)
     if ruleset.errors:
@@ -301,6 +364,10 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     engine = _engine(ruleset, window, geoip, config)
     errors = _Errors(err)
     started = time.perf_counter()
+    if follow:
+        _follow(list(files), engine, chosen, logins, as_json=as_json, err=err)
+        _fail_on(fail_on, engine.incidents())
+        return
     show = not quiet and sys.stderr.isatty()
     columns = (
         TextColumn("{task.description}"),
@@ -314,20 +381,25 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         engine.flush()
     elapsed = time.perf_counter() - started
     incidents = engine.incidents()
-    out = Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 160)
     if as_json:
         encoder = msgspec.json.Encoder()
         for incident in incidents:
             sys.stdout.write(encoder.encode(incident_json(incident)).decode() + "\n")
     else:
-        out.print(_table(incidents))
+        print_table(console(), _table(incidents), empty="no incidents found")
     stats = engine.stats
     err.print(
-        f"{stats.events:,} events in {elapsed:.1f} s ({stats.events / max(elapsed, 1e-9):,.0f}/s), "
-        f"{errors.count:,} bad lines skipped, {stats.late:,} late, {len(ruleset.rules)} rules, "
-        f"{len(incidents)} incidents"
+        f"{plural(stats.events, 'event')} in {elapsed:.1f} s "
+        f"({stats.events / max(elapsed, 1e-9):,.0f}/s), {plural(errors.count, 'bad line')} "
+        f"skipped, {stats.late:,} late, {plural(len(ruleset.rules), 'rule')}, "
+        f"{plural(len(incidents), 'incident')}"
     )
-    if fail_on is not None and any(
-        severity_rank(i.severity) >= severity_rank(fail_on) for i in incidents
+    _fail_on(fail_on, incidents)
+
+
+def _fail_on(severity: str | None, incidents: list[Incident]) -> None:
+    """Exit with `EXIT_FINDINGS` when an incident is at least ``severity``."""
+    if severity is not None and any(
+        severity_rank(i.severity) >= severity_rank(severity) for i in incidents
     ):
         raise SystemExit(EXIT_FINDINGS)

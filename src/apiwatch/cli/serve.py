@@ -9,24 +9,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 
 from apiwatch.cli._common import (
     discard_new_store,
     open_configured_store,
-    plural,
     settings_for,
     store_options,
+    without_password,
 )
 from apiwatch.cli._config import Settings, synthetic_traffic
 from apiwatch.cli._listen import bound_port, check_tls, listen
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, plural
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
 
 if TYPE_CHECKING:
+    from apiwatch.forward import ForwardTarget
     from apiwatch.respond import ResponseConfig
     from apiwatch.server import ServerSettings
 
@@ -37,10 +37,16 @@ _RETENTION_EVERY = 3600.0
 
 @click.command()
 @store_options
-@click.option("--host", help="Address to listen on (default 127.0.0.1; APIWATCH_HOST).")
+@click.option("--host", metavar="ADDRESS",
+              help="Address to listen on, e.g. 0.0.0.0 for every IPv4 one (default 127.0.0.1; "
+              "APIWATCH_HOST).")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8470; APIWATCH_PORT).")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="PEM certificate.")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="PEM certificate (chain) to serve HTTPS with, with --tls-key "
+              "(APIWATCH_TLS_CERT).")  # fmt: skip
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="Its PEM private key, readable by its owner only "
+              "(APIWATCH_TLS_KEY).")  # fmt: skip
 @click.option(
     "--detect/--no-detect",
     default=None,
@@ -103,6 +109,10 @@ def serve(
     falls behind, ingest goes on and the events it skips are counted in /metrics. It starts
     afresh at each start: correlation windows restart; stored alerts and incidents stay.
 
+    Live sources follow the [[sources]] tables of apiwatch.toml (see docs/sources.md): log files
+    tailed through rotation, the systemd journal, syslog over UDP/TCP/TLS; OpenTelemetry apps
+    send their logs to POST /v1/logs (OTLP/HTTP) with an ingest key.
+
     Response follows the [respond] table of apiwatch.toml (policies, allowlist, notifiers; see
     docs/response.md): each incident can lead to ban decisions, served to sensors and CrowdSec
     bouncers at /v1/decisions/stream, and to one notification per incident. Active bans can be
@@ -125,6 +135,7 @@ def serve(
         import uvicorn  # noqa: PLC0415
 
         from apiwatch.server import create_app, load_ruleset  # noqa: PLC0415
+        from apiwatch.server._sources import check_positions  # noqa: PLC0415
     except ImportError as exc:
         raise click.ClickException(
             f"apiwatch serve needs the server extra ({exc.name} is missing): "
@@ -136,6 +147,7 @@ def serve(
     if settings.tls_cert and settings.tls_key:
         check_tls(settings.tls_cert, settings.tls_key)
     collector = server_settings(settings)
+    check_positions(collector)
     ruleset = load_ruleset(collector) if settings.detect else None
     sock = listen(settings.host, settings.port)
     try:
@@ -201,12 +213,23 @@ def _announce(settings: Settings, port: int, ruleset: Any) -> None:
     scheme = "https" if settings.tls_cert else "http"
     click.echo(f"apiwatch: collecting on {scheme}://{settings.host}:{port} "
                f"into {_safe_url(settings)}", err=True)  # fmt: skip
+    click.echo(f"apiwatch: the web console is at {scheme}://{settings.host}:{port}/ (log in "
+               "as a user of `apiwatch users add NAME --role admin`)", err=True)  # fmt: skip
     _warn_if_exposed(settings)
     if ruleset is not None:
         unsupported = len(ruleset.unsupported)
         left_out = f" ({unsupported} unsupported, left out)" if unsupported else ""
         count = len(ruleset.rules)
         click.echo(f"apiwatch: detecting with {plural(count, 'rule')}{left_out}", err=True)
+    for source in settings.sources:
+        where = (
+            ", ".join(source.paths)
+            if source.type == "file"
+            else (
+                f"{source.protocol}://{source.listen}" if source.type == "syslog" else "journalctl"
+            )
+        )
+        click.echo(f"apiwatch: live source {source.name} ({source.type}): {where}", err=True)
 
 
 def _warn_if_exposed(settings: Settings) -> None:
@@ -264,20 +287,30 @@ def server_settings(settings: Settings) -> ServerSettings:
         export_nginx=settings.export_nginx,
         export_nftables=settings.export_nftables,
         export_ipset=settings.export_ipset,
+        forward=_forward_targets(settings),
+        sources=settings.sources,
+        sources_state_dir=settings.sources_state_dir or str(_sources_state_dir(settings)),
     )
+
+
+def _forward_targets(settings: Settings) -> tuple[ForwardTarget, ...]:
+    """The checked ``[[forward]]`` tables; a mistake in one stops the start, naming it."""
+    from apiwatch.forward import parse_forward  # noqa: PLC0415
+
+    return parse_forward(settings.forward or [])
+
+
+def _sources_state_dir(settings: Settings) -> Path:
+    """Beside the store's key file: ``apiwatch.db.sources`` for ``apiwatch.db``."""
+    from apiwatch.store import default_key_file  # noqa: PLC0415
+
+    key_file = Path(settings.key_file) if settings.key_file else default_key_file(settings.db)
+    return key_file.with_name(key_file.name.removesuffix(".keys") + ".sources")
 
 
 def _safe_url(settings: Settings) -> str:
     """The store URL without any password it may contain (user:pass@ or ?password=)."""
-    parts = urlsplit(settings.db)
-    if not parts.netloc and not parts.query:
-        return settings.db
-    netloc = parts.netloc
-    if "@" in netloc:
-        credentials, _, location = netloc.rpartition("@")
-        netloc = f"{credentials.split(':', 1)[0]}@{location}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
-    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+    return without_password(settings.db)
 
 
 def _start_retention(store: SqlStore, days: int, stop: threading.Event) -> None:

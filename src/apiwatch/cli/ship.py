@@ -1,9 +1,11 @@
 """``apiwatch ship FILE...``: send existing log files to a collector.
 
-FILES are ECS NDJSON (sent line for line, as written) or nginx/Apache access logs (parsed into
-ECS events first), plain or gzip. Lines go in batches of at most ``--batch-lines`` lines and
-``_MAX_BATCH_BYTES`` bytes before compression, under the collector's default 10 MB body limits
-(as sent and inflated) and 10,000-line limit, as ``POST /v1/events`` (NDJSON, gzip).
+FILES are ECS NDJSON (sent line for line, as written) or any log `apiwatch scan` reads
+(access logs, error logs, ECS, raw or inside syslog/CRI/Docker wrappers: parsed into ECS events
+first, POSTs to ``--login-path`` routes read as login attempts), plain or gzip. Lines go in
+batches of at most ``--batch-lines`` lines and ``_MAX_BATCH_BYTES`` bytes before compression,
+under the collector's default 10 MB body limits (as sent and inflated) and 10,000-line limit,
+as ``POST /v1/events`` (NDJSON, gzip).
 
 Resumable: after each batch the collector acknowledged, the state file (``--state``) records,
 per file (by its real path, device and inode), the last line sent. A new run starts after it;
@@ -22,6 +24,7 @@ import gzip
 import hashlib
 import json
 import os
+import ssl
 import sys
 import time
 from collections.abc import Iterator
@@ -34,9 +37,11 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from apiwatch.model import EventDecodeError, encode_event
+from apiwatch.cli._common import ca_file_option, login_path_option
+from apiwatch.model import EventDecodeError, encode_event, plural
 from apiwatch.model import printable_text as safe
-from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LogFile, detect_format, parse_access_line
+from apiwatch.sources import FORMATS, FormatUnknownError, LogFile, LoginPatterns
+from apiwatch.sources.formats import Detected, LineParser, detect
 
 __all__ = ["ship"]
 
@@ -99,10 +104,13 @@ class _State:
 class _Sender:
     """POSTs batches, retrying what the collector calls transient."""
 
-    def __init__(self, url: str, key: str, retries: int, timeout: float) -> None:
+    def __init__(
+        self, url: str, key: str, retries: int, timeout: float, verify: ssl.SSLContext | bool
+    ) -> None:
         self.endpoint = url.rstrip("/") + "/v1/events"
         self.client = httpx.Client(
             timeout=timeout,
+            verify=verify,
             headers={
                 "Authorization": f"Bearer {key}",
                 "Content-Type": "application/x-ndjson",
@@ -131,7 +139,9 @@ class _Sender:
                 wait = _retry_after(response, wait)
             if attempt < self.retries:
                 time.sleep(wait)
-        raise click.ClickException(f"{problem} (gave up after {self.retries + 1} attempts)")
+        raise click.ClickException(
+            f"{problem} (gave up after {plural(self.retries + 1, 'attempt')})"
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -159,34 +169,56 @@ def _identity(path: str) -> tuple[str, str]:
     return os.path.realpath(path), f"{stat.st_dev}:{stat.st_ino}"
 
 
-def _lines(log: LogFile, fmt: str | None) -> tuple[str, Iterator[tuple[int, str]]]:
-    """The file's format (given or detected from its first lines) and its numbered lines."""
+@dataclass(frozen=True)
+class _Reader:
+    """How one file's lines become what is sent: ECS NDJSON as written, anything else parsed."""
+
+    raw: bool
+    parse: LineParser
+
+    @classmethod
+    def of(cls, sample: list[str], fmt: str | None, logins: LoginPatterns) -> _Reader:
+        """The reader for a file whose first non-blank lines are ``sample`` (format ``fmt`` or,
+        None, detected); `FormatUnknownError` when no format fits."""
+        found = _detected(sample, fmt)
+        return cls(found.formats == ("ecs",) and not found.wrappers, found.parser(logins))
+
+    def payload(self, line: str) -> bytes | None:
+        """What to send for one line (None: nothing, a blank line); `EventDecodeError` when
+        the line does not parse."""
+        if not line.strip():
+            return None
+        if self.raw:
+            return line.rstrip("\r\n").encode("utf-8", "surrogateescape")
+        event = self.parse(line)
+        return encode_event(event) if event is not None else None
+
+
+def _detected(sample: list[str], fmt: str | None) -> Detected:
+    if not sample:
+        return Detected((), (fmt or "ecs",))
+    if fmt is None:
+        return detect(sample)
+    try:  # a given format is looked for inside wrappers too
+        return detect(sample, (fmt,))
+    except FormatUnknownError:
+        return Detected((), (fmt,))  # every line not in it is then reported
+
+
+def _lines(log: LogFile) -> tuple[list[str], Iterator[tuple[int, str]]]:
+    """The file's first non-blank lines (to tell its format) and all its numbered lines."""
     numbered = enumerate(log.text, 1)
     head: list[tuple[int, str]] = []
     for number, line in numbered:
         head.append((number, line))
         if sum(1 for _, text in head if text.strip()) >= _SAMPLE:
             break
-    if fmt is None:
-        sample = [text for _, text in head if text.strip()]
-        fmt = detect_format(sample) if sample else "ecs"
 
     def chained() -> Iterator[tuple[int, str]]:
         yield from head
         yield from numbered
 
-    return fmt, chained()
-
-
-def _payload(line: str, fmt: str) -> bytes | None:
-    """What to send for one line (None: nothing, a blank line); `EventDecodeError` when an
-    access-log line does not parse."""
-    if not line.strip():
-        return None
-    if fmt == "ecs":
-        return line.rstrip("\r\n").encode("utf-8", "surrogateescape")
-    event = parse_access_line(line, logins=DEFAULT_LOGINS)
-    return encode_event(event) if event is not None else None
+    return [text for _, text in head if text.strip()], chained()
 
 
 @dataclass
@@ -198,6 +230,7 @@ class _Run:
     batch_lines: int
     err: Console
     progress: Progress
+    logins: LoginPatterns
     totals: _Totals = field(default_factory=_Totals)
 
     def file(self, path: str, fmt: str | None) -> None:
@@ -209,10 +242,13 @@ class _Run:
         with log:
             target = _Target(path, name, identity, log.size)
             after = self.state.start(name, identity, log.size) if identity else 0
+            sample, lines = _lines(log)
             try:
-                chosen, lines = _lines(log, fmt)
+                reader = _Reader.of(sample, fmt, self.logins)
             except EventDecodeError as exc:
-                raise click.ClickException(f"{path}: {exc}") from None
+                raise click.ClickException(
+                    f"{path}: {exc}; if it is one of them, name it with --format"
+                ) from None
             if after:
                 self.err.print(f"{safe(path)}: resuming after line {after:,}")
             task = self.progress.add_task(
@@ -220,16 +256,16 @@ class _Run:
             )
             for number, line in lines:
                 if number > after:
-                    self.line(target, number, line, chosen)
+                    self.line(target, number, line, reader)
                 if not number & 1023:
                     self.progress.update(task, completed=log.position())
             self.flush(target)
             self.progress.update(task, completed=log.size or log.position())
         self.totals.files += 1
 
-    def line(self, target: _Target, number: int, line: str, fmt: str) -> None:
+    def line(self, target: _Target, number: int, line: str, reader: _Reader) -> None:
         try:
-            payload = _payload(line, fmt)
+            payload = reader.payload(line)
         except EventDecodeError as exc:
             self.totals.skipped += 1
             self.report(target.path, number, exc.reason)
@@ -312,14 +348,16 @@ class _Target:
     metavar="SECRET",
     help="An ingest key. Also APIWATCH_KEY (better: not in the shell history).",
 )
+@ca_file_option
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(["auto", *FORMATS]),
     default="auto",
     show_default=True,
-    help="Log format; auto tells ECS NDJSON from access logs.",
+    help="Log format; auto detects it per file from its first lines (as `apiwatch scan`).",
 )
+@login_path_option
 @click.option(
     "--state",
     "state_file",
@@ -348,22 +386,31 @@ def ship(  # noqa: PLR0917 - one parameter per click option
     files: tuple[str, ...],
     url: str,
     key: str,
+    verify: ssl.SSLContext | bool,
     fmt: str,
+    logins: LoginPatterns,
     state_file: Path,
     restart: bool,
     batch_lines: int,
     retries: int,
     quiet: bool,
 ) -> None:
-    """Send existing ECS NDJSON or access-log FILES (plain or gzip, "-": stdin) to a collector,
-    in batches, resuming where an earlier run stopped (see --state)."""
+    """Send existing log FILES (plain or gzip, "-": stdin) to a collector, in batches, resuming
+    where an earlier run stopped (see --state).
+
+    ECS NDJSON (what the apiwatch sensor writes) is sent as written; any other format `apiwatch
+    scan` reads (access and error logs, raw or in syslog, CRI or Docker JSON wrappers) is parsed
+    into ECS events first, POSTs to login routes (--login-path) as login attempts. Lines the
+    collector rejects or that do not parse are reported (file:line) and counted; the exit code is
+    1 only when the run stops (the collector unreachable or refusing the key).
+    """
     err = Console(
         stderr=True, highlight=False, emoji=False, markup=False, quiet=quiet, soft_wrap=True
     )
     state = _State(state_file)
     if restart:
         state.files = {}
-    sender = _Sender(url, key, retries, timeout=60.0)
+    sender = _Sender(url, key, retries, timeout=60.0, verify=verify)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -373,13 +420,14 @@ def ship(  # noqa: PLR0917 - one parameter per click option
     show = not quiet and sys.stderr.isatty()
     try:
         with Progress(*columns, console=err, disable=not show, transient=True) as progress:
-            run = _Run(state, sender, batch_lines, err, progress)
+            run = _Run(state, sender, batch_lines, err, progress, logins)
             for path in files:
                 run.file(path, None if fmt == "auto" else fmt)
     finally:
         sender.close()
     t = run.totals
     err.print(
-        f"shipped {t.accepted:,} events from {t.files} file(s): {t.duplicates:,} already "
-        f"stored, {t.rejected:,} rejected, {t.skipped:,} unparsable lines skipped"
+        f"shipped {plural(t.accepted, 'event')} from {plural(t.files, 'file')}: "
+        f"{t.duplicates:,} already stored, {t.rejected:,} rejected, "
+        f"{plural(t.skipped, 'unparsable line')} skipped"
     )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from apiwatch.model import ConfigError
+from apiwatch.cli._tables import console as table_console
+from apiwatch.cli._tables import print_table
+from apiwatch.model import ConfigError, plural
 from apiwatch.simulate import (
     ATTACK_TYPES,
     DEFAULT_START,
@@ -127,8 +128,8 @@ def _summary(scenario: Scenario, written: list[tuple[Path, int]], console: Conso
         files.add_column(column, justify="right" if column != "file" else "left")
     for path, lines in written:
         files.add_row(escape(str(path)), f"{lines:,}", _human(path.stat().st_size))
-    console.print(files)
-    attacks = Table(title=f"{len(truth.attacks)} attacks")
+    print_table(console, files)
+    attacks = Table(title=plural(len(truth.attacks), "attack"))
     for column in (
         "id",
         "attackers",
@@ -154,7 +155,7 @@ def _summary(scenario: Scenario, written: list[tuple[Path, int]], console: Conso
             f"{attack.first_seen:%H:%M}-{attack.last_seen:%H:%M}",
             ", ".join(attack.formats),
         )
-    console.print(attacks)
+    print_table(console, attacks)
     for trap in truth.traps:
         console.print(
             f"trap [bold]{trap.kind}[/]: {escape(trap.description)} ({escape(', '.join(trap.ips))})"
@@ -266,7 +267,7 @@ def simulate(
     with err.status("generating the scenario..."):
         scenario = generate(config)
     written = _write(scenario, outdir, err)
-    out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+    out = table_console()
     _summary(scenario, written, out)
     err.print(f"done in {time.perf_counter() - started:.1f} s")
     if replay_url:
@@ -298,7 +299,7 @@ def _replay(
         raise click.ClickException(str(exc)) from None
     statuses = ", ".join(f"{code}: {count:,}" for code, count in sorted(result.statuses.items()))
     console.print(
-        f"replayed {result.sent:,} requests to {escape(url)} in {result.seconds:.1f} s "
+        f"replayed {plural(result.sent, 'request')} to {escape(url)} in {result.seconds:.1f} s "
         f"({statuses or 'no answers'}); {result.mismatched:,} answered differently from the "
         f"simulation, {result.errors:,} got no answer"
     )

@@ -1,16 +1,24 @@
-"""``apiwatch status``: the collector's state, read from its store (no running collector needed),
-like ``fail2ban-client status`` or ``cscli metrics``.
+"""``apiwatch status``: is the collector up, and its state as its store holds it, like
+``fail2ban-client status`` or ``cscli metrics``.
 
-It prints: the events stored and the ingest rate over the last hour; each source (API key,
-``service.name``, ``host.name``) with its first and last event and its events in the last hour,
-those with no event for longer than ``--silent-after`` (15m by default) marked ``SILENT``; the
-incidents last seen since ``--since`` (24h ago by default) by severity; and the decisions in force
-by scope. ``--json`` prints the same as one JSON object. The exit code is 0 whatever the state,
-so that a status is never mistaken for a failure; scripts read ``--json``'s ``silent`` list.
+It first asks the collector (``--url``, else where its settings make it listen) for
+``/healthz`` and ``/readyz`` and prints ``live, ready``, ``live, NOT READY (why)`` or
+``UNREACHABLE (why)``; then, read from the store (which needs no running collector): the events
+stored and the ingest rate over the last hour; each source (API key, ``service.name``,
+``host.name``) with its first and last event and its events in the last hour, those with no
+event for longer than ``--silent-after`` (15m by default) marked ``SILENT``; the incidents last
+seen since ``--since`` (24h ago by default) by severity; and the decisions in force by scope.
+``--json`` prints the same as one JSON object (the probe under ``collector``).
+
+Exit codes: 0 the collector is live and ready (or ``--no-probe``), 1 an error (the store cannot
+be read), 2 a usage error, 3 the collector is unreachable or not ready (the rest is printed
+all the same). Silent sources do not change the exit code; scripts read ``--json``'s
+``silent`` list.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,14 +27,24 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from apiwatch.cli._common import parse_since, since_callback, store_options
+from apiwatch.cli._common import (
+    ca_file_option,
+    parse_since,
+    settings_for,
+    since_callback,
+    store_options,
+)
+from apiwatch.cli._probe import collector_url, probe
+from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import all_detections, console, echo_json, moment, opened, who
 from apiwatch.detect import parse_duration
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import SEVERITIES
 from apiwatch.store import DetectionFilter, ReadRecord, SourceInfo, SqlStore
 
-__all__ = ["status"]
+__all__ = ["EXIT_DOWN", "status"]
+
+EXIT_DOWN = 3
 
 
 def _silence(value: str) -> timedelta:
@@ -88,21 +106,48 @@ def _source(source: SourceInfo, now: datetime, silent_after: timedelta) -> dict[
     metavar="TIME",
     help="Count incidents last seen since: a time ago or ISO 8601.",
 )
+@click.option(
+    "--url",
+    envvar="APIWATCH_URL",
+    metavar="URL",
+    help="The collector to probe (/healthz, /readyz), e.g. https://collector:8470. Also "
+    "APIWATCH_URL. Default: where the settings make `apiwatch serve` listen (host, port).",
+)
+@ca_file_option
+@click.option("--no-probe", is_flag=True,
+              help="Read the store only; do not ask the collector (exit code 0 or 1).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @store_options
-def status(
-    silent_after: str, since: datetime | None, as_json: bool, config: str | None, db: str | None
+def status(  # noqa: PLR0917 - one parameter per click option
+    silent_after: str,
+    since: datetime | None,
+    url: str | None,
+    verify: ssl.SSLContext | bool,
+    no_probe: bool,
+    as_json: bool,
+    config: str | None,
+    db: str | None,
 ) -> None:
-    """The collector's state from its store: ingest rate, sources (silent ones marked),
-    incidents by severity, decisions in force."""
+    """Is the collector up (/healthz, /readyz), and its state from its store: ingest rate,
+    sources (silent ones marked), incidents by severity, decisions in force.
+
+    Exit codes: 0 the collector is live and ready (or --no-probe), 1 an error, 3 the collector
+    is unreachable or not ready.
+    """
     quiet_for = _silence(silent_after)
+    answer = None if no_probe else probe(url or collector_url(settings_for(config, db=db)),
+                                         verify=verify)  # fmt: skip
+    if answer is not None and not as_json:  # said first: it stands even if the store cannot
+        click.echo(f"collector {safe(answer.url)}: {answer.describe()}")
     with opened(config, db) as store:
         state = _gather(store, since or parse_since("24h"), quiet_for)
         store.record_read(ReadRecord(datetime.now(UTC), who(), "status", "sources incidents", 0))
     if as_json:
-        echo_json(state)
-        return
-    _print(state, silent_after)
+        echo_json({"collector": answer.as_json() if answer else None, **state})
+    else:
+        _print(state, silent_after)
+    if answer is not None and not answer.up:
+        raise SystemExit(EXIT_DOWN)
 
 
 def _cell(text: str) -> str:
@@ -130,7 +175,7 @@ def _print(state: dict[str, Any], silent_after: str) -> None:
         "last hour",
         "state",
     ):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for s in state["sources"]:
         table.add_row(
             _cell(s["key"]),
@@ -142,7 +187,7 @@ def _print(state: dict[str, Any], silent_after: str) -> None:
             f"{s['events_last_hour']:,}",
             "SILENT" if s["silent"] else "ok",
         )
-    console().print(table)
+    print_table(console(), table, empty="sources: none (no event stored yet)")
     counts = ", ".join(f"{level} {count}" for level, count in state["incidents"].items())
     click.echo(f"incidents last seen since {state['incidents_since']}: {counts}")
     decided = state["decisions_in_force"]

@@ -12,12 +12,11 @@ from rich.console import Console
 
 from apiwatch.cli._common import (
     open_configured_store,
-    plural,
     settings_for,
     since_callback,
     store_options,
 )
-from apiwatch.model import printable_json
+from apiwatch.model import plural, printable_json
 from apiwatch.store import EventFilter, ReadRecord, VerifyReport, read_anchors
 from apiwatch.store.crypto import generate_data_key
 
@@ -104,13 +103,19 @@ def expire(days: int, config: str | None, db: str | None) -> None:
               help="Events at or after this time: 30m, 1h, 2d ago or ISO 8601 (UTC).")  # fmt: skip
 @click.option("--until", callback=since_callback, metavar="TIME",
               help="Events before this time: 30m, 1h, 2d ago or ISO 8601 (UTC).")  # fmt: skip
-@click.option("--ip", "source_ip", help="source.ip, an address or a CIDR network.")
-@click.option("--user", "user_name", help="user.name (exact).")
-@click.option("--action", help="event.action, e.g. authn_login_fail.")
-@click.option("--outcome", type=click.Choice(["success", "failure", "unknown"]))
-@click.option("--path", "path_prefix", help="url.path prefix.")
-@click.option("--status", type=int, help="http.response.status_code.")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--ip", "source_ip", metavar="ADDRESS|CIDR",
+              help="source.ip: an address, or a network such as 203.0.113.0/24.")  # fmt: skip
+@click.option("--user", "user_name", metavar="NAME", help="user.name (exact).")
+@click.option("--action", metavar="ACTION", help="event.action, e.g. authn_login_fail.")
+@click.option("--outcome", type=click.Choice(["success", "failure", "unknown"]),
+              help="event.outcome.")  # fmt: skip
+@click.option("--path", "path_prefix", metavar="PREFIX",
+              help="url.path starting with this, e.g. /orders/.")  # fmt: skip
+@click.option("--status", type=click.IntRange(100, 599), metavar="CODE",
+              help="http.response.status_code, e.g. 401.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="At most this many events, in the order stored; a note on stderr "
+              "says when more match.")  # fmt: skip
 @store_options
 def events(config: str | None, db: str | None, limit: int, **criteria: object) -> None:
     """Print stored events as ECS JSON lines (the read is recorded in the access audit)."""

@@ -16,7 +16,9 @@ it may be stored as a backfill, but its windows are long gone.
 arrive (live service), which is what lets a "logging stopped" rule fire.
 
 State is bounded: correlation groups expire with their windows, and past ``max_keys`` groups the
-least recently active are evicted (``stats.evicted``). So is work: no loop runs once per unit of
+least recently active are evicted (``stats.evicted``); the login memory attribution is judged on
+(`apiwatch.detect.behaviour`) keeps at most ``max_keys`` sources and accounts, forgetting the
+oldest first. So is work: no loop runs once per unit of
 event time, so an event dated in year 9999 (or 1970) costs what any other event costs.
 """
 
@@ -29,15 +31,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from apiwatch.detect.behaviour import LoginMemory
 from apiwatch.detect.correlate import CorrelationState
 from apiwatch.detect.extensions import BaselineState, SilenceState
 from apiwatch.detect.fields import to_record
 from apiwatch.detect.findings import Finding, Hit
-from apiwatch.detect.incidents import IncidentTracker
+from apiwatch.detect.incidents import SIGNATURES, IncidentTracker
 from apiwatch.detect.loader import RuleSet
 from apiwatch.detect.matcher import compile_all
 from apiwatch.detect.profiles import AccountOrigins, GeoLookup, LoginTiming, NetworkCrowds
 from apiwatch.detect.rules import BaselineRule, CorrelationRule, DetectionRule, SilenceRule
+from apiwatch.detect.steady import SUSPECT_SOURCES, SteadyState
 from apiwatch.detect.synthetic import SyntheticTraffic
 from apiwatch.model import Event
 from apiwatch.model.alert import Alert, Incident
@@ -89,7 +93,10 @@ class Engine:
         self.max_lag = max_lag
         self.max_buffered = max(max_buffered, 1)
         self.stats = EngineStats()
-        self.tracker = IncidentTracker(gap=incident_gap, keep_closed=keep_closed_incidents)
+        self.memory = LoginMemory(max_sources=max_keys, max_accounts=max_keys)
+        self.tracker = IncidentTracker(
+            gap=incident_gap, keep_closed=keep_closed_incidents, memory=self.memory
+        )
         self.detections: list[DetectionRule] = []
         self.correlations: dict[str, CorrelationState] = {}
         self.baselines: dict[str, BaselineState] = {}
@@ -118,7 +125,8 @@ class Engine:
                     state = CorrelationState(twin, self.crowds.crowded)
                     self._add_correlation(f"{key}@net64", state, ipv6=True)
             elif isinstance(rule, BaselineRule):
-                baseline = BaselineState(rule)
+                kind = SteadyState if rule.measure == SUSPECT_SOURCES else BaselineState
+                baseline = kind(rule, self.memory)
                 self.baselines[key] = baseline
                 for ref in dict.fromkeys(rule.refs + rule.of):
                     self.parents.setdefault(ref, []).append((ref, baseline))
@@ -182,8 +190,12 @@ class Engine:
         self._tick(t)
 
     def flush(self) -> None:
-        """End of stream: process everything still buffered."""
+        """End of stream: process everything still buffered, and judge every source still
+        waiting for its verdict."""
         self._release(float("inf"))
+        for baseline in self.baselines.values():
+            for finding in baseline.settle(float("inf")):
+                self._report(finding)
 
     # -- processing ----------------------------------------------------------------------------
 
@@ -201,6 +213,7 @@ class Engine:
             return
         if login is not None or values["user.name"] is not None:
             self._profile(values, login, t)
+        self.memory.see(values, t)
         ipv6 = "apiwatch.net64" in values
         hit: Hit | None = None
         routes = self.routes
@@ -251,7 +264,8 @@ class Engine:
         """Time-driven work: baseline samples, silence checks, sweeps; then when it is next due."""
         due = t + _SWEEP_EVERY
         for baseline in self.baselines.values():
-            baseline.tick(t)
+            for finding in baseline.tick(t):
+                self._report(finding)
             if baseline.next_sample is not None:
                 due = min(due, baseline.next_sample)
         for silence in self.silences:
@@ -289,10 +303,19 @@ class Engine:
                 self._dispatch(parent.hit(chained, ref), parent)
 
     def _report(self, finding: Finding) -> None:
+        if self._crowd(finding):
+            return
         if not finding.incident:
             self.stats.alerts += 1
         self.changed[finding.id] = finding
         self.tracker.on_finding(finding)
+
+    def _crowd(self, finding: Finding) -> bool:
+        """A finding about one source that is a crowd of real users (an office NAT): not
+        reported, whatever its volume (reported once the source's own evidence changes), unless
+        its rule is a signature (`SIGNATURES`: an exploit string is an attack whoever sends it)."""
+        ip = finding.group.get("source.ip")
+        return ip is not None and finding.meta.attack not in SIGNATURES and self.memory.is_crowd(ip)
 
     def _sweep(self, now: float) -> None:
         for single_rule in self.detections:

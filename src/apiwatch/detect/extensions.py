@@ -7,11 +7,19 @@ It fires when the measure is at least ``minimum`` and ``factor`` times that base
 distributed credential stuffing shows: each source stays below every per-source threshold, but
 the number of distinct failing accounts across all traffic jumps.
 
-Who took part is found through shared traits: among the window's hits, a user agent or a network
-(/16 for IPv4, /48 for IPv6) holding at least a fifth of them is an attack trait. A measured hit
-(a failed login) showing any attack trait names its source as a participant; another hit (a
-successful login, from ``of``) must show every kind of trait there is. Participants found while
-the anomaly lasts are added to the same finding, so 900 sources make one alert.
+Who took part is judged per source, on its own evidence (`apiwatch.detect.behaviour`): every
+source with a measured hit (a failed login), or a hit of ``of`` (a successful login), while the
+anomaly lasts is a *candidate*, judged
+``settle`` (3 minutes by default) after its last measured hit, so a user who mistypes a password
+and then gets in is cleared by that success. A candidate with failures against accounts it never
+logged into (or, in logs without accounts, failures its successes do not explain) and no crowd of
+real users behind it is a participant. Traits shared with other sources (a user agent, a network)
+play no part: they are what a botnet rotates and what innocent users share.
+
+While the anomaly lasts, the baseline stays what it was when the rule fired (the attack's own
+traffic is not learnt as normal), and the anomaly ends when the measure falls back to twice that
+baseline; a later rise fires anew. So participants that arrive late or one try at a time, over
+hours, join the same finding, and 900 sources make one alert.
 
 **silence** — a source (by ``group-by``, ``service.name`` by default) that has sent at least
 ``min-events`` and then nothing for ``interval`` of event time while others kept logging (or the
@@ -27,58 +35,38 @@ and a silence check is one pass over the sources tracked.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections import deque
-from functools import lru_cache
 from statistics import median
-from typing import Any
+from typing import Any, Final
 
+from apiwatch.detect.behaviour import LoginMemory
 from apiwatch.detect.findings import Finding, Hit
 from apiwatch.detect.rules import BaselineRule, SilenceRule
 
-__all__ = ["BaselineState", "SilenceState", "network_of"]
+__all__ = ["BaselineState", "SilenceState"]
 
-_TRAIT_SHARE = 0.2
-_MIN_TRAIT = 3
-
-
-@lru_cache(maxsize=65536)
-def network_of(ip: str | None) -> str | None:
-    """The /16 (IPv4) or /48 (IPv6) an address belongs to."""
-    if ip is None:
-        return None
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = 16 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
-
-
-def _trait(hit: Hit, name: str) -> str | None:
-    if name == "network":
-        return network_of(hit.ip)
-    value = hit.values.get(name) if hit.values else None
-    if value is None and name == "user_agent.original":
-        return hit.ua
-    return value if isinstance(value, str) else None
+_BACK_TO_NORMAL: Final = 2.0  # an anomaly ends when its measure is at most this x its baseline
 
 
 class BaselineState:
-    """The one global window of a baseline rule."""
+    """The one global window of a baseline rule, and the candidates of its current anomaly."""
 
-    def __init__(self, rule: BaselineRule) -> None:
+    def __init__(self, rule: BaselineRule, memory: LoginMemory | None = None) -> None:
         self.rule = rule
-        self.hits: deque[tuple[float, Any, Hit, tuple[str | None, ...]]] = deque()
+        self.memory = memory if memory is not None else LoginMemory()
+        self.hits: deque[tuple[float, Any, str | None, str | None]] = deque()
         self.counts: dict[Any, int] = {}
-        self.denominator: deque[tuple[float, Hit, tuple[str | None, ...]]] = deque()
+        self.denominator: deque[tuple[float, str | None, str | None]] = deque()
         self.history: deque[tuple[float, float]] = deque()
         self.step = max(rule.timespan / 10, 1.0)
         self.next_sample: float | None = None
         self.started: float | None = None
         self.finding: Finding | None = None
-        self.anomalous: list[set[str]] = []
+        self.level = 0.0  # the baseline frozen when the current anomaly fired
+        # source -> (when it is judged, its user agent, the finding it may join)
+        self.pending: dict[str, tuple[float, str | None, Finding | None]] = {}
+        self.judged: dict[str, Finding] = {}  # sources already named in a finding
         self.max_window = 200_000
         self.dropped = 0
         self.samples = 0  # baseline samples taken, ever
@@ -107,14 +95,15 @@ class BaselineState:
             return len(self.hits) / len(self.denominator)
         return float(len(self.hits))
 
-    def tick(self, t: float) -> None:
-        """Sample the measure into the baseline history as event time passes."""
+    def tick(self, t: float) -> list[Finding]:
+        """Sample the measure into the baseline history as event time passes; judge the
+        candidates that are due. The findings that named new participants."""
         if self.next_sample is None:
             self.next_sample = t + self.step
             self.started = t
-            return
+            return []
         if t < self.next_sample:
-            return
+            return []
         self._expire(t)
         current = self.measure()
         horizon = t - self.rule.timespan - self.rule.baseline
@@ -123,14 +112,22 @@ class BaselineState:
             # before the horizon would be dropped at once, so they are never taken. This bounds
             # the loop below by the rule (window + baseline over step), not by the jump.
             self.next_sample += math.floor((horizon - self.next_sample) / self.step) * self.step
+        learn = self.finding is None  # an anomaly is not learnt as normal
         while self.next_sample <= t:
-            self.history.append((self.next_sample, current))
+            if learn:
+                self.history.append((self.next_sample, current))
             self.samples += 1
             self.next_sample += self.step
         while self.history and self.history[0][0] < horizon:
             self.history.popleft()
-        if self.finding is not None and current < self.rule.minimum:
+        if self.finding is not None and self.back_to_normal(current):
             self.finding = None
+            self.judged = {}
+        return self.settle(t)
+
+    def back_to_normal(self, current: float) -> bool:
+        """Whether the anomaly is over: its measure is back near the baseline it fired on."""
+        return current <= _BACK_TO_NORMAL * self.level
 
     def baseline(self, t: float) -> float:
         cutoff = t - self.rule.timespan
@@ -143,35 +140,85 @@ class BaselineState:
     def hit(self, hit: Hit, ref: str) -> Finding | None:
         rule = self.rule
         t = hit.t
-        traits = tuple(_trait(hit, name) for name in rule.traits)
         if ref in rule.of:
-            self.denominator.append((t, hit, traits))
+            self.denominator.append((t, hit.ip, hit.ua))
             if ref not in rule.refs:
-                self._expire(t)
-                if self.finding is not None and self._participates(traits):
-                    self.finding.absorb(hit)
-                return self.finding
+                if self.finding is not None:  # a success during the anomaly: judged too
+                    self._candidate(hit.ip, hit.ua, t, self.finding)
+                return None
         value = None
         if rule.measure == "value_count":
             value = hit.values.get(rule.field)
             if value is None:
                 return None
             self.counts[value] = self.counts.get(value, 0) + 1
-        self.hits.append((t, value, hit, traits))
+        self.hits.append((t, value, hit.ip, hit.ua))
         if len(self.hits) > self.max_window:
             self._drop_oldest()
         self._expire(t)
         finding = self.finding
         if finding is not None:
-            if self._participates(traits, measured=True):
-                finding.absorb(hit)
-            return finding
+            finding.count += 1
+            finding.last = max(finding.last, t)
+            self._candidate(hit.ip, hit.ua, t, finding)
+            return None
         if self.started is None or t - self.started < rule.warmup:
             return None
         current = self.measure()
-        if current < rule.minimum or current < rule.factor * self.baseline(t):
+        level = self.baseline(t)
+        if current < rule.minimum or current < rule.factor * level:
             return None
+        self.level = level
         return self._fire(hit)
+
+    def _candidate(self, ip: str | None, ua: str | None, t: float, finding: Finding | None) -> None:
+        if ip is None or (finding is not None and self.judged.get(ip) is finding):
+            return
+        self.pending.pop(ip, None)  # re-inserted last: the dict stays in order of due time
+        self.pending[ip] = (t + self.rule.settle, ua, finding)
+
+    def settle(self, t: float) -> list[Finding]:
+        """Judge the candidates due by ``t`` (all of them for ``inf``, at the end of a stream);
+        the findings that named new participants."""
+        changed: dict[str, Finding] = {}
+        pending = self.pending
+        while pending:
+            ip = next(iter(pending))
+            due, ua, finding = pending[ip]
+            if due > t:
+                break
+            del pending[ip]
+            named = self._judge(ip, ua, finding, due - self.rule.settle)
+            if named is not None:
+                changed[named.id] = named
+        return list(changed.values())
+
+    def _judge(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> Finding | None:
+        """Name ``ip`` a participant of ``finding`` if its own evidence says so; the finding
+        that changed."""
+        if finding is None:
+            return None
+        history = self.memory.sources.get(ip)
+        if (
+            history is not None
+            and len(history.failed) <= 1
+            and history.first < finding.first - self.rule.timespan
+        ):
+            return None  # one account failing since long before the wave: not part of it
+        if not self.memory.judge(ip).attacker:
+            return None
+        self.judged[ip] = finding
+        self.name(finding, ip, ua)
+        return finding
+
+    def name(self, finding: Finding, ip: str, ua: str | None) -> None:
+        """Add ``ip`` to ``finding`` with its user agent and the accounts it failed for."""
+        finding.add_attacker(ip)
+        finding.add_agent(ua)
+        history = self.memory.sources.get(ip)
+        if history is not None:
+            for account in history.failed:
+                finding.add_account(account)
 
     def _drop_oldest(self) -> None:
         """The window is at its cap: forget its oldest hit (counted in ``dropped``)."""
@@ -184,41 +231,19 @@ class BaselineState:
             else:
                 del self.counts[old]
 
-    def _participates(self, traits: tuple[str | None, ...], *, measured: bool = False) -> bool:
-        """Whether a hit with ``traits`` is part of the attack: it shows every kind of attack
-        trait there is; a measured hit (a failure, for a login baseline) showing any one of them
-        is enough, so the odd attacker outside the main networks is still named."""
-        pairs = [(t, a) for t, a in zip(traits, self.anomalous, strict=True) if a]
-        if not pairs:
-            return False
-        if measured:
-            return any(trait in anomalous for trait, anomalous in pairs)
-        return all(trait in anomalous for trait, anomalous in pairs)
-
     def _fire(self, hit: Hit) -> Finding:
-        total = len(self.hits)
-        threshold = max(_MIN_TRAIT, _TRAIT_SHARE * total)
-        self.anomalous = []
-        for index in range(len(self.rule.traits)):
-            counts: dict[str, int] = {}
-            for _, _, _, traits in self.hits:
-                trait = traits[index]
-                if trait is not None:
-                    counts[trait] = counts.get(trait, 0) + 1
-            self.anomalous.append({k for k, n in counts.items() if n >= threshold})
         first = self.hits[0][0] if self.hits else hit.t
         finding = Finding(self.rule.meta, {}, hit.t, first)
-        for _, _, earlier, traits in self.hits:
-            if self._participates(traits, measured=True):
-                finding.absorb(earlier)
-        for _, earlier, traits in self.denominator:
-            if self._participates(traits):
-                finding.add_attacker(earlier.ip)
+        finding.count = len(self.hits)
+        for t, _, ip, ua in self.hits:
+            self._candidate(ip, ua, t, finding)
+        for t, ip, ua in self.denominator:  # the window's logins: a stolen password checked
+            self._candidate(ip, ua, t, finding)
         self.finding = finding
         return finding
 
     def state_size(self) -> int:
-        return len(self.hits) + len(self.denominator) + len(self.history)
+        return len(self.hits) + len(self.denominator) + len(self.history) + len(self.pending)
 
 
 class SilenceState:
@@ -233,7 +258,7 @@ class SilenceState:
 
     def see(self, values: dict[str, Any], t: float) -> None:
         source = values.get(self.rule.group_by)
-        if source is None:
+        if source is None or (self.rule.only is not None and source != self.rule.only):
             return
         if t > self.last.get(source, 0.0):
             self.last[source] = t

@@ -132,6 +132,12 @@ class Finding:
     def add_attacker(self, ip: str | None) -> None:
         self._add(self.attackers, "attacker", ip, CAP_VALUES)
 
+    def add_account(self, account: str | None) -> None:
+        self._add(self.accounts, "account", account, CAP_VALUES)
+
+    def add_agent(self, agent: str | None) -> None:
+        self._add(self.agents, "agent", agent, CAP_AGENTS)
+
     def _add(self, target: set[str], kind: str, value: str | None, cap: int) -> None:
         if value is None or value in target or len(target) >= cap:
             return

@@ -10,9 +10,21 @@ incident's attacker is counted, and
 - a failed login adds its account to ``accounts_targeted``;
 - a successful login adds the account to ``accounts_compromised`` when the incident has a rule
   whose ``extent`` includes ``accounts`` (credential attacks: a BOLA prober logging into its own
-  account is not a compromise);
+  account is not a compromise), the source has attack evidence of its own (`LoginMemory.judge`:
+  never by merely being in an incident) and the account had never logged in from there before;
+  or when a rule whose ``extent`` includes ``compromised`` (a takeover with persistence: a login
+  from somewhere new, then the e-mail or password changed) names the account itself;
 - a 2xx answer to an object under a route being enumerated (rules with ``extent: [objects]``)
-  adds ``route=id`` to ``objects_exposed``.
+  adds ``route=id`` to ``objects_exposed``, unless the source read that object before the
+  incident began (its own).
+
+Who is *not* an attacker: a crowd of real users (`LoginMemory.is_crowd`) in a credential
+incident, and, in a token or session reuse incident, the victim (the address where the token was
+first used, and the addresses its owner logs in from).
+
+Each attacker and account carries its evidence: a short human-readable list of why, refreshed
+from the login memory when the incident is taken (``Incident.attacker_evidence`` and
+``Incident.account_evidence``).
 
 Sources that become attackers late are looked back on: the last ``lookback`` of their successful
 logins and 2xx object reads (a few per source, bounded) are applied when they join.
@@ -27,37 +39,50 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from apiwatch.detect.behaviour import LoginMemory
 from apiwatch.detect.fields import Record
 from apiwatch.detect.findings import Finding, stable_id, to_datetime
 from apiwatch.model.alert import Incident, severity_rank
 
-__all__ = ["IncidentTracker"]
+__all__ = ["SIGNATURES", "IncidentTracker"]
 
 _CAP: Final = 10_000
 _RECENT_PER_SOURCE: Final = 8
+_CREDENTIALS: Final = ("labels.token_id", "labels.session_id")
+SIGNATURES: Final = frozenset({"scanner"})
+"""Attacks told by what a request says, not by volume or variety: a crowd may send them too."""
 
 
 class _Open:
     """An incident while it is being built."""
 
     __slots__ = (
+        "account_evidence",
         "accounts",
         "agents",
         "alerts",
         "attackers",
         "compromised",
+        "evidence",
         "exposed",
         "first",
         "id",
+        "judged",
         "last",
         "levels",
+        "logins",
+        "named",
+        "proven",
         "requests",
         "routes",
         "rules",
+        "signed",
+        "stale",
         "tags",
         "title",
         "track_accounts",
         "track_objects",
+        "tries",
     )
 
     def __init__(self, finding: Finding, incident_id: str = "") -> None:
@@ -79,6 +104,15 @@ class _Open:
         self.requests = 0
         self.track_accounts = False
         self.track_objects = False
+        self.evidence: dict[str, list[str]] = {}
+        self.account_evidence: dict[str, list[str]] = {}
+        self.named: dict[str, str] = {}  # attacker -> why the rule that named it did
+        self.stale: set[str] = set()  # attackers whose evidence changed since it was written
+        self.judged: set[str] = set()  # attackers named on their own evidence alone
+        self.proven: set[str] = set()  # accounts a takeover rule itself saw taken over
+        self.signed: set[str] = set()  # attackers named by a signature (`SIGNATURES`)
+        self.logins: dict[str, tuple[str, float]] = {}  # account -> its login from an attacker
+        self.tries: dict[str, list[Any]] = {}  # account -> [failures from attackers, first one]
 
     def severity(self) -> str:
         level = max(self.levels, key=severity_rank)
@@ -102,7 +136,26 @@ class _Open:
             objects_exposed=sorted(self.exposed),
             requests=self.requests,
             tags=sorted(self.tags),
+            attacker_evidence={
+                ip: list(self.evidence.get(ip, ())) for ip in sorted(self.attackers)
+            },
+            account_evidence=self._account_evidence(),
         )
+
+    def _account_evidence(self) -> dict[str, list[str]]:
+        out = {}
+        for account in sorted(self.accounts):
+            why = list(self.account_evidence.get(account, ()))
+            tried = self.tries.get(account)
+            if tried is not None:
+                n, ip = tried
+                why.append(
+                    f"{n} failed login{'s' if n != 1 else ''} from attacking addresses (first {ip})"
+                )
+            elif account not in self.compromised:
+                why.append("failed logins from the attack")
+            out[account] = why
+        return out
 
 
 class IncidentTracker:
@@ -115,7 +168,9 @@ class IncidentTracker:
         lookback: float = 1800.0,
         max_sources: int = 200_000,
         keep_closed: bool = True,
+        memory: LoginMemory | None = None,
     ):
+        self.memory = memory if memory is not None else LoginMemory()
         self.gap = gap
         self.lookback = lookback
         self.max_sources = max_sources
@@ -147,9 +202,16 @@ class IncidentTracker:
                     self._look_back(incident, ip)
         for kind, value in news:
             if kind == "attacker":
-                self._add_attacker(incident, value)
+                if self._vetted(finding, value):
+                    incident.named.setdefault(value, _named(finding, value))
+                    if not finding.group:
+                        incident.judged.add(value)
+                    if finding.meta.attack in SIGNATURES:
+                        incident.signed.add(value)
+                    self._add_attacker(incident, value)
             elif kind == "account" and len(incident.accounts) < _CAP:
                 incident.accounts.add(value)
+                self._proven(incident, finding, value)
             elif kind == "agent" and len(incident.agents) < 100:
                 incident.agents.add(value)
         incident.last = max(incident.last, finding.last)
@@ -200,10 +262,23 @@ class IncidentTracker:
         if "objects" in meta.extent:
             incident.track_objects = True
 
+    def _vetted(self, finding: Finding, ip: str) -> bool:
+        """Whether ``finding`` may name ``ip`` an attacker: never a crowd of real users (but for
+        a signature, such as an exploit string, whoever sends it), never the victim of a token
+        or session reuse."""
+        if finding.meta.attack not in SIGNATURES and self.memory.is_crowd(ip):
+            return False
+        for name in _CREDENTIALS:
+            credential = finding.group.get(name)
+            if credential is not None and self.memory.victim(credential, ip):
+                return False
+        return True
+
     def _add_attacker(self, incident: _Open, ip: str) -> None:
         if ip in incident.attackers or len(incident.attackers) >= _CAP:
             return
         incident.attackers.add(ip)
+        incident.stale.add(ip)
         self.by_ip[ip] = incident
         self._look_back(incident, ip)
 
@@ -211,19 +286,56 @@ class IncidentTracker:
         horizon = incident.first - self.lookback
         for t, kind, value in self.recent.get(ip, ()):
             if t >= horizon:
-                self._apply(incident, kind, value)
+                self._apply(incident, ip, t, kind, value)
 
-    def _apply(self, incident: _Open, kind: str, value: str) -> None:
-        if kind == "login" and incident.track_accounts and len(incident.compromised) < _CAP:
-            incident.compromised.add(value)
-            incident.accounts.add(value)
+    def _apply(self, incident: _Open, ip: str, t: float, kind: str, value: str) -> None:
+        if kind == "login":
+            if incident.track_accounts and len(incident.compromised) < _CAP:
+                self._compromise(incident, ip, t, value)
         elif (
             kind == "object"
             and incident.track_objects
             and len(incident.exposed) < _CAP
             and value.rpartition("=")[0] in incident.routes
+            and not self._own(ip, value, incident.first)
         ):
             incident.exposed.add(value)
+
+    def _compromise(self, incident: _Open, ip: str, t: float, account: str) -> None:
+        """A successful login from an attacker is a candidate compromise, judged now and again
+        as the source's evidence grows (`LoginMemory.took_over`)."""
+        if account not in incident.logins and len(incident.logins) < _CAP:
+            incident.logins[account] = (ip, t)
+        self._judge_login(incident, account)
+
+    def _judge_login(self, incident: _Open, account: str) -> None:
+        ip, t = incident.logins[account]
+        if self.memory.took_over(ip, account, t):
+            incident.compromised.add(account)
+            incident.accounts.add(account)
+            incident.account_evidence[account] = [
+                f"logged in from {ip}, an attacking address it had never been used from",
+                "guessed, or used for seconds and left: no owner's session",
+            ]
+        elif account in incident.compromised and account not in incident.proven:
+            incident.compromised.discard(account)
+            incident.account_evidence.pop(account, None)
+
+    def _proven(self, incident: _Open, finding: Finding, account: str) -> None:
+        """An account a rule with ``extent: [compromised]`` (a takeover with persistence) saw
+        taken over: compromised on that rule's evidence, whatever its source's own."""
+        if "compromised" not in finding.meta.extent or len(incident.compromised) >= _CAP:
+            return
+        incident.proven.add(account)
+        incident.compromised.add(account)
+        incident.account_evidence[account] = [f"{finding.meta.title}: {finding.meta.description}"]
+
+    def _own(self, ip: str, obj: str, begin: float) -> bool:
+        """Whether ``ip`` read ``obj`` successfully before ``begin`` (its own object)."""
+        return any(
+            kind == "object" and value == obj and t < begin
+            for t, kind, value in self.recent.get(ip, ())
+        )
 
     # -- events --------------------------------------------------------------------------------
 
@@ -238,15 +350,60 @@ class IncidentTracker:
         if incident is not None and t - incident.last <= self.gap:
             incident.requests += 1
             incident.last = max(incident.last, t)
-            if values.get("apiwatch.login") == "fail":
+            login = values.get("apiwatch.login")
+            if ip in incident.attackers:
+                incident.stale.add(ip)
+            if login == "fail":
                 account = values.get("user.name")
                 if account is not None and len(incident.accounts) < _CAP:
                     incident.accounts.add(account)
+                    self._tried(incident, account, ip)
             if kind:
-                self._apply(incident, kind, value)
+                self._apply(incident, ip, t, kind, value)
             self.dirty[incident.id] = incident
         if kind:
             self._remember(ip, t, kind, value)
+
+    @staticmethod
+    def _tried(incident: _Open, account: str, ip: str) -> None:
+        tried = incident.tries.get(account)
+        if tried is None:
+            incident.tries[account] = [1, ip]
+        else:
+            tried[0] += 1
+
+    def _refresh(self, incident: _Open) -> None:
+        """Rewrite the evidence of the attackers whose logins changed. One named on its own
+        evidence alone (by an all-traffic rule) whose evidence is gone is no attacker after all
+        (the owner who failed twice and then got in); nor is one that turned out to be a crowd
+        of real users, unless a signature named it."""
+        if not incident.stale:
+            return
+        for ip in incident.stale:
+            verdict = self.memory.judge(ip)
+            gone = ip in incident.judged and not verdict.attacker
+            if gone or (verdict.crowd and ip not in incident.signed):
+                self._drop_attacker(incident, ip)  # its evidence is gone, or it is a crowd
+                continue
+            why = [incident.named.get(ip, "named by the incident's rules")]
+            why.extend(verdict.reasons)
+            incident.evidence[ip] = why
+        for account, (ip, _) in list(incident.logins.items()):
+            if ip in incident.stale:
+                self._judge_login(incident, account)
+        incident.stale = set()
+
+    def _drop_attacker(self, incident: _Open, ip: str) -> None:
+        incident.attackers.discard(ip)
+        incident.judged.discard(ip)
+        incident.evidence.pop(ip, None)
+        for account, (by, _) in list(incident.logins.items()):
+            if by == ip:
+                del incident.logins[account]
+                incident.compromised.discard(account)
+                incident.account_evidence.pop(account, None)
+        if self.by_ip.get(ip) is incident:
+            del self.by_ip[ip]
 
     def _remember(self, ip: str, t: float, kind: str, value: str) -> None:
         recent = self.recent.get(ip)
@@ -289,15 +446,33 @@ class IncidentTracker:
 
     def take(self) -> list[Incident]:
         """Incidents changed since the last call."""
-        out = [incident.to_incident() for incident in self.dirty.values()]
+        out = []
+        for incident in self.dirty.values():
+            self._refresh(incident)
+            out.append(incident.to_incident())
         self.dirty = {}
         return out
 
     def all(self) -> list[Incident]:
+        for incident in self.incidents.values():
+            self._refresh(incident)
         return [incident.to_incident() for incident in self.incidents.values()]
 
     def sources(self) -> int:
         return len(self.by_ip) + len(self.recent)
+
+
+def _named(finding: Finding, ip: str) -> str:
+    """Why ``finding`` names ``ip``: its rule, and for a rule about that one source, its count."""
+    group = finding.group
+    if group.get("source.ip") == ip or group.get("apiwatch.actor") == ip:
+        return f"{finding.meta.key}: {finding.count} events from this address"
+    for name in _CREDENTIALS:
+        if name in group:
+            return f"{finding.meta.key}: used {name.rpartition('.')[2]} {group[name][:12]}"
+    if not group:
+        return f"{finding.meta.key}: part of the surge across all traffic"
+    return f"{finding.meta.key}: took part"
 
 
 def _extent(finding: Finding) -> list[tuple[str, str]]:

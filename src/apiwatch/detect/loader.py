@@ -74,6 +74,7 @@ _EXTENSION_OPTIONS = frozenset(
         "warmup",
         "condition",
         "traits",
+        "settle",
         "group-by",
         "interval",
         "min-events",
@@ -660,7 +661,7 @@ def _build_extension(doc: _Doc) -> Rule | None:
     _unknown_options(doc, options, _EXTENSION_OPTIONS)
     if isinstance(options.get("condition"), dict):
         _unknown_options(doc, options["condition"], _CONDITION_OPTIONS, "condition")
-    for name in ("timespan", "baseline", "warmup", "interval"):
+    for name in ("timespan", "baseline", "warmup", "interval", "settle"):
         try:
             parse_duration(options.get(name, 1))
         except ValueError as exc:
@@ -689,7 +690,7 @@ def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRul
         doc.problem(("apiwatch", "rules"), "a baseline rule needs 'rules': the events it measures")
         return None
     measure = str(options.get("measure", "event_count"))
-    if measure not in {"event_count", "value_count", "ratio"}:
+    if measure not in {"event_count", "value_count", "ratio", "suspect_sources"}:
         doc.problem(("apiwatch", "measure"), f"unknown measure {measure!r}")
         return None
     field_name = canonical_field(str(options.get("field", "")))
@@ -714,7 +715,7 @@ def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRul
         minimum_baseline=float(condition.get("minimum-baseline", 1)),
         min_events=int(condition.get("min-events", 0)),
         warmup=parse_duration(options.get("warmup", "30m")),
-        traits=tuple(str(t) for t in options.get("traits", ["user_agent.original", "network"])),
+        settle=parse_duration(options.get("settle", "3m")),
     )
 
 

@@ -23,13 +23,12 @@ Bounded: each table forgets its oldest half past 100,000 keys; per key a few val
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import re
 from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, Final
-
-from apiwatch.detect.extensions import network_of
 
 __all__ = ["AccountOrigins", "GeoLookup", "LoginTiming", "NetworkCrowds"]
 
@@ -74,6 +73,17 @@ class LoginTiming:
         if len(self.recent) > self.samples:
             old = self.recent.popleft()
             del self.ordered[bisect.bisect_left(self.ordered, old)]
+
+
+@lru_cache(maxsize=65536)
+def network_of(ip: str) -> str | None:
+    """The /16 (IPv4) or /48 (IPv6) an address belongs to: its network when no AS is known."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 16 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 @lru_cache(maxsize=4096)

@@ -117,6 +117,8 @@ class BaselineRule:
     the last ``timespan`` is at least ``minimum`` and at least ``factor`` times its median over
     the trailing ``baseline`` (``minimum_baseline`` stands in for a quieter past). It stays
     silent for its first ``warmup`` of event time, while it learns what normal looks like.
+    Each source of a measured hit during the anomaly is judged on its own evidence ``settle``
+    after its last one (`apiwatch.detect.behaviour`).
     """
 
     meta: RuleMeta
@@ -131,7 +133,7 @@ class BaselineRule:
     minimum_baseline: float = 1.0
     min_events: int = 0
     warmup: float = 1800.0
-    traits: tuple[str, ...] = ("user_agent.original", "network")
+    settle: float = 180.0  # how long after its last failure a candidate source is judged
     generate: bool = True
 
 
@@ -145,6 +147,7 @@ class SilenceRule:
     interval: float
     min_events: int = 10
     generate: bool = True
+    only: str | None = None  # watch this one ``group_by`` value (a live source's silence rule)
 
 
 Rule = DetectionRule | CorrelationRule | BaselineRule | SilenceRule

@@ -38,7 +38,7 @@ from apiwatch.model.event import (
     UserAgent,
     new_event_id,
 )
-from apiwatch.model.text import printable_json, printable_text
+from apiwatch.model.text import plural, plural_noun, printable_json, printable_text
 from apiwatch.model.vocabulary import Action, ActionSpec, Level
 
 __all__ = [
@@ -79,6 +79,8 @@ __all__ = [
     "normalise_value",
     "parse_address",
     "parse_network",
+    "plural",
+    "plural_noun",
     "printable_json",
     "printable_text",
     "severity_rank",

@@ -62,7 +62,10 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=True):
     ``accounts_compromised`` are accounts with a successful login from one of ``attackers``
     during the incident; ``objects_exposed`` are object references (``/orders/{id}=42``) that
     answered 2xx to an attacker enumerating them. ``requests`` counts the attackers' requests
-    seen while the incident was open.
+    seen while the incident was open. ``attacker_evidence`` maps each attacker to a short
+    human-readable list of why it is one ("14 failed logins against 14 accounts never logged
+    into from here", "no successful login"); ``account_evidence`` does the same for each
+    account named.
     """
 
     id: str
@@ -79,3 +82,5 @@ class Incident(msgspec.Struct, kw_only=True, omit_defaults=True):
     objects_exposed: list[str] = msgspec.field(default_factory=list)
     requests: int = 0
     tags: list[str] = msgspec.field(default_factory=list)
+    attacker_evidence: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    account_evidence: dict[str, list[str]] = msgspec.field(default_factory=dict)

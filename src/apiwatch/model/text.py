@@ -10,13 +10,16 @@ as an escape, in one of two forms:
   ``surrogateescape`` error handler carries an invalid byte) as ``\\xNN``, the byte itself;
 - `printable_json` for a JSON text (``apiwatch events``): ``\\uNNNN`` escapes, so the line
   is still JSON and decodes to the same value.
+
+`plural` writes a count with its noun in agreement ("1 event", "2 events", "0 addresses"):
+every message, table title and notification says it this way rather than "event(s)".
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["printable_json", "printable_text"]
+__all__ = ["plural", "plural_noun", "printable_json", "printable_text"]
 
 _NAMED: Final = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 # "surrogateescape" decodes an invalid byte 0xNN as the lone surrogate U+DCNN.
@@ -66,3 +69,25 @@ def printable_json(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(map(_json_escape, text))
+
+
+def plural_noun(count: int, singular: str, plural: str | None = None) -> str:
+    """``singular`` for a count of exactly 1, else its plural: ``plural`` if given, else the
+    regular English one (``+es`` after s, x, z, ch, sh; ``-y`` to ``-ies`` after a consonant;
+    else ``+s``), made on the last word: ``plural_noun(2, "bad line")`` is ``bad lines``."""
+    if count == 1:
+        return singular
+    if plural is not None:
+        return plural
+    if singular.endswith(("s", "x", "z", "ch", "sh")):
+        return singular + "es"
+    if len(singular) > 1 and singular.endswith("y") and singular[-2] not in "aeiou":
+        return singular[:-1] + "ies"
+    return singular + "s"
+
+
+def plural(count: int, singular: str, plural: str | None = None) -> str:
+    """``count`` (with thousands separators) and its noun in agreement: ``plural(1, "event")``
+    is ``1 event``, ``plural(2_000, "address")`` ``2,000 addresses``, ``plural(0, "entry")``
+    ``0 entries``; ``plural`` gives an irregular plural."""
+    return f"{count:,} {plural_noun(count, singular, plural)}"

@@ -29,7 +29,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from apiwatch.model import Decision, Incident, severity_rank
+from apiwatch.model import Decision, Incident, plural, severity_rank
 from apiwatch.respond._redact import redact
 from apiwatch.respond.notify import Message, Notifier
 from apiwatch.respond.policy import ResponseConfig
@@ -336,7 +336,7 @@ class Dispatcher:
         if incident.accounts_compromised and not seen.compromised:
             changes.append("first compromised account")
         if new:
-            changes.append(f"{len(new)} new decision(s)")
+            changes.append(plural(len(new), "new decision"))
         if len(incident.attackers) >= 2 * max(seen.attackers, 1):
             changes.append(f"attackers grew from {seen.attackers} to {len(incident.attackers)}")
         return seen, changes, False

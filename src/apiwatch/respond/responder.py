@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from apiwatch.model import AllowEntry, Decision, Incident, parse_address, severity_rank, unmapped
+from apiwatch.model import (
+    AllowEntry,
+    Decision,
+    Incident,
+    parse_address,
+    plural,
+    severity_rank,
+    unmapped,
+)
 from apiwatch.respond.guard import PROTECTED_NETWORKS, AllowEntries, Guard
 from apiwatch.respond.policy import Policy, ResponseConfig
 
@@ -186,7 +194,7 @@ class _Run:
             if len(addresses) < policy.min_range_attackers:
                 self.skip(
                     str(network),
-                    f"{len(addresses)} attacker(s) in range, "
+                    f"{plural(len(addresses), 'attacker')} in range, "
                     f"min_range_attackers is {policy.min_range_attackers}",
                 )
             else:
@@ -196,8 +204,9 @@ class _Run:
         accounts = self.incident.accounts_compromised
         if accounts:
             text = (
-                f"revoke the sessions and API tokens of {len(accounts)} compromised account(s) "
-                f"and have their owners reset their passwords: {', '.join(accounts)}"
+                "revoke the sessions and API tokens of "
+                f"{plural(len(accounts), 'compromised account')} and have their owners reset "
+                f"their passwords: {', '.join(accounts)}"
             )
         elif f"{_ATTACK_TAG}token_reuse" in self.incident.tags:
             text = "revoke the token or session used from many addresses (see the incident)"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, plural_noun
 from apiwatch.sensor._clientip import PROXY_HEADERS
 from apiwatch.sensor._sanitize import normal_key
 
@@ -82,7 +82,9 @@ class SensorConfig:
         """Check and normalise keyword options (the same for ASGI, WSGI, Flask and Django)."""
         unknown = sorted(set(options) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ConfigError(f"unknown apiwatch option(s): {', '.join(unknown)}")
+            raise ConfigError(
+                f"unknown apiwatch {plural_noun(len(unknown), 'option')}: {', '.join(unknown)}"
+            )
         service = options.get("service")
         if not isinstance(service, str) or not service.strip():
             raise ConfigError("service: give the name of this API, e.g. service='shop'")

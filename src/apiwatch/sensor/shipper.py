@@ -89,7 +89,7 @@ from pathlib import Path
 
 import httpx
 
-from apiwatch.model import ConfigError, Event
+from apiwatch.model import ConfigError, Event, plural
 from apiwatch.sensor._collector import check_key, endpoint, ssl_context
 from apiwatch.sensor._journal import Batch, JournalReader, JournalWriter, Slot, slot_numbers
 
@@ -417,11 +417,11 @@ class Shipper:
             # process may go; its slots are adopted once the kernel releases their locks.
             left = sum(source.reader.unsent_lines() for source in list(self._sources))
             _log.warning(
-                "apiwatch shipper: a send to %s was still in flight after %.1fs; %d events left "
+                "apiwatch shipper: a send to %s was still in flight after %.1fs; %s left "
                 "in the spool (%s) for the next process",
                 self._where,
                 timeout,
-                left,
+                plural(left, "event"),
                 self._root,
             )
 
@@ -640,8 +640,8 @@ class Shipper:
         self._sources.clear()
         if left:
             _log.warning(
-                "apiwatch shipper: %d events left in the spool (%s) for the next process",
-                left,
+                "apiwatch shipper: %s left in the spool (%s) for the next process",
+                plural(left, "event"),
                 self._root,
             )
 
@@ -668,9 +668,9 @@ class Shipper:
         self._warn(
             "refused",
             logging.WARNING,
-            "collector %s refused a batch of %d events (%s); dropped",
+            "collector %s refused a batch of %s (%s); dropped",
             self._where,
-            batch.lines,
+            plural(batch.lines, "event"),
             outcome.problem,
         )
         return True
@@ -718,7 +718,8 @@ class Shipper:
             self._full_drops_reported = self._full_drops
         if new:
             why = self._write_problem or f"full ({self._max_spool_bytes} bytes)"
-            self._warn("spool", logging.WARNING, "spool %s; dropped the newest %d events", why, new)
+            self._warn("spool", logging.WARNING, "spool %s; dropped the newest %s", why,
+                       plural(new, "event"))  # fmt: skip
 
     def _add(self, counter: str, n: int) -> None:
         with self._lock:

@@ -8,8 +8,14 @@ stored all the same); they are counted in ``apiwatch_detect_skipped_events`` and
 logged, at most once a minute.
 
 The detection thread owns the `Engine` (which is not thread-safe). It drains the whole queue,
-feeds the engine, and moves event time on with the clock (`Engine.advance`) after every drain
-and at least once a second, which releases the reorder buffer and lets "logging stopped" fire.
+feeds the engine, and moves event time on (`Engine.advance`) after every drain and at least once
+a second, which releases the reorder buffer and lets "logging stopped" fire. Event time moves
+with the clock from the newest event fed: to that event's time plus the reorder window
+(``lateness``) plus the seconds since events last arrived, never past the clock. Live traffic
+(dated now) is thus on the clock, a batch of older events is processed at once, and a backlog
+fed as fast as it is read (a log file caught up from its start) keeps its own time, so its
+windows and baselines are those ``scan`` finds in the same lines. Before the first event, event
+time does not move.
 It then takes the new and updated alerts and incidents and saves them (`Store.save_detections`,
 an upsert by id), at most every ``save_interval`` seconds; a failed save is kept and retried.
 The incidents saved are then handed to ``respond`` (policies, decisions, notifications), on the
@@ -29,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from apiwatch.detect import Engine, RuleSet, builtin_dir, load_rules, sigmahq_dir
-from apiwatch.model import ConfigError, Event
+from apiwatch.model import ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import Alert, Incident, severity_rank
 from apiwatch.server.metrics import Metrics
@@ -130,6 +136,7 @@ class Detector:
         self._incidents_seen: dict[str, int] = {}  # id -> severity rank last logged
         self._counted = (0, 0, 0, 0, 0)  # engine events, late, alerts, evicted, too old: counted
         self._now = datetime.min.replace(tzinfo=UTC)
+        self._last_arrival = time.monotonic()  # when events were last fed
         self._last_save = float("-inf")
         metrics.detect_queue.set_function(lambda: self._queued)
 
@@ -153,10 +160,10 @@ class Detector:
         if skipped:
             self._metrics.detect_skipped.inc(skipped)
             self._skipped_warning.warning(
-                "detection is behind: %d stored events were not fed to it (its queue holds "
-                "%d events); see apiwatch_detect_skipped_events",
-                skipped,
-                self._capacity,
+                "detection is behind: %s stored and not fed to it (its queue holds %s); see "
+                "apiwatch_detect_skipped_events",
+                plural(skipped, "event"),
+                plural(self._capacity, "event"),
             )
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -196,10 +203,14 @@ class Detector:
             return batches, self._stopping
 
     def _step(self, batches: list[Sequence[Event]], *, final: bool) -> None:
-        self._feed(batches)
+        if batches:
+            self._feed(batches)
+            self._last_arrival = time.monotonic()
         if final:
             self.engine.flush()
-        self._advance(self._clock())
+        event_time = self._event_time()
+        if event_time is not None:
+            self._advance(event_time)
         for alert in self.engine.take_alerts():
             self._unsaved_alerts[alert.id] = alert
         for incident in self.engine.take_incidents():
@@ -217,6 +228,21 @@ class Detector:
                 except Exception:  # noqa: BLE001 - one odd event must not stop the others
                     self._metrics.detect_errors.labels("engine").inc()
                     self._failure_warning.warning("the engine failed on event %s", event.event.id)
+
+    def _event_time(self) -> datetime | None:
+        """The clock, or less while a backlog is fed: the newest event time fed, plus
+        ``lateness``, plus the time since events last arrived (see the module docstring); None
+        before any event (there is nothing to release or to find silent yet)."""
+        now = self._clock()
+        newest = max(self.engine.newest_fed, self.engine.watermark)
+        if newest == float("-inf"):
+            return None
+        quiet = time.monotonic() - self._last_arrival
+        try:
+            following = datetime.fromtimestamp(newest + self.engine.lateness + quiet, UTC)
+        except (OverflowError, OSError, ValueError):
+            return now
+        return min(now, following)
 
     def _advance(self, now: datetime) -> None:
         """Move event time on to ``now`` (never backwards: a clock step back is ignored)."""

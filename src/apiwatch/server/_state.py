@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from apiwatch.model import ConfigError
 from apiwatch.server._detection import Detector
 from apiwatch.server._snapshot import Snapshots
+from apiwatch.server._sources import LiveSources
 from apiwatch.server.auth import Authenticator, AuthError, authorize, bearer_secret
 from apiwatch.server.committer import Committer
 from apiwatch.server.metrics import Metrics
@@ -89,6 +90,7 @@ class ServerState:
     committer: Committer
     authenticator: Authenticator
     metrics: Metrics
+    sources: LiveSources
     detector: Detector | None = None  # None when detection is off
     ingest_gate: IngestGate = field(default_factory=IngestGate)
     snapshots: Snapshots = field(default_factory=Snapshots)  # full decision pulls, cached

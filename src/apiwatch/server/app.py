@@ -1,7 +1,8 @@
 """`create_app`: the collector as an ASGI application over a `Store`.
 
-Nothing starts at import or at creation: the commit thread and the detection thread run from the
-app's startup to its shutdown (the ASGI lifespan); shutdown commits every batch already
+Nothing starts at import or at creation: the commit thread, the detection thread and the
+forwarders' threads (``settings.forward``) run from the app's startup to its shutdown (the ASGI
+lifespan); shutdown commits every batch already
 submitted, then lets detection finish what was committed and save it, before it ends. The caller
 owns the store and closes it after the server has stopped.
 
@@ -29,14 +30,18 @@ from apiwatch.server import (
     _errors,
     _ingest_api,
     _ops_api,
+    _otlp_api,
     _query_api,
 )
 from apiwatch.server._detection import Detector, load_ruleset
+from apiwatch.server._forwarding import Forwarding, ForwardMetrics
 from apiwatch.server._respond import Exports, ResponseService
 from apiwatch.server._schemas import drop_validation_errors, event_schemas
+from apiwatch.server._sources import LiveSources, with_silence_rules
 from apiwatch.server._state import ServerState
 from apiwatch.server.auth import Authenticator
 from apiwatch.server.committer import Committer
+from apiwatch.server.console import mount_console
 from apiwatch.server.metrics import Metrics, MetricsMiddleware
 from apiwatch.server.settings import ServerSettings
 from apiwatch.sources.geoip import GeoIP
@@ -79,7 +84,14 @@ def create_app(
         committer=committer,
         authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
         metrics=metrics,
+        sources=LiveSources(store, committer, settings, metrics),
         detector=detector,
+    )
+
+    forwarding = (
+        Forwarding(store, settings.forward, ForwardMetrics(metrics.registry))
+        if settings.forward
+        else None
     )
 
     @asynccontextmanager
@@ -89,14 +101,20 @@ def create_app(
         if responder:
             responder.start()
         committer.start()
+        if forwarding:
+            forwarding.start()
         try:
+            await state.sources.start()
             yield
         finally:
+            await state.sources.stop()
             await run_in_threadpool(committer.stop)
             if detector:
                 await run_in_threadpool(detector.stop)
             if responder:
                 await run_in_threadpool(responder.close)
+            if forwarding:
+                await run_in_threadpool(forwarding.stop)
 
     app = FastAPI(
         title="apiwatch collector",
@@ -109,10 +127,12 @@ def create_app(
     app.state.apiwatch = state
     _errors.install(app, settings.retry_after_seconds)
     app.include_router(_ingest_api.router)
+    app.include_router(_otlp_api.router)
     app.include_router(_query_api.router(settings.query_max_limit))
     app.include_router(_detect_api.router(settings.query_max_limit))
     app.include_router(_decisions_api.router())
     app.include_router(_ops_api.router)
+    mount_console(app)  # the web console, under / (see apiwatch.server.console)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _complete_openapi(app)
     return app
@@ -128,7 +148,9 @@ def _detector(
     if not settings.detect:
         return None
     # Incidents are saved as they change: closed ones need not stay in memory for ever.
-    engine = Engine(ruleset if ruleset is not None else load_ruleset(settings),
+    loaded = ruleset if ruleset is not None else load_ruleset(settings)
+    rules = with_silence_rules(loaded, settings.sources)
+    engine = Engine(rules,
                     lateness=settings.lateness, keep_closed_incidents=False,
                     max_lag=settings.detect_max_lag, synthetic=settings.synthetic,
                     geo=GeoIP(settings.geoip) if settings.geoip else None)  # fmt: skip

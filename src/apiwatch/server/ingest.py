@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from apiwatch.model import Event, EventDecodeError, decode_event, encode_event
+from apiwatch.model import Event, EventDecodeError, decode_event, encode_event, plural
 from apiwatch.model.ecs import duplicate_key, ecs_problem
 from apiwatch.model.event import ECS_VERSION
 from apiwatch.server._admission import Admission
@@ -123,7 +123,7 @@ def decode_body(
             continue
         seen += 1
         if max_lines is not None and seen > max_lines:
-            raise BatchTooLargeError(f"more than {max_lines} lines in one request")
+            raise BatchTooLargeError(f"more than {plural(max_lines, 'line')} in one request")
         outcome = _decode_line(line, max_line_bytes, checked_utf8=all_utf8)
         if isinstance(outcome, StoredLine):
             if admission is not None:

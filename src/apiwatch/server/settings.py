@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from apiwatch.detect.synthetic import SyntheticTraffic
+from apiwatch.forward import ForwardTarget
 from apiwatch.model import ConfigError
 from apiwatch.respond import ResponseConfig
+from apiwatch.sources.config import SourceConfig
 
 __all__ = ["ServerSettings"]
 
@@ -57,6 +59,13 @@ class ServerSettings:
     from ``respond_environ`` (the process environment when None). ``export_nginx``,
     ``export_nftables`` and ``export_ipset`` are files the active bans are written to for other
     enforcement points (rewritten atomically when bans change and as they expire).
+
+    Forwarding (``forward``, the parsed ``[[forward]]`` tables) delivers stored events, alerts
+    and incidents to other systems, each forwarder from a durable cursor of its own (see
+    `apiwatch.server._forwarding`).
+    Live sources (``sources``, the parsed ``[[sources]]`` tables: tailed files, journald,
+    syslog receivers) run from startup to shutdown; ``sources_state_dir`` is where each keeps
+    its position (file offsets, journal cursor) across restarts.
     """
 
     max_body_bytes: int = 10 * _MIB
@@ -89,6 +98,9 @@ class ServerSettings:
     export_nginx: str | None = None
     export_nftables: str | None = None
     export_ipset: str | None = None
+    forward: tuple[ForwardTarget, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    sources_state_dir: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.rules, str | bytes) or not all(isinstance(r, str) for r in self.rules):

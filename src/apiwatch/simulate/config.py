@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, plural_noun
 
 __all__ = ["ATTACK_TYPES", "DEFAULT_START", "TRAP_KINDS", "ScenarioConfig"]
 
@@ -168,7 +168,9 @@ class ScenarioConfig:
         kinds = {item.name: str(item.type) for item in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(kinds))
         if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+            raise ConfigError(
+                f"unknown config {plural_noun(len(unknown), 'field')}: {', '.join(unknown)}"
+            )
         values: dict[str, Any] = {}
         for name, value in data.items():
             if name == "start":

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from apiwatch.model import ApiwatchError
+from apiwatch.model import ApiwatchError, plural
 from apiwatch.simulate.formats import event_id
 from apiwatch.simulate.records import LOGIN_PATH, RESET_PATH, Request
 from apiwatch.simulate.scenario import Scenario
@@ -128,7 +128,7 @@ def replay(
                 failures += 1
                 if failures >= _GIVE_UP_AFTER:
                     raise ReplayError(
-                        f"{base_url} did not answer {failures} requests in a row ({exc})"
+                        f"{base_url} did not answer {plural(failures, 'request')} in a row ({exc})"
                     ) from None
             else:
                 failures = 0

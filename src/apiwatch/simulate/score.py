@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Final
 
+from apiwatch.model import plural, plural_noun
 from apiwatch.model.alert import Incident
 from apiwatch.simulate.truth import FORMATS, AttackTruth, GroundTruth
 
@@ -76,9 +77,11 @@ class Score:
         total = len(self.matches) + len(self.missed)
         verdict = "PERFECT" if self.perfect else "NOT PERFECT"
         lines = [
-            f"score ({self.format}): {verdict}: {len(self.matches)}/{total} attacks detected, "
+            f"score ({self.format}): {verdict}: {len(self.matches)}/{total} "
+            f"{plural_noun(total, 'attack')} detected, "
             f"{len(self.compromised) - len(self.missed_compromised)}/{len(self.compromised)} "
-            f"compromised accounts named, {len(self.false_positives)} false positive(s)"
+            f"{plural_noun(len(self.compromised), 'compromised account')} named, "
+            f"{plural(len(self.false_positives), 'false positive')}"
         ]
         for attack, incidents in self.matches.items():
             lines.append(f"  detected   {self._name(attack)}  by {', '.join(incidents)}")
@@ -174,7 +177,9 @@ def _false_positives(
     for incident in incidents:
         traps = [f"{ip} ({trap_of[ip]})" for ip in incident.attackers if ip in trap_of]
         if traps:
-            found[incident.id] = f"names benign trap IP(s) {', '.join(traps)}"
+            found[incident.id] = (
+                f"names {plural_noun(len(traps), 'benign trap IP')} {', '.join(traps)}"
+            )
         elif not attacker_ips.intersection(incident.attackers):
             if silence_expected and types[incident.id] == {"logging_stopped"}:
                 continue

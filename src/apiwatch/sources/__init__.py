@@ -8,6 +8,16 @@ Used by ``apiwatch scan FILE...`` and the ingestion of logs apiwatch did not wri
 - `apiwatch.sources.files`: gzip/stdin-aware reading, format detection, progress (`LogFile`,
   `read_events`).
 
+Live sources (the collector's ``[[sources]]`` and ``apiwatch scan --follow``; docs/sources.md):
+
+- `apiwatch.sources.live`: what they share: line decoding as ``scan`` does it (`LineDecoder`),
+  stable event ids, per-source counters, `Delivery` (events and the checkpoint after storing);
+- `apiwatch.sources.tail`: following files through rotation and truncation (`FileTailer`);
+- `apiwatch.sources.journald`: ``journalctl -o json --follow`` with a cursor (`JournalReader`);
+- `apiwatch.sources.syslog`: RFC 5424/3164 over UDP, TCP and TLS (`SyslogReceiver`);
+- `apiwatch.sources.otlp`: OpenTelemetry log records as events (`otlp_events`);
+- `apiwatch.sources.config`: the ``[[sources]]`` tables (`SourceConfig`, `parse_sources`).
+
 Imports only `apiwatch.model`, the standard library and msgspec.
 """
 

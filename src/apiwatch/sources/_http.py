@@ -92,8 +92,9 @@ def request_event(  # noqa: PLR0917 - the fields of one request, all optional bu
     """One request as an `Event`; ``addr`` from `address`-able text, strings already `safe`
     except ``agent`` and ``user`` ("-" or empty for none). ``challenged``: the answer carried an
     HTTP authentication challenge (``WWW-Authenticate``), so a 401 is a refused login wherever
-    it is. ``version`` ("1.1"), ``referrer`` (already `safe`) and ``size`` (body bytes) are
-    optional."""
+    it is. ``version`` ("1.1"), ``referrer`` (already `safe`) and ``size`` (the response's body
+    bytes, which also lets a route's failure convention, `LoginPatterns.failures`, tell a failed
+    login answered 2xx) are optional."""
     ip, other = _addresses.get(addr) or address(addr)
     kind = _LOGIN_FAIL if challenged and status == 401 else _REQUEST
     if (
@@ -102,7 +103,7 @@ def request_event(  # noqa: PLR0917 - the fields of one request, all optional bu
         and method in logins.methods
         and logins.path.search(path)
     ):
-        if status in {401, 403}:
+        if logins.failed(path, status, size):
             kind = _LOGIN_FAIL
         elif 200 <= status < 400:
             kind = _LOGIN_SUCCESS

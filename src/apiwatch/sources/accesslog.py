@@ -33,8 +33,9 @@ Choices:
   ``event.category``/``type``/``severity`` come from the action's `Action.spec`; ``event.outcome``
   is success below status 400, failure from 400 on.
 - The HTTP version gives ``http.version``, ``$http_referer`` ``http.request.referrer`` ("-" for
-  none) and ``$body_bytes_sent`` ``http.response.body.bytes`` (0 and "-" for none); trailing
-  fields are not kept.
+  none) and ``$body_bytes_sent`` ``http.response.body.bytes`` (0 and "-" for none; also what a
+  login route's failure convention, `LoginPatterns.failures`, reads: a failed login that answers
+  200 with an error body of a known size); trailing fields are not kept.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from apiwatch.model import Event, EventDecodeError
+from apiwatch.model import Event, EventDecodeError, plural
 from apiwatch.sources.accesslog import parse_access_line
 from apiwatch.sources.ecsfile import parse_ecs_line
 from apiwatch.sources.errorlogs import ERROR_PARSERS
@@ -275,12 +275,20 @@ def _is_json_object(line: str) -> bool:
         return False
 
 
+def _first_lines(count: int) -> str:
+    """``the only non-blank line is none`` / ``none of the first 20 non-blank lines is any``."""
+    if count == 1:
+        return "the only non-blank line is none"
+    return f"none of the first {plural(count, 'non-blank line')} is any"
+
+
 def _unknown(lines: list[str], candidates: tuple[str, ...]) -> str:
     first = lines[0].rstrip("\r\n")
     shown = repr(first[:120]) + (" ..." if len(first) > 120 else "")
     tried = "; ".join(f"{name} ({TITLES[name]})" for name in candidates)
     wrapped = ", ".join(w.name for w in WRAPPERS)
+    which = "it" if len(lines) == 1 else "the first"
     return (
-        f"cannot tell the log format: none of the first {len(lines)} non-blank line(s) is "
-        f"any of: {tried} — also looked inside {wrapped} wrappers; the first is {shown}"
+        f"cannot tell the log format: {_first_lines(len(lines))} of: {tried} — also looked "
+        f"inside {wrapped} wrappers; {which} is {shown}"
     )

@@ -36,9 +36,14 @@ from apiwatch.store.crypto import Keyring
 __all__ = [
     "ALERT",
     "INCIDENT",
+    "SAVED_COLUMNS",
+    "SAVED_INDEXES",
     "decode_page",
+    "mark_saved",
     "re_encrypt_sql",
     "save",
+    "saved_cursor",
+    "saved_sql",
     "schema",
     "select_sql",
 ]
@@ -75,6 +80,16 @@ def schema(blob: str, big: str) -> list[str]:
             PRIMARY KEY (kind, id, ip))""",
         "CREATE INDEX IF NOT EXISTS detection_attackers_ip ON detection_attackers (kind, ip)",
     ]
+
+
+#: The write order of alerts and incidents (what forwarders follow: a record saved later, even
+#: with an older ``last_seen``, comes later). Added to stores made before it, so nullable: rows
+#: saved before it was added have none and come first, by id.
+SAVED_COLUMNS: Final = (("alerts", "saved", "BIGINT"), ("incidents", "saved", "BIGINT"))
+SAVED_INDEXES: Final = (
+    "CREATE INDEX IF NOT EXISTS alerts_saved ON alerts (saved, id)",
+    "CREATE INDEX IF NOT EXISTS incidents_saved ON incidents (saved, id)",
+)
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -186,7 +201,47 @@ def re_encrypt_sql(kind: str, mark: str) -> tuple[str, str]:
     )
 
 
+def mark_saved(cursor: Any, mark: str, kind: str, ids: Sequence[str], first: int) -> None:
+    """Number the records just saved, ``first`` onwards, in the order given."""
+    cursor.executemany(
+        f"UPDATE {_TABLES[kind]} SET saved = {mark} WHERE id = {mark}",
+        [(first + index, clear_text(record_id)) for index, record_id in enumerate(ids)],
+    )
+
+
 # -- reading -------------------------------------------------------------------------------------
+
+
+def saved_sql(kind: str, cursor: str | None, limit: int, mark: str) -> tuple[str, list[object]]:
+    """The query for up to ``limit`` records of ``kind`` saved after ``cursor`` (a
+    `saved_cursor`), in write order: rows (id, last_seen, key_id, payload, saved)."""
+    order = "COALESCE(saved, 0)"
+    where, params = "", []
+    if cursor:
+        saved, after_id = _decode_saved(cursor)
+        where = f"WHERE {order} > {mark} OR ({order} = {mark} AND id > {mark})"
+        params = [saved, saved, after_id]
+    sql = (
+        f"SELECT id, last_seen, key_id, payload, saved FROM {_TABLES[kind]} {where} "
+        f"ORDER BY {order}, id LIMIT {max(0, int(limit))}"
+    )
+    return sql, params
+
+
+def saved_cursor(row: Sequence[Any]) -> str:
+    """The `saved_sql` cursor after a row it returned."""
+    return f"{int(row[4] or 0)}:{row[0]}"
+
+
+def _decode_saved(cursor: str) -> tuple[int, str]:
+    saved, _, record_id = cursor.partition(":")
+    try:
+        value = int(saved)
+    except ValueError:
+        raise ConfigError("cursor: not a forwarding cursor") from None
+    if not record_id or not 0 <= value < 2**63:
+        raise ConfigError("cursor: not a forwarding cursor")
+    return value, record_id
 
 
 def select_sql(

@@ -1,6 +1,7 @@
 """The ledger: one signed hash chain over every write to the tables that are not events.
 
-Covered (`COVERED`): the read audit, the API keys, alerts, incidents, decisions and the allowlist.
+Covered (`COVERED`): the read audit, the API keys, alerts, incidents, decisions, the allowlist,
+the console's users and the incident states operators set.
 Events are append-only and have their own chain (`apiwatch.store.chain`); these tables are
 updated in place (a key is revoked, an alert grows, a decision is deleted, rotation re-encrypts),
 so a chain over their rows cannot work. Instead, every transaction that writes one of them reads
@@ -49,6 +50,8 @@ COVERED: Final[dict[str, tuple[str, str | None]]] = {
     "incident": ("incidents", "id"),
     "decision": ("decisions", "id"),
     "allow": ("allowlist", "id"),
+    "console_user": ("console_users", "name"),
+    "incident_state": ("incident_states", "id"),
 }
 _NAMES: Final = {
     "read": "read audit record",
@@ -57,6 +60,8 @@ _NAMES: Final = {
     "incident": "incident",
     "decision": "decision",
     "allow": "allowlist entry",
+    "console_user": "console user",
+    "incident_state": "incident state",
 }
 _CHUNK = 500
 _frame = msgspec.msgpack.Encoder().encode

@@ -21,8 +21,9 @@ import msgspec
 
 from apiwatch.model import ApiwatchError, ConfigError
 from apiwatch.model.alert import Alert, Incident
-from apiwatch.store import _decisions, _detections, _keys, _ledger
+from apiwatch.store import _console, _decisions, _detections, _keys, _ledger
 from apiwatch.store._anchor import AnchorWriter, SignedHead
+from apiwatch.store._forwarding import ForwardReads
 from apiwatch.store._rows import (
     Row,
     RowBuilder,
@@ -57,8 +58,17 @@ _DEDUP_CHUNK = 500
 # What `SqlStore.full_reason` writes (and removes) to see whether a full store has room again:
 # a batch's worth, so that "room again" means room for events, not for one small row.
 _WRITE_PROBE_BYTES = 64 * 1024
+# ... or as much as the append that failed needs: its payloads take about four times their size
+# once encrypted, indexed and written as whole pages (a WAL frame per page changed), and a probe
+# smaller than that could fit in the room the failed append left and report room too early.
+_FOOTPRINT = 4
+_MAX_PROBE_BYTES = 32 * 1024 * 1024
 # Columns added after a table was first shipped: (table, column, type), all nullable.
-_ADDED_COLUMNS = (("api_keys", "services", "TEXT"), ("api_keys", "networks", "TEXT"))
+_ADDED_COLUMNS = (
+    ("api_keys", "services", "TEXT"),
+    ("api_keys", "networks", "TEXT"),
+    *_detections.SAVED_COLUMNS,
+)
 _KEY_COLUMNS = (
     "id, name, scopes, secret_hash, created_at, revoked_at, last_used_at, services, networks"
 )
@@ -78,7 +88,7 @@ def _now_us() -> int:
     return micros(datetime.now(UTC))
 
 
-class SqlStore(_decisions.DecisionTables, Verifying, ABC):
+class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, ForwardReads, Verifying, ABC):
     """Shared implementation; subclasses provide connections and dialect details."""
 
     mark = "?"
@@ -89,6 +99,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
         self.keyring = keyring
         self._write_lock = threading.Lock()
         self._full: str | None = None  # why the last write failed for lack of space
+        self._failed_bytes = 0  # the payload bytes of the append that failed for lack of space
         #: The collector's ``anchor_file`` (see `apiwatch.store._anchor`), when set.
         self.anchor_writer: AnchorWriter | None = None
         # Heads signed by the open transaction: offered to the anchor writer once committed.
@@ -152,6 +163,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
             "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
             *_detections.schema(blob, big),
             *_ledger.schema(blob, big),
+            *_console.schema(blob, big),
         ]
 
     @contextmanager
@@ -178,12 +190,14 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
                 self.anchor_writer.offer(self._signed_events, self._signed_ledger)
 
     def full_reason(self) -> str | None:
-        """None while writes succeed. Once one failed for lack of space, a batch-sized write is
-        tried (and undone) on each call, and the one-line reason returned while it still fails;
-        any write that succeeds, this one or another, ends it."""
+        """None while writes succeed. Once one failed for lack of space, a write the size of the
+        append that failed (at least a batch's worth) is tried (and undone) on each call, and
+        the one-line reason returned while it still fails; any write that succeeds, this one or
+        another, ends it."""
         if self._full is None:
             return None
-        probe = os.urandom(_WRITE_PROBE_BYTES // 2).hex()  # random: no compression shrinks it
+        size = min(max(_WRITE_PROBE_BYTES, _FOOTPRINT * self._failed_bytes), _MAX_PROBE_BYTES)
+        probe = os.urandom(size // 2).hex()  # random: no compression shrinks it
         try:
             with self._transaction() as cursor:
                 m = self.mark
@@ -257,6 +271,8 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
             present = {str(d[0]).lower() for d in cursor.description}
             if column not in present:
                 cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        for statement in _detections.SAVED_INDEXES:  # on added columns: after them
+            cursor.execute(statement)
 
     def _own_key(self, cursor: Any) -> None:
         """Record the signing public key on first open; refuse a key file that is not the one
@@ -278,8 +294,12 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
     # -- appending -------------------------------------------------------------------------------
 
     def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
-        with self._transaction(exclusive=True) as cursor:
-            return self._append_locked(cursor, batches)
+        try:
+            with self._transaction(exclusive=True) as cursor:
+                return self._append_locked(cursor, batches)
+        except StoreFullError:
+            self._failed_bytes = sum(len(line.payload) for b in batches for line in b.lines)
+            raise
 
     def _append_locked(self, cursor: Any, batches: Sequence[Batch]) -> list[AppendResult]:
         now = _now_us()
@@ -308,6 +328,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, accepted, now)
+            self._roll_up(cursor, (line.event for line, _ in accepted))
         return results
 
     def seal(self, lines: Sequence[StoredLine], key_name: str) -> list[StoredLine]:
@@ -410,6 +431,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
             return
         with self._transaction(exclusive=True) as cursor:
             _detections.save(cursor, self.mark, self.keyring, alerts, incidents)
+            self._mark_saved(cursor, alerts, incidents)
             self._ledger_rows(cursor, "alert", (clear_text(a.id) or "" for a in alerts))
             self._ledger_rows(cursor, "incident", (clear_text(i.id) or "" for i in incidents))
 
@@ -596,6 +618,7 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
     def expire(self, before: datetime) -> int:
         limit = micros(before)
         with self._transaction(exclusive=True) as cursor:
+            self._trim_rollups(cursor, limit)
             through = self._expirable_through(cursor, limit)
             if through is None:
                 return 0

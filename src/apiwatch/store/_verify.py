@@ -26,7 +26,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from apiwatch.model import ApiwatchError
+from apiwatch.model import ApiwatchError, plural
 from apiwatch.store import _ledger
 from apiwatch.store._anchor import Anchor, SignedHead
 from apiwatch.store._rows import COLUMNS, digest_of
@@ -119,8 +119,9 @@ class Verifying:
             at, _, adopted = str(started[0][0]).partition(":")
             if adopted.isdigit() and int(adopted) and at.isdigit():
                 when = datetime.fromtimestamp(int(at) / 1e6, UTC).date().isoformat()
-                notes.append(f"{adopted} rows written before the ledger began ({when}) were "
-                             "taken as found then")  # fmt: skip
+                rows, were = plural(int(adopted), "row"), "was" if int(adopted) == 1 else "were"
+                notes.append(f"{rows} written before the ledger began ({when}) {were} taken "
+                             "as found then")  # fmt: skip
         return notes
 
     # -- events ----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -40,16 +40,22 @@ from apiwatch.model.alert import SEVERITIES, Alert, Incident
 from apiwatch.store._anchor import Anchor
 
 __all__ = [
+    "INCIDENT_STATES",
+    "ROLES",
     "SCOPES",
     "ApiKey",
     "AppendResult",
     "Batch",
+    "ConsoleSession",
+    "ConsoleUser",
     "DecisionChanges",
     "DecisionFilter",
     "DecisionPage",
     "DetectionFilter",
     "DetectionPage",
     "EventFilter",
+    "IncidentState",
+    "MinuteCounts",
     "Page",
     "ReadRecord",
     "Sealed",
@@ -313,6 +319,55 @@ class VerifyReport:
         return self.ok and (self.checkpoints > 0 or self.anchors > 0)
 
 
+#: Console roles, least first: a viewer reads, an analyst acts on incidents and decisions, an
+#: admin also manages the allowlist and reads the audit log.
+ROLES: Final = ("viewer", "analyst", "admin")
+#: What an operator may say of an incident (``open`` is the absence of a state).
+INCIDENT_STATES: Final = ("open", "acknowledged", "resolved", "false_positive")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleUser:
+    """A console user as stored (the password only as its hash)."""
+
+    name: str
+    role: str
+    password_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """A signed-in session: whose, its CSRF token, when it ends."""
+
+    user: str
+    role: str
+    csrf: str
+    expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentState:
+    """What an operator said of an incident, who, and when."""
+
+    incident: str
+    status: str
+    by: str
+    at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCounts:
+    """One minute of traffic (start of the minute, UTC)."""
+
+    minute: datetime
+    requests: int
+    login_failures: int
+    client_errors: int
+    server_errors: int
+
+
 class Store(Protocol):
     """A durable, encrypted, tamper-evident event store (see the module docstring)."""
 
@@ -361,7 +416,7 @@ class Store(Protocol):
 
     def full_reason(self) -> str | None:
         """None while writes succeed; after a write failed for lack of space, why, for as long
-        as a batch-sized write (tried on each call, then undone) still fails."""
+        as a write the size of the failed append (tried on each call, then undone) still fails."""
         ...
 
     def reads(self, limit: int = 100) -> list[ReadRecord]: ...
@@ -496,6 +551,80 @@ class Store(Protocol):
     def is_allowed(self, scope: str, value: str) -> bool:
         """Whether `allow_match` finds an entry."""
         ...
+
+    # -- forwarding (see `apiwatch.store._forwarding`) -------------------------------------------
+
+    def events_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` stored events numbered above ``seq``, in order: ``(seq, line)``."""
+        ...
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest stored event (0 when there is none)."""
+        ...
+
+    def detections_after(
+        self, kind: str, cursor: str | None, limit: int
+    ) -> tuple[list[Alert] | list[Incident], str | None]:
+        """Up to ``limit`` alerts (``kind`` ``alert``) or incidents (``incident``) saved after
+        ``cursor``, in the order they were saved (an updated record comes again), and the
+        cursor after the last."""
+        ...
+
+    def forward_cursor(self, name: str) -> str | None:
+        """The cursor a forwarder saved under ``name``, or None."""
+        ...
+
+    def save_forward_cursor(self, name: str, cursor: str) -> None:
+        """Durably remember a forwarder's ``cursor`` under ``name``."""
+        ...
+
+    # -- the console (see `apiwatch.store._console`) --------------------------------------------
+
+    def minute_counts(self, since: datetime, until: datetime) -> list[MinuteCounts]:
+        """Per-minute rollups in [since, until), by event time, oldest first."""
+        ...
+
+    def latest_minute(self) -> datetime | None:
+        """The newest minute holding events (event time), or None."""
+        ...
+
+    def top_addresses(self, since: datetime, limit: int) -> list[tuple[str, int, int]]:
+        """``(address, requests, failures)`` since ``since``, most failures first."""
+        ...
+
+    def address_requests(
+        self, addresses: Sequence[str], since: datetime, until: datetime
+    ) -> dict[str, int]:
+        """Requests of each address from the minute of ``since`` through that of ``until``."""
+        ...
+
+    def addresses_per_minute(
+        self, addresses: Sequence[str], since: datetime, until: datetime
+    ) -> dict[datetime, tuple[int, int]]:
+        """Requests and failures of ``addresses`` together, per minute."""
+        ...
+
+    def add_console_user(self, user: ConsoleUser) -> None: ...
+
+    def console_user(self, name: str) -> ConsoleUser | None: ...
+
+    def console_users(self) -> list[ConsoleUser]: ...
+
+    def set_console_password(self, name: str, password_hash: str) -> bool: ...
+
+    def delete_console_user(self, name: str) -> bool: ...
+
+    def add_console_session(
+        self, token_hash: bytes, name: str, csrf: str, expires: datetime, now: datetime
+    ) -> None: ...
+
+    def console_session(self, token_hash: bytes, now: datetime) -> ConsoleSession | None: ...
+
+    def delete_console_session(self, token_hash: bytes) -> None: ...
+
+    def set_incident_state(self, state: IncidentState) -> None: ...
+
+    def incident_states(self) -> dict[str, IncidentState]: ...
 
     def count(self) -> int: ...
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Final
 
+from apiwatch.model import plural
 from apiwatch.respond.notifiers._http import tls_context
 from apiwatch.respond.notify import MAX_LISTED, Message, NotifyError, describe_decision
 
@@ -100,8 +101,8 @@ def cef(message: Message) -> str:
         ("cnt", str(message.requests)),
         (
             "msg",
-            f"{message.kind}: {message.attackers_count} attacker(s), "
-            f"{message.accounts_targeted_count} account(s) targeted, "
+            f"{message.kind}: {plural(message.attackers_count, 'attacker')}, "
+            f"{plural(message.accounts_targeted_count, 'account')} targeted, "
             f"{len(message.accounts_compromised)} compromised",
         ),
     ]

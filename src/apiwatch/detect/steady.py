@@ -1,0 +1,93 @@
+"""Steady, low-and-slow stuffing that never forms a surge: a baseline rule whose measure is the
+*composition* of failures, not their rate (``measure: suspect_sources``).
+
+A run that tries one password per address, a few hundred addresses an hour, for days, raises its
+own baseline: no rate ever looks anomalous. What gives it away is who fails. Every source of a
+measured hit (a failed login) is judged ``settle`` after its last one; a **one-shot suspect** is
+a source whose whole traffic was one to three failed logins for accounts it never got into (or
+that tried unknown usernames), with no success and no other request, and no crowd behind it
+(`LoginMemory.one_shot`). Ordinary users who mistype get in, or go on to reset their password;
+a monitor's canary keeps failing the same account and checks health too.
+
+While the rule is firing, the sources of its ``of`` hits (successful logins) are judged too: a
+login that checked a stolen password and left (`LoginMemory.judge`'s hit and run) is named.
+
+The measure is the number of one-shot suspects in the last ``timespan``. The rule fires when it
+is at least ``minimum`` and ``factor`` times its baseline (``factor: 0`` compares with nothing:
+a composition this lopsided is an attack whatever the past held). The suspects of the window are
+its participants, and later ones join while the measure stays at half the minimum or more.
+"""
+
+from __future__ import annotations
+
+from apiwatch.detect.behaviour import LoginMemory
+from apiwatch.detect.extensions import BaselineState
+from apiwatch.detect.findings import Finding, Hit
+from apiwatch.detect.rules import BaselineRule
+
+__all__ = ["SUSPECT_SOURCES", "SteadyState"]
+
+SUSPECT_SOURCES = "suspect_sources"
+
+
+class SteadyState(BaselineState):
+    """A ``suspect_sources`` baseline rule (see the module docstring)."""
+
+    def __init__(self, rule: BaselineRule, memory: LoginMemory | None = None) -> None:
+        super().__init__(rule, memory)
+        self.suspects: dict[str, tuple[float, str | None]] = {}  # oldest first
+
+    def measure(self) -> float:
+        return float(len(self.suspects))
+
+    def _expire(self, t: float) -> None:
+        horizon = t - self.rule.timespan
+        suspects = self.suspects
+        while suspects:
+            oldest = next(iter(suspects))
+            if suspects[oldest][0] >= horizon:
+                break
+            del suspects[oldest]
+
+    def back_to_normal(self, current: float) -> bool:
+        return current < self.rule.minimum / 2
+
+    def hit(self, hit: Hit, ref: str) -> Finding | None:
+        if ref in self.rule.refs or self.finding is not None:
+            self._candidate(hit.ip, hit.ua, hit.t, self.finding)
+        return None
+
+    def _judge(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> Finding | None:
+        if not self.memory.one_shot(ip).attacker:
+            # A login (``of``) while the run goes on: named if a stolen password was checked.
+            history = self.memory.sources.get(ip)
+            hit_and_run = history is not None and not history.fails
+            if self.finding is not None and hit_and_run and self.memory.judge(ip).attacker:
+                self.name(self.finding, ip, ua)
+                return self.finding
+            return None
+        self.suspects.pop(ip, None)
+        self.suspects[ip] = (t, ua)
+        self._expire(t)
+        finding = self.finding
+        if finding is not None:
+            finding.count += 1
+            finding.last = max(finding.last, t)
+            self.name(finding, ip, ua)
+            return finding
+        if self.started is None or t - self.started < self.rule.warmup:
+            return None
+        current = self.measure()
+        level = self.baseline(t)
+        if current < self.rule.minimum or current < self.rule.factor * level:
+            return None
+        self.level = level
+        first = next(iter(self.suspects.values()))[0]
+        finding = self.finding = Finding(self.rule.meta, {}, t, first)
+        finding.count = len(self.suspects)
+        for suspect, (_, agent) in self.suspects.items():
+            self.name(finding, suspect, agent)
+        return finding
+
+    def state_size(self) -> int:
+        return super().state_size() + len(self.suspects)

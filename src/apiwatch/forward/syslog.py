@@ -1,0 +1,192 @@
+"""Syslog: each record as one RFC 5424 message over TCP or TLS (RFC 6587 octet counting),
+its MSG the ECS document as JSON (``format = "json"``, the default) or ArcSight CEF
+(``format = "cef"``).
+
+Plain syslog over TCP has no acknowledgement, so a batch is delivered on a connection of its
+own, which is then half-closed: the batch counts as delivered only when the receiver, having
+read to the end, closes its side too. A receiver that dies mid-batch leaves the batch to be
+sent again (at least once; the record id is in the message: ``event.id`` in JSON,
+``externalId`` in CEF, and the RFC 5424 MSGID is the kind).
+
+CEF escaping: in the header, ``\\`` and ``|`` are escaped and line breaks become spaces; in
+extension values ``\\`` and ``=`` are escaped and line breaks are written ``\\n``/``\\r``. JSON
+escapes every control character, so a CR/LF in a field never starts a new syslog line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import ssl
+from collections.abc import Sequence
+from datetime import UTC
+from typing import Any, Final
+
+import msgspec
+
+from apiwatch.forward._base import ForwardError
+from apiwatch.forward._records import Record
+from apiwatch.forward.config import ForwardTarget
+
+__all__ = ["SyslogSink", "cef_line", "syslog_message"]
+
+_encode = msgspec.json.Encoder().encode
+_FACILITIES: Final = {
+    "user": 1,
+    "daemon": 3,
+    "auth": 4,
+    "authpriv": 10,
+    "security": 13,
+    **{f"local{n}": 16 + n for n in range(8)},
+}
+# Sigma level -> (syslog severity, CEF severity 0..10).
+_LEVELS: Final = {
+    "critical": (2, 10),
+    "high": (3, 8),
+    "medium": (4, 5),
+    "low": (5, 3),
+    "informational": (6, 1),
+}
+_PRINTABLE: Final = re.compile(r"[^\x21-\x7e]")
+_EOF_WAIT: Final = 10.0
+
+
+def _header(value: object) -> str:
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    return text.replace("\r", " ").replace("\n", " ")
+
+
+def _extension(value: object) -> str:
+    text = str(value).replace("\\", "\\\\").replace("=", "\\=")
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def _get(document: dict[str, Any], dotted: str) -> Any:
+    value: Any = document
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+_EVENT_FIELDS: Final = (
+    ("src", "source.ip"),
+    ("suser", "user.name"),
+    ("requestMethod", "http.request.method"),
+    ("request", "url.path"),
+    ("requestClientApplication", "user_agent.original"),
+    ("outcome", "event.outcome"),
+    ("cn1", "http.response.status_code"),
+    ("dhost", "host.name"),
+    ("dvchost", "service.name"),
+)
+
+
+def cef_line(record: Record) -> str:
+    """The CEF record for ``record``."""
+    doc = record.document
+    _, severity = _LEVELS.get(record.severity, (6, 1))
+    fields = [("rt", str(int(record.timestamp.timestamp() * 1000))), ("externalId", record.id)]
+    if record.kind == "events":
+        signature = _get(doc, "event.action") or "http_request"
+        name = signature
+        fields += [
+            (key, str(v)) for key, path in _EVENT_FIELDS if (v := _get(doc, path)) is not None
+        ]
+        if _get(doc, "http.response.status_code") is not None:
+            fields.append(("cn1Label", "httpStatus"))
+    else:
+        body = doc["apiwatch"][record.kind[:-1]]
+        signature, name = _get(doc, "rule.name") or record.kind, doc.get("message", "")
+        attackers = body.get("attackers") or []
+        fields += [
+            ("cat", record.kind[:-1]),
+            ("cs1Label", "attackers"),
+            ("cs1", ",".join(attackers)[:4000]),
+        ]
+        if attackers:
+            fields.append(("src", attackers[0]))
+    header = "|".join(
+        _header(part) for part in ("apiwatch", "apiwatch", "1", signature, name, severity)
+    )
+    extension = " ".join(f"{key}={_extension(value)}" for key, value in fields)
+    return f"CEF:0|{header}|{extension}"
+
+
+def syslog_message(record: Record, *, facility: int, hostname: str, fmt: str) -> bytes:
+    """The RFC 5424 message for ``record`` (unframed, UTF-8)."""
+    level, _ = _LEVELS.get(record.severity, (6, 1))
+    stamp = record.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    host = _PRINTABLE.sub("-", hostname)[:255] or "-"
+    head = f"<{facility * 8 + level}>1 {stamp} {host} apiwatch {os.getpid()} {record.kind[:-1]} - "
+    body = record.raw if fmt == "json" else cef_line(record).encode()
+    return head.encode() + body
+
+
+class SyslogSink:
+    """Delivers records to ``host``:``port`` (514 by default) by ``tcp`` or ``tls``."""
+
+    def __init__(self, target: ForwardTarget) -> None:
+        self.name = target.name
+        self.host = str(target.option("host"))
+        self.port = int(target.option("port", 514))
+        self.protocol = target.option("protocol", "tcp")
+        self.format = target.option("format", "json")
+        self.timeout = float(target.option("timeout", 30.0))
+        facility = target.option("facility", "local0")
+        if self.protocol not in ("tcp", "tls") or self.format not in ("json", "cef"):
+            raise ForwardError(f"{self.name}: protocol is tcp or tls, format json or cef")
+        if facility not in _FACILITIES:
+            raise ForwardError(f"{self.name}: facility is one of {', '.join(_FACILITIES)}")
+        self.facility = _FACILITIES[facility]
+        self.hostname = target.option("hostname") or socket.gethostname()
+        self.ca_file = target.option("ca_file")
+
+    def _framed(self, record: Record) -> bytes:
+        message = syslog_message(
+            record, facility=self.facility, hostname=self.hostname, fmt=self.format
+        )
+        return b"%d %s" % (len(message), message)
+
+    def send(self, records: Sequence[Record]) -> int:
+        data = b"".join(self._framed(record) for record in records)
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout) as raw:
+                if self.protocol == "tls":
+                    context = ssl.create_default_context(cafile=self.ca_file or None)
+                    with context.wrap_socket(raw, server_hostname=self.host) as sock:
+                        sock.sendall(data)
+                        _finish_tls(sock)
+                else:
+                    raw.sendall(data)
+                    _finish(raw)
+        except (OSError, ssl.SSLError) as exc:
+            raise ForwardError(f"{self.name}: {type(exc).__name__}: {exc}") from None
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def _finish(sock: socket.socket) -> None:
+    """Half-close and wait until the receiver closes too: it has read every byte."""
+    sock.shutdown(socket.SHUT_WR)
+    sock.settimeout(_EOF_WAIT)
+    while sock.recv(4096):
+        pass
+
+
+def _finish_tls(sock: ssl.SSLSocket) -> None:
+    """Send TLS close_notify and wait for the receiver's: it sees ours only after every record
+    before it. A receiver that answers by closing the connection has read them all too."""
+    sock.settimeout(_EOF_WAIT)
+    try:
+        plain = sock.unwrap()
+    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError):
+        return
+    plain.shutdown(socket.SHUT_WR)
+    while plain.recv(4096):
+        pass
+    plain.close()
