@@ -162,7 +162,8 @@ class LoginMemory:
         if login is None:
             if values.get("url.path") not in self.login_paths:
                 history.other += 1
-            if account is not None:
+            # A password-reset or sign-up request names the account asked about, not one in use.
+            if account is not None and values.get("apiwatch.flow") is None:
                 self._active(history, ip, account, values.get("http.response.status_code"), t)
             token = values.get("labels.token_id") or values.get("labels.session_id")
             if token is not None:
