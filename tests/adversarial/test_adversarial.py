@@ -182,23 +182,25 @@ def test_score_counts_by_overlap(ecs: Corpus) -> None:
     assert result.wrong_objects == [f"/api/v1/users/{own}/orders"]
 
 
-# Measured on 2026-12-04 with the engine at a85e91d (seeds 1 and 2, scale 0.15, both formats).
+# Measured on 2026-12-04 (seeds 1 and 2, scale 0.15, both formats) after issue 9's attribution
+# by behaviour and new attack classes; at a85e91d they were ECS 13 classes, recall 0.1726, 6
+# benign, 306 wrongly compromised, compromised recall 0.3864; nginx 10, 0.1451, 4 benign.
 # These are floors and ceilings, not goals: an engine change may only move them towards GOALS.
 # When the engine improves, tighten them to the new figures; a change to the generator changes
 # the logs, so measure again and record the figures with the commit that changed it.
 RATCHET = {
     "ecs": {
-        "classes_detected": 13,  # of 22 (11 classes x 2 seeds)
-        "login_ip_recall": 0.1726,
-        "benign_flagged": 6,
-        "wrongly_compromised": 306,
-        "compromised_recall": 0.3864,
+        "classes_detected": 20,  # of 22 (11 classes x 2 seeds)
+        "login_ip_recall": 0.99,
+        "benign_flagged": 0,
+        "wrongly_compromised": 0,
+        "compromised_recall": 0.75,
         "wrong_objects": 0,
     },
     "nginx": {
-        "classes_detected": 10,  # of 20 (stuffing_200 leaves no trace in access logs)
-        "login_ip_recall": 0.1451,
-        "benign_flagged": 4,
+        "classes_detected": 13,  # of 20 (stuffing_200 leaves no trace in access logs)
+        "login_ip_recall": 0.96,
+        "benign_flagged": 0,
         "wrongly_compromised": 0,
         "wrong_objects": 0,
     },

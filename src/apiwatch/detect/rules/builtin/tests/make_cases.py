@@ -1376,50 +1376,6 @@ def atp_phone(r: Recorder) -> Expected:
     return []
 
 
-ATL = "account-takeover-lockout"
-
-
-def lock_out(
-    r: Recorder, t: float, ip: str, who: str, *, ua: str, email: bool = True, where: Any = None
-) -> None:
-    """A login from ``ip`` (``where``: its geo fields), then (with ``email``) the e-mail
-    changed, then the password."""
-    app_event(r, t, ip, "POST", LOGIN, 200, ua=ua, user=who, extra=where)
-    app_event(r, t + 6, ip, "GET", "/api/v1/me", 200, ua=ua, user=who)
-    if email:
-        app_event(r, t + 41, ip, "PATCH", "/api/v1/me/email", 200, ua=ua, user=who,
-                  action=Action.USER_UPDATED, reason="e-mail changed")  # fmt: skip
-    app_event(r, t + 77, ip, "POST", "/api/v1/me/password", 204, ua=ua, user=who,
-              action=Action.AUTHN_PASSWORD_CHANGE, reason="password changed")  # fmt: skip
-
-
-@case(ATL, "phished-account-never-seen-before")
-def atl_phished(r: Recorder) -> Expected:
-    customers(r, 0, 900)
-    victim, ip = account(48), "198.51.100.141"
-    lock_out(r, 120, ip, victim, ua=FIREFOX)
-    return {
-        "alerts": [alert(ATL, {"user.name": victim}, attackers=[ip], accounts=[victim])],
-        "incidents": [{"attackers": [ip], "accounts_compromised": [victim]}],
-    }
-
-
-@case(ATL, "owner-changes-the-password-after-logging-in")
-def atl_password_only(r: Recorder) -> Expected:
-    customers(r, 0, 900)
-    lock_out(r, 120, home_ip(49), account(49), ua=IPHONE, email=False)
-    return []
-
-
-@case(ATL, "owner-moves-mailbox-and-password-at-home")
-def atl_home(r: Recorder) -> Expected:
-    customers(r, 0, 900)
-    who = account(50)
-    regular(r, who, home_ip(50))
-    lock_out(r, 120, home_ip(50), who, ua=IPHONE, where=HOME_GEO)
-    return []
-
-
 SCRAPE, DEEP = "object-scraping", "deep-pagination"
 PROFILE = "/api/v1/users/{user_id}/profile"
 
