@@ -67,7 +67,7 @@ def make_app(variant: str, log_file: str | None) -> Starlette:
     return app
 
 
-def _find_sensor(app: Starlette) -> Any:
+def find_sensor(app: Starlette) -> Any:
     """The `Sensor` inside the built middleware stack, or None (bare app, or never called)."""
     layer: Any = app.middleware_stack
     while layer is not None:
@@ -78,7 +78,7 @@ def _find_sensor(app: Starlette) -> Any:
 
 
 def _write_stats(app: Starlette, path: str) -> None:
-    sensor = _find_sensor(app)
+    sensor = find_sensor(app)
     stats: dict[str, object] = sensor.stats.as_dict() if sensor is not None else {}
     stats["gc_collections"] = [generation["collections"] for generation in gc.get_stats()]
     Path(path).write_text(json.dumps(stats), encoding="utf-8")

@@ -57,7 +57,8 @@ class _EventIds:
         self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
     def __call__(self) -> str:
-        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+        # to_bytes().hex() costs half what formatting the int as hex does: one is made per event
+        return self.prefix + (next(self.counter) & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big").hex()
 
 
 new_event_id = _EventIds()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from apiwatch.sensor._decisions import Active
     from apiwatch.sensor._enforce import Block
     from apiwatch.sensor._outcome import LoginAttempt
-    from apiwatch.sensor._sensor import Sensor
+    from apiwatch.sensor._sensor import Identity, Sensor
 
 __all__ = ["RequestContext", "current_request", "enter_request", "restore_request"]
 
@@ -29,6 +29,7 @@ class RequestContext:
         "block",
         "decision",
         "event_id",
+        "identity",
         "login",
         "login_user",
         "method",
@@ -63,6 +64,9 @@ class RequestContext:
         self.path: str | None = None
         self.source_ip: str | None = None
         self.peer_address: str | None = None
+        # Who is asking, as resolved once for the connection or header values (the fields
+        # source_ip to session_id are copied from it).
+        self.identity: Identity | None = None
         self.user_agent: str | None = None
         self.request_id: str | None = None
         self.trace_id: str | None = None

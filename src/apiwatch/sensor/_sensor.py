@@ -47,7 +47,7 @@ from apiwatch.sensor._tools import attack_tool
 if TYPE_CHECKING:
     from apiwatch.sensor._enforce import Block, Enforcer, UserLookup
 
-__all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Sensor", "SensorStats"]
+__all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Identity", "Sensor", "SensorStats"]
 
 #: ``event.reason`` when the app raised after the response had started: the client got the sent
 #: status, but the request failed.
@@ -58,6 +58,8 @@ WANTED_HEADERS = frozenset(
     {"user-agent", "x-forwarded-for", "forwarded", "traceparent", "authorization", "cookie"}
 )
 _LOGIN_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# The common methods, already clean: a dict lookup instead of a scan of the string.
+_METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 _MAX_REQUEST_ID = 128
 _MAX_METHOD = 32
 # Values longer than this bypass the caches: a cache keyed by 60 KB hostile headers would hold
@@ -65,6 +67,57 @@ _MAX_METHOD = 32
 _MAX_CACHED = 512
 _report = logging.getLogger("apiwatch.sensor")
 _default_sensor: Sensor | None = None
+
+
+class Identity:
+    """Who a request comes from, as the sensor writes it: resolved once, shared by requests.
+
+    Immutable by convention; its `Source` and `UserAgent` parts are built once, on first use,
+    and shared by the events of every request with this identity (no one mutates an event).
+    """
+
+    __slots__ = (
+        "attack_tool",
+        "peer_address",
+        "session_id",
+        "source_ip",
+        "token_id",
+        "user_agent",
+        "_agent_part",
+        "_source_part",
+    )
+
+    def __init__(
+        self,
+        source_ip: str | None,
+        peer_address: str | None,
+        user_agent: str | None,
+        attack_tool: str | None,
+        token_id: str | None,
+        session_id: str | None,
+    ) -> None:
+        self.source_ip = source_ip
+        self.peer_address = peer_address
+        self.user_agent = user_agent
+        self.attack_tool = attack_tool
+        self.token_id = token_id
+        self.session_id = session_id
+        self._source_part: Source | None = None
+        self._agent_part: UserAgent | None = None
+
+    def source(self) -> Source:
+        part = self._source_part
+        if part is None:
+            part = self._source_part = Source(ip=self.source_ip, address=self.peer_address)
+        return part
+
+    def agent(self) -> UserAgent | None:
+        if self.user_agent is None:
+            return None
+        part = self._agent_part
+        if part is None:
+            part = self._agent_part = UserAgent(original=self.user_agent)
+        return part
 
 
 class SensorStats:
@@ -184,31 +237,60 @@ class Sensor:
         request_id: str | None,
     ) -> RequestContext:
         """A context for a request that is starting, with who/where/correlation resolved."""
-        ctx = RequestContext(self)
-        ctx.started = datetime.now(UTC)
-        ctx.event_id = new_event_id()
-        ctx.method = clean(method, _MAX_METHOD)
-        ctx.path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
-        ctx.source_ip = self._resolve_ip(peer, headers)
-        if ctx.source_ip is None and peer:
-            ctx.peer_address = clean(peer, 256)
-        ctx.request_id = clean(request_id, _MAX_REQUEST_ID) if request_id else ctx.event_id
-        ctx.trace_id = _trace_id(headers.get("traceparent"))
-        user_agent = headers.get("user-agent")
-        if user_agent:
-            ctx.user_agent, ctx.attack_tool = (
-                self._ua(user_agent)
-                if len(user_agent) <= _MAX_CACHED
-                else self._user_agent_info(user_agent)
+        return self.start(
+            method, path, self.identify(peer, headers), request_id, headers.get("traceparent")
+        )
+
+    def identify(self, peer: str | None, headers: Mapping[str, str]) -> Identity:
+        """Who is asking: what the peer address and the identifying headers say.
+
+        The same peer and headers always give the same `Identity` (the fingerprint key is fixed
+        for the sensor's life), so adapters may cache it per connection or per header values.
+        """
+        source_ip = self._resolve_ip(peer, headers)
+        peer_address = clean(peer, 256) if source_ip is None and peer else None
+        user_agent = attack = token_id = session_id = None
+        agent = headers.get("user-agent")
+        if agent:
+            user_agent, attack = (
+                self._ua(agent) if len(agent) <= _MAX_CACHED else self._user_agent_info(agent)
             )
         authorization = headers.get("authorization")
         if authorization:
-            ctx.token_id = self.fingerprint(authorization.partition(" ")[2] or authorization)
+            token_id = self.fingerprint(authorization.partition(" ")[2] or authorization)
         cookie = headers.get("cookie")
         if cookie and self.config.session_cookies:
-            ctx.session_id = self._session_fingerprint(cookie)
-        if ctx.method in _LOGIN_METHODS:
-            field = self.config.login_paths.get(ctx.path)
+            session_id = self._session_fingerprint(cookie)
+        return Identity(source_ip, peer_address, user_agent, attack, token_id, session_id)
+
+    def start(
+        self,
+        method: str,
+        path: str,
+        identity: Identity,
+        request_id: str | None,
+        traceparent: str | None,
+    ) -> RequestContext:
+        """A context for a request that is starting, its `Identity` already resolved."""
+        ctx = RequestContext(self)
+        ctx.started = datetime.now(UTC)
+        ctx.event_id = event_id = new_event_id()
+        ctx.method = method = _METHODS.get(method) or clean(method, _MAX_METHOD)
+        ctx.path = path = (
+            self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
+        )
+        ctx.identity = identity
+        ctx.source_ip = identity.source_ip
+        ctx.peer_address = identity.peer_address
+        ctx.user_agent = identity.user_agent
+        ctx.attack_tool = identity.attack_tool
+        ctx.token_id = identity.token_id
+        ctx.session_id = identity.session_id
+        ctx.request_id = clean(request_id, _MAX_REQUEST_ID) if request_id else event_id
+        if traceparent:
+            ctx.trace_id = _trace_id(traceparent)
+        if method in _LOGIN_METHODS:
+            field = self.config.login_paths.get(path)
             if field is not None:
                 ctx.login = LoginAttempt(field)
         return ctx
@@ -366,6 +448,12 @@ class Sensor:
         else:
             outcome = fixed.outcome or ("success" if status < 400 else "failure")
         user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
+        identity = ctx.identity
+        if identity is not None:
+            source, agent = identity.source(), identity.agent()
+        else:
+            source = Source(ip=ctx.source_ip, address=ctx.peer_address)
+            agent = UserAgent(original=ctx.user_agent) if ctx.user_agent else None
         return Event(
             timestamp=ctx.started or datetime.now(UTC),
             event=EventMeta(
@@ -380,13 +468,13 @@ class Sensor:
                 reason=failure,
             ),
             log=fixed.log,
-            source=Source(ip=ctx.source_ip, address=ctx.peer_address),
+            source=source,
             http=Http(
                 request=HttpRequest(method=ctx.method, id=ctx.request_id),
-                response=HttpResponse(status_code=status),
+                response=_response(status),
             ),
             url=Url(path=ctx.path, query=ctx.query),
-            user_agent=UserAgent(original=ctx.user_agent) if ctx.user_agent else None,
+            user_agent=agent,
             user=User(name=user_name, id=ctx.user_id) if user_name or ctx.user_id else None,
             trace=Trace(id=ctx.trace_id) if ctx.trace_id else None,
             service=self.service,
@@ -428,6 +516,17 @@ class Sensor:
 
 
 _FIXED = ACTION_DEFAULTS
+_RESPONSES: dict[int, HttpResponse] = {}
+
+
+def _response(status: int) -> HttpResponse:
+    """``http.response`` for a status, built once per status code and shared by events."""
+    part = _RESPONSES.get(status)
+    if part is None:
+        part = HttpResponse(status_code=status)
+        if 100 <= status <= 999:  # noqa: PLR2004 - a status code has three digits
+            _RESPONSES[status] = part
+    return part
 
 
 def _trace_id(traceparent: str | None) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any
 from apiwatch.sensor._authn import report_logout
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
+from apiwatch.sensor._identity import IdentityCache
 from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._outcome import LoginAttempt
@@ -54,6 +55,7 @@ class ApiwatchMiddleware(SensorMiddleware):
     def _setup(self) -> None:
         self._wanted_headers = {name.encode("latin-1"): name for name in WANTED_HEADERS}
         self._wanted_headers[self.sensor.config.request_id_header.encode("latin-1")] = _REQUEST_ID
+        self._identities = IdentityCache(self.sensor)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         # One coroutine frame per request: the HTTP path is inline rather than in a helper.
@@ -120,30 +122,30 @@ class ApiwatchMiddleware(SensorMiddleware):
     def _begin(self, scope: Scope) -> RequestContext:
         # ASGI servers give lower-case header names as bytes: match them without decoding.
         wanted = self._wanted_headers
-        headers: dict[str, str] = {}
-        request_id = None
+        raw: dict[str, bytes] = {}
         for raw_name, raw_value in scope["headers"]:
             name = wanted.get(raw_name)
             if name is None:
                 continue
-            value = raw_value.decode("utf-8", "backslashreplace")
-            if name is _REQUEST_ID:
-                request_id = value
-            elif name in headers:
-                headers[name] = f"{headers[name]}, {value}"
+            if name in raw and name is not _REQUEST_ID:
+                raw[name] = raw[name] + b", " + raw_value
             else:
-                headers[name] = value
+                raw[name] = raw_value  # the request id: the last one given
         client = scope.get("client")
-        ctx = self.sensor.begin(
+        identity = self._identities(client[0] if client else None, raw)
+        request_id = raw.get(_REQUEST_ID)
+        traceparent = raw.get("traceparent")
+        sensor = self.sensor
+        ctx = sensor.start(
             scope["method"],
             _full_path(scope),
-            client[0] if client else None,
-            headers,
-            request_id,
+            identity,
+            request_id.decode("utf-8", "backslashreplace") if request_id else None,
+            traceparent.decode("utf-8", "backslashreplace") if traceparent else None,
         )
         query = scope.get("query_string")
         if query:
-            ctx.query = self.sensor.masked_query(query.decode("utf-8", "backslashreplace"))
+            ctx.query = sensor.masked_query(query.decode("utf-8", "backslashreplace"))
         return ctx
 
     async def _gate_login(
