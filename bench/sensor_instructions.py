@@ -116,7 +116,7 @@ def _steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], 
     import logging
 
     from apiwatch.model import encode_event
-    from apiwatch.sensor import ApiwatchMiddleware, LoggingOutput
+    from apiwatch.sensor import ApiwatchMiddleware, EcsFormatter, FileOutput, LoggingOutput
 
     app = make_app("bare", None)
     middleware = ApiwatchMiddleware(app, service="bench", outputs=[])
@@ -129,17 +129,13 @@ def _steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], 
     event = sensor._request_event(ctx, 200, 123_456, None)
     line = encode_event(event)
     handler = logging.FileHandler(os.path.join(log_dir, "step.log"), encoding="utf-8")
-    from apiwatch.sensor import EcsFormatter
-
     handler.setFormatter(EcsFormatter())
     logger = logging.getLogger("bench.steps")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
     logging_output = LoggingOutput("bench.steps")
-    import apiwatch.sensor as api
-
-    file_output = api.FileOutput(os.path.join(log_dir, "b.log")) if hasattr(api, "FileOutput") else None
+    file_output = FileOutput(os.path.join(log_dir, "step-batched.log"))
 
     def loop(call: Callable[[], object]) -> Callable[[], None]:
         def work() -> None:
@@ -163,7 +159,8 @@ def _steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], 
         ("build the Event", loop(lambda: sensor._request_event(ctx, 200, 123_456, None))),
         ("encode (msgspec)", loop(lambda: encode_event(event))),
         ("output: stdlib logging to a file", loop(lambda: logging_output(event, line))),
-    ] + ([("output: batched file writer", batched)] if file_output else [])  # fmt: skip
+        ("output: FileOutput (batched)", batched),
+    ]  # fmt: skip
 
 
 # -- the outer process -----------------------------------------------------------------------

@@ -184,7 +184,7 @@ def throughput(
                 run = measure(server, LoadSpec(server.port, path, args.connections, args.duration))
                 runs[path][variant].append(run)
                 print(
-                    f"  round {number}/{args.rounds}  {path:<11} {variant:<5}"
+                    f"  round {number}/{args.rounds}  {path:<11} {variant:<7}"
                     f" {run.load.rps:>8,.0f} req/s  p50 {run.load.p50_us:>6,.0f} us"
                     f"  p99 {run.load.p99_us:>6,.0f} us  CPU {run.cpu_us:5.1f} us/req"
                     f"  others {run.others:4.2f} CPU  errors {run.load.errors}",
@@ -283,9 +283,9 @@ def report(
         "more requests than the load generator counts: the readiness probe, and requests in",
         "flight when each run stops):",
     ]
-    for variant in ("null", "file"):
+    for variant in ("null", "file", "logging"):
         server = servers[variant]
-        log_bytes = server.log_bytes() if variant == "file" else 0
+        log_bytes = server.log_bytes() if variant != "null" else 0
         completed = measure.completed[server.port]
         lines.append(stats_line(VARIANTS[variant], server.stats, completed, log_bytes))
     if soaked is not None:

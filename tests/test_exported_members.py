@@ -86,6 +86,8 @@ SENSOR_API = [
     "EVENTS_LOGGER",
     "ApiwatchMiddleware",
     "EcsFormatter",
+    "FileOutput",
+    "FileOutputStats",
     "LoggingOutput",
     "MemoryOutput",
     "Output",

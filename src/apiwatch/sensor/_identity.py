@@ -29,7 +29,7 @@ _Key = tuple[str | None, bytes | None, bytes | None, bytes | None, bytes | None]
 
 
 class IdentityCache:
-    """``cache(peer, raw_headers)`` -> the sensor's `Identity` for them (see the module doc)."""
+    """``cache.get(peer, raw_headers)`` -> the sensor's `Identity` for them (see the module doc)."""
 
     def __init__(self, sensor: Sensor) -> None:
         self.sensor = sensor
@@ -38,7 +38,7 @@ class IdentityCache:
         self._proxy_header = resolver_header
         self._entries: dict[_Key, Identity] = {}
 
-    def __call__(self, peer: str | None, raw: Mapping[str, bytes]) -> Identity:
+    def get(self, peer: str | None, raw: Mapping[str, bytes]) -> Identity:
         get = raw.get
         agent, authorization, cookie = get("user-agent"), get("authorization"), get("cookie")
         forwarded = get(self._proxy_header) if self._proxy_header else None

@@ -55,7 +55,7 @@ class ApiwatchMiddleware(SensorMiddleware):
     def _setup(self) -> None:
         self._wanted_headers = {name.encode("latin-1"): name for name in WANTED_HEADERS}
         self._wanted_headers[self.sensor.config.request_id_header.encode("latin-1")] = _REQUEST_ID
-        self._identities = IdentityCache(self.sensor)
+        self._identities = IdentityCache(self.sensor).get  # a bound method: the fast call path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         # One coroutine frame per request: the HTTP path is inline rather than in a helper.
