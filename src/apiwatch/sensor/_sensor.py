@@ -73,19 +73,19 @@ _default_sensor: Sensor | None = None
 class Identity:
     """Who a request comes from, as the sensor writes it: resolved once, shared by requests.
 
-    Immutable by convention; its `Source` and `UserAgent` parts are built once, on first use,
-    and shared by the events of every request with this identity (no one mutates an event).
+    Immutable by convention, like the `Source` and `UserAgent` parts built with it, which the
+    events of every request with this identity share (nothing mutates an event's parts).
     """
 
     __slots__ = (
+        "agent",
         "attack_tool",
         "peer_address",
         "session_id",
+        "source",
         "source_ip",
         "token_id",
         "user_agent",
-        "_agent_part",
-        "_source_part",
     )
 
     def __init__(
@@ -103,22 +103,8 @@ class Identity:
         self.attack_tool = attack_tool
         self.token_id = token_id
         self.session_id = session_id
-        self._source_part: Source | None = None
-        self._agent_part: UserAgent | None = None
-
-    def source(self) -> Source:
-        part = self._source_part
-        if part is None:
-            part = self._source_part = Source(ip=self.source_ip, address=self.peer_address)
-        return part
-
-    def agent(self) -> UserAgent | None:
-        if self.user_agent is None:
-            return None
-        part = self._agent_part
-        if part is None:
-            part = self._agent_part = UserAgent(original=self.user_agent)
-        return part
+        self.source = Source(ip=source_ip, address=peer_address)
+        self.agent = UserAgent(original=user_agent) if user_agent else None
 
 
 class SensorStats:
@@ -274,21 +260,24 @@ class Sensor:
         traceparent: str | None,
     ) -> RequestContext:
         """A context for a request that is starting, its `Identity` already resolved."""
-        ctx = RequestContext(self)
-        ctx.started = datetime.now(UTC)
-        ctx.event_id = event_id = new_event_id()
-        ctx.method = method = _METHODS.get(method) or clean(method, _MAX_METHOD)
-        ctx.path = path = (
-            self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
+        event_id = new_event_id()
+        method = _METHODS.get(method) or clean(method, _MAX_METHOD)
+        path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
+        ctx = RequestContext(
+            sensor=self,
+            started=datetime.now(UTC),
+            event_id=event_id,
+            method=method,
+            path=path,
+            identity=identity,
+            source_ip=identity.source_ip,
+            peer_address=identity.peer_address,
+            user_agent=identity.user_agent,
+            attack_tool=identity.attack_tool,
+            token_id=identity.token_id,
+            session_id=identity.session_id,
+            request_id=clean(request_id, _MAX_REQUEST_ID) if request_id else event_id,
         )
-        ctx.identity = identity
-        ctx.source_ip = identity.source_ip
-        ctx.peer_address = identity.peer_address
-        ctx.user_agent = identity.user_agent
-        ctx.attack_tool = identity.attack_tool
-        ctx.token_id = identity.token_id
-        ctx.session_id = identity.session_id
-        ctx.request_id = clean(request_id, _MAX_REQUEST_ID) if request_id else event_id
         if traceparent:
             ctx.trace_id = _trace_id(traceparent)
         if method in _LOGIN_METHODS:
@@ -436,23 +425,25 @@ class Sensor:
             classified, failure = block.action, block.reason
         else:
             classified = self._classify(ctx, status)
-        if isinstance(classified, Action):
+        if classified is _HTTP_REQUEST:  # most requests: no dict lookup keyed by an enum
+            action, is_login, fixed = _HTTP_REQUEST, False, _FIXED_HTTP_REQUEST
+        elif isinstance(classified, Action):
             action = classified
-            is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
+            is_login = action is _LOGIN_FAIL or action is _LOGIN_SUCCESS
+            fixed = _FIXED[action]
         else:  # a login whose outcome the sensor cannot tell
-            action, is_login = Action.HTTP_REQUEST, True
+            action, is_login, fixed = _HTTP_REQUEST, True, _FIXED_HTTP_REQUEST
             labels["login"] = UNKNOWN
-        fixed = _FIXED[action]
         if failure:
             outcome = "failure"
-        elif is_login and action is Action.HTTP_REQUEST:
+        elif is_login and action is _HTTP_REQUEST:
             outcome = UNKNOWN  # a login the sensor cannot judge is never called a success
         else:
             outcome = fixed.outcome or ("success" if status < 400 else "failure")
         user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
         identity = ctx.identity
         if identity is not None:
-            source, agent = identity.source(), identity.agent()
+            source, agent = identity.source, identity.agent
         else:
             source = Source(ip=ctx.source_ip, address=ctx.peer_address)
             agent = UserAgent(original=ctx.user_agent) if ctx.user_agent else None
@@ -509,15 +500,24 @@ class Sensor:
             if login is not None:
                 return login
         if ctx.attack_tool:
-            return Action.MALICIOUS_ATTACK_TOOL
+            return _ATTACK_TOOL
         if status == 403:
-            return Action.AUTHZ_FAIL
+            return _AUTHZ_FAIL
         if status == 429:
-            return Action.EXCESS_RATE_LIMIT_EXCEEDED
-        return Action.HTTP_REQUEST
+            return _RATE_LIMITED
+        return _HTTP_REQUEST
 
 
 _FIXED = ACTION_DEFAULTS
+# Enum members as plain globals: reading ``Action.X`` goes through the enum metaclass's
+# ``__getattr__`` hook in CPython 3.11, several times the cost of a global, on every request.
+_HTTP_REQUEST = Action.HTTP_REQUEST
+_LOGIN_FAIL = Action.AUTHN_LOGIN_FAIL
+_LOGIN_SUCCESS = Action.AUTHN_LOGIN_SUCCESS
+_ATTACK_TOOL = Action.MALICIOUS_ATTACK_TOOL
+_AUTHZ_FAIL = Action.AUTHZ_FAIL
+_RATE_LIMITED = Action.EXCESS_RATE_LIMIT_EXCEEDED
+_FIXED_HTTP_REQUEST = ACTION_DEFAULTS[Action.HTTP_REQUEST]
 
 
 def _direct_call(output: Output) -> Callable[[Event, bytes], None]:
