@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from apiwatch.sensor._outcome import LoginAttempt
     from apiwatch.sensor._sensor import Identity, Sensor
 
-__all__ = ["RequestContext", "current_request", "enter_request", "restore_request"]
+__all__ = [
+    "RequestContext",
+    "current_request",
+    "enter_request",
+    "get_request",
+    "restore_request",
+    "set_request",
+]
 
 
 class RequestContext(msgspec.Struct, kw_only=True, eq=False):
@@ -62,6 +69,12 @@ class RequestContext(msgspec.Struct, kw_only=True, eq=False):
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("apiwatch_request", default=None)
+
+
+#: ``ContextVar.get`` and ``.set`` themselves, for the middleware's hot path: what
+#: `enter_request` and `restore_request` do, without a Python call each.
+get_request = _current.get
+set_request = _current.set
 
 
 def current_request() -> RequestContext | None:

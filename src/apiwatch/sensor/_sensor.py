@@ -19,6 +19,8 @@ from functools import lru_cache
 from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+import msgspec
+
 from apiwatch.model import (
     Action,
     Event,
@@ -346,7 +348,8 @@ class Sensor:
     def emit(self, event: Event) -> None:
         """Encode the event once and hand it to every output; failures are counted, not raised."""
         try:
-            line = encode_event(event)
+            # Straight from the struct; `encode_event` only adds the merge of ``extra`` fields.
+            line = encode_event(event) if event.extra else _encode(event)
         except Exception as exc:  # noqa: BLE001
             self.failed(exc)
             return
@@ -419,7 +422,9 @@ class Sensor:
         self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
     ) -> Event:
         block = ctx.block
-        labels = self._event_labels(ctx)
+        labels = self.context_labels(ctx)
+        if self.enforcer is not None:
+            self.enforcer.labels(ctx, labels)
         classified: Action | Literal["unknown"]
         if block is not None:
             classified, failure = block.action, block.reason
@@ -475,12 +480,6 @@ class Sensor:
             labels=labels,
         )
 
-    def _event_labels(self, ctx: RequestContext) -> dict[str, str]:
-        labels = self.context_labels(ctx)
-        if self.enforcer is not None:
-            self.enforcer.labels(ctx, labels)
-        return labels
-
     def context_labels(self, ctx: RequestContext) -> dict[str, str]:
         labels: dict[str, str] = {}
         if ctx.route:
@@ -509,6 +508,7 @@ class Sensor:
 
 
 _FIXED = ACTION_DEFAULTS
+_encode = msgspec.json.Encoder().encode
 # Enum members as plain globals: reading ``Action.X`` goes through the enum metaclass's
 # ``__getattr__`` hook in CPython 3.11, several times the cost of a global, on every request.
 _HTTP_REQUEST = Action.HTTP_REQUEST
