@@ -1,4 +1,4 @@
-"""What the sensor costs per request in instructions (valgrind callgrind): repeatable on a busy machine.
+"""The sensor's cost per request in instructions (valgrind callgrind): repeatable on a busy host.
 
 Wall-clock and even CPU-time figures swing when other processes share the CPUs; the number of
 instructions a request executes does not. This script runs itself under ``valgrind
@@ -99,13 +99,20 @@ def _flush(app: Any) -> None:
             flush()
 
 
+def _then_flush(run: Callable[[], None], app: Any) -> Callable[[], None]:
+    def work() -> None:
+        run()
+        _flush(app)
+
+    return work
+
+
 def inner(path: str, count: int, log_dir: str) -> None:
     for variant in VARIANTS:
         app = make_app(variant, os.path.join(log_dir, f"{variant}.log"))
         _requests(app, path, 0, _WARMUP)()
         _flush(app)
-        run = _requests(app, path, _WARMUP, count)
-        _measured(f"variant {variant}", lambda run=run, app=app: (run(), _flush(app)) and None)
+        _measured(f"variant {variant}", _then_flush(_requests(app, path, _WARMUP, count), app))
     for label, work in _steps(path, count, log_dir):
         work()  # warm
         _measured(f"step {label}", work)
@@ -155,7 +162,7 @@ def _steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], 
 
     return [
         ("headers + begin (ids, time, ip, user agent, token)", begin),
-        ("after the app (route, user)", loop(lambda: middleware._complete(ctx, scope, None, None, 200))),
+        ("after the app (route, user)", loop(lambda: middleware._complete(ctx, scope, None, None, 200))),  # noqa: E501
         ("build the Event", loop(lambda: sensor._request_event(ctx, 200, 123_456, None))),
         ("encode (msgspec)", loop(lambda: encode_event(event))),
         ("output: stdlib logging to a file", loop(lambda: logging_output(event, line))),

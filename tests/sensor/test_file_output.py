@@ -90,14 +90,14 @@ def test_queued_lines_are_written_when_the_process_exits(tmp_path: Path) -> None
 
 
 def test_a_full_queue_makes_the_caller_write_and_loses_nothing(tmp_path: Path) -> None:
-    """Behind a stalled reader (a FIFO), a full queue is written by the caller: counted, in order."""
+    """Behind a stalled reader (a FIFO) a full queue is written by the caller, counted, in order."""
     fifo = tmp_path / "events.fifo"
     os.mkfifo(fifo)
     received = bytearray()
     release = threading.Event()
 
     def reader() -> None:
-        with open(fifo, "rb") as stream:  # noqa: PTH123 - a FIFO, read as a stream
+        with open(fifo, "rb") as stream:  # a FIFO, read as a stream
             release.wait(30)  # the disk is stalled until released
             while chunk := stream.read(65536):
                 received.extend(chunk)

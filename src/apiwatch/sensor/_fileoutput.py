@@ -203,7 +203,7 @@ def _close_all() -> None:
 
 def _after_fork_in_child() -> None:
     for output in list(_open_outputs):
-        output._after_fork()  # noqa: SLF001 - the module's own fork hook
+        output._after_fork()  # the module's own fork hook
 
 
 atexit.register(_close_all)

@@ -10,6 +10,7 @@ on the ``apiwatch.sensor`` logger.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import threading
 import time
@@ -92,6 +93,7 @@ class Identity:
 
     def __init__(
         self,
+        *,
         source_ip: str | None,
         peer_address: str | None,
         user_agent: str | None,
@@ -251,7 +253,14 @@ class Sensor:
         cookie = headers.get("cookie")
         if cookie and self.config.session_cookies:
             session_id = self._session_fingerprint(cookie)
-        return Identity(source_ip, peer_address, user_agent, attack, token_id, session_id)
+        return Identity(
+            source_ip=source_ip,
+            peer_address=peer_address,
+            user_agent=user_agent,
+            attack_tool=attack,
+            token_id=token_id,
+            session_id=session_id,
+        )
 
     def start(
         self,
@@ -526,10 +535,12 @@ def _direct_call(output: Output) -> Callable[[Event, bytes], None]:
     CPython calls an instance through its type's slot, a slow generic path that costs more
     than a bound method call; outputs are called once per event.
     """
-    method = getattr(type(output), "__call__", None)
+    method = inspect.getattr_static(output, "__call__", None)
     if isinstance(method, FunctionType):
         return cast("Callable[[Event, bytes], None]", MethodType(method, output))
     return output
+
+
 _RESPONSES: dict[int, HttpResponse] = {}
 
 
@@ -538,7 +549,7 @@ def _response(status: int) -> HttpResponse:
     part = _RESPONSES.get(status)
     if part is None:
         part = HttpResponse(status_code=status)
-        if 100 <= status <= 999:  # noqa: PLR2004 - a status code has three digits
+        if 100 <= status <= 999:  # a status code has three digits: a bounded cache
             _RESPONSES[status] = part
     return part
 

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from time import perf_counter_ns
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter_ns
 from typing import Any
 
 from apiwatch.sensor._authn import report_logout
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, get_request, set_request
-from apiwatch.sensor._identity import IdentityCache
 from apiwatch.sensor._enforce import Block
+from apiwatch.sensor._identity import IdentityCache
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._outcome import LoginAttempt
 from apiwatch.sensor._sensor import RAISED_AFTER_START, WANTED_HEADERS, Sensor
