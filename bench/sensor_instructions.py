@@ -113,12 +113,12 @@ def inner(path: str, count: int, log_dir: str) -> None:
         _requests(app, path, 0, _WARMUP)()
         _flush(app)
         _measured(f"variant {variant}", _then_flush(_requests(app, path, _WARMUP, count), app))
-    for label, work in _steps(path, count, log_dir):
+    for label, work in steps(path, count, log_dir):
         work()  # warm
         _measured(f"step {label}", work)
 
 
-def _steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], None]]]:
+def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], None]]]:
     """Each part of the sensor's per-request work, called ``count`` times on its own."""
     import logging
 

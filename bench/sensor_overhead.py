@@ -52,6 +52,7 @@ from _report import (
     throughput_table,
 )
 from _server import Server
+from sensor_instructions import steps
 
 ENDPOINTS = ("/ping", "/users/{n}")
 PACED_DELAY_MS = 10  # long beside the latencies, so every variant gets about the same rate
@@ -247,6 +248,27 @@ def soak(
     return result
 
 
+def breakdown(workdir: Path, count: int = 20_000) -> list[str]:
+    """The sensor's work by step, in this process: thread CPU time per call, median of 3.
+
+    The same steps `sensor_instructions.py` counts instructions of; hot in the caches, so below
+    what a step costs inside the loaded server, but their shares are the server's.
+    """
+    lines = [f"Breakdown: the sensor's work by step, direct calls, CPU us per request ({count:,})"]
+    for label, work in steps("/ping", count, str(workdir)):
+        work()  # warm
+        samples = []
+        for _ in range(3):
+            started = time.thread_time_ns()
+            work()
+            samples.append((time.thread_time_ns() - started) / count / 1000)
+        lines.append(f"  {label:<52}{sorted(samples)[1]:7.2f}")
+    lines.append(
+        "  (instructions per step, repeatable on a busy machine: bench/sensor_instructions.py)"
+    )
+    return lines
+
+
 # -- main ------------------------------------------------------------------------------------
 
 
@@ -311,15 +333,25 @@ def main(argv: list[str] | None = None) -> int:
             slowest = min(Summary.of(runs).rps for runs in saturated["/ping"].values())
             print("Fixed-load latency rounds:", flush=True)
             fixed = paced(servers, args, measure, slowest / 2)
+        parts = breakdown(workdir)
         soaked = None
         if args.soak > 0:
             print("Soak:", flush=True)
             soaked = soak(args, workdir, cpus, measure)
         print(
             "\n".join(
-                report(
-                    args, measure, servers=servers, saturated=saturated, fixed=fixed, soaked=soaked
-                )
+                [
+                    *report(
+                        args,
+                        measure,
+                        servers=servers,
+                        saturated=saturated,
+                        fixed=fixed,
+                        soaked=soaked,
+                    ),
+                    "",
+                    *parts,
+                ]
             ),
             flush=True,
         )
