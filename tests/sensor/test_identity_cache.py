@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from apiwatch.sensor import ApiwatchMiddleware, MemoryOutput
-from apiwatch.sensor._identity import MAX_CACHED_VALUE, MAX_IDENTITIES, IdentityCache
+from apiwatch.sensor._identity import (
+    MAX_CACHED_VALUE,
+    MAX_IDENTITIES,
+    SLOTS,
+    USER_AGENT,
+    IdentityCache,
+)
 
 from .asgi_helpers import call_asgi
 from .conftest import decoded
@@ -23,7 +29,7 @@ def _middleware(memory: MemoryOutput, **options: Any) -> ApiwatchMiddleware:
 
 
 def _cache(app: ApiwatchMiddleware) -> IdentityCache:
-    cache = app._identities.__self__  # the bound method's cache
+    cache = app._identities
     assert isinstance(cache, IdentityCache)
     return cache
 
@@ -72,5 +78,22 @@ def test_long_values_bypass_the_cache_and_a_full_cache_starts_again(memory: Memo
     assert len(_cache(app)) == 0
     assert decoded(memory)[0]["user_agent"]["original"].startswith("AAAA")
     for number in range(MAX_IDENTITIES + 10):
-        _cache(app).get(f"192.0.2.{number % 250}", {"user-agent": b"agent %d" % number})
+        values: list[bytes | None] = [None] * SLOTS
+        values[USER_AGENT] = b"agent %d" % number
+        _cache(app).get(f"192.0.2.{number % 250}", values)
     assert 0 < len(_cache(app)) <= MAX_IDENTITIES
+
+
+def test_repeated_headers_are_joined_and_the_last_request_id_wins(memory: MemoryOutput) -> None:
+    """Two X-Forwarded-For headers read as one list; of two request ids, the last is kept."""
+    app = _middleware(memory, trusted_proxies=["10.0.0.0/8"])
+    headers = [
+        (b"x-forwarded-for", b"198.51.100.9"),
+        (b"x-request-id", b"first-id"),
+        (b"x-forwarded-for", b"10.0.0.7"),
+        (b"x-request-id", b"second-id"),
+    ]
+    call_asgi(app, headers=headers, client=("10.0.0.5", 1))
+    event = decoded(memory)[0]
+    assert event["source"]["ip"] == "198.51.100.9"
+    assert event["http"]["request"]["id"] == "second-id"

@@ -15,47 +15,72 @@ does while it serves the request; nothing of them is written anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 from apiwatch.sensor._sensor import Identity, Sensor
 
-__all__ = ["MAX_CACHED_VALUE", "MAX_IDENTITIES", "IdentityCache"]
+__all__ = [
+    "AUTHORIZATION",
+    "COOKIE",
+    "FORWARDING",
+    "MAX_CACHED_VALUE",
+    "MAX_IDENTITIES",
+    "REQUEST_ID",
+    "SLOTS",
+    "TRACEPARENT",
+    "USER_AGENT",
+    "IdentityCache",
+    "IdentityKey",
+]
 
 MAX_IDENTITIES = 4096
 MAX_CACHED_VALUE = 512
-_IDENTIFYING = ("user-agent", "authorization", "cookie")
 
-_Key = tuple[str | None, bytes | None, bytes | None, bytes | None, bytes | None]
+#: Where the adapter keeps each header it reads, in a list of raw values (list indexing is the
+#: cheapest lookup there is; one list is filled per request).
+USER_AGENT, AUTHORIZATION, COOKIE, FORWARDING, REQUEST_ID, TRACEPARENT = range(6)
+SLOTS = 6
+
+IdentityKey = tuple[str | None, bytes | None, bytes | None, bytes | None, bytes | None]
 
 
 class IdentityCache:
-    """``cache.get(peer, raw_headers)`` -> the sensor's `Identity` for them (see the module doc)."""
+    """Identities by `IdentityKey`: look up ``entries`` first, then `resolve` on a miss."""
 
     def __init__(self, sensor: Sensor) -> None:
         self.sensor = sensor
-        # The forwarding header matters only when proxies are trusted: else it is not read.
-        resolver_header = sensor.config.proxy_header if sensor.config.trusted_proxies else None
-        self._proxy_header = resolver_header
-        self._entries: dict[_Key, Identity] = {}
+        #: The configured forwarding header, or None when no proxy is trusted (it is not read).
+        self.proxy_header = sensor.config.proxy_header if sensor.config.trusted_proxies else None
+        self.entries: dict[IdentityKey, Identity] = {}
 
-    def get(self, peer: str | None, raw: Mapping[str, bytes]) -> Identity:
-        get = raw.get
-        agent, authorization, cookie = get("user-agent"), get("authorization"), get("cookie")
-        forwarded = get(self._proxy_header) if self._proxy_header else None
-        key = (peer, agent, authorization, cookie, forwarded)
-        identity = self._entries.get(key)
-        if identity is not None:
-            return identity
-        identity = self.sensor.identify(peer, _decoded(raw))
+    def key(self, peer: str | None, values: Sequence[bytes | None]) -> IdentityKey:
+        """What an identity depends on: the peer and the identifying headers' raw values."""
+        forwarded = values[FORWARDING] if self.proxy_header else None
+        return (peer, values[USER_AGENT], values[AUTHORIZATION], values[COOKIE], forwarded)
+
+    def get(self, peer: str | None, values: Sequence[bytes | None]) -> Identity:
+        """The identity for a peer and the raw header values (slots as `USER_AGENT` ...)."""
+        key = self.key(peer, values)
+        return self.entries.get(key) or self.resolve(key)
+
+    def resolve(self, key: IdentityKey) -> Identity:
+        """Resolve a key the cache does not hold, and keep it when its values are short."""
+        peer, agent, authorization, cookie, forwarded = key
+        headers = {}
+        for name, value in (
+            ("user-agent", agent),
+            ("authorization", authorization),
+            ("cookie", cookie),
+            (self.proxy_header, forwarded),
+        ):
+            if name is not None and value is not None:
+                headers[name] = value.decode("utf-8", "backslashreplace")
+        identity = self.sensor.identify(peer, headers)
         if all(value is None or len(value) <= MAX_CACHED_VALUE for value in key[1:]):
-            if len(self._entries) >= MAX_IDENTITIES:
-                self._entries.clear()
-            self._entries[key] = identity
+            if len(self.entries) >= MAX_IDENTITIES:
+                self.entries.clear()
+            self.entries[key] = identity
         return identity
 
     def __len__(self) -> int:
-        return len(self._entries)
-
-
-def _decoded(raw: Mapping[str, bytes]) -> dict[str, str]:
-    return {name: value.decode("utf-8", "backslashreplace") for name, value in raw.items()}
+        return len(self.entries)

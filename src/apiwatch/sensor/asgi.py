@@ -25,15 +25,23 @@ from apiwatch.sensor._authn import report_logout
 from apiwatch.sensor._base import SensorMiddleware
 from apiwatch.sensor._context import RequestContext, get_request, set_request
 from apiwatch.sensor._enforce import Block
-from apiwatch.sensor._identity import IdentityCache
+from apiwatch.sensor._identity import (
+    AUTHORIZATION,
+    COOKIE,
+    FORWARDING,
+    REQUEST_ID,
+    SLOTS,
+    TRACEPARENT,
+    USER_AGENT,
+    IdentityCache,
+)
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._outcome import LoginAttempt
-from apiwatch.sensor._sensor import RAISED_AFTER_START, WANTED_HEADERS, Sensor
+from apiwatch.sensor._sensor import RAISED_AFTER_START, Sensor
 
 __all__ = ["ApiwatchMiddleware"]
 
 _SHUTDOWN_DONE = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
-_REQUEST_ID = "\0request-id"  # marker: the configured request-id header, whatever its name
 
 # The same shapes Starlette uses, so that ``app.add_middleware(ApiwatchMiddleware, ...)``
 # type-checks under mypy --strict in the app.
@@ -54,9 +62,19 @@ class ApiwatchMiddleware(SensorMiddleware):
     app: ASGIApp
 
     def _setup(self) -> None:
-        self._wanted_headers = {name.encode("latin-1"): name for name in WANTED_HEADERS}
-        self._wanted_headers[self.sensor.config.request_id_header.encode("latin-1")] = _REQUEST_ID
-        self._identities = IdentityCache(self.sensor).get  # a bound method: the fast call path
+        config = self.sensor.config
+        # The headers the sensor reads, by lower-case name as ASGI servers give them, to the
+        # slot of the per-request list their raw values go to; the request id header last, as
+        # it wins over any other use of its name.
+        self._slots = {
+            b"user-agent": USER_AGENT,
+            b"authorization": AUTHORIZATION,
+            b"cookie": COOKIE,
+            config.proxy_header.encode("latin-1"): FORWARDING,
+            b"traceparent": TRACEPARENT,
+            config.request_id_header.encode("latin-1"): REQUEST_ID,
+        }
+        self._identities = IdentityCache(self.sensor)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         # One coroutine frame per request: the HTTP path is inline rather than in a helper.
@@ -125,20 +143,29 @@ class ApiwatchMiddleware(SensorMiddleware):
 
     def _begin(self, scope: Scope) -> RequestContext:
         # ASGI servers give lower-case header names as bytes: match them without decoding.
-        wanted = self._wanted_headers
-        raw: dict[str, bytes] = {}
+        slots = self._slots
+        values: list[bytes | None] = [None] * SLOTS
         for raw_name, raw_value in scope["headers"]:
-            name = wanted.get(raw_name)
-            if name is None:
+            slot = slots.get(raw_name)
+            if slot is None:
                 continue
-            if name in raw and name is not _REQUEST_ID:
-                raw[name] = raw[name] + b", " + raw_value
-            else:
-                raw[name] = raw_value  # the request id: the last one given
+            present = values[slot]
+            if present is None or slot == REQUEST_ID:  # the request id: the last one given
+                values[slot] = raw_value
+            else:  # a repeated header: its values joined, as one header would give them
+                values[slot] = present + b", " + raw_value
         client = scope.get("client")
-        identity = self._identities(client[0] if client else None, raw)
-        request_id = raw.get(_REQUEST_ID)
-        traceparent = raw.get("traceparent")
+        # `IdentityCache.get`, inline: this runs once per request.
+        cache = self._identities
+        key = (
+            client[0] if client else None,
+            values[USER_AGENT],
+            values[AUTHORIZATION],
+            values[COOKIE],
+            values[FORWARDING] if cache.proxy_header else None,
+        )
+        identity = cache.entries.get(key) or cache.resolve(key)
+        request_id, traceparent = values[REQUEST_ID], values[TRACEPARENT]
         sensor = self.sensor
         ctx = sensor.start(
             scope["method"],
