@@ -135,3 +135,21 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         FileOutput(tmp_path / "a.log", interval=0)
     with pytest.raises(ValueError, match="batch"):
         FileOutput(tmp_path / "b.log", batch=100, max_pending=10)
+
+
+def test_a_forked_child_writes_only_its_own_lines(tmp_path: Path) -> None:
+    """A worker forked with lines queued does not write its parent's lines a second time."""
+    path = tmp_path / "events.log"
+    output = FileOutput(path, interval=3600, batch=60000)
+    output(_EVENT, b"parent before fork")
+    pid = os.fork()
+    if pid == 0:  # the child: write its own line and leave without running the parent's hooks
+        try:
+            output(_EVENT, b"child")
+            output.close()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    output(_EVENT, b"parent after fork")
+    output.close()
+    assert sorted(_lines(path)) == [b"child", b"parent after fork", b"parent before fork"]
