@@ -95,12 +95,17 @@ class FileOutput:
         elif waiting == self.batch:
             self._wake.set()
         elif waiting >= self.max_pending:
-            self.stats.inline_writes += 1
-            self.flush()
+            self._write_full_queue()
 
     def flush(self) -> None:
         """Write every queued line now, in the calling thread."""
         with self._write_lock:
+            self._drain()
+
+    def _write_full_queue(self) -> None:
+        """Back-pressure: the caller writes the queue itself (after any batch in progress)."""
+        with self._write_lock:
+            self.stats.inline_writes += 1
             self._drain()
 
     def close(self) -> None:

@@ -10,7 +10,6 @@ on the ``apiwatch.sensor`` logger.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import logging
 import threading
 import time
@@ -535,7 +534,10 @@ def _direct_call(output: Output) -> Callable[[Event, bytes], None]:
     CPython calls an instance through its type's slot, a slow generic path that costs more
     than a bound method call; outputs are called once per event.
     """
-    method = inspect.getattr_static(output, "__call__", None)
+    # Looked up on the type, as a call is: an instance attribute named __call__ is not called.
+    method = next(
+        (k.__dict__["__call__"] for k in type(output).__mro__ if "__call__" in k.__dict__), None
+    )
     if isinstance(method, FunctionType):
         return cast("Callable[[Event, bytes], None]", MethodType(method, output))
     return output
