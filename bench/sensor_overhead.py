@@ -1,9 +1,10 @@
 """What the sensor costs a real app: a Starlette app under uvicorn with and without the middleware.
 
-Three server variants (``bench/_apps.py``), each one uvicorn worker (httptools, uvloop) in its own
+Four server variants (``bench/_apps.py``), each one uvicorn worker (httptools, uvloop) in its own
 process: the bare app, the app with `ApiwatchMiddleware` and a null output (the cost of building
-and encoding events), and the app with the middleware logging ECS JSON lines to a file through
-``apiwatch.events`` (the cost a production app pays). A second process (wrk, else a Python load
+and encoding events), the app with the middleware writing ECS JSON lines to a file through its
+batched `FileOutput` (the cost a production app pays), and the same through ``apiwatch.events``
+and a `logging.FileHandler` (one write per event). A second process (wrk, else a Python load
 generator) loads them on 127.0.0.1 only, every run bounded in time and count:
 
 1. throughput: saturating keep-alive load on ``GET /ping`` and ``GET /users/{id}``; rounds
@@ -11,7 +12,7 @@ generator) loads them on 127.0.0.1 only, every run bounded in time and count:
    to the bare app, and the microseconds added per request, both from throughput
    (``1e6/rps - 1e6/rps_bare``) and from the server's own CPU time per request;
 2. latency: the same fixed load (half the slowest variant's capacity) offered to every variant;
-3. soak: a fresh file-logging server takes ``--soak`` requests (or ``--soak-seconds``, whichever
+3. soak: a fresh file-output server takes ``--soak`` requests (or ``--soak-seconds``, whichever
    comes first) while its RSS is sampled.
 
 Figures are ratios against the bare app measured in the same run; the goals are printed as
@@ -220,7 +221,7 @@ def paced(
 def soak(
     args: argparse.Namespace, workdir: Path, cpus: tuple[int | None, int | None], measure: Driver
 ) -> SoakResult:
-    """A fresh file-logging server; RSS after warm-up and at 10%, 50% and 100% of the count."""
+    """A fresh file-output server; RSS after warm-up and at 10%, 50% and 100% of the count."""
     with Server("file", workdir, cpus[0], tag="-soak") as server:
         measure(server, LoadSpec(server.port, "/users/{n}", args.connections, args.warmup))
         result = SoakResult([(0, server.rss_mb())], 0, 0.0, 0, stopped_by_time=False)

@@ -1,7 +1,7 @@
 """Where the sensor's per-request time goes: direct ASGI calls, no server, no sockets.
 
 Calls the same Starlette apps as `sensor_overhead.py` (``bench/_apps.py``) with a synthetic HTTP
-scope in a loop, for the bare app and the two sensor variants, and prints the CPU microseconds per
+scope in a loop, for the bare app and the three sensor variants, and prints the CPU microseconds per
 request of each and the difference to the bare app; then runs the sensor variants again under
 cProfile and lists the functions that take the time (cProfile adds its own cost to every call, so
 read its figures as shares, and the first table as the absolute cost).
