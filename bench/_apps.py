@@ -5,8 +5,11 @@ Run as ``python bench/_apps.py VARIANT PORT [--log-file PATH] [--stats-file PATH
 - ``bare``: the app alone;
 - ``null``: with `ApiwatchMiddleware` and an output that drops every event, so the figure is the
   cost of building and encoding events;
-- ``file``: with `ApiwatchMiddleware` logging through ``apiwatch.events`` to a `logging.FileHandler`
-  with `EcsFormatter`, as a production app would.
+- ``file``: with `ApiwatchMiddleware` and a `FileOutput`: ECS JSON lines appended to a file in
+  batches by a writer thread (the sensor's own file output);
+- ``logging``: with `ApiwatchMiddleware` logging through ``apiwatch.events`` to a
+  `logging.FileHandler` with `EcsFormatter`, as an app that routes events through its logging
+  configuration does (one write per event).
 
 On shutdown (SIGINT/SIGTERM) the sensor's counters are written as JSON to ``--stats-file``, so the
 driver can check that every request produced an event and the sensor reported no errors.
@@ -28,9 +31,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from apiwatch.sensor import ApiwatchMiddleware, EcsFormatter
+from apiwatch.sensor import ApiwatchMiddleware, EcsFormatter, FileOutput
 
-VARIANTS = ("bare", "null", "file")
+VARIANTS = ("bare", "null", "file", "logging")
 
 
 class NullOutput:
@@ -53,6 +56,9 @@ def make_app(variant: str, log_file: str | None) -> Starlette:
     if variant == "null":
         app.add_middleware(ApiwatchMiddleware, service="bench", outputs=[NullOutput()])
     elif variant == "file":
+        output = FileOutput(log_file or os.devnull)
+        app.add_middleware(ApiwatchMiddleware, service="bench", outputs=[output])
+    elif variant == "logging":
         # Configured before the middleware exists, so the sensor keeps this handler and installs
         # no stderr handler of its own.
         logger = logging.getLogger("apiwatch.events")
@@ -67,7 +73,7 @@ def make_app(variant: str, log_file: str | None) -> Starlette:
     return app
 
 
-def _find_sensor(app: Starlette) -> Any:
+def find_sensor(app: Starlette) -> Any:
     """The `Sensor` inside the built middleware stack, or None (bare app, or never called)."""
     layer: Any = app.middleware_stack
     while layer is not None:
@@ -78,8 +84,12 @@ def _find_sensor(app: Starlette) -> Any:
 
 
 def _write_stats(app: Starlette, path: str) -> None:
-    sensor = _find_sensor(app)
+    sensor = find_sensor(app)
     stats: dict[str, object] = sensor.stats.as_dict() if sensor is not None else {}
+    for output in sensor.outputs if sensor is not None else ():
+        if isinstance(output, FileOutput):
+            output.close()  # written out before the counters are read
+            stats["file_output"] = output.stats.as_dict()
     stats["gc_collections"] = [generation["collections"] for generation in gc.get_stats()]
     Path(path).write_text(json.dumps(stats), encoding="utf-8")
 

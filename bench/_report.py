@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 
 from _load import LoadResult
 
-VARIANTS = {"bare": "bare app", "null": "sensor, null output", "file": "sensor, file logging"}
+VARIANTS = {
+    "bare": "bare app",
+    "null": "sensor, null output",
+    "file": "sensor, file output",
+    "logging": "sensor, stdlib logging",
+}
 GOAL_ADDED_US = 10.0
 GOAL_P99_RATIO = 1.2
 GOAL_RSS_GROWTH_MB = 2.0
@@ -154,7 +159,7 @@ def stats_line(label: str, stats: dict[str, object], completed: int, log_bytes: 
 def soak_lines(result: SoakResult, count: int, seconds: float) -> list[str]:
     bound = "the time bound" if result.stopped_by_time else "the count"
     lines = [
-        f"Soak: sensor, file logging, GET /users/{{id}}: {result.requests:,} requests in "
+        f"Soak: sensor, file output, GET /users/{{id}}: {result.requests:,} requests in "
         f"{result.seconds:.0f} s ({result.requests / result.seconds:,.0f} req/s), stopped by "
         f"{bound} ({count:,} requests or {seconds:g} s); errors {result.errors}",
     ]
@@ -171,8 +176,8 @@ def goal_lines(
     """The goals as PASS/FAIL; on a shared machine the timing-based verdicts say so."""
     bare, bare_paced = Summary.of(saturated["bare"]), Summary.of(paced["bare"])
     timed = " (unreliable: shared machine)" if noisy else ""
-    lines = ["Goals (GET /ping; the production-like variant is 'sensor, file logging'):"]
-    for variant in ("null", "file"):
+    lines = ["Goals (GET /ping; the production-like variant is 'sensor, file output'):"]
+    for variant in ("null", "file", "logging"):
         s, p = Summary.of(saturated[variant]), Summary.of(paced[variant])
         added, added_cpu = s.added_us(bare), s.added_cpu_us(bare)
         sat, fixed = s.p99_us / bare.p99_us, p.p99_us / bare_paced.p99_us

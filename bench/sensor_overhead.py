@@ -1,9 +1,10 @@
 """What the sensor costs a real app: a Starlette app under uvicorn with and without the middleware.
 
-Three server variants (``bench/_apps.py``), each one uvicorn worker (httptools, uvloop) in its own
+Four server variants (``bench/_apps.py``), each one uvicorn worker (httptools, uvloop) in its own
 process: the bare app, the app with `ApiwatchMiddleware` and a null output (the cost of building
-and encoding events), and the app with the middleware logging ECS JSON lines to a file through
-``apiwatch.events`` (the cost a production app pays). A second process (wrk, else a Python load
+and encoding events), the app with the middleware writing ECS JSON lines to a file through its
+batched `FileOutput` (the cost a production app pays), and the same through ``apiwatch.events``
+and a `logging.FileHandler` (one write per event). A second process (wrk, else a Python load
 generator) loads them on 127.0.0.1 only, every run bounded in time and count:
 
 1. throughput: saturating keep-alive load on ``GET /ping`` and ``GET /users/{id}``; rounds
@@ -11,7 +12,7 @@ generator) loads them on 127.0.0.1 only, every run bounded in time and count:
    to the bare app, and the microseconds added per request, both from throughput
    (``1e6/rps - 1e6/rps_bare``) and from the server's own CPU time per request;
 2. latency: the same fixed load (half the slowest variant's capacity) offered to every variant;
-3. soak: a fresh file-logging server takes ``--soak`` requests (or ``--soak-seconds``, whichever
+3. soak: a fresh file-output server takes ``--soak`` requests (or ``--soak-seconds``, whichever
    comes first) while its RSS is sampled.
 
 Figures are ratios against the bare app measured in the same run; the goals are printed as
@@ -52,6 +53,7 @@ from _report import (
     throughput_table,
 )
 from _server import Server
+from sensor_instructions import steps
 
 ENDPOINTS = ("/ping", "/users/{n}")
 PACED_DELAY_MS = 10  # long beside the latencies, so every variant gets about the same rate
@@ -184,7 +186,7 @@ def throughput(
                 run = measure(server, LoadSpec(server.port, path, args.connections, args.duration))
                 runs[path][variant].append(run)
                 print(
-                    f"  round {number}/{args.rounds}  {path:<11} {variant:<5}"
+                    f"  round {number}/{args.rounds}  {path:<11} {variant:<7}"
                     f" {run.load.rps:>8,.0f} req/s  p50 {run.load.p50_us:>6,.0f} us"
                     f"  p99 {run.load.p99_us:>6,.0f} us  CPU {run.cpu_us:5.1f} us/req"
                     f"  others {run.others:4.2f} CPU  errors {run.load.errors}",
@@ -219,7 +221,7 @@ def paced(
 def soak(
     args: argparse.Namespace, workdir: Path, cpus: tuple[int | None, int | None], measure: Driver
 ) -> SoakResult:
-    """A fresh file-logging server; RSS after warm-up and at 10%, 50% and 100% of the count."""
+    """A fresh file-output server; RSS after warm-up and at 10%, 50% and 100% of the count."""
     with Server("file", workdir, cpus[0], tag="-soak") as server:
         measure(server, LoadSpec(server.port, "/users/{n}", args.connections, args.warmup))
         result = SoakResult([(0, server.rss_mb())], 0, 0.0, 0, stopped_by_time=False)
@@ -245,6 +247,27 @@ def soak(
     result.stats, result.log_bytes = server.stats, server.log_bytes()
     result.completed = measure.completed[server.port]
     return result
+
+
+def breakdown(workdir: Path, count: int = 20_000) -> list[str]:
+    """The sensor's work by step, in this process: thread CPU time per call, median of 3.
+
+    The same steps `sensor_instructions.py` counts instructions of; hot in the caches, so below
+    what a step costs inside the loaded server, but their shares are the server's.
+    """
+    lines = [f"Breakdown: the sensor's work by step, direct calls, CPU us per request ({count:,})"]
+    for label, work in steps("/ping", count, str(workdir)):
+        work()  # warm
+        samples = []
+        for _ in range(3):
+            started = time.thread_time_ns()
+            work()
+            samples.append((time.thread_time_ns() - started) / count / 1000)
+        lines.append(f"  {label:<52}{sorted(samples)[1]:7.2f}")
+    lines.append(
+        "  (instructions per step, repeatable on a busy machine: bench/sensor_instructions.py)"
+    )
+    return lines
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -283,9 +306,9 @@ def report(
         "more requests than the load generator counts: the readiness probe, and requests in",
         "flight when each run stops):",
     ]
-    for variant in ("null", "file"):
+    for variant in ("null", "file", "logging"):
         server = servers[variant]
-        log_bytes = server.log_bytes() if variant == "file" else 0
+        log_bytes = server.log_bytes() if variant != "null" else 0
         completed = measure.completed[server.port]
         lines.append(stats_line(VARIANTS[variant], server.stats, completed, log_bytes))
     if soaked is not None:
@@ -311,15 +334,25 @@ def main(argv: list[str] | None = None) -> int:
             slowest = min(Summary.of(runs).rps for runs in saturated["/ping"].values())
             print("Fixed-load latency rounds:", flush=True)
             fixed = paced(servers, args, measure, slowest / 2)
+        parts = breakdown(workdir)
         soaked = None
         if args.soak > 0:
             print("Soak:", flush=True)
             soaked = soak(args, workdir, cpus, measure)
         print(
             "\n".join(
-                report(
-                    args, measure, servers=servers, saturated=saturated, fixed=fixed, soaked=soaked
-                )
+                [
+                    *report(
+                        args,
+                        measure,
+                        servers=servers,
+                        saturated=saturated,
+                        fixed=fixed,
+                        soaked=soaked,
+                    ),
+                    "",
+                    *parts,
+                ]
             ),
             flush=True,
         )

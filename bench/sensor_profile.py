@@ -1,7 +1,7 @@
 """Where the sensor's per-request time goes: direct ASGI calls, no server, no sockets.
 
 Calls the same Starlette apps as `sensor_overhead.py` (``bench/_apps.py``) with a synthetic HTTP
-scope in a loop, for the bare app and the two sensor variants, and prints the CPU microseconds per
+scope in a loop, for the bare app and the three sensor variants, and prints the CPU microseconds per
 request of each and the difference to the bare app; then runs the sensor variants again under
 cProfile and lists the functions that take the time (cProfile adds its own cost to every call, so
 read its figures as shares, and the first table as the absolute cost).
@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from _apps import make_app
+from _apps import VARIANTS, make_app
 from _load import HEADERS, ID_RANGE
 
 Scope = dict[str, Any]
@@ -80,8 +80,8 @@ def _run(app: App, scopes: list[Scope]) -> float:
 
 
 def _apps(log_file: str) -> dict[str, App]:
-    # The file variant configures the ``apiwatch.events`` logger; the others do not read it.
-    return {v: make_app(v, log_file) for v in ("bare", "null", "file")}  # type: ignore[misc]
+    # The logging variant configures the ``apiwatch.events`` logger; the others do not read it.
+    return {v: make_app(v, log_file) for v in VARIANTS}  # type: ignore[misc]
 
 
 def timings(apps: dict[str, App], path: str, count: int, repeats: int) -> None:
@@ -94,7 +94,7 @@ def timings(apps: dict[str, App], path: str, count: int, repeats: int) -> None:
     for variant, micros in per_request.items():
         added = micros - per_request["bare"]
         extra = "" if variant == "bare" else f"   sensor adds {added:5.1f} us"
-        print(f"  {variant:<5} {micros:6.1f} us/request{extra}")
+        print(f"  {variant:<7} {micros:6.1f} us/request{extra}")
     print()
 
 
@@ -143,7 +143,7 @@ def main() -> None:
         log_file = os.path.join(tmp, "events.log")
         apps = _apps(log_file)
         timings(apps, args.path, args.requests, args.repeats)
-        for variant in ("null", "file"):
+        for variant in VARIANTS[1:]:
             profile(apps[variant], variant, args.path, args.requests, args.top)
     sys.stdout.flush()
 

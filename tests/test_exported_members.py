@@ -89,6 +89,8 @@ SENSOR_API = [
     "EVENTS_LOGGER",
     "ApiwatchMiddleware",
     "EcsFormatter",
+    "FileOutput",
+    "FileOutputStats",
     "LoggingOutput",
     "MemoryOutput",
     "Output",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apiwatch.sensor import LoggingOutput, Sensor
+from apiwatch.model import Event, EventMeta
+from apiwatch.sensor import LoggingOutput, MemoryOutput, Sensor
 from apiwatch.sensor.shipper import Shipper
 
 
@@ -37,3 +38,22 @@ def test_a_sensor_with_a_collector_logs_too_when_asked(tmp_path: Path) -> None:
         assert [type(output) for output in sensor.outputs] == [LoggingOutput, Shipper]
     finally:
         sensor.close()
+
+
+def test_outputs_of_every_kind_get_each_event_once() -> None:
+    """A function, an instance, and an instance of a subclass overriding __call__: each called."""
+    seen: list[str] = []
+
+    def function_output(_event: Event, _line: bytes) -> None:
+        seen.append("function")
+
+    class Tagging(MemoryOutput):
+        def __call__(self, event: Event, line: bytes) -> None:
+            seen.append("subclass")
+            super().__call__(event, line)
+
+    memory, tagging = MemoryOutput(), Tagging()
+    sensor = Sensor.from_options(service="shop", outputs=[function_output, memory, tagging])
+    sensor.emit(Event(event=EventMeta(action="http_request")))
+    assert seen == ["function", "subclass"]
+    assert len(memory.lines) == len(tagging.lines) == 1

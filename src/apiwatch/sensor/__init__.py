@@ -8,6 +8,7 @@ Starlette's ``AuthenticationMiddleware`` in `apiwatch.sensor.fastapi_users` and
 """
 
 from apiwatch.sensor._config import SensorConfig
+from apiwatch.sensor._fileoutput import FileOutput, FileOutputStats
 from apiwatch.sensor._outputs import EVENTS_LOGGER, LoggingOutput, MemoryOutput, Output
 from apiwatch.sensor._sensor import Sensor, SensorStats
 from apiwatch.sensor.asgi import ApiwatchMiddleware
@@ -18,6 +19,8 @@ __all__ = [
     "EVENTS_LOGGER",
     "ApiwatchMiddleware",
     "EcsFormatter",
+    "FileOutput",
+    "FileOutputStats",
     "LoggingOutput",
     "MemoryOutput",
     "Output",

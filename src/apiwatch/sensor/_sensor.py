@@ -13,10 +13,13 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Literal
+from types import FunctionType, MethodType
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import msgspec
 
 from apiwatch.model import (
     Action,
@@ -47,7 +50,7 @@ from apiwatch.sensor._tools import attack_tool
 if TYPE_CHECKING:
     from apiwatch.sensor._enforce import Block, Enforcer, UserLookup
 
-__all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Sensor", "SensorStats"]
+__all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Identity", "Sensor", "SensorStats"]
 
 #: ``event.reason`` when the app raised after the response had started: the client got the sent
 #: status, but the request failed.
@@ -58,6 +61,8 @@ WANTED_HEADERS = frozenset(
     {"user-agent", "x-forwarded-for", "forwarded", "traceparent", "authorization", "cookie"}
 )
 _LOGIN_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# The common methods, already clean: a dict lookup instead of a scan of the string.
+_METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 _MAX_REQUEST_ID = 128
 _MAX_METHOD = 32
 # Values longer than this bypass the caches: a cache keyed by 60 KB hostile headers would hold
@@ -65,6 +70,44 @@ _MAX_METHOD = 32
 _MAX_CACHED = 512
 _report = logging.getLogger("apiwatch.sensor")
 _default_sensor: Sensor | None = None
+
+
+class Identity:
+    """Who a request comes from, as the sensor writes it: resolved once, shared by requests.
+
+    Immutable by convention, like the `Source` and `UserAgent` parts built with it, which the
+    events of every request with this identity share (nothing mutates an event's parts).
+    """
+
+    __slots__ = (
+        "agent",
+        "attack_tool",
+        "peer_address",
+        "session_id",
+        "source",
+        "source_ip",
+        "token_id",
+        "user_agent",
+    )
+
+    def __init__(
+        self,
+        *,
+        source_ip: str | None,
+        peer_address: str | None,
+        user_agent: str | None,
+        attack_tool: str | None,
+        token_id: str | None,
+        session_id: str | None,
+    ) -> None:
+        self.source_ip = source_ip
+        self.peer_address = peer_address
+        self.user_agent = user_agent
+        self.attack_tool = attack_tool
+        self.token_id = token_id
+        self.session_id = session_id
+        self.source = Source(ip=source_ip, address=peer_address)
+        self.agent = UserAgent(original=user_agent) if user_agent else None
 
 
 class SensorStats:
@@ -114,6 +157,7 @@ class Sensor:
         global _default_sensor  # noqa: PLW0603 - the audit API's fallback outside a request
         self.config = config
         self.outputs: tuple[Output, ...] = self._make_outputs(config)
+        self._output_calls = tuple(map(_direct_call, self.outputs))
         self.stats = SensorStats()
         self._resolve_ip = ProxyResolver(config.trusted_proxies, config.proxy_header)
         self.service = Service(name=clean(config.service, 256))
@@ -184,31 +228,70 @@ class Sensor:
         request_id: str | None,
     ) -> RequestContext:
         """A context for a request that is starting, with who/where/correlation resolved."""
-        ctx = RequestContext(self)
-        ctx.started = datetime.now(UTC)
-        ctx.event_id = new_event_id()
-        ctx.method = clean(method, _MAX_METHOD)
-        ctx.path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
-        ctx.source_ip = self._resolve_ip(peer, headers)
-        if ctx.source_ip is None and peer:
-            ctx.peer_address = clean(peer, 256)
-        ctx.request_id = clean(request_id, _MAX_REQUEST_ID) if request_id else ctx.event_id
-        ctx.trace_id = _trace_id(headers.get("traceparent"))
-        user_agent = headers.get("user-agent")
-        if user_agent:
-            ctx.user_agent, ctx.attack_tool = (
-                self._ua(user_agent)
-                if len(user_agent) <= _MAX_CACHED
-                else self._user_agent_info(user_agent)
+        return self.start(
+            method, path, self.identify(peer, headers), request_id, headers.get("traceparent")
+        )
+
+    def identify(self, peer: str | None, headers: Mapping[str, str]) -> Identity:
+        """Who is asking: what the peer address and the identifying headers say.
+
+        The same peer and headers always give the same `Identity` (the fingerprint key is fixed
+        for the sensor's life), so adapters may cache it per connection or per header values.
+        """
+        source_ip = self._resolve_ip(peer, headers)
+        peer_address = clean(peer, 256) if source_ip is None and peer else None
+        user_agent = attack = token_id = session_id = None
+        agent = headers.get("user-agent")
+        if agent:
+            user_agent, attack = (
+                self._ua(agent) if len(agent) <= _MAX_CACHED else self._user_agent_info(agent)
             )
         authorization = headers.get("authorization")
         if authorization:
-            ctx.token_id = self.fingerprint(authorization.partition(" ")[2] or authorization)
+            token_id = self.fingerprint(authorization.partition(" ")[2] or authorization)
         cookie = headers.get("cookie")
         if cookie and self.config.session_cookies:
-            ctx.session_id = self._session_fingerprint(cookie)
-        if ctx.method in _LOGIN_METHODS:
-            field = self.config.login_paths.get(ctx.path)
+            session_id = self._session_fingerprint(cookie)
+        return Identity(
+            source_ip=source_ip,
+            peer_address=peer_address,
+            user_agent=user_agent,
+            attack_tool=attack,
+            token_id=token_id,
+            session_id=session_id,
+        )
+
+    def start(
+        self,
+        method: str,
+        path: str,
+        identity: Identity,
+        request_id: str | None,
+        traceparent: str | None,
+    ) -> RequestContext:
+        """A context for a request that is starting, its `Identity` already resolved."""
+        event_id = new_event_id()
+        method = _METHODS.get(method) or clean(method, _MAX_METHOD)
+        path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
+        ctx = RequestContext(
+            sensor=self,
+            started=datetime.now(UTC),
+            event_id=event_id,
+            method=method,
+            path=path,
+            identity=identity,
+            source_ip=identity.source_ip,
+            peer_address=identity.peer_address,
+            user_agent=identity.user_agent,
+            attack_tool=identity.attack_tool,
+            token_id=identity.token_id,
+            session_id=identity.session_id,
+            request_id=clean(request_id, _MAX_REQUEST_ID) if request_id else event_id,
+        )
+        if traceparent:
+            ctx.trace_id = _trace_id(traceparent)
+        if method in _LOGIN_METHODS:
+            field = self.config.login_paths.get(path)
             if field is not None:
                 ctx.login = LoginAttempt(field)
         return ctx
@@ -273,12 +356,13 @@ class Sensor:
     def emit(self, event: Event) -> None:
         """Encode the event once and hand it to every output; failures are counted, not raised."""
         try:
-            line = encode_event(event)
+            # Straight from the struct; `encode_event` only adds the merge of ``extra`` fields.
+            line = encode_event(event) if event.extra else _encode(event)
         except Exception as exc:  # noqa: BLE001
             self.failed(exc)
             return
         self.stats.emitted += 1
-        for output in self.outputs:
+        for output in self._output_calls:
             try:
                 output(event, line)
             except Exception as exc:  # noqa: BLE001
@@ -346,26 +430,36 @@ class Sensor:
         self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
     ) -> Event:
         block = ctx.block
-        labels = self._event_labels(ctx)
+        labels = self.context_labels(ctx)
+        if self.enforcer is not None:
+            self.enforcer.labels(ctx, labels)
         classified: Action | Literal["unknown"]
         if block is not None:
             classified, failure = block.action, block.reason
         else:
             classified = self._classify(ctx, status)
-        if isinstance(classified, Action):
+        if classified is _HTTP_REQUEST:  # most requests: no dict lookup keyed by an enum
+            action, is_login, fixed = _HTTP_REQUEST, False, _FIXED_HTTP_REQUEST
+        elif isinstance(classified, Action):
             action = classified
-            is_login = action is Action.AUTHN_LOGIN_FAIL or action is Action.AUTHN_LOGIN_SUCCESS
+            is_login = action is _LOGIN_FAIL or action is _LOGIN_SUCCESS
+            fixed = _FIXED[action]
         else:  # a login whose outcome the sensor cannot tell
-            action, is_login = Action.HTTP_REQUEST, True
+            action, is_login, fixed = _HTTP_REQUEST, True, _FIXED_HTTP_REQUEST
             labels["login"] = UNKNOWN
-        fixed = _FIXED[action]
         if failure:
             outcome = "failure"
-        elif is_login and action is Action.HTTP_REQUEST:
+        elif is_login and action is _HTTP_REQUEST:
             outcome = UNKNOWN  # a login the sensor cannot judge is never called a success
         else:
             outcome = fixed.outcome or ("success" if status < 400 else "failure")
         user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
+        identity = ctx.identity
+        if identity is not None:
+            source, agent = identity.source, identity.agent
+        else:
+            source = Source(ip=ctx.source_ip, address=ctx.peer_address)
+            agent = UserAgent(original=ctx.user_agent) if ctx.user_agent else None
         return Event(
             timestamp=ctx.started or datetime.now(UTC),
             event=EventMeta(
@@ -380,25 +474,19 @@ class Sensor:
                 reason=failure,
             ),
             log=fixed.log,
-            source=Source(ip=ctx.source_ip, address=ctx.peer_address),
+            source=source,
             http=Http(
                 request=HttpRequest(method=ctx.method, id=ctx.request_id),
-                response=HttpResponse(status_code=status),
+                response=_response(status),
             ),
             url=Url(path=ctx.path, query=ctx.query),
-            user_agent=UserAgent(original=ctx.user_agent) if ctx.user_agent else None,
+            user_agent=agent,
             user=User(name=user_name, id=ctx.user_id) if user_name or ctx.user_id else None,
             trace=Trace(id=ctx.trace_id) if ctx.trace_id else None,
             service=self.service,
             host=self.host,
             labels=labels,
         )
-
-    def _event_labels(self, ctx: RequestContext) -> dict[str, str]:
-        labels = self.context_labels(ctx)
-        if self.enforcer is not None:
-            self.enforcer.labels(ctx, labels)
-        return labels
 
     def context_labels(self, ctx: RequestContext) -> dict[str, str]:
         labels: dict[str, str] = {}
@@ -419,15 +507,53 @@ class Sensor:
             if login is not None:
                 return login
         if ctx.attack_tool:
-            return Action.MALICIOUS_ATTACK_TOOL
+            return _ATTACK_TOOL
         if status == 403:
-            return Action.AUTHZ_FAIL
+            return _AUTHZ_FAIL
         if status == 429:
-            return Action.EXCESS_RATE_LIMIT_EXCEEDED
-        return Action.HTTP_REQUEST
+            return _RATE_LIMITED
+        return _HTTP_REQUEST
 
 
 _FIXED = ACTION_DEFAULTS
+_encode = msgspec.json.Encoder().encode
+# Enum members as plain globals: reading ``Action.X`` goes through the enum metaclass's
+# ``__getattr__`` hook in CPython 3.11, several times the cost of a global, on every request.
+_HTTP_REQUEST = Action.HTTP_REQUEST
+_LOGIN_FAIL = Action.AUTHN_LOGIN_FAIL
+_LOGIN_SUCCESS = Action.AUTHN_LOGIN_SUCCESS
+_ATTACK_TOOL = Action.MALICIOUS_ATTACK_TOOL
+_AUTHZ_FAIL = Action.AUTHZ_FAIL
+_RATE_LIMITED = Action.EXCESS_RATE_LIMIT_EXCEEDED
+_FIXED_HTTP_REQUEST = ACTION_DEFAULTS[Action.HTTP_REQUEST]
+
+
+def _direct_call(output: Output) -> Callable[[Event, bytes], None]:
+    """The output's ``__call__`` as a bound method when it is a Python class's instance.
+
+    CPython calls an instance through its type's slot, a slow generic path that costs more
+    than a bound method call; outputs are called once per event.
+    """
+    # Looked up on the type, as a call is: an instance attribute named __call__ is not called.
+    method = next(
+        (k.__dict__["__call__"] for k in type(output).__mro__ if "__call__" in k.__dict__), None
+    )
+    if isinstance(method, FunctionType):
+        return cast("Callable[[Event, bytes], None]", MethodType(method, output))
+    return output
+
+
+_RESPONSES: dict[int, HttpResponse] = {}
+
+
+def _response(status: int) -> HttpResponse:
+    """``http.response`` for a status, built once per status code and shared by events."""
+    part = _RESPONSES.get(status)
+    if part is None:
+        part = HttpResponse(status_code=status)
+        if 100 <= status <= 999:  # a status code has three digits: a bounded cache
+            _RESPONSES[status] = part
+    return part
 
 
 def _trace_id(traceparent: str | None) -> str | None:

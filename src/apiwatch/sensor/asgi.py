@@ -18,20 +18,30 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter_ns
 from typing import Any
 
 from apiwatch.sensor._authn import report_logout
 from apiwatch.sensor._base import SensorMiddleware
-from apiwatch.sensor._context import RequestContext, enter_request, restore_request
+from apiwatch.sensor._context import RequestContext, get_request, set_request
 from apiwatch.sensor._enforce import Block
+from apiwatch.sensor._identity import (
+    AUTHORIZATION,
+    COOKIE,
+    FORWARDING,
+    REQUEST_ID,
+    SLOTS,
+    TRACEPARENT,
+    USER_AGENT,
+    IdentityCache,
+)
 from apiwatch.sensor._login import BodyTee, account_from_body
 from apiwatch.sensor._outcome import LoginAttempt
-from apiwatch.sensor._sensor import RAISED_AFTER_START, WANTED_HEADERS, Sensor
+from apiwatch.sensor._sensor import RAISED_AFTER_START, Sensor
 
 __all__ = ["ApiwatchMiddleware"]
 
 _SHUTDOWN_DONE = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
-_REQUEST_ID = "\0request-id"  # marker: the configured request-id header, whatever its name
 
 # The same shapes Starlette uses, so that ``app.add_middleware(ApiwatchMiddleware, ...)``
 # type-checks under mypy --strict in the app.
@@ -52,8 +62,19 @@ class ApiwatchMiddleware(SensorMiddleware):
     app: ASGIApp
 
     def _setup(self) -> None:
-        self._wanted_headers = {name.encode("latin-1"): name for name in WANTED_HEADERS}
-        self._wanted_headers[self.sensor.config.request_id_header.encode("latin-1")] = _REQUEST_ID
+        config = self.sensor.config
+        # The headers the sensor reads, by lower-case name as ASGI servers give them, to the
+        # slot of the per-request list their raw values go to; the request id header last, as
+        # it wins over any other use of its name.
+        self._slots = {
+            b"user-agent": USER_AGENT,
+            b"authorization": AUTHORIZATION,
+            b"cookie": COOKIE,
+            config.proxy_header.encode("latin-1"): FORWARDING,
+            b"traceparent": TRACEPARENT,
+            config.request_id_header.encode("latin-1"): REQUEST_ID,
+        }
+        self._identities = IdentityCache(self.sensor)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: PLR0915
         # One coroutine frame per request: the HTTP path is inline rather than in a helper.
@@ -62,7 +83,7 @@ class ApiwatchMiddleware(SensorMiddleware):
                 send = self._lifespan_send(send)
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter_ns()
+        started = perf_counter_ns()
         sensor = self.sensor
         try:
             ctx = self._begin(scope)
@@ -79,7 +100,9 @@ class ApiwatchMiddleware(SensorMiddleware):
         responded = reported = False
         failure = None
 
-        async def send_wrapper(message: Message) -> None:
+        # A plain function returning the server's awaitable: the app awaits that directly,
+        # without a coroutine of ours in between (two fewer coroutine frames per request).
+        def send_wrapper(message: Message) -> Awaitable[None]:
             nonlocal status, responded, reported
             kind = message["type"]
             if kind == "http.response.start":
@@ -90,8 +113,8 @@ class ApiwatchMiddleware(SensorMiddleware):
                 # answer has already handed the event to the outputs (the shipper's journal).
                 reported = True
                 self._complete(ctx, scope, tee, field, status)
-                sensor.finish(ctx, status, time.perf_counter_ns() - started)
-            await send(message)
+                sensor.finish(ctx, status, perf_counter_ns() - started)
+            return send(message)
 
         login = ctx.login
         field = login.field if login is not None else None
@@ -103,7 +126,8 @@ class ApiwatchMiddleware(SensorMiddleware):
             if block is not None:
                 await _refuse(sensor, ctx, block, send, started)
                 return
-        previous = enter_request(ctx)
+        previous = get_request()
+        set_request(ctx)
         try:
             await self.app(scope, app_receive, app_send)
         except Exception:
@@ -113,37 +137,46 @@ class ApiwatchMiddleware(SensorMiddleware):
         finally:
             if not reported:
                 self._complete(ctx, scope, tee, field, status)  # in the request: audit sees it
-            restore_request(previous)
+            set_request(previous)
             if not reported:
-                sensor.finish(ctx, status, time.perf_counter_ns() - started, failure=failure)
+                sensor.finish(ctx, status, perf_counter_ns() - started, failure=failure)
 
     def _begin(self, scope: Scope) -> RequestContext:
         # ASGI servers give lower-case header names as bytes: match them without decoding.
-        wanted = self._wanted_headers
-        headers: dict[str, str] = {}
-        request_id = None
+        slots = self._slots
+        values: list[bytes | None] = [None] * SLOTS
         for raw_name, raw_value in scope["headers"]:
-            name = wanted.get(raw_name)
-            if name is None:
+            slot = slots.get(raw_name)
+            if slot is None:
                 continue
-            value = raw_value.decode("utf-8", "backslashreplace")
-            if name is _REQUEST_ID:
-                request_id = value
-            elif name in headers:
-                headers[name] = f"{headers[name]}, {value}"
-            else:
-                headers[name] = value
+            present = values[slot]
+            if present is None or slot == REQUEST_ID:  # the request id: the last one given
+                values[slot] = raw_value
+            else:  # a repeated header: its values joined, as one header would give them
+                values[slot] = present + b", " + raw_value
         client = scope.get("client")
-        ctx = self.sensor.begin(
-            scope["method"],
-            _full_path(scope),
+        # `IdentityCache.get`, inline: this runs once per request.
+        cache = self._identities
+        key = (
             client[0] if client else None,
-            headers,
-            request_id,
+            values[USER_AGENT],
+            values[AUTHORIZATION],
+            values[COOKIE],
+            values[FORWARDING] if cache.proxy_header else None,
+        )
+        identity = cache.entries.get(key) or cache.resolve(key)
+        request_id, traceparent = values[REQUEST_ID], values[TRACEPARENT]
+        sensor = self.sensor
+        ctx = sensor.start(
+            scope["method"],
+            _full_path(scope) if scope.get("root_path") else scope["path"],
+            identity,
+            request_id.decode("utf-8", "backslashreplace") if request_id else None,
+            traceparent.decode("utf-8", "backslashreplace") if traceparent else None,
         )
         query = scope.get("query_string")
         if query:
-            ctx.query = self.sensor.masked_query(query.decode("utf-8", "backslashreplace"))
+            ctx.query = sensor.masked_query(query.decode("utf-8", "backslashreplace"))
         return ctx
 
     async def _gate_login(
