@@ -355,10 +355,11 @@ class LoginMemory:
         )
         if not suspect:
             return Verdict(False, [], suspect=0)
-        # One account tried by someone who uses the site otherwise (beyond checking an account
-        # it got into): a user who mistyped or gave up.
+        # One account tried a few times by someone who uses the site otherwise (beyond checking
+        # an account it got into): a user who mistyped or gave up. Ten tries are a brute force.
         busy = history.other > (HIT_AND_RUN if history.successes else 0)
-        ordinary = suspect == 1 and not history.unknown and not history.guessed and busy
+        few = history.fails < 2 * GUESSES
+        ordinary = suspect == 1 and not history.unknown and not history.guessed and busy and few
         return Verdict(not ordinary, _reasons(history, suspects), suspect=suspect)
 
     def one_shot(self, ip: str) -> Verdict:

@@ -204,7 +204,7 @@ class IncidentTracker:
             if kind == "attacker":
                 if self._vetted(finding, value):
                     incident.named.setdefault(value, _named(finding, value))
-                    if not finding.group:
+                    if not finding.group or _on_login_evidence(finding):
                         incident.judged.add(value)
                     if finding.meta.attack in SIGNATURES:
                         incident.signed.add(value)
@@ -303,8 +303,13 @@ class IncidentTracker:
 
     def _compromise(self, incident: _Open, ip: str, t: float, account: str) -> None:
         """A successful login from an attacker is a candidate compromise, judged now and again
-        as the source's evidence grows (`LoginMemory.took_over`)."""
-        if account not in incident.logins and len(incident.logins) < _CAP:
+        as the source's evidence grows (`LoginMemory.took_over`). A later login from another
+        address replaces a candidate that was not a compromise (the owner got in during the
+        attack; the attacker's own success comes after)."""
+        known = incident.logins.get(account)
+        if known is None and len(incident.logins) >= _CAP:
+            return
+        if known is None or (known[0] != ip and account not in incident.compromised):
             incident.logins[account] = (ip, t)
         self._judge_login(incident, account)
 
@@ -460,6 +465,29 @@ class IncidentTracker:
 
     def sources(self) -> int:
         return len(self.by_ip) + len(self.recent)
+
+
+_LOGIN_ATTACKS: Final = frozenset(
+    {
+        "brute_force",
+        "credential_stuffing",
+        "distributed_credential_stuffing",
+        "password_spraying",
+        "account_takeover",
+    }
+)
+
+
+def _on_login_evidence(finding: Finding) -> bool:
+    """Whether the sources a finding names stay attackers only on their own login evidence: a
+    login attack grouped by account names whoever failed that account, its owner's typo too;
+    not so a takeover rule that saw the account taken over itself."""
+    meta = finding.meta
+    return (
+        "user.name" in finding.group
+        and meta.attack in _LOGIN_ATTACKS
+        and "compromised" not in meta.extent
+    )
 
 
 def _named(finding: Finding, ip: str) -> str:
