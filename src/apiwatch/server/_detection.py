@@ -159,6 +159,11 @@ class Detector:
                 self._capacity,
             )
 
+    @property
+    def backlog(self) -> int:
+        """Events queued and not yet taken by the detection thread."""
+        return self._queued
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
