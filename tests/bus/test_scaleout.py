@@ -46,7 +46,7 @@ def test_writer_killed_mid_stream_loses_and_repeats_nothing(cluster: Cluster) ->
     writer, _ = cluster.start("writer")
     url = cluster.start("ingest")[1]
     acknowledged: list[str] = []
-    sender = threading.Thread(target=_send, args=(url, key, 30, acknowledged))
+    sender = threading.Thread(target=_send, args=(url, key, 20, acknowledged))
     sender.start()
     _wait_until(lambda: len(cluster.stored_ids()) >= 5 * BATCH)
     writer.send_signal(signal.SIGKILL)
@@ -54,7 +54,7 @@ def test_writer_killed_mid_stream_loses_and_repeats_nothing(cluster: Cluster) ->
     time.sleep(1.0)
     cluster.start("writer")
     sender.join(timeout=120)
-    assert len(acknowledged) == 30 * BATCH
+    assert len(acknowledged) == 20 * BATCH
     stored = cluster.wait_stored(len(acknowledged))
     time.sleep(1.0)
     stored = cluster.stored_ids()

@@ -1,8 +1,13 @@
 """`Bus` and `Consumer` over nats-py: one JetStream stream (file storage), publish with
-``Nats-Msg-Id``, durable pull consumers acknowledged cumulatively (``AckPolicy.ALL``)."""
+``Nats-Msg-Id``, durable pull consumers acknowledged message by message (``AckPolicy.EXPLICIT``).
+
+Not cumulatively (``AckPolicy.ALL``): a consumer process that dies holding messages leaves them
+pending, and the next process's acknowledgement of a later message would then acknowledge them
+too, unwritten."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +33,7 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 #: How long messages stay in the stream whatever their consumers did: a writer may be down this
 #: long without losing what was acknowledged to senders.
 MAX_AGE_SECONDS = 7 * 86400.0
+_API_TIMEOUT = 15.0  # seconds for a JetStream API answer (a busy server takes a while)
 _STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SCHEMES = ("nats", "tls")
 # Most of the server's max_payload (1 MiB by default) for the message body; headers and the
@@ -64,13 +70,12 @@ def check_stream_name(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One message as a consumer got it: its body, and how to acknowledge it (and, under
-    ``AckPolicy.ALL``, every message delivered before it)."""
+    """One message as a consumer got it: its body, and how to acknowledge it."""
 
     data: bytes
     message: Any  # nats.aio.msg.Msg
 
-    async def ack_through(self) -> None:
+    async def ack(self) -> None:
         await self.message.ack()
 
 
@@ -99,7 +104,7 @@ class Bus:
 
     def __init__(self, connection: Any, stream: str) -> None:
         self._connection = connection
-        self._js = connection.jetstream()
+        self._js = connection.jetstream(timeout=_API_TIMEOUT)
         self.stream = stream
         self.subject = f"{stream}.events"
 
@@ -154,6 +159,8 @@ class Bus:
         )
         try:
             await self._js.add_stream(config)
+        except TimeoutError:
+            raise BusError(f"bus: creating stream {self.stream} timed out") from None
         except JsError as exc:
             if "already in use" not in str(exc):  # another process made it just now
                 raise BusError(f"bus: cannot create stream {self.stream}: {exc}") from None
@@ -179,15 +186,15 @@ class Bus:
 
     async def consumer(self, durable: str, *, ack_wait: float = 60.0,
                        max_ack_pending: int = 10_000) -> Consumer:  # fmt: skip
-        """The durable pull consumer ``durable`` of the whole stream (created when missing),
-        acknowledged cumulatively: a message not acknowledged within ``ack_wait`` seconds is
-        delivered again, with every later one."""
+        """The durable pull consumer ``durable`` of the whole stream (created when missing): a
+        message not acknowledged within ``ack_wait`` seconds (its consumer died) is delivered
+        again."""
         from nats.js import api  # noqa: PLC0415 - the bus extra
         from nats.js.errors import Error as JsError  # noqa: PLC0415
 
         config = api.ConsumerConfig(
             durable_name=durable,
-            ack_policy=api.AckPolicy.ALL,
+            ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
             ack_wait=ack_wait,
             max_ack_pending=max_ack_pending,
@@ -196,8 +203,9 @@ class Bus:
             subscription = await self._js.pull_subscribe(
                 self.subject, durable=durable, stream=self.stream, config=config
             )
-        except JsError as exc:
-            raise BusError(f"bus: cannot open consumer {durable}: {exc}") from None
+        except (JsError, TimeoutError) as exc:
+            problem = str(exc) or type(exc).__name__
+            raise BusError(f"bus: cannot open consumer {durable}: {problem}") from None
         return Consumer(subscription)
 
     @property
@@ -208,7 +216,7 @@ class Bus:
         """Flush what is pending (acknowledgements) and close."""
         import nats.errors  # noqa: PLC0415 - the bus extra
 
-        try:
-            await self._connection.drain()
-        except (TimeoutError, nats.errors.Error):
-            await self._connection.close()
+        # Not drain(): it waits up to half a minute on a pull subscription's open fetch.
+        with contextlib.suppress(TimeoutError, nats.errors.Error):
+            await self._connection.flush(timeout=5)
+        await self._connection.close()

@@ -8,6 +8,7 @@ The ingest role is the HTTP collector with a bus publisher in place of the commi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import time
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["check_role", "run_role"]
 
 _REPORT_EVERY = 30.0
+_RETRY_SECONDS = 2.0
 
 
 def check_role(settings: Settings) -> str:
@@ -74,20 +76,36 @@ def run_role(role: str, settings: Settings, store: SqlStore, collector: ServerSe
 
 async def _main(role: str, settings: Settings, store: SqlStore, collector: ServerSettings,
                 ruleset: Any) -> None:  # fmt: skip
-    from apiwatch.bus import Bus  # noqa: PLC0415
+    from apiwatch.bus import Bus, BusError  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    bus = await Bus.connect(settings.bus or "", settings.bus_stream, name=f"apiwatch-{role}")
-    try:
-        if role == "writer":
-            await _write(bus, store, stop)
-        else:
-            await _detect(bus, store, collector, ruleset, stop)
-    finally:
-        await bus.close()
+    logger = logging.getLogger("apiwatch.server")
+    while not stop.is_set():
+        try:
+            bus = await Bus.connect(settings.bus or "", settings.bus_stream,
+                                    name=f"apiwatch-{role}")  # fmt: skip
+        except BusError as exc:  # NATS down or busy: a role waits for it, as senders wait
+            logger.warning("%s; retrying in %.0f s", exc, _RETRY_SECONDS)
+            await _sleep_unless(stop, _RETRY_SECONDS)
+            continue
+        try:
+            if role == "writer":
+                await _write(bus, store, stop)
+            else:
+                await _detect(bus, store, collector, ruleset, stop)
+        except BusError as exc:
+            logger.warning("%s; reconnecting in %.0f s", exc, _RETRY_SECONDS)
+            await _sleep_unless(stop, _RETRY_SECONDS)
+        finally:
+            await bus.close()
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def _write(bus: Bus, store: SqlStore, stop: asyncio.Event) -> None:

@@ -66,7 +66,8 @@ class DetectRole:
         if events:
             self.detector.offer([AppendResult(len(events), 0, events=events)])
             self.fed += len(events)
-        await deliveries[-1].ack_through()
+        for delivery in deliveries:
+            await delivery.ack()
         return len(deliveries)
 
     def _events(self, deliveries: Sequence[Delivery]) -> list[Event]:

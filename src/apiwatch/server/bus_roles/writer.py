@@ -52,7 +52,7 @@ class Writer:
 
     async def run(self, bus: Bus, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; what was fetched by then is committed first."""
-        consumer = await bus.consumer(DURABLE, ack_wait=60.0)
+        consumer = await bus.consumer(DURABLE, ack_wait=30.0)
         while not stop.is_set():
             await self.step(consumer, stop)
 
@@ -71,7 +71,8 @@ class Writer:
                 if stop.is_set():
                     return len(deliveries)  # unacknowledged: delivered again to the next writer
                 await asyncio.sleep(_RETRY_SECONDS)
-        await deliveries[-1].ack_through()
+        for delivery in deliveries:
+            await delivery.ack()
         self.stats.commits += 1
         self.stats.stored += sum(result.stored for result in results)
         self.stats.duplicates += sum(result.duplicates for result in results)
