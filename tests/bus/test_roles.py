@@ -105,7 +105,7 @@ def test_the_writer_refuses_rows_that_do_not_authenticate(store: SqlStore, tmp_p
 
 class _Delivery:
     def __init__(self, batch: SealedBatch) -> None:
-        from apiwatch.server.bus_roles.wire import _Message, _Row, _encode
+        from apiwatch.server.bus_roles.wire import _encode, _Message, _Row
 
         rows = [_Row(r.columns, r.digest, r.key_id, r.payload) for r in batch.rows]  # type: ignore[arg-type]
         self.data = _encode(_Message(1, batch.key_name, batch.idempotency_key, rows))

@@ -45,7 +45,7 @@ class Writer:
     fail on. A store error is retried (the messages stay unacknowledged) until it passes.
     """
 
-    def __init__(self, store: SqlStore, *, max_messages: int = 64) -> None:
+    def __init__(self, store: SqlStore, *, max_messages: int = 16) -> None:
         self.store = store
         self.max_messages = max_messages
         self.stats = WriterStats()
