@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -107,3 +108,61 @@ def _wait_until(condition: object, timeout: float = 60.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_detect_role_finds_the_incidents_one_engine_finds(cluster: Cluster) -> None:
+    """Events through ingest, the bus and the detect role become the incidents (rules, attacker,
+    compromised account) that one engine finds offline in the same events; they are stored."""
+    from apiwatch.detect import Engine, builtin_dir, load_rules
+    from apiwatch.model import decode_event
+    from apiwatch.store import DetectionFilter, open_store
+
+    key = cluster.setup()
+    cluster.start("writer")
+    cluster.start("detect")
+    url = cluster.start("ingest")[1]
+    start = datetime.now(UTC) - timedelta(seconds=60)
+    lines = [
+        stuffing_line(start + timedelta(seconds=n), f"victim-{n:02}", "authn_login_fail", 401)
+        for n in range(20)
+    ]
+    lines.append(stuffing_line(start + timedelta(seconds=21), "victim-07",
+                               "authn_login_success", 200))  # fmt: skip
+    with httpx.Client() as client:
+        response = client.post(
+            f"{url}/v1/events", content="\n".join(lines).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+        )  # fmt: skip
+    assert response.status_code == 202, response.text
+    engine = Engine(load_rules([builtin_dir()]))
+    for line in lines:
+        engine.feed(decode_event(line.encode()))
+    engine.flush()
+    expected = {(tuple(sorted(i.rules)), tuple(i.accounts_compromised))
+                for i in engine.take_incidents()}  # fmt: skip
+    assert expected
+    store = open_store(cluster.db, key_file=cluster.workdir / "store.keys",
+                       signing_key_file=cluster.workdir / "store.signing")  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            page = store.incidents(DetectionFilter(attacker_ip="203.0.113.66"), cursor=None,
+                                   limit=100)  # fmt: skip
+            found = {(tuple(sorted(i.rules)), tuple(i.accounts_compromised)) for i in page.items}
+            if found == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    finally:
+        store.close()
+    assert found == expected
+
+
+def stuffing_line(at: datetime, user: str, action: str, status: int) -> str:
+    outcome = "failure" if status >= 400 else "success"
+    return (
+        f'{{"@timestamp":"{at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}","event":{{"action":"{action}",'
+        f'"id":"{new_ids(1)[0]}","kind":"event","category":["authentication"],'
+        f'"type":["start"],"outcome":"{outcome}"}},"source":{{"ip":"203.0.113.66"}},'
+        f'"http":{{"request":{{"method":"POST"}},"response":{{"status_code":{status}}}}},'
+        f'"url":{{"path":"/login"}},"user":{{"name":"{user}"}},"service":{{"name":"shop"}}}}'
+    )
