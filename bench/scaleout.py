@@ -134,12 +134,13 @@ class Deployment:
     def start(self, name: str, role: str) -> str:
         port = _free_port()
         extra = [] if role == "all" else ["--role", role, "--bus", NATS_URL]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "apiwatch", "serve", "--config", "apiwatch.toml",
-             "--port", str(port), *extra],
-            cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "APIWATCH_HOME": str(self.workdir)},
-        )  # fmt: skip
+        with (self.workdir / f"{name.replace(' ', '-')}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "apiwatch", "serve", "--config", "apiwatch.toml",
+                 "--port", str(port), *extra],
+                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, "APIWATCH_HOME": str(self.workdir)},
+            )  # fmt: skip
         self.processes[name] = process
         url = f"http://127.0.0.1:{port}"
         if role in ("all", "ingest"):
@@ -227,10 +228,12 @@ class Result:
     cpu_us: dict[str, float]
 
 
-def _wait_stored(deployment: Deployment, count: int, timeout: float = 600) -> float:
+def _wait_stored(deployment: Deployment, count: int, timeout: float = 120) -> float:
     deadline = time.monotonic() + timeout
     while deployment.stored() < count:
         if time.monotonic() > deadline:
+            for log in deployment.workdir.glob("*.log"):
+                print(f"--- {log.name}\n{log.read_text()[-2000:]}")
             raise SystemExit(f"only {deployment.stored():,} of {count:,} events were stored")
         time.sleep(0.05)
     return time.monotonic()

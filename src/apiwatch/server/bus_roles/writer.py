@@ -24,6 +24,14 @@ DURABLE = "writer"
 _RETRY_SECONDS = 1.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Messages fetched together, and the rows of theirs that passed the checks."""
+
+    deliveries: Sequence[Delivery]
+    batches: list[SealedBatch]
+
+
 @dataclass(slots=True)
 class WriterStats:
     """What the writer has done since it started."""
@@ -51,32 +59,50 @@ class Writer:
         self.stats = WriterStats()
 
     async def run(self, bus: Bus, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; what was fetched by then is committed first."""
+        """Consume until ``stop`` is set. The next group is fetched and checked while the
+        current one commits (the commit waits on PostgreSQL, not on this process's CPU); what
+        was fetched and not committed when it stops is delivered again later."""
         consumer = await bus.consumer(DURABLE, ack_wait=30.0)
-        while not stop.is_set():
-            await self.step(consumer, stop)
+        ahead: asyncio.Task[_Group] | None = None
+        try:
+            while not stop.is_set():
+                group = await (ahead or self._take(consumer))
+                ahead = None
+                if group.deliveries:
+                    ahead = asyncio.create_task(self._take(consumer))
+                    await self._commit(group, stop)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
 
     async def step(self, consumer: Consumer, stop: asyncio.Event, timeout: float = 1.0) -> int:
         """Fetch, commit and acknowledge one group; returns how many messages it took."""
+        group = await self._take(consumer, timeout)
+        if group.deliveries:
+            await self._commit(group, stop)
+        return len(group.deliveries)
+
+    async def _take(self, consumer: Consumer, timeout: float = 1.0) -> _Group:
         deliveries = await consumer.fetch(self.max_messages, timeout=timeout)
         if not deliveries:
-            return 0
-        batches = await asyncio.to_thread(self._checked, deliveries)
+            return _Group([], [])
+        return _Group(deliveries, await asyncio.to_thread(self._checked, deliveries))
+
+    async def _commit(self, group: _Group, stop: asyncio.Event) -> None:
         while True:
             try:
-                results = await asyncio.to_thread(self.store.append_sealed, batches)
+                results = await asyncio.to_thread(self.store.append_sealed, group.batches)
                 break
             except (StoreUnavailableError, StoreFullError) as exc:
                 logger.warning("writing failed, retrying in %.0f s: %s", _RETRY_SECONDS, exc)
                 if stop.is_set():
-                    return len(deliveries)  # unacknowledged: delivered again to the next writer
+                    return  # unacknowledged: delivered again to the next writer
                 await asyncio.sleep(_RETRY_SECONDS)
-        for delivery in deliveries:
+        for delivery in group.deliveries:
             await delivery.ack()
         self.stats.commits += 1
         self.stats.stored += sum(result.stored for result in results)
         self.stats.duplicates += sum(result.duplicates for result in results)
-        return len(deliveries)
 
     def _checked(self, deliveries: Sequence[Delivery]) -> list[SealedBatch]:
         batches = []
