@@ -92,7 +92,7 @@ class Consumer:
 
         try:
             messages = await self._subscription.fetch(max_messages, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats-py raises its own and asyncio's: both mean "none came"
             return []
         except nats.errors.Error as exc:
             raise BusError(f"bus: fetching from the stream failed: {exc}") from None

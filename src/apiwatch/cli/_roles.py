@@ -96,8 +96,8 @@ async def _main(role: str, settings: Settings, store: SqlStore, collector: Serve
                 await _write(bus, store, stop)
             else:
                 await _detect(bus, store, collector, ruleset, stop)
-        except BusError as exc:
-            logger.warning("%s; reconnecting in %.0f s", exc, _RETRY_SECONDS)
+        except (BusError, TimeoutError) as exc:  # nats-py may raise a bare TimeoutError
+            logger.warning("bus: %s; reconnecting in %.0f s", exc or "timeout", _RETRY_SECONDS)
             await _sleep_unless(stop, _RETRY_SECONDS)
         finally:
             await bus.close()
