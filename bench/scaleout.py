@@ -19,8 +19,8 @@ shared machine throughput moves with the neighbours' load (the header prints the
 the CPU columns are the robust figures.
 
 ``--kill writer|ingest`` instead streams ``--events`` (e.g. 1,000,000) through 2 ingest processes
-and a writer, SIGKILLs that role midway (a new writer is started; a killed ingest process's
-senders move to the other), and checks: every acknowledged event stored, none twice, ``apiwatch
+and a writer, SIGKILLs that role midway (a new writer is started; the senders of a killed ingest
+process stop, the others go on), and checks: every acknowledged event stored, none twice, ``apiwatch
 verify`` passes.
 
 Usage: ``.venv/bin/python bench/scaleout.py [--events 150000] [--clients 4]``
