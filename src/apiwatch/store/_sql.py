@@ -327,13 +327,14 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
         results: list[AppendResult] = []
         accepted: list[Sealed] = []
         seen: set[tuple[str, bytes]] = set()
+        stored_ids = self._stored_ids_by_key(cursor, batches)  # one look-up per key, not batch
         for batch in batches:
             idem_key = _idempotency_key(batch)
             if idem_key and self._replayed(cursor, idem_key):
                 results.append(AppendResult(0, len(batch.rows), replayed=True))
                 continue
             ids = [cast(bytes, row.columns[0]) for row in batch.rows]
-            fresh = self._fresh(cursor, ids, batch.key_name, seen)
+            fresh = self._fresh(cursor, ids, batch.key_name, seen, stored_ids[batch.key_name])
             accepted += [row for row, new in zip(batch.rows, fresh, strict=True) if new]
             stored = sum(fresh)
             results.append(AppendResult(stored, len(batch.rows) - stored))
@@ -348,12 +349,28 @@ class SqlStore(_decisions.DecisionTables, Verifying, ABC):
             self._count_sources(cursor, _sealed_sources(accepted), now)
         return results
 
+    def _stored_ids_by_key(
+        self, cursor: Any, batches: Sequence[SealedBatch]
+    ) -> dict[str, set[bytes]]:
+        wanted: dict[str, list[bytes]] = {}
+        for batch in batches:
+            wanted.setdefault(batch.key_name, []).extend(
+                cast(bytes, row.columns[0]) for row in batch.rows
+            )
+        return {key: self._stored_ids(cursor, key, ids) for key, ids in wanted.items()}
+
     def _fresh(
-        self, cursor: Any, ids: Sequence[bytes], key_name: str, seen: set[tuple[str, bytes]]
+        self,
+        cursor: Any,
+        ids: Sequence[bytes],
+        key_name: str,
+        seen: set[tuple[str, bytes]],
+        stored: set[bytes] | None = None,
     ) -> list[bool]:
-        """For each of ``ids``: whether this key has neither stored it nor sent it earlier in
-        this transaction."""
-        stored = self._stored_ids(cursor, key_name, ids)
+        """For each of ``ids``: whether this key has neither stored it (``stored``, looked up
+        when not given) nor sent it earlier in this transaction."""
+        if stored is None:
+            stored = self._stored_ids(cursor, key_name, ids)
         fresh = []
         for event_id in ids:
             new = event_id not in stored and (key_name, event_id) not in seen
