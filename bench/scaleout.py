@@ -263,7 +263,8 @@ def _run(name: str, ingest: int, events: int, clients: int, workdir: Path) -> Re
             return Result(name, acknowledged / elapsed, acknowledged / (finished - started), cpu)
         finally:
             deployment.stop()
-            _delete_stream(deployment.stream)
+            if ingest:
+                _delete_stream(deployment.stream)
 
 
 def _writer_alone(events: int, clients: int, workdir: Path) -> tuple[float, dict[str, float]]:
