@@ -112,3 +112,26 @@ class _Delivery:
 
     async def ack(self) -> None:
         await asyncio.sleep(0)
+
+
+def test_an_ingest_role_whose_bus_is_down_refuses_to_start_in_one_line(tmp_path: Path) -> None:
+    """`serve --role ingest` with nothing listening at the bus URL exits 1 with one line naming
+    the bus (without its password), before any key file is made."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.bus.cluster import free_port
+
+    bus = f"nats://someone:s3cret@127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "apiwatch", "serve", "--role", "ingest", "--bus", bus,
+         "--db", "postgresql://postgres@127.0.0.1:5432/none_such", "--port", "0"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        env={**os.environ, "APIWATCH_HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("apiwatch: bus: cannot connect to nats://127.0.0.1:")
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())

@@ -7,7 +7,9 @@ too, unwritten."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,9 @@ DUPLICATE_WINDOW_SECONDS = 120.0
 #: How long messages stay in the stream whatever their consumers did: a writer may be down this
 #: long without losing what was acknowledged to senders.
 MAX_AGE_SECONDS = 7 * 86400.0
+logger = logging.getLogger("apiwatch.bus")
+
+_CONNECT_SECONDS = 10.0
 _API_TIMEOUT = 15.0  # seconds for a JetStream API answer (a busy server takes a while)
 _STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SCHEMES = ("nats", "tls")
@@ -117,13 +122,23 @@ class Bus:
 
         check_stream_name(stream)
         label = bus_label(check_bus_url(url))
+        last_error: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            # One line, not nats-py's traceback per attempt; the last one explains a failure.
+            text = str(exc) or type(exc).__name__
+            if not last_error or last_error[-1] != text:
+                logger.warning("bus %s: %s", label, text)
+            last_error[:] = [text]
+
         try:
-            connection = await nats.connect(
+            # nats-py keeps retrying a first connection as it would a lost one: bound it.
+            connection = await asyncio.wait_for(nats.connect(
                 url, name=name, connect_timeout=5, max_reconnect_attempts=-1,
-                allow_reconnect=True, reconnect_time_wait=0.5,
-            )  # fmt: skip
+                allow_reconnect=True, reconnect_time_wait=1.0, error_cb=on_error,
+            ), _CONNECT_SECONDS)  # fmt: skip
         except (OSError, TimeoutError, nats.errors.Error) as exc:
-            problem = str(exc) or type(exc).__name__
+            problem = last_error[-1] if last_error else str(exc) or type(exc).__name__
             raise BusError(f"bus: cannot connect to {label}: {problem}") from None
         bus = cls(connection, stream)
         try:

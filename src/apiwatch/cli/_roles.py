@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from apiwatch.server import ServerSettings
     from apiwatch.store import SqlStore
 
-__all__ = ["check_role", "run_role"]
+__all__ = ["check_bus", "check_role", "run_role"]
 
 _REPORT_EVERY = 30.0
 _RETRY_SECONDS = 2.0
@@ -60,6 +60,18 @@ def check_role(settings: Settings) -> str:
         ) from None
     check_stream_name(settings.bus_stream)
     return role
+
+
+def check_bus(settings: Settings) -> None:
+    """Connect to the bus once (creating the stream when missing) and disconnect: the ingest
+    role refuses to start, in one line, when NATS cannot be reached."""
+    from apiwatch.bus import Bus  # noqa: PLC0415
+
+    async def probe() -> None:
+        bus = await Bus.connect(settings.bus or "", settings.bus_stream, name="apiwatch-check")
+        await bus.close()
+
+    asyncio.run(probe())
 
 
 def run_role(role: str, settings: Settings, store: SqlStore, collector: ServerSettings,

@@ -23,7 +23,7 @@ from apiwatch.cli._common import (
 )
 from apiwatch.cli._config import ROLES, Settings
 from apiwatch.cli._listen import bound_port, check_tls, listen
-from apiwatch.cli._roles import check_role, run_role
+from apiwatch.cli._roles import check_bus, check_role, run_role
 from apiwatch.model import ConfigError
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
@@ -162,6 +162,7 @@ def serve(
         from apiwatch.server.bus_roles import BusPublisher  # noqa: PLC0415
 
         collector = dataclasses.replace(collector, detect=False, respond=None)
+        check_bus(settings)  # before anything is created
         publisher = BusPublisher(settings.bus or "", settings.bus_stream)
     ruleset = load_ruleset(collector) if collector.detect else None
     sock = listen(settings.host, settings.port)
