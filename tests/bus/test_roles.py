@@ -135,3 +135,23 @@ def test_an_ingest_role_whose_bus_is_down_refuses_to_start_in_one_line(tmp_path:
     assert last.startswith("apiwatch: bus: cannot connect to nats://127.0.0.1:")
     assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_config_check_says_which_role_and_bus_and_refuses_a_role_without_one(
+    tmp_path: Path,
+) -> None:
+    """`apiwatch config check` names the role and the bus (never its password) for a scale-out
+    role, and refuses a role without a bus as `serve` would."""
+    config = tmp_path / "apiwatch.toml"
+    config.write_text(
+        'db = "postgresql://postgres@127.0.0.1:5432/x"\nrole = "writer"\ndetect = false\n'
+        'bus = "nats://w:s3cret@127.0.0.1:4222"\n'
+    )
+    result = CliRunner().invoke(cli, ["config", "check", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "role writer on nats://127.0.0.1:4222 (APIWATCH_EVENTS)" in result.output
+    assert "s3cret" not in result.output
+    config.write_text('db = "postgresql://postgres@127.0.0.1:5432/x"\nrole = "detect"\n')
+    result = CliRunner().invoke(cli, ["config", "check", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "needs a bus" in str(result.exception)
