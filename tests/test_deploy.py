@@ -110,3 +110,38 @@ def test_the_compose_file_runs_the_collector_on_postgresql() -> None:
             assert volume.split(":")[0] in compose["volumes"]
         for secret in service.get("secrets", []):
             assert secret in compose["secrets"]
+
+
+def test_the_scaleout_compose_file_runs_every_role_on_one_store_and_bus() -> None:
+    """deploy/compose-scaleout.yaml has NATS with JetStream on a volume, PostgreSQL, two ingest
+    processes, one writer and detect, every role built from the Dockerfile, sharing one
+    postgresql:// store, one nats:// bus and one key volume, started after the database is
+    healthy; the config file and roles they name exist, and every volume and secret is declared."""
+    compose = yaml.safe_load((DEPLOY / "compose-scaleout.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"nats", "db", "ingest-1", "ingest-2", "writer", "detect"}
+    nats = services["nats"]
+    assert nats["image"].startswith("nats:2.9")
+    assert "-js" in nats["command"] and nats["volumes"][0].split(":")[0] in compose["volumes"]
+    assert services["db"]["image"].startswith("postgres:")
+    roles = {}
+    for name in ("ingest-1", "ingest-2", "writer", "detect"):
+        service = services[name]
+        build = service["build"]
+        assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
+        command = service["command"]
+        assert command[:2] == ["serve", "--config"] and command[2].startswith("/etc/apiwatch/")
+        roles[name] = command[command.index("--role") + 1]
+        environment = service["environment"]
+        assert environment["APIWATCH_DB"].startswith("postgresql://apiwatch@db/")
+        assert environment["APIWATCH_BUS"] == "nats://nats:4222"
+        assert service["volumes"] == ["apiwatch-home:/var/lib/apiwatch/home"]
+        assert service["depends_on"]["db"]["condition"] == "service_healthy"
+        assert "nats" in service["depends_on"]
+    assert sorted(roles.values()) == ["detect", "ingest", "ingest", "writer"]
+    assert _apiwatch("serve", "--help").stdout.count("ingest") >= 1
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            assert volume.split(":")[0] in compose["volumes"]
+        for secret in service.get("secrets", []):
+            assert secret in compose["secrets"]

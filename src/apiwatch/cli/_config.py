@@ -90,6 +90,12 @@ class Settings:
     sources: tuple[Any, ...] = ()
     #: Where live sources keep their positions (default: beside the store's key file).
     sources_state_dir: str | None = None
+    #: Scale-out: the NATS JetStream bus the roles share (``nats://host:4222``; PostgreSQL only).
+    bus: str | None = None
+    #: The JetStream stream on the bus (letters, digits, _ and -).
+    bus_stream: str = "APIWATCH_EVENTS"
+    #: What ``apiwatch serve`` runs: all (embedded, no bus), or one scale-out role.
+    role: str = "all"
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -102,6 +108,7 @@ _RANGES = {
     "max_concurrent_ingest": (1, None),
     "max_ingest_per_key": (1, None),
 }
+ROLES = ("all", "ingest", "writer", "detect")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -211,6 +218,10 @@ def _checked(name: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {name} must be more than 0 seconds")
     if name == "forwarded_allow_ips" and value is not None:
         return _proxies(value, where)
+    if name == "role" and value not in ROLES:
+        raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}, not {value!r}")
+    if name == "bus" and value is not None and not value.startswith(("nats://", "tls://")):
+        raise ConfigError(f"{where}: bus must be a nats:// URL, e.g. nats://127.0.0.1:4222")
     return value
 
 

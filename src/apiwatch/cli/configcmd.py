@@ -13,6 +13,7 @@ import click
 
 from apiwatch.cli._common import settings_for
 from apiwatch.cli._config import Settings
+from apiwatch.cli._roles import check_role
 from apiwatch.model import plural
 from apiwatch.store._filemode import check_private_file
 
@@ -30,13 +31,17 @@ def config() -> None:
 def check(config_file: str | None) -> None:
     """Validate the settings, the [respond] table, the [[forward]] tables, the TLS pair and
     the rules the collector would load, without starting anything."""
+    from apiwatch.bus import bus_label  # noqa: PLC0415
     from apiwatch.cli.serve import _safe_url, server_settings  # noqa: PLC0415 - server extra
     from apiwatch.server import load_ruleset  # noqa: PLC0415 - the server extra
 
     settings = settings_for(config_file)
+    role = check_role(settings)
     collector = server_settings(settings)
     _check_tls(settings)
     parts = [f"store {_safe_url(settings)}", f"listening on {settings.host}:{settings.port}"]
+    if role != "all":
+        parts.append(f"role {role} on {bus_label(settings.bus or '')} ({settings.bus_stream})")
     if settings.detect:
         ruleset = load_ruleset(collector)
         unsupported = len(ruleset.unsupported)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import ipaddress
 import threading
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from apiwatch.cli._common import (
     store_options,
     without_password,
 )
-from apiwatch.cli._config import Settings, synthetic_traffic
+from apiwatch.cli._config import ROLES, Settings, synthetic_traffic
 from apiwatch.cli._listen import bound_port, check_tls, listen
+from apiwatch.cli._roles import check_bus, check_role, run_role
 from apiwatch.model import ConfigError, plural
 from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
@@ -79,6 +81,14 @@ _RETENTION_EVERY = 3600.0
               help="Respond on paper only: decisions are recorded and notified as 'would "
               "ban', never served to sensors or bouncers nor exported (APIWATCH_DRY_RUN; "
               "overrides [respond] dry_run).")  # fmt: skip
+@click.option("--role", type=click.Choice(ROLES),
+              help="What this process runs (APIWATCH_ROLE): all (default: the embedded "
+              "collector, no bus), or one scale-out role over --bus: ingest (HTTP API; events "
+              "to the bus), writer (the one process that stores them), detect (live "
+              "detection and response).")  # fmt: skip
+@click.option("--bus", metavar="URL",
+              help="Scale-out: the NATS JetStream bus the roles share, e.g. "
+              "nats://127.0.0.1:4222 (APIWATCH_BUS; PostgreSQL stores only).")  # fmt: skip
 def serve(
     *,
     config: str | None,
@@ -96,6 +106,8 @@ def serve(
     max_event_age: str | None,
     detect_max_lag: str | None,
     dry_run: bool | None,
+    role: str | None,
+    bus: str | None,
 ) -> None:
     """Run the collector: authenticated ingest at POST /v1/events, live detection of attacks in
     what is stored (GET /v1/alerts, /v1/incidents), event search, health and metrics.
@@ -121,12 +133,18 @@ def serve(
     The client of a request is the peer of its connection: X-Forwarded-For is believed only from
     the proxies given with --forwarded-allow-ips. Listening beyond loopback without TLS draws a
     warning; a TLS key or key file other users may read is refused.
+
+    Scale-out (PostgreSQL and a NATS JetStream bus): run `--role ingest` processes (as many as
+    needed; they answer 202 once JetStream has the events), one `--role writer` per store and
+    a `--role detect` process, all with the same --db, --bus and key files (README: Scaling out).
     """
     settings = settings_for(config, db=db, host=host, port=port, tls_cert=tls_cert,
                             tls_key=tls_key, detect=detect, rules=rule_dirs or None,
                             sigmahq=sigmahq, lateness=lateness, future_skew=future_skew,
                             max_event_age=max_event_age, detect_max_lag=detect_max_lag,
-                            forwarded_allow_ips=forwarded_allow_ips, dry_run=dry_run)  # fmt: skip
+                            forwarded_allow_ips=forwarded_allow_ips, dry_run=dry_run,
+                            role=role, bus=bus)  # fmt: skip
+    role = check_role(settings)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
     if settings.tls_key:
@@ -147,18 +165,28 @@ def serve(
     if settings.tls_cert and settings.tls_key:
         check_tls(settings.tls_cert, settings.tls_key)
     collector = server_settings(settings)
+    if role in ("writer", "detect"):
+        _serve_role(role, settings, collector)
+        return
+    publisher = None
+    if role == "ingest":  # detection and response run in the detect role
+        from apiwatch.server.bus_roles import BusPublisher  # noqa: PLC0415
+
+        collector = dataclasses.replace(collector, detect=False, respond=None)
+        check_bus(settings)  # before anything is created
+        publisher = BusPublisher(settings.bus or "", settings.bus_stream)
     check_positions(collector)
-    ruleset = load_ruleset(collector) if settings.detect else None
+    ruleset = load_ruleset(collector) if collector.detect else None
     sock = listen(settings.host, settings.port)
     try:
-        store = _open_for_serving(settings)
+        store = _open_for_serving(settings, anchor=publisher is None)
         app = _app_or_discard(store, settings, lambda: create_app(store, collector,
-                                                                  ruleset=ruleset))  # fmt: skip
+                              ruleset=ruleset, publisher=publisher))  # fmt: skip
     except BaseException:
         sock.close()
         raise
     stop = threading.Event()
-    if settings.retention_days:
+    if settings.retention_days and publisher is None:  # the writer role expires events
         _start_retention(store, settings.retention_days, stop)
     _announce(settings, bound_port(sock), ruleset)
     server_config = uvicorn.Config(
@@ -184,10 +212,27 @@ def serve(
         store.close()
 
 
-def _open_for_serving(settings: Settings) -> SqlStore:
+def _serve_role(role: str, settings: Settings, collector: ServerSettings) -> None:
+    """The writer or the detect role (no HTTP listener) until SIGTERM or Ctrl-C; the writer
+    keeps the anchor file and runs retention, as the single process writing events."""
+    from apiwatch.server import load_ruleset  # noqa: PLC0415
+
+    ruleset = load_ruleset(collector) if role == "detect" else None
+    store = _open_for_serving(settings, anchor=role == "writer")
+    stop = threading.Event()
+    if settings.retention_days and role == "writer":
+        _start_retention(store, settings.retention_days, stop)
+    try:
+        run_role(role, settings, store, collector, ruleset)
+    finally:
+        stop.set()
+        store.close()
+
+
+def _open_for_serving(settings: Settings, *, anchor: bool = True) -> SqlStore:
     """The store, created if missing; refused (and whatever was made for it removed) when the
     signing key is missing."""
-    store = open_configured_store(settings, create=True, anchor=True)
+    store = open_configured_store(settings, create=True, anchor=anchor)
     if not store.keyring.can_sign:  # refuse at start, not on every batch
         store.close()
         raise ConfigError(

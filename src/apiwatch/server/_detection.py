@@ -166,6 +166,11 @@ class Detector:
                 plural(self._capacity, "event"),
             )
 
+    @property
+    def backlog(self) -> int:
+        """Events queued and not yet taken by the detection thread."""
+        return self._queued
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -16,7 +16,7 @@ from apiwatch.server._detection import Detector
 from apiwatch.server._snapshot import Snapshots
 from apiwatch.server._sources import LiveSources
 from apiwatch.server.auth import Authenticator, AuthError, authorize, bearer_secret
-from apiwatch.server.committer import Committer
+from apiwatch.server.committer import BatchSink
 from apiwatch.server.metrics import Metrics
 from apiwatch.server.settings import ServerSettings
 from apiwatch.store import ApiKey, Store
@@ -87,7 +87,7 @@ class IngestGate:
 class ServerState:
     store: Store
     settings: ServerSettings
-    committer: Committer
+    committer: BatchSink  # the group committer, or the scale-out ingest role's publisher
     authenticator: Authenticator
     metrics: Metrics
     sources: LiveSources

@@ -40,6 +40,7 @@ from apiwatch.server._schemas import drop_validation_errors, event_schemas
 from apiwatch.server._sources import LiveSources, with_silence_rules
 from apiwatch.server._state import ServerState
 from apiwatch.server.auth import Authenticator
+from apiwatch.server.bus_roles import BusPublisher
 from apiwatch.server.committer import Committer
 from apiwatch.server.console import mount_console
 from apiwatch.server.metrics import Metrics, MetricsMiddleware
@@ -62,15 +63,23 @@ key in `X-Api-Key`, as CrowdSec bouncers send it. Every error is JSON `{"error":
 
 
 def create_app(
-    store: Store, settings: ServerSettings | None = None, *, ruleset: RuleSet | None = None
+    store: Store,
+    settings: ServerSettings | None = None,
+    *,
+    ruleset: RuleSet | None = None,
+    publisher: BusPublisher | None = None,
 ) -> FastAPI:
     """The collector over ``store`` (see the module docstring), limited by ``settings``;
-    detection runs ``ruleset`` when given, else the rules `load_ruleset` loads for ``settings``."""
+    detection runs ``ruleset`` when given, else the rules `load_ruleset` loads for ``settings``.
+
+    With ``publisher`` (the scale-out ingest role) accepted batches go to the bus instead of
+    the store, and this process runs neither detection nor response (the detect role does)."""
     settings = settings or ServerSettings()
     metrics = Metrics()
     metrics.watch_decisions(lambda: store.active_decision_counts(datetime.now(UTC)))
-    responder = _responder(store, settings)
-    detector = _detector(store, settings, metrics, ruleset, responder)
+    embedded = publisher is None
+    responder = _responder(store, settings) if embedded else None
+    detector = _detector(store, settings, metrics, ruleset, responder) if embedded else None
     committer = Committer(
         store.append,
         max_events=settings.commit_max_events,
@@ -81,7 +90,7 @@ def create_app(
     state = ServerState(
         store=store,
         settings=settings,
-        committer=committer,
+        committer=publisher or committer,
         authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
         metrics=metrics,
         sources=LiveSources(store, committer, settings, metrics),
@@ -100,15 +109,20 @@ def create_app(
             detector.start()
         if responder:
             responder.start()
-        committer.start()
-        if forwarding:
-            forwarding.start()
+        if publisher is None:
+            committer.start()
+            if forwarding:
+                forwarding.start()
+        else:
+            await publisher.open()
         try:
             await state.sources.start()
             yield
         finally:
             await state.sources.stop()
             await run_in_threadpool(committer.stop)
+            if publisher is not None:
+                await publisher.close()
             if detector:
                 await run_in_threadpool(detector.stop)
             if responder:

@@ -27,9 +27,19 @@ from typing import Protocol
 
 from apiwatch.store import AppendResult, Batch, StoreFullError, StoreUnavailableError
 
-__all__ = ["CommitObserver", "Committer"]
+__all__ = ["BatchSink", "CommitObserver", "Committer"]
 
 logger = logging.getLogger("apiwatch.server")
+
+
+class BatchSink(Protocol):
+    """Where ingest hands each request's accepted batch: the `Committer` (embedded), or the
+    scale-out ingest role's `apiwatch.server.bus_roles.BusPublisher`."""
+
+    @property
+    def running(self) -> bool: ...
+
+    async def submit(self, batch: Batch) -> AppendResult: ...
 
 
 class CommitObserver(Protocol):

@@ -143,6 +143,14 @@ class RowBuilder:
             self.built += 1
             yield (seq, *sealed.columns, sealed.key_id, sealed.payload, self.chain)
 
+    def sealed_rows(self, rows: Sequence[Sealed]) -> Iterator[Row]:
+        """`rows` for rows sealed elsewhere (no event at hand): numbered and chained only."""
+        for index, sealed in enumerate(rows):
+            seq = self.next_seq + index
+            self.chain = link(self.chain, seq, sealed.digest)
+            self.built += 1
+            yield (seq, *sealed.columns, sealed.key_id, sealed.payload, self.chain)
+
 
 def _clear_columns(event: Event, key_name: str, keyring: Keyring) -> Row:
     """event_id .. user_idx of one event (see `COLUMNS`)."""

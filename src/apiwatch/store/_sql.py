@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -46,6 +46,8 @@ from apiwatch.store.base import (
     EventFilter,
     Page,
     ReadRecord,
+    Sealed,
+    SealedBatch,
     SourceInfo,
     StoredLine,
 )
@@ -327,9 +329,76 @@ class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, ForwardReads, 
             if builder.built != len(accepted):
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
-            self._count_sources(cursor, accepted, now)
+            self._count_sources(cursor, _line_sources(accepted), now)
             self._roll_up(cursor, (line.event for line, _ in accepted))
         return results
+
+    def append_sealed(self, batches: Sequence[SealedBatch]) -> list[AppendResult]:
+        """`append` for rows another process sealed (the scale-out writer): the same promises
+        (one transaction, ids this key already stored and replayed idempotency keys skipped,
+        chain, checkpoint), so delivering a batch again stores nothing twice. The results carry
+        no events (there are none at hand, only sealed rows)."""
+        with self._transaction(exclusive=True) as cursor:
+            return self._append_sealed_locked(cursor, batches)
+
+    def _append_sealed_locked(
+        self, cursor: Any, batches: Sequence[SealedBatch]
+    ) -> list[AppendResult]:
+        now = _now_us()
+        results: list[AppendResult] = []
+        accepted: list[Sealed] = []
+        seen: set[tuple[str, bytes]] = set()
+        stored_ids = self._stored_ids_by_key(cursor, batches)  # one look-up per key, not batch
+        for batch in batches:
+            idem_key = _idempotency_key(batch)
+            if idem_key and self._replayed(cursor, idem_key):
+                results.append(AppendResult(0, len(batch.rows), replayed=True))
+                continue
+            ids = [cast(bytes, row.columns[0]) for row in batch.rows]
+            fresh = self._fresh(cursor, ids, batch.key_name, seen, stored_ids[batch.key_name])
+            accepted += [row for row, new in zip(batch.rows, fresh, strict=True) if new]
+            stored = sum(fresh)
+            results.append(AppendResult(stored, len(batch.rows) - stored))
+            if idem_key:
+                cursor.execute(f"INSERT INTO idempotency VALUES ({self._marks(4)})",
+                               (idem_key, batch.key_name, stored, now))  # fmt: skip
+        if accepted:
+            tip_seq, tip_chain = self._tip(cursor)
+            builder = RowBuilder(self.keyring, tip_seq + 1, tip_chain)
+            self._insert_rows(cursor, builder.sealed_rows(accepted))
+            self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
+            self._count_sources(cursor, _sealed_sources(accepted), now)
+        return results
+
+    def _stored_ids_by_key(
+        self, cursor: Any, batches: Sequence[SealedBatch]
+    ) -> dict[str, set[bytes]]:
+        wanted: dict[str, list[bytes]] = {}
+        for batch in batches:
+            wanted.setdefault(batch.key_name, []).extend(
+                cast(bytes, row.columns[0]) for row in batch.rows
+            )
+        return {key: self._stored_ids(cursor, key, ids) for key, ids in wanted.items()}
+
+    def _fresh(
+        self,
+        cursor: Any,
+        ids: Sequence[bytes],
+        key_name: str,
+        seen: set[tuple[str, bytes]],
+        stored: set[bytes] | None = None,
+    ) -> list[bool]:
+        """For each of ``ids``: whether this key has neither stored it (``stored``, looked up
+        when not given) nor sent it earlier in this transaction."""
+        if stored is None:
+            stored = self._stored_ids(cursor, key_name, ids)
+        fresh = []
+        for event_id in ids:
+            new = event_id not in stored and (key_name, event_id) not in seen
+            if new:
+                seen.add((key_name, event_id))
+            fresh.append(new)
+        return fresh
 
     def seal(self, lines: Sequence[StoredLine], key_name: str) -> list[StoredLine]:
         return seal_lines(lines, key_name, self.keyring)
@@ -344,14 +413,8 @@ class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, ForwardReads, 
         """The lines whose event.id this sender (key) has neither stored nor sent earlier in this
         transaction. Per sender: another key sending the same ids cannot suppress these."""
         ids = [event_id_bytes(line.event.event.id) for line in lines]
-        stored = self._stored_ids(cursor, key_name, ids)
-        fresh = []
-        for line, event_id in zip(lines, ids, strict=True):
-            if event_id in stored or (key_name, event_id) in seen:
-                continue
-            seen.add((key_name, event_id))
-            fresh.append(line)
-        return fresh
+        fresh = self._fresh(cursor, ids, key_name, seen)
+        return [line for line, new in zip(lines, fresh, strict=True) if new]
 
     def _stored_ids(self, cursor: Any, key_name: str, ids: Sequence[bytes]) -> set[bytes]:
         """Those of ``ids`` this key already stored (dialects may override with a faster form)."""
@@ -378,13 +441,11 @@ class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, ForwardReads, 
         )
         self._signed_events = SignedHead(seq, chain, now, signature)
 
-    def _count_sources(self, cursor: Any, accepted: list[tuple[StoredLine, str]], now: int) -> None:
-        counts: Counter[tuple[str, str, str]] = Counter()
-        for line, key_name in accepted:
-            event = line.event
-            service = clear_text(event.service.name if event.service else None) or ""
-            host = clear_text(event.host.name if event.host else None) or ""
-            counts[(clear_text(key_name) or "", service, host)] += 1
+    def _count_sources(
+        self, cursor: Any, sources: Iterable[tuple[str, str, str]], now: int
+    ) -> None:
+        """Count stored events per (key, service, host), each a clear column's text."""
+        counts: Counter[tuple[str, str, str]] = Counter(sources)
         minute = now // 60_000_000
         m = self.mark
         for (key_name, service, host), events in counts.items():
@@ -705,7 +766,22 @@ class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, ForwardReads, 
             cursor.executemany(sql, rows)
 
 
-def _idempotency_key(batch: Batch) -> str | None:
+def _line_sources(accepted: list[tuple[StoredLine, str]]) -> Iterator[tuple[str, str, str]]:
+    for line, key_name in accepted:
+        event = line.event
+        service = clear_text(event.service.name if event.service else None) or ""
+        host = clear_text(event.host.name if event.host else None) or ""
+        yield clear_text(key_name) or "", service, host
+
+
+def _sealed_sources(rows: list[Sealed]) -> Iterator[tuple[str, str, str]]:
+    # columns 2..4 are key_name, service, host, already as `clear_text` stores them
+    for row in rows:
+        key_name, service, host = row.columns[2:5]
+        yield str(key_name or ""), str(service or ""), str(host or "")
+
+
+def _idempotency_key(batch: Batch | SealedBatch) -> str | None:
     """The stored form of a batch's idempotency key: scoped to its API key, so that one sender
     cannot make another's batches look like replays by guessing their keys."""
     if not batch.idempotency_key:

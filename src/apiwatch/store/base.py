@@ -59,6 +59,7 @@ __all__ = [
     "Page",
     "ReadRecord",
     "Sealed",
+    "SealedBatch",
     "SourceInfo",
     "Store",
     "StoredLine",
@@ -98,6 +99,16 @@ class Batch:
     """The accepted lines of one ingest request, from one API key."""
 
     lines: Sequence[StoredLine]
+    key_name: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SealedBatch:
+    """Rows of one ingest request sealed by another process (the scale-out ingest role), for
+    `SqlStore.append_sealed`: each row's ``key_name`` is the batch's."""
+
+    rows: Sequence[Sealed]
     key_name: str
     idempotency_key: str | None = None
 

@@ -1,0 +1,237 @@
+"""`Bus` and `Consumer` over nats-py: one JetStream stream (file storage), publish with
+``Nats-Msg-Id``, durable pull consumers acknowledged message by message (``AckPolicy.EXPLICIT``).
+
+Not cumulatively (``AckPolicy.ALL``): a consumer process that dies holding messages leaves them
+pending, and the next process's acknowledgement of a later message would then acknowledge them
+too, unwritten."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from apiwatch.model import ApiwatchError, ConfigError
+
+__all__ = [
+    "DUPLICATE_WINDOW_SECONDS",
+    "MAX_AGE_SECONDS",
+    "Bus",
+    "BusError",
+    "Consumer",
+    "Delivery",
+    "bus_label",
+    "check_bus_url",
+    "check_stream_name",
+]
+
+#: How long JetStream remembers a message id: a retry within it is dropped by the server (after
+#: it, the writer still skips ids already stored).
+DUPLICATE_WINDOW_SECONDS = 120.0
+#: How long messages stay in the stream whatever their consumers did: a writer may be down this
+#: long without losing what was acknowledged to senders.
+MAX_AGE_SECONDS = 7 * 86400.0
+logger = logging.getLogger("apiwatch.bus")
+
+_CONNECT_SECONDS = 10.0
+_API_TIMEOUT = 15.0  # seconds for a JetStream API answer (a busy server takes a while)
+_STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SCHEMES = ("nats", "tls")
+# Most of the server's max_payload (1 MiB by default) for the message body; headers and the
+# subject use the rest.
+_PAYLOAD_MARGIN = 4096
+
+
+class BusError(ApiwatchError):
+    """The bus cannot be reached, or it refused or did not acknowledge an operation."""
+
+
+def check_bus_url(url: str) -> str:
+    """``url`` when it is a ``nats://`` or ``tls://`` URL with a host; `ConfigError` if not."""
+    parts = urlsplit(url)
+    if parts.scheme not in _SCHEMES or not parts.hostname:
+        raise ConfigError(f"bus: {bus_label(url)!r} is not a nats://host:port URL")
+    return url
+
+
+def bus_label(url: str) -> str:
+    """The URL without any user or password (for messages and logs)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def check_stream_name(name: str) -> str:
+    """``name`` when JetStream takes it as a stream name; `ConfigError` if not."""
+    if not _STREAM_NAME.fullmatch(name):
+        raise ConfigError(f"bus_stream: {name!r} must be 1 to 64 letters, digits, _ or -")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as a consumer got it: its body, and how to acknowledge it."""
+
+    data: bytes
+    message: Any  # nats.aio.msg.Msg
+
+    async def ack(self) -> None:
+        await self.message.ack()
+
+
+class Consumer:
+    """A durable pull consumer of the bus's stream."""
+
+    def __init__(self, subscription: Any) -> None:
+        self._subscription = subscription
+
+    async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        """Up to ``max_messages`` waiting messages, oldest first; an empty list when none
+        arrives within ``timeout`` seconds."""
+        import nats.errors  # noqa: PLC0415 - the bus extra
+
+        try:
+            messages = await self._subscription.fetch(max_messages, timeout=timeout)
+        except TimeoutError:  # nats-py raises its own and asyncio's: both mean "none came"
+            return []
+        except nats.errors.Error as exc:
+            raise BusError(f"bus: fetching from the stream failed: {exc}") from None
+        return [Delivery(message.data, message) for message in messages]
+
+
+class Bus:
+    """A connection to NATS and the JetStream stream ``stream`` (subject ``<stream>.events``)."""
+
+    def __init__(self, connection: Any, stream: str) -> None:
+        self._connection = connection
+        self._js = connection.jetstream(timeout=_API_TIMEOUT)
+        self.stream = stream
+        self.subject = f"{stream}.events"
+
+    @classmethod
+    async def connect(cls, url: str, stream: str, *, name: str = "apiwatch") -> Bus:
+        """Connect and make sure the stream exists (created with file storage when missing);
+        `BusError` when NATS cannot be reached or has no JetStream."""
+        import nats  # noqa: PLC0415 - the bus extra
+        import nats.errors  # noqa: PLC0415
+
+        check_stream_name(stream)
+        label = bus_label(check_bus_url(url))
+        last_error: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            # One line, not nats-py's traceback per attempt; the last one explains a failure.
+            text = str(exc) or type(exc).__name__
+            if not last_error or last_error[-1] != text:
+                logger.warning("bus %s: %s", label, text)
+            last_error[:] = [text]
+
+        try:
+            # nats-py keeps retrying a first connection as it would a lost one: bound it.
+            connection = await asyncio.wait_for(nats.connect(
+                url, name=name, connect_timeout=5, max_reconnect_attempts=-1,
+                allow_reconnect=True, reconnect_time_wait=1.0, error_cb=on_error,
+            ), _CONNECT_SECONDS)  # fmt: skip
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            problem = last_error[-1] if last_error else str(exc) or type(exc).__name__
+            raise BusError(f"bus: cannot connect to {label}: {problem}") from None
+        bus = cls(connection, stream)
+        try:
+            await bus._ensure_stream()
+        except BaseException:
+            await connection.close()
+            raise
+        return bus
+
+    async def _ensure_stream(self) -> None:
+        from nats.js.errors import Error as JsError  # noqa: PLC0415
+        from nats.js.errors import NotFoundError  # noqa: PLC0415
+
+        try:
+            await self._js.stream_info(self.stream)
+        except NotFoundError:
+            await self._add_stream()
+        except (JsError, TimeoutError) as exc:
+            problem = f"bus: JetStream does not answer ({exc}); is it enabled (-js)?"
+            raise BusError(problem) from None
+
+    async def _add_stream(self) -> None:
+        from nats.js import api  # noqa: PLC0415 - the bus extra
+        from nats.js.errors import Error as JsError  # noqa: PLC0415
+
+        config = api.StreamConfig(
+            name=self.stream,
+            subjects=[self.subject],
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            max_age=MAX_AGE_SECONDS,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+        try:
+            await self._js.add_stream(config)
+        except TimeoutError:
+            raise BusError(f"bus: creating stream {self.stream} timed out") from None
+        except JsError as exc:
+            if "already in use" not in str(exc):  # another process made it just now
+                raise BusError(f"bus: cannot create stream {self.stream}: {exc}") from None
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest message body the server takes (its max_payload less a margin)."""
+        return int(self._connection.max_payload) - _PAYLOAD_MARGIN
+
+    async def publish(self, data: bytes, message_id: str, *, timeout: float = 10.0) -> bool:
+        """Publish ``data`` and wait for JetStream's acknowledgement (it is then stored, and
+        replicated when the stream is); returns whether the server dropped it as a duplicate of
+        a message with the same ``message_id`` within `DUPLICATE_WINDOW_SECONDS`."""
+        import nats.errors  # noqa: PLC0415 - the bus extra
+
+        try:
+            ack = await self._js.publish(
+                self.subject, data, timeout=timeout, headers={"Nats-Msg-Id": message_id}
+            )
+        except (TimeoutError, nats.errors.Error) as exc:
+            raise BusError(f"bus: JetStream did not acknowledge: {exc or 'timeout'}") from None
+        return bool(ack.duplicate)
+
+    async def consumer(self, durable: str, *, ack_wait: float = 60.0,
+                       max_ack_pending: int = 10_000) -> Consumer:  # fmt: skip
+        """The durable pull consumer ``durable`` of the whole stream (created when missing): a
+        message not acknowledged within ``ack_wait`` seconds (its consumer died) is delivered
+        again."""
+        from nats.js import api  # noqa: PLC0415 - the bus extra
+        from nats.js.errors import Error as JsError  # noqa: PLC0415
+
+        config = api.ConsumerConfig(
+            durable_name=durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_wait=ack_wait,
+            max_ack_pending=max_ack_pending,
+        )
+        try:
+            subscription = await self._js.pull_subscribe(
+                self.subject, durable=durable, stream=self.stream, config=config
+            )
+        except (JsError, TimeoutError) as exc:
+            problem = str(exc) or type(exc).__name__
+            raise BusError(f"bus: cannot open consumer {durable}: {problem}") from None
+        return Consumer(subscription)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._connection.is_connected)
+
+    async def close(self) -> None:
+        """Flush what is pending (acknowledgements) and close."""
+        import nats.errors  # noqa: PLC0415 - the bus extra
+
+        # Not drain(): it waits up to half a minute on a pull subscription's open fetch.
+        with contextlib.suppress(TimeoutError, nats.errors.Error):
+            await self._connection.flush(timeout=5)
+        await self._connection.close()

@@ -1,0 +1,134 @@
+"""`Writer`: the scale-out writer role, the single sequencer of one store's chain."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from apiwatch.bus import Bus, Consumer, Delivery
+from apiwatch.model import printable_text as safe
+from apiwatch.server.bus_roles.wire import WireError, decode_message
+from apiwatch.store import Sealed, SealedBatch, SqlStore, StoreFullError, StoreUnavailableError
+from apiwatch.store._rows import clear_text
+from apiwatch.store.chain import row_digest
+from apiwatch.store.crypto import DecryptError, Keyring
+
+__all__ = ["DURABLE", "Writer", "WriterStats"]
+
+logger = logging.getLogger("apiwatch.server.writer")
+
+#: The writer's durable consumer (one per stream: one writer per store).
+DURABLE = "writer"
+_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """Messages fetched together, and the rows of theirs that passed the checks."""
+
+    deliveries: Sequence[Delivery]
+    batches: list[SealedBatch]
+
+
+@dataclass(slots=True)
+class WriterStats:
+    """What the writer has done since it started."""
+
+    commits: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    refused_rows: int = 0
+    refused_messages: int = 0
+
+
+class Writer:
+    """Takes up to ``max_messages`` waiting messages at a time from the bus, checks their rows,
+    commits them in one transaction with `SqlStore.append_sealed`, then acknowledges them all.
+
+    A row is refused (logged and counted, never stored) when its payload does not authenticate
+    under a data key of this store or its digest is not the one of its columns and plaintext: a
+    publisher without the store's keys cannot put rows on the chain that `verify` would then
+    fail on. A store error is retried (the messages stay unacknowledged) until it passes.
+    """
+
+    def __init__(self, store: SqlStore, *, max_messages: int = 16) -> None:
+        self.store = store
+        self.max_messages = max_messages
+        self.stats = WriterStats()
+
+    async def run(self, bus: Bus, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set. The next group is fetched and checked while the
+        current one commits (the commit waits on PostgreSQL, not on this process's CPU); what
+        was fetched and not committed when it stops is delivered again later."""
+        consumer = await bus.consumer(DURABLE, ack_wait=30.0)
+        ahead: asyncio.Task[_Group] | None = None
+        try:
+            while not stop.is_set():
+                group = await (ahead or self._take(consumer))
+                ahead = None
+                if group.deliveries:
+                    ahead = asyncio.create_task(self._take(consumer))
+                    await self._commit(group, stop)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+    async def step(self, consumer: Consumer, stop: asyncio.Event, timeout: float = 1.0) -> int:
+        """Fetch, commit and acknowledge one group; returns how many messages it took."""
+        group = await self._take(consumer, timeout)
+        if group.deliveries:
+            await self._commit(group, stop)
+        return len(group.deliveries)
+
+    async def _take(self, consumer: Consumer, timeout: float = 1.0) -> _Group:
+        deliveries = await consumer.fetch(self.max_messages, timeout=timeout)
+        if not deliveries:
+            return _Group([], [])
+        return _Group(deliveries, await asyncio.to_thread(self._checked, deliveries))
+
+    async def _commit(self, group: _Group, stop: asyncio.Event) -> None:
+        while True:
+            try:
+                results = await asyncio.to_thread(self.store.append_sealed, group.batches)
+                break
+            except (StoreUnavailableError, StoreFullError) as exc:
+                logger.warning("writing failed, retrying in %.0f s: %s", _RETRY_SECONDS, exc)
+                if stop.is_set():
+                    return  # unacknowledged: delivered again to the next writer
+                await asyncio.sleep(_RETRY_SECONDS)
+        for delivery in group.deliveries:
+            await delivery.ack()
+        self.stats.commits += 1
+        self.stats.stored += sum(result.stored for result in results)
+        self.stats.duplicates += sum(result.duplicates for result in results)
+
+    def _checked(self, deliveries: Sequence[Delivery]) -> list[SealedBatch]:
+        batches = []
+        for delivery in deliveries:
+            try:
+                batch = decode_message(delivery.data)
+            except WireError as exc:
+                self.stats.refused_messages += 1
+                logger.warning("a bus message was refused: %s", safe(str(exc)))
+                continue
+            rows = [row for row in batch.rows if _authentic(self.store.keyring, row, batch)]
+            refused = len(batch.rows) - len(rows)
+            if refused:
+                self.stats.refused_rows += refused
+                logger.warning("%d rows from key %s were refused: they do not authenticate under "
+                             "this store's keys", refused, safe(batch.key_name))  # fmt: skip
+            batches.append(SealedBatch(rows, batch.key_name, batch.idempotency_key))
+        return batches
+
+
+def _authentic(keyring: Keyring, row: Sealed, batch: SealedBatch) -> bool:
+    columns = row.columns
+    if columns[2] != clear_text(batch.key_name):
+        return False
+    try:
+        plaintext = keyring.decrypt(row.key_id, row.payload, columns[0])  # type: ignore[arg-type]
+    except DecryptError:
+        return False
+    return row_digest(columns, plaintext) == row.digest

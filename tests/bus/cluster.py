@@ -1,0 +1,175 @@
+"""A scale-out collector for tests: a fresh PostgreSQL database, a JetStream stream of its own,
+and ``apiwatch serve --role ...`` processes started and killed as real subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+PG_URL = os.environ.get("APIWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+NATS_URL = os.environ.get("APIWATCH_TEST_NATS", "nats://127.0.0.1:4222")
+
+_LINE = (
+    '{"@timestamp":"%s","event":{"action":"authn_login_fail","id":"%s","kind":"event",'
+    '"category":["authentication"],"type":["start"],"outcome":"failure"},'
+    '"source":{"ip":"198.51.100.%d"},"http":{"request":{"method":"POST"},'
+    '"response":{"status_code":401}},"url":{"path":"/login"},'
+    '"user":{"name":"user%d@example.com"},"service":{"name":"shop"},"host":{"name":"web-1"}}'
+)
+
+
+def body(ids: list[str]) -> bytes:
+    """NDJSON of login failures with these event ids (32 hex digits each), dated now."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lines = [_LINE % (now, event_id, n % 250, n % 97) for n, event_id in enumerate(ids)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def new_ids(count: int) -> list[str]:
+    return [secrets.token_hex(16) for _ in range(count)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped afterwards."""
+    name = f"aw_scale_{secrets.token_hex(6)}"
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def delete_stream(stream: str) -> None:
+    async def delete() -> None:
+        import nats
+        from nats.js.errors import NotFoundError
+
+        connection = await nats.connect(NATS_URL)
+        try:
+            await connection.jetstream().delete_stream(stream)
+        except NotFoundError:
+            pass
+        finally:
+            await connection.close()
+
+    asyncio.run(delete())
+
+
+@dataclass
+class Cluster:
+    """Roles of one scale-out collector sharing ``db`` and ``stream``, configured by one file."""
+
+    db: str
+    workdir: Path
+    stream: str = field(default_factory=lambda: f"T_{secrets.token_hex(6)}")
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def config(self) -> Path:
+        return self.workdir / "apiwatch.toml"
+
+    def setup(self) -> str:
+        """Create the store, its keys and the config file; returns an ingest API key."""
+        from apiwatch.store import open_store
+
+        keys, signing = self.workdir / "store.keys", self.workdir / "store.signing"
+        self.config.write_text(
+            f'db = "{self.db}"\nkey_file = "{keys}"\nsigning_key_file = "{signing}"\n'
+            f'bus = "{NATS_URL}"\nbus_stream = "{self.stream}"\nlog_level = "warning"\n'
+        )
+        store = open_store(self.db, key_file=keys, signing_key_file=signing)
+        try:
+            return store.create_key("sender", ["ingest"])[1]
+        finally:
+            store.close()
+
+    def start(self, role: str) -> tuple[subprocess.Popen[bytes], str]:
+        """Start a role; an ingest role is returned once /readyz answers, with its URL."""
+        port = free_port()
+        with (self.workdir / f"{role}-{port}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "apiwatch", "serve", "--config", str(self.config),
+                 "--role", role, "--port", str(port)],
+                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        if role == "ingest":
+            _wait_ready(url, process)
+        return process, url
+
+    def stored_ids(self) -> list[str]:
+        with psycopg.connect(self.db) as connection:
+            rows = connection.execute("SELECT event_id FROM events").fetchall()
+        return [bytes(row[0]).hex() for row in rows]
+
+    def wait_stored(self, count: int, timeout: float = 90.0) -> list[str]:
+        """The stored event ids once there are ``count`` of them (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ids = self.stored_ids()
+            if len(ids) >= count or time.monotonic() > deadline:
+                return ids
+            time.sleep(0.2)
+
+    def verify(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "apiwatch", "verify", "--config", str(self.config)],
+            cwd=self.workdir, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"the ingest role at {url} did not become ready")
+
+
+def post(client: httpx.Client, url: str, key: str, ids: list[str]) -> httpx.Response:
+    return client.post(
+        f"{url}/v1/events",
+        content=body(ids),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},
+        timeout=30,
+    )
