@@ -17,7 +17,7 @@ from tests.server.helpers import NDJSON, event, ndjson
 def test_a_full_store_answers_507_loses_nothing_and_recovers(tmp_path: Path) -> None:
     """Ingest into a size-capped SQLite store until 507; count == accepted; more space resumes."""
     url = f"sqlite:///{tmp_path}/full.db"
-    store = open_store(url, key_file=tmp_path / "keys", max_bytes=256 * 1024)
+    store = open_store(url, key_file=tmp_path / "keys", max_bytes=384 * 1024)
     keys = add_keys(store)
     headers = {**NDJSON, "Authorization": f"Bearer {keys['ingest']}"}
     accepted = 0
@@ -71,7 +71,7 @@ def test_a_full_store_is_not_ready_until_writes_succeed_again(tmp_path: Path) ->
     """Once a write failed for lack of space, /readyz answers 503 saying the store is full (a
     load balancer stops sending), and 200 again as soon as there is room (here: retention)."""
     store = open_store(f"sqlite:///{tmp_path}/full.db", key_file=tmp_path / "keys",
-                       max_bytes=256 * 1024)  # fmt: skip
+                       max_bytes=384 * 1024)  # fmt: skip
     keys = add_keys(store)
     headers = {**NDJSON, "Authorization": f"Bearer {keys['ingest']}"}
     try:

@@ -36,7 +36,7 @@ def test_sqlite_full_store_refuses_cleanly_and_resumes(tmp_path: Path, keyring: 
     """At the size limit append raises StoreFullError, the store stays intact and unchanged by
     the failed batch, and with a larger limit ingest resumes."""
     path = tmp_path / "small.db"
-    store = SqliteStore(path, keyring, max_bytes=256 * 1024)
+    store = SqliteStore(path, keyring, max_bytes=384 * 1024)
     held = fill_until_full(store)
     assert held > 0
     assert store.count() == held
@@ -55,8 +55,8 @@ def test_sqlite_full_store_refuses_cleanly_and_resumes(tmp_path: Path, keyring: 
 
 def test_sqlite_full_error_message_is_one_clear_line(tmp_path: Path, keyring: Keyring) -> None:
     """The error says the storage is full, on one line."""
-    # 192 KB: the empty schema alone takes about 130 KB.
-    store = SqliteStore(tmp_path / "small.db", keyring, max_bytes=192 * 1024)
+    # 320 KB: the empty schema alone takes about 220 KB.
+    store = SqliteStore(tmp_path / "small.db", keyring, max_bytes=320 * 1024)
     try:
         fill_until_full(store)
         with pytest.raises(StoreFullError, match="storage is full") as caught:

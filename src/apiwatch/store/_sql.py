@@ -225,9 +225,14 @@ class SqlStore(_decisions.DecisionTables, _console.ConsoleTables, ForwardReads, 
         with self._transaction() as cursor:
             for statement in self._schema():
                 cursor.execute(statement)
+            # The decision tables too, now: made on first use, they could not be once the store
+            # is full, and `verify` of a full store needs them.
+            for statement in _decisions.schema(self.blob_type, self.int_type):
+                cursor.execute(statement)
             self._add_missing_columns(cursor)
             self._own_key(cursor)
             self._start_ledger(cursor)
+        self._decision_tables_made = True
 
     def _start_ledger(self, cursor: Any) -> None:
         """A store from before the ledger: take the rows of the tables it covers as found and
