@@ -31,7 +31,7 @@ def _config(tmp_path: Path, table: str) -> Path:
     rules.mkdir()
     (rules / "admin.yml").write_text(RULE)
     config = tmp_path / "apiwatch.toml"
-    config.write_text(f'db = "{tmp_path / "store.db"}"\nrules = ["{rules}"]\n\n{table}\n')
+    config.write_text(f'db = "sqlite:///{tmp_path / "store.db"}"\nrules = ["{rules}"]\n\n{table}\n')
     return config
 
 

@@ -195,8 +195,10 @@ def test_incident_shows_compromised_accounts_and_evidence(tab: Tab, seeded: Cons
     tab.shot("incidents")
     tab.page.click(f"a[href='/incidents/{incident.id}']")
     tab.page.wait_for_selector("#chart-timeline[data-rendered]")
-    compromised = tab.page.locator("#compromised li.compromised").all_inner_texts()
+    compromised = tab.page.locator("#compromised li.compromised .account").all_inner_texts()
     assert sorted(compromised) == sorted(incident.accounts_compromised)
+    if incident.account_evidence:  # why each account is named, under it
+        assert tab.page.locator("#compromised li.compromised .why").count() >= 1
     row = tab.page.locator(f"#attackers tr[data-address='{incident.attackers[0]}']")
     cells = row.locator("td").all_inner_texts()
     assert int(cells[2]) > 0  # requests
