@@ -42,6 +42,30 @@ HEADERS = {
 _MARKER = "BENCH_RESULT "
 
 
+def request_scope(path: str, number: int, clients: int) -> dict[str, object]:
+    """The ASGI scope of request ``number`` to ``path`` (its ``{n}`` counting up like wrk's),
+    from one of ``clients`` client ports, with the load's headers (a fresh dict each time:
+    Starlette writes into it)."""
+    real = path.replace("{n}", str(number % ID_RANGE + 1))
+    headers = [(b"host", b"127.0.0.1:8000")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 40000 + number % clients),
+        "scheme": "http",
+        "method": "GET",
+        "root_path": "",
+        "path": real,
+        "raw_path": real.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "state": {},
+    }
+
+
 @dataclass
 class LoadResult:
     """One load run: completed requests, wall time, latency percentiles, errors."""

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from _apps import VARIANTS, make_app
-from _load import HEADERS, ID_RANGE
+from _load import request_scope
 
 Scope = dict[str, Any]
 _BENCH = Path(__file__).resolve().parent
@@ -39,24 +39,7 @@ _WARMUP = 2000
 
 
 def _scope(path: str, number: int) -> Scope:
-    real = path.replace("{n}", str(number % ID_RANGE + 1))
-    headers = [(b"host", b"127.0.0.1:8000")]
-    headers += [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 40000 + number % 32),
-        "scheme": "http",
-        "method": "GET",
-        "root_path": "",
-        "path": real,
-        "raw_path": real.encode(),
-        "query_string": b"",
-        "headers": headers,
-        "state": {},
-    }
+    return request_scope(path, number, clients=32)
 
 
 async def _receive() -> dict[str, Any]:

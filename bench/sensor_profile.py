@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from _apps import VARIANTS, make_app
-from _load import HEADERS, ID_RANGE
+from _load import request_scope
 
 Scope = dict[str, Any]
 App = Callable[[Scope, Any, Any], Coroutine[Any, Any, None]]
@@ -34,29 +34,7 @@ _SRC = str(Path(__file__).resolve().parent.parent / "src" / "apiwatch")
 
 def _scopes(path: str, count: int) -> list[Scope]:
     """Fresh scopes (Starlette writes into them), the path's ``{n}`` counting up like wrk's."""
-    headers = [(b"host", b"127.0.0.1:8000")]
-    headers += [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
-    scopes = []
-    for number in range(count):
-        real = path.replace("{n}", str(number % ID_RANGE + 1))
-        scopes.append(
-            {
-                "type": "http",
-                "asgi": {"version": "3.0", "spec_version": "2.3"},
-                "http_version": "1.1",
-                "server": ("127.0.0.1", 8000),
-                "client": ("127.0.0.1", 40000 + number % 20000),
-                "scheme": "http",
-                "method": "GET",
-                "root_path": "",
-                "path": real,
-                "raw_path": real.encode(),
-                "query_string": b"",
-                "headers": headers,
-                "state": {},
-            }
-        )
-    return scopes
+    return [request_scope(path, number, clients=20000) for number in range(count)]
 
 
 async def _receive() -> dict[str, Any]:

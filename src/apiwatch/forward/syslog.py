@@ -8,19 +8,15 @@ read to the end, closes its side too. A receiver that dies mid-batch leaves the 
 sent again (at least once; the record id is in the message: ``event.id`` in JSON,
 ``externalId`` in CEF, and the RFC 5424 MSGID is the kind).
 
-CEF escaping: in the header, ``\\`` and ``|`` are escaped and line breaks become spaces; in
-extension values ``\\`` and ``=`` are escaped and line breaks are written ``\\n``/``\\r``. JSON
-escapes every control character, so a CR/LF in a field never starts a new syslog line.
+CEF escaping is `apiwatch.model.syslog`'s. JSON escapes every control character, so a CR/LF in
+a field never starts a new syslog line.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import socket
 import ssl
 from collections.abc import Sequence
-from datetime import UTC
 from typing import Any, Final
 
 import msgspec
@@ -28,38 +24,17 @@ import msgspec
 from apiwatch.forward._base import ForwardError
 from apiwatch.forward._records import Record
 from apiwatch.forward.config import ForwardTarget
+from apiwatch.model.syslog import FACILITIES, LEVELS, cef_record, rfc5424_header
 
 __all__ = ["SyslogSink", "cef_line", "syslog_message"]
 
 _encode = msgspec.json.Encoder().encode
+# The facilities a forwarder may name (codes from RFC 5424's table).
 _FACILITIES: Final = {
-    "user": 1,
-    "daemon": 3,
-    "auth": 4,
-    "authpriv": 10,
-    "security": 13,
-    **{f"local{n}": 16 + n for n in range(8)},
+    name: FACILITIES[name]
+    for name in ("user", "daemon", "auth", "authpriv", "security", *(f"local{n}" for n in range(8)))
 }
-# Sigma level -> (syslog severity, CEF severity 0..10).
-_LEVELS: Final = {
-    "critical": (2, 10),
-    "high": (3, 8),
-    "medium": (4, 5),
-    "low": (5, 3),
-    "informational": (6, 1),
-}
-_PRINTABLE: Final = re.compile(r"[^\x21-\x7e]")
 _EOF_WAIT: Final = 10.0
-
-
-def _header(value: object) -> str:
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
-    return text.replace("\r", " ").replace("\n", " ")
-
-
-def _extension(value: object) -> str:
-    text = str(value).replace("\\", "\\\\").replace("=", "\\=")
-    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _get(document: dict[str, Any], dotted: str) -> Any:
@@ -87,7 +62,7 @@ _EVENT_FIELDS: Final = (
 def cef_line(record: Record) -> str:
     """The CEF record for ``record``."""
     doc = record.document
-    _, severity = _LEVELS.get(record.severity, (6, 1))
+    _, severity = LEVELS.get(record.severity, (6, 1))
     fields = [("rt", str(int(record.timestamp.timestamp() * 1000))), ("externalId", record.id)]
     if record.kind == "events":
         signature = _get(doc, "event.action") or "http_request"
@@ -108,19 +83,16 @@ def cef_line(record: Record) -> str:
         ]
         if attackers:
             fields.append(("src", attackers[0]))
-    header = "|".join(
-        _header(part) for part in ("apiwatch", "apiwatch", "1", signature, name, severity)
-    )
-    extension = " ".join(f"{key}={_extension(value)}" for key, value in fields)
-    return f"CEF:0|{header}|{extension}"
+    return cef_record("1", signature, name, severity, fields)
 
 
 def syslog_message(record: Record, *, facility: int, hostname: str, fmt: str) -> bytes:
     """The RFC 5424 message for ``record`` (unframed, UTF-8)."""
-    level, _ = _LEVELS.get(record.severity, (6, 1))
-    stamp = record.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    host = _PRINTABLE.sub("-", hostname)[:255] or "-"
-    head = f"<{facility * 8 + level}>1 {stamp} {host} apiwatch {os.getpid()} {record.kind[:-1]} - "
+    level, _ = LEVELS.get(record.severity, (6, 1))
+    head = rfc5424_header(
+        facility=facility, level=level, moment=record.timestamp, hostname=hostname,
+        msgid=record.kind[:-1],
+    )  # fmt: skip
     body = record.raw if fmt == "json" else cef_line(record).encode()
     return head.encode() + body
 

@@ -2,15 +2,12 @@
 sent over UDP (one datagram), TCP (RFC 6587 octet counting: ``LEN SP MSG``) or TLS (RFC 5425,
 the same framing).
 
-CEF escaping: in the header, ``\\`` and ``|`` are escaped with a backslash and line breaks become
-spaces; in extension values ``\\`` and ``=`` are escaped, and line breaks are written ``\\n`` /
-``\\r``. Custom strings (``cs1``...) are cut to CEF's 4000-character limit.
+CEF escaping is `apiwatch.model.syslog`'s. Custom strings (``cs1``...) are cut to CEF's
+4000-character limit.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import socket
 import time
 from collections.abc import Callable
@@ -19,51 +16,13 @@ from functools import cache
 from typing import Final
 
 from apiwatch.model import plural
+from apiwatch.model.syslog import FACILITIES, LEVELS, cef_record, rfc5424_header
 from apiwatch.respond.notifiers._http import tls_context
 from apiwatch.respond.notify import MAX_LISTED, Message, NotifyError, describe_decision
 
 __all__ = ["FACILITIES", "SyslogNotifier", "cef", "rfc5424"]
 
-FACILITIES: Final = {
-    "kern": 0,
-    "user": 1,
-    "mail": 2,
-    "daemon": 3,
-    "auth": 4,
-    "syslog": 5,
-    "lpr": 6,
-    "news": 7,
-    "uucp": 8,
-    "cron": 9,
-    "authpriv": 10,
-    "ftp": 11,
-    "ntp": 12,
-    "security": 13,
-    "console": 14,
-    **{f"local{n}": 16 + n for n in range(8)},
-}
-"""RFC 5424 facility codes by name."""
-
-# Incident severity -> (syslog severity, CEF severity 0..10).
-_LEVELS: Final = {
-    "critical": (2, 10),
-    "high": (3, 8),
-    "medium": (4, 5),
-    "low": (5, 3),
-    "informational": (6, 1),
-}
 _CS_MAX: Final = 4000
-_PRINTABLE: Final = re.compile(r"[^\x21-\x7e]")
-
-
-def _header(value: str) -> str:
-    value = value.replace("\\", "\\\\").replace("|", "\\|")
-    return value.replace("\r", " ").replace("\n", " ")
-
-
-def _extension(value: str) -> str:
-    value = value.replace("\\", "\\\\").replace("=", "\\=")
-    return value.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _cut(value: str) -> str:
@@ -86,7 +45,7 @@ def _millis(moment: datetime) -> str:
 
 def cef(message: Message) -> str:
     """The CEF record for ``message``."""
-    _, severity = _LEVELS.get(message.severity, (5, 3))
+    _, severity = LEVELS.get(message.severity, (5, 3))
     decisions = [describe_decision(d) for d in message.decisions]
     if len(decisions) > MAX_LISTED:
         decisions = [*decisions[:MAX_LISTED], f"+{len(decisions) - MAX_LISTED} more"]
@@ -130,12 +89,7 @@ def cef(message: Message) -> str:
         ("cs6", _cut(",".join(message.changes))),
     ]
     signature = message.rules[0] if message.rules else "incident"
-    header = "|".join(
-        _header(part)
-        for part in ("apiwatch", "apiwatch", _version(), signature, message.title, str(severity))
-    )
-    extension = " ".join(f"{key}={_extension(value)}" for key, value in fields)
-    return f"CEF:0|{header}|{extension}"
+    return cef_record(_version(), signature, message.title, severity, fields)
 
 
 def rfc5424(
@@ -146,14 +100,13 @@ def rfc5424(
     timestamp: float | None = None,
 ) -> str:
     """The RFC 5424 syslog line carrying ``cef(message)`` (no framing, no trailing newline)."""
-    level, _ = _LEVELS.get(message.severity, (5, 3))
+    level, _ = LEVELS.get(message.severity, (5, 3))
     moment = datetime.fromtimestamp(time.time() if timestamp is None else timestamp, UTC)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    host = _PRINTABLE.sub("-", hostname or socket.gethostname())[:255] or "-"
-    msgid = "incident-update" if message.update else "incident"
-    return (
-        f"<{facility * 8 + level}>1 {stamp} {host} apiwatch {os.getpid()} {msgid} - {cef(message)}"
-    )
+    head = rfc5424_header(
+        facility=facility, level=level, moment=moment, hostname=hostname or socket.gethostname(),
+        msgid="incident-update" if message.update else "incident",
+    )  # fmt: skip
+    return head + cef(message)
 
 
 class SyslogNotifier:

@@ -210,6 +210,10 @@ class Recorder:
         event = parse_access_line(line)
         if event is None:
             raise ValueError(f"not an access-log line: {line}")
+        self._parsed(event)
+
+    def _parsed(self, event: Event) -> None:
+        """Record an event a log source parsed, numbered like the others."""
         event.event = msgspec.structs.replace(event.event, id=self._id())
         self.events.append(event)
 
@@ -224,9 +228,7 @@ class Recorder:
             f"{when} [error] 4065#4065: *{len(self.events) + 1} {text}, client: {ip}, "
             f'server: shop.example.com, request: "GET {target} HTTP/1.1", host: "shop.example.com"'
         )
-        event = ERROR_PARSERS["nginx-error"](line, None)
-        event.event = msgspec.structs.replace(event.event, id=self._id())
-        self.events.append(event)
+        self._parsed(ERROR_PARSERS["nginx-error"](line, None))
 
     def mail_login_fail(self, t: float, ip: str, user: str) -> None:
         """One failed IMAP login through nginx's mail proxy, as its error log writes it."""
@@ -235,18 +237,14 @@ class Recorder:
             f'{when} [info] 8#8: *{len(self.events) + 1} client login failed: "Invalid login" '
             f'while in http auth state, client: {ip}, server: 0.0.0.0:143, login: "{user}"'
         )
-        event = ERROR_PARSERS["nginx-error"](line, None)
-        event.event = msgspec.structs.replace(event.event, id=self._id())
-        self.events.append(event)
+        self._parsed(ERROR_PARSERS["nginx-error"](line, None))
 
     def magento(self, t: float, ip: str, kind: str) -> None:
         """One event of Magento's CrowdSec extension (``ADMIN_LOGIN_FAILED``, ``PAYMENT_FAILED``),
         parsed by apiwatch's source for it."""
         when = (T0 + timedelta(seconds=t)).strftime("%Y-%m-%d %H:%M:%S")
         body = json.dumps({"type": kind, "ip": ip, "x-forwarded-for-ip": ""})
-        event = ERROR_PARSERS["magento"](f"[{when}] crowdsec-events.INFO:  {body} []", None)
-        event.event = msgspec.structs.replace(event.event, id=self._id())
-        self.events.append(event)
+        self._parsed(ERROR_PARSERS["magento"](f"[{when}] crowdsec-events.INFO:  {body} []", None))
 
 
 def _sensor_action(method: str, path: str, status: int, tool: str | None) -> Action:
