@@ -17,7 +17,7 @@ import msgspec
 from apiwatch.model.alert import Alert, Incident, severity_rank
 from apiwatch.model.event import ECS_VERSION
 
-__all__ = ["KINDS", "Record", "from_alert", "from_event_line", "from_incident"]
+__all__ = ["KINDS", "Record", "dotted", "from_alert", "from_event_line", "from_incident"]
 
 KINDS: Final = ("events", "alerts", "incidents")
 """What a forwarder may deliver, as named in ``apiwatch.toml`` (``kinds = [...]``)."""
@@ -80,6 +80,16 @@ class Record:
 
     def __repr__(self) -> str:
         return f"Record({self.kind!r}, {self.id!r}, {self.timestamp.isoformat()!r})"
+
+
+def dotted(document: dict[str, Any], name: str) -> Any:
+    """The value at ECS field ``name`` ("a.b.c") of a nested ``document``; None when absent."""
+    value: Any = document
+    for part in name.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _moment(text: object) -> datetime:

@@ -23,7 +23,7 @@ import httpx
 import msgspec
 
 from apiwatch.forward._base import ForwardError, http_client, post, refused
-from apiwatch.forward._records import Record
+from apiwatch.forward._records import Record, dotted
 from apiwatch.forward.config import ForwardTarget
 
 __all__ = ["OtlpSink", "export_request"]
@@ -52,15 +52,6 @@ _SEVERITY: Final = {
 }
 
 
-def _get(document: dict[str, Any], dotted: str) -> Any:
-    value: Any = document
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def _value(proto: Any, value: object) -> Any:
     any_value = proto.AnyValue()
     if isinstance(value, bool):
@@ -79,8 +70,8 @@ def export_request(records: Sequence[Record]) -> bytes:
 
     groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for record in records:
-        service = _get(record.document, "service.name") or "apiwatch"
-        groups[(str(service), str(_get(record.document, "host.name") or ""))].append(record)
+        service = dotted(record.document, "service.name") or "apiwatch"
+        groups[(str(service), str(dotted(record.document, "host.name") or ""))].append(record)
     request = logs_service_pb2.ExportLogsServiceRequest()
     for (service, host), members in groups.items():
         resource_logs = request.resource_logs.add()
@@ -104,7 +95,7 @@ def _fill(log: Any, record: Record, common_pb2: Any) -> None:
     log.attributes.add(key="log.record.uid", value=_value(common_pb2, record.id))
     log.attributes.add(key="apiwatch.kind", value=_value(common_pb2, record.kind[:-1]))
     for name, path in _ATTRIBUTES:
-        value = _get(record.document, path)
+        value = dotted(record.document, path)
         if value is not None and not isinstance(value, dict | list):
             log.attributes.add(key=name, value=_value(common_pb2, value))
 

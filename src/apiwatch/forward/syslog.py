@@ -17,12 +17,12 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
 from apiwatch.forward._base import ForwardError
-from apiwatch.forward._records import Record
+from apiwatch.forward._records import Record, dotted
 from apiwatch.forward.config import ForwardTarget
 from apiwatch.model.syslog import FACILITIES, LEVELS, cef_record, rfc5424_header
 
@@ -35,15 +35,6 @@ _FACILITIES: Final = {
     for name in ("user", "daemon", "auth", "authpriv", "security", *(f"local{n}" for n in range(8)))
 }
 _EOF_WAIT: Final = 10.0
-
-
-def _get(document: dict[str, Any], dotted: str) -> Any:
-    value: Any = document
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 _EVENT_FIELDS: Final = (
@@ -65,16 +56,16 @@ def cef_line(record: Record) -> str:
     _, severity = LEVELS.get(record.severity, (6, 1))
     fields = [("rt", str(int(record.timestamp.timestamp() * 1000))), ("externalId", record.id)]
     if record.kind == "events":
-        signature = _get(doc, "event.action") or "http_request"
+        signature = dotted(doc, "event.action") or "http_request"
         name = signature
         fields += [
-            (key, str(v)) for key, path in _EVENT_FIELDS if (v := _get(doc, path)) is not None
+            (key, str(v)) for key, path in _EVENT_FIELDS if (v := dotted(doc, path)) is not None
         ]
-        if _get(doc, "http.response.status_code") is not None:
+        if dotted(doc, "http.response.status_code") is not None:
             fields.append(("cn1Label", "httpStatus"))
     else:
         body = doc["apiwatch"][record.kind[:-1]]
-        signature, name = _get(doc, "rule.name") or record.kind, doc.get("message", "")
+        signature, name = dotted(doc, "rule.name") or record.kind, doc.get("message", "")
         attackers = body.get("attackers") or []
         fields += [
             ("cat", record.kind[:-1]),
