@@ -142,9 +142,16 @@ class AppServer:
         """The worker processes (the master's children, multiprocessing's helpers excepted)."""
         pids = []
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            for pid in (task / "children").read_text().split():
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if b"resource_tracker" not in cmdline:
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:  # the thread ended while we looked
+                continue
+            for pid in children:
+                try:
+                    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:  # the child exited between the listing and this read
+                    continue
+                if cmdline and b"resource_tracker" not in cmdline:
                     pids.append(int(pid))
         return pids
 
@@ -241,7 +248,10 @@ def test_sigkilled_workers_lose_no_answered_request(kind: str, tmp_path: Path) -
             while not done.wait(random.uniform(0.5, 1.5)):  # noqa: S311 - test timing
                 workers = app.workers()
                 if workers:
-                    os.kill(random.choice(workers), signal.SIGKILL)  # noqa: S311
+                    try:
+                        os.kill(random.choice(workers), signal.SIGKILL)  # noqa: S311
+                    except ProcessLookupError:  # it exited on its own meanwhile
+                        continue
                     kills += 1
 
         thread = threading.Thread(target=killer)
