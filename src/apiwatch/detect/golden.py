@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from apiwatch.detect.engine import Engine
 from apiwatch.detect.loader import RuleSet, load_rules
-from apiwatch.model import Event, EventDecodeError, decode_ndjson
+from apiwatch.model import ApiwatchError, Event, EventDecodeError, decode_ndjson
 from apiwatch.model.alert import Alert, Incident
 
 __all__ = ["Case", "CaseResult", "find_cases", "rules_without_cases", "run_case", "run_cases"]
@@ -74,7 +74,7 @@ class CaseResult:
         return f"{head}\n{self.message}" if self.message else head
 
 
-class _CaseError(Exception):
+class _CaseError(ApiwatchError):
     """A case's files are unreadable or malformed; the message names the file and the place."""
 
 

@@ -29,6 +29,7 @@ from sigma import conditions as sc
 from sigma import types as st
 
 from apiwatch.detect.fields import KEYWORD_FIELDS, canonical_field, field_known, field_unavailable
+from apiwatch.model import ApiwatchError
 
 __all__ = ["Matcher", "Unsupported", "compile_all", "compile_detection"]
 
@@ -36,7 +37,7 @@ Matcher = Callable[[dict[str, Any], dict[str, str]], bool]
 """A compiled detection: ``matcher(record.values, record.lower) -> bool``."""
 
 
-class Unsupported(Exception):  # noqa: N818 - a reason, raised and reported, not an error of ours
+class Unsupported(ApiwatchError):  # noqa: N818 - a reason, raised and reported, not an error of ours
     """A rule uses something this engine cannot evaluate; the message says what, and ``field``
     names the rule's field when one is the reason (so a linter can point at its line)."""
 

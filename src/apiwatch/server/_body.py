@@ -14,10 +14,12 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 
+from apiwatch.model import ApiwatchError
+
 __all__ = ["BodyError", "Inflater", "inflate", "read_body"]
 
 
-class BodyError(Exception):
+class BodyError(ApiwatchError):
     """The body cannot be taken; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

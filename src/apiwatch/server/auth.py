@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from apiwatch.model import ApiwatchError
 from apiwatch.store import ApiKey
 
 __all__ = ["AuthError", "Authenticator", "authorize", "bearer_secret"]
@@ -21,7 +22,7 @@ __all__ = ["AuthError", "Authenticator", "authorize", "bearer_secret"]
 _MAX_CACHED = 4096
 
 
-class AuthError(Exception):
+class AuthError(ApiwatchError):
     """Access refused: ``status`` is 401 (who are you?) or 403 (not allowed)."""
 
     def __init__(self, status: int, message: str) -> None:

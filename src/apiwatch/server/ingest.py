@@ -28,7 +28,14 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from apiwatch.model import Event, EventDecodeError, decode_event, encode_event, plural
+from apiwatch.model import (
+    ApiwatchError,
+    Event,
+    EventDecodeError,
+    decode_event,
+    encode_event,
+    plural,
+)
 from apiwatch.model.ecs import duplicate_key, ecs_problem
 from apiwatch.model.event import ECS_VERSION
 from apiwatch.server._admission import Admission
@@ -75,7 +82,7 @@ _typed = msgspec.json.Decoder(Event)
 _canonical = msgspec.json.Encoder()
 
 
-class BatchTooLargeError(ValueError):
+class BatchTooLargeError(ApiwatchError, ValueError):
     """The body holds more lines than one request may carry."""
 
 

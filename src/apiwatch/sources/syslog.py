@@ -25,7 +25,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 
-from apiwatch.model import Event, EventDecodeError
+from apiwatch.model import ApiwatchError, Event, EventDecodeError
 from apiwatch.sources.config import SourceConfig
 from apiwatch.sources.live import LineDecoder, SourceStats
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
@@ -39,7 +39,7 @@ TryDeliver = Callable[[list[Event]], bool]
 _MAX_DIGITS = 9
 
 
-class FramingError(ValueError):
+class FramingError(ApiwatchError, ValueError):
     """The stream cannot be framed any further (the connection is closed)."""
 
 

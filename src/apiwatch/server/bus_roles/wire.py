@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from apiwatch.model import ApiwatchError
 from apiwatch.store import Batch, Sealed, SealedBatch
 
 __all__ = ["WireError", "decode_message", "encode_batch"]
@@ -50,7 +51,7 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(_Message).decode
 
 
-class WireError(ValueError):
+class WireError(ApiwatchError, ValueError):
     """A message that is not a batch of sealed rows of this version."""
 
 

@@ -19,6 +19,8 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from apiwatch.model import ApiwatchError
+
 __all__ = [
     "CSP",
     "Forbidden",
@@ -48,7 +50,7 @@ _API_PREFIXES = ("/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]|\n|\r")
 
 
-class NeedLogin(Exception):  # noqa: N818 - a redirect, not an error
+class NeedLogin(ApiwatchError):  # noqa: N818 - a redirect, not an error
     """No valid session: go to the login page (then back to ``next``)."""
 
     def __init__(self, next_path: str) -> None:
@@ -56,7 +58,7 @@ class NeedLogin(Exception):  # noqa: N818 - a redirect, not an error
         self.next_path = next_path
 
 
-class Forbidden(Exception):  # noqa: N818 - the console's 403
+class Forbidden(ApiwatchError):  # noqa: N818 - the console's 403
     """The session's role may not do this, or the CSRF token is missing or wrong."""
 
 
