@@ -148,3 +148,18 @@ def test_serve_help_describes_the_event_time_bounds() -> None:
     for text in ("--future-skew SECONDS", "--max-event-age SECONDS", "--detect-max-lag SECONDS",
                  "APIWATCH_FUTURE_SKEW"):  # fmt: skip
         assert text in result.output
+
+
+def test_collector_settings_come_from_the_loaded_options(tmp_path: Path) -> None:
+    """Settings named alike reach the collector as they are (retention_days too); the live
+    sources' state sits beside the key file; --dry-run is applied over the [respond] table."""
+    (tmp_path / "apiwatch.toml").write_text(
+        'retention_days = 30\nkey_file = "k/store.keys"\nmax_body_bytes = 2048\n'
+        "[respond]\ndry_run = false\n"
+    )
+    collector = server_settings(load_settings(None, dry_run=True))
+    assert (collector.retention_days, collector.max_body_bytes) == (30, 2048)
+    assert collector.sources_state_dir == str(Path("k/store.sources"))
+    assert collector.respond is not None and collector.respond.dry_run is True
+    from_file = server_settings(load_settings(None)).respond
+    assert from_file is not None and from_file.dry_run is False

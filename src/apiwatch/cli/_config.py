@@ -286,10 +286,4 @@ def synthetic_traffic(settings: Settings) -> SyntheticTraffic:
     """What the settings declare synthetic (monitors, test accounts, load tests)."""
     from apiwatch.detect import SyntheticTraffic  # noqa: PLC0415 - the cli extra
 
-    return SyntheticTraffic(
-        monitor_accounts=settings.monitor_accounts,
-        monitor_agents=settings.monitor_agents,
-        monitor_networks=settings.monitor_networks,
-        test_accounts=settings.test_accounts,
-        loadtest_networks=settings.loadtest_networks,
-    )
+    return SyntheticTraffic.from_options(vars(settings))

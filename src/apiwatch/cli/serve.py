@@ -5,11 +5,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import ipaddress
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -20,7 +18,7 @@ from apiwatch.cli._common import (
     store_options,
     without_password,
 )
-from apiwatch.cli._config import ROLES, Settings, synthetic_traffic
+from apiwatch.cli._config import ROLES, Settings
 from apiwatch.cli._listen import bound_port, check_tls, listen
 from apiwatch.cli._roles import check_bus, check_role, run_role
 from apiwatch.model import ConfigError, plural
@@ -28,20 +26,25 @@ from apiwatch.store import SqlStore
 from apiwatch.store._filemode import check_private_file
 
 if TYPE_CHECKING:
-    from apiwatch.forward import ForwardTarget
-    from apiwatch.respond import ResponseConfig
     from apiwatch.server import ServerSettings
 
 __all__ = ["serve", "server_settings"]
 
-_RETENTION_EVERY = 3600.0
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _setting(
+    flag: str, metavar: str, what: str, default: str, after: str = ""
+) -> Callable[[_F], _F]:
+    """The flag of a setting: its help says the default and the environment variable, which
+    is the flag's name as `apiwatch.cli._config.load_settings` reads it (``APIWATCH_NAME``)."""
+    env = "APIWATCH_" + flag.removeprefix("--").replace("-", "_").upper()
+    return click.option(flag, metavar=metavar, help=f"{what} (default {default}; {env}){after}.")
 
 
 @click.command()
 @store_options
-@click.option("--host", metavar="ADDRESS",
-              help="Address to listen on, e.g. 0.0.0.0 for every IPv4 one (default 127.0.0.1; "
-              "APIWATCH_HOST).")  # fmt: skip
+@_setting("--host", "ADDRESS", "Address to listen on, e.g. 0.0.0.0 for every IPv4 one", "127.0.0.1")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port (default 8470; APIWATCH_PORT).")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
               help="PEM certificate (chain) to serve HTTPS with, with --tls-key "
@@ -61,22 +64,15 @@ _RETENTION_EVERY = 3600.0
 @click.option("--sigmahq/--no-sigmahq", default=None,
               help="Also run the optional SigmaHQ web server pack (default off; "
               "APIWATCH_SIGMAHQ).")  # fmt: skip
-@click.option("--lateness", metavar="SECONDS",
-              help="How far out of time order events may arrive, e.g. 2 or 2s (default 2; "
-              "APIWATCH_LATENESS).")  # fmt: skip
-@click.option("--forwarded-allow-ips", metavar="ADDRESSES",
-              help="Proxies whose X-Forwarded-For the collector believes, comma-separated "
-              "addresses or networks (default none; APIWATCH_FORWARDED_ALLOW_IPS).")  # fmt: skip
-@click.option("--future-skew", metavar="SECONDS",
-              help="Reject events dated more than this ahead of the collector's clock, e.g. 300 "
-              "or 5m (default 5m; APIWATCH_FUTURE_SKEW).")  # fmt: skip
-@click.option("--max-event-age", metavar="SECONDS",
-              help="Reject events older than this, e.g. 30d (default 3650d; "
-              "APIWATCH_MAX_EVENT_AGE); younger ones are stored.")  # fmt: skip
-@click.option("--detect-max-lag", metavar="SECONDS",
-              help="Live detection skips events this far behind the newest it has seen, "
-              "e.g. 1h (default 1h; APIWATCH_DETECT_MAX_LAG); they are stored all the "
-              "same.")  # fmt: skip
+@_setting("--lateness", "SECONDS", "How far out of time order events may arrive, e.g. 2 or 2s", "2")
+@_setting("--forwarded-allow-ips", "ADDRESSES", "Proxies whose X-Forwarded-For the collector "
+          "believes, comma-separated addresses or networks", "none")  # fmt: skip
+@_setting("--future-skew", "SECONDS", "Reject events dated more than this ahead of the "
+          "collector's clock, e.g. 300 or 5m", "5m")  # fmt: skip
+@_setting("--max-event-age", "SECONDS", "Reject events older than this, e.g. 30d", "3650d",
+          "; younger ones are stored")  # fmt: skip
+@_setting("--detect-max-lag", "SECONDS", "Live detection skips events this far behind the "
+          "newest it has seen, e.g. 1h", "1h", "; they are stored all the same")  # fmt: skip
 @click.option("--dry-run/--no-dry-run", default=None,
               help="Respond on paper only: decisions are recorded and notified as 'would "
               "ban', never served to sensors or bouncers nor exported (APIWATCH_DRY_RUN; "
@@ -89,26 +85,7 @@ _RETENTION_EVERY = 3600.0
 @click.option("--bus", metavar="URL",
               help="Scale-out: the NATS JetStream bus the roles share, e.g. "
               "nats://127.0.0.1:4222 (APIWATCH_BUS; PostgreSQL stores only).")  # fmt: skip
-def serve(
-    *,
-    config: str | None,
-    db: str | None,
-    host: str | None,
-    port: int | None,
-    tls_cert: str | None,
-    tls_key: str | None,
-    detect: bool | None,
-    rule_dirs: tuple[str, ...],
-    sigmahq: bool | None,
-    lateness: str | None,
-    forwarded_allow_ips: str | None,
-    future_skew: str | None,
-    max_event_age: str | None,
-    detect_max_lag: str | None,
-    dry_run: bool | None,
-    role: str | None,
-    bus: str | None,
-) -> None:
+def serve(*, config: str | None, rule_dirs: tuple[str, ...], **flags: Any) -> None:
     """Run the collector: authenticated ingest at POST /v1/events, live detection of attacks in
     what is stored (GET /v1/alerts, /v1/incidents), event search, health and metrics.
 
@@ -138,12 +115,8 @@ def serve(
     needed; they answer 202 once JetStream has the events), one `--role writer` per store and
     a `--role detect` process, all with the same --db, --bus and key files (README: Scaling out).
     """
-    settings = settings_for(config, db=db, host=host, port=port, tls_cert=tls_cert,
-                            tls_key=tls_key, detect=detect, rules=rule_dirs or None,
-                            sigmahq=sigmahq, lateness=lateness, future_skew=future_skew,
-                            max_event_age=max_event_age, detect_max_lag=detect_max_lag,
-                            forwarded_allow_ips=forwarded_allow_ips, dry_run=dry_run,
-                            role=role, bus=bus)  # fmt: skip
+    # Each flag is the setting of its name (None: not given), loaded over file and environment.
+    settings = settings_for(config, rules=rule_dirs or None, **flags)
     role = check_role(settings)
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise click.UsageError("--tls-cert and --tls-key go together")
@@ -185,9 +158,6 @@ def serve(
     except BaseException:
         sock.close()
         raise
-    stop = threading.Event()
-    if settings.retention_days and publisher is None:  # the writer role expires events
-        _start_retention(store, settings.retention_days, stop)
     _announce(settings, bound_port(sock), ruleset)
     server_config = uvicorn.Config(
         app,
@@ -207,7 +177,6 @@ def serve(
     try:
         uvicorn.Server(server_config).run(sockets=[sock])
     finally:
-        stop.set()
         sock.close()
         store.close()
 
@@ -216,16 +185,19 @@ def _serve_role(role: str, settings: Settings, collector: ServerSettings) -> Non
     """The writer or the detect role (no HTTP listener) until SIGTERM or Ctrl-C; the writer
     keeps the anchor file and runs retention, as the single process writing events."""
     from apiwatch.server import load_ruleset  # noqa: PLC0415
+    from apiwatch.server._retention import Retention  # noqa: PLC0415
 
     ruleset = load_ruleset(collector) if role == "detect" else None
     store = _open_for_serving(settings, anchor=role == "writer")
-    stop = threading.Event()
-    if settings.retention_days and role == "writer":
-        _start_retention(store, settings.retention_days, stop)
+    days = collector.retention_days if role == "writer" else None
+    retention = Retention(store, days) if days else None
+    if retention:
+        retention.start()
     try:
         run_role(role, settings, store, collector, ruleset)
     finally:
-        stop.set()
+        if retention:
+            retention.stop()
         store.close()
 
 
@@ -309,76 +281,11 @@ def _log_config(level: str) -> dict[str, Any]:
 
 def server_settings(settings: Settings) -> ServerSettings:
     """The collector's settings from the command's (`ConfigError` for a value it refuses)."""
-    from apiwatch.detect import placeholder_values  # noqa: PLC0415 - the cli extra
     from apiwatch.server import ServerSettings  # noqa: PLC0415 - the server extra
 
-    return ServerSettings(
-        max_body_bytes=settings.max_body_bytes,
-        max_concurrent_ingest=settings.max_concurrent_ingest,
-        max_ingest_per_key=settings.max_ingest_per_key,
-        body_read_timeout=settings.body_read_timeout,
-        body_total_timeout=settings.body_total_timeout,
-        detect=settings.detect,
-        rules=settings.rules,
-        sigmahq=settings.sigmahq,
-        placeholders=placeholder_values(settings.placeholders or {}, "[placeholders]"),
-        geoip=settings.geoip,
-        synthetic=synthetic_traffic(settings),
-        lateness=settings.lateness,
-        future_skew=settings.future_skew,
-        max_event_age=settings.max_event_age,
-        detect_max_lag=settings.detect_max_lag,
-        respond=_response_config(settings),
-        export_nginx=settings.export_nginx,
-        export_nftables=settings.export_nftables,
-        export_ipset=settings.export_ipset,
-        forward=_forward_targets(settings),
-        sources=settings.sources,
-        sources_state_dir=settings.sources_state_dir or str(_sources_state_dir(settings)),
-    )
-
-
-def _forward_targets(settings: Settings) -> tuple[ForwardTarget, ...]:
-    """The checked ``[[forward]]`` tables; a mistake in one stops the start, naming it."""
-    from apiwatch.forward import parse_forward  # noqa: PLC0415
-
-    return parse_forward(settings.forward or [])
-
-
-def _sources_state_dir(settings: Settings) -> Path:
-    """Beside the store's key file: ``apiwatch.db.sources`` for ``apiwatch.db``."""
-    from apiwatch.store import default_key_file  # noqa: PLC0415
-
-    key_file = Path(settings.key_file) if settings.key_file else default_key_file(settings.db)
-    return key_file.with_name(key_file.name.removesuffix(".keys") + ".sources")
+    return ServerSettings.from_options(vars(settings))
 
 
 def _safe_url(settings: Settings) -> str:
     """The store URL without any password it may contain (user:pass@ or ?password=)."""
     return without_password(settings.db)
-
-
-def _start_retention(store: SqlStore, days: int, stop: threading.Event) -> None:
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                store.expire(datetime.now(UTC) - timedelta(days=days))
-            except Exception as exc:  # noqa: BLE001 - retention retries next hour
-                click.echo(f"apiwatch: retention failed: {exc}", err=True)
-            stop.wait(_RETENTION_EVERY)
-
-    threading.Thread(target=loop, name="apiwatch-retention", daemon=True).start()
-
-
-def _response_config(settings: Settings) -> ResponseConfig | None:
-    """The parsed ``[respond]`` table (None when there is none), with --dry-run applied; a
-    mistake in it stops the start, naming the key."""
-    from apiwatch.respond import parse_config  # noqa: PLC0415
-
-    table = settings.respond
-    if table is None and settings.dry_run is None:
-        return None
-    table = dict(table or {})
-    if settings.dry_run is not None:
-        table["dry_run"] = settings.dry_run
-    return parse_config(table)

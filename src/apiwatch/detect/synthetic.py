@@ -18,8 +18,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from apiwatch.model import ConfigError
@@ -66,6 +66,12 @@ class SyntheticTraffic:
     _tests: re.Pattern[str] | None = field(init=False, repr=False)
     _monitor_nets: tuple[Network, ...] = field(init=False, repr=False)
     _load_nets: tuple[Network, ...] = field(init=False, repr=False)
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> SyntheticTraffic:
+        """What ``options`` (the loaded settings, by name) declare synthetic; the others keep
+        their defaults."""
+        return cls(**{f.name: options[f.name] for f in fields(cls) if f.init and f.name in options})
 
     def __post_init__(self) -> None:
         self._accounts = _patterns(self.monitor_accounts)

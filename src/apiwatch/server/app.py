@@ -1,8 +1,8 @@
 """`create_app`: the collector as an ASGI application over a `Store`.
 
-Nothing starts at import or at creation: the commit thread, the detection thread and the
-forwarders' threads (``settings.forward``) run from the app's startup to its shutdown (the ASGI
-lifespan); shutdown commits every batch already
+Nothing starts at import or at creation: the commit thread, the detection thread, the
+forwarders' threads (``settings.forward``) and retention (``settings.retention_days``) run from the
+app's startup to its shutdown (the ASGI lifespan); shutdown commits every batch already
 submitted, then lets detection finish what was committed and save it, before it ends. The caller
 owns the store and closes it after the server has stopped.
 
@@ -36,6 +36,7 @@ from apiwatch.server import (
 from apiwatch.server._detection import Detector, load_ruleset
 from apiwatch.server._forwarding import Forwarding, ForwardMetrics
 from apiwatch.server._respond import Exports, ResponseService
+from apiwatch.server._retention import Retention
 from apiwatch.server._schemas import drop_validation_errors, event_schemas
 from apiwatch.server._sources import LiveSources, with_silence_rules
 from apiwatch.server._state import ServerState
@@ -102,6 +103,8 @@ def create_app(
         if settings.forward
         else None
     )
+    retention = _retention(store, settings) if embedded else None  # else the writer role's
+    workers = [worker for worker in (forwarding, retention) if worker]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -111,8 +114,8 @@ def create_app(
             responder.start()
         if publisher is None:
             committer.start()
-            if forwarding:
-                forwarding.start()
+            for worker in workers:
+                worker.start()
         else:
             await publisher.open()
         try:
@@ -127,8 +130,8 @@ def create_app(
                 await run_in_threadpool(detector.stop)
             if responder:
                 await run_in_threadpool(responder.close)
-            if forwarding:
-                await run_in_threadpool(forwarding.stop)
+            for worker in workers:  # forwarders stop after the batch in flight
+                await run_in_threadpool(worker.stop)
 
     app = FastAPI(
         title="apiwatch collector",
@@ -189,6 +192,11 @@ def _responder(store: Store, settings: ServerSettings) -> ResponseService | None
     notifiers = build_notifiers(settings.respond, environ=settings.respond_environ)
     dispatcher = Dispatcher.from_config(settings.respond, notifiers)
     return ResponseService(store, settings.respond, exports=exports, dispatcher=dispatcher)
+
+
+def _retention(store: Store, settings: ServerSettings) -> Retention | None:
+    """Retention of stored events, when ``retention_days`` is set (see `Retention`)."""
+    return Retention(store, settings.retention_days) if settings.retention_days else None
 
 
 def _complete_openapi(app: FastAPI) -> None:

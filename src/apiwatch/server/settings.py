@@ -1,16 +1,21 @@
-"""`ServerSettings`: the collector's limits, all with safe defaults."""
+"""`ServerSettings`: the collector's limits, all with safe defaults, and how they come from the
+options ``apiwatch.toml``, ``APIWATCH_*`` and flags give (`ServerSettings.from_options`)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
 
+from apiwatch.detect import placeholder_values
 from apiwatch.detect.synthetic import SyntheticTraffic
-from apiwatch.forward import ForwardTarget
+from apiwatch.forward import ForwardTarget, parse_forward
 from apiwatch.model import ConfigError
-from apiwatch.respond import ResponseConfig
+from apiwatch.respond import ResponseConfig, parse_config
 from apiwatch.sources.config import SourceConfig
+from apiwatch.store import default_key_file
 
 __all__ = ["ServerSettings"]
 
@@ -66,6 +71,9 @@ class ServerSettings:
     Live sources (``sources``, the parsed ``[[sources]]`` tables: tailed files, journald,
     syslog receivers) run from startup to shutdown; ``sources_state_dir`` is where each keeps
     its position (file offsets, journal cursor) across restarts.
+
+    Retention (``retention_days``; None: events are kept for ever) expires older events at
+    startup and every hour after (`apiwatch.server._retention`).
     """
 
     max_body_bytes: int = 10 * _MIB
@@ -101,6 +109,7 @@ class ServerSettings:
     forward: tuple[ForwardTarget, ...] = ()
     sources: tuple[SourceConfig, ...] = ()
     sources_state_dir: str | None = None
+    retention_days: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.rules, str | bytes) or not all(isinstance(r, str) for r in self.rules):
@@ -126,12 +135,32 @@ class ServerSettings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1")
-        if self.max_ingest_per_key is not None and self.max_ingest_per_key < 1:
-            raise ConfigError("max_ingest_per_key: must be at least 1")
+        for name in ("max_ingest_per_key", "retention_days"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be at least 1")
         for name in ("body_read_timeout", "body_total_timeout"):
             seconds = getattr(self, name)
             if not (math.isfinite(seconds) and seconds > 0):
                 raise ConfigError(f"{name}: must be more than 0 seconds, not {seconds!r}")
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> ServerSettings:
+        """The collector's settings from the options as loaded (file, environment, flags: see
+        `apiwatch.cli._config`): a value named as a setting is taken as it is; the tables as
+        written (``[placeholders]``, ``[respond]`` with ``dry_run``, ``[[forward]]``) and the
+        synthetic traffic are parsed; a mistake stops the start, naming the key."""
+        taken = {f.name: options[f.name] for f in fields(cls) if f.name in options}
+        db = str(options.get("db", ""))
+        state_dir = options.get("sources_state_dir") or str(
+            _beside_keys(options.get("key_file"), db)
+        )
+        return cls(**taken | {
+            "placeholders": placeholder_values(options.get("placeholders") or {}, "[placeholders]"),
+            "synthetic": SyntheticTraffic.from_options(options),
+            "respond": _response_config(options.get("respond"), options.get("dry_run")),
+            "forward": parse_forward(options.get("forward") or []),
+            "sources_state_dir": state_dir,
+        })  # fmt: skip
 
     @property
     def ingest_share(self) -> int:
@@ -140,3 +169,20 @@ class ServerSettings:
         if self.max_ingest_per_key is None:
             return max(1, self.max_concurrent_ingest // 2)
         return min(self.max_ingest_per_key, self.max_concurrent_ingest)
+
+
+def _beside_keys(key_file: str | None, db: str) -> Path:
+    """Beside the store's key file: ``apiwatch.db.sources`` for ``apiwatch.db``."""
+    keys = Path(key_file) if key_file else default_key_file(db)
+    return keys.with_name(keys.name.removesuffix(".keys") + ".sources")
+
+
+def _response_config(table: dict[str, Any] | None, dry_run: bool | None) -> ResponseConfig | None:
+    """The parsed ``[respond]`` table (None when there is none), with ``dry_run`` (--dry-run)
+    applied over the table's own."""
+    if table is None and dry_run is None:
+        return None
+    table = dict(table or {})
+    if dry_run is not None:
+        table["dry_run"] = dry_run
+    return parse_config(table)
