@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from apiwatch.cli import cli
 from apiwatch.cli._config import Settings, load_settings
 from apiwatch.cli.serve import server_settings
 from apiwatch.model import ConfigError
+from apiwatch.server import ServerSettings
 
 from .test_detection_thread import BROKEN_RULE
 
@@ -163,3 +165,13 @@ def test_collector_settings_come_from_the_loaded_options(tmp_path: Path) -> None
     assert collector.respond is not None and collector.respond.dry_run is True
     from_file = server_settings(load_settings(None)).respond
     assert from_file is not None and from_file.dry_run is False
+
+
+def test_a_setting_the_loader_and_the_collector_share_has_one_default() -> None:
+    """Where `Settings` (file, environment, flags) and `ServerSettings` name the same setting
+    taken as it is, both default alike: `apiwatch serve` without settings is `create_app`'s."""
+    parsed = {"placeholders", "respond", "forward", "sources_state_dir"}
+    shared = {f.name for f in fields(ServerSettings)} & {f.name for f in fields(Settings)} - parsed
+    assert {"lateness", "retention_days", "max_body_bytes"} <= shared
+    loader, collector = Settings(), ServerSettings()
+    assert {n: getattr(loader, n) for n in shared} == {n: getattr(collector, n) for n in shared}
