@@ -15,7 +15,7 @@ from apiwatch.forward import ForwardTarget, parse_forward
 from apiwatch.model import ConfigError
 from apiwatch.respond import ResponseConfig, parse_config
 from apiwatch.sources.config import SourceConfig
-from apiwatch.store import default_key_file
+from apiwatch.store import DEFAULT_DB, default_key_file
 
 __all__ = ["ServerSettings"]
 
@@ -150,10 +150,8 @@ class ServerSettings:
         written (``[placeholders]``, ``[respond]`` with ``dry_run``, ``[[forward]]``) and the
         synthetic traffic are parsed; a mistake stops the start, naming the key."""
         taken = {f.name: options[f.name] for f in fields(cls) if f.name in options}
-        db = str(options.get("db", ""))
-        state_dir = options.get("sources_state_dir") or str(
-            _beside_keys(options.get("key_file"), db)
-        )
+        key_file, db = options.get("key_file"), str(options.get("db") or DEFAULT_DB)
+        state_dir = options.get("sources_state_dir") or str(_beside_keys(key_file, db))
         return cls(**taken | {
             "placeholders": placeholder_values(options.get("placeholders") or {}, "[placeholders]"),
             "synthetic": SyntheticTraffic.from_options(options),
