@@ -43,6 +43,8 @@ MODEL_API = [
     "Url",
     "User",
     "UserAgent",
+    "canonical_address",
+    "canonical_network",
     "decode_event",
     "decode_ndjson",
     "embedded_ipv4",

@@ -4,6 +4,8 @@ Imports nothing else of apiwatch; every other package converts to and from these
 """
 
 from apiwatch.model.address import (
+    canonical_address,
+    canonical_network,
     embedded_ipv4,
     parse_address,
     parse_network,
@@ -69,6 +71,8 @@ __all__ = [
     "Url",
     "User",
     "UserAgent",
+    "canonical_address",
+    "canonical_network",
     "decode_event",
     "decode_ndjson",
     "embedded_ipv4",

@@ -24,9 +24,9 @@ from typing import Final, Protocol
 from apiwatch.model import (
     AllowEntry,
     ApiwatchError,
+    canonical_network,
     embedded_ipv4,
     parse_network,
-    unmapped_network,
 )
 
 __all__ = [
@@ -82,7 +82,7 @@ class AllowEntries:
             if entry.scope == "Username":
                 self._accounts.setdefault(entry.value.strip().casefold(), entry)
             else:  # Ip or Range: an address is its own /32 or /128, ::ffff:a.b.c.d is a.b.c.d
-                self._networks.append((unmapped_network(parse_network(entry.value)), entry))
+                self._networks.append((canonical_network(entry.value), entry))
 
     def allow_match(self, scope: str, value: str) -> AllowEntry | None:
         """The first entry matching ``value``; ValueError for an address that is not one."""
@@ -90,7 +90,7 @@ class AllowEntries:
             return self._accounts.get(value.strip().casefold())
         if not self._networks:
             return None
-        network = unmapped_network(parse_network(value))
+        network = canonical_network(value)
         for allowed, entry in self._networks:
             if network.version == allowed.version and network.overlaps(allowed):
                 return entry

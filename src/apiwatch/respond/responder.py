@@ -26,10 +26,9 @@ from apiwatch.model import (
     AllowEntry,
     Decision,
     Incident,
-    parse_address,
+    canonical_address,
     plural,
     severity_rank,
-    unmapped,
 )
 from apiwatch.respond.guard import PROTECTED_NETWORKS, AllowEntries, Guard
 from apiwatch.respond.policy import Policy, ResponseConfig
@@ -68,7 +67,7 @@ def _address(value: str) -> Address | None:
     `apiwatch.model.parse_address`). An IPv4-mapped address is its IPv4 address: a dual-stack
     socket's view of an IPv4 client."""
     try:
-        return unmapped(parse_address(value))
+        return canonical_address(value)
     except ValueError:
         return None
 
