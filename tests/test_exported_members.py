@@ -59,6 +59,7 @@ MODEL_API = [
     "plural_noun",
     "printable_json",
     "printable_text",
+    "scope_name",
     "severity_rank",
     "unmapped",
     "unmapped_network",

@@ -293,7 +293,7 @@ def _hostile_events() -> list[dict[str, Any]]:
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
     """A collector holding events, an incident, a decision and allowlist entries made of
     attacker-controlled strings."""
-    from apiwatch.store import manual_allow_entry, manual_decision
+    from apiwatch.respond import manual_allow_entry, manual_decision
 
     tmp = tmp_path_factory.mktemp("console-xss")
     store = open_store(f"sqlite:///{tmp}/console.db", key_file=tmp / "keys")

@@ -20,6 +20,7 @@ from apiwatch.model.decision import (
     Decision,
     go_duration,
     normalise_value,
+    scope_name,
 )
 from apiwatch.model.ecs import decode_event, decode_ndjson, encode_event, event_to_dict
 from apiwatch.model.errors import ApiwatchError, ConfigError, EventDecodeError
@@ -87,6 +88,7 @@ __all__ = [
     "plural_noun",
     "printable_json",
     "printable_text",
+    "scope_name",
     "severity_rank",
     "unmapped",
     "unmapped_network",

@@ -1,12 +1,16 @@
 """Decisions and allowlist entries made by hand (``apiwatch decisions add``, ``POST
-/v1/decisions``): the input checked. Whether a valid value may be decided on at all (allowlist,
-protected networks) is `apiwatch.respond.check_decidable`'s call, the same guard the automatic
-response uses.
+/v1/decisions``, the console's ban and allowlist forms): the input checked, then — for a
+decision — whether the value may be decided on at all (allowlist, protected networks), by the
+same `Guard` the automatic response uses (`decide_by_hand`). The store only keeps the result.
+
+A decision made by hand is always checked against `PROTECTED_NETWORKS`, whatever
+``protect_internal`` says: that setting is for the automatic response and the ban lists.
 
 Exceptions::
 
     ApiwatchError
-    └── ConfigError             an address, network, duration, type or reason that is not valid
+    ├── ConfigError             an address, network, duration, type or reason that is not valid
+    └── DecisionRefusedError    a valid value that is allowlisted or in a protected network
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from apiwatch.model import (
     ConfigError,
     Decision,
     normalise_value,
+    scope_name,
 )
-from apiwatch.store._decisions import scope_name
+from apiwatch.respond.guard import Allowlist, check_decidable
 
 __all__ = [
     "MANUAL",
+    "decide_by_hand",
     "manual_allow_entry",
     "manual_decision",
     "parse_duration",
@@ -87,10 +93,11 @@ def manual_decision(
     reason: str,
     now: datetime,
     type: str | None = None,
+    incident: str = "",
 ) -> Decision:
     """A decision to add by hand (``id`` 0, origin and scenario `MANUAL`): ``type`` defaults to
-    ``ban`` for an address or network and ``flag`` for an account. `ConfigError` names what is
-    not valid."""
+    ``ban`` for an address or network and ``flag`` for an account; ``incident`` names the
+    incident it answers, if any. `ConfigError` names what is not valid."""
     name, canonical = _scope_and_value(scope, value)
     kind = type or ("flag" if name == "Username" else "ban")
     if kind not in DECISION_TYPES:
@@ -105,7 +112,28 @@ def manual_decision(
         origin=MANUAL,
         scenario=MANUAL,
         reason=_reason(reason),
+        incident=incident,
     )
+
+
+def decide_by_hand(
+    allowlist: Allowlist,
+    scope: str,
+    value: str,
+    *,
+    duration: str,
+    reason: str,
+    now: datetime,
+    type: str | None = None,
+    incident: str = "",
+) -> Decision:
+    """`manual_decision`, refused with `DecisionRefusedError` (one line saying why) when the
+    value is allowlisted in ``allowlist`` or overlaps a protected network (`check_decidable`)."""
+    decision = manual_decision(
+        scope, value, duration=duration, reason=reason, now=now, type=type, incident=incident
+    )
+    check_decidable(allowlist, decision.scope, decision.value)
+    return decision
 
 
 def manual_allow_entry(scope: str, value: str, *, reason: str, now: datetime) -> AllowEntry:
