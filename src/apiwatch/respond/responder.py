@@ -30,7 +30,7 @@ from apiwatch.model import (
     plural,
     severity_rank,
 )
-from apiwatch.respond.guard import PROTECTED_NETWORKS, AllowEntries, Guard
+from apiwatch.respond.guard import AllowEntries, Guard
 from apiwatch.respond.policy import Policy, ResponseConfig
 
 __all__ = ["Decided", "Responder"]
@@ -80,8 +80,7 @@ class Responder:
 
     def __init__(self, config: ResponseConfig, *, allow: Iterable[AllowEntry] = ()) -> None:
         self.config = config
-        protected = PROTECTED_NETWORKS if config.protect_internal else ()
-        self._guard = Guard(AllowEntries([*config.allow, *allow]), protected=protected)
+        self._guard = Guard(AllowEntries([*config.allow, *allow]), protected=config.protected)
 
     def matching(self, incident: Incident) -> list[Policy]:
         """The policies that apply to ``incident``, in configuration order."""
