@@ -35,7 +35,6 @@ RESPOND_API = [
     "banned_networks",
     "build_notifiers",
     "check_decidable",
-    "decide_by_hand",
     "manual_allow_entry",
     "manual_decision",
     "parse_config",

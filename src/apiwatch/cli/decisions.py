@@ -148,12 +148,12 @@ def add_decision(
     Refused, saying why, for an allowlisted value or one in an internal network (loopback,
     RFC 1918, CGNAT, link-local, ULA).
     """
-    from apiwatch.respond import decide_by_hand  # noqa: PLC0415 - only this command needs it
+    from apiwatch.respond import manual_decision  # noqa: PLC0415 - only this command needs it
 
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
-        decision = decide_by_hand(store, scope, value, duration=duration, reason=reason,
-                                  now=datetime.now(UTC), type=kind)  # fmt: skip
+        decision = manual_decision(scope, value, allowlist=store, duration=duration,
+                                   reason=reason, now=datetime.now(UTC), type=kind)  # fmt: skip
         added = store.add_decisions([decision], by=_who())[0]
     left = go_duration((added.until - added.created).total_seconds())
     click.echo(f"added decision {added.id}: {added.type} {added.scope} {added.value} for {left} "

@@ -15,8 +15,7 @@ notification people actually read (the "act" half of OWASP API10).
   address (6to4, NAT64, Teredo, mapped) — used by the `Responder`, by `check_decidable` for
   decisions made by hand, and by the exporters;
 - `apiwatch.respond.manual` checks decisions and allowlist entries made by hand (CLI, admin
-  API, console): `manual_decision`, `manual_allow_entry`, and `decide_by_hand`, which also asks
-  the guard;
+  API, console): `manual_allow_entry`, and `manual_decision`, which also asks the guard;
 - `apiwatch.respond.exporters` writes nginx, nftables and ipset ban lists atomically.
 
 Exceptions (`apiwatch.model.ApiwatchError` is the root)::
@@ -47,7 +46,7 @@ from apiwatch.respond.guard import (
     Refusal,
     check_decidable,
 )
-from apiwatch.respond.manual import MANUAL, decide_by_hand, manual_allow_entry, manual_decision
+from apiwatch.respond.manual import MANUAL, manual_allow_entry, manual_decision
 from apiwatch.respond.notifiers import (
     AppriseNotifier,
     EmailNotifier,
@@ -99,7 +98,6 @@ __all__ = [
     "banned_networks",
     "build_notifiers",
     "check_decidable",
-    "decide_by_hand",
     "manual_allow_entry",
     "manual_decision",
     "parse_config",

@@ -1,7 +1,7 @@
 """Decisions and allowlist entries made by hand (``apiwatch decisions add``, ``POST
 /v1/decisions``, the console's ban and allowlist forms): the input checked, then — for a
 decision — whether the value may be decided on at all (allowlist, protected networks), by the
-same `Guard` the automatic response uses (`decide_by_hand`). The store only keeps the result.
+same `Guard` the automatic response uses (`manual_decision`). The store only keeps the result.
 
 A decision made by hand is always checked against `PROTECTED_NETWORKS`, whatever
 ``protect_internal`` says: that setting is for the automatic response and the ban lists.
@@ -31,7 +31,6 @@ from apiwatch.respond.guard import Allowlist, check_decidable
 
 __all__ = [
     "MANUAL",
-    "decide_by_hand",
     "manual_allow_entry",
     "manual_decision",
     "parse_duration",
@@ -89,6 +88,7 @@ def manual_decision(
     scope: str,
     value: str,
     *,
+    allowlist: Allowlist,
     duration: str,
     reason: str,
     now: datetime,
@@ -97,12 +97,14 @@ def manual_decision(
 ) -> Decision:
     """A decision to add by hand (``id`` 0, origin and scenario `MANUAL`): ``type`` defaults to
     ``ban`` for an address or network and ``flag`` for an account; ``incident`` names the
-    incident it answers, if any. `ConfigError` names what is not valid."""
+    incident it answers, if any. `ConfigError` names what is not valid; then
+    `DecisionRefusedError` (one line saying why) refuses a value allowlisted in ``allowlist``
+    or overlapping a protected network (`check_decidable`, the automatic response's guard)."""
     name, canonical = _scope_and_value(scope, value)
     kind = type or ("flag" if name == "Username" else "ban")
     if kind not in DECISION_TYPES:
         raise ConfigError(f"type: {kind!r} is not one of {', '.join(DECISION_TYPES)}")
-    return Decision(
+    decision = Decision(
         id=0,
         type=kind,
         scope=name,
@@ -113,24 +115,6 @@ def manual_decision(
         scenario=MANUAL,
         reason=_reason(reason),
         incident=incident,
-    )
-
-
-def decide_by_hand(
-    allowlist: Allowlist,
-    scope: str,
-    value: str,
-    *,
-    duration: str,
-    reason: str,
-    now: datetime,
-    type: str | None = None,
-    incident: str = "",
-) -> Decision:
-    """`manual_decision`, refused with `DecisionRefusedError` (one line saying why) when the
-    value is allowlisted in ``allowlist`` or overlaps a protected network (`check_decidable`)."""
-    decision = manual_decision(
-        scope, value, duration=duration, reason=reason, now=now, type=type, incident=incident
     )
     check_decidable(allowlist, decision.scope, decision.value)
     return decision

@@ -17,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from apiwatch.detect.golden import find_cases
 from apiwatch.model import ConfigError
-from apiwatch.respond import DecisionRefusedError, decide_by_hand, manual_allow_entry
+from apiwatch.respond import DecisionRefusedError, manual_allow_entry, manual_decision
 from apiwatch.server._state import ServerState, server_state
 from apiwatch.server.console import _data
 from apiwatch.server.console._auth import Principal, signed_in_user
@@ -141,9 +141,9 @@ def _decide(  # noqa: PLR0917 - the form's fields, in order
     state: ServerState, who: Principal, scope: str, value: str, duration: str, reason: str,
     incident: str, kind: str | None,
 ) -> Any:  # fmt: skip
-    decision = decide_by_hand(state.store, scope, value, duration=duration, now=datetime.now(UTC),
-                              type=kind, incident=incident,
-                              reason=f"{reason} (by {who.user} in the console)")  # fmt: skip
+    decision = manual_decision(scope, value, allowlist=state.store, duration=duration,
+                               now=datetime.now(UTC), type=kind, incident=incident,
+                               reason=f"{reason} (by {who.user} in the console)")  # fmt: skip
     return state.store.add_decisions([decision], by=f"console {who.user}")[0]
 
 
