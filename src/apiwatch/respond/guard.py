@@ -1,6 +1,9 @@
 """What no decision may act on, decided in one place for every path that decides: the
-`Responder` (automatic), ``apiwatch decisions add`` and ``POST /v1/decisions`` (by hand, through
-`check_decidable`), and the ban list exporters (defence in depth).
+`Responder` (automatic), ``apiwatch decisions add``, ``POST /v1/decisions`` and the console's
+ban form (by hand: `apiwatch.respond.manual.manual_decision`, through `check_decidable`), and the
+ban list exporters (defence in depth). Which networks are protected is `PROTECTED_NETWORKS`; the
+configuration's ``protect_internal`` turns them off for the automatic path and the exporters
+only (`apiwatch.respond.ResponseConfig.protected`).
 
 A value is refused when it is allowlisted or overlaps a protected internal network — and so is
 an IPv6 value that *carries* such an IPv4 address or network (IPv4-mapped, -translated and
