@@ -293,7 +293,7 @@ def _hostile_events() -> list[dict[str, Any]]:
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
     """A collector holding events, an incident, a decision and allowlist entries made of
     attacker-controlled strings."""
-    from apiwatch.store import manual_allow_entry, manual_decision
+    from apiwatch.respond import manual_allow_entry, manual_decision
 
     tmp = tmp_path_factory.mktemp("console-xss")
     store = open_store(f"sqlite:///{tmp}/console.db", key_file=tmp / "keys")
@@ -305,8 +305,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
         last_seen=now, rules=[HOSTILE[1], HOSTILE[3]], attackers=["203.0.113.66"],
         user_agents=list(HOSTILE), accounts_targeted=list(HOSTILE),
         accounts_compromised=[HOSTILE[1], HOSTILE[2]], objects_exposed=[HOSTILE[4]])])  # fmt: skip
-    store.add_decisions([manual_decision("Ip", "203.0.113.66", duration="1h", reason=HOSTILE[1],
-                                         now=now)])  # fmt: skip
+    store.add_decisions([manual_decision("Ip", "203.0.113.66", allowlist=store, duration="1h",
+                                         reason=HOSTILE[1], now=now)])  # fmt: skip
     store.allow_add(manual_allow_entry("Username", HOSTILE[0], reason=HOSTILE[3], now=now))
     try:
         with served(create_app(store, ServerSettings())) as url:

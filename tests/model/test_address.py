@@ -6,7 +6,15 @@ import ipaddress
 
 import pytest
 
-from apiwatch.model import embedded_ipv4, parse_address, parse_network, unmapped, unmapped_network
+from apiwatch.model import (
+    canonical_address,
+    canonical_network,
+    embedded_ipv4,
+    parse_address,
+    parse_network,
+    unmapped,
+    unmapped_network,
+)
 
 
 def nets(*texts: str) -> tuple[ipaddress.IPv4Network, ...]:
@@ -73,3 +81,25 @@ def test_zones_and_non_addresses_are_value_errors(value: str) -> None:
         with pytest.raises(ValueError, match=r"zone|not an IP address|not a network") as caught:
             parse(value)
         assert "\n" not in str(caught.value).replace("\\n", "")
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [(" ::ffff:10.0.0.1 ", "10.0.0.1"), ("2001:DB8::1", "2001:db8::1"), ("198.51.100.9", None)],
+)
+def test_canonical_address_parses_and_unwraps(text: str, address: str | None) -> None:
+    """canonical_address is parse_address, then an IPv4-mapped address as its IPv4 address."""
+    assert str(canonical_address(text)) == (address or text.strip())
+
+
+def test_canonical_network_parses_and_unwraps() -> None:
+    """canonical_network is parse_network, then a network in ::ffff:0:0/96 as IPv4."""
+    assert canonical_network("::ffff:192.0.2.7/120") == ipaddress.IPv4Network("192.0.2.0/24")
+    assert canonical_network("2001:db8::1") == ipaddress.IPv6Network("2001:db8::1/128")
+
+
+def test_canonical_forms_refuse_zones() -> None:
+    """Neither canonical form takes an IPv6 zone, even on an IPv4-mapped address."""
+    for canonical in (canonical_address, canonical_network):
+        with pytest.raises(ValueError, match="zone"):
+            canonical("::ffff:10.0.0.1%eth0")

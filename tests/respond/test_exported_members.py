@@ -8,6 +8,7 @@ import apiwatch.respond.notifiers
 RESPOND_API = [
     "ACTIONS",
     "DEFAULT_TEMPLATE",
+    "MANUAL",
     "PROTECTED_NETWORKS",
     "TEMPLATE_FIELDS",
     "AllowEntries",
@@ -34,6 +35,8 @@ RESPOND_API = [
     "banned_networks",
     "build_notifiers",
     "check_decidable",
+    "manual_allow_entry",
+    "manual_decision",
     "parse_config",
     "render_ipset",
     "render_nftables",

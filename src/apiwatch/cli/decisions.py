@@ -22,13 +22,7 @@ from apiwatch.cli._tables import console, print_table
 from apiwatch.cli._views import all_decisions, opened, who
 from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration, plural_noun
 from apiwatch.model import printable_text as safe
-from apiwatch.store import (
-    DecisionFilter,
-    ReadRecord,
-    SqlStore,
-    manual_allow_entry,
-    manual_decision,
-)
+from apiwatch.store import DecisionFilter, ReadRecord, SqlStore
 
 __all__ = ["allowlist", "decisions"]
 
@@ -154,13 +148,12 @@ def add_decision(
     Refused, saying why, for an allowlisted value or one in an internal network (loopback,
     RFC 1918, CGNAT, link-local, ULA).
     """
-    from apiwatch.respond import check_decidable  # noqa: PLC0415 - only this command needs it
+    from apiwatch.respond import manual_decision  # noqa: PLC0415 - only this command needs it
 
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
-        decision = manual_decision(scope, value, duration=duration, reason=reason,
-                                   now=datetime.now(UTC), type=kind)  # fmt: skip
-        check_decidable(store, decision.scope, decision.value)
+        decision = manual_decision(scope, value, allowlist=store, duration=duration,
+                                   reason=reason, now=datetime.now(UTC), type=kind)  # fmt: skip
         added = store.add_decisions([decision], by=_who())[0]
     left = go_duration((added.until - added.created).total_seconds())
     click.echo(f"added decision {added.id}: {added.type} {added.scope} {added.value} for {left} "
@@ -281,6 +274,8 @@ def add_allowed(
     db: str | None,
 ) -> None:
     """Allowlist an address, network or account (again: replace its reason)."""
+    from apiwatch.respond import manual_allow_entry  # noqa: PLC0415 - only this command needs it
+
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
         entry = manual_allow_entry(scope, value, reason=reason, now=datetime.now(UTC))

@@ -33,6 +33,8 @@ import ipaddress
 from functools import lru_cache
 from typing import Any, Final
 
+from apiwatch.model import unmapped
+
 __all__ = ["DERIVED_FIELDS", "UNKNOWN_USER_REASONS", "add_derived", "net64"]
 
 DERIVED_FIELDS: Final = frozenset(
@@ -85,7 +87,7 @@ def net64(ip: str) -> str | None:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return None
-    if address.version != 6 or address.ipv4_mapped is not None:
+    if unmapped(address).version != 6:
         return None
     return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
 

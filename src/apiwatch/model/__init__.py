@@ -4,6 +4,8 @@ Imports nothing else of apiwatch; every other package converts to and from these
 """
 
 from apiwatch.model.address import (
+    canonical_address,
+    canonical_network,
     embedded_ipv4,
     parse_address,
     parse_network,
@@ -18,6 +20,7 @@ from apiwatch.model.decision import (
     Decision,
     go_duration,
     normalise_value,
+    scope_name,
 )
 from apiwatch.model.ecs import decode_event, decode_ndjson, encode_event, event_to_dict
 from apiwatch.model.errors import ApiwatchError, ConfigError, EventDecodeError
@@ -69,6 +72,8 @@ __all__ = [
     "Url",
     "User",
     "UserAgent",
+    "canonical_address",
+    "canonical_network",
     "decode_event",
     "decode_ndjson",
     "embedded_ipv4",
@@ -83,6 +88,7 @@ __all__ = [
     "plural_noun",
     "printable_json",
     "printable_text",
+    "scope_name",
     "severity_rank",
     "unmapped",
     "unmapped_network",

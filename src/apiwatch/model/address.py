@@ -7,6 +7,8 @@
   with a one-line message.
 - `unmapped` / `unmapped_network`: an IPv4-mapped IPv6 address (``::ffff:10.0.0.1``, what a
   dual-stack socket reports for an IPv4 client) as the IPv4 address it is.
+- `canonical_address` / `canonical_network`: both of the above in one call — the one form in
+  which the responder, the guard and the sensor's decision tables compare addresses.
 - `embedded_ipv4`: the IPv4 networks an IPv6 address or network carries inside it — IPv4-mapped
   (``::ffff:0:0/96``), IPv4-translated (``::ffff:0:0:0/96``, RFC 2765), IPv4-compatible
   (``::/96`` without ``::`` and ``::1``, deprecated), NAT64's well-known prefix
@@ -20,12 +22,22 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Final, TypeAlias
+from collections.abc import Callable
+from typing import Final, TypeAlias, TypeVar
 
-__all__ = ["embedded_ipv4", "parse_address", "parse_network", "unmapped", "unmapped_network"]
+__all__ = [
+    "canonical_address",
+    "canonical_network",
+    "embedded_ipv4",
+    "parse_address",
+    "parse_network",
+    "unmapped",
+    "unmapped_network",
+]
 
 Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Parsed = TypeVar("_Parsed", Address, Network)
 
 _V4_BITS: Final = 32
 _V4_MASK: Final = 0xFFFF_FFFF
@@ -61,24 +73,38 @@ def _no_zone(text: str) -> str:
 def parse_address(text: str) -> Address:
     """``text`` as an address (blanks around it ignored); ValueError for anything else,
     including an address with an IPv6 zone."""
-    try:
-        return ipaddress.ip_address(_no_zone(text))
-    except ValueError as exc:
-        if "zone" in str(exc):
-            raise
-        msg = f"not an IP address: {text!r}"
-        raise ValueError(msg) from None
+    return _parsed(text, ipaddress.ip_address, "not an IP address")
 
 
 def parse_network(text: str) -> Network:
     """``text`` as a network (an address is its own /32 or /128; host bits are cleared);
     ValueError for anything else, including a network with an IPv6 zone."""
+    return _parsed(text, _network, "not a network (CIDR)")
+
+
+def canonical_address(text: str) -> Address:
+    """``text`` as the address a decision is about: `parse_address`, and an IPv4-mapped
+    address as its IPv4 address (a dual-stack socket's view of an IPv4 client)."""
+    return unmapped(parse_address(text))
+
+
+def canonical_network(text: str) -> Network:
+    """``text`` as the network a decision is about: `parse_network`, and a network inside
+    ``::ffff:0:0/96`` as the IPv4 network it is."""
+    return unmapped_network(parse_network(text))
+
+
+def _network(text: str) -> Network:
+    return ipaddress.ip_network(text, strict=False)
+
+
+def _parsed(text: str, parse: Callable[[str], _Parsed], problem: str) -> _Parsed:
     try:
-        return ipaddress.ip_network(_no_zone(text), strict=False)
+        return parse(_no_zone(text))
     except ValueError as exc:
         if "zone" in str(exc):
             raise
-        msg = f"not a network (CIDR): {text!r}"
+        msg = f"{problem}: {text!r}"
         raise ValueError(msg) from None
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Decision",
     "go_duration",
     "normalise_value",
+    "scope_name",
 ]
 
 DECISION_TYPES: Final = ("ban", "captcha", "throttle", "flag")
@@ -31,6 +32,8 @@ DECISION_TYPES: Final = ("ban", "captcha", "throttle", "flag")
 
 DECISION_SCOPES: Final = ("Ip", "Range", "Username")
 """CrowdSec's scope names (``Ip``, ``Range``) plus ``Username`` for account decisions."""
+
+_SCOPE_NAMES: Final = {scope.lower(): scope for scope in DECISION_SCOPES}
 
 
 class Decision(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -80,6 +83,11 @@ def go_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes}m{secs}s"
     return f"{secs}s"
+
+
+def scope_name(text: str) -> str | None:
+    """The `DECISION_SCOPES` name of ``text`` (``ip``, ``IP`` → ``Ip``), or None."""
+    return _SCOPE_NAMES.get(text.strip().lower())
 
 
 def normalise_value(scope: str, value: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from apiwatch.model.address import parse_address
 from apiwatch.model.errors import EventDecodeError
 from apiwatch.model.event import ECS_VERSION, Event
 from apiwatch.model.vocabulary import ECS_CATEGORIES, ECS_KINDS, ECS_OUTCOMES, ECS_TYPES
@@ -239,11 +240,12 @@ _ALLOWED: tuple[tuple[str, frozenset[str]], ...] = (
 @lru_cache(maxsize=65536)
 def ip_address_of(text: str) -> IPAddress | None:
     """``text`` as an IP address, or None when it is not one. An IPv6 zone (``fe80::1%eth0``)
-    is not an address here: ECS's ``ip`` type has none, and a zone is free text."""
-    if "%" in text:
+    is not an address here: ECS's ``ip`` type has none, and a zone is free text (see
+    `parse_address`). Unlike `parse_address`, blanks around the address are not ignored."""
+    if text != text.strip():
         return None
     try:
-        return ipaddress.ip_address(text)
+        return parse_address(text)
     except ValueError:
         return None
 

@@ -14,6 +14,8 @@ notification people actually read (the "act" half of OWASP API10).
   allowlisted values and protected internal networks, also when an IPv6 value carries the IPv4
   address (6to4, NAT64, Teredo, mapped) — used by the `Responder`, by `check_decidable` for
   decisions made by hand, and by the exporters;
+- `apiwatch.respond.manual` checks decisions and allowlist entries made by hand (CLI, admin
+  API, console): `manual_allow_entry`, and `manual_decision`, which also asks the guard;
 - `apiwatch.respond.exporters` writes nginx, nftables and ipset ban lists atomically.
 
 Exceptions (`apiwatch.model.ApiwatchError` is the root)::
@@ -44,6 +46,7 @@ from apiwatch.respond.guard import (
     Refusal,
     check_decidable,
 )
+from apiwatch.respond.manual import MANUAL, manual_allow_entry, manual_decision
 from apiwatch.respond.notifiers import (
     AppriseNotifier,
     EmailNotifier,
@@ -68,6 +71,7 @@ from apiwatch.respond.responder import Decided, Responder
 __all__ = [
     "ACTIONS",
     "DEFAULT_TEMPLATE",
+    "MANUAL",
     "PROTECTED_NETWORKS",
     "TEMPLATE_FIELDS",
     "AllowEntries",
@@ -94,6 +98,8 @@ __all__ = [
     "banned_networks",
     "build_notifiers",
     "check_decidable",
+    "manual_allow_entry",
+    "manual_decision",
     "parse_config",
     "render_ipset",
     "render_nftables",

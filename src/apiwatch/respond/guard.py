@@ -1,6 +1,9 @@
 """What no decision may act on, decided in one place for every path that decides: the
-`Responder` (automatic), ``apiwatch decisions add`` and ``POST /v1/decisions`` (by hand, through
-`check_decidable`), and the ban list exporters (defence in depth).
+`Responder` (automatic), ``apiwatch decisions add``, ``POST /v1/decisions`` and the console's
+ban form (by hand: `apiwatch.respond.manual.manual_decision`, through `check_decidable`), and the
+ban list exporters (defence in depth). Which networks are protected is `PROTECTED_NETWORKS`; the
+configuration's ``protect_internal`` turns them off for the automatic path and the exporters
+only (`apiwatch.respond.ResponseConfig.protected`).
 
 A value is refused when it is allowlisted or overlaps a protected internal network — and so is
 an IPv6 value that *carries* such an IPv4 address or network (IPv4-mapped, -translated and
@@ -24,9 +27,9 @@ from typing import Final, Protocol
 from apiwatch.model import (
     AllowEntry,
     ApiwatchError,
+    canonical_network,
     embedded_ipv4,
     parse_network,
-    unmapped_network,
 )
 
 __all__ = [
@@ -82,7 +85,7 @@ class AllowEntries:
             if entry.scope == "Username":
                 self._accounts.setdefault(entry.value.strip().casefold(), entry)
             else:  # Ip or Range: an address is its own /32 or /128, ::ffff:a.b.c.d is a.b.c.d
-                self._networks.append((unmapped_network(parse_network(entry.value)), entry))
+                self._networks.append((canonical_network(entry.value), entry))
 
     def allow_match(self, scope: str, value: str) -> AllowEntry | None:
         """The first entry matching ``value``; ValueError for an address that is not one."""
@@ -90,7 +93,7 @@ class AllowEntries:
             return self._accounts.get(value.strip().casefold())
         if not self._networks:
             return None
-        network = unmapped_network(parse_network(value))
+        network = canonical_network(value)
         for allowed, entry in self._networks:
             if network.version == allowed.version and network.overlaps(allowed):
                 return entry

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from apiwatch.model import SEVERITIES, AllowEntry, ConfigError, normalise_value
 from apiwatch.respond._config import Table
+from apiwatch.respond.guard import PROTECTED_NETWORKS, Network
 from apiwatch.respond.notifiers.syslog import FACILITIES
 from apiwatch.respond.notify import check_template
 
@@ -153,6 +154,12 @@ class ResponseConfig:
     policies: tuple[Policy, ...] = ()
     allow: tuple[AllowEntry, ...] = ()
     notifiers: dict[str, NotifierSettings] = field(default_factory=dict)
+
+    @property
+    def protected(self) -> tuple[Network, ...]:
+        """The networks the automatic response and the ban list exports never act on:
+        `PROTECTED_NETWORKS`, or none when ``protect_internal`` is off."""
+        return PROTECTED_NETWORKS if self.protect_internal else ()
 
 
 def parse_config(data: object, *, path: str = "respond") -> ResponseConfig:

@@ -26,12 +26,11 @@ from apiwatch.model import (
     AllowEntry,
     Decision,
     Incident,
-    parse_address,
+    canonical_address,
     plural,
     severity_rank,
-    unmapped,
 )
-from apiwatch.respond.guard import PROTECTED_NETWORKS, AllowEntries, Guard
+from apiwatch.respond.guard import AllowEntries, Guard
 from apiwatch.respond.policy import Policy, ResponseConfig
 
 __all__ = ["Decided", "Responder"]
@@ -68,7 +67,7 @@ def _address(value: str) -> Address | None:
     `apiwatch.model.parse_address`). An IPv4-mapped address is its IPv4 address: a dual-stack
     socket's view of an IPv4 client."""
     try:
-        return unmapped(parse_address(value))
+        return canonical_address(value)
     except ValueError:
         return None
 
@@ -81,8 +80,7 @@ class Responder:
 
     def __init__(self, config: ResponseConfig, *, allow: Iterable[AllowEntry] = ()) -> None:
         self.config = config
-        protected = PROTECTED_NETWORKS if config.protect_internal else ()
-        self._guard = Guard(AllowEntries([*config.allow, *allow]), protected=protected)
+        self._guard = Guard(AllowEntries([*config.allow, *allow]), protected=config.protected)
 
     def matching(self, incident: Incident) -> list[Policy]:
         """The policies that apply to ``incident``, in configuration order."""

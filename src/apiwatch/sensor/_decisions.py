@@ -39,7 +39,7 @@ from typing import Any
 
 import msgspec
 
-from apiwatch.model import parse_address, parse_network, unmapped, unmapped_network
+from apiwatch.model import canonical_address, canonical_network
 
 __all__ = ["Active", "DecisionCache", "WireDecision", "parse_go_duration", "steady_time"]
 
@@ -120,12 +120,12 @@ def activate(wire: WireDecision, now: float) -> Active:
     until = now + parse_go_duration(wire.duration)
     scope = wire.scope.strip().lower()
     if scope == "ip":
-        text = str(unmapped(parse_address(wire.value)))
+        text = str(canonical_address(wire.value))
         return Active(
             wire.id, type=wire.type, scope="Ip", value=text, until=until, table="ip", key=text
         )
     if scope == "range":
-        network = unmapped_network(parse_network(wire.value))
+        network = canonical_network(wire.value)
         table: _TableId = "ip"
         key: Any = str(network.network_address)
         if network.prefixlen < network.max_prefixlen:

@@ -43,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from apiwatch.model import ConfigError, Decision, go_duration
-from apiwatch.respond import DecisionRefusedError, check_decidable
+from apiwatch.respond import DecisionRefusedError, manual_allow_entry, manual_decision
 from apiwatch.server._errors import error_response
 from apiwatch.server._schemas import ALLOW_REF, DECISION_REF
 from apiwatch.server._schemas import error_responses as errors
@@ -53,8 +53,6 @@ from apiwatch.store import (
     ApiKey,
     DecisionChanges,
     DecisionFilter,
-    manual_allow_entry,
-    manual_decision,
     stream_cursor,
 )
 
@@ -447,8 +445,7 @@ def _lookup(state: ServerState, criteria: DecisionFilter, now: datetime) -> list
 def _add(state: ServerState, key: ApiKey, body: DecisionIn) -> Decision:
     scope, value = body.target()
     decision = manual_decision(
-        scope, value, duration=body.duration, reason=body.reason, now=datetime.now(UTC),
-        type=body.type,
+        scope, value, allowlist=state.store, duration=body.duration, reason=body.reason,
+        now=datetime.now(UTC), type=body.type,
     )  # fmt: skip
-    check_decidable(state.store, decision.scope, decision.value)
     return state.store.add_decisions([decision], by=_by(key))[0]

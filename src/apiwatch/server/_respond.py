@@ -32,7 +32,6 @@ from pathlib import Path
 from apiwatch.model import Decision, Incident
 from apiwatch.model import printable_text as safe
 from apiwatch.respond import (
-    PROTECTED_NETWORKS,
     Dispatcher,
     Responder,
     ResponseConfig,
@@ -182,7 +181,7 @@ class ResponseService:
         bans = _every(self.store, criteria)
         exports = self.exports
         # The exporters leave out internal bans again (defence in depth) unless told not to.
-        protected = PROTECTED_NETWORKS if self.config.protect_internal else ()
+        protected = self.config.protected
         if exports.nginx is not None:
             write_nginx(exports.nginx, bans, now=now, protected=protected)
         if exports.nftables is not None:

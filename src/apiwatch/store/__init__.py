@@ -19,13 +19,7 @@ from types import ModuleType
 
 from apiwatch.model import ConfigError
 from apiwatch.store._anchor import Anchor, AnchorWriter, read_anchors
-from apiwatch.store._decisions import scope_name, stream_cursor
-from apiwatch.store._manual import (
-    MANUAL,
-    manual_allow_entry,
-    manual_decision,
-    parse_duration,
-)
+from apiwatch.store._decisions import stream_cursor
 from apiwatch.store._probe import check_sqlite_store, postgres_module_missing
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store.base import (
@@ -59,7 +53,6 @@ from apiwatch.store.crypto import Keyring
 __all__ = [
     "DEFAULT_DB",
     "INCIDENT_STATES",
-    "MANUAL",
     "ROLES",
     "SCOPES",
     "Anchor",
@@ -90,12 +83,8 @@ __all__ = [
     "VerifyReport",
     "default_key_file",
     "default_signing_key_file",
-    "manual_allow_entry",
-    "manual_decision",
     "open_store",
-    "parse_duration",
     "read_anchors",
-    "scope_name",
     "stream_cursor",
 ]
 

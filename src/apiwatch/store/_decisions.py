@@ -51,12 +51,13 @@ from apiwatch.model import (
     ConfigError,
     Decision,
     normalise_value,
+    scope_name,
 )
 from apiwatch.store._rows import clear_text, from_micros, ip_range, micros
 from apiwatch.store.base import DecisionChanges, DecisionFilter, DecisionPage
 from apiwatch.store.crypto import Keyring
 
-__all__ = ["DecisionTables", "schema", "scope_name", "stream_cursor"]
+__all__ = ["DecisionTables", "schema", "stream_cursor"]
 
 logger = logging.getLogger("apiwatch.decisions")
 
@@ -70,7 +71,6 @@ _DECISION_COLUMNS: Final = (
     "simulated", "created", "until", "created_change", "key_id", "payload",
 )  # fmt: skip
 _READ: Final = "id, deleted, key_id, payload"
-_SCOPE_NAMES: Final = {scope.lower(): scope for scope in DECISION_SCOPES}
 #: In force for a bouncer at change number S and time T (parameters: S, S, T in µs); the
 #: placeholder is filled in per back end by `_in_force`.
 _IN_FORCE_TEMPLATE: Final = (
@@ -104,11 +104,6 @@ def schema(blob: str, big: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS decision_cursors (
             bouncer TEXT PRIMARY KEY, cursor TEXT NOT NULL, at {big} NOT NULL)""",
     ]
-
-
-def scope_name(text: str) -> str | None:
-    """The `DECISION_SCOPES` name of ``text`` (``ip``, ``IP`` → ``Ip``), or None."""
-    return _SCOPE_NAMES.get(text.strip().lower())
 
 
 def _scope_key(text: str) -> str:

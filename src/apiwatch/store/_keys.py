@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 from collections.abc import Sequence
 
-from apiwatch.model import ConfigError
+from apiwatch.model import ConfigError, parse_network
 
 __all__ = [
     "check_networks",
@@ -72,10 +71,8 @@ def check_networks(networks: Sequence[str]) -> tuple[str, ...]:
     is not a network (an address alone is a /32 or /128)."""
     out = set()
     for network in networks:
-        if "%" in network:  # an IPv6 zone is free text, and no network
-            raise ConfigError(f"network: {network!r} is not a network (e.g. 10.0.0.0/8)")
         try:
-            out.add(str(ipaddress.ip_network(network.strip(), strict=False)))
+            out.add(str(parse_network(network)))  # an IPv6 zone is free text, and no network
         except ValueError:
             raise ConfigError(f"network: {network!r} is not a network (e.g. 10.0.0.0/8)") from None
     return tuple(sorted(out))

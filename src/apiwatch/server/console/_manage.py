@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import msgspec
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -18,7 +17,7 @@ from starlette.responses import RedirectResponse, Response
 
 from apiwatch.detect.golden import find_cases
 from apiwatch.model import ConfigError
-from apiwatch.respond import DecisionRefusedError, check_decidable
+from apiwatch.respond import DecisionRefusedError, manual_allow_entry, manual_decision
 from apiwatch.server._state import ServerState, server_state
 from apiwatch.server.console import _data
 from apiwatch.server.console._auth import Principal, signed_in_user
@@ -28,8 +27,6 @@ from apiwatch.store import (
     DecisionFilter,
     DetectionFilter,
     IncidentState,
-    manual_allow_entry,
-    manual_decision,
 )
 
 __all__ = ["add_manage_pages"]
@@ -144,11 +141,9 @@ def _decide(  # noqa: PLR0917 - the form's fields, in order
     state: ServerState, who: Principal, scope: str, value: str, duration: str, reason: str,
     incident: str, kind: str | None,
 ) -> Any:  # fmt: skip
-    decision = manual_decision(scope, value, duration=duration, now=datetime.now(UTC), type=kind,
+    decision = manual_decision(scope, value, allowlist=state.store, duration=duration,
+                               now=datetime.now(UTC), type=kind, incident=incident,
                                reason=f"{reason} (by {who.user} in the console)")  # fmt: skip
-    if incident:
-        decision = msgspec.structs.replace(decision, incident=incident)
-    check_decidable(state.store, decision.scope, decision.value)
     return state.store.add_decisions([decision], by=f"console {who.user}")[0]
 
 

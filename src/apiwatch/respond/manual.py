@@ -1,12 +1,16 @@
 """Decisions and allowlist entries made by hand (``apiwatch decisions add``, ``POST
-/v1/decisions``): the input checked. Whether a valid value may be decided on at all (allowlist,
-protected networks) is `apiwatch.respond.check_decidable`'s call, the same guard the automatic
-response uses.
+/v1/decisions``, the console's ban and allowlist forms): the input checked, then — for a
+decision — whether the value may be decided on at all (allowlist, protected networks), by the
+same `Guard` the automatic response uses (`manual_decision`). The store only keeps the result.
+
+A decision made by hand is always checked against `PROTECTED_NETWORKS`, whatever
+``protect_internal`` says: that setting is for the automatic response and the ban lists.
 
 Exceptions::
 
     ApiwatchError
-    └── ConfigError             an address, network, duration, type or reason that is not valid
+    ├── ConfigError             an address, network, duration, type or reason that is not valid
+    └── DecisionRefusedError    a valid value that is allowlisted or in a protected network
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from apiwatch.model import (
     ConfigError,
     Decision,
     normalise_value,
+    scope_name,
 )
-from apiwatch.store._decisions import scope_name
+from apiwatch.respond.guard import Allowlist, check_decidable
 
 __all__ = [
     "MANUAL",
@@ -83,19 +88,23 @@ def manual_decision(
     scope: str,
     value: str,
     *,
+    allowlist: Allowlist,
     duration: str,
     reason: str,
     now: datetime,
     type: str | None = None,
+    incident: str = "",
 ) -> Decision:
     """A decision to add by hand (``id`` 0, origin and scenario `MANUAL`): ``type`` defaults to
-    ``ban`` for an address or network and ``flag`` for an account. `ConfigError` names what is
-    not valid."""
+    ``ban`` for an address or network and ``flag`` for an account; ``incident`` names the
+    incident it answers, if any. `ConfigError` names what is not valid; then
+    `DecisionRefusedError` (one line saying why) refuses a value allowlisted in ``allowlist``
+    or overlapping a protected network (`check_decidable`, the automatic response's guard)."""
     name, canonical = _scope_and_value(scope, value)
     kind = type or ("flag" if name == "Username" else "ban")
     if kind not in DECISION_TYPES:
         raise ConfigError(f"type: {kind!r} is not one of {', '.join(DECISION_TYPES)}")
-    return Decision(
+    decision = Decision(
         id=0,
         type=kind,
         scope=name,
@@ -105,7 +114,10 @@ def manual_decision(
         origin=MANUAL,
         scenario=MANUAL,
         reason=_reason(reason),
+        incident=incident,
     )
+    check_decidable(allowlist, decision.scope, decision.value)
+    return decision
 
 
 def manual_allow_entry(scope: str, value: str, *, reason: str, now: datetime) -> AllowEntry:
