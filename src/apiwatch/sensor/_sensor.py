@@ -40,15 +40,16 @@ from apiwatch.model import (
 )
 from apiwatch.model.defaults import ACTION_DEFAULTS
 from apiwatch.sensor._clientip import ProxyResolver
-from apiwatch.sensor._config import SensorConfig
+from apiwatch.sensor._config import SensorConfig, UserHook
 from apiwatch.sensor._context import RequestContext
+from apiwatch.sensor._login import account_from_body
 from apiwatch.sensor._outcome import UNKNOWN, LoginAttempt, login_action
 from apiwatch.sensor._outputs import LoggingOutput, Output
 from apiwatch.sensor._sanitize import clean, mask_query, sanitize
 from apiwatch.sensor._tools import attack_tool
 
 if TYPE_CHECKING:
-    from apiwatch.sensor._enforce import Block, Enforcer, UserLookup
+    from apiwatch.sensor._enforce import Block, Enforcer
 
 __all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Identity", "Sensor", "SensorStats"]
 
@@ -301,21 +302,33 @@ class Sensor:
         login = ctx.login
         return login.field if login is not None else None
 
-    def gate(self, ctx: RequestContext, request: Any, user: UserLookup) -> Block | None:
+    def gate(self, ctx: RequestContext, request: Any, user: UserHook) -> Block | None:
         """Before the app: the `Block` a decision imposes on this request, or None; never raises.
 
         Adapters call it only when `enforcer` is set. ``user`` looks up the authenticated user
         in ``request`` (the framework's request object): it is asked only while flagged accounts
-        exist, and ``config.user_hook`` is asked instead when set.
+        exist, and ``config.user_hook`` is asked instead when set (see `note_user`).
         """
         enforcer = self.enforcer
         if enforcer is None:
             return None
         try:
-            return enforcer.before_app(ctx, request, self.config.user_hook or user)
+            block = enforcer.before_app(ctx)
+            if block is None and enforcer.gates_logins:
+                block = self._gate_user(enforcer, ctx, request, user)
         except Exception as exc:  # noqa: BLE001 - enforcement must never break the app
             self.failed(exc)
             return None
+        return block
+
+    def _gate_user(
+        self, enforcer: Enforcer, ctx: RequestContext, request: Any, user: UserHook
+    ) -> Block | None:
+        try:
+            self.note_user(ctx, request, user)
+        except Exception:  # noqa: BLE001 - hooks are written for after the app; None here is normal
+            return None
+        return enforcer.user(ctx)
 
     def gates_login(self) -> bool:
         """Whether this login request's body must be read before the app (accounts flagged)."""
@@ -331,6 +344,37 @@ class Sensor:
         except Exception as exc:  # noqa: BLE001
             self.failed(exc)
             return None
+
+    # -- what the adapters note ----------------------------------------------------------------
+
+    def note_user(self, ctx: RequestContext, request: Any, framework_user: UserHook) -> None:
+        """Record the request's user, unless it is known already.
+
+        ``config.user_hook`` is asked when set, else ``framework_user`` (the adapter's lookup in
+        its framework's ``request`` object); what they return is cleaned like any field.
+        """
+        if ctx.user_name is None and ctx.user_id is None:
+            found = (self.config.user_hook or framework_user)(request)
+            if found:
+                ctx.user_name, ctx.user_id = self.clean_user(found)
+
+    def note_login_account(self, ctx: RequestContext, account: str | None) -> None:
+        """Name the account a login attempt tried (cleaned like any field), when there is one."""
+        if account:
+            ctx.login_user = self.clean_value(account)
+
+    def read_login_account(self, ctx: RequestContext, body: bytes, content_type: str) -> None:
+        """Name the account a login body's configured field holds, unless one is known already.
+
+        Only that field is read (see `account_from_body`); never raises.
+        """
+        login = ctx.login
+        if login is None or not login.field or ctx.login_user is not None:
+            return
+        try:
+            self.note_login_account(ctx, account_from_body(body, content_type, login.field))
+        except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
+            self.failed(exc)
 
     def finish(
         self, ctx: RequestContext, status: int, duration_ns: int, *, failure: str | None = None

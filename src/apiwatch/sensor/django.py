@@ -124,9 +124,7 @@ class ApiwatchMiddleware:
         field = sensor.wants_login_body(ctx)
         if block is None and field and sensor.gates_login():
             try:
-                account = self._account(request, field)
-                if account:
-                    ctx.login_user = sensor.clean_value(account)
+                sensor.note_login_account(ctx, self._account(request, field))
             except Exception as exc:  # noqa: BLE001
                 sensor.failed(exc)
             block = sensor.gate_login(ctx)
@@ -152,16 +150,10 @@ class ApiwatchMiddleware:
             route = getattr(match, "route", None)
             if route:
                 ctx.route = normalise_route(route)
-            if ctx.user_name is None and ctx.user_id is None:
-                hook = sensor.config.user_hook or _django_user
-                found = hook(request)
-                if found:
-                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
+            sensor.note_user(ctx, request, _django_user)
             field = sensor.wants_login_body(ctx)
             if field and ctx.login_user is None:
-                account = self._account(request, field)
-                if account:
-                    ctx.login_user = sensor.clean_value(account)
+                sensor.note_login_account(ctx, self._account(request, field))
         except Exception as exc:  # noqa: BLE001
             sensor.failed(exc)
 
