@@ -23,8 +23,8 @@ from typing import Any
 
 from apiwatch.sensor._authn import report_logout
 from apiwatch.sensor._base import SensorMiddleware
+from apiwatch.sensor._block import Block
 from apiwatch.sensor._context import RequestContext, get_request, set_request
-from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._identity import (
     AUTHORIZATION,
     COOKIE,

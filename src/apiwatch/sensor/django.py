@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apiwatch.sensor._authn import login_attempt
+from apiwatch.sensor._block import Block
 from apiwatch.sensor._context import (
     RequestContext,
     current_request,
@@ -29,7 +30,6 @@ from apiwatch.sensor._context import (
     restore_request,
 )
 from apiwatch.sensor._django_auth import ViewKind, connect, login_view
-from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._environ import begin_from_environ, request_id_key
 from apiwatch.sensor._login import account_from_body
 from apiwatch.sensor._outcome import LoginAttempt

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from apiwatch.sensor._base import SensorMiddleware
+from apiwatch.sensor._block import Block
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
-from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._environ import begin_from_environ, native_to_text, request_id_key
 from apiwatch.sensor._login import BodyTee
 from apiwatch.sensor._sensor import RAISED_AFTER_START, Sensor
