@@ -14,8 +14,6 @@ is redacted, escaped and truncated like any other field.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -33,6 +31,7 @@ from apiwatch.model import (
     UserAgent,
 )
 from apiwatch.model.vocabulary import LEVEL_NUMBERS
+from apiwatch.sensor._config import process_service
 from apiwatch.sensor._context import RequestContext, current_request, request_labels
 from apiwatch.sensor._reporter import Reporter
 from apiwatch.sensor._sanitize import REDACTED, is_secret_key
@@ -112,8 +111,7 @@ def _reporter(ctx: RequestContext | None) -> Reporter:
         return ctx.reporter
     sensor = _fallback or default_sensor()
     if sensor is None:
-        service = os.environ.get("APIWATCH_SERVICE") or os.path.basename(sys.argv[0]) or "python"
-        sensor = _fallback = Sensor.from_options(service=service)
+        sensor = _fallback = Sensor.from_options(service=process_service())
     return sensor.reporter
 
 
