@@ -285,7 +285,8 @@ class Sensor:
                 and (ctx.login is None or ctx.login.outcome is None)  # a reported login is kept
             ):
                 return
-            self.emit(self._request_event(ctx, status, duration_ns, failure))
+            # The reporter's method itself: cheaper per request than the ``self.emit`` alias.
+            self.reporter.emit(self._request_event(ctx, status, duration_ns, failure))
         except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
             self.failed(exc)
 
