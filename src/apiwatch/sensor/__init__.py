@@ -10,7 +10,8 @@ Starlette's ``AuthenticationMiddleware`` in `apiwatch.sensor.fastapi_users` and
 from apiwatch.sensor._config import SensorConfig
 from apiwatch.sensor._fileoutput import FileOutput, FileOutputStats
 from apiwatch.sensor._outputs import EVENTS_LOGGER, LoggingOutput, MemoryOutput, Output
-from apiwatch.sensor._sensor import Sensor, SensorStats
+from apiwatch.sensor._reporter import SensorStats
+from apiwatch.sensor._sensor import Sensor
 from apiwatch.sensor.asgi import ApiwatchMiddleware
 from apiwatch.sensor.ecslog import EcsFormatter
 from apiwatch.sensor.wsgi import WSGIMiddleware

@@ -74,11 +74,11 @@ def report_login(
         if not attempted:
             attempt.report(succeeded)
         if user is not None and str(user):
-            ctx.login_user = ctx.sensor.clean_value(str(user))
+            ctx.login_user = ctx.reporter.clean_value(str(user))
         if succeeded and user_id is not None:
-            ctx.user_id = ctx.sensor.clean_value(str(user_id))
+            ctx.user_id = ctx.reporter.clean_value(str(user_id))
     except Exception as exc:  # noqa: BLE001 - never break the app
-        ctx.sensor.failed(exc)
+        ctx.reporter.failed(exc)
 
 
 def report_logout(

@@ -2,6 +2,9 @@
 
 `SensorConfig.from_options` validates them once, at start-up, and raises `ConfigError` naming the
 option for anything that cannot work, so a typo fails the app's boot rather than its logging.
+It is the one place they are read: the ASGI and WSGI middleware's keywords, Flask's ``init_app``,
+Django's ``APIWATCH`` setting and ``audit.configure`` all come through it, and so do the
+environment variables (``APIWATCH_TOKEN_KEY``; ``APIWATCH_SERVICE`` names an unconfigured one).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +21,7 @@ from apiwatch.model import ConfigError, plural_noun
 from apiwatch.sensor._clientip import PROXY_HEADERS
 from apiwatch.sensor._sanitize import normal_key
 
-__all__ = ["DEFAULT_SESSION_COOKIES", "SensorConfig", "UserHook"]
+__all__ = ["DEFAULT_SESSION_COOKIES", "SensorConfig", "UserHook", "process_service"]
 
 #: A hook that returns ``(user.name, user.id)`` for a request, from the framework's own request
 #: object (ASGI scope, WSGI environ, Flask request, Django HttpRequest); None when anonymous.
@@ -114,6 +118,11 @@ class SensorConfig:
             raise ConfigError("api_key: shipping to a collector needs an ingest key")
         _check_decisions(options)
         return cls(**options)
+
+
+def process_service() -> str:
+    """The service of a sensor nobody configured: ``$APIWATCH_SERVICE``, else the program's name."""
+    return os.environ.get("APIWATCH_SERVICE") or os.path.basename(sys.argv[0]) or "python"
 
 
 def _strings(name: str, value: Any) -> tuple[str, ...]:

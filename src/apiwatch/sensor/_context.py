@@ -13,20 +13,62 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from apiwatch.model import Source, UserAgent
+
 if TYPE_CHECKING:
+    from apiwatch.sensor._block import Block
     from apiwatch.sensor._decisions import Active
-    from apiwatch.sensor._enforce import Block
     from apiwatch.sensor._outcome import LoginAttempt
-    from apiwatch.sensor._sensor import Identity, Sensor
+    from apiwatch.sensor._reporter import Reporter
 
 __all__ = [
+    "Identity",
     "RequestContext",
     "current_request",
     "enter_request",
     "get_request",
+    "request_labels",
     "restore_request",
     "set_request",
 ]
+
+
+class Identity:
+    """Who a request comes from, as the sensor writes it: resolved once, shared by requests.
+
+    Immutable by convention, like the `Source` and `UserAgent` parts built with it, which the
+    events of every request with this identity share (nothing mutates an event's parts).
+    """
+
+    __slots__ = (
+        "agent",
+        "attack_tool",
+        "peer_address",
+        "session_id",
+        "source",
+        "source_ip",
+        "token_id",
+        "user_agent",
+    )
+
+    def __init__(
+        self,
+        *,
+        source_ip: str | None,
+        peer_address: str | None,
+        user_agent: str | None,
+        attack_tool: str | None,
+        token_id: str | None,
+        session_id: str | None,
+    ) -> None:
+        self.source_ip = source_ip
+        self.peer_address = peer_address
+        self.user_agent = user_agent
+        self.attack_tool = attack_tool
+        self.token_id = token_id
+        self.session_id = session_id
+        self.source = Source(ip=source_ip, address=peer_address)
+        self.agent = UserAgent(original=user_agent) if user_agent else None
 
 
 class RequestContext(msgspec.Struct, kw_only=True, eq=False):
@@ -36,7 +78,8 @@ class RequestContext(msgspec.Struct, kw_only=True, eq=False):
     C): it compares and hashes by identity, as a plain object does.
     """
 
-    sensor: Sensor
+    # Where this request's events go and how values are cleaned (the sensor's `Reporter`).
+    reporter: Reporter
     event_id: str = ""
     started: datetime | None = None
     query: str | None = None
@@ -66,6 +109,20 @@ class RequestContext(msgspec.Struct, kw_only=True, eq=False):
     # Set when a decision refused the request (`block`), or matched it without enforcement.
     block: Block | None = None
     decision: Active | None = None
+
+
+def request_labels(ctx: RequestContext) -> dict[str, str]:
+    """The labels every event of a request carries: route, fingerprints, attack tool."""
+    labels: dict[str, str] = {}
+    if ctx.route:
+        labels["route"] = ctx.route
+    if ctx.token_id:
+        labels["token_id"] = ctx.token_id
+    if ctx.session_id:
+        labels["session_id"] = ctx.session_id
+    if ctx.attack_tool:
+        labels["attack_tool"] = ctx.attack_tool
+    return labels
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("apiwatch_request", default=None)

@@ -22,56 +22,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from apiwatch.model import Action
+from apiwatch.sensor._block import Block
 from apiwatch.sensor._decisions import Active, DecisionCache, steady_time
 
 if TYPE_CHECKING:
     from apiwatch.sensor._config import SensorConfig
     from apiwatch.sensor._context import RequestContext
-    from apiwatch.sensor._sensor import SensorStats
+    from apiwatch.sensor._reporter import SensorStats
 
-__all__ = ["BLOCKED_BODY", "UNAVAILABLE_BODY", "Block", "Enforcer"]
-
-BLOCKED_BODY = b'{"error":"blocked"}'
-UNAVAILABLE_BODY = b'{"error":"unavailable"}'
-_REASONS = {403: "Forbidden", 429: "Too Many Requests", 503: "Service Unavailable"}
-
-#: ``(name, id)`` of the request's user, from the framework's request object, or None.
-UserLookup = Callable[[Any], "tuple[str | None, str | None] | None"]
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """A refusal: the response to send instead of the app's, and what its event says."""
-
-    status: int
-    action: Action
-    reason: str
-    decision_id: int | None = None
-    retry_after: int | None = None
-    flagged: bool = False
-
-    @property
-    def body(self) -> bytes:
-        return UNAVAILABLE_BODY if self.status == 503 else BLOCKED_BODY
-
-    @property
-    def status_line(self) -> str:
-        return f"{self.status} {_REASONS.get(self.status, 'Forbidden')}"
-
-    def headers(self) -> list[tuple[str, str]]:
-        """Response headers: JSON, never cached (a shared cache must not serve it to others)."""
-        headers = [
-            ("content-type", "application/json"),
-            ("content-length", str(len(self.body))),
-            ("cache-control", "no-store"),
-        ]
-        if self.retry_after is not None:
-            headers.append(("retry-after", str(self.retry_after)))
-        return headers
+__all__ = ["Enforcer"]
 
 
 class Enforcer:
@@ -114,8 +76,12 @@ class Enforcer:
         """Whether login bodies must be read before the app (flagged accounts exist)."""
         return self.enforce and self.cache.has_accounts
 
-    def before_app(self, ctx: RequestContext, request: Any, user: UserLookup) -> Block | None:
-        """The block for this request as known before the app runs, or None to let it pass."""
+    def before_app(self, ctx: RequestContext) -> Block | None:
+        """The block for this request's address (or stale decisions), or None to let it pass.
+
+        While flagged accounts exist (`gates_logins`), the sensor then names the request's user
+        and asks `user`.
+        """
         self.sync.ensure_running()
         if self.fail_closed:
             now = self.clock()
@@ -131,9 +97,15 @@ class Enforcer:
             hit = self.cache.ip(ctx.source_ip, now)
             if hit is not None:
                 return self._found(ctx, hit, self._address_block(hit, now))
-        if self.gates_logins:
-            return self._user_before_app(ctx, request, user, now)
         return None
+
+    def user(self, ctx: RequestContext) -> Block | None:
+        """The block for an authenticated user (``ctx.user_name``) whose account is flagged."""
+        name = ctx.user_name
+        hit = self.cache.account(name, self.clock()) if name else None
+        if hit is None:
+            return None
+        return self._found(ctx, hit, _account_block(hit, Action.AUTHZ_FAIL))
 
     def login(self, ctx: RequestContext) -> Block | None:
         """The block for a login attempt naming ``ctx.login_user``, if that account is flagged."""
@@ -167,22 +139,6 @@ class Enforcer:
             labels["blocked"] = "false"
 
     # -- helpers -----------------------------------------------------------------------------
-
-    def _user_before_app(
-        self, ctx: RequestContext, request: Any, user: UserLookup, now: float
-    ) -> Block | None:
-        try:
-            found = user(request)
-        except Exception:  # noqa: BLE001 - hooks are written for after the app; None here is normal
-            return None
-        if not found:
-            return None
-        name, user_id = ctx.sensor.clean_user(found)
-        ctx.user_name, ctx.user_id = name, user_id
-        hit = self.cache.account(name, now) if name else None
-        if hit is None:
-            return None
-        return self._found(ctx, hit, _account_block(hit, Action.AUTHZ_FAIL))
 
     def _found(self, ctx: RequestContext, hit: Active, block: Block) -> Block | None:
         """Refuse with ``block``; in a dry run (``enforce=False``), only remember the match."""

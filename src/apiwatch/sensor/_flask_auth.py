@@ -114,7 +114,7 @@ def user_fields(user: Any) -> tuple[str | None, str | None]:
     return (str(name) if name else None, str(user_id) if user_id is not None else None)
 
 
-def watch_login(flask: Any, ctx: RequestContext, rule: Any) -> None:
+def watch_login(flask: Any, sensor: Sensor, ctx: RequestContext, rule: Any) -> None:
     """After the view: judge a login handled by Flask-Login, and name its account."""
     app = flask.current_app
     manager = getattr(app, "login_manager", None)
@@ -130,9 +130,7 @@ def watch_login(flask: Any, ctx: RequestContext, rule: Any) -> None:
         return
     attempt.awaits_success = True  # Flask-Login signals every successful login_user()
     if ctx.login_user is None and attempt.field is None:
-        account = _account(flask.request)
-        if account:
-            ctx.login_user = ctx.sensor.clean_value(account)
+        sensor.note_login_account(ctx, _account(flask.request))
 
 
 def _login_views(app: Any, manager: Any) -> set[str]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from apiwatch.sensor._sensor import Identity, Sensor
+from apiwatch.sensor._context import Identity
+from apiwatch.sensor._sensor import Sensor
 
 __all__ = [
     "AUTHORIZATION",

@@ -9,48 +9,41 @@ on the ``apiwatch.sensor`` logger.
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from types import FunctionType, MethodType
-from typing import TYPE_CHECKING, Any, Literal, cast
-
-import msgspec
+from typing import TYPE_CHECKING, Any, Literal
 
 from apiwatch.model import (
     Action,
     Event,
     EventMeta,
-    Host,
     Http,
     HttpRequest,
     HttpResponse,
-    Service,
     Source,
     Trace,
     Url,
     User,
     UserAgent,
-    encode_event,
     new_event_id,
 )
 from apiwatch.model.defaults import ACTION_DEFAULTS
 from apiwatch.sensor._clientip import ProxyResolver
-from apiwatch.sensor._config import SensorConfig
-from apiwatch.sensor._context import RequestContext
+from apiwatch.sensor._config import SensorConfig, UserHook
+from apiwatch.sensor._context import Identity, RequestContext, request_labels
+from apiwatch.sensor._login import account_from_body
 from apiwatch.sensor._outcome import UNKNOWN, LoginAttempt, login_action
-from apiwatch.sensor._outputs import LoggingOutput, Output
+from apiwatch.sensor._outputs import Output
+from apiwatch.sensor._reporter import Reporter, SensorStats
 from apiwatch.sensor._sanitize import clean, mask_query, sanitize
 from apiwatch.sensor._tools import attack_tool
 
 if TYPE_CHECKING:
-    from apiwatch.sensor._enforce import Block, Enforcer, UserLookup
+    from apiwatch.sensor._block import Block
+    from apiwatch.sensor._enforce import Enforcer
 
-__all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Identity", "Sensor", "SensorStats"]
+__all__ = ["RAISED_AFTER_START", "WANTED_HEADERS", "Sensor", "default_sensor"]
 
 #: ``event.reason`` when the app raised after the response had started: the client got the sent
 #: status, but the request failed.
@@ -68,81 +61,7 @@ _MAX_METHOD = 32
 # Values longer than this bypass the caches: a cache keyed by 60 KB hostile headers would hold
 # hundreds of megabytes, and values that long are not the ones that repeat.
 _MAX_CACHED = 512
-_report = logging.getLogger("apiwatch.sensor")
 _default_sensor: Sensor | None = None
-
-
-class Identity:
-    """Who a request comes from, as the sensor writes it: resolved once, shared by requests.
-
-    Immutable by convention, like the `Source` and `UserAgent` parts built with it, which the
-    events of every request with this identity share (nothing mutates an event's parts).
-    """
-
-    __slots__ = (
-        "agent",
-        "attack_tool",
-        "peer_address",
-        "session_id",
-        "source",
-        "source_ip",
-        "token_id",
-        "user_agent",
-    )
-
-    def __init__(
-        self,
-        *,
-        source_ip: str | None,
-        peer_address: str | None,
-        user_agent: str | None,
-        attack_tool: str | None,
-        token_id: str | None,
-        session_id: str | None,
-    ) -> None:
-        self.source_ip = source_ip
-        self.peer_address = peer_address
-        self.user_agent = user_agent
-        self.attack_tool = attack_tool
-        self.token_id = token_id
-        self.session_id = session_id
-        self.source = Source(ip=source_ip, address=peer_address)
-        self.agent = UserAgent(original=user_agent) if user_agent else None
-
-
-class SensorStats:
-    """Counters: events emitted, failures of the sensor itself (never raised to the app), and
-    decision enforcement: requests blocked, successful and failed decision pulls."""
-
-    __slots__ = (
-        "blocked",
-        "decision_sync_failures",
-        "decision_syncs",
-        "emitted",
-        "errors",
-        "output_errors",
-    )
-
-    def __init__(self) -> None:
-        self.emitted = 0
-        self.errors = 0
-        self.output_errors = 0
-        self.blocked = 0
-        self.decision_syncs = 0
-        self.decision_sync_failures = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in _STAT_NAMES}
-
-
-_STAT_NAMES = (
-    "emitted",
-    "errors",
-    "output_errors",
-    "blocked",
-    "decision_syncs",
-    "decision_sync_failures",
-)
 
 
 def default_sensor() -> Sensor | None:
@@ -156,19 +75,22 @@ class Sensor:
     def __init__(self, config: SensorConfig) -> None:
         global _default_sensor  # noqa: PLW0603 - the audit API's fallback outside a request
         self.config = config
-        self.outputs: tuple[Output, ...] = self._make_outputs(config)
-        self._output_calls = tuple(map(_direct_call, self.outputs))
-        self.stats = SensorStats()
+        #: Outputs, counters and cleaning: what a request's context and the audit API reach.
+        self.reporter = reporter = Reporter(config)
+        self.outputs: tuple[Output, ...] = reporter.outputs
+        self.stats: SensorStats = reporter.stats
+        self.service, self.host = reporter.service, reporter.host
+        # The reporter's verbs, as the sensor's own: adapters, glue and apps call them here.
+        self.emit = reporter.emit
+        self.failed = reporter.failed
+        self.fingerprint = reporter.fingerprint
+        self.clean_value = reporter.clean_value
+        self.clean_user = reporter.clean_user
         self._resolve_ip = ProxyResolver(config.trusted_proxies, config.proxy_header)
-        self.service = Service(name=clean(config.service, 256))
-        self.host = Host(name=clean(config.host_name, 256))
-        self._keyed = hashlib.blake2b(key=config.token_key[:64], digest_size=16)
         self._ua = lru_cache(maxsize=4096)(self._user_agent_info)
         self._path = lru_cache(maxsize=4096)(self._clean_path)
-        self._last_report = 0.0
         failure_body = config.login_failure_body
         self._failure_body = failure_body.encode() if failure_body else None
-        self._report_lock = threading.Lock()
         #: Decision enforcement; None unless ``decisions_key`` was given.
         self.enforcer: Enforcer | None = self._make_enforcer(config)
         _default_sensor = self
@@ -176,27 +98,6 @@ class Sensor:
     @classmethod
     def from_options(cls, **options: Any) -> Sensor:
         return cls(SensorConfig.from_options(**options))
-
-    @staticmethod
-    def _make_outputs(config: SensorConfig) -> tuple[Output, ...]:
-        # The default is one stderr line per event, unless the events go to a collector: a
-        # shipping sensor writes to stderr only when asked (outputs=[LoggingOutput()]).
-        if config.outputs is not None:
-            outputs: list[Output] = list(config.outputs)
-        else:
-            outputs = [] if config.collector else [LoggingOutput()]
-        if config.collector:
-            from apiwatch.sensor.shipper import Shipper  # noqa: PLC0415 - only when shipping
-
-            outputs.append(
-                Shipper(
-                    config.collector,
-                    api_key=config.api_key or "",
-                    ca_file=config.ca_file,
-                    spool_dir=config.spool_dir,
-                )
-            )
-        return tuple(outputs)
 
     def _make_enforcer(self, config: SensorConfig) -> Enforcer | None:
         if not config.pulls_decisions:
@@ -209,13 +110,7 @@ class Sensor:
         """Stop the decision sync and close the outputs that can be closed; never raises."""
         if self.enforcer is not None:
             self.enforcer.close()
-        for output in self.outputs:
-            close = getattr(output, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception as exc:  # noqa: BLE001
-                    self.failed(exc)
+        self.reporter.close()
 
     # -- request lifecycle (called by the adapters) ------------------------------------------
 
@@ -274,7 +169,7 @@ class Sensor:
         method = _METHODS.get(method) or clean(method, _MAX_METHOD)
         path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
         ctx = RequestContext(
-            sensor=self,
+            reporter=self.reporter,
             started=datetime.now(UTC),
             event_id=event_id,
             method=method,
@@ -301,21 +196,33 @@ class Sensor:
         login = ctx.login
         return login.field if login is not None else None
 
-    def gate(self, ctx: RequestContext, request: Any, user: UserLookup) -> Block | None:
+    def gate(self, ctx: RequestContext, request: Any, user: UserHook) -> Block | None:
         """Before the app: the `Block` a decision imposes on this request, or None; never raises.
 
         Adapters call it only when `enforcer` is set. ``user`` looks up the authenticated user
         in ``request`` (the framework's request object): it is asked only while flagged accounts
-        exist, and ``config.user_hook`` is asked instead when set.
+        exist, and ``config.user_hook`` is asked instead when set (see `note_user`).
         """
         enforcer = self.enforcer
         if enforcer is None:
             return None
         try:
-            return enforcer.before_app(ctx, request, self.config.user_hook or user)
+            block = enforcer.before_app(ctx)
+            if block is None and enforcer.gates_logins:
+                block = self._gate_user(enforcer, ctx, request, user)
         except Exception as exc:  # noqa: BLE001 - enforcement must never break the app
             self.failed(exc)
             return None
+        return block
+
+    def _gate_user(
+        self, enforcer: Enforcer, ctx: RequestContext, request: Any, user: UserHook
+    ) -> Block | None:
+        try:
+            self.note_user(ctx, request, user)
+        except Exception:  # noqa: BLE001 - hooks are written for after the app; None here is normal
+            return None
+        return enforcer.user(ctx)
 
     def gates_login(self) -> bool:
         """Whether this login request's body must be read before the app (accounts flagged)."""
@@ -332,6 +239,37 @@ class Sensor:
             self.failed(exc)
             return None
 
+    # -- what the adapters note ----------------------------------------------------------------
+
+    def note_user(self, ctx: RequestContext, request: Any, framework_user: UserHook) -> None:
+        """Record the request's user, unless it is known already.
+
+        ``config.user_hook`` is asked when set, else ``framework_user`` (the adapter's lookup in
+        its framework's ``request`` object); what they return is cleaned like any field.
+        """
+        if ctx.user_name is None and ctx.user_id is None:
+            found = (self.config.user_hook or framework_user)(request)
+            if found:
+                ctx.user_name, ctx.user_id = self.clean_user(found)
+
+    def note_login_account(self, ctx: RequestContext, account: str | None) -> None:
+        """Name the account a login attempt tried (cleaned like any field), when there is one."""
+        if account:
+            ctx.login_user = self.clean_value(account)
+
+    def read_login_account(self, ctx: RequestContext, body: bytes, content_type: str) -> None:
+        """Name the account a login body's configured field holds, unless one is known already.
+
+        Only that field is read (see `account_from_body`); never raises.
+        """
+        login = ctx.login
+        if login is None or not login.field or ctx.login_user is not None:
+            return
+        try:
+            self.note_login_account(ctx, account_from_body(body, content_type, login.field))
+        except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
+            self.failed(exc)
+
     def finish(
         self, ctx: RequestContext, status: int, duration_ns: int, *, failure: str | None = None
     ) -> None:
@@ -347,51 +285,12 @@ class Sensor:
                 and (ctx.login is None or ctx.login.outcome is None)  # a reported login is kept
             ):
                 return
-            self.emit(self._request_event(ctx, status, duration_ns, failure))
+            # The reporter's method itself: cheaper per request than the ``self.emit`` alias.
+            self.reporter.emit(self._request_event(ctx, status, duration_ns, failure))
         except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
             self.failed(exc)
 
-    # -- emitting ------------------------------------------------------------------------------
-
-    def emit(self, event: Event) -> None:
-        """Encode the event once and hand it to every output; failures are counted, not raised."""
-        try:
-            # Straight from the struct; `encode_event` only adds the merge of ``extra`` fields.
-            line = encode_event(event) if event.extra else _encode(event)
-        except Exception as exc:  # noqa: BLE001
-            self.failed(exc)
-            return
-        self.stats.emitted += 1
-        for output in self._output_calls:
-            try:
-                output(event, line)
-            except Exception as exc:  # noqa: BLE001
-                self.stats.output_errors += 1
-                self.failed(exc, count=False)
-
-    def failed(self, exc: BaseException, *, count: bool = True) -> None:
-        """Count a failure of the sensor itself and report it at most once a minute."""
-        if count:
-            self.stats.errors += 1
-        now = time.monotonic()
-        with self._report_lock:
-            if now - self._last_report < 60.0:
-                return
-            self._last_report = now
-        _report.warning(
-            "apiwatch sensor error (%s): %s; stats=%s",
-            type(exc).__name__,
-            sanitize(str(exc), 256),
-            self.stats.as_dict(),
-        )
-
     # -- building ------------------------------------------------------------------------------
-
-    def fingerprint(self, secret: str) -> str:
-        """A keyed hash of a token or session id: correlates uses without revealing it."""
-        digest = self._keyed.copy()  # cheaper than setting the key up again for every request
-        digest.update(secret.encode())
-        return digest.hexdigest()
 
     def _session_fingerprint(self, cookie_header: str) -> str | None:
         for pair in cookie_header.split(";"):
@@ -406,18 +305,6 @@ class Sensor:
 
     def _clean_path(self, path: str) -> str:
         return sanitize(path, self.config.max_field_length)
-
-    def clean_value(self, value: str) -> str:
-        """Redact, escape and truncate a free-text value the app or a request supplied."""
-        return sanitize(value, self.config.max_field_length)
-
-    def clean_user(self, found: tuple[str | None, str | None]) -> tuple[str | None, str | None]:
-        """A user hook's ``(name, id)`` made safe for an event."""
-        name, user_id = found
-        return (
-            self.clean_value(str(name)) if name else None,
-            self.clean_value(str(user_id)) if user_id else None,
-        )
 
     def masked_query(self, raw_query: str) -> str | None:
         if not raw_query:
@@ -488,17 +375,8 @@ class Sensor:
             labels=labels,
         )
 
-    def context_labels(self, ctx: RequestContext) -> dict[str, str]:
-        labels: dict[str, str] = {}
-        if ctx.route:
-            labels["route"] = ctx.route
-        if ctx.token_id:
-            labels["token_id"] = ctx.token_id
-        if ctx.session_id:
-            labels["session_id"] = ctx.session_id
-        if ctx.attack_tool:
-            labels["attack_tool"] = ctx.attack_tool
-        return labels
+    #: The labels every event of a request carries (route, fingerprints, attack tool).
+    context_labels = staticmethod(request_labels)
 
     def _classify(self, ctx: RequestContext, status: int) -> Action | Literal["unknown"]:
         """The OWASP action a request's outcome means (logins first, then tools, 403, 429)."""
@@ -516,7 +394,6 @@ class Sensor:
 
 
 _FIXED = ACTION_DEFAULTS
-_encode = msgspec.json.Encoder().encode
 # Enum members as plain globals: reading ``Action.X`` goes through the enum metaclass's
 # ``__getattr__`` hook in CPython 3.11, several times the cost of a global, on every request.
 _HTTP_REQUEST = Action.HTTP_REQUEST
@@ -526,21 +403,6 @@ _ATTACK_TOOL = Action.MALICIOUS_ATTACK_TOOL
 _AUTHZ_FAIL = Action.AUTHZ_FAIL
 _RATE_LIMITED = Action.EXCESS_RATE_LIMIT_EXCEEDED
 _FIXED_HTTP_REQUEST = ACTION_DEFAULTS[Action.HTTP_REQUEST]
-
-
-def _direct_call(output: Output) -> Callable[[Event, bytes], None]:
-    """The output's ``__call__`` as a bound method when it is a Python class's instance.
-
-    CPython calls an instance through its type's slot, a slow generic path that costs more
-    than a bound method call; outputs are called once per event.
-    """
-    # Looked up on the type, as a call is: an instance attribute named __call__ is not called.
-    method = next(
-        (k.__dict__["__call__"] for k in type(output).__mro__ if "__call__" in k.__dict__), None
-    )
-    if isinstance(method, FunctionType):
-        return cast("Callable[[Event, bytes], None]", MethodType(method, output))
-    return output
 
 
 _RESPONSES: dict[int, HttpResponse] = {}

@@ -23,8 +23,8 @@ from typing import Any
 
 from apiwatch.sensor._authn import report_logout
 from apiwatch.sensor._base import SensorMiddleware
+from apiwatch.sensor._block import Block
 from apiwatch.sensor._context import RequestContext, get_request, set_request
-from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._identity import (
     AUTHORIZATION,
     COOKIE,
@@ -35,7 +35,7 @@ from apiwatch.sensor._identity import (
     USER_AGENT,
     IdentityCache,
 )
-from apiwatch.sensor._login import BodyTee, account_from_body
+from apiwatch.sensor._login import BodyTee
 from apiwatch.sensor._outcome import LoginAttempt
 from apiwatch.sensor._sensor import RAISED_AFTER_START, Sensor
 
@@ -192,12 +192,7 @@ class ApiwatchMiddleware(SensorMiddleware):
             if tee.size >= tee.limit:
                 break  # too big to judge: the rest streams to the app as usual
         sensor = self.sensor
-        try:
-            account = account_from_body(tee.body(), _header(scope, b"content-type"), field)
-            if account:
-                ctx.login_user = sensor.clean_value(account)
-        except Exception as exc:  # noqa: BLE001
-            sensor.failed(exc)
+        sensor.read_login_account(ctx, tee.body(), _header(scope, b"content-type"))
         return _replay(messages, receive), sensor.gate_login(ctx)
 
     def _complete(
@@ -212,18 +207,12 @@ class ApiwatchMiddleware(SensorMiddleware):
         sensor = self.sensor
         try:
             ctx.route = ctx.route or _route_template(scope)
-            if ctx.user_name is None and ctx.user_id is None:
-                hook = sensor.config.user_hook or _scope_user
-                found = hook(scope)
-                if found:
-                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
+            sensor.note_user(ctx, scope, _scope_user)
             if ctx.login is not None:
                 content_type = _header(scope, b"content-type")
                 ctx.login.saw_request(content_type)
-                if tee is not None and field and ctx.login_user is None:
-                    account = account_from_body(tee.body(), content_type, field)
-                    if account:
-                        ctx.login_user = sensor.clean_value(account)
+                if tee is not None:
+                    sensor.read_login_account(ctx, tee.body(), content_type)
             if ctx.method == "POST" and 200 <= status < 300 and _is_logout_route(scope):
                 report_logout()
         except Exception as exc:  # noqa: BLE001

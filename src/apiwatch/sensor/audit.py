@@ -14,8 +14,6 @@ is redacted, escaped and truncated like any other field.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
@@ -33,7 +31,9 @@ from apiwatch.model import (
     UserAgent,
 )
 from apiwatch.model.vocabulary import LEVEL_NUMBERS
-from apiwatch.sensor._context import RequestContext, current_request
+from apiwatch.sensor._config import process_service
+from apiwatch.sensor._context import RequestContext, current_request, request_labels
+from apiwatch.sensor._reporter import Reporter
 from apiwatch.sensor._sanitize import REDACTED, is_secret_key
 from apiwatch.sensor._sensor import Sensor, default_sensor
 
@@ -104,15 +104,15 @@ def configure(**options: object) -> Sensor:
     return _fallback
 
 
-def _sensor(ctx: RequestContext | None) -> Sensor:
+def _reporter(ctx: RequestContext | None) -> Reporter:
+    """Where an event goes: the request's sensor, else the configured or newest one."""
     global _fallback  # noqa: PLW0603
     if ctx is not None:
-        return ctx.sensor
+        return ctx.reporter
     sensor = _fallback or default_sensor()
     if sensor is None:
-        service = os.environ.get("APIWATCH_SERVICE") or os.path.basename(sys.argv[0]) or "python"
-        sensor = _fallback = Sensor.from_options(service=service)
-    return sensor
+        sensor = _fallback = Sensor.from_options(service=process_service())
+    return sensor.reporter
 
 
 def identify(user_name: str | None = None, user_id: str | int | None = None) -> None:
@@ -121,9 +121,9 @@ def identify(user_name: str | None = None, user_id: str | int | None = None) -> 
     if ctx is None:
         return
     if user_name is not None:
-        ctx.user_name = ctx.sensor.clean_value(str(user_name))
+        ctx.user_name = ctx.reporter.clean_value(str(user_name))
     if user_id is not None:
-        ctx.user_id = ctx.sensor.clean_value(str(user_id))
+        ctx.user_id = ctx.reporter.clean_value(str(user_id))
 
 
 def emit(
@@ -138,12 +138,12 @@ def emit(
 ) -> None:
     """Emit any vocabulary event; the named functions below are shortcuts for this."""
     ctx = current_request()
-    emit_to(_sensor(ctx), ctx, action, user=user, user_id=user_id, outcome=outcome,
+    emit_to(_reporter(ctx), ctx, action, user=user, user_id=user_id, outcome=outcome,
             reason=reason, level=level, labels=labels)  # fmt: skip
 
 
 def emit_to(
-    sensor: Sensor,
+    sensor: Sensor | Reporter,
     ctx: RequestContext | None,
     action: Action | str,
     *,
@@ -155,21 +155,22 @@ def emit_to(
     labels: Mapping[str, object] | None = None,
 ) -> None:
     """`emit` through ``sensor`` for request ``ctx`` (framework glue that knows its sensor)."""
+    reporter = sensor.reporter if isinstance(sensor, Sensor) else sensor
     try:
         action = Action(action)
         if ctx is not None and action in _AUTHN_OUTCOMES:
             ctx.authn_reported = True  # the request event must not report the login again
         event = _event(
-            sensor, ctx, action,
+            reporter, ctx, action,
             user=user, user_id=user_id, outcome=outcome, reason=reason, level=level, labels=labels,
         )  # fmt: skip
-        sensor.emit(event)
+        reporter.emit(event)
     except Exception as exc:  # noqa: BLE001 - never break the app
-        sensor.failed(exc)
+        reporter.failed(exc)
 
 
 def _event(
-    sensor: Sensor,
+    sensor: Reporter,
     ctx: RequestContext | None,
     action: Action,
     *,
@@ -217,9 +218,9 @@ def _add_request(event: Event, ctx: RequestContext) -> None:
 
 
 def _labels(
-    sensor: Sensor, ctx: RequestContext | None, extra: Mapping[str, object] | None
+    sensor: Reporter, ctx: RequestContext | None, extra: Mapping[str, object] | None
 ) -> dict[str, str]:
-    labels = sensor.context_labels(ctx) if ctx is not None else {}
+    labels = request_labels(ctx) if ctx is not None else {}
     for key, value in (extra or {}).items():
         if value is None:
             continue
@@ -242,7 +243,7 @@ def _text(value: object) -> str:
 def _token_label(token: str | None, token_id: str | None) -> str | None:
     """A token's fingerprint (never the token), or the app's own id for it."""
     if token:
-        return _sensor(current_request()).fingerprint(token)
+        return _reporter(current_request()).fingerprint(token)
     return token_id
 
 

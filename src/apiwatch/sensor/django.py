@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from apiwatch.sensor._authn import login_attempt
+from apiwatch.sensor._block import Block
 from apiwatch.sensor._context import (
     RequestContext,
     current_request,
@@ -29,7 +30,6 @@ from apiwatch.sensor._context import (
     restore_request,
 )
 from apiwatch.sensor._django_auth import ViewKind, connect, login_view
-from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._environ import begin_from_environ, request_id_key
 from apiwatch.sensor._login import account_from_body
 from apiwatch.sensor._outcome import LoginAttempt
@@ -124,9 +124,7 @@ class ApiwatchMiddleware:
         field = sensor.wants_login_body(ctx)
         if block is None and field and sensor.gates_login():
             try:
-                account = self._account(request, field)
-                if account:
-                    ctx.login_user = sensor.clean_value(account)
+                sensor.note_login_account(ctx, self._account(request, field))
             except Exception as exc:  # noqa: BLE001
                 sensor.failed(exc)
             block = sensor.gate_login(ctx)
@@ -152,16 +150,10 @@ class ApiwatchMiddleware:
             route = getattr(match, "route", None)
             if route:
                 ctx.route = normalise_route(route)
-            if ctx.user_name is None and ctx.user_id is None:
-                hook = sensor.config.user_hook or _django_user
-                found = hook(request)
-                if found:
-                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
+            sensor.note_user(ctx, request, _django_user)
             field = sensor.wants_login_body(ctx)
             if field and ctx.login_user is None:
-                account = self._account(request, field)
-                if account:
-                    ctx.login_user = sensor.clean_value(account)
+                sensor.note_login_account(ctx, self._account(request, field))
         except Exception as exc:  # noqa: BLE001
             sensor.failed(exc)
 

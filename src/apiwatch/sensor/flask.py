@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apiwatch.sensor._config import UserHook
 from apiwatch.sensor._context import RequestContext, current_request
 from apiwatch.sensor._flask_auth import connect, watch_login
 from apiwatch.sensor._routes import normalise_route
@@ -29,11 +30,13 @@ def init_app(app: Any, **options: Any) -> WSGIMiddleware:
     """Install the sensor on a Flask app; returns the middleware (``.sensor.stats`` etc.)."""
     import flask  # noqa: PLC0415 - Flask is an optional extra
 
+    # Flask's user hook is asked with ``flask.request``, after the view: not the WSGI environ.
     hook = options.pop("user_hook", None)
     middleware = WSGIMiddleware(app.wsgi_app, **options)
     app.wsgi_app = middleware
     app.extensions["apiwatch"] = middleware
     sensor = middleware.sensor
+    user = hook or (lambda _request: _flask_user(flask))
     connect()
 
     def _apiwatch_teardown(_exc: BaseException | None) -> None:
@@ -41,7 +44,7 @@ def init_app(app: Any, **options: Any) -> WSGIMiddleware:
         if ctx is None:
             return
         try:
-            _complete(flask, sensor, ctx, hook)
+            _complete(flask, sensor, ctx, user)
         except Exception as exc:  # noqa: BLE001 - never break the app
             sensor.failed(exc)
 
@@ -49,17 +52,14 @@ def init_app(app: Any, **options: Any) -> WSGIMiddleware:
     return middleware
 
 
-def _complete(flask: Any, sensor: Sensor, ctx: RequestContext, hook: Any) -> None:
+def _complete(flask: Any, sensor: Sensor, ctx: RequestContext, user: UserHook) -> None:
     request = flask.request
     rule = request.url_rule
     if rule is not None:
         ctx.route = normalise_route(rule.rule)
     if ctx.method == "POST" or ctx.login is not None:
-        watch_login(flask, ctx, rule)
-    if ctx.user_name is None and ctx.user_id is None:
-        found = hook(request) if hook else _flask_user(flask)
-        if found:
-            ctx.user_name, ctx.user_id = sensor.clean_user(found)
+        watch_login(flask, sensor, ctx, rule)
+    sensor.note_user(ctx, request, user)
 
 
 def _flask_user(flask: Any) -> tuple[str | None, str | None] | None:

@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from apiwatch.sensor._base import SensorMiddleware
+from apiwatch.sensor._block import Block
 from apiwatch.sensor._context import RequestContext, enter_request, restore_request
-from apiwatch.sensor._enforce import Block
 from apiwatch.sensor._environ import begin_from_environ, native_to_text, request_id_key
-from apiwatch.sensor._login import BodyTee, account_from_body
+from apiwatch.sensor._login import BodyTee
 from apiwatch.sensor._sensor import RAISED_AFTER_START, Sensor
 
 __all__ = ["WSGIMiddleware"]
@@ -69,11 +69,10 @@ class WSGIMiddleware(SensorMiddleware):
         path = native_to_text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD", "GET")
         ctx = begin_from_environ(self.sensor, environ, method, path or "/", self._request_id_key)
-        field = self.sensor.wants_login_body(ctx)
-        if field and "wsgi.input" in environ:
+        if self.sensor.wants_login_body(ctx) and "wsgi.input" in environ:
             tee = BodyTee(self.sensor.config.max_login_body)
             environ["wsgi.input"] = _TeeInput(environ["wsgi.input"], tee)
-            environ["apiwatch.login_tee"] = (tee, field)
+            environ["apiwatch.login_tee"] = tee
         return ctx
 
     def _gate(self, ctx: RequestContext, environ: Environ) -> Block | None:
@@ -86,7 +85,7 @@ class WSGIMiddleware(SensorMiddleware):
     def _gate_login(self, ctx: RequestContext, environ: Environ) -> Block | None:
         """Read a bounded login body before the app and check the account it names."""
         sensor = self.sensor
-        tee, field = environ["apiwatch.login_tee"]
+        tee = environ["apiwatch.login_tee"]
         try:
             length = int(environ.get("CONTENT_LENGTH") or -1)
         except ValueError:
@@ -98,12 +97,7 @@ class WSGIMiddleware(SensorMiddleware):
         except Exception as exc:  # noqa: BLE001 - a client gone mid-body: the app sees the same
             sensor.failed(exc)
         environ["wsgi.input"] = io.BytesIO(tee.body())
-        try:
-            account = account_from_body(tee.body(), environ.get("CONTENT_TYPE", ""), field)
-            if account:
-                ctx.login_user = sensor.clean_value(account)
-        except Exception as exc:  # noqa: BLE001
-            sensor.failed(exc)
+        sensor.read_login_account(ctx, tee.body(), environ.get("CONTENT_TYPE", ""))
         return sensor.gate_login(ctx)
 
     def _refuse(
@@ -182,16 +176,10 @@ class _Request:
         try:
             if ctx.login is not None:
                 ctx.login.saw_request(environ.get("CONTENT_TYPE"))
-            if ctx.user_name is None and ctx.user_id is None:
-                found = (sensor.config.user_hook or _remote_user)(environ)
-                if found:
-                    ctx.user_name, ctx.user_id = sensor.clean_user(found)
-            teed = environ.get("apiwatch.login_tee")
-            if teed is not None and ctx.login_user is None:
-                tee, field = teed
-                account = account_from_body(tee.body(), environ.get("CONTENT_TYPE", ""), field)
-                if account:
-                    ctx.login_user = sensor.clean_value(account)
+            sensor.note_user(ctx, environ, _remote_user)
+            tee = environ.get("apiwatch.login_tee")
+            if tee is not None:
+                sensor.read_login_account(ctx, tee.body(), environ.get("CONTENT_TYPE", ""))
         except Exception as exc:  # noqa: BLE001
             sensor.failed(exc)
 
