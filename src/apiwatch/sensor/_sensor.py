@@ -17,32 +17,22 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from types import FunctionType, MethodType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from apiwatch.model import (
-    Action,
-    Event,
-    EventMeta,
-    Host,
-    Http,
-    HttpRequest,
-    HttpResponse,
-    Service,
-    Source,
-    Trace,
-    Url,
-    User,
-    UserAgent,
-    encode_event,
-    new_event_id,
+from apiwatch.model import Event, Host, Service, Source, UserAgent, encode_event, new_event_id
+from apiwatch.model.request_event import (
+    LOGIN_METHODS,
+    Verdict,
+    request_action,
+    request_event,
+    request_labels,
 )
-from apiwatch.model.defaults import ACTION_DEFAULTS
 from apiwatch.sensor._clientip import ProxyResolver
 from apiwatch.sensor._config import SensorConfig
 from apiwatch.sensor._context import RequestContext
-from apiwatch.sensor._outcome import UNKNOWN, LoginAttempt, login_action
+from apiwatch.sensor._outcome import LoginAttempt, login_action
 from apiwatch.sensor._outputs import LoggingOutput, Output
 from apiwatch.sensor._sanitize import clean, mask_query, sanitize
 from apiwatch.sensor._tools import attack_tool
@@ -60,7 +50,6 @@ RAISED_AFTER_START = "the app raised after the response started"
 WANTED_HEADERS = frozenset(
     {"user-agent", "x-forwarded-for", "forwarded", "traceparent", "authorization", "cookie"}
 )
-_LOGIN_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # The common methods, already clean: a dict lookup instead of a scan of the string.
 _METHODS = {m: m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 _MAX_REQUEST_ID = 128
@@ -290,7 +279,7 @@ class Sensor:
         )
         if traceparent:
             ctx.trace_id = _trace_id(traceparent)
-        if method in _LOGIN_METHODS:
+        if method in LOGIN_METHODS:
             field = self.config.login_paths.get(path)
             if field is not None:
                 ctx.login = LoginAttempt(field)
@@ -433,99 +422,53 @@ class Sensor:
         labels = self.context_labels(ctx)
         if self.enforcer is not None:
             self.enforcer.labels(ctx, labels)
-        classified: Action | Literal["unknown"]
+        verdict: Verdict
         if block is not None:
-            classified, failure = block.action, block.reason
+            verdict, failure = block.action, block.reason
         else:
-            classified = self._classify(ctx, status)
-        if classified is _HTTP_REQUEST:  # most requests: no dict lookup keyed by an enum
-            action, is_login, fixed = _HTTP_REQUEST, False, _FIXED_HTTP_REQUEST
-        elif isinstance(classified, Action):
-            action = classified
-            is_login = action is _LOGIN_FAIL or action is _LOGIN_SUCCESS
-            fixed = _FIXED[action]
-        else:  # a login whose outcome the sensor cannot tell
-            action, is_login, fixed = _HTTP_REQUEST, True, _FIXED_HTTP_REQUEST
-            labels["login"] = UNKNOWN
-        if failure:
-            outcome = "failure"
-        elif is_login and action is _HTTP_REQUEST:
-            outcome = UNKNOWN  # a login the sensor cannot judge is never called a success
-        else:
-            outcome = fixed.outcome or ("success" if status < 400 else "failure")
-        user_name = ctx.login_user if is_login and ctx.login_user else ctx.user_name
+            verdict = self._classify(ctx, status)
         identity = ctx.identity
         if identity is not None:
             source, agent = identity.source, identity.agent
         else:
             source = Source(ip=ctx.source_ip, address=ctx.peer_address)
             agent = UserAgent(original=ctx.user_agent) if ctx.user_agent else None
-        return Event(
+        return request_event(
+            verdict,
+            status,
             timestamp=ctx.started or datetime.now(UTC),
-            event=EventMeta(
-                id=ctx.event_id,
-                action=fixed.action,
-                kind="event",
-                category=fixed.category,
-                type=fixed.type,
-                outcome=outcome,
-                duration=duration_ns,
-                severity=fixed.severity,
-                reason=failure,
-            ),
-            log=fixed.log,
+            event_id=ctx.event_id,
+            method=ctx.method,
+            path=ctx.path,
             source=source,
-            http=Http(
-                request=HttpRequest(method=ctx.method, id=ctx.request_id),
-                response=_response(status),
-            ),
-            url=Url(path=ctx.path, query=ctx.query),
-            user_agent=agent,
-            user=User(name=user_name, id=ctx.user_id) if user_name or ctx.user_id else None,
-            trace=Trace(id=ctx.trace_id) if ctx.trace_id else None,
+            labels=labels,
             service=self.service,
             host=self.host,
-            labels=labels,
+            request_id=ctx.request_id,
+            query=ctx.query,
+            duration=duration_ns,
+            user_agent=agent,
+            user_name=ctx.user_name,
+            login_user=ctx.login_user,
+            user_id=ctx.user_id,
+            trace_id=ctx.trace_id,
+            failure=failure,
         )
 
     def context_labels(self, ctx: RequestContext) -> dict[str, str]:
-        labels: dict[str, str] = {}
-        if ctx.route:
-            labels["route"] = ctx.route
-        if ctx.token_id:
-            labels["token_id"] = ctx.token_id
-        if ctx.session_id:
-            labels["session_id"] = ctx.session_id
-        if ctx.attack_tool:
-            labels["attack_tool"] = ctx.attack_tool
-        return labels
+        return request_labels(ctx.route, ctx.token_id, ctx.session_id, ctx.attack_tool)
 
-    def _classify(self, ctx: RequestContext, status: int) -> Action | Literal["unknown"]:
+    def _classify(self, ctx: RequestContext, status: int) -> Verdict:
         """The OWASP action a request's outcome means (logins first, then tools, 403, 429)."""
-        if ctx.login is not None and not ctx.authn_reported:
-            login = login_action(ctx.login, status, self._failure_body)
-            if login is not None:
-                return login
-        if ctx.attack_tool:
-            return _ATTACK_TOOL
-        if status == 403:
-            return _AUTHZ_FAIL
-        if status == 429:
-            return _RATE_LIMITED
-        return _HTTP_REQUEST
+        login = ctx.login
+        if login is not None and not ctx.authn_reported:
+            return request_action(
+                status, ctx.attack_tool, login_action(login, status, self._failure_body)
+            )
+        return request_action(status, ctx.attack_tool)
 
 
-_FIXED = ACTION_DEFAULTS
 _encode = msgspec.json.Encoder().encode
-# Enum members as plain globals: reading ``Action.X`` goes through the enum metaclass's
-# ``__getattr__`` hook in CPython 3.11, several times the cost of a global, on every request.
-_HTTP_REQUEST = Action.HTTP_REQUEST
-_LOGIN_FAIL = Action.AUTHN_LOGIN_FAIL
-_LOGIN_SUCCESS = Action.AUTHN_LOGIN_SUCCESS
-_ATTACK_TOOL = Action.MALICIOUS_ATTACK_TOOL
-_AUTHZ_FAIL = Action.AUTHZ_FAIL
-_RATE_LIMITED = Action.EXCESS_RATE_LIMIT_EXCEEDED
-_FIXED_HTTP_REQUEST = ACTION_DEFAULTS[Action.HTTP_REQUEST]
 
 
 def _direct_call(output: Output) -> Callable[[Event, bytes], None]:
@@ -541,19 +484,6 @@ def _direct_call(output: Output) -> Callable[[Event, bytes], None]:
     if isinstance(method, FunctionType):
         return cast("Callable[[Event, bytes], None]", MethodType(method, output))
     return output
-
-
-_RESPONSES: dict[int, HttpResponse] = {}
-
-
-def _response(status: int) -> HttpResponse:
-    """``http.response`` for a status, built once per status code and shared by events."""
-    part = _RESPONSES.get(status)
-    if part is None:
-        part = HttpResponse(status_code=status)
-        if 100 <= status <= 999:  # a status code has three digits: a bounded cache
-            _RESPONSES[status] = part
-    return part
 
 
 def _trace_id(traceparent: str | None) -> str | None:
