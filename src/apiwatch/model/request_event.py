@@ -122,10 +122,9 @@ def request_labels(
     return labels
 
 
-def request_event(
+def request_event(  # noqa: PLR0917 - positional: the sensor calls it on every request
     verdict: Verdict,
     status: int,
-    *,
     timestamp: datetime,
     event_id: str,
     method: str | None,
@@ -147,7 +146,9 @@ def request_event(
     """The event of a request whose response gave ``verdict`` (see the module docstring).
 
     ``labels`` is the event's own (an unknown login adds ``login: unknown`` to it); ``login_user``
-    is the account a login attempt named, ``user_name`` the authenticated user.
+    is the account a login attempt named, ``user_name`` the authenticated user. The arguments may
+    be passed by position, in this order: the sensor does, once per request, because CPython
+    3.11 matches keyword arguments to a Python function's parameters slowly.
     """
     if verdict is _HTTP_REQUEST:  # most requests: no dict lookup keyed by an enum
         is_login, fixed = False, _FIXED_HTTP_REQUEST

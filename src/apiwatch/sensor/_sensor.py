@@ -419,12 +419,15 @@ class Sensor:
         self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
     ) -> Event:
         block = ctx.block
-        labels = self.context_labels(ctx)
+        # `request_labels` rather than `context_labels`: one call fewer on every request.
+        labels = request_labels(ctx.route, ctx.token_id, ctx.session_id, ctx.attack_tool)
         if self.enforcer is not None:
             self.enforcer.labels(ctx, labels)
         verdict: Verdict
         if block is not None:
             verdict, failure = block.action, block.reason
+        elif ctx.login is None:  # most requests: `_classify` inlined
+            verdict = request_action(status, ctx.attack_tool)
         else:
             verdict = self._classify(ctx, status)
         identity = ctx.identity
@@ -433,26 +436,26 @@ class Sensor:
         else:
             source = Source(ip=ctx.source_ip, address=ctx.peer_address)
             agent = UserAgent(original=ctx.user_agent) if ctx.user_agent else None
-        return request_event(
+        return request_event(  # by position: cheaper than 17 keywords (see its docstring)
             verdict,
             status,
-            timestamp=ctx.started or datetime.now(UTC),
-            event_id=ctx.event_id,
-            method=ctx.method,
-            path=ctx.path,
-            source=source,
-            labels=labels,
-            service=self.service,
-            host=self.host,
-            request_id=ctx.request_id,
-            query=ctx.query,
-            duration=duration_ns,
-            user_agent=agent,
-            user_name=ctx.user_name,
-            login_user=ctx.login_user,
-            user_id=ctx.user_id,
-            trace_id=ctx.trace_id,
-            failure=failure,
+            ctx.started or datetime.now(UTC),
+            ctx.event_id,
+            ctx.method,
+            ctx.path,
+            source,
+            labels,
+            self.service,
+            self.host,
+            ctx.request_id,
+            ctx.query,
+            duration_ns,
+            agent,
+            ctx.user_name,
+            ctx.login_user,
+            ctx.user_id,
+            ctx.trace_id,
+            failure,
         )
 
     def context_labels(self, ctx: RequestContext) -> dict[str, str]:

@@ -1,4 +1,6 @@
-"""Write the golden cases of the built-in rule pack: ``python make_cases.py [OUT_DIR]``.
+"""Write the golden cases of the built-in rule pack, next to the rules (``rules/builtin/tests/``).
+
+Usage, from the repository: ``PYTHONPATH=src .venv/bin/python tests/rules/make_cases.py [OUT_DIR]``.
 
 Each case below is a function named after its directory (``<rule>/<case>/``). It records events
 the way apiwatch's sensor emits them (`Recorder.request`, `Recorder.login`) or the way an nginx
@@ -26,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from apiwatch.detect import builtin_dir
 from apiwatch.model import (
     Action,
     Event,
@@ -34,7 +37,6 @@ from apiwatch.model import (
     Http,
     HttpRequest,
     HttpResponse,
-    Log,
     Service,
     Source,
     Url,
@@ -42,11 +44,19 @@ from apiwatch.model import (
     UserAgent,
     encode_event,
 )
+from apiwatch.model.request_event import (
+    Verdict,
+    is_login_attempt,
+    login_action,
+    request_action,
+    request_event,
+    request_labels,
+)
 from apiwatch.sensor._tools import attack_tool
 from apiwatch.sources.accesslog import parse_access_line
 from apiwatch.sources.errorlogs import ERROR_PARSERS
 
-HERE = Path(__file__).resolve().parent
+HERE = builtin_dir() / "tests"  # where the cases ship, beside the rules they test
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)  # a Monday morning; times are seconds from here
 LOGIN = "/api/v1/login"
 ORDER = "/api/v1/orders/{order_id}"
@@ -150,39 +160,23 @@ class Recorder:
         """One request as the sensor logs it (the OWASP action follows from route and status)."""
         tool = attack_tool(ua)
         action = _sensor_action(method, path, status, tool)
-        spec = action.spec
-        labels = {"route": route or path}
-        if token_id:
-            labels["token_id"] = token_id
-        if session_id:
-            labels["session_id"] = session_id
-        if tool and action is Action.MALICIOUS_ATTACK_TOOL:
-            labels["attack_tool"] = tool
-        outcome = spec.outcome if spec.outcome != "unknown" else None
+        labels = request_labels(route or path, token_id, session_id, tool)
         self.events.append(
-            Event(
+            request_event(
+                action,
+                status,
                 timestamp=T0 + timedelta(seconds=t),
-                event=EventMeta(
-                    id=self._id(),
-                    action=action.value,
-                    kind="event",
-                    category=list(spec.category),
-                    type=list(spec.type),
-                    outcome=outcome or ("success" if status < 400 else "failure"),
-                    duration=900_000 + (len(self.events) * 7_919_113) % 40_000_000,
-                    severity=spec.severity,
-                ),
-                log=Log(level=spec.level.lower(), logger="apiwatch.events"),
+                event_id=self._id(),
+                method=method,
+                path=path,
                 source=Source(ip=ip),
-                http=Http(
-                    request=HttpRequest(method=method), response=HttpResponse(status_code=status)
-                ),
-                url=Url(path=path, query=query),
-                user_agent=UserAgent(original=ua),
-                user=User(name=user) if user else None,
+                labels=labels,
                 service=Service(name=service),
                 host=Host(name=f"{service}-1"),
-                labels=labels,
+                query=query,
+                duration=900_000 + (len(self.events) * 7_919_113) % 40_000_000,
+                user_agent=UserAgent(original=ua),
+                user_name=user,
             )
         )
 
@@ -247,17 +241,15 @@ class Recorder:
         self._parsed(ERROR_PARSERS["magento"](f"[{when}] crowdsec-events.INFO:  {body} []", None))
 
 
-def _sensor_action(method: str, path: str, status: int, tool: str | None) -> Action:
-    """What the sensor's classifier says: login route first, then tools, 403 and 429."""
-    if method == "POST" and path == LOGIN:
-        return Action.AUTHN_LOGIN_SUCCESS if status < 400 else Action.AUTHN_LOGIN_FAIL
-    if tool:
-        return Action.MALICIOUS_ATTACK_TOOL
-    if status == 403:
-        return Action.AUTHZ_FAIL
-    if status == 429:
-        return Action.EXCESS_RATE_LIMIT_EXCEEDED
-    return Action.HTTP_REQUEST
+def _sensor_action(method: str, path: str, status: int, tool: str | None) -> Verdict:
+    """What the sensor's classifier says of a request to the JSON API (`request_action`)."""
+    login = None
+    if is_login_attempt(method, path, _LOGIN_PATHS):
+        login = login_action(status, Action.AUTHN_LOGIN_SUCCESS)
+    return request_action(status, tool, login)
+
+
+_LOGIN_PATHS = frozenset({LOGIN})
 
 
 Expected = list[dict[str, Any]] | dict[str, Any]
@@ -1019,7 +1011,7 @@ for _rule, _session in ((TMI, False), (SMI, True)):
 # (enumeration.yml, takeover.yml, scraping.yml; the /64 aggregates and canaries are the engine's)
 
 
-def app_event(  # noqa: PLR0917 - a request line: when, who, what, answer
+def app_event(
     r: Recorder,
     t: float,
     ip: str,
@@ -1039,7 +1031,8 @@ def app_event(  # noqa: PLR0917 - a request line: when, who, what, answer
 ) -> None:
     """One event as an app with the sensor and its audit calls logs it: an explicit action and
     reason, the request's duration, and ECS fields beyond apiwatch's model (``extra``)."""
-    chosen = action or _sensor_action(method, path, status, None)
+    verdict = action or _sensor_action(method, path, status, None)
+    chosen = verdict if isinstance(verdict, Action) else Action.HTTP_REQUEST
     spec = chosen.spec
     duration = int(duration_ms * 1_000_000) if duration_ms is not None else None
     r.events.append(
