@@ -22,24 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Container
 from datetime import datetime
-from typing import Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from apiwatch.model.defaults import ACTION_DEFAULTS
-from apiwatch.model.event import (
-    Event,
-    EventMeta,
-    Host,
-    Http,
-    HttpRequest,
-    HttpResponse,
-    Service,
-    Source,
-    Trace,
-    Url,
-    User,
-    UserAgent,
-)
+from apiwatch.model.event import Event, EventMeta, Http, HttpRequest, HttpResponse, Trace, Url, User
 from apiwatch.model.vocabulary import Action
+
+if TYPE_CHECKING:
+    from apiwatch.model.event import Host, Service, Source, UserAgent
 
 __all__ = [
     "LOGIN_METHODS",
@@ -182,7 +172,8 @@ def request_event(  # noqa: PLR0917 - positional: the sensor calls it on every r
         log=fixed.log,
         source=source,
         http=Http(
-            request=HttpRequest(method=method, id=request_id), response=http_response(status)
+            request=HttpRequest(method=method, id=request_id),
+            response=_RESPONSES.get(status) or http_response(status),  # no call once cached
         ),
         url=Url(path=path, query=query),
         user_agent=user_agent,
