@@ -165,12 +165,12 @@ class Recorder:
     ) -> None:
         """One request as the sensor logs it (the OWASP action follows from route and status)."""
         tool = attack_tool(ua)
-        action = _sensor_action(method, path, status, tool)
         labels = request_labels(route or path, token_id, session_id, tool)
         self.events.append(
             request_event(
-                action,
+                _login_verdict(method, path, status),
                 status,
+                tool,
                 timestamp=T0 + timedelta(seconds=t),
                 event_id=self._id(),
                 method=method,
@@ -247,12 +247,11 @@ class Recorder:
         self._parsed(ERROR_PARSERS["magento"](f"[{when}] crowdsec-events.INFO:  {body} []", None))
 
 
-def _sensor_action(method: str, path: str, status: int, tool: str | None) -> Verdict:
-    """What the sensor's classifier says of a request to the JSON API (`request_action`)."""
-    login = None
-    if is_login_attempt(method, path, _LOGIN_PATHS):
-        login = login_action(status, Action.AUTHN_LOGIN_SUCCESS)
-    return request_action(status, tool, login)
+def _login_verdict(method: str, path: str, status: int) -> Verdict | None:
+    """What the sensor makes of a login to the JSON API (None: no login, or no outcome)."""
+    if not is_login_attempt(method, path, _LOGIN_PATHS):
+        return None
+    return login_action(status, Action.AUTHN_LOGIN_SUCCESS)
 
 
 _LOGIN_PATHS = frozenset({LOGIN})
@@ -1037,7 +1036,7 @@ def app_event(
 ) -> None:
     """One event as an app with the sensor and its audit calls logs it: an explicit action and
     reason, the request's duration, and ECS fields beyond apiwatch's model (``extra``)."""
-    verdict = action or _sensor_action(method, path, status, None)
+    verdict = action or request_action(status, None, _login_verdict(method, path, status))
     chosen = verdict if isinstance(verdict, Action) else Action.HTTP_REQUEST
     spec = chosen.spec
     duration = int(duration_ms * 1_000_000) if duration_ms is not None else None

@@ -87,13 +87,10 @@ def request_action(status: int, attack_tool: str | None, login: Verdict | None =
     """A request's verdict: a login's own (`login_action`), then tools, 403, 429, else a request."""
     if login is not None:
         return login
-    if attack_tool:
-        return _ATTACK_TOOL
-    if status == 403:
-        return _AUTHZ_FAIL
-    if status == 429:
-        return _RATE_LIMITED
-    return _HTTP_REQUEST
+    return _ATTACK_TOOL if attack_tool else _BY_STATUS.get(status, _HTTP_REQUEST)
+
+
+_BY_STATUS: Final = {403: _AUTHZ_FAIL, 429: _RATE_LIMITED}
 
 
 def request_labels(
@@ -113,8 +110,9 @@ def request_labels(
 
 
 def request_event(  # noqa: PLR0917 - positional: the sensor calls it on every request
-    verdict: Verdict,
+    verdict: Verdict | None,
     status: int,
+    attack_tool: str | None,
     timestamp: datetime,
     event_id: str,
     method: str | None,
@@ -133,13 +131,17 @@ def request_event(  # noqa: PLR0917 - positional: the sensor calls it on every r
     trace_id: str | None = None,
     failure: str | None = None,
 ) -> Event:
-    """The event of a request whose response gave ``verdict`` (see the module docstring).
+    """The event of a request (see the module docstring).
 
+    ``verdict`` is what a login's response (`login_action`) or a decision imposed on the request
+    says it was; None classifies it by ``attack_tool`` and ``status`` as `request_action` does.
     ``labels`` is the event's own (an unknown login adds ``login: unknown`` to it); ``login_user``
     is the account a login attempt named, ``user_name`` the authenticated user. The arguments may
     be passed by position, in this order: the sensor does, once per request, because CPython
     3.11 matches keyword arguments to a Python function's parameters slowly.
     """
+    if verdict is None:  # `request_action` without a login, inlined: it runs on every request
+        verdict = _ATTACK_TOOL if attack_tool else _BY_STATUS.get(status, _HTTP_REQUEST)
     if verdict is _HTTP_REQUEST:  # most requests: no dict lookup keyed by an enum
         is_login, fixed = False, _FIXED_HTTP_REQUEST
     elif isinstance(verdict, Action):

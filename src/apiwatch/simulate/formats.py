@@ -56,16 +56,15 @@ def _service(name: str) -> tuple[Service, Host]:
 
 def action_of(request: Request) -> Action:
     """The OWASP action the sensor gives this request (login route first, then tools, 403, 429)."""
-    verdict = _verdict(request)
+    verdict = request_action(request.status, request.tool, _login_verdict(request))
     return verdict if isinstance(verdict, Action) else Action.HTTP_REQUEST
 
 
-def _verdict(request: Request) -> Verdict:
-    login = None
-    if is_login_attempt(request.method, request.path, _LOGIN_PATHS):
-        # The simulated shop API answers a login in JSON: a 2xx is a success.
-        login = login_action(request.status, Action.AUTHN_LOGIN_SUCCESS)
-    return request_action(request.status, request.tool, login)
+def _login_verdict(request: Request) -> Verdict | None:
+    if not is_login_attempt(request.method, request.path, _LOGIN_PATHS):
+        return None
+    # The simulated shop API answers a login in JSON: a 2xx is a success.
+    return login_action(request.status, Action.AUTHN_LOGIN_SUCCESS)
 
 
 def event_id(seed: int, index: int) -> str:
@@ -78,8 +77,9 @@ def to_event(request: Request, event_id: str) -> Event:
     service, host = _service(request.service)
     token_id = token_fingerprint(request.token) if request.token else None
     return request_event(
-        _verdict(request),
+        _login_verdict(request),
         request.status,
+        request.tool,
         timestamp=_EPOCH + timedelta(microseconds=request.time_us),
         event_id=event_id,
         method=request.method,
