@@ -428,7 +428,7 @@ class Sensor:
         else:
             source = Source(ip=ctx.source_ip, address=ctx.peer_address)
             agent = UserAgent(original=ctx.user_agent) if ctx.user_agent else None
-        return request_event(  # by position: cheaper than 17 keywords (see its docstring)
+        return request_event(  # by position: cheaper than keywords (see its docstring)
             verdict,
             status,
             ctx.attack_tool,
