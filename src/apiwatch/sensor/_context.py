@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from apiwatch.model import Source, UserAgent
+from apiwatch.model.request_event import request_labels as labels_of
 
 if TYPE_CHECKING:
     from apiwatch.sensor._block import Block
@@ -112,17 +113,8 @@ class RequestContext(msgspec.Struct, kw_only=True, eq=False):
 
 
 def request_labels(ctx: RequestContext) -> dict[str, str]:
-    """The labels every event of a request carries: route, fingerprints, attack tool."""
-    labels: dict[str, str] = {}
-    if ctx.route:
-        labels["route"] = ctx.route
-    if ctx.token_id:
-        labels["token_id"] = ctx.token_id
-    if ctx.session_id:
-        labels["session_id"] = ctx.session_id
-    if ctx.attack_tool:
-        labels["attack_tool"] = ctx.attack_tool
-    return labels
+    """The labels every event of a request carries (`model.request_event.request_labels`)."""
+    return labels_of(ctx.route, ctx.token_id, ctx.session_id, ctx.attack_tool)
 
 
 _current: ContextVar[RequestContext | None] = ContextVar("apiwatch_request", default=None)

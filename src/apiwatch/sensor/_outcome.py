@@ -8,7 +8,8 @@ an authentication library that reported an outcome while the request ran.
 `login_action` decides, in this order (a failure is never called a success):
 
 1. a library's own word (a signal or hook: `LoginAttempt.outcome`) wins over everything;
-2. 429 is a rate limit; a 5xx is no login outcome at all (the request failed); a 4xx is a failure;
+2. the status, as every login is judged (`apiwatch.model.request_event.login_action`): 429 is a
+   rate limit; a 5xx is no login outcome at all (the request failed); a 4xx is a failure;
 3. a library that signals only success (Flask-Login, Django's session login views, the
    FastAPI-Users hook) handled the login but did not signal it: a failure;
 4. the configured failure convention (``login_failure_header``, ``login_failure_body``) matched;
@@ -19,14 +20,11 @@ an authentication library that reported an outcome while the request ran.
 
 from __future__ import annotations
 
-from typing import Final, Literal
-
 from apiwatch.model import Action
+from apiwatch.model.request_event import UNKNOWN, Verdict
+from apiwatch.model.request_event import login_action as status_login_action
 
 __all__ = ["UNKNOWN", "LoginAttempt", "is_form", "login_action"]
-
-#: The outcome of a login attempt the sensor cannot judge: never reported as a success.
-UNKNOWN: Final = "unknown"
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -79,17 +77,13 @@ def is_form(content_type: str | None) -> bool:
 
 def login_action(
     attempt: LoginAttempt, status: int, failure_body: bytes | None = None
-) -> Action | Literal["unknown"] | None:
+) -> Verdict | None:
     """The action of a login request's event; None when the request is no login outcome (5xx)."""
     if attempt.outcome is not None:
         return attempt.outcome
-    if status == 429:
-        return Action.EXCESS_RATE_LIMIT_EXCEEDED
-    if status >= 500 or status < 200:
-        return None
-    if status >= 400 or _failure_shown(attempt, failure_body):
-        return Action.AUTHN_LOGIN_FAIL
-    return UNKNOWN if status >= 300 else _answer(attempt)
+    return status_login_action(
+        status, _answer(attempt), failure_shown=_failure_shown(attempt, failure_body)
+    )
 
 
 def _failure_shown(attempt: LoginAttempt, failure_body: bytes | None) -> bool:
@@ -100,7 +94,7 @@ def _failure_shown(attempt: LoginAttempt, failure_body: bytes | None) -> bool:
     return failure_body is not None and body is not None and failure_body in body
 
 
-def _answer(attempt: LoginAttempt) -> Action | Literal["unknown"]:
+def _answer(attempt: LoginAttempt) -> Verdict:
     kind = attempt.content_type
     if kind in {"text/html", "application/xhtml+xml"}:
         return Action.AUTHN_LOGIN_FAIL if attempt.form else UNKNOWN

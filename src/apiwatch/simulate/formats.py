@@ -1,10 +1,10 @@
 """A `Request` as the two outputs show it: an nginx ``combined`` line, and the sensor's ECS event.
 
-`to_event` mirrors `apiwatch.sensor`'s choices (``Sensor._classify`` and ``_request_event``):
+`to_event` makes the sensor's choices (`apiwatch.model.request_event`, which the sensor follows):
 
-- on the login route (``POST /users/login``) 2xx/3xx is ``authn_login_success`` and 4xx
-  ``authn_login_fail`` (429 ``excess_rate_limit_exceeded``), with ``user.name`` the attempted
-  account, whatever the user agent;
+- on the login route (``POST /users/login``) 2xx is ``authn_login_success`` (the simulated API
+  answers in JSON) and 4xx ``authn_login_fail`` (429 ``excess_rate_limit_exceeded``), with
+  ``user.name`` the attempted account, whatever the user agent;
 - otherwise a known attack tool's user agent is ``malicious_attack_tool`` (``labels.attack_tool``),
   403 is ``authz_fail``, 429 ``excess_rate_limit_exceeded``, anything else ``http_request``;
 - ``labels.route`` is the matched route template (none for paths the app does not have),
@@ -24,22 +24,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import unquote
 
-from apiwatch.model import (
-    Action,
-    Event,
-    EventMeta,
-    Host,
-    Http,
-    HttpRequest,
-    HttpResponse,
-    Service,
-    Source,
-    Url,
-    User,
-    UserAgent,
-    encode_event,
+from apiwatch.model import Action, Event, Host, Service, Source, UserAgent, encode_event
+from apiwatch.model.request_event import (
+    Verdict,
+    is_login_attempt,
+    login_action,
+    request_action,
+    request_event,
+    request_labels,
 )
-from apiwatch.model.defaults import ACTION_DEFAULTS
 from apiwatch.simulate.records import LOGIN_PATH, Request, token_fingerprint
 
 __all__ = ["HOST_NAMES", "action_of", "ecs_line", "event_id", "nginx_line", "to_event"]
@@ -47,13 +40,10 @@ __all__ = ["HOST_NAMES", "action_of", "ecs_line", "event_id", "nginx_line", "to_
 HOST_NAMES: Final = {"shop": "shop-web-1", "billing": "billing-1"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_LOGIN_METHODS = ("POST", "PUT", "PATCH")
+_LOGIN_PATHS = frozenset({LOGIN_PATH})
 # What nginx's default log escaping leaves alone: printable ASCII except '"' and '\'.
 _NEEDS_ESCAPE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
 
-
-_FIXED = ACTION_DEFAULTS
-_BY_STATUS = {403: Action.AUTHZ_FAIL, 429: Action.EXCESS_RATE_LIMIT_EXCEEDED}
 _SERVICES: dict[str, tuple[Service, Host]] = {}
 
 
@@ -66,15 +56,15 @@ def _service(name: str) -> tuple[Service, Host]:
 
 def action_of(request: Request) -> Action:
     """The OWASP action the sensor gives this request (login route first, then tools, 403, 429)."""
-    status = request.status
-    if request.method in _LOGIN_METHODS and request.path == LOGIN_PATH and status < 500:
-        if status < 400:
-            return Action.AUTHN_LOGIN_SUCCESS
-        if status != 429:
-            return Action.AUTHN_LOGIN_FAIL
-    if request.tool:
-        return Action.MALICIOUS_ATTACK_TOOL
-    return _BY_STATUS.get(status, Action.HTTP_REQUEST)
+    verdict = request_action(request.status, request.tool, _login_verdict(request))
+    return verdict if isinstance(verdict, Action) else Action.HTTP_REQUEST
+
+
+def _login_verdict(request: Request) -> Verdict | None:
+    if not is_login_attempt(request.method, request.path, _LOGIN_PATHS):
+        return None
+    # The simulated shop API answers a login in JSON: a 2xx is a success.
+    return login_action(request.status, Action.AUTHN_LOGIN_SUCCESS)
 
 
 def event_id(seed: int, index: int) -> str:
@@ -84,43 +74,26 @@ def event_id(seed: int, index: int) -> str:
 
 def to_event(request: Request, event_id: str) -> Event:
     """The ECS event the apiwatch sensor emits for this request (see the module docstring)."""
-    action = action_of(request)
-    fixed = _FIXED[action]
-    status = request.status
     service, host = _service(request.service)
-    is_login = action in (Action.AUTHN_LOGIN_SUCCESS, Action.AUTHN_LOGIN_FAIL)
-    user = request.user if is_login or request.token else None
-    labels: dict[str, str] = {}
-    if request.route:
-        labels["route"] = request.route
-    if request.token:
-        labels["token_id"] = token_fingerprint(request.token)
-    if request.tool:
-        labels["attack_tool"] = request.tool
-    return Event(
+    token_id = token_fingerprint(request.token) if request.token else None
+    return request_event(
+        _login_verdict(request),
+        request.status,
+        request.tool,
         timestamp=_EPOCH + timedelta(microseconds=request.time_us),
-        event=EventMeta(
-            id=event_id,
-            action=fixed.action,
-            kind="event",
-            category=fixed.category,
-            type=fixed.type,
-            outcome=fixed.outcome or ("success" if status < 400 else "failure"),
-            duration=request.duration_us * 1000,
-            severity=fixed.severity,
-        ),
-        log=fixed.log,
+        event_id=event_id,
+        method=request.method,
+        path=unquote(request.path),
         source=Source(ip=request.ip),
-        http=Http(
-            request=HttpRequest(method=request.method, id=event_id),
-            response=HttpResponse(status_code=status),
-        ),
-        url=Url(path=unquote(request.path), query=request.query or None),
-        user_agent=UserAgent(original=request.user_agent) if request.user_agent else None,
-        user=User(name=user) if user else None,
+        labels=request_labels(request.route, token_id, None, request.tool),
         service=service,
         host=host,
-        labels=labels,
+        request_id=event_id,
+        query=request.query or None,
+        duration=request.duration_us * 1000,
+        user_agent=UserAgent(original=request.user_agent) if request.user_agent else None,
+        user_name=request.user if request.token else None,
+        login_user=request.user,
     )
 
 

