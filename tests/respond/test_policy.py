@@ -14,11 +14,12 @@ from apiwatch.respond import parse_config
 from apiwatch.respond.notifiers import (
     EmailNotifier,
     SlackNotifier,
+    SmtpSettings,
     SyslogNotifier,
     WebhookNotifier,
+    WebhookSettings,
     build_notifiers,
 )
-from apiwatch.respond.policy import SmtpSettings, WebhookSettings
 
 from .helpers import policy
 
