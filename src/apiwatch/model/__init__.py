@@ -10,7 +10,15 @@ from apiwatch.model.address import (
     unmapped,
     unmapped_network,
 )
-from apiwatch.model.alert import SEVERITIES, Alert, Incident, severity_rank
+from apiwatch.model.alert import (
+    ATTACK_TAG,
+    SEVERITIES,
+    Alert,
+    ExposedObject,
+    Incident,
+    attack_tag,
+    severity_rank,
+)
 from apiwatch.model.decision import (
     DECISION_SCOPES,
     DECISION_TYPES,
@@ -42,6 +50,7 @@ from apiwatch.model.text import plural, plural_noun, printable_json, printable_t
 from apiwatch.model.vocabulary import Action, ActionSpec, Level
 
 __all__ = [
+    "ATTACK_TAG",
     "DECISION_SCOPES",
     "DECISION_TYPES",
     "SEVERITIES",
@@ -55,6 +64,7 @@ __all__ = [
     "Event",
     "EventDecodeError",
     "EventMeta",
+    "ExposedObject",
     "Host",
     "Http",
     "HttpBody",
@@ -69,6 +79,7 @@ __all__ = [
     "Url",
     "User",
     "UserAgent",
+    "attack_tag",
     "decode_event",
     "decode_ndjson",
     "embedded_ipv4",
