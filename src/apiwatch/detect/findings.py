@@ -4,6 +4,7 @@ correlation) counted by a rule."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -11,11 +12,17 @@ from apiwatch.detect.fields import Record
 from apiwatch.detect.rules import RuleMeta
 from apiwatch.model.alert import Alert, ExposedObject
 
-__all__ = ["Finding", "Hit", "stable_id", "to_datetime"]
+__all__ = ["Finding", "Hit", "exposed_object", "stable_id", "to_datetime"]
 
 CAP_VALUES: Final = 10_000
 CAP_AGENTS: Final = 100
 CAP_EVENT_IDS: Final = 20
+
+
+def exposed_object(route: object, object_id: object) -> ExposedObject:
+    """The object ``object_id`` under ``route``, as an event's fields give them. The route is
+    interned: the few routes of an API are then kept once, however many objects are held."""
+    return ExposedObject(sys.intern(str(route)), str(object_id))
 
 
 def to_datetime(t: float) -> datetime:
@@ -55,7 +62,7 @@ class Hit:
     @property
     def obj(self) -> ExposedObject | None:
         """The object this hit addressed."""
-        return ExposedObject(str(self.route), str(self.oid)) if self.oid else None
+        return exposed_object(self.route, self.oid) if self.oid else None
 
     def release(self) -> None:
         """Drop the event's record once every rule has seen it: windows keep only the extent."""

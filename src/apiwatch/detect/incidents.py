@@ -41,7 +41,7 @@ from typing import Any, Final, NamedTuple
 
 from apiwatch.detect.behaviour import LoginMemory
 from apiwatch.detect.fields import Record
-from apiwatch.detect.findings import Finding, stable_id, to_datetime
+from apiwatch.detect.findings import Finding, exposed_object, stable_id, to_datetime
 from apiwatch.model.alert import ExposedObject, Incident, attack_tag, severity_rank
 
 __all__ = ["SIGNATURES", "IncidentTracker"]
@@ -178,7 +178,7 @@ class IncidentTracker:
         self.incidents: dict[str, _Open] = {}
         self.by_ip: dict[str, _Open] = {}
         self.by_group: dict[tuple[str, tuple[tuple[str, str], ...]], _Open] = {}
-        self.recent: dict[str, list[tuple[float, Notable]]] = {}
+        self.recent: dict[str, list[Seen]] = {}
         self.dirty: dict[str, _Open] = {}
 
     # -- findings ------------------------------------------------------------------------------
@@ -285,21 +285,21 @@ class IncidentTracker:
 
     def _look_back(self, incident: _Open, ip: str) -> None:
         horizon = incident.first - self.lookback
-        for t, notable in self.recent.get(ip, ()):
-            if t >= horizon:
-                self._apply(incident, ip, t, notable)
+        for seen in self.recent.get(ip, ()):
+            if seen.t >= horizon:
+                self._apply(incident, ip, seen)
 
-    def _apply(self, incident: _Open, ip: str, t: float, notable: Notable) -> None:
-        if isinstance(notable, Login):
+    def _apply(self, incident: _Open, ip: str, seen: Seen) -> None:
+        if isinstance(seen, Login):
             if incident.track_accounts and len(incident.compromised) < _CAP:
-                self._compromise(incident, ip, t, notable.account)
+                self._compromise(incident, ip, seen.t, seen.account)
         elif (
             incident.track_objects
             and len(incident.exposed) < _CAP
-            and notable.route in incident.routes
-            and not self._own(ip, notable, incident.first)
+            and seen.route in incident.routes
+            and not self._own(ip, seen, incident.first)
         ):
-            incident.exposed.add(notable)
+            incident.exposed.add(ExposedObject(seen.route, seen.id))
 
     def _compromise(self, incident: _Open, ip: str, t: float, account: str) -> None:
         """A successful login from an attacker is a candidate compromise, judged now and again
@@ -335,9 +335,12 @@ class IncidentTracker:
         incident.compromised.add(account)
         incident.account_evidence[account] = [f"{finding.meta.title}: {finding.meta.description}"]
 
-    def _own(self, ip: str, obj: ExposedObject, begin: float) -> bool:
-        """Whether ``ip`` read ``obj`` successfully before ``begin`` (its own object)."""
-        return any(notable == obj and t < begin for t, notable in self.recent.get(ip, ()))
+    def _own(self, ip: str, read: Read, begin: float) -> bool:
+        """Whether ``ip`` read the object of ``read`` successfully before ``begin`` (its own)."""
+        return any(
+            isinstance(seen, Read) and seen[1:] == read[1:] and seen.t < begin
+            for seen in self.recent.get(ip, ())
+        )
 
     # -- events --------------------------------------------------------------------------------
 
@@ -347,7 +350,7 @@ class IncidentTracker:
         ip = values.get("source.ip")
         if ip is None:
             return
-        notable = _notable(values)
+        seen = _seen(values, t)
         incident = self.by_ip.get(ip)
         if incident is not None and t - incident.last <= self.gap:
             incident.requests += 1
@@ -360,11 +363,11 @@ class IncidentTracker:
                 if account is not None and len(incident.accounts) < _CAP:
                     incident.accounts.add(account)
                     self._tried(incident, account, ip)
-            if notable is not None:
-                self._apply(incident, ip, t, notable)
+            if seen is not None:
+                self._apply(incident, ip, seen)
             self.dirty[incident.id] = incident
-        if notable is not None:
-            self._remember(ip, t, notable)
+        if seen is not None:
+            self._remember(ip, seen)
 
     @staticmethod
     def _tried(incident: _Open, account: str, ip: str) -> None:
@@ -407,20 +410,18 @@ class IncidentTracker:
         if self.by_ip.get(ip) is incident:
             del self.by_ip[ip]
 
-    def _remember(self, ip: str, t: float, notable: Notable) -> None:
+    def _remember(self, ip: str, seen: Seen) -> None:
         recent = self.recent.get(ip)
         if recent is None:
             if len(self.recent) >= self.max_sources:
                 for old in list(self.recent)[: self.max_sources // 2]:
                     del self.recent[old]
             recent = self.recent[ip] = []
-        recent.append((t, notable))
+        recent.append(seen)
         if len(recent) > _RECENT_PER_SOURCE:
             # Object reads go first: an attacker who got in browses the account right away, and
             # those reads must not push out the successful login that names the compromise.
-            oldest = next(
-                (i for i, item in enumerate(recent) if isinstance(item[1], ExposedObject)), 0
-            )
+            oldest = next((i for i, item in enumerate(recent) if isinstance(item, Read)), 0)
             del recent[oldest]
 
     def sweep(self, now: float) -> None:
@@ -428,7 +429,7 @@ class IncidentTracker:
         closed = [ip for ip, inc in self.by_ip.items() if now - inc.last > self.gap]
         for ip in closed:
             del self.by_ip[ip]
-        stale = [ip for ip, items in self.recent.items() if now - items[-1][0] > self.lookback]
+        stale = [ip for ip, items in self.recent.items() if now - items[-1].t > self.lookback]
         for ip in stale:
             del self.recent[ip]
         if not self.keep_closed:
@@ -512,23 +513,33 @@ def _extent(finding: Finding) -> list[tuple[str, str]]:
 
 
 class Login(NamedTuple):
-    """A successful login to ``account``, as the look-back memory keeps it."""
+    """A successful login to ``account`` at ``t``, as the look-back memory keeps it."""
 
+    t: float
     account: str
 
 
-Notable = Login | ExposedObject
-"""What the look-back memory keeps of a source's event: a login, or an object it read."""
+class Read(NamedTuple):
+    """A 2xx answer at ``t`` to the object ``id`` under ``route``, as the look-back memory keeps
+    it: one flat tuple, since the memory holds a few for each of up to ``max_sources``."""
+
+    t: float
+    route: str
+    id: str
 
 
-def _notable(values: dict[str, Any]) -> Notable | None:
-    """The successful login or 2xx object read ``values`` record, if any."""
+Seen = Login | Read
+"""What the look-back memory keeps of a source's event."""
+
+
+def _seen(values: dict[str, Any], t: float) -> Seen | None:
+    """The successful login or 2xx object read ``values`` record at ``t``, if any."""
     if values.get("apiwatch.login") == "success":
         account = values.get("user.name")
-        return None if account is None else Login(account)
+        return None if account is None else Login(t, account)
     oid = values.get("apiwatch.object_id")
     if oid is not None:
         status = values.get("http.response.status_code")
         if isinstance(status, int) and 200 <= status < 300:
-            return ExposedObject(str(values.get("apiwatch.route")), str(oid))
+            return Read(t, *exposed_object(values.get("apiwatch.route"), oid))
     return None
