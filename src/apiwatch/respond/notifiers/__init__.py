@@ -43,6 +43,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "AppriseNotifier",
     "AppriseSettings",
+    "Configured",
     "EmailNotifier",
     "NotifierSettings",
     "NotifierType",
