@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from apiwatch.model import ConfigError
@@ -25,7 +25,7 @@ _ENV: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class Secrets:
     """Reads the secrets one notifier's settings name from ``env``, here and nowhere else."""
 
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)  # the environment: never in a log line
     path: str
 
     def __call__(self, key: str, variable: str) -> str:
