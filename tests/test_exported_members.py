@@ -16,6 +16,7 @@ import apiwatch.sources
 from apiwatch.model import Action
 
 MODEL_API = [
+    "ATTACK_TAG",
     "DECISION_SCOPES",
     "DECISION_TYPES",
     "SEVERITIES",
@@ -29,6 +30,7 @@ MODEL_API = [
     "Event",
     "EventDecodeError",
     "EventMeta",
+    "ExposedObject",
     "Host",
     "Http",
     "HttpBody",
@@ -43,6 +45,7 @@ MODEL_API = [
     "Url",
     "User",
     "UserAgent",
+    "attack_tag",
     "canonical_address",
     "canonical_network",
     "decode_event",

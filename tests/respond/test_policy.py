@@ -12,13 +12,15 @@ import pytest
 from apiwatch.model import ConfigError
 from apiwatch.respond import parse_config
 from apiwatch.respond.notifiers import (
+    NOTIFIER_TYPES,
     EmailNotifier,
     SlackNotifier,
+    SmtpSettings,
     SyslogNotifier,
     WebhookNotifier,
+    WebhookSettings,
     build_notifiers,
 )
-from apiwatch.respond.policy import SmtpSettings, WebhookSettings
 
 from .helpers import policy
 
@@ -225,3 +227,16 @@ def test_every_documented_notifier_snippet_parses() -> None:
     for block in blocks:
         config = parse_config(tomllib.loads(block)["respond"])
         assert len(config.notifiers) == 1, block
+
+
+def test_each_notifier_type_is_registered_by_its_module() -> None:
+    """``type`` selects the settings each notifier module owns, listed in the order shipped."""
+    assert list(NOTIFIER_TYPES) == ["webhook", "slack", "smtp", "syslog", "apprise"]
+    for kind in NOTIFIER_TYPES.values():
+        owner = kind.parse.__qualname__.split(".")[0]
+        assert owner.endswith("Settings"), owner
+    message = error_of({"notifiers": {"ops": {"type": "pager"}}})
+    assert message.startswith(
+        "respond.notifiers.ops.type: unknown type 'pager' "
+        "(one of webhook, slack, smtp, syslog, apprise)"
+    )

@@ -33,6 +33,7 @@ from apiwatch.model import (
     Action,
     Event,
     EventMeta,
+    ExposedObject,
     Host,
     Http,
     HttpRequest,
@@ -716,14 +717,14 @@ def oe_walk(r: Recorder) -> Expected:
         r.request(60 + n * 3, ip, "GET", f"/api/v1/orders/{order}", status, ua=CURL, user=me,
                   route=ORDER, token_id=tok)  # fmt: skip
         if status == 403:
-            denied.append(f"{ORDER}={order}")
+            denied.append(str(ExposedObject(ORDER, order)))
     group = {"apiwatch.actor": me, "apiwatch.route": ORDER}
     return {
         "alerts": [alert(OE, group, count=len(denied), attackers=[ip], objects=denied)],
         # the walk's 2xx answers, before the alert fired and after, but not her own orders (she
         # read them before the walk); her own login is no compromise
         "incidents": [{"attackers": [ip], "accounts_compromised": [],
-                       "objects_exposed": sorted(f"{ORDER}={o}" for o in leaked)}],
+                       "objects_exposed": sorted(str(ExposedObject(ORDER, o)) for o in leaked)}],
     }  # fmt: skip
 
 

@@ -32,11 +32,7 @@ def build_shop(scenario: Scenario, **sensor_options: Any) -> Any:
     staff = {name for name in accounts if name.startswith("support.")}  # may read every order
     # The shop's BOLA bug: these orders skip the owner check (what the scenario's enumeration
     # attack finds). apiwatch should name exactly them as exposed.
-    leaky = {
-        int(ref.rpartition("=")[2])
-        for attack in scenario.truth.attacks
-        for ref in attack.objects_exposed
-    }
+    leaky = {int(obj.id) for attack in scenario.truth.attacks for obj in attack.exposed}
 
     def owner(request: Request) -> str:
         account = tokens.get(_bearer(request))

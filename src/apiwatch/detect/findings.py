@@ -4,18 +4,25 @@ correlation) counted by a rule."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from apiwatch.detect.fields import Record
 from apiwatch.detect.rules import RuleMeta
-from apiwatch.model.alert import Alert
+from apiwatch.model.alert import Alert, ExposedObject
 
-__all__ = ["Finding", "Hit", "stable_id", "to_datetime"]
+__all__ = ["Finding", "Hit", "exposed_object", "stable_id", "to_datetime"]
 
 CAP_VALUES: Final = 10_000
 CAP_AGENTS: Final = 100
 CAP_EVENT_IDS: Final = 20
+
+
+def exposed_object(route: object, object_id: object) -> ExposedObject:
+    """The object ``object_id`` under ``route``, as an event's fields give them. The route is
+    interned: the few routes of an API are then kept once, however many objects are held."""
+    return ExposedObject(sys.intern(str(route)), str(object_id))
 
 
 def to_datetime(t: float) -> datetime:
@@ -53,9 +60,9 @@ class Hit:
         self.event_id: str | None = rec.event.event.id if rec is not None else None
 
     @property
-    def obj(self) -> str | None:
-        """The object this hit addressed, as ``route=id``."""
-        return f"{self.route}={self.oid}" if self.oid else None
+    def obj(self) -> ExposedObject | None:
+        """The object this hit addressed."""
+        return exposed_object(self.route, self.oid) if self.oid else None
 
     def release(self) -> None:
         """Drop the event's record once every rule has seen it: windows keep only the extent."""
@@ -82,6 +89,7 @@ class Finding:
         "incident",
         "last",
         "meta",
+        "new_objects",
         "news",
         "objects",
         "t",
@@ -98,10 +106,11 @@ class Finding:
         self.attackers: set[str] = set()
         self.accounts: set[str] = set()
         self.agents: set[str] = set()
-        self.objects: set[str] = set()
+        self.objects: set[ExposedObject] = set()
         self.event_ids: list[str] = []
         self.incident = ""
         self.news: list[tuple[str, str]] = []
+        self.new_objects: list[ExposedObject] = []
 
     def absorb(self, hit: Hit, *, attacker: bool = True) -> None:
         """Count one more hit: its time, attacker, account, user agent and object.
@@ -119,13 +128,13 @@ class Finding:
             for agent in hit.alert.agents:
                 self._add(self.agents, "agent", agent, CAP_AGENTS)
             for obj in hit.alert.objects:
-                self._add(self.objects, "object", obj, CAP_VALUES)
+                self._add_object(obj)
             return
         if attacker:
             self.add_attacker(hit.ip)
         self._add(self.accounts, "account", hit.account, CAP_VALUES)
         self._add(self.agents, "agent", hit.ua, CAP_AGENTS)
-        self._add(self.objects, "object", hit.obj, CAP_VALUES)
+        self._add_object(hit.obj)
         if hit.event_id is not None and len(self.event_ids) < CAP_EVENT_IDS:
             self.event_ids.append(hit.event_id)
 
@@ -144,10 +153,18 @@ class Finding:
         target.add(value)
         self.news.append((kind, value))
 
-    def take_news(self) -> list[tuple[str, str]]:
-        """What this finding learnt since the last call: (attacker|account|agent|object, value)."""
+    def _add_object(self, obj: ExposedObject | None) -> None:
+        if obj is None or obj in self.objects or len(self.objects) >= CAP_VALUES:
+            return
+        self.objects.add(obj)
+        self.new_objects.append(obj)
+
+    def take_news(self) -> tuple[list[tuple[str, str]], list[ExposedObject]]:
+        """What this finding learnt since the last call: (attacker|account|agent, value)
+        pairs, and the objects."""
         news, self.news = self.news, []
-        return news
+        objects, self.new_objects = self.new_objects, []
+        return news, objects
 
     def to_alert(self) -> Alert:
         meta = self.meta
@@ -166,7 +183,7 @@ class Finding:
             attackers=sorted(self.attackers),
             user_agents=sorted(self.agents),
             accounts=sorted(self.accounts),
-            objects=sorted(self.objects),
+            objects=sorted(map(str, self.objects)),
             event_ids=list(self.event_ids),
             description=meta.description,
         )

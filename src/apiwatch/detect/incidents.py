@@ -15,7 +15,7 @@ incident's attacker is counted, and
   or when a rule whose ``extent`` includes ``compromised`` (a takeover with persistence: a login
   from somewhere new, then the e-mail or password changed) names the account itself;
 - a 2xx answer to an object under a route being enumerated (rules with ``extent: [objects]``)
-  adds ``route=id`` to ``objects_exposed``, unless the source read that object before the
+  adds that `ExposedObject` to ``objects_exposed``, unless the source read that object before the
   incident began (its own).
 
 Who is *not* an attacker: a crowd of real users (`LoginMemory.is_crowd`) in a credential
@@ -37,12 +37,12 @@ a finding that outlives its forgotten incident opens a new one, under a new id. 
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from apiwatch.detect.behaviour import LoginMemory
 from apiwatch.detect.fields import Record
-from apiwatch.detect.findings import Finding, stable_id, to_datetime
-from apiwatch.model.alert import Incident, severity_rank
+from apiwatch.detect.findings import Finding, exposed_object, stable_id, to_datetime
+from apiwatch.model.alert import ExposedObject, Incident, attack_tag, severity_rank
 
 __all__ = ["SIGNATURES", "IncidentTracker"]
 
@@ -99,7 +99,7 @@ class _Open:
         self.agents: set[str] = set()
         self.accounts: set[str] = set()
         self.compromised: set[str] = set()
-        self.exposed: set[str] = set()
+        self.exposed: set[ExposedObject] = set()
         self.routes: set[str] = set()
         self.requests = 0
         self.track_accounts = False
@@ -133,7 +133,7 @@ class _Open:
             user_agents=sorted(self.agents),
             accounts_targeted=sorted(self.accounts),
             accounts_compromised=sorted(self.compromised),
-            objects_exposed=sorted(self.exposed),
+            objects_exposed=sorted(map(str, self.exposed)),
             requests=self.requests,
             tags=sorted(self.tags),
             attacker_evidence={
@@ -178,7 +178,7 @@ class IncidentTracker:
         self.incidents: dict[str, _Open] = {}
         self.by_ip: dict[str, _Open] = {}
         self.by_group: dict[tuple[str, tuple[tuple[str, str], ...]], _Open] = {}
-        self.recent: dict[str, list[tuple[float, str, str]]] = {}
+        self.recent: dict[str, list[Seen]] = {}
         self.dirty: dict[str, _Open] = {}
 
     # -- findings ------------------------------------------------------------------------------
@@ -186,16 +186,17 @@ class IncidentTracker:
     def on_finding(self, finding: Finding) -> None:
         """A finding was raised or updated."""
         incident = self.incidents.get(finding.incident) if finding.incident else None
-        news = finding.take_news()
+        news, objects = finding.take_news()
         if incident is None:
             if finding.incident:  # its incident was forgotten: the new one gets all it knows
                 news = [*_extent(finding), *news]
+                objects = [*finding.objects, *objects]
             incident = self._join(finding)
             finding.incident = incident.id
             self._account(incident, finding)
         if incident.track_objects:
             # Routes first: looking back on an attacker needs to know what is being enumerated.
-            routes = {value.rpartition("=")[0] for kind, value in news if kind == "object"}
+            routes = {obj.route for obj in objects}
             if not routes <= incident.routes:
                 incident.routes |= routes
                 for ip in incident.attackers:
@@ -254,7 +255,7 @@ class IncidentTracker:
                 incident.title = meta.title
         incident.tags.update(meta.tags)
         if meta.attack:
-            incident.tags.add(f"apiwatch.attack.{meta.attack}")
+            incident.tags.add(attack_tag(meta.attack))
         if "accounts" in meta.extent and not incident.track_accounts:
             incident.track_accounts = True
             for ip in incident.attackers:
@@ -284,22 +285,21 @@ class IncidentTracker:
 
     def _look_back(self, incident: _Open, ip: str) -> None:
         horizon = incident.first - self.lookback
-        for t, kind, value in self.recent.get(ip, ()):
-            if t >= horizon:
-                self._apply(incident, ip, t, kind, value)
+        for seen in self.recent.get(ip, ()):
+            if seen.t >= horizon:
+                self._apply(incident, ip, seen)
 
-    def _apply(self, incident: _Open, ip: str, t: float, kind: str, value: str) -> None:
-        if kind == "login":
+    def _apply(self, incident: _Open, ip: str, seen: Seen) -> None:
+        if isinstance(seen, Login):
             if incident.track_accounts and len(incident.compromised) < _CAP:
-                self._compromise(incident, ip, t, value)
+                self._compromise(incident, ip, seen.t, seen.account)
         elif (
-            kind == "object"
-            and incident.track_objects
+            incident.track_objects
             and len(incident.exposed) < _CAP
-            and value.rpartition("=")[0] in incident.routes
-            and not self._own(ip, value, incident.first)
+            and seen.route in incident.routes
+            and not self._own(ip, seen, incident.first)
         ):
-            incident.exposed.add(value)
+            incident.exposed.add(ExposedObject(seen.route, seen.id))
 
     def _compromise(self, incident: _Open, ip: str, t: float, account: str) -> None:
         """A successful login from an attacker is a candidate compromise, judged now and again
@@ -335,11 +335,11 @@ class IncidentTracker:
         incident.compromised.add(account)
         incident.account_evidence[account] = [f"{finding.meta.title}: {finding.meta.description}"]
 
-    def _own(self, ip: str, obj: str, begin: float) -> bool:
-        """Whether ``ip`` read ``obj`` successfully before ``begin`` (its own object)."""
+    def _own(self, ip: str, read: Read, begin: float) -> bool:
+        """Whether ``ip`` read the object of ``read`` successfully before ``begin`` (its own)."""
         return any(
-            kind == "object" and value == obj and t < begin
-            for t, kind, value in self.recent.get(ip, ())
+            isinstance(seen, Read) and seen[1:] == read[1:] and seen.t < begin
+            for seen in self.recent.get(ip, ())
         )
 
     # -- events --------------------------------------------------------------------------------
@@ -350,7 +350,7 @@ class IncidentTracker:
         ip = values.get("source.ip")
         if ip is None:
             return
-        kind, value = _notable(values)
+        seen = _seen(values, t)
         incident = self.by_ip.get(ip)
         if incident is not None and t - incident.last <= self.gap:
             incident.requests += 1
@@ -363,11 +363,11 @@ class IncidentTracker:
                 if account is not None and len(incident.accounts) < _CAP:
                     incident.accounts.add(account)
                     self._tried(incident, account, ip)
-            if kind:
-                self._apply(incident, ip, t, kind, value)
+            if seen is not None:
+                self._apply(incident, ip, seen)
             self.dirty[incident.id] = incident
-        if kind:
-            self._remember(ip, t, kind, value)
+        if seen is not None:
+            self._remember(ip, seen)
 
     @staticmethod
     def _tried(incident: _Open, account: str, ip: str) -> None:
@@ -410,18 +410,18 @@ class IncidentTracker:
         if self.by_ip.get(ip) is incident:
             del self.by_ip[ip]
 
-    def _remember(self, ip: str, t: float, kind: str, value: str) -> None:
+    def _remember(self, ip: str, seen: Seen) -> None:
         recent = self.recent.get(ip)
         if recent is None:
             if len(self.recent) >= self.max_sources:
                 for old in list(self.recent)[: self.max_sources // 2]:
                     del self.recent[old]
             recent = self.recent[ip] = []
-        recent.append((t, kind, value))
+        recent.append(seen)
         if len(recent) > _RECENT_PER_SOURCE:
             # Object reads go first: an attacker who got in browses the account right away, and
             # those reads must not push out the successful login that names the compromise.
-            oldest = next((i for i, item in enumerate(recent) if item[1] == "object"), 0)
+            oldest = next((i for i, item in enumerate(recent) if isinstance(item, Read)), 0)
             del recent[oldest]
 
     def sweep(self, now: float) -> None:
@@ -429,7 +429,7 @@ class IncidentTracker:
         closed = [ip for ip, inc in self.by_ip.items() if now - inc.last > self.gap]
         for ip in closed:
             del self.by_ip[ip]
-        stale = [ip for ip, items in self.recent.items() if now - items[-1][0] > self.lookback]
+        stale = [ip for ip, items in self.recent.items() if now - items[-1].t > self.lookback]
         for ip in stale:
             del self.recent[ip]
         if not self.keep_closed:
@@ -509,20 +509,37 @@ def _extent(finding: Finding) -> list[tuple[str, str]]:
         *(("attacker", value) for value in sorted(finding.attackers)),
         *(("account", value) for value in sorted(finding.accounts)),
         *(("agent", value) for value in sorted(finding.agents)),
-        *(("object", value) for value in sorted(finding.objects)),
     ]
 
 
-def _notable(values: dict[str, Any]) -> tuple[str, str]:
-    """("login", account) for a successful login, ("object", "route=id") for a 2xx object read."""
+class Login(NamedTuple):
+    """A successful login to ``account`` at ``t``, as the look-back memory keeps it."""
+
+    t: float
+    account: str
+
+
+class Read(NamedTuple):
+    """A 2xx answer at ``t`` to the object ``id`` under ``route``, as the look-back memory keeps
+    it: one flat tuple, since the memory holds a few for each of up to ``max_sources``."""
+
+    t: float
+    route: str
+    id: str
+
+
+Seen = Login | Read
+"""What the look-back memory keeps of a source's event."""
+
+
+def _seen(values: dict[str, Any], t: float) -> Seen | None:
+    """The successful login or 2xx object read ``values`` record at ``t``, if any."""
     if values.get("apiwatch.login") == "success":
         account = values.get("user.name")
-        if account is not None:
-            return "login", account
-        return "", ""
+        return None if account is None else Login(t, account)
     oid = values.get("apiwatch.object_id")
     if oid is not None:
         status = values.get("http.response.status_code")
         if isinstance(status, int) and 200 <= status < 300:
-            return "object", f"{values.get('apiwatch.route')}={oid}"
-    return "", ""
+            return Read(t, *exposed_object(values.get("apiwatch.route"), oid))
+    return None

@@ -12,7 +12,15 @@ from apiwatch.model.address import (
     unmapped,
     unmapped_network,
 )
-from apiwatch.model.alert import SEVERITIES, Alert, Incident, severity_rank
+from apiwatch.model.alert import (
+    ATTACK_TAG,
+    SEVERITIES,
+    Alert,
+    ExposedObject,
+    Incident,
+    attack_tag,
+    severity_rank,
+)
 from apiwatch.model.decision import (
     DECISION_SCOPES,
     DECISION_TYPES,
@@ -45,6 +53,7 @@ from apiwatch.model.text import plural, plural_noun, printable_json, printable_t
 from apiwatch.model.vocabulary import Action, ActionSpec, Level
 
 __all__ = [
+    "ATTACK_TAG",
     "DECISION_SCOPES",
     "DECISION_TYPES",
     "SEVERITIES",
@@ -58,6 +67,7 @@ __all__ = [
     "Event",
     "EventDecodeError",
     "EventMeta",
+    "ExposedObject",
     "Host",
     "Http",
     "HttpBody",
@@ -72,6 +82,7 @@ __all__ = [
     "Url",
     "User",
     "UserAgent",
+    "attack_tag",
     "canonical_address",
     "canonical_network",
     "decode_event",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Final
+from urllib.parse import urlsplit
 
 from apiwatch.model import ConfigError
 
-__all__ = ["Table", "parse_duration"]
+__all__ = ["Table", "http_url", "parse_duration"]
 
 _PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -145,3 +146,12 @@ class Table:
         if unknown:
             known = ", ".join(sorted(self._read))
             raise self.error(unknown[0], f"unknown key (known here: {known})")
+
+
+def http_url(table: Table, key: str, default: str | None = None) -> str:
+    """An ``http://`` or ``https://`` URL with a host (``default``: as `Table.string`)."""
+    url = table.string(key, default)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise table.error(key, "must be an http:// or https:// URL")
+    return url

@@ -163,7 +163,6 @@ class Message:
         changes: Iterable[str] = (),
     ) -> Message:
         """The message for ``incident`` with the decisions taken about it."""
-        prefix = "apiwatch.attack."
         return cls(
             incident=incident.id,
             title=clean(incident.title),
@@ -179,7 +178,7 @@ class Message:
             objects_exposed_count=len(incident.objects_exposed),
             decisions=tuple(decisions),
             suggestions=tuple(_CONTROL.sub("\ufffd", s) for s in suggestions),
-            attacks=tuple(t[len(prefix) :] for t in incident.tags if t.startswith(prefix)),
+            attacks=incident.attacks,
             rules=tuple(incident.rules),
             requests=incident.requests,
             update=update,

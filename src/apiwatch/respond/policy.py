@@ -3,9 +3,11 @@
 `parse_config` turns the dict that ``[respond]`` in ``apiwatch.toml`` gives into a frozen
 `ResponseConfig`. Every mistake raises `apiwatch.model.ConfigError` naming the exact key
 (``respond.policy[1].duration: not a duration: '4x' ...``); unknown keys are refused, so a typo
-never silently disables a ban. Secrets are never read from the file: a notifier names the
-environment variable that holds its secret (``secret_env``, ``password_env``, ``url_env``), and
-`apiwatch.respond.notifiers.build_notifiers` reads it when the notifiers are made.
+never silently disables a ban. Each ``[respond.notifiers.<name>]`` is read by its notifier's
+module (`apiwatch.respond.notifiers.parse_notifier`). Secrets are never read from the file: a
+notifier names the environment variable that holds its secret (``secret_env``,
+``password_env``, ``url_env``), and `apiwatch.respond.notifiers.build_notifiers` reads it when
+the notifiers are made.
 """
 
 from __future__ import annotations
@@ -13,40 +15,22 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
-from urllib.parse import urlsplit
+from typing import Final
 
 from apiwatch.model import SEVERITIES, AllowEntry, ConfigError, normalise_value
-from apiwatch.respond._config import Table
+from apiwatch.respond._config import Table, http_url
 from apiwatch.respond.guard import PROTECTED_NETWORKS, Network
-from apiwatch.respond.notifiers.syslog import FACILITIES
-from apiwatch.respond.notify import check_template
+from apiwatch.respond.notifiers import NotifierSettings, parse_notifier
 
-__all__ = [
-    "ACTIONS",
-    "CONFIGURED",
-    "NOTIFIER_TYPES",
-    "AppriseSettings",
-    "NotifierSettings",
-    "Policy",
-    "ResponseConfig",
-    "SlackSettings",
-    "SmtpSettings",
-    "SyslogSettings",
-    "WebhookSettings",
-    "parse_config",
-]
+__all__ = ["ACTIONS", "CONFIGURED", "Policy", "ResponseConfig", "parse_config"]
 
 ACTIONS: Final = ("ban_ip", "ban_range", "flag_account", "suggest_token_revocation", "notify")
 """What a policy does for a matching incident."""
-
-NOTIFIER_TYPES: Final = ("webhook", "slack", "smtp", "syslog", "apprise")
 
 CONFIGURED: Final = datetime(1970, 1, 1, tzinfo=UTC)
 """The ``created`` time of allowlist entries that come from the configuration file."""
 
 _ATTACK: Final = re.compile(r"[a-z][a-z0-9_]*")
-_ENV: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCOPES: Final = ("Ip", "Range", "Username")
 _LONGEST: Final = 3650 * 86400.0
 
@@ -75,73 +59,6 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookSettings:
-    """A JSON POST to ``url``, signed with the secret in ``secret_env`` (when given)."""
-
-    url: str
-    secret_env: str = ""
-    timeout: float = 10.0
-    ca_file: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SlackSettings:
-    """A Slack incoming webhook; its URL is a secret, so it comes from ``url_env``."""
-
-    url_env: str
-    timeout: float = 10.0
-    ca_file: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SmtpSettings:
-    """Mail through an SMTP server, STARTTLS unless ``tls`` (implicit TLS) or told otherwise."""
-
-    host: str
-    sender: str
-    to: tuple[str, ...]
-    port: int = 587
-    username: str = ""
-    password_env: str = ""
-    starttls: bool = True
-    tls: bool = False
-    ca_file: str = ""
-    timeout: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class SyslogSettings:
-    """CEF in RFC 5424 syslog over ``udp``, ``tcp`` (octet counting) or ``tls``."""
-
-    host: str
-    port: int = 514
-    protocol: str = "udp"
-    facility: str = "local0"
-    hostname: str = ""
-    ca_file: str = ""
-    timeout: float = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class AppriseSettings:
-    """Any apprise URL(s), given in the file (``url``) or, when they hold tokens, ``url_env``."""
-
-    url: str = ""
-    url_env: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NotifierSettings:
-    """One ``[respond.notifiers.<name>]``: options common to all, and the type's own."""
-
-    name: str
-    type: str
-    options: WebhookSettings | SlackSettings | SmtpSettings | SyslogSettings | AppriseSettings
-    template: str = ""
-    rate_limit: int = 20
-
-
-@dataclass(frozen=True, slots=True)
 class ResponseConfig:
     """The whole ``[respond]`` table."""
 
@@ -166,13 +83,13 @@ def parse_config(data: object, *, path: str = "respond") -> ResponseConfig:
     """The `ResponseConfig` for a ``[respond]`` table (``None`` or ``{}``: respond to nothing)."""
     table = Table({} if data is None else data, path)
     notifiers = {
-        name: _notifier(name, sub) for name, sub in table.named_tables("notifiers").items()
+        name: parse_notifier(name, sub) for name, sub in table.named_tables("notifiers").items()
     }
     policies = tuple(_policy(sub, notifiers) for sub in table.tables("policy"))
     config = ResponseConfig(
         dry_run=table.boolean("dry_run", False),
         protect_internal=table.boolean("protect_internal", True),
-        base_url=_url(table, "base_url", "http://127.0.0.1:8470"),
+        base_url=http_url(table, "base_url", "http://127.0.0.1:8470").rstrip("/"),
         attempts=table.integer("attempts", 5, low=1, high=20),
         backoff=table.duration("backoff", "1s"),
         queue_size=table.integer("queue_size", 1000, low=1, high=1_000_000),
@@ -251,118 +168,3 @@ def _allow(table: Table) -> AllowEntry:
     )
     table.done()
     return entry
-
-
-def _notifier(name: str, table: Table) -> NotifierSettings:
-    kind = table.string("type")
-    if kind not in NOTIFIER_TYPES:
-        raise table.error("type", f"unknown type {kind!r} (one of {', '.join(NOTIFIER_TYPES)})")
-    template = ""
-    if kind != "syslog":  # syslog carries CEF fields, not text
-        template = table.string("template", "")
-        try:
-            check_template(template)
-        except ValueError as exc:
-            raise table.error("template", str(exc)) from None
-    settings = NotifierSettings(
-        name=name,
-        type=kind,
-        options=_OPTIONS[kind](table),
-        template=template,
-        rate_limit=table.integer("rate_limit", 20, low=1, high=10_000),
-    )
-    table.done()
-    return settings
-
-
-def _env(table: Table, key: str, *, required: bool = False) -> str:
-    name = table.string(key, None if required else "")
-    if name and not _ENV.fullmatch(name):
-        raise table.error(key, f"not an environment variable name: {name!r}")
-    return name
-
-
-def _url(table: Table, key: str, default: str | None = None) -> str:
-    url = table.string(key, default)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise table.error(key, "must be an http:// or https:// URL")
-    return url.rstrip("/") if key == "base_url" else url
-
-
-def _webhook(table: Table) -> WebhookSettings:
-    return WebhookSettings(
-        url=_url(table, "url"),
-        secret_env=_env(table, "secret_env"),
-        timeout=table.duration("timeout", "10s"),
-        ca_file=table.string("ca_file", ""),
-    )
-
-
-def _slack(table: Table) -> SlackSettings:
-    if table.has("url"):
-        raise table.error("url", "a Slack webhook URL is a secret: name its variable in url_env")
-    return SlackSettings(
-        url_env=_env(table, "url_env", required=True),
-        timeout=table.duration("timeout", "10s"),
-        ca_file=table.string("ca_file", ""),
-    )
-
-
-def _smtp(table: Table) -> SmtpSettings:
-    tls = table.boolean("tls", False)
-    starttls = table.boolean("starttls", not tls)
-    if tls and starttls:
-        raise table.error("starttls", "cannot be combined with tls (implicit TLS)")
-    username, password_env = table.string("username", ""), _env(table, "password_env")
-    if username and not password_env:
-        raise table.error("password_env", "required with username")
-    to = table.strings("to")
-    if not to:
-        raise table.error("to", "give at least one recipient")
-    return SmtpSettings(
-        host=table.string("host"),
-        sender=table.string("sender"),
-        to=to,
-        port=table.integer("port", 465 if tls else 587, low=1, high=65535),
-        username=username,
-        password_env=password_env,
-        starttls=starttls,
-        tls=tls,
-        ca_file=table.string("ca_file", ""),
-        timeout=table.duration("timeout", "10s"),
-    )
-
-
-def _syslog(table: Table) -> SyslogSettings:
-    protocol = table.string("protocol", "udp")
-    if protocol not in ("udp", "tcp", "tls"):
-        raise table.error("protocol", f"one of udp, tcp, tls, not {protocol!r}")
-    facility = table.string("facility", "local0")
-    if facility not in FACILITIES:
-        raise table.error("facility", f"not a syslog facility: {facility!r}")
-    return SyslogSettings(
-        host=table.string("host"),
-        port=table.integer("port", 6514 if protocol == "tls" else 514, low=1, high=65535),
-        protocol=protocol,
-        facility=facility,
-        hostname=table.string("hostname", ""),
-        ca_file=table.string("ca_file", ""),
-        timeout=table.duration("timeout", "10s"),
-    )
-
-
-def _apprise(table: Table) -> AppriseSettings:
-    settings = AppriseSettings(url=table.string("url", ""), url_env=_env(table, "url_env"))
-    if bool(settings.url) == bool(settings.url_env):
-        raise table.error("url", "give exactly one of url and url_env")
-    return settings
-
-
-_OPTIONS: Final[dict[str, Any]] = {
-    "webhook": _webhook,
-    "slack": _slack,
-    "smtp": _smtp,
-    "syslog": _syslog,
-    "apprise": _apprise,
-}

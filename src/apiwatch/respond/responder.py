@@ -20,7 +20,6 @@ import ipaddress
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
 
 from apiwatch.model import (
     AllowEntry,
@@ -37,8 +36,6 @@ __all__ = ["Decided", "Responder"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_ATTACK_TAG: Final = "apiwatch.attack."
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +81,7 @@ class Responder:
 
     def matching(self, incident: Incident) -> list[Policy]:
         """The policies that apply to ``incident``, in configuration order."""
-        attacks = {t[len(_ATTACK_TAG) :] for t in incident.tags if t.startswith(_ATTACK_TAG)}
+        attacks = set(incident.attacks)
         return [
             policy
             for policy in self.config.policies
@@ -206,7 +203,7 @@ class _Run:
                 f"{plural(len(accounts), 'compromised account')} and have their owners reset "
                 f"their passwords: {', '.join(accounts)}"
             )
-        elif f"{_ATTACK_TAG}token_reuse" in self.incident.tags:
+        elif "token_reuse" in self.incident.attacks:
             text = "revoke the token or session used from many addresses (see the incident)"
         else:
             return

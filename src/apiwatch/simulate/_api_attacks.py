@@ -6,6 +6,7 @@ Each returns its requests and its `AttackTruth` list, like the login attacks.
 
 from __future__ import annotations
 
+from apiwatch.model import ExposedObject
 from apiwatch.simulate._login_attacks import Made, at, spaced
 from apiwatch.simulate._traffic import MINUTE, SECOND, Traffic
 from apiwatch.simulate._vocab import (
@@ -56,7 +57,7 @@ def object_enumeration(world: World) -> Made:
         traffic.order(
             t, ip, attacker.agent, order_id, status=status, token=token, user=attacker.name
         )
-    objects = [f"/orders/{{id}}={order_id}" for order_id in walk if order_id in exposed]
+    objects = [str(ExposedObject("/orders/{id}", str(i))) for i in walk if i in exposed]
     description = (
         f"{attacker.name} walks /orders/{{id}} over {count} consecutive ids "
         f"({walk.start}-{walk.stop - 1}); {len(objects)} of other people's answer 200"

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
+from apiwatch.model import ExposedObject
 from apiwatch.simulate.records import Request
 
 __all__ = ["FORMATS", "SCHEMA_VERSION", "AttackTruth", "GroundTruth", "TrapTruth"]
@@ -58,6 +59,11 @@ class AttackTruth(msgspec.Struct, frozen=True, kw_only=True):
     formats: list[str]
     distributed: bool = False
     service: str = "shop"
+
+    @property
+    def exposed(self) -> tuple[ExposedObject, ...]:
+        """``objects_exposed`` as objects, in the same order."""
+        return tuple(map(ExposedObject.parse, self.objects_exposed))
 
     @classmethod
     def of(

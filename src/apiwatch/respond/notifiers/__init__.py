@@ -1,55 +1,93 @@
 """The notifiers apiwatch ships, and `build_notifiers` to make them from the configuration.
 
 Each is a `apiwatch.respond.notify.Notifier`: ``send(message)`` delivers or raises
-`NotifyError`. Secrets are read from the environment variables the configuration names, here and
-nowhere else.
+`NotifyError`. Each notifier's module owns its settings (the keys of its
+``[respond.notifiers.<name>]`` table and how they make the notifier) and offers them as its
+``NOTIFIER``; `NOTIFIER_TYPES` registers them by ``type``. Secrets are read from the
+environment variables the configuration names, when the notifiers are made.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import Final, Protocol
 
-from apiwatch.model import ConfigError
-from apiwatch.respond.notifiers.apprise import AppriseNotifier
-from apiwatch.respond.notifiers.slack import SlackNotifier, slack_payload
-from apiwatch.respond.notifiers.smtp import EmailNotifier, email_message
-from apiwatch.respond.notifiers.syslog import FACILITIES, SyslogNotifier, cef, rfc5424
+from apiwatch.respond._config import Table
+from apiwatch.respond.notifiers import apprise, slack, smtp, syslog, webhook
+from apiwatch.respond.notifiers._settings import NotifierSettings, NotifierType
+from apiwatch.respond.notifiers.apprise import AppriseNotifier, AppriseSettings
+from apiwatch.respond.notifiers.slack import SlackNotifier, SlackSettings, slack_payload
+from apiwatch.respond.notifiers.smtp import EmailNotifier, SmtpSettings, email_message
+from apiwatch.respond.notifiers.syslog import (
+    FACILITIES,
+    SyslogNotifier,
+    SyslogSettings,
+    cef,
+    rfc5424,
+)
 from apiwatch.respond.notifiers.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     WebhookNotifier,
+    WebhookSettings,
     sign,
     verify_signature,
 )
 from apiwatch.respond.notify import Notifier
 
-if TYPE_CHECKING:
-    from apiwatch.respond.policy import NotifierSettings, ResponseConfig
-
 __all__ = [
     "FACILITIES",
+    "NOTIFIER_TYPES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "AppriseNotifier",
+    "AppriseSettings",
+    "Configured",
     "EmailNotifier",
+    "NotifierSettings",
+    "NotifierType",
     "SlackNotifier",
+    "SlackSettings",
+    "SmtpSettings",
     "SyslogNotifier",
+    "SyslogSettings",
     "WebhookNotifier",
+    "WebhookSettings",
     "build_notifier",
     "build_notifiers",
     "cef",
     "email_message",
+    "parse_notifier",
     "rfc5424",
     "sign",
     "slack_payload",
     "verify_signature",
 ]
 
+NOTIFIER_TYPES: Final[Mapping[str, NotifierType]] = {
+    kind.name: kind
+    for kind in (webhook.NOTIFIER, slack.NOTIFIER, smtp.NOTIFIER, syslog.NOTIFIER, apprise.NOTIFIER)
+}
+"""The notifier types, by the ``type`` that selects them."""
+
+
+class Configured(Protocol):
+    """What `build_notifiers` reads of a configuration (`apiwatch.respond.ResponseConfig`)."""
+
+    @property
+    def notifiers(self) -> Mapping[str, NotifierSettings]:
+        """The ``[respond.notifiers.<name>]`` tables, by name."""
+        ...
+
+
+def parse_notifier(name: str, table: Table) -> NotifierSettings:
+    """The settings of ``[respond.notifiers.<name>]`` (a `ConfigError` names a wrong key)."""
+    return NotifierSettings.from_table(name, table, NOTIFIER_TYPES)
+
 
 def build_notifiers(
-    config: ResponseConfig, *, environ: Mapping[str, str] | None = None
+    config: Configured, *, environ: Mapping[str, str] | None = None
 ) -> dict[str, Notifier]:
     """A notifier for each ``[respond.notifiers.<name>]``, secrets read from ``environ``
     (default: the process environment). A variable that is named but not set is a
@@ -58,72 +96,6 @@ def build_notifiers(
     return {name: build_notifier(settings, env) for name, settings in config.notifiers.items()}
 
 
-def _secret(env: Mapping[str, str], settings: NotifierSettings, key: str, variable: str) -> str:
-    if not variable:
-        return ""
-    value = env.get(variable, "")
-    if not value:
-        raise ConfigError(
-            f"respond.notifiers.{settings.name}.{key}: environment variable {variable} is not set"
-        )
-    return value
-
-
 def build_notifier(settings: NotifierSettings, env: Mapping[str, str]) -> Notifier:
     """The notifier for one ``[respond.notifiers.<name>]``."""
-    from apiwatch.respond.policy import (  # noqa: PLC0415 (policy imports this package)
-        AppriseSettings,
-        SlackSettings,
-        SmtpSettings,
-        SyslogSettings,
-        WebhookSettings,
-    )
-
-    options, name, template = settings.options, settings.name, settings.template
-    if isinstance(options, WebhookSettings):
-        return WebhookNotifier(
-            options.url,
-            secret=_secret(env, settings, "secret_env", options.secret_env),
-            template=template,
-            timeout=options.timeout,
-            ca_file=options.ca_file,
-            name=name,
-        )
-    if isinstance(options, SlackSettings):
-        return SlackNotifier(
-            _secret(env, settings, "url_env", options.url_env),
-            template=template,
-            timeout=options.timeout,
-            ca_file=options.ca_file,
-            name=name,
-        )
-    if isinstance(options, SmtpSettings):
-        return EmailNotifier(
-            options.host,
-            options.port,
-            sender=options.sender,
-            to=options.to,
-            username=options.username,
-            password=_secret(env, settings, "password_env", options.password_env),
-            starttls=options.starttls,
-            tls=options.tls,
-            ca_file=options.ca_file,
-            timeout=options.timeout,
-            template=template,
-            name=name,
-        )
-    if isinstance(options, SyslogSettings):
-        return SyslogNotifier(
-            options.host,
-            options.port,
-            protocol=options.protocol,
-            facility=options.facility,
-            hostname=options.hostname,
-            ca_file=options.ca_file,
-            timeout=options.timeout,
-            name=name,
-        )
-    if isinstance(options, AppriseSettings):
-        url = options.url or _secret(env, settings, "url_env", options.url_env)
-        return AppriseNotifier(url, template=template, name=name)
-    raise TypeError(f"unknown notifier settings: {type(options).__name__}")
+    return settings.build(env)

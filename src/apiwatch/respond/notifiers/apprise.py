@@ -7,17 +7,20 @@ apprise URLs usually hold tokens, so they are registered as secrets and never lo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from apiwatch.model import ConfigError
+from apiwatch.respond._config import Table
 from apiwatch.respond._redact import register_url
+from apiwatch.respond.notifiers._settings import NotifierType, Secrets, env_name
 from apiwatch.respond.notify import Message, NotifyError
 
 if TYPE_CHECKING:
     import apprise as _apprise
 
-__all__ = ["AppriseNotifier"]
+__all__ = ["NOTIFIER", "AppriseNotifier", "AppriseSettings"]
 
 
 def _load() -> Any:
@@ -59,3 +62,27 @@ class AppriseNotifier:
         body = message.render(self.template)
         if not self._apprise.notify(body=body, title=message.subject, notify_type=kind):
             raise NotifyError(f"{self.name}: apprise could not deliver the message")
+
+
+@dataclass(frozen=True, slots=True)
+class AppriseSettings:
+    """Any apprise URL(s), given in the file (``url``) or, when they hold tokens, ``url_env``."""
+
+    url: str = ""
+    url_env: str = ""
+
+    @classmethod
+    def from_table(cls, table: Table) -> AppriseSettings:
+        """The ``type = "apprise"`` keys of ``table``: exactly one of ``url`` and ``url_env``."""
+        settings = cls(url=table.string("url", ""), url_env=env_name(table, "url_env"))
+        if bool(settings.url) == bool(settings.url_env):
+            raise table.error("url", "give exactly one of url and url_env")
+        return settings
+
+    def build(self, name: str, template: str, secrets: Secrets) -> AppriseNotifier:
+        """The apprise notifier these settings describe."""
+        url = self.url or secrets("url_env", self.url_env)
+        return AppriseNotifier(url, template=template, name=name)
+
+
+NOTIFIER: Final = NotifierType("apprise", AppriseSettings.from_table)

@@ -3,16 +3,19 @@ Block Kit blocks laying out the incident. The webhook URL is the secret: it is n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 import msgspec
 
+from apiwatch.respond._config import Table
 from apiwatch.respond._redact import register_url
 from apiwatch.respond.notifiers._http import post_json
+from apiwatch.respond.notifiers._settings import NotifierType, Secrets, env_name
 from apiwatch.respond.notify import Message, describe_decision
 
-__all__ = ["SlackNotifier", "slack_payload"]
+__all__ = ["NOTIFIER", "SlackNotifier", "SlackSettings", "slack_payload"]
 
 _SECTION_MAX: Final = 2900  # Slack refuses section text over 3000 characters
 _HEADER_MAX: Final = 150
@@ -113,3 +116,38 @@ class SlackNotifier:
             ca_file=self.ca_file,
             transport=self._transport,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SlackSettings:
+    """A Slack incoming webhook; its URL is a secret, so it comes from ``url_env``."""
+
+    url_env: str
+    timeout: float = 10.0
+    ca_file: str = ""
+
+    @classmethod
+    def from_table(cls, table: Table) -> SlackSettings:
+        """The ``type = "slack"`` keys of ``table``."""
+        if table.has("url"):
+            raise table.error(
+                "url", "a Slack webhook URL is a secret: name its variable in url_env"
+            )
+        return cls(
+            url_env=env_name(table, "url_env", required=True),
+            timeout=table.duration("timeout", "10s"),
+            ca_file=table.string("ca_file", ""),
+        )
+
+    def build(self, name: str, template: str, secrets: Secrets) -> SlackNotifier:
+        """The Slack notifier these settings describe."""
+        return SlackNotifier(
+            secrets("url_env", self.url_env),
+            template=template,
+            timeout=self.timeout,
+            ca_file=self.ca_file,
+            name=name,
+        )
+
+
+NOTIFIER: Final = NotifierType("slack", SlackSettings.from_table)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Final
 
+from apiwatch.respond._config import Table
 from apiwatch.respond._redact import register_secret
 from apiwatch.respond.notifiers._http import tls_context
+from apiwatch.respond.notifiers._settings import NotifierType, Secrets, env_name
 from apiwatch.respond.notify import Message, NotifyError, clean
 
-__all__ = ["EmailNotifier", "email_message"]
+__all__ = ["NOTIFIER", "EmailNotifier", "SmtpSettings", "email_message"]
 
 
 def email_message(
@@ -110,3 +114,65 @@ class EmailNotifier:
                     raise NotifyError(f"{self.name}: refusing to send a password without TLS")
                 smtp.login(self.username, self._password)
             smtp.send_message(mail)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Mail through an SMTP server, STARTTLS unless ``tls`` (implicit TLS) or told otherwise."""
+
+    host: str
+    sender: str
+    to: tuple[str, ...]
+    port: int = 587
+    username: str = ""
+    password_env: str = ""
+    starttls: bool = True
+    tls: bool = False
+    ca_file: str = ""
+    timeout: float = 10.0
+
+    @classmethod
+    def from_table(cls, table: Table) -> SmtpSettings:
+        """The ``type = "smtp"`` keys of ``table``."""
+        tls = table.boolean("tls", False)
+        starttls = table.boolean("starttls", not tls)
+        if tls and starttls:
+            raise table.error("starttls", "cannot be combined with tls (implicit TLS)")
+        username, password_env = table.string("username", ""), env_name(table, "password_env")
+        if username and not password_env:
+            raise table.error("password_env", "required with username")
+        to = table.strings("to")
+        if not to:
+            raise table.error("to", "give at least one recipient")
+        return cls(
+            host=table.string("host"),
+            sender=table.string("sender"),
+            to=to,
+            port=table.integer("port", 465 if tls else 587, low=1, high=65535),
+            username=username,
+            password_env=password_env,
+            starttls=starttls,
+            tls=tls,
+            ca_file=table.string("ca_file", ""),
+            timeout=table.duration("timeout", "10s"),
+        )
+
+    def build(self, name: str, template: str, secrets: Secrets) -> EmailNotifier:
+        """The mail notifier these settings describe."""
+        return EmailNotifier(
+            self.host,
+            self.port,
+            sender=self.sender,
+            to=self.to,
+            username=self.username,
+            password=secrets("password_env", self.password_env),
+            starttls=self.starttls,
+            tls=self.tls,
+            ca_file=self.ca_file,
+            timeout=self.timeout,
+            template=template,
+            name=name,
+        )
+
+
+NOTIFIER: Final = NotifierType("smtp", SmtpSettings.from_table)

@@ -11,16 +11,19 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Final
 
 from apiwatch.model import plural
 from apiwatch.model.syslog import FACILITIES, LEVELS, cef_record, rfc5424_header
+from apiwatch.respond._config import Table
 from apiwatch.respond.notifiers._http import tls_context
+from apiwatch.respond.notifiers._settings import NotifierType, Secrets
 from apiwatch.respond.notify import MAX_LISTED, Message, NotifyError, describe_decision
 
-__all__ = ["FACILITIES", "SyslogNotifier", "cef", "rfc5424"]
+__all__ = ["FACILITIES", "NOTIFIER", "SyslogNotifier", "SyslogSettings", "cef", "rfc5424"]
 
 _CS_MAX: Final = 4000
 
@@ -172,3 +175,52 @@ class SyslogNotifier:
                     sock.sendall(framed)
             else:
                 raw.sendall(framed)
+
+
+@dataclass(frozen=True, slots=True)
+class SyslogSettings:
+    """CEF in RFC 5424 syslog over ``udp``, ``tcp`` (octet counting) or ``tls``."""
+
+    host: str
+    port: int = 514
+    protocol: str = "udp"
+    facility: str = "local0"
+    hostname: str = ""
+    ca_file: str = ""
+    timeout: float = 10.0
+
+    @classmethod
+    def from_table(cls, table: Table) -> SyslogSettings:
+        """The ``type = "syslog"`` keys of ``table``."""
+        protocol = table.string("protocol", "udp")
+        if protocol not in ("udp", "tcp", "tls"):
+            raise table.error("protocol", f"one of udp, tcp, tls, not {protocol!r}")
+        facility = table.string("facility", "local0")
+        if facility not in FACILITIES:
+            raise table.error("facility", f"not a syslog facility: {facility!r}")
+        return cls(
+            host=table.string("host"),
+            port=table.integer("port", 6514 if protocol == "tls" else 514, low=1, high=65535),
+            protocol=protocol,
+            facility=facility,
+            hostname=table.string("hostname", ""),
+            ca_file=table.string("ca_file", ""),
+            timeout=table.duration("timeout", "10s"),
+        )
+
+    def build(self, name: str, template: str, secrets: Secrets) -> SyslogNotifier:
+        """The syslog notifier these settings describe (CEF fields: no template, no secret)."""
+        return SyslogNotifier(
+            self.host,
+            self.port,
+            protocol=self.protocol,
+            facility=self.facility,
+            hostname=self.hostname,
+            ca_file=self.ca_file,
+            timeout=self.timeout,
+            name=name,
+        )
+
+
+# Syslog carries CEF fields, not text: it takes no template.
+NOTIFIER: Final = NotifierType("syslog", SyslogSettings.from_table, templated=False)

@@ -12,19 +12,24 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 import httpx
 import msgspec
 
+from apiwatch.respond._config import Table, http_url
 from apiwatch.respond._redact import register_secret
 from apiwatch.respond.notifiers._http import post_json
+from apiwatch.respond.notifiers._settings import NotifierType, Secrets, env_name
 from apiwatch.respond.notify import Message
 
 __all__ = [
+    "NOTIFIER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "WebhookNotifier",
+    "WebhookSettings",
     "sign",
     "verify_signature",
 ]
@@ -117,3 +122,37 @@ class WebhookNotifier:
             ca_file=self.ca_file,
             transport=self._transport,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """A JSON POST to ``url``, signed with the secret in ``secret_env`` (when given)."""
+
+    url: str
+    secret_env: str = ""
+    timeout: float = 10.0
+    ca_file: str = ""
+
+    @classmethod
+    def from_table(cls, table: Table) -> WebhookSettings:
+        """The ``type = "webhook"`` keys of ``table``."""
+        return cls(
+            url=http_url(table, "url"),
+            secret_env=env_name(table, "secret_env"),
+            timeout=table.duration("timeout", "10s"),
+            ca_file=table.string("ca_file", ""),
+        )
+
+    def build(self, name: str, template: str, secrets: Secrets) -> WebhookNotifier:
+        """The webhook notifier these settings describe."""
+        return WebhookNotifier(
+            self.url,
+            secret=secrets("secret_env", self.secret_env),
+            template=template,
+            timeout=self.timeout,
+            ca_file=self.ca_file,
+            name=name,
+        )
+
+
+NOTIFIER: Final = NotifierType("webhook", WebhookSettings.from_table)
