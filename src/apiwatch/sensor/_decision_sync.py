@@ -5,7 +5,8 @@ Protocol (CrowdSec's LAPI bouncer stream, which the collector serves)
     answers every active decision; ``startup=false`` then answers what changed since this key's
     last pull. Both send ``{"new": [decision...] | null, "deleted": [decision...] | null}``, a
     decision being ``{"id", "origin", "type", "scope", "value", "duration", "scenario"}`` with
-    ``duration`` the Go duration left (`parse_go_duration`). ``deleted`` is applied by id.
+    ``duration`` the Go duration left (`apiwatch.model.duration.parse_go_duration`).
+    ``deleted`` is applied by id.
 
 Schedule and failures
     The first pull is a startup pull, then a delta every ``interval`` seconds. Any failure
