@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import httpx
 import msgspec
 
+from apiwatch.model.throttle import Throttle
 from apiwatch.sensor._collector import check_key, endpoint, ssl_context
 from apiwatch.sensor._decisions import DecisionCache, WireDecision, steady_time
 
@@ -122,7 +123,8 @@ class DecisionSync:
         self.thread: threading.Thread | None = None
         self._failures = 0
         self._startup_due = True
-        self._last_startup = self._last_prune = self._last_warning = float("-inf")
+        self._last_startup = self._last_prune = float("-inf")
+        self._warnings = Throttle(self._log_interval, self._clock)
         self._closed = False
 
     def _start(self) -> None:
@@ -234,9 +236,7 @@ class DecisionSync:
         return max(delay, min(retry_after, self._backoff_cap))
 
     def _warn(self, message: str, *args: Any) -> None:
-        now = self._clock()
-        if now - self._last_warning >= self._log_interval:
-            self._last_warning = now
+        if self._warnings() is not None:
             _log.warning("apiwatch sensor: " + message, *args)
 
     def _after_fork_in_child(self) -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -39,6 +37,7 @@ from apiwatch.model import (
     new_event_id,
 )
 from apiwatch.model.defaults import ACTION_DEFAULTS
+from apiwatch.model.throttle import Throttle
 from apiwatch.sensor._clientip import ProxyResolver
 from apiwatch.sensor._config import SensorConfig
 from apiwatch.sensor._context import RequestContext
@@ -165,10 +164,9 @@ class Sensor:
         self._keyed = hashlib.blake2b(key=config.token_key[:64], digest_size=16)
         self._ua = lru_cache(maxsize=4096)(self._user_agent_info)
         self._path = lru_cache(maxsize=4096)(self._clean_path)
-        self._last_report = 0.0
         failure_body = config.login_failure_body
         self._failure_body = failure_body.encode() if failure_body else None
-        self._report_lock = threading.Lock()
+        self._reports = Throttle()
         #: Decision enforcement; None unless ``decisions_key`` was given.
         self.enforcer: Enforcer | None = self._make_enforcer(config)
         _default_sensor = self
@@ -373,11 +371,8 @@ class Sensor:
         """Count a failure of the sensor itself and report it at most once a minute."""
         if count:
             self.stats.errors += 1
-        now = time.monotonic()
-        with self._report_lock:
-            if now - self._last_report < 60.0:
-                return
-            self._last_report = now
+        if self._reports() is None:
+            return
         _report.warning(
             "apiwatch sensor error (%s): %s; stats=%s",
             type(exc).__name__,
