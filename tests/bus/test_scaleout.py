@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from tests._wait import wait_for
 from tests.bus.cluster import Cluster, new_ids, post
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def test_writer_killed_mid_stream_loses_and_repeats_nothing(cluster: Cluster) ->
     acknowledged: list[str] = []
     sender = threading.Thread(target=_send, args=(url, key, 20, acknowledged))
     sender.start()
-    _wait_until(lambda: len(cluster.stored_ids()) >= 5 * BATCH)
+    wait_for(lambda: len(cluster.stored_ids()) >= 5 * BATCH, "five batches stored", 60, 0.05)
     writer.send_signal(signal.SIGKILL)
     writer.wait(timeout=10)
     time.sleep(1.0)
@@ -74,7 +75,7 @@ def test_ingest_killed_mid_stream_every_acknowledged_event_is_stored(cluster: Cl
     acknowledged: list[str] = []
     sender = threading.Thread(target=_send, args=(url, key, 1000, acknowledged))
     sender.start()
-    _wait_until(lambda: len(acknowledged) >= 5 * BATCH)
+    wait_for(lambda: len(acknowledged) >= 5 * BATCH, "five batches acknowledged", 60, 0.05)
     ingest.send_signal(signal.SIGKILL)
     sender.join(timeout=60)
     assert not sender.is_alive()
@@ -101,13 +102,6 @@ def _send(url: str, key: str, batches: int, acknowledged: list[str]) -> None:
                 return
             if response.status_code == 202:
                 acknowledged.extend(ids)
-
-
-def _wait_until(condition: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_detect_role_finds_the_incidents_one_engine_finds(cluster: Cluster) -> None:

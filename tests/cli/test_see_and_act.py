@@ -24,6 +24,7 @@ from apiwatch.cli._common import parse_since
 from apiwatch.respond import parse_config
 from apiwatch.server import ServerSettings, create_app
 from apiwatch.store import DecisionFilter, open_store
+from tests._wait import wait_for
 from tests.server.conftest import (
     POSTGRES_URL,
     Collector,
@@ -33,7 +34,7 @@ from tests.server.conftest import (
     served,
 )
 from tests.server.helpers import event
-from tests.server.test_detection_live import ATTACKER, VICTIM, post, stuffing_batch, wait_for
+from tests.server.test_detection_live import ATTACKER, VICTIM, post, stuffing_batch
 
 POLICY = {"name": "ban stuffing", "rules": ["credential-stuffing-*"], "min_severity": "high",
           "action": "ban_ip", "duration": "2h"}  # fmt: skip

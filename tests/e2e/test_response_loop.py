@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from apiwatch.cli._serving import Running
 from apiwatch.server import ServerSettings, create_app
 from apiwatch.simulate import generate
 from apiwatch.store import open_store
+from tests._wait import wait_for
 
 
 @pytest.mark.slow
@@ -99,21 +99,14 @@ def test_a_decision_added_by_hand_reaches_the_sensor(tmp_path: Path) -> None:
                     headers = {"X-Forwarded-For": ip}
                     return client.post("/users/login", json=body, headers=headers).status_code
 
-                _eventually(lambda: login(user, "wrong", ATTACKER) == 403)
+                wait_for(lambda: login(user, "wrong", ATTACKER) == 403, "the ban", 5)
                 assert login(flagged, flagged_password, "198.51.100.21") == 403
                 assert login(user, password, "198.51.100.20") == 200
                 store.delete_decision(ban.id, at=datetime.now(UTC))
-                _eventually(lambda: login(user, password, ATTACKER) == 200)
+                wait_for(lambda: login(user, password, ATTACKER) == 200, "the unban", 5)
         finally:
             shop.stop()
     finally:
         collector.stop()
         store.close()
     assert flag.scope == "Username"
-
-
-def _eventually(check: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not within 5 s"
-        time.sleep(0.1)

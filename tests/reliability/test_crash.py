@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from apiwatch.model import Event, EventMeta, Host, Service, Source, User, encode_event
 from apiwatch.sensor.shipper import Shipper
 from apiwatch.store import open_store
+from tests._wait import wait_for
 
 from .serving import database, free_port, serve
 
@@ -59,7 +59,7 @@ def _kill_and_restart(db: str, tmp_path: Path) -> None:
         for i in range(TOTAL):
             shipper(*_event(i))
             if i == TOTAL // 3:
-                _wait_for(lambda: shipper.stats()["shipped"] >= 10_000)
+                wait_for(lambda: shipper.stats()["shipped"] >= 10_000, "10,000 shipped", 60, 0.01)
                 server.send_signal(signal.SIGKILL)
                 server.wait(timeout=10)
                 acknowledged_at_kill = shipper.stats()["shipped"]
@@ -81,11 +81,3 @@ def _kill_and_restart(db: str, tmp_path: Path) -> None:
         store.close()
     assert report.ok, report.problem
     assert report.records == TOTAL
-
-
-def _wait_for(condition: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.01)

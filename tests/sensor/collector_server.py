@@ -21,10 +21,11 @@ import hashlib
 import json
 import ssl
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests._wait import wait_until
 
 __all__ = ["Collector", "Received"]
 
@@ -127,12 +128,7 @@ class Collector:
 
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         """Wait until `count` distinct events arrived."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.unique_event_ids()) >= count:
-                return True
-            time.sleep(0.01)
-        return False
+        return wait_until(lambda: len(self.unique_event_ids()) >= count, timeout)
 
     # -- one request -------------------------------------------------------------------------------
 

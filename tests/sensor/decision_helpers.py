@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from apiwatch.sensor import Sensor
+from tests._wait import wait_until
 
 from .decision_server import DecisionServer
 
@@ -31,15 +31,6 @@ def enforcing(server: DecisionServer, **options: Any) -> dict[str, Any]:
         "decisions_interval": INTERVAL,
         **options,
     }
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def caught_up(sensor: Sensor) -> None:

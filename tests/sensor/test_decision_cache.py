@@ -1,15 +1,14 @@
-"""The decision cache: exact addresses, v4/v6 ranges, accounts, expiry, deltas; Go durations."""
+"""The decision cache: exact addresses, v4/v6 ranges, accounts, expiry, deltas."""
 
 from __future__ import annotations
 
 import ipaddress
 import threading
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apiwatch.sensor._decisions import DecisionCache, WireDecision, parse_go_duration
+from apiwatch.sensor._decisions import DecisionCache, WireDecision
 
 NOW = 1_700_000_000.0
 
@@ -27,39 +26,6 @@ def cache_of(*decisions: WireDecision) -> DecisionCache:
 def hit_id(cache: DecisionCache, address: str, now: float = NOW + 1) -> int | None:
     hit = cache.ip(address, now)
     return hit.id if hit is not None else None
-
-
-# -- Go durations -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("3h59m12s", 3 * 3600 + 59 * 60 + 12),
-        ("1h2m3.5s", 3723.5),
-        ("4m", 240),
-        ("1.5ms", 0.0015),
-        ("250us", 0.00025),
-        ("250µs", 0.00025),
-        ("10ns", 1e-8),
-        (".5h", 1800),
-        ("0", 0),
-        ("+2s", 2),
-        ("-4s", -4),
-        ("-1h0m0.25s", -3600.25),
-        ("3599.873s", 3599.873),
-    ],
-)
-def test_go_durations_parse_to_seconds(text: str, seconds: float) -> None:
-    """Go durations (h, m, s, ms, us, ns, fractions, signs) become seconds; negative = expired."""
-    assert parse_go_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "1", "h", "1d", "1h 2m", "s1", "1.2.3s", "--1s", "1hh"])
-def test_malformed_go_durations_are_refused(text: str) -> None:
-    """What Go's ParseDuration refuses raises ValueError."""
-    with pytest.raises(ValueError, match="Go duration"):
-        parse_go_duration(text)
 
 
 # -- addresses and ranges ---------------------------------------------------------------------

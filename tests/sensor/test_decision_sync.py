@@ -15,10 +15,11 @@ from apiwatch.model import ConfigError
 from apiwatch.sensor import MemoryOutput, Sensor, SensorConfig, SensorStats
 from apiwatch.sensor._decision_sync import DecisionSync
 from apiwatch.sensor._decisions import DecisionCache
+from tests._wait import wait_until
 from tests.tls_helpers import write_self_signed
 
 from .conftest import decoded, sensor_of
-from .decision_helpers import KEY, caught_up, enforcing, server_fixture, wait_until  # noqa: F401
+from .decision_helpers import KEY, caught_up, enforcing, server_fixture  # noqa: F401
 from .decision_server import DecisionServer
 from .test_enforcement import BANNED, BENIGN, shop
 

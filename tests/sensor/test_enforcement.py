@@ -16,10 +16,11 @@ from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
 
 from apiwatch.sensor import ApiwatchMiddleware, MemoryOutput, Sensor
+from tests._wait import wait_until
 
 from .apps import PASSWORD, fastapi_app
 from .conftest import decoded, sensor_of
-from .decision_helpers import caught_up, enforcing, server_fixture, wait_until  # noqa: F401
+from .decision_helpers import caught_up, enforcing, server_fixture  # noqa: F401
 from .decision_server import DecisionServer
 
 BANNED = "203.0.113.66"

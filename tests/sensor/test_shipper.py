@@ -19,6 +19,7 @@ import pytest
 from apiwatch.model import ConfigError, Event, EventMeta, encode_event
 from apiwatch.sensor import shipper as shipper_module
 from apiwatch.sensor.shipper import Shipper, default_spool_dir
+from tests._wait import wait_until
 from tests.tls_helpers import write_self_signed
 
 from .collector_server import Collector
@@ -74,15 +75,6 @@ def ship(shipper: Shipper, count: int) -> list[str]:
         shipper(event, encode_event(event))
         ids.append(event.event.id)
     return ids
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def journal_size(root: Path) -> int:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,8 +16,6 @@ from apiwatch.server import ServerSettings, create_app
 from apiwatch.sources.config import parse_sources
 from apiwatch.store import EventFilter, SqlStore
 from tests.server.conftest import StoreFactory, add_keys, served
-
-WAIT = 20.0
 
 
 @dataclass
@@ -78,16 +75,6 @@ def stored_events(store: SqlStore) -> list[dict[str, Any]]:
         if page.next_cursor is None:
             return events
         cursor = page.next_cursor
-
-
-def wait_until(condition: Callable[[], Any], what: str, wait: float = WAIT) -> Any:
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {wait} s: {what}")
 
 
 def access_line(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from apiwatch.model import Decision
-from apiwatch.sensor._decisions import parse_go_duration
+from apiwatch.model.duration import parse_go_duration
 
 from .conftest import Collector
 

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from apiwatch.server import ServerSettings
+from tests._wait import wait_for
 from tests.server.conftest import Collector, StoreFactory, collector_with
 from tests.server.helpers import NDJSON, event, ndjson
 
 ATTACKER = "203.0.113.66"
 VICTIM = "victim-07"
-WAIT = 10.0
 
 
 def stuffing_batch(ip: str = ATTACKER) -> list[dict[str, Any]]:
@@ -37,17 +37,6 @@ def metric(collector: Collector, name: str) -> float:
         if line.startswith(f"{name} "):
             return float(line.split()[1])
     raise AssertionError(f"{name} is not in /metrics")
-
-
-def wait_for(condition: Any, what: str) -> Any:
-    """Poll ``condition`` until it gives something truthy, for at most `WAIT` seconds."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {WAIT} s: {what}")
 
 
 def stuffing_incident(collector: Collector) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ import httpx
 
 from apiwatch.detect import Engine
 from apiwatch.server import ServerSettings, create_app
+from tests._wait import wait_for
 from tests.server.conftest import Collector, StoreFactory, add_keys, collector_with, served
 from tests.server.helpers import NDJSON, event, ndjson
 
@@ -43,11 +44,7 @@ def metric(url: str, name: str, **labels: str) -> float:
 
 
 def wait_for_metric(url: str, name: str, value: float) -> None:
-    deadline = time.monotonic() + WAIT
-    while metric(url, name) < value:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{name} did not reach {value} within {WAIT} s")
-        time.sleep(0.05)
+    wait_for(lambda: metric(url, name) >= value, f"{name} to reach {value}", WAIT, 0.05)
 
 
 def post(collector: Collector, events: list[dict[str, Any]]) -> httpx.Response:

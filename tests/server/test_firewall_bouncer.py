@@ -31,6 +31,7 @@ import yaml
 
 from apiwatch.server import ServerSettings, create_app
 from apiwatch.store import SqlStore, open_store
+from tests._wait import wait_until
 
 from .conftest import served
 
@@ -147,11 +148,8 @@ class Running:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
     def wait_for(self, what: str, done: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            if done():
-                return
-            time.sleep(0.2)
+        if wait_until(done, WAIT, 0.2):
+            return
         pytest.fail(f"the bouncer did not {what} within {WAIT}s; set: {self.ns.members()}\n"
                     f"{self.log()[-3000:]}")  # fmt: skip
 

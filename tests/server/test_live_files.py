@@ -14,8 +14,9 @@ from apiwatch.simulate import generate
 from apiwatch.simulate.writers import write_scenario
 from apiwatch.sources import read_events
 from apiwatch.store import DetectionFilter
+from tests._wait import wait_for
 from tests.server.conftest import StoreFactory
-from tests.server.live_helpers import access_line, live_collector, metric, wait_until
+from tests.server.live_helpers import access_line, live_collector, metric
 
 ATTACKS = (
     "brute_force",
@@ -59,7 +60,7 @@ def test_a_tailed_file_gives_the_incidents_scan_gives(
     assert len(expected) >= 4
     table = {"name": "web", "type": "file", "paths": [str(log)]}
     with live_collector(make_store, [table], tmp_path / "state") as live:
-        wait_until(lambda: live.stats("web").stored >= lines, "every line stored", 120)
+        wait_for(lambda: live.stats("web").stored >= lines, "every line stored", 120)
     page = live.store.incidents(DetectionFilter(), cursor=None, limit=1000)
     found = {(tuple(i.rules), tuple(sorted(i.attackers))) for i in page.items}
     assert found == expected
@@ -74,7 +75,7 @@ def test_source_metrics_count_lines_read_parsed_and_refused(
     log.write_text("\n".join([*good[:5], "not a log line \x1b[2J", good[5]]) + "\n")
     table = {"name": "web", "type": "file", "paths": [str(log)]}
     with live_collector(make_store, [table], tmp_path / "state") as live:
-        wait_until(lambda: live.stats("web").stored == 6, "six events stored")
+        wait_for(lambda: live.stats("web").stored == 6, "six events stored")
         text = live.metrics()
     assert metric(text, "apiwatch_source_lines_read_total", "web") == 7
     assert metric(text, "apiwatch_source_lines_parsed_total", "web") == 6
@@ -101,13 +102,13 @@ def test_a_source_quiet_for_silent_after_raises_an_incident(
             page = live.store.incidents(DetectionFilter(), cursor=None, limit=100)
             return [rule for i in page.items for rule in i.rules if rule.startswith("source-")]
 
-        assert wait_until(silent_incident, "the silence incident") == ["source-silent-quiet"]
+        assert wait_for(silent_incident, "the silence incident") == ["source-silent-quiet"]
 
         def silent_metrics() -> str:
             text = live.metrics()
             return text if metric(text, "apiwatch_source_silent", "quiet") == 1 else ""
 
-        text = wait_until(silent_metrics, "apiwatch_source_silent for quiet")
+        text = wait_for(silent_metrics, "apiwatch_source_silent for quiet")
     assert metric(text, "apiwatch_source_silent", "busy") == 0
 
 
@@ -121,7 +122,7 @@ def test_hostile_text_in_a_tailed_line_is_stored_inert(
     with live_collector(
         make_store, [{"name": "web", "type": "file", "paths": [str(log)]}], tmp_path / "state"
     ) as live:
-        events = wait_until(lambda: live.events("web"), "the event stored")
+        events = wait_for(lambda: live.events("web"), "the event stored")
     agent = events[0]["user_agent"]["original"]
     assert "\x1b" not in agent and "\\x1b" in agent
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from tests._wait import wait_for
 from tests.server.conftest import StoreFactory
-from tests.server.live_helpers import access_line, live_collector, wait_until
+from tests.server.live_helpers import access_line, live_collector
 
 JOURNALD = Path("/usr/lib/systemd/systemd-journald")
 pytestmark = pytest.mark.skipif(
@@ -40,7 +41,7 @@ def journal_namespace() -> Iterator[tuple[str, Path]]:
     )
     sock = Path(f"/run/systemd/journal.{namespace}/socket")
     try:
-        wait_until(sock.exists, "journald's socket")
+        wait_for(sock.exists, "journald's socket")
         yield namespace, sock
     finally:
         process.terminate()
@@ -71,13 +72,13 @@ def test_journal_entries_are_stored_once_across_a_restart(
             _send(sock, access_line("203.0.113.20", f"/j/{n}"))
         _send(sock, "session opened", identifier="cron")  # another program: not asked for
         with live_collector(make_store, [table], tmp_path / "state") as live:
-            wait_until(lambda: len(live.events("journal")) >= 5, "five journal events")
+            wait_for(lambda: len(live.events("journal")) >= 5, "five journal events")
             assert live.stats("journal").refused == 0
         for n in range(5, 8):
             _send(sock, access_line("203.0.113.20", f"/j/{n}"))
         time.sleep(0.5)
         with live_collector(make_store, [table], tmp_path / "state", keys=False) as live:
-            wait_until(lambda: len(live.events("journal")) >= 8, "eight journal events")
+            wait_for(lambda: len(live.events("journal")) >= 8, "eight journal events")
             time.sleep(1)  # anything read twice would have been stored by now
             paths = sorted(e["url"]["path"] for e in live.events("journal"))
             assert live.stats("journal").read == 3

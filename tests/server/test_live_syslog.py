@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests._wait import wait_for
 from tests.server.conftest import StoreFactory
-from tests.server.live_helpers import access_line, live_collector, wait_until
+from tests.server.live_helpers import access_line, live_collector
 from tests.tls_helpers import write_self_signed
 
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
@@ -61,8 +62,8 @@ def test_logger_over_tcp_udp_both_framings_and_both_rfcs(
         _logger(tcp, access_line("203.0.113.3", "/tcp-3164"), "--tcp", "--rfc3164")
         _logger(udp, access_line("203.0.113.4", "/udp-5424"), "--udp")
         _logger(udp, access_line("203.0.113.5", "/udp-3164"), "--udp", "--rfc3164")
-        by_tcp = wait_until(lambda: _full(live.events("tcp"), 3), "three TCP events")
-        by_udp = wait_until(lambda: _full(live.events("udp"), 2), "two UDP events")
+        by_tcp = wait_for(lambda: _full(live.events("tcp"), 3), "three TCP events")
+        by_udp = wait_for(lambda: _full(live.events("udp"), 2), "two UDP events")
     assert _paths(by_tcp) == ["/tcp-3164", "/tcp-5424", "/tcp-octets"]
     assert _paths(by_udp) == ["/udp-3164", "/udp-5424"]
     assert {e["source"]["ip"] for e in by_tcp} == {"203.0.113.1", "203.0.113.2", "203.0.113.3"}
@@ -83,7 +84,7 @@ def test_json_messages_are_ecs_events(make_store: StoreFactory, tmp_path: Path) 
     }
     with live_collector(make_store, [_syslog("app", "tcp")], tmp_path / "state") as live:
         _logger(live.port("app"), json.dumps(ecs), "--tcp")
-        events = wait_until(lambda: live.events("app"), "the JSON event")
+        events = wait_for(lambda: live.events("app"), "the JSON event")
     assert events[0]["user"]["name"] == "alice"
     assert events[0]["event"]["action"] == "authn_login_fail"
 
@@ -103,7 +104,7 @@ def test_tls_receiver_takes_octet_counted_and_newline_frames(
             context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
         ):
             tls.sendall(str(len(first)).encode() + b" " + first + second.encode())
-        events = wait_until(lambda: _full(live.events("tls"), 2), "two TLS events")
+        events = wait_for(lambda: _full(live.events("tls"), 2), "two TLS events")
     assert _paths(events) == ["/newline", "/octets"]
 
 
@@ -117,7 +118,7 @@ def test_a_message_with_no_log_line_is_counted_as_refused(
             sock.sendall(
                 f"<13>Dec  4 10:00:00 host nginx: {access_line('203.0.113.9', '/ok')}\n".encode()
             )
-        wait_until(lambda: live.events("tcp"), "the good event")
+        wait_for(lambda: live.events("tcp"), "the good event")
         stats = live.stats("tcp")
     assert (stats.read, stats.parsed, stats.refused) == (2, 1, 1)
 
@@ -141,7 +142,7 @@ def test_rsyslog_forwards_a_file_over_tcp_udp_and_tls(
         rsyslog = _run_rsyslog(tmp_path, log, ports, cert)
         try:
             for name in ("tcp", "udp", "tls"):
-                wait_until(lambda name=name: _full(live.events(name), 20), f"20 via {name}", 30)
+                wait_for(lambda name=name: _full(live.events(name), 20), f"20 via {name}", 30)
         finally:
             rsyslog.terminate()
             rsyslog.wait(timeout=30)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from apiwatch.store import open_store
+from tests._wait import wait_for
 from tests.forward.helpers import drain, pump, store_events, target
 from tests.server.conftest import StoreFactory
-from tests.server.live_helpers import live_collector, stored_events, wait_until
+from tests.server.live_helpers import live_collector, stored_events
 
 
 def test_a_collector_forwards_its_events_over_otlp_into_another(
@@ -26,7 +27,7 @@ def test_a_collector_forwards_its_events_over_otlp_into_another(
                 secrets={"headers": f"Authorization=Bearer {live.keys['ingest']}"},
             )  # fmt: skip
             assert drain(pump(source, mirror)) == 25
-            arrived = wait_until(lambda: len(stored_events(live.store)) >= 25 and
+            arrived = wait_for(lambda: len(stored_events(live.store)) >= 25 and
                                  stored_events(live.store), "25 forwarded events")  # fmt: skip
             again_mirror = target(
                 "mirror-again", "otlp", url=f"{live.url}/v1/logs", batch=10,

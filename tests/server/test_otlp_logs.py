@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests._wait import wait_for
 from tests.server.conftest import StoreFactory
-from tests.server.live_helpers import Live, access_line, live_collector, stored_events, wait_until
+from tests.server.live_helpers import Live, access_line, live_collector, stored_events
 
 pytest.importorskip("opentelemetry.sdk._logs")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http._log_exporter")
@@ -82,7 +83,7 @@ def test_the_sdk_exporter_sends_requests_that_become_an_incident(
                 items = c.get("/v1/incidents", params={"attacker.ip": ATTACKER}).json()["items"]
             return [i for i in items if i["accounts_compromised"]]
 
-        incident = wait_until(compromised, "the stuffing incident")[0]
+        incident = wait_for(compromised, "the stuffing incident")[0]
         events = stored_events(live.store)
     assert incident["accounts_compromised"] == ["victim-07"]
     assert len(events) == 21
@@ -106,7 +107,7 @@ def test_a_body_that_is_an_access_log_line_is_read_as_one(
         with otel_logger(live) as logger:
             logger.emit(body=access_line("198.51.100.4", "/from-body", 404))
             logger.emit(body="cache warmed in 3 ms")
-        events = wait_until(lambda: stored_events(live.store), "the event")
+        events = wait_for(lambda: stored_events(live.store), "the event")
         otlp = live.app.state.apiwatch.sources.otlp
         assert (otlp.read, otlp.parsed, otlp.refused) == (2, 1, 1)
     assert events[0]["url"]["path"] == "/from-body"

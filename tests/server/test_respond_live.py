@@ -11,8 +11,9 @@ from apiwatch.model import AllowEntry
 from apiwatch.respond import parse_config
 from apiwatch.server import ServerSettings
 from apiwatch.store import DecisionFilter
+from tests._wait import wait_for
 from tests.server.conftest import StoreFactory, collector_with
-from tests.server.test_detection_live import ATTACKER, post, stuffing_batch, wait_for
+from tests.server.test_detection_live import ATTACKER, post, stuffing_batch
 
 POLICY = {
     "name": "ban stuffing",

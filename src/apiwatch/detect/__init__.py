@@ -9,12 +9,12 @@ from apiwatch.detect.loader import (
     RuleSet,
     builtin_dir,
     load_rules,
-    parse_duration,
     placeholder_values,
     sigmahq_dir,
 )
 from apiwatch.detect.rules import Problem
 from apiwatch.detect.synthetic import SyntheticTraffic
+from apiwatch.model.duration import parse_duration
 
 __all__ = [
     "SIGMA_TAXONOMY",

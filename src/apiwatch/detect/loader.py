@@ -13,7 +13,6 @@ out. `RuleSet.problems` holds them all; ``apiwatch rules lint`` prints them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,19 +39,17 @@ from apiwatch.detect.rules import (
     SilenceRule,
 )
 from apiwatch.model.alert import SEVERITIES
+from apiwatch.model.duration import parse_duration
 from apiwatch.model.errors import ConfigError
 
 __all__ = [
     "RuleSet",
     "builtin_dir",
     "load_rules",
-    "parse_duration",
     "placeholder_values",
     "sigmahq_dir",
 ]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _OPS = {"gte", "gt", "lte", "lt", "eq", "neq"}
 _STREAMING_OPS = {"gte", "gt", "eq"}
 _UPPER_OPS = frozenset({"lt", "lte"})
@@ -81,17 +78,6 @@ _EXTENSION_OPTIONS = frozenset(
     }
 )
 _CONDITION_OPTIONS = frozenset({"minimum", "factor", "minimum-baseline", "min-events"})
-
-
-def parse_duration(text: object) -> float:
-    """Seconds in ``"15m"``, ``"2h"``, ``"30s"``, ``"1d"`` (or a bare number of seconds)."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return float(text)
-    match = _DURATION.match(str(text))
-    if match is None:
-        msg = f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 1d)"
-        raise ValueError(msg)
-    return float(match.group(1)) * _UNIT[match.group(2)]
 
 
 def builtin_dir() -> Path:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
 from apiwatch.model import ConfigError
+from apiwatch.model.duration import parse_duration as parse_any_duration
 
 __all__ = ["Table", "http_url", "parse_duration"]
 
-_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _MISSING: Final = object()
 
 
@@ -21,18 +19,7 @@ def parse_duration(value: object) -> float:
 
     Raises ValueError with the offending text for anything else, zero and negatives included.
     """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip():
-        text, seconds, pos = value.strip(), 0.0, 0
-        while pos < len(text):
-            match = _PART.match(text, pos)
-            if match is None:
-                raise ValueError(f"not a duration: {value!r} (use e.g. 30m, 4h, 7d)")
-            seconds += float(match.group(1)) * _UNIT[match.group(2)]
-            pos = match.end()
-    else:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30m, 4h, 7d)")
+    seconds = parse_any_duration(value)
     if not seconds > 0 or seconds == float("inf"):
         raise ValueError(f"must be a positive duration, not {value!r}")
     return seconds

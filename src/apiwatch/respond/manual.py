@@ -15,7 +15,6 @@ Exceptions::
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -27,6 +26,7 @@ from apiwatch.model import (
     normalise_value,
     scope_name,
 )
+from apiwatch.model.duration import parse_duration as parse_any_duration
 from apiwatch.respond.guard import Allowlist, check_decidable
 
 __all__ = [
@@ -39,25 +39,18 @@ __all__ = [
 MANUAL: Final = "manual"
 """The ``origin`` and ``scenario`` of a decision added by hand."""
 
-_PART: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _LONGEST: Final = timedelta(days=3650)
 _MAX_REASON: Final = 1000
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"4h"``, ``"30m"``, ``"1h30m"``, ``"7d"``, ``"90s"`` (units ms s m h d w) as a timedelta;
-    `ConfigError` for anything else, zero, or more than ten years."""
-    problem = ConfigError(f"duration: {text!r} is not a duration (use e.g. 30m, 4h, 1h30m, 7d)")
-    given, seconds, pos = text.strip().lower(), 0.0, 0
-    if not given:
-        raise problem
-    while pos < len(given):
-        match = _PART.match(given, pos)
-        if match is None:
-            raise problem
-        seconds += float(match.group(1)) * _UNIT[match.group(2)]
-        pos = match.end()
+    """``"4h"``, ``"30m"``, ``"1h30m"``, ``"7d"``, ``"90s"`` (units ms s m h d w, any case) as a
+    timedelta; `ConfigError` for anything else, zero, or more than ten years."""
+    try:
+        seconds = parse_any_duration(text.lower())
+    except ValueError:
+        problem = f"duration: {text!r} is not a duration (use e.g. 30m, 4h, 1h30m, 7d)"
+        raise ConfigError(problem) from None
     if seconds < 1:
         raise ConfigError(f"duration: {text!r} is too short (at least 1s)")
     if seconds > _LONGEST.total_seconds():

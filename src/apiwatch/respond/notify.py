@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Final, Protocol
 
 from apiwatch.model import ApiwatchError, Decision, Incident, go_duration
+from apiwatch.model.text import safe_line
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -41,7 +42,6 @@ MAX_LISTED: Final = 20
 """Attackers and exposed objects listed by value in a message; the rest are counted."""
 
 _MAX_VALUE: Final = 200
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 DEFAULT_TEMPLATE: Final = """\
 $kind: $title
@@ -92,8 +92,7 @@ class NotifyError(ApiwatchError):
 
 def clean(value: str) -> str:
     """``value`` without control or bidi characters, and at most 200 characters long."""
-    text = _CONTROL.sub("\ufffd", value)
-    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "\u2026"
+    return safe_line(value, _MAX_VALUE)
 
 
 def check_template(template: str) -> None:
@@ -177,7 +176,7 @@ class Message:
             objects_exposed=tuple(clean(o) for o in incident.objects_exposed[:MAX_LISTED]),
             objects_exposed_count=len(incident.objects_exposed),
             decisions=tuple(decisions),
-            suggestions=tuple(_CONTROL.sub("\ufffd", s) for s in suggestions),
+            suggestions=tuple(map(safe_line, suggestions)),
             attacks=incident.attacks,
             rules=tuple(incident.rules),
             requests=incident.requests,

@@ -5,7 +5,8 @@ Protocol (CrowdSec's LAPI bouncer stream, which the collector serves)
     answers every active decision; ``startup=false`` then answers what changed since this key's
     last pull. Both send ``{"new": [decision...] | null, "deleted": [decision...] | null}``, a
     decision being ``{"id", "origin", "type", "scope", "value", "duration", "scenario"}`` with
-    ``duration`` the Go duration left (`parse_go_duration`). ``deleted`` is applied by id.
+    ``duration`` the Go duration left (`apiwatch.model.duration.parse_go_duration`).
+    ``deleted`` is applied by id.
 
 Schedule and failures
     The first pull is a startup pull, then a delta every ``interval`` seconds. Any failure
@@ -37,6 +38,7 @@ from typing import Any, Protocol
 import httpx
 import msgspec
 
+from apiwatch.model.throttle import Throttle
 from apiwatch.sensor._collector import check_key, endpoint, ssl_context
 from apiwatch.sensor._decisions import DecisionCache, WireDecision, steady_time
 
@@ -121,7 +123,8 @@ class DecisionSync:
         self.thread: threading.Thread | None = None
         self._failures = 0
         self._startup_due = True
-        self._last_startup = self._last_prune = self._last_warning = float("-inf")
+        self._last_startup = self._last_prune = float("-inf")
+        self._warnings = Throttle(self._log_interval, self._clock)
         self._closed = False
 
     def _start(self) -> None:
@@ -233,9 +236,7 @@ class DecisionSync:
         return max(delay, min(retry_after, self._backoff_cap))
 
     def _warn(self, message: str, *args: Any) -> None:
-        now = self._clock()
-        if now - self._last_warning >= self._log_interval:
-            self._last_warning = now
+        if self._warnings() is not None:
             _log.warning("apiwatch sensor: " + message, *args)
 
     def _after_fork_in_child(self) -> None:

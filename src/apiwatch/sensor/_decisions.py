@@ -29,7 +29,6 @@ Concurrency
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -40,8 +39,9 @@ from typing import Any
 import msgspec
 
 from apiwatch.model import canonical_address, canonical_network
+from apiwatch.model.duration import parse_go_duration
 
-__all__ = ["Active", "DecisionCache", "WireDecision", "parse_go_duration", "steady_time"]
+__all__ = ["Active", "DecisionCache", "WireDecision", "steady_time"]
 
 # Wall-clock seconds that advance with the monotonic clock: immune to NTP steps, and the same
 # in every process forked from this one.
@@ -51,25 +51,6 @@ _STEADY_BASE = time.time() - time.monotonic()
 def steady_time() -> float:
     """Epoch seconds, advancing with ``time.monotonic`` (the clock ``until`` is kept on)."""
     return _STEADY_BASE + time.monotonic()
-
-
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-_GO_UNITS["h"] = 3600.0
-_GO_NUMBER = r"(?:\d+\.?\d*|\.\d+)"
-_GO_UNIT = r"(?:ns|us|µs|μs|ms|s|m|h)"
-_GO_DURATION = re.compile(rf"[-+]?(?:0|(?:{_GO_NUMBER}{_GO_UNIT})+)")
-_GO_PART = re.compile(rf"({_GO_NUMBER})({_GO_UNIT})")
-
-
-def parse_go_duration(text: str) -> float:
-    """Seconds in a Go ``time.Duration`` string (``"3h59m12s"``, ``"1.5ms"``, ``"-4s"``).
-
-    Raises ValueError for anything Go's ``time.ParseDuration`` would refuse.
-    """
-    if not isinstance(text, str) or not _GO_DURATION.fullmatch(text):
-        raise ValueError(f"not a Go duration: {text!r}")
-    seconds = sum(float(number) * _GO_UNITS[unit] for number, unit in _GO_PART.findall(text))
-    return -seconds if text.startswith("-") else seconds
 
 
 class WireDecision(msgspec.Struct):

@@ -32,11 +32,11 @@ import atexit
 import logging
 import os
 import threading
-import time
 import weakref
 from collections import deque
 
 from apiwatch.model import Event
+from apiwatch.model.throttle import Throttle
 
 __all__ = ["FileOutput", "FileOutputStats"]
 
@@ -83,7 +83,7 @@ class FileOutput:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closing = False
-        self._last_report = 0.0
+        self._warnings = Throttle()
         _open_outputs.add(self)
 
     def __call__(self, event: Event, line: bytes) -> None:
@@ -182,10 +182,8 @@ class FileOutput:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, self._mode)
 
     def _warn(self, exc: OSError) -> None:
-        now = time.monotonic()
-        if now - self._last_report < 60.0:
+        if self._warnings() is None:
             return
-        self._last_report = now
         _report.warning(
             "apiwatch file output %s: cannot write (%s); %d lines lost so far",
             self.path,
@@ -197,6 +195,7 @@ class FileOutput:
         """In a forked child: the parent writes its own queued lines; start afresh."""
         self._pending.clear()
         self._write_lock = threading.Lock()
+        self._warnings = Throttle()
         self._wake = threading.Event()
         self._thread = None
 

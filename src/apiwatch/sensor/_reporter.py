@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
 from collections.abc import Callable
 from types import FunctionType, MethodType
 from typing import cast
@@ -19,6 +17,7 @@ from typing import cast
 import msgspec
 
 from apiwatch.model import Event, Host, Service, encode_event
+from apiwatch.model.throttle import Throttle
 from apiwatch.sensor._config import SensorConfig
 from apiwatch.sensor._outputs import LoggingOutput, Output
 from apiwatch.sensor._sanitize import clean, sanitize
@@ -74,8 +73,7 @@ class Reporter:
         self.service = Service(name=clean(config.service, 256))
         self.host = Host(name=clean(config.host_name, 256))
         self._keyed = hashlib.blake2b(key=config.token_key[:64], digest_size=16)
-        self._last_report = 0.0
-        self._report_lock = threading.Lock()
+        self._reports = Throttle()
 
     def close(self) -> None:
         """Close the outputs that can be closed; never raises."""
@@ -107,11 +105,8 @@ class Reporter:
         """Count a failure of the sensor itself and report it at most once a minute."""
         if count:
             self.stats.errors += 1
-        now = time.monotonic()
-        with self._report_lock:
-            if now - self._last_report < 60.0:
-                return
-            self._last_report = now
+        if self._reports() is None:
+            return
         _report.warning(
             "apiwatch sensor error (%s): %s; stats=%s",
             type(exc).__name__,

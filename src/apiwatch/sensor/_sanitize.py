@@ -3,9 +3,10 @@
 `clean` escapes what could forge a log line, drive a terminal or hide text in a viewer: every
 character Python does not call printable except the plain space (CR, LF, other C0/C1 controls,
 ANSI escape sequences through their ESC byte, Unicode line and paragraph separators, format
-characters such as bidi marks and overrides, zero-width spaces and the BOM, lone surrogates), and
-truncates with a visible marker. `redact_text` removes secrets that appear inside free text: card
-numbers (Luhn-checked), bearer/basic credentials, JWTs and ``password=...`` style pairs.
+characters such as bidi marks and overrides, zero-width spaces and the BOM, lone surrogates) with
+`apiwatch.model.printable_text`, and truncates with a visible marker. `redact_text` removes
+secrets that appear inside free text: card numbers (Luhn-checked), bearer/basic credentials, JWTs
+and ``password=...`` style pairs.
 `mask_query` masks the values of secret-looking query parameters.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from urllib.parse import unquote_plus
+
+from apiwatch.model.text import printable_text
 
 __all__ = [
     "REDACTED",
@@ -26,7 +29,6 @@ __all__ = [
 ]
 
 REDACTED = "[REDACTED]"
-_NAMED = {"\r": "\\r", "\n": "\\n", "\t": "\\t"}
 
 # Words that make a parameter or field name secret wherever they appear in it (after lower-casing
 # and removing separators), and whole names that are secret only on their own.
@@ -53,28 +55,16 @@ _CARD_DIGITS = 13  # the fewest digits a card number has
 _ENOUGH_DIGITS = re.compile(r"(?:[^0-9]*[0-9]){13}")
 
 
-def _escape(char: str) -> str:
-    if char.isprintable():  # True for the plain space, False for every other space separator
-        return char
-    named = _NAMED.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
-
-
 def clean(value: str, limit: int) -> str:
     """``value`` with non-printable characters escaped, cut to ``limit`` characters plus a marker.
 
     Every character that ``str.isprintable`` rejects, except the plain space, becomes ``\\r``,
     ``\\n``, ``\\t``, ``\\xNN``, ``\\uNNNN`` (or ``\\UNNNNNNNN`` beyond the BMP): controls,
     line and paragraph separators, format characters (bidi marks, zero-width spaces, the BOM) and
-    lone surrogates.
+    lone surrogates (all of them as ``\\uNNNN``).
     """
     if not value.isprintable():  # the common case, all printable, costs one C-level scan
-        value = "".join(map(_escape, value))
+        value = printable_text(value, surrogate_bytes=False)
     if len(value) > limit:
         value = f"{value[:limit]}...[truncated {len(value) - limit} chars]"
     return value

@@ -90,6 +90,7 @@ from pathlib import Path
 import httpx
 
 from apiwatch.model import ConfigError, Event, plural
+from apiwatch.model.throttle import Throttle
 from apiwatch.sensor._collector import check_key, endpoint, ssl_context
 from apiwatch.sensor._journal import Batch, JournalReader, JournalWriter, Slot, slot_numbers
 
@@ -171,21 +172,6 @@ class _Source:
         self.slot.release()
 
 
-class _Throttle:
-    """Logs each kind of problem at most once per interval."""
-
-    def __init__(self, interval: float) -> None:
-        self.interval = interval
-        self._last: dict[str, float] = {}
-
-    def __call__(self, kind: str, level: int, message: str, *args: object) -> None:
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is None or now - last >= self.interval:
-            self._last[kind] = now
-            _log.log(level, "apiwatch shipper: " + message, *args)
-
-
 class Shipper:
     """A sensor output sending events to an apiwatch collector from a journal on disk.
 
@@ -252,7 +238,7 @@ class Shipper:
         self._backoff = (backoff_base, backoff_cap)
         self._adopt_interval = adopt_interval
         self._transport = transport
-        self._warn = _Throttle(log_interval)
+        self._log_interval = log_interval
         self._closed = False
         self._reset_runtime()
         _open_shippers.add(self)
@@ -261,6 +247,7 @@ class Shipper:
     def _reset_runtime(self) -> None:
         """Counters, locks, journal and thread state; made anew in a forked child."""
         self._lock = threading.Lock()  # guards the counters and the lazy start in a child
+        self._warnings = Throttle(self._log_interval)
         self._progress = threading.Condition(threading.Lock())  # flush() waits on it
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -724,6 +711,11 @@ class Shipper:
     def _add(self, counter: str, n: int) -> None:
         with self._lock:
             self._counts[counter] += n
+
+    def _warn(self, kind: str, level: int, message: str, *args: object) -> None:
+        """Log ``message`` at ``level``, at most once per ``log_interval`` for each ``kind``."""
+        if self._warnings(kind) is not None:
+            _log.log(level, "apiwatch shipper: " + message, *args)
 
     def _after_fork_in_child(self) -> None:
         """The parent keeps its thread, journal and slots; this child starts afresh on first use."""

@@ -38,6 +38,7 @@ from apiwatch.detect import Engine, RuleSet, builtin_dir, load_rules, sigmahq_di
 from apiwatch.model import ConfigError, Event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.model.alert import Alert, Incident, severity_rank
+from apiwatch.model.throttle import Throttle
 from apiwatch.server.metrics import Metrics
 from apiwatch.server.settings import ServerSettings
 from apiwatch.store import AppendResult
@@ -84,19 +85,12 @@ class Throttled:
     """Logs a warning at most once per ``every`` seconds, saying how many were held back."""
 
     def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.every = every
-        self.clock = clock
-        self._next = float("-inf")
-        self._held = 0
-        self._lock = threading.Lock()
+        self._throttle = Throttle(every, clock)
 
     def warning(self, message: str, *args: object) -> None:
-        with self._lock:
-            now = self.clock()
-            if now < self._next:
-                self._held += 1
-                return
-            held, self._held, self._next = self._held, 0, now + self.every
+        held = self._throttle()
+        if held is None:
+            return
         suffix = f" ({held} similar warnings held back)" if held else ""
         logger.warning(message + suffix, *args)
 
