@@ -85,6 +85,17 @@ def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
+def answered(collector: Collector, status: int) -> bool:
+    """Whether the collector has answered a request with ``status``."""
+    return any(received.status == status for received in list(collector.requests))
+
+
+def resent(collector: Collector) -> bool:
+    """Whether some event reached the collector twice."""
+    ids = collector.event_ids()
+    return len(ids) > len(set(ids))
+
+
 def journal_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*.ndjson"))
 
@@ -176,17 +187,17 @@ def test_every_event_arrives_once_in_order_across_down_slow_500_429(
     collector.slow_delay = 0.6
     shipper = make_shipper(collector.url, timeout=0.3)
     sent = ship(shipper, 500)
-    time.sleep(0.3)
+    assert wait_until(lambda: shipper.stats()["send_failures"] > 0, 10), "no try while down"
     collector.mode = "slow"
     collector.start()
     sent += ship(shipper, 400)
-    time.sleep(0.8)
+    assert wait_until(lambda: resent(collector), 10), "no resend of a batch answered too late"
     collector.mode = "500"
     sent += ship(shipper, 400)
-    time.sleep(0.3)
+    assert wait_until(lambda: answered(collector, 500), 10), "no try while failing with 500"
     collector.mode = "429"
     sent += ship(shipper, 300)
-    time.sleep(0.2)
+    assert wait_until(lambda: answered(collector, 429), 10), "no try while failing with 429"
     collector.mode = "normal"
     sent += ship(shipper, 400)
     assert shipper.flush(timeout=10)
