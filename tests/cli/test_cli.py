@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -103,10 +104,15 @@ def test_readme_quick_start_is_the_two_make_targets() -> None:
 
 
 def test_readme_python_snippets_compile() -> None:
-    """Every Python example in the README is valid Python."""
+    """Every Python example in the README (there are some) is valid, non-empty Python."""
     readme = (ROOT / "README.md").read_text()
-    for snippet in re.findall(r"```python\n(.*?)```", readme, re.DOTALL):
-        compile(snippet.replace("...", "None"), "README.md", "exec")
+    opened = re.findall(r"^```python$", readme, re.MULTILINE)
+    snippets = re.findall(r"^```python\n(.*?)^```$", readme, re.DOTALL | re.MULTILINE)
+    assert snippets, "no ```python example found in README.md"
+    assert len(snippets) == len(opened), "a ```python block whose end was not found"
+    for snippet in snippets:
+        code = compile(snippet.replace("...", "None"), "README.md", "exec", ast.PyCF_ONLY_AST)
+        assert code.body, f"an empty ```python example in README.md: {snippet!r}"
 
 
 def test_user_mistake_is_one_line_without_traceback(tmp_path: Path) -> None:

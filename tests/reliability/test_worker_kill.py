@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,6 +35,8 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 CONNECTIONS = 6
+MORE = 10  # a sender told to go on until something happens sends at most this times its count
+MORE_SECONDS = 120.0  # ... and for at most this long
 
 SERVERS = {
     "gunicorn-sync": ["-m", "gunicorn", "-w", "2", "tests.reliability.shipping_app:make_flask()"],
@@ -185,10 +187,14 @@ def _get(
     return response.status == 200 and body == b"pong"
 
 
-def send_requests(port: int, prefix: str, count: int) -> list[str]:
-    """``count`` requests over keep-alive connections; the ids of those fully answered."""
+def send_requests(
+    port: int, prefix: str, count: int, *, until: Callable[[], bool] | None = None
+) -> list[str]:
+    """``count`` requests over keep-alive connections, and with ``until`` more until it holds
+    (at most `MORE` times ``count`` in all, for at most `MORE_SECONDS`); the ids of those fully
+    answered."""
     answered: list[str] = []
-    numbers = iter(range(count))
+    numbers = _numbers(count, until)
     lock = threading.Lock()
 
     def client() -> None:
@@ -211,6 +217,17 @@ def send_requests(port: int, prefix: str, count: int) -> list[str]:
     for thread in threads:
         thread.join()
     return answered
+
+
+def _numbers(count: int, until: Callable[[], bool] | None) -> Iterator[int]:
+    deadline = time.monotonic() + MORE_SECONDS
+    yield from range(count)
+    if until is None:
+        return
+    for number in range(count, count * MORE):
+        if until() or time.monotonic() > deadline:
+            return
+        yield number
 
 
 def wait_stored(collector: Collector, answered: list[str], timeout: float = 30.0) -> Counter[str]:
@@ -257,7 +274,8 @@ def test_sigkilled_workers_lose_no_answered_request(kind: str, tmp_path: Path) -
         thread = threading.Thread(target=killer)
         thread.start()
         try:
-            answered = send_requests(app.port, "r", _count(kind))
+            # On a fast machine the count may be sent before a second kill: go on until then.
+            answered = send_requests(app.port, "r", _count(kind), until=lambda: kills >= 2)
         finally:
             done.set()
             thread.join()

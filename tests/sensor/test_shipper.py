@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import ssl
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -75,6 +74,17 @@ def ship(shipper: Shipper, count: int) -> list[str]:
         shipper(event, encode_event(event))
         ids.append(event.event.id)
     return ids
+
+
+def answered(collector: Collector, status: int) -> bool:
+    """Whether the collector has answered a request with ``status``."""
+    return any(received.status == status for received in list(collector.requests))
+
+
+def resent(collector: Collector) -> bool:
+    """Whether some event reached the collector twice."""
+    ids = collector.event_ids()
+    return len(ids) > len(set(ids))
 
 
 def journal_size(root: Path) -> int:
@@ -168,17 +178,17 @@ def test_every_event_arrives_once_in_order_across_down_slow_500_429(
     collector.slow_delay = 0.6
     shipper = make_shipper(collector.url, timeout=0.3)
     sent = ship(shipper, 500)
-    time.sleep(0.3)
+    assert wait_until(lambda: shipper.stats()["send_failures"] > 0, 10), "no try while down"
     collector.mode = "slow"
     collector.start()
     sent += ship(shipper, 400)
-    time.sleep(0.8)
+    assert wait_until(lambda: resent(collector), 10), "no resend of a batch answered too late"
     collector.mode = "500"
     sent += ship(shipper, 400)
-    time.sleep(0.3)
+    assert wait_until(lambda: answered(collector, 500), 10), "no try while failing with 500"
     collector.mode = "429"
     sent += ship(shipper, 300)
-    time.sleep(0.2)
+    assert wait_until(lambda: answered(collector, 429), 10), "no try while failing with 429"
     collector.mode = "normal"
     sent += ship(shipper, 400)
     assert shipper.flush(timeout=10)

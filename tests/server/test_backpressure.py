@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 
 from apiwatch.server import ServerSettings
+from tests._wait import wait_for
 from tests.server.conftest import StoreFactory, collector_with
 from tests.server.helpers import NDJSON, event, ndjson
 
@@ -31,11 +31,15 @@ def test_one_request_over_the_cap_is_told_to_retry(make_store: StoreFactory) -> 
             with collector.client() as client:
                 slow_answer.append(client.post("/v1/events", content=slow_body(), headers=NDJSON))
 
+        def refused_while_the_slow_one_holds_the_slot() -> httpx.Response | None:
+            with collector.client() as client:
+                answer = client.post("/v1/events", content=ndjson([event()]), headers=NDJSON)
+            assert answer.status_code in {202, 503}, answer.text  # 202: the slot was still free
+            return answer if answer.status_code == 503 else None
+
         sender = threading.Thread(target=send_slow)
         sender.start()
-        time.sleep(0.5)  # the slow request holds the only slot, waiting for its body
-        with collector.client() as client:
-            refused = client.post("/v1/events", content=ndjson([event()]), headers=NDJSON)
+        refused = wait_for(refused_while_the_slow_one_holds_the_slot, "a request refused")
         release.set()
         sender.join(timeout=30)
         with collector.client() as client:

@@ -5,7 +5,6 @@ admin routes for decisions and the allowlist."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -16,12 +15,40 @@ import pytest
 
 from apiwatch.model import Decision
 from apiwatch.model.duration import parse_go_duration
+from apiwatch.server import ServerSettings, create_app
 
-from .conftest import Collector
+from .conftest import Collector, StoreFactory, add_keys, served
 
 WIRE_FIELDS = {"id", "origin", "type", "scope", "value", "duration", "until", "scenario",
                "simulated"}  # fmt: skip
 ACCOUNT = "dana.private-account"
+
+
+class SkippingClock:
+    """The wall clock, plus whatever time a test skipped: the collector's now in these tests."""
+
+    def __init__(self) -> None:
+        self.skipped = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.skipped
+
+    def skip(self, seconds: float) -> None:
+        self.skipped += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> SkippingClock:
+    return SkippingClock()
+
+
+@pytest.fixture
+def collector(make_store: StoreFactory, clock: SkippingClock) -> Iterator[Collector]:
+    """A collector with default settings whose decision routes read ``clock``."""
+    store = make_store()
+    keys = add_keys(store)
+    with served(create_app(store, ServerSettings(), clock=clock)) as url:
+        yield Collector(url, store, keys)
 
 
 @pytest.fixture
@@ -174,11 +201,13 @@ def test_a_served_decision_has_exactly_the_crowdsec_fields(
     assert abs((until - stored.until).total_seconds()) < 1
 
 
-def test_durations_count_down_between_pulls(collector: Collector, bouncer: httpx.Client) -> None:
+def test_durations_count_down_between_pulls(
+    collector: Collector, bouncer: httpx.Client, clock: SkippingClock
+) -> None:
     """The duration is the time left when served: later answers give less."""
     collector.store.add_decisions([decision(lasting=600)])
     first = parse_go_duration(pull(bouncer, startup=True)["new"][0]["duration"])
-    time.sleep(2.1)
+    clock.skip(2.1)
     later = parse_go_duration(bouncer.get("/v1/decisions").json()[0]["duration"])
     assert first - later >= 2
 
@@ -208,7 +237,7 @@ def test_origins_and_scenario_filters(collector: Collector, bouncer: httpx.Clien
 
 
 def test_deltas_follow_adds_deletes_and_expiry(
-    collector: Collector, bouncer: httpx.Client, admin: httpx.Client
+    collector: Collector, bouncer: httpx.Client, admin: httpx.Client, clock: SkippingClock
 ) -> None:
     """startup gives what is in force; then each add, delete and expiry shows once."""
     collector.store.add_decisions([decision("203.0.113.1"), decision("203.0.113.2", lasting=2)])
@@ -220,7 +249,7 @@ def test_deltas_follow_adds_deletes_and_expiry(
     assert served_values(pull(bouncer)["new"]) == ["203.0.113.3"]
     assert admin.delete(f"/v1/decisions/{added.json()['id']}").status_code == 200
     assert served_values(pull(bouncer)["deleted"]) == ["203.0.113.3"]
-    time.sleep(2.2)
+    clock.skip(2.2)
     assert served_values(pull(bouncer)["deleted"]) == ["203.0.113.2"]
     assert pull(bouncer) == {"new": None, "deleted": None}
 
@@ -274,7 +303,7 @@ def test_a_full_pull_is_streamed_in_crowdsecs_shape(
 
 
 def test_full_pulls_share_one_snapshot_until_the_decisions_change(
-    collector: Collector, bouncer: httpx.Client, admin: httpx.Client
+    collector: Collector, bouncer: httpx.Client, admin: httpx.Client, clock: SkippingClock
 ) -> None:
     """Full pulls with nothing changed in between are answered from one built snapshot; an
     add or a delete makes the next one build anew (never serving the deleted decision, never
@@ -290,7 +319,7 @@ def test_full_pulls_share_one_snapshot_until_the_decisions_change(
     assert admin.delete(f"/v1/decisions/{added.id}").status_code == 200
     assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1", "203.0.113.2"]
     assert snapshots_built(collector) == 3
-    time.sleep(2.2)
+    clock.skip(2.2)
     assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1"]
     assert snapshots_built(collector) == 3
     assert served_values(pull(bouncer, startup=True, scopes="range")["new"]) == []

@@ -229,7 +229,7 @@ def _bouncer_routes(routes: APIRouter) -> None:
         if cursor is None:  # a full pull, also for a key that never pulled
             full = SnapshotFilter(wanted, _listed(origins), keep, key=filters)
             return await _full_pull(state, bouncer_id, full, answered=pulls.inc)
-        now = datetime.now(UTC)
+        now = state.clock()
         changes = await run_in_threadpool(
             lambda: _pull(state, bouncer=bouncer_id, cursor=cursor, now=now, scopes=wanted,
                           origins=_listed(origins))
@@ -283,7 +283,7 @@ def _bouncer_routes(routes: APIRouter) -> None:
             origins=_listed(origins),
         )
         state = server_state(request)
-        now = datetime.now(UTC)
+        now = state.clock()
         found = await run_in_threadpool(_lookup, state, criteria, now)
         keep = _scenario_filter(scenarios_containing, scenarios_not_containing)
         state.metrics.decision_queries.inc()
@@ -333,9 +333,10 @@ def _admin_routes(routes: APIRouter) -> None:
     ) -> Response:
         """Delete a decision (scope admin): bouncers get it as deleted on their next pull; 404
         when there is no such decision or it was already deleted."""
-        store = server_state(request).store
+        state = server_state(request)
+        store = state.store
         found = await run_in_threadpool(
-            lambda: store.delete_decision(decision_id, at=datetime.now(UTC), by=_by(key))
+            lambda: store.delete_decision(decision_id, at=state.clock(), by=_by(key))
         )
         if found is None:
             return error_response(404, "no decision with this id, or it is already deleted")
@@ -356,8 +357,9 @@ def _admin_routes(routes: APIRouter) -> None:
         """Allowlist an address, network or account (scope admin). Decisions already in force
         on it stay until deleted."""
         scope, value = body.target()
-        entry = manual_allow_entry(scope, value, reason=body.reason, now=datetime.now(UTC))
-        store = server_state(request).store
+        state = server_state(request)
+        entry = manual_allow_entry(scope, value, reason=body.reason, now=state.clock())
+        store = state.store
         stored = await run_in_threadpool(lambda: store.allow_add(entry, by=_by(key)))
         return _json(_complete(stored), 201)
 
@@ -400,7 +402,7 @@ async def _full_pull(
     change = await run_in_threadpool(store.decision_change)
     built = state.metrics.decision_snapshots.inc
     snapshot = await state.snapshots.at_least(store, wanted, change, built=built)
-    now = datetime.now(UTC)  # after the build: the snapshot holds all still in force at now
+    now = state.clock()  # after the build: the snapshot holds all still in force at now
     cursor = stream_cursor(snapshot.change, now)
     await run_in_threadpool(lambda: store.save_bouncer_cursor(bouncer, cursor, now=now))
     served = state.metrics.decisions_served.labels("new")
@@ -446,6 +448,6 @@ def _add(state: ServerState, key: ApiKey, body: DecisionIn) -> Decision:
     scope, value = body.target()
     decision = manual_decision(
         scope, value, allowlist=state.store, duration=body.duration, reason=body.reason,
-        now=datetime.now(UTC), type=body.type,
+        now=state.clock(), type=body.type,
     )  # fmt: skip
     return state.store.add_decisions([decision], by=_by(key))[0]

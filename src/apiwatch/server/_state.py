@@ -12,7 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from apiwatch.model import ConfigError
-from apiwatch.server._detection import Detector
+from apiwatch.server._detection import Clock, Detector
 from apiwatch.server._snapshot import Snapshots
 from apiwatch.server._sources import LiveSources
 from apiwatch.server.auth import Authenticator, AuthError, authorize, bearer_secret
@@ -91,6 +91,7 @@ class ServerState:
     authenticator: Authenticator
     metrics: Metrics
     sources: LiveSources
+    clock: Clock  # what the decision routes take as now (the wall clock, unless a test skips)
     detector: Detector | None = None  # None when detection is off
     ingest_gate: IngestGate = field(default_factory=IngestGate)
     snapshots: Snapshots = field(default_factory=Snapshots)  # full decision pulls, cached

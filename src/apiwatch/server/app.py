@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from apiwatch.server import (
     _otlp_api,
     _query_api,
 )
-from apiwatch.server._detection import Detector, load_ruleset
+from apiwatch.server._detection import Clock, Detector, load_ruleset
 from apiwatch.server._forwarding import Forwarding, ForwardMetrics
 from apiwatch.server._respond import Exports, ResponseService
 from apiwatch.server._retention import Retention
@@ -69,12 +70,14 @@ def create_app(
     *,
     ruleset: RuleSet | None = None,
     publisher: BusPublisher | None = None,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """The collector over ``store`` (see the module docstring), limited by ``settings``;
     detection runs ``ruleset`` when given, else the rules `load_ruleset` loads for ``settings``.
 
     With ``publisher`` (the scale-out ingest role) accepted batches go to the bus instead of
-    the store, and this process runs neither detection nor response (the detect role does)."""
+    the store, and this process runs neither detection nor response (the detect role does).
+    ``clock`` (the wall clock by default) is what the decision routes take as now."""
     settings = settings or ServerSettings()
     metrics = Metrics()
     metrics.watch_decisions(lambda: store.active_decision_counts(datetime.now(UTC)))
@@ -95,6 +98,7 @@ def create_app(
         authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
         metrics=metrics,
         sources=LiveSources(store, committer, settings, metrics),
+        clock=clock or partial(datetime.now, UTC),
         detector=detector,
     )
 
