@@ -71,7 +71,7 @@ def all_decisions(store: SqlStore, criteria: DecisionFilter) -> list[Decision]:
     found: list[Decision] = []
     cursor: str | None = None
     while True:
-        page = store.decisions(criteria, cursor=cursor, limit=1000)
+        page = store.decisions.query(criteria, cursor=cursor, limit=1000)
         found += page.items
         if (cursor := page.next_cursor) is None:
             return found
@@ -80,7 +80,7 @@ def all_decisions(store: SqlStore, criteria: DecisionFilter) -> list[Decision]:
 def all_detections(
     read: Callable[..., DetectionPage[Record]], criteria: DetectionFilter, limit: int | None
 ) -> list[Record]:
-    """Up to ``limit`` (None: all) records of ``read`` (`SqlStore.alerts` or `.incidents`)
+    """Up to ``limit`` (None: all) records of ``read`` (`SqlDetectionStore.alerts` or `.incidents`)
     matching ``criteria``, the most recently seen ones, oldest first."""
     found: list[Record] = []
     cursor: str | None = None

@@ -108,7 +108,7 @@ def list_decisions(
         found = all_decisions(store, criteria)
         shown = " ".join(part for part in ("all" if everything else "", f"ip={ip}" if ip else "")
                          if part) or "in force"  # fmt: skip
-        store.record_read(ReadRecord(now, _who(), "decisions", shown, len(found)))
+        store.audit.record(ReadRecord(now, _who(), "decisions", shown, len(found)))
     if as_json:
         click.echo(json.dumps([_complete(d) for d in found], indent=2))
         return
@@ -160,8 +160,8 @@ def add_decision(
     with _store(config, db) as store:
         decision = manual_decision(scope, value, duration=duration, reason=reason,
                                    now=datetime.now(UTC), type=kind)  # fmt: skip
-        check_decidable(store, decision.scope, decision.value)
-        added = store.add_decisions([decision], by=_who())[0]
+        check_decidable(store.allowlist, decision.scope, decision.value)
+        added = store.decisions.add([decision], by=_who())[0]
     left = go_duration((added.until - added.created).total_seconds())
     click.echo(f"added decision {added.id}: {added.type} {added.scope} {added.value} for {left} "
                f"(until {_moment(added.until)})")  # fmt: skip
@@ -195,7 +195,7 @@ def delete_decision(
     by = f"{_who()} ({safe(reason)})"
     with _store(config, db) as store:
         if decision_id is not None:
-            found = store.delete_decision(decision_id, at=datetime.now(UTC), by=by)
+            found = store.decisions.delete(decision_id, at=datetime.now(UTC), by=by)
             if found is None:
                 raise click.ClickException(
                     f"no decision {decision_id} in force (unknown or deleted)"
@@ -212,7 +212,7 @@ def _delete_on(store: SqlStore, scope: str, value: str, by: str) -> None:
     """Delete what is in force on exactly ``value``; say what still covers an address."""
     now = datetime.now(UTC)
     wanted = all_decisions(store, DecisionFilter(at=now, scopes=(scope,), value=value))
-    deleted = [d for d in wanted if store.delete_decision(d.id, at=now, by=by) is not None]
+    deleted = [d for d in wanted if store.decisions.delete(d.id, at=now, by=by) is not None]
     if not deleted:
         raise click.ClickException(f"no decision in force on {scope} {safe(value)}")
     for d in deleted:
@@ -256,7 +256,7 @@ def allowlist() -> None:
 def list_allowed(as_json: bool, config: str | None, db: str | None) -> None:
     """Every allowlist entry, oldest first."""
     with _store(config, db) as store:
-        entries = store.allow_list()
+        entries = store.allowlist.entries()
     if as_json:
         click.echo(json.dumps([_complete(entry) for entry in entries], indent=2))
         return
@@ -284,7 +284,7 @@ def add_allowed(
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
         entry = manual_allow_entry(scope, value, reason=reason, now=datetime.now(UTC))
-        stored = store.allow_add(entry, by=_who())
+        stored = store.allowlist.add(entry, by=_who())
         still = _decisions_on(store, stored)
     click.echo(f"allowlisted {stored.scope} {stored.value} (entry {stored.id}): {stored.reason}")
     if still:
@@ -302,7 +302,9 @@ def _decisions_on(store: SqlStore, entry: AllowEntry) -> list[Decision]:
         wanted = [DecisionFilter(scopes=("Username",), value=entry.value)]
     else:
         wanted = [DecisionFilter(ip=entry.value), DecisionFilter(ip=entry.value, contains=False)]
-    found = {d.id: d for criteria in wanted for d in store.decisions(criteria, limit=1000).items}
+    found = {
+        d.id: d for criteria in wanted for d in store.decisions.query(criteria, limit=1000).items
+    }
     return sorted(found.values(), key=lambda decision: decision.id)
 
 
@@ -320,7 +322,7 @@ def delete_allowed(
     """Remove the entry for exactly this address, network or account."""
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
-        done = store.allow_delete(scope, value, by=_who())
+        done = store.allowlist.delete(scope, value, by=_who())
     if not done:
         raise click.ClickException(f"no allowlist entry for exactly {value}")
     click.echo(f"removed {value} from the allowlist")

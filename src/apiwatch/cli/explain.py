@@ -71,7 +71,7 @@ def _explained(
     behind: dict[str, Incident] = {}
     for decision in decided:
         if decision.incident and decision.incident not in behind:
-            found = store.incident(decision.incident)
+            found = store.detections.incident(decision.incident)
             if found is not None:
                 behind[found.id] = found
     evidence = [
@@ -82,7 +82,7 @@ def _explained(
     ]
     others: list[Incident] = []
     if address:
-        named = all_detections(store.incidents, DetectionFilter(attacker_ip=value), 20)
+        named = all_detections(store.detections.incidents, DetectionFilter(attacker_ip=value), 20)
         others = [incident for incident in named if incident.id not in behind]
     return list(behind.values()), evidence, others
 
@@ -120,8 +120,8 @@ def explain(
     with opened(config, db) as store:
         decided = _decisions(store, value, address=address, everything=everything)
         behind, evidence, others = _explained(store, value, decided, address=address)
-        allowed = store.allow_match(_allow_scope(value, address=address), value)
-        store.record_read(ReadRecord(datetime.now(UTC), who(), "explain", f"value={value}",
+        allowed = store.allowlist.allow_match(_allow_scope(value, address=address), value)
+        store.audit.record(ReadRecord(datetime.now(UTC), who(), "explain", f"value={value}",
                                      len(decided) + len(behind) + len(others)))  # fmt: skip
     if as_json:
         echo_json({

@@ -362,7 +362,7 @@ def _start_retention(store: SqlStore, days: int, stop: threading.Event) -> None:
     def loop() -> None:
         while not stop.is_set():
             try:
-                store.expire(datetime.now(UTC) - timedelta(days=days))
+                store.events.expire(datetime.now(UTC) - timedelta(days=days))
             except Exception as exc:  # noqa: BLE001 - retention retries next hour
                 click.echo(f"apiwatch: retention failed: {exc}", err=True)
             stop.wait(_RETENTION_EVERY)

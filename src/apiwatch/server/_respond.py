@@ -122,7 +122,7 @@ class ResponseService:
     def _handle(self, incident: Incident) -> list[Decision]:
         now = self.clock()
         store = self.store
-        responder = Responder(self.config, allow=store.allow_list())
+        responder = Responder(self.config, allow=store.allowlist.entries())
         existing = {
             (d.scope, d.value)
             for d in _every(
@@ -135,13 +135,15 @@ class ResponseService:
                 ),
             )
         }
-        decided = responder.decide(incident, now=now, offences=store.offences, existing=existing)
+        decided = responder.decide(
+            incident, now=now, offences=store.decisions.offences, existing=existing
+        )
         for value, reason in decided.skipped:
             # The value is whatever an event said (a malformed "address", an account name):
             # escaped, so that it cannot forge log lines.
             logger.info("incident %s: not acting against %s: %s", incident.id, safe(value),
                         safe(reason))  # fmt: skip
-        stored = store.add_decisions(decided.decisions, by="respond") if decided.decisions else []
+        stored = store.decisions.add(decided.decisions, by="respond") if decided.decisions else []
         self.decided += len(stored)
         for decision in stored:
             logger.warning(
@@ -204,7 +206,7 @@ def _every(store: Store, criteria: DecisionFilter) -> list[Decision]:
     found: list[Decision] = []
     cursor: str | None = None
     while True:
-        page: DecisionPage = store.decisions(criteria, cursor=cursor, limit=1000)
+        page: DecisionPage = store.decisions.query(criteria, cursor=cursor, limit=1000)
         found += page.items
         if page.next_cursor is None:
             return found

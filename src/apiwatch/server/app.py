@@ -76,12 +76,12 @@ def create_app(
     the store, and this process runs neither detection nor response (the detect role does)."""
     settings = settings or ServerSettings()
     metrics = Metrics()
-    metrics.watch_decisions(lambda: store.active_decision_counts(datetime.now(UTC)))
+    metrics.watch_decisions(lambda: store.decisions.active_counts(datetime.now(UTC)))
     embedded = publisher is None
     responder = _responder(store, settings) if embedded else None
     detector = _detector(store, settings, metrics, ruleset, responder) if embedded else None
     committer = Committer(
-        store.append,
+        store.events.append,
         max_events=settings.commit_max_events,
         max_wait=settings.commit_max_wait_ms / 1000,
         observer=metrics.observe_commit,
@@ -91,7 +91,7 @@ def create_app(
         store=store,
         settings=settings,
         committer=publisher or committer,
-        authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
+        authenticator=Authenticator(store.keys.authenticate, ttl=settings.auth_cache_seconds),
         metrics=metrics,
         sources=LiveSources(store, committer, settings, metrics),
         detector=detector,
@@ -170,7 +170,7 @@ def _detector(
                     geo=GeoIP(settings.geoip) if settings.geoip else None)  # fmt: skip
     return Detector(
         engine,
-        store.save_detections,
+        store.detections.save,
         metrics,
         capacity=settings.detect_queue_events,
         respond=responder.on_incidents if responder else None,
