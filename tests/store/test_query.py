@@ -128,7 +128,9 @@ def test_cursor_pagination_walks_every_event_once(store: SqlStore) -> None:
 def test_bad_cursor_is_a_config_error(filled: SqlStore, cursor: str) -> None:
     """A cursor this store never gave out is a ConfigError (an empty one means the start)."""
     if cursor == "":
-        assert len(filled.events.query(EventFilter(), cursor=cursor, limit=100).lines) == len(EVENTS)
+        assert len(filled.events.query(EventFilter(), cursor=cursor, limit=100).lines) == len(
+            EVENTS
+        )
         return
     with pytest.raises(ConfigError, match="cursor"):
         filled.events.query(EventFilter(), cursor=cursor, limit=10)
