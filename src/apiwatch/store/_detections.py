@@ -274,10 +274,7 @@ def select_sql(
 
 def _where(kind: str, criteria: DetectionFilter, mark: str) -> Where:
     where = Where(mark)
-    if criteria.since is not None:
-        where.add("last_seen >= {m}", micros(criteria.since))
-    if criteria.until is not None:
-        where.add("last_seen < {m}", micros(criteria.until))
+    where.span("last_seen", criteria.since, criteria.until)
     if criteria.severity is not None:
         where.add("severity >= {m}", severity_rank(criteria.severity))
     if criteria.rule is not None:

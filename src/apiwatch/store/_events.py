@@ -361,10 +361,7 @@ def _cursor_seq(cursor: str) -> int:
 def _event_where(criteria: EventFilter, keyring: Keyring, mark: str) -> Where:
     """The clauses of an event filter."""
     where = Where(mark)
-    if criteria.since is not None:
-        where.add("ts >= {m}", micros(criteria.since))
-    if criteria.until is not None:
-        where.add("ts < {m}", micros(criteria.until))
+    where.span("ts", criteria.since, criteria.until)
     if criteria.source_ip:
         where.add("source_ip BETWEEN {m} AND {m}", *network("source.ip", criteria.source_ip))
     if criteria.user_name is not None:

@@ -8,9 +8,10 @@ the back end's (``?`` or ``%s``); the parameters follow in the same order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from apiwatch.model import ConfigError
-from apiwatch.store._rows import ip_range
+from apiwatch.store._rows import ip_range, micros
 
 __all__ = ["Where", "network"]
 
@@ -27,6 +28,14 @@ class Where:
         """Add ``clause`` (placeholders as ``{m}``) with its ``params``."""
         self.clauses.append(clause.format(m=self.mark))
         self.params.extend(params)
+
+    def span(self, column: str, since: datetime | None, until: datetime | None) -> None:
+        """``column`` (µs since the epoch) at or after ``since`` and before ``until``, each
+        when given."""
+        if since is not None:
+            self.add(f"{column} >= {{m}}", micros(since))
+        if until is not None:
+            self.add(f"{column} < {{m}}", micros(until))
 
     def any_of(self, column: str, values: Sequence[object]) -> None:
         """``column`` equal to one of ``values``; no clause when there are none."""
