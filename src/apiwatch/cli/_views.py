@@ -20,12 +20,11 @@ import msgspec
 
 from apiwatch.cli._common import open_configured_store, settings_for
 from apiwatch.cli._tables import console
-from apiwatch.model import ApiwatchError, Decision
+from apiwatch.model import ApiwatchError
 from apiwatch.model.alert import Alert, Incident
-from apiwatch.store import DecisionFilter, DetectionFilter, DetectionPage, SqlStore
+from apiwatch.store import DetectionFilter, DetectionPage, SqlStore
 
 __all__ = [
-    "all_decisions",
     "all_detections",
     "complete",
     "console",
@@ -64,17 +63,6 @@ def who() -> str:
 def moment(value: datetime) -> str:
     """A time as ``2026-03-01T12:00:00Z``."""
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def all_decisions(store: SqlStore, criteria: DecisionFilter) -> list[Decision]:
-    """Every decision matching ``criteria``, page after page, in id order."""
-    found: list[Decision] = []
-    cursor: str | None = None
-    while True:
-        page = store.decisions.query(criteria, cursor=cursor, limit=1000)
-        found += page.items
-        if (cursor := page.next_cursor) is None:
-            return found
 
 
 def all_detections(

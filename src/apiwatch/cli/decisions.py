@@ -19,7 +19,7 @@ from rich.table import Table
 
 from apiwatch.cli._common import store_options
 from apiwatch.cli._tables import console, print_table
-from apiwatch.cli._views import all_decisions, opened, who
+from apiwatch.cli._views import opened, who
 from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration, plural_noun
 from apiwatch.model import printable_text as safe
 from apiwatch.store import (
@@ -105,7 +105,7 @@ def list_decisions(
     criteria = DecisionFilter(at=now, ip=ip, include_expired=everything,
                               include_deleted=everything, include_simulated=everything)  # fmt: skip
     with _store(config, db) as store:
-        found = all_decisions(store, criteria)
+        found = store.decisions.every(criteria)
         shown = " ".join(part for part in ("all" if everything else "", f"ip={ip}" if ip else "")
                          if part) or "in force"  # fmt: skip
         store.audit.record(ReadRecord(now, _who(), "decisions", shown, len(found)))
@@ -211,14 +211,14 @@ def delete_decision(
 def _delete_on(store: SqlStore, scope: str, value: str, by: str) -> None:
     """Delete what is in force on exactly ``value``; say what still covers an address."""
     now = datetime.now(UTC)
-    wanted = all_decisions(store, DecisionFilter(at=now, scopes=(scope,), value=value))
+    wanted = store.decisions.every(DecisionFilter(at=now, scopes=(scope,), value=value))
     deleted = [d for d in wanted if store.decisions.delete(d.id, at=now, by=by) is not None]
     if not deleted:
         raise click.ClickException(f"no decision in force on {scope} {safe(value)}")
     for d in deleted:
         click.echo(f"deleted decision {d.id}: {d.type} {d.scope} {safe(d.value)}")
     if scope != "Username":
-        covering = [d for d in all_decisions(store, DecisionFilter(at=now, ip=value))
+        covering = [d for d in store.decisions.every(DecisionFilter(at=now, ip=value))
                     if d.scope == "Range" and d.id not in {x.id for x in deleted}]  # fmt: skip
         for d in covering:
             click.echo(

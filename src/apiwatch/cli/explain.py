@@ -20,7 +20,7 @@ import click
 
 from apiwatch.cli._common import store_options
 from apiwatch.cli._tables import print_table
-from apiwatch.cli._views import all_decisions, all_detections, console, echo_json, opened, who
+from apiwatch.cli._views import all_detections, console, echo_json, opened, who
 from apiwatch.cli._views import complete as as_json_record
 from apiwatch.cli.incidents import alert_table, decision_table, incident_alerts
 from apiwatch.cli.scan import _table as incident_table
@@ -52,8 +52,7 @@ def _decisions(store: SqlStore, value: str, *, address: bool, everything: bool) 
     base = (
         DecisionFilter(ip=value) if address else DecisionFilter(scopes=("Username",), value=value)
     )
-    return all_decisions(
-        store,
+    return store.decisions.every(
         dataclasses.replace(
             base,
             include_expired=everything,

@@ -26,7 +26,6 @@ from rich.table import Table
 from apiwatch.cli._common import since_callback, store_options
 from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import (
-    all_decisions,
     all_detections,
     complete,
     console,
@@ -147,7 +146,7 @@ def show_incident(incident_id: str, as_json: bool, config: str | None, db: str |
         if found is None:
             raise click.ClickException(f"no incident {safe(incident_id)} in the store")
         evidence = incident_alerts(store, found)
-        decided = all_decisions(store, _everything(incident=found.id))
+        decided = store.decisions.every(_everything(incident=found.id))
         store.audit.record(ReadRecord(datetime.now(UTC), who(), "incident",
                                      f"id={found.id}", 1))  # fmt: skip
     if as_json:

@@ -39,7 +39,7 @@ from apiwatch.respond import (
     build_notifiers,
 )
 from apiwatch.respond.exporters import write_ipset, write_nftables, write_nginx
-from apiwatch.store import DecisionFilter, DecisionPage, Store
+from apiwatch.store import DecisionFilter, Store
 
 __all__ = ["Exports", "ResponseService"]
 
@@ -125,8 +125,7 @@ class ResponseService:
         responder = Responder(self.config, allow=store.allowlist.entries())
         existing = {
             (d.scope, d.value)
-            for d in _every(
-                store,
+            for d in store.decisions.every(
                 DecisionFilter(
                     incident=incident.id,
                     include_expired=True,
@@ -181,7 +180,7 @@ class ResponseService:
     def _export(self) -> None:
         now = self.clock()
         criteria = DecisionFilter(at=now, scopes=("Ip", "Range"), type="ban")
-        bans = _every(self.store, criteria)
+        bans = self.store.decisions.every(criteria)
         exports = self.exports
         # The exporters leave out internal bans again (defence in depth) unless told not to.
         protected = PROTECTED_NETWORKS if self.config.protect_internal else ()
@@ -199,15 +198,3 @@ class ResponseService:
         if self._refresher is not None:
             self._refresher.join(10)
         self.dispatcher.close(timeout=10)
-
-
-def _every(store: Store, criteria: DecisionFilter) -> list[Decision]:
-    """Every decision matching ``criteria``, page after page."""
-    found: list[Decision] = []
-    cursor: str | None = None
-    while True:
-        page: DecisionPage = store.decisions.query(criteria, cursor=cursor, limit=1000)
-        found += page.items
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor

@@ -345,6 +345,18 @@ class SqlDecisionStore:
         more = len(rows) > limit > 0
         return DecisionPage(items, str(items[-1].id) if more else None)
 
+    def every(self, criteria: DecisionFilter, *, most: int | None = None) -> list[Decision]:
+        """Every decision matching ``criteria``, page after page, in id order (stopping once at
+        least ``most`` are found, when given)."""
+        found: list[Decision] = []
+        cursor: str | None = None
+        while most is None or len(found) < most:
+            page = self.query(criteria, cursor=cursor, limit=1000)
+            found += page.items
+            if (cursor := page.next_cursor) is None:
+                break
+        return found
+
     def _where(self, criteria: DecisionFilter) -> Where:
         at = micros(criteria.at or datetime.now(UTC))
         where = Where(self._db.mark)

@@ -515,6 +515,11 @@ class DecisionStore(Protocol):
         """Decisions matching ``criteria``, by id, a page at a time."""
         ...
 
+    def every(self, criteria: DecisionFilter, *, most: int | None = None) -> list[Decision]:
+        """Every decision matching ``criteria`` (`query` page after page), in id order; with
+        ``most``, stopping once at least that many are found."""
+        ...
+
     def change(self) -> int:
         """The store's current decision change number: every add and delete of decisions
         takes a new, higher one (0 before the first)."""

@@ -31,10 +31,10 @@ from apiwatch.store import (
 
 __all__ = [
     "ATTACKERS_PER_PAGE",
+    "MOST_DECISIONS",
     "OVERVIEW_HOURS",
     "SILENT_AFTER",
     "account_evidence",
-    "all_decisions",
     "attacker_evidence",
     "audit",
     "incident_view",
@@ -49,6 +49,8 @@ OVERVIEW_HOURS = 6
 SILENT_AFTER = timedelta(minutes=15)
 ATTACKERS_PER_PAGE = 200
 _INCIDENT_CAP = 5000  # incidents read for a list or the overview
+#: Decisions read for an incident or the decisions page.
+MOST_DECISIONS = 10_000
 _decode_line = msgspec.json.Decoder(dict[str, Any]).decode
 
 
@@ -282,8 +284,10 @@ def incident_view(
     evidence = attacker_evidence(data)
     shown = ranked[(page - 1) * ATTACKERS_PER_PAGE : page * ATTACKERS_PER_PAGE]
     attackers = [Attacker(a, counts.get(a), network_of(a), evidence.get(a, [])) for a in shown]
-    decisions = all_decisions(state, DecisionFilter(incident=incident_id, include_expired=True,
-                                                     include_deleted=True))  # fmt: skip
+    decisions = store.decisions.every(
+        DecisionFilter(incident=incident_id, include_expired=True, include_deleted=True),
+        most=MOST_DECISIONS,
+    )
     allowlisted = {e.value for e in store.allowlist.entries()}
     return IncidentView(found, data, store.console.incident_states().get(incident_id), attackers,
                         len(ranked), page, pages, decisions, allowlisted,
@@ -305,18 +309,6 @@ def incident_timeline(state: ServerState, who: Principal, incident: Incident) ->
         "incidents": [{"t": int(incident.first_seen.timestamp()), "severity": incident.severity,
                        "title": incident.title}],
     }  # fmt: skip
-
-
-def all_decisions(state: ServerState, criteria: DecisionFilter) -> list[Any]:
-    found: list[Any] = []
-    cursor: str | None = None
-    while len(found) < 10_000:
-        page = state.store.decisions.query(criteria, cursor=cursor, limit=1000)
-        found += page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return found
 
 
 def extent_rows(incident: Incident, counts: dict[str, int]) -> Iterator[tuple[str, str, str]]:

@@ -93,7 +93,7 @@ def _decisions(console: ConsoleRouter) -> None:
         criteria = DecisionFilter(include_expired=everything, include_deleted=everything)
 
         def read() -> tuple[list[Any], list[Any]]:
-            found = _data.all_decisions(state, criteria)
+            found = state.store.decisions.every(criteria, most=_data.MOST_DECISIONS)
             found.sort(key=lambda d: -d.id)
             allowed = state.store.allowlist.entries()
             scope = "all" if everything else "in force"
