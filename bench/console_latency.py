@@ -127,7 +127,7 @@ def big_incident(store: SqlStore, path: Path, end: datetime, attackers: int) -> 
                  attackers=[f"198.18.0.{n}"], accounts_targeted=[f"victim{n % 7}"], requests=40)
         for n in range(60)
     ]  # fmt: skip
-    store.save_detections([], [incident, *others])
+    store.detections.save([], [incident, *others])
     first_minute = micros(first) // 60_000_000
     connection = sqlite3.connect(path)
     connection.executemany(
@@ -173,7 +173,7 @@ def main() -> None:
         path = Path(tmp) / "bench.db"
         store = open_store(f"sqlite:///{path}", key_file=Path(tmp) / "keys",
                            signing_key_file=Path(tmp) / "signing")  # fmt: skip
-        store.add_console_user(ConsoleUser("bench", "viewer", hash_password(PASSWORD), end))
+        store.console.add_user(ConsoleUser("bench", "viewer", hash_password(PASSWORD), end))
         seconds = fill_events(store, path, args.events, end)
         print(f"filled {args.events:,} events and their rollups in {seconds:.1f} s "
               f"({path.stat().st_size / 1e9:.2f} GB)")  # fmt: skip

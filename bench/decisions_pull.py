@@ -68,13 +68,13 @@ def build_store(directory: Path, count: int, pullers: int) -> list[str]:
         addresses = range(0x2D000000, 0x2D000000 + count - ranges)
         values += [("Ip", str(ipaddress.IPv4Address(n))) for n in addresses]
         for start in range(0, len(values), BATCH):
-            store.add_decisions([
+            store.decisions.add([
                 Decision(id=0, type="ban", scope=scope, value=value, created=now,
                          until=now + timedelta(hours=4, seconds=n), origin="apiwatch",
                          scenario="credential-stuffing-source", reason="bench")
                 for n, (scope, value) in enumerate(values[start : start + BATCH], start)
             ])  # fmt: skip
-        return [store.create_key(f"bouncer-{n}", ["bouncer"])[1] for n in range(pullers)]
+        return [store.keys.create(f"bouncer-{n}", ["bouncer"])[1] for n in range(pullers)]
     finally:
         store.close()
 

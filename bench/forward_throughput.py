@@ -3,7 +3,7 @@
 One SQLite store is filled with N events (default 100,000; ECS lines of the shape the sensor
 sends), then, in the same run:
 
-1. **baseline** — reading every row back from the store in batches (`Store.events_after`:
+1. **baseline** — reading every row back from the store in batches (`EventStore.after`:
    the query and the decryption), the least a forwarder must do;
 2. **NDJSON file** — the `file` forwarder's pump (`ForwardPump`): read, turn each line into an
    ECS document, append to a file with an fsync per batch, save the cursor per batch;
@@ -73,12 +73,12 @@ def _fill(store: SqlStore, count: int) -> None:
                 host=Host(name="web-1"),
             )
             lines.append(StoredLine(event, encode_event(event)))
-        store.append([Batch(lines, "bench")])
+        store.events.append([Batch(lines, "bench")])
 
 
 def _baseline(store: SqlStore, batch: int) -> float:
     began, after, seen = time.perf_counter(), 0, 0
-    while rows := store.events_after(after, batch):
+    while rows := store.events.after(after, batch):
         after, seen = rows[-1][0], seen + len(rows)
     return seen / (time.perf_counter() - began)
 

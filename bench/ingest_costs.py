@@ -170,13 +170,16 @@ def _pg_write(db: str, bodies: list[bytes], workdir: Path) -> dict[str, float]:
     for index in range(0, len(bodies), 10):  # ten bodies per group commit, as under load
         part = bodies[index : index + 10]
         groups.append([
-            Batch(store.seal(decode_body(body, max_line_bytes=1 << 20).accepted, "bench"), "bench")
+            Batch(
+                store.events.seal(decode_body(body, max_line_bytes=1 << 20).accepted, "bench"),
+                "bench",
+            )
             for body in part
         ])  # fmt: skip
     events = sum(len(batch.lines) for group in groups for batch in group)
     wall, cpu = time.perf_counter(), time.process_time()
     for group in groups:
-        store.append(group)
+        store.events.append(group)
     append_wall, append_cpu = time.perf_counter() - wall, time.process_time() - cpu
     rows = []
     chain, seq = b"\0" * 32, 1

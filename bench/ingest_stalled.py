@@ -68,7 +68,7 @@ def _keys(db: str) -> tuple[str, str]:
 
     store = open_store(db)
     try:
-        return store.create_key("a", ["ingest"])[1], store.create_key("b", ["ingest"])[1]
+        return store.keys.create("a", ["ingest"])[1], store.keys.create("b", ["ingest"])[1]
     finally:
         store.close()
 

@@ -126,7 +126,7 @@ def _http_rate(
 
     keys, signing = workdir / "bench.keys", workdir / "bench.signing"
     store = open_store(db, key_file=keys, signing_key_file=signing)
-    _, key = store.create_key(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])
+    _, key = store.keys.create(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])
     store.close()
     (workdir / "none.toml").write_text(f'key_file = "{keys}"\nsigning_key_file = "{signing}"\n')
     server, url = _serve(db, workdir)

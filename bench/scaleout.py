@@ -128,7 +128,7 @@ class Deployment:
             f'bus_stream = "{self.stream}"\nlog_level = "warning"\ndetect = false\n'
         )
         store = open_store(self.db, key_file=keys, signing_key_file=signing)
-        self.key = store.create_key(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])[1]
+        self.key = store.keys.create(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])[1]
         store.close()
 
     def start(self, name: str, role: str) -> str:

@@ -53,7 +53,7 @@ def collector(workdir: Path) -> Iterator[tuple[str, str]]:
     db = f"sqlite:///{workdir / 'collector.db'}"
     keys = workdir / "collector.keys"
     store = open_store(db, key_file=keys)
-    _, key = store.create_key("bench", ["ingest"])
+    _, key = store.keys.create("bench", ["ingest"])
     store.close()
     port = free_port()
     env = {**os.environ, "APIWATCH_KEY_FILE": str(keys)}

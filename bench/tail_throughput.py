@@ -82,7 +82,7 @@ def store_only(path: Path, workdir: Path) -> float:
     try:
         for start in range(0, len(events), 10_000):
             lines = [StoredLine(e, encode_event(e)) for e in events[start : start + 10_000]]
-            store.append([Batch(store.seal(lines, "source:bench"), "source:bench")])
+            store.events.append([Batch(store.events.seal(lines, "source:bench"), "source:bench")])
     finally:
         store.close()
     return len(events) / (time.perf_counter() - started)

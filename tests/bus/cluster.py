@@ -102,7 +102,7 @@ class Cluster:
         )
         store = open_store(self.db, key_file=keys, signing_key_file=signing)
         try:
-            return store.create_key("sender", ["ingest"])[1]
+            return store.keys.create("sender", ["ingest"])[1]
         finally:
             store.close()
 

@@ -1,5 +1,5 @@
 """The scale-out pieces in one process: which settings start a role, the bus message format, and
-what the writer refuses (on a SQLite store: `SqlStore.append_sealed` is the same code)."""
+what the writer refuses (on a SQLite store: `SqlEventStore.append_sealed` is the same code)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def store(tmp_path: Path) -> SqlStore:
 
 def _batch(store: SqlStore, count: int, idempotency_key: str | None = None) -> Batch:
     lines = decode_body(body(new_ids(count)), max_line_bytes=1 << 20).accepted
-    return Batch(store.seal(lines, "sender"), "sender", idempotency_key)
+    return Batch(store.events.seal(lines, "sender"), "sender", idempotency_key)
 
 
 @pytest.mark.parametrize(
@@ -75,11 +75,11 @@ def test_sealed_rows_appended_twice_are_stored_once_and_verify(store: SqlStore) 
     nothing twice, and the chain verifies."""
     messages = encode_batch(_batch(store, 200), max_bytes=1 << 20)
     batches = [decode_message(data) for _, data in messages]
-    first = store.append_sealed(batches)
-    again = store.append_sealed(batches)
+    first = store.events.append_sealed(batches)
+    again = store.events.append_sealed(batches)
     assert [r.stored for r in first] == [200]
     assert [(r.stored, r.duplicates) for r in again] == [(0, 200)]
-    assert store.count() == 200
+    assert store.events.count() == 200
     assert store.verify().ok
 
 
@@ -98,8 +98,8 @@ def test_the_writer_refuses_rows_that_do_not_authenticate(store: SqlStore, tmp_p
     checked = writer._checked([_Delivery(mixed)])  # type: ignore[list-item]
     assert len(checked[0].rows) == 2
     assert writer.stats.refused_rows == 4
-    store.append_sealed(checked)
-    assert store.count() == 2
+    store.events.append_sealed(checked)
+    assert store.events.count() == 2
     assert store.verify().ok
 
 

@@ -140,8 +140,8 @@ def test_detect_role_finds_the_incidents_one_engine_finds(cluster: Cluster) -> N
     try:
         deadline = time.monotonic() + 60
         while True:
-            page = store.incidents(DetectionFilter(attacker_ip="203.0.113.66"), cursor=None,
-                                   limit=100)  # fmt: skip
+            page = store.detections.incidents(DetectionFilter(attacker_ip="203.0.113.66"),
+                                              cursor=None, limit=100)  # fmt: skip
             found = {(tuple(sorted(i.rules)), tuple(i.accounts_compromised)) for i in page.items}
             if found == expected or time.monotonic() > deadline:
                 break

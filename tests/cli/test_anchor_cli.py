@@ -44,7 +44,7 @@ def fill(backend: Backend, transactions: int) -> None:
     """``transactions`` commits of four events, with the keys the commands use."""
     store = open_store(url(backend), key_file=Path(os.environ["APIWATCH_KEY_FILE"]))
     for _ in range(transactions):
-        store.append([batch(lines(4))])
+        store.events.append([batch(lines(4))])
     store.close()
 
 

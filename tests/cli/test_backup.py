@@ -35,7 +35,7 @@ def _append(store: SqlStore, count: int) -> None:
     for i in range(count):
         event = Event(event=EventMeta(action="authn_login_fail"), source=Source(ip=f"192.0.2.{i}"))
         lines.append(StoredLine(event, encode_event(event)))
-    store.append([Batch(lines, "api-1")])
+    store.events.append([Batch(lines, "api-1")])
 
 
 def test_a_backup_of_a_live_sqlite_store_restores_and_verifies(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_events_says_when_more_events_match_than_shown(tmp_path: Path) -> None:
     for i in range(3):
         event = Event(event=EventMeta(action="authn_login_fail"), source=Source(ip=f"192.0.2.{i}"))
         lines.append(StoredLine(event, encode_event(event)))
-    store.append([Batch(lines, "api-1")])
+    store.events.append([Batch(lines, "api-1")])
     store.close()
     cut = _run(tmp_path, "events", "--db", "sqlite:///a.db", "--limit", "2")
     assert len(cut.stdout.splitlines()) == 2

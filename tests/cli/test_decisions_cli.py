@@ -75,7 +75,7 @@ def test_a_decision_added_by_hand_reaches_the_bouncer_stream(db: str) -> None:
     run("decisions", "add", "--account", "Dana", "--duration", "1d", "--reason", "takeover")
     store = open_store(db)
     try:
-        new = store.decision_changes(None, now=datetime.now(UTC)).new
+        new = store.decisions.changes(None, now=datetime.now(UTC)).new
     finally:
         store.close()
     assert [(d.scope, d.value, d.type) for d in new] == [
@@ -90,7 +90,7 @@ def test_list_filters_by_address_and_is_audited(db: str) -> None:
     assert [item["value"] for item in found] == ["198.51.100.0/24"]
     store = open_store(db)
     try:
-        reads = store.reads()
+        reads = store.audit.reads()
     finally:
         store.close()
     assert reads[0].what == "decisions"
@@ -207,7 +207,7 @@ def test_control_characters_from_events_are_listed_escaped(db: str) -> None:
     now = datetime.now(UTC)
     store = open_store(db)
     try:
-        store.add_decisions([Decision(
+        store.decisions.add([Decision(
             id=0, type="flag", scope="Username", value="eve\x1b]0;owned\x07\x1b[2J",
             created=now, until=now + timedelta(hours=1), reason="Stuffing \x1b[31mred",
         )])  # fmt: skip

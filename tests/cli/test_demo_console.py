@@ -32,7 +32,7 @@ def test_the_demo_console_serves_the_store_until_interrupted(tmp_path: Path) -> 
     now = datetime.now(UTC)
     incident = Incident(id="inc-demo", title="Credential stuffing", severity="high",
                         first_seen=now, last_seen=now)  # fmt: skip
-    store.save_detections([], [incident])
+    store.detections.save([], [incident])
     store.close()
     port = _free_port()
     code = ("import sys; from pathlib import Path; from apiwatch.cli._demo_console import "

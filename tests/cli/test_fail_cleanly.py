@@ -65,7 +65,7 @@ def test_verify_says_a_copy_of_a_live_store_looks_emptied(tmp_path: Path) -> Non
     not intact."""
     store = open_store(f"sqlite:///{tmp_path / 'live.db'}")
     event = Event(event=EventMeta(action="authn_login_fail"), source=Source(ip="192.0.2.1"))
-    store.append([Batch([StoredLine(event, encode_event(event))], "api-1")])
+    store.events.append([Batch([StoredLine(event, encode_event(event))], "api-1")])
     copy = tmp_path / "copy"
     copy.mkdir()
     shutil.copy(tmp_path / "live.db", copy / "live.db")

@@ -90,7 +90,7 @@ def scenario(
             old = event(ip="198.51.100.5", service="billing", host="old-1",
                         at=datetime.now(UTC) - timedelta(hours=2))  # fmt: skip
             post(collector, [old, *stuffing_batch()])
-            decision = wait_for(lambda: store.decisions(DecisionFilter(ip=ATTACKER)).items,
+            decision = wait_for(lambda: store.decisions.query(DecisionFilter(ip=ATTACKER)).items,
                                 "the ban")[0]  # fmt: skip
             wait_for(lambda: any("new decision" in line for line in lines.lines), "the log line")
         _last_heard(request.param, url, "billing", datetime.now(UTC) - timedelta(hours=2))

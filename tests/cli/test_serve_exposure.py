@@ -68,7 +68,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 def _ingest_key(workdir: Path) -> str:
     store = open_store(f"sqlite:///{workdir / 'collector.db'}")
     try:
-        return store.create_key("sensor", ["ingest"])[1]
+        return store.keys.create("sensor", ["ingest"])[1]
     finally:
         store.close()
 

@@ -39,7 +39,7 @@ def ship(collector: Collector, tmp_path: Path, *args: str) -> Result:
 
 
 def stored(collector: Collector) -> int:
-    return collector.store.count()
+    return collector.store.events.count()
 
 
 def ecs_file(path: Path, count: int) -> Path:
@@ -63,7 +63,9 @@ def test_ecs_and_gzip_access_logs_are_stored_in_batches(
     assert result.exit_code == 0, result.output
     assert "shipped 370 events from 2 files" in result.output
     assert stored(collector) == 370
-    page = collector.store.query(EventFilter(source_ip="203.0.113.4"), cursor=None, limit=500)
+    page = collector.store.events.query(
+        EventFilter(source_ip="203.0.113.4"), cursor=None, limit=500
+    )
     assert len(page.lines) == 120
 
 
@@ -140,7 +142,7 @@ def _access_log(path: Path, route: str, count: int, ip: str = "203.0.113.9") -> 
 
 
 def _actions(collector: Collector, ip: str = "203.0.113.9") -> list[str]:
-    page = collector.store.query(EventFilter(source_ip=ip), cursor=None, limit=100)
+    page = collector.store.events.query(EventFilter(source_ip=ip), cursor=None, limit=100)
     return sorted(json.loads(line)["event"]["action"] for line in page.lines)
 
 

@@ -41,7 +41,7 @@ def _fill(url: str, count: int) -> None:
             user=User(name=f"user{i}"),
         )
         lines.append(StoredLine(event, encode_event(event)))
-    store.append([Batch(lines[: count // 2], "api-1"), Batch(lines[count // 2 :], "api-1")])
+    store.events.append([Batch(lines[: count // 2], "api-1"), Batch(lines[count // 2 :], "api-1")])
     store.close()
 
 
@@ -55,7 +55,7 @@ def test_keys_create_prints_the_key_once_as_the_last_word(db: str) -> None:
     assert "api-1" in listing
     assert secret not in listing
     store = open_store(db)
-    assert store.authenticate(secret) is not None
+    assert store.keys.authenticate(secret) is not None
     store.close()
 
 
@@ -69,7 +69,7 @@ def test_keys_create_binds_an_ingest_key_to_services_and_networks(db: str) -> No
     assert "for services api, shop from networks 10.0.0.0/8" in out
     assert "note:" not in err
     store = open_store(db)
-    key = store.authenticate(out.split()[-1])
+    key = store.keys.authenticate(out.split()[-1])
     store.close()
     assert key is not None
     assert (key.services, key.networks) == (frozenset({"shop", "api"}), ("10.0.0.0/8",))
@@ -100,7 +100,7 @@ def test_a_binding_that_is_not_one_is_a_one_line_error(db: str) -> None:
     )
     assert "Traceback" not in result.stderr
     store = open_store(db)
-    assert store.list_keys() == []
+    assert store.keys.all() == []
     store.close()
 
 
@@ -132,7 +132,7 @@ def test_revoke_stops_the_key(db: str) -> None:
     _, out, _ = run("keys", "create", "--name", "gone", "--scope", "read", "--db", db)
     assert run("keys", "revoke", "gone", "--db", db)[0] == 0
     store = open_store(db)
-    assert store.authenticate(out.split()[-1]) is None
+    assert store.keys.authenticate(out.split()[-1]) is None
     store.close()
     result = CliRunner().invoke(cli, ["keys", "revoke", "nobody", "--db", db])
     assert result.exit_code == 1
@@ -180,7 +180,7 @@ def test_events_command_filters_and_is_audited(db: str) -> None:
     assert code == 0
     assert {line["source"]["ip"] for line in lines} == {f"192.0.2.{i}" for i in range(8)}
     store = open_store(db)
-    [read] = store.reads()
+    [read] = store.audit.reads()
     store.close()
     assert read.key_name.startswith("cli:")
     assert read.criteria == "source.ip=192.0.2.0/29"
@@ -229,7 +229,7 @@ def test_events_audit_records_the_account_as_its_blind_index(db: str) -> None:
     code, out, _ = run("events", "--user", "user1", "--db", db)
     assert code == 0 and out.count("\n") == 1
     store = open_store(db)
-    [read] = store.reads()
+    [read] = store.audit.reads()
     assert read.criteria == "user.name=#" + store.keyring.blind_index("user1").hex()
     store.close()
 
@@ -341,7 +341,7 @@ def test_events_escapes_what_would_drive_a_terminal(db: str) -> None:
     line = encode_event(event).replace(b'"user_agent":', b'"user_agent":\t', 1)
     assert b"\t" in line
     store = open_store(db)
-    store.append([Batch([StoredLine(event, line)], "api-1")])
+    store.events.append([Batch([StoredLine(event, line)], "api-1")])
     store.close()
     code, out, _ = run("events", "--db", db)
     assert code == 0

@@ -31,7 +31,7 @@ def run(*args: str, password: str | None = None) -> Result:
 def _hash(db: str, tmp_path: Path, name: str) -> str | None:
     store = open_store(db, key_file=tmp_path / "keys")
     try:
-        user = store.console_user(name)
+        user = store.console.user(name)
         return None if user is None else f"{user.role} {user.password_hash}"
     finally:
         store.close()

@@ -69,7 +69,7 @@ def csrf_of(html: str) -> str:
 def add_users(store: SqlStore) -> None:
     hashed = hash_password(PASSWORD)
     for role in ROLES:
-        store.add_console_user(ConsoleUser(role, role, hashed, datetime.now(UTC)))
+        store.console.add_user(ConsoleUser(role, role, hashed, datetime.now(UTC)))
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def site(make_store: StoreFactory) -> Iterator[ConsoleSite]:
     """A collector (live detection on; SQLite, and PostgreSQL) with console users and keys."""
     store = make_store()
     keys = add_keys(store)
-    keys["bouncer"] = store.create_key("bouncer", ["bouncer"])[1]
+    keys["bouncer"] = store.keys.create("bouncer", ["bouncer"])[1]
     add_users(store)
     with served(create_app(store, ServerSettings())) as url:  # make_store closes the store
         running = ConsoleSite(url, store, keys)

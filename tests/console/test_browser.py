@@ -71,7 +71,7 @@ def _settled(site: ConsoleSite, at_least: int) -> list[Incident]:
     deadline = time.monotonic() + 60
     last: list[Incident] = []
     while time.monotonic() < deadline:
-        found = site.store.incidents(DetectionFilter(), cursor=None, limit=500).items
+        found = site.store.detections.incidents(DetectionFilter(), cursor=None, limit=500).items
         if len(found) >= at_least and found == last:
             return found
         last = found
@@ -85,7 +85,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
     tmp = tmp_path_factory.mktemp("console-browser")
     store = open_store(f"sqlite:///{tmp}/console.db", key_file=tmp / "keys")
     keys = add_keys(store)
-    keys["bouncer"] = store.create_key("bouncer", ["bouncer"])[1]
+    keys["bouncer"] = store.keys.create("bouncer", ["bouncer"])[1]
     add_users(store)
     try:
         with served(create_app(store, ServerSettings())) as url:
@@ -151,7 +151,7 @@ def tab(browser: Any, seeded: ConsoleSite) -> Iterator[Tab]:
 
 
 def _incident_with(site: ConsoleSite, predicate: Any) -> Incident:
-    found = site.store.incidents(DetectionFilter(), cursor=None, limit=500).items
+    found = site.store.detections.incidents(DetectionFilter(), cursor=None, limit=500).items
     return next(i for i in found if predicate(i))
 
 
@@ -246,7 +246,7 @@ def test_a_false_positive_offers_an_allowlist_entry(tab: Tab, seeded: ConsoleSit
     tab.page.select_option("#allowlist-value", address)
     tab.page.click("#allowlist-add")
     tab.page.wait_for_selector(f"#allowlist tr[data-value='{address}']")
-    assert seeded.store.is_allowed("Ip", address)
+    assert seeded.store.allowlist.is_allowed("Ip", address)
     tab.clean()
 
 
@@ -300,14 +300,14 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
     keys = add_keys(store)
     add_users(store)
     now = datetime.now(UTC)
-    store.save_detections([], [Incident(
+    store.detections.save([], [Incident(
         id="xss-1", title=HOSTILE[0], severity="high", first_seen=now - timedelta(minutes=5),
         last_seen=now, rules=[HOSTILE[1], HOSTILE[3]], attackers=["203.0.113.66"],
         user_agents=list(HOSTILE), accounts_targeted=list(HOSTILE),
         accounts_compromised=[HOSTILE[1], HOSTILE[2]], objects_exposed=[HOSTILE[4]])])  # fmt: skip
-    store.add_decisions([manual_decision("Ip", "203.0.113.66", allowlist=store, duration="1h",
-                                         reason=HOSTILE[1], now=now)])  # fmt: skip
-    store.allow_add(manual_allow_entry("Username", HOSTILE[0], reason=HOSTILE[3], now=now))
+    store.decisions.add([manual_decision("Ip", "203.0.113.66", allowlist=store.allowlist,
+                                         duration="1h", reason=HOSTILE[1], now=now)])  # fmt: skip
+    store.allowlist.add(manual_allow_entry("Username", HOSTILE[0], reason=HOSTILE[3], now=now))
     try:
         with served(create_app(store, ServerSettings())) as url:
             response = httpx.post(f"{url}/v1/events", timeout=30, content=b"".join(

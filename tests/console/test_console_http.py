@@ -96,9 +96,9 @@ def test_state_changes_need_the_csrf_token(site: ConsoleSite) -> None:
     foreign = client.post("/decisions", data={**form, "csrf": csrf},
                           headers={"Origin": "https://evil.example"})  # fmt: skip
     assert foreign.status_code == 403
-    assert site.store.decisions(_in_force()).items == []
+    assert site.store.decisions.query(_in_force()).items == []
     assert client.post("/decisions", data={**form, "csrf": csrf}).status_code == 303
-    assert [d.value for d in site.store.decisions(_in_force()).items] == ["203.0.113.50"]
+    assert [d.value for d in site.store.decisions.query(_in_force()).items] == ["203.0.113.50"]
 
 
 def _in_force():  # type: ignore[no-untyped-def]
@@ -158,7 +158,9 @@ def test_login_attempts_are_rate_limited_and_become_events(site: ConsoleSite) ->
         assert site.attempt(client, "admin", "guess guess guess").status_code == 401
     assert site.attempt(client, "admin", PASSWORD).status_code == 429
     assert site.attempt(client, "viewer", PASSWORD).status_code == 429  # same address
-    lines = site.store.query(EventFilter(action="authn_login_fail"), cursor=None, limit=100).lines
+    lines = site.store.events.query(
+        EventFilter(action="authn_login_fail"), cursor=None, limit=100
+    ).lines
     assert len(lines) == 7
     assert all(b'"apiwatch-console"' in line for line in lines)
 
@@ -172,7 +174,7 @@ def test_brute_force_on_the_console_raises_an_incident(site: ConsoleSite) -> Non
     deadline = time.monotonic() + 20
     found = []
     while time.monotonic() < deadline and not found:
-        page = site.store.incidents(DetectionFilter(), cursor=None, limit=50)
+        page = site.store.detections.incidents(DetectionFilter(), cursor=None, limit=50)
         found = [i for i in page.items if "brute-force-account" in i.rules]
         time.sleep(0.3)
     assert found, "no brute-force incident"
@@ -188,7 +190,7 @@ def test_reading_event_data_is_audited(site: ConsoleSite) -> None:
     assert client.get("/incidents/whatever").status_code == 404
     assert client.get("/decisions").status_code == 200
     assert client.get("/sources").status_code == 200
-    reads = [(r.key_name, r.what) for r in site.store.reads(50)]
+    reads = [(r.key_name, r.what) for r in site.store.audit.reads(50)]
     assert ("console:viewer", "decisions") in reads
     assert ("console:viewer", "sources") in reads
     assert ("console:viewer", "events") in reads
@@ -305,7 +307,7 @@ def test_an_expired_session_opens_nothing(site: ConsoleSite) -> None:
     token = "expired-session-token"
     token_hash = hashlib.sha256(token.encode()).digest()
     ended = now - timedelta(seconds=1)
-    site.store.add_console_session(token_hash, "admin", "c", ended, now - timedelta(hours=9))
+    site.store.console.add_session(token_hash, "admin", "c", ended, now - timedelta(hours=9))
     client = site.client()
     client.cookies.set("apiwatch_session", token)
     response = client.get("/incidents")
@@ -320,7 +322,7 @@ def test_an_incident_exports_its_extent(site: ConsoleSite) -> None:
 
     now = datetime.now(UTC)
     ingest(site, [event(ip="203.0.113.9", at=now, status=401) for _ in range(3)])
-    site.store.save_detections([], [Incident(
+    site.store.detections.save([], [Incident(
         id="inc-x", title="Stuffing", severity="high", first_seen=now, last_seen=now,
         attackers=["203.0.113.9"], accounts_targeted=["=HYPERLINK(1)", "bob"],
         accounts_compromised=["bob"], objects_exposed=["/orders/{id}=42"])])  # fmt: skip
@@ -337,5 +339,5 @@ def test_an_incident_exports_its_extent(site: ConsoleSite) -> None:
     data = client.get("/incidents/inc-x/export.json").json()
     assert data["accounts_compromised"] == ["bob"]
     assert data["attacker_requests"] == {"203.0.113.9": 3}
-    assert ("console:viewer", "incident export") in [(r.key_name, r.what)
-                                                     for r in site.store.reads(20)]  # fmt: skip
+    assert ("console:viewer", "incident export") in [
+        (r.key_name, r.what) for r in site.store.audit.reads(20)]  # fmt: skip

@@ -26,9 +26,9 @@ def test_stuffing_is_blocked_at_the_sensor_within_5_s_with_one_message(tmp_path:
 
     webhook = Webhook()
     store = open_store(f"sqlite:///{tmp_path / 'collector.db'}")
-    _, ingest = store.create_key("shop", ["ingest"])
-    _, bouncer = store.create_key("shop-sensor", ["bouncer"])
-    _, reader = store.create_key("reader", ["read"])
+    _, ingest = store.keys.create("shop", ["ingest"])
+    _, bouncer = store.keys.create("shop-sensor", ["bouncer"])
+    _, reader = store.keys.create("reader", ["read"])
     scenario = generate(seed=3, users=20, attacks=())
     settings = ServerSettings(respond=response_config(webhook), respond_environ=webhook.environ)
     collector = Running(create_app(store, settings))
@@ -74,12 +74,12 @@ def test_a_decision_added_by_hand_reaches_the_sensor(tmp_path: Path) -> None:
     from apiwatch.model import Decision
 
     store = open_store(f"sqlite:///{tmp_path / 'collector.db'}")
-    _, bouncer = store.create_key("shop-sensor", ["bouncer"])
+    _, bouncer = store.keys.create("shop-sensor", ["bouncer"])
     scenario = generate(seed=3, users=20, attacks=())
     (user, password), (flagged, flagged_password) = list(scenario.accounts.items())[:2]
     now = datetime.now(UTC)
     until = now + timedelta(hours=1)
-    ban, flag = store.add_decisions(
+    ban, flag = store.decisions.add(
         [
             Decision(id=0, type="ban", scope="Ip", value=ATTACKER, created=now, until=until,
                      origin="cscli", reason="by hand"),
@@ -102,7 +102,7 @@ def test_a_decision_added_by_hand_reaches_the_sensor(tmp_path: Path) -> None:
                 wait_for(lambda: login(user, "wrong", ATTACKER) == 403, "the ban", 5)
                 assert login(flagged, flagged_password, "198.51.100.21") == 403
                 assert login(user, password, "198.51.100.20") == 200
-                store.delete_decision(ban.id, at=datetime.now(UTC))
+                store.decisions.delete(ban.id, at=datetime.now(UTC))
                 wait_for(lambda: login(user, password, ATTACKER) == 200, "the unban", 5)
         finally:
             shop.stop()

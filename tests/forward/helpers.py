@@ -21,7 +21,7 @@ def store_events(store: SqlStore, count: int, *, start: int = 0, **fields: Any) 
         line(at=T0 + timedelta(seconds=start + i), path=f"/orders/{start + i}", **fields)
         for i in range(count)
     ]
-    store.append([batch(stored)])
+    store.events.append([batch(stored)])
     return [item.event.event.id or "" for item in stored]
 
 

@@ -70,7 +70,7 @@ def test_a_document_refused_for_its_content_is_counted_not_retried(
 ) -> None:
     """A per-item 400 is counted as refused and logged without the document; the rest land."""
     store_events(store, 4)
-    records = [from_event_line(line) for _, line in store.events_after(0, 100)]
+    records = [from_event_line(line) for _, line in store.events.after(0, 100)]
     # The collector refuses such a source.ip at ingest; a receiver's own mapping may refuse
     # other fields the same way (document_parsing_exception).
     records[1].document["source"]["ip"] = "not-an-address secret-token"
@@ -86,12 +86,12 @@ def test_a_document_refused_for_its_content_is_counted_not_retried(
 
 def test_alerts_and_incidents_are_indexed_and_updated_in_place(store: SqlStore) -> None:
     """Alerts and incidents use `index` into their own indexes: an update overwrites."""
-    store.save_detections([alert(1)], [incident(1)])
+    store.detections.save([alert(1)], [incident(1)])
     with running(BulkReplay()) as es:
         conf = target("es", "elasticsearch", url=es.url, kinds=["alerts", "incidents"])
         forwarder = pump(store, conf)
         drain(forwarder)
-        store.save_detections([], [incident(1, last=30)])
+        store.detections.save([], [incident(1, last=30)])
         drain(forwarder)
     assert list(es.indexes["apiwatch-alerts"]) == ["alert-1"]
     stored = es.indexes["apiwatch-incidents"]["incident-1"]

@@ -45,7 +45,7 @@ def test_events_become_log_records_with_semantic_convention_attributes(store: Sq
 
 def test_alerts_carry_their_severity(store: SqlStore) -> None:
     """A high alert is severity ERROR (17) with apiwatch.kind alert."""
-    store.save_detections([alert(1)], [])
+    store.detections.save([alert(1)], [])
     with running(OtlpReceiver()) as otlp:
         drain(pump(store, target("otel", "otlp", url=otlp.url, kinds=["alerts"])))
     (record,) = otlp.records

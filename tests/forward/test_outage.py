@@ -78,7 +78,7 @@ def test_outage_catch_up_and_restart(db: str, tmp_path: Path) -> None:
         f'url = "http://127.0.0.1:{es_port}"\nkinds = ["events"]\nbatch = 50\n'
     )
     store = open_store(db, key_file=tmp_path / "collector.keys")
-    _, key = store.create_key("sensor", ["ingest", "read"])
+    _, key = store.keys.create("sensor", ["ingest", "read"])
     store.close()
     collector = serve(db, port, tmp_path, "--config", str(config), "--no-detect")
     try:

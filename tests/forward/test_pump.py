@@ -48,7 +48,7 @@ def test_events_go_out_in_store_order_in_batches(store: SqlStore, tmp_path: Path
     out = tmp_path / "out.ndjson"
     assert drain(pump(store, target("siem", "file", batch=40, path=str(out)))) == 250
     assert _ids(out) == ids
-    assert store.forward_cursor("siem/events") == str(store.last_seq())
+    assert store.forward_cursor("siem/events") == str(store.events.last_seq())
 
 
 def test_a_new_pump_resumes_at_the_saved_cursor(
@@ -96,11 +96,11 @@ def test_backlog_counts_events_not_yet_delivered(store: SqlStore) -> None:
 
 def test_alerts_and_incidents_are_forwarded_and_updates_again(store: SqlStore) -> None:
     """Alerts and incidents go out as ECS alerts; an incident that grows goes out again."""
-    store.save_detections([alert(1), alert(2)], [incident(1)])
+    store.detections.save([alert(1), alert(2)], [incident(1)])
     sink = FlakySink(failures=0)
     forwarder = pump(store, target("det", "file", kinds=["alerts", "incidents"], path="x"), sink)
     assert drain(forwarder) == 3
-    store.save_detections([], [incident(1, last=60)])
+    store.detections.save([], [incident(1, last=60)])
     assert drain(forwarder) == 1
     kinds = [(r.kind, r.id) for r in sink.records]
     assert kinds == [
@@ -119,7 +119,7 @@ def test_alerts_and_incidents_are_forwarded_and_updates_again(store: SqlStore) -
 def test_kinds_not_selected_are_not_forwarded(store: SqlStore) -> None:
     """A forwarder of incidents only never reads events or alerts."""
     store_events(store, 5)
-    store.save_detections([alert(1)], [incident(1)])
+    store.detections.save([alert(1)], [incident(1)])
     sink = FlakySink(failures=0)
     drain(pump(store, target("inc", "file", kinds=["incidents"], path="x"), sink))
     assert [r.kind for r in sink.records] == ["incidents"]
@@ -127,11 +127,11 @@ def test_kinds_not_selected_are_not_forwarded(store: SqlStore) -> None:
 
 def test_an_alert_saved_late_for_an_earlier_window_is_still_forwarded(store: SqlStore) -> None:
     """Write order, not last_seen: an alert saved after others, though older, goes out."""
-    store.save_detections([alert(5)], [])
+    store.detections.save([alert(5)], [])
     sink = FlakySink(failures=0)
     forwarder = pump(store, target("det", "file", kinds=["alerts"], path="x"), sink)
     drain(forwarder)
-    store.save_detections([alert(1)], [])  # last_seen 4 seconds before alert-5's
+    store.detections.save([alert(1)], [])  # last_seen 4 seconds before alert-5's
     assert drain(forwarder) == 1
     assert [r.id for r in sink.records] == ["alert-5", "alert-1"]
 
@@ -140,9 +140,9 @@ def test_records_saved_before_the_write_order_existed_are_forwarded(
     store: SqlStore, backend: Backend
 ) -> None:
     """Alerts of an older store (no write-order number) go out first, by id, all of them."""
-    store.save_detections([alert(n) for n in range(5)], [])
+    store.detections.save([alert(n) for n in range(5)], [])
     backend.sql("UPDATE alerts SET saved = NULL")  # as an older apiwatch left them
-    store.save_detections([alert(9)], [])
+    store.detections.save([alert(9)], [])
     sink = FlakySink(failures=0)
     drain(pump(store, target("det", "file", kinds=["alerts"], batch=2, path="x"), sink))
     assert [r.id for r in sink.records] == [f"alert-{n}" for n in (0, 1, 2, 3, 4, 9)]
@@ -168,4 +168,4 @@ def test_the_forwarding_thread_backs_off_and_catches_up(store: SqlStore) -> None
     assert [r.id for r in sink.records] == ids
     assert metrics.failures.labels("flaky")._value.get() == 3
     assert metrics.up.labels("flaky")._value.get() == 1
-    assert store.forward_cursor("flaky/events") == str(store.last_seq())
+    assert store.forward_cursor("flaky/events") == str(store.events.last_seq())

@@ -56,7 +56,7 @@ def test_busy_and_429_are_retried_and_a_bad_token_is_an_error(store: SqlStore) -
 def test_an_invalid_event_is_refused_and_the_rest_resent(store: SqlStore) -> None:
     """400 code 6 with invalid-event-number N: N is refused for good, the ones after it resent."""
     store_events(store, 4)
-    records = [from_event_line(line) for _, line in store.events_after(0, 10)]
+    records = [from_event_line(line) for _, line in store.events.after(0, 10)]
     records[2].document.clear()  # an empty event, which HEC refuses ("Invalid data format")
     with running(HecReplay(TOKEN)) as hec:
         sink = SplunkSink(target("splunk", "splunk", url=hec.url, secrets={"token": TOKEN}))

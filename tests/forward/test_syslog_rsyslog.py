@@ -48,7 +48,7 @@ def test_receiver_down_then_back_loses_nothing(store: SqlStore, tmp_path: Path) 
 def test_cef_messages_escape_hostile_fields(store: SqlStore, tmp_path: Path) -> None:
     """CEF: header and extension escaping keep a CR/LF or `|`/`=` in a field inert."""
     store_events(store, 1, user="eve\r\nCEF:0|forged|x=1")
-    store.save_detections([alert(1)], [])
+    store.detections.save([alert(1)], [])
     port = free_port()
     conf = target(
         "rs", "syslog", host="127.0.0.1", port=port, format="cef", kinds=["events", "alerts"]

@@ -40,7 +40,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_event(kind: str, tmp_path: 
 def _kill_and_restart(db: str, tmp_path: Path) -> None:
     keys = tmp_path / "collector.keys"
     store = open_store(db, key_file=keys)
-    _, key = store.create_key("sensor", ["ingest"])
+    _, key = store.keys.create("sensor", ["ingest"])
     store.close()
     port = free_port()
     server = serve(db, port, tmp_path)
@@ -75,7 +75,7 @@ def _kill_and_restart(db: str, tmp_path: Path) -> None:
     assert stats["shipped"] >= TOTAL  # retried batches may be counted again; the store dedups
     store = open_store(db, key_file=keys)
     try:
-        assert store.count() == TOTAL
+        assert store.events.count() == TOTAL
         report = store.verify()
     finally:
         store.close()

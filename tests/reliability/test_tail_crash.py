@@ -106,7 +106,7 @@ def test_sigkill_while_tailing_a_rotating_log_stores_every_line_once(
             while time.monotonic() < deadline:
                 store = open_store(db, key_file=tmp_path / "collector.keys")
                 try:
-                    count = store.count()
+                    count = store.events.count()
                 finally:
                     store.close()
                 if count >= TOTAL:
@@ -126,7 +126,7 @@ def _stored_paths(db: str, keys: Path) -> list[str]:
     cursor = None
     try:
         while True:
-            page = store.query(EventFilter(), cursor=cursor, limit=20_000)
+            page = store.events.query(EventFilter(), cursor=cursor, limit=20_000)
             paths += [json.loads(line)["url"]["path"] for line in page.lines]
             if page.next_cursor is None:
                 return paths

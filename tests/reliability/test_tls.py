@@ -42,7 +42,7 @@ def test_shipper_delivers_over_tls_only_to_the_certificate_it_trusts(tmp_path: P
     cert, key_file = write_self_signed(tmp_path)
     db = f"sqlite:///{tmp_path / 'collector.db'}"
     store = open_store(db, key_file=tmp_path / "collector.keys")
-    _, key = store.create_key("sensor", ["ingest"])
+    _, key = store.keys.create("sensor", ["ingest"])
     store.close()
     port = free_port()
     server = serve(db, port, tmp_path, "--tls-cert", str(cert), "--tls-key", str(key_file), ca=cert)
@@ -60,6 +60,6 @@ def test_shipper_delivers_over_tls_only_to_the_certificate_it_trusts(tmp_path: P
     assert trusting["shipped"] == 50
     store = open_store(db, key_file=tmp_path / "collector.keys")
     try:
-        assert store.count() == 50
+        assert store.events.count() == 50
     finally:
         store.close()

@@ -68,7 +68,7 @@ class Collector:
         self.db = f"sqlite:///{workdir / 'collector.db'}"
         self.keys = workdir / "collector.keys"
         store = open_store(self.db, key_file=self.keys)
-        _, self.key = store.create_key("sensor", ["ingest"])
+        _, self.key = store.keys.create("sensor", ["ingest"])
         store.close()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,7 +80,7 @@ class Collector:
         cursor = None
         try:
             while True:
-                page = store.query(EventFilter(), cursor=cursor, limit=5000)
+                page = store.events.query(EventFilter(), cursor=cursor, limit=5000)
                 for line in page.lines:
                     found[json.loads(line)["http"]["request"]["id"]] += 1
                 cursor = page.next_cursor

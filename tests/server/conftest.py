@@ -120,7 +120,7 @@ def add_keys(store: SqlStore) -> dict[str, str]:
         ("read", ["read"]),
         ("admin", ["admin"]),
     ):
-        keys[name] = store.create_key(name, scopes)[1]
+        keys[name] = store.keys.create(name, scopes)[1]
     return keys
 
 

@@ -70,7 +70,7 @@ def stored_events(store: SqlStore) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     cursor = None
     while True:
-        page = store.query(EventFilter(), cursor=cursor, limit=5000)
+        page = store.events.query(EventFilter(), cursor=cursor, limit=5000)
         events += [json.loads(line) for line in page.lines]
         if page.next_cursor is None:
             return events

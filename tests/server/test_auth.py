@@ -1,4 +1,4 @@
-"""`Authenticator`: a short cache in front of `Store.authenticate` that never keeps a secret."""
+"""`Authenticator`: a short cache in front of `KeyStore.authenticate` that never keeps a secret."""
 
 from __future__ import annotations
 

@@ -119,8 +119,8 @@ def _config(tmp_path: Path, url: str, key: str, script: Path) -> Path:
 def running(bouncer_binary: str, tmp_path: Path) -> Iterator[Running]:
     """A collector on a free port and the custom bouncer pulling it every second."""
     store = open_store(f"sqlite:///{tmp_path}/apiwatch.db", key_file=tmp_path / "keys")
-    key = store.create_key("custom-bouncer", ["bouncer"])[1]
-    admin_key = store.create_key("admin", ["admin"])[1]
+    key = store.keys.create("custom-bouncer", ["bouncer"])[1]
+    admin_key = store.keys.create("admin", ["admin"])[1]
     calls_file, log_file = tmp_path / "calls.tsv", tmp_path / "bouncer.log"
     script = tmp_path / "record.sh"
     script.write_text(RECORDER.format(calls=calls_file))

@@ -54,7 +54,7 @@ def collector(make_store: StoreFactory, clock: SkippingClock) -> Iterator[Collec
 @pytest.fixture
 def bouncer(collector: Collector) -> Iterator[httpx.Client]:
     """A client with a key of scope bouncer, sent as CrowdSec bouncers send it."""
-    secret = collector.store.create_key("bouncer", ["bouncer"])[1]
+    secret = collector.store.keys.create("bouncer", ["bouncer"])[1]
     collector.keys["bouncer"] = secret
     with httpx.Client(base_url=collector.url, headers={"X-Api-Key": secret}, timeout=30) as c:
         yield c
@@ -153,8 +153,8 @@ def test_every_error_a_bouncer_can_meet_carries_crowdsecs_message_field(
 def test_refused_keys_are_answered_with_crowdsecs_message_field(collector: Collector) -> None:
     """A missing, unknown, unscoped or revoked key gets 403 with ``message`` (CrowdSec's field,
     which its bouncers' client dereferences) as well as apiwatch's ``error``."""
-    secret = collector.store.create_key("revoked", ["bouncer"])[1]
-    assert collector.store.revoke_key("revoked")
+    secret = collector.store.keys.create("revoked", ["bouncer"])[1]
+    assert collector.store.keys.revoke("revoked")
     for headers in ({}, {"X-Api-Key": "aw_000000000000_unknown"}, {"X-Api-Key": secret},
                     {"X-Api-Key": collector.keys["read"]}):  # fmt: skip
         for path in ("/v1/decisions/stream", "/v1/decisions"):
@@ -187,7 +187,7 @@ def test_a_served_decision_has_exactly_the_crowdsec_fields(
 ) -> None:
     """id int, the CrowdSec fields, the Go duration left, until in RFC 3339, simulated false,
     and never the reason."""
-    stored = collector.store.add_decisions([decision(lasting=3600, ago=100)])[0]
+    stored = collector.store.decisions.add([decision(lasting=3600, ago=100)])[0]
     item = pull(bouncer, startup=True)["new"][0]
     assert set(item) == WIRE_FIELDS
     assert item["id"] == stored.id
@@ -205,7 +205,7 @@ def test_durations_count_down_between_pulls(
     collector: Collector, bouncer: httpx.Client, clock: SkippingClock
 ) -> None:
     """The duration is the time left when served: later answers give less."""
-    collector.store.add_decisions([decision(lasting=600)])
+    collector.store.decisions.add([decision(lasting=600)])
     first = parse_go_duration(pull(bouncer, startup=True)["new"][0]["duration"])
     clock.skip(2.1)
     later = parse_go_duration(bouncer.get("/v1/decisions").json()[0]["duration"])
@@ -216,7 +216,7 @@ def test_the_stream_serves_addresses_and_ranges_by_default(
     collector: Collector, bouncer: httpx.Client
 ) -> None:
     """Like CrowdSec, only Ip and Range unless scopes= asks; simulated decisions never."""
-    collector.store.add_decisions([
+    collector.store.decisions.add([
         decision("203.0.113.9"), decision("198.51.100.0/24", "Range"),
         decision(ACCOUNT, "Username", type="flag"), decision("203.0.113.10", simulated=True),
     ])  # fmt: skip
@@ -229,7 +229,7 @@ def test_the_stream_serves_addresses_and_ranges_by_default(
 
 def test_origins_and_scenario_filters(collector: Collector, bouncer: httpx.Client) -> None:
     """origins= and scenarios_containing / scenarios_not_containing filter as CrowdSec's do."""
-    collector.store.add_decisions([decision("203.0.113.9"),
+    collector.store.decisions.add([decision("203.0.113.9"),
                                    decision("203.0.113.10", origin="manual")])  # fmt: skip
     assert served_values(pull(bouncer, True, origins="manual")["new"]) == ["203.0.113.10"]
     assert pull(bouncer, True, scenarios_not_containing="stuffing")["new"] is None
@@ -240,7 +240,7 @@ def test_deltas_follow_adds_deletes_and_expiry(
     collector: Collector, bouncer: httpx.Client, admin: httpx.Client, clock: SkippingClock
 ) -> None:
     """startup gives what is in force; then each add, delete and expiry shows once."""
-    collector.store.add_decisions([decision("203.0.113.1"), decision("203.0.113.2", lasting=2)])
+    collector.store.decisions.add([decision("203.0.113.1"), decision("203.0.113.2", lasting=2)])
     assert len(pull(bouncer, startup=True)["new"]) == 2
     assert pull(bouncer) == {"new": None, "deleted": None}
     added = admin.post("/v1/decisions", json={"ip": "203.0.113.3", "duration": "1h",
@@ -261,7 +261,7 @@ def test_each_instance_sharing_a_key_has_its_own_cursor(
     one, two = {"X-Apiwatch-Instance": "worker-1"}, {"X-Apiwatch-Instance": "worker-2"}
     for headers in (one, two):
         bouncer.get("/v1/decisions/stream", params={"startup": "true"}, headers=headers)
-    collector.store.add_decisions([decision("203.0.113.5")])
+    collector.store.decisions.add([decision("203.0.113.5")])
     for headers in (one, two):
         body = bouncer.get("/v1/decisions/stream", headers=headers).json()
         assert served_values(body["new"]) == ["203.0.113.5"]
@@ -271,7 +271,7 @@ def test_a_first_delta_without_startup_gives_everything_in_force(
     collector: Collector, bouncer: httpx.Client
 ) -> None:
     """A key that never pulled gets every decision in force even without startup=true."""
-    collector.store.add_decisions([decision("203.0.113.1")])
+    collector.store.decisions.add([decision("203.0.113.1")])
     assert served_values(pull(bouncer)["new"]) == ["203.0.113.1"]
 
 
@@ -288,7 +288,7 @@ def test_a_full_pull_is_streamed_in_crowdsecs_shape(
 ) -> None:
     """A startup answer is sent as it is written (chunked, no Content-Length: never whole in
     memory), and is still exactly {"new": [...], "deleted": null} with CrowdSec's fields."""
-    collector.store.add_decisions([decision(f"203.0.{n // 250}.{n % 250 + 1}")
+    collector.store.decisions.add([decision(f"203.0.{n // 250}.{n % 250 + 1}")
                                    for n in range(2500)])  # fmt: skip
     answer = bouncer.get("/v1/decisions/stream", params={"startup": "true"})
     assert answer.status_code == 200
@@ -308,12 +308,12 @@ def test_full_pulls_share_one_snapshot_until_the_decisions_change(
     """Full pulls with nothing changed in between are answered from one built snapshot; an
     add or a delete makes the next one build anew (never serving the deleted decision, never
     missing the new one); an expiry needs no rebuild to leave the answer."""
-    collector.store.add_decisions([decision("203.0.113.1"), decision("203.0.113.2", lasting=2)])
+    collector.store.decisions.add([decision("203.0.113.1"), decision("203.0.113.2", lasting=2)])
     for _ in range(3):
         assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1",
                                                                      "203.0.113.2"]  # fmt: skip
     assert snapshots_built(collector) == 1
-    added = collector.store.add_decisions([decision("203.0.113.3")])[0]
+    added = collector.store.decisions.add([decision("203.0.113.3")])[0]
     assert served_values(pull(bouncer, startup=True)["new"]) == ["203.0.113.1", "203.0.113.2",
                                                                  "203.0.113.3"]  # fmt: skip
     assert admin.delete(f"/v1/decisions/{added.id}").status_code == 200
@@ -331,8 +331,8 @@ def test_many_full_pulls_at_once_build_one_snapshot_and_keep_their_cursors(
 ) -> None:
     """Ten bouncers pulling startup=true at once share one build, each gets every decision,
     and each one's next delta has exactly what changed after."""
-    collector.store.add_decisions([decision(f"203.0.113.{n}") for n in range(1, 101)])
-    secrets = [collector.store.create_key(f"fw-{n}", ["bouncer"])[1] for n in range(10)]
+    collector.store.decisions.add([decision(f"203.0.113.{n}") for n in range(1, 101)])
+    secrets = [collector.store.keys.create(f"fw-{n}", ["bouncer"])[1] for n in range(10)]
     clients = [httpx.Client(base_url=collector.url, headers={"X-Api-Key": s}, timeout=30)
                for s in secrets]  # fmt: skip
     try:
@@ -340,7 +340,7 @@ def test_many_full_pulls_at_once_build_one_snapshot_and_keep_their_cursors(
             answers = list(pool.map(lambda c: pull(c, startup=True), clients))
         assert all(len(answer["new"]) == 100 for answer in answers)
         assert snapshots_built(collector) == 1
-        collector.store.add_decisions([decision("198.51.100.7")])
+        collector.store.decisions.add([decision("198.51.100.7")])
         for client in clients:
             delta = pull(client)
             assert served_values(delta["new"]) == ["198.51.100.7"]
@@ -354,7 +354,7 @@ def test_lookups_match_addresses_ranges_scopes_and_types(
     collector: Collector, bouncer: httpx.Client
 ) -> None:
     """ip= finds the ranges containing it; range=, scope=&value= and type= narrow as CrowdSec's."""
-    collector.store.add_decisions([
+    collector.store.decisions.add([
         decision("198.51.100.0/24", "Range"), decision("198.51.100.7", type="captcha"),
         decision(ACCOUNT, "Username", type="flag"),
     ])  # fmt: skip
@@ -379,7 +379,7 @@ def test_lookups_match_addresses_ranges_scopes_and_types(
 
 def test_a_lookup_lists_bans_first(collector: Collector, bouncer: httpx.Client) -> None:
     """A live-mode bouncer acts on the first decision: a ban comes before a captcha."""
-    collector.store.add_decisions([decision("198.51.100.7", type="captcha"),
+    collector.store.decisions.add([decision("198.51.100.7", type="captcha"),
                                    decision("198.51.100.0/24", "Range")])  # fmt: skip
     found = bouncer.get("/v1/decisions", params={"ip": "198.51.100.7"}).json()
     assert [item["type"] for item in found] == ["ban", "captcha"]
@@ -524,7 +524,7 @@ def test_only_admins_may_change_decisions(collector: Collector, bouncer: httpx.C
 
 def test_deleting_a_decision(collector: Collector, admin: httpx.Client) -> None:
     """DELETE answers the decision with its deleted time; again, or an unknown id, is 404."""
-    stored = collector.store.add_decisions([decision()])[0]
+    stored = collector.store.decisions.add([decision()])[0]
     answer = admin.delete(f"/v1/decisions/{stored.id}")
     assert answer.status_code == 200
     assert answer.json()["id"] == stored.id
@@ -553,7 +553,7 @@ def test_metrics_count_active_decisions_and_pulls(
     collector: Collector, bouncer: httpx.Client
 ) -> None:
     """/metrics has the decisions in force by scope and the stream pulls by kind."""
-    collector.store.add_decisions([decision("203.0.113.1"), decision("203.0.113.2"),
+    collector.store.decisions.add([decision("203.0.113.1"), decision("203.0.113.2"),
                                    decision("198.51.100.0/24", "Range")])  # fmt: skip
     pull(bouncer, startup=True)
     pull(bouncer)

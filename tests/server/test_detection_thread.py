@@ -61,7 +61,7 @@ def stuffing() -> list[Event]:
 
 
 class Saved:
-    """A `Store.save_detections` stand-in that records what it was given."""
+    """A `DetectionStore.save` stand-in that records what it was given."""
 
     def __init__(self) -> None:
         self.alerts: dict[str, Alert] = {}

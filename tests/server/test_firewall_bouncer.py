@@ -203,8 +203,8 @@ def bouncer(
 def running(bouncer_binary: str, tmp_path: Path) -> Iterator[Running]:
     """A collector on the host end of the veth pair, and the bouncer pulling it every second."""
     store = open_store(f"sqlite:///{tmp_path}/apiwatch.db", key_file=tmp_path / "keys")
-    key = store.create_key("firewall", ["bouncer"])[1]
-    admin_key = store.create_key("admin", ["admin"])[1]
+    key = store.keys.create("firewall", ["bouncer"])[1]
+    admin_key = store.keys.create("admin", ["admin"])[1]
     log_file = tmp_path / "bouncer.log"
     try:
         with (
@@ -246,7 +246,7 @@ def test_the_bouncer_survives_its_key_being_revoked(running: Running) -> None:
     running with its rules (CrowdSec's client panicked on apiwatch's old error body)."""
     running.add({"ip": "203.0.113.9", "duration": "1h", "reason": "stuffing"})
     running.wait_for("ban 203.0.113.9", lambda: "203.0.113.9" in running.ns.members())
-    assert running.store.revoke_key("firewall")
+    assert running.store.keys.revoke("firewall")
     running.wait_for("meet the refusal twice", lambda: _refusals(running.log()) >= 2
                      or running.process.poll() is not None)  # fmt: skip
     assert running.process.poll() is None, running.log()[-3000:]

@@ -38,19 +38,19 @@ def test_a_full_store_answers_507_loses_nothing_and_recovers(tmp_path: Path) -> 
         }
         assert int(refused.headers["retry-after"]) > 0
         assert accepted > 0
-        assert store.count() == accepted
+        assert store.events.count() == accepted
     finally:
         store.close()
 
     roomy = open_store(url, key_file=tmp_path / "keys")
     try:
-        assert roomy.count() == accepted
+        assert roomy.events.count() == accepted
         with served(create_app(roomy)) as base, httpx.Client(base_url=base) as client:
             response = client.post(
                 "/v1/events", content=ndjson([event() for _ in range(50)]), headers=headers
             )
         assert response.status_code == 202
-        assert roomy.count() == accepted + 50
+        assert roomy.events.count() == accepted + 50
         assert roomy.verify().ok
     finally:
         roomy.close()
@@ -83,7 +83,7 @@ def test_a_full_store_is_not_ready_until_writes_succeed_again(tmp_path: Path) ->
                 assert full.status_code == 503
                 assert full.json()["error"].startswith("not ready: the event store is full")
                 assert "\n" not in full.json()["error"]
-            assert store.expire(datetime.now(UTC) + timedelta(days=1)) > 0
+            assert store.events.expire(datetime.now(UTC) + timedelta(days=1)) > 0
             assert client.get("/readyz").json() == {"status": "ready"}
             response = client.post("/v1/events", content=ndjson([event()]), headers=headers)
             assert response.status_code == 202

@@ -47,7 +47,7 @@ def test_concurrent_batches_are_all_stored_exactly_once_in_shared_commits(
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         sent = [event_id for ids in pool.map(send, range(CLIENTS)) for event_id in ids]
-    assert collector.store.count() == len(sent) == CLIENTS * BATCHES * EVENTS
+    assert collector.store.events.count() == len(sent) == CLIENTS * BATCHES * EVENTS
     stored_ids = []
     with collector.client("read") as client:
         cursor = None
@@ -82,7 +82,7 @@ def lines(count: int) -> list[StoredLine]:
 def test_stop_commits_everything_already_submitted(tmp_path: Path) -> None:
     """Batches submitted before stop() are all committed and answered; later ones are refused."""
     store = open_store(f"sqlite:///{tmp_path}/a.db", key_file=tmp_path / "keys")
-    committer = Committer(store.append, max_wait=0.05)
+    committer = Committer(store.events.append, max_wait=0.05)
 
     async def scenario() -> list[int]:
         committer.start()
@@ -97,7 +97,7 @@ def test_stop_commits_everything_already_submitted(tmp_path: Path) -> None:
 
     try:
         assert asyncio.run(scenario()) == [3] * 10
-        assert store.count() == 30
+        assert store.events.count() == 30
         assert not committer.running
     finally:
         store.close()
@@ -133,7 +133,7 @@ def test_one_bad_batch_fails_only_its_own_request(tmp_path: Path) -> None:
     def picky(batches: Sequence[Batch]) -> list[AppendResult]:
         if any(batch.key_name == "poison" for batch in batches):
             raise OverflowError("int too large")
-        return store.append(batches)
+        return store.events.append(batches)
 
     committer = Committer(picky, max_wait=0.05)
 
@@ -152,6 +152,6 @@ def test_one_bad_batch_fails_only_its_own_request(tmp_path: Path) -> None:
         outcomes = asyncio.run(scenario())
         assert isinstance(outcomes[1], OverflowError)
         assert [o.stored for o in outcomes if isinstance(o, AppendResult)] == [2, 2, 2]
-        assert store.count() == 6
+        assert store.events.count() == 6
     finally:
         store.close()

@@ -32,7 +32,7 @@ def test_accepted_events_are_stored_and_queryable(collector: Collector) -> None:
     assert response.status_code == 202
     assert response.json() == {"accepted": 3, "duplicates": 0, "replayed": False, "rejected": []}
     assert [e["event"]["id"] for e in stored(collector)] == [e["event"]["id"] for e in events]  # type: ignore[index]
-    assert collector.store.count() == 3
+    assert collector.store.events.count() == 3
 
 
 def test_gzip_body_is_inflated(collector: Collector) -> None:
@@ -76,7 +76,7 @@ def test_mixed_lines_store_the_valid_and_list_the_rest(collector: Collector) -> 
     assert "JSON" in rejected[2]
     assert "object" in rejected[4]
     assert "http.response.status_code" in rejected[6]
-    assert collector.store.count() == 2
+    assert collector.store.events.count() == 2
 
 
 def test_a_body_with_no_valid_line_is_refused(collector: Collector) -> None:
@@ -88,7 +88,7 @@ def test_a_body_with_no_valid_line_is_refused(collector: Collector) -> None:
     assert [r["line"] for r in response.json()["rejected"]] == [1, 2]
     assert response.json()["error"] == "no valid event in the body"
     assert empty.status_code == 400
-    assert collector.store.count() == 0
+    assert collector.store.events.count() == 0
 
 
 def test_unknown_ecs_fields_survive_the_round_trip(collector: Collector) -> None:
@@ -160,7 +160,7 @@ def test_retried_batch_with_the_same_idempotency_key_is_not_stored_twice(
     assert one.json()["accepted"] == 2
     assert two.status_code == 202
     assert two.json() == {"accepted": 0, "duplicates": 2, "replayed": True, "rejected": []}
-    assert collector.store.count() == 2
+    assert collector.store.events.count() == 2
 
 
 def test_retried_events_with_the_same_ids_are_not_stored_twice(collector: Collector) -> None:
@@ -171,7 +171,7 @@ def test_retried_events_with_the_same_ids_are_not_stored_twice(collector: Collec
         again = client.post("/v1/events", content=ndjson([*events, event()]), headers=NDJSON)
     assert again.json()["accepted"] == 1
     assert again.json()["duplicates"] == 2
-    assert collector.store.count() == 3
+    assert collector.store.events.count() == 3
 
 
 def test_a_bad_idempotency_key_is_refused(collector: Collector) -> None:
@@ -224,7 +224,7 @@ def test_missing_or_unknown_key_is_401_and_a_read_key_is_403(collector: Collecto
         assert response.json()["error"]
     assert read_only.status_code == 403
     assert "ingest" in read_only.json()["error"]
-    assert collector.store.count() == 0
+    assert collector.store.events.count() == 0
 
 
 def test_a_revoked_key_is_refused_once_the_cache_expires(make_store: StoreFactory) -> None:
@@ -237,7 +237,7 @@ def test_a_revoked_key_is_refused_once_the_cache_expires(make_store: StoreFactor
         httpx.Client(base_url=url) as client,
     ):
         assert client.post("/v1/events", content=ndjson([event()]), headers=headers).is_success
-        store.revoke_key("ingest")
+        store.keys.revoke("ingest")
         refused = client.post("/v1/events", content=ndjson([event()]), headers=headers)
     assert refused.status_code == 401
 
@@ -261,7 +261,7 @@ def test_a_body_over_the_limit_is_413_however_its_length_is_declared(
         for response in (declared, streamed):
             assert response.status_code == 413
             assert "limit" in response.json()["error"]
-        assert collector.store.count() == 0
+        assert collector.store.events.count() == 0
 
 
 def test_too_many_lines_in_one_request_is_413(make_store: StoreFactory) -> None:
@@ -273,7 +273,7 @@ def test_too_many_lines_in_one_request_is_413(make_store: StoreFactory) -> None:
             )
         assert response.status_code == 413
         assert "5" in response.json()["error"]
-        assert collector.store.count() == 0
+        assert collector.store.events.count() == 0
 
 
 def gzip_bomb(megabytes: int) -> bytes:
@@ -314,4 +314,4 @@ def test_corrupt_gzip_is_400(collector: Collector) -> None:
     assert garbage.status_code == 400
     assert truncated.status_code == 400
     assert "gzip" in truncated.json()["error"]
-    assert collector.store.count() == 0
+    assert collector.store.events.count() == 0

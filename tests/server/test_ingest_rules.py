@@ -161,7 +161,7 @@ def test_a_bound_key_cannot_get_an_outside_address_reported_through_the_collecto
     """Through a real collector: a key made with services and networks has its other lines
     rejected with the reason, counted as ``binding``; its own lines are stored."""
     with collector_with(make_store, ServerSettings(detect=False)) as collector:
-        _, secret = collector.store.create_key("shop-sensor", ["ingest"], services=["shop"],
+        _, secret = collector.store.keys.create("shop-sensor", ["ingest"], services=["shop"],
                                                networks=["10.0.0.0/8"])  # fmt: skip
         body = ndjson([event(service="shop", ip="10.0.0.9"), event(service="shop", ip="8.8.8.8"),
                        event(service="bank", ip="10.0.0.9")])  # fmt: skip

@@ -61,7 +61,7 @@ def test_a_tailed_file_gives_the_incidents_scan_gives(
     table = {"name": "web", "type": "file", "paths": [str(log)]}
     with live_collector(make_store, [table], tmp_path / "state") as live:
         wait_for(lambda: live.stats("web").stored >= lines, "every line stored", 120)
-    page = live.store.incidents(DetectionFilter(), cursor=None, limit=1000)
+    page = live.store.detections.incidents(DetectionFilter(), cursor=None, limit=1000)
     found = {(tuple(i.rules), tuple(sorted(i.attackers))) for i in page.items}
     assert found == expected
 
@@ -99,7 +99,7 @@ def test_a_source_quiet_for_silent_after_raises_an_incident(
     with live_collector(make_store, tables, tmp_path / "state") as live:
 
         def silent_incident() -> list[str]:
-            page = live.store.incidents(DetectionFilter(), cursor=None, limit=100)
+            page = live.store.detections.incidents(DetectionFilter(), cursor=None, limit=100)
             return [rule for i in page.items for rule in i.rules if rule.startswith("source-")]
 
         assert wait_for(silent_incident, "the silence incident") == ["source-silent-quiet"]

@@ -29,7 +29,7 @@ def test_readyz_is_503_when_the_store_does_not_answer(
         raise StoreUnavailableError("connection refused")
 
     with served(create_app(store)) as url:
-        monkeypatch.setattr(store, "query", down)
+        monkeypatch.setattr(store.events, "query", down)
         ready = httpx.get(f"{url}/readyz")
         health = httpx.get(f"{url}/healthz")
     assert ready.status_code == 503

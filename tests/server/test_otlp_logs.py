@@ -169,7 +169,7 @@ def test_logs_need_an_ingest_key(
         headers = {"Authorization": f"Bearer {live.keys[key]}"} if key else {}
         answer = httpx.post(f"{live.url}/v1/logs", json={"resourceLogs": []}, headers=headers)
         assert answer.status_code == status
-        assert live.store.count() == 0
+        assert live.store.events.count() == 0
 
 
 @pytest.mark.parametrize(

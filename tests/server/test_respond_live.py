@@ -34,7 +34,7 @@ def _settings(tmp_path: Path, **respond: Any) -> ServerSettings:
 
 def _bouncer(collector: Any) -> str:
     if "bouncer" not in collector.keys:
-        collector.keys["bouncer"] = collector.store.create_key("bouncer", ["bouncer"])[1]
+        collector.keys["bouncer"] = collector.store.keys.create("bouncer", ["bouncer"])[1]
     key: str = collector.keys["bouncer"]
     return key
 
@@ -72,9 +72,10 @@ def test_dry_run_records_decisions_but_serves_none(
         post(collector, stuffing_batch())
         store = collector.store
         wait_for(
-            lambda: store.decisions(DecisionFilter(include_simulated=True)).items, "a decision"
+            lambda: store.decisions.query(DecisionFilter(include_simulated=True)).items,
+            "a decision",
         )
-        (decision,) = store.decisions(DecisionFilter(include_simulated=True)).items
+        (decision,) = store.decisions.query(DecisionFilter(include_simulated=True)).items
         assert decision.simulated and decision.value == ATTACKER
         assert _stream(collector.url, _bouncer(collector))["new"] is None
         deny = tmp_path / "deny.conf"
@@ -86,7 +87,7 @@ def test_an_allowlisted_attacker_is_never_banned(make_store: StoreFactory, tmp_p
     with collector_with(make_store, _settings(tmp_path)) as collector:
         from datetime import UTC, datetime
 
-        collector.store.allow_add(
+        collector.store.allowlist.add(
             AllowEntry(scope="Ip", value=ATTACKER, reason="pen test", created=datetime.now(UTC))
         )
         post(collector, stuffing_batch())
@@ -97,7 +98,7 @@ def test_an_allowlisted_attacker_is_never_banned(make_store: StoreFactory, tmp_p
                 ],
                 "the incident",
             )
-        assert not collector.store.decisions(
+        assert not collector.store.decisions.query(
             DecisionFilter(include_simulated=True, include_expired=True)
         ).items
 
@@ -116,7 +117,7 @@ def test_an_attacker_carrying_an_internal_ipv4_address_is_never_banned_nor_expor
         with collector.client("read") as client:
             found = client.get("/v1/incidents", params={"attacker.ip": embedded}).json()
         assert found["items"], "the embedded attacker's incident"
-        stored = collector.store.decisions(DecisionFilter(include_simulated=True)).items
+        stored = collector.store.decisions.query(DecisionFilter(include_simulated=True)).items
         assert [d.value for d in stored] == [ATTACKER]
         for path in (deny, tmp_path / "apiwatch.nft"):
             assert "2002:" not in path.read_text()

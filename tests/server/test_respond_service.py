@@ -70,14 +70,14 @@ def test_a_deleted_ban_leaves_the_export_files_without_a_new_incident(
     try:
         (ban,) = responder.on_incidents([stuffing(["198.18.0.9"])])
         assert "deny 198.18.0.9;" in deny.read_text()
-        responder.store.delete_decision(ban.id, at=NOW, by="test")
+        responder.store.decisions.delete(ban.id, at=NOW, by="test")
         deadline = time.monotonic() + 10
         while "198.18.0.9" in deny.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert "198.18.0.9" not in deny.read_text()
     finally:
         responder.close()
-    assert responder.store.decisions(DecisionFilter()).items == []
+    assert responder.store.decisions.query(DecisionFilter()).items == []
 
 
 def test_the_log_names_no_account_and_forges_no_line(

@@ -72,13 +72,13 @@ def test_the_embedded_collector_expires_old_events_from_its_startup(tmp_path: Pa
     store = open_store(f"sqlite:///{tmp_path / 'r.db'}", key_file=tmp_path / "keys",
                        signing_key_file=tmp_path / "signing")  # fmt: skip
     calls = threading.Event()
-    expire = store.expire
+    expire = store.events.expire
 
     def counted(before: datetime) -> int:
         calls.set()
         return expire(before)
 
-    store.expire = counted  # type: ignore[method-assign]
+    store.events.expire = counted  # type: ignore[method-assign]
     try:
         app = create_app(store, ServerSettings(detect=False, retention_days=1))
         with served(app):

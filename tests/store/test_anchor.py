@@ -31,7 +31,7 @@ def url_of(backend: Backend) -> str:
 def fill(store: SqlStore, transactions: int = 3) -> None:
     """``transactions`` commits of four events: records 1-4, 5-8, ...; a checkpoint each."""
     for _ in range(transactions):
-        store.append([batch(lines(4))])
+        store.events.append([batch(lines(4))])
 
 
 def rewrite_history(backend: Backend, key_file: Path, seq: int) -> None:
@@ -104,7 +104,7 @@ def test_verify_works_without_the_signing_key_but_nothing_can_be_signed(
         report = reader.verify()
         assert (report.ok, report.records) == (True, 4)
         with pytest.raises(ConfigError, match=f"the signing key file {signing} is missing"):
-            reader.append([batch(lines(1))])
+            reader.events.append([batch(lines(1))])
     finally:
         reader.close()
 
@@ -210,9 +210,9 @@ def test_anchor_catches_a_rolled_back_ledger(old_layout: SqlStore, backend: Back
     """Undoing a key revocation together with its ledger entry and head is consistent alone,
     but not against an anchor that holds the ledger head after the revocation."""
     fill(old_layout, 1)
-    old_layout.create_key("stolen", ["admin"])
+    old_layout.keys.create("stolen", ["admin"])
     before = backend.sql("SELECT MAX(seq) FROM ledger_heads")[0][0]
-    old_layout.revoke_key("stolen")
+    old_layout.keys.revoke("stolen")
     anchor = old_layout.latest_heads()
     backend.sql("DELETE FROM ledger WHERE seq > ?", (before,))
     backend.sql("DELETE FROM ledger_heads WHERE seq > ?", (before,))
@@ -238,7 +238,7 @@ def test_intact_store_matches_its_anchors(old_layout: SqlStore) -> None:
     """A store that only grew since its anchors verifies against all of them."""
     fill(old_layout, 1)
     first = old_layout.latest_heads()
-    old_layout.record_read(ReadRecord(T0, "r", "events", "all", 1))
+    old_layout.audit.record(ReadRecord(T0, "r", "events", "all", 1))
     fill(old_layout, 1)
     second = old_layout.latest_heads()
     fill(old_layout, 1)

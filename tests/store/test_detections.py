@@ -83,30 +83,30 @@ def an_incident(
 
 
 def all_incidents(store: SqlStore, criteria: DetectionFilter | None = None) -> list[Incident]:
-    return store.incidents(criteria or DetectionFilter(), cursor=None, limit=1000).items
+    return store.detections.incidents(criteria or DetectionFilter(), cursor=None, limit=1000).items
 
 
 def all_alerts(store: SqlStore, criteria: DetectionFilter | None = None) -> list[Alert]:
-    return store.alerts(criteria or DetectionFilter(), cursor=None, limit=1000).items
+    return store.detections.alerts(criteria or DetectionFilter(), cursor=None, limit=1000).items
 
 
 def test_alerts_and_incidents_round_trip(store: SqlStore) -> None:
     """Saved alerts and incidents read back equal to what was saved, and by id, with each
     attacker's and account's evidence."""
     alert, incident = an_alert("a"), an_incident("a")
-    store.save_detections([alert], [incident])
+    store.detections.save([alert], [incident])
     assert all_alerts(store) == [alert]
     assert all_incidents(store) == [incident]
-    assert store.incident("inc-a") == incident
-    assert store.incident("inc-nope") is None
+    assert store.detections.incident("inc-a") == incident
+    assert store.detections.incident("inc-nope") is None
 
 
 def test_saving_an_id_again_updates_the_record(store: SqlStore) -> None:
     """A record saved again under its id replaces the stored one: one record, the new content."""
-    store.save_detections([an_alert("a")], [an_incident("a", compromised=())])
+    store.detections.save([an_alert("a")], [an_incident("a", compromised=())])
     grown = an_incident("a", last=T0 + minutes(3), compromised=(ACCOUNT,), requests=40,
                         attackers=(ATTACKER, "198.51.100.4"))  # fmt: skip
-    store.save_detections([], [grown])
+    store.detections.save([], [grown])
     assert all_incidents(store) == [grown]
     assert all_incidents(store, DetectionFilter(attacker_ip="198.51.100.4")) == [grown]
 
@@ -114,8 +114,8 @@ def test_saving_an_id_again_updates_the_record(store: SqlStore) -> None:
 def test_saving_the_same_records_twice_changes_nothing(store: SqlStore, backend: Backend) -> None:
     """Saving is idempotent: a repeat leaves one record and one index row per attacker."""
     records = ([an_alert("a")], [an_incident("a", rules=("r1", "r2"))])
-    store.save_detections(*records)
-    store.save_detections(*records)
+    store.detections.save(*records)
+    store.detections.save(*records)
     assert all_alerts(store) == records[0]
     assert all_incidents(store) == records[1]
     assert backend.sql("SELECT COUNT(*) FROM detection_attackers")[0][0] == 2
@@ -125,13 +125,13 @@ def test_saving_the_same_records_twice_changes_nothing(store: SqlStore, backend:
 def test_an_older_version_of_a_record_is_ignored(store: SqlStore) -> None:
     """A record whose last_seen is before the stored one's does not overwrite it."""
     newer = an_incident("a", last=T0 + minutes(10), requests=99)
-    store.save_detections([], [newer])
-    store.save_detections([], [an_incident("a", last=T0, requests=5)])
+    store.detections.save([], [newer])
+    store.detections.save([], [an_incident("a", last=T0, requests=5)])
     assert all_incidents(store) == [newer]
 
 
 def _spread(store: SqlStore) -> None:
-    store.save_detections(
+    store.detections.save(
         [
             an_alert("1", rule="brute-force-account", severity="medium", last=T0),
             an_alert("2", rule="credential-stuffing-source", severity="high", last=T0 + minutes(1)),
@@ -180,28 +180,28 @@ def test_filters_select_the_matching_records(
 
 def test_pages_walk_every_record_once_in_last_seen_order(store: SqlStore) -> None:
     """Pages of two give every incident once, oldest last_seen first, and end with no cursor."""
-    store.save_detections([], [an_incident(str(n), last=T0 + minutes(n % 3)) for n in range(7)])
+    store.detections.save([], [an_incident(str(n), last=T0 + minutes(n % 3)) for n in range(7)])
     seen: list[str] = []
     cursor = None
     for _ in range(10):
-        page = store.incidents(DetectionFilter(), cursor=cursor, limit=2)
+        page = store.detections.incidents(DetectionFilter(), cursor=cursor, limit=2)
         seen += [i.id for i in page.items]
         cursor = page.next_cursor
         if cursor is None:
             break
     assert sorted(seen) == sorted(f"inc-{n}" for n in range(7))
     assert len(seen) == 7
-    times = [store.incident(i).last_seen for i in seen]  # type: ignore[union-attr]
+    times = [store.detections.incident(i).last_seen for i in seen]  # type: ignore[union-attr]
     assert times == sorted(times)
 
 
 def test_a_record_updated_while_paging_is_not_missed(store: SqlStore) -> None:
     """An incident updated between two pages moves to the end, where the walk still finds it."""
-    store.save_detections([], [an_incident(str(n), last=T0 + minutes(n)) for n in range(4)])
-    first = store.incidents(DetectionFilter(), cursor=None, limit=2)
-    store.save_detections([], [an_incident("3", last=T0 + minutes(1), requests=1)])  # stale
-    store.save_detections([], [an_incident("2", last=T0 + minutes(9))])
-    rest = store.incidents(DetectionFilter(), cursor=first.next_cursor, limit=10)
+    store.detections.save([], [an_incident(str(n), last=T0 + minutes(n)) for n in range(4)])
+    first = store.detections.incidents(DetectionFilter(), cursor=None, limit=2)
+    store.detections.save([], [an_incident("3", last=T0 + minutes(1), requests=1)])  # stale
+    store.detections.save([], [an_incident("2", last=T0 + minutes(9))])
+    rest = store.detections.incidents(DetectionFilter(), cursor=first.next_cursor, limit=10)
     assert [i.id for i in first.items] == ["inc-0", "inc-1"]
     assert [i.id for i in rest.items] == ["inc-3", "inc-2"]
 
@@ -210,7 +210,7 @@ def test_a_record_updated_while_paging_is_not_missed(store: SqlStore) -> None:
 def test_a_cursor_the_store_did_not_give_is_refused(store: SqlStore, cursor: str) -> None:
     """Garbage, or a cursor without an id or out of range, is a `ConfigError` naming cursor."""
     with pytest.raises(ConfigError, match="cursor"):
-        store.alerts(DetectionFilter(), cursor=cursor, limit=10)
+        store.detections.alerts(DetectionFilter(), cursor=cursor, limit=10)
 
 
 def test_filters_refuse_unknown_severities_and_bad_networks(store: SqlStore) -> None:
@@ -218,7 +218,7 @@ def test_filters_refuse_unknown_severities_and_bad_networks(store: SqlStore) -> 
     with pytest.raises(ConfigError, match="severity"):
         DetectionFilter(severity="urgent")
     with pytest.raises(ConfigError, match=r"attacker\.ip"):
-        store.incidents(DetectionFilter(attacker_ip="not-an-ip"), cursor=None, limit=1)
+        store.detections.incidents(DetectionFilter(attacker_ip="not-an-ip"), cursor=None, limit=1)
 
 
 def test_payloads_are_ciphertext_and_only_filter_columns_are_clear(
@@ -226,7 +226,7 @@ def test_payloads_are_ciphertext_and_only_filter_columns_are_clear(
 ) -> None:
     """No column of a stored alert or incident holds an account name; the payloads hold neither
     the account nor the attacker address nor any other string of the record."""
-    store.save_detections([an_alert("a")], [an_incident("a")])
+    store.detections.save([an_alert("a")], [an_incident("a")])
     for table in ("alerts", "incidents"):
         row = backend.sql(f"SELECT * FROM {table}")[0]  # noqa: S608 - a fixed table name
         for value in row:
@@ -241,25 +241,25 @@ def test_a_payload_moved_to_another_record_does_not_decrypt(
     store: SqlStore, backend: Backend
 ) -> None:
     """Each payload is bound to its record's id: copied onto another row, reading it fails."""
-    store.save_detections([], [an_incident("a"), an_incident("b", last=T0 + minutes(1))])
+    store.detections.save([], [an_incident("a"), an_incident("b", last=T0 + minutes(1))])
     (payload,) = backend.sql("SELECT payload FROM incidents WHERE id = 'inc-a'")[0]
     backend.sql("UPDATE incidents SET payload = ? WHERE id = 'inc-b'", (bytes(payload),))
-    assert store.incident("inc-a") == an_incident("a")
+    assert store.detections.incident("inc-a") == an_incident("a")
     with pytest.raises(DecryptError):
-        store.incident("inc-b")
+        store.detections.incident("inc-b")
 
 
 def test_rotate_key_re_encrypts_alerts_and_incidents(store: SqlStore, backend: Backend) -> None:
     """After rotation every alert and incident is under the new key and still reads the same."""
     _spread(store)
-    store.append([batch(lines(2))])
+    store.events.append([batch(lines(2))])
     assert store.rotate_key() == 2 + 4 + 4
     current = store.keyring.current
     for table in ("alerts", "incidents"):
         keys = {row[0] for row in backend.sql(f"SELECT key_id FROM {table}")}  # noqa: S608
         assert keys == {current}
     assert len(all_incidents(store)) == 4
-    assert store.incident("inc-2") is not None
+    assert store.detections.incident("inc-2") is not None
 
 
 def test_a_store_from_before_detections_gains_the_tables(
@@ -268,15 +268,15 @@ def test_a_store_from_before_detections_gains_the_tables(
     """A store made by the previous version (no detection tables) opens, keeps its events and
     chain, and stores detections from then on."""
     old = backend.open(keyring)
-    old.append([batch(lines(3))])
+    old.events.append([batch(lines(3))])
     old.close()
     for table in NEW_TABLES:  # what the previous version's schema did not have
         backend.sql(f"DROP TABLE {table}")
     reopened = backend.open(keyring)
     try:
-        assert reopened.count() == 3
+        assert reopened.events.count() == 3
         assert reopened.verify().ok
-        reopened.save_detections([an_alert("a")], [an_incident("a")])
+        reopened.detections.save([an_alert("a")], [an_incident("a")])
         assert all_incidents(reopened) == [an_incident("a")]
     finally:
         reopened.close()
@@ -285,9 +285,9 @@ def test_a_store_from_before_detections_gains_the_tables(
 def test_append_reports_the_events_it_stored(store: SqlStore) -> None:
     """`AppendResult.events` lists the stored events only: no duplicates, nothing on a replay."""
     sent = lines(3)
-    first = store.append([batch(sent[:2], idem="k")])[0]
-    again = store.append([batch(sent)])[0]
-    replay = store.append([batch(sent[:2], idem="k")])[0]
+    first = store.events.append([batch(sent[:2], idem="k")])[0]
+    again = store.events.append([batch(sent)])[0]
+    replay = store.events.append([batch(sent[:2], idem="k")])[0]
     assert [e.event.id for e in first.events] == [line.event.event.id for line in sent[:2]]
     assert [e.event.id for e in again.events] == [sent[2].event.event.id]
     assert replay.replayed

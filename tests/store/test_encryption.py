@@ -15,7 +15,7 @@ SECRET_PATH = "/api/v1/patients/884213/records"
 
 def test_payload_is_ciphertext(store: SqlStore, backend: Backend) -> None:
     """The raw payload column contains none of the event's strings (user, path, user agent)."""
-    store.append([batch([line(user=SECRET_USER, path=SECRET_PATH)])])
+    store.events.append([batch([line(user=SECRET_USER, path=SECRET_PATH)])])
     payload = backend.row(1)[COLUMNS.index("payload")]
     assert isinstance(payload, bytes)
     for text in (SECRET_USER, SECRET_PATH, UA, "Firefox", "@timestamp", "authn"):
@@ -24,7 +24,7 @@ def test_payload_is_ciphertext(store: SqlStore, backend: Backend) -> None:
 
 def test_account_name_is_nowhere_in_clear(store: SqlStore, backend: Backend) -> None:
     """user_idx is a keyed hash, not the name, and no column of the row holds the name."""
-    store.append([batch([line(user=SECRET_USER)])])
+    store.events.append([batch([line(user=SECRET_USER)])])
     row = backend.row(1)
     user_idx = row[COLUMNS.index("user_idx")]
     assert user_idx == store.keyring.blind_index(SECRET_USER)
@@ -45,7 +45,7 @@ def test_clear_columns_hold_what_the_readme_lists(store: SqlStore, backend: Back
     sent = line(
         ip="198.51.100.4", path="/login", action="authn_login_fail", outcome="failure", status=401
     )
-    store.append([batch([sent], key="edge-1")])
+    store.events.append([batch([sent], key="edge-1")])
     row = dict(zip(COLUMNS, backend.row(1), strict=True))
     bookkeeping = {"seq", "event_id", "user_idx", "key_id", "payload", "chain"}
     assert set(COLUMNS) - bookkeeping == {
@@ -62,7 +62,7 @@ def test_clear_columns_hold_what_the_readme_lists(store: SqlStore, backend: Back
 
 def test_payload_is_bound_to_its_event_id(store: SqlStore, backend: Backend) -> None:
     """A payload moved under another event id no longer decrypts (AES-GCM associated data)."""
-    store.append([batch([line(), line()])])
+    store.events.append([batch([line(), line()])])
     first, second = backend.row(1), backend.row(2)
     index = COLUMNS.index("payload")
     backend.sql("UPDATE events SET payload = ? WHERE seq = 1", (second[index],))

@@ -24,9 +24,9 @@ from .helpers import Backend, batch, lines
 def fill_until_full(store: SqlStore) -> int:
     """Append batches until the store refuses one; returns how many events it holds then."""
     for _ in range(200):
-        before = store.count()
+        before = store.events.count()
         try:
-            store.append([batch(lines(100))])
+            store.events.append([batch(lines(100))])
         except StoreFullError:
             return before
     raise AssertionError("the size limit was never reached")
@@ -39,14 +39,14 @@ def test_sqlite_full_store_refuses_cleanly_and_resumes(tmp_path: Path, keyring: 
     store = SqliteStore(path, keyring, max_bytes=384 * 1024)
     held = fill_until_full(store)
     assert held > 0
-    assert store.count() == held
+    assert store.events.count() == held
     report = store.verify()
     assert (report.ok, report.records) == (True, held)
     store.close()
 
     reopened = open_store(f"sqlite:///{path}", key_file=keyring.path, max_bytes=4 * 1024 * 1024)
     try:
-        assert reopened.append([batch(lines(100))])[0].stored == 100
+        assert reopened.events.append([batch(lines(100))])[0].stored == 100
         report = reopened.verify()
         assert (report.ok, report.records) == (True, held + 100)
     finally:
@@ -60,7 +60,7 @@ def test_sqlite_full_error_message_is_one_clear_line(tmp_path: Path, keyring: Ke
     try:
         fill_until_full(store)
         with pytest.raises(StoreFullError, match="storage is full") as caught:
-            store.append([batch(lines(100))])
+            store.events.append([batch(lines(100))])
         assert "\n" not in str(caught.value)
     finally:
         store.close()
@@ -72,15 +72,15 @@ def test_postgres_disk_full_is_translated(pg_backend: Backend, keyring: Keyring)
     store = pg_backend.open(keyring)
     try:
         disk_full = psycopg.errors.DiskFull('could not extend file "base/1/2": wrote only 4096')
-        assert isinstance(store._translate(disk_full), StoreFullError)
+        assert isinstance(store.db.translate(disk_full), StoreFullError)
         no_space = psycopg.errors.IoError("could not write to file: No space left on device")
-        assert isinstance(store._translate(no_space), StoreFullError)
+        assert isinstance(store.db.translate(no_space), StoreFullError)
         lost = psycopg.OperationalError("server closed the connection unexpectedly\n\tThis...")
-        translated = store._translate(lost)
+        translated = store.db.translate(lost)
         assert isinstance(translated, StoreUnavailableError)
         assert str(translated) == "postgresql: server closed the connection unexpectedly"
         other = ValueError("not a driver error")
-        assert store._translate(other) is other
+        assert store.db.translate(other) is other
     finally:
         store.close()
 
@@ -159,6 +159,6 @@ def test_a_full_disk_is_reported_until_a_write_succeeds(kind: str, keyring: Keyr
         assert store.full_reason() is not None
         grow(disk, "64m")
         assert store.full_reason() is None
-        assert store.append([batch(lines(100))])[0].stored == 100
-        assert store.count() == held + 100
+        assert store.events.append([batch(lines(100))])[0].stored == 100
+        assert store.events.count() == held + 100
         assert store.verify().ok

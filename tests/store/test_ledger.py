@@ -24,16 +24,16 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def written(store: SqlStore) -> SqlStore:
     """A store holding some of everything the ledger covers."""
-    store.append([batch(lines(4))])
-    store.record_read(ReadRecord(NOW, "reader-1", "events", "all", 4))
-    store.record_read(ReadRecord(NOW, "reader-1", "events", "event.action=x", 0))
-    store.create_key("api-1", ["ingest"])
-    store.create_key("gone", ["read"])
-    store.revoke_key("gone")
-    store.save_detections([an_alert("a"), an_alert("b")], [an_incident("a")])
-    store.add_decisions([a_decision("203.0.113.9"), a_decision("198.51.100.0/24", "Range")])
-    store.delete_decision(2, at=NOW)
-    store.allow_add(AllowEntry(scope="Ip", value="192.0.2.1", reason="office", created=NOW))
+    store.events.append([batch(lines(4))])
+    store.audit.record(ReadRecord(NOW, "reader-1", "events", "all", 4))
+    store.audit.record(ReadRecord(NOW, "reader-1", "events", "event.action=x", 0))
+    store.keys.create("api-1", ["ingest"])
+    store.keys.create("gone", ["read"])
+    store.keys.revoke("gone")
+    store.detections.save([an_alert("a"), an_alert("b")], [an_incident("a")])
+    store.decisions.add([a_decision("203.0.113.9"), a_decision("198.51.100.0/24", "Range")])
+    store.decisions.delete(2, at=NOW)
+    store.allowlist.add(AllowEntry(scope="Ip", value="192.0.2.1", reason="office", created=NOW))
     return store
 
 
@@ -47,7 +47,7 @@ def problem_of(store: SqlStore) -> str:
 
 def test_everything_written_through_the_store_verifies(written: SqlStore) -> None:
     """Writes through the store (including updates, deletes and key rotation) verify intact."""
-    written.allow_delete("Ip", "192.0.2.1")
+    written.allowlist.delete("Ip", "192.0.2.1")
     written.rotate_key()
     report = written.verify()
     assert report.ok, report.problem
@@ -152,8 +152,8 @@ def test_rows_of_a_store_from_before_the_ledger_are_adopted(
 ) -> None:
     """A store written before the ledger existed verifies after its first open, with a note;
     later edits of its rows are detected."""
-    store.create_key("old", ["read"])
-    store.add_decisions([a_decision()])
+    store.keys.create("old", ["read"])
+    store.decisions.add([a_decision()])
     store.close()
     for table in ("ledger", "ledger_heads"):
         backend.sql(f"DROP TABLE {table}")
@@ -172,7 +172,7 @@ def test_rows_of_a_store_from_before_the_ledger_are_adopted(
 def test_a_new_decision_is_recorded_with_every_column(written: SqlStore, backend: Backend) -> None:
     """A column the store does not know of (added by a later migration) is covered too."""
     backend.sql("ALTER TABLE decisions ADD COLUMN note TEXT")
-    added = written.add_decisions([a_decision("192.0.2.77", lasting=60)])
+    added = written.decisions.add([a_decision("192.0.2.77", lasting=60)])
     assert written.verify().ok
     backend.sql("UPDATE decisions SET note = 'x' WHERE id = ?", (added[0].id,))
     assert f"decision {added[0].id} was altered" in problem_of(written)

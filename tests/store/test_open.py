@@ -60,7 +60,7 @@ def test_read_only_open_without_the_key_file_is_a_config_error(
 ) -> None:
     """With create=False an existing store whose key file is missing never gets new keys."""
     store = open_store(url_of(backend), key_file=tmp_path / "keys")
-    store.append([batch(lines(2))])
+    store.events.append([batch(lines(2))])
     store.close()
     missing = tmp_path / "moved-keys"
     with pytest.raises(ConfigError, match=re.escape(f"key file {missing} is missing")):

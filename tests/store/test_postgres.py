@@ -29,7 +29,7 @@ def test_two_collectors_on_one_database_interleave_safely(
     def ship(store: PostgresStore) -> None:
         try:
             for _ in range(15):
-                store.append([batch(lines(20), key=f"edge-{id(store)}")])
+                store.events.append([batch(lines(20), key=f"edge-{id(store)}")])
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
@@ -51,11 +51,11 @@ def test_readers_are_not_left_idle_in_transaction(pg_backend: Backend, keyring: 
     """After queries, verify and key checks, no apiwatch connection sits in a transaction."""
     store = PostgresStore(pg_backend.target, keyring)
     try:
-        store.append([batch(lines(5))])
-        _, secret = store.create_key("api-1", ["read"])
-        store.query(EventFilter(), cursor=None, limit=2)
-        store.authenticate(secret)
-        store.sources(lines(1)[0].event.timestamp)
+        store.events.append([batch(lines(5))])
+        _, secret = store.keys.create("api-1", ["read"])
+        store.events.query(EventFilter(), cursor=None, limit=2)
+        store.keys.authenticate(secret)
+        store.events.sources(lines(1)[0].event.timestamp)
         assert store.verify().ok
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             states = admin.execute(
@@ -73,8 +73,8 @@ def test_lost_connections_are_replaced(pg_backend: Backend, keyring: Keyring) ->
     write that meets the dead connection fails as StoreUnavailableError (the sender retries)."""
     store = PostgresStore(pg_backend.target, keyring)
     try:
-        store.append([batch(lines(2))])
-        assert store.count() == 2
+        store.events.append([batch(lines(2))])
+        assert store.events.count() == 2
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -82,11 +82,11 @@ def test_lost_connections_are_replaced(pg_backend: Backend, keyring: Keyring) ->
                 (pg_backend.session_name,),
             )
         with pytest.raises(StoreUnavailableError) as lost_writer:
-            store.append([batch(lines(2))])
+            store.events.append([batch(lines(2))])
         assert "\n" not in str(lost_writer.value)
-        assert store.count() == 2
-        assert store.append([batch(lines(3))])[0].stored == 3
-        assert store.count() == 5
+        assert store.events.count() == 2
+        assert store.events.append([batch(lines(3))])[0].stored == 3
+        assert store.events.count() == 5
         assert store.verify().ok
     finally:
         store.close()
@@ -96,9 +96,11 @@ def test_concurrent_reads_share_a_small_pool(pg_backend: Backend, keyring: Keyri
     """Many reading threads do not leave a connection each behind: at most a few stay open."""
     store = PostgresStore(pg_backend.target, keyring)
     try:
-        store.append([batch(lines(50))])
+        store.events.append([batch(lines(50))])
         counts: list[int] = []
-        threads = [threading.Thread(target=lambda: counts.append(store.count())) for _ in range(16)]
+        threads = [
+            threading.Thread(target=lambda: counts.append(store.events.count())) for _ in range(16)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -131,7 +133,7 @@ def test_server_errors_never_show_the_password(pg_backend: Backend, keyring: Key
     store = PostgresStore(target, keyring)  # trust authentication ignores the password
     try:
         leaked = psycopg.OperationalError("password authentication failed: hunter2-secret")
-        assert "hunter2-secret" not in str(store._translate(leaked))
+        assert "hunter2-secret" not in str(store.db.translate(leaked))
     finally:
         store.close()
 

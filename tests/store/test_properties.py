@@ -27,7 +27,7 @@ operations = st.lists(st.one_of(appends, expiries), min_size=1, max_size=12)
 
 
 def stored(store: SqlStore) -> set[str]:
-    page = store.query(EventFilter(), cursor=None, limit=10_000)
+    page = store.events.query(EventFilter(), cursor=None, limit=10_000)
     return {decode_event(raw).event.id for raw in page.lines}
 
 
@@ -51,7 +51,7 @@ def test_random_operations_keep_the_chain_and_counts(
                 assert isinstance(new, int) and isinstance(repeats, int) and isinstance(day, int)
                 fresh = [line(at=T0 + timedelta(days=day, seconds=i)) for i in range(new)]
                 again = sent[-repeats:] if repeats else []
-                (result,) = store.append([batch([*fresh, *again], idem=idem)])  # type: ignore[arg-type]
+                (result,) = store.events.append([batch([*fresh, *again], idem=idem)])  # type: ignore[arg-type]
                 if idem in used_idem:
                     assert (result.replayed, result.stored) == (True, 0)
                     continue
@@ -66,14 +66,14 @@ def test_random_operations_keep_the_chain_and_counts(
             else:
                 cutoff_day = step[1]
                 assert isinstance(cutoff_day, int)
-                deleted = store.expire(T0 + timedelta(days=cutoff_day))
+                deleted = store.events.expire(T0 + timedelta(days=cutoff_day))
                 remaining = stored(store)
                 assert remaining <= set(present)
                 assert {k for k, d in present.items() if d >= cutoff_day} <= remaining
                 assert all(present[k] < cutoff_day for k in set(present) - remaining)
                 assert deleted == len(present) - len(remaining)
                 present = {k: v for k, v in present.items() if k in remaining}
-            assert store.count() == len(present)
+            assert store.events.count() == len(present)
         report = store.verify()
         assert (report.ok, report.records) == (True, len(present)), report.problem
         assert stored(store) == set(present)

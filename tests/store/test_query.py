@@ -34,12 +34,12 @@ def filled(store: SqlStore) -> SqlStore:
         line(path=f"{prefixes.get(name, '/other/')}{name}", **fields)  # type: ignore[arg-type]
         for name, fields in EVENTS.items()
     ]
-    store.append([batch(sent[:3]), batch(sent[3:], key="ingest-2")])
+    store.events.append([batch(sent[:3]), batch(sent[3:], key="ingest-2")])
     return store
 
 
 def names(store: SqlStore, criteria: EventFilter) -> list[str]:
-    page = store.query(criteria, cursor=None, limit=100)
+    page = store.events.query(criteria, cursor=None, limit=100)
     assert page.next_cursor is None
     paths = [decode_event(raw).url for raw in page.lines]
     return [url.path.rsplit("/", 1)[-1] if url and url.path else "?" for url in paths]
@@ -78,7 +78,7 @@ def test_source_ip_exact_and_cidr(filled: SqlStore, criterion: str, expected: li
 def test_bad_source_ip_is_a_config_error(filled: SqlStore) -> None:
     """A source.ip that is neither an address nor a network is a clear ConfigError."""
     with pytest.raises(ConfigError, match=r"source\.ip"):
-        filled.query(EventFilter(source_ip="10.0.0.300"), cursor=None, limit=10)
+        filled.events.query(EventFilter(source_ip="10.0.0.300"), cursor=None, limit=10)
 
 
 def test_user_name_through_the_blind_index(filled: SqlStore) -> None:
@@ -108,13 +108,13 @@ def test_path_prefix_is_literal(filled: SqlStore) -> None:
 def test_cursor_pagination_walks_every_event_once(store: SqlStore) -> None:
     """Following next_cursor visits every matching event exactly once, in order."""
     sent = [line(status=200 if i % 3 else 500) for i in range(23)]
-    store.append([batch(sent[:10]), batch(sent[10:])])
+    store.events.append([batch(sent[:10]), batch(sent[10:])])
     wanted = [s.payload for i, s in enumerate(sent) if i % 3]
     seen: list[bytes] = []
     cursor: str | None = None
     pages = 0
     while True:
-        page = store.query(EventFilter(status=200), cursor=cursor, limit=4)
+        page = store.events.query(EventFilter(status=200), cursor=cursor, limit=4)
         seen += page.lines
         pages += 1
         cursor = page.next_cursor
@@ -128,7 +128,9 @@ def test_cursor_pagination_walks_every_event_once(store: SqlStore) -> None:
 def test_bad_cursor_is_a_config_error(filled: SqlStore, cursor: str) -> None:
     """A cursor this store never gave out is a ConfigError (an empty one means the start)."""
     if cursor == "":
-        assert len(filled.query(EventFilter(), cursor=cursor, limit=100).lines) == len(EVENTS)
+        assert len(filled.events.query(EventFilter(), cursor=cursor, limit=100).lines) == len(
+            EVENTS
+        )
         return
     with pytest.raises(ConfigError, match="cursor"):
-        filled.query(EventFilter(), cursor=cursor, limit=10)
+        filled.events.query(EventFilter(), cursor=cursor, limit=10)

@@ -23,7 +23,7 @@ PAYLOAD = COLUMNS.index("payload")
 @pytest.fixture
 def filled(store: SqlStore) -> SqlStore:
     for _ in range(3):
-        store.append([batch(lines(4))])
+        store.events.append([batch(lines(4))])
     return store
 
 
@@ -129,13 +129,13 @@ def test_rewritten_unsigned_tail_is_detected(filled: SqlStore, backend: Backend)
 
 def test_rows_committed_during_verify_are_accepted(filled: SqlStore) -> None:
     """Records committed after verify read the checkpoints still verify (no false alarm)."""
-    original = filled._iter_rows
+    original = filled.db.iter_rows
 
     def iter_after_a_commit(after_seq: int):  # type: ignore[no-untyped-def]
-        filled.append([batch(lines(3))])
+        filled.events.append([batch(lines(3))])
         return original(after_seq)
 
-    filled._iter_rows = iter_after_a_commit  # type: ignore[method-assign]
+    filled.db.iter_rows = iter_after_a_commit  # type: ignore[method-assign]
     report = filled.verify()
     assert (report.ok, report.records) == (True, 15)
 

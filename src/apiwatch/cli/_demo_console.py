@@ -43,8 +43,8 @@ def serve_console(workdir: Path, port: int = CONSOLE_PORT) -> None:
     store = open_store(f"sqlite:///{workdir / 'demo.db'}", create=False)
     try:
         password = secrets.token_urlsafe(12)
-        store.delete_console_user(DEMO_USER)
-        store.add_console_user(
+        store.console.delete_user(DEMO_USER)
+        store.console.add_user(
             ConsoleUser(DEMO_USER, "admin", hash_password(password), datetime.now(UTC))
         )
         click.echo(

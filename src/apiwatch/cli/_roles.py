@@ -142,7 +142,7 @@ async def _detect(bus: Bus, store: SqlStore, collector: ServerSettings, ruleset:
     responder = _responder(store, collector)
     engine = Engine(ruleset, lateness=collector.lateness, keep_closed_incidents=False,
                     max_lag=collector.detect_max_lag)  # fmt: skip
-    detector = Detector(engine, store.save_detections, Metrics(),
+    detector = Detector(engine, store.detections.save, Metrics(),
                         capacity=collector.detect_queue_events,
                         respond=responder.on_incidents if responder else None)  # fmt: skip
     if responder:

@@ -20,12 +20,11 @@ import msgspec
 
 from apiwatch.cli._common import open_configured_store, settings_for
 from apiwatch.cli._tables import console
-from apiwatch.model import ApiwatchError, Decision
+from apiwatch.model import ApiwatchError
 from apiwatch.model.alert import Alert, Incident
-from apiwatch.store import DecisionFilter, DetectionFilter, DetectionPage, SqlStore
+from apiwatch.store import DetectionFilter, DetectionPage, SqlStore
 
 __all__ = [
-    "all_decisions",
     "all_detections",
     "complete",
     "console",
@@ -66,21 +65,10 @@ def moment(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def all_decisions(store: SqlStore, criteria: DecisionFilter) -> list[Decision]:
-    """Every decision matching ``criteria``, page after page, in id order."""
-    found: list[Decision] = []
-    cursor: str | None = None
-    while True:
-        page = store.decisions(criteria, cursor=cursor, limit=1000)
-        found += page.items
-        if (cursor := page.next_cursor) is None:
-            return found
-
-
 def all_detections(
     read: Callable[..., DetectionPage[Record]], criteria: DetectionFilter, limit: int | None
 ) -> list[Record]:
-    """Up to ``limit`` (None: all) records of ``read`` (`SqlStore.alerts` or `.incidents`)
+    """Up to ``limit`` (None: all) records of ``read`` (`SqlDetectionStore.alerts` or `.incidents`)
     matching ``criteria``, the most recently seen ones, oldest first."""
     found: list[Record] = []
     cursor: str | None = None

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from apiwatch.cli._common import store_options
 from apiwatch.cli._tables import console, print_table
-from apiwatch.cli._views import all_decisions, opened, who
+from apiwatch.cli._views import opened, who
 from apiwatch.model import DECISION_TYPES, AllowEntry, Decision, go_duration, plural_noun
 from apiwatch.model import printable_text as safe
 from apiwatch.store import DecisionFilter, ReadRecord, SqlStore
@@ -99,10 +99,10 @@ def list_decisions(
     criteria = DecisionFilter(at=now, ip=ip, include_expired=everything,
                               include_deleted=everything, include_simulated=everything)  # fmt: skip
     with _store(config, db) as store:
-        found = all_decisions(store, criteria)
+        found = store.decisions.every(criteria)
         shown = " ".join(part for part in ("all" if everything else "", f"ip={ip}" if ip else "")
                          if part) or "in force"  # fmt: skip
-        store.record_read(ReadRecord(now, _who(), "decisions", shown, len(found)))
+        store.audit.record(ReadRecord(now, _who(), "decisions", shown, len(found)))
     if as_json:
         click.echo(json.dumps([_complete(d) for d in found], indent=2))
         return
@@ -152,9 +152,9 @@ def add_decision(
 
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
-        decision = manual_decision(scope, value, allowlist=store, duration=duration,
+        decision = manual_decision(scope, value, allowlist=store.allowlist, duration=duration,
                                    reason=reason, now=datetime.now(UTC), type=kind)  # fmt: skip
-        added = store.add_decisions([decision], by=_who())[0]
+        added = store.decisions.add([decision], by=_who())[0]
     left = go_duration((added.until - added.created).total_seconds())
     click.echo(f"added decision {added.id}: {added.type} {added.scope} {added.value} for {left} "
                f"(until {_moment(added.until)})")  # fmt: skip
@@ -188,7 +188,7 @@ def delete_decision(
     by = f"{_who()} ({safe(reason)})"
     with _store(config, db) as store:
         if decision_id is not None:
-            found = store.delete_decision(decision_id, at=datetime.now(UTC), by=by)
+            found = store.decisions.delete(decision_id, at=datetime.now(UTC), by=by)
             if found is None:
                 raise click.ClickException(
                     f"no decision {decision_id} in force (unknown or deleted)"
@@ -204,14 +204,14 @@ def delete_decision(
 def _delete_on(store: SqlStore, scope: str, value: str, by: str) -> None:
     """Delete what is in force on exactly ``value``; say what still covers an address."""
     now = datetime.now(UTC)
-    wanted = all_decisions(store, DecisionFilter(at=now, scopes=(scope,), value=value))
-    deleted = [d for d in wanted if store.delete_decision(d.id, at=now, by=by) is not None]
+    wanted = store.decisions.every(DecisionFilter(at=now, scopes=(scope,), value=value))
+    deleted = [d for d in wanted if store.decisions.delete(d.id, at=now, by=by) is not None]
     if not deleted:
         raise click.ClickException(f"no decision in force on {scope} {safe(value)}")
     for d in deleted:
         click.echo(f"deleted decision {d.id}: {d.type} {d.scope} {safe(d.value)}")
     if scope != "Username":
-        covering = [d for d in all_decisions(store, DecisionFilter(at=now, ip=value))
+        covering = [d for d in store.decisions.every(DecisionFilter(at=now, ip=value))
                     if d.scope == "Range" and d.id not in {x.id for x in deleted}]  # fmt: skip
         for d in covering:
             click.echo(
@@ -249,7 +249,7 @@ def allowlist() -> None:
 def list_allowed(as_json: bool, config: str | None, db: str | None) -> None:
     """Every allowlist entry, oldest first."""
     with _store(config, db) as store:
-        entries = store.allow_list()
+        entries = store.allowlist.entries()
     if as_json:
         click.echo(json.dumps([_complete(entry) for entry in entries], indent=2))
         return
@@ -279,7 +279,7 @@ def add_allowed(
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
         entry = manual_allow_entry(scope, value, reason=reason, now=datetime.now(UTC))
-        stored = store.allow_add(entry, by=_who())
+        stored = store.allowlist.add(entry, by=_who())
         still = _decisions_on(store, stored)
     click.echo(f"allowlisted {stored.scope} {stored.value} (entry {stored.id}): {stored.reason}")
     if still:
@@ -297,7 +297,9 @@ def _decisions_on(store: SqlStore, entry: AllowEntry) -> list[Decision]:
         wanted = [DecisionFilter(scopes=("Username",), value=entry.value)]
     else:
         wanted = [DecisionFilter(ip=entry.value), DecisionFilter(ip=entry.value, contains=False)]
-    found = {d.id: d for criteria in wanted for d in store.decisions(criteria, limit=1000).items}
+    found = {
+        d.id: d for criteria in wanted for d in store.decisions.query(criteria, limit=1000).items
+    }
     return sorted(found.values(), key=lambda decision: decision.id)
 
 
@@ -315,7 +317,7 @@ def delete_allowed(
     """Remove the entry for exactly this address, network or account."""
     scope, value = _target(ip, network, account)
     with _store(config, db) as store:
-        done = store.allow_delete(scope, value, by=_who())
+        done = store.allowlist.delete(scope, value, by=_who())
     if not done:
         raise click.ClickException(f"no allowlist entry for exactly {value}")
     click.echo(f"removed {value} from the allowlist")

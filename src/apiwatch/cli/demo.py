@@ -166,7 +166,7 @@ def run_demo(
     capture = _capture_events(raw)
     scenario = generate(seed=7, users=users, attacks=LIVE_ATTACKS)
     store, ingest_key, read_key = _fresh_store(workdir)
-    _, bouncer_key = store.create_key("demo-enforcing-sensor", ["bouncer"])
+    _, bouncer_key = store.keys.create("demo-enforcing-sensor", ["bouncer"])
     webhook = Webhook()
     tailed = tailed_source(workdir)  # a legacy API's nginx log, tailed by the collector
     settings = ServerSettings(
@@ -331,6 +331,6 @@ def _fresh_store(workdir: Path) -> tuple[Any, str, str]:
         else:
             old.unlink()
     store = open_store(f"sqlite:///{workdir / 'demo.db'}")
-    _, ingest_key = store.create_key("demo-sensor", ["ingest"])
-    _, read_key = store.create_key("demo-reader", ["read"])
+    _, ingest_key = store.keys.create("demo-sensor", ["ingest"])
+    _, read_key = store.keys.create("demo-reader", ["read"])
     return store, ingest_key, read_key

@@ -20,7 +20,7 @@ import click
 
 from apiwatch.cli._common import store_options
 from apiwatch.cli._tables import print_table
-from apiwatch.cli._views import all_decisions, all_detections, console, echo_json, opened, who
+from apiwatch.cli._views import all_detections, console, echo_json, opened, who
 from apiwatch.cli._views import complete as as_json_record
 from apiwatch.cli.incidents import alert_table, decision_table, incident_alerts
 from apiwatch.cli.scan import _table as incident_table
@@ -52,8 +52,7 @@ def _decisions(store: SqlStore, value: str, *, address: bool, everything: bool) 
     base = (
         DecisionFilter(ip=value) if address else DecisionFilter(scopes=("Username",), value=value)
     )
-    return all_decisions(
-        store,
+    return store.decisions.every(
         dataclasses.replace(
             base,
             include_expired=everything,
@@ -71,7 +70,7 @@ def _explained(
     behind: dict[str, Incident] = {}
     for decision in decided:
         if decision.incident and decision.incident not in behind:
-            found = store.incident(decision.incident)
+            found = store.detections.incident(decision.incident)
             if found is not None:
                 behind[found.id] = found
     evidence = [
@@ -82,7 +81,7 @@ def _explained(
     ]
     others: list[Incident] = []
     if address:
-        named = all_detections(store.incidents, DetectionFilter(attacker_ip=value), 20)
+        named = all_detections(store.detections.incidents, DetectionFilter(attacker_ip=value), 20)
         others = [incident for incident in named if incident.id not in behind]
     return list(behind.values()), evidence, others
 
@@ -120,8 +119,8 @@ def explain(
     with opened(config, db) as store:
         decided = _decisions(store, value, address=address, everything=everything)
         behind, evidence, others = _explained(store, value, decided, address=address)
-        allowed = store.allow_match(_allow_scope(value, address=address), value)
-        store.record_read(ReadRecord(datetime.now(UTC), who(), "explain", f"value={value}",
+        allowed = store.allowlist.allow_match(_allow_scope(value, address=address), value)
+        store.audit.record(ReadRecord(datetime.now(UTC), who(), "explain", f"value={value}",
                                      len(decided) + len(behind) + len(others)))  # fmt: skip
     if as_json:
         echo_json({

@@ -26,7 +26,6 @@ from rich.table import Table
 from apiwatch.cli._common import since_callback, store_options
 from apiwatch.cli._tables import print_table
 from apiwatch.cli._views import (
-    all_decisions,
     all_detections,
     complete,
     console,
@@ -107,7 +106,7 @@ def _read(
     if account:
         found = [r for r in found if _names_account(accounts_of(r), account)][-options["limit"] :]
     shown = criteria.describe() + (f" account={account}" if account else "")
-    store.record_read(ReadRecord(datetime.now(UTC), who(), what, shown, len(found)))
+    store.audit.record(ReadRecord(datetime.now(UTC), who(), what, shown, len(found)))
     return found
 
 
@@ -126,7 +125,7 @@ def list_incidents(config: str | None, db: str | None, **options: Any) -> None:
     """Incidents matching every filter given, oldest last seen first."""
     with opened(config, db) as store:
         found: list[Incident] = _read(
-            store, "incidents", store.incidents, options,
+            store, "incidents", store.detections.incidents, options,
             lambda i: [*i.accounts_targeted, *i.accounts_compromised],
         )  # fmt: skip
     if options["as_json"]:
@@ -143,12 +142,12 @@ def list_incidents(config: str | None, db: str | None, **options: Any) -> None:
 def show_incident(incident_id: str, as_json: bool, config: str | None, db: str | None) -> None:
     """One incident with its evidence (its alerts) and the decisions taken on it."""
     with opened(config, db) as store:
-        found = store.incident(incident_id)
+        found = store.detections.incident(incident_id)
         if found is None:
             raise click.ClickException(f"no incident {safe(incident_id)} in the store")
         evidence = incident_alerts(store, found)
-        decided = all_decisions(store, _everything(incident=found.id))
-        store.record_read(ReadRecord(datetime.now(UTC), who(), "incident",
+        decided = store.decisions.every(_everything(incident=found.id))
+        store.audit.record(ReadRecord(datetime.now(UTC), who(), "incident",
                                      f"id={found.id}", 1))  # fmt: skip
     if as_json:
         echo_json({**incident_json(found), "evidence": [complete(a) for a in evidence],
@@ -174,7 +173,11 @@ def incident_alerts(store: SqlStore, incident: Incident) -> list[Alert]:
     first and last seen, so only that window is read (and filtered on the incident id)."""
     window = DetectionFilter(since=incident.first_seen,
                              until=incident.last_seen + timedelta(microseconds=1))  # fmt: skip
-    return [a for a in all_detections(store.alerts, window, None) if a.incident == incident.id]
+    return [
+        a
+        for a in all_detections(store.detections.alerts, window, None)
+        if a.incident == incident.id
+    ]
 
 
 def _listed(values: list[str], most: int = 20) -> str:
@@ -265,7 +268,9 @@ def alerts() -> None:
 def list_alerts(config: str | None, db: str | None, **options: Any) -> None:
     """Alerts matching every filter given, oldest last seen first."""
     with opened(config, db) as store:
-        found: list[Alert] = _read(store, "alerts", store.alerts, options, lambda a: a.accounts)
+        found: list[Alert] = _read(
+            store, "alerts", store.detections.alerts, options, lambda a: a.accounts
+        )
     if options["as_json"]:
         echo_json([complete(alert) for alert in found])
         return

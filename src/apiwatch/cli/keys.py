@@ -50,7 +50,7 @@ def create(
     """
     store = open_configured_store(settings_for(config, db=db), create=True)
     try:
-        key, secret = store.create_key(name, scopes, services=services, networks=networks)
+        key, secret = store.keys.create(name, scopes, services=services, networks=networks)
     finally:
         store.close()
     if key.allows("ingest") and not key.services:
@@ -73,7 +73,7 @@ def list_keys(config: str | None, db: str | None) -> None:
     """List keys (never their secrets)."""
     store = open_configured_store(settings_for(config, db=db))
     try:
-        records = store.list_keys()
+        records = store.keys.all()
     finally:
         store.close()
     table = Table("name", "id", "scopes", "services", "networks", "created", "revoked")
@@ -101,7 +101,7 @@ def revoke(name: str, config: str | None, db: str | None) -> None:
     """
     store = open_configured_store(settings_for(config, db=db))
     try:
-        done = store.revoke_key(name)
+        done = store.keys.revoke(name)
     finally:
         store.close()
     if not done:

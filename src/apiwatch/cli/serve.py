@@ -190,7 +190,7 @@ def _serve_role(role: str, settings: Settings, collector: ServerSettings) -> Non
     ruleset = load_ruleset(collector) if role == "detect" else None
     store = _open_for_serving(settings, anchor=role == "writer")
     days = collector.retention_days if role == "writer" else None
-    retention = Retention(store, days) if days else None
+    retention = Retention(store.events, days) if days else None
     if retention:
         retention.start()
     try:

@@ -56,20 +56,20 @@ def _silence(value: str) -> timedelta:
 
 def _gather(store: SqlStore, since: datetime, silent_after: timedelta) -> dict[str, Any]:
     now = datetime.now(UTC)
-    sources = store.sources(now)
-    found = all_detections(store.incidents, DetectionFilter(since=since), None)
+    sources = store.events.sources(now)
+    found = all_detections(store.detections.incidents, DetectionFilter(since=since), None)
     by_severity = Counter(incident.severity for incident in found)
     last = max((source.last_seen for source in sources), default=None)
     return {
         "now": moment(now),
-        "events": store.count(),
+        "events": store.events.count(),
         "events_last_hour": sum(source.events_last_hour for source in sources),
         "last_event": moment(last) if last else None,
         "sources": [_source(source, now, silent_after) for source in sources],
         "silent": [_name(s) for s in sources if now - s.last_seen > silent_after],
         "incidents_since": moment(since),
         "incidents": {level: by_severity.get(level, 0) for level in reversed(SEVERITIES)},
-        "decisions_in_force": store.active_decision_counts(now),
+        "decisions_in_force": store.decisions.active_counts(now),
     }
 
 
@@ -141,7 +141,7 @@ def status(  # noqa: PLR0917 - one parameter per click option
         click.echo(f"collector {safe(answer.url)}: {answer.describe()}")
     with opened(config, db) as store:
         state = _gather(store, since or parse_since("24h"), quiet_for)
-        store.record_read(ReadRecord(datetime.now(UTC), who(), "status", "sources incidents", 0))
+        store.audit.record(ReadRecord(datetime.now(UTC), who(), "status", "sources incidents", 0))
     if as_json:
         echo_json({"collector": answer.as_json() if answer else None, **state})
     else:

@@ -92,7 +92,7 @@ def expire(days: int, config: str | None, db: str | None) -> None:
     """Apply retention now; the remaining chain stays verifiable."""
     store = open_configured_store(settings_for(config, db=db))
     try:
-        deleted = store.expire(datetime.now(UTC) - timedelta(days=days))
+        deleted = store.events.expire(datetime.now(UTC) - timedelta(days=days))
     finally:
         store.close()
     click.echo(f"expired {plural(deleted, 'record')} older than {plural(days, 'day')}")
@@ -122,9 +122,9 @@ def events(config: str | None, db: str | None, limit: int, **criteria: object) -
     wanted = EventFilter(**criteria)  # type: ignore[arg-type]
     store = open_configured_store(settings_for(config, db=db))
     try:
-        page = store.query(wanted, cursor=None, limit=limit)
-        criteria_text = store.describe_filter(wanted)
-        store.record_read(
+        page = store.events.query(wanted, cursor=None, limit=limit)
+        criteria_text = store.audit.describe_filter(wanted)
+        store.audit.record(
             ReadRecord(datetime.now(UTC), f"cli:{_who()}", "events", criteria_text, len(page.lines))
         )
     finally:

@@ -66,7 +66,7 @@ def add(name: str, role: str, config: str | None, db: str | None) -> None:
     password_hash = _hash(_password(prompt=True))
     store = open_configured_store(settings_for(config, db=db), create=True)
     try:
-        store.add_console_user(ConsoleUser(name, role, password_hash, datetime.now(UTC)))
+        store.console.add_user(ConsoleUser(name, role, password_hash, datetime.now(UTC)))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -80,7 +80,7 @@ def list_users(config: str | None, db: str | None) -> None:
     """List the users and their roles (never their password hashes)."""
     store = open_configured_store(settings_for(config, db=db))
     try:
-        found = store.console_users()
+        found = store.console.users()
     finally:
         store.close()
     table = Table("name", "role", "created")
@@ -96,7 +96,7 @@ def delete(name: str, config: str | None, db: str | None) -> None:
     """Delete the user NAME (its sessions end at once)."""
     store = open_configured_store(settings_for(config, db=db))
     try:
-        done = store.delete_console_user(name)
+        done = store.console.delete_user(name)
     finally:
         store.close()
     if not done:
@@ -112,7 +112,7 @@ def passwd(name: str, config: str | None, db: str | None) -> None:
     password_hash = _hash(_password(prompt=True))
     store = open_configured_store(settings_for(config, db=db))
     try:
-        done = store.set_console_password(name, password_hash)
+        done = store.console.set_password(name, password_hash)
     finally:
         store.close()
     if not done:

@@ -224,7 +224,9 @@ def _bouncer_routes(routes: APIRouter) -> None:
         bouncer_id = _bouncer_id(key, instance, *filters)
         keep = _scenario_filter(scenarios_containing, scenarios_not_containing)
         store = state.store
-        cursor = None if startup else await run_in_threadpool(store.bouncer_cursor, bouncer_id)
+        cursor = (
+            None if startup else await run_in_threadpool(store.decisions.bouncer_cursor, bouncer_id)
+        )
         pulls = state.metrics.decision_streams.labels("true" if startup else "false")
         if cursor is None:  # a full pull, also for a key that never pulled
             full = SnapshotFilter(wanted, _listed(origins), keep, key=filters)
@@ -336,7 +338,7 @@ def _admin_routes(routes: APIRouter) -> None:
         state = server_state(request)
         store = state.store
         found = await run_in_threadpool(
-            lambda: store.delete_decision(decision_id, at=state.clock(), by=_by(key))
+            lambda: store.decisions.delete(decision_id, at=state.clock(), by=_by(key))
         )
         if found is None:
             return error_response(404, "no decision with this id, or it is already deleted")
@@ -346,7 +348,7 @@ def _admin_routes(routes: APIRouter) -> None:
                 responses=errors(401, 403, 503))  # fmt: skip
     async def allow_list(request: Request, key: Annotated[ApiKey, admin]) -> Response:
         """Every address, network and account no decision may act on (scope admin)."""
-        entries = await run_in_threadpool(server_state(request).store.allow_list)
+        entries = await run_in_threadpool(server_state(request).store.allowlist.entries)
         return _json({"items": [_complete(entry) for entry in entries]})
 
     @routes.post("/v1/allowlist", summary="Add to the allowlist", status_code=201,
@@ -360,7 +362,7 @@ def _admin_routes(routes: APIRouter) -> None:
         state = server_state(request)
         entry = manual_allow_entry(scope, value, reason=body.reason, now=state.clock())
         store = state.store
-        stored = await run_in_threadpool(lambda: store.allow_add(entry, by=_by(key)))
+        stored = await run_in_threadpool(lambda: store.allowlist.add(entry, by=_by(key)))
         return _json(_complete(stored), 201)
 
     @routes.delete("/v1/allowlist", summary="Remove from the allowlist", response_model=Deleted,
@@ -375,7 +377,7 @@ def _admin_routes(routes: APIRouter) -> None:
         """Remove the entry for exactly this address, network or account (scope admin)."""
         scope, value = _one_target(ip=ip, range=network, username=username)
         store = server_state(request).store
-        done = await run_in_threadpool(lambda: store.allow_delete(scope, value, by=_by(key)))
+        done = await run_in_threadpool(lambda: store.allowlist.delete(scope, value, by=_by(key)))
         if not done:
             return error_response(404, "no allowlist entry for exactly this value")
         return _json({"deleted": 1})
@@ -399,12 +401,12 @@ async def _full_pull(
     number (built when there is none yet); the bouncer's cursor restarts there. ``answered``
     is called once the whole answer is written."""
     store = state.store
-    change = await run_in_threadpool(store.decision_change)
+    change = await run_in_threadpool(store.decisions.change)
     built = state.metrics.decision_snapshots.inc
     snapshot = await state.snapshots.at_least(store, wanted, change, built=built)
     now = state.clock()  # after the build: the snapshot holds all still in force at now
     cursor = stream_cursor(snapshot.change, now)
-    await run_in_threadpool(lambda: store.save_bouncer_cursor(bouncer, cursor, now=now))
+    await run_in_threadpool(lambda: store.decisions.save_bouncer_cursor(bouncer, cursor, now=now))
     served = state.metrics.decisions_served.labels("new")
 
     def done(count: int) -> None:
@@ -426,9 +428,9 @@ def _pull(
     """What changed since ``cursor``, moving the bouncer's cursor when the answer says
     something (an empty delta leaves it: the next pull then covers both intervals)."""
     store = state.store
-    changes = store.decision_changes(cursor, now=now, scopes=scopes, origins=origins)
+    changes = store.decisions.changes(cursor, now=now, scopes=scopes, origins=origins)
     if changes.new or changes.deleted:
-        store.save_bouncer_cursor(bouncer, changes.cursor, now=now)
+        store.decisions.save_bouncer_cursor(bouncer, changes.cursor, now=now)
     return changes
 
 
@@ -437,7 +439,7 @@ def _lookup(state: ServerState, criteria: DecisionFilter, now: datetime) -> list
     cursor: str | None = None
     criteria = dataclasses.replace(criteria, at=now)
     while True:
-        page = state.store.decisions(criteria, cursor=cursor, limit=1000)
+        page = state.store.decisions.query(criteria, cursor=cursor, limit=1000)
         found += page.items
         if page.next_cursor is None:
             return found
@@ -447,7 +449,7 @@ def _lookup(state: ServerState, criteria: DecisionFilter, now: datetime) -> list
 def _add(state: ServerState, key: ApiKey, body: DecisionIn) -> Decision:
     scope, value = body.target()
     decision = manual_decision(
-        scope, value, allowlist=state.store, duration=body.duration, reason=body.reason,
+        scope, value, allowlist=state.store.allowlist, duration=body.duration, reason=body.reason,
         now=state.clock(), type=body.type,
     )  # fmt: skip
-    return state.store.add_decisions([decision], by=_by(key))[0]
+    return state.store.decisions.add([decision], by=_by(key))[0]

@@ -145,20 +145,20 @@ def _audited(
     limit: int,
 ) -> DetectionPage[Alert] | DetectionPage[Incident]:
     store = state.store
-    read = store.alerts if what == "alerts" else store.incidents
+    read = store.detections.alerts if what == "alerts" else store.detections.incidents
     page: DetectionPage[Alert] | DetectionPage[Incident] = read(
         criteria, cursor=cursor, limit=limit
     )
-    store.record_read(
+    store.audit.record(
         ReadRecord(datetime.now(UTC), key.name, what, criteria.describe(), len(page.items))
     )
     return page
 
 
 def _audited_one(state: ServerState, key: ApiKey, incident_id: str) -> Incident | None:
-    found = state.store.incident(incident_id)
+    found = state.store.detections.incident(incident_id)
     criteria = "id=" + incident_id.encode("unicode_escape").decode("ascii")
-    state.store.record_read(
+    state.store.audit.record(
         ReadRecord(datetime.now(UTC), key.name, "incident", criteria, int(found is not None))
     )
     return found

@@ -16,7 +16,7 @@ with the clock from the newest event fed: to that event's time plus the reorder 
 fed as fast as it is read (a log file caught up from its start) keeps its own time, so its
 windows and baselines are those ``scan`` finds in the same lines. Before the first event, event
 time does not move.
-It then takes the new and updated alerts and incidents and saves them (`Store.save_detections`,
+It then takes the new and updated alerts and incidents and saves them (`DetectionStore.save`,
 an upsert by id), at most every ``save_interval`` seconds; a failed save is kept and retried.
 The incidents saved are then handed to ``respond`` (policies, decisions, notifications), on the
 same thread: a decision follows its incident within a save interval.

@@ -115,12 +115,12 @@ class ForwardPump:
 
     def update_backlog(self) -> None:
         if "events" in self.target.kinds:
-            behind = self.store.last_seq() - int(self._cursor("events") or 0)
+            behind = self.store.events.last_seq() - int(self._cursor("events") or 0)
             self.metrics.backlog.labels(self.name).set(max(0, behind))
 
     def _events(self) -> int:
         after = int(self._cursor("events") or 0)
-        rows = self.store.events_after(after, self.target.batch)
+        rows = self.store.events.after(after, self.target.batch)
         if not rows:
             return 0
         records = []
@@ -136,7 +136,7 @@ class ForwardPump:
         return len(records)
 
     def _detections(self, kind: str) -> int:
-        records, cursor = self.store.detections_after(kind[:-1], self._cursor(kind),
+        records, cursor = self.store.detections.after(kind[:-1], self._cursor(kind),
                                                       self.target.batch)  # fmt: skip
         if not records or cursor is None:
             return 0

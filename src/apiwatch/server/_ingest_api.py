@@ -141,7 +141,7 @@ def _decode_and_seal(state: ServerState, body: bytes, gzip: bool, key: ApiKey) -
         admission=admission_for(settings, key),
     )
     state.metrics.count_rejections(decoded.rejected)
-    decoded.accepted = state.store.seal(decoded.accepted, key.name)
+    decoded.accepted = state.store.events.seal(decoded.accepted, key.name)
     return decoded
 
 

@@ -67,5 +67,5 @@ async def metrics(request: Request) -> Response:
 def _probe(store: Store) -> str | None:
     """Why the store is full, or None; raises when it does not answer."""
     # A page of no events: touches the store without reading (or auditing) any event data.
-    store.query(EventFilter(), cursor=None, limit=0)
+    store.events.query(EventFilter(), cursor=None, limit=0)
     return store.full_reason()

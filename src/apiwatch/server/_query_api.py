@@ -126,7 +126,7 @@ def router(max_limit: int) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=max_limit)] = 100,
     ) -> ReadsPage:
         """Who read event data, with which criteria, when, and how much, newest first (admin)."""
-        records = await run_in_threadpool(server_state(request).store.reads, limit)
+        records = await run_in_threadpool(server_state(request).store.audit.reads, limit)
         return ReadsPage(reads=[ReadOut(**asdict(record)) for record in records])
 
     return routes
@@ -136,15 +136,15 @@ def _audited_query(
     state: ServerState, key: ApiKey, criteria: EventFilter, cursor: str | None, limit: int
 ) -> Page:
     try:
-        page = state.store.query(criteria, cursor=cursor, limit=limit)
+        page = state.store.events.query(criteria, cursor=cursor, limit=limit)
     except OverflowError:
         raise ConfigError("cursor: not a cursor this server gave out") from None
-    state.store.record_read(
+    state.store.audit.record(
         ReadRecord(
             datetime.now(UTC),
             key.name,
             "events",
-            state.store.describe_filter(criteria),
+            state.store.audit.describe_filter(criteria),
             len(page.lines),
         )
     )
@@ -153,8 +153,8 @@ def _audited_query(
 
 def _audited_sources(state: ServerState, key: ApiKey) -> list[SourceInfo]:
     now = datetime.now(UTC)
-    found = state.store.sources(now)
-    state.store.record_read(ReadRecord(now, key.name, "sources", "all", len(found)))
+    found = state.store.events.sources(now)
+    state.store.audit.record(ReadRecord(now, key.name, "sources", "all", len(found)))
     return found
 
 

@@ -38,7 +38,7 @@ from apiwatch.respond import (
     build_notifiers,
 )
 from apiwatch.respond.exporters import write_ipset, write_nftables, write_nginx
-from apiwatch.store import DecisionFilter, DecisionPage, Store
+from apiwatch.store import DecisionFilter, Store
 
 __all__ = ["Exports", "ResponseService"]
 
@@ -121,11 +121,10 @@ class ResponseService:
     def _handle(self, incident: Incident) -> list[Decision]:
         now = self.clock()
         store = self.store
-        responder = Responder(self.config, allow=store.allow_list())
+        responder = Responder(self.config, allow=store.allowlist.entries())
         existing = {
             (d.scope, d.value)
-            for d in _every(
-                store,
+            for d in store.decisions.every(
                 DecisionFilter(
                     incident=incident.id,
                     include_expired=True,
@@ -134,13 +133,15 @@ class ResponseService:
                 ),
             )
         }
-        decided = responder.decide(incident, now=now, offences=store.offences, existing=existing)
+        decided = responder.decide(
+            incident, now=now, offences=store.decisions.offences, existing=existing
+        )
         for value, reason in decided.skipped:
             # The value is whatever an event said (a malformed "address", an account name):
             # escaped, so that it cannot forge log lines.
             logger.info("incident %s: not acting against %s: %s", incident.id, safe(value),
                         safe(reason))  # fmt: skip
-        stored = store.add_decisions(decided.decisions, by="respond") if decided.decisions else []
+        stored = store.decisions.add(decided.decisions, by="respond") if decided.decisions else []
         self.decided += len(stored)
         for decision in stored:
             logger.warning(
@@ -178,7 +179,7 @@ class ResponseService:
     def _export(self) -> None:
         now = self.clock()
         criteria = DecisionFilter(at=now, scopes=("Ip", "Range"), type="ban")
-        bans = _every(self.store, criteria)
+        bans = self.store.decisions.every(criteria)
         exports = self.exports
         # The exporters leave out internal bans again (defence in depth) unless told not to.
         protected = self.config.protected
@@ -196,15 +197,3 @@ class ResponseService:
         if self._refresher is not None:
             self._refresher.join(10)
         self.dispatcher.close(timeout=10)
-
-
-def _every(store: Store, criteria: DecisionFilter) -> list[Decision]:
-    """Every decision matching ``criteria``, page after page."""
-    found: list[Decision] = []
-    cursor: str | None = None
-    while True:
-        page: DecisionPage = store.decisions(criteria, cursor=cursor, limit=1000)
-        found += page.items
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor

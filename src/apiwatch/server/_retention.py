@@ -22,7 +22,7 @@ logger = logging.getLogger("apiwatch.server")
 
 
 class Expiring(Protocol):
-    """What retention needs of a store."""
+    """What retention needs of a store: its events (`EventStore.expire`)."""
 
     def expire(self, before: datetime) -> int:
         """Delete the events older than ``before``; how many were deleted."""

@@ -2,7 +2,7 @@
 streamed to every bouncer that asks.
 
 A `Snapshot` holds, for one set of stream filters, every decision in force as of one change
-number of the store (`Store.decision_change`), each pre-encoded as its wire JSON up to the
+number of the store (`DecisionStore.change`), each pre-encoded as its wire JSON up to the
 ``duration`` (the time left, which depends on when it is served: it is written last). Serving
 it (`Snapshot.body`) writes each decision still in force at the pull's time (``until`` after
 it) with its duration counted then, a chunk at a time: a pull holds one chunk of its answer,
@@ -108,10 +108,10 @@ class Snapshot:
 def build(store: Store, wanted: SnapshotFilter) -> Snapshot:
     """A snapshot of what is in force now, for ``wanted`` (reads the store a page at a time)."""
     now = datetime.now(UTC)
-    snapshot = Snapshot(store.decision_change())
+    snapshot = Snapshot(store.decisions.change())
     after = 0
     while True:
-        page = store.decisions_as_of(snapshot.change, now=now, scopes=wanted.scopes,
+        page = store.decisions.as_of(snapshot.change, now=now, scopes=wanted.scopes,
                                      origins=wanted.origins, after=after, limit=_PAGE)  # fmt: skip
         for decision in page:
             if wanted.keep(decision):

@@ -175,7 +175,7 @@ class LiveSources:
             lines.append(StoredLine(event, encode_event(event)))
         if refused:
             stats.refused += refused
-        return self.store.seal(lines, key_name), refused
+        return self.store.events.seal(lines, key_name), refused
 
     async def _deliver(self, config: SourceConfig, delivery: Delivery) -> None:
         await self.store_events(config.key_name, delivery.events, self.stats[config.name])

@@ -80,12 +80,12 @@ def create_app(
     ``clock`` (the wall clock by default) is what the decision routes take as now."""
     settings = settings or ServerSettings()
     metrics = Metrics()
-    metrics.watch_decisions(lambda: store.active_decision_counts(datetime.now(UTC)))
+    metrics.watch_decisions(lambda: store.decisions.active_counts(datetime.now(UTC)))
     embedded = publisher is None
     responder = _responder(store, settings) if embedded else None
     detector = _detector(store, settings, metrics, ruleset, responder) if embedded else None
     committer = Committer(
-        store.append,
+        store.events.append,
         max_events=settings.commit_max_events,
         max_wait=settings.commit_max_wait_ms / 1000,
         observer=metrics.observe_commit,
@@ -95,7 +95,7 @@ def create_app(
         store=store,
         settings=settings,
         committer=publisher or committer,
-        authenticator=Authenticator(store.authenticate, ttl=settings.auth_cache_seconds),
+        authenticator=Authenticator(store.keys.authenticate, ttl=settings.auth_cache_seconds),
         metrics=metrics,
         sources=LiveSources(store, committer, settings, metrics),
         clock=clock or partial(datetime.now, UTC),
@@ -177,7 +177,7 @@ def _detector(
                     geo=GeoIP(settings.geoip) if settings.geoip else None)  # fmt: skip
     return Detector(
         engine,
-        store.save_detections,
+        store.detections.save,
         metrics,
         capacity=settings.detect_queue_events,
         respond=responder.on_incidents if responder else None,
@@ -200,7 +200,7 @@ def _responder(store: Store, settings: ServerSettings) -> ResponseService | None
 
 def _retention(store: Store, settings: ServerSettings) -> Retention | None:
     """Retention of stored events, when ``retention_days`` is set (see `Retention`)."""
-    return Retention(store, settings.retention_days) if settings.retention_days else None
+    return Retention(store.events, settings.retention_days) if settings.retention_days else None
 
 
 def _complete_openapi(app: FastAPI) -> None:

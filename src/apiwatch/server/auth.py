@@ -1,6 +1,6 @@
 """Bearer-key authentication with a short cache, and the scope check.
 
-`Authenticator` answers "which key is this secret?" through `Store.authenticate` (a constant-time
+`Authenticator` answers "which key is this secret?" through `KeyStore.authenticate` (a constant-time
 comparison of hashes), remembering a verified key for a few seconds so that a busy sender does not
 cost a database read per request. The cache is keyed by the SHA-256 of the presented secret; the
 secret itself is never kept, logged, or put in an error message. Unknown secrets are not cached,

@@ -1,8 +1,8 @@
-"""Group commit: one thread owns `Store.append` and commits concurrent requests together.
+"""Group commit: one thread owns `EventStore.append` and commits concurrent requests together.
 
 A request handler `Committer.submit`s its `Batch` and awaits the outcome. The thread takes every
 batch queued (up to ``max_events`` events, waiting at most ``max_wait`` seconds for company),
-commits them in one `Store.append` call, one transaction and one fsync, and then answers each
+commits them in one `EventStore.append` call, one transaction and one fsync, and then answers each
 request with its own `AppendResult`. A store error (full, unavailable) is every request's answer;
 any other failure may come from one request's data, so the group is retried one request at a
 time and only the request that fails alone hears the error. Under load this turns many small

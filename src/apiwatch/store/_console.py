@@ -17,14 +17,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from apiwatch.store._rows import clear_text, from_micros, micros
 from apiwatch.store.base import ConsoleSession, ConsoleUser, IncidentState, MinuteCounts
 
-__all__ = ["ConsoleTables", "count_minutes", "schema"]
+if TYPE_CHECKING:
+    from apiwatch.store._database import Database
+
+__all__ = ["SqlConsoleStore", "count_minutes", "roll_up", "schema", "trim_rollups"]
 
 _CHUNK = 900  # addresses per query: under every back end's limit of bound parameters
 _LOGIN_FAILURES: Final = frozenset({"authn_login_fail", "authn_login_fail_max", "authn_login_lock"})
@@ -86,56 +88,47 @@ def count_minutes(
     return minutes, requests, failures
 
 
-class ConsoleTables:
-    """The console's store methods, written once over `SqlStore`'s connections and lock."""
+def roll_up(cursor: Any, mark: str, events: Iterable[Any]) -> None:
+    """Add ``events`` to the per-minute rollups (inside the append transaction)."""
+    minutes, requests, failures = count_minutes(events)
+    m = mark
+    cursor.executemany(
+        f"""INSERT INTO event_minutes VALUES ({m}, {m}, {m}, {m}, {m})
+        ON CONFLICT (minute) DO UPDATE SET
+        requests = event_minutes.requests + excluded.requests,
+        login_failures = event_minutes.login_failures + excluded.login_failures,
+        client_errors = event_minutes.client_errors + excluded.client_errors,
+        server_errors = event_minutes.server_errors + excluded.server_errors""",
+        [(minute, *counts) for minute, counts in minutes.items()],
+    )
+    cursor.executemany(
+        f"""INSERT INTO address_minutes VALUES ({m}, {m}, {m}, {m})
+        ON CONFLICT (minute, ip) DO UPDATE SET
+        requests = address_minutes.requests + excluded.requests,
+        failures = address_minutes.failures + excluded.failures""",
+        [(minute, ip, count, failures[(minute, ip)]) for (minute, ip), count in requests.items()],
+    )
 
-    mark: str
 
-    def _transaction(self, *, exclusive: bool = False) -> AbstractContextManager[Any]:
-        raise NotImplementedError  # SqlStore's
+def trim_rollups(cursor: Any, mark: str, before_us: int) -> None:
+    """Drop the rollup minutes wholly before ``before_us`` (retention)."""
+    minute = before_us // 60_000_000
+    for table in ("event_minutes", "address_minutes"):
+        cursor.execute(f"DELETE FROM {table} WHERE minute < {mark}", (minute,))
 
-    def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
-        raise NotImplementedError  # SqlStore's
 
-    def _ledger_rows(self, cursor: Any, kind: str, refs: Iterable[object]) -> None:
-        raise NotImplementedError  # SqlStore's
+class SqlConsoleStore:
+    """`ConsoleStore` over a `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     # -- rollups ----------------------------------------------------------------------------------
 
-    def _roll_up(self, cursor: Any, events: Iterable[Any]) -> None:
-        """Add ``events`` to the per-minute rollups (inside the append transaction)."""
-        minutes, requests, failures = count_minutes(events)
-        m = self.mark
-        cursor.executemany(
-            f"""INSERT INTO event_minutes VALUES ({m}, {m}, {m}, {m}, {m})
-            ON CONFLICT (minute) DO UPDATE SET
-            requests = event_minutes.requests + excluded.requests,
-            login_failures = event_minutes.login_failures + excluded.login_failures,
-            client_errors = event_minutes.client_errors + excluded.client_errors,
-            server_errors = event_minutes.server_errors + excluded.server_errors""",
-            [(minute, *counts) for minute, counts in minutes.items()],
-        )
-        cursor.executemany(
-            f"""INSERT INTO address_minutes VALUES ({m}, {m}, {m}, {m})
-            ON CONFLICT (minute, ip) DO UPDATE SET
-            requests = address_minutes.requests + excluded.requests,
-            failures = address_minutes.failures + excluded.failures""",
-            [
-                (minute, ip, count, failures[(minute, ip)])
-                for (minute, ip), count in requests.items()
-            ],
-        )
-
-    def _trim_rollups(self, cursor: Any, before_us: int) -> None:
-        """Drop the rollup minutes wholly before ``before_us`` (retention)."""
-        minute = before_us // 60_000_000
-        for table in ("event_minutes", "address_minutes"):
-            cursor.execute(f"DELETE FROM {table} WHERE minute < {self.mark}", (minute,))
-
     def minute_counts(self, since: datetime, until: datetime) -> list[MinuteCounts]:
         """The rollup minutes in [since, until), oldest first (minutes without events absent)."""
-        m = self.mark
-        rows = self._read_all(
+        m = self._db.mark
+        rows = self._db.read_all(
             f"SELECT minute, requests, login_failures, client_errors, server_errors FROM "
             f"event_minutes WHERE minute >= {m} AND minute < {m} ORDER BY minute",
             (micros(since) // 60_000_000, micros(until) // 60_000_000),
@@ -149,7 +142,7 @@ class ConsoleTables:
 
     def latest_minute(self) -> datetime | None:
         """The newest minute with events (by event time), or None for an empty store."""
-        rows = self._read_all("SELECT MAX(minute) FROM event_minutes")
+        rows = self._db.read_all("SELECT MAX(minute) FROM event_minutes")
         value = rows[0][0] if rows else None
         return None if value is None else from_micros(int(value) * 60_000_000)
 
@@ -157,9 +150,9 @@ class ConsoleTables:
         """``(address, requests, failures)`` since ``since``, most failures first."""
         # Grouped by an expression, not the column: SQLite would otherwise walk the whole
         # (ip, minute) index in ip order instead of only the window's minutes.
-        rows = self._read_all(
+        rows = self._db.read_all(
             f"SELECT ip || '' AS address, SUM(requests), SUM(failures) FROM address_minutes "
-            f"WHERE minute >= {self.mark} GROUP BY ip || '' ORDER BY SUM(failures) DESC, "
+            f"WHERE minute >= {self._db.mark} GROUP BY ip || '' ORDER BY SUM(failures) DESC, "
             f"SUM(requests) DESC, address LIMIT {int(limit)}",
             (micros(since) // 60_000_000,),
         )
@@ -169,18 +162,18 @@ class ConsoleTables:
         self, addresses: Sequence[str], since: datetime, until: datetime
     ) -> dict[str, int]:
         """Requests of each of ``addresses`` in the minutes from ``since`` through ``until``."""
-        m = self.mark
+        m = self._db.mark
         bounds = (micros(since) // 60_000_000, micros(until) // 60_000_000)
         window = f"minute >= {m} AND minute <= {m}"
         if len(addresses) > _CHUNK:  # one pass over the window beats a pass per chunk
             wanted = set(addresses)
-            rows = self._read_all(
+            rows = self._db.read_all(
                 f"SELECT ip, SUM(requests) FROM address_minutes WHERE {window} GROUP BY ip", bounds
             )
             return {str(r[0]): int(r[1]) for r in rows if r[0] in wanted}
         if not addresses:
             return {}
-        rows = self._read_all(
+        rows = self._db.read_all(
             f"SELECT ip, SUM(requests) FROM address_minutes WHERE {window} AND ip IN "
             f"({', '.join([m] * len(addresses))}) GROUP BY ip",
             (*bounds, *addresses),
@@ -192,19 +185,19 @@ class ConsoleTables:
     ) -> dict[datetime, tuple[int, int]]:
         """Requests and failures of ``addresses`` together, per minute from the minute of
         ``since`` through that of ``until``."""
-        m = self.mark
+        m = self._db.mark
         bounds = (micros(since) // 60_000_000, micros(until) // 60_000_000)
         window = f"minute >= {m} AND minute <= {m}"
         found: dict[int, list[int]] = {}
         if len(addresses) > _CHUNK:  # one pass over the window, filtered here
             wanted = set(addresses)
-            rows = self._read_all(
+            rows = self._db.read_all(
                 f"SELECT minute, ip, requests, failures FROM address_minutes WHERE {window}",
                 bounds,
             )
             picked = [(r[0], r[2], r[3]) for r in rows if r[1] in wanted]
         elif addresses:
-            picked = self._read_all(
+            picked = self._db.read_all(
                 f"SELECT minute, SUM(requests), SUM(failures) FROM address_minutes WHERE "
                 f"{window} AND ip IN ({', '.join([m] * len(addresses))}) GROUP BY minute",
                 (*bounds, *addresses),
@@ -219,10 +212,10 @@ class ConsoleTables:
 
     # -- users ------------------------------------------------------------------------------------
 
-    def add_console_user(self, user: ConsoleUser) -> None:
+    def add_user(self, user: ConsoleUser) -> None:
         """Store a new user; `ValueError` when the name is taken."""
-        m = self.mark
-        with self._transaction(exclusive=True) as cursor:
+        m = self._db.mark
+        with self._db.transaction(exclusive=True) as cursor:
             cursor.execute(f"SELECT 1 FROM console_users WHERE name = {m}", (user.name,))
             if cursor.fetchone() is not None:
                 raise ValueError(f"a user called {user.name!r} already exists")
@@ -230,26 +223,26 @@ class ConsoleTables:
                 f"INSERT INTO console_users VALUES ({m}, {m}, {m}, {m})",
                 (user.name, user.role, user.password_hash, micros(user.created_at)),
             )
-            self._ledger_rows(cursor, "console_user", [user.name])
+            self._db.ledger_rows(cursor, "console_user", [user.name])
 
-    def console_user(self, name: str) -> ConsoleUser | None:
-        rows = self._read_all(
+    def user(self, name: str) -> ConsoleUser | None:
+        rows = self._db.read_all(
             f"SELECT name, role, password_hash, created_at FROM console_users WHERE name = "
-            f"{self.mark}",
+            f"{self._db.mark}",
             (clear_text(name),),
         )
         return _user(rows[0]) if rows else None
 
-    def console_users(self) -> list[ConsoleUser]:
-        rows = self._read_all(
+    def users(self) -> list[ConsoleUser]:
+        rows = self._db.read_all(
             "SELECT name, role, password_hash, created_at FROM console_users ORDER BY name"
         )
         return [_user(row) for row in rows]
 
-    def set_console_password(self, name: str, password_hash: str) -> bool:
+    def set_password(self, name: str, password_hash: str) -> bool:
         """Replace a user's password hash and end the user's sessions; whether the user exists."""
-        m = self.mark
-        with self._transaction(exclusive=True) as cursor:
+        m = self._db.mark
+        with self._db.transaction(exclusive=True) as cursor:
             cursor.execute(
                 f"UPDATE console_users SET password_hash = {m} WHERE name = {m}",
                 (password_hash, name),
@@ -257,38 +250,38 @@ class ConsoleTables:
             if cursor.rowcount != 1:
                 return False
             cursor.execute(f"DELETE FROM console_sessions WHERE name = {m}", (name,))
-            self._ledger_rows(cursor, "console_user", [name])
+            self._db.ledger_rows(cursor, "console_user", [name])
         return True
 
-    def delete_console_user(self, name: str) -> bool:
+    def delete_user(self, name: str) -> bool:
         """Remove a user and the user's sessions; whether there was one."""
-        m = self.mark
-        with self._transaction(exclusive=True) as cursor:
+        m = self._db.mark
+        with self._db.transaction(exclusive=True) as cursor:
             cursor.execute(f"DELETE FROM console_users WHERE name = {m}", (name,))
             if cursor.rowcount != 1:
                 return False
             cursor.execute(f"DELETE FROM console_sessions WHERE name = {m}", (name,))
-            self._ledger_rows(cursor, "console_user", [name])
+            self._db.ledger_rows(cursor, "console_user", [name])
         return True
 
     # -- sessions ---------------------------------------------------------------------------------
 
-    def add_console_session(
+    def add_session(
         self, token_hash: bytes, name: str, csrf: str, expires: datetime, now: datetime
     ) -> None:
         """Store a session (its token only as a hash); expired sessions are dropped here."""
-        m = self.mark
-        with self._transaction() as cursor:
+        m = self._db.mark
+        with self._db.transaction() as cursor:
             cursor.execute(f"DELETE FROM console_sessions WHERE expires <= {m}", (micros(now),))
             cursor.execute(
                 f"INSERT INTO console_sessions VALUES ({m}, {m}, {m}, {m})",
                 (token_hash, name, csrf, micros(expires)),
             )
 
-    def console_session(self, token_hash: bytes, now: datetime) -> ConsoleSession | None:
+    def session(self, token_hash: bytes, now: datetime) -> ConsoleSession | None:
         """The session with this token hash, unexpired, of a user that still exists."""
-        m = self.mark
-        rows = self._read_all(
+        m = self._db.mark
+        rows = self._db.read_all(
             f"SELECT s.name, u.role, s.csrf, s.expires FROM console_sessions s JOIN "
             f"console_users u ON u.name = s.name WHERE s.token_hash = {m} AND s.expires > {m}",
             (token_hash, micros(now)),
@@ -298,18 +291,18 @@ class ConsoleTables:
         r = rows[0]
         return ConsoleSession(str(r[0]), str(r[1]), str(r[2]), from_micros(int(r[3])))
 
-    def delete_console_session(self, token_hash: bytes) -> None:
-        with self._transaction() as cursor:
+    def delete_session(self, token_hash: bytes) -> None:
+        with self._db.transaction() as cursor:
             cursor.execute(
-                f"DELETE FROM console_sessions WHERE token_hash = {self.mark}", (token_hash,)
+                f"DELETE FROM console_sessions WHERE token_hash = {self._db.mark}", (token_hash,)
             )
 
     # -- incident states --------------------------------------------------------------------------
 
     def set_incident_state(self, state: IncidentState) -> None:
         """Record what an operator says of an incident (``open`` reopens it)."""
-        m = self.mark
-        with self._transaction(exclusive=True) as cursor:
+        m = self._db.mark
+        with self._db.transaction(exclusive=True) as cursor:
             cursor.execute(
                 f"""INSERT INTO incident_states VALUES ({m}, {m}, {m}, {m}, {m})
                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, by_name = excluded.by_name,
@@ -317,11 +310,11 @@ class ConsoleTables:
                 (clear_text(state.incident), state.status, clear_text(state.by),
                  micros(state.at), clear_text(state.note)),
             )  # fmt: skip
-            self._ledger_rows(cursor, "incident_state", [clear_text(state.incident)])
+            self._db.ledger_rows(cursor, "incident_state", [clear_text(state.incident)])
 
     def incident_states(self) -> dict[str, IncidentState]:
         """Every incident state recorded, by incident id."""
-        rows = self._read_all("SELECT id, status, by_name, at, note FROM incident_states")
+        rows = self._db.read_all("SELECT id, status, by_name, at, note FROM incident_states")
         return {
             str(r[0]): IncidentState(
                 str(r[0]), str(r[1]), str(r[2]), from_micros(int(r[3])), str(r[4])

@@ -23,21 +23,26 @@ import base64
 import binascii
 import os
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import msgspec
 
 from apiwatch.model import ConfigError
 from apiwatch.model.alert import Alert, Incident, severity_rank
-from apiwatch.store._rows import clear_text, ip_bytes, ip_range, micros
+from apiwatch.store._rows import clear_text, ip_bytes, micros
+from apiwatch.store._where import Where, network
 from apiwatch.store.base import DetectionFilter, DetectionPage
 from apiwatch.store.crypto import Keyring
+
+if TYPE_CHECKING:
+    from apiwatch.store._database import Database
 
 __all__ = [
     "ALERT",
     "INCIDENT",
     "SAVED_COLUMNS",
     "SAVED_INDEXES",
+    "SqlDetectionStore",
     "decode_page",
     "mark_saved",
     "re_encrypt_sql",
@@ -56,6 +61,13 @@ _CHUNK = 500
 
 Record = TypeVar("Record", Alert, Incident)
 _encode = msgspec.json.Encoder().encode
+_ALERT_DECODER = msgspec.json.Decoder(Alert)
+_INCIDENT_DECODER = msgspec.json.Decoder(Incident)
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    ALERT: _ALERT_DECODER,
+    INCIDENT: _INCIDENT_DECODER,
+}
+_SAVED_COUNTER = "detections_saved"
 
 
 def schema(blob: str, big: str) -> list[str]:
@@ -248,50 +260,34 @@ def select_sql(
     kind: str, criteria: DetectionFilter, cursor: str | None, limit: int, mark: str
 ) -> tuple[str, list[object]]:
     """The query for a page of ``kind`` records: ``limit + 1`` rows, to tell if more follow."""
-    clauses, params = _where(kind, criteria, mark)
+    where = _where(kind, criteria, mark)
     if cursor:
         last_seen, after_id = _decode_cursor(cursor)
-        clauses.append(f"(last_seen > {mark} OR (last_seen = {mark} AND id > {mark}))")
-        params += [last_seen, last_seen, after_id]
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where.add("(last_seen > {m} OR (last_seen = {m} AND id > {m}))",
+                  last_seen, last_seen, after_id)  # fmt: skip
     sql = (
-        f"SELECT id, last_seen, key_id, payload FROM {_TABLES[kind]} {where} "
+        f"SELECT id, last_seen, key_id, payload FROM {_TABLES[kind]} {where.where()} "
         f"ORDER BY last_seen, id LIMIT {int(limit) + 1}"
     )
-    return sql, params
+    return sql, where.params
 
 
-def _where(kind: str, criteria: DetectionFilter, mark: str) -> tuple[list[str], list[object]]:
-    clauses: list[str] = []
-    params: list[object] = []
-    if criteria.since is not None:
-        clauses.append(f"last_seen >= {mark}")
-        params.append(micros(criteria.since))
-    if criteria.until is not None:
-        clauses.append(f"last_seen < {mark}")
-        params.append(micros(criteria.until))
+def _where(kind: str, criteria: DetectionFilter, mark: str) -> Where:
+    where = Where(mark)
+    where.span("last_seen", criteria.since, criteria.until)
     if criteria.severity is not None:
-        clauses.append(f"severity >= {mark}")
-        params.append(severity_rank(criteria.severity))
+        where.add("severity >= {m}", severity_rank(criteria.severity))
     if criteria.rule is not None:
         if kind == ALERT:
-            clauses.append(f"rule = {mark}")
+            clause = "rule = {m}"
         else:
-            clauses.append(f"id IN (SELECT incident_id FROM incident_rules WHERE rule = {mark})")
-        params.append(clear_text(criteria.rule))
+            clause = "id IN (SELECT incident_id FROM incident_rules WHERE rule = {m})"
+        where.add(clause, clear_text(criteria.rule))
     if criteria.attacker_ip:
-        try:
-            low, high = ip_range(criteria.attacker_ip)
-        except ValueError:
-            raise ConfigError(
-                f"attacker.ip: {criteria.attacker_ip!r} is not an address or a CIDR network"
-            ) from None
-        clauses.append(
-            f"id IN (SELECT id FROM detection_attackers WHERE kind = {mark} "
-            f"AND ip BETWEEN {mark} AND {mark})"
-        )
-        params += [kind, low, high]
-    return clauses, params
+        low, high = network("attacker.ip", criteria.attacker_ip)
+        where.add("id IN (SELECT id FROM detection_attackers WHERE kind = {m} "
+                  "AND ip BETWEEN {m} AND {m})", kind, low, high)  # fmt: skip
+    return where
 
 
 def decode_page(
@@ -333,3 +329,91 @@ def _decode_cursor(cursor: str) -> tuple[int, str]:
     if not record_id or not -(2**63) <= value < 2**63:
         raise wrong
     return value, clear_text(record_id) or ""
+
+
+class SqlDetectionStore:
+    """`DetectionStore` over a `Database` (see the module docstring)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def save(self, alerts: Sequence[Alert], incidents: Sequence[Incident]) -> None:
+        if not alerts and not incidents:
+            return
+        db = self._db
+        with db.transaction(exclusive=True) as cursor:
+            save(cursor, db.mark, db.keyring, alerts, incidents)
+            self._mark_saved(cursor, alerts, incidents)
+            db.ledger_rows(cursor, "alert", (clear_text(a.id) or "" for a in alerts))
+            db.ledger_rows(cursor, "incident", (clear_text(i.id) or "" for i in incidents))
+
+    def _mark_saved(
+        self, cursor: Any, alerts: Sequence[Alert], incidents: Sequence[Incident]
+    ) -> None:
+        """Number the records of one `save` in write order (inside its transaction, which
+        holds the store's write lock: numbers are committed in increasing order)."""
+        for kind, records in ((ALERT, alerts), (INCIDENT, incidents)):
+            ids = list(dict.fromkeys(record.id for record in records))
+            if ids:
+                first = self._db.advance(cursor, _SAVED_COUNTER, len(ids))
+                mark_saved(cursor, self._db.mark, kind, ids, first)
+
+    def alerts(
+        self, criteria: DetectionFilter, *, cursor: str | None, limit: int
+    ) -> DetectionPage[Alert]:
+        sql, params = select_sql(ALERT, criteria, cursor, limit, self._db.mark)
+        rows = self._db.read_all(sql, params)
+        return decode_page(rows, limit, self._db.keyring, ALERT, _ALERT_DECODER)
+
+    def incidents(
+        self, criteria: DetectionFilter, *, cursor: str | None, limit: int
+    ) -> DetectionPage[Incident]:
+        sql, params = select_sql(INCIDENT, criteria, cursor, limit, self._db.mark)
+        rows = self._db.read_all(sql, params)
+        return decode_page(rows, limit, self._db.keyring, INCIDENT, _INCIDENT_DECODER)
+
+    def incident(self, incident_id: str) -> Incident | None:
+        rows = self._db.read_all(
+            f"SELECT id, last_seen, key_id, payload FROM incidents WHERE id = {self._db.mark}",
+            (clear_text(incident_id),),
+        )
+        if not rows:
+            return None
+        return decode_row(rows[0], self._db.keyring, INCIDENT, _INCIDENT_DECODER)
+
+    def after(
+        self, kind: str, cursor: str | None, limit: int
+    ) -> tuple[list[Alert] | list[Incident], str | None]:
+        """Up to ``limit`` alerts (``kind`` ``alert``) or incidents saved after ``cursor`` (None:
+        from the first), in the order they were saved, and the cursor after the last (None when
+        there was none)."""
+        sql, params = saved_sql(kind, cursor, limit, self._db.mark)
+        rows = self._db.read_all(sql, params)
+        decoder = _DECODERS[kind]
+        records = [decode_row(row, self._db.keyring, kind, decoder) for row in rows]
+        return records, saved_cursor(rows[-1]) if rows else None
+
+    def rotate(self, new_id: int) -> int:
+        """Re-encrypt every alert and incident not under data key ``new_id``; rows done."""
+        return sum(self._rotate(kind, new_id) for kind in (ALERT, INCIDENT))
+
+    def _rotate(self, kind: str, new_id: int) -> int:
+        select, update = re_encrypt_sql(kind, self._db.mark)
+        done = 0
+        after = ""
+        while True:
+            rows = self._db.read_all(select, (after, new_id))
+            if not rows:
+                return done
+            after = str(rows[-1][0])
+            updates = []
+            for record_id, key_id, payload in rows:
+                bound = associated(kind, str(record_id))
+                plain = self._db.keyring.decrypt(int(key_id), bytes(payload), bound)
+                _, sealed = self._db.keyring.encrypt(plain, bound)
+                # Only if unchanged: a save since the read carries newer content.
+                updates.append((new_id, sealed, str(record_id), bytes(payload)))
+            with self._db.transaction(exclusive=True) as cursor:
+                cursor.executemany(update, updates)
+                self._db.ledger_rows(cursor, kind, (row[2] for row in updates))
+            done += len(updates)

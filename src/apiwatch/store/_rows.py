@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from apiwatch.model import ConfigError, Event
-from apiwatch.store.base import EventFilter, Sealed, StoredLine
+from apiwatch.model import Event
+from apiwatch.store.base import Sealed, StoredLine
 from apiwatch.store.chain import link, row_digest
 from apiwatch.store.crypto import Keyring
 
@@ -27,7 +27,6 @@ __all__ = [
     "clear_text",
     "digest_of",
     "event_id_bytes",
-    "filter_sql",
     "from_micros",
     "ip_bytes",
     "ip_range",
@@ -185,45 +184,6 @@ def clear_text(value: str | None) -> str | None:
 def digest_of(row: Sequence[object], plaintext: bytes) -> bytes:
     """Recompute a stored row's digest from its clear columns and decrypted payload."""
     return row_digest(row[_DIGESTED], plaintext)
-
-
-def filter_sql(
-    criteria: EventFilter, keyring: Keyring, mark: str
-) -> tuple[list[str], list[object]]:
-    """WHERE clauses and parameters for a filter (``mark`` is the placeholder, ``?`` or ``%s``)."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if criteria.since is not None:
-        clauses.append(f"ts >= {mark}")
-        params.append(micros(criteria.since))
-    if criteria.until is not None:
-        clauses.append(f"ts < {mark}")
-        params.append(micros(criteria.until))
-    if criteria.source_ip:
-        try:
-            low, high = ip_range(criteria.source_ip)
-        except ValueError:
-            raise ConfigError(
-                f"source.ip: {criteria.source_ip!r} is not an address or a CIDR network"
-            ) from None
-        clauses.append(f"source_ip BETWEEN {mark} AND {mark}")
-        params += [low, high]
-    if criteria.user_name is not None:
-        clauses.append(f"user_idx = {mark}")
-        params.append(keyring.blind_index(criteria.user_name))
-    for column, value in (
-        ("action", criteria.action),
-        ("outcome", criteria.outcome),
-        ("status", criteria.status),
-    ):
-        if value is not None:
-            clauses.append(f"{column} = {mark}")
-            params.append(clear_text(value) if isinstance(value, str) else value)
-    if criteria.path_prefix:
-        clauses.append(f"substr(path, 1, {mark}) = {mark}")
-        prefix = clear_text(criteria.path_prefix)
-        params += [len(prefix or ""), prefix]
-    return clauses, params
 
 
 def chunks(items: Sequence[bytes], size: int) -> Iterator[Sequence[bytes]]:

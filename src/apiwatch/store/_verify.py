@@ -20,11 +20,10 @@ only up to the heads it holds.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apiwatch.model import ApiwatchError, plural
 from apiwatch.store import _ledger
@@ -32,9 +31,12 @@ from apiwatch.store._anchor import Anchor, SignedHead
 from apiwatch.store._rows import COLUMNS, digest_of
 from apiwatch.store.base import VerifyReport
 from apiwatch.store.chain import GENESIS, ChainChecker, checkpoint_message, expiry_message
-from apiwatch.store.crypto import DecryptError, Keyring
+from apiwatch.store.crypto import DecryptError
 
-__all__ = ["TamperedError", "Verifying"]
+if TYPE_CHECKING:
+    from apiwatch.store._database import Database
+
+__all__ = ["TamperedError", "Verifier"]
 
 _WRONG_TYPE = (TypeError, ValueError, OverflowError)
 _KEY_ID, _PAYLOAD, _EVENT_ID, _CHAIN = (COLUMNS.index(name) for name in
@@ -59,26 +61,12 @@ def _whole(value: object) -> int:
     raise TypeError(type(value).__name__)
 
 
-class Verifying:
-    """The verify part of `SqlStore` (see the module docstring); the store provides reads."""
+class Verifier:
+    """What `SqlStore.verify` runs over a `Database` (see the module docstring)."""
 
-    keyring: Keyring
-    mark: str
-
-    def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
-        raise NotImplementedError
-
-    def _iter_rows(self, after_seq: int) -> Iterator[Any]:
-        raise NotImplementedError
-
-    def _snapshot(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
-
-    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
-        raise NotImplementedError
-
-    def _tables(self) -> None:
-        raise NotImplementedError
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.keyring = db.keyring
 
     # -- the whole -------------------------------------------------------------------------------
 
@@ -114,7 +102,7 @@ class Verifying:
         if not anchors:
             notes.append("no anchor given: the newest transactions could have been removed "
                          "together with their checkpoints")  # fmt: skip
-        started = self._read_all("SELECT v FROM meta WHERE k = 'ledger_started'")
+        started = self._db.read_all("SELECT v FROM meta WHERE k = 'ledger_started'")
         if started:
             at, _, adopted = str(started[0][0]).partition(":")
             if adopted.isdigit() and int(adopted) and at.isdigit():
@@ -133,7 +121,7 @@ class Verifying:
             return None
 
     def _verify_events(self) -> VerifyReport:
-        checkpoints = self._read_all("SELECT seq, chain, signed_at, signature FROM checkpoints "
+        checkpoints = self._db.read_all("SELECT seq, chain, signed_at, signature FROM checkpoints "
                                      "ORDER BY seq")  # fmt: skip
         bad = self._bad_checkpoint(checkpoints)
         if bad is not None:
@@ -144,7 +132,7 @@ class Verifying:
             return VerifyReport(False, 0, len(checkpoints), problem=str(exc), problem_seq=1)
         checker = ChainChecker(start_seq, start_chain)
         marks = {int(seq): _blob(chain) for seq, chain, _, _ in checkpoints}
-        for row in self._iter_rows(start_seq):
+        for row in self._db.iter_rows(start_seq):
             if not self._check_row(checker, row, marks):
                 break
         tip = int(checkpoints[-1][0]) if checkpoints else 0
@@ -168,8 +156,8 @@ class Verifying:
         """Whether a valid checkpoint signs ``chain`` at ``seq``. Rows past the checkpoints read
         at the start are fine if a transaction committed them meanwhile, with its checkpoint;
         without one, anyone could rewrite the unsigned tail and recompute its hash chain."""
-        rows = self._read_all(
-            f"SELECT seq, chain, signed_at, signature FROM checkpoints WHERE seq = {self.mark}",
+        rows = self._db.read_all(
+            f"SELECT seq, chain, signed_at, signature FROM checkpoints WHERE seq = {self._db.mark}",
             (seq,),
         )
         if not rows or _blob(rows[0][1]) != chain:
@@ -220,7 +208,7 @@ class Verifying:
 
         Raises `TamperedError` when the retention record is not one this store's key signed.
         """
-        rows = self._read_all("SELECT v FROM meta WHERE k = 'expired_through'")
+        rows = self._db.read_all("SELECT v FROM meta WHERE k = 'expired_through'")
         if not rows:
             return 0, GENESIS
         try:
@@ -234,19 +222,21 @@ class Verifying:
         if not valid:
             raise TamperedError("the retention record is not validly signed: records were "
                                 "deleted from the start of the store by hand")  # fmt: skip
-        chain = self._read_all(f"SELECT chain FROM checkpoints WHERE seq = {self.mark}", (seq,))
+        chain = self._db.read_all(
+            f"SELECT chain FROM checkpoints WHERE seq = {self._db.mark}", (seq,)
+        )
         return seq, _blob(chain[0][0]) if chain else GENESIS
 
     # -- the ledger ------------------------------------------------------------------------------
 
     def _verify_ledger(self, report: VerifyReport) -> VerifyReport:
-        self._tables()  # the decision tables, which an older store may not have made yet
-        with self._snapshot() as connection:
-            started = list(self._scan(connection, "SELECT v FROM meta WHERE k = 'ledger_started'"))
-            heads = list(self._scan(connection, "SELECT seq, chain, signed_at, signature "
-                                    "FROM ledger_heads ORDER BY seq"))  # fmt: skip
-            rows = self._scan(connection, "SELECT seq, kind, ref, digest, chain FROM ledger "
-                              "ORDER BY seq")  # fmt: skip
+        with self._db.snapshot() as connection:
+            scan = self._db.scan
+            started = list(scan(connection, "SELECT v FROM meta WHERE k = 'ledger_started'"))
+            heads = list(scan(connection, "SELECT seq, chain, signed_at, signature "
+                              "FROM ledger_heads ORDER BY seq"))  # fmt: skip
+            rows = scan(connection, "SELECT seq, kind, ref, digest, chain FROM ledger "
+                        "ORDER BY seq")  # fmt: skip
 
             def table_rows(table: str) -> tuple[list[str], Iterator[Any]]:
                 cursor = connection.cursor()
@@ -300,7 +290,7 @@ class Verifying:
     ) -> str | None:
         if head is None:
             return None
-        rows = self._read_all(f"SELECT chain FROM {table} WHERE seq = {self.mark}",
+        rows = self._db.read_all(f"SELECT chain FROM {table} WHERE seq = {self._db.mark}",
                               (head.seq,))  # fmt: skip
         if not rows:
             return (f"the {noun} {head.seq}, signed at {head.signed_at} ({where}), is missing: "
@@ -312,9 +302,9 @@ class Verifying:
 
     def latest_heads(self) -> Anchor:
         """The store's newest signed heads as an anchor (checked by `verify` before export)."""
-        events = self._read_all("SELECT seq, chain, signed_at, signature FROM checkpoints "
+        events = self._db.read_all("SELECT seq, chain, signed_at, signature FROM checkpoints "
                                 "ORDER BY seq DESC LIMIT 1")  # fmt: skip
-        ledger = self._read_all("SELECT seq, chain, signed_at, signature FROM ledger_heads "
+        ledger = self._db.read_all("SELECT seq, chain, signed_at, signature FROM ledger_heads "
                                 "ORDER BY seq DESC LIMIT 1")  # fmt: skip
         return Anchor(self.keyring.public_key_bytes(), _head(events), _head(ledger))
 

@@ -1,9 +1,11 @@
-"""The `Store` protocol: what the collector needs of a storage back end, and its record types.
+"""The `Store` protocol — role stores (`EventStore`, `KeyStore`, `ReadAudit`, `DetectionStore`,
+`DecisionStore`, `AllowlistStore`, `ConsoleStore`) composed over one database — and the record
+types they take and give.
 
 Back ends: `apiwatch.store.sqlite` (embedded, the default) and `apiwatch.store.postgres`; both
 pass the same test suite. Every back end keeps these promises:
 
-* `Store.append` returns only after the batches are durably committed, as one transaction;
+* `EventStore.append` returns only after the batches are durably committed, as one transaction;
   an event whose ``event.id`` is already stored, or a batch whose idempotency key was already
   committed, is not stored again (reported as duplicates).
 * Each stored event payload and its account fields are encrypted (AES-GCM, `apiwatch.store.crypto`);
@@ -15,13 +17,13 @@ pass the same test suite. Every back end keeps these promises:
   recorded in the ledger, a second signed chain (`apiwatch.store._ledger`), so that `verify`
   detects those rows altered, deleted or added by hand too; `verify` also checks anchors, signed
   heads kept outside the store (`apiwatch.store._anchor`).
-* Reads of event data are recorded (`Store.record_read`).
-* Alerts and incidents (`Store.save_detections`) are upserted by id; their JSON is encrypted
+* Reads of event data are recorded (`ReadAudit.record`).
+* Alerts and incidents (`DetectionStore.save`) are upserted by id; their JSON is encrypted
   like event payloads, with only the columns their filters need in clear (see `DetectionFilter`);
   each payload is authenticated and bound to its record's id.
-* Decisions (`Store.add_decisions`) get increasing integer ids and are never removed, only
-  marked deleted; `Store.decision_changes` tells a bouncer what became active or stopped
-  applying since its cursor, each change once. The allowlist (`Store.allow_add`) holds what no
+* Decisions (`DecisionStore.add`) get increasing integer ids and are never removed, only
+  marked deleted; `DecisionStore.changes` tells a bouncer what became active or stopped
+  applying since its cursor, each change once. The allowlist (`AllowlistStore.add`) holds what no
   decision may act on. Both keep their payload (reason, incident) encrypted, with addresses in
   clear and account names only as a blind index (see `apiwatch.store._decisions`).
 """
@@ -43,20 +45,27 @@ __all__ = [
     "INCIDENT_STATES",
     "ROLES",
     "SCOPES",
+    "AllowlistStore",
     "ApiKey",
     "AppendResult",
     "Batch",
     "ConsoleSession",
+    "ConsoleStore",
     "ConsoleUser",
     "DecisionChanges",
     "DecisionFilter",
     "DecisionPage",
+    "DecisionStore",
     "DetectionFilter",
     "DetectionPage",
+    "DetectionStore",
     "EventFilter",
+    "EventStore",
     "IncidentState",
+    "KeyStore",
     "MinuteCounts",
     "Page",
+    "ReadAudit",
     "ReadRecord",
     "Sealed",
     "SealedBatch",
@@ -73,7 +82,7 @@ SCOPES = ("ingest", "read", "bouncer", "admin")
 
 class Sealed(msgspec.Struct, frozen=True, gc=False):
     """The part of a stored row that does not depend on its position: clear columns, the row
-    digest, and the encrypted payload (see `Store.seal`)."""
+    digest, and the encrypted payload (see `EventStore.seal`)."""
 
     key_name: str
     columns: tuple[object, ...]
@@ -106,7 +115,7 @@ class Batch:
 @dataclass(frozen=True, slots=True)
 class SealedBatch:
     """Rows of one ingest request sealed by another process (the scale-out ingest role), for
-    `SqlStore.append_sealed`: each row's ``key_name`` is the batch's."""
+    `SqlEventStore.append_sealed`: each row's ``key_name`` is the batch's."""
 
     rows: Sequence[Sealed]
     key_name: str
@@ -139,7 +148,7 @@ class EventFilter:
 
     def describe(self) -> str:
         """A compact, stable text of the criteria given, ``user.name`` as given: the read audit
-        records `Store.describe_filter` instead, which never holds an account name."""
+        records `ReadAudit.describe_filter` instead, which never holds an account name."""
         parts = [f"{name}={value}" for name, value in self._items() if value is not None]
         return " ".join(parts) or "all"
 
@@ -234,7 +243,7 @@ class DecisionPage:
 
 @dataclass(frozen=True, slots=True)
 class DecisionChanges:
-    """What changed for a bouncer since its cursor (see `Store.decision_changes`).
+    """What changed for a bouncer since its cursor (see `DecisionStore.changes`).
 
     ``new``: decisions in force now that it has not been given (and, when one of the values in
     ``deleted`` is still under another decision, that decision again, so that a bouncer keyed
@@ -379,8 +388,8 @@ class MinuteCounts:
     server_errors: int
 
 
-class Store(Protocol):
-    """A durable, encrypted, tamper-evident event store (see the module docstring)."""
+class EventStore(Protocol):
+    """The stored events: appended in group commits, hash-chained, read by filter or sequence."""
 
     def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
         """Commit the batches in one transaction (group commit); one result per batch."""
@@ -398,7 +407,26 @@ class Store(Protocol):
 
     def sources(self, now: datetime) -> list[SourceInfo]: ...
 
-    def create_key(
+    def after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` stored events numbered above ``seq``, in order: ``(seq, line)``."""
+        ...
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest stored event (0 when there is none)."""
+        ...
+
+    def expire(self, before: datetime) -> int:
+        """Delete events older than ``before`` (whole transactions), keeping the chain verifiable;
+        returns how many were deleted."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class KeyStore(Protocol):
+    """The API keys (only the hash of each secret is stored)."""
+
+    def create(
         self,
         name: str,
         scopes: Sequence[str],
@@ -414,39 +442,28 @@ class Store(Protocol):
         """The key a presented secret belongs to (compared in constant time), or None."""
         ...
 
-    def list_keys(self) -> list[ApiKey]: ...
+    def all(self) -> list[ApiKey]: ...
 
-    def revoke_key(self, name_or_id: str) -> bool: ...
+    def revoke(self, name_or_id: str) -> bool: ...
+
+
+class ReadAudit(Protocol):
+    """The audit of reads of event data."""
 
     def describe_filter(self, criteria: EventFilter) -> str:
         """``criteria`` as the read audit records them: an account as its blind index
         (``user.name=#<hex>``), never its name."""
         ...
 
-    def record_read(self, record: ReadRecord) -> None: ...
-
-    def full_reason(self) -> str | None:
-        """None while writes succeed; after a write failed for lack of space, why, for as long
-        as a write the size of the failed append (tried on each call, then undone) still fails."""
-        ...
+    def record(self, record: ReadRecord) -> None: ...
 
     def reads(self, limit: int = 100) -> list[ReadRecord]: ...
 
-    def verify(self, anchors: Sequence[Anchor] = ()) -> VerifyReport:
-        """Check the event chain, the ledger over the other tables and each anchor; see
-        `apiwatch.store._verify` for what it proves and what it cannot."""
-        ...
 
-    def expire(self, before: datetime) -> int:
-        """Delete events older than ``before`` (whole transactions), keeping the chain verifiable;
-        returns how many were deleted."""
-        ...
+class DetectionStore(Protocol):
+    """Alerts and incidents, upserted by id, encrypted at rest."""
 
-    def rotate_key(self) -> int:
-        """Make a new data key current and re-encrypt every row under it; returns rows done."""
-        ...
-
-    def save_detections(self, alerts: Sequence[Alert], incidents: Sequence[Incident]) -> None:
+    def save(self, alerts: Sequence[Alert], incidents: Sequence[Incident]) -> None:
         """Insert or update (by id) alerts and incidents, all in one transaction.
 
         Idempotent: saving a record again changes nothing. A record whose ``last_seen`` is older
@@ -469,31 +486,46 @@ class Store(Protocol):
 
     def incident(self, incident_id: str) -> Incident | None: ...
 
-    # -- decisions and the allowlist -----------------------------------------------------------
+    def after(
+        self, kind: str, cursor: str | None, limit: int
+    ) -> tuple[list[Alert] | list[Incident], str | None]:
+        """Up to ``limit`` alerts (``kind`` ``alert``) or incidents (``incident``) saved after
+        ``cursor``, in the order they were saved (an updated record comes again), and the
+        cursor after the last."""
+        ...
 
-    def add_decisions(self, decisions: Sequence[Decision], *, by: str = "") -> list[Decision]:
+
+class DecisionStore(Protocol):
+    """Ban and lock decisions, and what a bouncer's stream needs of them."""
+
+    def add(self, decisions: Sequence[Decision], *, by: str = "") -> list[Decision]:
         """Store new decisions (``id`` 0) in one transaction; returns them with their ids, which
         increase in the order given. ``by`` names who took them, for the log. Raises
         `ConfigError` for an unknown scope or type, or a value not valid in its scope."""
         ...
 
-    def delete_decision(self, decision_id: int, *, at: datetime, by: str = "") -> Decision | None:
+    def delete(self, decision_id: int, *, at: datetime, by: str = "") -> Decision | None:
         """Mark a decision deleted at ``at``; the decision, or None when no decision with that
         id is stored or it was already deleted."""
         ...
 
-    def decisions(
+    def query(
         self, criteria: DecisionFilter, *, cursor: str | None = None, limit: int = 1000
     ) -> DecisionPage:
         """Decisions matching ``criteria``, by id, a page at a time."""
         ...
 
-    def decision_change(self) -> int:
+    def every(self, criteria: DecisionFilter, *, most: int | None = None) -> list[Decision]:
+        """Every decision matching ``criteria`` (`query` page after page), in id order; with
+        ``most``, stopping once at least that many are found."""
+        ...
+
+    def change(self) -> int:
         """The store's current decision change number: every add and delete of decisions
         takes a new, higher one (0 before the first)."""
         ...
 
-    def decisions_as_of(
+    def as_of(
         self,
         change: int,
         *,
@@ -509,7 +541,7 @@ class Store(Protocol):
         at a time, answered up to ``stream_cursor(change, now)``."""
         ...
 
-    def decision_changes(
+    def changes(
         self,
         cursor: str | None,
         *,
@@ -536,20 +568,24 @@ class Store(Protocol):
         by hand), for escalating repeat offenders."""
         ...
 
-    def active_decision_counts(self, now: datetime) -> dict[str, int]:
+    def active_counts(self, now: datetime) -> dict[str, int]:
         """How many decisions are in force at ``now``, by scope."""
         ...
 
-    def allow_add(self, entry: AllowEntry, *, by: str = "") -> AllowEntry:
+
+class AllowlistStore(Protocol):
+    """What no decision may act on."""
+
+    def add(self, entry: AllowEntry, *, by: str = "") -> AllowEntry:
         """Allowlist ``entry.value`` in ``entry.scope`` (replacing the reason when it already
         is); returns the stored entry with its id."""
         ...
 
-    def allow_delete(self, scope: str, value: str, *, by: str = "") -> bool:
+    def delete(self, scope: str, value: str, *, by: str = "") -> bool:
         """Remove the allowlist entry for exactly this value; whether there was one."""
         ...
 
-    def allow_list(self) -> list[AllowEntry]:
+    def entries(self) -> list[AllowEntry]:
         """Every allowlist entry, oldest first."""
         ...
 
@@ -563,33 +599,9 @@ class Store(Protocol):
         """Whether `allow_match` finds an entry."""
         ...
 
-    # -- forwarding (see `apiwatch.store._forwarding`) -------------------------------------------
 
-    def events_after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
-        """Up to ``limit`` stored events numbered above ``seq``, in order: ``(seq, line)``."""
-        ...
-
-    def last_seq(self) -> int:
-        """The sequence number of the newest stored event (0 when there is none)."""
-        ...
-
-    def detections_after(
-        self, kind: str, cursor: str | None, limit: int
-    ) -> tuple[list[Alert] | list[Incident], str | None]:
-        """Up to ``limit`` alerts (``kind`` ``alert``) or incidents (``incident``) saved after
-        ``cursor``, in the order they were saved (an updated record comes again), and the
-        cursor after the last."""
-        ...
-
-    def forward_cursor(self, name: str) -> str | None:
-        """The cursor a forwarder saved under ``name``, or None."""
-        ...
-
-    def save_forward_cursor(self, name: str, cursor: str) -> None:
-        """Durably remember a forwarder's ``cursor`` under ``name``."""
-        ...
-
-    # -- the console (see `apiwatch.store._console`) --------------------------------------------
+class ConsoleStore(Protocol):
+    """What the web console keeps: users, sessions, incident states; the rollups it charts."""
 
     def minute_counts(self, since: datetime, until: datetime) -> list[MinuteCounts]:
         """Per-minute rollups in [since, until), by event time, oldest first."""
@@ -615,28 +627,74 @@ class Store(Protocol):
         """Requests and failures of ``addresses`` together, per minute."""
         ...
 
-    def add_console_user(self, user: ConsoleUser) -> None: ...
+    def add_user(self, user: ConsoleUser) -> None: ...
 
-    def console_user(self, name: str) -> ConsoleUser | None: ...
+    def user(self, name: str) -> ConsoleUser | None: ...
 
-    def console_users(self) -> list[ConsoleUser]: ...
+    def users(self) -> list[ConsoleUser]: ...
 
-    def set_console_password(self, name: str, password_hash: str) -> bool: ...
+    def set_password(self, name: str, password_hash: str) -> bool: ...
 
-    def delete_console_user(self, name: str) -> bool: ...
+    def delete_user(self, name: str) -> bool: ...
 
-    def add_console_session(
+    def add_session(
         self, token_hash: bytes, name: str, csrf: str, expires: datetime, now: datetime
     ) -> None: ...
 
-    def console_session(self, token_hash: bytes, now: datetime) -> ConsoleSession | None: ...
+    def session(self, token_hash: bytes, now: datetime) -> ConsoleSession | None: ...
 
-    def delete_console_session(self, token_hash: bytes) -> None: ...
+    def delete_session(self, token_hash: bytes) -> None: ...
 
     def set_incident_state(self, state: IncidentState) -> None: ...
 
     def incident_states(self) -> dict[str, IncidentState]: ...
 
-    def count(self) -> int: ...
+
+class Store(Protocol):
+    """A durable, encrypted, tamper-evident store (see the module docstring): its role stores,
+    and what concerns it as a whole."""
+
+    @property
+    def events(self) -> EventStore: ...
+
+    @property
+    def keys(self) -> KeyStore: ...
+
+    @property
+    def audit(self) -> ReadAudit: ...
+
+    @property
+    def detections(self) -> DetectionStore: ...
+
+    @property
+    def decisions(self) -> DecisionStore: ...
+
+    @property
+    def allowlist(self) -> AllowlistStore: ...
+
+    @property
+    def console(self) -> ConsoleStore: ...
+
+    def full_reason(self) -> str | None:
+        """None while writes succeed; after a write failed for lack of space, why, for as long
+        as a write the size of the failed append (tried on each call, then undone) still fails."""
+        ...
+
+    def verify(self, anchors: Sequence[Anchor] = ()) -> VerifyReport:
+        """Check the event chain, the ledger over the other tables and each anchor; see
+        `apiwatch.store._verify` for what it proves and what it cannot."""
+        ...
+
+    def rotate_key(self) -> int:
+        """Make a new data key current and re-encrypt every row under it; returns rows done."""
+        ...
+
+    def forward_cursor(self, name: str) -> str | None:
+        """The cursor a forwarder saved under ``name``, or None."""
+        ...
+
+    def save_forward_cursor(self, name: str, cursor: str) -> None:
+        """Durably remember a forwarder's ``cursor`` under ``name``."""
+        ...
 
     def close(self) -> None: ...

@@ -21,11 +21,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.string import BytesBinaryDumper
 
 from apiwatch.model import ConfigError
+from apiwatch.store._database import Database, StoreFullError, StoreUnavailableError
 from apiwatch.store._rows import COLUMNS, Row, clear_text
-from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
+from apiwatch.store._sql import SqlStore
 from apiwatch.store.crypto import Keyring
 
-__all__ = ["PostgresStore", "key_file_label", "store_exists"]
+__all__ = ["PostgresDatabase", "PostgresStore", "key_file_label", "store_exists"]
 
 #: ``pg_advisory_xact_lock`` key of the chain writer: the bytes of "apiwatch" as a bigint.
 WRITER_LOCK = int.from_bytes(b"apiwatch", "big")
@@ -41,8 +42,8 @@ _IDLE_READERS = 4  # pooled read connections kept open between reads
 _DISK_FULL = "53100"
 
 
-class PostgresStore(SqlStore):
-    """`Store` on PostgreSQL; ``url`` is a libpq URL (``postgresql://user@host:5432/db``)."""
+class PostgresDatabase(Database):
+    """The `Database` on PostgreSQL; ``url`` is a libpq URL (``postgresql://user@host/db``)."""
 
     mark = "%s"
     blob_type = "BYTEA"
@@ -59,7 +60,7 @@ class PostgresStore(SqlStore):
         self._scans = 0
         self._write_connection: psycopg.Connection[Any] | None = None
         try:
-            self._create_schema()
+            self.create_schema()
         except BaseException:
             self.close()
             raise
@@ -106,16 +107,16 @@ class PostgresStore(SqlStore):
                         return
         connection.close()
 
-    def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+    def read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         try:
-            return super()._read_all(sql, params)
+            return super().read_all(sql, params)
         except StoreUnavailableError as exc:
             # A pooled connection the server dropped (restart, idle timeout) fails on first
             # use; reads are safe to repeat once on a new connection.
             if not isinstance(exc.__cause__, psycopg.OperationalError):
                 raise
             self._drop_idle_readers()
-            return super()._read_all(sql, params)
+            return super().read_all(sql, params)
 
     def _drop_idle_readers(self) -> None:
         with self._pool_lock:
@@ -125,14 +126,14 @@ class PostgresStore(SqlStore):
 
     # -- dialect hooks -----------------------------------------------------------------------
 
-    def _schema(self) -> list[str]:
+    def schema(self) -> list[str]:
         # Two collectors starting at once must not race on CREATE TABLE IF NOT EXISTS.
-        return [f"SELECT pg_advisory_xact_lock({WRITER_LOCK})", *super()._schema()]
+        return [f"SELECT pg_advisory_xact_lock({WRITER_LOCK})", *super().schema()]
 
     def _begin(self, connection: Any) -> None:
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
 
-    def _stored_ids(self, cursor: Any, key_name: str, ids: Sequence[bytes]) -> set[bytes]:
+    def stored_ids(self, cursor: Any, key_name: str, ids: Sequence[bytes]) -> set[bytes]:
         # One binary array parameter instead of 500 placeholders (psycopg parses those slowly);
         # the join keeps the plan an index probe per id however large the table grows.
         cursor.execute(
@@ -142,14 +143,14 @@ class PostgresStore(SqlStore):
         )
         return {bytes(row[0]) for row in cursor.fetchall()}
 
-    def _insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
+    def insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
         # ``connection`` is the transaction's cursor; binary COPY measured ~1.3x text COPY here.
         with connection.copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
 
-    def _iter_rows(self, after_seq: int) -> Iterator[Any]:
+    def iter_rows(self, after_seq: int) -> Iterator[Any]:
         connection = self._connect(autocommit=False)
         connection.read_only = True
         try:
@@ -161,34 +162,34 @@ class PostgresStore(SqlStore):
                 )
                 yield from cursor
         except psycopg.Error as exc:
-            raise self._translate(exc) from exc
+            raise self.translate(exc) from exc
         finally:
             connection.close()
 
-    def _table_names(self, cursor: Any) -> set[str]:
+    def table_names(self, cursor: Any) -> set[str]:
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         return {str(row[0]) for row in cursor.fetchall()}
 
     @contextmanager
-    def _snapshot(self) -> Iterator[psycopg.Connection[Any]]:
+    def snapshot(self) -> Iterator[psycopg.Connection[Any]]:
         connection = self._connect(autocommit=False)
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         connection.read_only = True
         try:
             yield connection
         except psycopg.Error as exc:
-            raise self._translate(exc) from exc
+            raise self.translate(exc) from exc
         finally:
             connection.close()
 
-    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
+    def scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
         self._scans += 1
         with connection.cursor(name=f"apiwatch_scan_{self._scans}") as cursor:
             cursor.itersize = _ROWS_PER_FETCH
             cursor.execute(sql)
             yield from cursor
 
-    def _translate(self, exc: Exception) -> Exception:
+    def translate(self, exc: Exception) -> Exception:
         if not isinstance(exc, psycopg.Error):
             return exc
         text = self._one_line(exc)
@@ -202,12 +203,18 @@ class PostgresStore(SqlStore):
         return text.replace(self._password, "***") if self._password else text
 
     def close(self) -> None:
-        self._flush_anchor()
         with self._pool_lock:
             self._closed = True
         self._drop_idle_readers()
         if self._write_connection is not None:
             self._write_connection.close()
+
+
+class PostgresStore(SqlStore):
+    """`Store` on the PostgreSQL database at ``url`` (see `PostgresDatabase`)."""
+
+    def __init__(self, url: str, keyring: Keyring) -> None:
+        super().__init__(PostgresDatabase(url, keyring))
 
 
 def store_exists(url: str) -> bool:

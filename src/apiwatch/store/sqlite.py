@@ -11,17 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from apiwatch.model import ConfigError
+from apiwatch.store._database import Database, StoreFullError, StoreUnavailableError
 from apiwatch.store._rows import COLUMNS, Row
-from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
+from apiwatch.store._sql import SqlStore
 from apiwatch.store.crypto import Keyring
 
-__all__ = ["SqliteStore"]
+__all__ = ["SqliteDatabase", "SqliteStore"]
 
 _INSERT = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
-class SqliteStore(SqlStore):
-    """`Store` on SQLite. ``max_bytes`` caps the file size (a test stand-in for a full disk)."""
+class SqliteDatabase(Database):
+    """The `Database` on SQLite. ``max_bytes`` caps the file size (a test stand-in for a full
+    disk)."""
 
     def __init__(self, path: Path, keyring: Keyring, *, max_bytes: int | None = None) -> None:
         super().__init__(keyring)
@@ -36,7 +38,7 @@ class SqliteStore(SqlStore):
             raise ConfigError(f"db: cannot create {path} ({exc.strerror or exc})") from None
         self._write_connection = self._connect()
         try:
-            self._create_schema()
+            self.create_schema()
         except BaseException:
             self.close()
             raise
@@ -79,10 +81,10 @@ class SqliteStore(SqlStore):
     def _begin(self, connection: Any) -> None:
         connection.execute("BEGIN IMMEDIATE")
 
-    def _insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
+    def insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
         connection.executemany(_INSERT, rows)
 
-    def _translate(self, exc: Exception) -> Exception:
+    def translate(self, exc: Exception) -> Exception:
         text = str(exc).lower()
         if isinstance(exc, sqlite3.Error) and ("full" in text or "disk i/o" in text):
             return StoreFullError(f"storage is full: {exc}")
@@ -90,7 +92,7 @@ class SqliteStore(SqlStore):
             return StoreUnavailableError(f"sqlite: {exc}")
         return exc
 
-    def _iter_rows(self, after_seq: int) -> Iterator[Any]:
+    def iter_rows(self, after_seq: int) -> Iterator[Any]:
         connection = self._connect()
         try:
             cursor = connection.execute(
@@ -101,12 +103,12 @@ class SqliteStore(SqlStore):
         finally:
             connection.close()
 
-    def _table_names(self, cursor: Any) -> set[str]:
+    def table_names(self, cursor: Any) -> set[str]:
         cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return {str(row[0]) for row in cursor.fetchall()}
 
     @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
         connection = self._connect()
         try:
             connection.execute("BEGIN")  # WAL: every read until the end sees one snapshot
@@ -114,12 +116,19 @@ class SqliteStore(SqlStore):
         finally:
             connection.close()
 
-    def _scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
+    def scan(self, connection: Any, sql: str) -> Generator[Any, None, None]:
         yield from connection.execute(sql)
 
     def close(self) -> None:
-        self._flush_anchor()
         self._write_connection.close()
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             connection.close()
+
+
+class SqliteStore(SqlStore):
+    """`Store` on the SQLite file at ``path`` (see `SqliteDatabase`)."""
+
+    def __init__(self, path: Path, keyring: Keyring, *, max_bytes: int | None = None) -> None:
+        super().__init__(SqliteDatabase(path, keyring, max_bytes=max_bytes))
+        self.path = path

@@ -9,8 +9,8 @@ process (``apiwatch serve --role ...``), on one machine or many, sharing one Pos
 * **writer** (`Writer`): one per store, the single sequencer: a durable pull consumer taking
   many requests at a time, checking each row (its payload authenticates under a data key, its
   digest matches), then numbering, chaining and writing them in one transaction
-  (`apiwatch.store.SqlStore.append_sealed`) and acknowledging after the commit. A delivery
-  repeated after a crash stores nothing twice (ids already stored are skipped).
+  (`apiwatch.store._events.SqlEventStore.append_sealed`) and acknowledging after the commit. A
+  delivery repeated after a crash stores nothing twice (ids already stored are skipped).
 * **detect** (`DetectRole`): a durable consumer of its own that decrypts the rows and feeds live
   detection (`apiwatch.server._detection.Detector`); incidents and decisions go to the store, and
   the ingest processes serve them from there.

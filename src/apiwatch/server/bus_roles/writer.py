@@ -45,7 +45,7 @@ class WriterStats:
 
 class Writer:
     """Takes up to ``max_messages`` waiting messages at a time from the bus, checks their rows,
-    commits them in one transaction with `SqlStore.append_sealed`, then acknowledges them all.
+    commits them in one transaction with `SqlEventStore.append_sealed`, then acknowledges them all.
 
     A row is refused (logged and counted, never stored) when its payload does not authenticate
     under a data key of this store or its digest is not the one of its columns and plaintext: a
@@ -91,7 +91,7 @@ class Writer:
     async def _commit(self, group: _Group, stop: asyncio.Event) -> None:
         while True:
             try:
-                results = await asyncio.to_thread(self.store.append_sealed, group.batches)
+                results = await asyncio.to_thread(self.store.events.append_sealed, group.batches)
                 break
             except (StoreUnavailableError, StoreFullError) as exc:
                 logger.warning("writing failed, retrying in %.0f s: %s", _RETRY_SECONDS, exc)

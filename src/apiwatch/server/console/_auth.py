@@ -134,7 +134,7 @@ async def principal_of(request: Request) -> Principal | None:
         return None
     token_hash = _hash(token)
     store = server_state(request).store
-    session = await run_in_threadpool(store.console_session, token_hash, datetime.now(UTC))
+    session = await run_in_threadpool(store.console.session, token_hash, datetime.now(UTC))
     if session is None:
         return None
     return Principal(session.user, session.role, session.csrf, token_hash)
@@ -197,7 +197,7 @@ async def login(request: Request, limiter: LoginLimiter, name: str, password: st
     if limiter.blocked(address, name):
         await _emit(state, request, name, success=False, reason="rate limited")
         return LoginResult(None, refusal="too many failed logins; wait a few minutes")
-    user = await run_in_threadpool(state.store.console_user, name) if name else None
+    user = await run_in_threadpool(state.store.console.user, name) if name else None
     ok = await run_in_threadpool(_passwords.verify, user.password_hash if user else None, password)
     if user is None or not ok:
         limiter.failed(address, name)
@@ -208,7 +208,7 @@ async def login(request: Request, limiter: LoginLimiter, name: str, password: st
     expires = now + timedelta(hours=SESSION_HOURS)
     csrf = secrets.token_urlsafe(32)
     await run_in_threadpool(
-        state.store.add_console_session, _hash(token), user.name, csrf, expires, now
+        state.store.console.add_session, _hash(token), user.name, csrf, expires, now
     )
     await _emit(state, request, name, success=True, reason="")
     return LoginResult(token, expires)
@@ -216,7 +216,7 @@ async def login(request: Request, limiter: LoginLimiter, name: str, password: st
 
 async def logout(request: Request, principal: Principal) -> None:
     store = server_state(request).store
-    await run_in_threadpool(store.delete_console_session, principal.token_hash)
+    await run_in_threadpool(store.console.delete_session, principal.token_hash)
 
 
 async def _emit(

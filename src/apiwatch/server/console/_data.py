@@ -31,10 +31,10 @@ from apiwatch.store import (
 
 __all__ = [
     "ATTACKERS_PER_PAGE",
+    "MOST_DECISIONS",
     "OVERVIEW_HOURS",
     "SILENT_AFTER",
     "account_evidence",
-    "all_decisions",
     "attacker_evidence",
     "audit",
     "incident_view",
@@ -49,13 +49,15 @@ OVERVIEW_HOURS = 6
 SILENT_AFTER = timedelta(minutes=15)
 ATTACKERS_PER_PAGE = 200
 _INCIDENT_CAP = 5000  # incidents read for a list or the overview
+#: Decisions read for an incident or the decisions page.
+MOST_DECISIONS = 10_000
 _decode_line = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 def audit(state: ServerState, who: Principal, what: str, criteria: str, returned: int) -> None:
     """Record a read of event data in the read audit."""
     record = ReadRecord(datetime.now(UTC), who.reader, what, criteria, returned)
-    state.store.record_read(record)
+    state.store.audit.record(record)
 
 
 # -- overview -------------------------------------------------------------------------------------
@@ -64,7 +66,7 @@ def audit(state: ServerState, who: Principal, what: str, criteria: str, returned
 def _window_end(state: ServerState, now: datetime) -> datetime:
     """The charts end at the newest minute holding events (a replayed log shows its own time),
     or now for an empty store."""
-    latest = state.store.latest_minute()
+    latest = state.store.console.latest_minute()
     return latest + timedelta(minutes=1) if latest is not None else now
 
 
@@ -75,7 +77,9 @@ def recent_incidents(
     found: list[Incident] = []
     cursor: str | None = None
     while len(found) < cap:
-        page = state.store.incidents(criteria, cursor=cursor, limit=min(1000, cap - len(found)))
+        page = state.store.detections.incidents(
+            criteria, cursor=cursor, limit=min(1000, cap - len(found))
+        )
         found += page.items
         cursor = page.next_cursor
         if cursor is None:
@@ -105,18 +109,18 @@ def overview(state: ServerState, who: Principal, now: datetime) -> Overview:
     store = state.store
     end = _window_end(state, now)
     start = end - timedelta(hours=OVERVIEW_HOURS)
-    states = store.incident_states()
+    states = store.console.incident_states()
     incidents = recent_incidents(state, DetectionFilter(since=end - timedelta(days=7)))
     open_ones = [i for i in incidents if status_of(states, i.id) in ("open", "acknowledged")]
     severities = Counter(i.severity for i in open_ones)
     accounts = Counter(a for i in open_ones for a in i.accounts_targeted)
-    sources = store.sources(now)
+    sources = store.events.sources(now)
     result = Overview(
         end=end,
         by_severity=[(level, severities[level]) for level in reversed(SEVERITIES)],
         open_incidents=[(i, status_of(states, i.id)) for i in sorted(
             open_ones, key=lambda i: (-severity_rank(i.severity), i.last_seen))][:10],
-        top_addresses=store.top_addresses(start, 10),
+        top_addresses=store.console.top_addresses(start, 10),
         top_accounts=accounts.most_common(10),
         sources=[(s, now - s.last_seen > SILENT_AFTER) for s in sources],
         health=health(state),
@@ -155,7 +159,7 @@ def overview_series(state: ServerState, who: Principal, now: datetime) -> dict[s
     """The charts' data: per minute (unix seconds), and the incidents as markers."""
     end = _window_end(state, now)
     start = end - timedelta(hours=OVERVIEW_HOURS)
-    counts = {c.minute: c for c in state.store.minute_counts(start, end)}
+    counts = {c.minute: c for c in state.store.console.minute_counts(start, end)}
     minutes = [start + timedelta(minutes=n) for n in range(OVERVIEW_HOURS * 60)]
     names = ("requests", "login_failures", "client_errors", "server_errors")
     columns: dict[str, list[int]] = {name: [] for name in names}
@@ -266,24 +270,26 @@ def incident_view(
 ) -> IncidentView | None:
     """One incident with its attackers (a page, most requests first), decisions and state."""
     store = state.store
-    found = store.incident(incident_id)
+    found = store.detections.incident(incident_id)
     criteria = "id=" + incident_id.encode("unicode_escape").decode("ascii")
     audit(state, who, "incident", criteria, int(found is not None))
     if found is None:
         return None
     data = complete(found)
     addresses = _addresses(data)
-    counts = store.address_requests(addresses, found.first_seen, found.last_seen)
+    counts = store.console.address_requests(addresses, found.first_seen, found.last_seen)
     ranked = sorted(addresses, key=lambda a: (-counts.get(a, 0), a))
     pages = max(1, -(-len(ranked) // ATTACKERS_PER_PAGE))
     page = min(max(page, 1), pages)
     evidence = attacker_evidence(data)
     shown = ranked[(page - 1) * ATTACKERS_PER_PAGE : page * ATTACKERS_PER_PAGE]
     attackers = [Attacker(a, counts.get(a), network_of(a), evidence.get(a, [])) for a in shown]
-    decisions = all_decisions(state, DecisionFilter(incident=incident_id, include_expired=True,
-                                                     include_deleted=True))  # fmt: skip
-    allowlisted = {e.value for e in store.allow_list()}
-    return IncidentView(found, data, store.incident_states().get(incident_id), attackers,
+    decisions = store.decisions.every(
+        DecisionFilter(incident=incident_id, include_expired=True, include_deleted=True),
+        most=MOST_DECISIONS,
+    )
+    allowlisted = {e.value for e in store.allowlist.entries()}
+    return IncidentView(found, data, store.console.incident_states().get(incident_id), attackers,
                         len(ranked), page, pages, decisions, allowlisted,
                         account_evidence(data))  # fmt: skip
 
@@ -292,7 +298,7 @@ def incident_timeline(state: ServerState, who: Principal, incident: Incident) ->
     """The attackers' requests and failures per minute over the incident (±10 minutes)."""
     start = incident.first_seen - timedelta(minutes=10)
     end = incident.last_seen + timedelta(minutes=10)
-    found = state.store.addresses_per_minute(incident.attackers, start, end)
+    found = state.store.console.addresses_per_minute(incident.attackers, start, end)
     minutes = [start.replace(second=0, microsecond=0) + timedelta(minutes=n)
                for n in range(int((end - start).total_seconds() // 60) + 2)]  # fmt: skip
     audit(state, who, "incident", f"timeline id={incident.id}", len(found))
@@ -303,18 +309,6 @@ def incident_timeline(state: ServerState, who: Principal, incident: Incident) ->
         "incidents": [{"t": int(incident.first_seen.timestamp()), "severity": incident.severity,
                        "title": incident.title}],
     }  # fmt: skip
-
-
-def all_decisions(state: ServerState, criteria: DecisionFilter) -> list[Any]:
-    found: list[Any] = []
-    cursor: str | None = None
-    while len(found) < 10_000:
-        page = state.store.decisions(criteria, cursor=cursor, limit=1000)
-        found += page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return found
 
 
 def extent_rows(incident: Incident, counts: dict[str, int]) -> Iterator[tuple[str, str, str]]:
@@ -345,8 +339,8 @@ def search_events(
 ) -> EventsPage:
     """A page of events matching ``criteria`` (decoded), audited as the JSON API audits it."""
     store = state.store
-    page = store.query(criteria, cursor=cursor, limit=limit)
-    audit(state, who, "events", store.describe_filter(criteria), len(page.lines))
+    page = store.events.query(criteria, cursor=cursor, limit=limit)
+    audit(state, who, "events", store.audit.describe_filter(criteria), len(page.lines))
     return EventsPage([_decode_line(line) for line in page.lines], page.next_cursor)
 
 
@@ -358,12 +352,12 @@ def export_events(
     lines: list[bytes] = []
     cursor: str | None = None
     while len(lines) < cap:
-        page = store.query(criteria, cursor=cursor, limit=min(1000, cap - len(lines)))
+        page = store.events.query(criteria, cursor=cursor, limit=min(1000, cap - len(lines)))
         lines += page.lines
         cursor = page.next_cursor
         if cursor is None:
             break
-    audit(state, who, "events export", store.describe_filter(criteria), len(lines))
+    audit(state, who, "events export", store.audit.describe_filter(criteria), len(lines))
     return lines
 
 

@@ -90,9 +90,9 @@ def _decisions(console: ConsoleRouter) -> None:
         criteria = DecisionFilter(include_expired=everything, include_deleted=everything)
 
         def read() -> tuple[list[Any], list[Any]]:
-            found = _data.all_decisions(state, criteria)
+            found = state.store.decisions.every(criteria, most=_data.MOST_DECISIONS)
             found.sort(key=lambda d: -d.id)
-            allowed = state.store.allow_list()
+            allowed = state.store.allowlist.entries()
             scope = "all" if everything else "in force"
             _data.audit(state, who, "decisions", scope, len(found) + len(allowed))
             return found, allowed
@@ -127,7 +127,7 @@ def _decisions(console: ConsoleRouter) -> None:
         back = _back(form, "/decisions")
         store = server_state(request).store
         found = await run_in_threadpool(
-            lambda: store.delete_decision(
+            lambda: store.decisions.delete(
                 decision_id, at=datetime.now(UTC), by=f"console {who.user}"
             )
         )
@@ -141,10 +141,10 @@ def _decide(  # noqa: PLR0917 - the form's fields, in order
     state: ServerState, who: Principal, scope: str, value: str, duration: str, reason: str,
     incident: str, kind: str | None,
 ) -> Any:  # fmt: skip
-    decision = manual_decision(scope, value, allowlist=state.store, duration=duration,
+    decision = manual_decision(scope, value, allowlist=state.store.allowlist, duration=duration,
                                now=datetime.now(UTC), type=kind, incident=incident,
                                reason=f"{reason} (by {who.user} in the console)")  # fmt: skip
-    return state.store.add_decisions([decision], by=f"console {who.user}")[0]
+    return state.store.decisions.add([decision], by=f"console {who.user}")[0]
 
 
 def _allowlist(console: ConsoleRouter) -> None:
@@ -162,7 +162,7 @@ def _allowlist(console: ConsoleRouter) -> None:
         except ConfigError as exc:
             return _refused(request, who, str(exc), back)
         store = server_state(request).store
-        await run_in_threadpool(lambda: store.allow_add(entry, by=f"console {who.user}"))
+        await run_in_threadpool(lambda: store.allowlist.add(entry, by=f"console {who.user}"))
         return _redirect(back, "allowlisted")
 
     @console.route("POST", "/allowlist/delete", "admin")
@@ -173,7 +173,7 @@ def _allowlist(console: ConsoleRouter) -> None:
         scope, value = _field(form, "scope", 20), _field(form, "value")
         store = server_state(request).store
         done = await run_in_threadpool(
-            lambda: store.allow_delete(scope, value, by=f"console {who.user}")
+            lambda: store.allowlist.delete(scope, value, by=f"console {who.user}")
         )
         if not done:
             return _refused(request, who, "No allowlist entry for exactly this value.",
@@ -195,7 +195,7 @@ def _incident_actions(console: ConsoleRouter) -> None:
         store = server_state(request).store
         state = IncidentState(incident_id[:200], status, who.user, datetime.now(UTC),
                               _field(form, "note"))  # fmt: skip
-        await run_in_threadpool(store.set_incident_state, state)
+        await run_in_threadpool(store.console.set_incident_state, state)
         if status == "false_positive":
             return RedirectResponse(f"{_quoted(back)}?offer=allowlist&done=state", 303)
         return _redirect(_quoted(back), "state")
@@ -218,7 +218,7 @@ def _rules_table(state: ServerState, who: Principal) -> list[dict[str, Any]]:
     last: dict[str, datetime] = {}
     cursor: str | None = None
     for _ in range(20):  # at most 20,000 alerts
-        page = state.store.alerts(DetectionFilter(), cursor=cursor, limit=1000)
+        page = state.store.detections.alerts(DetectionFilter(), cursor=cursor, limit=1000)
         for alert in page.items:
             hits[alert.rule] += 1
             last[alert.rule] = max(last.get(alert.rule, alert.last_seen), alert.last_seen)
@@ -254,7 +254,7 @@ def _others(console: ConsoleRouter) -> None:
         now = datetime.now(UTC)
 
         def read() -> list[Any]:
-            found = state.store.sources(now)
+            found = state.store.events.sources(now)
             _data.audit(state, who, "sources", "all", len(found))
             return [(s, now - s.last_seen > _data.SILENT_AFTER) for s in found]
 
@@ -266,5 +266,5 @@ def _others(console: ConsoleRouter) -> None:
         """The read audit: who read which event data, when, how much."""
         who = signed_in_user(request)
         store = server_state(request).store
-        records = await run_in_threadpool(store.reads, 500)
+        records = await run_in_threadpool(store.audit.reads, 500)
         return render(request, "audit.html", who, reads=records, nav="audit")

@@ -145,7 +145,7 @@ def _incidents(console: ConsoleRouter) -> None:
 
         def read() -> tuple[list[Any], int]:
             found = _data.recent_incidents(state, criteria)
-            states = state.store.incident_states()
+            states = state.store.console.incident_states()
             rows = [(i, _data.status_of(states, i.id)) for i in found]
             rows = [row for row in rows if wanted is None or row[1] == wanted]
             _data.audit(state, who, "incidents", criteria.describe(), len(rows))
@@ -181,7 +181,7 @@ def _incident(console: ConsoleRouter) -> None:
         """The attackers' requests per minute over the incident."""
         who = signed_in_user(request)
         state = server_state(request)
-        found = await run_in_threadpool(state.store.incident, incident_id[:200])
+        found = await run_in_threadpool(state.store.detections.incident, incident_id[:200])
         if found is None:
             return JSONResponse({"error": "no incident has this id"}, 404)
         data = await run_in_threadpool(_data.incident_timeline, state, who, found)
@@ -216,11 +216,13 @@ def _incident(console: ConsoleRouter) -> None:
 def _export_data(
     state: ServerState, who: Principal, incident_id: str
 ) -> tuple[Incident, dict[str, int]] | None:
-    found = state.store.incident(incident_id)
+    found = state.store.detections.incident(incident_id)
     _data.audit(state, who, "incident export", f"id={incident_id!r}", int(found is not None))
     if found is None:
         return None
-    counts = state.store.address_requests(found.attackers, found.first_seen, found.last_seen)
+    counts = state.store.console.address_requests(
+        found.attackers, found.first_seen, found.last_seen
+    )
     return found, counts
 
 
