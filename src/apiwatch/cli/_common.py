@@ -14,13 +14,14 @@ import click
 
 from apiwatch.cli._config import Settings, load_settings
 from apiwatch.model import ConfigError
-from apiwatch.sources import DEFAULT_LOGINS, LoginPatterns
+from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LoginPatterns
 from apiwatch.store import SqlStore, default_key_file, default_signing_key_file, open_store
 
 __all__ = [
     "ca_file_option",
     "discard_new_store",
     "key_file_of",
+    "log_format_option",
     "login_path_option",
     "open_configured_store",
     "parse_since",
@@ -73,6 +74,24 @@ def ca_file_option(function: F) -> F:
         callback=_trust,
         help="Trust only this PEM CA bundle for an https collector (a private CA).",
     )(function)
+
+
+def _detect_when_auto(_ctx: click.Context, _param: click.Parameter, value: str) -> str | None:
+    return None if value == "auto" else value
+
+
+def log_format_option(help_text: str) -> Callable[[F], F]:
+    """``--format NAME|auto`` (default auto), given to the command as ``fmt``: one of `FORMATS`,
+    or None for auto (each file's format detected from its first lines)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["auto", *FORMATS]),
+        default="auto",
+        show_default=True,
+        callback=_detect_when_auto,
+        help=help_text,
+    )
 
 
 def _login_patterns(
