@@ -23,6 +23,7 @@ __all__ = [
     "key_file_of",
     "log_format_option",
     "login_path_option",
+    "login_patterns_of",
     "open_configured_store",
     "parse_since",
     "password_of",
@@ -94,15 +95,21 @@ def log_format_option(help_text: str) -> Callable[[F], F]:
     )
 
 
+def login_patterns_of(paths: tuple[str, ...]) -> LoginPatterns:
+    """The `LoginPatterns` of ``--login-path`` regexes (`DEFAULT_LOGINS` for none);
+    `click.BadParameter` naming ``--login-path`` for a bad one."""
+    if not paths:
+        return DEFAULT_LOGINS
+    try:
+        return LoginPatterns.from_strings(paths)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+
+
 def _login_patterns(
     _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
 ) -> LoginPatterns:
-    if not value:
-        return DEFAULT_LOGINS
-    try:
-        return LoginPatterns.from_strings(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+    return login_patterns_of(value)
 
 
 def login_path_option(function: F) -> F:

@@ -11,12 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from apiwatch.cli._common import log_format_option
+from apiwatch.cli._common import log_format_option, login_patterns_of
 from apiwatch.cli._tables import console, print_table
 from apiwatch.logaudit import NGINX_ECS_LOG_FORMAT, FileAudit, audit_file
-from apiwatch.model import ConfigError, EventDecodeError
+from apiwatch.model import EventDecodeError
 from apiwatch.model import printable_text as safe
-from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
 __all__ = ["audit"]
 
@@ -144,10 +143,7 @@ def audit(  # noqa: PLR0917 - one parameter per click option
     fail_on_missing: bool,
 ) -> None:
     """Audit existing logs against OWASP API10 (see the command's help)."""
-    try:
-        logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+    logins = login_patterns_of(login_paths)
     out = console()
     failing = False
     for path in files:
