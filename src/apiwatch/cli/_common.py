@@ -31,6 +31,7 @@ __all__ = [
     "signing_key_file_of",
     "since_callback",
     "store_options",
+    "unreadable",
     "without_password",
 ]
 
@@ -124,6 +125,11 @@ def login_path_option(function: F) -> F:
         help="Access logs: a path regex of login routes, whose POSTs are login attempts "
         "(repeatable; replaces the defaults: …/login, …/signin, …/session, …/token).",
     )(function)
+
+
+def unreadable(path: str, exc: OSError) -> click.ClickException:
+    """The one line (exit 1) for an input file ``path`` that cannot be opened or read."""
+    return click.ClickException(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def open_configured_store(

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from apiwatch.cli._common import log_format_option, login_path_option
+from apiwatch.cli._common import log_format_option, login_path_option, unreadable
 from apiwatch.cli._config import load_settings, synthetic_traffic
 from apiwatch.cli._tables import console, print_table
 from apiwatch.detect import (
@@ -62,7 +62,7 @@ def _reading(path: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise unreadable(path, exc) from None
     except FormatUnknownError as exc:
         raise click.ClickException(
             f"{path}: {exc}; if it is one of them, name it with --format ({', '.join(FORMATS)})"

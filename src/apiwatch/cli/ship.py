@@ -37,7 +37,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from apiwatch.cli._common import ca_file_option, log_format_option, login_path_option
+from apiwatch.cli._common import ca_file_option, log_format_option, login_path_option, unreadable
 from apiwatch.model import EventDecodeError, encode_event, plural
 from apiwatch.model import printable_text as safe
 from apiwatch.sources import FormatUnknownError, LogFile, LoginPatterns
@@ -238,7 +238,7 @@ class _Run:
             name, identity = _identity(path)
             log = LogFile(path)
         except OSError as exc:
-            raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise unreadable(path, exc) from None
         with log:
             target = _Target(path, name, identity, log.size)
             after = self.state.start(name, identity, log.size) if identity else 0
