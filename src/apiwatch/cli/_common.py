@@ -14,14 +14,16 @@ import click
 
 from apiwatch.cli._config import Settings, load_settings
 from apiwatch.model import ConfigError
-from apiwatch.sources import DEFAULT_LOGINS, LoginPatterns
+from apiwatch.sources import DEFAULT_LOGINS, FORMATS, LoginPatterns
 from apiwatch.store import SqlStore, default_key_file, default_signing_key_file, open_store
 
 __all__ = [
     "ca_file_option",
     "discard_new_store",
     "key_file_of",
+    "log_format_option",
     "login_path_option",
+    "login_patterns_of",
     "open_configured_store",
     "parse_since",
     "password_of",
@@ -29,6 +31,7 @@ __all__ = [
     "signing_key_file_of",
     "since_callback",
     "store_options",
+    "unreadable",
     "without_password",
 ]
 
@@ -75,15 +78,39 @@ def ca_file_option(function: F) -> F:
     )(function)
 
 
+def _detect_when_auto(_ctx: click.Context, _param: click.Parameter, value: str) -> str | None:
+    return None if value == "auto" else value
+
+
+def log_format_option(help_text: str) -> Callable[[F], F]:
+    """``--format NAME|auto`` (default auto), given to the command as ``fmt``: one of `FORMATS`,
+    or None for auto (each file's format detected from its first lines)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["auto", *FORMATS]),
+        default="auto",
+        show_default=True,
+        callback=_detect_when_auto,
+        help=help_text,
+    )
+
+
+def login_patterns_of(paths: tuple[str, ...]) -> LoginPatterns:
+    """The `LoginPatterns` of ``--login-path`` regexes (`DEFAULT_LOGINS` for none);
+    `click.BadParameter` naming ``--login-path`` for a bad one."""
+    if not paths:
+        return DEFAULT_LOGINS
+    try:
+        return LoginPatterns.from_strings(paths)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+
+
 def _login_patterns(
     _ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]
 ) -> LoginPatterns:
-    if not value:
-        return DEFAULT_LOGINS
-    try:
-        return LoginPatterns.from_strings(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+    return login_patterns_of(value)
 
 
 def login_path_option(function: F) -> F:
@@ -98,6 +125,11 @@ def login_path_option(function: F) -> F:
         help="Access logs: a path regex of login routes, whose POSTs are login attempts "
         "(repeatable; replaces the defaults: …/login, …/signin, …/session, …/token).",
     )(function)
+
+
+def unreadable(path: str, exc: OSError) -> click.ClickException:
+    """The one line (exit 1) for an input file ``path`` that cannot be opened or read."""
+    return click.ClickException(f"cannot read {path}: {exc.strerror or exc}")
 
 
 def open_configured_store(

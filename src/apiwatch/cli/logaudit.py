@@ -11,12 +11,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from apiwatch.cli._common import log_format_option, login_patterns_of
 from apiwatch.cli._tables import console, print_table
 from apiwatch.logaudit import NGINX_ECS_LOG_FORMAT, FileAudit, audit_file
-from apiwatch.model import ConfigError, EventDecodeError
+from apiwatch.model import EventDecodeError
 from apiwatch.model import printable_text as safe
-from apiwatch.sources import FORMATS
-from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
 __all__ = ["audit"]
 
@@ -107,14 +106,7 @@ def _print(out: Console, result: FileAudit) -> None:
 
 @click.command(help=_HELP)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", *FORMATS]),
-    default="auto",
-    show_default=True,
-    help="Log format; auto detects it per file, as scan does.",
-)
+@log_format_option("Log format; auto detects it per file, as scan does.")
 @click.option(
     "--lines",
     "max_lines",
@@ -144,24 +136,19 @@ def _print(out: Console, result: FileAudit) -> None:
 )
 def audit(  # noqa: PLR0917 - one parameter per click option
     files: tuple[str, ...],
-    fmt: str,
+    fmt: str | None,
     max_lines: int,
     as_json: bool,
     login_paths: tuple[str, ...],
     fail_on_missing: bool,
 ) -> None:
     """Audit existing logs against OWASP API10 (see the command's help)."""
-    try:
-        logins = LoginPatterns.from_strings(login_paths) if login_paths else DEFAULT_LOGINS
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="--login-path") from None
+    logins = login_patterns_of(login_paths)
     out = console()
     failing = False
     for path in files:
         try:
-            result = audit_file(
-                path, max_lines=max_lines, format=None if fmt == "auto" else fmt, logins=logins
-            )
+            result = audit_file(path, max_lines=max_lines, format=fmt, logins=logins)
         except OSError as exc:
             raise click.ClickException(f"{path}: cannot read ({exc.strerror or exc})") from None
         except EventDecodeError as exc:

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from apiwatch.cli._common import login_path_option
+from apiwatch.cli._common import log_format_option, login_path_option, unreadable
 from apiwatch.cli._config import load_settings, synthetic_traffic
 from apiwatch.cli._tables import console, print_table
 from apiwatch.detect import (
@@ -62,7 +62,7 @@ def _reading(path: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise unreadable(path, exc) from None
     except FormatUnknownError as exc:
         raise click.ClickException(
             f"{path}: {exc}; if it is one of them, name it with --format ({', '.join(FORMATS)})"
@@ -234,14 +234,9 @@ def _table(incidents: list[Incident]) -> Table:
 
 @click.command()
 @click.argument("files", nargs=-1, required=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", *FORMATS]),
-    default="auto",
-    show_default=True,
-    help="Log format; auto detects it per file from its first lines, inside syslog, CRI or "
-    "Docker JSON wrappers too (see docs/detection.md).",
+@log_format_option(
+    "Log format; auto detects it per file from its first lines, inside syslog, CRI or "
+    "Docker JSON wrappers too (see docs/detection.md)."
 )
 @click.option(
     "--rules",
@@ -311,7 +306,7 @@ def _table(incidents: list[Incident]) -> Table:
 )
 def scan(  # noqa: PLR0917 - one parameter per click option
     files: tuple[str, ...],
-    fmt: str,
+    fmt: str | None,
     rule_dirs: tuple[Path, ...],
     sigmahq: bool,
     placeholders: Path | None,
@@ -355,17 +350,14 @@ def scan(  # noqa: PLR0917 - one parameter per click option
     ruleset = load_rules(packs, read_placeholders(placeholders) if placeholders else None)
     if ruleset.errors:
         raise click.ClickException("rule errors:\n" + "\n".join(map(str, ruleset.errors)))
-    chosen = None if fmt == "auto" else fmt
     paths = (
-        sorted(files, key=lambda p: _first_time(p, chosen, logins))
-        if len(files) > 1
-        else list(files)
+        sorted(files, key=lambda p: _first_time(p, fmt, logins)) if len(files) > 1 else list(files)
     )
     engine = _engine(ruleset, window, geoip, config)
     errors = _Errors(err)
     started = time.perf_counter()
     if follow:
-        _follow(list(files), engine, chosen, logins, as_json=as_json, err=err)
+        _follow(list(files), engine, fmt, logins, as_json=as_json, err=err)
         _fail_on(fail_on, engine.incidents())
         return
     show = not quiet and sys.stderr.isatty()
@@ -376,7 +368,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, disable=not show, transient=True) as progress:
-        for event in _events(paths, chosen, logins, progress if show else None, errors):
+        for event in _events(paths, fmt, logins, progress if show else None, errors):
             engine.feed(event)
         engine.flush()
     elapsed = time.perf_counter() - started

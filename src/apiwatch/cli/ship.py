@@ -37,10 +37,10 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from apiwatch.cli._common import ca_file_option, login_path_option
+from apiwatch.cli._common import ca_file_option, log_format_option, login_path_option, unreadable
 from apiwatch.model import EventDecodeError, encode_event, plural
 from apiwatch.model import printable_text as safe
-from apiwatch.sources import FORMATS, FormatUnknownError, LogFile, LoginPatterns
+from apiwatch.sources import FormatUnknownError, LogFile, LoginPatterns
 from apiwatch.sources.formats import Detected, LineParser, detect
 
 __all__ = ["ship"]
@@ -238,7 +238,7 @@ class _Run:
             name, identity = _identity(path)
             log = LogFile(path)
         except OSError as exc:
-            raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise unreadable(path, exc) from None
         with log:
             target = _Target(path, name, identity, log.size)
             after = self.state.start(name, identity, log.size) if identity else 0
@@ -349,13 +349,8 @@ class _Target:
     help="An ingest key. Also APIWATCH_KEY (better: not in the shell history).",
 )
 @ca_file_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", *FORMATS]),
-    default="auto",
-    show_default=True,
-    help="Log format; auto detects it per file from its first lines (as `apiwatch scan`).",
+@log_format_option(
+    "Log format; auto detects it per file from its first lines (as `apiwatch scan`)."
 )
 @login_path_option
 @click.option(
@@ -387,7 +382,7 @@ def ship(  # noqa: PLR0917 - one parameter per click option
     url: str,
     key: str,
     verify: ssl.SSLContext | bool,
-    fmt: str,
+    fmt: str | None,
     logins: LoginPatterns,
     state_file: Path,
     restart: bool,
@@ -422,7 +417,7 @@ def ship(  # noqa: PLR0917 - one parameter per click option
         with Progress(*columns, console=err, disable=not show, transient=True) as progress:
             run = _Run(state, sender, batch_lines, err, progress, logins)
             for path in files:
-                run.file(path, None if fmt == "auto" else fmt)
+                run.file(path, fmt)
     finally:
         sender.close()
     t = run.totals
