@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from apiwatch.model import ExposedObject
 from apiwatch.simulate._login_attacks import Made, at, spaced
-from apiwatch.simulate._traffic import MINUTE, SECOND, Traffic
+from apiwatch.simulate._traffic import MINUTE, ORDER, PROFILE, SECOND, Traffic
 from apiwatch.simulate._vocab import (
     BROWSER_AGENTS,
     INJECTION_QUERIES,
@@ -54,8 +54,8 @@ def object_enumeration(world: World) -> Made:
             status = 404
         else:
             status = 200 if owner == attacker.name or order_id in exposed else 403
-        traffic.order(
-            t, ip, attacker.agent, order_id, status=status, token=token, user=attacker.name
+        traffic.read(
+            ORDER, t, ip, attacker.agent, order_id, status=status, token=token, user=attacker.name
         )
     objects = [str(ExposedObject("/orders/{id}", str(i))) for i in walk if i in exposed]
     description = (
@@ -129,10 +129,10 @@ def error_flood(world: World) -> Made:
     for t in spaced(rng, at(world, rng, 0.73), 4 * MINUTE, count):
         pick = rng.random()
         if pick < 0.7:
-            traffic.order(t, ip, PARTNER_AGENT, rng.choice(orders), status=401, token=revoked)
+            traffic.read(ORDER, t, ip, PARTNER_AGENT, rng.choice(orders), status=401, token=revoked)
         elif pick < 0.9:
-            traffic.profile(
-                t, ip, PARTNER_AGENT, rng.randint(1000, 1100), status=401, token=revoked
+            traffic.read(
+                PROFILE, t, ip, PARTNER_AGENT, rng.randint(1000, 1100), status=401, token=revoked
             )
         else:
             traffic.get(
@@ -158,10 +158,18 @@ def token_reuse(world: World) -> Made:
         t = start + rng.randrange(12 * MINUTE)
         for _ in range(rng.randint(3, 8)):
             if rng.random() < 0.5:
-                traffic.profile(t, ip, victim.agent, victim.user_id, token=token, user=victim.name)
+                traffic.read(
+                    PROFILE, t, ip, victim.agent, victim.user_id, token=token, user=victim.name
+                )
             else:
-                traffic.order(
-                    t, ip, victim.agent, rng.choice(victim.orders), token=token, user=victim.name
+                traffic.read(
+                    ORDER,
+                    t,
+                    ip,
+                    victim.agent,
+                    rng.choice(victim.orders),
+                    token=token,
+                    user=victim.name,
                 )
             t += rng.randint(2, 30) * SECOND
     description = (

@@ -6,7 +6,7 @@ then preceded by one mistyped password: at most two per user) and holding a fres
 
 from __future__ import annotations
 
-from apiwatch.simulate._traffic import MINUTE, SECOND, Traffic
+from apiwatch.simulate._traffic import MINUTE, ORDER, PROFILE, SECOND, Traffic
 from apiwatch.simulate._world import Persona, World
 from apiwatch.simulate.records import Request
 
@@ -54,7 +54,8 @@ def browse(
                 t, address, person.agent, token=token, user=person.name, referer=person.referer
             )
         elif pick < 0.87:
-            traffic.order(
+            traffic.read(
+                ORDER,
                 t,
                 address,
                 person.agent,
@@ -64,7 +65,8 @@ def browse(
                 referer=person.referer,
             )
         else:
-            traffic.profile(
+            traffic.read(
+                PROFILE,
                 t,
                 address,
                 person.agent,

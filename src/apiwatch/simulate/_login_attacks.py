@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from apiwatch.simulate._traffic import MINUTE, SECOND, Traffic
+from apiwatch.simulate._traffic import MINUTE, ORDER, PROFILE, SECOND, Traffic
 from apiwatch.simulate._vocab import (
     BOTNET_AGENT,
     BROWSER_AGENTS,
@@ -72,10 +72,10 @@ def looted(traffic: Traffic, world: World, victim: Persona, *, t: int, ip: str, 
     """What an attacker does right after a successful login: the profile and some orders."""
     token = world.token(traffic.rng, victim.name)
     t += traffic.rng.randint(2, 10) * SECOND
-    traffic.profile(t, ip, agent, victim.user_id, token=token, user=victim.name)
+    traffic.read(PROFILE, t, ip, agent, victim.user_id, token=token, user=victim.name)
     for order_id in victim.orders[:3]:
         t += traffic.rng.randint(1, 6) * SECOND
-        traffic.order(t, ip, agent, order_id, token=token, user=victim.name)
+        traffic.read(ORDER, t, ip, agent, order_id, token=token, user=victim.name)
 
 
 def brute_force(world: World) -> Made:

@@ -7,18 +7,35 @@ durations from the actor's generator, so each actor's requests depend on nothing
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from urllib.parse import quote_plus
 
 from apiwatch.simulate._vocab import SEARCHES
 from apiwatch.simulate.records import LOGIN_PATH, RESET_PATH, Request
 
-__all__ = ["SECOND", "Traffic"]
+__all__ = ["ORDER", "PROFILE", "SECOND", "ObjectRoute", "Traffic"]
 
 SECOND = 1_000_000  # microseconds
 MINUTE = 60 * SECOND
 
 # Sizes of the JSON error bodies the shop answers with, by status.
 _ERROR_SIZES = {400: 41, 401: 36, 403: 32, 404: 22, 500: 34}
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRoute:
+    """A shop route that answers one object by id: its template and the sizes of its answers."""
+
+    template: str
+    sizes: tuple[int, int] = (300, 1400)
+
+    def path(self, object_id: int) -> str:
+        """The template with ``{id}`` filled in."""
+        return self.template.replace("{id}", str(object_id))
+
+
+ORDER = ObjectRoute("/orders/{id}")
+PROFILE = ObjectRoute("/users/{id}/profile", sizes=(280, 720))
 
 
 class Traffic:
@@ -160,55 +177,31 @@ class Traffic:
             sizes=(900, 9000),
         )
 
-    def order(
+    def read(
         self,
+        route: ObjectRoute,
         t: int,
         ip: str,
         agent: str,
-        order_id: int,
+        object_id: int,
         *,
         status: int = 200,
         token: str | None = None,
         user: str | None = None,
         referer: str = "-",
     ) -> Request:
-        """``GET /orders/{id}``."""
+        """``GET`` one object by id on ``route`` (`ORDER`: ``/orders/{id}``, `PROFILE`)."""
         return self.get(
             t,
             ip,
             agent,
-            f"/orders/{order_id}",
+            route.path(object_id),
             status=status,
-            route="/orders/{id}",
+            route=route.template,
             token=token,
             user=user,
             referer=referer,
-        )
-
-    def profile(
-        self,
-        t: int,
-        ip: str,
-        agent: str,
-        user_id: int,
-        *,
-        status: int = 200,
-        token: str | None = None,
-        user: str | None = None,
-        referer: str = "-",
-    ) -> Request:
-        """``GET /users/{id}/profile``."""
-        return self.get(
-            t,
-            ip,
-            agent,
-            f"/users/{user_id}/profile",
-            status=status,
-            route="/users/{id}/profile",
-            token=token,
-            user=user,
-            referer=referer,
-            sizes=(280, 720),
+            sizes=route.sizes,
         )
 
     def health(self, t: int, ip: str, agent: str) -> Request:

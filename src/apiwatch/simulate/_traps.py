@@ -9,7 +9,7 @@ import random
 from collections.abc import Callable
 
 from apiwatch.simulate._benign import browse, session
-from apiwatch.simulate._traffic import MINUTE, SECOND, Traffic
+from apiwatch.simulate._traffic import MINUTE, ORDER, PROFILE, SECOND, Traffic
 from apiwatch.simulate._vocab import (
     BROWSER_AGENTS,
     CRAWLER_AGENT,
@@ -122,7 +122,8 @@ def support_agent(world: World) -> tuple[list[Request], TrapTruth]:
     for number, customer in enumerate(customers, start=1):
         at = t + number * step + rng.randrange(step // 2)
         if rng.random() < 0.4:
-            traffic.profile(
+            traffic.read(
+                PROFILE,
                 at,
                 ip,
                 person.agent,
@@ -132,7 +133,8 @@ def support_agent(world: World) -> tuple[list[Request], TrapTruth]:
                 referer=person.referer,
             )
             at += rng.randint(3, 20) * SECOND
-        traffic.order(
+        traffic.read(
+            ORDER,
             at,
             ip,
             person.agent,

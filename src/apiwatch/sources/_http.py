@@ -39,6 +39,7 @@ from apiwatch.sources.logins import LoginPatterns
 __all__ = [
     "address",
     "client_address",
+    "client_ip",
     "iso_time",
     "request_event",
     "split_request",
@@ -196,6 +197,15 @@ def client_address(text: str) -> str:
     if text.count(":") == 1:
         return text.partition(":")[0]
     return text
+
+
+def client_ip(text: object, context: str = "") -> str:
+    """The client's address from ``ip`` / ``ip:port`` text; otherwise `EventDecodeError`
+    ``"<context>the client '<text>' is not an IP address"``."""
+    addr = client_address(text) if isinstance(text, str) else ""
+    if not is_ip(addr):
+        raise EventDecodeError(f"{context}the client {str(text)[:60]!r} is not an IP address")
+    return addr
 
 
 def is_ip(text: str) -> bool:

@@ -24,9 +24,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-
-import msgspec
 
 from apiwatch.model import (
     Action,
@@ -41,14 +38,14 @@ from apiwatch.model import (
     Url,
     User,
 )
-from apiwatch.sources._http import address, client_address, is_ip, iso_time, split_request
+from apiwatch.sources._http import address, client_ip, is_ip, iso_time, split_request
+from apiwatch.sources._json import json_object
 from apiwatch.sources._text import safe
 from apiwatch.sources.logins import LoginPatterns
 
 __all__ = ["ERROR_PARSERS"]
 
 Parser = Callable[[str, LoginPatterns | None], Event]
-_json = msgspec.json.Decoder()
 
 _NGINX = re.compile(r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(\w+)\] \d+#\d+: (?:\*\d+ )?(.*?)\r?\n?")
 _NGINX_CLIENT = re.compile(r", client: ([^,\s]+)")
@@ -74,9 +71,7 @@ def _event(
     dataset: str,
     action: Action = Action.HTTP_REQUEST,
 ) -> Event:
-    ip = client_address(client)
-    if not is_ip(ip):
-        raise EventDecodeError(f"the client {client[:60]!r} is not an IP address")
+    ip = client_ip(client)
     if login is not None:
         action = Action.AUTHN_LOGIN_FAIL
     method, domain, path, query = split_request(request) if request else (None, None, None, None)
@@ -150,7 +145,7 @@ def parse_magento(line: str, _: LoginPatterns | None) -> Event:
     if match is None:
         raise EventDecodeError(f"not a Magento CrowdSec extension line: {line[:80]!r}")
     when, level, body = match.groups()
-    data = _decode(body, "Magento CrowdSec extension")
+    data = json_object(body, "Magento CrowdSec extension")
     kind, client = data.get("type"), data.get("ip")
     if not isinstance(kind, str) or not isinstance(client, str) or not is_ip(client):
         raise EventDecodeError("Magento CrowdSec extension line: no type or no IP address ip")
@@ -171,19 +166,9 @@ def parse_magento(line: str, _: LoginPatterns | None) -> Event:
     )
 
 
-def _decode(body: str, what: str) -> dict[str, Any]:
-    try:
-        data = _json.decode(body)
-    except (msgspec.DecodeError, UnicodeError, RecursionError):
-        raise EventDecodeError(f"{what}: not JSON") from None
-    if not isinstance(data, dict):
-        raise EventDecodeError(f"{what}: not a JSON object")
-    return data
-
-
 def parse_openappsec(line: str, logins: LoginPatterns | None) -> Event:
     """open-appsec: ``event.reason`` is ``waapIncidentType``, the action taken a label."""
-    data = _decode(line, "open-appsec log")
+    data = json_object(line, "open-appsec log")
     body = data.get("eventData")
     when = data.get("eventTime")
     if not isinstance(body, dict) or not isinstance(when, str):

@@ -25,43 +25,22 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
-
 from apiwatch.model import Event, EventDecodeError
 from apiwatch.sources._http import (
-    client_address,
+    client_ip,
     epoch_time,
-    is_ip,
     iso_time,
     request_event,
     split_request,
     split_target,
 )
+from apiwatch.sources._json import json_object
 from apiwatch.sources.accesslog import clf_time
 from apiwatch.sources.logins import LoginPatterns
 
 __all__ = ["PROXY_PARSERS"]
 
 Parser = Callable[[str, LoginPatterns | None], Event]
-_json = msgspec.json.Decoder()
-
-
-def _object(line: str, what: str) -> dict[str, Any]:
-    try:
-        data = _json.decode(line)
-    except (msgspec.DecodeError, UnicodeError, RecursionError):
-        raise EventDecodeError(f"not a {what} line: not JSON") from None
-    if not isinstance(data, dict):
-        raise EventDecodeError(f"not a {what} line: not a JSON object")
-    return data
-
-
-def _client(text: object, what: str) -> str:
-    """The client's address from ``ip`` / ``ip:port`` text; refused unless it is an address."""
-    addr = client_address(text) if isinstance(text, str) else ""
-    if not is_ip(addr):
-        raise EventDecodeError(f"{what}: the client {str(text)[:60]!r} is not an IP address")
-    return addr
 
 
 def _status(value: object) -> int | None:
@@ -77,10 +56,10 @@ def _text(value: object) -> str | None:
 
 
 def parse_traefik(line: str, logins: LoginPatterns | None) -> Event:
-    data = _object(line, "Traefik JSON")
+    data = json_object(line, "not a Traefik JSON line")
     if "ClientHost" not in data and "ClientAddr" not in data:
         raise EventDecodeError("not a Traefik JSON line: no ClientHost")
-    addr = _client(data.get("ClientHost") or data.get("ClientAddr"), "Traefik")
+    addr = client_ip(data.get("ClientHost") or data.get("ClientAddr"), "Traefik: ")
     when = data.get("StartUTC") or data.get("time") or data.get("StartLocal")
     if not isinstance(when, str):
         raise EventDecodeError("Traefik JSON line: no StartUTC time")
@@ -94,7 +73,7 @@ def parse_traefik(line: str, logins: LoginPatterns | None) -> Event:
 
 
 def parse_caddy(line: str, logins: LoginPatterns | None) -> Event:
-    data = _object(line, "Caddy JSON")
+    data = json_object(line, "not a Caddy JSON line")
     request = data.get("request")
     if not isinstance(request, dict) or not isinstance(data.get("ts"), int | float):
         raise EventDecodeError("not a Caddy access line: no request object or ts")
@@ -105,7 +84,7 @@ def parse_caddy(line: str, logins: LoginPatterns | None) -> Event:
     domain, path, query = split_target(str(request.get("uri") or "/"))
     answer = data.get("resp_headers")
     return request_event(
-        epoch_time(data["ts"]), _client(client, "Caddy"), _text(request.get("method")), path,
+        epoch_time(data["ts"]), client_ip(client, "Caddy: "), _text(request.get("method")), path,
         query, _status(data.get("status")), agent if isinstance(agent, str) else None,
         _text(data.get("user_id")), dataset="caddy.access", logins=logins,
         domain=domain or _text(request.get("host")),
@@ -128,7 +107,7 @@ _ENVOY = re.compile(
 
 def parse_envoy(line: str, logins: LoginPatterns | None) -> Event:
     if line.startswith("{"):
-        return _envoy_json(_object(line, "Envoy JSON"), logins)
+        return _envoy_json(json_object(line, "not a Envoy JSON line"), logins)
     match = _ENVOY.match(line)
     if match is None:
         raise EventDecodeError(f"not an Envoy access line: {line[:80]!r}")
@@ -138,7 +117,7 @@ def parse_envoy(line: str, logins: LoginPatterns | None) -> Event:
         raise EventDecodeError("Envoy line: no client address (X-Forwarded-For is '-')")
     method, domain, path, query = split_request(request)
     return request_event(
-        iso_time(when), _client(client, "Envoy"), method, path, query,
+        iso_time(when), client_ip(client, "Envoy: "), method, path, query,
         int(status) or None, agent, None, dataset="envoy.access", logins=logins,
         domain=domain or _text(authority),
     )  # fmt: skip
@@ -152,7 +131,7 @@ def _envoy_json(data: dict[str, Any], logins: LoginPatterns | None) -> Event:
     target = _first(data, "x-envoy-origin-path", "x_envoy_origin_path", "path") or "/"
     domain, path, query = split_target(str(target))
     return request_event(
-        iso_time(when), _client(str(client).split(",")[0].strip(), "Envoy"),
+        iso_time(when), client_ip(str(client).split(",")[0].strip(), "Envoy: "),
         _first(data, "method"), path, query, _status(_first(data, "response_code")),
         _first(data, "user-agent", "user_agent"), None, dataset="envoy.access",
         logins=logins, domain=domain or _first(data, ":authority", "authority"),
@@ -169,7 +148,7 @@ def parse_alb(line: str, logins: LoginPatterns | None) -> Event:
         raise EventDecodeError(f"not an AWS ALB access-log entry: {line[:80]!r}")
     method, domain, path, query = split_request(fields[12])
     return request_event(
-        iso_time(fields[1]), _client(fields[3], "ALB"), method, path, query,
+        iso_time(fields[1]), client_ip(fields[3], "ALB: "), method, path, query,
         _status(fields[8]), fields[13], None, dataset="aws.elb", logins=logins, domain=domain,
     )  # fmt: skip
 
@@ -192,7 +171,7 @@ def parse_haproxy(line: str, logins: LoginPatterns | None) -> Event:
     method, domain, path, query = split_request(request)
     code = int(status)
     return request_event(
-        clf_time(f"{when} +0000"), _client(client, "HAProxy"), method, path, query,
+        clf_time(f"{when} +0000"), client_ip(client, "HAProxy: "), method, path, query,
         code if code > 0 else None, None, None, dataset="haproxy.log", logins=logins,
         domain=domain,
     )  # fmt: skip
@@ -212,7 +191,7 @@ def parse_npm(line: str, logins: LoginPatterns | None) -> Event:
     when, status, method, host, target, client, agent = match.groups()
     domain, path, query = split_target(target)
     return request_event(
-        clf_time(when), _client(client, "nginx-proxy-manager"), method, path, query,
+        clf_time(when), client_ip(client, "nginx-proxy-manager: "), method, path, query,
         int(status) if status != "-" else None, agent, None, dataset="nginx_proxy_manager.access",
         logins=logins, domain=domain or _text(host),
     )  # fmt: skip
@@ -232,7 +211,7 @@ def parse_zoraxy(line: str, logins: LoginPatterns | None) -> Event:
     when, origin, client, agent, method, target, status = match.groups()
     domain, path, query = split_target(target)
     return request_event(
-        iso_time(when), _client(client, "Zoraxy"), method, path, query, int(status), agent,
+        iso_time(when), client_ip(client, "Zoraxy: "), method, path, query, int(status), agent,
         None, dataset="zoraxy.access", logins=logins, domain=domain or _text(origin),
     )  # fmt: skip
 
