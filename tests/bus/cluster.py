@@ -106,6 +106,17 @@ class Cluster:
         finally:
             store.close()
 
+    def add_key(self, name: str) -> str:
+        """Another ingest API key (after `setup`)."""
+        from apiwatch.store import open_store
+
+        keys, signing = self.workdir / "store.keys", self.workdir / "store.signing"
+        store = open_store(self.db, key_file=keys, signing_key_file=signing)
+        try:
+            return store.keys.create(name, ["ingest"])[1]
+        finally:
+            store.close()
+
     def start(self, role: str) -> tuple[subprocess.Popen[bytes], str]:
         """Start a role; an ingest role is returned once /readyz answers, with its URL."""
         port = free_port()

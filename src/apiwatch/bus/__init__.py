@@ -2,12 +2,14 @@
 with de-duplication ids and read by durable pull consumers.
 
 The collector's roles (`apiwatch.server.bus_roles`) put sealed event rows on it; this package
-knows nothing of their format. Stay within NATS 2.9 (Debian's): one filter subject per consumer.
+knows nothing of their format. `Claims` (a key-value bucket) lets processes agree on who
+was first to use a name. Stay within NATS 2.9 (Debian's): one filter subject per consumer.
 
 Exceptions: `BusError` (the bus cannot be reached or refused an operation) derives from
 `apiwatch.model.ApiwatchError`; a bad URL or stream name is a `apiwatch.model.ConfigError`.
 """
 
+from apiwatch.bus._claims import Claim, Claims
 from apiwatch.bus._jetstream import (
     DUPLICATE_WINDOW_SECONDS,
     MAX_AGE_SECONDS,
@@ -25,6 +27,8 @@ __all__ = [
     "MAX_AGE_SECONDS",
     "Bus",
     "BusError",
+    "Claim",
+    "Claims",
     "Consumer",
     "Delivery",
     "bus_label",

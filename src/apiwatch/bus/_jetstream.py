@@ -180,6 +180,30 @@ class Bus:
             if "already in use" not in str(exc):  # another process made it just now
                 raise BusError(f"bus: cannot create stream {self.stream}: {exc}") from None
 
+    async def key_value(self, bucket: str, *, ttl: float) -> Any:
+        """The key-value bucket ``bucket`` (a nats-py ``KeyValue``; file storage, one value per
+        key, values expiring after ``ttl`` seconds), created when missing."""
+        from nats.js import api  # noqa: PLC0415 - the bus extra
+        from nats.js.errors import BucketNotFoundError  # noqa: PLC0415
+        from nats.js.errors import Error as JsError  # noqa: PLC0415
+
+        for _ in range(2):  # another process may create it between our look and our create
+            try:
+                return await self._js.key_value(bucket)
+            except BucketNotFoundError:
+                pass
+            except (JsError, TimeoutError) as exc:
+                raise BusError(f"bus: cannot open bucket {bucket}: {exc}") from None
+            config = api.KeyValueConfig(
+                bucket=bucket, history=1, ttl=ttl, storage=api.StorageType.FILE
+            )
+            try:
+                return await self._js.create_key_value(config)
+            except (JsError, TimeoutError) as exc:
+                if "already in use" not in str(exc):
+                    raise BusError(f"bus: cannot create bucket {bucket}: {exc}") from None
+        raise BusError(f"bus: cannot open bucket {bucket}")
+
     @property
     def max_message_bytes(self) -> int:
         """The largest message body the server takes (its max_payload less a margin)."""
