@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,9 +69,9 @@ def delete_stream(stream: str) -> None:
 
         connection = await nats.connect(NATS_URL)
         try:
-            await connection.jetstream().delete_stream(stream)
-        except NotFoundError:
-            pass
+            for name in (stream, f"KV_{stream}-idempotency"):  # and the ingest role's claims
+                with suppress(NotFoundError):
+                    await connection.jetstream().delete_stream(name)
         finally:
             await connection.close()
 
