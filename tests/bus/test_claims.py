@@ -1,15 +1,20 @@
-"""`apiwatch.bus.Claims` on the local NATS: first come, first claimed, across connections."""
+"""`apiwatch.bus.Claims` on the local NATS: first come, first claimed, across connections; the
+ingest role gives a claim back when JetStream did not take its request."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from apiwatch.bus import Bus, Claims
-from tests.bus.cluster import NATS_URL, delete_stream
+from apiwatch.bus import Bus, BusError, Claims
+from apiwatch.server.bus_roles import BusPublisher
+from apiwatch.server.ingest import decode_body
+from apiwatch.store import AppendResult, Batch, StoreUnavailableError, open_store
+from tests.bus.cluster import NATS_URL, body, delete_stream, new_ids
 
 
 @pytest.fixture
@@ -58,3 +63,35 @@ def test_a_released_claim_can_be_made_again_with_another_value(stream: str) -> N
             await bus.close()
 
     asyncio.run(run())
+
+
+def test_a_request_jetstream_did_not_acknowledge_gives_its_key_back(
+    stream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 503 (JetStream did not acknowledge) withdraws the key's claim: the sender may then
+    send other content under it, and that is accepted, not answered as a replay."""
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+
+    def batch() -> Batch:
+        lines = decode_body(body(new_ids(3)), max_line_bytes=1 << 20).accepted
+        return Batch(store.events.seal(lines, "sender"), "sender", "batch-1")
+
+    async def refuse(*_args: object, **_kwargs: object) -> bool:
+        raise BusError("bus: JetStream did not acknowledge: timeout")
+
+    async def run() -> None:
+        publisher = BusPublisher(NATS_URL, stream)
+        await publisher.open()
+        try:
+            with monkeypatch.context() as patch:
+                patch.setattr(Bus, "publish", refuse)
+                with pytest.raises(StoreUnavailableError):
+                    await publisher.submit(batch())
+            assert await publisher.submit(batch()) == AppendResult(3, 0)
+        finally:
+            await publisher.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()
