@@ -100,9 +100,11 @@ def _delete_stream(stream: str) -> None:
 
         connection = await nats.connect(NATS_URL)
         try:
-            await connection.jetstream().delete_stream(stream)
-        except Exception as exc:  # noqa: BLE001 - already gone
-            print(f"  (stream {stream} not deleted: {exc})")
+            for name in (stream, f"KV_{stream}-idempotency"):  # and the ingest role's claims
+                try:
+                    await connection.jetstream().delete_stream(name)
+                except Exception as exc:  # noqa: BLE001 - already gone
+                    print(f"  (stream {name} not deleted: {exc})")
         finally:
             await connection.close()
 
