@@ -5,7 +5,8 @@ process (``apiwatch serve --role ...``), on one machine or many, sharing one Pos
   authenticates, decodes, validates and seals each request as the embedded collector does, then
   publishes the sealed rows (`apiwatch.server.bus_roles.wire`) and answers 202 only once
   JetStream has acknowledged every message of the request (stored on disk, replicated when the
-  stream is). Any number of them.
+  stream is). Any number of them; they agree through JetStream key-value claims on which
+  body an ``Idempotency-Key`` belongs to (another body under it is answered as a replay).
 * **writer** (`Writer`): one per store, the single sequencer: a durable pull consumer taking
   many requests at a time, checking each row (its payload authenticates under a data key, its
   digest matches), then numbering, chaining and writing them in one transaction
