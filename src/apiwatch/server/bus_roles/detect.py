@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import msgspec
 
@@ -14,7 +14,7 @@ from apiwatch.model import printable_text as safe
 from apiwatch.server._detection import Detector
 from apiwatch.server.bus_roles.metrics import RoleMetrics
 from apiwatch.server.bus_roles.wire import WireError, decode_message
-from apiwatch.store import AppendResult
+from apiwatch.store import AppendResult, SealedBatch
 from apiwatch.store.crypto import DecryptError, Keyring
 
 __all__ = ["DURABLE", "DetectRole"]
@@ -85,20 +85,25 @@ class DetectRole:
                 self.metrics.bus_messages_refused.inc()
                 logger.warning("a bus message was not fed to detection: %s", safe(str(exc)))
                 continue
-            for row in batch.rows:
-                event_id = row.columns[0]
-                assert isinstance(event_id, bytes)  # noqa: S101 - the wire format's type
-                key = (batch.key_name, event_id)
-                if key in self._seen:
-                    self.metrics.bus_events_duplicate.inc()
-                    continue
-                event = self._event(row.key_id, row.payload, event_id)
-                if event is None:
-                    self.metrics.bus_rows_refused.inc()
-                    continue
-                self._remember(key)
-                events.append(event)
+            events.extend(self._fresh(batch))
         return events
+
+    def _fresh(self, batch: SealedBatch) -> Iterator[Event]:
+        """The events of ``batch`` not fed before; a row that does not decrypt or decode is
+        skipped (logged and counted as refused)."""
+        for row in batch.rows:
+            event_id = row.columns[0]
+            assert isinstance(event_id, bytes)  # noqa: S101 - the wire format's type
+            key = (batch.key_name, event_id)
+            if key in self._seen:
+                self.metrics.bus_events_duplicate.inc()
+                continue
+            event = self._event(row.key_id, row.payload, event_id)
+            if event is None:
+                self.metrics.bus_rows_refused.inc()
+                continue
+            self._remember(key)
+            yield event
 
     def _event(self, key_id: int, payload: bytes, event_id: bytes) -> Event | None:
         try:

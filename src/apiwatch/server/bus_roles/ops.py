@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from apiwatch.server._ops_api import _probe
+from apiwatch.server._ops_api import store_problem
 from apiwatch.server.bus_roles.metrics import RoleMetrics
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OpsServer", "RoleHealth", "ops_app"]
 
-_READY_TIMEOUT = 2.0
 _STOP_SECONDS = 5.0
 
 
@@ -72,14 +71,7 @@ async def _not_ready(health: RoleHealth) -> str | None:
     """Why the role is not ready, or None."""
     if not health.bus_connected:
         return "the bus is not connected"
-    try:
-        with anyio.fail_after(_READY_TIMEOUT):
-            full = await anyio.to_thread.run_sync(_probe, health.store, abandon_on_cancel=True)
-    except TimeoutError:
-        return "the event store does not answer in time"
-    except Exception:  # noqa: BLE001 - any failure of the probe means "not ready"
-        return "the event store does not answer"
-    return f"the event store is full ({full})" if full is not None else None
+    return await store_problem(health.store)
 
 
 class OpsServer:
