@@ -145,3 +145,18 @@ def test_the_scaleout_compose_file_runs_every_role_on_one_store_and_bus() -> Non
             assert volume.split(":")[0] in compose["volumes"]
         for secret in service.get("secrets", []):
             assert secret in compose["secrets"]
+
+
+def test_the_scaleout_writer_and_detect_publish_their_operations_port() -> None:
+    """In deploy/compose-scaleout.yaml the writer and detect each publish the image's port (their
+    /healthz, /readyz and /metrics) on a loopback port of their own, and keep its healthcheck."""
+    services = yaml.safe_load((DEPLOY / "compose-scaleout.yaml").read_text())["services"]
+    published = []
+    for name in ("writer", "detect"):
+        (mapping,) = services[name]["ports"]
+        host, port, container = mapping.split(":")
+        assert host == "127.0.0.1" and container == "8470"
+        assert "healthcheck" not in services[name]
+        published.append(port)
+    others = {m.split(":")[1] for s in services.values() for m in s.get("ports", [])}
+    assert len(set(published)) == 2 and len(others) == 4

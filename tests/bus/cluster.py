@@ -117,19 +117,22 @@ class Cluster:
         finally:
             store.close()
 
-    def start(self, role: str) -> tuple[subprocess.Popen[bytes], str]:
-        """Start a role; an ingest role is returned once /readyz answers, with its URL."""
+    def start(
+        self, role: str, *args: str, ready: bool = True
+    ) -> tuple[subprocess.Popen[bytes], str]:
+        """Start a role (with more ``serve`` arguments ``args``); it is returned once /readyz
+        answers (unless not ``ready``), with its URL."""
         port = free_port()
         with (self.workdir / f"{role}-{port}.log").open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "apiwatch", "serve", "--config", str(self.config),
-                 "--role", role, "--port", str(port)],
+                 "--role", role, "--port", str(port), *args],
                 cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         self.processes.append(process)
         url = f"http://127.0.0.1:{port}"
-        if role == "ingest":
-            _wait_ready(url, process)
+        if ready:
+            _wait_ready(url, process, role)
         return process, url
 
     def stored_ids(self) -> list[str]:
@@ -164,7 +167,7 @@ class Cluster:
                 process.wait(timeout=10)
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_ready(url: str, process: subprocess.Popen[bytes], role: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -174,7 +177,19 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.1)
     process.kill()
-    raise AssertionError(f"the ingest role at {url} did not become ready")
+    raise AssertionError(f"the {role} role at {url} did not become ready")
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The samples of a role's /metrics (name with labels -> value)."""
+    response = httpx.get(f"{url}/metrics", timeout=10)
+    response.raise_for_status()
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
 
 
 def post(client: httpx.Client, url: str, key: str, ids: list[str]) -> httpx.Response:

@@ -85,7 +85,8 @@ def test_sealed_rows_appended_twice_are_stored_once_and_verify(store: SqlStore) 
 
 def test_the_writer_refuses_rows_that_do_not_authenticate(store: SqlStore, tmp_path: Path) -> None:
     """Rows sealed with another store's keys, or whose digest was changed, are not stored (a
-    publisher without this store's keys cannot put rows on its chain); the good rows are."""
+    publisher without this store's keys cannot put rows on its chain), and are counted; the
+    good rows are stored."""
     other = open_store(f"sqlite:///{tmp_path / 'other.db'}")
     try:
         foreign = decode_message(encode_batch(_batch(other, 3), 1 << 20)[0][1])
@@ -98,6 +99,7 @@ def test_the_writer_refuses_rows_that_do_not_authenticate(store: SqlStore, tmp_p
     checked = writer._checked([_Delivery(mixed)])  # type: ignore[list-item]
     assert len(checked[0].rows) == 2
     assert writer.stats.refused_rows == 4
+    assert writer.metrics.registry.get_sample_value("apiwatch_bus_rows_refused_total") == 4
     store.events.append_sealed(checked)
     assert store.events.count() == 2
     assert store.verify().ok

@@ -89,6 +89,9 @@ class Consumer:
 
     def __init__(self, subscription: Any) -> None:
         self._subscription = subscription
+        #: Messages of the stream not yet delivered to this consumer, as of the last fetch
+        #: (read from that fetch's last message: no round trip to the server).
+        self.pending = 0
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         """Up to ``max_messages`` waiting messages, oldest first; an empty list when none
@@ -98,9 +101,12 @@ class Consumer:
         try:
             messages = await self._subscription.fetch(max_messages, timeout=timeout)
         except TimeoutError:  # nats-py raises its own and asyncio's: both mean "none came"
+            self.pending = 0
             return []
         except nats.errors.Error as exc:
             raise BusError(f"bus: fetching from the stream failed: {exc}") from None
+        if messages:
+            self.pending = int(messages[-1].metadata.num_pending)
         return [Delivery(message.data, message) for message in messages]
 
 

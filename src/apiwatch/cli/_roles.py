@@ -1,5 +1,6 @@
 """The scale-out roles of ``apiwatch serve --role``: which combinations of settings are valid,
-and the writer and detect processes (no HTTP listener; they run until SIGTERM or Ctrl-C).
+and the writer and detect processes (they run until SIGTERM or Ctrl-C, answering only
+``/healthz``, ``/readyz`` and ``/metrics`` on host:port: `apiwatch.server.bus_roles.ops`).
 
 The ingest role is the HTTP collector with a bus publisher in place of the committer
 (`apiwatch.cli.serve`); see `apiwatch.server.bus_roles` for what each role does.
@@ -11,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ from apiwatch.model import ConfigError
 if TYPE_CHECKING:
     from apiwatch.bus import Bus
     from apiwatch.server import ServerSettings
+    from apiwatch.server.bus_roles.metrics import RoleMetrics
+    from apiwatch.server.bus_roles.ops import RoleHealth
     from apiwatch.store import SqlStore
 
 __all__ = ["check_bus", "check_role", "run_role"]
@@ -75,20 +79,35 @@ def check_bus(settings: Settings) -> None:
 
 
 def run_role(role: str, settings: Settings, store: SqlStore, collector: ServerSettings,
-             ruleset: Any) -> None:  # fmt: skip
-    """Run the writer or detect role over ``store`` until SIGTERM or SIGINT."""
+             ruleset: Any, *, sock: socket.socket) -> None:  # fmt: skip
+    """Run the writer or detect role over ``store`` until SIGTERM or SIGINT, with its
+    operations endpoints served on the listening socket ``sock``."""
     level = "DEBUG" if settings.log_level == "trace" else settings.log_level.upper()
     logging.basicConfig(level=level, format="%(levelname)s: %(name)s: %(message)s")
     from apiwatch.bus import bus_label  # noqa: PLC0415
+    from apiwatch.server.bus_roles.metrics import RoleMetrics  # noqa: PLC0415
+    from apiwatch.server.bus_roles.ops import OpsServer, RoleHealth, ops_app  # noqa: PLC0415
 
+    metrics, health = RoleMetrics(role), RoleHealth(store)
+    ops = OpsServer(ops_app(health, metrics), sock, log_level=settings.log_level,
+                    log_config=None, ssl_certfile=settings.tls_cert,
+                    ssl_keyfile=settings.tls_key)  # fmt: skip
+    scheme = "https" if settings.tls_cert else "http"
     click.echo(f"apiwatch: {role} role on {bus_label(settings.bus or '')}, stream "
-               f"{settings.bus_stream}", err=True)  # fmt: skip
-    asyncio.run(_main(role, settings, store, collector, ruleset))
+               f"{settings.bus_stream}; /healthz, /readyz, /metrics at "
+               f"{scheme}://{settings.host}:{sock.getsockname()[1]}", err=True)  # fmt: skip
+    ops.start()
+    try:
+        asyncio.run(_main(role, settings, store, collector, ruleset, ops=(metrics, health)))
+    finally:
+        ops.stop()
 
 
 async def _main(role: str, settings: Settings, store: SqlStore, collector: ServerSettings,
-                ruleset: Any) -> None:  # fmt: skip
+                ruleset: Any, *, ops: tuple[RoleMetrics, RoleHealth]) -> None:  # fmt: skip
     from apiwatch.bus import Bus, BusError  # noqa: PLC0415
+
+    metrics, health = ops
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -103,15 +122,17 @@ async def _main(role: str, settings: Settings, store: SqlStore, collector: Serve
             logger.warning("%s; retrying in %.0f s", exc, _RETRY_SECONDS)
             await _sleep_unless(stop, _RETRY_SECONDS)
             continue
+        health.bus = bus
         try:
             if role == "writer":
-                await _write(bus, store, stop)
+                await _write(bus, store, metrics, stop)
             else:
-                await _detect(bus, store, collector, ruleset, stop)
+                await _detect(bus, store, collector, ruleset, metrics=metrics, stop=stop)
         except (BusError, TimeoutError) as exc:  # nats-py may raise a bare TimeoutError
             logger.warning("bus: %s; reconnecting in %.0f s", exc or "timeout", _RETRY_SECONDS)
             await _sleep_unless(stop, _RETRY_SECONDS)
         finally:
+            health.bus = None
             await bus.close()
 
 
@@ -120,10 +141,10 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-async def _write(bus: Bus, store: SqlStore, stop: asyncio.Event) -> None:
+async def _write(bus: Bus, store: SqlStore, metrics: RoleMetrics, stop: asyncio.Event) -> None:
     from apiwatch.server.bus_roles import Writer  # noqa: PLC0415
 
-    writer = Writer(store)
+    writer = Writer(store, metrics=metrics)
     reporter = asyncio.create_task(_report(lambda: writer.stats, stop))
     try:
         await writer.run(bus, stop)
@@ -132,22 +153,22 @@ async def _write(bus: Bus, store: SqlStore, stop: asyncio.Event) -> None:
 
 
 async def _detect(bus: Bus, store: SqlStore, collector: ServerSettings, ruleset: Any,
-                  stop: asyncio.Event) -> None:  # fmt: skip
+                  *, metrics: RoleMetrics, stop: asyncio.Event) -> None:  # fmt: skip
     from apiwatch.detect import Engine  # noqa: PLC0415
     from apiwatch.server._detection import Detector  # noqa: PLC0415
     from apiwatch.server.app import _responder  # noqa: PLC0415
     from apiwatch.server.bus_roles import DetectRole  # noqa: PLC0415
-    from apiwatch.server.metrics import Metrics  # noqa: PLC0415
 
     responder = _responder(store, collector)
     engine = Engine(ruleset, lateness=collector.lateness, keep_closed_incidents=False,
                     max_lag=collector.detect_max_lag)  # fmt: skip
-    detector = Detector(engine, store.detections.save, Metrics(),
+    detector = Detector(engine, store.detections.save, metrics,
                         capacity=collector.detect_queue_events,
                         respond=responder.on_incidents if responder else None)  # fmt: skip
     if responder:
         responder.start()
-    role = DetectRole(detector, store.keyring, max_backlog=collector.detect_queue_events // 2)
+    role = DetectRole(detector, store.keyring, max_backlog=collector.detect_queue_events // 2,
+                      metrics=metrics)  # fmt: skip
     reporter = asyncio.create_task(_report(lambda: f"fed {role.fed} events", stop))
     try:
         await role.run(bus, stop)

@@ -182,22 +182,29 @@ def serve(*, config: str | None, rule_dirs: tuple[str, ...], **flags: Any) -> No
 
 
 def _serve_role(role: str, settings: Settings, collector: ServerSettings) -> None:
-    """The writer or the detect role (no HTTP listener) until SIGTERM or Ctrl-C; the writer
-    keeps the anchor file and runs retention, as the single process writing events."""
+    """The writer or the detect role (HTTP on host:port for /healthz, /readyz and /metrics
+    only) until SIGTERM or Ctrl-C; the writer keeps the anchor file and runs retention, as the
+    single process writing events."""
     from apiwatch.server import load_ruleset  # noqa: PLC0415
     from apiwatch.server._retention import Retention  # noqa: PLC0415
 
     ruleset = load_ruleset(collector) if role == "detect" else None
-    store = _open_for_serving(settings, anchor=role == "writer")
+    sock = listen(settings.host, settings.port)
+    try:
+        store = _open_for_serving(settings, anchor=role == "writer")
+    except BaseException:
+        sock.close()
+        raise
     days = collector.retention_days if role == "writer" else None
     retention = Retention(store.events, days) if days else None
     if retention:
         retention.start()
     try:
-        run_role(role, settings, store, collector, ruleset)
+        run_role(role, settings, store, collector, ruleset, sock=sock)
     finally:
         if retention:
             retention.stop()
+        sock.close()
         store.close()
 
 

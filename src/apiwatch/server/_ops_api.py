@@ -12,7 +12,7 @@ from apiwatch.server._schemas import ErrorBody, Health
 from apiwatch.server._state import server_state
 from apiwatch.store import EventFilter, Store
 
-__all__ = ["router"]
+__all__ = ["router", "store_problem"]
 
 _READY_TIMEOUT = 2.0
 
@@ -38,16 +38,11 @@ async def readyz(request: Request) -> Response:
     again, saying so."""
     state = server_state(request)
     if not state.committer.running:
-        return JSONResponse({"error": "not ready: the committer is not running"}, 503)
-    try:
-        with anyio.fail_after(_READY_TIMEOUT):
-            full = await anyio.to_thread.run_sync(_probe, state.store, abandon_on_cancel=True)
-    except TimeoutError:
-        return JSONResponse({"error": "not ready: the event store does not answer in time"}, 503)
-    except Exception:  # noqa: BLE001 - any failure of the probe means "not ready"
-        return JSONResponse({"error": "not ready: the event store does not answer"}, 503)
-    if full is not None:
-        return JSONResponse({"error": f"not ready: the event store is full ({full})"}, 503)
+        problem: str | None = "the committer is not running"
+    else:
+        problem = await store_problem(state.store)
+    if problem:
+        return JSONResponse({"error": f"not ready: {problem}"}, 503)
     return JSONResponse({"status": "ready"})
 
 
@@ -62,6 +57,19 @@ async def metrics(request: Request) -> Response:
     detection; decisions in force and bouncer pulls."""
     body = await anyio.to_thread.run_sync(server_state(request).metrics.render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+async def store_problem(store: Store) -> str | None:
+    """Why ``store`` is not ready ("the event store ..."), or None: it must answer a trivial
+    query within a few seconds and not be full. Also the scale-out roles' readiness."""
+    try:
+        with anyio.fail_after(_READY_TIMEOUT):
+            full = await anyio.to_thread.run_sync(_probe, store, abandon_on_cancel=True)
+    except TimeoutError:
+        return "the event store does not answer in time"
+    except Exception:  # noqa: BLE001 - any failure of the probe means "not ready"
+        return "the event store does not answer"
+    return f"the event store is full ({full})" if full is not None else None
 
 
 def _probe(store: Store) -> str | None:

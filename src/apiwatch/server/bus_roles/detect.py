@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import msgspec
 
@@ -12,8 +12,9 @@ from apiwatch.bus import Bus, Consumer, Delivery
 from apiwatch.model import Event, EventDecodeError, decode_event
 from apiwatch.model import printable_text as safe
 from apiwatch.server._detection import Detector
+from apiwatch.server.bus_roles.metrics import RoleMetrics
 from apiwatch.server.bus_roles.wire import WireError, decode_message
-from apiwatch.store import AppendResult
+from apiwatch.store import AppendResult, SealedBatch
 from apiwatch.store.crypto import DecryptError, Keyring
 
 __all__ = ["DURABLE", "DetectRole"]
@@ -34,15 +35,17 @@ class DetectRole:
 
     Backpressure instead of skipping: while the detector holds ``max_backlog`` events or more,
     no more are fetched (the bus keeps them), so a slow engine delays detection but loses no
-    event from it.
+    event from it. What it does is counted in ``metrics`` (for ``/metrics``; give it the
+    detector's, so that one registry holds both).
     """
 
     def __init__(self, detector: Detector, keyring: Keyring, *, max_backlog: int = 50_000,
-                 max_messages: int = 64) -> None:  # fmt: skip
+                 max_messages: int = 64, metrics: RoleMetrics | None = None) -> None:  # fmt: skip
         self.detector = detector
         self.keyring = keyring
         self.max_backlog = max_backlog
         self.max_messages = max_messages
+        self.metrics = metrics or RoleMetrics("detect")
         self.fed = 0
         self._seen: dict[tuple[str, bytes], None] = {}
 
@@ -60,14 +63,17 @@ class DetectRole:
         while self.detector.backlog >= self.max_backlog:
             await asyncio.sleep(0.05)
         deliveries = await consumer.fetch(self.max_messages, timeout=timeout)
+        self.metrics.bus_pending.set(consumer.pending)
         if not deliveries:
             return 0
         events = await asyncio.to_thread(self._events, deliveries)
         if events:
             self.detector.offer([AppendResult(len(events), 0, events=events)])
             self.fed += len(events)
+            self.metrics.bus_events_fed.inc(len(events))
         for delivery in deliveries:
             await delivery.ack()
+        self.metrics.bus_messages.inc(len(deliveries))
         return len(deliveries)
 
     def _events(self, deliveries: Sequence[Delivery]) -> list[Event]:
@@ -76,19 +82,28 @@ class DetectRole:
             try:
                 batch = decode_message(delivery.data)
             except WireError as exc:
+                self.metrics.bus_messages_refused.inc()
                 logger.warning("a bus message was not fed to detection: %s", safe(str(exc)))
                 continue
-            for row in batch.rows:
-                event_id = row.columns[0]
-                assert isinstance(event_id, bytes)  # noqa: S101 - the wire format's type
-                key = (batch.key_name, event_id)
-                if key in self._seen:
-                    continue
-                event = self._event(row.key_id, row.payload, event_id)
-                if event is not None:
-                    self._remember(key)
-                    events.append(event)
+            events.extend(self._fresh(batch))
         return events
+
+    def _fresh(self, batch: SealedBatch) -> Iterator[Event]:
+        """The events of ``batch`` not fed before; a row that does not decrypt or decode is
+        skipped (logged and counted as refused)."""
+        for row in batch.rows:
+            event_id = row.columns[0]
+            assert isinstance(event_id, bytes)  # noqa: S101 - the wire format's type
+            key = (batch.key_name, event_id)
+            if key in self._seen:
+                self.metrics.bus_events_duplicate.inc()
+                continue
+            event = self._event(row.key_id, row.payload, event_id)
+            if event is None:
+                self.metrics.bus_rows_refused.inc()
+                continue
+            self._remember(key)
+            yield event
 
     def _event(self, key_id: int, payload: bytes, event_id: bytes) -> Event | None:
         try:

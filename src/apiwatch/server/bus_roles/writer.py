@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from apiwatch.bus import Bus, Consumer, Delivery
 from apiwatch.model import printable_text as safe
+from apiwatch.server.bus_roles.metrics import RoleMetrics
 from apiwatch.server.bus_roles.wire import WireError, decode_message
 from apiwatch.store import Sealed, SealedBatch, SqlStore, StoreFullError, StoreUnavailableError
 from apiwatch.store._rows import clear_text
@@ -51,12 +53,15 @@ class Writer:
     under a data key of this store or its digest is not the one of its columns and plaintext: a
     publisher without the store's keys cannot put rows on the chain that `verify` would then
     fail on. A store error is retried (the messages stay unacknowledged) until it passes.
+    What it does is also counted in ``metrics`` (for ``/metrics``).
     """
 
-    def __init__(self, store: SqlStore, *, max_messages: int = 16) -> None:
+    def __init__(self, store: SqlStore, *, max_messages: int = 16,
+                 metrics: RoleMetrics | None = None) -> None:  # fmt: skip
         self.store = store
         self.max_messages = max_messages
         self.stats = WriterStats()
+        self.metrics = metrics or RoleMetrics("writer")
 
     async def run(self, bus: Bus, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set. The next group is fetched and checked while the
@@ -84,12 +89,14 @@ class Writer:
 
     async def _take(self, consumer: Consumer, timeout: float = 1.0) -> _Group:
         deliveries = await consumer.fetch(self.max_messages, timeout=timeout)
+        self.metrics.bus_pending.set(consumer.pending)
         if not deliveries:
             return _Group([], [])
         return _Group(deliveries, await asyncio.to_thread(self._checked, deliveries))
 
     async def _commit(self, group: _Group, stop: asyncio.Event) -> None:
         while True:
+            started = time.monotonic()
             try:
                 results = await asyncio.to_thread(self.store.events.append_sealed, group.batches)
                 break
@@ -98,11 +105,22 @@ class Writer:
                 if stop.is_set():
                     return  # unacknowledged: delivered again to the next writer
                 await asyncio.sleep(_RETRY_SECONDS)
+        seconds = time.monotonic() - started
         for delivery in group.deliveries:
             await delivery.ack()
+        stored = sum(result.stored for result in results)
+        duplicates = sum(result.duplicates for result in results)
         self.stats.commits += 1
-        self.stats.stored += sum(result.stored for result in results)
-        self.stats.duplicates += sum(result.duplicates for result in results)
+        self.stats.stored += stored
+        self.stats.duplicates += duplicates
+        self._observe(len(group.deliveries), stored, duplicates, seconds)
+
+    def _observe(self, messages: int, stored: int, duplicates: int, seconds: float) -> None:
+        metrics = self.metrics
+        metrics.bus_messages.inc(messages)
+        metrics.accepted.inc(stored)
+        metrics.duplicates.inc(duplicates)
+        metrics.observe_commit(messages, stored + duplicates, seconds)
 
     def _checked(self, deliveries: Sequence[Delivery]) -> list[SealedBatch]:
         batches = []
@@ -111,12 +129,14 @@ class Writer:
                 batch = decode_message(delivery.data)
             except WireError as exc:
                 self.stats.refused_messages += 1
+                self.metrics.bus_messages_refused.inc()
                 logger.warning("a bus message was refused: %s", safe(str(exc)))
                 continue
             rows = [row for row in batch.rows if _authentic(self.store.keyring, row, batch)]
             refused = len(batch.rows) - len(rows)
             if refused:
                 self.stats.refused_rows += refused
+                self.metrics.bus_rows_refused.inc(refused)
                 logger.warning("%d rows from key %s were refused: they do not authenticate under "
                              "this store's keys", refused, safe(batch.key_name))  # fmt: skip
             batches.append(SealedBatch(rows, batch.key_name, batch.idempotency_key))
