@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from tests._wait import answers_ready
+
 PG_URL = os.environ.get("APIWATCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NATS_URL = os.environ.get("APIWATCH_TEST_NATS", "nats://127.0.0.1:4222")
 
@@ -168,16 +170,9 @@ class Cluster:
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], role: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"the {role} role at {url} did not become ready")
+    if not answers_ready(url, process):
+        process.kill()
+        raise AssertionError(f"the {role} role at {url} did not become ready")
 
 
 def scrape(url: str) -> dict[str, float]:

@@ -16,6 +16,7 @@ import pytest
 
 from apiwatch.cli._serving import Running
 from apiwatch.store import open_store
+from tests._wait import answers_ready
 from tests.reliability.serving import free_port
 from tests.server.raw_http import start_upload
 from tests.tls_helpers import write_self_signed
@@ -55,14 +56,8 @@ def serving(
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"apiwatch serve did not become ready:\n{log.read_text()}")
+    if not answers_ready(url, process):
+        raise AssertionError(f"apiwatch serve did not become ready:\n{log.read_text()}")
 
 
 def _ingest_key(workdir: Path) -> str:
