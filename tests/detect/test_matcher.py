@@ -196,3 +196,43 @@ def test_fieldref_to_an_unknown_field_is_unsupported(tmp_path: Path) -> None:
     ruleset = load(tmp_path, detection("probe", body), clean=False)
     assert not any(key.endswith("probe") for key in ruleset.rules)
     assert any("no.such" in problem.message for problem in ruleset.unsupported)
+
+
+def test_memoised_tests_match_what_each_rule_alone_matches(tmp_path: Path) -> None:
+    """`compile_all`'s per-value memo of a field's tests gives, for every event, the rules each
+    rule's own matcher gives: repeated values, values equal across types (404, 404.0, "404",
+    True, 1), a str subclass, case folds, and more distinct values than the memo keeps."""
+    import datetime
+    import itertools
+
+    from apiwatch.detect import builtin_dir, load_rules, sigmahq_dir
+    from apiwatch.detect.matcher import MEMO_LIMIT, compile_all, compile_detection
+    from apiwatch.detect.rules import DetectionRule
+
+    class Text(str):
+        __slots__ = ()
+
+    typed = [
+        detection(f"typed{n}", f"sel: {{labels.kind{test}}}\ncondition: sel")
+        for n, test in enumerate(["|contains: '.0'", ": true", "|endswith: rue", ": 1", ": 404"])
+    ]
+    own = load(tmp_path, "---\n".join(typed))
+    ruleset = load_rules([builtin_dir(), sigmahq_dir()])
+    rules = [*own.rules.values(), *ruleset.rules.values()]
+    trees = [r.tree for r in rules if isinstance(r, DetectionRule)]
+    match_all, _ = compile_all(trees)
+    each = [compile_detection(tree)[0] for tree in trees]
+    fields = sorted({f for tree in trees for f in compile_detection(tree)[1]})
+    pool: list[Any] = [
+        *(None, "", 404, 404.0, "404", True, False, 1, 1.0, 200, 1000, "1000", 3.5),
+        *("GET", "post", "fail", "success", Text("fail"), Text("/.env"), "reset", "mfa"),
+        *("/wp-login.php", "/WP-ADMIN", "/x/../etc/passwd", "' or 1=1", "\u017fqlmap", "NIKTO"),
+        *("${jndi:ldap://x}", "Mozilla/5.0", "nginx.error", "1.1", "/AbCdEf", "\u212a"),
+        datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+    ]
+    distinct = (f"/p/{n}?q={n}" for n in itertools.count())
+    for n in range(3 * MEMO_LIMIT):
+        values = {f: pool[(n * 7 + i * 13 + n // 5) % len(pool)] for i, f in enumerate(fields)}
+        values["url.original"] = values["url.path"] = next(distinct) if n % 3 else pool[n % 9]
+        expected = [i for i, one in enumerate(each) if one(values, {})]
+        assert match_all(values, {}) == expected, values

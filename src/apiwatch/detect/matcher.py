@@ -23,7 +23,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sigma import conditions as sc
 from sigma import types as st
@@ -47,10 +47,12 @@ class Unsupported(ApiwatchError):  # noqa: N818 - a reason, raised and reported,
 
 
 class _Compiler:
-    def __init__(self) -> None:
-        self.constants: dict[str, Any] = {}
+    def __init__(self, constants: dict[str, Any] | None = None) -> None:
+        self.constants: dict[str, Any] = {} if constants is None else constants
         self.fields: set[str] = set()
         self.reads: dict[tuple[str, str], str] = {}
+        self.memo_fields: frozenset[str] = frozenset()
+        self.memos: dict[str, _FieldMemo] = {}
 
     def read(self, source: str, name: str) -> str:
         """The local variable holding ``V.get(name)`` (source "V") or ``L.get(name)`` ("L")."""
@@ -60,16 +62,17 @@ class _Compiler:
             var = self.reads[key] = f"{source.lower()}{len(self.reads)}"
         return var
 
-    def prologue(self) -> str:
-        """Read each field once from the typed values ``V``: lower-cased copies are made here,
-        once per event and field (numbers as their decimal text, absent as "")."""
+    def prologue(self, value: str | None = None) -> str:
+        """Read each field once from the typed values ``V`` (or take ``value``, in a
+        `_FieldMemo`'s function): lower-cased copies are made here, once per event and field
+        (numbers as their decimal text, absent as "")."""
         lines = []
         done: set[str] = set()
         for (src, name), var in self.reads.items():
             typed = self.reads.get(("V", name))
             source = typed or var
             if source not in done:
-                lines.append(f"    {source} = V.get({name!r})\n")
+                lines.append(f"    {source} = {value or f'V.get({name!r})'}\n")
                 done.add(source)
             if src == "L":
                 lines.append(
@@ -83,7 +86,34 @@ class _Compiler:
         self.constants[name] = value
         return name
 
-    def node(self, node: Any) -> str:
+    def memo_reads(self) -> str:
+        """Each memoised field's mask: remembered for its value, else computed (and kept)."""
+        lines = []
+        for name, memo in self.memos.items():
+            var = self.read("V", name)
+            mask = memo.mask
+            lines.append(
+                f"    {mask} = {memo.cache}.get({var}) if {var}.__class__ in _KEYED else None\n"
+                f"    if {mask} is None:\n        {mask} = {memo.make}({var})\n"
+            )
+        return "".join(lines)
+
+    def memoised(self, node: Any) -> str | None:
+        """``node`` as a bit of its field's mask, when it reads only a memoised field."""
+        fields = _fields_of(node)
+        if len(fields) != 1 or fields.isdisjoint(self.memo_fields):
+            return None
+        (name,) = fields
+        memo = self.memos.get(name)
+        if memo is None:
+            memo = self.memos[name] = _FieldMemo(len(self.memos), self)
+            self.read("V", name)
+        return memo.bit(node)
+
+    def node(self, node: Any) -> str:  # noqa: PLR0911 - one case per node type
+        bit = self.memoised(node) if self.memo_fields else None
+        if bit is not None:
+            return bit
         if isinstance(node, sc.ConditionAND):
             return "(" + " and ".join(self.node(arg) for arg in node.args) + ")"
         if isinstance(node, sc.ConditionOR):
@@ -230,6 +260,81 @@ class _Compiler:
         return "(" + " or ".join(tests) + ")"
 
 
+MEMO_LIMIT: Final = 4096
+"""Distinct values a `_FieldMemo` remembers; past that it forgets them all and starts again."""
+
+
+class _FieldMemo:
+    """The tests of one field, evaluated once per distinct value: bit ``i`` of the field's
+    mask is the ``i``-th subtree that reads only that field. Values of `_KEYED` types are
+    remembered (a string never equals an int, and ``True``/``1.0`` are not remembered, so a
+    value gets only its own mask); others are tested each time."""
+
+    def __init__(self, index: int, parent: _Compiler) -> None:
+        self.compiler = _Compiler(parent.constants)
+        self.tests: list[str] = []
+        self.mask = f"_m{index}"
+        self.make = f"_mk{index}"
+        self.cache = parent.const({})
+
+    def bit(self, node: Any) -> str:
+        """The test of ``node`` (reading only this field) as a bit of the mask."""
+        test = self.compiler.node(node)
+        if test not in self.tests:
+            self.tests.append(test)
+        return f"({self.mask} & {1 << self.tests.index(test)})"
+
+    def function(self) -> str:
+        """The source of the function computing (and remembering) a value's mask."""
+        sets = "".join(
+            f"    if {test}:\n        m |= {1 << i}\n" for i, test in enumerate(self.tests)
+        )
+        return (
+            f"def {self.make}(x):\n{self.compiler.prologue('x')}    m = 0\n{sets}"
+            f"    if x.__class__ in _KEYED:\n        if len({self.cache}) >= {MEMO_LIMIT}:\n"
+            f"            {self.cache}.clear()\n        {self.cache}[x] = m\n    return m\n"
+        )
+
+
+_KEYED: Final = frozenset({str, int, type(None)})
+
+
+def _fields_of(node: Any) -> frozenset[str]:
+    """The (canonical) fields a condition tree reads; two or more for what a memo can't take."""
+    if isinstance(node, sc.ConditionAND | sc.ConditionOR | sc.ConditionNOT):
+        return frozenset().union(*(_fields_of(arg) for arg in node.args))
+    if isinstance(node, sc.ConditionFieldEqualsValueExpression):
+        value = node.value
+        if isinstance(value, st.SigmaFieldReference):
+            return frozenset({canonical_field(node.field), canonical_field(value.field)})
+        if isinstance(value, st.SigmaTimestampPart):
+            return _UNMEMOISED
+        return frozenset({canonical_field(node.field)})
+    return _UNMEMOISED
+
+
+_UNMEMOISED: Final = frozenset({"", "?"})
+
+
+def _memo_fields(trees: list[Any]) -> frozenset[str]:
+    """The fields at least `MEMO_AT` leaves of ``trees`` test (a set of values counts each)."""
+    counts: dict[str, int] = {}
+    stack = list(trees)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sc.ConditionAND | sc.ConditionOR | sc.ConditionNOT):
+            stack.extend(node.args)
+        elif isinstance(node, sc.ConditionFieldEqualsValueExpression):
+            value = node.value
+            weight = len(value.values) if isinstance(value, st.SigmaExpansion) else 1
+            name = canonical_field(node.field)
+            counts[name] = counts.get(name, 0) + weight
+    return frozenset(name for name, count in counts.items() if count >= MEMO_AT)
+
+
+MEMO_AT: Final = 4
+
+
 def _as_contains(value: Any) -> Any:
     """A keyword matches anywhere in a field: wrap plain strings in wildcards."""
     if isinstance(value, st.SigmaString) and not isinstance(value, st.SigmaCasedString):
@@ -289,6 +394,7 @@ def _namespace(compiler: _Compiler) -> dict[str, Any]:
         "_in_net": _in_net,
         "_time_part": _time_part,
         "_EMPTY": "",
+        "_KEYED": _KEYED,
         **compiler.constants,
     }
 
@@ -308,12 +414,22 @@ def compile_all(
 ) -> tuple[Callable[[dict[str, Any], dict[str, str]], list[int]], frozenset[str]]:
     """One function matching every tree at once: each field is read once per event, and the
     result lists the indexes of the trees that matched. This is the engine's hot path. Also
-    returns the fields it reads lower-cased (the only ones `to_record` needs to lower)."""
+    returns the fields it reads lower-cased (the only ones `to_record` needs to lower).
+
+    A field many tests read (`_memo_fields`: the path, the user agent, the status code ...)
+    has its tests evaluated once per distinct value (`_FieldMemo`): the parts of the trees
+    that read that field alone become bits of a mask remembered per value."""
     compiler = _Compiler()
+    compiler.memo_fields = _memo_fields(trees)
     tests = [compiler.node(tree) for tree in trees]
     body = "".join(f"    if {test}:\n        m.append({i})\n" for i, test in enumerate(tests))
-    source = f"def _match_all(V, L):\n{compiler.prologue()}    m = []\n{body}    return m\n"
+    memos = "".join(memo.function() for memo in compiler.memos.values())
+    source = (
+        f"{memos}def _match_all(V, L):\n{compiler.prologue()}{compiler.memo_reads()}"
+        f"    m = []\n{body}    return m\n"
+    )
     namespace = _namespace(compiler)
     exec(compile(source, "<sigma-rules>", "exec"), namespace)  # noqa: S102 - generated from parsed values
-    lowered = frozenset(name for source, name in compiler.reads if source == "L")
+    reads = [*compiler.reads, *(r for memo in compiler.memos.values() for r in memo.compiler.reads)]
+    lowered = frozenset(name for source, name in reads if source == "L")
     return namespace["_match_all"], lowered
