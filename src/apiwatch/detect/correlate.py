@@ -3,7 +3,7 @@
 Every group (the values of ``group-by``) keeps only what its window needs:
 
 - ``event_count``: the hit times of the last ``timespan``;
-- ``value_count``: each distinct value with the time and hit it was last seen, in recency order
+- ``value_count``: each distinct value with the hit it was last seen in, in recency order
   (so expiry pops from the front and memory is one entry per distinct value, however many hits);
 - ``value_sum``/``value_avg``/``value_percentile``/``value_median``: hit times and values
   (percentiles sort the window's values when a hit arrives: meant for per-source windows);
@@ -50,8 +50,14 @@ def percentile(values: list[float], rank: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+_NO_TIMES: Final[list[float]] = []
+_NO_SEEN: Final[dict[Any, Hit]] = {}
+
+
 class GroupWindow:
-    """One group's sliding window."""
+    """One group's sliding window. A group of a ``value_count`` rule never keeps times, one of
+    the other rules never keeps values seen: those start as the shared empty `_NO_TIMES` and
+    `_NO_SEEN` (never written to), replaced by the group's own on its first write."""
 
     __slots__ = (
         "finding",
@@ -67,12 +73,12 @@ class GroupWindow:
     )
 
     def __init__(self) -> None:
-        self.times: list[float] = []
+        self.times: list[float] = _NO_TIMES
         self.head = 0
-        self.values: list[float] = []
+        self.values: list[float] = _NO_TIMES
         self.total = 0.0
-        self.seen: dict[Any, tuple[float, Hit]] = {}
-        self.starts: list[float | None] = []
+        self.seen: dict[Any, Hit] = _NO_SEEN
+        self.starts: list[float | None] = _NO_TIMES  # type: ignore[assignment]
         self.recent: list[Hit] | None = None
         self.last = 0.0
         self.finding: Finding | None = None
@@ -97,7 +103,7 @@ class GroupWindow:
         seen = self.seen
         while seen:
             oldest = next(iter(seen))
-            if seen[oldest][0] >= horizon:
+            if seen[oldest].t >= horizon:
                 break
             del seen[oldest]
             if self.marked is not None:
@@ -107,7 +113,7 @@ class GroupWindow:
         if self.head < len(self.times):
             return self.times[self.head]
         if self.seen:
-            return min(t for t, _ in self.seen.values())
+            return min(hit.t for hit in self.seen.values())
         return self.recent[0].t if self.recent else None
 
     def remember(self, hit: Hit) -> None:
@@ -147,9 +153,14 @@ class CorrelationState:
         self.temporal = rule.type.startswith("temporal")
         self.ordered = rule.type == "temporal_ordered"
         self.aliased = bool(rule.aliases)
+        # The one field of the usual group (a source, an account): its key without a loop.
+        self.only = rule.group_by[0] if len(rule.group_by) == 1 and not self.aliased else None
 
     def group_of(self, hit: Hit, ref: str) -> tuple[Any, ...] | None:
         values = hit.values
+        if self.only is not None:
+            value = values.get(self.only)
+            return None if value is None else (value,)
         if not self.aliased:
             key = tuple(values.get(name) for name in self.rule.group_by)
             return None if None in key else key
@@ -190,7 +201,7 @@ class CorrelationState:
         """Whether a /64 aggregate may fire: enough addresses took part, and no crowd."""
         rule = self.rule
         if rule.min_sources > 1:
-            hits = [h for _, h in group.seen.values()] if self.distinct else group.recent or []
+            hits = list(group.seen.values()) if self.distinct else group.recent or []
             if len({h.ip for h in hits} | {hit.ip}) < rule.min_sources:
                 return False
         if self.crowded is None or "apiwatch.net64" not in rule.group_by:
@@ -215,24 +226,17 @@ class CorrelationState:
         rule = self.rule
         horizon = hit.t - rule.timespan
         if self.distinct:
-            value = hit.values.get(rule.field)
-            if value is None:
-                return False
-            seen = group.seen
-            seen.pop(value, None)
-            seen[value] = (hit.t, hit)
-            if rule.share is not None:
-                self._mark(group, value, hit)
-            group.expire_seen(horizon)
-            if not self.holds(len(seen)):
-                return False
-            return rule.share is None or len(group.marked or ()) >= rule.share[2] * len(seen)
+            return self._distinct(group, hit, horizon)
         if self.sums:
             number = hit.values.get(rule.field)
             if not isinstance(number, int | float) or isinstance(number, bool):
                 return False
+            if group.values is _NO_TIMES:
+                group.values = []
             group.values.append(float(number))
             group.total += number
+        if group.times is _NO_TIMES:
+            group.times = []
         group.times.append(hit.t)
         group.expire_times(horizon, self.sums)
         live = len(group.times) - group.head
@@ -245,6 +249,23 @@ class CorrelationState:
         else:
             measure = live
         return self.holds(measure)
+
+    def _distinct(self, group: GroupWindow, hit: Hit, horizon: float) -> bool:
+        rule = self.rule
+        value = hit.values.get(rule.field)
+        if value is None:
+            return False
+        seen = group.seen
+        if seen is _NO_SEEN:
+            seen = group.seen = {}
+        seen.pop(value, None)
+        seen[value] = hit
+        if rule.share is not None:
+            self._mark(group, value, hit)
+        group.expire_seen(horizon)
+        if not self.holds(len(seen)):
+            return False
+        return rule.share is None or len(group.marked or ()) >= rule.share[2] * len(seen)
 
     def _mark(self, group: GroupWindow, value: Any, hit: Hit) -> None:
         """Whether ``value`` counts towards the rule's ``share``: its latest hit decides."""
@@ -292,7 +313,7 @@ class CorrelationState:
         group_values = {n: str(v) for n, v in zip(names, key, strict=True)}
         finding = Finding(rule.meta, group_values, hit.t, hit.t if first is None else first)
         if self.distinct:
-            earlier = [h for _, h in group.seen.values()]
+            earlier = list(group.seen.values())
         else:
             # Only hits of the current window (for an ordered chain, from its first step): the
             # owner's own login before a brute force is no part of the attack.

@@ -260,7 +260,7 @@ class _Compiler:
         return "(" + " or ".join(tests) + ")"
 
 
-MEMO_LIMIT: Final = 4096
+MEMO_LIMIT: Final = 2048
 """Distinct values a `_FieldMemo` remembers; past that it forgets them all and starts again."""
 
 

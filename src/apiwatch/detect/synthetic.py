@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
@@ -80,7 +79,7 @@ class SyntheticTraffic:
         self._monitor_nets = _networks(self.monitor_networks, "monitor_networks")
         self._load_nets = _networks(self.loadtest_networks, "loadtest_networks")
         self._in_net: dict[tuple[str, int], bool] = {}
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._failures: dict[tuple[str, str], tuple[float, ...]] = {}
         self._source_account: dict[str, str | None] = {}
         self._periodic: set[tuple[str, str]] = set()
         self.declared = bool(
@@ -147,8 +146,9 @@ class SyntheticTraffic:
             if len(self._failures) >= _MAX_TRACKED:
                 self._failures.clear()
                 self._source_account.clear()
-            times = self._failures[key] = deque(maxlen=_PERIODIC_RUNS + 1)
-        times.append(t)
+            times = ()
+        # A tuple of the last few times: a deque would cost ~600 bytes per source and account.
+        times = self._failures[key] = (*times, t)[-(_PERIODIC_RUNS + 1) :]
         if len(times) <= _PERIODIC_RUNS or not _strictly_periodic(times):
             return None
         if len(self._periodic) >= _MAX_TRACKED:
@@ -157,7 +157,7 @@ class SyntheticTraffic:
         return "periodic"
 
 
-def _strictly_periodic(times: deque[float]) -> bool:
+def _strictly_periodic(times: tuple[float, ...]) -> bool:
     gaps = [b - a for a, b in zip(times, list(times)[1:], strict=False)]
     mean = sum(gaps) / len(gaps)
     if mean < _MIN_PERIOD:
