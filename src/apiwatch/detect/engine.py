@@ -216,16 +216,11 @@ class Engine:
         self.memory.see(values, t)
         ipv6 = "apiwatch.net64" in values
         hit: Hit | None = None
-        routes = self.routes
-        for index in self.match_all(values, record.lower):
-            rule, single, parents, ipv6_parents = routes[index]
-            stats.matches += 1
-            if hit is None:
-                hit = Hit(t, values, rec=record)
-            if rule.generate:
-                self._single(rule, single, hit)
-            for ref, state in parents + ipv6_parents if ipv6 else parents:
-                self._dispatch(state.hit(hit, ref), state)
+        matched = self.match_all(values, record.lower)
+        if matched:
+            stats.matches += len(matched)
+            hit = Hit(t, values, rec=record)
+            self._route(matched, hit, ipv6)
         for silence in self.silences:
             silence.see(values, t)
         self.tracker.on_event(record, t)
@@ -233,6 +228,19 @@ class Engine:
             hit.release()
         if self.watermark >= self.next_tick:
             self._tick(self.watermark)
+
+    def _route(self, matched: list[int], hit: Hit, ipv6: bool) -> None:
+        """Count ``hit`` for the detections that matched: their own alerts, and the
+        correlations and baselines that reference them."""
+        routes = self.routes
+        for index in matched:
+            rule, single, parents, ipv6_parents = routes[index]
+            if rule.generate:
+                self._single(rule, single, hit)
+            for ref, state in parents + ipv6_parents if ipv6 else parents:
+                finding = state.hit(hit, ref)
+                if finding is not None:
+                    self._dispatch(finding, state)
 
     def _synthetic(self, values: dict[str, Any], t: float) -> bool:
         """Whether the event is synthetic traffic (`SyntheticTraffic`): counted, seen by the

@@ -257,13 +257,17 @@ class SilenceState:
         self.next_check = 0.0
 
     def see(self, values: dict[str, Any], t: float) -> None:
-        source = values.get(self.rule.group_by)
-        if source is None or (self.rule.only is not None and source != self.rule.only):
+        rule = self.rule
+        source = values.get(rule.group_by)
+        if source is None or (rule.only is not None and source != rule.only):
             return
-        if t > self.last.get(source, 0.0):
-            self.last[source] = t
-        self.count[source] = self.count.get(source, 0) + 1
-        self.fired.discard(source)
+        last = self.last
+        if t > last.get(source, 0.0):
+            last[source] = t
+        count = self.count
+        count[source] = count.get(source, 0) + 1
+        if self.fired:
+            self.fired.discard(source)
 
     def tick(self, now: float) -> list[Finding]:
         """Findings for sources silent at event time ``now``."""
