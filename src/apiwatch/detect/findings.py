@@ -92,6 +92,7 @@ class Finding:
         "new_objects",
         "news",
         "objects",
+        "reasons",
         "t",
     )
 
@@ -111,6 +112,7 @@ class Finding:
         self.incident = ""
         self.news: list[tuple[str, str]] = []
         self.new_objects: list[ExposedObject] = []
+        self.reasons: dict[str, list[str]] | None = None  # attacker -> why, when the rule says
 
     def absorb(self, hit: Hit, *, attacker: bool = True) -> None:
         """Count one more hit: its time, attacker, account, user agent and object.
@@ -138,7 +140,13 @@ class Finding:
         if hit.event_id is not None and len(self.event_ids) < CAP_EVENT_IDS:
             self.event_ids.append(hit.event_id)
 
-    def add_attacker(self, ip: str | None) -> None:
+    def add_attacker(self, ip: str | None, reasons: list[str] | None = None) -> None:
+        """Name ``ip`` an attacker; ``reasons`` say why in words (the incident's evidence)."""
+        if ip is not None and reasons and ip not in self.attackers:
+            if self.reasons is None:
+                self.reasons = {}
+            if len(self.reasons) < CAP_AGENTS:
+                self.reasons[ip] = reasons
         self._add(self.attackers, "attacker", ip, CAP_VALUES)
 
     def add_account(self, account: str | None) -> None:
