@@ -8,16 +8,19 @@ keeps
 - its **owner's** uses: from the address where it was first used or an address its owner logged
   in from (`LoginMemory.victim`: the victim's), or from a network those used it from; their
   networks and clients. A network is the autonomous system when the event says
-  (``source.as.number``) and the /16 (IPv4) or /48 (IPv6); a client is the user agent without
-  its version numbers (`device_of`: a browser update is no new client). A use with one of the
-  owner's clients from another network is the owner's too (a phone leaving the home wifi for
-  its carrier), and so is another client on the owner's network (a laptop and a phone at home);
+  (``source.as.number``) and the /16 (IPv4) or /48 (IPv6); a client is the user agent. A use
+  with one of the owner's clients from another network is the owner's too (a phone leaving the
+  home wifi for its carrier), and so is another client on the owner's network (a laptop and a
+  phone at home);
 - its **foreign** uses: from an address on a network the owner never used it from, with a
   client the owner never used (at most `FOREIGN` addresses per credential).
 
-The rule fires when a foreign address used the credential *between* two of its owner's uses,
-each within ``timespan`` of it: interleaved, concurrent use. A partner's two servers share one
-client; a phone moving between networks keeps its client and is sequential. The finding names
+The rule fires when a foreign address used the credential *between* two of its owner's uses
+with another client, each within ``timespan`` of it: interleaved, concurrent use. A partner's
+two servers share one client; a phone moving between networks keeps its client and is
+sequential; a browser updated on the way (a new version from the carrier) comes home with the
+new version, which closes nothing — while the old version still in use at home alongside a new
+one elsewhere is two installs at once, not an update. The finding names
 the foreign addresses (never the owner's: they are the victim's), the owner's account (a rule
 with ``extent: [compromised]`` makes it compromised) and, per address, why in words
 (`Finding.reasons`: an incident's ``attacker_evidence``). While it is active (within
@@ -95,16 +98,16 @@ class ReplayState:
         credential = str(credential)
         state = self._state(credential, hit.t)
         networks = _networks(hit.values, ip)
-        client = device_of(hit.ua) if hit.ua else None
+        client = hit.ua
         if self.memory.victim(credential, ip) or networks & state.networks:
             _learn(state.networks, networks)
             if client is not None:
                 _learn(state.clients, {client})
-            return self._owner(state, credential, ip, hit.t)
+            return self._owner(state, credential, ip, hit.t, client)
         if client is None or not state.clients:
             return None  # no client to tell apart
-        if client in state.clients:
-            return self._owner(state, credential, ip, hit.t)  # the owner's own client, moved
+        if client in state.clients:  # the owner's own client, moved
+            return self._owner(state, credential, ip, hit.t, client)
         return self._foreign(state, credential, hit, " ".join(sorted(networks)))
 
     def _state(self, credential: str, t: float) -> _Credential:
@@ -123,14 +126,17 @@ class ReplayState:
             finding = state.finding = None
         return finding
 
-    def _owner(self, state: _Credential, credential: str, ip: str, t: float) -> Finding | None:
-        """An owner's use: the foreign addresses it closes an interleaving for are named."""
+    def _owner(
+        self, state: _Credential, credential: str, ip: str, t: float, client: str | None
+    ) -> Finding | None:
+        """An owner's use: the foreign addresses it closes an interleaving for (used just before
+        with another client) are named."""
         state.owner_ip, state.owner_last = ip, t
         span = self.rule.timespan
         due = [
             (address, use)
             for address, use in state.foreign.items()
-            if use.opened is not None and 0 < t - use.opened <= span
+            if use.opened is not None and 0 < t - use.opened <= span and use.agent != client
         ]
         finding = self._active(state, t)
         if finding is not None:
@@ -180,13 +186,17 @@ class ReplayState:
         account = self.memory.owner.get(credential)
         whose = f" of {account}" if account else ""
         agent = use.agent or "-"
+        version = any(device_of(agent) == device_of(known) for known in state.clients)
         if len(agent) > _AGENT_SHOWN:
             agent = agent[: _AGENT_SHOWN - 3] + "..."
-        minutes = max(round((use.first - use.before) / 60), 0)
+        what = (
+            "another version of its owner's client" if version else "a client its owner never used"
+        )
+        minutes = max(round(((use.opened or use.first) - use.before) / 60), 0)
         reasons = [
             f"the {self.kind}{whose}, used {use.count} times from {use.network}, a network its"
             " owner never used it from",
-            f"with a client its owner never used: {agent}",
+            f"with {what}: {agent}",
             f"interleaved with its owner's use from {state.owner_ip} ({minutes} min before)",
         ]
         finding.add_attacker(ip, reasons)
