@@ -124,6 +124,14 @@ def test_foreign_addresses_followed_per_token_are_bounded(builtin: RuleSet) -> N
     assert len(state.credentials[TOKEN].foreign) == FOREIGN
 
 
+def test_a_token_idle_for_the_window_is_forgotten(builtin: RuleSet) -> None:
+    """A token last used an hour ago holds no memory; one in use does."""
+    later = [event(t, ip=HOME, ua=APP, labels={"token_id": "other"}) for t in range(0, 5400, 300)]
+    engine = scan(builtin, owner(0, 1200) + later)
+    (state,) = [r for r in engine.replays if r.rule.meta.key == "token-replayed"]
+    assert list(state.credentials) == ["other"]
+
+
 def test_token_many_ips_names_the_replaying_addresses_not_the_owner(builtin: RuleSet) -> None:
     """The alert of one token from five addresses leaves out where the token was first used."""
     ips = (HOME, *(f"100.{64 + n}.0.1" for n in range(5)))

@@ -97,8 +97,10 @@ class ReplayState:
             return None
         credential = str(credential)
         state = self._state(credential, hit.t)
-        networks = _networks(hit.values, ip)
         client = hit.ua
+        if ip == state.owner_ip and client in state.clients:  # the owner again, as before
+            return self._owner(state, credential, ip, hit.t, client)
+        networks = _networks(hit.values, ip)
         if self.memory.victim(credential, ip) or networks & state.networks:
             _learn(state.networks, networks)
             if client is not None:
@@ -111,12 +113,15 @@ class ReplayState:
         return self._foreign(state, credential, hit, " ".join(sorted(networks)))
 
     def _state(self, credential: str, t: float) -> _Credential:
-        state = self.credentials.get(credential)
+        """The credential's state, moved to the end: the table stays in order of last use."""
+        credentials = self.credentials
+        state = credentials.pop(credential, None)
         if state is None:
-            if len(self.credentials) >= self.max_credentials:
-                for old in list(self.credentials)[: self.max_credentials // 4]:
-                    del self.credentials[old]
-            state = self.credentials[credential] = _Credential(t)
+            if len(credentials) >= self.max_credentials:
+                for old in list(credentials)[: self.max_credentials // 4]:
+                    del credentials[old]
+            state = _Credential(t)
+        credentials[credential] = state
         state.last = max(state.last, t)
         return state
 
@@ -132,6 +137,8 @@ class ReplayState:
         """An owner's use: the foreign addresses it closes an interleaving for (used just before
         with another client) are named."""
         state.owner_ip, state.owner_last = ip, t
+        if not state.foreign:
+            return None
         span = self.rule.timespan
         due = [
             (address, use)
@@ -205,11 +212,14 @@ class ReplayState:
 
     def sweep(self, now: float) -> int:
         """Forget credentials idle for longer than the window; how many were forgotten."""
-        span = self.rule.timespan
-        dead = [key for key, state in self.credentials.items() if now - state.last > span]
-        for key in dead:
-            del self.credentials[key]
-        return len(dead)
+        credentials, span, dead = self.credentials, self.rule.timespan, 0
+        while credentials:
+            oldest = next(iter(credentials))
+            if now - credentials[oldest].last <= span:
+                break
+            del credentials[oldest]
+            dead += 1
+        return dead
 
     def state_size(self) -> int:
         return len(self.credentials)
