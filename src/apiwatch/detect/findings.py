@@ -17,6 +17,7 @@ __all__ = ["Finding", "Hit", "exposed_object", "stable_id", "to_datetime"]
 CAP_VALUES: Final = 10_000
 CAP_AGENTS: Final = 100
 CAP_EVENT_IDS: Final = 20
+CAP_REASONS: Final = 100  # attackers a finding explains in words
 
 
 def exposed_object(route: object, object_id: object) -> ExposedObject:
@@ -145,7 +146,7 @@ class Finding:
         if ip is not None and reasons and ip not in self.attackers:
             if self.reasons is None:
                 self.reasons = {}
-            if len(self.reasons) < CAP_AGENTS:
+            if len(self.reasons) < CAP_REASONS:
                 self.reasons[ip] = reasons
         self._add(self.attackers, "attacker", ip, CAP_VALUES)
 
