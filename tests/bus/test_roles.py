@@ -4,6 +4,7 @@ what the writer refuses (on a SQLite store: `SqlEventStore.append_sealed` is the
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from apiwatch.server.bus_roles.writer import Writer
 from apiwatch.server.ingest import decode_body
 from apiwatch.store import Batch, Sealed, SealedBatch, SqlStore, open_store
 from tests.bus.cluster import body, new_ids
+from tests.store.helpers import T0, line
 
 
 @pytest.fixture
@@ -103,6 +105,41 @@ def test_the_writer_refuses_rows_that_do_not_authenticate(store: SqlStore, tmp_p
     store.events.append_sealed(checked)
     assert store.events.count() == 2
     assert store.verify().ok
+
+
+def test_the_writer_keeps_the_console_rollups_as_the_single_process_does(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    """Rows committed by the writer count in the console's per-minute rollups (requests,
+    failed logins, 4xx, 5xx, per address) exactly as the same events appended in one process
+    do, and a redelivered message counts nothing twice."""
+    at = T0 + timedelta(seconds=5)
+    events = [
+        line(at=at, status=200),
+        line(at=at, action="authn_login_fail", status=401, ip="198.51.100.4"),
+        line(at=at + timedelta(minutes=1), status=503, ip="2001:db8::1"),
+        line(at=at + timedelta(minutes=1), status=404, ip=None),
+    ]
+    single = open_store(f"sqlite:///{tmp_path / 'single.db'}")
+    try:
+        single.events.append([Batch(events, "sender")])
+        expected = _rollups(single)
+    finally:
+        single.close()
+    sealed = Batch(store.events.seal(events, "sender"), "sender")
+    deliveries = [_Delivery(decode_message(data)) for _, data in encode_batch(sealed, 1 << 20)]
+    writer = Writer(store)
+    for _ in range(2):  # the second time: a redelivery after a crash, all duplicates
+        store.events.append_sealed(writer._checked(deliveries))  # type: ignore[arg-type]
+    assert _rollups(store) == expected
+    assert expected[0] == [(T0, 2, 1, 1, 0), (T0 + timedelta(minutes=1), 2, 0, 1, 1)]
+
+
+def _rollups(store: SqlStore) -> tuple[list[tuple[object, ...]], list[tuple[str, int, int]]]:
+    since, until = T0 - timedelta(hours=1), T0 + timedelta(hours=1)
+    minutes = [(c.minute, c.requests, c.login_failures, c.client_errors, c.server_errors)
+               for c in store.console.minute_counts(since, until)]  # fmt: skip
+    return minutes, store.console.top_addresses(since, 10)
 
 
 class _Delivery:

@@ -149,11 +149,12 @@ def test_the_victim_of_a_replayed_token_is_never_an_attacker() -> None:
 
 
 def test_compromised_accounts_are_exactly_those_an_attacker_got_into() -> None:
-    """The twenty accounts the stuffing run got into are named, and no other account."""
+    """The twenty accounts the stuffing run got into, and the account whose token is replayed
+    while its owner uses it, are named, and no other account."""
     incidents, _, winners = scenario()
     compromised = {a for incident in incidents for a in incident.accounts_compromised}
     assert len(winners) == 20
-    assert compromised == set(winners)
+    assert compromised == {*winners, "victim@example.com"}
 
 
 def test_every_attacker_carries_its_evidence() -> None:

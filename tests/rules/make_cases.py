@@ -983,7 +983,12 @@ def stolen(r: Recorder, rule: str, *, session: bool) -> Expected:
     ips = [home_ip(9), "203.0.113.41", "203.0.113.42", bot_ip(5), bot_ip(6), "198.51.100.77"]
     reuse(r, credential, ips, [0, 300, 320, 340, 360, 380], session=session)
     field_name = "labels.session_id" if session else "labels.token_id"
-    return [alert(rule, {field_name: credential}, attackers=ips, accounts=[account(9)])]
+    # The first address is where the credential was first used: its owner's, the victim's.
+    thieves = ips[1:]
+    return {
+        "alerts": [alert(rule, {field_name: credential}, attackers=thieves, accounts=[account(9)])],
+        "incidents": [{"attackers": sorted(thieves)}],
+    }
 
 
 def phone(r: Recorder, rule: str, *, session: bool) -> Expected:
@@ -1010,6 +1015,107 @@ for _rule, _session in ((TMI, False), (SMI, True)):
     case(_rule, "phone-changing-networks")(partial(phone, rule=_rule, session=_session))
     case(_rule, "five-addresses-over-thirty-one-minutes")(
         partial(near_miss, rule=_rule, session=_session)
+    )
+
+
+# -- token-replayed / session-replayed: one credential from a new network and a new client,
+# between two of its owner's uses (tokens.yml; `apiwatch.detect.replay`) -----------------------
+
+TRP, SRP = "token-replayed", "session-replayed"
+THIEVES = ("203.0.113.41", "198.51.100.77")  # two servers in two /16s
+
+
+def credential_use(
+    r: Recorder, t: float, ip: str, path: str, *, credential: str, session: bool, ua: str,
+    user: str = account(12), status: int = 200,
+) -> None:  # fmt: skip
+    """One answered request carrying the credential (a token, or a session cookie)."""
+    r.request(t, ip, "GET" if status != 201 else "POST", path, status, ua=ua, user=user,
+              token_id=None if session else credential,
+              session_id=credential if session else None)  # fmt: skip
+
+
+def owner_polls(
+    r: Recorder, credential: str, start: int, end: int, *, session: bool, ip: str = home_ip(12),
+    ua: str = APP,
+) -> None:  # fmt: skip
+    """The owner's app refreshing with its credential from home every three to seven minutes."""
+    rng, t = r.rng, float(start)
+    while t < end:
+        credential_use(r, t, ip, "/api/v1/users/12/orders", credential=credential,
+                       session=session, ua=ua)  # fmt: skip
+        t += rng.uniform(180, 420)
+
+
+def replayed(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 3600, every=120)
+    credential = token(f"replayed-{rule}")
+    owner_polls(r, credential, 0, 3600, session=session)
+    loot = ("/api/v1/me", "/api/v1/users/12/addresses", "/api/v1/users/12/payment-methods")
+    for n in range(9):  # the thief reads the account from two servers, with a desktop browser
+        credential_use(r, 1500 + n * 40, THIEVES[n % 2], loot[n % 3], credential=credential,
+                       session=session, ua=CHROME)  # fmt: skip
+    field_name = "labels.session_id" if session else "labels.token_id"
+    return {
+        "alerts": [
+            alert(rule, {field_name: credential}, attackers=list(THIEVES), accounts=[account(12)])
+        ],
+        "incidents": [{"attackers": sorted(THIEVES), "accounts_compromised": [account(12)]}],
+    }
+
+
+def phone_moves(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 3600, every=120)
+    credential = token(f"moving-{rule}")
+    # home wifi, then the carrier on the way to work, then the office wifi: one app, in turn
+    for ip, start, end in ((home_ip(12), 0, 1200), ("100.64.12.7", 1300, 2400),
+                           ("198.51.100.77", 2500, 3600)):  # fmt: skip
+        owner_polls(r, credential, start, end, session=session, ip=ip)
+    return []
+
+
+def partner_servers(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 3600, every=120)
+    credential = token(f"partner-{rule}")
+    agent = "acme-sync/3.4.1 Python/3.12 aiohttp/3.10.10"
+    for n in range(60):  # its two servers in two /16s take turns, one client
+        credential_use(r, n * 55, THIEVES[n % 2], "/api/v1/users/12/orders",
+                       credential=credential, session=session, ua=agent)  # fmt: skip
+    return []
+
+
+def two_devices_at_home(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 3600, every=120)
+    credential = token(f"devices-{rule}")
+    for n in range(30):  # a laptop and a phone on the home wifi, in turn
+        credential_use(r, n * 110, home_ip(12), "/api/v1/users/12/orders", credential=credential,
+                       session=session, ua=(CHROME, IPHONE)[n % 2])  # fmt: skip
+    return []
+
+
+def owner_gone(r: Recorder, rule: str, *, session: bool) -> Expected:
+    customers(r, 0, 5400, every=120)
+    credential = token(f"gone-{rule}")
+    owner_polls(r, credential, 0, 1200, session=session)
+    # used from elsewhere after its owner stopped, and its owner never comes back: no sign of
+    # two places at once (an owner who moved on with a new device looks the same)
+    for n in range(6):
+        credential_use(r, 2000 + n * 60, THIEVES[0], "/api/v1/me", credential=credential,
+                       session=session, ua=CHROME)  # fmt: skip
+    return []
+
+
+for _rule, _session in ((TRP, False), (SRP, True)):
+    case(_rule, "stolen-and-replayed-from-two-servers")(
+        partial(replayed, rule=_rule, session=_session)
+    )
+    case(_rule, "phone-moving-between-networks")(partial(phone_moves, rule=_rule, session=_session))
+    case(_rule, "partner-on-two-servers")(partial(partner_servers, rule=_rule, session=_session))
+    case(_rule, "laptop-and-phone-at-home")(
+        partial(two_devices_at_home, rule=_rule, session=_session)
+    )
+    case(_rule, "used-elsewhere-after-its-owner-left")(
+        partial(owner_gone, rule=_rule, session=_session)
     )
 
 

@@ -38,7 +38,10 @@ import math
 from functools import lru_cache
 from typing import Any, Final
 
-__all__ = ["CROWD_ACCOUNTS", "ONE_SHOT", "LoginMemory", "SourceHistory", "Verdict"]
+__all__ = ["CREDENTIALS", "CROWD_ACCOUNTS", "ONE_SHOT", "LoginMemory", "SourceHistory", "Verdict"]
+
+CREDENTIALS: Final = ("labels.token_id", "labels.session_id")
+"""The fields holding a bearer token's or a session cookie's fingerprint."""
 
 CROWD_ACCOUNTS: Final = 3
 FAST_SHARE: Final = 0.4

@@ -23,6 +23,7 @@ import operator
 from collections.abc import Callable
 from typing import Any, Final
 
+from apiwatch.detect.behaviour import CREDENTIALS
 from apiwatch.detect.findings import Finding, Hit
 from apiwatch.detect.rules import CorrelationRule
 
@@ -133,18 +134,29 @@ class GroupWindow:
 Crowded = Callable[[str, float], bool]
 """``crowded(network, t)``: whether a network carries a crowd of ordinary users at ``t``."""
 
+Victim = Callable[[str, str], bool]
+"""``victim(credential, ip)``: whether ``ip`` belongs to the owner of a token or session
+(`LoginMemory.victim`)."""
+
 
 class CorrelationState:
     """All groups of one correlation rule.
 
     A rule with ``min_sources`` above one (the /64 aggregate of a per-source rule) fires only
     when that many distinct addresses are among the group's hits; one given ``crowded`` never
-    fires for a group whose ``apiwatch.net64`` it says is a crowd of ordinary users.
+    fires for a group whose ``apiwatch.net64`` it says is a crowd of ordinary users. One given
+    ``victim`` and grouped by a token or session (``token-many-ips``) never names its owner's
+    addresses attackers: they are the victim's.
     """
 
-    def __init__(self, rule: CorrelationRule, crowded: Crowded | None = None) -> None:
+    def __init__(
+        self, rule: CorrelationRule, crowded: Crowded | None = None, victim: Victim | None = None
+    ) -> None:
         self.rule = rule
         self.crowded = crowded
+        credential = next((i for i, name in enumerate(rule.group_by) if name in CREDENTIALS), None)
+        self.victim = victim if credential is not None else None
+        self.credential = credential or 0
         self.groups: dict[tuple[Any, ...], GroupWindow] = {}
         self.compare = _COMPARE[rule.op]
         self.distinct = rule.type == "value_count"
@@ -191,11 +203,23 @@ class CorrelationState:
         if not self.distinct:
             group.remember(hit)
         if finding is not None:
-            finding.absorb(hit, attacker=self.names_attacker(hit, ref))
+            finding.absorb(hit, attacker=self._names(hit, ref, key))
             return finding
         if not holds or (self.crowded is not None and not self._network_allows(group, key, hit)):
             return None
         return self._fire(group, key, hit, ref)
+
+    def _names(self, hit: Hit, ref: str, key: tuple[Any, ...]) -> bool:
+        """Whether ``hit``'s source is an attacker of group ``key``'s finding: as the rule says
+        (`names_attacker`), and never the victim of a stolen credential."""
+        return self.names_attacker(hit, ref) and not self._victim(hit, key)
+
+    def _victim(self, hit: Hit, key: tuple[Any, ...]) -> bool:
+        """Whether ``hit`` came from the owner of the credential the group is about."""
+        victim = self.victim
+        return (
+            victim is not None and hit.ip is not None and victim(str(key[self.credential]), hit.ip)
+        )
 
     def _network_allows(self, group: GroupWindow, key: tuple[Any, ...], hit: Hit) -> bool:
         """Whether a /64 aggregate may fire: enough addresses took part, and no crowd."""
@@ -323,8 +347,8 @@ class CorrelationState:
             earlier = [h for h in group.recent or () if h.t >= begin]
         for past in earlier:
             if past is not hit:
-                finding.absorb(past)
-        finding.absorb(hit, attacker=self.names_attacker(hit, ref))
+                finding.absorb(past, attacker=not self._victim(past, key))
+        finding.absorb(hit, attacker=self._names(hit, ref, key))
         if self.distinct:
             finding.count = max(finding.count, len(group.seen))
         else:

@@ -40,7 +40,14 @@ from apiwatch.detect.incidents import SIGNATURES, IncidentTracker
 from apiwatch.detect.loader import RuleSet
 from apiwatch.detect.matcher import compile_all
 from apiwatch.detect.profiles import AccountOrigins, GeoLookup, LoginTiming, NetworkCrowds
-from apiwatch.detect.rules import BaselineRule, CorrelationRule, DetectionRule, SilenceRule
+from apiwatch.detect.replay import ReplayState
+from apiwatch.detect.rules import (
+    BaselineRule,
+    CorrelationRule,
+    DetectionRule,
+    ReplayRule,
+    SilenceRule,
+)
 from apiwatch.detect.steady import SUSPECT_SOURCES, SteadyState
 from apiwatch.detect.synthetic import SyntheticTraffic
 from apiwatch.model import Event
@@ -49,6 +56,8 @@ from apiwatch.model.alert import Alert, Incident
 __all__ = ["Engine", "EngineStats"]
 
 _SWEEP_EVERY = 60.0
+_Parent = CorrelationState | BaselineState | ReplayState
+"""A rule state that hits of other rules reach."""
 _NOTHING: frozenset[str] = frozenset()
 
 
@@ -101,8 +110,9 @@ class Engine:
         self.correlations: dict[str, CorrelationState] = {}
         self.baselines: dict[str, BaselineState] = {}
         self.silences: list[SilenceState] = []
-        self.parents: dict[str, list[tuple[str, CorrelationState | BaselineState]]] = {}
-        self.ipv6_parents: dict[str, list[tuple[str, CorrelationState | BaselineState]]] = {}
+        self.replays: list[ReplayState] = []
+        self.parents: dict[str, list[tuple[str, _Parent]]] = {}
+        self.ipv6_parents: dict[str, list[tuple[str, _Parent]]] = {}
         self.single: dict[str, dict[tuple[Any, ...], Finding]] = {}
         self.changed: dict[str, Finding] = {}
         self.watermark = float("-inf")
@@ -119,7 +129,7 @@ class Engine:
                 self.detections.append(rule)
                 self.single[key] = {}
             elif isinstance(rule, CorrelationRule):
-                self._add_correlation(key, CorrelationState(rule))
+                self._add_correlation(key, CorrelationState(rule, victim=self.memory.victim))
                 twin = _net64_twin(rule)
                 if twin is not None:
                     state = CorrelationState(twin, self.crowds.crowded)
@@ -132,6 +142,11 @@ class Engine:
                     self.parents.setdefault(ref, []).append((ref, baseline))
             elif isinstance(rule, SilenceRule):
                 self.silences.append(SilenceState(rule))
+            elif isinstance(rule, ReplayRule):
+                replay = ReplayState(rule, self.memory, max_credentials=self.max_keys)
+                self.replays.append(replay)
+                for ref in dict.fromkeys(rule.refs):
+                    self.parents.setdefault(ref, []).append((ref, replay))
         self.routes = [
             (
                 rule,
@@ -297,7 +312,7 @@ class Engine:
         finding.absorb(hit)
         self._report(finding)
 
-    def _dispatch(self, finding: Finding | None, state: CorrelationState | BaselineState) -> None:
+    def _dispatch(self, finding: Finding | None, state: _Parent) -> None:
         if finding is None:
             return
         rule = state.rule
@@ -335,6 +350,8 @@ class Engine:
         for state in self.correlations.values():
             state.sweep(now)
             keys += len(state.groups)
+        for replay in self.replays:  # bounded by itself: not counted towards eviction
+            replay.sweep(now)
         if keys > self.max_keys:
             keys -= self._evict(keys - self.max_keys)
         self.tracker.sweep(now)
@@ -380,6 +397,7 @@ class Engine:
             sum(len(s.groups) for s in self.correlations.values())
             + sum(len(s) for s in self.single.values())
             + sum(b.state_size() for b in self.baselines.values())
+            + sum(r.state_size() for r in self.replays)
             + self.tracker.sources()
             + len(self.origins.accounts)
             + len(self.crowds.nets)

@@ -17,6 +17,7 @@ __all__ = ["Finding", "Hit", "exposed_object", "stable_id", "to_datetime"]
 CAP_VALUES: Final = 10_000
 CAP_AGENTS: Final = 100
 CAP_EVENT_IDS: Final = 20
+CAP_REASONS: Final = 100  # attackers a finding explains in words
 
 
 def exposed_object(route: object, object_id: object) -> ExposedObject:
@@ -92,6 +93,7 @@ class Finding:
         "new_objects",
         "news",
         "objects",
+        "reasons",
         "t",
     )
 
@@ -111,6 +113,7 @@ class Finding:
         self.incident = ""
         self.news: list[tuple[str, str]] = []
         self.new_objects: list[ExposedObject] = []
+        self.reasons: dict[str, list[str]] | None = None  # attacker -> why, when the rule says
 
     def absorb(self, hit: Hit, *, attacker: bool = True) -> None:
         """Count one more hit: its time, attacker, account, user agent and object.
@@ -138,7 +141,13 @@ class Finding:
         if hit.event_id is not None and len(self.event_ids) < CAP_EVENT_IDS:
             self.event_ids.append(hit.event_id)
 
-    def add_attacker(self, ip: str | None) -> None:
+    def add_attacker(self, ip: str | None, reasons: list[str] | None = None) -> None:
+        """Name ``ip`` an attacker; ``reasons`` say why in words (the incident's evidence)."""
+        if ip is not None and reasons and ip not in self.attackers:
+            if self.reasons is None:
+                self.reasons = {}
+            if len(self.reasons) < CAP_REASONS:
+                self.reasons[ip] = reasons
         self._add(self.attackers, "attacker", ip, CAP_VALUES)
 
     def add_account(self, account: str | None) -> None:

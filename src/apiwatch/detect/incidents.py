@@ -106,7 +106,7 @@ class _Open:
         self.track_objects = False
         self.evidence: dict[str, list[str]] = {}
         self.account_evidence: dict[str, list[str]] = {}
-        self.named: dict[str, str] = {}  # attacker -> why the rule that named it did
+        self.named: dict[str, list[str]] = {}  # attacker -> why the rule that named it did
         self.stale: set[str] = set()  # attackers whose evidence changed since it was written
         self.judged: set[str] = set()  # attackers named on their own evidence alone
         self.proven: set[str] = set()  # accounts a takeover rule itself saw taken over
@@ -390,7 +390,7 @@ class IncidentTracker:
             if gone or (verdict.crowd and ip not in incident.signed):
                 self._drop_attacker(incident, ip)  # its evidence is gone, or it is a crowd
                 continue
-            why = [incident.named.get(ip, "named by the incident's rules")]
+            why = list(incident.named.get(ip, ["named by the incident's rules"]))
             why.extend(verdict.reasons)
             incident.evidence[ip] = why
         for account, (ip, _) in list(incident.logins.items()):
@@ -490,8 +490,15 @@ def _on_login_evidence(finding: Finding) -> bool:
     )
 
 
-def _named(finding: Finding, ip: str) -> str:
-    """Why ``finding`` names ``ip``: its rule, and for a rule about that one source, its count."""
+def _named(finding: Finding, ip: str) -> list[str]:
+    """Why ``finding`` names ``ip``: its rule, and for a rule about that one source, its count;
+    then the reasons the rule gave, if any."""
+    reasons = finding.reasons.get(ip, []) if finding.reasons is not None else []
+    return [_rule_named(finding, ip), *reasons]
+
+
+def _rule_named(finding: Finding, ip: str) -> str:
+    """The rule that named ``ip``, with its count or the credential it is about."""
     group = finding.group
     if group.get("source.ip") == ip or group.get("apiwatch.actor") == ip:
         return f"{finding.meta.key}: {finding.count} events from this address"

@@ -2,8 +2,8 @@
 
 Each ``.yml``/``.yaml`` file may hold several YAML documents. A document with ``detection`` is a
 Sigma detection rule, one with ``correlation`` a Sigma correlation rule (both parsed by pySigma);
-one with a top-level ``apiwatch`` mapping whose ``type`` is ``baseline`` or ``silence`` and
-neither of the former is an apiwatch extension rule. Any Sigma rule may carry an ``apiwatch``
+one with a top-level ``apiwatch`` mapping whose ``type`` is ``baseline``, ``silence`` or
+``replay`` is an apiwatch extension rule. Any Sigma rule may carry an ``apiwatch``
 mapping of options (``suppress``, ``group-by``, ``attack``, ``extent``).
 
 Problems never stop loading: each is a `Problem` naming the file, the line and the key.
@@ -13,7 +13,7 @@ out. `RuleSet.problems` holds them all; ``apiwatch rules lint`` prints them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,7 @@ from sigma.exceptions import SigmaError, SigmaTimespanError
 from sigma.filters import SigmaFilter
 from sigma.rule import SigmaRule
 
+from apiwatch.detect.behaviour import CREDENTIALS
 from apiwatch.detect.fields import canonical_field, field_known
 from apiwatch.detect.matcher import Unsupported, compile_detection
 from apiwatch.detect.rules import (
@@ -34,6 +35,7 @@ from apiwatch.detect.rules import (
     CorrelationRule,
     DetectionRule,
     Problem,
+    ReplayRule,
     Rule,
     RuleMeta,
     SilenceRule,
@@ -653,21 +655,45 @@ def _build_extension(doc: _Doc) -> Rule | None:
         except ValueError as exc:
             doc.problem(("apiwatch", name), str(exc))
             return None
+    builder = _EXTENSIONS.get(str(kind))
+    if builder is None:
+        message = f"unknown apiwatch rule type {kind!r} ({', '.join(_EXTENSIONS)})"
+        doc.problem(("apiwatch", "type"), message)
+        return None
     try:
-        if kind == "baseline":
-            return _baseline(doc, meta, options)
-        if kind == "silence":
-            return SilenceRule(
-                meta=meta,
-                group_by=canonical_field(str(options.get("group-by", "service.name"))),
-                interval=parse_duration(options.get("interval", "15m")),
-                min_events=int(options.get("min-events", 10)),
-            )
+        return builder(doc, meta, options)
     except (ValueError, TypeError) as exc:
         doc.problem(("apiwatch",), str(exc))
         return None
-    doc.problem(("apiwatch", "type"), f"unknown apiwatch rule type {kind!r} (baseline, silence)")
-    return None
+
+
+def _silence(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> SilenceRule:
+    return SilenceRule(
+        meta=meta,
+        group_by=canonical_field(str(options.get("group-by", "service.name"))),
+        interval=parse_duration(options.get("interval", "15m")),
+        min_events=int(options.get("min-events", 10)),
+    )
+
+
+def _replay(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> ReplayRule | None:
+    refs = options.get("rules")
+    if not isinstance(refs, list) or not refs:
+        doc.problem(("apiwatch", "rules"), "a replay rule needs 'rules': the credential's uses")
+        return None
+    group_by = canonical_field(str(options.get("group-by", "labels.token_id")))
+    if group_by not in CREDENTIALS:
+        doc.problem(
+            ("apiwatch", "group-by"),
+            f"a replay rule groups by a credential ({', '.join(CREDENTIALS)})",
+        )
+        return None
+    return ReplayRule(
+        meta=meta,
+        refs=tuple(str(r) for r in refs),
+        group_by=group_by,
+        timespan=parse_duration(options.get("timespan", "30m")),
+    )
 
 
 def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRule | None:
@@ -705,6 +731,13 @@ def _baseline(doc: _Doc, meta: RuleMeta, options: dict[str, Any]) -> BaselineRul
     )
 
 
+_EXTENSIONS: dict[str, Callable[[_Doc, RuleMeta, dict[str, Any]], Rule | None]] = {
+    "baseline": _baseline,
+    "silence": _silence,
+    "replay": _replay,
+}
+
+
 def _check_references(ruleset: RuleSet) -> None:
     # Until nothing changes: a rule left out for its reference takes its referrers with it.
     dropped = True
@@ -712,7 +745,7 @@ def _check_references(ruleset: RuleSet) -> None:
         dropped = False
         by_id = {rule.meta.id: key for key, rule in ruleset.rules.items()}
         for key, rule in list(ruleset.rules.items()):
-            if isinstance(rule, CorrelationRule | BaselineRule):
+            if isinstance(rule, CorrelationRule | BaselineRule | ReplayRule):
                 dropped |= not _resolve_refs(ruleset, key, rule, by_id)
     keep = {
         ref
@@ -721,7 +754,7 @@ def _check_references(ruleset: RuleSet) -> None:
         for ref in rule.refs
     }
     for rule in ruleset.rules.values():
-        if isinstance(rule, CorrelationRule | BaselineRule):
+        if isinstance(rule, CorrelationRule | BaselineRule | ReplayRule):
             refs = rule.refs + (rule.of if isinstance(rule, BaselineRule) else ())
             for ref in refs:
                 target = ruleset.rules.get(ref)
@@ -730,7 +763,10 @@ def _check_references(ruleset: RuleSet) -> None:
 
 
 def _resolve_refs(
-    ruleset: RuleSet, key: str, rule: CorrelationRule | BaselineRule, by_id: dict[str, str]
+    ruleset: RuleSet,
+    key: str,
+    rule: CorrelationRule | BaselineRule | ReplayRule,
+    by_id: dict[str, str],
 ) -> bool:
     """Resolve a rule's references to rule keys; False (rule left out) when one is unknown."""
     refs = rule.refs + (rule.of if isinstance(rule, BaselineRule) else ())
@@ -751,8 +787,10 @@ def _resolve_refs(
     return True
 
 
-def _resolve(rule: CorrelationRule | BaselineRule, resolved: list[str]) -> None:
-    if isinstance(rule, CorrelationRule):
+def _resolve(rule: CorrelationRule | BaselineRule | ReplayRule, resolved: list[str]) -> None:
+    if isinstance(rule, ReplayRule):
+        rule.refs = tuple(resolved)
+    elif isinstance(rule, CorrelationRule):
         mapping = dict(zip(rule.refs, resolved, strict=True))
         rule.refs = tuple(resolved)
         rule.aliases = {

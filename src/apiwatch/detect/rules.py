@@ -9,7 +9,8 @@ Four kinds share `RuleMeta`:
   ``value_avg``, ``value_percentile``, ``value_median``, ``temporal``, ``temporal_ordered``) over
   detections or other correlations; its condition is one bound (``op`` ``count``) or a range
   (a lower bound and ``upper``, e.g. ``gt: 10`` with ``lte: 100``).
-- `BaselineRule` and `SilenceRule`: apiwatch extensions (documented in docs/rules.md).
+- `BaselineRule`, `SilenceRule` and `ReplayRule`: apiwatch extensions (documented in
+  docs/detection.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "CorrelationRule",
     "DetectionRule",
     "Problem",
+    "ReplayRule",
     "Rule",
     "RuleMeta",
     "SilenceRule",
@@ -150,6 +152,20 @@ class SilenceRule:
     only: str | None = None  # watch this one ``group_by`` value (a live source's silence rule)
 
 
-Rule = DetectionRule | CorrelationRule | BaselineRule | SilenceRule
+@dataclass(slots=True)
+class ReplayRule:
+    """A bearer token or session cookie replayed from elsewhere while its owner keeps using it
+    (apiwatch extension, `apiwatch.detect.replay`): hits of ``refs`` grouped by the credential
+    field ``group_by``; an address on a network its owner never used it from, with another
+    client, used it between two of its owner's uses within ``timespan``."""
+
+    meta: RuleMeta
+    refs: tuple[str, ...]
+    group_by: str
+    timespan: float = 1800.0
+    generate: bool = True
+
+
+Rule = DetectionRule | CorrelationRule | BaselineRule | SilenceRule | ReplayRule
 
 Options = dict[str, Any]

@@ -19,6 +19,7 @@ from types import ModuleType
 
 from apiwatch.model import ConfigError
 from apiwatch.store._anchor import Anchor, AnchorWriter, read_anchors
+from apiwatch.store._console import line_tally
 from apiwatch.store._decisions import stream_cursor
 from apiwatch.store._probe import check_sqlite_store, postgres_module_missing
 from apiwatch.store._sql import SqlStore, StoreFullError, StoreUnavailableError
@@ -53,6 +54,7 @@ from apiwatch.store.base import (
     SourceInfo,
     Store,
     StoredLine,
+    Tally,
     VerifyReport,
 )
 from apiwatch.store.crypto import Keyring
@@ -94,9 +96,11 @@ __all__ = [
     "StoreFullError",
     "StoreUnavailableError",
     "StoredLine",
+    "Tally",
     "VerifyReport",
     "default_key_file",
     "default_signing_key_file",
+    "line_tally",
     "open_store",
     "read_anchors",
     "stream_cursor",

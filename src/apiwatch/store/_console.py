@@ -20,15 +20,21 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+
+from apiwatch.model import Event, EventDecodeError, decode_event
 from apiwatch.store._rows import clear_text, from_micros, micros
-from apiwatch.store.base import ConsoleSession, ConsoleUser, IncidentState, MinuteCounts
+from apiwatch.store.base import ConsoleSession, ConsoleUser, IncidentState, MinuteCounts, Tally
 
 if TYPE_CHECKING:
     from apiwatch.store._database import Database
 
-__all__ = ["SqlConsoleStore", "count_minutes", "roll_up", "schema", "trim_rollups"]
+__all__ = [
+    "SqlConsoleStore", "count_minutes", "line_tally", "roll_up", "schema", "tally", "trim_rollups",
+]  # fmt: skip
 
 _CHUNK = 900  # addresses per query: under every back end's limit of bound parameters
+_typed = msgspec.json.Decoder(Event).decode
 _LOGIN_FAILURES: Final = frozenset({"authn_login_fail", "authn_login_fail_max", "authn_login_lock"})
 
 
@@ -54,43 +60,62 @@ def schema(blob: str, big: str) -> list[str]:
     ]
 
 
+def tally(event: Event) -> Tally:
+    """What the rollups count of ``event`` (see `Tally`). On the commit path: kept lean."""
+    moment = event.timestamp
+    if moment.tzinfo is None:  # as `micros` reads it: UTC
+        moment = moment.replace(tzinfo=UTC)
+    http = event.http
+    status = http.response.status_code if http and http.response else None
+    source = event.source
+    ip = (clear_text(source.ip) or "") if source is not None and source.ip else ""
+    return int(moment.timestamp()) // 60, ip, event.event.action in _LOGIN_FAILURES, status
+
+
+def line_tally(line: bytes) -> Tally | None:
+    """`tally` of a stored ECS line (a decrypted payload: what ingest accepted), or None when
+    it is not an event (it was checked at ingest; a row that fails here is stored uncounted)."""
+    try:
+        return tally(_typed(line))
+    except msgspec.MsgspecError:
+        pass
+    try:
+        return tally(decode_event(line))
+    except EventDecodeError:
+        return None
+
+
 def count_minutes(
-    events: Iterable[Any],
+    tallies: Iterable[Tally],
 ) -> tuple[dict[int, list[int]], Counter[tuple[int, str]], Counter[tuple[int, str]]]:
-    """Per minute (µs // 60e6): [requests, login failures, 4xx, 5xx]; per (minute, address):
-    requests and failures (a failed login, a 4xx or a 5xx). On the commit path: kept lean."""
+    """Per minute: [requests, login failures, 4xx, 5xx]; per (minute, address): requests and
+    failures (a failed login, a 4xx or a 5xx)."""
     minutes: dict[int, list[int]] = {}
     requests: Counter[tuple[int, str]] = Counter()
     failures: Counter[tuple[int, str]] = Counter()
-    for event in events:
-        moment = event.timestamp
-        if moment.tzinfo is None:  # as `micros` reads it: UTC
-            moment = moment.replace(tzinfo=UTC)
-        minute = int(moment.timestamp()) // 60
+    for minute, ip, login_failed, status in tallies:
         counts = minutes.get(minute)
         if counts is None:
             counts = minutes[minute] = [0, 0, 0, 0]
-        http = event.http
-        status = http.response.status_code if http and http.response else None
-        failed = event.event.action in _LOGIN_FAILURES
         counts[0] += 1
-        if failed:
+        if login_failed:
             counts[1] += 1
+        erred = False
         if status is not None and status >= 400:
-            failed = True
+            erred = True
             counts[2 if status < 500 else 3] += 1
-        source = event.source
-        if source is not None and source.ip:
-            key = (minute, clear_text(source.ip) or "")
+        if ip:
+            key = (minute, ip)
             requests[key] += 1
-            if failed:
+            if login_failed or erred:
                 failures[key] += 1
     return minutes, requests, failures
 
 
-def roll_up(cursor: Any, mark: str, events: Iterable[Any]) -> None:
-    """Add ``events`` to the per-minute rollups (inside the append transaction)."""
-    minutes, requests, failures = count_minutes(events)
+def roll_up(cursor: Any, mark: str, tallies: Iterable[Tally]) -> None:
+    """Add the events ``tallies`` count to the per-minute rollups (inside the append
+    transaction)."""
+    minutes, requests, failures = count_minutes(tallies)
     m = mark
     cursor.executemany(
         f"""INSERT INTO event_minutes VALUES ({m}, {m}, {m}, {m}, {m})

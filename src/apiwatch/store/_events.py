@@ -31,6 +31,7 @@ from apiwatch.store.base import (
     SealedBatch,
     SourceInfo,
     StoredLine,
+    Tally,
 )
 from apiwatch.store.chain import GENESIS, checkpoint_message, expiry_message
 
@@ -84,7 +85,8 @@ class SqlEventStore:
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, _line_sources(accepted), now)
-            _console.roll_up(cursor, self._db.mark, (line.event for line, _ in accepted))
+            tallies = (_console.tally(line.event) for line, _ in accepted)
+            _console.roll_up(cursor, self._db.mark, tallies)
         return results
 
     def append_sealed(self, batches: Sequence[SealedBatch]) -> list[AppendResult]:
@@ -101,6 +103,7 @@ class SqlEventStore:
         now = now_us()
         results: list[AppendResult] = []
         accepted: list[Sealed] = []
+        tallies: list[Tally] = []
         seen: set[tuple[str, bytes]] = set()
         stored_ids = self._stored_ids_by_key(cursor, batches)  # one look-up per key, not batch
         for batch in batches:
@@ -111,6 +114,9 @@ class SqlEventStore:
             ids = [cast(bytes, row.columns[0]) for row in batch.rows]
             fresh = self._fresh(cursor, ids, batch.key_name, seen, stored_ids[batch.key_name])
             accepted += [row for row, new in zip(batch.rows, fresh, strict=True) if new]
+            if batch.tallies is not None:
+                pairs = zip(batch.tallies, fresh, strict=True)
+                tallies += [one for one, new in pairs if new and one is not None]
             stored = sum(fresh)
             results.append(AppendResult(stored, len(batch.rows) - stored))
             if idem_key:
@@ -122,6 +128,7 @@ class SqlEventStore:
             self._db.insert_rows(cursor, builder.sealed_rows(accepted))
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, _sealed_sources(accepted), now)
+            _console.roll_up(cursor, self._db.mark, tallies)
         return results
 
     def _stored_ids_by_key(

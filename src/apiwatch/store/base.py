@@ -72,6 +72,7 @@ __all__ = [
     "SourceInfo",
     "Store",
     "StoredLine",
+    "Tally",
     "VerifyReport",
 ]
 
@@ -112,6 +113,12 @@ class Batch:
     idempotency_key: str | None = None
 
 
+# What the console's per-minute rollups count of one event: its minute (Unix seconds // 60),
+# its source address as stored in clear ("" for none), whether it is a failed login, and its
+# HTTP status. Made where the event is in clear (`apiwatch.store._console.tally`).
+Tally = tuple[int, str, bool, int | None]
+
+
 @dataclass(frozen=True, slots=True)
 class SealedBatch:
     """Rows of one ingest request sealed by another process (the scale-out ingest role), for
@@ -120,6 +127,7 @@ class SealedBatch:
     rows: Sequence[Sealed]
     key_name: str
     idempotency_key: str | None = None
+    tallies: Sequence[Tally | None] | None = None  # one per row, for the console's rollups
 
 
 @dataclass(frozen=True, slots=True)

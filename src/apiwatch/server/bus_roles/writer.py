@@ -12,7 +12,15 @@ from apiwatch.bus import Bus, Consumer, Delivery
 from apiwatch.model import printable_text as safe
 from apiwatch.server.bus_roles.metrics import RoleMetrics
 from apiwatch.server.bus_roles.wire import WireError, decode_message
-from apiwatch.store import Sealed, SealedBatch, SqlStore, StoreFullError, StoreUnavailableError
+from apiwatch.store import (
+    Sealed,
+    SealedBatch,
+    SqlStore,
+    StoreFullError,
+    StoreUnavailableError,
+    Tally,
+    line_tally,
+)
 from apiwatch.store._rows import clear_text
 from apiwatch.store.chain import row_digest
 from apiwatch.store.crypto import DecryptError, Keyring
@@ -132,23 +140,30 @@ class Writer:
                 self.metrics.bus_messages_refused.inc()
                 logger.warning("a bus message was refused: %s", safe(str(exc)))
                 continue
-            rows = [row for row in batch.rows if _authentic(self.store.keyring, row, batch)]
+            rows: list[Sealed] = []
+            tallies: list[Tally | None] = []
+            for row in batch.rows:
+                plaintext = _authentic(self.store.keyring, row, batch)
+                if plaintext is not None:
+                    rows.append(row)
+                    tallies.append(line_tally(plaintext))
             refused = len(batch.rows) - len(rows)
             if refused:
                 self.stats.refused_rows += refused
                 self.metrics.bus_rows_refused.inc(refused)
                 logger.warning("%d rows from key %s were refused: they do not authenticate under "
                              "this store's keys", refused, safe(batch.key_name))  # fmt: skip
-            batches.append(SealedBatch(rows, batch.key_name, batch.idempotency_key))
+            batches.append(SealedBatch(rows, batch.key_name, batch.idempotency_key, tallies))
         return batches
 
 
-def _authentic(keyring: Keyring, row: Sealed, batch: SealedBatch) -> bool:
+def _authentic(keyring: Keyring, row: Sealed, batch: SealedBatch) -> bytes | None:
+    """The row's plaintext (its ECS line) when it is the batch key's and authentic, else None."""
     columns = row.columns
     if columns[2] != clear_text(batch.key_name):
-        return False
+        return None
     try:
         plaintext = keyring.decrypt(row.key_id, row.payload, columns[0])  # type: ignore[arg-type]
     except DecryptError:
-        return False
-    return row_digest(columns, plaintext) == row.digest
+        return None
+    return plaintext if row_digest(columns, plaintext) == row.digest else None
