@@ -179,11 +179,15 @@ def main() -> None:
     parser.add_argument(
         "--events", type=int, default=300_000, help="simulated events for the engine"
     )
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="100k lines, 100k events, 1 run")
+    parser.add_argument("--runs", type=int, default=None, help="best of N (default 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="100k lines, 100k events, 1 run unless --runs"
+    )
     args = parser.parse_args()
     if args.quick:
-        args.lines, args.events, args.runs = 100_000, 100_000, 1
+        args.lines, args.events = 100_000, 100_000
+    if args.runs is None:
+        args.runs = 1 if args.quick else 3
     print(f"detect_throughput: Python {sys.version.split()[0]}, {_pin()}, {_load()}")
     scenario = generate(ScenarioConfig(seed=7, lines=args.events))
     events = list(scenario.events())
