@@ -12,7 +12,8 @@ agents, query strings):
 - **engine, whole pack**: ``Engine.feed`` of every event with the whole built-in pack.
 
 The engine first takes ``--warm`` events uncounted (windows, look-back memory and the matcher's
-memo fill up), then ``--events`` counted ones. Another tree can be measured with
+memo fill up), then ``--events`` counted ones. The stream is generated outside valgrind and
+handed over as ECS NDJSON (what ``apiwatch simulate`` writes). Another tree can be measured with
 ``PYTHONPATH=<tree>/src``. A run takes a few minutes (valgrind is ~50x slower than the CPU).
 
 Usage: ``.venv/bin/python bench/detect_instructions.py [--events N] [--warm N]``.
@@ -29,15 +30,25 @@ import tempfile
 from pathlib import Path
 
 from apiwatch.detect import Engine, builtin_dir, load_rules, to_record
+from apiwatch.model import decode_event, encode_event
 from apiwatch.simulate import ScenarioConfig, generate
 
 WORKLOADS = ("flatten", "engine")
 
 
-def _inner(workload: str, warm: int, count: int) -> None:
-    events = list(generate(ScenarioConfig(seed=7, lines=max(warm + count, 30_000))).events())
+def _stream(path: Path, warm: int, count: int) -> None:
+    """Write the events to feed (``warm`` then ``count``) to ``path``, one ECS line each."""
+    events = list(generate(ScenarioConfig(seed=7, lines=max(3 * (warm + count), 30_000))).events())
     start = len(events) // 3  # past the quiet start of the simulated day
-    before, counted = events[start - warm : start], events[start : start + count]
+    with path.open("wb") as out:
+        for event in events[start - warm : start + count]:
+            out.write(encode_event(event) + b"\n")
+
+
+def _inner(workload: str, path: Path, warm: int) -> None:
+    with path.open("rb") as lines:
+        events = [decode_event(line) for line in lines]
+    before, counted = events[:warm], events[warm:]
     if workload == "flatten":
         nothing: frozenset[str] = frozenset()
         for event in before:
@@ -66,15 +77,15 @@ def _instructions(out_dir: Path) -> int:
     return total
 
 
-def _measure(valgrind: str, workload: str, warm: int, count: int) -> int:
+def _measure(valgrind: str, workload: str, stream: Path, warm: int) -> int:
     with tempfile.TemporaryDirectory(prefix="apiwatch-cg-") as tmp:
         out_dir = Path(tmp)
         subprocess.run(
             [
                 valgrind, "--tool=callgrind", "--zero-before=os_getppid",
                 "--dump-before=os_getpgrp", f"--callgrind-out-file={out_dir / 'cg.out'}",
-                sys.executable, __file__, "--inner", workload, "--warm", str(warm),
-                "--events", str(count),
+                sys.executable, __file__, "--inner", workload, "--stream", str(stream),
+                "--warm", str(warm),
             ],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -86,17 +97,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=6_000, help="counted events")
     parser.add_argument("--warm", type=int, default=3_000, help="uncounted events before")
     parser.add_argument("--inner", choices=WORKLOADS, help=argparse.SUPPRESS)
+    parser.add_argument("--stream", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        _inner(args.inner, args.warm, args.events)
+        _inner(args.inner, args.stream, args.warm)
         return
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         print("detect_instructions: valgrind is not installed (apt-get install valgrind)")
         return
     print(f"Instructions per event (callgrind), {args.events:,} events after {args.warm:,}")
-    base = _measure(valgrind, "flatten", args.warm, args.events) / args.events
-    full = _measure(valgrind, "engine", args.warm, args.events) / args.events
+    with tempfile.TemporaryDirectory(prefix="apiwatch-stream-") as tmp:
+        stream = Path(tmp) / "events.ndjson"
+        _stream(stream, args.warm, args.events)
+        base = _measure(valgrind, "flatten", stream, args.warm) / args.events
+        full = _measure(valgrind, "engine", stream, args.warm) / args.events
     print(f"  flatten only (baseline) {base:>10,.0f}")
     print(f"  engine, whole pack      {full:>10,.0f}   = {full / base:.2f} x baseline")
 
