@@ -88,25 +88,29 @@ def count_minutes(
     return minutes, requests, failures
 
 
-def roll_up(cursor: Any, mark: str, events: Iterable[Any]) -> None:
-    """Add ``events`` to the per-minute rollups (inside the append transaction)."""
+def roll_up(cursor: Any, db: Database, events: Iterable[Any]) -> None:
+    """Add ``events`` to the per-minute rollups (inside the append transaction). Each key comes
+    once per statement (they are counted first), as a multi-row upsert requires."""
     minutes, requests, failures = count_minutes(events)
-    m = mark
-    cursor.executemany(
-        f"""INSERT INTO event_minutes VALUES ({m}, {m}, {m}, {m}, {m})
-        ON CONFLICT (minute) DO UPDATE SET
+    db.insert_many(
+        cursor,
+        "INSERT INTO event_minutes VALUES",
+        [(minute, *counts) for minute, counts in minutes.items()],
+        5,
+        """ON CONFLICT (minute) DO UPDATE SET
         requests = event_minutes.requests + excluded.requests,
         login_failures = event_minutes.login_failures + excluded.login_failures,
         client_errors = event_minutes.client_errors + excluded.client_errors,
         server_errors = event_minutes.server_errors + excluded.server_errors""",
-        [(minute, *counts) for minute, counts in minutes.items()],
     )
-    cursor.executemany(
-        f"""INSERT INTO address_minutes VALUES ({m}, {m}, {m}, {m})
-        ON CONFLICT (minute, ip) DO UPDATE SET
+    db.insert_many(
+        cursor,
+        "INSERT INTO address_minutes VALUES",
+        [(minute, ip, count, failures[(minute, ip)]) for (minute, ip), count in requests.items()],
+        4,
+        """ON CONFLICT (minute, ip) DO UPDATE SET
         requests = address_minutes.requests + excluded.requests,
         failures = address_minutes.failures + excluded.failures""",
-        [(minute, ip, count, failures[(minute, ip)]) for (minute, ip), count in requests.items()],
     )
 
 
