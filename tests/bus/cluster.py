@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -120,14 +121,14 @@ class Cluster:
             store.close()
 
     def start(
-        self, role: str, *args: str, ready: bool = True
+        self, role: str, *args: str, ready: bool = True, config: Path | None = None
     ) -> tuple[subprocess.Popen[bytes], str]:
-        """Start a role (with more ``serve`` arguments ``args``); it is returned once /readyz
-        answers (unless not ``ready``), with its URL."""
+        """Start a role (with more ``serve`` arguments ``args``, and another ``config`` file if
+        given); it is returned once /readyz answers (unless not ``ready``), with its URL."""
         port = free_port()
         with (self.workdir / f"{role}-{port}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "apiwatch", "serve", "--config", str(self.config),
+                [sys.executable, "-m", "apiwatch", "serve", "--config", str(config or self.config),
                  "--role", role, "--port", str(port), *args],
                 cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -136,6 +137,20 @@ class Cluster:
         if ready:
             _wait_ready(url, process, role)
         return process, url
+
+    def config_for(self, db: str) -> Path:
+        """A config file for another store ``db`` on the same bus, stream and key files (a
+        second detect run over the same events, saving elsewhere)."""
+        other = self.workdir / f"apiwatch-{secrets.token_hex(4)}.toml"
+        other.write_text(self.config.read_text().replace(f'db = "{self.db}"', f'db = "{db}"'))
+        return other
+
+    def open_store(self, db: str | None = None) -> Any:
+        """The store ``db`` (default the cluster's) opened with the cluster's keys."""
+        from apiwatch.store import open_store
+
+        return open_store(db or self.db, key_file=self.workdir / "store.keys",
+                          signing_key_file=self.workdir / "store.signing")  # fmt: skip
 
     def stored_ids(self) -> list[str]:
         with psycopg.connect(self.db) as connection:
