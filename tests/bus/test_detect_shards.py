@@ -4,6 +4,8 @@ database of its own, by one unsharded detect process over the same stream."""
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -15,7 +17,8 @@ import pytest
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.simulate import generate
 from apiwatch.store import DetectionFilter
-from tests.bus.cluster import Cluster, postgres_database
+from tests._wait import wait_for
+from tests.bus.cluster import Cluster, postgres_database, scrape
 from tests.bus.test_shards import SCENARIO, Run, check_same_incidents, without_incident
 
 pytestmark = pytest.mark.slow
@@ -106,3 +109,34 @@ def test_two_detect_shards_store_what_one_detect_process_stores(cluster: Cluster
 def _unique(records: list[Alert] | list[Incident]) -> bool:
     ids = [record.id for record in records]
     return len(ids) == len(set(ids))
+
+
+def test_a_detect_shard_killed_mid_stream_and_restarted_stores_what_it_would_have(
+    cluster: Cluster,
+) -> None:
+    """SIGKILL of detect shard 2 of 2 while the attack log streams in, then a new shard 2: it
+    feeds the stream again up to where the dead one had got, so the two shards end with exactly
+    the alerts, and the same incidents, one undisturbed detect process stores; nothing twice."""
+    key = cluster.setup()
+    cluster.start("writer")
+    url = cluster.start("ingest")[1]
+    with ExitStack() as stack:
+        single_db = stack.enter_context(postgres_database())
+        cluster.open_store(single_db).close()
+        cluster.start("detect", config=cluster.config_for(single_db))
+        cluster.start("detect", "--shard", "1/2")
+        victim, victim_url = cluster.start("detect", "--shard", "2/2")
+        sender = threading.Thread(target=send_scenario, args=(cluster, key, url))
+        sender.start()
+        wait_for(lambda: scrape(victim_url)["apiwatch_bus_events_fed_total"] >= 4 * BATCH,
+                 "shard 2 fed events", 120, 0.05)  # fmt: skip
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        assert sender.is_alive()  # killed mid-stream
+        cluster.start("detect", "--shard", "2/2")
+        sender.join(timeout=300)
+        single = settled(cluster, single_db)
+        sharded = settled(cluster, cluster.db)
+    assert "credential-stuffing-distributed" in {a.rule for a in single.alerts.values()}
+    assert without_incident(sharded.alerts) == without_incident(single.alerts)
+    check_same_incidents(single, sharded)

@@ -98,6 +98,8 @@ class Settings:
     role: str = "all"
     #: Which detect shard this process is, ``I/M`` (docs/scaling.md); 1/1: unsharded.
     detect_shard: str = "1/1"
+    #: Seconds of the stream a detect role feeds again when it starts (its engines' state).
+    detect_replay: float = 10800.0
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}

@@ -128,7 +128,8 @@ async def _main(role: str, settings: Settings, store: SqlStore, collector: Serve
                 await _write(bus, store, metrics, stop)
             else:
                 await _detect(bus, store, collector, ruleset, metrics=metrics, stop=stop,
-                              shard=settings.detect_shard)  # fmt: skip
+                              shard=settings.detect_shard,
+                              replay=settings.detect_replay)  # fmt: skip
         except (BusError, TimeoutError) as exc:  # nats-py may raise a bare TimeoutError
             logger.warning("bus: %s; reconnecting in %.0f s", exc or "timeout", _RETRY_SECONDS)
             await _sleep_unless(stop, _RETRY_SECONDS)
@@ -154,7 +155,8 @@ async def _write(bus: Bus, store: SqlStore, metrics: RoleMetrics, stop: asyncio.
 
 
 async def _detect(bus: Bus, store: SqlStore, collector: ServerSettings, ruleset: Any,
-                  *, metrics: RoleMetrics, stop: asyncio.Event, shard: str) -> None:  # fmt: skip
+                  *, metrics: RoleMetrics, stop: asyncio.Event, shard: str,
+                  replay: float) -> None:  # fmt: skip
     from apiwatch.server.app import _responder  # noqa: PLC0415
     from apiwatch.server.bus_roles import DetectRole  # noqa: PLC0415
     from apiwatch.server.bus_roles.shards import parse_shard, split_rules  # noqa: PLC0415
@@ -170,7 +172,8 @@ async def _detect(bus: Bus, store: SqlStore, collector: ServerSettings, ruleset:
     if responder:
         responder.start()
     role = DetectRole(detector, store.keyring, max_backlog=collector.detect_queue_events // 2,
-                      metrics=metrics, shard=part, population=population)  # fmt: skip
+                      metrics=metrics, shard=part, population=population,
+                      replay=replay)  # fmt: skip
     reporter = asyncio.create_task(_report(lambda: f"fed {role.fed} events", stop))
     try:
         await role.run(bus, stop)

@@ -47,9 +47,10 @@ class DetectRole:
 
     def __init__(self, detector: Detector, keyring: Keyring, *, max_backlog: int = 50_000,
                  max_messages: int = 64, metrics: RoleMetrics | None = None,
-                 shard: Shard | None = None,
-                 population: Detector | None = None) -> None:  # fmt: skip
+                 shard: Shard | None = None, population: Detector | None = None,
+                 replay: float = 0.0) -> None:  # fmt: skip
         self.detector = detector
+        self.replay = replay
         self.population = population
         self.keyring = keyring
         self.max_backlog = max_backlog
@@ -64,24 +65,52 @@ class DetectRole:
         return [self.detector] if self.population is None else [self.detector, self.population]
 
     async def run(self, bus: Bus, stop: asyncio.Event) -> None:
+        """Rebuild the engines' state (`rebuild`), then consume until ``stop`` is set."""
         consumer = await bus.consumer(self.shard.durable, ack_wait=120.0)
         for detector in self._detectors:
             detector.start()
         try:
+            await self.rebuild(bus, consumer, stop)
             while not stop.is_set():
                 await self.step(consumer)
         finally:
             for detector in self._detectors:
                 await asyncio.to_thread(detector.stop)
 
+    async def rebuild(self, bus: Bus, consumer: Consumer, stop: asyncio.Event) -> int:
+        """Feed again what the consumer already delivered (to this role before a restart or
+        a crash) in the last ``replay`` seconds: the engines start empty, and their windows,
+        baselines and incidents are then what they were, so they save the alerts and incidents
+        (same ids) they would have saved, and not new ones for attacks they had counted half.
+        Returns how many events were fed again."""
+        upto = await consumer.delivered() if self.replay > 0 else 0
+        before = self.fed
+        if upto:
+            async for deliveries in bus.replay(self.replay, upto):
+                await self._feed(deliveries)
+                if stop.is_set():
+                    break
+            logger.info("fed again %d events of the last %.0f s (up to stream message %d)",
+                        self.fed - before, self.replay, upto)  # fmt: skip
+        return self.fed - before
+
     async def step(self, consumer: Consumer, timeout: float = 1.0) -> int:
         """Fetch, feed and acknowledge one group; returns how many messages it took."""
-        while any(d.backlog >= self.max_backlog for d in self._detectors):
-            await asyncio.sleep(0.05)
         deliveries = await consumer.fetch(self.max_messages, timeout=timeout)
         self.metrics.bus_pending.set(consumer.pending)
         if not deliveries:
             return 0
+        await self._feed(deliveries)
+        for delivery in deliveries:
+            await delivery.ack()
+        self.metrics.bus_messages.inc(len(deliveries))
+        return len(deliveries)
+
+    async def _feed(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand the fresh events of ``deliveries`` to the detectors (waiting while either holds
+        ``max_backlog`` events)."""
+        while any(d.backlog >= self.max_backlog for d in self._detectors):
+            await asyncio.sleep(0.05)
         owned, everyone = await asyncio.to_thread(self._events, deliveries)
         if owned:
             self.detector.offer([AppendResult(len(owned), 0, events=owned)])
@@ -89,10 +118,6 @@ class DetectRole:
             self.metrics.bus_events_fed.inc(len(owned))
         if everyone and self.population is not None:
             self.population.offer([AppendResult(len(everyone), 0, events=everyone)])
-        for delivery in deliveries:
-            await delivery.ack()
-        self.metrics.bus_messages.inc(len(deliveries))
-        return len(deliveries)
 
     def _events(self, deliveries: Sequence[Delivery]) -> tuple[list[Event], list[Event]]:
         """The fresh events this shard owns, and (for the population shard) all of them."""
