@@ -73,9 +73,12 @@ class DetectRole:
             await self.rebuild(bus, consumer, stop)
             while not stop.is_set():
                 await self.step(consumer)
+                # NATS down (the client reconnects meanwhile): the events are on their way.
+                for detector in self._detectors:
+                    detector.hold(not bus.connected)
         finally:
-            for detector in self._detectors:
-                await asyncio.to_thread(detector.stop)
+            for detector in self._detectors:  # the stream goes on: no end-of-stream verdicts
+                await asyncio.to_thread(detector.stop, end=False)
 
     async def rebuild(self, bus: Bus, consumer: Consumer, stop: asyncio.Event) -> int:
         """Feed again what the consumer already delivered (to this role before a restart or
