@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
-from apiwatch.detect.behaviour import LoginMemory
+from apiwatch.detect.behaviour import LoginMemory, home
 from apiwatch.detect.fields import Record
 from apiwatch.detect.findings import Finding, exposed_object, stable_id, to_datetime
 from apiwatch.model.alert import ExposedObject, Incident, attack_tag, severity_rank
@@ -288,6 +288,23 @@ class IncidentTracker:
         for seen in self.recent.get(ip, ()):
             if seen.t >= horizon:
                 self._apply(incident, ip, seen)
+        if incident.track_accounts:
+            self._look_back_logins(incident, ip, horizon)
+
+    def _look_back_logins(self, incident: _Open, ip: str, horizon: float) -> None:
+        """The accounts ``ip`` got into since ``horizon``, as the login memory keeps them (the
+        look-back memory forgets a source idle for ``lookback``: a stuffing address that hit,
+        and failed another account an hour later)."""
+        history = self.memory.sources.get(ip)
+        if history is None or not history.succeeded or len(incident.compromised) >= _CAP:
+            return
+        where = home(ip)
+        for account in history.succeeded:
+            if account in incident.logins:
+                continue
+            t = self.memory.accounts.get(account, {}).get(where)
+            if t is not None and t >= horizon:
+                self._compromise(incident, ip, t, account)
 
     def _apply(self, incident: _Open, ip: str, seen: Seen) -> None:
         if isinstance(seen, Login):
