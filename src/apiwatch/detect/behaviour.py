@@ -13,14 +13,18 @@ to judge each source on its own evidence rather than on traits it shares with ot
 - a **crowd** (`Verdict.crowd`) has an established population of real users: at least
   `CROWD_ACCOUNTS` distinct accounts that logged in or made answered requests from it (a token
   in use counts as much as a login; in logs that name no account, distinct user agents that logged
-  in), and a failure ratio near the whole
-  site's. A crowd is never an attacker, whatever its volume (an office NAT, a carrier CGNAT);
+  in), and a failure ratio near the whole site's (never more than `CROWD_FAILURES`). A crowd is
+  never an attacker, whatever its volume (an office NAT, a carrier CGNAT), nor is an IPv6
+  address of a /64 that is one;
 - a source whose only evidence is one account (or one anonymous failure) and that also logged in
   or sent other requests is an ordinary user, not an attacker;
-- a source whose only requests were a successful login to an account used from elsewhere (never
-  from there) and at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit
-  and run* (a script checking a stolen password): evidence while a surge is judged, as the owner
-  would have gone on to use the site.
+- a source whose only requests were a successful login to an account never used from there and
+  at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit and run* (a script
+  checking a stolen password) when the account was used from elsewhere before, or is used from
+  elsewhere since and the source stayed silent for `QUIET` seconds: evidence while a surge is
+  judged, as the owner would have gone on to use the site. Until then it is `unproven`;
+- every IPv6 event is also followed for its /64 as one source: an address whose own evidence is
+  not enough is judged by its /64's (a tool rotating addresses inside it), unless that is a crowd.
 
 `LoginMemory.took_over` says whether a successful login from an attacker was a compromise.
 

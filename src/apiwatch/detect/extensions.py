@@ -13,7 +13,9 @@ anomaly lasts is a *candidate*, judged
 ``settle`` (3 minutes by default) after its last measured hit, so a user who mistypes a password
 and then gets in is cleared by that success. A candidate with failures against accounts it never
 logged into (or, in logs without accounts, failures its successes do not explain) and no crowd of
-real users behind it is a participant. Traits shared with other sources (a user agent, a network)
+real users behind it is a participant. A login that was a hit and run, but is no evidence yet (its
+account's owner was not seen elsewhere: `LoginMemory.unproven`), is kept in view for two hours and
+named when its owner shows up. Traits shared with other sources (a user agent, a network)
 play no part: they are what a botnet rotates and what innocent users share.
 
 While the anomaly lasts, the baseline stays what it was when the rule fired (the attack's own
