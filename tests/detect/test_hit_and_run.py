@@ -25,6 +25,7 @@ NEVER_SEEN = "never.seen@example.com"  # a hit and run gets in; the owner never 
 ROTATED = "rotated@example.com"  # got into from the rotating /64, the owner never shows up
 NEW_ADDRESS = "new.address@example.com"  # the owner logs in once from a new address, browses
 ONE_LOOK = "one.look@example.com"  # the owner logs in, looks once, leaves; never seen elsewhere
+AFTER_FAILING = "after.failing@example.com"  # got into after a failure for another account
 HOME = "192.0.2.40"
 ROTATING = "2001:db8:bad:1"
 OFFICE = "2001:db8:0ff:1"
@@ -71,12 +72,16 @@ def _stuffing(rng: random.Random) -> tuple[list[Event], list[str]]:
     out += _hit_and_run(1200, "100.120.0.1", SEEN_BEFORE)
     out += _hit_and_run(1500, "100.120.0.2", SEEN_AFTER)
     out += _hit_and_run(1700, "100.120.0.3", NEVER_SEEN)
-    return out, [*bots, "100.120.0.1", "100.120.0.2", "100.120.0.3"]
+    out.append(login(100, "100.120.0.4", "leaked999@mail.example", ok=False))
+    out += _hit_and_run(110, "100.120.0.4", AFTER_FAILING)  # before the run shows
+    return out, [*bots, *(f"100.120.0.{n}" for n in range(1, 5))]
 
 
 def _owners() -> list[Event]:
     """The owners of the accounts above, and two customers on a new address during the run."""
-    out = [login(-2000, HOME, SEEN_BEFORE, ok=True, ua=BROWSER)]
+    out = [login(-2500, HOME, AFTER_FAILING, ok=True, ua=BROWSER)]
+    out += _browse(-2500, HOME, AFTER_FAILING, 3)
+    out += [login(-2000, HOME, SEEN_BEFORE, ok=True, ua=BROWSER)]
     out += _browse(-2000, HOME, SEEN_BEFORE, 5)
     out += [login(4500, HOME, SEEN_AFTER, ok=True, ua=BROWSER), *_browse(4500, HOME, SEEN_AFTER, 5)]
     out += [login(1800, "10.9.9.9", NEW_ADDRESS, ok=True, ua=BROWSER)]
@@ -155,6 +160,12 @@ def test_a_hit_and_run_is_a_takeover_once_the_owner_shows_up_elsewhere() -> None
     why = incident.attacker_evidence["100.120.0.2"]
     assert any("its owner uses from elsewhere since" in line for line in why), why
     assert "an attacking address" in incident.account_evidence[SEEN_AFTER][0]
+
+
+def test_a_one_shot_address_that_fails_then_gets_in_is_a_takeover() -> None:
+    """A failure for another account, then a login and one check, before the steady run is
+    recognised: named when it is."""
+    assert AFTER_FAILING in _compromised()
 
 
 def test_a_login_nothing_contradicts_is_never_named() -> None:

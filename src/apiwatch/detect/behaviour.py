@@ -44,6 +44,7 @@ from typing import Any, Final
 
 __all__ = [
     "CROWD_ACCOUNTS",
+    "HIT_AND_RUN",
     "ONE_SHOT",
     "QUIET",
     "LoginMemory",

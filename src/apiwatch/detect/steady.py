@@ -10,7 +10,9 @@ that tried unknown usernames), with no success and no other request, and no crow
 a monitor's canary keeps failing the same account and checks health too.
 
 While the rule is firing, the sources of its ``of`` hits (successful logins) are judged too: a
-login that checked a stolen password and left (`LoginMemory.judge`'s hit and run) is named. The
+login that checked a stolen password and left (`LoginMemory.judge`'s hit and run) is named, and
+so is a one-shot address that got in after its failures for other accounts (one login, at most
+a check of the account, and the failures' own evidence). The
 logins of the window before it fired are judged when it fires: a run's first hits come before
 thirty of its addresses have shown themselves.
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from apiwatch.detect.behaviour import LoginMemory
+from apiwatch.detect.behaviour import HIT_AND_RUN, ONE_SHOT, LoginMemory
 from apiwatch.detect.extensions import BaselineState
 from apiwatch.detect.findings import Finding, Hit
 from apiwatch.detect.rules import BaselineRule
@@ -70,15 +72,7 @@ class SteadyState(BaselineState):
 
     def _judge(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> Finding | None:
         if not self.memory.one_shot(ip).attacker:
-            # A login (``of``) while the run goes on: named if a stolen password was checked.
-            history = self.memory.sources.get(ip)
-            hit_and_run = history is not None and not history.fails
-            if self.finding is not None and hit_and_run and self.memory.judge(ip).attacker:
-                self.name(self.finding, ip, ua)
-                return self.finding
-            if hit_and_run:
-                self.watch(ip, ua, self.finding, t)
-            return None
+            return self._judge_login(ip, ua, t)
         self.suspects.pop(ip, None)
         self.suspects[ip] = (t, ua)
         self._expire(t)
@@ -104,6 +98,26 @@ class SteadyState(BaselineState):
             self._candidate(source, agent, at, finding)
         self.logins.clear()
         return finding
+
+    def _judge_login(self, ip: str, ua: str | None, t: float) -> Finding | None:
+        """A login (``of``) while the run goes on: named if a stolen password was checked,
+        straight away or after failures for other accounts (a one-shot address that hit)."""
+        history = self.memory.sources.get(ip)
+        if history is None:
+            return None
+        hit_and_run = not history.fails
+        one_shot_hit = (
+            0 < history.fails <= ONE_SHOT
+            and history.successes == 1
+            and history.other <= HIT_AND_RUN
+        )
+        finding = self.finding
+        if finding is not None and (hit_and_run or one_shot_hit) and self.memory.judge(ip).attacker:
+            self.name(finding, ip, ua)
+            return finding
+        if hit_and_run:
+            self.watch(ip, ua, finding, t)
+        return None
 
     def state_size(self) -> int:
         return super().state_size() + len(self.suspects) + len(self.logins)
