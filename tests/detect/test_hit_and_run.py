@@ -2,7 +2,8 @@
 
 One scenario, built once: customers who log in from home and browse; at 00:00 a steady run of
 one failed login per address from 200 residential addresses over an hour, whose hits are hit and
-run (a login, one check of the account a few seconds later, nothing more); a stuffing tool
+run (a login, one check of the account a few seconds later, nothing more; one address hits twice,
+one fails another account first); a stuffing tool
 rotating addresses inside one IPv6 /64; an office whose employees share a /64 (privacy addresses,
 a few typos, one of them trying old usernames); and customers who log in once from a new address
 during the run. The built-in rule pack runs over it.
@@ -26,6 +27,7 @@ ROTATED = "rotated@example.com"  # got into from the rotating /64, the owner nev
 NEW_ADDRESS = "new.address@example.com"  # the owner logs in once from a new address, browses
 ONE_LOOK = "one.look@example.com"  # the owner logs in, looks once, leaves; never seen elsewhere
 AFTER_FAILING = "after.failing@example.com"  # got into after a failure for another account
+TWICE = ["twice.a@example.com", "twice.b@example.com"]  # one address hits both, 15 min apart
 HOME = "192.0.2.40"
 ROTATING = "2001:db8:bad:1"
 OFFICE = "2001:db8:0ff:1"
@@ -74,13 +76,20 @@ def _stuffing(rng: random.Random) -> tuple[list[Event], list[str]]:
     out += _hit_and_run(1700, "100.120.0.3", NEVER_SEEN)
     out.append(login(100, "100.120.0.4", "leaked999@mail.example", ok=False))
     out += _hit_and_run(110, "100.120.0.4", AFTER_FAILING)  # before the run shows
-    return out, [*bots, *(f"100.120.0.{n}" for n in range(1, 5))]
+    out += [
+        *_hit_and_run(2000, "100.120.0.5", TWICE[0]),
+        *_hit_and_run(2900, "100.120.0.5", TWICE[1]),
+    ]
+    return out, [*bots, *(f"100.120.0.{n}" for n in range(1, 6))]
 
 
 def _owners() -> list[Event]:
     """The owners of the accounts above, and two customers on a new address during the run."""
     out = [login(-2500, HOME, AFTER_FAILING, ok=True, ua=BROWSER)]
     out += _browse(-2500, HOME, AFTER_FAILING, 3)
+    for n, who in enumerate(TWICE):
+        out += [login(-3000 + n * 100, f"10.8.8.{n}", who, ok=True, ua=BROWSER)]
+        out += _browse(-3000 + n * 100, f"10.8.8.{n}", who, 3)
     out += [login(-2000, HOME, SEEN_BEFORE, ok=True, ua=BROWSER)]
     out += _browse(-2000, HOME, SEEN_BEFORE, 5)
     out += [login(4500, HOME, SEEN_AFTER, ok=True, ua=BROWSER), *_browse(4500, HOME, SEEN_AFTER, 5)]
@@ -166,6 +175,11 @@ def test_a_one_shot_address_that_fails_then_gets_in_is_a_takeover() -> None:
     """A failure for another account, then a login and one check, before the steady run is
     recognised: named when it is."""
     assert AFTER_FAILING in _compromised()
+
+
+def test_an_address_that_hits_twice_is_a_takeover_of_both() -> None:
+    """One address checking two stolen passwords a quarter of an hour apart: both named."""
+    assert set(TWICE) <= _compromised()
 
 
 def test_a_login_nothing_contradicts_is_never_named() -> None:

@@ -439,55 +439,69 @@ class LoginMemory:
         return verdict
 
     def _hit_and_run(self, ip: str, history: SourceHistory) -> Verdict:
-        """A source whose one request was a successful login, and at most `HIT_AND_RUN` other
-        within `SCRIPTED` seconds, to an account never used from there before but used from
-        elsewhere: a stolen password checked (an owner goes on to use the site). If the account
-        was used elsewhere only after it, the source must have stayed silent for `QUIET`
-        seconds. Evidence only while a surge is judged: alone it is not an attack."""
-        shape = self._hit_and_run_login(ip, history)
-        if shape is None:
+        """A source whose every request was a successful login to an account never used from
+        there before (one or two accounts), each followed by at most `HIT_AND_RUN` request
+        within `SCRIPTED` seconds: a stolen password checked (an owner goes on to use the site).
+        Evidence when each account was used from elsewhere before it, or since and the source
+        then stayed silent for `QUIET` seconds. Evidence only while a surge is judged: alone it
+        is not an attack."""
+        logins = self._hit_and_run_logins(ip, history)
+        if logins is None:
             return _NO_EVIDENCE
-        account, logged_in = shape
-        quiet = self.now - history.last
-        if self._used_elsewhere(account, home(ip), logged_in):
-            why = "1 successful login to an account used from elsewhere, never from here"
-        elif quiet >= QUIET and self._used_elsewhere(account, home(ip), math.inf):
-            why = "1 successful login to an account its owner uses from elsewhere since"
-        else:  # nothing says it is not the owner (yet)
-            return _NO_EVIDENCE
-        return Verdict(
-            True,
-            [
-                why,
-                f"{_plural(history.other, 'other request')} within seconds, then nothing for "
-                f"{_duration(quiet)}",
-            ],
-            suspect=1,
+        where, quiet = home(ip), self.now - history.last
+        before = all(self._used_elsewhere(account, where, t) for account, t in logins)
+        since = quiet >= QUIET and all(
+            self._used_elsewhere(account, where, math.inf) for account, _ in logins
         )
+        if not before and not since:  # nothing says it is not the owner (yet)
+            return _NO_EVIDENCE
+        if len(logins) == 1:
+            what, whose = "1 successful login to an account", "its owner uses"
+        else:
+            what, whose = f"{len(logins)} successful logins to accounts", "their owners use"
+        why = (
+            f"{what} used from elsewhere, never from here"
+            if before
+            else f"{what} {whose} from elsewhere since"
+        )
+        checks = f"{_plural(history.other, 'other request')} within seconds"
+        return Verdict(True, [why, f"{checks}, then nothing for {_duration(quiet)}"], suspect=1)
 
     def unproven(self, ip: str) -> bool:
-        """Whether ``ip`` made a hit-and-run login (see `_hit_and_run`) that is no evidence yet:
-        its account was not used from elsewhere (so far), or the source went quiet only now."""
+        """Whether ``ip`` made hit-and-run logins (see `_hit_and_run`) that are no evidence yet:
+        an account was not used from elsewhere (so far), or the source went quiet only now."""
         history = self.sources.get(ip)
-        if history is None or history.fails or self._hit_and_run_login(ip, history) is None:
+        if history is None or history.fails or self._hit_and_run_logins(ip, history) is None:
             return False
         return not self._hit_and_run(ip, history).attacker
 
-    def _hit_and_run_login(self, ip: str, history: SourceHistory) -> tuple[str, float] | None:
-        """The account and time of the login if the source's whole traffic was one successful
-        login and at most `HIT_AND_RUN` other request within `SCRIPTED` seconds, to an account
-        not in use from there before."""
-        if history.successes != 1 or history.other > HIT_AND_RUN or len(history.succeeded) != 1:
+    def _hit_and_run_logins(
+        self, ip: str, history: SourceHistory
+    ) -> list[tuple[str, float]] | None:
+        """The accounts and times of the source's logins if its whole traffic was one successful
+        login to each of one or two accounts not in use from there before, each followed by at
+        most `HIT_AND_RUN` request naming it within `SCRIPTED` seconds, and nothing else."""
+        succeeded = history.succeeded
+        if not succeeded or len(succeeded) >= CROWD_ACCOUNTS:
             return None
-        if history.last - history.first > SCRIPTED:
+        if history.successes != len(succeeded):
             return None
-        (account,) = history.succeeded
-        where = home(ip)
-        logged_in = self.accounts.get(account, {}).get(where, math.inf)
-        used = self.in_use.get(account, {}).get(where, math.inf)
-        if used < logged_in or logged_in == math.inf:  # in use from here first (a reset, say)
+        single = len(succeeded) == 1  # then all its traffic within seconds, naming it or not
+        if single and (history.other > HIT_AND_RUN or history.last - history.first > SCRIPTED):
             return None
-        return account, logged_in
+        where, checks, out = home(ip), 0, []
+        for account in succeeded:
+            logged_in = self.accounts.get(account, {}).get(where, math.inf)
+            used = self.in_use.get(account, {}).get(where, math.inf)
+            if used < logged_in or logged_in == math.inf:  # in use here first (a reset, say)
+                return None
+            session = history.active.get(account)
+            if session is not None:
+                if session[0] > HIT_AND_RUN or session[2] - logged_in > SCRIPTED:
+                    return None
+                checks += int(session[0])
+            out.append((account, logged_in))
+        return out if single or history.other <= checks else None
 
     def _used_elsewhere(self, account: str, where: str, before: float) -> bool:
         """Whether ``account`` logged in or was used from somewhere but ``where`` before."""
