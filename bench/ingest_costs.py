@@ -10,6 +10,8 @@ on a shared machine does not count) over the same ``--events`` events of the thr
   then each part alone, and sealing per batch (one AES-GCM and one SHA-256 over a whole body's
   payloads) to see whether batching the crypto changes the picture;
 * chain: numbering and linking presealed rows (`RowBuilder.rows`);
+* chain + write, SQLite: `SqliteStore.append` of presealed batches (this process's CPU and the
+  wall time) against plain ``executemany`` of the same rows into the same schema;
 * chain + write: `PostgresStore.append` of presealed batches (dedup lookup, chain, binary COPY,
   checkpoint, sources), this process's CPU and the wall time, against raw binary COPY of the same
   rows (``--pg``; skipped when PostgreSQL is not reachable).
@@ -209,6 +211,56 @@ def _pg_write(db: str, bodies: list[bytes], workdir: Path) -> dict[str, float]:
     }
 
 
+def _sqlite_write(bodies: list[bytes], workdir: Path) -> dict[str, float]:
+    """`SqliteStore.append` of presealed groups (ten bodies each, as under load), against
+    plain ``executemany`` of the same rows into the same schema (WAL, synchronous=FULL, the same
+    indexes), one transaction per group: the store's writer against the raw insert rate."""
+    import sqlite3
+
+    from apiwatch.server.ingest import decode_body
+    from apiwatch.store import Batch, open_store
+    from apiwatch.store._rows import COLUMNS, build_rows
+
+    store = open_store(f"sqlite:///{workdir / 'costs.db'}", key_file=workdir / "sq.keys",
+                       signing_key_file=workdir / "sq.sig")  # fmt: skip
+    groups = [
+        [Batch(store.events.seal(decode_body(body, max_line_bytes=1 << 20).accepted, "bench"),
+               "bench") for body in bodies[index : index + 10]]
+        for index in range(0, len(bodies), 10)
+    ]  # fmt: skip
+    events = sum(len(batch.lines) for group in groups for batch in group)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for group in groups:
+        store.events.append(group)
+    append_wall, append_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    rows, chain, seq = [], b"\0" * 32, 1
+    for group in groups:
+        lines = [(line, "bench") for batch in group for line in batch.lines]
+        built, chain = build_rows(lines, store.keyring, seq, chain)
+        rows.append(built)
+        seq += len(built)
+    store.close()
+    connection = sqlite3.connect(workdir / "costs.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    for (sql,) in connection.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'events' "
+                                     "AND sql IS NOT NULL").fetchall():  # fmt: skip
+        connection.execute(sql.replace("events", "raw", 1).replace(" ON events ", " ON raw "))
+    insert = f"INSERT INTO raw VALUES ({', '.join('?' * len(COLUMNS))})"
+    wall = time.perf_counter()
+    for group_rows in rows:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(insert, group_rows)
+        connection.execute("COMMIT")
+    raw_wall = time.perf_counter() - wall
+    connection.close()
+    return {
+        "chain + write (SqliteStore.append), CPU": append_cpu / events,
+        "chain + write (SqliteStore.append), wall": append_wall / events,
+        "raw executemany of the same rows, wall": raw_wall / events,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=20_000)
@@ -230,21 +282,32 @@ def main() -> None:
         figures = _decode_figures(bodies, events)
         figures |= _seal_figures(lines, events, workdir)  # type: ignore[arg-type]
         figures["chain (number + link presealed rows)"] = _chain_figure(sealed, events, workdir)  # type: ignore[arg-type]
+        lite = _sqlite_write(bodies, workdir)
         written = _pg_figures(args.pg, bodies, workdir)
-    _report(figures, written or {}, events)
+    _report(figures, written or {}, events, lite)
 
 
-def _report(figures: dict[str, float], written: dict[str, float], events: int) -> None:
+def _report(
+    figures: dict[str, float], written: dict[str, float], events: int, lite: dict[str, float]
+) -> None:
     load = os.getloadavg()[0]
     print(f"ingest costs, {events:,} events, Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {load:.1f} "
           "(CPU times: robust to sharing; wall times are not)")  # fmt: skip
     request = figures["decode + validate (decode_body)"] + figures["seal per row (seal_lines)"]
-    for name, seconds in (figures | written).items():
+    for name, seconds in (figures | lite | written).items():
         share = "" if name.startswith("  ") or "wall" in name else f"{seconds / request:>7.2f} x"
         print(f"  {name:<48}{seconds * 1e6:>8.2f} us/event {share}")
     print(f"  (x: ratio to the request path's per-event CPU, decode+validate+seal "
           f"= {request * 1e6:.2f} us)")  # fmt: skip
+    cpu = lite["chain + write (SqliteStore.append), CPU"]
+    wall = lite["chain + write (SqliteStore.append), wall"]
+    raw = lite["raw executemany of the same rows, wall"]
+    print(f"  SQLite writer: {1 / wall:,.0f} events/s = {raw / wall:.2f} x raw executemany "
+          f"at {1 / raw:,.0f} rows/s (goal >= 0.8 x); its CPU allows {1 / cpu:,.0f}/s")  # fmt: skip
+    total = request + cpu
+    print(f"  ingest CPU per event, request path + SQLite writer: {total * 1e6:.2f} us "
+          "(goal <= 15 us)")  # fmt: skip
     if written:
         cpu = written["chain + write (PostgresStore.append), CPU"]
         wall = written["chain + write (PostgresStore.append), wall"]

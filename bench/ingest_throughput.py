@@ -11,7 +11,9 @@ grows), raw rows/s, and their ratio. Goals (issue: the collector): >= 50,000 eve
 >= 100,000 into PostgreSQL, past 5 million stored events, HTTP >= 0.5 x raw. A benchmark
 reports; the exit status does not depend on the goals.
 
-Usage: ``.venv/bin/python bench/ingest_throughput.py [--events N] [--clients C] [--quick]``.
+Usage: ``.venv/bin/python bench/ingest_throughput.py [--events N] [--clients C] [--quick]
+[--no-detect]`` (``--no-detect``: the collector runs with ``detect = false``, to see the ingest and
+store path without live detection).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _http_rate(
-    db: str, events: int, clients: int, workdir: Path
+    db: str, events: int, clients: int, workdir: Path, *, detect: bool = True
 ) -> tuple[float, float, float, float]:
     from apiwatch.store import open_store
 
@@ -128,7 +130,10 @@ def _http_rate(
     store = open_store(db, key_file=keys, signing_key_file=signing)
     _, key = store.keys.create(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])
     store.close()
-    (workdir / "none.toml").write_text(f'key_file = "{keys}"\nsigning_key_file = "{signing}"\n')
+    (workdir / "none.toml").write_text(
+        f'key_file = "{keys}"\nsigning_key_file = "{signing}"\n'
+        + ("" if detect else "detect = false\n")
+    )
     server, url = _serve(db, workdir)
     try:
         per_client = max(1, events // BATCH // clients)
@@ -263,6 +268,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="200,000 events, for a smoke run")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--no-detect", action="store_true", help="serve with detect = false (ingest and store)"
+    )
     args = parser.parse_args()
     events = 200_000 if args.quick else args.events
     print(f"apiwatch ingest benchmark: {events:,} events per back end in batches of {BATCH:,}, "
@@ -272,15 +280,16 @@ def main() -> None:
         workdir = Path(tmp)
         rows = _store_rows(min(args.raw_events, events), workdir)
         raw = _raw_sqlite(rows, workdir)
-        http = _http_rate(f"sqlite:///{workdir / 'bench.db'}", events, args.clients, workdir)
-        _report("SQLite", http, raw, 50_000)
+        db = f"sqlite:///{workdir / 'bench.db'}"
+        http = _http_rate(db, events, args.clients, workdir, detect=not args.no_detect)
+        _report("SQLite" + (", live detection off" if args.no_detect else ""), http, raw, 50_000)
         if args.skip_postgres or not _pg_reachable():
             print("\nPostgreSQL: skipped (not reachable at APIWATCH_BENCH_PG)")
             return
         raw = _raw_postgres(rows)
         url, schema = _pg_db_url(workdir)
         try:
-            http = _http_rate(url, events, args.clients, workdir)
+            http = _http_rate(url, events, args.clients, workdir, detect=not args.no_detect)
         finally:
             import psycopg
 

@@ -23,6 +23,11 @@ and a writer, SIGKILLs that role midway (a new writer is started; the senders of
 process stop, the others go on), and checks: every acknowledged event stored, none twice, ``apiwatch
 verify`` passes.
 
+``--detect-shards 1,2,3`` instead puts ``--events`` simulated events (benign users and every
+attack of the pack) in the stream and the store, then runs 1, 2 and 3 detect shards over the
+whole stream in turn: events/s until every shard has taken every message, against one shard in
+the same run, and each process's CPU µs per event.
+
 Usage: ``.venv/bin/python bench/scaleout.py [--events 150000] [--clients 4]``
 or ``.venv/bin/python bench/scaleout.py --kill writer --events 1000000``.
 """
@@ -133,10 +138,11 @@ class Deployment:
         self.key = store.keys.create(f"bench-{uuid.uuid4().hex[:6]}", ["ingest"])[1]
         store.close()
 
-    def start(self, name: str, role: str) -> str:
+    def start(self, name: str, role: str, *args: str) -> str:
         port = _free_port()
-        extra = [] if role == "all" else ["--role", role, "--bus", NATS_URL]
-        with (self.workdir / f"{name.replace(' ', '-')}.log").open("wb") as log:
+        extra = [] if role == "all" else ["--role", role, "--bus", NATS_URL, *args]
+        log_name = name.replace(" ", "-").replace("/", "of")
+        with (self.workdir / f"{log_name}.log").open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "apiwatch", "serve", "--config", "apiwatch.toml",
                  "--port", str(port), *extra],
@@ -385,11 +391,86 @@ def _kill_run(role: str, events: int, clients: int, workdir: Path) -> None:
             _delete_stream(deployment.stream)
 
 
+def _detect_runs(events: int, shards: list[int], workdir: Path) -> None:
+    """The simulated attack log (``apiwatch.simulate``, seed 7) in the stream and stored, then
+    detected by 1, 2, ... detect shards in turn (each configuration its own durable consumers,
+    reading the whole stream from its start): wall events/s until every shard has taken every
+    message and its detectors' queues are empty, and each process's CPU µs per event."""
+    from apiwatch.simulate import ScenarioConfig, generate
+
+    lines = list(generate(ScenarioConfig(seed=7, lines=events)).ecs_lines())
+    with _database() as db:
+        deployment = Deployment(db, workdir / uuid.uuid4().hex[:8])
+        deployment.workdir.mkdir()
+        deployment.setup()
+        try:
+            url = deployment.start("ingest", "ingest")
+            deployment.start("writer", "writer")
+            messages = _send_lines(url, deployment.key, lines)
+            _wait_stored(deployment, len(lines), timeout=600)
+            print(f"detect shards: {len(lines):,} simulated events ({messages} messages) stored")
+            print(f"  {'shards':>6} {'events/s':>10} {'vs 1':>6}   CPU µs per event, by process")
+            base = None
+            for count in shards:
+                rate, cpu = _detect_run(deployment, count, messages, len(lines))
+                base = base or rate
+                spread = ", ".join(f"{name} {us:.1f}" for name, us in cpu.items())
+                print(f"  {count:>6} {rate:>10,.0f} {rate / base:>6.2f}   {spread}")
+        finally:
+            deployment.stop()
+            _delete_stream(deployment.stream)
+
+
+def _send_lines(url: str, key: str, lines: list[bytes]) -> int:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"}
+    sent = 0
+    with httpx.Client(timeout=60) as client:
+        for start in range(0, len(lines), BATCH):
+            body = b"\n".join(lines[start : start + BATCH]) + b"\n"
+            response = client.post(f"{url}/v1/events", content=body, headers=headers)
+            if response.status_code != 202:
+                raise SystemExit(f"ingest answered {response.status_code}: {response.text}")
+            sent += 1
+    return sent
+
+
+def _detect_run(deployment: Deployment, count: int, messages: int,
+                events: int) -> tuple[float, dict[str, float]]:  # fmt: skip
+    names = [f"detect {i}/{count}" for i in range(1, count + 1)]
+    urls = [deployment.start(name, "detect", "--shard", name.split()[1]) for name in names]
+    for name, url in zip(names, urls, strict=True):
+        _wait_ready(url, deployment.processes[name])
+    before = {name: _cpu_seconds(deployment.processes[name].pid) for name in names}
+    started = time.monotonic()
+    while not all(_detect_done(url, messages) for url in urls):
+        time.sleep(0.2)
+    elapsed = time.monotonic() - started
+    cpu = {n: (_cpu_seconds(deployment.processes[n].pid) - before[n]) * 1e6 / events
+           for n in names}  # fmt: skip
+    for name in names:
+        process = deployment.processes.pop(name)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    return events / elapsed, cpu
+
+
+def _detect_done(url: str, messages: int) -> bool:
+    samples = {}
+    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    taken = samples.get("apiwatch_bus_messages_total", 0) >= messages
+    return taken and samples.get("apiwatch_detect_queue_events", 1) == 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=150_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--kill", choices=["writer", "ingest"])
+    parser.add_argument("--detect-shards", metavar="1,2,3",
+                        help="measure detection instead, with these numbers of shards")  # fmt: skip
     args = parser.parse_args()
     load = os.getloadavg()
     print(f"apiwatch scale-out benchmark: {args.events:,} events per configuration, "
@@ -399,6 +480,10 @@ def main() -> None:
         workdir = Path(tmp)
         if args.kill:
             _kill_run(args.kill, args.events, args.clients, workdir)
+            return
+        if args.detect_shards:
+            shards = [int(n) for n in args.detect_shards.split(",")]
+            _detect_runs(args.events, shards, workdir)
             return
         results = [
             _run("single process", 0, args.events, args.clients, workdir),

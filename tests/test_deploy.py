@@ -114,32 +114,39 @@ def test_the_compose_file_runs_the_collector_on_postgresql() -> None:
 
 def test_the_scaleout_compose_file_runs_every_role_on_one_store_and_bus() -> None:
     """deploy/compose-scaleout.yaml has NATS with JetStream on a volume, PostgreSQL, two ingest
-    processes, one writer and detect, every role built from the Dockerfile, sharing one
-    postgresql:// store, one nats:// bus and one key volume, started after the database is
-    healthy; the config file and roles they name exist, and every volume and secret is declared."""
+    processes, one writer and two detect shards (1/2 and 2/2), every role built from the
+    Dockerfile, sharing one postgresql:// store, one nats:// bus and one key volume, started
+    after the database is healthy; the config file and roles they name exist, and every volume
+    and secret is declared."""
     compose = yaml.safe_load((DEPLOY / "compose-scaleout.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"nats", "db", "ingest-1", "ingest-2", "writer", "detect"}
+    assert set(services) == {"nats", "db", "ingest-1", "ingest-2", "writer", "detect-1",
+                             "detect-2"}  # fmt: skip
     nats = services["nats"]
     assert nats["image"].startswith("nats:2.9")
     assert "-js" in nats["command"] and nats["volumes"][0].split(":")[0] in compose["volumes"]
     assert services["db"]["image"].startswith("postgres:")
-    roles = {}
-    for name in ("ingest-1", "ingest-2", "writer", "detect"):
+    roles, shards = {}, []
+    for name in ("ingest-1", "ingest-2", "writer", "detect-1", "detect-2"):
         service = services[name]
         build = service["build"]
         assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
         command = service["command"]
         assert command[:2] == ["serve", "--config"] and command[2].startswith("/etc/apiwatch/")
         roles[name] = command[command.index("--role") + 1]
+        if "--shard" in command:
+            shards.append(command[command.index("--shard") + 1])
         environment = service["environment"]
         assert environment["APIWATCH_DB"].startswith("postgresql://apiwatch@db/")
         assert environment["APIWATCH_BUS"] == "nats://nats:4222"
         assert service["volumes"] == ["apiwatch-home:/var/lib/apiwatch/home"]
         assert service["depends_on"]["db"]["condition"] == "service_healthy"
         assert "nats" in service["depends_on"]
-    assert sorted(roles.values()) == ["detect", "ingest", "ingest", "writer"]
-    assert _apiwatch("serve", "--help").stdout.count("ingest") >= 1
+    assert sorted(roles.values()) == ["detect", "detect", "ingest", "ingest", "writer"]
+    assert sorted(shards) == ["1/2", "2/2"]  # every shard of 2, once
+    assert roles["detect-1"] == roles["detect-2"] == "detect"
+    help_text = _apiwatch("serve", "--help").stdout
+    assert "ingest" in help_text and "--shard" in help_text
     for service in services.values():
         for volume in service.get("volumes", []):
             assert volume.split(":")[0] in compose["volumes"]
@@ -148,15 +155,16 @@ def test_the_scaleout_compose_file_runs_every_role_on_one_store_and_bus() -> Non
 
 
 def test_the_scaleout_writer_and_detect_publish_their_operations_port() -> None:
-    """In deploy/compose-scaleout.yaml the writer and detect each publish the image's port (their
-    /healthz, /readyz and /metrics) on a loopback port of their own, and keep its healthcheck."""
+    """In deploy/compose-scaleout.yaml the writer and each detect shard publish the image's port
+    (their /healthz, /readyz and /metrics) on a loopback port of their own, and keep its
+    healthcheck."""
     services = yaml.safe_load((DEPLOY / "compose-scaleout.yaml").read_text())["services"]
     published = []
-    for name in ("writer", "detect"):
+    for name in ("writer", "detect-1", "detect-2"):
         (mapping,) = services[name]["ports"]
         host, port, container = mapping.split(":")
         assert host == "127.0.0.1" and container == "8470"
         assert "healthcheck" not in services[name]
         published.append(port)
     others = {m.split(":")[1] for s in services.values() for m in s.get("ports", [])}
-    assert len(set(published)) == 2 and len(others) == 4
+    assert len(set(published)) == 3 and len(others) == 5

@@ -143,7 +143,11 @@ def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[T
     home = world.addresses.residential()
     owner = new_person(shop, rng, fixed(home), typo=0.0)
     account, token = owner.account, shop.token()
-    theft = Truth("token_theft", True, "a stolen token replayed from elsewhere")
+    # An access log carries neither the token nor the account: the thieves' reads look like the
+    # owner's own second device, so the theft is told apart only where the token is logged.
+    theft = Truth(
+        "token_theft", True, "a stolen token replayed from elsewhere", formats=_CREDENTIAL_LOGGED
+    )
     victim = Truth("token_victim", False, "the stolen token's owner, at home")
     app = Client(shop, home, owner.agent, victim.name, account, token=token)
     out: list[Request] = []
@@ -168,6 +172,8 @@ def token_theft(world: World, rng: random.Random) -> tuple[list[Request], list[T
         )
     return out, [theft, victim]
 
+
+_CREDENTIAL_LOGGED = frozenset({"ecs"})  # `apiwatch audit` calls these impossible in `combined`
 
 _LOOT = (
     ("GET", "/api/v1/me"),

@@ -140,7 +140,14 @@ def takeover(world: World, rng: random.Random) -> tuple[list[Request], list[Trut
     """Phished credentials used from a VPN: one clean login from a network the customer never
     used, then the e-mail and password are changed so the owner is locked out; the owner's
     later attempts from home fail."""
-    truth = Truth("takeover", True, "login from a new network, then e-mail and password changed")
+    # An access log names no account: a login followed by an e-mail and a password change is
+    # what a new customer setting up does too, and nothing ties it to the account's history.
+    truth = Truth(
+        "takeover",
+        True,
+        "login from a new network, then e-mail and password changed",
+        formats=frozenset({"ecs"}),
+    )
     out: list[Request] = []
     victims = rng.sample(world.people, 3)
     for victim in victims:

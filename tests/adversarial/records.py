@@ -53,7 +53,10 @@ class Truth:
     ``attack`` scenarios name their attacker addresses, targeted and compromised accounts and the
     objects they exposed; benign ones (``attack`` False) name the addresses and accounts that must
     never be flagged. ``login_attack`` marks the classes whose attacker-IP recall is measured.
-    ``formats`` lists the log formats in which the attack leaves any trace at all.
+    ``formats`` lists the log formats in which the attack can be told apart at all: a
+    ``combined`` access log has no account and no credential, so a takeover or a replayed token
+    leaves there only requests the owner could have made (`apiwatch audit` names both
+    detections as impossible on such a log, with the fix).
     """
 
     name: str

@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -87,6 +88,7 @@ class Cluster:
     db: str
     workdir: Path
     stream: str = field(default_factory=lambda: f"T_{secrets.token_hex(6)}")
+    bus: str = NATS_URL
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -100,7 +102,7 @@ class Cluster:
         keys, signing = self.workdir / "store.keys", self.workdir / "store.signing"
         self.config.write_text(
             f'db = "{self.db}"\nkey_file = "{keys}"\nsigning_key_file = "{signing}"\n'
-            f'bus = "{NATS_URL}"\nbus_stream = "{self.stream}"\nlog_level = "warning"\n'
+            f'bus = "{self.bus}"\nbus_stream = "{self.stream}"\nlog_level = "warning"\n'
         )
         store = open_store(self.db, key_file=keys, signing_key_file=signing)
         try:
@@ -120,14 +122,14 @@ class Cluster:
             store.close()
 
     def start(
-        self, role: str, *args: str, ready: bool = True
+        self, role: str, *args: str, ready: bool = True, config: Path | None = None
     ) -> tuple[subprocess.Popen[bytes], str]:
-        """Start a role (with more ``serve`` arguments ``args``); it is returned once /readyz
-        answers (unless not ``ready``), with its URL."""
+        """Start a role (with more ``serve`` arguments ``args``, and another ``config`` file if
+        given); it is returned once /readyz answers (unless not ``ready``), with its URL."""
         port = free_port()
         with (self.workdir / f"{role}-{port}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "apiwatch", "serve", "--config", str(self.config),
+                [sys.executable, "-m", "apiwatch", "serve", "--config", str(config or self.config),
                  "--role", role, "--port", str(port), *args],
                 cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
@@ -136,6 +138,20 @@ class Cluster:
         if ready:
             _wait_ready(url, process, role)
         return process, url
+
+    def config_for(self, db: str) -> Path:
+        """A config file for another store ``db`` on the same bus, stream and key files (a
+        second detect run over the same events, saving elsewhere)."""
+        other = self.workdir / f"apiwatch-{secrets.token_hex(4)}.toml"
+        other.write_text(self.config.read_text().replace(f'db = "{self.db}"', f'db = "{db}"'))
+        return other
+
+    def open_store(self, db: str | None = None) -> Any:
+        """The store ``db`` (default the cluster's) opened with the cluster's keys."""
+        from apiwatch.store import open_store
+
+        return open_store(db or self.db, key_file=self.workdir / "store.keys",
+                          signing_key_file=self.workdir / "store.signing")  # fmt: skip
 
     def stored_ids(self) -> list[str]:
         with psycopg.connect(self.db) as connection:
@@ -167,6 +183,41 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+
+
+class NatsServer:
+    """A ``nats-server -js`` of the test's own, on a free port with its store in ``directory``,
+    that can be killed and started again on the same port and store."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.directory / "nats.log").open("ab")
+        self.process = subprocess.Popen(
+            ["nats-server", "-js", "-sd", str(self.directory / "store"), "-a", "127.0.0.1",
+             "-p", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+                return
+            time.sleep(0.05)
+        raise AssertionError("nats-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL the server and wait for it."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], role: str) -> None:

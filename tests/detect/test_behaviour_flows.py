@@ -1,7 +1,8 @@
 """What the login memory takes as an account in use from a source (an answered authenticated
 request, never a password-reset or sign-up request naming the account asked about: an
-enumerator's list would otherwise look like a crowd of users), and who a brute force against
-one account names: never its owner mistyping once."""
+enumerator's list would otherwise look like a crowd of users), what is no crowd (a source where
+most logins fail), and who a brute force against one account names: never its owner mistyping
+once."""
 
 from __future__ import annotations
 
@@ -59,3 +60,27 @@ def test_the_owner_typing_during_a_brute_force_is_no_attacker_and_the_guess_is_a
     assert owner not in incident.attackers
     assert attacker in incident.attackers
     assert incident.accounts_compromised == ["ibrandt"]
+
+
+def _login(ip: str, account: str, outcome: str) -> dict[str, object]:
+    return {"source.ip": ip, "user.name": account, "url.path": "/login", "apiwatch.login": outcome}
+
+
+def test_a_source_where_most_logins_fail_is_no_crowd_however_high_the_site_ratio() -> None:
+    """A stuffing source that got into four accounts (one check each) is no crowd while a run
+    elsewhere pushes the site's failure ratio to 0.6: more than half its logins failed."""
+    memory = LoginMemory()
+    for n in range(600):  # the run elsewhere
+        memory.see(_login(f"100.64.{n // 250}.{n % 250}", f"leaked{n}@x.example", "fail"), n)
+    for n in range(400):  # ordinary customers
+        memory.see(_login(f"10.0.{n // 250}.{n % 250}", f"c{n}@x.example", "success"), n)
+    for n in range(20):
+        memory.see(_login("203.0.113.9", f"combo{n}@x.example", "fail"), 700.0 + n)
+    for n in range(4):
+        memory.see(_login("203.0.113.9", f"c{n}@x.example", "success"), 720.0 + n)
+        memory.see(
+            _request("203.0.113.9", f"c{n}@x.example", "/api/v1/orders", 200, None), 720.5 + n
+        )
+    assert memory.site_failure_ratio() > 0.55
+    assert not memory.is_crowd("203.0.113.9")
+    assert memory.judge("203.0.113.9").attacker

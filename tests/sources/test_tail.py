@@ -12,7 +12,7 @@ import pytest
 from apiwatch.model import ConfigError
 from apiwatch.sources._positions import Positions
 from apiwatch.sources.live import SourceStats
-from apiwatch.sources.tail import FileTailer
+from apiwatch.sources.tail import FileTailer, line_id
 
 LINE = '203.0.113.{n} - - [10/Oct/2026:13:55:{s:02} +0000] "GET /item/{n} HTTP/1.1" 200 5 "-" "t"\n'
 
@@ -204,3 +204,20 @@ def test_the_state_file_is_private(tmp_path: Path) -> None:
     (tmp_path / "access.log").write_text(lines(1))
     take(tailer(tmp_path))
     assert os.stat(tmp_path / "state" / "web.json").st_mode & 0o077 == 0
+
+
+def test_ids_rise_with_the_offset_and_are_the_same_when_read_again(tmp_path: Path) -> None:
+    """A file's event ids are `line_id` of its basis and each line's offset: in file order,
+    sorted as the file is, and given again to the same lines by a tailer that starts over."""
+    log = tmp_path / "access.log"
+    log.write_text(lines(*range(1, 40)))
+    tail = tailer(tmp_path)
+    ids = [event.event.id for event in tail.poll().events]
+    starts = [0]
+    for text in log.read_text().splitlines(keepends=True)[:-1]:
+        starts.append(starts[-1] + len(text.encode()))
+    (followed,) = tail.files.values()
+    assert ids == [line_id(followed.basis, offset) for offset in starts]
+    assert ids == sorted(ids) and len(set(ids)) == 39
+    again = tailer(tmp_path).poll()  # nothing checkpointed: read again from the start
+    assert [event.event.id for event in again.events] == ids

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,6 +84,11 @@ class Delivery:
     async def ack(self) -> None:
         await self.message.ack()
 
+    @property
+    def sequence(self) -> int:
+        """The message's sequence number in the stream."""
+        return int(self.message.metadata.sequence.stream)
+
 
 class Consumer:
     """A durable pull consumer of the bus's stream."""
@@ -108,6 +114,15 @@ class Consumer:
         if messages:
             self.pending = int(messages[-1].metadata.num_pending)
         return [Delivery(message.data, message) for message in messages]
+
+    async def delivered(self) -> int:
+        """The stream sequence of the last message delivered to this consumer (0: none yet),
+        whoever it was delivered to (a process that died since, perhaps)."""
+        try:
+            info = await self._subscription.consumer_info()
+        except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds
+            raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
+        return int(info.delivered.stream_seq or 0)
 
 
 class Bus:
@@ -252,6 +267,42 @@ class Bus:
             problem = str(exc) or type(exc).__name__
             raise BusError(f"bus: cannot open consumer {durable}: {problem}") from None
         return Consumer(subscription)
+
+    async def replay(self, seconds: float, upto: int, *,
+                     batch: int = 256) -> AsyncIterator[list[Delivery]]:  # fmt: skip
+        """The stream's messages published in the last ``seconds`` (wall clock), up to stream
+        sequence ``upto``, oldest first, in lists of up to ``batch``, through a consumer of its
+        own that nothing acknowledges (a process rebuilding its state from what it already
+        took)."""
+        from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+        from nats.js import api  # noqa: PLC0415 - the bus extra
+        from nats.js.errors import Error as JsError  # noqa: PLC0415
+
+        since = datetime.now(UTC) - timedelta(seconds=seconds)
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_TIME,
+            opt_start_time=since,
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=60.0,  # the server removes it once this process stops asking
+        )
+        try:
+            subscription = await self._js.pull_subscribe(self.subject, stream=self.stream,
+                                                          config=config)  # fmt: skip
+        except (JsError, TimeoutError) as exc:
+            raise BusError(f"bus: cannot open a replay consumer: {exc or 'timeout'}") from None
+        consumer = Consumer(subscription)
+        try:
+            while True:
+                deliveries = await consumer.fetch(batch, timeout=2.0)
+                taken = [d for d in deliveries if d.sequence <= upto]
+                if taken:
+                    yield taken
+                if len(taken) < len(deliveries) or not deliveries or taken[-1].sequence >= upto:
+                    return
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     @property
     def connected(self) -> bool:

@@ -96,6 +96,10 @@ class Settings:
     bus_stream: str = "APIWATCH_EVENTS"
     #: What ``apiwatch serve`` runs: all (embedded, no bus), or one scale-out role.
     role: str = "all"
+    #: Which detect shard this process is, ``I/M`` (docs/scaling.md); 1/1: unsharded.
+    detect_shard: str = "1/1"
+    #: Seconds of the stream a detect role feeds again when it starts (its engines' state).
+    detect_replay: float = 10800.0
 
 
 _TYPES = {f.name: f.type for f in fields(Settings)}
@@ -220,9 +224,19 @@ def _checked(name: str, value: Any, where: str) -> Any:
         return _proxies(value, where)
     if name == "role" and value not in ROLES:
         raise ConfigError(f"{where}: role must be one of {', '.join(ROLES)}, not {value!r}")
+    if name == "detect_shard" and not _shard_ok(value):
+        raise ConfigError(f"{where}: detect_shard must be I/M with 1 <= I <= M, not {value!r}")
     if name == "bus" and value is not None and not value.startswith(("nats://", "tls://")):
         raise ConfigError(f"{where}: bus must be a nats:// URL, e.g. nats://127.0.0.1:4222")
     return value
+
+
+def _shard_ok(value: object) -> bool:
+    """Whether ``value`` is ``I/M`` with 1 <= I <= M (a detect shard)."""
+    index, _, count = str(value).partition("/")
+    if not (index.isdigit() and count.isdigit()):
+        return False
+    return 1 <= int(index) <= int(count)
 
 
 def _proxies(value: str, where: str) -> str:

@@ -127,7 +127,9 @@ async def _main(role: str, settings: Settings, store: SqlStore, collector: Serve
             if role == "writer":
                 await _write(bus, store, metrics, stop)
             else:
-                await _detect(bus, store, collector, ruleset, metrics=metrics, stop=stop)
+                await _detect(bus, store, collector, ruleset, metrics=metrics, stop=stop,
+                              shard=settings.detect_shard,
+                              replay=settings.detect_replay)  # fmt: skip
         except (BusError, TimeoutError) as exc:  # nats-py may raise a bare TimeoutError
             logger.warning("bus: %s; reconnecting in %.0f s", exc or "timeout", _RETRY_SECONDS)
             await _sleep_unless(stop, _RETRY_SECONDS)
@@ -153,22 +155,25 @@ async def _write(bus: Bus, store: SqlStore, metrics: RoleMetrics, stop: asyncio.
 
 
 async def _detect(bus: Bus, store: SqlStore, collector: ServerSettings, ruleset: Any,
-                  *, metrics: RoleMetrics, stop: asyncio.Event) -> None:  # fmt: skip
-    from apiwatch.detect import Engine  # noqa: PLC0415
-    from apiwatch.server._detection import Detector  # noqa: PLC0415
+                  *, metrics: RoleMetrics, stop: asyncio.Event, shard: str,
+                  replay: float) -> None:  # fmt: skip
     from apiwatch.server.app import _responder  # noqa: PLC0415
     from apiwatch.server.bus_roles import DetectRole  # noqa: PLC0415
+    from apiwatch.server.bus_roles.shards import parse_shard, split_rules  # noqa: PLC0415
 
+    part = parse_shard(shard)
     responder = _responder(store, collector)
-    engine = Engine(ruleset, lateness=collector.lateness, keep_closed_incidents=False,
-                    max_lag=collector.detect_max_lag)  # fmt: skip
-    detector = Detector(engine, store.detections.save, metrics,
-                        capacity=collector.detect_queue_events,
-                        respond=responder.on_incidents if responder else None)  # fmt: skip
+    population = None
+    if part.count > 1:
+        ruleset, population_rules = split_rules(ruleset)
+        if part.population:
+            population = _detector(store, collector, population_rules, metrics, responder)
+    detector = _detector(store, collector, ruleset, metrics, responder)
     if responder:
         responder.start()
     role = DetectRole(detector, store.keyring, max_backlog=collector.detect_queue_events // 2,
-                      metrics=metrics)  # fmt: skip
+                      metrics=metrics, shard=part, population=population,
+                      replay=replay)  # fmt: skip
     reporter = asyncio.create_task(_report(lambda: f"fed {role.fed} events", stop))
     try:
         await role.run(bus, stop)
@@ -176,6 +181,19 @@ async def _detect(bus: Bus, store: SqlStore, collector: ServerSettings, ruleset:
         reporter.cancel()
         if responder:
             await asyncio.to_thread(responder.close)
+
+
+def _detector(store: SqlStore, collector: ServerSettings, ruleset: Any, metrics: RoleMetrics,
+              responder: Any) -> Any:  # fmt: skip
+    """A `Detector` running ``ruleset`` live, saving to ``store`` and responding."""
+    from apiwatch.detect import Engine  # noqa: PLC0415
+    from apiwatch.server._detection import Detector  # noqa: PLC0415
+
+    engine = Engine(ruleset, lateness=collector.lateness, keep_closed_incidents=False,
+                    max_lag=collector.detect_max_lag)  # fmt: skip
+    return Detector(engine, store.detections.save, metrics,
+                    capacity=collector.detect_queue_events,
+                    respond=responder.on_incidents if responder else None)  # fmt: skip
 
 
 async def _report(state: Any, stop: asyncio.Event) -> None:

@@ -82,6 +82,13 @@ def _setting(
               "collector, no bus), or one scale-out role over --bus: ingest (HTTP API; events "
               "to the bus), writer (the one process that stores them), detect (live "
               "detection and response).")  # fmt: skip
+@click.option("--shard", "detect_shard", metavar="I/M",
+              help="With --role detect: run detect shard I of M (default 1/1; "
+              "APIWATCH_DETECT_SHARD). Start M of them, one each of 1/M .. M/M; see "
+              "docs/scaling.md.")  # fmt: skip
+@_setting("--detect-replay", "SECONDS", "With --role detect: how much of the stream (the last "
+          "SECONDS, e.g. 3h) a starting detect role feeds again up to where it had got, to "
+          "rebuild its windows and incidents; 0: none", "3h")  # fmt: skip
 @click.option("--bus", metavar="URL",
               help="Scale-out: the NATS JetStream bus the roles share, e.g. "
               "nats://127.0.0.1:4222 (APIWATCH_BUS; PostgreSQL stores only).")  # fmt: skip

@@ -13,14 +13,18 @@ to judge each source on its own evidence rather than on traits it shares with ot
 - a **crowd** (`Verdict.crowd`) has an established population of real users: at least
   `CROWD_ACCOUNTS` distinct accounts that logged in or made answered requests from it (a token
   in use counts as much as a login; in logs that name no account, distinct user agents that logged
-  in), and a failure ratio near the whole
-  site's. A crowd is never an attacker, whatever its volume (an office NAT, a carrier CGNAT);
+  in), and a failure ratio near the whole site's (never more than `CROWD_FAILURES`). A crowd is
+  never an attacker, whatever its volume (an office NAT, a carrier CGNAT), nor is an IPv6
+  address of a /64 that is one;
 - a source whose only evidence is one account (or one anonymous failure) and that also logged in
   or sent other requests is an ordinary user, not an attacker;
-- a source whose only requests were a successful login to an account used from elsewhere (never
-  from there) and at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit
-  and run* (a script checking a stolen password): evidence while a surge is judged, as the owner
-  would have gone on to use the site.
+- a source whose only requests were a successful login to an account never used from there and
+  at most `HIT_AND_RUN` other request, all within `SCRIPTED` seconds, is a *hit and run* (a script
+  checking a stolen password) when the account was used from elsewhere before, or is used from
+  elsewhere since and the source stayed silent for `QUIET` seconds: evidence while a surge is
+  judged, as the owner would have gone on to use the site. Until then it is `unproven`;
+- every IPv6 event is also followed for its /64 as one source: an address whose own evidence is
+  not enough is judged by its /64's (a tool rotating addresses inside it), unless that is a crowd.
 
 `LoginMemory.took_over` says whether a successful login from an attacker was a compromise.
 
@@ -38,7 +42,17 @@ import math
 from functools import lru_cache
 from typing import Any, Final
 
-__all__ = ["CREDENTIALS", "CROWD_ACCOUNTS", "ONE_SHOT", "LoginMemory", "SourceHistory", "Verdict"]
+__all__ = [
+    "CREDENTIALS",
+    "CROWD_ACCOUNTS",
+    "HIT_AND_RUN",
+    "ONE_SHOT",
+    "QUIET",
+    "LoginMemory",
+    "SourceHistory",
+    "Verdict",
+    "home",
+]
 
 CREDENTIALS: Final = ("labels.token_id", "labels.session_id")
 """The fields holding a bearer token's or a session cookie's fingerprint."""
@@ -50,6 +64,8 @@ ONE_SHOT: Final = 3
 HIT_AND_RUN: Final = 1
 SCRIPTED: Final = 10.0  # seconds: a script checks a stolen password at once; people browse
 SESSION: Final = 60.0  # seconds of use after a login that make it an owner's session
+QUIET: Final = 150.0  # seconds of nothing after a hit and run on an account new to memory
+CROWD_FAILURES: Final = 0.5  # a source where more logins fail than this is no crowd of users
 _ACCOUNTS_PER_SOURCE: Final = 64
 _ADDRESSES_PER_ACCOUNT: Final = 8
 _UNKNOWN_WORDS: Final = ("unknown", "not found", "no such", "does not exist", "invalid user")
@@ -145,6 +161,7 @@ class LoginMemory:
         self.fails = 0
         self.successes = 0
         self.known_ms = 0.0  # moving mean of failures' answer time for existing accounts
+        self.now = -math.inf  # the latest event time followed
 
     # -- following events ----------------------------------------------------------------------
 
@@ -153,12 +170,23 @@ class LoginMemory:
         ip = values.get("source.ip")
         if ip is None:
             return
+        self.now = max(self.now, t)
+        self._follow(ip, values, t, aggregate=False)
+        if ":" in ip:  # IPv6: its /64 too, judged as one source when the address alone is not
+            net = _network64(ip)
+            if net != ip:
+                self._follow(net, values, t, aggregate=True)
+
+    def _follow(self, ip: str, values: dict[str, Any], t: float, *, aggregate: bool) -> None:
+        """Follow one event from ``ip`` (an address, or an IPv6 /64 for ``aggregate``, which
+        leaves the site-wide counts and the credentials to the address)."""
         history = self.sources.get(ip)
         login = values.get("apiwatch.login")
         account = values.get("user.name")
         if history is None:
             if login is None and account is None:
-                self._anonymous(ip, values)  # a count is all a source that never logs in needs
+                # A count is all a source that never logs in needs.
+                self._anonymous(ip, values, aggregate=aggregate)
                 return
             history = self._new_source(ip, t)
         history.last = t
@@ -169,22 +197,22 @@ class LoginMemory:
             if account is not None and values.get("apiwatch.flow") is None:
                 self._active(history, ip, account, values.get("http.response.status_code"), t)
             token = values.get("labels.token_id") or values.get("labels.session_id")
-            if token is not None:
+            if token is not None and not aggregate:
                 self._credential(token, ip, account)
             return
         path = values.get("url.path")
         if path is not None and path not in self.login_paths and len(self.login_paths) < 64:
             self.login_paths.add(path)
         if login == "fail":
-            self._fail(history, account, values)
+            self._fail(history, account, values, aggregate=aggregate)
         else:
             agent = values.get("user_agent.original")
             agents = history.agents
             if agent is not None and len(agents) < CROWD_ACCOUNTS and agent not in agents:
                 history.agents = (*agents, agent)
-            self._success(history, ip, account, t)
+            self._success(history, ip, account, t, aggregate=aggregate)
 
-    def _anonymous(self, ip: str, values: dict[str, Any]) -> None:
+    def _anonymous(self, ip: str, values: dict[str, Any], *, aggregate: bool) -> None:
         """A request naming no account from a source not followed yet: counted in
         ``requests``, which its history takes over when it logs in."""
         if values.get("url.path") not in self.login_paths:
@@ -194,7 +222,7 @@ class LoginMemory:
                     del requests[old]
             requests[ip] = requests.get(ip, 0) + 1
         token = values.get("labels.token_id") or values.get("labels.session_id")
-        if token is not None:
+        if token is not None and not aggregate:
             self._credential(token, ip, None)
 
     def _new_source(self, ip: str, t: float) -> SourceHistory:
@@ -240,8 +268,16 @@ class LoginMemory:
         if account is not None and token not in self.owner:
             self.owner[token] = account
 
-    def _fail(self, history: SourceHistory, account: str | None, values: dict[str, Any]) -> None:
-        self.fails += 1
+    def _fail(
+        self,
+        history: SourceHistory,
+        account: str | None,
+        values: dict[str, Any],
+        *,
+        aggregate: bool,
+    ) -> None:
+        if not aggregate:
+            self.fails += 1
         history.fails += 1
         history.mark = history.other
         if account is None:
@@ -251,10 +287,10 @@ class LoginMemory:
         failed = history.failed
         if account in failed or len(failed) < _ACCOUNTS_PER_SOURCE:
             failed[account] = failed.get(account, 0) + 1
-        if self._unknown(account, values):
+        if self._unknown(account, values, learn=not aggregate):
             history.unknown += 1
 
-    def _unknown(self, account: str, values: dict[str, Any]) -> bool:
+    def _unknown(self, account: str, values: dict[str, Any], *, learn: bool = True) -> bool:
         """Whether the app said (or its timing told) that ``account`` does not exist."""
         reason = values.get("event.reason")
         if isinstance(reason, str) and any(w in reason.lower() for w in _UNKNOWN_WORDS):
@@ -264,12 +300,16 @@ class LoginMemory:
             return False
         ms = duration / 1e6
         if account in self.accounts:  # it has logged in: it exists
-            self.known_ms = ms if not self.known_ms else 0.9 * self.known_ms + 0.1 * ms
+            if learn:
+                self.known_ms = ms if not self.known_ms else 0.9 * self.known_ms + 0.1 * ms
             return False
         return bool(self.known_ms) and ms < FAST_SHARE * self.known_ms
 
-    def _success(self, history: SourceHistory, ip: str, account: str | None, t: float) -> None:
-        self.successes += 1
+    def _success(
+        self, history: SourceHistory, ip: str, account: str | None, t: float, *, aggregate: bool
+    ) -> None:
+        if not aggregate:
+            self.successes += 1
         history.successes += 1
         if account is None:
             return
@@ -325,8 +365,16 @@ class LoginMemory:
         return self.fails / total if total else 0.0
 
     def is_crowd(self, ip: str) -> bool:
+        """Whether ``ip`` is a crowd of real users, or (IPv6) an address of a /64 that is one."""
         history = self.sources.get(ip)
-        return history is not None and self._crowd(history)
+        if history is not None and self._crowd(history):
+            return True
+        net = self._net(ip)
+        return net is not None and self._crowd(net)
+
+    def _net(self, ip: str) -> SourceHistory | None:
+        """The /64 aggregate of an IPv6 address (None for IPv4, or a /64 not followed)."""
+        return self.sources.get(_network64(ip)) if ":" in ip and "/" not in ip else None
 
     def _crowd(self, history: SourceHistory) -> bool:
         named = history.failed or history.succeeded or history.active
@@ -338,10 +386,26 @@ class LoginMemory:
         logins = history.fails + history.successes
         ratio = history.fails / logins if logins else 0.0
         site = self.site_failure_ratio()
-        return ratio <= max(2 * site, site + 0.2)
+        # An attack on the site raises its failure ratio: a source whose logins mostly fail is no
+        # crowd of real users, however high that ratio has gone.
+        return ratio <= min(max(2 * site, site + 0.2), CROWD_FAILURES)
 
     def judge(self, ip: str) -> Verdict:
-        """The source's own evidence of a login attack (see the module docstring)."""
+        """The source's own evidence of a login attack (see the module docstring); for an IPv6
+        address whose own evidence is not enough, its /64's, unless the /64 is a crowd."""
+        verdict = self._judge(ip)
+        if verdict.attacker or verdict.crowd:
+            return verdict
+        net = self._net(ip)
+        if net is None or not net.fails or self._crowd(net):
+            return verdict
+        whole = self._judge(_network64(ip))
+        if not whole.attacker:
+            return verdict
+        reasons = [f"its /64 {_network64(ip)}: {why}" for why in whole.reasons]
+        return Verdict(True, verdict.reasons + reasons, suspect=whole.suspect)
+
+    def _judge(self, ip: str) -> Verdict:
         history = self.sources.get(ip)
         if history is None:
             return _NO_EVIDENCE
@@ -379,30 +443,77 @@ class LoginMemory:
         return verdict
 
     def _hit_and_run(self, ip: str, history: SourceHistory) -> Verdict:
-        """A source whose one request was a successful login to an account that logs in from
-        elsewhere, and nothing after: a stolen password checked (an owner goes on to use the
-        site). Evidence only while a surge is judged: alone it is not an attack."""
-        if history.successes != 1 or history.other > HIT_AND_RUN or len(history.succeeded) != 1:
+        """A source whose every request was a successful login to an account never used from
+        there before (one or two accounts), each followed by at most `HIT_AND_RUN` request
+        within `SCRIPTED` seconds: a stolen password checked (an owner goes on to use the site).
+        Evidence when each account was used from elsewhere before it, or since and the source
+        then stayed silent for `QUIET` seconds. Evidence only while a surge is judged: alone it
+        is not an attack."""
+        logins = self._hit_and_run_logins(ip, history)
+        if logins is None:
             return _NO_EVIDENCE
-        if history.last - history.first > SCRIPTED:
-            return _NO_EVIDENCE
-        (account,) = history.succeeded
-        where = home(ip)
-        logged_in = self.accounts.get(account, {}).get(where, math.inf)
-        used = self.in_use.get(account, {}).get(where, math.inf)
-        if used < logged_in:  # in use from here before it logged in (a password reset, say)
-            return _NO_EVIDENCE
-        elsewhere = {**self.in_use.get(account, {}), **self.accounts.get(account, {})}
-        if not any(when < logged_in for other, when in elsewhere.items() if other != where):
-            return _NO_EVIDENCE  # its first login in memory: nothing says it is not the owner
-        return Verdict(
-            True,
-            [
-                "1 successful login to an account used from elsewhere, never from here",
-                f"{_plural(history.other, 'other request')} within seconds, then nothing",
-            ],
-            suspect=1,
+        where, quiet = home(ip), self.now - history.last
+        before = all(self._used_elsewhere(account, where, t) for account, t in logins)
+        since = quiet >= QUIET and all(
+            self._used_elsewhere(account, where, math.inf) for account, _ in logins
         )
+        if not before and not since:  # nothing says it is not the owner (yet)
+            return _NO_EVIDENCE
+        if len(logins) == 1:
+            what, whose = "1 successful login to an account", "its owner uses"
+        else:
+            what, whose = f"{len(logins)} successful logins to accounts", "their owners use"
+        why = (
+            f"{what} used from elsewhere, never from here"
+            if before
+            else f"{what} {whose} from elsewhere since"
+        )
+        checks = f"{_plural(history.other, 'other request')} within seconds"
+        return Verdict(True, [why, f"{checks}, then nothing for {_duration(quiet)}"], suspect=1)
+
+    def unproven(self, ip: str) -> bool:
+        """Whether ``ip`` made hit-and-run logins (see `_hit_and_run`) that are no evidence yet:
+        an account was not used from elsewhere (so far), or the source went quiet only now."""
+        history = self.sources.get(ip)
+        if history is None or history.fails or self._hit_and_run_logins(ip, history) is None:
+            return False
+        return not self._hit_and_run(ip, history).attacker
+
+    def _hit_and_run_logins(
+        self, ip: str, history: SourceHistory
+    ) -> list[tuple[str, float]] | None:
+        """The accounts and times of the source's logins if its whole traffic was one successful
+        login to each of one or two accounts not in use from there before, each followed by at
+        most `HIT_AND_RUN` request naming it within `SCRIPTED` seconds, and nothing else."""
+        succeeded = history.succeeded
+        if not succeeded or len(succeeded) >= CROWD_ACCOUNTS:
+            return None
+        if history.successes != len(succeeded):
+            return None
+        single = len(succeeded) == 1  # then all its traffic within seconds, naming it or not
+        if single and (history.other > HIT_AND_RUN or history.last - history.first > SCRIPTED):
+            return None
+        where, checks, out = home(ip), 0, []
+        for account in succeeded:
+            logged_in = self.accounts.get(account, {}).get(where, math.inf)
+            used = self.in_use.get(account, {}).get(where, math.inf)
+            if used < logged_in or logged_in == math.inf:  # in use here first (a reset, say)
+                return None
+            session = history.active.get(account)
+            if session is not None:
+                if session[0] > HIT_AND_RUN or session[2] - logged_in > SCRIPTED:
+                    return None
+                checks += int(session[0])
+            out.append((account, logged_in))
+        return out if single or history.other <= checks else None
+
+    def _used_elsewhere(self, account: str, where: str, before: float) -> bool:
+        """Whether ``account`` logged in or was used from somewhere but ``where`` before."""
+        for table in (self.in_use, self.accounts):
+            for other, when in table.get(account, {}).items():
+                if other != where and when < before:
+                    return True
+        return False
 
     def took_over(self, ip: str, account: str, t: float) -> bool:
         """Whether a successful login for ``account`` from ``ip`` at ``t`` was a compromise:
@@ -464,6 +575,12 @@ def _close(a: str, b: str) -> bool:
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
     return previous[-1] <= 2
+
+
+def _duration(seconds: float) -> str:
+    if seconds == math.inf:
+        return "ever"
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _plural(n: int, word: str) -> str:

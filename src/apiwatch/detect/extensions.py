@@ -13,7 +13,9 @@ anomaly lasts is a *candidate*, judged
 ``settle`` (3 minutes by default) after its last measured hit, so a user who mistypes a password
 and then gets in is cleared by that success. A candidate with failures against accounts it never
 logged into (or, in logs without accounts, failures its successes do not explain) and no crowd of
-real users behind it is a participant. Traits shared with other sources (a user agent, a network)
+real users behind it is a participant. A login that was a hit and run, but is no evidence yet (its
+account's owner was not seen elsewhere: `LoginMemory.unproven`), is kept in view for two hours and
+named when its owner shows up. Traits shared with other sources (a user agent, a network)
 play no part: they are what a botnet rotates and what innocent users share.
 
 While the anomaly lasts, the baseline stays what it was when the rule fired (the attack's own
@@ -47,6 +49,8 @@ from apiwatch.detect.rules import BaselineRule, SilenceRule
 __all__ = ["BaselineState", "SilenceState"]
 
 _BACK_TO_NORMAL: Final = 2.0  # an anomaly ends when its measure is at most this x its baseline
+_WATCH: Final = 7200.0  # seconds a hit-and-run login waits for its account's owner to show up
+_WATCH_MAX: Final = 10_000
 
 
 class BaselineState:
@@ -67,6 +71,9 @@ class BaselineState:
         # source -> (when it is judged, its user agent, the finding it may join)
         self.pending: dict[str, tuple[float, str | None, Finding | None]] = {}
         self.judged: dict[str, Finding] = {}  # sources already named in a finding
+        # A hit-and-run login not yet evidence (`LoginMemory.unproven`): source -> (when it was
+        # judged, its user agent, the finding it joins once its account's owner shows up).
+        self.watching: dict[str, tuple[float, str | None, Finding]] = {}
         self.max_window = 200_000
         self.dropped = 0
         self.samples = 0  # baseline samples taken, ever
@@ -191,7 +198,36 @@ class BaselineState:
             named = self._judge(ip, ua, finding, due - self.rule.settle)
             if named is not None:
                 changed[named.id] = named
+        if self.watching:
+            for named in self._rewatch():
+                changed[named.id] = named
         return list(changed.values())
+
+    def watch(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> None:
+        """Keep ``ip`` in view if it made a hit-and-run login that is no evidence yet: the
+        account's owner may show up elsewhere later, which makes it one."""
+        if finding is None or not self.memory.unproven(ip):
+            return
+        watching = self.watching
+        watching.pop(ip, None)
+        if len(watching) >= _WATCH_MAX:
+            del watching[next(iter(watching))]
+        watching[ip] = (t, ua, finding)
+
+    def _rewatch(self) -> list[Finding]:
+        """Name the watched sources whose evidence came (their account's owner showed up
+        elsewhere); forget those that did more since, or waited `_WATCH`."""
+        memory, out = self.memory, []
+        horizon = memory.now - _WATCH
+        for ip, (since, ua, finding) in list(self.watching.items()):
+            if memory.judge(ip).attacker:
+                del self.watching[ip]
+                self.judged[ip] = finding
+                self.name(finding, ip, ua)
+                out.append(finding)
+            elif since < horizon or not memory.unproven(ip):
+                del self.watching[ip]
+        return out
 
     def _judge(self, ip: str, ua: str | None, finding: Finding | None, t: float) -> Finding | None:
         """Name ``ip`` a participant of ``finding`` if its own evidence says so; the finding
@@ -206,6 +242,7 @@ class BaselineState:
         ):
             return None  # one account failing since long before the wave: not part of it
         if not self.memory.judge(ip).attacker:
+            self.watch(ip, ua, finding, t)
             return None
         self.judged[ip] = finding
         self.name(finding, ip, ua)
@@ -243,7 +280,13 @@ class BaselineState:
         return finding
 
     def state_size(self) -> int:
-        return len(self.hits) + len(self.denominator) + len(self.history) + len(self.pending)
+        return (
+            len(self.hits)
+            + len(self.denominator)
+            + len(self.history)
+            + len(self.pending)
+            + len(self.watching)
+        )
 
 
 class SilenceState:

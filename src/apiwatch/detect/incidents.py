@@ -1,7 +1,9 @@
 """Alerts merged into incidents, and each incident's extent.
 
 A finding joins the open incident that already names one of its attackers (an incident is open
-until ``gap`` of event time passes with no activity); a finding without attackers (a silent
+until ``gap`` of event time passes with no activity), or for an IPv6 attacker, one that names an
+address of its /64 (one host rotating its addresses: a scanner's request joins the stuffing its
+/64 does, as the per-source rules' /64 aggregates do); a finding without attackers (a silent
 source) joins the incident of the same rule and group. Otherwise it opens a new incident.
 
 Extent is gathered from the events themselves, not only from alerts: every event from an open
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any, Final, NamedTuple
 
-from apiwatch.detect.behaviour import LoginMemory
+from apiwatch.detect.behaviour import LoginMemory, home
 from apiwatch.detect.fields import Record
 from apiwatch.detect.findings import Finding, exposed_object, stable_id, to_datetime
 from apiwatch.model.alert import ExposedObject, Incident, attack_tag, severity_rank
@@ -177,6 +179,7 @@ class IncidentTracker:
         self.keep_closed = keep_closed
         self.incidents: dict[str, _Open] = {}
         self.by_ip: dict[str, _Open] = {}
+        self.by_net: dict[str, _Open] = {}  # IPv6 /64 -> the incident of an attacker in it
         self.by_group: dict[tuple[str, tuple[tuple[str, str], ...]], _Open] = {}
         self.recent: dict[str, list[Seen]] = {}
         self.dirty: dict[str, _Open] = {}
@@ -221,10 +224,16 @@ class IncidentTracker:
 
     def _join(self, finding: Finding) -> _Open:
         t = finding.last
-        for ip in sorted(finding.attackers):
+        attackers = sorted(finding.attackers)
+        for ip in attackers:
             found = self.by_ip.get(ip)
             if found is not None and t - found.last <= self.gap:
                 return found
+        for ip in attackers:  # an IPv6 address joins the incident of its /64 (one host)
+            if ":" in ip:
+                found = self.by_net.get(home(ip))
+                if found is not None and t - found.last <= self.gap:
+                    return found
         if not finding.attackers:
             key = (finding.meta.key, tuple(sorted(finding.group.items())))
             found = self.by_group.get(key)
@@ -281,6 +290,8 @@ class IncidentTracker:
         incident.attackers.add(ip)
         incident.stale.add(ip)
         self.by_ip[ip] = incident
+        if ":" in ip:
+            self.by_net[home(ip)] = incident
         self._look_back(incident, ip)
 
     def _look_back(self, incident: _Open, ip: str) -> None:
@@ -288,6 +299,23 @@ class IncidentTracker:
         for seen in self.recent.get(ip, ()):
             if seen.t >= horizon:
                 self._apply(incident, ip, seen)
+        if incident.track_accounts:
+            self._look_back_logins(incident, ip, horizon)
+
+    def _look_back_logins(self, incident: _Open, ip: str, horizon: float) -> None:
+        """The accounts ``ip`` got into since ``horizon``, as the login memory keeps them (the
+        look-back memory forgets a source idle for ``lookback``: a stuffing address that hit,
+        and failed another account an hour later)."""
+        history = self.memory.sources.get(ip)
+        if history is None or not history.succeeded or len(incident.compromised) >= _CAP:
+            return
+        where = home(ip)
+        for account in history.succeeded:
+            if account in incident.logins:
+                continue
+            t = self.memory.accounts.get(account, {}).get(where)
+            if t is not None and t >= horizon:
+                self._compromise(incident, ip, t, account)
 
     def _apply(self, incident: _Open, ip: str, seen: Seen) -> None:
         if isinstance(seen, Login):
@@ -409,6 +437,8 @@ class IncidentTracker:
                 incident.account_evidence.pop(account, None)
         if self.by_ip.get(ip) is incident:
             del self.by_ip[ip]
+        if ":" in ip and self.by_net.get(home(ip)) is incident:
+            del self.by_net[home(ip)]
 
     def _remember(self, ip: str, seen: Seen) -> None:
         recent = self.recent.get(ip)
@@ -429,6 +459,8 @@ class IncidentTracker:
         closed = [ip for ip, inc in self.by_ip.items() if now - inc.last > self.gap]
         for ip in closed:
             del self.by_ip[ip]
+        for net in [net for net, inc in self.by_net.items() if now - inc.last > self.gap]:
+            del self.by_net[net]
         stale = [ip for ip, items in self.recent.items() if now - items[-1].t > self.lookback]
         for ip in stale:
             del self.recent[ip]
@@ -464,7 +496,7 @@ class IncidentTracker:
         return [incident.to_incident() for incident in self.incidents.values()]
 
     def sources(self) -> int:
-        return len(self.by_ip) + len(self.recent)
+        return len(self.by_ip) + len(self.by_net) + len(self.recent)
 
 
 _LOGIN_ATTACKS: Final = frozenset(

@@ -131,6 +131,8 @@ class Detector:
         self._counted = (0, 0, 0, 0, 0)  # engine events, late, alerts, evicted, too old: counted
         self._now = datetime.min.replace(tzinfo=UTC)
         self._last_arrival = time.monotonic()  # when events were last fed
+        self._held = False  # events are on their way: event time waits for them (`hold`)
+        self._end = True  # flush the engine when stopping (`stop`)
         self._last_save = float("-inf")
         metrics.detect_queue.set_function(lambda: self._queued)
 
@@ -172,10 +174,13 @@ class Detector:
             self._thread = threading.Thread(target=self._run, name="apiwatch-detect", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
-        """Feed what is queued, flush the engine, save, and end the thread."""
+    def stop(self, *, end: bool = True) -> None:
+        """Feed what is queued, flush the engine (unless not ``end``: a bus role, whose stream
+        goes on in the process started next, leaves the end-of-stream verdicts to it), save,
+        and end the thread."""
         with self._wake:
             self._stopping = True
+            self._end = end
             self._wake.notify()
         if self._thread is not None:
             self._thread.join()
@@ -205,7 +210,7 @@ class Detector:
         if batches:
             self._feed(batches)
             self._last_arrival = time.monotonic()
-        if final:
+        if final and self._end:
             self.engine.flush()
         event_time = self._event_time()
         if event_time is not None:
@@ -228,13 +233,20 @@ class Detector:
                     self._metrics.detect_errors.labels("engine").inc()
                     self._failure_warning.warning("the engine failed on event %s", event.event.id)
 
+    def hold(self, held: bool) -> None:
+        """While ``held``, event time does not move on with the clock: the events are known to
+        be on their way (the bus role's NATS is down). Released, quiet time counts from then."""
+        if self._held and not held:
+            self._last_arrival = time.monotonic()
+        self._held = held
+
     def _event_time(self) -> datetime | None:
         """The clock, or less while a backlog is fed: the newest event time fed, plus
         ``lateness``, plus the time since events last arrived (see the module docstring); None
         before any event (there is nothing to release or to find silent yet)."""
         now = self._clock()
         newest = max(self.engine.newest_fed, self.engine.watermark)
-        if newest == float("-inf"):
+        if newest == float("-inf") or self._held:
             return None
         quiet = time.monotonic() - self._last_arrival
         try:

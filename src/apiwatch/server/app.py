@@ -12,8 +12,9 @@ every rule file error (see `apiwatch.server._detection`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import gc
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -62,6 +63,24 @@ Authenticate with `Authorization: Bearer <key>`; keys carry the scopes `ingest`,
 `bouncer` and `admin` (`apiwatch keys create`). The decision routes bouncers call also take the
 key in `X-Api-Key`, as CrowdSec bouncers send it. Every error is JSON `{"error": "..."}`.
 """
+
+
+@contextmanager
+def _startup_heap_frozen() -> Iterator[None]:
+    """While the collector runs: what exists once it has started (modules, the app, rules,
+    caches: what lives as long as the process) is kept out of the cyclic collector's reach
+    (`gc.freeze`), so that its full collections scan what ingest and the live sources allocate,
+    not the whole heap again every few thousand events (a quarter of a live file source's
+    reading time went to them). Nothing is done when collection is off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def create_app(
@@ -124,7 +143,8 @@ def create_app(
             await publisher.open()
         try:
             await state.sources.start()
-            yield
+            with _startup_heap_frozen():
+                yield
         finally:
             await state.sources.stop()
             await run_in_threadpool(committer.stop)

@@ -22,10 +22,10 @@ A file is known by its device and inode and by its **head**, its first bytes (up
 Restarts: `Delivery.checkpoint` saves each file's position (device, inode, head, generation,
 offset) to the source's `Positions` once the events are stored. A restart resumes each file
 whose device, inode and head match from its saved offset; a file whose head changed while
-apiwatch was down is read from its start. Each event's id is `stable_id` of the file's identity
-(device, inode, generation and first line) and the line's offset, so the lines read again after a
-crash (those past the last checkpoint) get the ids they had, and the store does not keep them
-twice: every line is stored exactly once.
+apiwatch was down is read from its start. Each event's id is `line_id`: 64 bits of `stable_id`
+of the file's identity (device, inode, generation and first line), then the line's offset, so
+the lines read again after a crash (those past the last checkpoint) get the ids they had, and
+the store does not keep them twice: every line is stored exactly once.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from apiwatch.sources._positions import Positions
 from apiwatch.sources.live import Delivery, LineDecoder, SourceStats, stable_id
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
-__all__ = ["HEAD_BYTES", "FileTailer"]
+__all__ = ["HEAD_BYTES", "FileTailer", "line_id"]
 
 HEAD_BYTES = 256
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -268,16 +268,15 @@ class FileTailer:
             with contextlib.suppress(EventDecodeError):
                 decoder.prime(texts[:_SAMPLE])
         events: list[Event] = []
-        offset, basis = tracked.offset, tracked.basis
-        sha256 = hashlib.sha256
+        offset, prefix = tracked.offset, tracked.basis[:16]
         for raw, text in zip(raws, texts, strict=True):
             try:
                 event = decoder(text)
             except EventDecodeError:
                 event = None
                 refused += 1
-            if event is not None:  # stable_id(basis, offset), inlined: it runs for every line
-                event.event.id = sha256(f"{basis}\x1f{offset}".encode()).hexdigest()[:32]
+            if event is not None:  # line_id(basis, offset), inlined: it runs for every line
+                event.event.id = f"{prefix}{offset:016x}"
                 events.append(event)
             offset += len(raw) + 1
         tracked.offset = min(offset, tracked.offset + len(data))
@@ -309,6 +308,15 @@ class FileTailer:
         if self.positions is not None and snapshot != self._last_saved:
             self.positions.save(snapshot)
             self._last_saved = snapshot
+
+
+def line_id(basis: str, offset: int) -> str:
+    """The id of the line at ``offset`` of the file generation whose id basis is ``basis``: 64
+    bits of the basis, then the offset (32 hex digits). Stable, as `stable_id` is, and rising
+    with the offset, so that the store's index of ids grows at one end per file instead of at
+    random places (random ids made each commit rewrite pages all over an index that outgrew
+    the cache: a store past a million lines took several times as long per line)."""
+    return f"{basis[:16]}{offset:016x}"
 
 
 def _same_head(old: bytes, new: bytes) -> bool:

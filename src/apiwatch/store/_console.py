@@ -15,8 +15,7 @@ read these instead of scanning events, so they stay fast on a large store.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,7 +29,8 @@ if TYPE_CHECKING:
     from apiwatch.store._database import Database
 
 __all__ = [
-    "SqlConsoleStore", "count_minutes", "line_tally", "roll_up", "schema", "tally", "trim_rollups",
+    "SqlConsoleStore", "count_minutes", "line_tally", "roll_up", "schema", "tallies", "tally",
+    "trim_rollups",
 ]  # fmt: skip
 
 _CHUNK = 900  # addresses per query: under every back end's limit of bound parameters
@@ -61,15 +61,25 @@ def schema(blob: str, big: str) -> list[str]:
 
 
 def tally(event: Event) -> Tally:
-    """What the rollups count of ``event`` (see `Tally`). On the commit path: kept lean."""
-    moment = event.timestamp
-    if moment.tzinfo is None:  # as `micros` reads it: UTC
-        moment = moment.replace(tzinfo=UTC)
-    http = event.http
-    status = http.response.status_code if http and http.response else None
-    source = event.source
-    ip = (clear_text(source.ip) or "") if source is not None and source.ip else ""
-    return int(moment.timestamp()) // 60, ip, event.event.action in _LOGIN_FAILURES, status
+    """What the rollups count of ``event`` (see `Tally`)."""
+    return next(tallies((event,)))
+
+
+def tallies(events: Iterable[Event]) -> Iterator[Tally]:
+    """`tally` of each event; on the commit path, so kept lean (one minute worked out per
+    distinct time object: parsers share one time object per distinct value)."""
+    minute_of: dict[datetime, int] = {}
+    for event in events:
+        moment = event.timestamp
+        minute = minute_of.get(moment)
+        if minute is None:
+            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+            minute = minute_of[moment] = int(aware.timestamp()) // 60  # naive: UTC, as `micros`
+        http = event.http
+        status = http.response.status_code if http and http.response else None
+        source = event.source
+        ip = (clear_text(source.ip) or "") if source is not None and source.ip else ""
+        yield minute, ip, event.event.action in _LOGIN_FAILURES, status
 
 
 def line_tally(line: bytes) -> Tally | None:
@@ -86,14 +96,14 @@ def line_tally(line: bytes) -> Tally | None:
 
 
 def count_minutes(
-    tallies: Iterable[Tally],
-) -> tuple[dict[int, list[int]], Counter[tuple[int, str]], Counter[tuple[int, str]]]:
+    counted: Iterable[Tally],
+) -> tuple[dict[int, list[int]], dict[tuple[int, str], int], dict[tuple[int, str], int]]:
     """Per minute: [requests, login failures, 4xx, 5xx]; per (minute, address): requests and
-    failures (a failed login, a 4xx or a 5xx)."""
+    failures (a failed login, a 4xx or a 5xx). Plain dicts rather than Counters: kept lean."""
     minutes: dict[int, list[int]] = {}
-    requests: Counter[tuple[int, str]] = Counter()
-    failures: Counter[tuple[int, str]] = Counter()
-    for minute, ip, login_failed, status in tallies:
+    requests: dict[tuple[int, str], int] = {}
+    failures: dict[tuple[int, str], int] = {}
+    for minute, ip, login_failed, status in counted:
         counts = minutes.get(minute)
         if counts is None:
             counts = minutes[minute] = [0, 0, 0, 0]
@@ -106,32 +116,39 @@ def count_minutes(
             counts[2 if status < 500 else 3] += 1
         if ip:
             key = (minute, ip)
-            requests[key] += 1
+            requests[key] = requests.get(key, 0) + 1
             if login_failed or erred:
-                failures[key] += 1
+                failures[key] = failures.get(key, 0) + 1
     return minutes, requests, failures
 
 
-def roll_up(cursor: Any, mark: str, tallies: Iterable[Tally]) -> None:
-    """Add the events ``tallies`` count to the per-minute rollups (inside the append
-    transaction)."""
-    minutes, requests, failures = count_minutes(tallies)
-    m = mark
-    cursor.executemany(
-        f"""INSERT INTO event_minutes VALUES ({m}, {m}, {m}, {m}, {m})
-        ON CONFLICT (minute) DO UPDATE SET
+def roll_up(cursor: Any, db: Database, counted: Iterable[Tally]) -> None:
+    """Add the events ``counted`` tallies to the per-minute rollups (inside the append
+    transaction). Each key comes once per statement (they are counted first), as a multi-row
+    upsert requires."""
+    minutes, requests, failures = count_minutes(counted)
+    db.insert_many(
+        cursor,
+        "INSERT INTO event_minutes VALUES",
+        [(minute, *counts) for minute, counts in minutes.items()],
+        5,
+        """ON CONFLICT (minute) DO UPDATE SET
         requests = event_minutes.requests + excluded.requests,
         login_failures = event_minutes.login_failures + excluded.login_failures,
         client_errors = event_minutes.client_errors + excluded.client_errors,
         server_errors = event_minutes.server_errors + excluded.server_errors""",
-        [(minute, *counts) for minute, counts in minutes.items()],
     )
-    cursor.executemany(
-        f"""INSERT INTO address_minutes VALUES ({m}, {m}, {m}, {m})
-        ON CONFLICT (minute, ip) DO UPDATE SET
+    db.insert_many(
+        cursor,
+        "INSERT INTO address_minutes VALUES",
+        [
+            (minute, ip, count, failures.get((minute, ip), 0))
+            for (minute, ip), count in requests.items()
+        ],
+        4,
+        """ON CONFLICT (minute, ip) DO UPDATE SET
         requests = address_minutes.requests + excluded.requests,
         failures = address_minutes.failures + excluded.failures""",
-        [(minute, ip, count, failures[(minute, ip)]) for (minute, ip), count in requests.items()],
     )
 
 

@@ -120,6 +120,13 @@ class Database(ABC):
     def close(self) -> None:
         """Close every connection."""
 
+    def insert_many(
+        self, cursor: Any, head: str, rows: Iterable[Sequence[object]], width: int, tail: str = ""
+    ) -> None:
+        """``head VALUES (...) tail`` for each of ``rows`` (``width`` values each); ``head`` ends
+        with ``VALUES``. Dialects may send many rows per statement."""
+        cursor.executemany(f"{head} ({self.marks(width)}) {tail}", list(rows))
+
     def stored_ids(self, cursor: Any, key_name: str, ids: Sequence[bytes]) -> set[bytes]:
         """Those of ``ids`` this key already stored (dialects may override with a faster form)."""
         stored: set[bytes] = set()

@@ -85,8 +85,7 @@ class SqlEventStore:
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, _line_sources(accepted), now)
-            tallies = (_console.tally(line.event) for line, _ in accepted)
-            _console.roll_up(cursor, self._db.mark, tallies)
+            _console.roll_up(cursor, self._db, _console.tallies(line.event for line, _ in accepted))
         return results
 
     def append_sealed(self, batches: Sequence[SealedBatch]) -> list[AppendResult]:
@@ -128,7 +127,7 @@ class SqlEventStore:
             self._db.insert_rows(cursor, builder.sealed_rows(accepted))
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
             self._count_sources(cursor, _sealed_sources(accepted), now)
-            _console.roll_up(cursor, self._db.mark, tallies)
+            _console.roll_up(cursor, self._db, tallies)
         return results
 
     def _stored_ids_by_key(
@@ -173,7 +172,7 @@ class SqlEventStore:
     ) -> list[StoredLine]:
         """The lines whose event.id this sender (key) has neither stored nor sent earlier in this
         transaction. Per sender: another key sending the same ids cannot suppress these."""
-        ids = [event_id_bytes(line.event.event.id) for line in lines]
+        ids = [_line_id(line, key_name) for line in lines]
         fresh = self._fresh(cursor, ids, key_name, seen)
         return [line for line, new in zip(lines, fresh, strict=True) if new]
 
@@ -332,8 +331,21 @@ class SqlEventStore:
             done += len(updates)
 
 
+def _line_id(line: StoredLine, key_name: str) -> bytes:
+    """The stored id of ``line``: its sealed column when sealed for ``key_name`` (computed once)."""
+    sealed = line.sealed
+    if sealed is not None and sealed.key_name == key_name:
+        return cast(bytes, sealed.columns[0])
+    return event_id_bytes(line.event.event.id)
+
+
 def _line_sources(accepted: list[tuple[StoredLine, str]]) -> Iterator[tuple[str, str, str]]:
     for line, key_name in accepted:
+        sealed = line.sealed
+        if sealed is not None and sealed.key_name == key_name:  # columns already clear_text'd
+            stored_key, service, host = sealed.columns[2:5]
+            yield str(stored_key or ""), str(service or ""), str(host or "")
+            continue
         event = line.event
         service = clear_text(event.service.name if event.service else None) or ""
         host = clear_text(event.host.name if event.host else None) or ""

@@ -13,6 +13,7 @@ from apiwatch.model import Event, EventDecodeError, decode_event
 from apiwatch.model import printable_text as safe
 from apiwatch.server._detection import Detector
 from apiwatch.server.bus_roles.metrics import RoleMetrics
+from apiwatch.server.bus_roles.shards import Shard
 from apiwatch.server.bus_roles.wire import WireError, decode_message
 from apiwatch.store import AppendResult, SealedBatch
 from apiwatch.store.crypto import DecryptError, Keyring
@@ -21,8 +22,8 @@ __all__ = ["DURABLE", "DetectRole"]
 
 logger = logging.getLogger("apiwatch.server.detect")
 
-#: The detection consumer (one shard: see docs/scaling.md for partitioning).
-DURABLE = "detect"
+#: The detection consumer of an unsharded run (shard I of M: ``detect-I-of-M``).
+DURABLE = Shard().durable
 # Event ids remembered to feed an event once when the bus delivers it again (a sender's retry
 # after JetStream's duplicate window, a redelivery after a restart of this role).
 _REMEMBERED = 1_000_000
@@ -37,47 +38,94 @@ class DetectRole:
     no more are fetched (the bus keeps them), so a slow engine delays detection but loses no
     event from it. What it does is counted in ``metrics`` (for ``/metrics``; give it the
     detector's, so that one registry holds both).
+
+    As ``shard`` I of M (`apiwatch.server.bus_roles.shards`), it reads the whole stream through
+    a durable consumer of its own and feeds ``detector`` the events whose source it owns
+    (without decrypting the others); shard 1 also feeds every event to ``population``, the
+    detector of the population rules.
     """
 
     def __init__(self, detector: Detector, keyring: Keyring, *, max_backlog: int = 50_000,
-                 max_messages: int = 64, metrics: RoleMetrics | None = None) -> None:  # fmt: skip
+                 max_messages: int = 64, metrics: RoleMetrics | None = None,
+                 shard: Shard | None = None, population: Detector | None = None,
+                 replay: float = 0.0) -> None:  # fmt: skip
         self.detector = detector
+        self.replay = replay
+        self.population = population
         self.keyring = keyring
         self.max_backlog = max_backlog
         self.max_messages = max_messages
         self.metrics = metrics or RoleMetrics("detect")
+        self.shard = shard or Shard()
         self.fed = 0
         self._seen: dict[tuple[str, bytes], None] = {}
 
+    @property
+    def _detectors(self) -> list[Detector]:
+        return [self.detector] if self.population is None else [self.detector, self.population]
+
     async def run(self, bus: Bus, stop: asyncio.Event) -> None:
-        consumer = await bus.consumer(DURABLE, ack_wait=120.0)
-        self.detector.start()
+        """Rebuild the engines' state (`rebuild`), then consume until ``stop`` is set."""
+        consumer = await bus.consumer(self.shard.durable, ack_wait=120.0)
+        for detector in self._detectors:
+            detector.start()
         try:
+            await self.rebuild(bus, consumer, stop)
             while not stop.is_set():
                 await self.step(consumer)
+                # NATS down (the client reconnects meanwhile): the events are on their way.
+                for detector in self._detectors:
+                    detector.hold(not bus.connected)
         finally:
-            await asyncio.to_thread(self.detector.stop)
+            for detector in self._detectors:  # the stream goes on: no end-of-stream verdicts
+                await asyncio.to_thread(detector.stop, end=False)
+
+    async def rebuild(self, bus: Bus, consumer: Consumer, stop: asyncio.Event) -> int:
+        """Feed again what the consumer already delivered (to this role before a restart or
+        a crash) in the last ``replay`` seconds: the engines start empty, and their windows,
+        baselines and incidents are then what they were, so they save the alerts and incidents
+        (same ids) they would have saved, and not new ones for attacks they had counted half.
+        Returns how many events were fed again."""
+        upto = await consumer.delivered() if self.replay > 0 else 0
+        before = self.fed
+        if upto:
+            async for deliveries in bus.replay(self.replay, upto):
+                await self._feed(deliveries)
+                if stop.is_set():
+                    break
+            logger.info("fed again %d events of the last %.0f s (up to stream message %d)",
+                        self.fed - before, self.replay, upto)  # fmt: skip
+        return self.fed - before
 
     async def step(self, consumer: Consumer, timeout: float = 1.0) -> int:
         """Fetch, feed and acknowledge one group; returns how many messages it took."""
-        while self.detector.backlog >= self.max_backlog:
-            await asyncio.sleep(0.05)
         deliveries = await consumer.fetch(self.max_messages, timeout=timeout)
         self.metrics.bus_pending.set(consumer.pending)
         if not deliveries:
             return 0
-        events = await asyncio.to_thread(self._events, deliveries)
-        if events:
-            self.detector.offer([AppendResult(len(events), 0, events=events)])
-            self.fed += len(events)
-            self.metrics.bus_events_fed.inc(len(events))
+        await self._feed(deliveries)
         for delivery in deliveries:
             await delivery.ack()
         self.metrics.bus_messages.inc(len(deliveries))
         return len(deliveries)
 
-    def _events(self, deliveries: Sequence[Delivery]) -> list[Event]:
-        events: list[Event] = []
+    async def _feed(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand the fresh events of ``deliveries`` to the detectors (waiting while either holds
+        ``max_backlog`` events)."""
+        while any(d.backlog >= self.max_backlog for d in self._detectors):
+            await asyncio.sleep(0.05)
+        owned, everyone = await asyncio.to_thread(self._events, deliveries)
+        if owned:
+            self.detector.offer([AppendResult(len(owned), 0, events=owned)])
+            self.fed += len(owned)
+            self.metrics.bus_events_fed.inc(len(owned))
+        if everyone and self.population is not None:
+            self.population.offer([AppendResult(len(everyone), 0, events=everyone)])
+
+    def _events(self, deliveries: Sequence[Delivery]) -> tuple[list[Event], list[Event]]:
+        """The fresh events this shard owns, and (for the population shard) all of them."""
+        owned: list[Event] = []
+        everyone: list[Event] = []
         for delivery in deliveries:
             try:
                 batch = decode_message(delivery.data)
@@ -85,15 +133,22 @@ class DetectRole:
                 self.metrics.bus_messages_refused.inc()
                 logger.warning("a bus message was not fed to detection: %s", safe(str(exc)))
                 continue
-            events.extend(self._fresh(batch))
-        return events
+            for event, mine in self._fresh(batch):
+                if mine:
+                    owned.append(event)
+                everyone.append(event)
+        return owned, everyone if self.population is not None else []
 
-    def _fresh(self, batch: SealedBatch) -> Iterator[Event]:
-        """The events of ``batch`` not fed before; a row that does not decrypt or decode is
-        skipped (logged and counted as refused)."""
+    def _fresh(self, batch: SealedBatch) -> Iterator[tuple[Event, bool]]:
+        """The events of ``batch`` not fed before, each with whether this shard owns it; a row
+        that does not decrypt or decode is skipped (logged and counted as refused), and one
+        that concerns neither of its detectors is not decrypted."""
         for row in batch.rows:
             event_id = row.columns[0]
             assert isinstance(event_id, bytes)  # noqa: S101 - the wire format's type
+            mine = self.shard.owns(row.columns[5])  # type: ignore[arg-type]
+            if not mine and self.population is None:
+                continue
             key = (batch.key_name, event_id)
             if key in self._seen:
                 self.metrics.bus_events_duplicate.inc()
@@ -103,7 +158,7 @@ class DetectRole:
                 self.metrics.bus_rows_refused.inc()
                 continue
             self._remember(key)
-            yield event
+            yield event, mine
 
     def _event(self, key_id: int, payload: bytes, event_id: bytes) -> Event | None:
         try:
