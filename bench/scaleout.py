@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -398,6 +399,7 @@ def _detect_runs(events: int, shards: list[int], workdir: Path) -> None:
     message and its detectors' queues are empty, and each process's CPU µs per event."""
     from apiwatch.simulate import ScenarioConfig, generate
 
+    _engine_shares(generate(ScenarioConfig(seed=7, lines=events)), shards)
     lines = list(generate(ScenarioConfig(seed=7, lines=events)).ecs_lines())
     with _database() as db:
         deployment = Deployment(db, workdir / uuid.uuid4().hex[:8])
@@ -419,6 +421,45 @@ def _detect_runs(events: int, shards: list[int], workdir: Path) -> None:
         finally:
             deployment.stop()
             _delete_stream(deployment.stream)
+
+
+def _engine_shares(scenario: Any, shards: list[int]) -> None:
+    """The CPU time of each shard's engines over the same events, in this process (best of 2),
+    against one engine with the whole pack: the figure the load of the machine moves least."""
+    from apiwatch.detect import Engine, builtin_dir, load_rules
+    from apiwatch.server.bus_roles.shards import Shard, split_rules
+    from apiwatch.store._rows import ip_bytes
+
+    events = list(scenario.events())
+    ruleset = load_rules([builtin_dir()])
+    per_source, population = split_rules(ruleset)
+
+    def cpu(rules: Any, fed: list[Any]) -> float:
+        best = float("inf")
+        for _ in range(2):
+            engine, started = Engine(rules), time.process_time()
+            for event in fed:
+                engine.feed(event)
+            engine.flush()
+            best = min(best, time.process_time() - started)
+        return best
+
+    whole = cpu(ruleset, events)
+    shared = cpu(population, events)
+    print(f"engine CPU by shard, as a share of one engine with the whole pack "
+          f"({whole * 1e6 / len(events):.1f} µs per event; population rules on every event: "
+          f"{shared / whole:.2f})")  # fmt: skip
+    for count in shards:
+        shares = []
+        for index in range(1, count + 1):
+            shard = Shard(index, count)
+            mine = [e for e in events if shard.owns(ip_bytes(e.source.ip if e.source else None))]
+            share = cpu(per_source, mine) if count > 1 and mine else 0.0
+            share += shared if shard.population else 0.0
+            shares.append(whole if count == 1 else share)
+        listed = ", ".join(f"{index}/{count} {share / whole:.2f}"
+                           for index, share in enumerate(shares, 1))  # fmt: skip
+        print(f"  {count} shards: {listed}; bound {whole / max(shares):.2f} x one engine")
 
 
 def _send_lines(url: str, key: str, lines: list[bytes]) -> int:
