@@ -413,8 +413,9 @@ def _detect_runs(events: int, shards: list[int], workdir: Path) -> None:
             print(f"detect shards: {len(lines):,} simulated events ({messages} messages) stored")
             print(f"  {'shards':>6} {'events/s':>10} {'vs 1':>6}   CPU µs per event, by process")
             base = None
+            sources = [_source(line) for line in lines]
             for count in shards:
-                rate, cpu = _detect_run(deployment, count, messages, len(lines))
+                rate, cpu = _detect_run(deployment, count, sources)
                 base = base or rate
                 spread = ", ".join(f"{name} {us:.1f}" for name, us in cpu.items())
                 print(f"  {count:>6} {rate:>10,.0f} {rate / base:>6.2f}   {spread}")
@@ -475,15 +476,33 @@ def _send_lines(url: str, key: str, lines: list[bytes]) -> int:
     return sent
 
 
-def _detect_run(deployment: Deployment, count: int, messages: int,
-                events: int) -> tuple[float, dict[str, float]]:  # fmt: skip
+def _source(line: bytes) -> bytes | None:
+    from apiwatch.model import decode_event
+    from apiwatch.store._rows import ip_bytes
+
+    event = decode_event(line)
+    return ip_bytes(event.source.ip if event.source else None)
+
+
+def _detect_run(deployment: Deployment, count: int,
+                sources: list[bytes | None]) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """Detect shards 1..count over the whole stream: events/s until each shard's engines have
+    processed all they are fed (their own sources' events, and every event for shard 1's
+    population engine), and each process's CPU µs per event of the stream."""
+    from apiwatch.server.bus_roles.shards import Shard
+
+    events = len(sources)
     names = [f"detect {i}/{count}" for i in range(1, count + 1)]
+    expected = []
+    for index in range(1, count + 1):
+        shard = Shard(index, count)
+        expected.append(sum(map(shard.owns, sources)) + (events if shard.population else 0))
     urls = [deployment.start(name, "detect", "--shard", name.split()[1]) for name in names]
     for name, url in zip(names, urls, strict=True):
         _wait_ready(url, deployment.processes[name])
     before = {name: _cpu_seconds(deployment.processes[name].pid) for name in names}
     started = time.monotonic()
-    while not all(_detect_done(url, messages) for url in urls):
+    while not all(map(_detect_done, urls, expected)):
         time.sleep(0.2)
     elapsed = time.monotonic() - started
     cpu = {n: (_cpu_seconds(deployment.processes[n].pid) - before[n]) * 1e6 / events
@@ -495,14 +514,12 @@ def _detect_run(deployment: Deployment, count: int, messages: int,
     return events / elapsed, cpu
 
 
-def _detect_done(url: str, messages: int) -> bool:
-    samples = {}
+def _detect_done(url: str, expected: int) -> bool:
+    """Whether the shard's engines have processed ``expected`` events."""
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    taken = samples.get("apiwatch_bus_messages_total", 0) >= messages
-    return taken and samples.get("apiwatch_detect_queue_events", 1) == 0
+        if line.startswith("apiwatch_detect_events_total "):
+            return float(line.rpartition(" ")[2]) >= expected
+    return False
 
 
 def main() -> None:
