@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,20 @@ def test_a_shard_that_is_not_i_of_m_is_refused(text: str) -> None:
     """`parse_shard` takes I/M with 1 <= I <= M only."""
     with pytest.raises(ConfigError, match="I/M"):
         parse_shard(text)
+
+
+def test_config_check_refuses_a_detect_shard_that_is_not_i_of_m(tmp_path: Path) -> None:
+    """`detect_shard = "3/2"` in apiwatch.toml is refused by `config check` in one line naming
+    the file and the setting, as `serve` would refuse it."""
+    from click.testing import CliRunner
+
+    from apiwatch.cli import cli
+
+    config = tmp_path / "apiwatch.toml"
+    config.write_text(
+        'db = "postgresql://postgres@127.0.0.1:5432/x"\nrole = "detect"\n'
+        'bus = "nats://127.0.0.1:4222"\ndetect_shard = "3/2"\n'
+    )
+    result = CliRunner().invoke(cli, ["config", "check", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "detect_shard must be I/M with 1 <= I <= M, not '3/2'" in str(result.exception)
