@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -398,6 +399,7 @@ def _detect_runs(events: int, shards: list[int], workdir: Path) -> None:
     message and its detectors' queues are empty, and each process's CPU µs per event."""
     from apiwatch.simulate import ScenarioConfig, generate
 
+    _engine_shares(generate(ScenarioConfig(seed=7, lines=events)), shards)
     lines = list(generate(ScenarioConfig(seed=7, lines=events)).ecs_lines())
     with _database() as db:
         deployment = Deployment(db, workdir / uuid.uuid4().hex[:8])
@@ -411,14 +413,54 @@ def _detect_runs(events: int, shards: list[int], workdir: Path) -> None:
             print(f"detect shards: {len(lines):,} simulated events ({messages} messages) stored")
             print(f"  {'shards':>6} {'events/s':>10} {'vs 1':>6}   CPU µs per event, by process")
             base = None
+            sources = [_source(line) for line in lines]
             for count in shards:
-                rate, cpu = _detect_run(deployment, count, messages, len(lines))
+                rate, cpu = _detect_run(deployment, count, sources)
                 base = base or rate
                 spread = ", ".join(f"{name} {us:.1f}" for name, us in cpu.items())
                 print(f"  {count:>6} {rate:>10,.0f} {rate / base:>6.2f}   {spread}")
         finally:
             deployment.stop()
             _delete_stream(deployment.stream)
+
+
+def _engine_shares(scenario: Any, shards: list[int]) -> None:
+    """The CPU time of each shard's engines over the same events, in this process (best of 2),
+    against one engine with the whole pack: the figure the load of the machine moves least."""
+    from apiwatch.detect import Engine, builtin_dir, load_rules
+    from apiwatch.server.bus_roles.shards import Shard, split_rules
+    from apiwatch.store._rows import ip_bytes
+
+    events = list(scenario.events())
+    ruleset = load_rules([builtin_dir()])
+    per_source, population = split_rules(ruleset)
+
+    def cpu(rules: Any, fed: list[Any]) -> float:
+        best = float("inf")
+        for _ in range(2):
+            engine, started = Engine(rules), time.process_time()
+            for event in fed:
+                engine.feed(event)
+            engine.flush()
+            best = min(best, time.process_time() - started)
+        return best
+
+    whole = cpu(ruleset, events)
+    shared = cpu(population, events)
+    print(f"engine CPU by shard, as a share of one engine with the whole pack "
+          f"({whole * 1e6 / len(events):.1f} µs per event; population rules on every event: "
+          f"{shared / whole:.2f})")  # fmt: skip
+    for count in shards:
+        shares = []
+        for index in range(1, count + 1):
+            shard = Shard(index, count)
+            mine = [e for e in events if shard.owns(ip_bytes(e.source.ip if e.source else None))]
+            share = cpu(per_source, mine) if count > 1 and mine else 0.0
+            share += shared if shard.population else 0.0
+            shares.append(whole if count == 1 else share)
+        listed = ", ".join(f"{index}/{count} {share / whole:.2f}"
+                           for index, share in enumerate(shares, 1))  # fmt: skip
+        print(f"  {count} shards: {listed}; bound {whole / max(shares):.2f} x one engine")
 
 
 def _send_lines(url: str, key: str, lines: list[bytes]) -> int:
@@ -434,15 +476,33 @@ def _send_lines(url: str, key: str, lines: list[bytes]) -> int:
     return sent
 
 
-def _detect_run(deployment: Deployment, count: int, messages: int,
-                events: int) -> tuple[float, dict[str, float]]:  # fmt: skip
+def _source(line: bytes) -> bytes | None:
+    from apiwatch.model import decode_event
+    from apiwatch.store._rows import ip_bytes
+
+    event = decode_event(line)
+    return ip_bytes(event.source.ip if event.source else None)
+
+
+def _detect_run(deployment: Deployment, count: int,
+                sources: list[bytes | None]) -> tuple[float, dict[str, float]]:  # fmt: skip
+    """Detect shards 1..count over the whole stream: events/s until each shard's engines have
+    processed all they are fed (their own sources' events, and every event for shard 1's
+    population engine), and each process's CPU µs per event of the stream."""
+    from apiwatch.server.bus_roles.shards import Shard
+
+    events = len(sources)
     names = [f"detect {i}/{count}" for i in range(1, count + 1)]
+    expected = []
+    for index in range(1, count + 1):
+        shard = Shard(index, count)
+        expected.append(sum(map(shard.owns, sources)) + (events if shard.population else 0))
     urls = [deployment.start(name, "detect", "--shard", name.split()[1]) for name in names]
     for name, url in zip(names, urls, strict=True):
         _wait_ready(url, deployment.processes[name])
     before = {name: _cpu_seconds(deployment.processes[name].pid) for name in names}
     started = time.monotonic()
-    while not all(_detect_done(url, messages) for url in urls):
+    while not all(map(_detect_done, urls, expected)):
         time.sleep(0.2)
     elapsed = time.monotonic() - started
     cpu = {n: (_cpu_seconds(deployment.processes[n].pid) - before[n]) * 1e6 / events
@@ -454,14 +514,12 @@ def _detect_run(deployment: Deployment, count: int, messages: int,
     return events / elapsed, cpu
 
 
-def _detect_done(url: str, messages: int) -> bool:
-    samples = {}
+def _detect_done(url: str, expected: int) -> bool:
+    """Whether the shard's engines have processed ``expected`` events."""
     for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    taken = samples.get("apiwatch_bus_messages_total", 0) >= messages
-    return taken and samples.get("apiwatch_detect_queue_events", 1) == 0
+        if line.startswith("apiwatch_detect_events_total "):
+            return float(line.rpartition(" ")[2]) >= expected
+    return False
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -145,15 +146,17 @@ def test_one_shard_is_one_engine(events: list[Event], ruleset: RuleSet) -> None:
 
 def test_a_source_and_its_ipv6_64_belong_to_one_shard() -> None:
     """The partition key is the source home: an IPv4 address, an IPv6 /64 (whose addresses the
-    /64 aggregate rules count together); no address goes to two shards or none."""
+    /64 aggregate rules count together); no address goes to two shards or none. With 3 shards
+    or more, shard 1 (the population rules on every event) owns no sources."""
     one = ip_bytes("2001:db8:1:2::1")
     other = ip_bytes("2001:db8:1:2:ffff::9")
     assert shard_of(one, 5) == shard_of(other, 5)
-    spread = {shard_of(ip_bytes(f"198.51.100.{n}"), 4) for n in range(64)}
-    assert spread == {1, 2, 3, 4}
-    assert shard_of(None, 4) == 1
-    owners = [Shard(i, 3).owns(ip_bytes("203.0.113.9")) for i in (1, 2, 3)]
-    assert owners.count(True) == 1
+    assert {shard_of(ip_bytes(f"198.51.100.{n}"), 2) for n in range(64)} == {1, 2}
+    assert {shard_of(ip_bytes(f"198.51.100.{n}"), 4) for n in range(64)} == {2, 3, 4}
+    assert (shard_of(None, 2), shard_of(None, 4)) == (1, 2)
+    for count in (2, 3):
+        owners = [Shard(i, count).owns(ip_bytes("203.0.113.9")) for i in range(1, count + 1)]
+        assert owners.count(True) == 1
 
 
 def test_rules_split_into_per_source_and_population(ruleset: RuleSet) -> None:
@@ -181,3 +184,20 @@ def test_a_shard_that_is_not_i_of_m_is_refused(text: str) -> None:
     """`parse_shard` takes I/M with 1 <= I <= M only."""
     with pytest.raises(ConfigError, match="I/M"):
         parse_shard(text)
+
+
+def test_config_check_refuses_a_detect_shard_that_is_not_i_of_m(tmp_path: Path) -> None:
+    """`detect_shard = "3/2"` in apiwatch.toml is refused by `config check` in one line naming
+    the file and the setting, as `serve` would refuse it."""
+    from click.testing import CliRunner
+
+    from apiwatch.cli import cli
+
+    config = tmp_path / "apiwatch.toml"
+    config.write_text(
+        'db = "postgresql://postgres@127.0.0.1:5432/x"\nrole = "detect"\n'
+        'bus = "nats://127.0.0.1:4222"\ndetect_shard = "3/2"\n'
+    )
+    result = CliRunner().invoke(cli, ["config", "check", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "detect_shard must be I/M with 1 <= I <= M, not '3/2'" in str(result.exception)

@@ -169,6 +169,9 @@ async def _detect(bus: Bus, store: SqlStore, collector: ServerSettings, ruleset:
         if part.population:
             population = _detector(store, collector, population_rules, metrics, responder)
     detector = _detector(store, collector, ruleset, metrics, responder)
+    if population is not None:  # one gauge for both engines' queues
+        queues = (detector, population)
+        metrics.detect_queue.set_function(lambda: sum(d.backlog for d in queues))
     if responder:
         responder.start()
     role = DetectRole(detector, store.keyring, max_backlog=collector.detect_queue_events // 2,

@@ -11,7 +11,9 @@ shards without decrypting them. Rules split in two (`split_rules`):
 * **population rules**: everything else (grouped by account, token, actor or route; the
   all-traffic baselines; the silence rules), with the detections they reference. Shard 1 (the
   *population shard*) runs them on every event of the stream, in an engine of its own: their
-  counts are those of the whole population, as one engine's.
+  counts are those of the whole population, as one engine's. With 3 shards or more it owns no
+  sources (`shard_of`): the population rules on every event cost about what two shards' share
+  of the per-source rules does.
 
 So every alert of a sharded run is the alert one engine raises (same id, group, count, times).
 Incidents: each engine groups its own alerts. An attacker named both by a per-source rule and by
@@ -34,6 +36,7 @@ __all__ = ["Shard", "parse_shard", "shard_of", "split_rules"]
 
 _SOURCE_KEYS = frozenset({"source.ip", "apiwatch.net64"})
 _V4_MAPPED = b"\x00" * 10 + b"\xff\xff"
+_POPULATION_ALONE = 3  # from this many shards, shard 1 owns no sources
 _SHARD = re.compile(r"([1-9][0-9]*)/([1-9][0-9]*)")
 
 
@@ -56,7 +59,7 @@ class Shard:
 
     def owns(self, source_ip: bytes | None) -> bool:
         """Whether the event whose clear ``source_ip`` column (16 bytes, IPv4 mapped) this is
-        belongs to this shard; an event without a source goes to shard 1."""
+        belongs to this shard (`shard_of`)."""
         if self.count == 1:
             return True
         return shard_of(source_ip, self.count) == self.index
@@ -66,11 +69,15 @@ class Shard:
 
 
 def shard_of(source_ip: bytes | None, count: int) -> int:
-    """The shard (1-based) of the events from ``source_ip`` (a clear ``source_ip`` column)."""
+    """The shard (1-based) of the events from ``source_ip`` (a clear ``source_ip`` column):
+    with 2 shards, 1 or 2; with 3 or more, 2 to ``count``, shard 1 running the population rules
+    alone (they cost about what the per-source rules of two shards do). An event without a
+    source goes to the first shard that owns sources."""
+    first = 1 if count < _POPULATION_ALONE else 2
     if not source_ip:
-        return 1
+        return first
     home = source_ip if source_ip[:12] == _V4_MAPPED else source_ip[:8]
-    return zlib.crc32(home) % count + 1
+    return zlib.crc32(home) % (count - first + 1) + first
 
 
 def parse_shard(text: str) -> Shard:
