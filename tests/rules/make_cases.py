@@ -1567,6 +1567,18 @@ def scrape_source_near(r: Recorder) -> Expected:
     return []
 
 
+@case(SCRAPE_SOURCE, "sensor-events-name-the-caller")
+def scrape_source_named(r: Recorder) -> Expected:
+    customers(r, 0, 3600, every=90)
+    route = "/api/v1/users/{user_id}/orders"
+    for n in range(70):  # the walk of the positive case, by a caller the sensor names
+        uid = 5000 - n
+        app_event(r, 70 + n * 15, "203.0.113.83", "GET", f"/api/v1/users/{uid}/orders",
+                  404 if n % 4 == 3 else 200, user="mallory@example.net", user_id="666",
+                  route=route)  # fmt: skip
+    return []  # object-scraping judges a named caller, comparing the owner with it
+
+
 @case(SCRAPE_SOURCE, "cgnat-customers-read-their-own-orders")
 def scrape_source_crowd(r: Recorder) -> Expected:
     access_customers(r, 0, 3600, every=90)
