@@ -1536,6 +1536,74 @@ def scrape_support(r: Recorder) -> Expected:
     return []
 
 
+SCRAPE_SOURCE = "object-scraping-source"
+CGNAT = "198.51.100.20"
+
+
+def _walk(r: Recorder, ip: str, start: int, reads: int) -> None:
+    """A customer walking other customers' ids downward in an access log, one every 15 s: the
+    orders of each (404 for every fourth id, which does not exist), then the first order."""
+    r.access_login(start, ip, ok=True, ua=CHROME)
+    for n in range(reads):
+        t, uid = start + 10 + n * 15, 5000 - n
+        r.access(t, ip, "GET", f"/api/v1/users/{uid}/orders", 404 if n % 4 == 3 else 200, ua=CHROME)
+        if n % 4 != 3:
+            r.access(t + 3, ip, "GET", f"/api/v1/orders/{90000 + uid}", 200, ua=CHROME)
+
+
+@case(SCRAPE_SOURCE, "access-log-walks-owner-ids")
+def scrape_source_walk(r: Recorder) -> Expected:
+    access_customers(r, 0, 3600, every=90)
+    ip = "203.0.113.83"
+    _walk(r, ip, 60, 70)
+    group = {"source.ip": ip, "user_agent.original": CHROME}
+    return [alert(SCRAPE_SOURCE, group, attackers=[ip])]
+
+
+@case(SCRAPE_SOURCE, "walk-of-forty-owners")
+def scrape_source_near(r: Recorder) -> Expected:
+    access_customers(r, 0, 3600, every=90)
+    _walk(r, "203.0.113.83", 60, 40)
+    return []
+
+
+@case(SCRAPE_SOURCE, "sensor-events-name-the-caller")
+def scrape_source_named(r: Recorder) -> Expected:
+    customers(r, 0, 3600, every=90)
+    route = "/api/v1/users/{user_id}/orders"
+    for n in range(70):  # the walk of the positive case, by a caller the sensor names
+        uid = 5000 - n
+        app_event(r, 70 + n * 15, "203.0.113.83", "GET", f"/api/v1/users/{uid}/orders",
+                  404 if n % 4 == 3 else 200, user="mallory@example.net", user_id="666",
+                  route=route)  # fmt: skip
+    return []  # object-scraping judges a named caller, comparing the owner with it
+
+
+@case(SCRAPE_SOURCE, "cgnat-customers-read-their-own-orders")
+def scrape_source_crowd(r: Recorder) -> Expected:
+    access_customers(r, 0, 3600, every=90)
+    for n in range(80):  # one carrier address; most phones run the same app version
+        t, ua = 20 + n * 40, APP if n % 4 else BENIGN[n % 3]
+        r.access_login(t, CGNAT, ok=True, ua=ua)
+        # One phone in five still refreshes the account it closed since: 404.
+        status = 404 if n % 5 == 0 else 200
+        r.access(t + 5, CGNAT, "GET", f"/api/v1/users/{3000 + n}/orders", status, ua=ua)
+    return []
+
+
+@case(SCRAPE_SOURCE, "partner-pages-its-own-orders")
+def scrape_source_partner(r: Recorder) -> Expected:
+    access_customers(r, 0, 3600, every=90)
+    ip = "198.51.100.60"
+    for page in range(1, 201):
+        t = 10 + page * 15
+        r.access(t, ip, "GET", f"/api/v1/users/4242/orders?page={page}&per_page=100", 200,
+                 ua=OKHTTP)  # fmt: skip
+        for k in range(3):
+            r.access(t + 2 + k, ip, "GET", f"/api/v1/orders/{page * 100 + k}", 200, ua=OKHTTP)
+    return []
+
+
 @case(DEEP, "token-holder-pages-all-users")
 def deep_users(r: Recorder) -> Expected:
     customers(r, 0, 3600, every=90)
