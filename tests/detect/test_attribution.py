@@ -166,3 +166,21 @@ def test_every_attacker_carries_its_evidence() -> None:
     assert any("no successful login" in line for line in why), why
     for account in stuffing.accounts_compromised:
         assert "an attacking address" in stuffing.account_evidence[account][0]
+
+
+def test_a_distinct_count_rule_says_what_it_counted() -> None:
+    """A value_count rule's evidence names what it counted distinct values of (an access-log
+    scraper: distinct owners), not a number of events."""
+    walk = [
+        event(15.0 * n, ip="203.0.113.83", ua=BROWSER, path=f"/api/v1/users/{900 - n}/orders",
+              status=404 if n % 4 == 0 else 200)
+        for n in range(70)
+    ]  # fmt: skip
+    engine = Engine(load_rules([builtin_dir()]), lateness=0)
+    engine.feed_all(walk)
+    engine.flush()
+    (scraping,) = [i for i in engine.incidents() if "object-scraping-source" in i.rules]
+    why = scraping.attacker_evidence["203.0.113.83"]
+    assert why[0] == (
+        "object-scraping-source: 50 distinct apiwatch.owner_id values from this address"
+    )

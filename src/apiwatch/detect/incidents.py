@@ -533,7 +533,9 @@ def _rule_named(finding: Finding, ip: str) -> str:
     """The rule that named ``ip``, with its count or the credential it is about."""
     group = finding.group
     if group.get("source.ip") == ip or group.get("apiwatch.actor") == ip:
-        return f"{finding.meta.key}: {finding.count} events from this address"
+        counted = finding.meta.counted
+        what = f"distinct {counted} values" if counted else "events"
+        return f"{finding.meta.key}: {finding.count} {what} from this address"
     for name in _CREDENTIALS:
         if name in group:
             return f"{finding.meta.key}: used {name.rpartition('.')[2]} {group[name][:12]}"

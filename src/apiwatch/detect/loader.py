@@ -344,7 +344,18 @@ def _meta(doc: _Doc, options: dict[str, Any]) -> RuleMeta | None:
         attack=str(options.get("attack") or ""),
         extent=tuple(str(e) for e in extent) if isinstance(extent, list) else (),
         author=str(data.get("author") or ""),
+        counted=_counted(data),
     )
+
+
+def _counted(data: dict[str, Any]) -> str:
+    """The field a ``value_count`` correlation counts, else ``""``."""
+    correlation = data.get("correlation")
+    if not isinstance(correlation, dict) or correlation.get("type") != "value_count":
+        return ""
+    condition = correlation.get("condition")
+    field = condition.get("field") if isinstance(condition, dict) else None
+    return field if isinstance(field, str) else ""
 
 
 def _options(doc: _Doc) -> dict[str, Any] | None:

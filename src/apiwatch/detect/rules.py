@@ -68,6 +68,7 @@ class RuleMeta:
     attack: str = ""
     extent: tuple[str, ...] = ()
     author: str = ""
+    counted: str = ""  # the field a ``value_count`` correlation counts distinct values of
 
     @property
     def key(self) -> str:
