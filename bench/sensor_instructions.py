@@ -151,9 +151,23 @@ def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], N
         ("after the app (route, user)", loop(lambda: middleware._complete(ctx, scope, None, None, 200))),  # noqa: E501
         ("build the Event", loop(lambda: sensor._request_event(ctx, 200, 123_456, None))),
         ("encode (msgspec)", loop(lambda: encode_event(event))),
+        *_line_step(sensor, ctx, loop),
         ("output: stdlib logging to a file", loop(lambda: logging_output(event, line))),
     ]  # fmt: skip
     return [*steps, ("output: FileOutput (batched)", batched)] if file_output else steps
+
+
+def _line_step(sensor: Any, ctx: Any, loop: Any) -> list[tuple[str, Callable[[], None]]]:
+    """Making the line without the `Event` (what line-only outputs get); absent before it."""
+    request_line = getattr(sensor, "_request_line", None)
+    if request_line is None:
+        return []
+    return [
+        (
+            "line from cached fragments (no Event)",
+            loop(lambda: request_line(ctx, 200, 123_456, None)),
+        )
+    ]
 
 
 # -- the outer process -----------------------------------------------------------------------
@@ -206,11 +220,14 @@ def report(args: argparse.Namespace, totals: dict[str, int]) -> None:
             print(f"  {name:<34}{value:>11,.0f}{added:>10}")
     print("\n  the sensor's work by step (each called on its own):")
     parts = 0.0
+    # A line-only output (the null variant's) gets the line without the Event being built.
+    lines_only = "step line from cached fragments (no Event)" in per
+    skipped = ("build the Event", "encode (msgspec)") if lines_only else ("line from",)
     for label, value in per.items():
         if label.startswith("step "):
             name = label.removeprefix("step ")
             print(f"  {name:<52}{value:>9,.0f}")
-            if not name.startswith("output"):
+            if not name.startswith(("output", *skipped)):
                 parts += value
     rest = per["variant null"] - bare - parts
     print(f"  {'ASGI wrapping and the rest (null - bare - steps)':<52}{rest:>9,.0f}")

@@ -87,6 +87,10 @@ class FileOutput:
         _open_outputs.add(self)
 
     def __call__(self, event: Event, line: bytes) -> None:
+        self.write_line(line)
+
+    def write_line(self, line: bytes) -> None:
+        """Queue one line (the event itself is never needed: see `apiwatch.sensor.LineOutput`)."""
         pending = self._pending
         pending.append(line)  # deque.append is atomic: no lock on the request path
         waiting = len(pending)
