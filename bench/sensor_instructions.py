@@ -107,7 +107,7 @@ def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], N
 
     import apiwatch.sensor
     from apiwatch.model import encode_event
-    from apiwatch.sensor import ApiwatchMiddleware, EcsFormatter, LoggingOutput
+    from apiwatch.sensor import ApiwatchMiddleware, EcsFormatter, LoggingOutput, MemoryOutput
 
     app = make_app("bare", None)
     middleware = ApiwatchMiddleware(app, service="bench", outputs=[])
@@ -117,7 +117,12 @@ def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], N
     scopes = [dict(scope, client=("127.0.0.1", 40000 + n % 32)) for n in range(count)]
     ctx = middleware._begin(scope)
     middleware._complete(ctx, scope, None, None, 200)
-    event = sensor._request_event(ctx, 200, 123_456, None)
+    # A sensor whose output needs the `Event` (as logging does), for the steps that build one.
+    events_middleware = ApiwatchMiddleware(app, service="bench", outputs=[MemoryOutput()])
+    events_sensor = events_middleware.sensor
+    events_ctx = events_middleware._begin(scope)
+    events_middleware._complete(events_ctx, scope, None, None, 200)
+    event = events_sensor._request_event(events_ctx, 200, 123_456, None)
     line = encode_event(event)
     handler = logging.FileHandler(os.path.join(log_dir, "step.log"), encoding="utf-8")
     handler.setFormatter(EcsFormatter())
@@ -149,7 +154,7 @@ def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], N
     steps = [
         ("headers + begin (ids, time, ip, user agent, token)", begin),
         ("after the app (route, user)", loop(lambda: middleware._complete(ctx, scope, None, None, 200))),  # noqa: E501
-        ("build the Event", loop(lambda: sensor._request_event(ctx, 200, 123_456, None))),
+        ("build the Event", loop(lambda: events_sensor._request_event(events_ctx, 200, 123_456, None))),  # noqa: E501
         ("encode (msgspec)", loop(lambda: encode_event(event))),
         *_line_step(sensor, ctx, loop),
         ("output: stdlib logging to a file", loop(lambda: logging_output(event, line))),

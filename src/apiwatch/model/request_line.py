@@ -245,10 +245,14 @@ class RequestLines:
         micros = timestamp_ns // 1000
         if stamp.second != micros // 1_000_000:
             stamp = _last_second = _Second(micros // 1_000_000)
-        quoted_id = _encode(event_id)
         micros %= 1_000_000
-        return b'%s%s%s%s,"duration":%d%s%s%s%s%s' % (
-            b'%s.%06dZ"' % (stamp.prefix, micros) if micros else stamp.prefix + b'Z"',
-            head, quoted_id, middle, duration, after_duration, quoted_id, before_path,
-            _encode(path), tail,
+        quoted_id = _encode(event_id)
+        if not micros:  # msgspec writes no fraction then
+            return b'%sZ"%s%s%s,"duration":%d%s%s%s%s%s' % (
+                stamp.prefix, head, quoted_id, middle, duration, after_duration, quoted_id,
+                before_path, _encode(path), tail,
+            )  # fmt: skip
+        return b'%s.%06dZ"%s%s%s,"duration":%d%s%s%s%s%s' % (
+            stamp.prefix, micros, head, quoted_id, middle, duration, after_duration, quoted_id,
+            before_path, _encode(path), tail,
         )  # fmt: skip

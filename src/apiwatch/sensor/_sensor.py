@@ -79,6 +79,7 @@ class Sensor:
         self.clean_user = reporter.clean_user
         self._lines = RequestLines(self.service, self.host)
         self._lines_only = reporter.lines_only
+        self._exclude_paths = config.exclude_paths
         # Parts of plain requests' lines by client, method, route and status (`_request_line`).
         self._plain: dict[PlainKey, PlainParts] = {}
         self._resolve_ip = ProxyResolver(config.trusted_proxies, config.proxy_header)
@@ -163,24 +164,23 @@ class Sensor:
         event_id = new_event_id()
         method = _METHODS.get(method) or clean(method, _MAX_METHOD)
         path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
-        ctx = RequestContext(
-            reporter=self.reporter,
-            event_id=event_id,
-            method=method,
-            path=path,
-            identity=identity,
-            source_ip=identity.source_ip,
-            peer_address=identity.peer_address,
-            user_agent=identity.user_agent,
-            attack_tool=identity.attack_tool,
-            token_id=identity.token_id,
-            session_id=identity.session_id,
-            request_id=clean(request_id, _MAX_REQUEST_ID) if request_id else event_id,
+        lines_only = self._lines_only
+        ctx = RequestContext(  # by position, in the order of its fields (see there)
+            self.reporter,
+            event_id,
+            method,
+            path,
+            identity,
+            identity.source_ip,
+            identity.peer_address,
+            identity.user_agent,
+            identity.attack_tool,
+            identity.token_id,
+            identity.session_id,
+            clean(request_id, _MAX_REQUEST_ID) if request_id else event_id,
+            None if lines_only else datetime.now(UTC),
+            time_ns() if lines_only else 0,
         )
-        if self._lines_only:
-            ctx.started_ns = time_ns()
-        else:
-            ctx.started = datetime.now(UTC)
         if traceparent:
             ctx.trace_id = _trace_id(traceparent)
         if method in LOGIN_METHODS:
@@ -278,7 +278,7 @@ class Sensor:
         """
         try:
             if (
-                ctx.path in self.config.exclude_paths
+                ctx.path in self._exclude_paths
                 and ctx.block is None
                 and (ctx.login is None or ctx.login.outcome is None)  # a reported login is kept
             ):
