@@ -10,6 +10,9 @@ keeps them on the client's cached `Identity`).
 
 It is for outputs that need only the line (a file, the shipper's journal): building the nested
 structs and walking them again to encode them costs a request more than joining bytes does.
+Most requests are plain (no verdict of their own, failure, query, user or trace): `plain_parts`
+cuts such a request's line around what varies (time, event id, duration, path), and `plain`
+splices those into the parts, which the caller keeps per client, method, route and status.
 """
 
 from __future__ import annotations

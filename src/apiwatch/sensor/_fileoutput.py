@@ -34,6 +34,8 @@ import os
 import threading
 import weakref
 from collections import deque
+from itertools import repeat
+from operator import call
 
 from apiwatch.model import Event
 from apiwatch.model.throttle import Throttle
@@ -156,8 +158,8 @@ class FileOutput:
         count = len(pending)
         if not count:
             return
-        popleft = pending.popleft
-        lines = [popleft() for _ in range(count)]
+        # ``count`` poplefts, called from C (lines appended meanwhile wait for the next batch)
+        lines = list(map(call, repeat(pending.popleft, count)))
         lines.append(b"")
         data = b"\n".join(lines)
         try:

@@ -1,5 +1,8 @@
 """`Sensor`: turns what the framework adapters saw of a request into one ECS `Event`, and emits it.
 
+When every output needs only the line (`LineOutput`), the event is never built: its line is
+written from cached parts (`apiwatch.model.request_line`), byte for byte the encoded event.
+
 The adapters (ASGI, WSGI, Flask, Django) only gather raw facts; everything that decides what an
 event says lives here, once: client IP through trusted proxies, request and trace ids, token and
 session fingerprints, redaction and escaping, and the OWASP action for the request. Nothing in here
