@@ -12,7 +12,7 @@ import pytest
 from apiwatch.model import decode_event, encode_event
 from apiwatch.sensor import FileOutput, MemoryOutput
 
-from .apps import fastapi_app
+from .apps import fastapi_app, flask_app
 from .asgi_helpers import call_asgi
 from .conftest import sensor_of
 
@@ -93,3 +93,23 @@ def test_line_path_forges_no_line_and_leaks_no_secret(tmp_path: Path, needle: by
     for line in lines:
         assert needle not in line
         json.loads(line)
+
+
+def test_wsgi_line_path_writes_the_bytes_the_event_path_writes(tmp_path: Path) -> None:
+    """Under Flask (WSGI) too, a file-only sensor's lines are the event path's (time, ids aside)."""
+    requests = [("/users/1", b'sqlmap/1.7 "q"\\'), ("/users/2", ANSI), ("/nowhere\r\n", b"curl/8")]
+
+    def run(name: str, extra: list[Any]) -> list[bytes]:
+        output = FileOutput(tmp_path / name)
+        client = flask_app(outputs=[output, *extra], token_key=b"k" * 32).test_client()
+        for path, agent in requests:
+            client.get(path, headers={"User-Agent": agent.decode("latin-1")})
+        client.post("/users/login", json={"username": "mallory\r\n", "password": "no"})
+        output.close()
+        return (tmp_path / name).read_bytes().splitlines()
+
+    fast = run("only.log", [])
+    assert len(fast) == len(requests) + 1
+    assert _blanked(fast) == _blanked(run("mixed.log", [MemoryOutput()]))
+    for line in fast:
+        assert encode_event(decode_event(line)) == line
