@@ -337,7 +337,16 @@ class Sensor:
     def _request_event(
         self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
     ) -> Event:
-        verdict, failure, labels = self._verdict(ctx, status, failure)
+        # `_verdict`, inline: a sensor whose outputs need events runs this on every request.
+        block = ctx.block
+        labels = request_labels(ctx.route, ctx.token_id, ctx.session_id, ctx.attack_tool)
+        if self.enforcer is not None:
+            self.enforcer.labels(ctx, labels)
+        verdict: Verdict | None = None
+        if block is not None:
+            verdict, failure = block.action, block.reason
+        elif ctx.login is not None:
+            verdict = self._login_action(ctx, status)
         identity = ctx.identity
         if identity is not None:
             source, agent = identity.source, identity.agent
