@@ -4,7 +4,7 @@ Run as ``python bench/_apps.py VARIANT PORT [--log-file PATH] [--stats-file PATH
 
 - ``bare``: the app alone;
 - ``null``: with `ApiwatchMiddleware` and an output that drops every event, so the figure is the
-  cost of building and encoding events;
+  cost of making events' lines (a line-only output, as the file output is);
 - ``file``: with `ApiwatchMiddleware` and a `FileOutput`: ECS JSON lines appended to a file in
   batches by a writer thread (the sensor's own file output);
 - ``logging``: with `ApiwatchMiddleware` logging through ``apiwatch.events`` to a
@@ -37,9 +37,16 @@ VARIANTS = ("bare", "null", "file", "logging")
 
 
 class NullOutput:
-    """An output that drops every event: isolates building events from writing them."""
+    """An output that drops every event: isolates making events from writing them.
+
+    Like `FileOutput` and the shipper it needs only the line (``write_line``), so the sensor
+    writes request events' lines without building the `Event`, as it does in production.
+    """
 
     def __call__(self, event: object, line: bytes) -> None:
+        pass
+
+    def write_line(self, line: bytes) -> None:
         pass
 
 

@@ -107,7 +107,7 @@ def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], N
 
     import apiwatch.sensor
     from apiwatch.model import encode_event
-    from apiwatch.sensor import ApiwatchMiddleware, EcsFormatter, LoggingOutput
+    from apiwatch.sensor import ApiwatchMiddleware, EcsFormatter, LoggingOutput, MemoryOutput
 
     app = make_app("bare", None)
     middleware = ApiwatchMiddleware(app, service="bench", outputs=[])
@@ -117,7 +117,12 @@ def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], N
     scopes = [dict(scope, client=("127.0.0.1", 40000 + n % 32)) for n in range(count)]
     ctx = middleware._begin(scope)
     middleware._complete(ctx, scope, None, None, 200)
-    event = sensor._request_event(ctx, 200, 123_456, None)
+    # A sensor whose output needs the `Event` (as logging does), for the steps that build one.
+    events_middleware = ApiwatchMiddleware(app, service="bench", outputs=[MemoryOutput()])
+    events_sensor = events_middleware.sensor
+    events_ctx = events_middleware._begin(scope)
+    events_middleware._complete(events_ctx, scope, None, None, 200)
+    event = events_sensor._request_event(events_ctx, 200, 123_456, None)
     line = encode_event(event)
     handler = logging.FileHandler(os.path.join(log_dir, "step.log"), encoding="utf-8")
     handler.setFormatter(EcsFormatter())
@@ -149,11 +154,25 @@ def steps(path: str, count: int, log_dir: str) -> list[tuple[str, Callable[[], N
     steps = [
         ("headers + begin (ids, time, ip, user agent, token)", begin),
         ("after the app (route, user)", loop(lambda: middleware._complete(ctx, scope, None, None, 200))),  # noqa: E501
-        ("build the Event", loop(lambda: sensor._request_event(ctx, 200, 123_456, None))),
+        ("build the Event", loop(lambda: events_sensor._request_event(events_ctx, 200, 123_456, None))),  # noqa: E501
         ("encode (msgspec)", loop(lambda: encode_event(event))),
+        *_line_step(sensor, ctx, loop),
         ("output: stdlib logging to a file", loop(lambda: logging_output(event, line))),
     ]  # fmt: skip
     return [*steps, ("output: FileOutput (batched)", batched)] if file_output else steps
+
+
+def _line_step(sensor: Any, ctx: Any, loop: Any) -> list[tuple[str, Callable[[], None]]]:
+    """Making the line without the `Event` (what line-only outputs get); absent before it."""
+    request_line = getattr(sensor, "_request_line", None)
+    if request_line is None:
+        return []
+    return [
+        (
+            "line from cached fragments (no Event)",
+            loop(lambda: request_line(ctx, 200, 123_456, None)),
+        )
+    ]
 
 
 # -- the outer process -----------------------------------------------------------------------
@@ -206,11 +225,14 @@ def report(args: argparse.Namespace, totals: dict[str, int]) -> None:
             print(f"  {name:<34}{value:>11,.0f}{added:>10}")
     print("\n  the sensor's work by step (each called on its own):")
     parts = 0.0
+    # A line-only output (the null variant's) gets the line without the Event being built.
+    lines_only = "step line from cached fragments (no Event)" in per
+    skipped = ("build the Event", "encode (msgspec)") if lines_only else ("line from",)
     for label, value in per.items():
         if label.startswith("step "):
             name = label.removeprefix("step ")
             print(f"  {name:<52}{value:>9,.0f}")
-            if not name.startswith("output"):
+            if not name.startswith(("output", *skipped)):
                 parts += value
     rest = per["variant null"] - bare - parts
     print(f"  {'ASGI wrapping and the rest (null - bare - steps)':<52}{rest:>9,.0f}")

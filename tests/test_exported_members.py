@@ -97,6 +97,7 @@ SENSOR_API = [
     "EcsFormatter",
     "FileOutput",
     "FileOutputStats",
+    "LineOutput",
     "LoggingOutput",
     "MemoryOutput",
     "Output",

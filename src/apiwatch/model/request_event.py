@@ -24,7 +24,7 @@ from collections.abc import Container
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
-from apiwatch.model.defaults import ACTION_DEFAULTS
+from apiwatch.model.defaults import ACTION_DEFAULTS, ActionDefaults
 from apiwatch.model.event import Event, EventMeta, Http, HttpRequest, HttpResponse, Trace, Url, User
 from apiwatch.model.vocabulary import Action
 
@@ -37,6 +37,7 @@ __all__ = [
     "Verdict",
     "http_response",
     "is_login_attempt",
+    "judge",
     "login_action",
     "request_action",
     "request_event",
@@ -140,22 +141,7 @@ def request_event(  # noqa: PLR0917 - positional: the sensor calls it on every r
     be passed by position, in this order: the sensor does, once per request, because CPython
     3.11 matches keyword arguments to a Python function's parameters slowly.
     """
-    if verdict is None:  # `request_action` without a login, inlined: it runs on every request
-        verdict = _ATTACK_TOOL if attack_tool else _BY_STATUS.get(status, _HTTP_REQUEST)
-    if verdict is _HTTP_REQUEST:  # most requests: no dict lookup keyed by an enum
-        is_login, fixed = False, _FIXED_HTTP_REQUEST
-    elif isinstance(verdict, Action):
-        is_login = verdict is _LOGIN_FAIL or verdict is _LOGIN_SUCCESS
-        fixed = _FIXED[verdict]
-    else:  # a login whose outcome cannot be told
-        is_login, fixed = True, _FIXED_HTTP_REQUEST
-        labels["login"] = UNKNOWN
-    if failure:
-        outcome = "failure"
-    elif fixed is _FIXED_HTTP_REQUEST and is_login:
-        outcome = UNKNOWN
-    else:
-        outcome = fixed.outcome or ("success" if status < 400 else "failure")
+    fixed, outcome, is_login = judge(verdict, status, attack_tool, failure, labels)
     if is_login and login_user:
         user_name = login_user
     return Event(
@@ -185,6 +171,37 @@ def request_event(  # noqa: PLR0917 - positional: the sensor calls it on every r
         host=host,
         labels=labels,
     )
+
+
+def judge(
+    verdict: Verdict | None,
+    status: int,
+    attack_tool: str | None,
+    failure: str | None,
+    labels: dict[str, str],
+) -> tuple[ActionDefaults, str, bool]:
+    """A request's fixed fields, outcome and whether it is a login, as `request_event` says.
+
+    Adds ``login: unknown`` to ``labels`` for a login whose outcome cannot be told. Shared with
+    `apiwatch.model.request_line`, which writes the same event without building it.
+    """
+    if verdict is None:  # `request_action` without a login, inlined: it runs on every request
+        verdict = _ATTACK_TOOL if attack_tool else _BY_STATUS.get(status, _HTTP_REQUEST)
+    if verdict is _HTTP_REQUEST:  # most requests: no dict lookup keyed by an enum
+        is_login, fixed = False, _FIXED_HTTP_REQUEST
+    elif isinstance(verdict, Action):
+        is_login = verdict is _LOGIN_FAIL or verdict is _LOGIN_SUCCESS
+        fixed = _FIXED[verdict]
+    else:  # a login whose outcome cannot be told
+        is_login, fixed = True, _FIXED_HTTP_REQUEST
+        labels["login"] = UNKNOWN
+    if failure:
+        outcome = "failure"
+    elif fixed is _FIXED_HTTP_REQUEST and is_login:
+        outcome = UNKNOWN
+    else:
+        outcome = fixed.outcome or ("success" if status < 400 else "failure")
+    return fixed, outcome, is_login
 
 
 _RESPONSES: dict[int, HttpResponse] = {}

@@ -9,7 +9,13 @@ Starlette's ``AuthenticationMiddleware`` in `apiwatch.sensor.fastapi_users` and
 
 from apiwatch.sensor._config import SensorConfig
 from apiwatch.sensor._fileoutput import FileOutput, FileOutputStats
-from apiwatch.sensor._outputs import EVENTS_LOGGER, LoggingOutput, MemoryOutput, Output
+from apiwatch.sensor._outputs import (
+    EVENTS_LOGGER,
+    LineOutput,
+    LoggingOutput,
+    MemoryOutput,
+    Output,
+)
 from apiwatch.sensor._reporter import SensorStats
 from apiwatch.sensor._sensor import Sensor
 from apiwatch.sensor.asgi import ApiwatchMiddleware
@@ -22,6 +28,7 @@ __all__ = [
     "EcsFormatter",
     "FileOutput",
     "FileOutputStats",
+    "LineOutput",
     "LoggingOutput",
     "MemoryOutput",
     "Output",

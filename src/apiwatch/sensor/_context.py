@@ -15,6 +15,7 @@ import msgspec
 
 from apiwatch.model import Source, UserAgent
 from apiwatch.model.request_event import request_labels as labels_of
+from apiwatch.model.request_line import encode_part
 
 if TYPE_CHECKING:
     from apiwatch.sensor._block import Block
@@ -38,16 +39,19 @@ class Identity:
     """Who a request comes from, as the sensor writes it: resolved once, shared by requests.
 
     Immutable by convention, like the `Source` and `UserAgent` parts built with it, which the
-    events of every request with this identity share (nothing mutates an event's parts).
+    events of every request with this identity share (nothing mutates an event's parts), and
+    their JSON encoding, which the lines of those events share.
     """
 
     __slots__ = (
         "agent",
+        "agent_json",
         "attack_tool",
         "peer_address",
         "session_id",
         "source",
         "source_ip",
+        "source_json",
         "token_id",
         "user_agent",
     )
@@ -70,37 +74,45 @@ class Identity:
         self.session_id = session_id
         self.source = Source(ip=source_ip, address=peer_address)
         self.agent = UserAgent(original=user_agent) if user_agent else None
+        # The two parts as an event's line writes them (`apiwatch.model.request_line`).
+        self.source_json = encode_part(self.source)
+        self.agent_json = encode_part(self.agent) if self.agent is not None else None
 
 
-class RequestContext(msgspec.Struct, kw_only=True, eq=False):
+class RequestContext(msgspec.Struct, eq=False):
     """What is known of the request in flight; mutable so that threads see one object.
 
     A msgspec Struct for speed only (one is made per request, and its defaults are filled in
     C): it compares and hashes by identity, as a plain object does.
     """
 
+    # The fields a request starts with come first, in the order `Sensor.start` passes them
+    # (by position: cheaper than by keyword, for one context per request).
     # Where this request's events go and how values are cleaned (the sensor's `Reporter`).
     reporter: Reporter
     event_id: str = ""
-    started: datetime | None = None
-    query: str | None = None
-    session_id: str | None = None
+    method: str | None = None
+    path: str | None = None
+    # Who is asking, as resolved once for the connection or header values (the fields
+    # source_ip to session_id are copied from it).
+    identity: Identity | None = None
+    source_ip: str | None = None
+    peer_address: str | None = None
+    user_agent: str | None = None
     attack_tool: str | None = None
+    token_id: str | None = None
+    session_id: str | None = None
+    request_id: str | None = None
+    # When the request started: a datetime for a sensor that builds events, else (its events
+    # are lines alone: `Reporter.lines_only`) a ``time.time_ns()`` reading, cheaper to take.
+    started: datetime | None = None
+    started_ns: int = 0
+    query: str | None = None
     login_user: str | None = None
     # Set when the request is a login attempt (configured route, recognised view, or an
     # authentication library reported an outcome during it).
     login: LoginAttempt | None = None
-    method: str | None = None
-    path: str | None = None
-    source_ip: str | None = None
-    peer_address: str | None = None
-    # Who is asking, as resolved once for the connection or header values (the fields
-    # source_ip to session_id are copied from it).
-    identity: Identity | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
     trace_id: str | None = None
-    token_id: str | None = None
     route: str | None = None
     user_name: str | None = None
     user_id: str | None = None

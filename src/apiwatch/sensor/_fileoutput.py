@@ -34,6 +34,8 @@ import os
 import threading
 import weakref
 from collections import deque
+from itertools import repeat
+from operator import call
 
 from apiwatch.model import Event
 from apiwatch.model.throttle import Throttle
@@ -87,6 +89,10 @@ class FileOutput:
         _open_outputs.add(self)
 
     def __call__(self, event: Event, line: bytes) -> None:
+        self.write_line(line)
+
+    def write_line(self, line: bytes) -> None:
+        """Queue one line (the event itself is never needed: see `apiwatch.sensor.LineOutput`)."""
         pending = self._pending
         pending.append(line)  # deque.append is atomic: no lock on the request path
         waiting = len(pending)
@@ -152,8 +158,8 @@ class FileOutput:
         count = len(pending)
         if not count:
             return
-        popleft = pending.popleft
-        lines = [popleft() for _ in range(count)]
+        # ``count`` poplefts, called from C (lines appended meanwhile wait for the next batch)
+        lines = list(map(call, repeat(pending.popleft, count)))
         lines.append(b"")
         data = b"\n".join(lines)
         try:

@@ -3,6 +3,11 @@
 An output is any callable taking the event and its encoded ECS JSON line (encoded once, shared by
 every output). Outputs must not block for long; the sensor counts, and never propagates, their
 exceptions.
+
+An output that needs only the line may also have a ``write_line(line)`` method (`LineOutput`), as
+`FileOutput` and the shipper do: when every output of a sensor has one, the sensor writes each
+request event's line without building the `Event` (`apiwatch.model.request_line`: the same bytes)
+and calls ``write_line`` instead. Events of the audit API still come through ``__call__``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Protocol
 from apiwatch.model import Event
 from apiwatch.sensor.ecslog import EcsFormatter
 
-__all__ = ["EVENTS_LOGGER", "LoggingOutput", "MemoryOutput", "Output"]
+__all__ = ["EVENTS_LOGGER", "LineOutput", "LoggingOutput", "MemoryOutput", "Output"]
 
 EVENTS_LOGGER = "apiwatch.events"
 _LOG_LEVELS = {20: logging.INFO, 30: logging.WARNING, 40: logging.ERROR, 50: logging.CRITICAL}
@@ -27,6 +32,12 @@ class Output(Protocol):
     """Receives each event once, with its ECS JSON line (no trailing newline)."""
 
     def __call__(self, event: Event, line: bytes) -> None: ...
+
+
+class LineOutput(Output, Protocol):
+    """An `Output` that needs only the line: the sensor may call ``write_line`` alone."""
+
+    def write_line(self, line: bytes) -> None: ...
 
 
 class LoggingOutput:

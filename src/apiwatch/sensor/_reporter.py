@@ -69,6 +69,10 @@ class Reporter:
         self.config = config
         self.outputs: tuple[Output, ...] = _make_outputs(config)
         self._output_calls = tuple(map(_direct_call, self.outputs))
+        # Every output's ``write_line`` when all have one (`LineOutput`), else None.
+        self._line_calls = _line_writers(self.outputs)
+        #: Whether request events may be written as lines alone, never built (`emit_line`).
+        self.lines_only = self._line_calls is not None
         self.stats = SensorStats()
         self.service = Service(name=clean(config.service, 256))
         self.host = Host(name=clean(config.host_name, 256))
@@ -97,6 +101,16 @@ class Reporter:
         for output in self._output_calls:
             try:
                 output(event, line)
+            except Exception as exc:  # noqa: BLE001
+                self.stats.output_errors += 1
+                self.failed(exc, count=False)
+
+    def emit_line(self, line: bytes) -> None:
+        """Hand an event's line, without the event, to every output; only when `lines_only`."""
+        self.stats.emitted += 1
+        for write in self._line_calls or ():
+            try:
+                write(line)
             except Exception as exc:  # noqa: BLE001
                 self.stats.output_errors += 1
                 self.failed(exc, count=False)
@@ -155,6 +169,14 @@ def _make_outputs(config: SensorConfig) -> tuple[Output, ...]:
 
 
 _encode = msgspec.json.Encoder().encode
+
+
+def _line_writers(outputs: tuple[Output, ...]) -> tuple[Callable[[bytes], None], ...] | None:
+    """Each output's ``write_line``, or None when one of them needs the event itself."""
+    writers = tuple(getattr(output, "write_line", None) for output in outputs)
+    if not all(callable(write) for write in writers):
+        return None
+    return cast("tuple[Callable[[bytes], None], ...]", writers)
 
 
 def _direct_call(output: Output) -> Callable[[Event, bytes], None]:

@@ -1,5 +1,8 @@
 """`Sensor`: turns what the framework adapters saw of a request into one ECS `Event`, and emits it.
 
+When every output needs only the line (`LineOutput`), the event is never built: its line is
+written from cached parts (`apiwatch.model.request_line`), byte for byte the encoded event.
+
 The adapters (ASGI, WSGI, Flask, Django) only gather raw facts; everything that decides what an
 event says lives here, once: client IP through trusted proxies, request and trace ids, token and
 session fingerprints, redaction and escaping, and the OWASP action for the request. Nothing in here
@@ -10,12 +13,14 @@ on the ``apiwatch.sensor`` logger.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from apiwatch.model import Event, Source, UserAgent, new_event_id
 from apiwatch.model.request_event import LOGIN_METHODS, Verdict, request_event, request_labels
+from apiwatch.model.request_line import PlainParts, RequestLines, encode_part, wall_time
 from apiwatch.sensor._clientip import ProxyResolver
 from apiwatch.sensor._config import SensorConfig, UserHook
 from apiwatch.sensor._context import Identity, RequestContext
@@ -47,6 +52,9 @@ _MAX_METHOD = 32
 # Values longer than this bypass the caches: a cache keyed by 60 KB hostile headers would hold
 # hundreds of megabytes, and values that long are not the ones that repeat.
 _MAX_CACHED = 512
+# Plain requests' line parts kept at most; then emptied (an `IdentityCache` holds as many).
+_MAX_PLAIN = 4096
+PlainKey = tuple[Identity, str | None, str | None, int]
 _default_sensor: Sensor | None = None
 
 
@@ -72,6 +80,11 @@ class Sensor:
         self.fingerprint = reporter.fingerprint
         self.clean_value = reporter.clean_value
         self.clean_user = reporter.clean_user
+        self._lines = RequestLines(self.service, self.host)
+        self._lines_only = reporter.lines_only
+        self._exclude_paths = config.exclude_paths
+        # Parts of plain requests' lines by client, method, route and status (`_request_line`).
+        self._plain: dict[PlainKey, PlainParts] = {}
         self._resolve_ip = ProxyResolver(config.trusted_proxies, config.proxy_header)
         self._ua = lru_cache(maxsize=4096)(self._user_agent_info)
         self._path = lru_cache(maxsize=4096)(self._clean_path)
@@ -154,20 +167,22 @@ class Sensor:
         event_id = new_event_id()
         method = _METHODS.get(method) or clean(method, _MAX_METHOD)
         path = self._path(path) if len(path) <= _MAX_CACHED else self._clean_path(path)
-        ctx = RequestContext(
-            reporter=self.reporter,
-            started=datetime.now(UTC),
-            event_id=event_id,
-            method=method,
-            path=path,
-            identity=identity,
-            source_ip=identity.source_ip,
-            peer_address=identity.peer_address,
-            user_agent=identity.user_agent,
-            attack_tool=identity.attack_tool,
-            token_id=identity.token_id,
-            session_id=identity.session_id,
-            request_id=clean(request_id, _MAX_REQUEST_ID) if request_id else event_id,
+        lines_only = self._lines_only
+        ctx = RequestContext(  # by position, in the order of its fields (see there)
+            self.reporter,
+            event_id,
+            method,
+            path,
+            identity,
+            identity.source_ip,
+            identity.peer_address,
+            identity.user_agent,
+            identity.attack_tool,
+            identity.token_id,
+            identity.session_id,
+            clean(request_id, _MAX_REQUEST_ID) if request_id else event_id,
+            None if lines_only else datetime.now(UTC),
+            time_ns() if lines_only else 0,
         )
         if traceparent:
             ctx.trace_id = _trace_id(traceparent)
@@ -266,13 +281,16 @@ class Sensor:
         """
         try:
             if (
-                ctx.path in self.config.exclude_paths
+                ctx.path in self._exclude_paths
                 and ctx.block is None
                 and (ctx.login is None or ctx.login.outcome is None)  # a reported login is kept
             ):
                 return
-            # The reporter's method itself: cheaper per request than the ``self.emit`` alias.
-            self.reporter.emit(self._request_event(ctx, status, duration_ns, failure))
+            reporter = self.reporter
+            if reporter.lines_only:  # no output needs the `Event`: its line, never built
+                reporter.emit_line(self._request_line(ctx, status, duration_ns, failure))
+            else:
+                reporter.emit(self._request_event(ctx, status, duration_ns, failure))
         except Exception as exc:  # noqa: BLE001 - the sensor must never break the app
             self.failed(exc)
 
@@ -299,15 +317,32 @@ class Sensor:
             mask_query(raw_query, self.config.redact_keys), self.config.max_field_length
         )
 
-    def _request_event(
-        self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
-    ) -> Event:
+    def _verdict(
+        self, ctx: RequestContext, status: int, failure: str | None
+    ) -> tuple[Verdict | None, str | None, dict[str, str]]:
+        """What a decision or a login says the request was (None: judge by the status), its
+        failure and its labels: the parts of its event that depend on the sensor."""
         block = ctx.block
         # `request_labels` rather than `context_labels`: one call fewer on every request.
         labels = request_labels(ctx.route, ctx.token_id, ctx.session_id, ctx.attack_tool)
         if self.enforcer is not None:
             self.enforcer.labels(ctx, labels)
         verdict: Verdict | None = None  # None: by the attack tool and the status
+        if block is not None:
+            verdict, failure = block.action, block.reason
+        elif ctx.login is not None:
+            verdict = self._login_action(ctx, status)
+        return verdict, failure, labels
+
+    def _request_event(
+        self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
+    ) -> Event:
+        # `_verdict`, inline: a sensor whose outputs need events runs this on every request.
+        block = ctx.block
+        labels = request_labels(ctx.route, ctx.token_id, ctx.session_id, ctx.attack_tool)
+        if self.enforcer is not None:
+            self.enforcer.labels(ctx, labels)
+        verdict: Verdict | None = None
         if block is not None:
             verdict, failure = block.action, block.reason
         elif ctx.login is not None:
@@ -322,7 +357,7 @@ class Sensor:
             verdict,
             status,
             ctx.attack_tool,
-            ctx.started or datetime.now(UTC),
+            ctx.started or (wall_time(ctx.started_ns) if ctx.started_ns else datetime.now(UTC)),
             ctx.event_id,
             ctx.method,
             ctx.path,
@@ -330,6 +365,84 @@ class Sensor:
             labels,
             self.service,
             self.host,
+            ctx.request_id,
+            ctx.query,
+            duration_ns,
+            agent,
+            ctx.user_name,
+            ctx.login_user,
+            ctx.user_id,
+            ctx.trace_id,
+            failure,
+        )
+
+    def _request_line(
+        self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
+    ) -> bytes:
+        """`_request_event`'s event as its ECS JSON line, never built (the same bytes).
+
+        Most requests are plain (`RequestLines.plain_parts`): their line is the cached parts for
+        their client, method, route and status around their time, id, duration and path.
+        """
+        identity = ctx.identity
+        if (
+            failure is None
+            and identity is not None
+            and ctx.request_id is ctx.event_id
+            and ctx.block is None
+            and ctx.login is None
+            and ctx.query is None
+            and ctx.user_name is None
+            and ctx.user_id is None
+            and ctx.trace_id is None
+            and self.enforcer is None
+            and ctx.path is not None
+        ):
+            key = (identity, ctx.method, ctx.route, status)
+            parts = self._plain.get(key) or self._plain_parts(key, ctx)
+            if parts is not None:
+                started = ctx.started_ns or _ns(ctx.started)
+                return self._lines.plain(parts, started, ctx.event_id, duration_ns, ctx.path)
+        return self._any_request_line(ctx, status, duration_ns, failure)
+
+    def _plain_parts(self, key: PlainKey, ctx: RequestContext) -> PlainParts | None:
+        """Make, and keep, the parts of plain requests' lines alike to ``ctx`` (`_request_line`)."""
+        identity, method, route, status = key
+        labels = request_labels(route, identity.token_id, identity.session_id, identity.attack_tool)
+        parts = self._lines.plain_parts(
+            status=status,
+            attack_tool=identity.attack_tool,
+            method=method,
+            source=identity.source_json,
+            labels=labels,
+            user_agent=identity.agent_json,
+        )
+        if parts is not None:
+            if len(self._plain) >= _MAX_PLAIN:
+                self._plain.clear()
+            self._plain[key] = parts
+        return parts
+
+    def _any_request_line(
+        self, ctx: RequestContext, status: int, duration_ns: int, failure: str | None
+    ) -> bytes:
+        verdict, failure, labels = self._verdict(ctx, status, failure)
+        identity = ctx.identity
+        if identity is not None:
+            source, agent = identity.source_json, identity.agent_json
+        else:
+            source = encode_part(Source(ip=ctx.source_ip, address=ctx.peer_address))
+            agent = encode_part(UserAgent(original=ctx.user_agent)) if ctx.user_agent else None
+        return self._lines.line(  # as `_request_event`, by position
+            verdict,
+            status,
+            ctx.attack_tool,
+            ctx.started_ns or _ns(ctx.started),
+            ctx.event_id,
+            ctx.method,
+            ctx.path,
+            source,
+            labels,
             ctx.request_id,
             ctx.query,
             duration_ns,
@@ -351,6 +464,17 @@ class Sensor:
         if login is None or ctx.authn_reported:
             return None
         return login_action(login, status, self._failure_body)
+
+
+def _ns(started: datetime | None) -> int:
+    """A start time as ``time.time_ns()`` would give it (now, when not known)."""
+    if started is None:
+        return time_ns()
+    return (started - _UNIX_EPOCH) // _MICROSECOND * 1000
+
+
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _trace_id(traceparent: str | None) -> str | None:

@@ -207,7 +207,8 @@ class ApiwatchMiddleware(SensorMiddleware):
         sensor = self.sensor
         try:
             ctx.route = ctx.route or _route_template(scope)
-            sensor.note_user(ctx, scope, _scope_user)
+            if sensor.config.user_hook is not None or scope.get("user") is not None:
+                sensor.note_user(ctx, scope, _scope_user)  # else there is no user to note
             if ctx.login is not None:
                 content_type = _header(scope, b"content-type")
                 ctx.login.saw_request(content_type)

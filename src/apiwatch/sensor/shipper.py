@@ -334,6 +334,10 @@ class Shipper:
 
     def __call__(self, event: Event, line: bytes) -> None:
         """Append the event's line to the journal; when that cannot be done, drop and count it."""
+        self.write_line(line)
+
+    def write_line(self, line: bytes) -> None:
+        """`__call__` without the event, which the shipper never needs (`LineOutput`)."""
         writer = self._writer
         if writer is None and not self._opened:
             writer = self._open_in_child()
