@@ -112,6 +112,27 @@ def test_updates_carry_every_decision_so_far(
     assert len(memory.messages[1].decisions) == 4
 
 
+def test_a_recalled_incident_is_notified_only_on_escalation(
+    dispatcher: Dispatcher, memory: MemoryNotifier
+) -> None:
+    """Recalled as told (a restart), the same incident sends nothing and a grown one an update
+    that still lists the decisions taken before; recalling a known incident changes nothing."""
+    existing: set[tuple[str, str]] = set()
+    before = Responder(config()).decide(incident(), now=NOW)
+    existing.update((d.scope, d.value) for d in before.decisions)
+    dispatcher.recall(incident(), told=["ops"], decisions=before.decisions)
+    submit(dispatcher, incident(), existing)
+    assert dispatcher.join(10)
+    assert memory.messages == []
+    grown = incident(accounts_compromised=["bob"])
+    dispatcher.recall(incident(), told=["ops"])  # known by now: ignored
+    submit(dispatcher, grown, existing)
+    assert dispatcher.join(10)
+    (update,) = memory.messages
+    assert update.update and update.changes == ("first compromised account",)
+    assert len(update.decisions) == 3
+
+
 def test_rate_limited_updates_are_coalesced_into_the_next() -> None:
     """Over the rate limit, later updates of an incident wait and go out as one message."""
     memory = MemoryNotifier()

@@ -196,7 +196,8 @@ def _detector(store: SqlStore, collector: ServerSettings, ruleset: Any, metrics:
                     max_lag=collector.detect_max_lag)  # fmt: skip
     return Detector(engine, store.detections.save, metrics,
                     capacity=collector.detect_queue_events,
-                    respond=responder.on_incidents if responder else None)  # fmt: skip
+                    respond=responder.on_incidents if responder else None,
+                    recall=responder.recall if responder else None)  # fmt: skip
 
 
 async def _report(state: Any, stop: asyncio.Event) -> None:

@@ -9,13 +9,17 @@ nothing, unless the incident *escalated* since the last message:
 - new decisions were taken;
 - its attackers at least doubled.
 
-Then an update goes out, naming what changed. Each notifier has its own worker thread and its
-own bounded queue of pending messages, at most one per incident: a newer message about an
-incident replaces the pending one (coalesced). Sending is retried with exponential backoff and
-jitter, a bounded number of times; a per-notifier rate limit (``rate_limit`` messages per
-``rate_window`` seconds) holds further messages back, and updates arriving meanwhile are
-coalesced into the next one. `stats` gives the counters (sent, failed, dropped, coalesced,
-retries) for metrics. A full queue drops and counts; `submit` never waits.
+Then an update goes out, naming what changed. `recall` gives the dispatcher what was told
+before it started (an incident as stored before a restart, re-derived since by detection): that
+incident then counts as already told, and only an escalation from it sends an update.
+
+Each notifier has its own worker thread and its own bounded queue of pending messages, at most
+one per incident: a newer message about an incident replaces the pending one (coalesced).
+Sending is retried with exponential backoff and jitter, a bounded number of times; a
+per-notifier rate limit (``rate_limit`` messages per ``rate_window`` seconds) holds further
+messages back, and updates arriving meanwhile are coalesced into the next one. `stats` gives the
+counters (sent, failed, dropped, coalesced, retries) for metrics. A full queue drops and
+counts; `submit` never waits.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import random
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 from apiwatch.model import Decision, Incident, plural, severity_rank
@@ -309,19 +313,38 @@ class Dispatcher:
                 seen.told.add(name)
             return queued
 
+    def recall(
+        self, incident: Incident, *, told: Iterable[str], decisions: Iterable[Decision] = ()
+    ) -> None:
+        """Take ``incident`` as what the ``told`` notifiers were last told about it (with its
+        ``decisions``), unless this dispatcher already knows it: the same incident submitted
+        later sends nothing unless it escalated from there."""
+        with self._lock:
+            if incident.id in self._incidents:
+                return
+            seen = self._remember(incident)
+            seen.targets = list(dict.fromkeys(told))
+            seen.told = set(seen.targets)
+            seen.decisions = {(d.scope, d.value): d for d in decisions}
+
+    def _remember(self, incident: Incident) -> _Seen:
+        """A new record of ``incident`` as it is now (forgetting the oldest beyond a bound)."""
+        seen = _Seen(
+            severity=severity_rank(incident.severity),
+            attackers=len(incident.attackers),
+            compromised=bool(incident.accounts_compromised),
+        )
+        self._incidents[incident.id] = seen
+        while len(self._incidents) > _MAX_INCIDENTS:
+            self._incidents.popitem(last=False)
+        return seen
+
     def _update(self, incident: Incident, decided: Decided) -> tuple[_Seen, list[str], bool]:
         """Merge what is new into the incident's record; what escalated, and whether it is new."""
         seen = self._incidents.get(incident.id)
         first = seen is None
         if seen is None:
-            seen = _Seen(
-                severity=severity_rank(incident.severity),
-                attackers=len(incident.attackers),
-                compromised=bool(incident.accounts_compromised),
-            )
-            self._incidents[incident.id] = seen
-            while len(self._incidents) > _MAX_INCIDENTS:
-                self._incidents.popitem(last=False)
+            seen = self._remember(incident)
         self._incidents.move_to_end(incident.id)
         seen.targets += [n for n in decided.notify if n not in seen.targets]
         seen.suggestions += [s for s in decided.suggestions if s not in seen.suggestions]

@@ -19,7 +19,9 @@ time does not move.
 It then takes the new and updated alerts and incidents and saves them (`DetectionStore.save`,
 an upsert by id), at most every ``save_interval`` seconds; a failed save is kept and retried.
 The incidents saved are then handed to ``respond`` (policies, decisions, notifications), on the
-same thread: a decision follows its incident within a save interval.
+same thread: a decision follows its incident within a save interval. Before they are saved, they
+are handed to ``recall``, which can read what is stored under their ids before it is replaced
+(`ResponseService.recall`: what was notified before a restart).
 
 The engine starts empty: on a restart, correlation windows start afresh (an attack counted
 half before the restart is counted anew), while the alerts and incidents already stored stay.
@@ -109,9 +111,11 @@ class Detector:
         save_interval: float = 0.2,
         clock: Clock = _wall_clock,
         respond: Respond | None = None,
+        recall: Respond | None = None,
     ) -> None:
         self.engine = engine
         self._respond = respond
+        self._recall = recall
         self._save = save
         self._metrics = metrics
         self._capacity = capacity
@@ -266,6 +270,7 @@ class Detector:
         incidents = list(self._unsaved_incidents.values())
         if not alerts and not incidents:
             return
+        self._before_save(incidents)
         try:
             self._save(alerts, incidents)
         except Exception as exc:  # noqa: BLE001 - kept, and retried with the next save
@@ -290,6 +295,14 @@ class Detector:
             except Exception:  # response is best effort: detection goes on
                 self._metrics.detect_errors.labels("respond").inc()
                 logger.exception("responding to incidents failed")
+
+    def _before_save(self, incidents: Sequence[Incident]) -> None:
+        if self._recall is not None and incidents:
+            try:
+                self._recall(incidents)
+            except Exception:  # best effort, as response is
+                self._metrics.detect_errors.labels("respond").inc()
+                logger.exception("recalling stored incidents failed")
 
     def _log_incidents(self, incidents: Sequence[Incident]) -> None:
         """One WARNING line per incident opened or escalated (its severity rose), so that a

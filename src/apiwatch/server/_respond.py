@@ -10,6 +10,12 @@ stored — which is what serves them to sensors and CrowdSec bouncers through
 notifier (and an update only on escalation), and the export files (nginx ``deny`` include,
 nftables and ipset sets) are rewritten atomically when bans changed, and again as bans expire.
 
+Before the detection thread saves incidents, it calls `recall` with them: the stored version of
+an incident this process has not looked at yet (saved before a restart, and re-derived since —
+a restarted detect role feeds the last ``detect_replay`` of the stream again) becomes the
+dispatcher's baseline, as told to the notifiers its policies name. An unchanged re-derived
+incident is then not notified again, and a grown one only as an update.
+
 The export files are also refreshed every ``_EXPORT_EVERY`` seconds by a thread of their own
 (`start`): nginx ``deny`` lines carry no expiry, and a ban that expires or that an admin deletes
 (``DELETE /v1/decisions/{id}``) must leave the files even when no incident comes along.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +53,7 @@ logger = logging.getLogger("apiwatch.server.respond")
 
 Clock = Callable[[], datetime]
 _EXPORT_EVERY = 10.0  # seconds between export refreshes (bans expire without any new decision)
+_MAX_LOOKED = 10_000  # incident ids remembered as looked up for `recall`
 
 
 def _now() -> datetime:
@@ -88,6 +96,8 @@ class ResponseService:
         self._export_lock = threading.Lock()  # the detection thread and the refresher
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
+        self._looked: OrderedDict[str, None] = OrderedDict()
+        self._looked_lock = threading.Lock()  # the detection and population threads
 
     def start(self) -> None:
         """Refresh the export files periodically from a daemon thread (when there are any)."""
@@ -118,21 +128,47 @@ class ResponseService:
         self.tick()
         return stored
 
+    def recall(self, incidents: Sequence[Incident]) -> None:
+        """Before ``incidents`` are saved: hand the dispatcher the stored version of each one not
+        looked at yet, as told to its policies' notifiers (see the module docstring)."""
+        for incident in incidents:
+            try:
+                self._recall(incident.id)
+            except Exception:  # best effort: at worst the incident is notified again
+                self.failures += 1
+                logger.exception("reading incident %s before its update failed", incident.id)
+
+    def _recall(self, incident_id: str) -> None:
+        with self._looked_lock:
+            if incident_id in self._looked:
+                return
+            self._looked[incident_id] = None
+            while len(self._looked) > _MAX_LOOKED:
+                self._looked.popitem(last=False)
+        stored = self.store.detections.incident(incident_id)
+        if stored is None:
+            return
+        policies = Responder(self.config).matching(stored)
+        told = [name for policy in policies for name in policy.notify]
+        if told:
+            self.dispatcher.recall(stored, told=told, decisions=self._decided(incident_id))
+
+    def _decided(self, incident_id: str) -> list[Decision]:
+        """Every decision ever taken about the incident (expired, deleted and simulated too)."""
+        return self.store.decisions.every(
+            DecisionFilter(
+                incident=incident_id,
+                include_expired=True,
+                include_deleted=True,
+                include_simulated=True,
+            ),
+        )
+
     def _handle(self, incident: Incident) -> list[Decision]:
         now = self.clock()
         store = self.store
         responder = Responder(self.config, allow=store.allowlist.entries())
-        existing = {
-            (d.scope, d.value)
-            for d in store.decisions.every(
-                DecisionFilter(
-                    incident=incident.id,
-                    include_expired=True,
-                    include_deleted=True,
-                    include_simulated=True,
-                ),
-            )
-        }
+        existing = {(d.scope, d.value) for d in self._decided(incident.id)}
         decided = responder.decide(
             incident, now=now, offences=store.decisions.offences, existing=existing
         )

@@ -201,6 +201,7 @@ def _detector(
         metrics,
         capacity=settings.detect_queue_events,
         respond=responder.on_incidents if responder else None,
+        recall=responder.recall if responder else None,
     )
 
 
