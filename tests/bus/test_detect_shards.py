@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from apiwatch.model.alert import Alert, Incident
@@ -59,7 +60,7 @@ def _all(read: Any) -> Iterator[Any]:
             return
 
 
-def settled(cluster: Cluster, db: str, quiet: float = 6.0, timeout: float = 240.0) -> Run:
+def settled(cluster: Cluster, db: str, quiet: float = 10.0, timeout: float = 240.0) -> Run:
     """What ``db`` holds once it has not changed for ``quiet`` seconds (detection is done)."""
     deadline = time.monotonic() + timeout
     last, since = _fingerprint(stored_run(cluster, db)), time.monotonic()
@@ -76,7 +77,8 @@ def settled(cluster: Cluster, db: str, quiet: float = 6.0, timeout: float = 240.
 def _fingerprint(run: Run) -> tuple[Any, ...]:
     return (
         len(run.alerts),
-        sorted((a.id, a.count, a.last_seen) for a in run.alerts.values()),
+        # the whole alert: a surge's attackers and evidence settle after its count does
+        sorted(msgspec.json.encode(a) for a in run.alerts.values()),
         sorted((i.id, i.requests, i.alerts) for i in run.incidents),
     )
 
