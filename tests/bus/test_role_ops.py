@@ -3,14 +3,12 @@ bus, /healthz and /readyz answer, on real NATS and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import httpx
 import pytest
 
 from tests._wait import wait_for
 from tests.bus.cluster import Cluster, free_port, new_ids, post, scrape
-from tests.bus.test_scaleout import stuffing_line
+from tests.bus.test_scaleout import stuffing_lines
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +49,7 @@ def test_writer_and_detect_metrics_count_stored_duplicate_and_fed_events(
 
 
 def _send_stuffing(client: httpx.Client, url: str, key: str) -> None:
-    start = datetime.now(UTC) - timedelta(seconds=60)
-    lines = [
-        stuffing_line(start + timedelta(seconds=n), f"victim-{n:02}", "authn_login_fail", 401)
-        for n in range(20)
-    ]
-    lines.append(stuffing_line(start + timedelta(seconds=21), "victim-07",
-                               "authn_login_success", 200))  # fmt: skip
+    lines = stuffing_lines()
     response = client.post(
         f"{url}/v1/events", content="\n".join(lines).encode(),
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson"},

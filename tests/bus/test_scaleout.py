@@ -115,13 +115,7 @@ def test_detect_role_finds_the_incidents_one_engine_finds(cluster: Cluster) -> N
     cluster.start("writer")
     cluster.start("detect")
     url = cluster.start("ingest")[1]
-    start = datetime.now(UTC) - timedelta(seconds=60)
-    lines = [
-        stuffing_line(start + timedelta(seconds=n), f"victim-{n:02}", "authn_login_fail", 401)
-        for n in range(20)
-    ]
-    lines.append(stuffing_line(start + timedelta(seconds=21), "victim-07",
-                               "authn_login_success", 200))  # fmt: skip
+    lines = stuffing_lines()
     with httpx.Client() as client:
         response = client.post(
             f"{url}/v1/events", content="\n".join(lines).encode(),
@@ -149,6 +143,18 @@ def test_detect_role_finds_the_incidents_one_engine_finds(cluster: Cluster) -> N
     finally:
         store.close()
     assert found == expected
+
+
+def stuffing_lines() -> list[str]:
+    """A minute ago: one address failing 20 accounts, then getting into one of them."""
+    start = datetime.now(UTC) - timedelta(seconds=60)
+    lines = [
+        stuffing_line(start + timedelta(seconds=n), f"victim-{n:02}", "authn_login_fail", 401)
+        for n in range(20)
+    ]
+    lines.append(stuffing_line(start + timedelta(seconds=21), "victim-07",
+                               "authn_login_success", 200))  # fmt: skip
+    return lines
 
 
 def stuffing_line(at: datetime, user: str, action: str, status: int) -> str:

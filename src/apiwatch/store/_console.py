@@ -60,9 +60,15 @@ def schema(blob: str, big: str) -> list[str]:
     ]
 
 
-def tally(event: Event) -> Tally:
-    """What the rollups count of ``event`` (see `Tally`)."""
-    return next(tallies((event,)))
+def tally(event: Event, minute: int | None = None) -> Tally:
+    """What the rollups count of ``event`` (see `Tally`); ``minute`` when already known."""
+    if minute is None:
+        minute = _minute(event.timestamp)
+    http = event.http
+    status = http.response.status_code if http and http.response else None
+    source = event.source
+    ip = (clear_text(source.ip) or "") if source is not None and source.ip else ""
+    return minute, ip, event.event.action in _LOGIN_FAILURES, status
 
 
 def tallies(events: Iterable[Event]) -> Iterator[Tally]:
@@ -73,13 +79,13 @@ def tallies(events: Iterable[Event]) -> Iterator[Tally]:
         moment = event.timestamp
         minute = minute_of.get(moment)
         if minute is None:
-            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-            minute = minute_of[moment] = int(aware.timestamp()) // 60  # naive: UTC, as `micros`
-        http = event.http
-        status = http.response.status_code if http and http.response else None
-        source = event.source
-        ip = (clear_text(source.ip) or "") if source is not None and source.ip else ""
-        yield minute, ip, event.event.action in _LOGIN_FAILURES, status
+            minute = minute_of[moment] = _minute(moment)
+        yield tally(event, minute)
+
+
+def _minute(moment: datetime) -> int:
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp()) // 60  # naive: UTC, as `micros` reads it
 
 
 def line_tally(line: bytes) -> Tally | None:
