@@ -460,7 +460,8 @@ def test_events_of_a_sigkilled_process_are_adopted_and_delivered(
     assert down_collector.wait_for(300, timeout=10)
     assert down_collector.unique_event_ids() == sent
     assert wait_until(lambda: live.stats()["adopted"] == 1)
-    assert live.stats()["shipped"] == 300
+    # the collector holds the last batch a moment before its answer reaches the shipper
+    assert wait_until(lambda: live.stats()["shipped"] == 300)
 
 
 def test_orphaned_slot_of_any_number_is_adopted_and_its_torn_tail_discarded(
