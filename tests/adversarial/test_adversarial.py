@@ -187,21 +187,24 @@ def test_score_counts_by_overlap(ecs: Corpus) -> None:
 # benign, 306 wrongly compromised, compromised recall 0.3864; nginx 10, 0.1451, 4 benign.
 # Issue 9's takeovers (hit and run once the owner shows up elsewhere, IPv6 judged at the /64)
 # raised ECS compromised recall 0.75 -> 0.9091, login IP recall 0.9956 -> 1.0 (nginx 0.9665 ->
-# 0.9699) on 2026-12-04.
+# 0.9699) on 2026-12-04. After token theft, access-log scraping and the ground truth that scores
+# token theft and takeover in ECS only (access logs carry neither account nor token): ECS 22 of 22
+# classes, compromised recall 0.9545; nginx 15 of 16 (at scale 0.15 one seed's reset
+# enumeration is too small to see; at full scale all are found), recall 0.9699 (2026-12-04).
 # These are floors and ceilings, not goals: an engine change may only move them towards GOALS.
 # When the engine improves, tighten them to the new figures; a change to the generator changes
 # the logs, so measure again and record the figures with the commit that changed it.
 RATCHET = {
     "ecs": {
-        "classes_detected": 20,  # of 22 (11 classes x 2 seeds)
+        "classes_detected": 22,  # of 22 (11 classes x 2 seeds)
         "login_ip_recall": 0.995,
         "benign_flagged": 0,
         "wrongly_compromised": 0,
-        "compromised_recall": 0.90,
+        "compromised_recall": 0.95,
         "wrong_objects": 0,
     },
     "nginx": {
-        "classes_detected": 13,  # of 20 (stuffing_200 leaves no trace in access logs)
+        "classes_detected": 15,  # of 16 (8 classes x 2 seeds scored in access logs)
         "login_ip_recall": 0.965,
         "benign_flagged": 0,
         "wrongly_compromised": 0,
