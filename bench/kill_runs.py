@@ -108,8 +108,25 @@ def _stored(cluster: Cluster) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
-def _kill(role: str, cluster: Cluster, nats: NatsServer, procs: dict[str, object]) -> None:
-    """SIGKILL ``role`` and start what replaces it."""
+def _caught_up(urls: list[str], timeout: float = 3600) -> None:
+    """Wait until each detect process at ``urls`` has taken every message of the stream and
+    its engines processed all they were handed (their count unchanged for 5 s): a loaded
+    machine's engine can fall minutes behind, with no alert changing meanwhile."""
+    deadline = time.monotonic() + timeout
+    last: list[float] = []
+    while time.monotonic() < deadline:
+        samples = [scrape(url) for url in urls]
+        counts = [m.get("apiwatch_detect_events_total", 0.0) for m in samples]
+        idle = all(m.get("apiwatch_bus_pending", 1.0) == 0 for m in samples)
+        if idle and counts == last:
+            return
+        last = counts
+        time.sleep(5.0)
+
+
+def _kill(role: str, cluster: Cluster, nats: NatsServer, procs: dict[str, object],
+          detect: list[str]) -> None:  # fmt: skip
+    """SIGKILL ``role`` and start what replaces it (``detect``: the detect processes' URLs)."""
     if role == "nats":
         nats.kill()
         time.sleep(NATS_DOWN)
@@ -124,7 +141,7 @@ def _kill(role: str, cluster: Cluster, nats: NatsServer, procs: dict[str, object
     elif role == "writer":
         cluster.start("writer")
     else:
-        cluster.start("detect", "--shard", "2/2")
+        detect[1] = cluster.start("detect", "--shard", "2/2")[1]
 
 
 def _compare(single: Run, sharded: Run) -> str:
@@ -159,8 +176,11 @@ def kill_run(role: str, batches: list[bytes], workdir: Path, settle: float) -> N
             process, url = cluster.start("ingest")
             procs[f"ingest {n}"] = process
             urls.append(url)
+        detect = []
         for index in (1, 2):
-            procs[f"detect {index}/2"] = cluster.start("detect", "--shard", f"{index}/2")[0]
+            process, url = cluster.start("detect", "--shard", f"{index}/2")
+            procs[f"detect {index}/2"] = process
+            detect.append(url)
         senders = [Sender(urls[n:] + urls[:n], key, batches[n::2]) for n in (0, 1)]
         started = time.monotonic()
         for sender in senders:
@@ -168,7 +188,7 @@ def kill_run(role: str, batches: list[bytes], workdir: Path, settle: float) -> N
         while sum(s.acknowledged for s in senders) < total // 2:
             time.sleep(0.05)
         at = sum(s.acknowledged for s in senders)
-        _kill(role, cluster, nats, procs)
+        _kill(role, cluster, nats, procs, detect)
         print(
             f"  SIGKILL {role} at {at:,} acknowledged events ({time.monotonic() - started:.0f} s)"
         )
@@ -185,10 +205,12 @@ def kill_run(role: str, batches: list[bytes], workdir: Path, settle: float) -> N
               f"retried{'; ' + failed if failed else ''}); stored {stored:,} ({distinct:,} "
               f"distinct): lost {max(0, acknowledged - distinct):,}, stored twice "
               f"{stored - distinct:,}; verify exit {verify.returncode}")  # fmt: skip
+        _caught_up(detect)
         sharded = settled(cluster, cluster.db, quiet=settle, timeout=1800)
         single_db = stack.enter_context(postgres_database())
         cluster.open_store(single_db).close()
         single_url = cluster.start("detect", config=cluster.config_for(single_db))[1]
+        _caught_up([single_url])
         single = settled(cluster, single_db, quiet=settle, timeout=1800)
         fed = scrape(single_url).get("apiwatch_bus_events_fed_total", 0)
         print(f"  detection (undisturbed run fed {fed:,.0f} events): {_compare(single, sharded)}")
