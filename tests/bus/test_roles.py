@@ -11,9 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from apiwatch.cli import cli
+from apiwatch.detect import Engine, builtin_dir, load_rules
+from apiwatch.server._detection import Detector
+from apiwatch.server.bus_roles import DetectRole
 from apiwatch.server.bus_roles.wire import WireError, decode_message, encode_batch
 from apiwatch.server.bus_roles.writer import Writer
 from apiwatch.server.ingest import decode_body
+from apiwatch.server.metrics import Metrics
 from apiwatch.store import Batch, Sealed, SealedBatch, SqlStore, open_store
 from tests.bus.cluster import body, new_ids
 from tests.store.helpers import T0, line
@@ -194,3 +198,32 @@ def test_config_check_says_which_role_and_bus_and_refuses_a_role_without_one(
     result = CliRunner().invoke(cli, ["config", "check", "--config", str(config)])
     assert result.exit_code != 0
     assert "needs a bus" in str(result.exception)
+
+
+class _Message:
+    """A bus message as `DetectRole` reads it (its data)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+def test_a_detect_role_feeds_a_group_larger_than_the_detection_queue_in_parts(
+    store: SqlStore,
+) -> None:
+    """Messages holding more events than the detection queue takes (a rebuild's replay fetches
+    256 messages at once) are fed in parts as the queue drains, none skipped."""
+    messages = [
+        _Message(data) for _ in range(3) for _, data in encode_batch(_batch(store, 100), 1 << 20)
+    ]
+    metrics = Metrics()
+    detector = Detector(Engine(load_rules([builtin_dir()])), store.detections.save, metrics,
+                        capacity=120)  # fmt: skip
+    role = DetectRole(detector, store.keyring, max_backlog=60)
+    detector.start()
+    try:
+        asyncio.run(role._feed(messages))  # type: ignore[arg-type]
+    finally:
+        detector.stop()
+    assert role.fed == 300
+    assert detector.engine.stats.events == 300
+    assert metrics.registry.get_sample_value("apiwatch_detect_skipped_events_total") == 0

@@ -77,16 +77,14 @@ def _replace(alert: Alert, **changes: str) -> Alert:
     return msgspec.structs.replace(alert, **changes)
 
 
-def check_same_incidents(single: Run, sharded: Run, *, surge_extent: bool = True) -> None:
+def check_same_incidents(single: Run, sharded: Run) -> None:
     """Sharded incidents are one engine's, but for an incident joining alerts of different
     engines, which arrives as one incident per engine whose union is one engine's incident.
 
     Pinned: the alerts of each sharded incident all belong to one incident of one engine; an
     incident whose alerts all came from one engine is identical (id, rules, attackers, accounts
     targeted and compromised, requests, severity); and the parts of a split incident give back
-    its rules, attackers and compromised accounts, one of them under its id. Without
-    ``surge_extent`` (a run disturbed by a kill: see `assert_same_after_a_kill`), an incident
-    holding the distributed surge is compared by its rules only."""
+    its rules, attackers and compromised accounts, one of them under its id."""
     of_single = {key: alert.incident for key, alert in single.alerts.items()}
     members: dict[str, set[str]] = {}
     for key, alert in sharded.alerts.items():
@@ -100,9 +98,6 @@ def check_same_incidents(single: Run, sharded: Run, *, surge_extent: bool = True
     for expected in single.incidents:
         found = parts[expected.id]
         assert expected.id in {part.id for part in found}
-        if not surge_extent and "credential-stuffing-distributed" in expected.rules:
-            assert {r for part in found for r in part.rules} == set(expected.rules)
-            continue
         if len(found) == 1:
             assert _essence(found[0]) == _essence(expected)
             continue

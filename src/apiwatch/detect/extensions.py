@@ -145,6 +145,7 @@ class BaselineState:
         return max(median(past), floor)
 
     def hit(self, hit: Hit, ref: str) -> Finding | None:
+        """Count ``hit`` (of referenced rule ``ref``); the finding it raised or updated."""
         rule = self.rule
         t = hit.t
         if ref in rule.of:
@@ -168,7 +169,9 @@ class BaselineState:
             finding.count += 1
             finding.last = max(finding.last, t)
             self._candidate(hit.ip, hit.ua, t, finding)
-            return None
+            # Reported as updated, as a correlation's is: an alert saved now and then must not
+            # lag behind its finding by however many hits came since the last save.
+            return finding
         if self.started is None or t - self.started < rule.warmup:
             return None
         current = self.measure()

@@ -110,17 +110,23 @@ class DetectRole:
         return len(deliveries)
 
     async def _feed(self, deliveries: Sequence[Delivery]) -> None:
-        """Hand the fresh events of ``deliveries`` to the detectors (waiting while either holds
-        ``max_backlog`` events)."""
-        while any(d.backlog >= self.max_backlog for d in self._detectors):
-            await asyncio.sleep(0.05)
+        """Hand the fresh events of ``deliveries`` to the detectors, ``max_backlog`` at most at
+        a time, each part once neither holds ``max_backlog`` events: a detector's queue (twice
+        that) never refuses one, however many events the messages hold (a replay's fetch takes
+        256 messages)."""
         owned, everyone = await asyncio.to_thread(self._events, deliveries)
-        if owned:
-            self.detector.offer([AppendResult(len(owned), 0, events=owned)])
-            self.fed += len(owned)
-            self.metrics.bus_events_fed.inc(len(owned))
-        if everyone and self.population is not None:
-            self.population.offer([AppendResult(len(everyone), 0, events=everyone)])
+        part = max(self.max_backlog, 1)
+        for start in range(0, max(len(owned), len(everyone)), part):
+            while any(d.backlog >= self.max_backlog for d in self._detectors):
+                await asyncio.sleep(0.05)
+            mine = owned[start : start + part]
+            if mine:
+                self.detector.offer([AppendResult(len(mine), 0, events=mine)])
+                self.fed += len(mine)
+                self.metrics.bus_events_fed.inc(len(mine))
+            if self.population is not None and start < len(everyone):
+                every = everyone[start : start + part]
+                self.population.offer([AppendResult(len(every), 0, events=every)])
 
     def _events(self, deliveries: Sequence[Delivery]) -> tuple[list[Event], list[Event]]:
         """The fresh events this shard owns, and (for the population shard) all of them."""
