@@ -167,6 +167,10 @@ class CorrelationState:
         self.aliased = bool(rule.aliases)
         # The one field of the usual group (a source, an account): its key without a loop.
         self.only = rule.group_by[0] if len(rule.group_by) == 1 and not self.aliased else None
+        # What every hit reads of the rule, held here: an attribute less per read.
+        self.timespan = rule.timespan
+        self.field = rule.field
+        self.count = rule.count
 
     def group_of(self, hit: Hit, ref: str) -> tuple[Any, ...] | None:
         values = hit.values
@@ -187,20 +191,31 @@ class CorrelationState:
 
     def hit(self, hit: Hit, ref: str) -> Finding | None:
         """Count ``hit`` (of referenced rule ``ref``); the finding it raised or updated."""
-        key = self.group_of(hit, ref)
-        if key is None:
-            return None
-        group = self.groups.get(key)
+        only = self.only
+        if only is not None:  # the usual group, by one field: its key without a call
+            value = hit.values.get(only)
+            if value is None:
+                return None
+            key: tuple[Any, ...] = (value,)
+        else:
+            grouped = self.group_of(hit, ref)
+            if grouped is None:
+                return None
+            key = grouped
+        groups = self.groups
+        group = groups.get(key)
         if group is None:
-            group = self.groups[key] = GroupWindow()
-        rule = self.rule
+            group = groups[key] = GroupWindow()
         t = hit.t
-        group.last = max(group.last, t)
+        if t > group.last:  # noqa: PLR1730 - a compare, not a call, per hit
+            group.last = t
         finding = group.finding
-        if finding is not None and t - finding.last > rule.timespan:
+        if finding is not None and t - finding.last > self.timespan:
             group.finding = finding = None
-        holds = self._temporal(group, t, ref) if self.temporal else self._window(group, hit)
-        if not self.distinct:
+        if self.distinct:
+            holds = self._distinct(group, hit, t - self.timespan)
+        else:
+            holds = self._temporal(group, t, ref) if self.temporal else self._window(group, hit)
             group.remember(hit)
         if finding is not None:
             finding.absorb(hit, attacker=self._names(hit, ref, key))
@@ -275,21 +290,35 @@ class CorrelationState:
         return self.holds(measure)
 
     def _distinct(self, group: GroupWindow, hit: Hit, horizon: float) -> bool:
-        rule = self.rule
-        value = hit.values.get(rule.field)
+        value = hit.values.get(self.field)
         if value is None:
             return False
         seen = group.seen
         if seen is _NO_SEEN:
-            seen = group.seen = {}
-        seen.pop(value, None)
-        seen[value] = hit
-        if rule.share is not None:
+            seen = group.seen = {value: hit}
+        else:
+            seen.pop(value, None)
+            seen[value] = hit
+        share = self.rule.share
+        if share is not None:
             self._mark(group, value, hit)
-        group.expire_seen(horizon)
-        if not self.holds(len(seen)):
+        # `GroupWindow.expire_seen`, inline: ``value`` (of this hit) is within the window, so
+        # the loop ends at it at the latest.
+        marked = group.marked
+        while True:
+            oldest = next(iter(seen))
+            if seen[oldest].t >= horizon:
+                break
+            del seen[oldest]
+            if marked is not None:
+                marked.discard(oldest)
+        distinct = len(seen)
+        upper = self.upper
+        if upper is not None and not upper[0](distinct, upper[1]):
             return False
-        return rule.share is None or len(group.marked or ()) >= rule.share[2] * len(seen)
+        if not self.compare(distinct, self.count):
+            return False
+        return share is None or len(group.marked or ()) >= share[2] * distinct
 
     def _mark(self, group: GroupWindow, value: Any, hit: Hit) -> None:
         """Whether ``value`` counts towards the rule's ``share``: its latest hit decides."""
