@@ -170,7 +170,8 @@ class LoginMemory:
         ip = values.get("source.ip")
         if ip is None:
             return
-        self.now = max(self.now, t)
+        if t > self.now:  # noqa: PLR1730 - a compare, not a call, per event
+            self.now = t
         self._follow(ip, values, t, aggregate=False)
         if ":" in ip:  # IPv6: its /64 too, judged as one source when the address alone is not
             net = _network64(ip)
@@ -195,11 +196,33 @@ class LoginMemory:
                 history.other += 1
             # A password-reset or sign-up request names the account asked about, not one in use.
             if account is not None and values.get("apiwatch.flow") is None:
-                self._active(history, ip, account, values.get("http.response.status_code"), t)
+                status = values.get("http.response.status_code")
+                session = history.active.get(account)
+                if session is None:
+                    self._active(history, ip, account, status, t)
+                elif not isinstance(status, int) or status < 400:
+                    session[0] += 1  # in use from here already (`_active`): ``in_use`` knows
+                    session[2] = t
             token = values.get("labels.token_id") or values.get("labels.session_id")
             if token is not None and not aggregate:
-                self._credential(token, ip, account)
+                known = token in self.first_seen and (account is None or token in self.owner)
+                if not known:  # `_credential` learns nothing of a known token and owner
+                    self._credential(token, ip, account)
             return
+        self._login(history, ip, login, values, t, aggregate=aggregate)
+
+    def _login(
+        self,
+        history: SourceHistory,
+        ip: str,
+        login: str,
+        values: dict[str, Any],
+        t: float,
+        *,
+        aggregate: bool,
+    ) -> None:
+        """Follow a login attempt (``fail`` or ``success``) from ``ip``."""
+        account = values.get("user.name")
         path = values.get("url.path")
         if path is not None and path not in self.login_paths and len(self.login_paths) < 64:
             self.login_paths.add(path)

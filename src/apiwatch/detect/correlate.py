@@ -65,6 +65,7 @@ class GroupWindow:
         "head",
         "last",
         "marked",
+        "newest",
         "recent",
         "seen",
         "starts",
@@ -84,6 +85,7 @@ class GroupWindow:
         self.last = 0.0
         self.finding: Finding | None = None
         self.marked: set[Any] | None = None  # values counted towards a ``share``
+        self.newest: Any = None  # the last key of ``seen``
 
     def expire_times(self, horizon: float, sums: bool) -> None:
         times = self.times
@@ -99,16 +101,6 @@ class GroupWindow:
                 del self.values[:head]
             head = 0
         self.head = head
-
-    def expire_seen(self, horizon: float) -> None:
-        seen = self.seen
-        while seen:
-            oldest = next(iter(seen))
-            if seen[oldest].t >= horizon:
-                break
-            del seen[oldest]
-            if self.marked is not None:
-                self.marked.discard(oldest)
 
     def first_time(self) -> float | None:
         if self.head < len(self.times):
@@ -167,6 +159,10 @@ class CorrelationState:
         self.aliased = bool(rule.aliases)
         # The one field of the usual group (a source, an account): its key without a loop.
         self.only = rule.group_by[0] if len(rule.group_by) == 1 and not self.aliased else None
+        # What every hit reads of the rule, held here: an attribute less per read.
+        self.timespan = rule.timespan
+        self.field = rule.field
+        self.count = rule.count
 
     def group_of(self, hit: Hit, ref: str) -> tuple[Any, ...] | None:
         values = hit.values
@@ -187,20 +183,31 @@ class CorrelationState:
 
     def hit(self, hit: Hit, ref: str) -> Finding | None:
         """Count ``hit`` (of referenced rule ``ref``); the finding it raised or updated."""
-        key = self.group_of(hit, ref)
-        if key is None:
-            return None
-        group = self.groups.get(key)
+        only = self.only
+        if only is not None:  # the usual group, by one field: its key without a call
+            value = hit.values.get(only)
+            if value is None:
+                return None
+            key: tuple[Any, ...] = (value,)
+        else:
+            grouped = self.group_of(hit, ref)
+            if grouped is None:
+                return None
+            key = grouped
+        groups = self.groups
+        group = groups.get(key)
         if group is None:
-            group = self.groups[key] = GroupWindow()
-        rule = self.rule
+            group = groups[key] = GroupWindow()
         t = hit.t
-        group.last = max(group.last, t)
+        if t > group.last:  # noqa: PLR1730 - a compare, not a call, per hit
+            group.last = t
         finding = group.finding
-        if finding is not None and t - finding.last > rule.timespan:
+        if finding is not None and t - finding.last > self.timespan:
             group.finding = finding = None
-        holds = self._temporal(group, t, ref) if self.temporal else self._window(group, hit)
-        if not self.distinct:
+        if self.distinct:
+            holds = self._distinct(group, hit, t - self.timespan)
+        else:
+            holds = self._temporal(group, t, ref) if self.temporal else self._window(group, hit)
             group.remember(hit)
         if finding is not None:
             finding.absorb(hit, attacker=self._names(hit, ref, key))
@@ -247,22 +254,23 @@ class CorrelationState:
         )
 
     def _window(self, group: GroupWindow, hit: Hit) -> bool:
+        """Count ``hit`` in a window of hit times (every type but ``value_count`` and the
+        temporal ones); whether the condition holds."""
+        if not self.sums:
+            return self._count(group, hit.t)
         rule = self.rule
         horizon = hit.t - rule.timespan
-        if self.distinct:
-            return self._distinct(group, hit, horizon)
-        if self.sums:
-            number = hit.values.get(rule.field)
-            if not isinstance(number, int | float) or isinstance(number, bool):
-                return False
-            if group.values is _NO_TIMES:
-                group.values = []
-            group.values.append(float(number))
-            group.total += number
+        number = hit.values.get(rule.field)
+        if not isinstance(number, int | float) or isinstance(number, bool):
+            return False
+        if group.values is _NO_TIMES:
+            group.values = []
+        group.values.append(float(number))
+        group.total += number
         if group.times is _NO_TIMES:
             group.times = []
         group.times.append(hit.t)
-        group.expire_times(horizon, self.sums)
+        group.expire_times(horizon, sums=True)
         live = len(group.times) - group.head
         if rule.type == "value_sum":
             measure: float = group.total
@@ -274,22 +282,62 @@ class CorrelationState:
             measure = live
         return self.holds(measure)
 
+    def _count(self, group: GroupWindow, t: float) -> bool:
+        """`_window` for ``event_count``, with `GroupWindow.expire_times` and `holds` inline."""
+        times = group.times
+        if times is _NO_TIMES:
+            times = group.times = []
+        times.append(t)
+        horizon = t - self.timespan
+        head = group.head
+        end = len(times)
+        while head < end and times[head] < horizon:
+            head += 1
+        if head > 64 and head * 2 > end:
+            del times[:head]
+            head = 0
+        group.head = head
+        live = len(times) - head
+        upper = self.upper
+        if upper is not None and not upper[0](live, upper[1]):
+            return False
+        return self.compare(live, self.count)
+
     def _distinct(self, group: GroupWindow, hit: Hit, horizon: float) -> bool:
-        rule = self.rule
-        value = hit.values.get(rule.field)
+        value = hit.values.get(self.field)
         if value is None:
             return False
         seen = group.seen
         if seen is _NO_SEEN:
-            seen = group.seen = {}
-        seen.pop(value, None)
-        seen[value] = hit
-        if rule.share is not None:
+            seen = group.seen = {value: hit}
+        elif value == group.newest:  # the most recent value again: already last in order
+            seen[value] = hit
+        else:  # moved last: ``seen`` stays in order of last hit
+            seen.pop(value, None)
+            seen[value] = hit
+        group.newest = value
+        share = self.rule.share
+        if share is not None:
             self._mark(group, value, hit)
-        group.expire_seen(horizon)
-        if not self.holds(len(seen)):
+        distinct = len(seen)
+        if distinct > 1:  # a lone value is this hit's own, within the window
+            # Expire the values last seen before the window, oldest first: ``value`` is within
+            # it, so the loop ends there at the latest.
+            marked = group.marked
+            while seen:
+                oldest = next(iter(seen))
+                if seen[oldest].t >= horizon:
+                    break
+                del seen[oldest]
+                if marked is not None:
+                    marked.discard(oldest)
+            distinct = len(seen)
+        upper = self.upper
+        if upper is not None and not upper[0](distinct, upper[1]):
             return False
-        return rule.share is None or len(group.marked or ()) >= rule.share[2] * len(seen)
+        if not self.compare(distinct, self.count):
+            return False
+        return share is None or len(group.marked or ()) >= share[2] * distinct
 
     def _mark(self, group: GroupWindow, value: Any, hit: Hit) -> None:
         """Whether ``value`` counts towards the rule's ``share``: its latest hit decides."""

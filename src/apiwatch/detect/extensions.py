@@ -301,11 +301,15 @@ class SilenceState:
         self.count: dict[str, int] = {}
         self.fired: set[str] = set()
         self.next_check = 0.0
+        self.group_by = rule.group_by
+        self.only = rule.only
 
     def see(self, values: dict[str, Any], t: float) -> None:
-        rule = self.rule
-        source = values.get(rule.group_by)
-        if source is None or (rule.only is not None and source != rule.only):
+        source = values.get(self.group_by)
+        if source is None:
+            return
+        only = self.only
+        if only is not None and source != only:
             return
         last = self.last
         if t > last.get(source, 0.0):

@@ -122,7 +122,8 @@ class Finding:
         step of a sequence, such as the successful login after a brute force, may be the owner).
         """
         self.count += 1
-        self.last = max(self.last, hit.t)
+        if hit.t > self.last:  # noqa: PLR1730 - a compare, not a call, per hit
+            self.last = hit.t
         if hit.alert is not None:
             for ip in hit.alert.attackers:
                 self.add_attacker(ip)
@@ -133,11 +134,18 @@ class Finding:
             for obj in hit.alert.objects:
                 self._add_object(obj)
             return
-        if attacker:
-            self.add_attacker(hit.ip)
-        self._add(self.accounts, "account", hit.account, CAP_VALUES)
-        self._add(self.agents, "agent", hit.ua, CAP_AGENTS)
-        self._add_object(hit.obj)
+        # What the finding knows already is skipped here, without a call: an attack's hits
+        # mostly repeat its attackers, accounts, agents and objects.
+        source, user, ua, oid = hit.ip, hit.account, hit.ua, hit.oid
+        if attacker and source is not None and source not in self.attackers:
+            self.add_attacker(source)
+        if user is not None and user not in self.accounts:
+            self._add(self.accounts, "account", user, CAP_VALUES)
+        if ua is not None and ua not in self.agents:
+            self._add(self.agents, "agent", ua, CAP_AGENTS)
+        # An `ExposedObject` equals the plain tuple of its route and id: none is made to look.
+        if oid and (str(hit.route), str(oid)) not in self.objects:
+            self._add_object(hit.obj)
         if hit.event_id is not None and len(self.event_ids) < CAP_EVENT_IDS:
             self.event_ids.append(hit.event_id)
 

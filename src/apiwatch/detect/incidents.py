@@ -39,11 +39,12 @@ a finding that outlives its forgotten incident opens a new one, under a new id. 
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Final, NamedTuple
 
 from apiwatch.detect.behaviour import LoginMemory, home
 from apiwatch.detect.fields import Record
-from apiwatch.detect.findings import Finding, exposed_object, stable_id, to_datetime
+from apiwatch.detect.findings import Finding, stable_id, to_datetime
 from apiwatch.model.alert import ExposedObject, Incident, attack_tag, severity_rank
 
 __all__ = ["SIGNATURES", "IncidentTracker"]
@@ -451,8 +452,12 @@ class IncidentTracker:
         if len(recent) > _RECENT_PER_SOURCE:
             # Object reads go first: an attacker who got in browses the account right away, and
             # those reads must not push out the successful login that names the compromise.
-            oldest = next((i for i, item in enumerate(recent) if isinstance(item, Read)), 0)
-            del recent[oldest]
+            for index, item in enumerate(recent):
+                if isinstance(item, Read):
+                    del recent[index]
+                    break
+            else:
+                del recent[0]
 
     def sweep(self, now: float) -> None:
         """Forget closed incidents' attacker index and stale look-back memory."""
@@ -582,5 +587,6 @@ def _seen(values: dict[str, Any], t: float) -> Seen | None:
     if oid is not None:
         status = values.get("http.response.status_code")
         if isinstance(status, int) and 200 <= status < 300:
-            return Read(t, *exposed_object(values.get("apiwatch.route"), oid))
+            # `exposed_object`'s route and id, without making the object
+            return Read(t, sys.intern(str(values.get("apiwatch.route"))), str(oid))
     return None

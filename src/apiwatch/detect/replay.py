@@ -89,17 +89,27 @@ class ReplayState:
         self.credentials: dict[str, _Credential] = {}
         self.kind = "session cookie" if rule.group_by == "labels.session_id" else "token"
 
-    def hit(self, hit: Hit, ref: str) -> Finding | None:
+    def hit(self, hit: Hit, ref: str) -> Finding | None:  # noqa: PLR0911 - one per kind of use
         """Follow one use of a credential; the finding it raised or updated."""
         credential = hit.values.get(self.rule.group_by)
         ip = hit.ip
         if credential is None or ip is None or hit.alert is not None:
             return None
         credential = str(credential)
-        state = self._state(credential, hit.t)
+        t = hit.t
+        credentials = self.credentials
+        state = credentials.pop(credential, None)  # re-inserted last: in order of last use
+        if state is None:
+            state = self._new(t)
+        credentials[credential] = state
+        if t > state.last:  # noqa: PLR1730 - a compare, not a call, per use
+            state.last = t
         client = hit.ua
         if ip == state.owner_ip and client in state.clients:  # the owner again, as before
-            return self._owner(state, credential, ip, hit.t, client)
+            if not state.foreign:  # nothing to close: `_owner` would only note the use
+                state.owner_ip, state.owner_last = ip, t
+                return None
+            return self._owner(state, credential, ip, t, client)
         networks = _networks(hit.values, ip)
         if self.memory.victim(credential, ip) or networks & state.networks:
             _learn(state.networks, networks)
@@ -112,18 +122,14 @@ class ReplayState:
             return self._owner(state, credential, ip, hit.t, client)
         return self._foreign(state, credential, hit, " ".join(sorted(networks)))
 
-    def _state(self, credential: str, t: float) -> _Credential:
-        """The credential's state, moved to the end: the table stays in order of last use."""
+    def _new(self, t: float) -> _Credential:
+        """A credential seen for the first time (its state goes last in the table), once the
+        oldest quarter is forgotten if the table is full."""
         credentials = self.credentials
-        state = credentials.pop(credential, None)
-        if state is None:
-            if len(credentials) >= self.max_credentials:
-                for old in list(credentials)[: self.max_credentials // 4]:
-                    del credentials[old]
-            state = _Credential(t)
-        credentials[credential] = state
-        state.last = max(state.last, t)
-        return state
+        if len(credentials) >= self.max_credentials:
+            for old in list(credentials)[: self.max_credentials // 4]:
+                del credentials[old]
+        return _Credential(t)
 
     def _active(self, state: _Credential, t: float) -> Finding | None:
         finding = state.finding
