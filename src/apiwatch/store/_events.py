@@ -5,7 +5,7 @@ number, the sources, and retention."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -84,8 +84,9 @@ class SqlEventStore:
             if builder.built != len(accepted):
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
-            self._count_sources(cursor, _line_sources(accepted), now)
-            _console.roll_up(cursor, self._db, _console.tallies(line.event for line, _ in accepted))
+            counted, sources = _line_counts(accepted)
+            self._count_sources(cursor, sources, now)
+            _console.roll_up(cursor, self._db, counted)
         return results
 
     def append_sealed(self, batches: Sequence[SealedBatch]) -> list[AppendResult]:
@@ -126,7 +127,7 @@ class SqlEventStore:
             builder = RowBuilder(self._db.keyring, tip_seq + 1, tip_chain)
             self._db.insert_rows(cursor, builder.sealed_rows(accepted))
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
-            self._count_sources(cursor, _sealed_sources(accepted), now)
+            self._count_sources(cursor, Counter(_sealed_sources(accepted)), now)
             _console.roll_up(cursor, self._db, tallies)
         return results
 
@@ -189,11 +190,8 @@ class SqlEventStore:
         )
         self._db.signed_events = SignedHead(seq, chain, now, signature)
 
-    def _count_sources(
-        self, cursor: Any, sources: Iterable[tuple[str, str, str]], now: int
-    ) -> None:
-        """Count stored events per (key, service, host), each a clear column's text."""
-        counts: Counter[tuple[str, str, str]] = Counter(sources)
+    def _count_sources(self, cursor: Any, counts: Counter[tuple[str, str, str]], now: int) -> None:
+        """Add ``counts``, stored events per (key, service, host), each a clear column's text."""
         minute = now // 60_000_000
         m = self._db.mark
         for (key_name, service, host), events in counts.items():
@@ -339,17 +337,28 @@ def _line_id(line: StoredLine, key_name: str) -> bytes:
     return event_id_bytes(line.event.event.id)
 
 
-def _line_sources(accepted: list[tuple[StoredLine, str]]) -> Iterator[tuple[str, str, str]]:
+def _line_counts(
+    accepted: list[tuple[StoredLine, str]],
+) -> tuple[list[Tally], Counter[tuple[str, str, str]]]:
+    """The rollups' `Tally` of each line, and how many lines come from each (key, service,
+    host); one pass, on the commit path: what sealing worked out is taken as it is."""
+    counted: list[Tally] = []
+    raw: Counter[tuple[object, ...]] = Counter()
     for line, key_name in accepted:
         sealed = line.sealed
         if sealed is not None and sealed.key_name == key_name:  # columns already clear_text'd
-            stored_key, service, host = sealed.columns[2:5]
-            yield str(stored_key or ""), str(service or ""), str(host or "")
+            raw[sealed.columns[2:5]] += 1
+            counted.append(sealed.tally if sealed.tally is not None else _console.tally(line.event))
             continue
         event = line.event
-        service = clear_text(event.service.name if event.service else None) or ""
-        host = clear_text(event.host.name if event.host else None) or ""
-        yield clear_text(key_name) or "", service, host
+        service = clear_text(event.service.name if event.service else None)
+        host = clear_text(event.host.name if event.host else None)
+        raw[clear_text(key_name), service, host] += 1
+        counted.append(_console.tally(event))
+    sources: Counter[tuple[str, str, str]] = Counter()
+    for (stored_key, stored_service, stored_host), events in raw.items():  # a few distinct
+        sources[str(stored_key or ""), str(stored_service or ""), str(stored_host or "")] += events
+    return counted, sources
 
 
 def _sealed_sources(rows: list[Sealed]) -> Iterator[tuple[str, str, str]]:
