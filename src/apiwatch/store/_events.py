@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from apiwatch.model import ConfigError
 from apiwatch.store import _console
 from apiwatch.store._anchor import SignedHead
-from apiwatch.store._database import StoreFullError, now_us
+from apiwatch.store._database import StoreFullError, StoreUnavailableError, now_us
 from apiwatch.store._rows import (
     RowBuilder,
     clear_text,
@@ -52,13 +52,26 @@ class SqlEventStore:
 
     def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
         try:
+            if self._db.ids_checked_on_insert:
+                # Optimistic: the unique index refuses an id this key already stored, and that
+                # is rare (a resend without an idempotency key); only then are ids looked up.
+                try:
+                    with self._db.transaction(exclusive=True) as cursor:
+                        return self._append_locked(cursor, batches, look_up=False)
+                except StoreUnavailableError as exc:
+                    if not self._db.is_stored_id_conflict(exc.__cause__):
+                        raise
             with self._db.transaction(exclusive=True) as cursor:
-                return self._append_locked(cursor, batches)
+                return self._append_locked(cursor, batches, look_up=True)
         except StoreFullError:
             self._db.failed_bytes = sum(len(line.payload) for b in batches for line in b.lines)
             raise
 
-    def _append_locked(self, cursor: Any, batches: Sequence[Batch]) -> list[AppendResult]:
+    def _append_locked(
+        self, cursor: Any, batches: Sequence[Batch], *, look_up: bool
+    ) -> list[AppendResult]:
+        """Append within the transaction; ``look_up``: query which ids this key stored before
+        (else the unique index is left to refuse them, and the caller to try again)."""
         now = now_us()
         results: list[AppendResult] = []
         accepted: list[tuple[StoredLine, str]] = []
@@ -68,7 +81,7 @@ class SqlEventStore:
             if idem_key and self._replayed(cursor, idem_key):
                 results.append(AppendResult(0, len(batch.lines), replayed=True))
                 continue
-            fresh = self._fresh_lines(cursor, batch.lines, batch.key_name, seen)
+            fresh = self._fresh_lines(cursor, batch.lines, batch.key_name, seen, look_up)
             accepted += [(line, batch.key_name) for line in fresh]
             stored = tuple(line.event for line in fresh)
             results.append(AppendResult(len(fresh), len(batch.lines) - len(fresh), events=stored))
@@ -169,12 +182,18 @@ class SqlEventStore:
         return cursor.fetchone() is not None
 
     def _fresh_lines(
-        self, cursor: Any, lines: Sequence[StoredLine], key_name: str, seen: set[tuple[str, bytes]]
+        self,
+        cursor: Any,
+        lines: Sequence[StoredLine],
+        key_name: str,
+        seen: set[tuple[str, bytes]],
+        look_up: bool = True,
     ) -> list[StoredLine]:
-        """The lines whose event.id this sender (key) has neither stored nor sent earlier in this
-        transaction. Per sender: another key sending the same ids cannot suppress these."""
+        """The lines whose event.id this sender (key) has neither stored (looked up only with
+        ``look_up``) nor sent earlier in this transaction. Per sender: another key sending the
+        same ids cannot suppress these."""
         ids = [_line_id(line, key_name) for line in lines]
-        fresh = self._fresh(cursor, ids, key_name, seen)
+        fresh = self._fresh(cursor, ids, key_name, seen, None if look_up else set())
         return [line for line, new in zip(lines, fresh, strict=True) if new]
 
     def _tip(self, cursor: Any) -> tuple[int, bytes]:

@@ -121,6 +121,11 @@ class SqliteDatabase(Database):
                     self._statements[(head, width, tail)] = sql
             cursor.execute(sql, tuple(itertools.chain.from_iterable(part)))
 
+    ids_checked_on_insert = True
+
+    def is_stored_id_conflict(self, exc: BaseException | None) -> bool:
+        return isinstance(exc, sqlite3.IntegrityError) and "events.event_id" in str(exc)
+
     def translate(self, exc: Exception) -> Exception:
         text = str(exc).lower()
         if isinstance(exc, sqlite3.Error) and ("full" in text or "disk i/o" in text):
