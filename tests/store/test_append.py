@@ -43,6 +43,22 @@ def test_duplicate_ids_across_batches_are_stored_once(store: SqlStore) -> None:
     assert store.events.count() == 5
 
 
+def test_a_resent_id_in_a_group_leaves_its_other_batches_stored_and_the_chain_whole(
+    store: SqlStore,
+) -> None:
+    """A stored id sent again beside new events (one group commit, sealed ahead): only the new
+    ones are stored, numbered on from the last, and the chain verifies."""
+    sent = lines(3)
+    store.events.append([batch(store.events.seal(sent, "ingest-1"))])
+    again = store.events.seal([line(), sent[1], line()], "ingest-1")
+    fresh = store.events.seal(lines(2), "ingest-1")
+    results = store.events.append([batch(again), batch(fresh)])
+    assert results == [AppendResult(2, 1), AppendResult(2, 0)]
+    assert store.events.count() == 7
+    assert store.events.last_seq() == 7
+    assert store.verify().ok
+
+
 def test_duplicates_across_batches_of_one_append_are_stored_once(store: SqlStore) -> None:
     """Two batches of one group commit that share an event.id store it once."""
     shared = line()

@@ -3,11 +3,11 @@ sessions, incident states."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from apiwatch.store import ConsoleUser, IncidentState, SqlStore
+from apiwatch.store import ConsoleUser, IncidentState, SqlStore, StoredLine
 
 from .helpers import T0, batch, line
 
@@ -110,3 +110,26 @@ def test_many_addresses_are_counted_in_one_pass(store: SqlStore) -> None:
     assert store.console.addresses_per_minute(addresses, T0, T0) == {T0: (2000, 2000)}
     assert store.console.addresses_per_minute(addresses[:3], T0, T0) == {T0: (3, 3)}
     assert store.console.address_requests([], T0, T0) == {}
+
+
+def test_sealed_and_unsealed_lines_roll_up_alike(store: SqlStore) -> None:
+    """Lines sealed ahead of the commit (their tally worked out then) count in the rollups as
+    lines sealed at the commit do: same minutes, same addresses, same failures."""
+
+    def events(at: datetime) -> list[StoredLine]:
+        return [
+            line(at=at, action="authn_login_fail", status=401, ip="203.0.113.9"),
+            line(at=at + timedelta(seconds=59, microseconds=999_999), status=503),
+            line(at=at + timedelta(minutes=1), status=200, ip="198.51.100.1"),
+        ]
+
+    later = T0 + timedelta(hours=2)
+    store.events.append([batch(events(T0))])
+    store.events.append([batch(store.events.seal(events(later), "ingest-1"))])
+    first = store.console.minute_counts(T0, T0 + timedelta(minutes=5))
+    second = store.console.minute_counts(later, later + timedelta(minutes=5))
+    shape = [(c.minute - T0, c.requests, c.login_failures, c.client_errors, c.server_errors)
+             for c in first]  # fmt: skip
+    assert shape == [(c.minute - later, c.requests, c.login_failures, c.client_errors,
+                      c.server_errors) for c in second]  # fmt: skip
+    assert shape == [(timedelta(0), 2, 1, 1, 1), (timedelta(minutes=1), 1, 0, 0, 0)]

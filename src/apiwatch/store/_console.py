@@ -16,13 +16,13 @@ read these instead of scanning events, so they stay fast on a large store.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from apiwatch.model import Event, EventDecodeError, decode_event
-from apiwatch.store._rows import clear_text, from_micros, micros
+from apiwatch.store._rows import clear_text, event_tally, from_micros, micros, minute_of
 from apiwatch.store.base import ConsoleSession, ConsoleUser, IncidentState, MinuteCounts, Tally
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ __all__ = [
 
 _CHUNK = 900  # addresses per query: under every back end's limit of bound parameters
 _typed = msgspec.json.Decoder(Event).decode
-_LOGIN_FAILURES: Final = frozenset({"authn_login_fail", "authn_login_fail_max", "authn_login_lock"})
 
 
 def schema(blob: str, big: str) -> list[str]:
@@ -62,30 +61,19 @@ def schema(blob: str, big: str) -> list[str]:
 
 def tally(event: Event, minute: int | None = None) -> Tally:
     """What the rollups count of ``event`` (see `Tally`); ``minute`` when already known."""
-    if minute is None:
-        minute = _minute(event.timestamp)
-    http = event.http
-    status = http.response.status_code if http and http.response else None
-    source = event.source
-    ip = (clear_text(source.ip) or "") if source is not None and source.ip else ""
-    return minute, ip, event.event.action in _LOGIN_FAILURES, status
+    return event_tally(event, minute)
 
 
 def tallies(events: Iterable[Event]) -> Iterator[Tally]:
-    """`tally` of each event; on the commit path, so kept lean (one minute worked out per
-    distinct time object: parsers share one time object per distinct value)."""
-    minute_of: dict[datetime, int] = {}
+    """`tally` of each event (one minute worked out per distinct time object: parsers share
+    one time object per distinct value)."""
+    minutes: dict[datetime, int] = {}
     for event in events:
         moment = event.timestamp
-        minute = minute_of.get(moment)
+        minute = minutes.get(moment)
         if minute is None:
-            minute = minute_of[moment] = _minute(moment)
-        yield tally(event, minute)
-
-
-def _minute(moment: datetime) -> int:
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return int(aware.timestamp()) // 60  # naive: UTC, as `micros` reads it
+            minute = minutes[moment] = minute_of(moment)
+        yield event_tally(event, minute)
 
 
 def line_tally(line: bytes) -> Tally | None:

@@ -127,6 +127,15 @@ class Database(ABC):
         with ``VALUES``. Dialects may send many rows per statement."""
         cursor.executemany(f"{head} ({self.marks(width)}) {tail}", list(rows))
 
+    #: Whether an insert of an id its key already stored fails (`is_stored_id_conflict`) and
+    #: leaves the transaction able to roll back cleanly, so `stored_ids` may be skipped until
+    #: it does.
+    ids_checked_on_insert = False
+
+    def is_stored_id_conflict(self, exc: BaseException | None) -> bool:
+        """Whether ``exc`` (a driver error) is the events' unique (key, id) index refusing a row."""
+        return False
+
     def stored_ids(self, cursor: Any, key_name: str, ids: Sequence[bytes]) -> set[bytes]:
         """Those of ``ids`` this key already stored (dialects may override with a faster form)."""
         stored: set[bytes] = set()

@@ -5,14 +5,14 @@ number, the sources, and retention."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from apiwatch.model import ConfigError
 from apiwatch.store import _console
 from apiwatch.store._anchor import SignedHead
-from apiwatch.store._database import StoreFullError, now_us
+from apiwatch.store._database import StoreFullError, StoreUnavailableError, now_us
 from apiwatch.store._rows import (
     RowBuilder,
     clear_text,
@@ -52,13 +52,26 @@ class SqlEventStore:
 
     def append(self, batches: Sequence[Batch]) -> list[AppendResult]:
         try:
+            if self._db.ids_checked_on_insert:
+                # Optimistic: the unique index refuses an id this key already stored, and that
+                # is rare (a resend without an idempotency key); only then are ids looked up.
+                try:
+                    with self._db.transaction(exclusive=True) as cursor:
+                        return self._append_locked(cursor, batches, look_up=False)
+                except StoreUnavailableError as exc:
+                    if not self._db.is_stored_id_conflict(exc.__cause__):
+                        raise
             with self._db.transaction(exclusive=True) as cursor:
-                return self._append_locked(cursor, batches)
+                return self._append_locked(cursor, batches, look_up=True)
         except StoreFullError:
             self._db.failed_bytes = sum(len(line.payload) for b in batches for line in b.lines)
             raise
 
-    def _append_locked(self, cursor: Any, batches: Sequence[Batch]) -> list[AppendResult]:
+    def _append_locked(
+        self, cursor: Any, batches: Sequence[Batch], *, look_up: bool
+    ) -> list[AppendResult]:
+        """Append within the transaction; ``look_up``: query which ids this key stored before
+        (else the unique index is left to refuse them, and the caller to try again)."""
         now = now_us()
         results: list[AppendResult] = []
         accepted: list[tuple[StoredLine, str]] = []
@@ -68,7 +81,7 @@ class SqlEventStore:
             if idem_key and self._replayed(cursor, idem_key):
                 results.append(AppendResult(0, len(batch.lines), replayed=True))
                 continue
-            fresh = self._fresh_lines(cursor, batch.lines, batch.key_name, seen)
+            fresh = self._fresh_lines(cursor, batch.lines, batch.key_name, seen, look_up)
             accepted += [(line, batch.key_name) for line in fresh]
             stored = tuple(line.event for line in fresh)
             results.append(AppendResult(len(fresh), len(batch.lines) - len(fresh), events=stored))
@@ -84,8 +97,9 @@ class SqlEventStore:
             if builder.built != len(accepted):
                 raise RuntimeError("_insert_rows must consume every row it is given")
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
-            self._count_sources(cursor, _line_sources(accepted), now)
-            _console.roll_up(cursor, self._db, _console.tallies(line.event for line, _ in accepted))
+            counted, sources = _line_counts(accepted)
+            self._count_sources(cursor, sources, now)
+            _console.roll_up(cursor, self._db, counted)
         return results
 
     def append_sealed(self, batches: Sequence[SealedBatch]) -> list[AppendResult]:
@@ -126,7 +140,7 @@ class SqlEventStore:
             builder = RowBuilder(self._db.keyring, tip_seq + 1, tip_chain)
             self._db.insert_rows(cursor, builder.sealed_rows(accepted))
             self._checkpoint(cursor, tip_seq + builder.built, builder.chain, now)
-            self._count_sources(cursor, _sealed_sources(accepted), now)
+            self._count_sources(cursor, Counter(_sealed_sources(accepted)), now)
             _console.roll_up(cursor, self._db, tallies)
         return results
 
@@ -168,12 +182,18 @@ class SqlEventStore:
         return cursor.fetchone() is not None
 
     def _fresh_lines(
-        self, cursor: Any, lines: Sequence[StoredLine], key_name: str, seen: set[tuple[str, bytes]]
+        self,
+        cursor: Any,
+        lines: Sequence[StoredLine],
+        key_name: str,
+        seen: set[tuple[str, bytes]],
+        look_up: bool = True,
     ) -> list[StoredLine]:
-        """The lines whose event.id this sender (key) has neither stored nor sent earlier in this
-        transaction. Per sender: another key sending the same ids cannot suppress these."""
+        """The lines whose event.id this sender (key) has neither stored (looked up only with
+        ``look_up``) nor sent earlier in this transaction. Per sender: another key sending the
+        same ids cannot suppress these."""
         ids = [_line_id(line, key_name) for line in lines]
-        fresh = self._fresh(cursor, ids, key_name, seen)
+        fresh = self._fresh(cursor, ids, key_name, seen, None if look_up else set())
         return [line for line, new in zip(lines, fresh, strict=True) if new]
 
     def _tip(self, cursor: Any) -> tuple[int, bytes]:
@@ -189,11 +209,8 @@ class SqlEventStore:
         )
         self._db.signed_events = SignedHead(seq, chain, now, signature)
 
-    def _count_sources(
-        self, cursor: Any, sources: Iterable[tuple[str, str, str]], now: int
-    ) -> None:
-        """Count stored events per (key, service, host), each a clear column's text."""
-        counts: Counter[tuple[str, str, str]] = Counter(sources)
+    def _count_sources(self, cursor: Any, counts: Counter[tuple[str, str, str]], now: int) -> None:
+        """Add ``counts``, stored events per (key, service, host), each a clear column's text."""
         minute = now // 60_000_000
         m = self._db.mark
         for (key_name, service, host), events in counts.items():
@@ -339,17 +356,28 @@ def _line_id(line: StoredLine, key_name: str) -> bytes:
     return event_id_bytes(line.event.event.id)
 
 
-def _line_sources(accepted: list[tuple[StoredLine, str]]) -> Iterator[tuple[str, str, str]]:
+def _line_counts(
+    accepted: list[tuple[StoredLine, str]],
+) -> tuple[list[Tally], Counter[tuple[str, str, str]]]:
+    """The rollups' `Tally` of each line, and how many lines come from each (key, service,
+    host); one pass, on the commit path: what sealing worked out is taken as it is."""
+    counted: list[Tally] = []
+    raw: Counter[tuple[object, ...]] = Counter()
     for line, key_name in accepted:
         sealed = line.sealed
         if sealed is not None and sealed.key_name == key_name:  # columns already clear_text'd
-            stored_key, service, host = sealed.columns[2:5]
-            yield str(stored_key or ""), str(service or ""), str(host or "")
+            raw[sealed.columns[2:5]] += 1
+            counted.append(sealed.tally if sealed.tally is not None else _console.tally(line.event))
             continue
         event = line.event
-        service = clear_text(event.service.name if event.service else None) or ""
-        host = clear_text(event.host.name if event.host else None) or ""
-        yield clear_text(key_name) or "", service, host
+        service = clear_text(event.service.name if event.service else None)
+        host = clear_text(event.host.name if event.host else None)
+        raw[clear_text(key_name), service, host] += 1
+        counted.append(_console.tally(event))
+    sources: Counter[tuple[str, str, str]] = Counter()
+    for (stored_key, stored_service, stored_host), events in raw.items():  # a few distinct
+        sources[str(stored_key or ""), str(stored_service or ""), str(stored_host or "")] += events
+    return counted, sources
 
 
 def _sealed_sources(rows: list[Sealed]) -> Iterator[tuple[str, str, str]]:

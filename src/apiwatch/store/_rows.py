@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from apiwatch.model import Event
-from apiwatch.store.base import Sealed, StoredLine
+from apiwatch.store.base import Sealed, StoredLine, Tally
 from apiwatch.store.chain import link, row_digest
 from apiwatch.store.crypto import Keyring
 
@@ -28,6 +28,7 @@ __all__ = [
     "clear_text",
     "digest_of",
     "event_id_bytes",
+    "event_tally",
     "from_micros",
     "ip_bytes",
     "ip_range",
@@ -44,6 +45,8 @@ COLUMNS = (
 )  # fmt: skip
 _DIGESTED = slice(1, 12)  # event_id .. user_idx: the clear columns the chain covers
 _NONCE = 12
+#: The actions the console's rollups count as failed logins.
+LOGIN_FAILURES = frozenset({"authn_login_fail", "authn_login_fail_max", "authn_login_lock"})
 _pack_seq = struct.Struct(">q").pack  # as `link` packs a seq
 
 Row = tuple[object, ...]
@@ -53,6 +56,23 @@ def micros(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000)
+
+
+def minute_of(moment: datetime) -> int:
+    """The rollup minute of ``moment`` (Unix seconds // 60; naive: UTC, as `micros` reads it)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp()) // 60
+
+
+def event_tally(event: Event, minute: int | None = None) -> Tally:
+    """What the console's rollups count of ``event`` (see `Tally`); ``minute`` when known."""
+    if minute is None:
+        minute = minute_of(event.timestamp)
+    http = event.http
+    status = http.response.status_code if http and http.response else None
+    source = event.source
+    ip = (clear_text(source.ip) or "") if source is not None and source.ip else ""
+    return minute, ip, event.event.action in LOGIN_FAILURES, status
 
 
 def from_micros(value: int) -> datetime:
@@ -114,13 +134,26 @@ def seal_lines(lines: Sequence[StoredLine], key_name: str, keyring: Keyring) -> 
         if line.sealed is not None and line.sealed.key_name == key_name:
             out.append(line)
             continue
-        columns = _clear_columns(line.event, key_name, keyring)
+        event = line.event
+        columns = _clear_columns(event, key_name, keyring)
         nonce = nonces[index * _NONCE : (index + 1) * _NONCE]
         payload = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
         digest = row_digest(columns, line.payload)
-        out.append(StoredLine(line.event, line.payload, Sealed(key_name, columns, digest, key_id,
-                                                               payload)))  # fmt: skip
+        # The rollups' count of the event, here rather than on the single commit thread.
+        tally = event_tally(event, _minute_of_micros(columns[1], event))  # type: ignore[arg-type]
+        sealed = Sealed(key_name, columns, digest, key_id, payload, tally)
+        out.append(StoredLine(event, line.payload, sealed))
     return out
+
+
+def _minute_of_micros(ts: int, event: Event) -> int:
+    """`minute_of` the event's time from its stored microseconds ``ts`` (one division instead
+    of another timestamp). Both come from one float timestamp ``t``: ``int(t * 1e6)`` and
+    ``int(t)``, and multiplying by 1e6 keeps order, so they can only disagree on the minute
+    when ``t * 1e6`` rounds onto a minute's first microsecond, or before 1970 (truncation)."""
+    if ts > 0 and ts % 60_000_000:
+        return ts // 60_000_000
+    return minute_of(event.timestamp)
 
 
 class RowBuilder:

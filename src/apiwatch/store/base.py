@@ -81,6 +81,12 @@ __all__ = [
 SCOPES = ("ingest", "read", "bouncer", "admin")
 
 
+# What the console's per-minute rollups count of one event: its minute (Unix seconds // 60),
+# its source address as stored in clear ("" for none), whether it is a failed login, and its
+# HTTP status. Made where the event is in clear (`apiwatch.store._console.tally`).
+Tally = tuple[int, str, bool, int | None]
+
+
 class Sealed(msgspec.Struct, frozen=True, gc=False):
     """The part of a stored row that does not depend on its position: clear columns, the row
     digest, and the encrypted payload (see `EventStore.seal`)."""
@@ -90,6 +96,9 @@ class Sealed(msgspec.Struct, frozen=True, gc=False):
     digest: bytes
     key_id: int
     payload: bytes
+    #: What the console's rollups count of the event (`Tally`), worked out while sealing so the
+    #: single commit thread does not; None for rows sealed elsewhere (no event at hand).
+    tally: Tally | None = None
 
 
 class StoredLine(msgspec.Struct, frozen=True, gc=False):
@@ -111,12 +120,6 @@ class Batch:
     lines: Sequence[StoredLine]
     key_name: str
     idempotency_key: str | None = None
-
-
-# What the console's per-minute rollups count of one event: its minute (Unix seconds // 60),
-# its source address as stored in clear ("" for none), whether it is a failed login, and its
-# HTTP status. Made where the event is in clear (`apiwatch.store._console.tally`).
-Tally = tuple[int, str, bool, int | None]
 
 
 @dataclass(frozen=True, slots=True)

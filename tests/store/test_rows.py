@@ -1,0 +1,40 @@
+"""Sealing a row: the rollups' tally worked out with it matches the console's own tally."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apiwatch.store import Keyring
+from apiwatch.store._console import tally
+from apiwatch.store._rows import _minute_of_micros, micros, minute_of, seal_lines
+
+from .helpers import T0, line
+
+_TIMES = st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(9000, 1, 1), timezones=st.just(UTC)
+)
+
+
+@given(_TIMES)
+def test_minute_from_stored_micros_is_the_rollup_minute(moment: datetime) -> None:
+    """The minute read off a row's stored microseconds is `minute_of` its time, before 1970,
+    after it, and on minute boundaries."""
+    assert _minute_of_micros(micros(moment), line(at=moment).event) == minute_of(moment)
+
+
+def test_sealing_carries_the_console_tally(tmp_path: Path) -> None:
+    """Each sealed line carries exactly the tally the console would count for its event."""
+    keyring = Keyring.load_or_create(tmp_path / "keys")
+    stored = [
+        line(at=T0, action="authn_login_fail", status=401, ip="203.0.113.9"),
+        line(at=T0 + timedelta(seconds=59, microseconds=999_999), status=503),
+        line(at=datetime(1969, 12, 31, 23, 59, 30, tzinfo=UTC), status=200),
+    ]
+    sealed = seal_lines(stored, "ingest-1", keyring)
+    assert [s.sealed.tally if s.sealed else None for s in sealed] == [
+        tally(s.event) for s in stored
+    ]
