@@ -244,7 +244,7 @@ class Engine:
         if self.watermark >= self.next_tick:
             self._tick(self.watermark)
 
-    def _route(self, matched: list[int], hit: Hit, ipv6: bool) -> None:
+    def _route(self, matched: tuple[int, ...], hit: Hit, ipv6: bool) -> None:
         """Count ``hit`` for the detections that matched: their own alerts, and the
         correlations and baselines that reference them."""
         routes = self.routes
