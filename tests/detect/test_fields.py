@@ -80,6 +80,23 @@ def test_object_id_comes_from_the_sensor_route_when_given() -> None:
     )
 
 
+def test_a_path_gets_the_route_each_event_gives_it() -> None:
+    """One path seen with and without the sensor's route, in either order, is judged by each
+    event's own route (what a path implies is remembered per path and given route)."""
+    path = "/api/v1/orders/A-17/items/42"
+    given = {"route": "/api/v1/orders/{ref}/items/{n}"}
+    for _ in range(2):
+        bare = to_record(event(path=path)).values
+        routed = to_record(event(path=path, labels=given)).values
+        assert (bare["apiwatch.route"], bare["apiwatch.object_id"]) == (
+            "/api/v1/orders/A-17/items/{id}",
+            "42",
+        )
+        assert routed["apiwatch.route"] == given["route"]
+        assert routed["apiwatch.object_id"] == "42"
+        assert to_record(event(path="/a/b.tar.gz", labels=given)).values["url.extension"] == "gz"
+
+
 def test_actor_is_the_account_else_the_token_else_the_address() -> None:
     """``apiwatch.actor`` is user.name, else the token fingerprint, else source.ip."""
     assert (

@@ -235,4 +235,4 @@ def test_memoised_tests_match_what_each_rule_alone_matches(tmp_path: Path) -> No
         values = {f: pool[(n * 7 + i * 13 + n // 5) % len(pool)] for i, f in enumerate(fields)}
         values["url.original"] = values["url.path"] = next(distinct) if n % 3 else pool[n % 9]
         expected = [i for i, one in enumerate(each) if one(values, {})]
-        assert match_all(values, {}) == expected, values
+        assert list(match_all(values, {})) == expected, values

@@ -35,7 +35,15 @@ from typing import Any, Final
 
 from apiwatch.model import unmapped
 
-__all__ = ["DERIVED_FIELDS", "UNKNOWN_USER_REASONS", "add_derived", "net64"]
+__all__ = [
+    "DERIVED_FIELDS",
+    "UNKNOWN_USER_REASONS",
+    "RouteFacts",
+    "add_derived",
+    "derive",
+    "net64",
+    "route_facts",
+]
 
 DERIVED_FIELDS: Final = frozenset(
     {
@@ -92,11 +100,12 @@ def net64(ip: str) -> str | None:
     return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
 
 
-_NO_FACTS: Final = (None, None, -1)
+RouteFacts = tuple[str | None, str | None, int]
+_NO_FACTS: Final[RouteFacts] = (None, None, -1)
 
 
 @lru_cache(maxsize=16384)
-def _route_facts(route: str) -> tuple[str | None, str | None, int]:
+def route_facts(route: str) -> RouteFacts:
     """(flow, account change kind, index of the owner placeholder or -1) of a route; the one
     `_NO_FACTS` tuple for the many routes that have none."""
     low = route.lower()
@@ -154,20 +163,37 @@ def _extra(extra: dict[str, Any], *keys: str) -> Any:
 
 def add_derived(values: dict[str, Any], extra: dict[str, Any] | None) -> None:
     """Add the fields of the module docstring to ``values`` (a record being built)."""
-    ip = values.get("source.ip")
+    route = values.get("apiwatch.route")
+    derive(
+        values,
+        values.get("source.ip"),
+        values.get("event.reason"),
+        route_facts(route) if route is not None else None,
+        values.get("event.action"),
+        values.get("url.query"),
+        extra,
+    )
+
+
+def derive(  # noqa: PLR0917 - the fields `to_record` already holds, not read again
+    values: dict[str, Any],
+    ip: str | None,
+    reason: str | None,
+    facts: RouteFacts | None,
+    action: str | None,
+    query: str | None,
+    extra: dict[str, Any] | None,
+) -> None:
+    """`add_derived` given the fields it reads (``values`` holds the same ones; ``facts``
+    are the `route_facts` of the route, None without one)."""
     if ip is not None and ":" in ip:
         values["apiwatch.net64"] = net64(ip)
     if extra:
         _from_extra(values, extra)
-    reason = values.get("event.reason")
     if reason is not None and reason.lower() in UNKNOWN_USER_REASONS:
         values["apiwatch.unknown_user"] = True
-    route = values.get("apiwatch.route")
-    if route is not None:
-        facts = _route_facts(route)
-        if facts is not _NO_FACTS or "user.target.id" in values:
-            _from_route(values, facts)
-    action = values.get("event.action")
+    if facts is not None and (facts is not _NO_FACTS or "user.target.id" in values):
+        _from_route(values, facts)
     if action == "authn_password_change":
         # A reset through the mailed link proves the mailbox: the owner's own recovery, not a
         # change made from a session someone else may have opened.
@@ -175,7 +201,6 @@ def add_derived(values: dict[str, Any], extra: dict[str, Any] | None) -> None:
             values["apiwatch.account_change"] = "password"
     elif action == "user_updated" and reason is not None:
         values["apiwatch.account_change"] = _changed(reason.lower())
-    query = values.get("url.query")
     if query is not None and ("page" in query or "offset" in query):
         values["apiwatch.page_offset"] = _page_offset(query)
 
@@ -200,7 +225,7 @@ def _from_extra(values: dict[str, Any], extra: dict[str, Any]) -> None:
         values["source.as.number"] = number
 
 
-def _from_route(values: dict[str, Any], facts: tuple[str | None, str | None, int]) -> None:
+def _from_route(values: dict[str, Any], facts: RouteFacts) -> None:
     flow, change, owner_slot = facts
     status = values.get("http.response.status_code")
     if flow is not None:

@@ -179,13 +179,18 @@ class Engine:
         if self.lateness <= 0:
             self._process(event, t)
             return
-        heapq.heappush(self.buffer, (t, next(self.seq), event))
+        buffer = self.buffer
+        heapq.heappush(buffer, (t, next(self.seq), event))
         # Released by the newest time fed, not processed: a stream that only goes backwards
         # would otherwise never release anything.
-        self.newest_fed = max(self.newest_fed, t)
-        self._release(self.newest_fed - self.lateness)
-        while len(self.buffer) > self.max_buffered:
-            t, _, event = heapq.heappop(self.buffer)
+        if t > self.newest_fed:  # noqa: PLR1730 - a builtin call per event costs more
+            self.newest_fed = t
+        upto = self.newest_fed - self.lateness
+        while buffer and buffer[0][0] <= upto:  # `_release`, inlined: once per event
+            t, _, event = heapq.heappop(buffer)
+            self._process(event, t)
+        while len(buffer) > self.max_buffered:
+            t, _, event = heapq.heappop(buffer)
             self._process(event, t)
 
     def feed_all(self, events: Iterable[Event]) -> None:
@@ -244,7 +249,7 @@ class Engine:
         if self.watermark >= self.next_tick:
             self._tick(self.watermark)
 
-    def _route(self, matched: list[int], hit: Hit, ipv6: bool) -> None:
+    def _route(self, matched: tuple[int, ...], hit: Hit, ipv6: bool) -> None:
         """Count ``hit`` for the detections that matched: their own alerts, and the
         correlations and baselines that reference them."""
         routes = self.routes

@@ -31,7 +31,7 @@ import re
 from functools import lru_cache
 from typing import Any, Final
 
-from apiwatch.detect.derived import DERIVED_FIELDS, add_derived
+from apiwatch.detect.derived import DERIVED_FIELDS, RouteFacts, derive, route_facts
 from apiwatch.model import Event
 
 __all__ = [
@@ -225,6 +225,43 @@ _LOGIN: Final = {
 }
 
 
+_PathFacts = tuple[str, str | None, str | None, RouteFacts]
+_PATHS: Final[dict[tuple[str, str | None], _PathFacts]] = {}
+_PATHS_MAX: Final = 16384
+
+
+def _path_facts(path: str, given: str | None) -> _PathFacts:
+    """(route, object id, extension, `route_facts`) of a path and the route the sensor gave,
+    remembered: an API's requests go to a few thousand paths, each judged once (past
+    `_PATHS_MAX` the memory starts again)."""
+    route = given or infer_route(path)
+    facts = (
+        route,
+        object_id(route, path),
+        _extension(path) if "." in path else None,
+        route_facts(route),
+    )
+    if len(_PATHS) >= _PATHS_MAX:
+        _PATHS.clear()
+    _PATHS[path, given] = facts
+    return facts
+
+
+_LABEL_KEYS: Final[dict[str, str]] = {}
+_LABEL_KEYS_MAX: Final = 1024
+
+
+def _label_key(label: str) -> str:
+    """``labels.<label>``, made once per label name (an event's labels are a handful of names
+    seen on every event; the cache is bounded because the names are the sender's to choose)."""
+    key = _LABEL_KEYS.get(label)
+    if key is None:
+        key = "labels." + label
+        if len(_LABEL_KEYS) < _LABEL_KEYS_MAX:
+            _LABEL_KEYS[label] = key
+    return key
+
+
 def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
     """Flatten ``event`` into the fields rules match on (see the module docstring).
 
@@ -256,10 +293,11 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
     user = event.user
     name = user.name if user is not None else None
     labels = event.labels
-    route = oid = None
+    route = oid = extension = facts = None
     if path is not None:
-        route = labels.get("route") or infer_route(path)
-        oid = object_id(route, path)
+        given = labels.get("route")
+        known = _PATHS.get((path, given))
+        route, oid, extension, facts = known or _path_facts(path, given)
     values: dict[str, Any] = {
         "@timestamp": event.timestamp,
         "event.action": action,
@@ -279,7 +317,7 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
         "url.query": query or None,
         "url.original": original,
         "url.domain": domain,
-        "url.extension": _extension(path) if path is not None and "." in path else None,
+        "url.extension": extension,
         "user_agent.original": agent,
         "user.name": name,
         "user.id": user.id if user is not None else None,
@@ -291,9 +329,10 @@ def to_record(event: Event, lowered: frozenset[str] | None = None) -> Record:
         "apiwatch.actor": name or labels.get("token_id") or ip,
     }
     if labels:
+        label_keys = _LABEL_KEYS
         for label, text in labels.items():
-            values["labels." + label] = text
-    add_derived(values, event.extra)
+            values[label_keys.get(label) or _label_key(label)] = text
+    derive(values, ip, meta.reason, facts, action, query or None, event.extra)
     lower: dict[str, str] = {}
     for key in values if lowered is None else lowered:
         value = values.get(key)

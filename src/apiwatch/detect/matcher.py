@@ -19,6 +19,7 @@ reports per rule.
 
 from __future__ import annotations
 
+import ast
 import ipaddress
 import re
 from collections.abc import Callable
@@ -409,26 +410,96 @@ def compile_detection(tree: Any) -> tuple[Matcher, frozenset[str], str]:
     return namespace["_match"], frozenset(compiler.fields), expression
 
 
+_MASK: Final = re.compile(r"_m\d+")
+
+
+def _masks_only(node: ast.expr) -> bool:
+    """Whether a generated test reads nothing but memo masks (and whole numbers)."""
+    for part in ast.walk(node):
+        if isinstance(part, ast.Name) and _MASK.fullmatch(part.id) is None:
+            return False
+        if isinstance(part, ast.Call | ast.Attribute | ast.Subscript | ast.Compare):
+            return False
+        if isinstance(part, ast.Constant) and part.value.__class__ is not int:
+            return False
+    return True
+
+
+def _split(test: str) -> tuple[str | None, str | None]:
+    """(the part of ``test`` that reads masks alone, the rest): an "or" of both when both are
+    given. The tests are pure, so the terms of an "or" may be taken in any order."""
+    node = ast.parse(test, mode="eval").body
+    if _masks_only(node):
+        return test, None
+    if not (isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or)):
+        return None, test
+    mine = [term for term in node.values if _masks_only(term)]
+    rest = [term for term in node.values if not _masks_only(term)]
+    if not mine:
+        return None, test
+
+    def joined(terms: list[ast.expr]) -> str:
+        return "(" + ast.unparse(ast.BoolOp(ast.Or(), terms) if len(terms) > 1 else terms[0]) + ")"
+
+    return joined(mine), joined(rest)
+
+
+def _verdicts(compiler: _Compiler, tests: list[str]) -> str:
+    """The end of `compile_all`'s function: the indexes of the tests that hold, as a tuple.
+
+    Tests that read only memo masks (most of a pack: an attack tool's user agent, a probed
+    path, a login's outcome) are answered from the masks: the answer for each combination of
+    masks is remembered (past `MEMO_LIMIT` combinations the memory starts again), so an event
+    costs one lookup for all of them; the other tests (and the other terms of a test that is an
+    "or") each set a bit of the key."""
+    masks = [memo.mask for memo in compiler.memos.values()]
+    parts = [_split(test) for test in tests]
+    if not masks or sum(mine is not None for mine, _ in parts) < 2:
+        body = "".join(f"    if {test}:\n        m.append({i})\n" for i, test in enumerate(tests))
+        return f"    m = []\n{body}    return tuple(m)\n"
+    others: list[str] = []
+    verdicts: list[str] = []
+    for index, (mine, rest) in enumerate(parts):
+        holds = [] if mine is None else [mine]
+        if rest is not None:
+            bit = 1 << len(others)
+            others.append(f"    if {rest}:\n        x |= {bit}\n")
+            holds.append(f"(x & {bit})")
+        verdicts.append(f"    if {' or '.join(holds)}:\n        m.append({index})\n")
+    key = f"({', '.join(masks)}, x)"
+    cache = compiler.const({})
+    make = (
+        f"def _verdict({', '.join(masks)}, x):\n    m = []\n{''.join(verdicts)}"
+        f"    if len({cache}) >= {MEMO_LIMIT}:\n        {cache}.clear()\n"
+        f"    m = {cache}[{key}] = tuple(m)\n    return m\n"
+    )
+    compiler.constants["_verdict_source"] = make
+    return (
+        f"    x = 0\n{''.join(others)}    m = {cache}.get({key})\n"
+        f"    if m is None:\n        m = _verdict({', '.join(masks)}, x)\n    return m\n"
+    )
+
+
 def compile_all(
     trees: list[Any],
-) -> tuple[Callable[[dict[str, Any], dict[str, str]], list[int]], frozenset[str]]:
+) -> tuple[Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]], frozenset[str]]:
     """One function matching every tree at once: each field is read once per event, and the
-    result lists the indexes of the trees that matched. This is the engine's hot path. Also
+    result is the tuple of the indexes of the trees that matched, in order. This is the
+    engine's hot path. Also
     returns the fields it reads lower-cased (the only ones `to_record` needs to lower).
 
     A field many tests read (`_memo_fields`: the path, the user agent, the status code ...)
     has its tests evaluated once per distinct value (`_FieldMemo`): the parts of the trees
-    that read that field alone become bits of a mask remembered per value."""
+    that read that field alone become bits of a mask remembered per value. The trees that
+    read masks alone are then settled together (`_verdicts`), once per combination of masks."""
     compiler = _Compiler()
     compiler.memo_fields = _memo_fields(trees)
     tests = [compiler.node(tree) for tree in trees]
-    body = "".join(f"    if {test}:\n        m.append({i})\n" for i, test in enumerate(tests))
     memos = "".join(memo.function() for memo in compiler.memos.values())
-    source = (
-        f"{memos}def _match_all(V, L):\n{compiler.prologue()}{compiler.memo_reads()}"
-        f"    m = []\n{body}    return m\n"
-    )
+    body = _verdicts(compiler, tests)
+    source = f"{memos}def _match_all(V, L):\n{compiler.prologue()}{compiler.memo_reads()}{body}"
     namespace = _namespace(compiler)
+    source = namespace.pop("_verdict_source", "") + source
     exec(compile(source, "<sigma-rules>", "exec"), namespace)  # noqa: S102 - generated from parsed values
     reads = [*compiler.reads, *(r for memo in compiler.memos.values() for r in memo.compiler.reads)]
     lowered = frozenset(name for source, name in reads if source == "L")
