@@ -221,3 +221,25 @@ def test_ids_rise_with_the_offset_and_are_the_same_when_read_again(tmp_path: Pat
     assert ids == sorted(ids) and len(set(ids)) == 39
     again = tailer(tmp_path).poll()  # nothing checkpointed: read again from the start
     assert [event.event.id for event in again.events] == ids
+
+
+def test_non_ascii_lines_keep_their_text_and_byte_offsets(tmp_path: Path) -> None:
+    """Lines with UTF-8 and invalid bytes are read as ``scan`` reads them (surrogateescape), and
+    the ids and the saved offset count bytes, not characters."""
+    log = tmp_path / "access.log"
+    odd = lines(2).replace("/item/2", "/item/caf\u00e9").encode() + lines(3).replace(
+        "/item/3", "/item/\udcff"
+    ).encode("utf-8", "surrogateescape")
+    log.write_bytes(lines(1).encode() + odd + lines(4).encode())
+    tail = tailer(tmp_path)
+    delivery = tail.poll()
+    (followed,) = tail.files.values()
+    raw = log.read_bytes()
+    starts = [0, *(i + 1 for i, byte in enumerate(raw[:-1]) if byte == ord("\n"))]
+    assert [event.event.id for event in delivery.events] == [
+        line_id(followed.basis, offset) for offset in starts
+    ]
+    assert [e.url.path for e in delivery.events if e.url] == [
+        "/item/1", "/item/caf\u00e9", "/item/\\xff", "/item/4"
+    ]  # fmt: skip
+    assert followed.offset == len(raw)

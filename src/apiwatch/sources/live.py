@@ -20,10 +20,12 @@ and when the last line came (wall clock): the collector exports them as metrics.
 from __future__ import annotations
 
 import hashlib
+import operator
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from apiwatch.model import Event, EventDecodeError
 from apiwatch.sources.formats import Detected, FormatUnknownError, detect
@@ -74,10 +76,9 @@ class SourceStats:
             self.refused += refused
             if read:
                 self.last_line = time.time()
-            for event in events:
-                t = event.timestamp.timestamp()
-                if self.newest_event is None or t > self.newest_event:
-                    self.newest_event = t
+            newest = _newest(events)
+            if newest is not None and (self.newest_event is None or newest > self.newest_event):
+                self.newest_event = newest
 
     def lag(self, now: float) -> float | None:
         """Seconds between ``now`` and the newest event time read (None before any)."""
@@ -86,6 +87,24 @@ class SourceStats:
     def quiet(self, now: float) -> float:
         """Seconds since the last line came (or, before any, since the source started)."""
         return max(0.0, now - (self.started if self.last_line is None else self.last_line))
+
+
+def _newest(events: Sequence[Event]) -> float | None:
+    """The epoch seconds of the newest of ``events`` (None for none): one comparison of
+    datetimes per event, one conversion, when every time has a zone (parsers give UTC)."""
+    if not events:
+        return None
+    newest: datetime | None
+    try:
+        newest = max(map(_timestamp_of, events))
+    except TypeError:  # times with and without a zone: compared as epoch seconds
+        newest = None
+    if newest is not None and newest.tzinfo is not None:
+        return newest.timestamp()
+    return max(event.timestamp.timestamp() for event in events)
+
+
+_timestamp_of = operator.attrgetter("timestamp")
 
 
 class LineDecoder:
@@ -114,6 +133,14 @@ class LineDecoder:
     def ready(self) -> bool:
         """Whether the format is known."""
         return self._parse is not None
+
+    @property
+    def line_parser(self) -> Callable[[str], Event | None]:
+        """What parses one line as this decoder does, fastest: once the format is known (and
+        without ``redetect``), the format's own parser; until then, the decoder itself."""
+        if self._parse is None or self.redetect:
+            return self
+        return self._parse
 
     def prime(self, sample: Sequence[str]) -> None:
         """Detect the format from the first non-blank lines of the stream (`FormatUnknownError`

@@ -257,30 +257,27 @@ class FileTailer:
             tracked.basis = stable_id(
                 tracked.key, tracked.generation, hashlib.sha256(first).hexdigest()
             )
-        raws = data.split(b"\n")
-        if raws and not raws[-1]:
-            raws.pop()
-        raws = raws[:budget]
-        texts = [raw.decode("utf-8", "surrogateescape") for raw in raws]
-        refused = 0
+        texts, sizes = _split(data, budget)
         if not decoder.ready:
             # A sample no format fits: each line is tried, and refused, on its own below.
             with contextlib.suppress(EventDecodeError):
                 decoder.prime(texts[:_SAMPLE])
+        parse = decoder.line_parser
         events: list[Event] = []
+        refused = 0
         offset, prefix = tracked.offset, tracked.basis[:16]
-        for raw, text in zip(raws, texts, strict=True):
+        for text, size in zip(texts, sizes, strict=True):
             try:
-                event = decoder(text)
+                event = parse(text)
             except EventDecodeError:
                 event = None
                 refused += 1
             if event is not None:  # line_id(basis, offset), inlined: it runs for every line
                 event.event.id = f"{prefix}{offset:016x}"
                 events.append(event)
-            offset += len(raw) + 1
+            offset += size
         tracked.offset = min(offset, tracked.offset + len(data))
-        return events, refused, len(raws)
+        return events, refused, len(texts)
 
     # -- closing and saving --------------------------------------------------------------------
 
@@ -317,6 +314,23 @@ def line_id(basis: str, offset: int) -> str:
     random places (random ids made each commit rewrite pages all over an index that outgrew
     the cache: a store past a million lines took several times as long per line)."""
     return f"{basis[:16]}{offset:016x}"
+
+
+def _split(data: bytes, budget: int) -> tuple[list[str], Sequence[int]]:
+    """The first ``budget`` lines of ``data`` as text (UTF-8, ``surrogateescape``), and the
+    bytes each takes in the file with its ``\\n``. ASCII, the usual case, is decoded in one
+    piece, where a character is a byte; anything else line by line."""
+    if data.isascii():
+        texts = data.decode("ascii").split("\n")
+        if texts and not texts[-1]:
+            texts.pop()
+        del texts[budget:]
+        return texts, [len(text) + 1 for text in texts]
+    raws = data.split(b"\n")
+    if raws and not raws[-1]:
+        raws.pop()
+    del raws[budget:]
+    return [raw.decode("utf-8", "surrogateescape") for raw in raws], [len(r) + 1 for r in raws]
 
 
 def _same_head(old: bytes, new: bytes) -> bool:
