@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from apiwatch.detect import Problem, builtin_dir, load_rules
+from apiwatch.detect import Problem, builtin_dir, load_rules, loader, sigmahq_dir
 from tests.detect.helpers import correlation, detection, load, rules
 
 BASE = detection("base", "sel: {url.path: /x}\ncondition: sel")
@@ -129,3 +130,16 @@ def test_correlations_this_engine_cannot_run_are_unsupported(
     problem = only_problem(tmp_path, rules(BASE, correlation("c", body)))
     assert (problem.kind, problem.key, problem.rule) == ("unsupported", key, "c")
     assert reason in problem.message
+
+
+def test_libyaml_reads_every_pack_as_the_pure_python_parser_does() -> None:
+    """The one-pass libyaml read gives the documents and key lines the two pure-Python passes
+    give, for every rule file shipped (built-in and SigmaHQ packs)."""
+    if loader._FAST_LOADER is None:
+        pytest.skip("PyYAML was built without libyaml")
+    files = [*Path(str(builtin_dir())).rglob("*.yml"), *Path(str(sigmahq_dir())).rglob("*.yml")]
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        pure = (list(yaml.safe_load_all(text)), loader._positions(text))
+        assert loader._parse(text) == pure, path

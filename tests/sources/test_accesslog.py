@@ -228,3 +228,22 @@ def test_events_round_trip_through_the_ecs_codec() -> None:
     event = parse(COMBINED.replace(" - - ", " - alice ", 1).replace("42 ", "42?a=1 "))
     again = decode_event(encode_event(event))
     assert msgspec.structs.asdict(again) == msgspec.structs.asdict(event)
+
+
+def test_a_repeated_request_line_gives_the_same_fields_each_time() -> None:
+    """Request lines are split once and kept: a line that repeats one (with an escaped byte,
+    a query, an absolute-form target) gives the fields its first sighting gave."""
+    requests = (
+        "GET /a\\x1b[2J?q=1 HTTP/1.1",
+        "GET http://user:pw@proxy.example:8080/p?x HTTP/1.0",
+        "\\x16\\x03\\x01",
+        "POST /login HTTP/2.0",
+    )
+    for request in requests:
+        line = COMBINED.replace("GET /api/v1/items/42 HTTP/1.1", request)
+        first, again = parse(line), parse(line)
+        assert (first.url, first.http) == (again.url, again.http)
+        assert first.event.action == again.event.action
+    last = parse(COMBINED.replace("GET /api/v1/items/42 HTTP/1.1", requests[1]))
+    assert last.url is not None and (last.url.domain, last.url.path) == ("proxy.example", "/p")
+    assert last.http is not None and last.http.version == "1.0"

@@ -6,8 +6,11 @@ for a mistake of the user's (`click.ClickException` and `ApiwatchError` are turn
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 try:
     import click
@@ -22,7 +25,45 @@ from apiwatch.model import ApiwatchError
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``apiwatch`` group: a command's module is imported when the command is run, not
+    when the command line starts, so ``apiwatch scan`` does not import the store, server and
+    shipping code of every other command (a third of its start-up). Listing the commands
+    (``--help``, `commands`) imports them all."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lazy: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
+
+    @property
+    def commands(self) -> MutableMapping[str, click.Command]:
+        """Every command, by name (their modules imported)."""
+        for name in list(self._lazy):
+            self._load(name)
+        return self._commands
+
+    @commands.setter
+    def commands(self, commands: MutableMapping[str, click.Command]) -> None:
+        self._commands = commands
+
+    def add_lazy(self, name: str, target: str) -> None:
+        """Register the command ``name`` as ``module:attribute``, imported when first used."""
+        self._lazy[name] = target
+        self._commands.pop(name, None)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    def _load(self, name: str) -> click.Command | None:
+        target = self._lazy.pop(name, None)
+        if target is not None:
+            module, _, attribute = target.partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self._commands[name] = command
+        return self._commands.get(name)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="apiwatch")
 def cli() -> None:
     """apiwatch: security logging and monitoring for Python APIs (OWASP API10).
@@ -79,34 +120,38 @@ def demo(users: int, raw: bool, workdir: str, console: bool | None, console_port
              console_port=console_port)  # fmt: skip
 
 
-def _register() -> None:
-    from apiwatch.cli.anchor import anchor, move_signing_key  # noqa: PLC0415
-    from apiwatch.cli.backup import backup, restore  # noqa: PLC0415
-    from apiwatch.cli.configcmd import config  # noqa: PLC0415
-    from apiwatch.cli.decisions import allowlist, decisions  # noqa: PLC0415
-    from apiwatch.cli.explain import explain  # noqa: PLC0415
-    from apiwatch.cli.incidents import alerts, incidents  # noqa: PLC0415
-    from apiwatch.cli.keys import keys  # noqa: PLC0415
-    from apiwatch.cli.logaudit import audit  # noqa: PLC0415
-    from apiwatch.cli.rules import rules  # noqa: PLC0415
-    from apiwatch.cli.scan import scan  # noqa: PLC0415
-    from apiwatch.cli.serve import serve  # noqa: PLC0415
-    from apiwatch.cli.ship import ship  # noqa: PLC0415
-    from apiwatch.cli.simulate import simulate  # noqa: PLC0415
-    from apiwatch.cli.status import status  # noqa: PLC0415
-    from apiwatch.cli.storecmds import events, expire, keygen, rotate_key, verify  # noqa: PLC0415
-    from apiwatch.cli.users import users  # noqa: PLC0415
+# Each command other than ``demo``, in the order ``commands`` lists them: name -> where it is.
+_COMMANDS = {
+    "keys": "keys:keys",
+    "rules": "rules:rules",
+    "scan": "scan:scan",
+    "serve": "serve:serve",
+    "simulate": "simulate:simulate",
+    "events": "storecmds:events",
+    "expire": "storecmds:expire",
+    "keygen": "storecmds:keygen",
+    "rotate-key": "storecmds:rotate_key",
+    "verify": "storecmds:verify",
+    "decisions": "decisions:decisions",
+    "allowlist": "decisions:allowlist",
+    "anchor": "anchor:anchor",
+    "move-signing-key": "anchor:move_signing_key",
+    "incidents": "incidents:incidents",  # see and act (issue 12): incidents ... ship
+    "alerts": "incidents:alerts",
+    "explain": "explain:explain",
+    "status": "status:status",
+    "ship": "ship:ship",
+    "backup": "backup:backup",
+    "restore": "backup:restore",
+    "config": "configcmd:config",
+    "audit": "logaudit:audit",
+    "users": "users:users",
+}
 
-    for command in (keys, rules, scan, serve, simulate, events, expire, keygen, rotate_key, verify,
-                    decisions, allowlist, anchor, move_signing_key):  # fmt: skip
-        cli.add_command(command)
-    for command in (incidents, alerts, explain, status, ship):  # see and act (issue 12)
-        cli.add_command(command)
-    cli.add_command(backup)
-    cli.add_command(restore)
-    cli.add_command(config)
-    cli.add_command(audit)
-    cli.add_command(users)
+
+def _register() -> None:
+    for name, target in _COMMANDS.items():
+        cli.add_lazy(name, f"apiwatch.cli.{target}")
 
 
 _register()
