@@ -4,11 +4,12 @@ log streams in, and count what was lost, stored twice, and detected differently.
 For each role named (``ingest``, ``writer``, ``detect``, ``nats``; default all four), a fresh
 deployment: a ``nats-server -js`` of this run's own (its file store in a temporary directory, so
 the NATS server can be killed without touching anyone else's), a PostgreSQL database, two
-``--role ingest`` processes, one ``--role writer`` and two ``--role detect --shard I/2``. Two
-sender threads POST ``--events`` simulated events (``apiwatch.simulate``, seed 7: benign users
-and traps and every attack type of the pack) in batches of 1,000, each batch until it is
-answered 202; a sender whose ingest process is gone goes on with the other (what a load balancer
-does). Once half the events are stored, the role is SIGKILLed:
+``--role ingest`` processes, one ``--role writer`` and two ``--role detect --shard I/2``. A
+sender thread POSTs ``--events`` simulated events (``apiwatch.simulate``, seed 7: benign users
+and traps and every attack type of the pack) in batches of 1,000, in the log's order, each batch
+until it is answered 202; when its ingest process is gone it goes on with the other (what a
+load balancer does). Once half the events are acknowledged, the role is
+SIGKILLed:
 
 * ``ingest``: ingest 1; a new ingest process is started;
 * ``writer``: the writer; a new writer is started;
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import signal
 import sys
 import tempfile
@@ -57,10 +59,12 @@ NATS_DOWN = 12.0  # seconds: longer than ingest waits for JetStream
 
 
 class Sender(threading.Thread):
-    """POSTs its batches in order, each until answered 202, to the first of ``urls`` that
-    answers; a connection error or refusal moves it to the next URL after a pause."""
+    """Takes the next batch of the log from ``batches`` (shared by the senders, so the stream
+    stays in the log's order but for the batches in flight) and POSTs it until answered 202, to
+    the first of ``urls`` that answers; a connection error or refusal moves it to the next URL
+    after a pause."""
 
-    def __init__(self, urls: list[str], key: str, batches: list[bytes]) -> None:
+    def __init__(self, urls: list[str], key: str, batches: queue.SimpleQueue[bytes]) -> None:
         super().__init__(daemon=True)
         self.urls, self.key, self.batches = urls, key, batches
         self.acknowledged = 0
@@ -71,7 +75,11 @@ class Sender(threading.Thread):
         headers = {"Authorization": f"Bearer {self.key}", "Content-Type": "application/x-ndjson"}
         turn = 0
         with httpx.Client(timeout=60) as client:
-            for body in self.batches:
+            while True:
+                try:
+                    body = self.batches.get_nowait()
+                except queue.Empty:
+                    return
                 deadline = time.monotonic() + 300
                 while True:
                     url = self.urls[turn % len(self.urls)]
@@ -122,6 +130,21 @@ def _caught_up(urls: list[str], timeout: float = 3600) -> None:
             return
         last = counts
         time.sleep(5.0)
+
+
+_LOSSES = ("late", "too_old", "skipped")
+
+
+def _losses(urls: list[str]) -> str:
+    """Events the detect processes at ``urls`` processed late, skipped as too old, or skipped
+    at a full queue (their ``apiwatch_detect_*`` counters, summed)."""
+    samples = [scrape(url) for url in urls]
+    counts = [sum(m.get(f"apiwatch_detect_{name}_events_total", 0.0) for m in samples)
+              for name in _LOSSES]  # fmt: skip
+    return ", ".join(
+        f"{name.replace('_', ' ')} {count:,.0f}"
+        for name, count in zip(_LOSSES, counts, strict=True)
+    )
 
 
 def _kill(role: str, cluster: Cluster, nats: NatsServer, procs: dict[str, object],
@@ -181,7 +204,13 @@ def kill_run(role: str, batches: list[bytes], workdir: Path, settle: float) -> N
             process, url = cluster.start("detect", "--shard", f"{index}/2")
             procs[f"detect {index}/2"] = process
             detect.append(url)
-        senders = [Sender(urls[n:] + urls[:n], key, batches[n::2]) for n in (0, 1)]
+        todo: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        for body in batches:
+            todo.put(body)
+        # One sender, so the stream keeps the log's order: the log packs hours of event time
+        # into a minute of sending, and two senders' batches in flight would be minutes of event
+        # time apart (late events, processed wherever a drain happens to fall).
+        senders = [Sender(urls, key, todo)]
         started = time.monotonic()
         for sender in senders:
             sender.start()
@@ -213,6 +242,7 @@ def kill_run(role: str, batches: list[bytes], workdir: Path, settle: float) -> N
         _caught_up([single_url])
         single = settled(cluster, single_db, quiet=settle, timeout=1800)
         fed = scrape(single_url).get("apiwatch_bus_events_fed_total", 0)
+        print(f"  detect events: shards {_losses(detect)}; undisturbed run {_losses([single_url])}")
         print(f"  detection (undisturbed run fed {fed:,.0f} events): {_compare(single, sharded)}")
 
 
