@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from apiwatch.model import Event, EventDecodeError, decode_event, encode_event
-from apiwatch.sources import parse_access_line
+from apiwatch.sources import accesslog, parse_access_line
+from apiwatch.sources._http import split_request
 
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 COMBINED = (
@@ -247,3 +250,29 @@ def test_a_repeated_request_line_gives_the_same_fields_each_time() -> None:
     last = parse(COMBINED.replace("GET /api/v1/items/42 HTTP/1.1", requests[1]))
     assert last.url is not None and (last.url.domain, last.url.path) == ("proxy.example", "/p")
     assert last.http is not None and last.http.version == "1.0"
+
+
+_REQUEST_PARTS = st.sampled_from(
+    ["GET", "post", "M-SEARCH", "1GET", "", " ", "/", "/a", "?", "?q=1", "&", "http://h/x",
+     "HTTP/", "HTTP/1.1", "HTTP/2.0", "HTTP/x y", "\x1b", "\u202e", "\udc80", "é", "\t", "-"]
+)  # fmt: skip
+
+
+@given(st.lists(_REQUEST_PARTS, max_size=7).map("".join))
+def test_request_line_fast_path_splits_as_split_request(request: str) -> None:
+    """The printable origin-form fast path gives what split_request and the version give."""
+    fast = accesslog._origin_form(request)
+    method, domain, path, query = split_request(request)
+    version = accesslog._version(request) if method else None
+    if fast is not None:
+        assert fast == (method, domain, path, query, version)
+    assert accesslog._split(request) == (method, domain, path, query, version)
+
+
+def test_request_line_fast_path_takes_the_usual_line() -> None:
+    """A printable ``METHOD /path?query HTTP/x`` takes the fast path; escapes and others do not."""
+    assert accesslog._origin_form("GET /a/b?x=1 HTTP/1.1") == ("GET", None, "/a/b", "x=1", "1.1")
+    assert accesslog._origin_form("GET /a? HTTP/2.0") == ("GET", None, "/a", None, "2.0")
+    assert accesslog._origin_form("GET /a\x1b HTTP/1.1") is None
+    assert accesslog._origin_form("GET http://h/a HTTP/1.1") is None
+    assert accesslog._origin_form("GET /a b HTTP/1.1") is None

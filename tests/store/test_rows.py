@@ -38,3 +38,21 @@ def test_sealing_carries_the_console_tally(tmp_path: Path) -> None:
     assert [s.sealed.tally if s.sealed else None for s in sealed] == [
         tally(s.event) for s in stored
     ]
+
+
+def test_lines_sharing_a_time_seal_as_each_alone(tmp_path: Path) -> None:
+    """Lines sharing one datetime, then another, get the clear columns and tally each gets when
+    sealed alone (the time is worked out once per run of lines sharing it)."""
+    keyring = Keyring.load_or_create(tmp_path / "keys")
+    later = T0 + timedelta(minutes=1, microseconds=7)
+    stored = [line(at=T0), line(at=T0, status=404), line(at=later), line(at=T0, status=500)]
+    together = seal_lines(stored, "ingest-1", keyring)
+    alone = [seal_lines([one], "ingest-1", keyring)[0] for one in stored]
+    for both, single in zip(together, alone, strict=True):
+        assert both.sealed is not None and single.sealed is not None
+        assert both.sealed.columns == single.sealed.columns
+        assert both.sealed.digest == single.sealed.digest
+        assert both.sealed.tally == single.sealed.tally
+    assert [s.sealed.columns[1] for s in together if s.sealed] == [
+        micros(s.event.timestamp) for s in stored
+    ]

@@ -42,6 +42,7 @@ __all__ = [
     "client_ip",
     "iso_time",
     "request_event",
+    "request_method",
     "split_request",
     "split_target",
 ]
@@ -140,8 +141,7 @@ def split_request(request: str) -> tuple[str | None, str | None, str, str | None
     """``METHOD TARGET PROTO`` as (method, domain, path, query); anything else as the path."""
     parts = request.split(" ")
     if len(parts) == 3 and parts[2].startswith("HTTP/"):
-        token = parts[0]
-        method = _methods[token] if token in _methods else _method(token)
+        method = request_method(parts[0])
         if method is not None:
             domain, path, query = split_target(parts[1])
             return method, domain, path, query
@@ -172,7 +172,11 @@ def _absolute_form(target: str) -> tuple[str | None, str]:
     return (safe(host) or None), rest
 
 
-def _method(token: str) -> str | None:
+def request_method(token: str) -> str | None:
+    """``token`` when it can be an HTTP method (a letter, then up to 31 letters, digits, ``_``
+    or ``-``), else None."""
+    if token in _methods:
+        return _methods[token]
     method = token if _METHOD.fullmatch(token) else None
     if len(_methods) < _CACHE_LIMIT:
         _methods[token] = method

@@ -45,7 +45,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from apiwatch.model import Event, EventDecodeError
-from apiwatch.sources._http import is_ip, request_event, split_request
+from apiwatch.sources._http import is_ip, request_event, request_method, split_request
 from apiwatch.sources._text import safe
 from apiwatch.sources.logins import DEFAULT_LOGINS, LoginPatterns
 
@@ -110,12 +110,37 @@ def parse_access_line(line: str, *, logins: LoginPatterns | None = DEFAULT_LOGIN
 def _split(request: str) -> _Request:
     """`split_request` and the HTTP version of a request line, kept for the lines that repeat
     it (a log names a few thousand distinct requests per hundred thousand lines)."""
-    method, domain, path, query = split_request(request)
-    parts = (method, domain, path, query, _version(request) if method else None)
+    parts = _origin_form(request)
+    if parts is None:
+        method, domain, path, query = split_request(request)
+        parts = (method, domain, path, query, _version(request) if method else None)
     if len(_requests) >= _CACHE_LIMIT:
         _requests.clear()
     _requests[request] = parts
     return parts
+
+
+def _origin_form(request: str) -> _Request | None:
+    """The usual request line, a printable ``METHOD /path[?query] HTTP/x``, split as `_split`
+    splits it, or None for any other (`split_request` handles those). The text is printable, so
+    every part of it is too and `safe` would return each as it is: this skips those calls, and
+    they were most of a line's parsing when a log's requests are too many to cache."""
+    method, _, rest = request.partition(" ")
+    target, _, protocol = rest.partition(" ")
+    if (
+        target[:1] != "/"
+        or protocol[:5] != "HTTP/"
+        or " " in protocol
+        or not request.isprintable()
+        or request_method(method) is None
+    ):
+        return None
+    path, mark, query = target.partition("?")
+    version = protocol[5:]
+    return (
+        method, None, path, query if mark and query else None,
+        (_versions.get(version) or version) if version else None,
+    )  # fmt: skip
 
 
 def _version(request: str) -> str | None:

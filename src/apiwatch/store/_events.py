@@ -75,7 +75,7 @@ class SqlEventStore:
         now = now_us()
         results: list[AppendResult] = []
         accepted: list[tuple[StoredLine, str]] = []
-        seen: set[tuple[str, bytes]] = set()
+        seen: dict[str, set[bytes]] = {}
         for batch in batches:
             idem_key = _idempotency_key(batch)
             if idem_key and self._replayed(cursor, idem_key):
@@ -117,7 +117,7 @@ class SqlEventStore:
         results: list[AppendResult] = []
         accepted: list[Sealed] = []
         tallies: list[Tally] = []
-        seen: set[tuple[str, bytes]] = set()
+        seen: dict[str, set[bytes]] = {}
         stored_ids = self._stored_ids_by_key(cursor, batches)  # one look-up per key, not batch
         for batch in batches:
             idem_key = _idempotency_key(batch)
@@ -159,18 +159,23 @@ class SqlEventStore:
         cursor: Any,
         ids: Sequence[bytes],
         key_name: str,
-        seen: set[tuple[str, bytes]],
+        seen: dict[str, set[bytes]],
         stored: set[bytes] | None = None,
     ) -> list[bool]:
         """For each of ``ids``: whether this key has neither stored it (``stored``, looked up
-        when not given) nor sent it earlier in this transaction."""
+        when not given) nor sent it earlier in this transaction (``seen``: ids per key)."""
         if stored is None:
             stored = self._db.stored_ids(cursor, key_name, ids)
+        sent = seen.setdefault(key_name, set())
+        distinct = set(ids)
+        if len(distinct) == len(ids) and sent.isdisjoint(distinct) and stored.isdisjoint(distinct):
+            sent |= distinct  # the usual case, every id new, checked by whole sets
+            return [True] * len(ids)
         fresh = []
         for event_id in ids:
-            new = event_id not in stored and (key_name, event_id) not in seen
+            new = event_id not in stored and event_id not in sent
             if new:
-                seen.add((key_name, event_id))
+                sent.add(event_id)
             fresh.append(new)
         return fresh
 
@@ -186,7 +191,7 @@ class SqlEventStore:
         cursor: Any,
         lines: Sequence[StoredLine],
         key_name: str,
-        seen: set[tuple[str, bytes]],
+        seen: dict[str, set[bytes]],
         look_up: bool = True,
     ) -> list[StoredLine]:
         """The lines whose event.id this sender (key) has neither stored (looked up only with
@@ -194,6 +199,8 @@ class SqlEventStore:
         same ids cannot suppress these."""
         ids = [_line_id(line, key_name) for line in lines]
         fresh = self._fresh(cursor, ids, key_name, seen, None if look_up else set())
+        if all(fresh):
+            return list(lines)
         return [line for line, new in zip(lines, fresh, strict=True) if new]
 
     def _tip(self, cursor: Any) -> tuple[int, bytes]:

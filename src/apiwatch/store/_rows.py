@@ -129,18 +129,27 @@ def seal_lines(lines: Sequence[StoredLine], key_name: str, keyring: Keyring) -> 
     """Each line with its `Sealed` part: clear columns, digest, encrypted payload."""
     key_id, cipher = keyring.cipher()
     nonces = os.urandom(_NONCE * len(lines))  # one system call per batch, not per row
+    stored_key = clear_text(key_name)
+    # The lines of one second share their time (a parser's cache hands out one datetime per
+    # distinct time text): its microseconds and minute are worked out once per run of them.
+    last_time: datetime | None = None
+    ts = minute = 0
     out = []
     for index, line in enumerate(lines):
         if line.sealed is not None and line.sealed.key_name == key_name:
             out.append(line)
             continue
         event = line.event
-        columns = _clear_columns(event, key_name, keyring)
+        if event.timestamp is not last_time:
+            last_time = event.timestamp
+            ts = micros(last_time)
+            minute = _minute_of_micros(ts, event)
+        columns = _clear_columns(event, stored_key, ts, keyring)
         nonce = nonces[index * _NONCE : (index + 1) * _NONCE]
         payload = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
         digest = row_digest(columns, line.payload)
         # The rollups' count of the event, here rather than on the single commit thread.
-        tally = event_tally(event, _minute_of_micros(columns[1], event))  # type: ignore[arg-type]
+        tally = event_tally(event, minute)
         sealed = Sealed(key_name, columns, digest, key_id, payload, tally)
         out.append(StoredLine(event, line.payload, sealed))
     return out
@@ -186,14 +195,15 @@ class RowBuilder:
             yield (seq, *sealed.columns, sealed.key_id, sealed.payload, self.chain)
 
 
-def _clear_columns(event: Event, key_name: str, keyring: Keyring) -> Row:
-    """event_id .. user_idx of one event (see `COLUMNS`)."""
+def _clear_columns(event: Event, stored_key: str | None, ts: int, keyring: Keyring) -> Row:
+    """event_id .. user_idx of one event (see `COLUMNS`), given its key name's `clear_text`
+    and its time's `micros`."""
     user = event.user.name if event.user else None
     http = event.http
     return (
         event_id_bytes(event.event.id),
-        micros(event.timestamp),
-        clear_text(key_name),
+        ts,
+        stored_key,
         clear_text(event.service.name) if event.service else None,
         clear_text(event.host.name) if event.host else None,
         ip_bytes(event.source.ip) if event.source else None,
