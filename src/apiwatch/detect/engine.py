@@ -260,8 +260,13 @@ class Engine:
         login = values["apiwatch.login"]
         if (login is not None or self.synthetic.declared) and self._synthetic(values, t):
             return
-        if login is not None or values["user.name"] is not None:
-            self._profile(values, login, t)
+        account = values["user.name"]
+        if login is not None:
+            self._profile(values, login, account, t)
+        elif account is not None:  # `_profile` of a request, inlined: most events are
+            status = values["http.response.status_code"]
+            if status is None or status < 400:
+                self.origins(values, account, login=False)
         self.memory.see(values, t)
         ipv6 = "apiwatch.net64" in values
         hit: Hit | None = None
@@ -301,15 +306,10 @@ class Engine:
             silence.see(values, t)
         return True
 
-    def _profile(self, values: dict[str, Any], login: str | None, t: float) -> None:
-        """What the engine learns from an event before rules see it (`apiwatch.detect.profiles`):
-        login timing and crowds from logins, where accounts are used from."""
-        account = values.get("user.name")
-        if login is None:
-            status = values.get("http.response.status_code")
-            if account is not None and (status is None or status < 400):
-                self.origins(values, account, login=False)
-            return
+    def _profile(self, values: dict[str, Any], login: str, account: str | None, t: float) -> None:
+        """What the engine learns from a login before rules see it (`apiwatch.detect.profiles`):
+        login timing and crowds, where accounts are used from. A request with an account
+        (``login`` None) only tells where the account is used from (inlined in `_process`)."""
         self.timing(values, login)
         if login == "success" and account is not None:
             self.origins(values, account, login=True)
