@@ -200,8 +200,12 @@ class Engine:
                 self._process(event, t)
                 if not buffer:
                     break
-        while len(buffer) + len(self.early) > self.max_buffered:
-            t, event = self._pop()
+        early = self.early
+        while len(buffer) + len(early) > self.max_buffered:  # past the cap: the oldest
+            if early:
+                t, event = self._pop()
+            else:
+                t, _, event = buffer.popleft()
             self._process(event, t)
 
     def feed_all(self, events: Iterable[Event]) -> None:
