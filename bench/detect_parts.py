@@ -8,7 +8,8 @@ are invisible to callgrind, C functions are not. Same stream, markers and warm-u
 them). Parts:
 
 - ``flatten`` (``to_record``), ``match`` (the compiled matcher), ``synthetic``, ``profile``
-  (login timing, account origins, /64 crowds: each call of theirs);
+  (of logins: login timing, account origins, /64 crowds; a request's account origins are
+  asked by the engine's loop itself, and counted in its rest);
 - ``login memory`` (`LoginMemory.see`), ``route`` (correlations, baselines, replays and the
   single-event rules a match reaches, with the findings they report), ``silence``
   (`SilenceState.see`), ``incidents`` (`IncidentTracker.on_event`), ``tick`` (baseline samples
@@ -110,10 +111,7 @@ def _wire(engine: Engine) -> None:
     kinds = dict(PARTS)
     engine_module.to_record = _trampoline(kinds["flatten"], engine_module.to_record)  # type: ignore[attr-defined]
     engine._synthetic = _trampoline(kinds["synthetic"], engine._synthetic)  # type: ignore[method-assign]
-    # The engine asks these itself (a request's account origins without `_profile`).
-    engine.timing = _trampoline(kinds["profile"], engine.timing)  # type: ignore[assignment]
-    engine.origins = _trampoline(kinds["profile"], engine.origins)  # type: ignore[assignment]
-    engine.crowds = _trampoline(kinds["profile"], engine.crowds)  # type: ignore[assignment]
+    engine._profile = _trampoline(kinds["profile"], engine._profile)  # type: ignore[method-assign]
     engine.memory.see = _trampoline(kinds["login memory"], engine.memory.see)  # type: ignore[method-assign]
     engine.match_all = _trampoline(kinds["match"], engine.match_all)
     engine._route = _trampoline(kinds["route"], engine._route)  # type: ignore[method-assign]
