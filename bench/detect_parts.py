@@ -8,8 +8,7 @@ are invisible to callgrind, C functions are not. Same stream, markers and warm-u
 them). Parts:
 
 - ``flatten`` (``to_record``), ``match`` (the compiled matcher), ``synthetic``, ``profile``
-  (of logins: login timing, account origins, /64 crowds; a request's account origins are
-  asked by the engine's loop itself, and counted in its rest);
+  (login timing, account origins, /64 crowds);
 - ``login memory`` (`LoginMemory.see`), ``route`` (correlations, baselines, replays and the
   single-event rules a match reaches, with the findings they report), ``silence``
   (`SilenceState.see`), ``incidents`` (`IncidentTracker.on_event`), ``tick`` (baseline samples

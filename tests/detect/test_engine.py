@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import heapq
 import random
 from pathlib import Path
-from typing import Any
 
 from apiwatch.detect import Engine, RuleSet, builtin_dir, load_rules
 from apiwatch.model import Event
 from apiwatch.model.alert import Alert
-from tests.detect.helpers import (
-    alerts_of,
-    at,
-    correlation,
-    detection,
-    event,
-    load,
-    login,
-    rules,
-    run,
-)
+from tests.detect.helpers import alerts_of, correlation, detection, event, load, login, rules, run
 
 FAIL = detection("fail", "sel: {apiwatch.login: fail}\ncondition: sel")
 PROBE = detection("probe", "sel: {url.path|contains: /.env}\ncondition: sel")
@@ -138,65 +126,3 @@ def test_groups_expire_with_their_window(tmp_path: Path) -> None:
     engine.feed(event(200, ip="192.0.2.1", path="/"))
     assert engine.stats.keys == 0
     assert engine.state_keys() <= 2
-
-
-class _Recording(Engine):
-    """The engine, remembering the order it processes events in (times and paths)."""
-
-    def __init__(self, *args: Any, **options: Any) -> None:
-        super().__init__(*args, **options)
-        self.order: list[tuple[float, str]] = []
-
-    def _process(self, event: Event, t: float) -> None:
-        self.order.append((t, event.url.path or ""))
-        super()._process(event, t)
-
-
-def _reference_order(
-    events: list[Event], lateness: float, max_buffered: int, ticks: dict[int, float]
-) -> list[tuple[float, str]]:
-    """The order one heap of (time, arrival) gives, released the same way: the model."""
-    heap: list[tuple[float, int, str]] = []
-    newest, out = float("-inf"), []
-
-    def release(upto: float) -> None:
-        while heap and heap[0][0] <= upto:
-            t, _, path = heapq.heappop(heap)
-            out.append((t, path))
-
-    for n, item in enumerate(events):
-        t = item.timestamp.timestamp()
-        heapq.heappush(heap, (t, n, item.url.path or ""))
-        newest = max(newest, t)
-        release(newest - lateness)
-        while len(heap) > max_buffered:
-            t, _, path = heapq.heappop(heap)
-            out.append((t, path))
-        if n in ticks:
-            release(at(ticks[n]).timestamp() - lateness)
-    release(float("inf"))
-    return out
-
-
-def test_the_reorder_buffer_processes_in_time_then_arrival_order(tmp_path: Path) -> None:
-    """Runs in order, ties, events behind the newest, streams going backwards, the cap and
-    `advance`: processed in the order one heap of (time, arrival) gives, released alike."""
-    rng = random.Random(11)  # noqa: S311 - a fixed stream, not a secret
-    for trial in range(40):
-        lateness = rng.choice([0.5, 2.0, 5.0])
-        cap = rng.choice([3, 10, 100_000])
-        t, events, ticks = 1000.0, [], {}
-        for n in range(300):
-            t += rng.choice([0.0, 0.0, 0.25, 1.0, -0.5, -3.0, -10.0, 7.0])
-            events.append(event(t, ip="203.0.113.7", path=f"/e{n}", status=200))
-            if rng.random() < 0.03:
-                ticks[n] = t + rng.choice([0.0, 3.0, 60.0])
-        engine = _Recording(ruleset(tmp_path), lateness=lateness, max_buffered=cap)
-        for n, item in enumerate(events):
-            engine.feed(item)
-            assert engine.buffered() <= cap
-            if n in ticks:
-                engine.advance(at(ticks[n]))
-        engine.flush()
-        assert engine.buffered() == 0
-        assert engine.order == _reference_order(events, lateness, cap, ticks), trial

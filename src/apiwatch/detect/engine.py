@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -118,10 +117,7 @@ class Engine:
         self.changed: dict[str, Finding] = {}
         self.watermark = float("-inf")
         self.newest_fed = float("-inf")
-        # The reorder buffer: events fed in time order (the common case) are appended to
-        # `buffer`, sorted; an event behind the newest fed goes to the heap `early`.
-        self.buffer: deque[tuple[float, int, Event]] = deque()
-        self.early: list[tuple[float, int, Event]] = []
+        self.buffer: list[tuple[float, int, Event]] = []
         self.seq = itertools.count()
         self.next_sweep = float("-inf")
         self.next_tick = float("-inf")
@@ -183,57 +179,28 @@ class Engine:
         if self.lateness <= 0:
             self._process(event, t)
             return
+        buffer = self.buffer
+        heapq.heappush(buffer, (t, next(self.seq), event))
         # Released by the newest time fed, not processed: a stream that only goes backwards
         # would otherwise never release anything.
-        if t >= self.newest_fed:  # in order, the common case: sorted by appending
+        if t > self.newest_fed:  # noqa: PLR1730 - a builtin call per event costs more
             self.newest_fed = t
-            self.buffer.append((t, next(self.seq), event))
-        else:
-            heapq.heappush(self.early, (t, next(self.seq), event))
         upto = self.newest_fed - self.lateness
-        buffer = self.buffer
-        if self.early:
-            self._release(upto)
-        else:  # `_release` without the early events, inlined: once per event
-            while buffer[0][0] <= upto:
-                t, _, event = buffer.popleft()
-                self._process(event, t)
-                if not buffer:
-                    break
-        early = self.early
-        while len(buffer) + len(early) > self.max_buffered:  # past the cap: the oldest
-            if early:
-                t, event = self._pop()
-            else:
-                t, _, event = buffer.popleft()
+        while buffer and buffer[0][0] <= upto:  # `_release`, inlined: once per event
+            t, _, event = heapq.heappop(buffer)
+            self._process(event, t)
+        while len(buffer) > self.max_buffered:
+            t, _, event = heapq.heappop(buffer)
             self._process(event, t)
 
     def feed_all(self, events: Iterable[Event]) -> None:
         for event in events:
             self.feed(event)
 
-    def buffered(self) -> int:
-        """Events fed and not yet processed (the reorder buffer)."""
-        return len(self.buffer) + len(self.early)
-
-    def _pop(self) -> tuple[float, Event]:
-        """The buffered event first in (time, arrival) order, taken out."""
-        buffer, early = self.buffer, self.early
-        if early and not (buffer and buffer[0] < early[0]):  # arrival numbers differ
-            t, _, event = heapq.heappop(early)
-        else:
-            t, _, event = buffer.popleft()
-        return t, event
-
     def _release(self, upto: float) -> None:
-        """Process, in (time, arrival) order, the buffered events up to ``upto``: the events
-        fed in order (`buffer`, sorted) merged with those fed behind the newest (`early`)."""
-        buffer, early = self.buffer, self.early
-        while buffer or early:
-            early_first = early and not (buffer and buffer[0] < early[0])
-            if (early[0] if early_first else buffer[0])[0] > upto:
-                return
-            t, event = self._pop()
+        buffer = self.buffer
+        while buffer and buffer[0][0] <= upto:
+            t, _, event = heapq.heappop(buffer)
             self._process(event, t)
 
     def advance(self, now: datetime) -> None:
@@ -264,13 +231,8 @@ class Engine:
         login = values["apiwatch.login"]
         if (login is not None or self.synthetic.declared) and self._synthetic(values, t):
             return
-        account = values["user.name"]
-        if login is not None:
-            self._profile(values, login, account, t)
-        elif account is not None:  # `_profile` of a request, inlined: most events are
-            status = values["http.response.status_code"]
-            if status is None or status < 400:
-                self.origins(values, account, login=False)
+        if login is not None or values["user.name"] is not None:
+            self._profile(values, login, t)
         self.memory.see(values, t)
         ipv6 = "apiwatch.net64" in values
         hit: Hit | None = None
@@ -310,10 +272,15 @@ class Engine:
             silence.see(values, t)
         return True
 
-    def _profile(self, values: dict[str, Any], login: str, account: str | None, t: float) -> None:
-        """What the engine learns from a login before rules see it (`apiwatch.detect.profiles`):
-        login timing and crowds, where accounts are used from. A request with an account
-        (``login`` None) only tells where the account is used from (inlined in `_process`)."""
+    def _profile(self, values: dict[str, Any], login: str | None, t: float) -> None:
+        """What the engine learns from an event before rules see it (`apiwatch.detect.profiles`):
+        login timing and crowds from logins, where accounts are used from."""
+        account = values.get("user.name")
+        if login is None:
+            status = values.get("http.response.status_code")
+            if account is not None and (status is None or status < 400):
+                self.origins(values, account, login=False)
+            return
         self.timing(values, login)
         if login == "success" and account is not None:
             self.origins(values, account, login=True)
@@ -394,7 +361,7 @@ class Engine:
             keys -= self._evict(keys - self.max_keys)
         self.tracker.sweep(now)
         self.stats.keys = keys
-        self.stats.buffered = self.buffered()
+        self.stats.buffered = len(self.buffer)
 
     def _evict(self, excess: int) -> int:
         """Forget the ``excess`` least recently active groups: correlation windows and the

@@ -332,4 +332,4 @@ class Detector:
                 counter.inc(value - before)
         self._counted = now
         metrics.detect_state_keys.set(self.engine.state_keys())
-        metrics.detect_buffered.set(self.engine.buffered())
+        metrics.detect_buffered.set(len(self.engine.buffer))
