@@ -238,6 +238,20 @@ def scrape(url: str) -> dict[str, float]:
     return samples
 
 
+def all_records(read: Any) -> Iterator[Any]:
+    """Every record a paged detections read (``store.detections.alerts`` or ``.incidents``)
+    gives, page after page."""
+    from apiwatch.store import DetectionFilter
+
+    cursor = None
+    while True:
+        page = read(DetectionFilter(), cursor=cursor, limit=500)
+        yield from page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
 def post(client: httpx.Client, url: str, key: str, ids: list[str]) -> httpx.Response:
     return client.post(
         f"{url}/v1/events",

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,7 +15,8 @@ from apiwatch.model import Event
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.server.bus_roles.shards import split_rules
 from apiwatch.simulate import generate
-from apiwatch.store import DetectionFilter, open_store
+from apiwatch.store import open_store
+from tests.bus.cluster import all_records
 from tests.bus.test_shards import SCENARIO
 
 StoreIn = Callable[[str], "Saved"]
@@ -42,20 +42,10 @@ class Saved:
         self.store.detections.save(engine.take_alerts(), engine.take_incidents())
 
     def alerts(self) -> dict[str, Alert]:
-        return {alert.id: alert for alert in _all(self.store.detections.alerts)}
+        return {alert.id: alert for alert in all_records(self.store.detections.alerts)}
 
     def incidents(self) -> dict[str, Incident]:
-        return {incident.id: incident for incident in _all(self.store.detections.incidents)}
-
-
-def _all(read: Any) -> Iterator[Any]:
-    cursor = None
-    while True:
-        page = read(DetectionFilter(), cursor=cursor, limit=500)
-        yield from page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            return
+        return {incident.id: incident for incident in all_records(self.store.detections.incidents)}
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -17,9 +16,8 @@ import pytest
 
 from apiwatch.model.alert import Alert, Incident
 from apiwatch.simulate import generate
-from apiwatch.store import DetectionFilter
 from tests._wait import wait_for
-from tests.bus.cluster import Cluster, postgres_database, scrape
+from tests.bus.cluster import Cluster, all_records, postgres_database, scrape
 from tests.bus.test_shards import SCENARIO, Run, check_same_incidents, without_incident
 
 pytestmark = pytest.mark.slow
@@ -43,21 +41,11 @@ def stored_run(cluster: Cluster, db: str) -> Run:
     """Every alert and incident stored in ``db``."""
     store = cluster.open_store(db)
     try:
-        alerts = {a.id: a for a in _all(store.detections.alerts)}
-        incidents = list({i.id: i for i in _all(store.detections.incidents)}.values())
+        alerts = {a.id: a for a in all_records(store.detections.alerts)}
+        incidents = list({i.id: i for i in all_records(store.detections.incidents)}.values())
     finally:
         store.close()
     return Run(alerts, incidents)
-
-
-def _all(read: Any) -> Iterator[Any]:
-    cursor = None
-    while True:
-        page = read(DetectionFilter(), cursor=cursor, limit=500)
-        yield from page.items
-        cursor = page.next_cursor
-        if cursor is None:
-            return
 
 
 def settled(cluster: Cluster, db: str, quiet: float = 10.0, timeout: float = 240.0) -> Run:
