@@ -137,13 +137,18 @@ _LOSSES = ("late", "too_old", "skipped")
 
 def _losses(urls: list[str]) -> str:
     """Events the detect processes at ``urls`` processed late, skipped as too old, or skipped
-    at a full queue (their ``apiwatch_detect_*`` counters, summed)."""
+    at a full queue (their ``apiwatch_detect_*`` counters, summed), and the bus messages they
+    read from the stream in place of ones their consumer delivered elsewhere."""
     samples = [scrape(url) for url in urls]
     counts = [sum(m.get(f"apiwatch_detect_{name}_events_total", 0.0) for m in samples)
               for name in _LOSSES]  # fmt: skip
-    return ", ".join(
-        f"{name.replace('_', ' ')} {count:,.0f}"
-        for name, count in zip(_LOSSES, counts, strict=True)
+    again = sum(m.get("apiwatch_bus_messages_read_again_total", 0.0) for m in samples)
+    return (
+        ", ".join(
+            f"{name.replace('_', ' ')} {count:,.0f}"
+            for name, count in zip(_LOSSES, counts, strict=True)
+        )
+        + f" (bus messages read again in order: {again:,.0f})"
     )
 
 
@@ -177,7 +182,8 @@ def _compare(single: Run, sharded: Run) -> str:
         check_same_incidents(single, sharded)
         incidents = f"incidents the same ({len(single.incidents)})"
     except (AssertionError, KeyError) as exc:
-        incidents = f"incidents DIFFER ({type(exc).__name__} {str(exc).splitlines()[0][:160]})"
+        first = (str(exc).splitlines() or [""])[0][:160]
+        incidents = f"incidents DIFFER ({type(exc).__name__} {first})"
     return (f"alerts: {same} of {len(theirs)} the same; different {differ or 0}, missing "
             f"{missing or 0}, extra {extra or 0}; {incidents}")  # fmt: skip
 

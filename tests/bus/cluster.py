@@ -35,9 +35,10 @@ _LINE = (
 )
 
 
-def body(ids: list[str]) -> bytes:
-    """NDJSON of login failures with these event ids (32 hex digits each), dated now."""
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def body(ids: list[str], at: datetime | None = None) -> bytes:
+    """NDJSON of login failures with these event ids (32 hex digits each), dated ``at`` (now
+    when not given)."""
+    now = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     lines = [_LINE % (now, event_id, n % 250, n % 97) for n, event_id in enumerate(ids)]
     return ("\n".join(lines) + "\n").encode()
 

@@ -45,6 +45,15 @@ _SCHEMES = ("nats", "tls")
 # Most of the server's max_payload (1 MiB by default) for the message body; headers and the
 # subject use the rest.
 _PAYLOAD_MARGIN = 4096
+# Bytes of messages one fetch may bring at most. The NATS server closes the connection of a
+# client with more than its max_pending (64 MiB by default) waiting to be read, and what was in
+# flight is then delivered again only after the ack wait: 64 messages of 1 MiB (the default
+# max_payload; an ingest request of 1,000 events is about that) fetched by a client busy feeding
+# its engines did it. A fetch takes at most this over the server's max_payload messages.
+_FETCH_BYTES = 16 << 20
+# Empty fetches in a row (2 s each), with messages still waiting, after which reading a range
+# of the stream gives up.
+_READ_TRIES = 3
 
 
 class BusError(ApiwatchError):
@@ -91,21 +100,34 @@ class Delivery:
 
 
 class Consumer:
-    """A durable pull consumer of the bus's stream."""
+    """A pull consumer of the bus's stream; a fetch takes at most ``fetch_limit`` messages."""
 
-    def __init__(self, subscription: Any) -> None:
+    def __init__(self, subscription: Any, fetch_limit: int = 1 << 30,
+                 connection: Any = None) -> None:  # fmt: skip
         self._subscription = subscription
+        self._connection = connection
+        self.fetch_limit = fetch_limit
         #: Messages of the stream not yet delivered to this consumer, as of the last fetch
         #: (read from that fetch's last message: no round trip to the server).
         self.pending = 0
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
-        """Up to ``max_messages`` waiting messages, oldest first; an empty list when none
-        arrives within ``timeout`` seconds."""
+        """Up to ``max_messages`` (and `fetch_limit`) waiting messages, oldest first; an
+        empty list when none arrives within ``timeout`` seconds.
+
+        Nothing is asked while the connection is down: nats-py would keep each request and
+        send them all on reconnecting, and the server would then deliver every one of them at
+        once, more than it lets wait for a client (it closed the connection, and what was in
+        flight came back only after the ack wait)."""
         import nats.errors  # noqa: PLC0415 - the bus extra
 
+        timeout = await self._connected_within(timeout)
+        if timeout <= 0:
+            return []
         try:
-            messages = await self._subscription.fetch(max_messages, timeout=timeout)
+            messages = await self._subscription.fetch(
+                min(max_messages, self.fetch_limit), timeout=timeout
+            )
         except TimeoutError:  # nats-py raises its own and asyncio's: both mean "none came"
             self.pending = 0
             return []
@@ -115,6 +137,18 @@ class Consumer:
             self.pending = int(messages[-1].metadata.num_pending)
         return [Delivery(message.data, message) for message in messages]
 
+    async def _connected_within(self, timeout: float) -> float:
+        """Wait up to ``timeout`` seconds for the connection; the time left (0: none)."""
+        if self._connection is None or self._connection.is_connected:
+            return timeout
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self._connection.is_connected:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return 0.0
+            await asyncio.sleep(min(left, 0.05))
+        return deadline - asyncio.get_running_loop().time()
+
     async def delivered(self) -> int:
         """The stream sequence of the last message delivered to this consumer (0: none yet),
         whoever it was delivered to (a process that died since, perhaps)."""
@@ -123,6 +157,14 @@ class Consumer:
         except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds
             raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
         return int(info.delivered.stream_seq or 0)
+
+    async def undelivered(self) -> int:
+        """Messages of the stream not yet delivered to this consumer, asked of the server."""
+        try:
+            info = await self._subscription.consumer_info()
+        except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds
+            raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
+        return int(info.num_pending or 0)
 
 
 class Bus:
@@ -266,7 +308,11 @@ class Bus:
         except (JsError, TimeoutError) as exc:
             problem = str(exc) or type(exc).__name__
             raise BusError(f"bus: cannot open consumer {durable}: {problem}") from None
-        return Consumer(subscription)
+        return Consumer(subscription, self._fetch_limit, self._connection)
+
+    @property
+    def _fetch_limit(self) -> int:
+        return max(1, _FETCH_BYTES // max(int(self._connection.max_payload), 1))
 
     async def replay(self, seconds: float, upto: int, *,
                      batch: int = 256) -> AsyncIterator[list[Delivery]]:  # fmt: skip
@@ -277,28 +323,55 @@ class Bus:
         from datetime import UTC, datetime, timedelta  # noqa: PLC0415
 
         from nats.js import api  # noqa: PLC0415 - the bus extra
-        from nats.js.errors import Error as JsError  # noqa: PLC0415
 
         since = datetime.now(UTC) - timedelta(seconds=seconds)
+        start = {"deliver_policy": api.DeliverPolicy.BY_START_TIME, "opt_start_time": since}
+        async for deliveries in self._read(start, upto, batch):
+            yield deliveries
+
+    async def between(self, first: int, last: int, *,
+                      batch: int = 256) -> AsyncIterator[list[Delivery]]:  # fmt: skip
+        """The stream's messages from sequence ``first`` to ``last``, oldest first, in lists of
+        up to ``batch``, through a consumer of its own that nothing acknowledges (messages
+        another consumer delivered elsewhere, read again in their place)."""
+        from nats.js import api  # noqa: PLC0415 - the bus extra
+
+        start = {"deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": first}
+        async for deliveries in self._read(start, last, batch):
+            yield deliveries
+
+    async def _read(self, start: dict[str, Any], upto: int,
+                    batch: int) -> AsyncIterator[list[Delivery]]:  # fmt: skip
+        """Messages from where ``start`` (a consumer's deliver policy and its option) says, up
+        to sequence ``upto``, through an unacknowledged consumer removed at the end. It ends
+        at ``upto``, or when the stream has nothing more for it; a busy server may answer a
+        fetch late, so an empty fetch with messages still waiting is tried again, up to
+        `_READ_TRIES` times in a row."""
+        from nats.js import api  # noqa: PLC0415 - the bus extra
+        from nats.js.errors import Error as JsError  # noqa: PLC0415
+
         config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_TIME,
-            opt_start_time=since,
             ack_policy=api.AckPolicy.NONE,
             inactive_threshold=60.0,  # the server removes it once this process stops asking
+            **start,
         )
         try:
             subscription = await self._js.pull_subscribe(self.subject, stream=self.stream,
                                                           config=config)  # fmt: skip
         except (JsError, TimeoutError) as exc:
-            raise BusError(f"bus: cannot open a replay consumer: {exc or 'timeout'}") from None
-        consumer = Consumer(subscription)
+            raise BusError(f"bus: cannot open a reading consumer: {exc or 'timeout'}") from None
+        consumer = Consumer(subscription, self._fetch_limit, self._connection)
+        empty = 0
         try:
-            while True:
+            while empty < _READ_TRIES:
                 deliveries = await consumer.fetch(batch, timeout=2.0)
+                if not deliveries and not await consumer.undelivered():
+                    return
+                empty = 0 if deliveries else empty + 1
                 taken = [d for d in deliveries if d.sequence <= upto]
                 if taken:
                     yield taken
-                if len(taken) < len(deliveries) or not deliveries or taken[-1].sequence >= upto:
+                if len(taken) < len(deliveries) or (taken and taken[-1].sequence >= upto):
                     return
         finally:
             with contextlib.suppress(Exception):

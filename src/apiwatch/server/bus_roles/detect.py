@@ -58,6 +58,9 @@ class DetectRole:
         self.metrics = metrics or RoleMetrics("detect")
         self.shard = shard or Shard()
         self.fed = 0
+        #: The stream sequence after the last message fed in order (None: none fed yet).
+        self.next_seq: int | None = None
+        self._bus: Bus | None = None
         self._seen: dict[tuple[str, bytes], None] = {}
 
     @property
@@ -85,12 +88,15 @@ class DetectRole:
         a crash) in the last ``replay`` seconds: the engines start empty, and their windows,
         baselines and incidents are then what they were, so they save the alerts and incidents
         (same ids) they would have saved, and not new ones for attacks they had counted half.
-        Returns how many events were fed again."""
+        Returns how many events were fed again. `step` then reads from ``bus`` the messages
+        the consumer delivered elsewhere (`_in_order`)."""
+        self._bus = bus
         upto = await consumer.delivered() if self.replay > 0 else 0
         before = self.fed
         if upto:
             async for deliveries in bus.replay(self.replay, upto):
                 await self._feed(deliveries)
+                self.next_seq = deliveries[-1].sequence + 1
                 if stop.is_set():
                     break
             logger.info("fed again %d events of the last %.0f s (up to stream message %d)",
@@ -103,11 +109,44 @@ class DetectRole:
         self.metrics.bus_pending.set(consumer.pending)
         if not deliveries:
             return 0
-        await self._feed(deliveries)
+        await self._feed(await self._in_order(deliveries))
         for delivery in deliveries:
             await delivery.ack()
         self.metrics.bus_messages.inc(len(deliveries))
         return len(deliveries)
+
+    async def _in_order(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """``deliveries`` in stream order, after the messages between the last one fed and
+        them that the consumer delivered elsewhere: to a process that died holding them (a
+        SIGKILLed detect role's last fetch), or in a fetch lost with a NATS server. The
+        consumer would deliver those again only after its ack wait, as late as that in event
+        time or more, and the engines would skip them as too old; they are read from the
+        stream in their place and fed first (when the consumer delivers them again, they are
+        skipped as already fed)."""
+        ordered = sorted(deliveries, key=lambda delivery: delivery.sequence)
+        expected, newest = self.next_seq, ordered[-1].sequence
+        if expected is None or newest < expected:  # the first fetch, or redeliveries only
+            self.next_seq = max(newest + 1, expected or 0)
+            return ordered
+        self.next_seq = newest + 1
+        have = {delivery.sequence for delivery in ordered if delivery.sequence >= expected}
+        if len(have) == newest - expected + 1 or self._bus is None:
+            return ordered
+        missing = [
+            delivery
+            async for part in self._bus.between(expected, newest)
+            for delivery in part
+            if delivery.sequence not in have
+        ]
+        self.metrics.bus_messages_read_again.inc(len(missing))
+        logger.info("read %d messages of the stream (%d to %d) delivered elsewhere",
+                    len(missing), expected, newest)  # fmt: skip
+        unread = newest - expected + 1 - len(have) - len(missing)
+        if unread:  # expired from the stream, or the server did not answer in time
+            logger.warning("%d messages of the stream between %d and %d could not be read "
+                           "again; they are fed when the consumer delivers them again",
+                           unread, expected, newest)  # fmt: skip
+        return sorted([*missing, *ordered], key=lambda delivery: delivery.sequence)
 
     async def _feed(self, deliveries: Sequence[Delivery]) -> None:
         """Hand the fresh events of ``deliveries`` to the detectors, ``max_backlog`` at most at
