@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apiwatch.store import Keyring
-from apiwatch.store._console import tally
-from apiwatch.store._rows import _minute_of_micros, micros, minute_of, seal_lines
+from apiwatch.store._rows import _minute_of_micros, event_tally, micros, minute_of, seal_lines
 
 from .helpers import T0, line
 
@@ -36,7 +35,7 @@ def test_sealing_carries_the_console_tally(tmp_path: Path) -> None:
     ]
     sealed = seal_lines(stored, "ingest-1", keyring)
     assert [s.sealed.tally if s.sealed else None for s in sealed] == [
-        tally(s.event) for s in stored
+        event_tally(s.event) for s in stored
     ]
 
 

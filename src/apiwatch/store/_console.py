@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from apiwatch.store._database import Database
 
 __all__ = [
-    "SqlConsoleStore", "count_minutes", "line_tally", "roll_up", "schema", "tallies", "tally",
+    "SqlConsoleStore", "count_minutes", "line_tally", "roll_up", "schema", "tallies",
     "trim_rollups",
 ]  # fmt: skip
 
@@ -59,13 +59,8 @@ def schema(blob: str, big: str) -> list[str]:
     ]
 
 
-def tally(event: Event, minute: int | None = None) -> Tally:
-    """What the rollups count of ``event`` (see `Tally`); ``minute`` when already known."""
-    return event_tally(event, minute)
-
-
 def tallies(events: Iterable[Event]) -> Iterator[Tally]:
-    """`tally` of each event (one minute worked out per distinct time object: parsers share
+    """`event_tally` of each event (one minute worked out per distinct time object: parsers share
     one time object per distinct value)."""
     minutes: dict[datetime, int] = {}
     for event in events:
@@ -77,14 +72,14 @@ def tallies(events: Iterable[Event]) -> Iterator[Tally]:
 
 
 def line_tally(line: bytes) -> Tally | None:
-    """`tally` of a stored ECS line (a decrypted payload: what ingest accepted), or None when
+    """`event_tally` of a stored ECS line (a decrypted payload: what ingest accepted), or None when
     it is not an event (it was checked at ingest; a row that fails here is stored uncounted)."""
     try:
-        return tally(_typed(line))
+        return event_tally(_typed(line))
     except msgspec.MsgspecError:
         pass
     try:
-        return tally(decode_event(line))
+        return event_tally(decode_event(line))
     except EventDecodeError:
         return None
 

@@ -17,6 +17,7 @@ from apiwatch.store._rows import (
     RowBuilder,
     clear_text,
     event_id_bytes,
+    event_tally,
     from_micros,
     micros,
     seal_lines,
@@ -374,13 +375,13 @@ def _line_counts(
         sealed = line.sealed
         if sealed is not None and sealed.key_name == key_name:  # columns already clear_text'd
             raw[sealed.columns[2:5]] += 1
-            counted.append(sealed.tally if sealed.tally is not None else _console.tally(line.event))
+            counted.append(sealed.tally if sealed.tally is not None else event_tally(line.event))
             continue
         event = line.event
         service = clear_text(event.service.name if event.service else None)
         host = clear_text(event.host.name if event.host else None)
         raw[clear_text(key_name), service, host] += 1
-        counted.append(_console.tally(event))
+        counted.append(event_tally(event))
     sources: Counter[tuple[str, str, str]] = Counter()
     for (stored_key, stored_service, stored_host), events in raw.items():  # a few distinct
         sources[str(stored_key or ""), str(stored_service or ""), str(stored_host or "")] += events

@@ -83,7 +83,7 @@ SCOPES = ("ingest", "read", "bouncer", "admin")
 
 # What the console's per-minute rollups count of one event: its minute (Unix seconds // 60),
 # its source address as stored in clear ("" for none), whether it is a failed login, and its
-# HTTP status. Made where the event is in clear (`apiwatch.store._console.tally`).
+# HTTP status. Made where the event is in clear (`apiwatch.store._rows.event_tally`).
 Tally = tuple[int, str, bool, int | None]
 
 
