@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from apiwatch.bus import Bus
+from apiwatch.bus import Bus, BusError
 from apiwatch.detect import Engine, builtin_dir, load_rules
 from apiwatch.server._detection import Detector
 from apiwatch.server.bus_roles import DetectRole
@@ -151,3 +151,17 @@ def test_no_fetch_is_asked_while_the_nats_server_is_down(tmp_path: Path) -> None
         asyncio.run(run())
     finally:
         server.kill()
+
+
+def test_a_fetch_on_a_closed_connection_fails_instead_of_waiting(stream: str) -> None:
+    """A closed connection will not come back: the fetch raises `BusError` (a role reconnects)
+    rather than returning nothing for ever."""
+
+    async def run() -> None:
+        bus = await Bus.connect(NATS_URL, stream)
+        consumer = await bus.consumer(DURABLE)
+        await bus.close()
+        with pytest.raises(BusError):
+            await consumer.fetch(16, timeout=0.5)
+
+    asyncio.run(run())

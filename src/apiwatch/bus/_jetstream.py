@@ -138,11 +138,13 @@ class Consumer:
         return [Delivery(message.data, message) for message in messages]
 
     async def _connected_within(self, timeout: float) -> float:
-        """Wait up to ``timeout`` seconds for the connection; the time left (0: none)."""
-        if self._connection is None or self._connection.is_connected:
+        """Wait up to ``timeout`` seconds for the connection; the time left (0: none). A
+        closed connection (it will not come back) does not wait: the fetch says so."""
+        connection = self._connection
+        if connection is None or connection.is_connected or connection.is_closed:
             return timeout
         deadline = asyncio.get_running_loop().time() + timeout
-        while not self._connection.is_connected:
+        while not (connection.is_connected or connection.is_closed):
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 return 0.0
