@@ -58,7 +58,7 @@ def test_messages_delivered_to_a_dead_process_are_read_from_the_stream_in_order(
     """Messages 3 and 4 go to another process of the same consumer that dies holding them; the
     role's next fetch (5, 6) reads 3 and 4 from the stream first: every event fed once, in
     stream order (none late, none too old); when the consumer delivers 3 and 4 again after
-    its ack wait, they are skipped as already fed and acknowledged."""
+    its ack wait, they are acknowledged without being fed again."""
     metrics = RoleMetrics("detect")
     engine = Engine(load_rules([builtin_dir()]), max_lag=3600.0)
     detector = Detector(engine, store.detections.save, metrics)
@@ -93,7 +93,8 @@ def test_messages_delivered_to_a_dead_process_are_read_from_the_stream_in_order(
     assert role.fed == 120
     sample = metrics.registry.get_sample_value
     assert sample("apiwatch_bus_messages_read_again_total") == 2
-    assert sample("apiwatch_bus_events_duplicate_total") == 2 * PER_MESSAGE
+    assert sample("apiwatch_bus_messages_redelivered_total") == 2  # by sequence, not decoded
+    assert sample("apiwatch_bus_events_duplicate_total") == 0
 
 
 def test_a_fetch_of_large_messages_stays_far_below_the_servers_pending_limit(stream: str) -> None:
@@ -165,3 +166,38 @@ def test_a_fetch_on_a_closed_connection_fails_instead_of_waiting(stream: str) ->
             await consumer.fetch(16, timeout=0.5)
 
     asyncio.run(run())
+
+
+def test_a_role_without_replay_starts_in_order_from_the_first_unacknowledged_message(
+    store: SqlStore, stream: str
+) -> None:
+    """With no replay (``detect_replay = 0``), a role that starts after another died holding
+    messages 1 and 2 feeds them first, read from the stream, then 3 and 4: from the consumer's
+    first unacknowledged message, in order, none late."""
+    metrics = RoleMetrics("detect")
+    engine = Engine(load_rules([builtin_dir()]), max_lag=3600.0)
+    detector = Detector(engine, store.detections.save, metrics)
+    role = DetectRole(detector, store.keyring, metrics=metrics, replay=0.0)
+
+    async def run() -> None:
+        bus = await Bus.connect(NATS_URL, stream)
+        dead = await Bus.connect(NATS_URL, stream, name="dead")
+        try:
+            await _publish(bus, store, range(4))
+            taken = await (await dead.consumer(DURABLE)).fetch(2, timeout=5)
+            assert [delivery.sequence for delivery in taken] == [1, 2]
+            await dead.close()
+            consumer = await bus.consumer(DURABLE)
+            await role.rebuild(bus, consumer, asyncio.Event())
+            assert role.next_seq == 1
+            assert await role.step(consumer) == 2  # 3 and 4, after 1 and 2 from the stream
+        finally:
+            await bus.close()
+
+    detector.start()
+    try:
+        asyncio.run(run())
+    finally:
+        detector.stop()
+    assert (engine.stats.events, engine.stats.late, engine.stats.too_old) == (80, 0, 0)
+    assert metrics.registry.get_sample_value("apiwatch_bus_messages_read_again_total") == 2

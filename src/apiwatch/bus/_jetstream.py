@@ -160,6 +160,14 @@ class Consumer:
             raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
         return int(info.delivered.stream_seq or 0)
 
+    async def acknowledged(self) -> int:
+        """The stream sequence up to which every message was acknowledged (0: none)."""
+        try:
+            info = await self._subscription.consumer_info()
+        except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds
+            raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
+        return int(info.ack_floor.stream_seq or 0)
+
     async def undelivered(self) -> int:
         """Messages of the stream not yet delivered to this consumer, asked of the server."""
         try:
@@ -367,9 +375,12 @@ class Bus:
         try:
             while empty < _READ_TRIES:
                 deliveries = await consumer.fetch(batch, timeout=2.0)
-                if not deliveries and not await consumer.undelivered():
-                    return
-                empty = 0 if deliveries else empty + 1
+                if not deliveries:
+                    empty += 1  # NATS down, or slow; or nothing more (asked when connected)
+                    if self.connected and not await consumer.undelivered():
+                        return
+                    continue
+                empty = 0
                 taken = [d for d in deliveries if d.sequence <= upto]
                 if taken:
                     yield taken

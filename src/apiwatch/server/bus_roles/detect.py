@@ -27,6 +27,7 @@ DURABLE = Shard().durable
 # Event ids remembered to feed an event once when the bus delivers it again (a sender's retry
 # after JetStream's duplicate window, a redelivery after a restart of this role).
 _REMEMBERED = 1_000_000
+_UNREAD = 100_000  # sequences remembered as not read again (see `DetectRole._in_order`)
 _typed = msgspec.json.Decoder(Event)
 
 
@@ -60,6 +61,8 @@ class DetectRole:
         self.fed = 0
         #: The stream sequence after the last message fed in order (None: none fed yet).
         self.next_seq: int | None = None
+        # Sequences before `next_seq` that could not be read again: fed when delivered.
+        self._unread: set[int] = set()
         self._bus: Bus | None = None
         # Keyed by the sender's key name and the event id in one bytes object: a tuple of the
         # two took a third more memory (about 150 MB for the million remembered).
@@ -103,6 +106,8 @@ class DetectRole:
                     break
             logger.info("fed again %d events of the last %.0f s (up to stream message %d)",
                         self.fed - before, self.replay, upto)  # fmt: skip
+        if self.next_seq is None:  # nothing replayed: in order from the first unacknowledged
+            self.next_seq = await consumer.acknowledged() + 1
         return self.fed - before
 
     async def step(self, consumer: Consumer, timeout: float = 1.0) -> int:
@@ -118,22 +123,32 @@ class DetectRole:
         return len(deliveries)
 
     async def _in_order(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """``deliveries`` in stream order, after the messages between the last one fed and
-        them that the consumer delivered elsewhere: to a process that died holding them (a
-        SIGKILLed detect role's last fetch), or in a fetch lost with a NATS server. The
-        consumer would deliver those again only after its ack wait, as late as that in event
-        time or more, and the engines would skip them as too old; they are read from the
-        stream in their place and fed first (when the consumer delivers them again, they are
-        skipped as already fed)."""
+        """What to feed of ``deliveries``, in stream order.
+
+        A message before `next_seq` was fed already (in order, read again, or replayed): the
+        consumer delivers it again when its acknowledgement was lost or it was read again in
+        its place, and it is acknowledged without being fed (`_unread` ones excepted). Before
+        the rest come the messages between the last one fed and them that the consumer
+        delivered elsewhere: to a process that died holding them (a SIGKILLed detect role's
+        last fetch), or in a fetch lost with a NATS server. The consumer would deliver those
+        again only after its ack wait, as late as that in event time or more, and the engines
+        would skip them as too old; they are read from the stream in their place."""
         ordered = sorted(deliveries, key=lambda delivery: delivery.sequence)
-        expected, newest = self.next_seq, ordered[-1].sequence
-        if expected is None or newest < expected:  # the first fetch, or redeliveries only
-            self.next_seq = max(newest + 1, expected or 0)
+        expected = self.next_seq
+        if expected is None:  # the first fetch of a role that fed nothing yet
+            self.next_seq = ordered[-1].sequence + 1
             return ordered
+        fresh = [d for d in ordered if d.sequence >= expected or d.sequence in self._unread]
+        if len(fresh) < len(ordered):
+            self.metrics.bus_messages_redelivered.inc(len(ordered) - len(fresh))
+        self._unread.difference_update(delivery.sequence for delivery in fresh)
+        if not fresh or fresh[-1].sequence < expected:
+            return fresh
+        newest = fresh[-1].sequence
         self.next_seq = newest + 1
-        have = {delivery.sequence for delivery in ordered if delivery.sequence >= expected}
+        have = {delivery.sequence for delivery in fresh if delivery.sequence >= expected}
         if len(have) == newest - expected + 1 or self._bus is None:
-            return ordered
+            return fresh
         missing = [
             delivery
             async for part in self._bus.between(expected, newest)
@@ -143,12 +158,16 @@ class DetectRole:
         self.metrics.bus_messages_read_again.inc(len(missing))
         logger.info("read %d messages of the stream (%d to %d) delivered elsewhere",
                     len(missing), expected, newest)  # fmt: skip
-        unread = newest - expected + 1 - len(have) - len(missing)
+        got = have | {delivery.sequence for delivery in missing}
+        unread = [number for number in range(expected, newest + 1) if number not in got]
         if unread:  # expired from the stream, or the server did not answer in time
             logger.warning("%d messages of the stream between %d and %d could not be read "
                            "again; they are fed when the consumer delivers them again",
-                           unread, expected, newest)  # fmt: skip
-        return sorted([*missing, *ordered], key=lambda delivery: delivery.sequence)
+                           len(unread), expected, newest)  # fmt: skip
+            if len(self._unread) + len(unread) > _UNREAD:
+                self._unread.clear()  # long gone from the stream, most likely
+            self._unread.update(unread[:_UNREAD])
+        return sorted([*missing, *fresh], key=lambda delivery: delivery.sequence)
 
     async def _feed(self, deliveries: Sequence[Delivery]) -> None:
         """Hand the fresh events of ``deliveries`` to the detectors, ``max_backlog`` at most at

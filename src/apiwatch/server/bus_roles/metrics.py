@@ -4,9 +4,9 @@ The writer counts what it stores as the embedded committer does (``apiwatch_even
 ``apiwatch_events_duplicate``, ``apiwatch_commit_seconds``, ``apiwatch_commit_events``,
 ``apiwatch_commit_group_size`` in bus messages); detect fills the ``apiwatch_detect_*`` family.
 Both add ``apiwatch_bus_*``: messages taken and acknowledged, messages and rows refused, events
-fed to detection and skipped as already fed, messages read again in stream order, the
-consumer's pending messages, and whether the bus is connected. Served as the same Prometheus
-text (`Metrics.render`).
+fed to detection and skipped as already fed, messages read again in stream order and delivered
+again after being fed, the consumer's pending messages, and whether the bus is connected. Served
+as the same Prometheus text (`Metrics.render`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ class RoleMetrics(Metrics):
             "apiwatch_bus_messages_read_again", "Messages the detect role read from the stream "
             "in place of ones its consumer delivered elsewhere (a process that died holding "
             "them, a fetch lost with the NATS server), fed in stream order.", registry=r,
+        )  # fmt: skip
+        self.bus_messages_redelivered = Counter(
+            "apiwatch_bus_messages_redelivered", "Messages the detect role's consumer delivered "
+            "again after they were fed (a lost acknowledgement, or read again in their place): "
+            "acknowledged, not fed again.", registry=r,
         )  # fmt: skip
         self.bus_pending = Gauge(
             "apiwatch_bus_pending", "Messages of the stream not yet delivered to this role's "
