@@ -143,38 +143,34 @@ class Consumer:
         connection = self._connection
         if connection is None or connection.is_connected or connection.is_closed:
             return timeout
-        deadline = asyncio.get_running_loop().time() + timeout
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + timeout
         while not (connection.is_connected or connection.is_closed):
-            left = deadline - asyncio.get_running_loop().time()
+            left = deadline - clock()
             if left <= 0:
                 return 0.0
             await asyncio.sleep(min(left, 0.05))
-        return deadline - asyncio.get_running_loop().time()
+        return deadline - clock()
 
     async def delivered(self) -> int:
         """The stream sequence of the last message delivered to this consumer (0: none yet),
         whoever it was delivered to (a process that died since, perhaps)."""
-        try:
-            info = await self._subscription.consumer_info()
-        except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds
-            raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
-        return int(info.delivered.stream_seq or 0)
+        return int((await self._info()).delivered.stream_seq or 0)
 
     async def acknowledged(self) -> int:
         """The stream sequence up to which every message was acknowledged (0: none)."""
-        try:
-            info = await self._subscription.consumer_info()
-        except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds
-            raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
-        return int(info.ack_floor.stream_seq or 0)
+        return int((await self._info()).ack_floor.stream_seq or 0)
 
     async def undelivered(self) -> int:
         """Messages of the stream not yet delivered to this consumer, asked of the server."""
+        return int((await self._info()).num_pending or 0)
+
+    async def _info(self) -> Any:
+        """The consumer's state as the server has it (a nats-py ``ConsumerInfo``)."""
         try:
-            info = await self._subscription.consumer_info()
+            return await self._subscription.consumer_info()
         except Exception as exc:  # noqa: BLE001 - nats-py raises many kinds
             raise BusError(f"bus: reading the consumer failed: {exc or 'timeout'}") from None
-        return int(info.num_pending or 0)
 
 
 class Bus:
