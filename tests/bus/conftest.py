@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,3 +20,11 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         finally:
             running.stop_all()
             delete_stream(running.stream)
+
+
+@pytest.fixture
+def stream() -> Iterator[str]:
+    """The name of a JetStream stream of the test's own on the local NATS, deleted afterwards."""
+    name = f"T_{secrets.token_hex(6)}"
+    yield name
+    delete_stream(name)

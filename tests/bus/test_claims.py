@@ -4,8 +4,6 @@ ingest role gives a claim back when JetStream did not take its request."""
 from __future__ import annotations
 
 import asyncio
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +12,7 @@ from apiwatch.bus import Bus, BusError, Claims
 from apiwatch.server.bus_roles import BusPublisher
 from apiwatch.server.ingest import decode_body
 from apiwatch.store import AppendResult, Batch, StoreUnavailableError, open_store
-from tests.bus.cluster import NATS_URL, body, delete_stream, new_ids
-
-
-@pytest.fixture
-def stream() -> Iterator[str]:
-    name = f"T_{secrets.token_hex(6)}"
-    yield name
-    delete_stream(name)
+from tests.bus.cluster import NATS_URL, body, new_ids
 
 
 def test_the_first_claim_of_a_name_wins_across_connections(stream: str) -> None:

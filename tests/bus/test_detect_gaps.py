@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ from apiwatch.server.bus_roles.metrics import RoleMetrics
 from apiwatch.server.bus_roles.wire import encode_batch
 from apiwatch.server.ingest import decode_body
 from apiwatch.store import Batch, SqlStore, open_store
-from tests.bus.cluster import NATS_URL, NatsServer, body, delete_stream, new_ids
+from tests.bus.cluster import NATS_URL, NatsServer, body, new_ids
 
 PER_MESSAGE = 20
 START = datetime.now(UTC) - timedelta(hours=8)
@@ -35,13 +36,6 @@ def store(tmp_path: Path) -> Iterator[SqlStore]:
     opened.close()
 
 
-@pytest.fixture
-def stream() -> Iterator[str]:
-    name = f"T_{secrets.token_hex(6)}"
-    yield name
-    delete_stream(name)
-
-
 async def _publish(bus: Bus, store: SqlStore, hours: range) -> None:
     """One message per hour of event time, ``PER_MESSAGE`` login failures each."""
     for hour in hours:
@@ -52,6 +46,23 @@ async def _publish(bus: Bus, store: SqlStore, hours: range) -> None:
             await bus.publish(data, message_id)
 
 
+def _role(store: SqlStore, replay: float) -> tuple[DetectRole, Engine, RoleMetrics]:
+    """A detect role over the built-in pack, its engine skipping events an hour behind."""
+    metrics = RoleMetrics("detect")
+    engine = Engine(load_rules([builtin_dir()]), max_lag=3600.0)
+    detector = Detector(engine, store.detections.save, metrics)
+    return DetectRole(detector, store.keyring, metrics=metrics, replay=replay), engine, metrics
+
+
+def _run(role: DetectRole, work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` with the role's detector thread going; stopped (queue fed) afterwards."""
+    role.detector.start()
+    try:
+        asyncio.run(work)
+    finally:
+        role.detector.stop()
+
+
 def test_messages_delivered_to_a_dead_process_are_read_from_the_stream_in_order(
     store: SqlStore, stream: str
 ) -> None:
@@ -59,10 +70,7 @@ def test_messages_delivered_to_a_dead_process_are_read_from_the_stream_in_order(
     role's next fetch (5, 6) reads 3 and 4 from the stream first: every event fed once, in
     stream order (none late, none too old); when the consumer delivers 3 and 4 again after
     its ack wait, they are acknowledged without being fed again."""
-    metrics = RoleMetrics("detect")
-    engine = Engine(load_rules([builtin_dir()]), max_lag=3600.0)
-    detector = Detector(engine, store.detections.save, metrics)
-    role = DetectRole(detector, store.keyring, metrics=metrics, replay=3600.0)
+    role, engine, metrics = _role(store, replay=3600.0)
 
     async def run() -> None:
         bus = await Bus.connect(NATS_URL, stream)
@@ -82,13 +90,10 @@ def test_messages_delivered_to_a_dead_process_are_read_from_the_stream_in_order(
             assert await role.step(consumer, timeout=5) == 2
             assert await role.step(consumer, timeout=0.5) == 0  # all acknowledged now
         finally:
+            await dead.close()
             await bus.close()
 
-    detector.start()
-    try:
-        asyncio.run(run())
-    finally:
-        detector.stop()
+    _run(role, run())
     assert (engine.stats.events, engine.stats.late, engine.stats.too_old) == (120, 0, 0)
     assert role.fed == 120
     sample = metrics.registry.get_sample_value
@@ -174,10 +179,7 @@ def test_a_role_without_replay_starts_in_order_from_the_first_unacknowledged_mes
     """With no replay (``detect_replay = 0``), a role that starts after another died holding
     messages 1 and 2 feeds them first, read from the stream, then 3 and 4: from the consumer's
     first unacknowledged message, in order, none late."""
-    metrics = RoleMetrics("detect")
-    engine = Engine(load_rules([builtin_dir()]), max_lag=3600.0)
-    detector = Detector(engine, store.detections.save, metrics)
-    role = DetectRole(detector, store.keyring, metrics=metrics, replay=0.0)
+    role, engine, metrics = _role(store, replay=0.0)
 
     async def run() -> None:
         bus = await Bus.connect(NATS_URL, stream)
@@ -192,12 +194,9 @@ def test_a_role_without_replay_starts_in_order_from_the_first_unacknowledged_mes
             assert role.next_seq == 1
             assert await role.step(consumer) == 2  # 3 and 4, after 1 and 2 from the stream
         finally:
+            await dead.close()
             await bus.close()
 
-    detector.start()
-    try:
-        asyncio.run(run())
-    finally:
-        detector.stop()
+    _run(role, run())
     assert (engine.stats.events, engine.stats.late, engine.stats.too_old) == (80, 0, 0)
     assert metrics.registry.get_sample_value("apiwatch_bus_messages_read_again_total") == 2
