@@ -279,7 +279,7 @@ class CorrelationState:
         elif rule.type in _RANKED:
             measure = percentile(group.values[group.head :], rule.percentile)
         else:
-            measure = live
+            measure = float(live)
         return self.holds(measure)
 
     def _count(self, group: GroupWindow, t: float) -> bool:

@@ -20,6 +20,7 @@ reports per rule.
 from __future__ import annotations
 
 import ast
+import hashlib
 import ipaddress
 import re
 from collections.abc import Callable
@@ -32,7 +33,17 @@ from sigma import types as st
 from apiwatch.detect.fields import KEYWORD_FIELDS, canonical_field, field_known, field_unavailable
 from apiwatch.model import ApiwatchError
 
-__all__ = ["Matcher", "Unsupported", "compile_all", "compile_detection"]
+__all__ = [
+    "Generated",
+    "MatchAll",
+    "Matcher",
+    "Unsupported",
+    "compile_all",
+    "compile_detection",
+    "generate",
+    "module_source",
+    "prebuilt",
+]
 
 Matcher = Callable[[dict[str, Any], dict[str, str]], bool]
 """A compiled detection: ``matcher(record.values, record.lower) -> bool``."""
@@ -48,8 +59,11 @@ class Unsupported(ApiwatchError):  # noqa: N818 - a reason, raised and reported,
 
 
 class _Compiler:
-    def __init__(self, constants: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, constants: dict[str, Any] | None = None, kinds: dict[str, str] | None = None
+    ) -> None:
         self.constants: dict[str, Any] = {} if constants is None else constants
+        self.kinds: dict[str, str] = {} if kinds is None else kinds
         self.fields: set[str] = set()
         self.reads: dict[tuple[str, str], str] = {}
         self.memo_fields: frozenset[str] = frozenset()
@@ -82,9 +96,11 @@ class _Compiler:
                 )
         return "".join(lines)
 
-    def const(self, value: Any) -> str:
+    def const(self, value: Any, kind: str = "Any") -> str:
+        """A name for ``value`` in the generated code; ``kind`` is its type there."""
         name = f"_c{len(self.constants)}"
         self.constants[name] = value
+        self.kinds[name] = kind
         return name
 
     def memo_reads(self) -> str:
@@ -272,11 +288,11 @@ class _FieldMemo:
     value gets only its own mask); others are tested each time."""
 
     def __init__(self, index: int, parent: _Compiler) -> None:
-        self.compiler = _Compiler(parent.constants)
+        self.compiler = _Compiler(parent.constants, parent.kinds)
         self.tests: list[str] = []
         self.mask = f"_m{index}"
         self.make = f"_mk{index}"
-        self.cache = parent.const({})
+        self.cache = parent.const({}, "dict[Any, int]")
 
     def bit(self, node: Any) -> str:
         """The test of ``node`` (reading only this field) as a bit of the mask."""
@@ -291,7 +307,7 @@ class _FieldMemo:
             f"    if {test}:\n        m |= {1 << i}\n" for i, test in enumerate(self.tests)
         )
         return (
-            f"def {self.make}(x):\n{self.compiler.prologue('x')}    m = 0\n{sets}"
+            f"def {self.make}(x: Any) -> int:\n{self.compiler.prologue('x')}    m = 0\n{sets}"
             f"    if x.__class__ in _KEYED:\n        if len({self.cache}) >= {MEMO_LIMIT}:\n"
             f"            {self.cache}.clear()\n        {self.cache}[x] = m\n    return m\n"
         )
@@ -396,6 +412,7 @@ def _namespace(compiler: _Compiler) -> dict[str, Any]:
         "_time_part": _time_part,
         "_EMPTY": "",
         "_KEYED": _KEYED,
+        "Any": Any,
         **compiler.constants,
     }
 
@@ -456,7 +473,7 @@ def _verdicts(compiler: _Compiler, tests: list[str]) -> str:
     parts = [_split(test) for test in tests]
     if not masks or sum(mine is not None for mine, _ in parts) < 2:
         body = "".join(f"    if {test}:\n        m.append({i})\n" for i, test in enumerate(tests))
-        return f"    m = []\n{body}    return tuple(m)\n"
+        return f"    m: list[int] = []\n{body}    return tuple(m)\n"
     others: list[str] = []
     verdicts: list[str] = []
     for index, (mine, rest) in enumerate(parts):
@@ -467,11 +484,12 @@ def _verdicts(compiler: _Compiler, tests: list[str]) -> str:
             holds.append(f"(x & {bit})")
         verdicts.append(f"    if {' or '.join(holds)}:\n        m.append({index})\n")
     key = f"({', '.join(masks)}, x)"
-    cache = compiler.const({})
+    cache = compiler.const({}, "dict[tuple[int, ...], tuple[int, ...]]")
+    params = ", ".join(f"{mask}: int" for mask in [*masks, "x"])
     make = (
-        f"def _verdict({', '.join(masks)}, x):\n    m = []\n{''.join(verdicts)}"
+        f"def _verdict({params}) -> tuple[int, ...]:\n    m: list[int] = []\n{''.join(verdicts)}"
         f"    if len({cache}) >= {MEMO_LIMIT}:\n        {cache}.clear()\n"
-        f"    m = {cache}[{key}] = tuple(m)\n    return m\n"
+        f"    t = tuple(m)\n    {cache}[{key}] = t\n    return t\n"
     )
     compiler.constants["_verdict_source"] = make
     return (
@@ -480,9 +498,45 @@ def _verdicts(compiler: _Compiler, tests: list[str]) -> str:
     )
 
 
-def compile_all(
-    trees: list[Any],
-) -> tuple[Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]], frozenset[str]]:
+MatchAll = Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]]
+"""`compile_all`'s function: ``match_all(record.values, record.lower) -> indexes matched``."""
+
+
+class Generated:
+    """`compile_all`'s generated source, the constants it names (and their types), and the
+    fields it reads lower-cased."""
+
+    def __init__(self, source: str, namespace: dict[str, Any], kinds: dict[str, str]) -> None:
+        self.source = source
+        self.namespace = namespace
+        self.kinds = kinds
+        self.lowered: frozenset[str] = frozenset()
+
+    @property
+    def digest(self) -> str:
+        """What names this source in a prebuilt module (`apiwatch.detect._pack`)."""
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+
+def generate(trees: list[Any]) -> Generated:
+    """The source of `compile_all`'s function for ``trees`` (see there), not yet compiled."""
+    compiler = _Compiler()
+    compiler.memo_fields = _memo_fields(trees)
+    tests = [compiler.node(tree) for tree in trees]
+    memos = "".join(memo.function() for memo in compiler.memos.values())
+    body = _verdicts(compiler, tests)
+    source = (
+        f"{memos}def _match_all(V: dict[str, Any], L: dict[str, str]) -> tuple[int, ...]:\n"
+        f"{compiler.prologue()}{compiler.memo_reads()}{body}"
+    )
+    namespace = _namespace(compiler)
+    generated = Generated(namespace.pop("_verdict_source", "") + source, namespace, compiler.kinds)
+    reads = [*compiler.reads, *(r for memo in compiler.memos.values() for r in memo.compiler.reads)]
+    generated.lowered = frozenset(name for source, name in reads if source == "L")
+    return generated
+
+
+def compile_all(trees: list[Any]) -> tuple[MatchAll, frozenset[str]]:
     """One function matching every tree at once: each field is read once per event, and the
     result is the tuple of the indexes of the trees that matched, in order. This is the
     engine's hot path. Also
@@ -491,16 +545,67 @@ def compile_all(
     A field many tests read (`_memo_fields`: the path, the user agent, the status code ...)
     has its tests evaluated once per distinct value (`_FieldMemo`): the parts of the trees
     that read that field alone become bits of a mask remembered per value. The trees that
-    read masks alone are then settled together (`_verdicts`), once per combination of masks."""
-    compiler = _Compiler()
-    compiler.memo_fields = _memo_fields(trees)
-    tests = [compiler.node(tree) for tree in trees]
-    memos = "".join(memo.function() for memo in compiler.memos.values())
-    body = _verdicts(compiler, tests)
-    source = f"{memos}def _match_all(V, L):\n{compiler.prologue()}{compiler.memo_reads()}{body}"
-    namespace = _namespace(compiler)
-    source = namespace.pop("_verdict_source", "") + source
-    exec(compile(source, "<sigma-rules>", "exec"), namespace)  # noqa: S102 - generated from parsed values
-    reads = [*compiler.reads, *(r for memo in compiler.memos.values() for r in memo.compiler.reads)]
-    lowered = frozenset(name for source, name in reads if source == "L")
-    return namespace["_match_all"], lowered
+    read masks alone are then settled together (`_verdicts`), once per combination of masks.
+
+    When the source is the one a prebuilt module was generated from (`apiwatch.detect._pack`,
+    the built-in pack's: `prebuilt`), that module's function is bound to the constants instead,
+    so a compiled build (``make compile``) runs it as machine code; any other pack is compiled
+    here, from the same source."""
+    generated = generate(trees)
+    match_all = prebuilt(generated)
+    if match_all is None:
+        namespace = generated.namespace
+        code = compile(generated.source, "<sigma-rules>", "exec")
+        exec(code, namespace)  # noqa: S102 - generated from parsed values
+        match_all = namespace["_match_all"]
+    return match_all, generated.lowered
+
+
+def prebuilt(generated: Generated) -> MatchAll | None:
+    """The prebuilt module's function bound to ``generated``'s constants, when that module was
+    generated from the same source; else None."""
+    try:
+        from apiwatch.detect import _pack  # noqa: PLC0415 - absent until generated
+    except ImportError:  # pragma: no cover - the module is committed
+        return None
+    if _pack.DIGEST != generated.digest:
+        return None
+    return _pack.bind(generated.namespace)
+
+
+def module_source(generated: Generated) -> str:
+    """``generated`` as a module that `prebuilt` can use: its functions nested in ``bind``, which
+    takes the constants (typed, so that a compiled build reads them natively). The same code,
+    but ``x.__class__`` is written ``type(x)``, which a compiled build reads without a lookup."""
+    names = sorted(generated.namespace, key=lambda name: (len(name), name))
+    binds = "".join(
+        f"    {name}: {generated.kinds.get(name, _KINDS.get(name, 'Any'))} = ns[{name!r}]\n"
+        for name in names
+        if name not in _UNBOUND
+    )
+    code = _CLASS_OF.sub(r"type(\1)", generated.source)
+    body = "".join(f"    {line}" if line.strip() else line for line in code.splitlines(True))
+    return (
+        f"{_MODULE_HEAD}\nDIGEST: Final = {generated.digest!r}\n\n\n"
+        "def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]]:\n"
+        '    """The matcher, bound to the constants `compile_all` made for its source."""\n'
+        f'    _EMPTY: str = ""\n{binds}{body}    return _match_all\n'
+    )
+
+
+_CLASS_OF: Final = re.compile(r"\b(\w+)\.__class__")
+_KINDS: Final = {"_KEYED": "frozenset[type]"}
+_UNBOUND: Final = frozenset({"_EMPTY", "Any"})
+_MODULE_HEAD: Final = '''"""The built-in pack's matcher, generated ahead of time: do not edit.
+
+Written by ``python -m apiwatch.detect.prebuild`` (``make pack-matcher``) from the source
+`apiwatch.detect.matcher.compile_all` generates for the built-in pack; `compile_all` binds it
+instead of compiling that source at run time when the digests agree, so that the compiled build
+(``make compile``) runs the built-in pack's matcher as machine code. A test fails when the pack
+changed and this file was not written again.
+"""
+
+# ruff: noqa
+from collections.abc import Callable
+from typing import Any, Final
+'''
