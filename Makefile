@@ -4,8 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Detection and access-log parsing compiled with mypyc (tools/compile.py): pure Python when
+# no C compiler is at hand. `make pure` removes the compiled modules.
+COMPILED := src/apiwatch/.compiled.json
+COMPILED_SOURCES := tools/compile.py $(wildcard src/apiwatch/detect/*.py src/apiwatch/model/*.py src/apiwatch/sources/*.py)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean compile pure pack-matcher
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,23 +17,37 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(COMPILED): $(STAMP) $(COMPILED_SOURCES)
+	$(BIN)/python tools/compile.py
+
+compile: $(COMPILED)
+
+pure:
+	$(PYTHON) tools/compile.py --remove
+
+# The built-in pack's matcher generated ahead of time (src/apiwatch/detect/_pack.py): after a
+# change to the built-in rules or to the matcher's code generation.
+pack-matcher: $(STAMP)
+	$(BIN)/python -m apiwatch.detect.prebuild
+
+demo: $(COMPILED)
 	$(BIN)/apiwatch demo
 
-test: $(STAMP)
+test: $(COMPILED)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
+	$(BIN)/python -m apiwatch.detect.prebuild --check
 
-bench: $(STAMP)
+bench: $(COMPILED)
 	$(BIN)/python bench/sensor_overhead.py
 	$(BIN)/python bench/ingest_throughput.py
 	$(BIN)/python bench/detect_throughput.py
 	$(BIN)/python bench/ingest_stalled.py
 	$(BIN)/python bench/console_latency.py
 
-clean:
+clean: pure
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -63,9 +63,7 @@ def digests() -> dict[str, str]:
 
 def built() -> list[Path]:
     """The extension files a compile left in the source tree."""
-    return sorted(
-        [*SRC.glob("*__mypyc*.so"), *(path for path in SRC.glob("apiwatch/**/*.so"))]
-    )
+    return sorted([*SRC.glob("*__mypyc*.so"), *(path for path in SRC.glob("apiwatch/**/*.so"))])
 
 
 def stale() -> list[str]:
@@ -129,6 +127,7 @@ def main() -> int:
             print(f"compiled modules are stale ({', '.join(changed)}): run `make compile`")
         return 1 if changed else 0
     if built() and not changed:
+        STAMP.touch()  # for make: nothing newer to compile from
         print("compile: up to date")
         return 0
     compile_modules()

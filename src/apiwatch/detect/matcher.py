@@ -568,7 +568,7 @@ def prebuilt(generated: Generated) -> MatchAll | None:
         from apiwatch.detect import _pack  # noqa: PLC0415 - absent until generated
     except ImportError:  # pragma: no cover - the module is committed
         return None
-    if _pack.DIGEST != generated.digest:
+    if generated.digest != _pack.DIGEST:
         return None
     return _pack.bind(generated.namespace)
 
@@ -587,7 +587,8 @@ def module_source(generated: Generated) -> str:
     body = "".join(f"    {line}" if line.strip() else line for line in code.splitlines(True))
     return (
         f"{_MODULE_HEAD}\nDIGEST: Final = {generated.digest!r}\n\n\n"
-        "def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]]:\n"
+        "def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], "
+        "tuple[int, ...]]:\n"
         '    """The matcher, bound to the constants `compile_all` made for its source."""\n'
         f'    _EMPTY: str = ""\n{binds}{body}    return _match_all\n'
     )
