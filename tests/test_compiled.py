@@ -19,8 +19,8 @@ import apiwatch.detect.engine
 ROOT = Path(__file__).resolve().parent.parent
 COMPILED = apiwatch.detect.engine.__file__.endswith(".so")
 
-# Prints what detection and parsing give on a simulated stream and its nginx log, ids left out
-# and event ids (the access-log parser makes random ones), and which build ran it.
+# Prints what detection and parsing give on a simulated stream and its nginx log, with ids and
+# event ids left out (the access-log parser makes random ones), and which build ran it.
 _RUN = """
 import json, sys, tempfile
 from pathlib import Path
