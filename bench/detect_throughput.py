@@ -20,9 +20,15 @@ Each timing is taken as CPU time (the process's, or the ``scan`` child's) and as
 rates and ratios are given on CPU time, which other processes on a shared machine disturb far
 less (wall-time rates follow in brackets). The load average is printed before and after.
 
+The build is printed first: ``compiled`` when the checkout's hot modules are compiled with mypyc
+(``make compile``, which ``make bench`` runs), else ``pure Python``. With ``--pure-engine`` the
+engine's figure is also taken from a pure-Python copy of the source (a subprocess), so that both
+builds are measured in the same run.
+
 A benchmark reports; the exit status does not depend on the goals.
 
-Usage: ``.venv/bin/python bench/detect_throughput.py [--lines N] [--events N] [--quick]``.
+Usage: ``.venv/bin/python bench/detect_throughput.py [--lines N] [--events N] [--quick]
+[--pure-engine]``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import argparse
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +45,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import apiwatch
+import apiwatch.detect.engine
 from apiwatch.detect import Engine, builtin_dir, load_rules, to_record
 from apiwatch.model import Event
 from apiwatch.simulate import ScenarioConfig, generate, write_scenario
@@ -89,7 +98,53 @@ def _load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _engine_figures(events: list[Event], runs: int) -> None:
+def _build() -> str:
+    if apiwatch.detect.engine.__file__.endswith(".so"):
+        return "compiled (mypyc, make compile)"
+    return "pure Python (make pure; make compile for the compiled build)"
+
+
+_PURE_ENGINE = """
+import sys, time
+from apiwatch.detect import Engine, builtin_dir, load_rules
+from apiwatch.simulate import ScenarioConfig, generate
+import apiwatch.detect.engine
+assert apiwatch.detect.engine.__file__.endswith(".py")
+events = list(generate(ScenarioConfig(seed=7, lines=int(sys.argv[1]))).events())
+ruleset = load_rules([builtin_dir()])
+best = float("inf")
+for _ in range(int(sys.argv[2])):
+    started = time.process_time()
+    run = Engine(ruleset)
+    for event in events:
+        run.feed(event)
+    run.flush()
+    best = min(best, time.process_time() - started)
+print(len(events) / best)
+"""
+
+
+def _pure_engine(events: int, runs: int) -> float:
+    """The engine's events/s (CPU) in pure Python: a copy of the source without the compiled
+    modules, in a subprocess (pinned as this process is)."""
+    source = Path(apiwatch.__file__).parent
+    with tempfile.TemporaryDirectory(prefix="apiwatch-pure-") as tmp:
+        shutil.copytree(
+            source,
+            Path(tmp) / "apiwatch",
+            ignore=shutil.ignore_patterns("*.so", "__pycache__", ".compiled.json"),
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", _PURE_ENGINE, str(events), str(runs)],
+            env={**os.environ, "PYTHONPATH": tmp},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return float(done.stdout)
+
+
+def _engine_figures(events: list[Event], runs: int, *, pure: bool) -> None:
     ruleset = load_rules([builtin_dir()])
 
     def flatten_only() -> None:
@@ -114,6 +169,12 @@ def _engine_figures(events: list[Event], runs: int) -> None:
         f"   goal >= 100,000/s: {'MET' if rate >= 100_000 else 'NOT MET'}"
         f", issue 15's >= 150,000/s: {'MET' if rate >= 150_000 else 'NOT MET'}"
     )
+    if pure:
+        slow = _pure_engine(count, runs)
+        print(
+            f"  engine, pure Python     {slow:>10,.0f}/s CPU   = {slow * base.cpu / count:.2f} x "
+            f"baseline; the compiled build runs {rate / slow:.2f} x faster"
+        )
 
     tracemalloc.start()
     run = Engine(ruleset)
@@ -181,6 +242,11 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=None, help="best of N (default 3)")
     parser.add_argument(
+        "--pure-engine",
+        action="store_true",
+        help="also the engine in pure Python (a copy of the source without compiled modules)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="100k lines, 100k events, 1 run unless --runs"
     )
     args = parser.parse_args()
@@ -189,9 +255,10 @@ def main() -> None:
     if args.runs is None:
         args.runs = 1 if args.quick else 3
     print(f"detect_throughput: Python {sys.version.split()[0]}, {_pin()}, {_load()}")
+    print(f"build: {_build()}")
     scenario = generate(ScenarioConfig(seed=7, lines=args.events))
     events = list(scenario.events())
-    _engine_figures(events, args.runs)
+    _engine_figures(events, args.runs, pure=args.pure_engine)
     del events, scenario
     with tempfile.TemporaryDirectory(prefix="apiwatch-bench-") as tmp:
         paths = write_scenario(ScenarioConfig(seed=11, lines=args.lines), Path(tmp))
