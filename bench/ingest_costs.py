@@ -81,7 +81,7 @@ def _decode_figures(bodies: list[bytes], events: int) -> dict[str, float]:
 
 
 def _seal_figures(lines: list[list[object]], events: int, workdir: Path) -> dict[str, float]:
-    from apiwatch.store._rows import _clear_columns, seal_lines
+    from apiwatch.store._rows import _clear_columns, micros, seal_lines
     from apiwatch.store.chain import row_digest
     from apiwatch.store.crypto import Keyring
 
@@ -96,7 +96,8 @@ def _seal_figures(lines: list[list[object]], events: int, workdir: Path) -> dict
         keyring._index_cache.clear()  # the cache helps repeated accounts; count it cold per run
         for batch in lines:
             for line in batch:
-                _clear_columns(line.event, "bench", keyring)  # type: ignore[attr-defined]
+                event = line.event  # type: ignore[attr-defined]
+                _clear_columns(event, "bench", micros(event.timestamp), keyring)
 
     def encrypt() -> None:
         nonce = os.urandom(12)
