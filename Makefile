@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Detection and access-log parsing compiled with mypyc (tools/compile.py): pure Python when
-# no C compiler is at hand. `make pure` removes the compiled modules.
+# no C compiler is at hand. `make pure` removes the compiled modules; `COMPILE=0` (e.g.
+# `make test COMPILE=0`) keeps a target on pure Python.
+COMPILE ?= 1
 COMPILED := src/apiwatch/.compiled.json
 COMPILED_SOURCES := tools/compile.py $(wildcard src/apiwatch/detect/*.py src/apiwatch/model/*.py src/apiwatch/sources/*.py)
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(COMPILED): $(STAMP) $(COMPILED_SOURCES)
-	$(BIN)/python tools/compile.py
+	$(BIN)/python tools/compile.py $(if $(filter 0,$(COMPILE)),--remove)
 
 compile: $(COMPILED)
 
@@ -27,8 +29,8 @@ pure:
 
 # The built-in pack's matcher generated ahead of time (src/apiwatch/detect/_pack.py): after a
 # change to the built-in rules or to the matcher's code generation.
-pack-matcher: $(STAMP)
-	$(BIN)/python -m apiwatch.detect.prebuild
+pack-matcher: $(COMPILED)
+	$(BIN)/python -m apiwatch.detect._prebuild
 
 demo: $(COMPILED)
 	$(BIN)/apiwatch demo
@@ -36,11 +38,11 @@ demo: $(COMPILED)
 test: $(COMPILED)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(COMPILED)
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
-	$(BIN)/python -m apiwatch.detect.prebuild --check
+	$(BIN)/python -m apiwatch.detect._prebuild --check
 
 bench: $(COMPILED)
 	$(BIN)/python bench/sensor_overhead.py

@@ -79,10 +79,17 @@ def _tool() -> ModuleType:
 
 
 def test_ci_runs_the_compiled_build() -> None:
-    """Under CI (``make test``), the suite runs on the compiled modules, as `make demo` does."""
-    if os.environ.get("CI") != "true":
-        pytest.skip("the compiled build is checked under CI=true (make test compiles first)")
-    assert COMPILED, "make test should have compiled the hot modules (tools/compile.py)"
+    """Where `.ci/run` asks for it (``APIWATCH_REQUIRE_COMPILED=1``, after making sure of a C
+    compiler), the suite runs on the compiled modules that `make test` built, as `make demo`
+    does: a compile that fell back to pure Python fails here instead of going unnoticed."""
+    if os.environ.get("APIWATCH_REQUIRE_COMPILED") != "1":
+        pytest.skip("set APIWATCH_REQUIRE_COMPILED=1 to require the compiled build (.ci/run does)")
+    assert COMPILED, f"make test fell back to pure Python: {_stamp()}"
+
+
+def _stamp() -> str:
+    path = ROOT / "src" / "apiwatch" / ".compiled.json"
+    return path.read_text(encoding="utf-8") if path.exists() else "no compile stamp"
 
 
 @pytest.mark.slow
@@ -103,8 +110,9 @@ def test_compiled_and_pure_python_give_the_same_detections_and_events(tmp_path: 
 
 
 def test_stale_compiled_modules_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A compiled module whose source changed after compiling is reported stale (the suite
-    refuses to run then); an uncompiled tree never is."""
+    """Compiled modules are reported stale (the suite refuses to run then) when a source changed
+    after compiling, when the stamp is for another list of modules or another Python, and when
+    an extension is left of a module the list no longer names; an uncompiled tree never is."""
     tool = _tool()
     source = tmp_path / "apiwatch" / "detect"
     source.mkdir(parents=True)
@@ -119,5 +127,25 @@ def test_stale_compiled_modules_are_named(tmp_path: Path, monkeypatch: pytest.Mo
     assert tool.stale() == []
     (source / "engine.py").write_text("x = 2\n", encoding="utf-8")
     assert tool.stale() == ["apiwatch/detect/engine.py"]
+    tool.STAMP.write_text(json.dumps({**tool.digests(), "(python)": ".other.so"}))
+    assert tool.stale() == ["(python)"]  # compiled for another Python
+    tool.STAMP.write_text(json.dumps(tool.digests()), encoding="utf-8")
+    (source / "matcher.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    assert tool.stale() == ["apiwatch/detect/matcher.cpython-311-x86_64-linux-gnu.so"]
     tool.remove()
     assert tool.built() == [] and not tool.STAMP.exists()
+
+
+def test_a_machine_that_cannot_compile_stays_pure_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a C compiler the compile step builds nothing, stamps the reason (so make does not
+    retry it until a source changes) and the checkout stays pure Python: never a broken build."""
+    tool = _tool()
+    monkeypatch.setattr(tool, "SRC", tmp_path)
+    monkeypatch.setattr(tool, "STAMP", tmp_path / ".compiled.json")
+    monkeypatch.setattr(tool.shutil, "which", lambda _name: None)
+    assert tool.compile_modules() is False
+    reason = json.loads(tool.STAMP.read_text(encoding="utf-8"))["pure"]
+    assert "no C compiler" in reason or "headers" in reason or "mypyc" in reason
+    assert tool.built() == [] and tool.stale() == []

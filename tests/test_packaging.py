@@ -43,7 +43,8 @@ def test_the_wheel_ships_the_rule_packs_their_golden_cases_and_the_drl_license(
     tmp_path: Path,
 ) -> None:
     """A built wheel carries the built-in rules with their golden cases and the SigmaHQ pack with
-    its DRL 1.1 license and attribution, so `apiwatch scan`/`rules test` work when installed."""
+    its DRL 1.1 license and attribution, so `apiwatch scan`/`rules test` work when installed;
+    it is pure Python even from a compiled checkout (no extension, no compile stamp)."""
     import zipfile
 
     subprocess.run(
@@ -58,3 +59,6 @@ def test_the_wheel_ships_the_rule_packs_their_golden_cases_and_the_drl_license(
     assert sum(n.startswith(f"{rules}builtin/tests/") and n.endswith(".ndjson") for n in names) > 50
     assert f"{rules}sigmahq/LICENSE" in names and f"{rules}sigmahq/README.md" in names
     assert sum(n.startswith(f"{rules}sigmahq/") and n.endswith(".yml") for n in names) == 115
+    # pure Python, whatever `make compile` left in the tree; the prebuilt matcher as source
+    assert "apiwatch/detect/_pack.py" in names
+    assert not [n for n in names if n.endswith((".so", ".compiled.json"))]

@@ -3,12 +3,18 @@
 The modules below are plain, strictly typed Python; mypyc turns each into a C extension that
 Python imports instead of the ``.py`` beside it (the ``.py`` stays the source of truth, and a
 checkout without a C compiler runs it as it is). Detection (the engine, its matchers, the
-built-in pack's prebuilt matcher) and the access-log parsing ``scan`` reads with run about
-1.3-1.5x faster compiled; see bench/README.md.
+built-in pack's prebuilt matcher) runs about 1.5x faster compiled, ``scan`` about 1.3x; see
+bench/README.md.
 
 A stamp (``src/apiwatch/.compiled.json``) records the digest of each module's source when it was
-compiled: ``--check`` exits 1 when a compiled module's source changed since (the test suite
-refuses to run on stale machine code), and ``make compile`` compiles again only then.
+compiled, and the Python it was compiled for: ``--check`` exits 1 when a compiled module's
+source changed since, when the list of modules or the Python changed, or when an extension is
+left that the list no longer names (the test suite refuses to run on stale machine code), and
+``make compile`` compiles again only then. When compiling is not possible (no C compiler, no
+``Python.h``) or fails, the stamp says why and make leaves the checkout on pure Python until a
+source changes (``make pure compile`` tries again at once). Before checking out an older commit
+(``git bisect``), run ``make pure``: the compiled files are not tracked, and an older tree has
+no guard against them.
 
 Usage: ``python tools/compile.py [--check | --remove]``.
 """
@@ -22,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -57,24 +64,40 @@ MODULES = [
 
 
 def digests() -> dict[str, str]:
-    """Each compiled module's source digest, as the stamp records it."""
-    return {name: hashlib.sha256((SRC / name).read_bytes()).hexdigest() for name in MODULES}
+    """Each compiled module's source digest, and the Python the extensions are for."""
+    found = {name: hashlib.sha256((SRC / name).read_bytes()).hexdigest() for name in MODULES}
+    return {**found, _ABI: str(sysconfig.get_config_var("EXT_SUFFIX"))}
+
+
+_ABI = "(python)"
 
 
 def built() -> list[Path]:
     """The extension files a compile left in the source tree."""
-    return sorted([*SRC.glob("*__mypyc*.so"), *(path for path in SRC.glob("apiwatch/**/*.so"))])
+    return sorted([*SRC.glob("*__mypyc*.so"), *SRC.glob("apiwatch/**/*.so")])
 
 
 def stale() -> list[str]:
-    """Compiled modules whose source changed since they were compiled (none when not built)."""
-    if not built():
+    """What makes the compiled modules stale: changed sources, another list of modules or
+    another Python, or an extension of a module the list does not name (none when not built)."""
+    extensions = built()
+    if not extensions:
         return []
     try:
         recorded = json.loads(STAMP.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return list(MODULES)
-    return [name for name, digest in digests().items() if recorded.get(name) != digest]
+    now = digests()
+    changed = [
+        name for name in sorted(now.keys() | recorded.keys()) if recorded.get(name) != now.get(name)
+    ]
+    named = {str(Path(name).with_suffix("")) for name in MODULES}
+    strays = [
+        str(path.relative_to(SRC))
+        for path in extensions
+        if path.parent != SRC and str(path.relative_to(SRC)).split(".")[0] not in named
+    ]
+    return changed + strays
 
 
 def remove() -> None:
@@ -85,14 +108,36 @@ def remove() -> None:
     shutil.rmtree(SRC / "build", ignore_errors=True)
 
 
+def _cannot_compile() -> str | None:
+    """Why this machine cannot compile the modules, or None."""
+    if not Path(sys.executable).with_name("mypyc").exists():
+        return "mypyc is not installed (pip install mypy)"
+    include = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not include.exists():
+        return f"Python's headers are missing ({include}; Debian: python3-dev)"
+    compiler = str(sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        return f"no C compiler ({compiler}; Debian: gcc)"
+    return None
+
+
+def _stay_pure(reason: str) -> bool:
+    """Remove what a compile left, and stamp the reason (so make does not retry it until a
+    source changes); the checkout runs pure Python."""
+    remove()
+    STAMP.write_text(json.dumps({"pure": reason}) + "\n", encoding="utf-8")
+    print(f"compile: {reason}: running pure Python, which is slower")
+    return False
+
+
 def compile_modules() -> bool:
     """Compile `MODULES` in place; on failure, remove what was half built and say so."""
-    mypyc = Path(sys.executable).with_name("mypyc")
-    if not mypyc.exists():
-        print("compile: mypyc is not installed (pip install mypy): running pure Python")
-        return False
+    reason = _cannot_compile()
+    if reason is not None:
+        return _stay_pure(reason)
     remove()
     print(f"compile: mypyc on {len(MODULES)} modules (about a minute) ...", flush=True)
+    mypyc = Path(sys.executable).with_name("mypyc")
     result = subprocess.run(  # noqa: S603 - our own venv's mypyc on our own files
         [str(mypyc), "--config-file", str(SRC.parent / "pyproject.toml"), *MODULES],
         cwd=SRC,
@@ -102,10 +147,9 @@ def compile_modules() -> bool:
         check=False,
     )
     if result.returncode != 0:
-        remove()
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
-        print(f"{tail}\ncompile: mypyc failed (above): running pure Python, which is slower")
-        return False
+        print(tail)
+        return _stay_pure("mypyc failed (above)")
     STAMP.write_text(json.dumps(digests(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     shutil.rmtree(SRC / "build", ignore_errors=True)
     print(f"compile: {len(built())} extension files built")
@@ -126,7 +170,7 @@ def main() -> int:
         if changed:
             print(f"compiled modules are stale ({', '.join(changed)}): run `make compile`")
         return 1 if changed else 0
-    if built() and not changed:
+    if not changed and built():
         STAMP.touch()  # for make: nothing newer to compile from
         print("compile: up to date")
         return 0

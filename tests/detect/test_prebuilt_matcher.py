@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from apiwatch.detect import Engine, builtin_dir, load_rules, to_record
+from apiwatch.detect._prebuild import PACK_MODULE, builtin_source, main
 from apiwatch.detect.matcher import Generated, MatchAll, generate, module_source, prebuilt
-from apiwatch.detect.prebuild import PACK_MODULE, builtin_source, main
 from apiwatch.simulate import ScenarioConfig
 from apiwatch.simulate import generate as simulate
 from tests.detect.helpers import detection
@@ -57,7 +57,7 @@ def test_check_fails_on_a_stale_module(tmp_path: Path, monkeypatch: pytest.Monke
     """`prebuild --check` exits 1 when the module on disk differs; a plain run writes it."""
     stale = tmp_path / "_pack.py"
     stale.write_text("DIGEST = 'old'\n", encoding="utf-8")
-    monkeypatch.setattr("apiwatch.detect.prebuild.PACK_MODULE", stale)
+    monkeypatch.setattr("apiwatch.detect._prebuild.PACK_MODULE", stale)
     assert main(["--check"]) == 1
     assert main([]) == 0
     assert stale.read_text(encoding="utf-8") == builtin_source()

@@ -1,6 +1,6 @@
 """The built-in pack's matcher, generated ahead of time: do not edit.
 
-Written by ``python -m apiwatch.detect.prebuild`` (``make pack-matcher``) from the source
+Written by ``python -m apiwatch.detect._prebuild`` (``make pack-matcher``) from the source
 `apiwatch.detect.matcher.compile_all` generates for the built-in pack; `compile_all` binds it
 instead of compiling that source at run time when the digests agree, so that the compiled build
 (``make compile``) runs the built-in pack's matcher as machine code. A test fails when the pack
@@ -11,7 +11,7 @@ changed and this file was not written again.
 from collections.abc import Callable
 from typing import Any, Final
 
-DIGEST: Final = '66afd2cfe288abac04c6c5ca60a24dfe1cf4425af937632dc229e0992bdc05c9'
+DIGEST: Final = 'a1e11e0c31dd6adf7dba10df64ef47ca6aa044b43a99c56267e7bd939f307cef'
 
 
 def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]]:

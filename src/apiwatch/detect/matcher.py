@@ -91,7 +91,7 @@ class _Compiler:
                 done.add(source)
             if src == "L":
                 lines.append(
-                    f"    {var} = {source}.lower() if {source}.__class__ is str else "
+                    f"    {var} = {source}.lower() if type({source}) is str else "
                     f"(_EMPTY if {source} is None else str({source}))\n"
                 )
         return "".join(lines)
@@ -110,7 +110,7 @@ class _Compiler:
             var = self.read("V", name)
             mask = memo.mask
             lines.append(
-                f"    {mask} = {memo.cache}.get({var}) if {var}.__class__ in _KEYED else None\n"
+                f"    {mask} = {memo.cache}.get({var}) if type({var}) in _KEYED else None\n"
                 f"    if {mask} is None:\n        {mask} = {memo.make}({var})\n"
             )
         return "".join(lines)
@@ -308,7 +308,7 @@ class _FieldMemo:
         )
         return (
             f"def {self.make}(x: Any) -> int:\n{self.compiler.prologue('x')}    m = 0\n{sets}"
-            f"    if x.__class__ in _KEYED:\n        if len({self.cache}) >= {MEMO_LIMIT}:\n"
+            f"    if type(x) in _KEYED:\n        if len({self.cache}) >= {MEMO_LIMIT}:\n"
             f"            {self.cache}.clear()\n        {self.cache}[x] = m\n    return m\n"
         )
 
@@ -574,17 +574,16 @@ def prebuilt(generated: Generated) -> MatchAll | None:
 
 
 def module_source(generated: Generated) -> str:
-    """``generated`` as a module that `prebuilt` can use: its functions nested in ``bind``, which
-    takes the constants (typed, so that a compiled build reads them natively). The same code,
-    but ``x.__class__`` is written ``type(x)``, which a compiled build reads without a lookup."""
+    """``generated`` as a module that `prebuilt` can use: its functions, as they are, nested in
+    ``bind``, which takes the constants (typed, so that a compiled build reads them natively)."""
     names = sorted(generated.namespace, key=lambda name: (len(name), name))
     binds = "".join(
         f"    {name}: {generated.kinds.get(name, _KINDS.get(name, 'Any'))} = ns[{name!r}]\n"
         for name in names
         if name not in _UNBOUND
     )
-    code = _CLASS_OF.sub(r"type(\1)", generated.source)
-    body = "".join(f"    {line}" if line.strip() else line for line in code.splitlines(True))
+    lines = generated.source.splitlines(True)
+    body = "".join(f"    {line}" if line.strip() else line for line in lines)
     return (
         f"{_MODULE_HEAD}\nDIGEST: Final = {generated.digest!r}\n\n\n"
         "def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], "
@@ -594,12 +593,11 @@ def module_source(generated: Generated) -> str:
     )
 
 
-_CLASS_OF: Final = re.compile(r"\b(\w+)\.__class__")
 _KINDS: Final = {"_KEYED": "frozenset[type]"}
 _UNBOUND: Final = frozenset({"_EMPTY", "Any"})
 _MODULE_HEAD: Final = '''"""The built-in pack's matcher, generated ahead of time: do not edit.
 
-Written by ``python -m apiwatch.detect.prebuild`` (``make pack-matcher``) from the source
+Written by ``python -m apiwatch.detect._prebuild`` (``make pack-matcher``) from the source
 `apiwatch.detect.matcher.compile_all` generates for the built-in pack; `compile_all` binds it
 instead of compiling that source at run time when the digests agree, so that the compiled build
 (``make compile``) runs the built-in pack's matcher as machine code. A test fails when the pack

@@ -1,6 +1,6 @@
 """Write (or check) `apiwatch.detect._pack`, the built-in pack's matcher generated ahead of time.
 
-``python -m apiwatch.detect.prebuild`` writes it; ``--check`` exits 1 when the file on disk is not
+``python -m apiwatch.detect._prebuild`` writes it; ``--check`` exits 1 when the file on disk is not
 what the built-in pack generates now (``make pack-matcher`` writes it, ``make lint`` checks it).
 """
 
