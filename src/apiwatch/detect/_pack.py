@@ -11,7 +11,7 @@ changed and this file was not written again.
 from collections.abc import Callable
 from typing import Any, Final
 
-DIGEST: Final = '6df08880c91449a474550304b949616b31bf7c9f65fec774021cc21bd8c470d0'
+DIGEST: Final = 'a1e11e0c31dd6adf7dba10df64ef47ca6aa044b43a99c56267e7bd939f307cef'
 
 
 def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]]:
@@ -147,7 +147,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
             m.append(29)
         if (x & 32768):
             m.append(30)
-        if len(_c61) >= 8192:
+        if len(_c61) >= 2048:
             _c61.clear()
         t = tuple(m)
         _c61[(_m0, _m1, _m2, _m3, _m4, _m5, _m6, _m7, _m8, x)] = t
@@ -161,7 +161,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (l1 == 'success'):
             m |= 2
         if type(x) in _KEYED:
-            if len(_c0) >= 8192:
+            if len(_c0) >= 2048:
                 _c0.clear()
             _c0[x] = m
         return m
@@ -173,7 +173,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (v0 is not None):
             m |= 2
         if type(x) in _KEYED:
-            if len(_c1) >= 8192:
+            if len(_c1) >= 2048:
                 _c1.clear()
             _c1[x] = m
         return m
@@ -211,7 +211,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if ((_num(v0) < 300) or (v0 in _c59)):
             m |= 16384
         if type(x) in _KEYED:
-            if len(_c2) >= 8192:
+            if len(_c2) >= 2048:
                 _c2.clear()
             _c2[x] = m
         return m
@@ -228,7 +228,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (('sqlmap' in l1) or ('nikto' in l1) or ('nmap' in l1) or ('masscan' in l1) or ('zgrab' in l1) or ('nuclei' in l1) or ('wpscan' in l1) or ('dirbuster' in l1) or ('gobuster' in l1) or ('feroxbuster' in l1) or ('ffuf' in l1) or ('hydra' in l1) or ('acunetix' in l1) or ('netsparker' in l1) or ('havij' in l1) or ('w3af' in l1) or ('whatweb' in l1) or ('openvas' in l1) or ('jaeles' in l1) or ('arachni' in l1)):
             m |= 8
         if type(x) in _KEYED:
-            if len(_c5) >= 8192:
+            if len(_c5) >= 2048:
                 _c5.clear()
             _c5[x] = m
         return m
@@ -245,7 +245,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (l1 == 'connect'):
             m |= 8
         if type(x) in _KEYED:
-            if len(_c6) >= 8192:
+            if len(_c6) >= 2048:
                 _c6.clear()
             _c6[x] = m
         return m
@@ -282,7 +282,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (('/.env' in l1) or ('/.git/' in l1) or ('/.svn/' in l1) or ('/.hg/' in l1) or ('/.aws/' in l1) or ('/.ssh/' in l1) or ('/.ds_store' in l1) or ('/.htpasswd' in l1) or ('/wp-login.php' in l1) or ('/wp-admin' in l1) or ('/xmlrpc.php' in l1) or ('/phpmyadmin' in l1) or ('/pma/' in l1) or ('/administrator/' in l1) or ('/manager/html' in l1) or ('/admin.php' in l1) or ('/server-status' in l1) or ('/actuator/env' in l1) or ('/web.config' in l1) or ('/backup.sql' in l1) or ('/db.sql' in l1)):
             m |= 8192
         if type(x) in _KEYED:
-            if len(_c7) >= 8192:
+            if len(_c7) >= 2048:
                 _c7.clear()
             _c7[x] = m
         return m
@@ -299,7 +299,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (l1 == 'malicious_attack_tool'):
             m |= 8
         if type(x) in _KEYED:
-            if len(_c12) >= 8192:
+            if len(_c12) >= 2048:
                 _c12.clear()
             _c12[x] = m
         return m
@@ -338,7 +338,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (('<script' in l1) or ('%3cscript' in l1) or ('%253cscript' in l1) or ('javascript:' in l1) or ('onerror=' in l1) or ('onerror%3d' in l1) or ('onload=' in l1) or ('onload%3d' in l1) or ('<svg' in l1) or ('%3csvg' in l1) or ('alert(' in l1) or ('alert%28' in l1) or ('document.cookie' in l1)):
             m |= 16384
         if type(x) in _KEYED:
-            if len(_c13) >= 8192:
+            if len(_c13) >= 2048:
                 _c13.clear()
             _c13[x] = m
         return m
@@ -351,7 +351,7 @@ def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple
         if (l1 in _c54):
             m |= 2
         if type(x) in _KEYED:
-            if len(_c52) >= 8192:
+            if len(_c52) >= 2048:
                 _c52.clear()
             _c52[x] = m
         return m

@@ -277,11 +277,8 @@ class _Compiler:
         return "(" + " or ".join(tests) + ")"
 
 
-MEMO_LIMIT: Final = 8192
-"""Distinct values a `_FieldMemo` remembers; past that it forgets them all and starts again.
-8,192 holds the distinct URLs (query strings included) of the simulator's realistic stream
-(about 7,000 per 100,000 events), where 2,048 missed most of them: about 10 % more events/s,
-about 20 bytes more per tracked key (bench/README.md)."""
+MEMO_LIMIT: Final = 2048
+"""Distinct values a `_FieldMemo` remembers; past that it forgets them all and starts again."""
 
 
 class _FieldMemo:
