@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from apiwatch.cli import cli
+from apiwatch.model import Event
 from apiwatch.simulate import GroundTruth, ScenarioConfig, ScenarioPaths, write_scenario
 
 APIWATCH = Path(sys.executable).with_name("apiwatch")
@@ -537,3 +538,59 @@ def test_placeholders_file_gives_expand_its_values(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "expected a mapping" in result.stderr
     assert "Traceback" not in result.output
+
+
+class _Cycle:
+    """A reference cycle, as the cyclic collector alone can free."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_scan_pauses_the_cyclic_collector_but_still_collects_and_restores_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`feed_all` runs the engine with the cyclic garbage collector paused, collects every
+    `COLLECT_EVERY` events (cycles made meanwhile are freed), flushes, and leaves the collector
+    as it found it, also when feeding fails."""
+    import gc
+    import weakref
+
+    from apiwatch.cli import scan as scan_cli
+    from apiwatch.detect import Engine, builtin_dir, load_rules
+    from apiwatch.simulate import ScenarioConfig, generate
+
+    monkeypatch.setattr(scan_cli, "COLLECT_EVERY", 500)
+    events = list(generate(ScenarioConfig(users=40, attacks=("scanner",), traps=False)).events())
+    assert len(events) > 1_000
+    cycles: list[weakref.ref[_Cycle]] = []
+    collections: list[int] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            collections.append(len(cycles))
+
+    def stream() -> Iterator[Event]:
+        for event in events:
+            assert not gc.isenabled()
+            cycles.append(weakref.ref(_Cycle()))  # garbage at once, but only to the collector
+            yield event
+
+    engine = Engine(load_rules([builtin_dir()]))
+    gc.callbacks.append(counted)
+    try:
+        scan_cli.feed_all(engine, stream())
+    finally:
+        gc.callbacks.remove(counted)
+    assert gc.isenabled()
+    assert collections[:2] == [500, 1000]  # every 500 events, nothing in between
+    assert all(ref() is None for ref in cycles[:1000])  # freed by those collections
+    assert engine.stats.events == len(events)  # fed and flushed
+
+    def failing() -> Iterator[Event]:
+        yield events[0]
+        raise OSError("disk read error")
+
+    with pytest.raises(OSError, match="disk read error"):
+        scan_cli.feed_all(Engine(load_rules([builtin_dir()])), failing())
+    assert gc.isenabled()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from apiwatch.sources import (
 )
 from apiwatch.sources.geoip import GeoIP
 
-__all__ = ["incident_json", "scan"]
+__all__ = ["COLLECT_EVERY", "feed_all", "incident_json", "scan"]
 
 EXIT_FINDINGS = 3
 _SHOW_ERRORS = 10
@@ -368,9 +369,7 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=err, disable=not show, transient=True) as progress:
-        for event in _events(paths, fmt, logins, progress if show else None, errors):
-            engine.feed(event)
-        engine.flush()
+        feed_all(engine, _events(paths, fmt, logins, progress if show else None, errors))
     elapsed = time.perf_counter() - started
     incidents = engine.incidents()
     if as_json:
@@ -387,6 +386,31 @@ def scan(  # noqa: PLR0917 - one parameter per click option
         f"{plural(len(incidents), 'incident')}"
     )
     _fail_on(fail_on, incidents)
+
+
+COLLECT_EVERY = 1_000_000
+"""Events between two collections of the cyclic garbage collector in `feed_all`."""
+
+
+def feed_all(engine: Engine, events: Iterable[Event]) -> None:
+    """Feed ``events`` to ``engine`` and flush it, with the cyclic garbage collector paused.
+
+    Detection keeps no reference cycles; what it keeps (the reorder buffer, correlation windows,
+    the login memory) is what CPython's collector walks again and again as events come and go:
+    about a tenth of a scan's time on a million lines. Paused, and run every `COLLECT_EVERY`
+    events instead, it still frees any cycle a scan makes; the collector's setting is restored
+    at the end (`scan --follow`, a long-running process, keeps it on)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for count, event in enumerate(events, 1):
+            engine.feed(event)
+            if not count % COLLECT_EVERY:
+                gc.collect()
+        engine.flush()
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _fail_on(severity: str | None, incidents: list[Incident]) -> None:
