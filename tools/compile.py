@@ -12,9 +12,9 @@ source changed since, when the list of modules or the Python changed, or when an
 left that the list no longer names (the test suite refuses to run on stale machine code), and
 ``make compile`` compiles again only then. When compiling is not possible (no C compiler, no
 ``Python.h``) or fails, the stamp says why and make leaves the checkout on pure Python until a
-source changes (``make pure compile`` tries again at once). Before checking out an older commit
-(``git bisect``), run ``make pure``: the compiled files are not tracked, and an older tree has
-no guard against them.
+source changes (``make pure``, then ``make compile``, tries again at once). Before checking out
+an older commit (``git bisect``), run ``make pure``: the compiled files are not tracked, and an
+older tree has no guard against them.
 
 Usage: ``python tools/compile.py [--check | --remove]``.
 """
