@@ -55,6 +55,9 @@ def test_json_keys_authorization_values_and_jwts() -> None:
         ("order 4111111111111112", False),  # fails the Luhn check
         ("ts=1700000000000123", False),  # an epoch in microseconds: no card network's prefix
         ("id 79927398713", False),  # Luhn-valid but too short for a card
+        ('"id":"4111111111111111"', True),  # a card number in a JSON string is still one
+        ('"id":"ab4111111111111111cd0e1f2a3b4c"', False),  # hex request id: Luhn-valid digits
+        ('"id":"4111111111111111ab3d9c0e1f2a3b4c"', False),  # ... also where the id starts
     ],
 )
 def test_card_numbers_need_a_network_prefix_and_the_luhn_check(text: str, leaks: bool) -> None:

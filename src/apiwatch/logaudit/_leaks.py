@@ -50,7 +50,9 @@ _AUTH_VALUE: Final = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]{8,}=*")
 _JWT: Final = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 # Runs of digits joined by single spaces or dashes (matched whole: no backtracking inside an
 # id of 32 digits); a run of 13 to 19 digits is a candidate card number.
-_DIGIT_RUN: Final = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,}")
+# Not inside a longer word: a hex request id or a hash often holds 13 or more digits in a row
+# (nginx's $request_id: one log line in a few hundred), and some of those pass the Luhn check.
+_DIGIT_RUN: Final = re.compile(r"(?<![0-9A-Za-z])\d(?:[ -]?\d){12,}(?![0-9A-Za-z])")
 _CARD_PREFIX: Final = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5))")
 _REDACTED: Final = frozenset(
     {"", "-", "***", "[redacted]", "redacted", "<redacted>", "xxx", "******", "null", "none"}
