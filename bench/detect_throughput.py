@@ -38,7 +38,6 @@ import gc
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from apiwatch.model import Event
 from apiwatch.simulate import ScenarioConfig, generate, write_scenario
 from apiwatch.sources import read_events
 
+COMPILE_TOOL = Path(__file__).resolve().parent.parent / "tools" / "compile.py"
 COMBINED = re.compile(
     r'^(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
     r'(?P<status>\d{3}) (?P<bytes>\S+) "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)"'
@@ -129,13 +129,8 @@ print(len(events) / best)
 def _pure_engine(events: int, runs: int) -> float:
     """The engine's events/s (CPU) in pure Python: a copy of the source without the compiled
     modules, in a subprocess (pinned as this process is)."""
-    source = Path(apiwatch.__file__).parent
     with tempfile.TemporaryDirectory(prefix="apiwatch-pure-") as tmp:
-        shutil.copytree(
-            source,
-            Path(tmp) / "apiwatch",
-            ignore=shutil.ignore_patterns("*.so", "__pycache__", ".compiled.json"),
-        )
+        subprocess.run([sys.executable, str(COMPILE_TOOL), "--pure-copy", tmp], check=True)
         done = subprocess.run(
             [sys.executable, "-c", _PURE_ENGINE, str(events), str(runs)],
             env={**os.environ, "PYTHONPATH": tmp},

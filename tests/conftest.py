@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import tempfile
-from pathlib import Path
 
 import pytest
 
-_COMPILE = Path(__file__).resolve().parent.parent / "tools" / "compile.py"
+from tests import _compile_tool
 
 
 def _stale_compiled() -> list[str]:
     """Modules compiled with mypyc (``make compile``) whose source changed since."""
-    spec = importlib.util.spec_from_file_location("apiwatch_compile_tool", _COMPILE)
-    if spec is None or spec.loader is None:  # an installed copy, without the checkout's tools
-        return []
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return list(tool.stale())
+    tool = _compile_tool.load()
+    return list(tool.stale()) if tool is not None else []
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Python imports a compiled module instead of the .py beside it: tests of a changed module
     # would run its old machine code.
-    stale = _stale_compiled() if _COMPILE.exists() else []
+    stale = _stale_compiled()
     if stale:
         pytest.exit(
             f"compiled modules are older than their source ({', '.join(stale)}): "

@@ -3,10 +3,8 @@ exactly as the pure-Python source, and the test suite never runs stale machine c
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ from types import ModuleType
 import pytest
 
 import apiwatch.detect.engine
+from tests import _compile_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPILED = apiwatch.detect.engine.__file__.endswith(".so")
@@ -26,6 +25,7 @@ import json, sys, tempfile
 from pathlib import Path
 import msgspec
 import apiwatch.detect.engine
+from tests import _compile_tool
 from apiwatch.detect import Engine, builtin_dir, load_rules
 from apiwatch.simulate import ScenarioConfig, generate, write_scenario
 from apiwatch.sources import read_events
@@ -71,11 +71,9 @@ def _run(src: Path) -> dict[str, object]:
 
 
 def _tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("compile_tool", ROOT / "tools" / "compile.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    tool = _compile_tool.load()
+    assert tool is not None
+    return tool
 
 
 def test_ci_runs_the_compiled_build() -> None:
@@ -98,11 +96,7 @@ def test_compiled_and_pure_python_give_the_same_detections_and_events(tmp_path: 
     """Alerts and incidents over a simulated stream, the events parsed from its nginx log, and
     the detections on those are identical in the compiled build and in pure Python."""
     pure = tmp_path / "src"
-    shutil.copytree(
-        ROOT / "src" / "apiwatch",
-        pure / "apiwatch",
-        ignore=shutil.ignore_patterns("*.so", "__pycache__", ".compiled.json"),
-    )
+    _tool().pure_copy(pure)
     compiled, plain = _run(ROOT / "src"), _run(pure)
     assert (compiled.pop("build"), plain.pop("build")) == ("so", "py")
     assert compiled["stream"] and compiled["log"]  # alerts and incidents to compare

@@ -108,6 +108,18 @@ def remove() -> None:
     shutil.rmtree(SRC / "build", ignore_errors=True)
 
 
+def pure_copy(dest: Path) -> Path:
+    """A copy of the ``apiwatch`` package as pure Python, without the compiled modules, their
+    stamp or byte code, at ``dest``/apiwatch; ``dest`` is then what to put on PYTHONPATH."""
+    target = dest / "apiwatch"
+    shutil.copytree(
+        SRC / "apiwatch",
+        target,
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", STAMP.name),
+    )
+    return target
+
+
 def _cannot_compile() -> str | None:
     """Why this machine cannot compile the modules, or None."""
     if not Path(sys.executable).with_name("mypyc").exists():
@@ -161,9 +173,18 @@ def main() -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 if compiled modules are stale")
     mode.add_argument("--remove", action="store_true", help="remove the compiled modules")
+    mode.add_argument(
+        "--pure-copy",
+        metavar="DEST",
+        type=Path,
+        help="copy the package without its compiled modules to DEST/apiwatch (for PYTHONPATH)",
+    )
     args = parser.parse_args()
     if args.remove:
         remove()
+        return 0
+    if args.pure_copy:
+        pure_copy(args.pure_copy)
         return 0
     changed = stale()
     if args.check:

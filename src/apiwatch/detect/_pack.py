@@ -8,13 +8,14 @@ changed and this file was not written again.
 """
 
 # ruff: noqa
-from collections.abc import Callable
 from typing import Any, Final
+
+from apiwatch.detect.matcher import MatchAll
 
 DIGEST: Final = 'a1e11e0c31dd6adf7dba10df64ef47ca6aa044b43a99c56267e7bd939f307cef'
 
 
-def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], tuple[int, ...]]:
+def bind(ns: dict[str, Any]) -> MatchAll:
     """The matcher, bound to the constants `compile_all` made for its source."""
     _EMPTY: str = ""
     _c0: dict[Any, int] = ns['_c0']

@@ -506,11 +506,17 @@ class Generated:
     """`compile_all`'s generated source, the constants it names (and their types), and the
     fields it reads lower-cased."""
 
-    def __init__(self, source: str, namespace: dict[str, Any], kinds: dict[str, str]) -> None:
+    def __init__(
+        self,
+        source: str,
+        namespace: dict[str, Any],
+        kinds: dict[str, str],
+        lowered: frozenset[str],
+    ) -> None:
         self.source = source
         self.namespace = namespace
         self.kinds = kinds
-        self.lowered: frozenset[str] = frozenset()
+        self.lowered = lowered
 
     @property
     def digest(self) -> str:
@@ -530,10 +536,13 @@ def generate(trees: list[Any]) -> Generated:
         f"{compiler.prologue()}{compiler.memo_reads()}{body}"
     )
     namespace = _namespace(compiler)
-    generated = Generated(namespace.pop("_verdict_source", "") + source, namespace, compiler.kinds)
     reads = [*compiler.reads, *(r for memo in compiler.memos.values() for r in memo.compiler.reads)]
-    generated.lowered = frozenset(name for source, name in reads if source == "L")
-    return generated
+    return Generated(
+        namespace.pop("_verdict_source", "") + source,
+        namespace,
+        compiler.kinds,
+        frozenset(name for kind, name in reads if kind == "L"),
+    )
 
 
 def compile_all(trees: list[Any]) -> tuple[MatchAll, frozenset[str]]:
@@ -586,8 +595,7 @@ def module_source(generated: Generated) -> str:
     body = "".join(f"    {line}" if line.strip() else line for line in lines)
     return (
         f"{_MODULE_HEAD}\nDIGEST: Final = {generated.digest!r}\n\n\n"
-        "def bind(ns: dict[str, Any]) -> Callable[[dict[str, Any], dict[str, str]], "
-        "tuple[int, ...]]:\n"
+        "def bind(ns: dict[str, Any]) -> MatchAll:\n"
         '    """The matcher, bound to the constants `compile_all` made for its source."""\n'
         f'    _EMPTY: str = ""\n{binds}{body}    return _match_all\n'
     )
@@ -605,6 +613,7 @@ changed and this file was not written again.
 """
 
 # ruff: noqa
-from collections.abc import Callable
 from typing import Any, Final
+
+from apiwatch.detect.matcher import MatchAll
 '''
