@@ -8,7 +8,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from apiwatch.store import Keyring
+from apiwatch.model import decode_event, encode_event
+from apiwatch.simulate import ScenarioConfig, generate
+from apiwatch.store import Keyring, line_tally
 from apiwatch.store._rows import _minute_of_micros, event_tally, micros, minute_of, seal_lines
 
 from .helpers import T0, line
@@ -55,3 +57,21 @@ def test_lines_sharing_a_time_seal_as_each_alone(tmp_path: Path) -> None:
     assert [s.sealed.columns[1] for s in together if s.sealed] == [
         micros(s.event.timestamp) for s in stored
     ]
+
+
+def test_a_stored_lines_tally_is_its_events() -> None:
+    """The writer's tally of a decrypted line (`line_tally`, which decodes only the four fields
+    it counts) is the tally of the event the line encodes: simulated traffic of every kind, and
+    lines with no time or no action."""
+    events = list(generate(ScenarioConfig(seed=3, lines=15_000)).events())
+    assert len({event_tally(event)[2:] for event in events}) > 3  # failures, statuses vary
+    for event in events:
+        assert line_tally(encode_event(event)) == event_tally(event)
+    no_time = b'{"event": {"action": "authn_login_fail"}, "source": {"ip": "198.51.100.7"}}'
+    no_action = b'{"@timestamp": "2026-12-05T10:00:00Z", "event": {}, "http": {"response": {}}}'
+    got = line_tally(no_time)
+    assert got is not None and got[1:] == event_tally(decode_event(no_time))[1:]  # minute: now
+    assert line_tally(no_action) == event_tally(decode_event(no_action))  # action "unknown"
+    # Only the counted fields are read: ingest checked the rest before the row was sealed.
+    odd = b'{"@timestamp": "2026-12-05T10:00:00Z", "event": {"action": "x"}, "user": 7}'
+    assert line_tally(odd) == (minute_of(datetime(2026, 12, 5, 10, tzinfo=UTC)), "", False, None)

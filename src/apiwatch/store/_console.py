@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from apiwatch.model import Event, EventDecodeError, decode_event
-from apiwatch.store._rows import clear_text, event_tally, from_micros, micros, minute_of
+from apiwatch.store._rows import (
+    TallyView,
+    clear_text,
+    event_tally,
+    from_micros,
+    micros,
+    minute_of,
+)
 from apiwatch.store.base import ConsoleSession, ConsoleUser, IncidentState, MinuteCounts, Tally
 
 if TYPE_CHECKING:
@@ -34,7 +41,7 @@ __all__ = [
 ]  # fmt: skip
 
 _CHUNK = 900  # addresses per query: under every back end's limit of bound parameters
-_typed = msgspec.json.Decoder(Event).decode
+_viewed = msgspec.json.Decoder(TallyView).decode
 
 
 def schema(blob: str, big: str) -> list[str]:
@@ -73,9 +80,10 @@ def tallies(events: Iterable[Event]) -> Iterator[Tally]:
 
 def line_tally(line: bytes) -> Tally | None:
     """`event_tally` of a stored ECS line (a decrypted payload: what ingest accepted), or None when
-    it is not an event (it was checked at ingest; a row that fails here is stored uncounted)."""
+    it is not an event. Only the fields counted are decoded (`TallyView`): ingest checked the
+    whole line before it was sealed. A row that fails here is stored uncounted."""
     try:
-        return event_tally(_typed(line))
+        return event_tally(_viewed(line))
     except msgspec.MsgspecError:
         pass
     try:

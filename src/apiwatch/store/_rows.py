@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
+import msgspec
+
 from apiwatch.model import Event
 from apiwatch.store.base import Sealed, StoredLine, Tally
 from apiwatch.store.chain import link, row_digest
@@ -23,6 +25,7 @@ __all__ = [
     "COLUMNS",
     "Row",
     "RowBuilder",
+    "TallyView",
     "build_rows",
     "chunks",
     "clear_text",
@@ -64,7 +67,37 @@ def minute_of(moment: datetime) -> int:
     return int(aware.timestamp()) // 60
 
 
-def event_tally(event: Event, minute: int | None = None) -> Tally:
+class _TallyResponse(msgspec.Struct, gc=False):
+    status_code: int | None = None
+
+
+class _TallyHttp(msgspec.Struct, gc=False):
+    response: _TallyResponse | None = None
+
+
+class _TallySource(msgspec.Struct, gc=False):
+    ip: str | None = None
+
+
+class _TallyMeta(msgspec.Struct, gc=False):
+    action: str  # required, as `EventMeta.action` is: a line without one is not read here
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TallyView(msgspec.Struct, kw_only=True, gc=False):
+    """The four fields of an ECS line `event_tally` reads, typed as `Event` types them: decoding
+    a stored line into this skips the rest of it (half the cost of decoding an `Event`)."""
+
+    timestamp: datetime = msgspec.field(default_factory=_now, name="@timestamp")  # as `Event`'s
+    event: _TallyMeta
+    source: _TallySource | None = None
+    http: _TallyHttp | None = None
+
+
+def event_tally(event: Event | TallyView, minute: int | None = None) -> Tally:
     """What the console's rollups count of ``event`` (see `Tally`); ``minute`` when known."""
     if minute is None:
         minute = minute_of(event.timestamp)
