@@ -126,7 +126,7 @@ def roll_up(cursor: Any, db: Database, counted: Iterable[Tally]) -> None:
     minutes, requests, failures = count_minutes(counted)
     db.insert_many(
         cursor,
-        "INSERT INTO event_minutes VALUES",
+        "INSERT INTO event_minutes",
         [(minute, *counts) for minute, counts in minutes.items()],
         5,
         """ON CONFLICT (minute) DO UPDATE SET
@@ -137,7 +137,7 @@ def roll_up(cursor: Any, db: Database, counted: Iterable[Tally]) -> None:
     )
     db.insert_many(
         cursor,
-        "INSERT INTO address_minutes VALUES",
+        "INSERT INTO address_minutes",
         [
             (minute, ip, count, failures.get((minute, ip), 0))
             for (minute, ip), count in requests.items()

@@ -123,9 +123,10 @@ class Database(ABC):
     def insert_many(
         self, cursor: Any, head: str, rows: Iterable[Sequence[object]], width: int, tail: str = ""
     ) -> None:
-        """``head VALUES (...) tail`` for each of ``rows`` (``width`` values each); ``head`` ends
-        with ``VALUES``. Dialects may send many rows per statement."""
-        cursor.executemany(f"{head} ({self.marks(width)}) {tail}", list(rows))
+        """``head VALUES (...) tail`` for each of ``rows`` (``width`` values each, none of its
+        columns None on every row); ``head`` is ``INSERT INTO table``, with its columns when
+        given. Dialects may send many rows per statement."""
+        cursor.executemany(f"{head} VALUES ({self.marks(width)}) {tail}", list(rows))
 
     #: Whether an insert of an id its key already stored fails (`is_stored_id_conflict`) and
     #: leaves the transaction able to roll back cleanly, so `stored_ids` may be skipped until

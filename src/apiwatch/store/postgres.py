@@ -143,6 +143,18 @@ class PostgresDatabase(Database):
         )
         return {bytes(row[0]) for row in cursor.fetchall()}
 
+    def insert_many(
+        self, cursor: Any, head: str, rows: Iterable[Sequence[object]], width: int, tail: str = ""
+    ) -> None:
+        # One statement for all the rows, each column bound as one binary array: psycopg's
+        # executemany costs about 5.6 us of this process's CPU per row (the rollups' upserts
+        # are thousands of rows per commit), this about 0.6.
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        if not columns:
+            return
+        arrays = ", ".join(["%b"] * width)
+        cursor.execute(f"{head} SELECT * FROM unnest({arrays}) {tail}", columns)
+
     def insert_rows(self, connection: Any, rows: Iterable[Row]) -> None:
         # ``connection`` is the transaction's cursor; binary COPY measured ~1.3x text COPY here.
         with connection.copy(_COPY) as copy:

@@ -22,7 +22,7 @@ __all__ = ["SqliteDatabase", "SqliteStore"]
 # OR FAIL: a failing row ends the statement without undoing its earlier rows, which spares
 # SQLite a statement journal of every page a many-row statement touches; the transaction is
 # rolled back whole on any error anyway (`Database.transaction`).
-_INSERT = f"INSERT OR FAIL INTO events ({', '.join(COLUMNS)}) VALUES"
+_INSERT = f"INSERT OR FAIL INTO events ({', '.join(COLUMNS)})"
 # sqlite3 binds int, float, str and bytearray directly but sends every other value, bytes
 # included, through its adapter look-up, whose failure (no adapter, no __adapt__, no
 # __conform__) formats and discards an AttributeError: a tenth of the commit path's instructions
@@ -108,7 +108,8 @@ class SqliteDatabase(Database):
     def insert_many(
         self, cursor: Any, head: str, rows: Iterable[Sequence[object]], width: int, tail: str = ""
     ) -> None:
-        """``head (?, ...), (?, ...) ... tail``: many rows per statement (see `_STATEMENT_ROWS`)."""
+        """``head VALUES (?, ...), (?, ...) ... tail``: many rows per statement (see
+        `_STATEMENT_ROWS`)."""
         per = max(1, min(_STATEMENT_ROWS, self._max_variables // width))
         rows = iter(rows)
         while part := list(itertools.islice(rows, per)):
@@ -116,7 +117,7 @@ class SqliteDatabase(Database):
             sql = self._statements.get((head, width, tail)) if full else None
             if sql is None:
                 one = f"({', '.join('?' * width)})"
-                sql = f"{head} {', '.join([one] * len(part))} {tail}"
+                sql = f"{head} VALUES {', '.join([one] * len(part))} {tail}"
                 if full:  # only full-size ones are kept: one per statement shape
                     self._statements[(head, width, tail)] = sql
             cursor.execute(sql, tuple(itertools.chain.from_iterable(part)))
