@@ -61,12 +61,14 @@ def test_lines_sharing_a_time_seal_as_each_alone(tmp_path: Path) -> None:
 
 def test_a_stored_lines_tally_is_its_events() -> None:
     """The writer's tally of a decrypted line (`line_tally`, which decodes only the four fields
-    it counts) is the tally of the event the line encodes: simulated traffic of every kind, and
-    lines with no time or no action."""
+    it counts, the minute from the row's stored time when given) is the tally of the event the
+    line encodes: simulated traffic of every kind, and lines with no time or no action."""
     events = list(generate(ScenarioConfig(seed=3, lines=15_000)).events())
     assert len({event_tally(event)[2:] for event in events}) > 3  # failures, statuses vary
     for event in events:
-        assert line_tally(encode_event(event)) == event_tally(event)
+        line = encode_event(event)
+        assert line_tally(line) == event_tally(event)
+        assert line_tally(line, micros(event.timestamp)) == event_tally(event)  # minute from ts
     no_time = b'{"event": {"action": "authn_login_fail"}, "source": {"ip": "198.51.100.7"}}'
     no_action = b'{"@timestamp": "2026-12-05T10:00:00Z", "event": {}, "http": {"response": {}}}'
     got = line_tally(no_time)

@@ -188,7 +188,7 @@ def seal_lines(lines: Sequence[StoredLine], key_name: str, keyring: Keyring) -> 
     return out
 
 
-def _minute_of_micros(ts: int, event: Event) -> int:
+def _minute_of_micros(ts: int, event: Event | TallyView) -> int:
     """`minute_of` the event's time from its stored microseconds ``ts`` (one division instead
     of another timestamp). Both come from one float timestamp ``t``: ``int(t * 1e6)`` and
     ``int(t)``, and multiplying by 1e6 keeps order, so they can only disagree on the minute

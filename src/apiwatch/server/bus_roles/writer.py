@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from apiwatch.bus import Bus, Consumer, Delivery
 from apiwatch.model import printable_text as safe
@@ -146,7 +147,7 @@ class Writer:
                 plaintext = _authentic(self.store.keyring, row, batch)
                 if plaintext is not None:
                     rows.append(row)
-                    tallies.append(line_tally(plaintext))
+                    tallies.append(line_tally(plaintext, cast(int, row.columns[1])))
             refused = len(batch.rows) - len(rows)
             if refused:
                 self.stats.refused_rows += refused
