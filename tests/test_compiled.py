@@ -25,7 +25,6 @@ import json, sys, tempfile
 from pathlib import Path
 import msgspec
 import apiwatch.detect.engine
-from tests import _compile_tool
 from apiwatch.detect import Engine, builtin_dir, load_rules
 from apiwatch.simulate import ScenarioConfig, generate, write_scenario
 from apiwatch.sources import read_events
@@ -86,7 +85,7 @@ def test_ci_runs_the_compiled_build() -> None:
 
 
 def _stamp() -> str:
-    path = ROOT / "src" / "apiwatch" / ".compiled.json"
+    path: Path = _tool().STAMP
     return path.read_text(encoding="utf-8") if path.exists() else "no compile stamp"
 
 

@@ -16,7 +16,7 @@ source changes (``make pure``, then ``make compile``, tries again at once). Befo
 an older commit (``git bisect``), run ``make pure``: the compiled files are not tracked, and an
 older tree has no guard against them.
 
-Usage: ``python tools/compile.py [--check | --remove]``.
+Usage: ``python tools/compile.py [--check | --remove | --pure-copy DEST]``.
 """
 
 from __future__ import annotations
@@ -108,16 +108,14 @@ def remove() -> None:
     shutil.rmtree(SRC / "build", ignore_errors=True)
 
 
-def pure_copy(dest: Path) -> Path:
+def pure_copy(dest: Path) -> None:
     """A copy of the ``apiwatch`` package as pure Python, without the compiled modules, their
     stamp or byte code, at ``dest``/apiwatch; ``dest`` is then what to put on PYTHONPATH."""
-    target = dest / "apiwatch"
     shutil.copytree(
         SRC / "apiwatch",
-        target,
+        dest / "apiwatch",
         ignore=shutil.ignore_patterns("*.so", "__pycache__", STAMP.name),
     )
-    return target
 
 
 def _cannot_compile() -> str | None:

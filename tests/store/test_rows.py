@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from apiwatch.model import decode_event, encode_event
 from apiwatch.simulate import ScenarioConfig, generate
 from apiwatch.store import Keyring, line_tally
-from apiwatch.store._rows import _minute_of_micros, event_tally, micros, minute_of, seal_lines
+from apiwatch.store._rows import event_tally, micros, minute_of, minute_of_micros, seal_lines
 
 from .helpers import T0, line
 
@@ -24,7 +24,7 @@ _TIMES = st.datetimes(
 def test_minute_from_stored_micros_is_the_rollup_minute(moment: datetime) -> None:
     """The minute read off a row's stored microseconds is `minute_of` its time, before 1970,
     after it, and on minute boundaries."""
-    assert _minute_of_micros(micros(moment), line(at=moment).event) == minute_of(moment)
+    assert minute_of_micros(micros(moment), line(at=moment).event) == minute_of(moment)
 
 
 def test_sealing_carries_the_console_tally(tmp_path: Path) -> None:

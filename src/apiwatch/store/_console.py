@@ -24,12 +24,12 @@ import msgspec
 from apiwatch.model import Event, EventDecodeError, decode_event
 from apiwatch.store._rows import (
     TallyView,
-    _minute_of_micros,
     clear_text,
     event_tally,
     from_micros,
     micros,
     minute_of,
+    minute_of_micros,
 )
 from apiwatch.store.base import ConsoleSession, ConsoleUser, IncidentState, MinuteCounts, Tally
 
@@ -86,7 +86,7 @@ def line_tally(line: bytes, ts: int | None = None) -> Tally | None:
     the minute from the time again. A row that fails here is stored uncounted."""
     try:
         view = _viewed(line)
-        return event_tally(view, None if ts is None else _minute_of_micros(ts, view))
+        return event_tally(view, None if ts is None else minute_of_micros(ts, view))
     except msgspec.MsgspecError:
         pass
     try:

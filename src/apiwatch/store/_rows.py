@@ -36,6 +36,7 @@ __all__ = [
     "ip_bytes",
     "ip_range",
     "micros",
+    "minute_of_micros",
     "seal_lines",
 ]
 
@@ -176,7 +177,7 @@ def seal_lines(lines: Sequence[StoredLine], key_name: str, keyring: Keyring) -> 
         if event.timestamp is not last_time:
             last_time = event.timestamp
             ts = micros(last_time)
-            minute = _minute_of_micros(ts, event)
+            minute = minute_of_micros(ts, event)
         columns = _clear_columns(event, stored_key, ts, keyring)
         nonce = nonces[index * _NONCE : (index + 1) * _NONCE]
         payload = nonce + cipher.encrypt(nonce, line.payload, columns[0])  # type: ignore[arg-type]
@@ -188,7 +189,7 @@ def seal_lines(lines: Sequence[StoredLine], key_name: str, keyring: Keyring) -> 
     return out
 
 
-def _minute_of_micros(ts: int, event: Event | TallyView) -> int:
+def minute_of_micros(ts: int, event: Event | TallyView) -> int:
     """`minute_of` the event's time from its stored microseconds ``ts`` (one division instead
     of another timestamp). Both come from one float timestamp ``t``: ``int(t * 1e6)`` and
     ``int(t)``, and multiplying by 1e6 keeps order, so they can only disagree on the minute
